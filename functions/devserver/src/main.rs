@@ -1,0 +1,21 @@
+//! Local development server: every HTTP function's router on one address
+//! (127.0.0.1:8080 unless `GANTRY_BIND` says otherwise), against the local emulator.
+
+use gantry_platform::{AppState, Config, init_tracing};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::from_env()?;
+    init_tracing(config.log_format);
+    let bind = std::env::var("GANTRY_BIND").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
+    let state = AppState::from_config(config).await;
+    let app = gantry_api::router(state);
+    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    tracing::info!(url = %format!("http://{}/graphql", listener.local_addr()?), "devserver listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,64 @@
+//! The one error type every service returns. Adapters map it exactly once:
+//! GraphQL `extensions.code`, an HTTP status, or an SQS batch-item failure.
+
+/// What went wrong, in terms a caller can act on.
+///
+/// `Internal` carries detail for the logs only; adapters never show it to clients.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    Unresolvable(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl DomainError {
+    pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
+        Self::NotFound(format!("{what} {id} not found"))
+    }
+
+    pub fn validation(msg: impl Into<String>) -> Self {
+        Self::Validation(msg.into())
+    }
+
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        Self::Conflict(msg.into())
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::Internal(detail.to_string())
+    }
+
+    /// The stable machine-readable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Conflict(_) => "CONFLICT",
+            Self::Validation(_) => "BAD_USER_INPUT",
+            Self::Unresolvable(_) => "UNRESOLVABLE_VERSION",
+            Self::Unauthorized(_) => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// The message a client may see. Internal detail stays in the logs.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = DomainError> = std::result::Result<T, E>;

@@ -1,0 +1,11 @@
+//! Gantry's domain: release-management types, their rules, and the use cases that apply them.
+//! Nothing here knows about AWS or HTTP; storage comes in through [`ports::Repository`].
+
+pub mod error;
+pub mod manifest;
+pub mod model;
+pub mod ports;
+pub mod service;
+pub mod values;
+
+pub use error::{DomainError, Result};

@@ -1,0 +1,461 @@
+//! The entities Gantry manages, and the rules that govern how they change.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DomainError, Result};
+use crate::values::{Channel, ComponentId, Digest, EnvironmentId, ImageRepository, Name, ReleaseId, VersionMapId};
+
+/// A container image that Gantry releases: one OCI repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Component {
+    pub id: ComponentId,
+    pub name: Name,
+    pub display_name: Option<String>,
+    pub image_repository: ImageRepository,
+    pub registry_integration_id: Option<String>,
+    pub versioning_strategy: VersioningStrategy,
+    pub default_channel: Channel,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Bumped on every write; updates are conditional on it.
+    pub revision: u64,
+}
+
+/// How a component's tags become versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VersioningStrategy {
+    /// Tags are semantic versions (`v2.3.1`, `2.4.0-rc.1`).
+    #[default]
+    Semver,
+}
+
+/// Where a version map came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionSource {
+    Manual,
+    Webhook,
+    Sync,
+}
+
+/// A tag of a component pinned to the digest it pointed at, with its semver and channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionMap {
+    pub id: VersionMapId,
+    pub component_id: ComponentId,
+    pub tag: String,
+    pub digest: Digest,
+    pub semver: semver::Version,
+    pub channel: Channel,
+    pub pushed_at: DateTime<Utc>,
+    pub source: VersionSource,
+}
+
+/// Checks an image tag as the OCI distribution spec defines it.
+pub fn validate_tag(tag: &str) -> Result<()> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::validation(format!(
+            "tag {tag:?} must be 1-128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+        )))
+    }
+}
+
+/// Where a release sits in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReleaseStatus {
+    Draft,
+    Ready,
+    Promoting,
+    Deployed,
+    Deprecated,
+}
+
+impl ReleaseStatus {
+    pub const ALL: [ReleaseStatus; 5] = [Self::Draft, Self::Ready, Self::Promoting, Self::Deployed, Self::Deprecated];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Ready => "ready",
+            Self::Promoting => "promoting",
+            Self::Deployed => "deployed",
+            Self::Deprecated => "deprecated",
+        }
+    }
+
+    /// The moves the release lifecycle allows. `deprecated` is final.
+    pub fn can_become(self, next: ReleaseStatus) -> bool {
+        use ReleaseStatus::*;
+        matches!(
+            (self, next),
+            (Draft, Ready)
+                | (Ready, Draft)
+                | (Ready, Promoting)
+                | (Promoting, Deployed)
+                | (Promoting, Ready)
+                | (Deployed, Promoting)
+                | (Draft | Ready | Promoting | Deployed, Deprecated)
+        )
+    }
+
+    /// `promoting` and `deployed` follow promotions; people set the others.
+    pub fn is_user_settable(self) -> bool {
+        matches!(self, Self::Draft | Self::Ready | Self::Deprecated)
+    }
+
+    /// A release in flight or running somewhere must not disappear.
+    pub fn is_deletable(self) -> bool {
+        matches!(self, Self::Draft | Self::Ready | Self::Deprecated)
+    }
+
+    /// Checks a status change asked for by a person.
+    pub fn check_user_transition(self, next: ReleaseStatus) -> Result<()> {
+        if self == next {
+            return Ok(());
+        }
+        if !next.is_user_settable() {
+            return Err(DomainError::validation(format!(
+                "status {} is set by promotions, not by updateRelease",
+                next.as_str()
+            )));
+        }
+        if !self.can_become(next) {
+            return Err(DomainError::conflict(format!(
+                "a {} release cannot become {}",
+                self.as_str(),
+                next.as_str()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One component of a release, pinned by digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseComponent {
+    pub component_id: ComponentId,
+    /// The component's name when the release was cut.
+    pub component_name: String,
+    /// The component's image repository when the release was cut.
+    pub image: String,
+    pub tag: String,
+    pub version: semver::Version,
+    pub digest: Digest,
+    pub channel: Channel,
+}
+
+/// The source-control commit a release was cut from.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRef {
+    pub scm_integration_id: Option<String>,
+    pub repository: Option<String>,
+    pub branch: Option<String>,
+    pub commit_sha: Option<String>,
+    pub tag: Option<String>,
+}
+
+/// An immutable bundle of component digests that moves through environments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Release {
+    pub id: ReleaseId,
+    pub name: Name,
+    pub display_name: Option<String>,
+    pub status: ReleaseStatus,
+    pub components: Vec<ReleaseComponent>,
+    pub source_ref: Option<SourceRef>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_at: DateTime<Utc>,
+    pub revision: u64,
+}
+
+impl Release {
+    /// At most this many components fit in one release, so that creating or deleting one
+    /// stays within a single DynamoDB transaction.
+    pub const MAX_COMPONENTS: usize = 40;
+
+    pub fn uses(&self, component: ComponentId) -> bool {
+        self.components.iter().any(|c| c.component_id == component)
+    }
+}
+
+/// A stage on the promotion path, such as `dev`, `staging` or `prod`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Environment {
+    pub id: EnvironmentId,
+    pub name: Name,
+    pub display_name: Option<String>,
+    /// Position on the promotion path; unique, lowest first.
+    pub order: u32,
+    pub required_approvals: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revision: u64,
+}
+
+impl Environment {
+    pub const MAX_REQUIRED_APPROVALS: u32 = 10;
+}
+
+/// How a release stands in one environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentStatus {
+    NotDeployed,
+    Deploying,
+    Deployed,
+    Failed,
+    RolledBack,
+}
+
+/// The record promotions write on a release for each environment it reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseEnvironmentRecord {
+    pub release_id: ReleaseId,
+    pub environment_id: EnvironmentId,
+    pub status: DeploymentStatus,
+    pub deployed_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The record promotions write on an environment for each component running there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployedComponent {
+    pub environment_id: EnvironmentId,
+    pub component_id: ComponentId,
+    pub release_id: ReleaseId,
+    pub digest: Digest,
+    pub tag: String,
+    pub version: semver::Version,
+    pub channel: Channel,
+    pub deployed_at: DateTime<Utc>,
+}
+
+/// One row of a release's state: an environment and how the release stands there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvironmentState {
+    pub environment: Environment,
+    pub status: DeploymentStatus,
+    pub deployed_at: Option<DateTime<Utc>>,
+}
+
+/// Every environment in promotion order, with what is recorded for the release there.
+pub fn release_state(mut environments: Vec<Environment>, records: &[ReleaseEnvironmentRecord]) -> Vec<EnvironmentState> {
+    environments.sort_by_key(|e| e.order);
+    environments
+        .into_iter()
+        .map(|environment| {
+            let record = records.iter().find(|r| r.environment_id == environment.id);
+            EnvironmentState {
+                status: record.map_or(DeploymentStatus::NotDeployed, |r| r.status),
+                deployed_at: record.and_then(|r| r.deployed_at),
+                environment,
+            }
+        })
+        .collect()
+}
+
+/// A component present in one release of a comparison and absent from the other.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentRef {
+    pub component_id: ComponentId,
+    pub component_name: String,
+}
+
+/// A component whose digest differs between two releases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentChange {
+    pub component_id: ComponentId,
+    pub component: String,
+    pub from_version: semver::Version,
+    pub to_version: semver::Version,
+    pub from_digest: Digest,
+    pub to_digest: Digest,
+}
+
+/// What changes when moving from one release to another.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReleaseComparison {
+    pub added: Vec<ComponentRef>,
+    pub removed: Vec<ComponentRef>,
+    pub changed: Vec<ComponentChange>,
+}
+
+/// Compares `from` with `to`: `added` are in `to` only, `removed` in `from` only,
+/// and `changed` are in both with different digests.
+pub fn compare(from: &Release, to: &Release) -> ReleaseComparison {
+    let find = |r: &Release, id: ComponentId| r.components.iter().find(|c| c.component_id == id).cloned();
+    let as_ref = |c: &ReleaseComponent| ComponentRef { component_id: c.component_id, component_name: c.component_name.clone() };
+    let mut out = ReleaseComparison::default();
+    for new in &to.components {
+        match find(from, new.component_id) {
+            None => out.added.push(as_ref(new)),
+            Some(old) if old.digest != new.digest => out.changed.push(ComponentChange {
+                component_id: new.component_id,
+                component: new.component_name.clone(),
+                from_version: old.version.clone(),
+                to_version: new.version.clone(),
+                from_digest: old.digest.clone(),
+                to_digest: new.digest.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    out.removed = from.components.iter().filter(|c| find(to, c.component_id).is_none()).map(as_ref).collect();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::parse_semver;
+
+    #[test]
+    fn deprecated_is_final() {
+        for next in ReleaseStatus::ALL {
+            if next != ReleaseStatus::Deprecated {
+                assert!(!ReleaseStatus::Deprecated.can_become(next), "deprecated -> {next:?}");
+                assert!(ReleaseStatus::Deprecated.check_user_transition(next).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn users_cannot_set_promotion_statuses() {
+        let err = ReleaseStatus::Ready.check_user_transition(ReleaseStatus::Promoting).unwrap_err();
+        assert_eq!(err.code(), "BAD_USER_INPUT");
+        let err = ReleaseStatus::Ready.check_user_transition(ReleaseStatus::Deployed).unwrap_err();
+        assert_eq!(err.code(), "BAD_USER_INPUT");
+    }
+
+    #[test]
+    fn user_transitions() {
+        use ReleaseStatus::*;
+        assert!(Draft.check_user_transition(Ready).is_ok());
+        assert!(Ready.check_user_transition(Draft).is_ok());
+        assert!(Deployed.check_user_transition(Deprecated).is_ok());
+        assert!(Draft.check_user_transition(Draft).is_ok(), "no change is always allowed");
+        assert_eq!(Deployed.check_user_transition(Draft).unwrap_err().code(), "CONFLICT");
+        assert_eq!(Deployed.check_user_transition(Ready).unwrap_err().code(), "CONFLICT");
+    }
+
+    #[test]
+    fn promotion_edges() {
+        use ReleaseStatus::*;
+        assert!(Ready.can_become(Promoting));
+        assert!(Promoting.can_become(Deployed));
+        assert!(Deployed.can_become(Promoting));
+        assert!(!Draft.can_become(Promoting), "a draft must be marked ready first");
+        assert!(!Draft.can_become(Deployed));
+    }
+
+    #[test]
+    fn only_idle_releases_are_deletable() {
+        use ReleaseStatus::*;
+        assert!(Draft.is_deletable() && Ready.is_deletable() && Deprecated.is_deletable());
+        assert!(!Promoting.is_deletable() && !Deployed.is_deletable());
+    }
+
+    #[test]
+    fn tags() {
+        for ok in ["v1.0.0", "latest", "1.0.0-rc.1", "_x"] {
+            assert!(validate_tag(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".x", "-x", "a/b", "a:b", &"a".repeat(129)] {
+            assert!(validate_tag(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn component(id: ComponentId, name: &str, digest_byte: u8, version: &str) -> ReleaseComponent {
+        ReleaseComponent {
+            component_id: id,
+            component_name: name.into(),
+            image: format!("org/{name}"),
+            tag: version.into(),
+            version: parse_semver(version).unwrap(),
+            digest: Digest::of(&[digest_byte]),
+            channel: Channel::stable(),
+        }
+    }
+
+    fn release(components: Vec<ReleaseComponent>) -> Release {
+        let now = Utc::now();
+        Release {
+            id: ReleaseId::new(),
+            name: Name::parse("r").unwrap(),
+            display_name: None,
+            status: ReleaseStatus::Draft,
+            components,
+            source_ref: None,
+            metadata: Default::default(),
+            created_at: now,
+            created_by: "test".into(),
+            updated_at: now,
+            revision: 1,
+        }
+    }
+
+    #[test]
+    fn comparison_finds_added_removed_changed() {
+        let (api, web, worker, legacy) = (ComponentId::new(), ComponentId::new(), ComponentId::new(), ComponentId::new());
+        let from = release(vec![component(api, "api", 1, "2.3.0"), component(web, "web", 2, "1.0.0"), component(legacy, "legacy", 3, "0.9.0")]);
+        let to = release(vec![component(api, "api", 9, "2.3.1"), component(web, "web", 2, "1.0.0"), component(worker, "worker", 4, "1.0.0")]);
+        let cmp = compare(&from, &to);
+        assert_eq!(cmp.added, vec![ComponentRef { component_id: worker, component_name: "worker".into() }]);
+        assert_eq!(cmp.removed, vec![ComponentRef { component_id: legacy, component_name: "legacy".into() }]);
+        assert_eq!(cmp.changed.len(), 1);
+        let change = &cmp.changed[0];
+        assert_eq!((change.component.as_str(), change.from_version.to_string(), change.to_version.to_string()), ("api", "2.3.0".into(), "2.3.1".into()));
+        assert_eq!(change.from_digest, Digest::of(&[1]));
+        assert_eq!(change.to_digest, Digest::of(&[9]));
+        assert_eq!(compare(&from, &from), ReleaseComparison::default());
+    }
+
+    #[test]
+    fn state_lists_every_environment_in_order() {
+        let now = Utc::now();
+        let env = |name: &str, order| Environment {
+            id: EnvironmentId::new(),
+            name: Name::parse(name).unwrap(),
+            display_name: None,
+            order,
+            required_approvals: 0,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        };
+        let (prod, dev, staging) = (env("prod", 30), env("dev", 10), env("staging", 20));
+        let records = vec![ReleaseEnvironmentRecord {
+            release_id: ReleaseId::new(),
+            environment_id: dev.id,
+            status: DeploymentStatus::Deployed,
+            deployed_at: Some(now),
+            updated_at: now,
+        }];
+        let state = release_state(vec![prod, dev, staging], &records);
+        let names: Vec<_> = state.iter().map(|s| s.environment.name.to_string()).collect();
+        assert_eq!(names, ["dev", "staging", "prod"]);
+        assert_eq!(state[0].status, DeploymentStatus::Deployed);
+        assert_eq!(state[0].deployed_at, Some(now));
+        assert_eq!(state[1].status, DeploymentStatus::NotDeployed);
+        assert_eq!(state[2].deployed_at, None);
+    }
+}

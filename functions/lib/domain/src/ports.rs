@@ -1,0 +1,79 @@
+//! What the services need from storage. `gantry-store` implements it on DynamoDB.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::model::{Component, DeployedComponent, Environment, Release, ReleaseEnvironmentRecord, ReleaseStatus, VersionMap};
+use crate::values::{Channel, ComponentId, Digest, EnvironmentId, ReleaseId};
+
+/// Narrows a release listing. Both filters may be combined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReleaseFilter {
+    pub status: Option<ReleaseStatus>,
+    pub component_id: Option<ComponentId>,
+}
+
+/// A forward page request: at most `first` items after the opaque cursor `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub first: usize,
+    pub after: Option<String>,
+}
+
+/// One page of results, each with the cursor that resumes after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<(String, T)>,
+    pub has_next_page: bool,
+}
+
+/// Storage for the release catalogue. Every write that must be unique or ordered is
+/// conditional: a lost race comes back as `DomainError::Conflict` (or `NotFound` where a
+/// referenced item vanished), never as a silent overwrite.
+#[async_trait]
+pub trait Repository: Send + Sync {
+    // Components
+    async fn create_component(&self, component: &Component) -> Result<()>;
+    async fn get_component(&self, id: ComponentId) -> Result<Option<Component>>;
+    /// Looks many components up at once; missing ids are left out.
+    async fn get_components(&self, ids: &[ComponentId]) -> Result<Vec<Component>>;
+    async fn list_components(&self) -> Result<Vec<Component>>;
+    /// Replaces `before` with `after` if nobody changed it since `before` was read.
+    async fn update_component(&self, before: &Component, after: &Component) -> Result<()>;
+    /// Deletes a component and its version maps; `Conflict` while a release uses it.
+    async fn delete_component(&self, component: &Component) -> Result<()>;
+
+    // Version maps
+    /// `NotFound` if the component is gone, `Conflict` if the same tag and digest are mapped already.
+    async fn create_version_map(&self, version: &VersionMap) -> Result<()>;
+    /// Highest semver first, optionally within one channel.
+    async fn list_versions(&self, component: ComponentId, channel: Option<&Channel>, limit: usize) -> Result<Vec<VersionMap>>;
+    async fn versions_with_semver(&self, component: ComponentId, version: &semver::Version) -> Result<Vec<VersionMap>>;
+    async fn versions_with_digest(&self, component: ComponentId, digest: &Digest) -> Result<Vec<VersionMap>>;
+
+    // Releases
+    /// `Conflict` if the name is taken; `NotFound` if a component vanished meanwhile.
+    async fn create_release(&self, release: &Release) -> Result<()>;
+    async fn get_release(&self, id: ReleaseId) -> Result<Option<Release>>;
+    /// Newest first.
+    async fn list_releases(&self, filter: ReleaseFilter, page: &PageRequest) -> Result<Page<Release>>;
+    async fn count_releases(&self, filter: ReleaseFilter) -> Result<u64>;
+    async fn update_release(&self, before: &Release, after: &Release) -> Result<()>;
+    async fn delete_release(&self, release: &Release) -> Result<()>;
+
+    // Environments
+    /// `Conflict` if the name or the order is taken.
+    async fn create_environment(&self, environment: &Environment) -> Result<()>;
+    async fn get_environment(&self, id: EnvironmentId) -> Result<Option<Environment>>;
+    /// In promotion order.
+    async fn list_environments(&self) -> Result<Vec<Environment>>;
+    async fn update_environment(&self, before: &Environment, after: &Environment) -> Result<()>;
+    /// `Conflict` while anything is deployed there.
+    async fn delete_environment(&self, environment: &Environment) -> Result<()>;
+
+    // Deployment records, written by promotions.
+    async fn deployed_components(&self, environment: EnvironmentId) -> Result<Vec<DeployedComponent>>;
+    async fn release_environment_records(&self, release: ReleaseId) -> Result<Vec<ReleaseEnvironmentRecord>>;
+    /// Records that `release` now runs in `environment`, in one transaction.
+    async fn record_release_deployed(&self, record: &ReleaseEnvironmentRecord, components: &[DeployedComponent]) -> Result<()>;
+}

@@ -1,0 +1,350 @@
+//! Value types that are validated when they are built, so a value that exists is valid.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::error::{DomainError, Result};
+
+macro_rules! id_type {
+    ($name:ident, $what:literal) => {
+        #[doc = concat!("The id of a ", $what, ": a UUID.")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            pub fn new() -> Self {
+                Self(Uuid::new_v4())
+            }
+
+            pub fn parse(raw: &str) -> Result<Self> {
+                Uuid::parse_str(raw.trim())
+                    .map(Self)
+                    .map_err(|_| DomainError::validation(format!("{} id {raw:?} is not a UUID", $what)))
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(ComponentId, "component");
+id_type!(VersionMapId, "version map");
+id_type!(ReleaseId, "release");
+id_type!(EnvironmentId, "environment");
+
+/// Implements `FromStr`, `Display`, string serde and `as_str` for a validated string newtype.
+macro_rules! string_value {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = DomainError;
+            fn from_str(raw: &str) -> Result<Self> {
+                Self::parse(raw)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// An OCI content digest: `sha256:` followed by 64 lowercase hex characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest(String);
+string_value!(Digest);
+
+impl Digest {
+    pub fn parse(raw: &str) -> Result<Self> {
+        let hex = raw.strip_prefix("sha256:").ok_or_else(|| {
+            DomainError::validation(format!("digest {raw:?} must start with \"sha256:\""))
+        })?;
+        let well_formed = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !well_formed {
+            return Err(DomainError::validation(format!(
+                "digest {raw:?} must be \"sha256:\" followed by 64 lowercase hex characters"
+            )));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The digest of some bytes.
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::{Digest as _, Sha256};
+        Self(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+    }
+}
+
+/// A release channel such as `stable`, `rc` or `beta`: lowercase `[a-z0-9-]+`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Channel(String);
+string_value!(Channel);
+
+impl Channel {
+    pub const MAX_LEN: usize = 63;
+
+    pub fn parse(raw: &str) -> Result<Self> {
+        let ok = !raw.is_empty()
+            && raw.len() <= Self::MAX_LEN
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            return Err(DomainError::validation(format!(
+                "channel {raw:?} must be 1-{} characters of lowercase a-z, 0-9 and '-'",
+                Self::MAX_LEN
+            )));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn stable() -> Self {
+        Self("stable".to_owned())
+    }
+
+    /// The channel a version lands on when nobody says otherwise: its first pre-release
+    /// identifier (`2.0.0-rc.1` → `rc`, `2.0.0-beta` → `beta`), or `default` for a release.
+    pub fn for_version(version: &semver::Version, default: &Channel) -> Channel {
+        let first = version.pre.as_str().split(['.', '-']).next().unwrap_or_default();
+        let letters: String = first.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+        Channel::parse(&letters.to_ascii_lowercase()).unwrap_or_else(|_| default.clone())
+    }
+}
+
+/// The unique, human-typed name of a component, release or environment:
+/// 1-128 characters of letters, digits, `.`, `_` and `-`, starting with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(String);
+string_value!(Name);
+
+impl Name {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self> {
+        if raw.trim().is_empty() {
+            return Err(DomainError::validation("name must not be empty"));
+        }
+        let starts_well = raw.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        let ok = starts_well
+            && raw.len() <= Self::MAX_LEN
+            && raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !ok {
+            return Err(DomainError::validation(format!(
+                "name {raw:?} must be 1-{} characters of letters, digits, '.', '_' and '-', starting with a letter or digit",
+                Self::MAX_LEN
+            )));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+/// An OCI repository without tag or digest, optionally with a registry host:
+/// `myorg/api`, `registry.example.com:5000/team/web`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageRepository(String);
+string_value!(ImageRepository);
+
+impl ImageRepository {
+    pub fn parse(raw: &str) -> Result<Self> {
+        let invalid = || {
+            DomainError::validation(format!(
+                "image repository {raw:?} must be an OCI repository such as \"myorg/api\" or \"registry.example.com/myorg/api\", without tag or digest"
+            ))
+        };
+        if raw.is_empty() || raw.len() > 255 || raw.contains('@') {
+            return Err(invalid());
+        }
+        let mut parts = raw.split('/').peekable();
+        let first = *parts.peek().ok_or_else(invalid)?;
+        // A first segment with '.', ':' or "localhost" is a registry host (and may carry a port).
+        let has_host = raw.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+        if has_host {
+            let host = parts.next().ok_or_else(invalid)?;
+            let (name, port) = host.split_once(':').unwrap_or((host, ""));
+            let host_ok = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                && port.chars().all(|c| c.is_ascii_digit())
+                && !(host.contains(':') && port.is_empty());
+            if !host_ok {
+                return Err(invalid());
+            }
+        }
+        let mut path_segments = 0;
+        for segment in parts {
+            path_segments += 1;
+            let ok = segment.split(['.', '_', '-']).all(|piece| {
+                !piece.is_empty() && piece.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            });
+            if !ok {
+                return Err(invalid());
+            }
+        }
+        if path_segments == 0 {
+            return Err(invalid());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+/// Parses a semantic version, accepting a leading `v` (`v2.3.1`).
+pub fn parse_semver(raw: &str) -> Result<semver::Version> {
+    let trimmed = raw.trim();
+    let bare = trimmed.strip_prefix(['v', 'V']).unwrap_or(trimmed);
+    semver::Version::parse(bare)
+        .map_err(|e| DomainError::validation(format!("version {raw:?} is not a semantic version: {e}")))
+}
+
+/// Checks free text such as a display name: trimmed, non-empty when given, bounded.
+pub fn display_text(field: &str, raw: Option<String>, max: usize) -> Result<Option<String>> {
+    match raw.map(|s| s.trim().to_owned()) {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Err(DomainError::validation(format!("{field} must not be blank"))),
+        Some(s) if s.chars().count() > max => {
+            Err(DomainError::validation(format!("{field} must be at most {max} characters")))
+        }
+        Some(s) => Ok(Some(s)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn digest_accepts_only_lowercase_sha256() {
+        assert!(Digest::parse(&format!("sha256:{HEX}")).is_ok());
+        assert!(Digest::parse(&format!("sha256:{}", HEX.to_uppercase())).is_err());
+        assert!(Digest::parse(&format!("sha512:{HEX}")).is_err());
+        assert!(Digest::parse(&format!("sha256:{}", &HEX[1..])).is_err());
+        assert!(Digest::parse(&format!("sha256:{HEX}0")).is_err());
+        assert!(Digest::parse(HEX).is_err());
+        assert!(Digest::parse("sha256:").is_err());
+        let err = Digest::parse("sha256:abc").unwrap_err();
+        assert_eq!(err.code(), "BAD_USER_INPUT");
+    }
+
+    #[test]
+    fn digest_of_bytes_is_well_formed() {
+        let d = Digest::of(b"gantry");
+        assert_eq!(Digest::parse(d.as_str()).unwrap(), d);
+    }
+
+    #[test]
+    fn semver_accepts_leading_v_and_rejects_garbage() {
+        assert_eq!(parse_semver("v2.3.1").unwrap(), semver::Version::new(2, 3, 1));
+        assert_eq!(parse_semver("2.3.1").unwrap(), semver::Version::new(2, 3, 1));
+        assert_eq!(parse_semver("1.0.0-rc.1").unwrap().pre.as_str(), "rc.1");
+        for bad in ["", "v", "2.3", "latest", "vv1.0.0", "1.0.0.0", "01.0.0"] {
+            assert!(parse_semver(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn channel_is_lowercase_slug() {
+        for ok in ["stable", "rc", "beta-2", "0"] {
+            assert!(Channel::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Stable", "rc_1", "rc.1", "beta 2", &"a".repeat(64)] {
+            assert!(Channel::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn channel_follows_prerelease() {
+        let stable = Channel::stable();
+        let ch = |v: &str| Channel::for_version(&parse_semver(v).unwrap(), &stable).to_string();
+        assert_eq!(ch("1.0.0"), "stable");
+        assert_eq!(ch("1.0.0-rc.1"), "rc");
+        assert_eq!(ch("1.0.0-rc1"), "rc");
+        assert_eq!(ch("1.0.0-beta"), "beta");
+        assert_eq!(ch("1.0.0-alpha.3"), "alpha");
+        assert_eq!(ch("1.0.0-RC.2"), "rc");
+        assert_eq!(ch("1.0.0-1"), "stable", "a numeric pre-release has no channel name");
+    }
+
+    #[test]
+    fn names_are_slugs() {
+        for ok in ["api", "myapp-v2.3.1", "Prod_EU", "a"] {
+            assert!(Name::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "   ", "-api", "has space", "semi;colon", &"a".repeat(129)] {
+            assert!(Name::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Name::parse("").unwrap_err().to_string(), "name must not be empty");
+    }
+
+    #[test]
+    fn image_repositories() {
+        for ok in [
+            "myorg/api",
+            "api",
+            "registry.example.com/myorg/api",
+            "127.0.0.1:5000/demo/web",
+            "localhost/demo",
+            "ghcr.io/org/my_app.v2-x",
+        ] {
+            assert!(ImageRepository::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "MyOrg/api",
+            "myorg/api:1.0",
+            "myorg/api@sha256:abc",
+            "myorg//api",
+            "registry.example.com:/api",
+            "registry.example.com/",
+            "myorg/-api",
+        ] {
+            assert!(ImageRepository::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_must_be_uuids() {
+        assert!(ReleaseId::parse("not-a-uuid").is_err());
+        let id = ReleaseId::new();
+        assert_eq!(ReleaseId::parse(&id.to_string()).unwrap(), id);
+    }
+
+    #[test]
+    fn display_text_is_trimmed_and_bounded() {
+        assert_eq!(display_text("displayName", Some("  API  ".into()), 10).unwrap().as_deref(), Some("API"));
+        assert!(display_text("displayName", Some("   ".into()), 10).is_err());
+        assert!(display_text("displayName", Some("x".repeat(11)), 10).is_err());
+        assert_eq!(display_text("displayName", None, 10).unwrap(), None);
+    }
+}

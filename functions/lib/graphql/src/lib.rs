@@ -1,0 +1,59 @@
+//! Gantry's GraphQL schema. `schema.graphql` at the repository root is printed from it
+//! (`make schema`), and a test fails when the file is stale.
+
+pub mod error;
+pub mod loader;
+pub mod schema;
+pub mod types;
+
+use async_graphql::{EmptySubscription, Request, Response};
+use gantry_domain::service::{Actor, Catalog};
+
+pub use schema::{Mutation, Query};
+
+pub type GantrySchema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
+
+/// Requests nest at most this deep and this wide, so no query can fan out without bound.
+const MAX_DEPTH: usize = 12;
+const MAX_COMPLEXITY: usize = 5_000;
+
+/// The schema, with the catalogue every resolver uses.
+pub fn build_schema(catalog: Catalog) -> GantrySchema {
+    schema_builder().data(catalog).finish()
+}
+
+fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
+    async_graphql::Schema::build(Query, Mutation, EmptySubscription).limit_depth(MAX_DEPTH).limit_complexity(MAX_COMPLEXITY)
+}
+
+/// The SDL that `schema.graphql` must hold.
+pub fn sdl() -> String {
+    schema_builder().finish().sdl()
+}
+
+/// Runs one request with its own data loader and acting principal, and gives every
+/// error a code.
+pub async fn execute(schema: &GantrySchema, request: Request, actor: Actor) -> Response {
+    let catalog = schema_data_catalog(schema);
+    let request = request.data(loader::ComponentLoader::for_request(catalog)).data(actor);
+    let mut response = schema.execute(request).await;
+    error::classify_errors(&mut response);
+    response
+}
+
+fn schema_data_catalog(schema: &GantrySchema) -> Catalog {
+    // The schema was built with a Catalog; `build_schema` is the only constructor used.
+    schema.data::<Catalog>().cloned().expect("schema built by build_schema carries a Catalog")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn schema_file_is_current() {
+        let on_disk = include_str!("../../../../schema.graphql");
+        assert!(
+            on_disk == super::sdl(),
+            "schema.graphql is stale: run `make schema` and commit the result"
+        );
+    }
+}

@@ -1,0 +1,352 @@
+//! Root query and mutation: each resolver parses its input, makes one service call and
+//! maps the result.
+
+use async_graphql::{Context, ID, InputObject, Json, Object};
+use chrono::{DateTime, Utc};
+use gantry_domain::model;
+use gantry_domain::ports::ReleaseFilter;
+use gantry_domain::service::{
+    Actor, Catalog, ComponentPatch, ComponentSelector, EnvironmentPatch, NewComponent, NewEnvironment, NewRelease,
+    NewReleaseFromLatest, NewVersionMap, ReleasePatch,
+};
+use gantry_domain::values::{ComponentId, EnvironmentId, ReleaseId};
+
+use crate::error::IntoGraphql;
+use crate::types::{
+    Component, Environment, PageInfo, Release, ReleaseComparison, ReleaseConnection, ReleaseEdge, ReleaseState, ReleaseStatus,
+    VersionMap, VersioningStrategy,
+};
+
+fn catalog<'a>(ctx: &Context<'a>) -> &'a Catalog {
+    ctx.data_unchecked::<Catalog>()
+}
+
+fn actor<'a>(ctx: &Context<'a>) -> Actor {
+    ctx.data_opt::<Actor>().cloned().unwrap_or_else(Actor::anonymous)
+}
+
+fn component_id(id: &ID) -> async_graphql::Result<ComponentId> {
+    ComponentId::parse(id).gql()
+}
+
+fn release_id(id: &ID) -> async_graphql::Result<ReleaseId> {
+    ReleaseId::parse(id).gql()
+}
+
+fn environment_id(id: &ID) -> async_graphql::Result<EnvironmentId> {
+    EnvironmentId::parse(id).gql()
+}
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Every component, by name.
+    async fn components(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Component>> {
+        Ok(catalog(ctx).components().await.gql()?.into_iter().map(Component).collect())
+    }
+
+    async fn component(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Component> {
+        catalog(ctx).component(component_id(&id)?).await.gql().map(Component)
+    }
+
+    /// A component's versions, highest semver first (50 unless `limit` says otherwise, at most 500).
+    async fn component_versions(
+        &self,
+        ctx: &Context<'_>,
+        component_id: ID,
+        channel: Option<String>,
+        limit: Option<i64>,
+    ) -> async_graphql::Result<Vec<VersionMap>> {
+        let id = self::component_id(&component_id)?;
+        Ok(catalog(ctx).component_versions(id, channel, limit).await.gql()?.into_iter().map(VersionMap).collect())
+    }
+
+    /// A component's version maps, highest semver first.
+    async fn version_maps(&self, ctx: &Context<'_>, component_id: ID, channel: Option<String>) -> async_graphql::Result<Vec<VersionMap>> {
+        let id = self::component_id(&component_id)?;
+        let limit = Some(gantry_domain::service::MAX_VERSIONS as i64);
+        Ok(catalog(ctx).component_versions(id, channel, limit).await.gql()?.into_iter().map(VersionMap).collect())
+    }
+
+    /// Releases, newest first; 20 a page unless `first` says otherwise (at most 100).
+    async fn releases(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<ReleaseStatus>,
+        component_id: Option<ID>,
+        first: Option<i64>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ReleaseConnection> {
+        let filter = ReleaseFilter {
+            status: status.map(Into::into),
+            component_id: component_id.as_ref().map(self::component_id).transpose()?,
+        };
+        let page = catalog(ctx).releases(filter, first, after).await.gql()?;
+        let end_cursor = page.items.last().map(|(cursor, _)| cursor.clone());
+        Ok(ReleaseConnection {
+            edges: page.items.into_iter().map(|(cursor, node)| ReleaseEdge { cursor, node: Release(node) }).collect(),
+            page_info: PageInfo { has_next_page: page.has_next_page, end_cursor },
+            filter,
+        })
+    }
+
+    async fn release(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Release> {
+        catalog(ctx).release(release_id(&id)?).await.gql().map(Release)
+    }
+
+    /// Every environment in promotion order, with the release's status there.
+    async fn release_state(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ReleaseState> {
+        catalog(ctx).release_state(release_id(&id)?).await.gql().map(ReleaseState::from)
+    }
+
+    /// What changes when going from release `id` to release `otherId`.
+    async fn compare_releases(&self, ctx: &Context<'_>, id: ID, other_id: ID) -> async_graphql::Result<ReleaseComparison> {
+        catalog(ctx).compare_releases(release_id(&id)?, release_id(&other_id)?).await.gql().map(ReleaseComparison::from)
+    }
+
+    /// Every environment in promotion order.
+    async fn environments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Environment>> {
+        Ok(catalog(ctx).environments().await.gql()?.into_iter().map(Environment).collect())
+    }
+
+    async fn environment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Environment> {
+        catalog(ctx).environment(environment_id(&id)?).await.gql().map(Environment)
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateComponentInput {
+    /// Unique: letters, digits, '.', '_' and '-'.
+    pub name: String,
+    pub display_name: Option<String>,
+    /// An OCI repository without tag or digest, such as `registry.example.com/team/api`.
+    pub image_repository: String,
+    pub registry_integration_id: Option<String>,
+    /// `SEMVER` when not given.
+    pub versioning_strategy: Option<VersioningStrategy>,
+    /// `stable` when not given.
+    pub default_channel: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateComponentInput {
+    pub name: Option<String>,
+    pub display_name: Option<String>,
+    pub image_repository: Option<String>,
+    pub registry_integration_id: Option<String>,
+    pub versioning_strategy: Option<VersioningStrategy>,
+    pub default_channel: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CreateVersionMapInput {
+    pub component_id: ID,
+    pub tag: String,
+    /// `sha256:` followed by 64 lowercase hex characters.
+    pub digest: String,
+    /// Taken from the tag when not given.
+    pub semver: Option<String>,
+    /// Taken from the pre-release (`2.0.0-rc.1` → `rc`), else the component's default channel.
+    pub channel: Option<String>,
+    /// Now when not given.
+    pub pushed_at: Option<DateTime<Utc>>,
+}
+
+/// Chooses one component of a release by exactly one of `version`, `digest` or `channel`.
+#[derive(InputObject)]
+pub struct ReleaseComponentInput {
+    pub component_id: ID,
+    /// A semver of one of the component's version maps.
+    pub version: Option<String>,
+    /// A digest of one of the component's version maps.
+    pub digest: Option<String>,
+    /// The highest semver in this channel.
+    pub channel: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct SourceRefInput {
+    pub scm_integration_id: Option<String>,
+    pub repository: Option<String>,
+    pub branch: Option<String>,
+    pub commit_sha: Option<String>,
+    pub tag: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CreateReleaseInput {
+    /// Unique: letters, digits, '.', '_' and '-'.
+    pub name: String,
+    pub display_name: Option<String>,
+    pub components: Vec<ReleaseComponentInput>,
+    pub source_ref: Option<SourceRefInput>,
+    /// A JSON object.
+    pub metadata: Option<Json<serde_json::Value>>,
+}
+
+#[derive(InputObject)]
+pub struct PinFromInput {
+    pub environment_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct CreateReleaseFromLatestInput {
+    pub name: String,
+    pub display_name: Option<String>,
+    /// Each component's default channel when not given.
+    pub channel: Option<String>,
+    /// Every component when not given.
+    pub component_ids: Option<Vec<ID>>,
+    /// Components deployed in this environment keep the digest deployed there.
+    pub pin_from: Option<PinFromInput>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateReleaseInput {
+    pub display_name: Option<String>,
+    pub metadata: Option<Json<serde_json::Value>>,
+    /// `DRAFT`, `READY` or `DEPRECATED`; promotions set the others.
+    pub status: Option<ReleaseStatus>,
+}
+
+#[derive(InputObject)]
+pub struct CreateEnvironmentInput {
+    pub name: String,
+    pub display_name: Option<String>,
+    /// Position on the promotion path; unique, lowest first.
+    pub order: i64,
+    /// 0 when not given; at most 10.
+    pub required_approvals: Option<i64>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateEnvironmentInput {
+    pub name: Option<String>,
+    pub display_name: Option<String>,
+    pub order: Option<i64>,
+    pub required_approvals: Option<i64>,
+}
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    async fn create_component(&self, ctx: &Context<'_>, input: CreateComponentInput) -> async_graphql::Result<Component> {
+        let input = NewComponent {
+            name: input.name,
+            display_name: input.display_name,
+            image_repository: input.image_repository,
+            registry_integration_id: input.registry_integration_id,
+            versioning_strategy: input.versioning_strategy.map(Into::into),
+            default_channel: input.default_channel,
+        };
+        catalog(ctx).create_component(input).await.gql().map(Component)
+    }
+
+    async fn update_component(&self, ctx: &Context<'_>, id: ID, input: UpdateComponentInput) -> async_graphql::Result<Component> {
+        let patch = ComponentPatch {
+            name: input.name,
+            display_name: input.display_name,
+            image_repository: input.image_repository,
+            registry_integration_id: input.registry_integration_id,
+            versioning_strategy: input.versioning_strategy.map(Into::into),
+            default_channel: input.default_channel,
+        };
+        catalog(ctx).update_component(component_id(&id)?, patch).await.gql().map(Component)
+    }
+
+    /// Deletes a component and its version maps; `CONFLICT` while a release uses it.
+    async fn delete_component(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Component> {
+        catalog(ctx).delete_component(component_id(&id)?).await.gql().map(Component)
+    }
+
+    async fn create_version_map(&self, ctx: &Context<'_>, input: CreateVersionMapInput) -> async_graphql::Result<VersionMap> {
+        let input = NewVersionMap {
+            component_id: component_id(&input.component_id)?,
+            tag: input.tag,
+            digest: input.digest,
+            semver: input.semver,
+            channel: input.channel,
+            pushed_at: input.pushed_at,
+        };
+        catalog(ctx).create_version_map(input).await.gql().map(VersionMap)
+    }
+
+    async fn create_release(&self, ctx: &Context<'_>, input: CreateReleaseInput) -> async_graphql::Result<Release> {
+        let components = input
+            .components
+            .into_iter()
+            .map(|c| {
+                Ok(ComponentSelector { component_id: component_id(&c.component_id)?, version: c.version, digest: c.digest, channel: c.channel })
+            })
+            .collect::<async_graphql::Result<_>>()?;
+        let input = NewRelease {
+            name: input.name,
+            display_name: input.display_name,
+            components,
+            source_ref: input.source_ref.map(|s| model::SourceRef {
+                scm_integration_id: s.scm_integration_id,
+                repository: s.repository,
+                branch: s.branch,
+                commit_sha: s.commit_sha,
+                tag: s.tag,
+            }),
+            metadata: input.metadata.map(|m| m.0),
+        };
+        catalog(ctx).create_release(input, &actor(ctx)).await.gql().map(Release)
+    }
+
+    /// A release of the latest version of each component in a channel, optionally keeping
+    /// what runs in one environment.
+    async fn create_release_from_latest(&self, ctx: &Context<'_>, input: CreateReleaseFromLatestInput) -> async_graphql::Result<Release> {
+        let input = NewReleaseFromLatest {
+            name: input.name,
+            display_name: input.display_name,
+            channel: input.channel,
+            component_ids: input.component_ids.map(|ids| ids.iter().map(component_id).collect()).transpose()?,
+            pin_from: input.pin_from.map(|p| environment_id(&p.environment_id)).transpose()?,
+        };
+        catalog(ctx).create_release_from_latest(input, &actor(ctx)).await.gql().map(Release)
+    }
+
+    async fn update_release(&self, ctx: &Context<'_>, id: ID, input: UpdateReleaseInput) -> async_graphql::Result<Release> {
+        let patch = ReleasePatch { display_name: input.display_name, metadata: input.metadata.map(|m| m.0), status: input.status.map(Into::into) };
+        catalog(ctx).update_release(release_id(&id)?, patch).await.gql().map(Release)
+    }
+
+    /// Deletes a `DRAFT`, `READY` or `DEPRECATED` release.
+    async fn delete_release(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Release> {
+        catalog(ctx).delete_release(release_id(&id)?).await.gql().map(Release)
+    }
+
+    /// Marks a release deprecated: final, and no longer promotable.
+    async fn deprecate_release(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Release> {
+        catalog(ctx).deprecate_release(release_id(&id)?).await.gql().map(Release)
+    }
+
+    async fn create_environment(&self, ctx: &Context<'_>, input: CreateEnvironmentInput) -> async_graphql::Result<Environment> {
+        let input = NewEnvironment {
+            name: input.name,
+            display_name: input.display_name,
+            order: input.order,
+            required_approvals: input.required_approvals,
+        };
+        catalog(ctx).create_environment(input).await.gql().map(Environment)
+    }
+
+    async fn update_environment(&self, ctx: &Context<'_>, id: ID, input: UpdateEnvironmentInput) -> async_graphql::Result<Environment> {
+        let patch = EnvironmentPatch {
+            name: input.name,
+            display_name: input.display_name,
+            order: input.order,
+            required_approvals: input.required_approvals,
+        };
+        catalog(ctx).update_environment(environment_id(&id)?, patch).await.gql().map(Environment)
+    }
+
+    /// Deletes an environment; `CONFLICT` while anything is deployed there.
+    async fn delete_environment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Environment> {
+        catalog(ctx).delete_environment(environment_id(&id)?).await.gql().map(Environment)
+    }
+}

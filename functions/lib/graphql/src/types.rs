@@ -1,0 +1,365 @@
+//! GraphQL output types: thin views over domain values.
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{ComplexObject, Context, Enum, ID, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use gantry_domain::model;
+use gantry_domain::service::Catalog;
+
+use crate::error::IntoGraphql;
+use crate::loader::ComponentLoader;
+
+/// Where a release sits in its life. `PROMOTING` and `DEPLOYED` follow promotions.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "gantry_domain::model::ReleaseStatus")]
+pub enum ReleaseStatus {
+    Draft,
+    Ready,
+    Promoting,
+    Deployed,
+    Deprecated,
+}
+
+/// How a component's tags become versions.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "gantry_domain::model::VersioningStrategy")]
+pub enum VersioningStrategy {
+    /// Tags are semantic versions, with or without a leading `v`.
+    Semver,
+}
+
+/// Where a version map came from.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "gantry_domain::model::VersionSource")]
+pub enum VersionSource {
+    Manual,
+    Webhook,
+    Sync,
+}
+
+/// How a release stands in one environment.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "gantry_domain::model::DeploymentStatus")]
+pub enum DeploymentStatus {
+    NotDeployed,
+    Deploying,
+    Deployed,
+    Failed,
+    RolledBack,
+}
+
+/// A container image that Gantry releases.
+pub struct Component(pub model::Component);
+
+#[Object]
+impl Component {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        self.0.name.as_str()
+    }
+    async fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
+    }
+    /// The OCI repository, with registry host when it is not the default.
+    async fn image_repository(&self) -> &str {
+        self.0.image_repository.as_str()
+    }
+    async fn registry_integration_id(&self) -> Option<&str> {
+        self.0.registry_integration_id.as_deref()
+    }
+    async fn versioning_strategy(&self) -> VersioningStrategy {
+        self.0.versioning_strategy.into()
+    }
+    /// The channel a release version lands on.
+    async fn default_channel(&self) -> &str {
+        self.0.default_channel.as_str()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// Versions, highest semver first.
+    async fn versions(&self, ctx: &Context<'_>, channel: Option<String>, limit: Option<i64>) -> async_graphql::Result<Vec<VersionMap>> {
+        let catalog = ctx.data_unchecked::<Catalog>();
+        let versions = catalog.component_versions(self.0.id, channel, limit).await.gql()?;
+        Ok(versions.into_iter().map(VersionMap).collect())
+    }
+}
+
+/// A tag pinned to the digest it pointed at.
+pub struct VersionMap(pub model::VersionMap);
+
+#[Object]
+impl VersionMap {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn component_id(&self) -> ID {
+        ID(self.0.component_id.to_string())
+    }
+    async fn tag(&self) -> &str {
+        &self.0.tag
+    }
+    async fn digest(&self) -> &str {
+        self.0.digest.as_str()
+    }
+    async fn semver(&self) -> String {
+        self.0.semver.to_string()
+    }
+    async fn channel(&self) -> &str {
+        self.0.channel.as_str()
+    }
+    async fn pushed_at(&self) -> DateTime<Utc> {
+        self.0.pushed_at
+    }
+    async fn source(&self) -> VersionSource {
+        self.0.source.into()
+    }
+}
+
+/// An immutable bundle of component digests.
+pub struct Release(pub model::Release);
+
+#[Object]
+impl Release {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        self.0.name.as_str()
+    }
+    async fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
+    }
+    async fn status(&self) -> ReleaseStatus {
+        self.0.status.into()
+    }
+    async fn components(&self) -> Vec<ReleaseComponent> {
+        self.0.components.iter().cloned().map(ReleaseComponent).collect()
+    }
+    async fn source_ref(&self) -> Option<SourceRef> {
+        self.0.source_ref.clone().map(SourceRef::from)
+    }
+    /// Free-form JSON object.
+    async fn metadata(&self) -> Json<serde_json::Map<String, serde_json::Value>> {
+        Json(self.0.metadata.clone())
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn created_by(&self) -> &str {
+        &self.0.created_by
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    async fn component_count(&self) -> usize {
+        self.0.components.len()
+    }
+    /// Every environment in promotion order, with this release's status there.
+    async fn state(&self, ctx: &Context<'_>) -> async_graphql::Result<ReleaseState> {
+        let catalog = ctx.data_unchecked::<Catalog>();
+        catalog.release_state(self.0.id).await.gql().map(ReleaseState::from)
+    }
+    /// The production release manifest, sealed with `manifest_digest`.
+    async fn manifest(&self) -> async_graphql::Result<Json<serde_json::Value>> {
+        gantry_domain::manifest::release_manifest(&self.0).gql().map(Json)
+    }
+}
+
+/// One component of a release, pinned by digest.
+pub struct ReleaseComponent(pub model::ReleaseComponent);
+
+#[Object]
+impl ReleaseComponent {
+    async fn component_id(&self) -> ID {
+        ID(self.0.component_id.to_string())
+    }
+    /// The component's current name.
+    async fn component_name(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let loader = ctx.data_unchecked::<DataLoader<ComponentLoader>>();
+        let current = loader.load_one(self.0.component_id).await.gql()?;
+        Ok(current.map_or_else(|| self.0.component_name.clone(), |c| c.name.to_string()))
+    }
+    /// The image repository when the release was cut.
+    async fn image(&self) -> &str {
+        &self.0.image
+    }
+    async fn tag(&self) -> &str {
+        &self.0.tag
+    }
+    async fn version(&self) -> String {
+        self.0.version.to_string()
+    }
+    async fn digest(&self) -> &str {
+        self.0.digest.as_str()
+    }
+    async fn channel(&self) -> &str {
+        self.0.channel.as_str()
+    }
+    /// `image@digest`: what a target pulls.
+    async fn image_ref(&self) -> String {
+        format!("{}@{}", self.0.image, self.0.digest)
+    }
+}
+
+/// The commit a release was cut from.
+#[derive(SimpleObject)]
+pub struct SourceRef {
+    pub scm_integration_id: Option<String>,
+    pub repository: Option<String>,
+    pub branch: Option<String>,
+    pub commit_sha: Option<String>,
+    pub tag: Option<String>,
+}
+
+impl From<model::SourceRef> for SourceRef {
+    fn from(s: model::SourceRef) -> Self {
+        Self { scm_integration_id: s.scm_integration_id, repository: s.repository, branch: s.branch, commit_sha: s.commit_sha, tag: s.tag }
+    }
+}
+
+/// A stage on the promotion path.
+pub struct Environment(pub model::Environment);
+
+#[Object]
+impl Environment {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        self.0.name.as_str()
+    }
+    async fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
+    }
+    /// Position on the promotion path, lowest first.
+    async fn order(&self) -> u32 {
+        self.0.order
+    }
+    async fn required_approvals(&self) -> u32 {
+        self.0.required_approvals
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// A release across every environment.
+#[derive(SimpleObject)]
+pub struct ReleaseState {
+    pub environments: Vec<EnvironmentReleaseState>,
+}
+
+impl From<Vec<model::EnvironmentState>> for ReleaseState {
+    fn from(rows: Vec<model::EnvironmentState>) -> Self {
+        let environments = rows
+            .into_iter()
+            .map(|row| EnvironmentReleaseState {
+                environment_id: ID(row.environment.id.to_string()),
+                environment_name: row.environment.display_name.clone().unwrap_or_else(|| row.environment.name.to_string()),
+                status: row.status.into(),
+                deployed_at: row.deployed_at,
+            })
+            .collect();
+        Self { environments }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct EnvironmentReleaseState {
+    pub environment_id: ID,
+    /// The display name, or the name when there is none.
+    pub environment_name: String,
+    pub status: DeploymentStatus,
+    pub deployed_at: Option<DateTime<Utc>>,
+}
+
+/// What changes between two releases.
+#[derive(SimpleObject)]
+pub struct ReleaseComparison {
+    /// In the other release only.
+    pub added: Vec<ComponentRef>,
+    /// In the first release only.
+    pub removed: Vec<ComponentRef>,
+    /// In both, with different digests.
+    pub changed: Vec<ComponentChange>,
+}
+
+#[derive(SimpleObject)]
+pub struct ComponentRef {
+    pub component_id: ID,
+    pub component_name: String,
+}
+
+#[derive(SimpleObject)]
+pub struct ComponentChange {
+    pub component_id: ID,
+    /// The component's name.
+    pub component: String,
+    pub from_version: String,
+    pub to_version: String,
+    pub from_digest: String,
+    pub to_digest: String,
+}
+
+impl From<model::ReleaseComparison> for ReleaseComparison {
+    fn from(c: model::ReleaseComparison) -> Self {
+        let refs = |v: Vec<model::ComponentRef>| {
+            v.into_iter().map(|r| ComponentRef { component_id: ID(r.component_id.to_string()), component_name: r.component_name }).collect()
+        };
+        Self {
+            added: refs(c.added),
+            removed: refs(c.removed),
+            changed: c
+                .changed
+                .into_iter()
+                .map(|ch| ComponentChange {
+                    component_id: ID(ch.component_id.to_string()),
+                    component: ch.component,
+                    from_version: ch.from_version.to_string(),
+                    to_version: ch.to_version.to_string(),
+                    from_digest: ch.from_digest.to_string(),
+                    to_digest: ch.to_digest.to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A page of releases, newest first.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct ReleaseConnection {
+    pub edges: Vec<ReleaseEdge>,
+    pub page_info: PageInfo,
+    #[graphql(skip)]
+    pub filter: gantry_domain::ports::ReleaseFilter,
+}
+
+#[ComplexObject]
+impl ReleaseConnection {
+    /// How many releases match the filter, across all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        ctx.data_unchecked::<Catalog>().count_releases(self.filter).await.gql()
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ReleaseEdge {
+    pub cursor: String,
+    pub node: Release,
+}
+
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}

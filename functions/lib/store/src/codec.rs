@@ -1,0 +1,88 @@
+//! Turning domain values into DynamoDB items and back, and SDK errors into `DomainError`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use gantry_domain::DomainError;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::keys::{ItemKeys, PK, SK};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// A domain value as an item carrying `keys`.
+pub fn to_item<T: Serialize>(value: &T, keys: &ItemKeys) -> Result<Item, DomainError> {
+    let mut item: Item = serde_dynamo::to_item(value).map_err(DomainError::internal)?;
+    item.extend(keys.all());
+    Ok(item)
+}
+
+/// An item back into a domain value; key attributes are ignored.
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, DomainError> {
+    serde_dynamo::from_item(item).map_err(DomainError::internal)
+}
+
+pub fn from_items<T: DeserializeOwned>(items: Vec<Item>) -> Result<Vec<T>, DomainError> {
+    items.into_iter().map(from_item).collect()
+}
+
+/// An `Update` that sets every attribute of `item` except the table key, so attributes
+/// other writers keep on the item (such as `releaseCount`) survive. `condition` may use
+/// the names and values passed with it.
+pub fn update_all(
+    table: &str,
+    keys: &ItemKeys,
+    item: Item,
+    condition: &str,
+    values: impl IntoIterator<Item = (&'static str, AttributeValue)>,
+) -> Result<Update, DomainError> {
+    let mut names = HashMap::new();
+    let mut vals: HashMap<String, AttributeValue> = values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let mut sets = Vec::new();
+    for (i, (name, value)) in item.into_iter().filter(|(n, _)| n != PK && n != SK).enumerate() {
+        names.insert(format!("#a{i}"), name);
+        vals.insert(format!(":a{i}"), value);
+        sets.push(format!("#a{i} = :a{i}"));
+    }
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(keys.primary()))
+        .update_expression(format!("SET {}", sets.join(", ")))
+        .condition_expression(condition)
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(vals))
+        .build()
+        .map_err(DomainError::internal)
+}
+
+/// Any SDK failure that is not a lost condition: logged in full, shown as "internal error".
+pub fn sdk<E, R>(err: SdkError<E, R>) -> DomainError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    DomainError::internal(DisplayErrorContext(err))
+}
+
+/// Which items of a cancelled transaction failed their condition, by position.
+/// `Err` for any other failure.
+pub fn cancelled_conditions<R>(err: SdkError<TransactWriteItemsError, R>) -> Result<Vec<usize>, DomainError>
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if let Some(TransactWriteItemsError::TransactionCanceledException(e)) = err.as_service_error() {
+        let failed: Vec<usize> = e
+            .cancellation_reasons()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+            .map(|(i, _)| i)
+            .collect();
+        if !failed.is_empty() {
+            return Ok(failed);
+        }
+    }
+    Err(sdk(err))
+}

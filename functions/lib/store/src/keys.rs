@@ -1,0 +1,257 @@
+//! Every DynamoDB key Gantry writes is built here and nowhere else.
+//! `docs/data-model.md` lists the access patterns these keys serve.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use gantry_domain::values::{Channel, ComponentId, Digest, EnvironmentId, ReleaseId, VersionMapId};
+use gantry_domain::model::ReleaseStatus;
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+pub const GSI2: &str = "GSI2";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
+
+/// A full key set for one item: the table key plus whichever index keys it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemKeys {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1: Option<(String, String)>,
+    pub gsi2: Option<(String, String)>,
+}
+
+impl ItemKeys {
+    pub fn new(pk: String, sk: impl Into<String>) -> Self {
+        Self { pk, sk: sk.into(), gsi1: None, gsi2: None }
+    }
+
+    pub fn gsi1(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        self.gsi1 = Some((pk.into(), sk.into()));
+        self
+    }
+
+    pub fn gsi2(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        self.gsi2 = Some((pk.into(), sk.into()));
+        self
+    }
+
+    /// The table key only, for GetItem, DeleteItem and friends.
+    pub fn primary(&self) -> std::collections::HashMap<String, AttributeValue> {
+        [(PK.to_owned(), s(&self.pk)), (SK.to_owned(), s(&self.sk))].into()
+    }
+
+    /// Every key attribute, for writing an item or resuming a query.
+    pub fn all(&self) -> std::collections::HashMap<String, AttributeValue> {
+        let mut map = self.primary();
+        if let Some((pk, sk)) = &self.gsi1 {
+            map.insert(GSI1PK.into(), s(pk));
+            map.insert(GSI1SK.into(), s(sk));
+        }
+        if let Some((pk, sk)) = &self.gsi2 {
+            map.insert(GSI2PK.into(), s(pk));
+            map.insert(GSI2SK.into(), s(sk));
+        }
+        map
+    }
+}
+
+pub fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+// ----- partitions -----
+
+pub fn component_pk(id: ComponentId) -> String {
+    format!("COMPONENT#{id}")
+}
+
+pub fn release_pk(id: ReleaseId) -> String {
+    format!("RELEASE#{id}")
+}
+
+pub fn environment_pk(id: EnvironmentId) -> String {
+    format!("ENVIRONMENT#{id}")
+}
+
+// ----- components -----
+
+pub const COMPONENTS: &str = "COMPONENTS";
+
+pub fn component(id: ComponentId, name: &str) -> ItemKeys {
+    ItemKeys::new(component_pk(id), "COMPONENT").gsi1(COMPONENTS, name)
+}
+
+/// Guards a unique name: `kind` is COMPONENT, RELEASE or ENVIRONMENT.
+pub fn unique_name(kind: &str, name: &str) -> ItemKeys {
+    ItemKeys::new(format!("UNIQUE#{kind}_NAME#{name}"), "UNIQUE")
+}
+
+// ----- version maps -----
+
+pub const VERSION_PREFIX: &str = "VERSION#";
+
+pub fn version_map(component: ComponentId, id: VersionMapId, version: &semver::Version, digest: &Digest, channel: &Channel) -> ItemKeys {
+    let order = semver_sort_key(version);
+    ItemKeys::new(component_pk(component), format!("{VERSION_PREFIX}{order}#{id}"))
+        .gsi1(digest_pk(digest), format!("{}{id}", digest_component_prefix(component)))
+        .gsi2(channel_pk(component, channel), format!("{order}#{id}"))
+}
+
+/// The sort-key prefix of every version map of one semver.
+pub fn semver_prefix(version: &semver::Version) -> String {
+    format!("{VERSION_PREFIX}{}#", semver_sort_key(version))
+}
+
+pub fn digest_pk(digest: &Digest) -> String {
+    format!("DIGEST#{digest}")
+}
+
+pub fn digest_component_prefix(component: ComponentId) -> String {
+    format!("COMPONENT#{component}#")
+}
+
+pub fn channel_pk(component: ComponentId, channel: &Channel) -> String {
+    format!("CHANNEL#{component}#{channel}")
+}
+
+/// Guards one version map per (component, tag, digest).
+pub fn tag_digest(component: ComponentId, tag: &str, digest: &Digest) -> ItemKeys {
+    ItemKeys::new(component_pk(component), format!("TAGDIGEST#{tag}#{digest}"))
+}
+
+/// A string whose byte order is semver precedence, so DynamoDB can sort versions:
+/// zero-padded `MAJOR.MINOR.PATCH`, then `~` for a release, or each pre-release identifier
+/// as `!` + (`0` + padded number | `1` + text) closed by a space. Build metadata has no
+/// precedence and is left out.
+pub fn semver_sort_key(v: &semver::Version) -> String {
+    let mut key = format!("{:020}.{:020}.{:020}", v.major, v.minor, v.patch);
+    if v.pre.is_empty() {
+        key.push('~');
+        return key;
+    }
+    for ident in v.pre.as_str().split('.') {
+        key.push('!');
+        match ident.parse::<u64>() {
+            Ok(n) if ident.bytes().all(|b| b.is_ascii_digit()) => key.push_str(&format!("0{n:020}")),
+            _ => {
+                key.push('1');
+                key.push_str(ident);
+            }
+        }
+    }
+    key.push(' ');
+    key
+}
+
+// ----- releases -----
+
+pub const RELEASES: &str = "RELEASES";
+
+/// Sorts releases by creation time, then id; also the page cursor.
+pub fn created_sort_key(created_at: DateTime<Utc>, id: ReleaseId) -> String {
+    format!("{}#{id}", created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+}
+
+pub fn release(id: ReleaseId, status: ReleaseStatus, created_at: DateTime<Utc>) -> ItemKeys {
+    let order = created_sort_key(created_at, id);
+    ItemKeys::new(release_pk(id), "RELEASE").gsi1(RELEASES, order.clone()).gsi2(release_status_pk(status), order)
+}
+
+pub fn release_status_pk(status: ReleaseStatus) -> String {
+    format!("RELEASE_STATUS#{}", status.as_str())
+}
+
+/// Links a release to a component it uses, so releases can be listed by component.
+pub fn release_member(release: ReleaseId, component: ComponentId, created_at: DateTime<Utc>) -> ItemKeys {
+    ItemKeys::new(release_pk(release), format!("MEMBER#{component}"))
+        .gsi1(releases_of_pk(component), created_sort_key(created_at, release))
+}
+
+pub fn releases_of_pk(component: ComponentId) -> String {
+    format!("RELEASES_OF#{component}")
+}
+
+/// How a release stands in one environment; written by promotions.
+pub fn release_environment(release: ReleaseId, environment: EnvironmentId) -> ItemKeys {
+    ItemKeys::new(release_pk(release), format!("{ENVSTATE_PREFIX}{environment}"))
+}
+
+pub const ENVSTATE_PREFIX: &str = "ENVSTATE#";
+
+// ----- environments -----
+
+pub const ENVIRONMENTS: &str = "ENVIRONMENTS";
+
+pub fn environment(id: EnvironmentId, order: u32) -> ItemKeys {
+    ItemKeys::new(environment_pk(id), "ENVIRONMENT").gsi1(ENVIRONMENTS, format!("{order:010}#{id}"))
+}
+
+pub fn unique_order(order: u32) -> ItemKeys {
+    ItemKeys::new(format!("UNIQUE#ENVIRONMENT_ORDER#{order:010}"), "UNIQUE")
+}
+
+/// What runs of one component in one environment; written by promotions.
+pub fn deployed_component(environment: EnvironmentId, component: ComponentId) -> ItemKeys {
+    ItemKeys::new(environment_pk(environment), format!("{DEPLOYED_PREFIX}{component}"))
+}
+
+pub const DEPLOYED_PREFIX: &str = "DEPLOYED#";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semver_keys_sort_like_semver_precedence() {
+        // Ascending precedence, as semver.org's examples and the tricky cases give it.
+        let ordered = [
+            "0.9.0",
+            "1.0.0-0",
+            "1.0.0-1",
+            "1.0.0-10",
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc",
+            "1.0.0-rc.1",
+            "1.0.0-rc-x",
+            "1.0.0",
+            "1.0.1",
+            "1.2.0",
+            "1.10.0",
+            "2.0.0",
+            "10.0.0",
+        ];
+        let versions: Vec<semver::Version> = ordered.iter().map(|v| v.parse().unwrap()).collect();
+        for pair in versions.windows(2) {
+            assert!(pair[0] < pair[1], "fixture out of order: {} {}", pair[0], pair[1]);
+            let (a, b) = (semver_sort_key(&pair[0]), semver_sort_key(&pair[1]));
+            assert!(a < b, "{} must sort before {}: {a:?} vs {b:?}", pair[0], pair[1]);
+        }
+        // With the id appended, one semver never sorts into another's range.
+        let key = |v: &str| format!("{}#{}", semver_sort_key(&v.parse().unwrap()), VersionMapId::new());
+        assert!(key("1.0.0-rc") < key("1.0.0-rc.1"));
+        assert!(key("1.0.0-rc.1") < key("1.0.0"));
+    }
+
+    #[test]
+    fn build_metadata_has_no_precedence() {
+        let a: semver::Version = "1.0.0+a".parse().unwrap();
+        let b: semver::Version = "1.0.0+b".parse().unwrap();
+        assert_eq!(semver_sort_key(&a), semver_sort_key(&b));
+    }
+
+    #[test]
+    fn created_keys_sort_by_time() {
+        let early = "2026-01-01T00:00:00.5Z".parse().unwrap();
+        let late = "2026-01-01T00:00:01Z".parse().unwrap();
+        assert!(created_sort_key(early, ReleaseId::new()) < created_sort_key(late, ReleaseId::new()));
+    }
+}
