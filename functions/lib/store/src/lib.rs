@@ -349,7 +349,9 @@ impl Repository for DynamoRepository {
             });
         }
         // The component is gone; sweep its version maps and guards.
-        let leftovers = self.partition(&keys::component_pk(component.id), "").await?;
+        let leftovers = self
+            .query_all(self.query().key_condition_expression("PK = :pk").expression_attribute_values(":pk", s(&keys::component_pk(component.id))))
+            .await?;
         self.batch_delete(Self::primary_keys(&leftovers)).await
     }
 

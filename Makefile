@@ -1,0 +1,59 @@
+# Gantry: `make dev` runs the API locally, `make test` runs every check. Both install
+# and start what they need (Python tools in .venv, the MiniStack emulator on :4566).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# Local runs never reach AWS: static credentials, a region, no instance metadata,
+# and every SDK call to the emulator.
+export AWS_ACCESS_KEY_ID ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+export AWS_REGION ?= us-east-1
+export AWS_DEFAULT_REGION ?= $(AWS_REGION)
+export AWS_EC2_METADATA_DISABLED := true
+export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
+export GANTRY_TABLE ?= gantry
+
+EMULATOR := localstack/ministack.sh
+VENV := .venv
+
+.PHONY: help setup emulator-up emulator-down dev test lint schema build-lambda
+
+help:
+	@echo "make dev     run the devserver on http://127.0.0.1:8080/graphql against the local emulator"
+	@echo "make test    run every check: template lint, unit and end-to-end tests"
+	@echo "make schema  regenerate schema.graphql from the code"
+
+setup:
+	@$(EMULATOR) install
+
+emulator-up: setup
+	@$(EMULATOR) start
+
+emulator-down:
+	@$(EMULATOR) stop
+
+dev: emulator-up
+	cargo build --quiet -p gantry-devserver
+	@echo "Gantry devserver: http://127.0.0.1:8080/graphql (GraphiQL in a browser; Ctrl-C stops it)"
+	./target/debug/devserver
+
+lint: setup
+	$(VENV)/bin/cfn-lint infra/template.yaml
+
+# Starts the emulator unless one is already up, and stops it afterwards only if it started it.
+test: setup
+	@started=0; \
+	if ! $(EMULATOR) status >/dev/null 2>&1; then $(EMULATOR) start; started=1; else $(EMULATOR) start; fi; \
+	trap 'if [ $$started = 1 ]; then $(EMULATOR) stop; fi' EXIT; \
+	$(VENV)/bin/cfn-lint infra/template.yaml; \
+	echo "cfn-lint: infra/template.yaml is clean"; \
+	cargo test --workspace --locked
+
+schema:
+	cargo run --quiet -p gantry-graphql --bin print-schema > schema.graphql
+
+# Lambda zips for arm64 (needs cargo-lambda and zig: pip install cargo-lambda ziglang).
+build-lambda:
+	cargo lambda build --release --arm64 --bin api --output-format zip

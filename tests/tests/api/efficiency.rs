@@ -1,0 +1,51 @@
+use serde_json::json;
+
+use crate::support::{TestApp, digest};
+
+const LIST: &str = "{ releases(first: 50) { edges { node { name components { componentName } } } } }";
+
+/// Creates `count` releases over three components.
+async fn releases(app: &TestApp, count: usize) -> Vec<String> {
+    let mut components = Vec::new();
+    for name in ["api", "web", "worker"] {
+        let id = app.create_component(name).await;
+        app.add_version(&id, "1.0.0", &digest(name)).await;
+        components.push(id);
+    }
+    for i in 0..count {
+        let picked: Vec<_> = components.iter().take(1 + i % 3).map(|c| json!({ "componentId": c, "version": "1.0.0" })).collect();
+        app.create_release(&format!("r{i}"), json!(picked)).await;
+    }
+    components
+}
+
+/// Listing releases with their component names costs one Query plus one BatchGetItem,
+/// however many releases there are: names come through the DataLoader.
+#[tokio::test]
+async fn release_listing_makes_a_bounded_number_of_requests() {
+    let mut seen = Vec::new();
+    for count in [3, 30] {
+        let app = TestApp::spawn().await;
+        releases(&app, count).await;
+        app.requests.take();
+        let data = app.ok(LIST, json!({})).await;
+        let edges = data["releases"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), count);
+        assert!(edges.iter().all(|e| e["node"]["components"][0]["componentName"] == "api"));
+        let ops = app.requests.take();
+        assert_eq!(ops, ["Query", "BatchGetItem"], "{count} releases: {ops:?}");
+        seen.push(ops.len());
+    }
+    assert_eq!(seen[0], seen[1], "the request count does not grow with the page");
+}
+
+/// A renamed component shows its new name on old releases, through the same batch.
+#[tokio::test]
+async fn component_names_are_current() {
+    let app = TestApp::spawn().await;
+    let components = releases(&app, 2).await;
+    app.ok("mutation($id: ID!) { updateComponent(id: $id, input: { name: \"api-renamed\" }) { name } }", json!({ "id": components[0] }))
+        .await;
+    let data = app.ok(LIST, json!({})).await;
+    assert_eq!(data["releases"]["edges"][0]["node"]["components"][0]["componentName"], "api-renamed");
+}

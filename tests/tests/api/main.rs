@@ -1,0 +1,11 @@
+//! End-to-end tests: the GraphQL API over HTTP, against DynamoDB on the local emulator.
+//! Each test gets its own table, so they run in parallel.
+
+mod support;
+
+mod components;
+mod efficiency;
+mod environments;
+mod http;
+mod releases;
+mod versions;
