@@ -8,8 +8,8 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::{Json, Router};
 use axum::routing::get;
+use axum::{Json, Router};
 use gantry_domain::service::Actor;
 use gantry_graphql::{GantrySchema, build_schema};
 use gantry_platform::AppState;
@@ -44,7 +44,12 @@ async fn graphql(State(schema): State<GantrySchema>, body: Bytes) -> Response {
 }
 
 async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("Gantry").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("Gantry")
+            .finish(),
+    )
 }
 
 /// Serves the router as a Lambda function until the runtime stops it.

@@ -12,7 +12,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = gantry_api::router(state);
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     tracing::info!(url = %format!("http://{}/graphql", listener.local_addr()?), "devserver listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
 }
 

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodb::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
 use gantry_domain::values::Digest;
 use gantry_platform::{AppState, Config, LogFormat};
 use gantry_store::DynamoRepository;
@@ -27,8 +29,16 @@ impl Intercept for Recorder {
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let target = context.request().headers().get("x-amz-target").unwrap_or("?").to_owned();
-        self.0.lock().unwrap().push(target.trim_start_matches("DynamoDB_20120810.").to_owned());
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("?")
+            .to_owned();
+        self.0
+            .lock()
+            .unwrap()
+            .push(target.trim_start_matches("DynamoDB_20120810.").to_owned());
         Ok(())
     }
 }
@@ -50,7 +60,8 @@ pub struct TestApp {
 }
 
 fn dynamodb_client(recorder: Option<Recorder>) -> aws_sdk_dynamodb::Client {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned());
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned());
     let mut config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -71,13 +82,27 @@ impl TestApp {
             .await
             .expect("create the test table: is the emulator running? (make test starts it)");
         let requests = Recorder::default();
-        let config = Config { table: table.clone(), log_format: LogFormat::Pretty };
+        let config = Config {
+            table: table.clone(),
+            log_format: LogFormat::Pretty,
+        };
         let state = AppState::with_dynamodb(config, dynamodb_client(Some(requests.clone())));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, gantry_api::router(state)).await.unwrap() });
+        tokio::spawn(async move {
+            axum::serve(listener, gantry_api::router(state))
+                .await
+                .unwrap()
+        });
         let repo = DynamoRepository::new(dynamodb.clone(), table.clone());
-        Self { url, http: reqwest::Client::new(), dynamodb, repo, table, requests }
+        Self {
+            url,
+            http: reqwest::Client::new(),
+            dynamodb,
+            repo,
+            table,
+            requests,
+        }
     }
 
     /// The whole GraphQL response.
@@ -105,8 +130,13 @@ impl TestApp {
         let res = self.gql(query, variables).await;
         let err = &res["errors"][0];
         assert!(err.is_object(), "expected an error: {res:#}");
-        let code = err["extensions"]["code"].as_str().unwrap_or_else(|| panic!("error without code: {res:#}"));
-        (code.to_owned(), err["message"].as_str().unwrap_or_default().to_owned())
+        let code = err["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("error without code: {res:#}"));
+        (
+            code.to_owned(),
+            err["message"].as_str().unwrap_or_default().to_owned(),
+        )
     }
 
     /// Asserts `query` fails with `code` and leaves the table exactly as it was.
@@ -115,7 +145,11 @@ impl TestApp {
         let (got, message) = self.error(query, variables).await;
         assert_eq!(got, code, "wrong code; message: {message}");
         assert!(!message.is_empty(), "errors carry a message");
-        assert_eq!(self.snapshot().await, before, "a rejected request must write nothing ({code}: {message})");
+        assert_eq!(
+            self.snapshot().await,
+            before,
+            "a rejected request must write nothing ({code}: {message})"
+        );
         message
     }
 
@@ -124,9 +158,20 @@ impl TestApp {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self.dynamodb.scan().table_name(&self.table).set_exclusive_start_key(start).send().await.unwrap();
+            let out = self
+                .dynamodb
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
             for item in out.items.unwrap_or_default() {
-                items.push(item.into_iter().map(|(k, v)| (k, canonical(&v))).collect::<BTreeMap<_, _>>());
+                items.push(
+                    item.into_iter()
+                        .map(|(k, v)| (k, canonical(&v)))
+                        .collect::<BTreeMap<_, _>>(),
+                );
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -192,7 +237,9 @@ fn canonical(value: &AttributeValue) -> Value {
         AttributeValue::Bool(b) => json!({ "BOOL": b }),
         AttributeValue::Null(_) => json!({ "NULL": true }),
         AttributeValue::L(items) => json!({ "L": items.iter().map(canonical).collect::<Vec<_>>() }),
-        AttributeValue::M(map) => json!({ "M": map.iter().map(|(k, v)| (k.clone(), canonical(v))).collect::<serde_json::Map<_, _>>() }),
+        AttributeValue::M(map) => {
+            json!({ "M": map.iter().map(|(k, v)| (k.clone(), canonical(v))).collect::<serde_json::Map<_, _>>() })
+        }
         other => json!({ "OTHER": format!("{other:?}") }),
     }
 }

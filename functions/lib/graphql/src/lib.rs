@@ -23,7 +23,9 @@ pub fn build_schema(catalog: Catalog) -> GantrySchema {
 }
 
 fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
-    async_graphql::Schema::build(Query, Mutation, EmptySubscription).limit_depth(MAX_DEPTH).limit_complexity(MAX_COMPLEXITY)
+    async_graphql::Schema::build(Query, Mutation, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
 }
 
 /// The SDL that `schema.graphql` must hold.
@@ -35,7 +37,9 @@ pub fn sdl() -> String {
 /// error a code.
 pub async fn execute(schema: &GantrySchema, request: Request, actor: Actor) -> Response {
     let catalog = schema_data_catalog(schema);
-    let request = request.data(loader::ComponentLoader::for_request(catalog)).data(actor);
+    let request = request
+        .data(loader::ComponentLoader::for_request(catalog))
+        .data(actor);
     let mut response = schema.execute(request).await;
     error::classify_errors(&mut response);
     response
@@ -43,7 +47,10 @@ pub async fn execute(schema: &GantrySchema, request: Request, actor: Actor) -> R
 
 fn schema_data_catalog(schema: &GantrySchema) -> Catalog {
     // The schema was built with a Catalog; `build_schema` is the only constructor used.
-    schema.data::<Catalog>().cloned().expect("schema built by build_schema carries a Catalog")
+    schema
+        .data::<Catalog>()
+        .cloned()
+        .expect("schema built by build_schema carries a Catalog")
 }
 
 #[cfg(test)]

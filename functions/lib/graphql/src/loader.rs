@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, Loader};
+use gantry_domain::DomainError;
 use gantry_domain::model::Component;
 use gantry_domain::service::Catalog;
 use gantry_domain::values::ComponentId;
-use gantry_domain::DomainError;
 
 pub struct ComponentLoader {
     catalog: Catalog,
@@ -23,7 +23,10 @@ impl Loader<ComponentId> for ComponentLoader {
     type Value = Component;
     type Error = DomainError;
 
-    async fn load(&self, keys: &[ComponentId]) -> Result<HashMap<ComponentId, Component>, DomainError> {
+    async fn load(
+        &self,
+        keys: &[ComponentId],
+    ) -> Result<HashMap<ComponentId, Component>, DomainError> {
         let found = self.catalog.components_by_id(keys).await?;
         Ok(found.into_iter().map(|c| (c.id, c)).collect())
     }

@@ -83,9 +83,17 @@ impl Component {
         self.0.updated_at
     }
     /// Versions, highest semver first.
-    async fn versions(&self, ctx: &Context<'_>, channel: Option<String>, limit: Option<i64>) -> async_graphql::Result<Vec<VersionMap>> {
+    async fn versions(
+        &self,
+        ctx: &Context<'_>,
+        channel: Option<String>,
+        limit: Option<i64>,
+    ) -> async_graphql::Result<Vec<VersionMap>> {
         let catalog = ctx.data_unchecked::<Catalog>();
-        let versions = catalog.component_versions(self.0.id, channel, limit).await.gql()?;
+        let versions = catalog
+            .component_versions(self.0.id, channel, limit)
+            .await
+            .gql()?;
         Ok(versions.into_iter().map(VersionMap).collect())
     }
 }
@@ -139,7 +147,12 @@ impl Release {
         self.0.status.into()
     }
     async fn components(&self) -> Vec<ReleaseComponent> {
-        self.0.components.iter().cloned().map(ReleaseComponent).collect()
+        self.0
+            .components
+            .iter()
+            .cloned()
+            .map(ReleaseComponent)
+            .collect()
     }
     async fn source_ref(&self) -> Option<SourceRef> {
         self.0.source_ref.clone().map(SourceRef::from)
@@ -163,11 +176,17 @@ impl Release {
     /// Every environment in promotion order, with this release's status there.
     async fn state(&self, ctx: &Context<'_>) -> async_graphql::Result<ReleaseState> {
         let catalog = ctx.data_unchecked::<Catalog>();
-        catalog.release_state(self.0.id).await.gql().map(ReleaseState::from)
+        catalog
+            .release_state(self.0.id)
+            .await
+            .gql()
+            .map(ReleaseState::from)
     }
     /// The production release manifest, sealed with `manifest_digest`.
     async fn manifest(&self) -> async_graphql::Result<Json<serde_json::Value>> {
-        gantry_domain::manifest::release_manifest(&self.0).gql().map(Json)
+        gantry_domain::manifest::release_manifest(&self.0)
+            .gql()
+            .map(Json)
     }
 }
 
@@ -219,7 +238,13 @@ pub struct SourceRef {
 
 impl From<model::SourceRef> for SourceRef {
     fn from(s: model::SourceRef) -> Self {
-        Self { scm_integration_id: s.scm_integration_id, repository: s.repository, branch: s.branch, commit_sha: s.commit_sha, tag: s.tag }
+        Self {
+            scm_integration_id: s.scm_integration_id,
+            repository: s.repository,
+            branch: s.branch,
+            commit_sha: s.commit_sha,
+            tag: s.tag,
+        }
     }
 }
 
@@ -264,7 +289,11 @@ impl From<Vec<model::EnvironmentState>> for ReleaseState {
             .into_iter()
             .map(|row| EnvironmentReleaseState {
                 environment_id: ID(row.environment.id.to_string()),
-                environment_name: row.environment.display_name.clone().unwrap_or_else(|| row.environment.name.to_string()),
+                environment_name: row
+                    .environment
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| row.environment.name.to_string()),
                 status: row.status.into(),
                 deployed_at: row.deployed_at,
             })
@@ -313,7 +342,12 @@ pub struct ComponentChange {
 impl From<model::ReleaseComparison> for ReleaseComparison {
     fn from(c: model::ReleaseComparison) -> Self {
         let refs = |v: Vec<model::ComponentRef>| {
-            v.into_iter().map(|r| ComponentRef { component_id: ID(r.component_id.to_string()), component_name: r.component_name }).collect()
+            v.into_iter()
+                .map(|r| ComponentRef {
+                    component_id: ID(r.component_id.to_string()),
+                    component_name: r.component_name,
+                })
+                .collect()
         };
         Self {
             added: refs(c.added),
@@ -348,7 +382,10 @@ pub struct ReleaseConnection {
 impl ReleaseConnection {
     /// How many releases match the filter, across all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        ctx.data_unchecked::<Catalog>().count_releases(self.filter).await.gql()
+        ctx.data_unchecked::<Catalog>()
+            .count_releases(self.filter)
+            .await
+            .gql()
     }
 }
 

@@ -28,7 +28,11 @@ pub enum ConfigError {
     #[error("{0} must be set")]
     Missing(&'static str),
     #[error("{name} has an invalid value {value:?}: {why}")]
-    Invalid { name: &'static str, value: String, why: &'static str },
+    Invalid {
+        name: &'static str,
+        value: String,
+        why: &'static str,
+    },
 }
 
 impl Config {
@@ -38,7 +42,9 @@ impl Config {
 
     /// Reads settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let table = lookup("GANTRY_TABLE").filter(|t| !t.trim().is_empty()).ok_or(ConfigError::Missing("GANTRY_TABLE"))?;
+        let table = lookup("GANTRY_TABLE")
+            .filter(|t| !t.trim().is_empty())
+            .ok_or(ConfigError::Missing("GANTRY_TABLE"))?;
         let in_lambda = lookup("AWS_LAMBDA_FUNCTION_NAME").is_some();
         let log_format = match lookup("GANTRY_LOG_FORMAT").as_deref() {
             None | Some("") => {
@@ -51,7 +57,11 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
             Some(other) => {
-                return Err(ConfigError::Invalid { name: "GANTRY_LOG_FORMAT", value: other.to_owned(), why: "expected json or pretty" });
+                return Err(ConfigError::Invalid {
+                    name: "GANTRY_LOG_FORMAT",
+                    value: other.to_owned(),
+                    why: "expected json or pretty",
+                });
             }
         };
         Ok(Self { table, log_format })
@@ -62,9 +72,16 @@ impl Config {
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).without_time().try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .without_time()
+            .try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
 }
@@ -90,7 +107,10 @@ impl AppState {
     /// Builds the state around a given DynamoDB client (tests add interceptors to theirs).
     pub fn with_dynamodb(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Arc<Self> {
         let repo = DynamoRepository::new(dynamodb, config.table.clone());
-        Arc::new(Self { catalog: Catalog::new(Arc::new(repo)), config })
+        Arc::new(Self {
+            catalog: Catalog::new(Arc::new(repo)),
+            config,
+        })
     }
 }
 
@@ -99,7 +119,12 @@ mod tests {
     use super::*;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -113,10 +138,19 @@ mod tests {
     fn log_format_defaults_by_runtime() {
         let local = Config::from_lookup(env(&[("GANTRY_TABLE", "t")])).unwrap();
         assert_eq!(local.log_format, LogFormat::Pretty);
-        let lambda = Config::from_lookup(env(&[("GANTRY_TABLE", "t"), ("AWS_LAMBDA_FUNCTION_NAME", "api")])).unwrap();
+        let lambda = Config::from_lookup(env(&[
+            ("GANTRY_TABLE", "t"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "api"),
+        ]))
+        .unwrap();
         assert_eq!(lambda.log_format, LogFormat::Json);
-        let forced = Config::from_lookup(env(&[("GANTRY_TABLE", "t"), ("GANTRY_LOG_FORMAT", "json")])).unwrap();
+        let forced =
+            Config::from_lookup(env(&[("GANTRY_TABLE", "t"), ("GANTRY_LOG_FORMAT", "json")]))
+                .unwrap();
         assert_eq!(forced.log_format, LogFormat::Json);
-        assert!(Config::from_lookup(env(&[("GANTRY_TABLE", "t"), ("GANTRY_LOG_FORMAT", "xml")])).is_err());
+        assert!(
+            Config::from_lookup(env(&[("GANTRY_TABLE", "t"), ("GANTRY_LOG_FORMAT", "xml")]))
+                .is_err()
+        );
     }
 }

@@ -3,8 +3,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use gantry_domain::values::{Channel, ComponentId, Digest, EnvironmentId, ReleaseId, VersionMapId};
 use gantry_domain::model::ReleaseStatus;
+use gantry_domain::values::{Channel, ComponentId, Digest, EnvironmentId, ReleaseId, VersionMapId};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -26,7 +26,12 @@ pub struct ItemKeys {
 
 impl ItemKeys {
     pub fn new(pk: String, sk: impl Into<String>) -> Self {
-        Self { pk, sk: sk.into(), gsi1: None, gsi2: None }
+        Self {
+            pk,
+            sk: sk.into(),
+            gsi1: None,
+            gsi2: None,
+        }
     }
 
     pub fn gsi1(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
@@ -94,11 +99,23 @@ pub fn unique_name(kind: &str, name: &str) -> ItemKeys {
 
 pub const VERSION_PREFIX: &str = "VERSION#";
 
-pub fn version_map(component: ComponentId, id: VersionMapId, version: &semver::Version, digest: &Digest, channel: &Channel) -> ItemKeys {
+pub fn version_map(
+    component: ComponentId,
+    id: VersionMapId,
+    version: &semver::Version,
+    digest: &Digest,
+    channel: &Channel,
+) -> ItemKeys {
     let order = semver_sort_key(version);
-    ItemKeys::new(component_pk(component), format!("{VERSION_PREFIX}{order}#{id}"))
-        .gsi1(digest_pk(digest), format!("{}{id}", digest_component_prefix(component)))
-        .gsi2(channel_pk(component, channel), format!("{order}#{id}"))
+    ItemKeys::new(
+        component_pk(component),
+        format!("{VERSION_PREFIX}{order}#{id}"),
+    )
+    .gsi1(
+        digest_pk(digest),
+        format!("{}{id}", digest_component_prefix(component)),
+    )
+    .gsi2(channel_pk(component, channel), format!("{order}#{id}"))
 }
 
 /// The sort-key prefix of every version map of one semver.
@@ -136,7 +153,9 @@ pub fn semver_sort_key(v: &semver::Version) -> String {
     for ident in v.pre.as_str().split('.') {
         key.push('!');
         match ident.parse::<u64>() {
-            Ok(n) if ident.bytes().all(|b| b.is_ascii_digit()) => key.push_str(&format!("0{n:020}")),
+            Ok(n) if ident.bytes().all(|b| b.is_ascii_digit()) => {
+                key.push_str(&format!("0{n:020}"))
+            }
             _ => {
                 key.push('1');
                 key.push_str(ident);
@@ -158,7 +177,9 @@ pub fn created_sort_key(created_at: DateTime<Utc>, id: ReleaseId) -> String {
 
 pub fn release(id: ReleaseId, status: ReleaseStatus, created_at: DateTime<Utc>) -> ItemKeys {
     let order = created_sort_key(created_at, id);
-    ItemKeys::new(release_pk(id), "RELEASE").gsi1(RELEASES, order.clone()).gsi2(release_status_pk(status), order)
+    ItemKeys::new(release_pk(id), "RELEASE")
+        .gsi1(RELEASES, order.clone())
+        .gsi2(release_status_pk(status), order)
 }
 
 pub fn release_status_pk(status: ReleaseStatus) -> String {
@@ -166,9 +187,15 @@ pub fn release_status_pk(status: ReleaseStatus) -> String {
 }
 
 /// Links a release to a component it uses, so releases can be listed by component.
-pub fn release_member(release: ReleaseId, component: ComponentId, created_at: DateTime<Utc>) -> ItemKeys {
-    ItemKeys::new(release_pk(release), format!("MEMBER#{component}"))
-        .gsi1(releases_of_pk(component), created_sort_key(created_at, release))
+pub fn release_member(
+    release: ReleaseId,
+    component: ComponentId,
+    created_at: DateTime<Utc>,
+) -> ItemKeys {
+    ItemKeys::new(release_pk(release), format!("MEMBER#{component}")).gsi1(
+        releases_of_pk(component),
+        created_sort_key(created_at, release),
+    )
 }
 
 pub fn releases_of_pk(component: ComponentId) -> String {
@@ -177,7 +204,10 @@ pub fn releases_of_pk(component: ComponentId) -> String {
 
 /// How a release stands in one environment; written by promotions.
 pub fn release_environment(release: ReleaseId, environment: EnvironmentId) -> ItemKeys {
-    ItemKeys::new(release_pk(release), format!("{ENVSTATE_PREFIX}{environment}"))
+    ItemKeys::new(
+        release_pk(release),
+        format!("{ENVSTATE_PREFIX}{environment}"),
+    )
 }
 
 pub const ENVSTATE_PREFIX: &str = "ENVSTATE#";
@@ -196,7 +226,10 @@ pub fn unique_order(order: u32) -> ItemKeys {
 
 /// What runs of one component in one environment; written by promotions.
 pub fn deployed_component(environment: EnvironmentId, component: ComponentId) -> ItemKeys {
-    ItemKeys::new(environment_pk(environment), format!("{DEPLOYED_PREFIX}{component}"))
+    ItemKeys::new(
+        environment_pk(environment),
+        format!("{DEPLOYED_PREFIX}{component}"),
+    )
 }
 
 pub const DEPLOYED_PREFIX: &str = "DEPLOYED#";
@@ -231,12 +264,28 @@ mod tests {
         ];
         let versions: Vec<semver::Version> = ordered.iter().map(|v| v.parse().unwrap()).collect();
         for pair in versions.windows(2) {
-            assert!(pair[0] < pair[1], "fixture out of order: {} {}", pair[0], pair[1]);
+            assert!(
+                pair[0] < pair[1],
+                "fixture out of order: {} {}",
+                pair[0],
+                pair[1]
+            );
             let (a, b) = (semver_sort_key(&pair[0]), semver_sort_key(&pair[1]));
-            assert!(a < b, "{} must sort before {}: {a:?} vs {b:?}", pair[0], pair[1]);
+            assert!(
+                a < b,
+                "{} must sort before {}: {a:?} vs {b:?}",
+                pair[0],
+                pair[1]
+            );
         }
         // With the id appended, one semver never sorts into another's range.
-        let key = |v: &str| format!("{}#{}", semver_sort_key(&v.parse().unwrap()), VersionMapId::new());
+        let key = |v: &str| {
+            format!(
+                "{}#{}",
+                semver_sort_key(&v.parse().unwrap()),
+                VersionMapId::new()
+            )
+        };
         assert!(key("1.0.0-rc") < key("1.0.0-rc.1"));
         assert!(key("1.0.0-rc.1") < key("1.0.0"));
     }
@@ -252,6 +301,8 @@ mod tests {
     fn created_keys_sort_by_time() {
         let early = "2026-01-01T00:00:00.5Z".parse().unwrap();
         let late = "2026-01-01T00:00:01Z".parse().unwrap();
-        assert!(created_sort_key(early, ReleaseId::new()) < created_sort_key(late, ReleaseId::new()));
+        assert!(
+            created_sort_key(early, ReleaseId::new()) < created_sort_key(late, ReleaseId::new())
+        );
     }
 }

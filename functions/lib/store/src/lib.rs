@@ -12,12 +12,14 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, Select, TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, Select,
+    TransactWriteItem, WriteRequest,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gantry_domain::model::{
-    Component, DeployedComponent, Environment, Release, ReleaseEnvironmentRecord, ReleaseStatus, VersionMap,
+    Component, DeployedComponent, Environment, Release, ReleaseEnvironmentRecord, ReleaseStatus,
+    VersionMap,
 };
 use gantry_domain::ports::{Page, PageRequest, ReleaseFilter, Repository};
 use gantry_domain::values::{Channel, ComponentId, Digest, EnvironmentId, ReleaseId};
@@ -59,7 +61,10 @@ struct Tx {
 
 impl Tx {
     fn new() -> Self {
-        Self { items: Vec::new(), on_fail: Vec::new() }
+        Self {
+            items: Vec::new(),
+            on_fail: Vec::new(),
+        }
     }
 
     fn push(&mut self, item: TransactWriteItem, on_fail: DomainError) {
@@ -74,7 +79,10 @@ fn built<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
 
 impl DynamoRepository {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -84,7 +92,13 @@ impl DynamoRepository {
     // ----- building blocks -----
 
     fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem> {
-        let put = built(Put::builder().table_name(&self.table).set_item(Some(item)).set_condition_expression(condition.map(str::to_owned)).build())?;
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .set_condition_expression(condition.map(str::to_owned))
+                .build(),
+        )?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -96,15 +110,25 @@ impl DynamoRepository {
         self.put_new(keys.all())
     }
 
-    fn delete(&self, keys: &ItemKeys, condition: Option<(&str, Vec<(&'static str, AttributeValue)>)>) -> Result<TransactWriteItem> {
-        let mut b = Delete::builder().table_name(&self.table).set_key(Some(keys.primary()));
+    fn delete(
+        &self,
+        keys: &ItemKeys,
+        condition: Option<(&str, Vec<(&'static str, AttributeValue)>)>,
+    ) -> Result<TransactWriteItem> {
+        let mut b = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys.primary()));
         if let Some((expr, values)) = condition {
             b = b.condition_expression(expr);
             if !values.is_empty() {
-                b = b.set_expression_attribute_values(Some(values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()));
+                b = b.set_expression_attribute_values(Some(
+                    values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                ));
             }
         }
-        Ok(TransactWriteItem::builder().delete(built(b.build())?).build())
+        Ok(TransactWriteItem::builder()
+            .delete(built(b.build())?)
+            .build())
     }
 
     fn exists(&self, keys: &ItemKeys) -> Result<TransactWriteItem> {
@@ -118,14 +142,31 @@ impl DynamoRepository {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
-    fn update_revision<T: Serialize>(&self, keys: &ItemKeys, after: &T, before_revision: u64) -> Result<TransactWriteItem> {
-        let update = update_all(&self.table, keys, to_item(after, keys)?, "revision = :rev", [(":rev", AttributeValue::N(before_revision.to_string()))])?;
+    fn update_revision<T: Serialize>(
+        &self,
+        keys: &ItemKeys,
+        after: &T,
+        before_revision: u64,
+    ) -> Result<TransactWriteItem> {
+        let update = update_all(
+            &self.table,
+            keys,
+            to_item(after, keys)?,
+            "revision = :rev",
+            [(":rev", AttributeValue::N(before_revision.to_string()))],
+        )?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Runs a transaction; a failed condition becomes the error its item was pushed with.
     async fn transact(&self, tx: Tx) -> Result<()> {
-        match self.client.transact_write_items().set_transact_items(Some(tx.items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(tx.items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(err) => {
                 let failed = cancelled_conditions(err)?;
@@ -135,7 +176,14 @@ impl DynamoRepository {
     }
 
     async fn get<T: for<'de> Deserialize<'de>>(&self, keys: &ItemKeys) -> Result<Option<T>> {
-        let out = self.client.get_item().table_name(&self.table).set_key(Some(keys.primary())).send().await.map_err(sdk)?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys.primary()))
+            .send()
+            .await
+            .map_err(sdk)?;
         out.item.map(from_item).transpose()
     }
 
@@ -148,7 +196,12 @@ impl DynamoRepository {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = query.clone().set_exclusive_start_key(start).send().await.map_err(sdk)?;
+            let out = query
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk)?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -172,7 +225,11 @@ impl DynamoRepository {
     async fn batch_get(&self, keys: Vec<ItemKeys>) -> Result<Vec<Item>> {
         let mut items = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH_GET_MAX) {
-            let mut pending = built(KeysAndAttributes::builder().set_keys(Some(chunk.iter().map(ItemKeys::primary).collect())).build())?;
+            let mut pending = built(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(ItemKeys::primary).collect()))
+                    .build(),
+            )?;
             for attempt in 0.. {
                 let out = self
                     .client
@@ -187,7 +244,9 @@ impl DynamoRepository {
                 match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
                     Some(rest) if !rest.keys().is_empty() => {
                         if attempt >= BATCH_RETRIES {
-                            return Err(DomainError::internal("BatchGetItem left keys unprocessed after retries"));
+                            return Err(DomainError::internal(
+                                "BatchGetItem left keys unprocessed after retries",
+                            ));
                         }
                         backoff(attempt).await;
                         pending = rest;
@@ -204,14 +263,28 @@ impl DynamoRepository {
         for chunk in keys.chunks(BATCH_WRITE_MAX) {
             let mut pending: Vec<WriteRequest> = chunk
                 .iter()
-                .map(|k| built(DeleteRequest::builder().set_key(Some(k.clone())).build()).map(|d| WriteRequest::builder().delete_request(d).build()))
+                .map(|k| {
+                    built(DeleteRequest::builder().set_key(Some(k.clone())).build())
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                })
                 .collect::<Result<_>>()?;
             for attempt in 0.. {
-                let out = self.client.batch_write_item().request_items(&self.table, pending).send().await.map_err(sdk)?;
-                match out.unprocessed_items.and_then(|mut u| u.remove(&self.table)) {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                match out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                {
                     Some(rest) if !rest.is_empty() => {
                         if attempt >= BATCH_RETRIES {
-                            return Err(DomainError::internal("BatchWriteItem left items unprocessed after retries"));
+                            return Err(DomainError::internal(
+                                "BatchWriteItem left items unprocessed after retries",
+                            ));
                         }
                         backoff(attempt).await;
                         pending = rest;
@@ -226,7 +299,12 @@ impl DynamoRepository {
     fn primary_keys(items: &[Item]) -> Vec<HashMap<String, AttributeValue>> {
         items
             .iter()
-            .map(|item| item.iter().filter(|(k, _)| *k == PK || *k == SK).map(|(k, v)| (k.clone(), v.clone())).collect())
+            .map(|item| {
+                item.iter()
+                    .filter(|(k, _)| *k == PK || *k == SK)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
             .collect()
     }
 }
@@ -253,7 +331,9 @@ fn decode_cursor(cursor: &str) -> Result<(String, ReleaseId)> {
 fn string_attr(item: &Item, name: &str) -> Result<String> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(DomainError::internal(format!("item lacks string attribute {name}"))),
+        _ => Err(DomainError::internal(format!(
+            "item lacks string attribute {name}"
+        ))),
     }
 }
 
@@ -264,7 +344,13 @@ impl Repository for DynamoRepository {
     #[instrument(skip_all, fields(component_id = %component.id), err)]
     async fn create_component(&self, component: &Component) -> Result<()> {
         let mut tx = Tx::new();
-        tx.push(self.put_new(to_item(component, &keys::component(component.id, component.name.as_str()))?)?, DomainError::conflict("component id exists"));
+        tx.push(
+            self.put_new(to_item(
+                component,
+                &keys::component(component.id, component.name.as_str()),
+            )?)?,
+            DomainError::conflict("component id exists"),
+        );
         tx.push(
             self.guard(&keys::unique_name("COMPONENT", component.name.as_str()))?,
             DomainError::conflict(format!("a component named {} exists", component.name)),
@@ -274,13 +360,17 @@ impl Repository for DynamoRepository {
 
     #[instrument(skip_all, fields(component_id = %id), err)]
     async fn get_component(&self, id: ComponentId) -> Result<Option<Component>> {
-        self.get(&ItemKeys::new(keys::component_pk(id), "COMPONENT")).await
+        self.get(&ItemKeys::new(keys::component_pk(id), "COMPONENT"))
+            .await
     }
 
     #[instrument(skip_all, fields(count = ids.len()), err)]
     async fn get_components(&self, ids: &[ComponentId]) -> Result<Vec<Component>> {
         let unique: HashSet<ComponentId> = ids.iter().copied().collect();
-        let keys = unique.into_iter().map(|id| ItemKeys::new(keys::component_pk(id), "COMPONENT")).collect();
+        let keys = unique
+            .into_iter()
+            .map(|id| ItemKeys::new(keys::component_pk(id), "COMPONENT"))
+            .collect();
         from_items(self.batch_get(keys).await?)
     }
 
@@ -301,11 +391,21 @@ impl Repository for DynamoRepository {
     async fn update_component(&self, before: &Component, after: &Component) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
-            self.update_revision(&keys::component(after.id, after.name.as_str()), after, before.revision)?,
-            DomainError::conflict(format!("component {} changed meanwhile; read it again and retry", before.id)),
+            self.update_revision(
+                &keys::component(after.id, after.name.as_str()),
+                after,
+                before.revision,
+            )?,
+            DomainError::conflict(format!(
+                "component {} changed meanwhile; read it again and retry",
+                before.id
+            )),
         );
         if before.name != after.name {
-            tx.push(self.delete(&keys::unique_name("COMPONENT", before.name.as_str()), None)?, DomainError::internal("name guard delete"));
+            tx.push(
+                self.delete(&keys::unique_name("COMPONENT", before.name.as_str()), None)?,
+                DomainError::internal("name guard delete"),
+            );
             tx.push(
                 self.guard(&keys::unique_name("COMPONENT", after.name.as_str()))?,
                 DomainError::conflict(format!("a component named {} exists", after.name)),
@@ -328,7 +428,13 @@ impl Repository for DynamoRepository {
             )?,
             DomainError::conflict(format!("component {} is used by a release or changed meanwhile", component.name)),
         );
-        tx.push(self.delete(&keys::unique_name("COMPONENT", component.name.as_str()), None)?, DomainError::internal("name guard delete"));
+        tx.push(
+            self.delete(
+                &keys::unique_name("COMPONENT", component.name.as_str()),
+                None,
+            )?,
+            DomainError::internal("name guard delete"),
+        );
         if let Err(err) = self.transact(tx).await {
             // Say which it was: a release still holding the component is the common case.
             let in_use = self
@@ -340,17 +446,28 @@ impl Repository for DynamoRepository {
                 .await
                 .ok()
                 .and_then(|o| o.item)
-                .and_then(|i| i.get("releaseCount").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()))
+                .and_then(|i| {
+                    i.get("releaseCount")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| n.parse::<u64>().ok())
+                })
                 .unwrap_or(0);
             return Err(if in_use > 0 {
-                DomainError::conflict(format!("component {} is used by {in_use} release(s); delete or deprecate them first", component.name))
+                DomainError::conflict(format!(
+                    "component {} is used by {in_use} release(s); delete or deprecate them first",
+                    component.name
+                ))
             } else {
                 err
             });
         }
         // The component is gone; sweep its version maps and guards.
         let leftovers = self
-            .query_all(self.query().key_condition_expression("PK = :pk").expression_attribute_values(":pk", s(&keys::component_pk(component.id))))
+            .query_all(
+                self.query()
+                    .key_condition_expression("PK = :pk")
+                    .expression_attribute_values(":pk", s(&keys::component_pk(component.id))),
+            )
             .await?;
         self.batch_delete(Self::primary_keys(&leftovers)).await
     }
@@ -359,19 +476,46 @@ impl Repository for DynamoRepository {
 
     #[instrument(skip_all, fields(component_id = %version.component_id, version_map_id = %version.id), err)]
     async fn create_version_map(&self, version: &VersionMap) -> Result<()> {
-        let key = keys::version_map(version.component_id, version.id, &version.semver, &version.digest, &version.channel);
-        let mut tx = Tx::new();
-        tx.push(self.exists(&ItemKeys::new(keys::component_pk(version.component_id), "COMPONENT"))?, DomainError::not_found("component", version.component_id));
-        tx.push(
-            self.guard(&keys::tag_digest(version.component_id, &version.tag, &version.digest))?,
-            DomainError::conflict(format!("tag {} is already mapped to {}", version.tag, version.digest)),
+        let key = keys::version_map(
+            version.component_id,
+            version.id,
+            &version.semver,
+            &version.digest,
+            &version.channel,
         );
-        tx.push(self.put_new(to_item(version, &key)?)?, DomainError::conflict("version map id exists"));
+        let mut tx = Tx::new();
+        tx.push(
+            self.exists(&ItemKeys::new(
+                keys::component_pk(version.component_id),
+                "COMPONENT",
+            ))?,
+            DomainError::not_found("component", version.component_id),
+        );
+        tx.push(
+            self.guard(&keys::tag_digest(
+                version.component_id,
+                &version.tag,
+                &version.digest,
+            ))?,
+            DomainError::conflict(format!(
+                "tag {} is already mapped to {}",
+                version.tag, version.digest
+            )),
+        );
+        tx.push(
+            self.put_new(to_item(version, &key)?)?,
+            DomainError::conflict("version map id exists"),
+        );
         self.transact(tx).await
     }
 
     #[instrument(skip_all, fields(component_id = %component, limit), err)]
-    async fn list_versions(&self, component: ComponentId, channel: Option<&Channel>, limit: usize) -> Result<Vec<VersionMap>> {
+    async fn list_versions(
+        &self,
+        component: ComponentId,
+        channel: Option<&Channel>,
+        limit: usize,
+    ) -> Result<Vec<VersionMap>> {
         let query = match channel {
             Some(channel) => self
                 .query()
@@ -385,24 +529,46 @@ impl Repository for DynamoRepository {
                 .expression_attribute_values(":prefix", s(keys::VERSION_PREFIX)),
         };
         let limit_i32 = i32::try_from(limit).unwrap_or(i32::MAX);
-        let out = query.scan_index_forward(false).limit(limit_i32).send().await.map_err(sdk)?;
+        let out = query
+            .scan_index_forward(false)
+            .limit(limit_i32)
+            .send()
+            .await
+            .map_err(sdk)?;
         from_items(out.items.unwrap_or_default())
     }
 
     #[instrument(skip_all, fields(component_id = %component), err)]
-    async fn versions_with_semver(&self, component: ComponentId, version: &semver::Version) -> Result<Vec<VersionMap>> {
-        from_items(self.partition(&keys::component_pk(component), &keys::semver_prefix(version)).await?)
+    async fn versions_with_semver(
+        &self,
+        component: ComponentId,
+        version: &semver::Version,
+    ) -> Result<Vec<VersionMap>> {
+        from_items(
+            self.partition(
+                &keys::component_pk(component),
+                &keys::semver_prefix(version),
+            )
+            .await?,
+        )
     }
 
     #[instrument(skip_all, fields(component_id = %component), err)]
-    async fn versions_with_digest(&self, component: ComponentId, digest: &Digest) -> Result<Vec<VersionMap>> {
+    async fn versions_with_digest(
+        &self,
+        component: ComponentId,
+        digest: &Digest,
+    ) -> Result<Vec<VersionMap>> {
         let items = self
             .query_all(
                 self.query()
                     .index_name(GSI1)
                     .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :prefix)")
                     .expression_attribute_values(":pk", s(&keys::digest_pk(digest)))
-                    .expression_attribute_values(":prefix", s(&keys::digest_component_prefix(component))),
+                    .expression_attribute_values(
+                        ":prefix",
+                        s(&keys::digest_component_prefix(component)),
+                    ),
             )
             .await?;
         from_items(items)
@@ -413,43 +579,78 @@ impl Repository for DynamoRepository {
     #[instrument(skip_all, fields(release_id = %release.id), err)]
     async fn create_release(&self, release: &Release) -> Result<()> {
         let mut tx = Tx::new();
-        tx.push(self.put_new(to_item(release, &keys::release(release.id, release.status, release.created_at))?)?, DomainError::conflict("release id exists"));
+        tx.push(
+            self.put_new(to_item(
+                release,
+                &keys::release(release.id, release.status, release.created_at),
+            )?)?,
+            DomainError::conflict("release id exists"),
+        );
         tx.push(
             self.guard(&keys::unique_name("RELEASE", release.name.as_str()))?,
             DomainError::conflict(format!("a release named {} exists", release.name)),
         );
         for c in &release.components {
-            let membership = Membership { release_id: release.id, component_id: c.component_id, status: release.status };
-            tx.push(self.put(to_item(&membership, &keys::release_member(release.id, c.component_id, release.created_at))?, None)?, DomainError::internal("membership put"));
+            let membership = Membership {
+                release_id: release.id,
+                component_id: c.component_id,
+                status: release.status,
+            };
+            tx.push(
+                self.put(
+                    to_item(
+                        &membership,
+                        &keys::release_member(release.id, c.component_id, release.created_at),
+                    )?,
+                    None,
+                )?,
+                DomainError::internal("membership put"),
+            );
             let update = built(
                 aws_sdk_dynamodb::types::Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(ItemKeys::new(keys::component_pk(c.component_id), "COMPONENT").primary()))
-                    .update_expression("SET releaseCount = if_not_exists(releaseCount, :zero) + :one")
+                    .set_key(Some(
+                        ItemKeys::new(keys::component_pk(c.component_id), "COMPONENT").primary(),
+                    ))
+                    .update_expression(
+                        "SET releaseCount = if_not_exists(releaseCount, :zero) + :one",
+                    )
                     .condition_expression("attribute_exists(PK)")
                     .expression_attribute_values(":zero", AttributeValue::N("0".into()))
                     .expression_attribute_values(":one", AttributeValue::N("1".into()))
                     .build(),
             )?;
-            tx.push(TransactWriteItem::builder().update(update).build(), DomainError::not_found("component", c.component_id));
+            tx.push(
+                TransactWriteItem::builder().update(update).build(),
+                DomainError::not_found("component", c.component_id),
+            );
         }
         self.transact(tx).await
     }
 
     #[instrument(skip_all, fields(release_id = %id), err)]
     async fn get_release(&self, id: ReleaseId) -> Result<Option<Release>> {
-        self.get(&ItemKeys::new(keys::release_pk(id), "RELEASE")).await
+        self.get(&ItemKeys::new(keys::release_pk(id), "RELEASE"))
+            .await
     }
 
     #[instrument(skip_all, fields(first = page.first), err)]
-    async fn list_releases(&self, filter: ReleaseFilter, page: &PageRequest) -> Result<Page<Release>> {
+    async fn list_releases(
+        &self,
+        filter: ReleaseFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Release>> {
         let after = page.after.as_deref().map(decode_cursor).transpose()?;
         let listing = Listing::for_filter(filter);
         let want = page.first + 1;
         let mut rows: Vec<Item> = Vec::new();
         let mut start = after.map(|(sort, id)| listing.start_key(sort, id));
         loop {
-            let limit = if listing.status_filter.is_some() { 100 } else { want - rows.len() };
+            let limit = if listing.status_filter.is_some() {
+                100
+            } else {
+                want - rows.len()
+            };
             let out = listing
                 .query(self.query(), false)
                 .limit(i32::try_from(limit).unwrap_or(i32::MAX))
@@ -465,17 +666,37 @@ impl Repository for DynamoRepository {
         }
         let has_next_page = rows.len() > page.first;
         rows.truncate(page.first);
-        let cursors: Vec<String> = rows.iter().map(|r| string_attr(r, listing.sort_attr).map(|k| encode_cursor(&k))).collect::<Result<_>>()?;
+        let cursors: Vec<String> = rows
+            .iter()
+            .map(|r| string_attr(r, listing.sort_attr).map(|k| encode_cursor(&k)))
+            .collect::<Result<_>>()?;
         let releases: Vec<Release> = if listing.members {
-            let ids: Vec<ReleaseId> = from_items::<Membership>(rows)?.into_iter().map(|m| m.release_id).collect();
-            let found: Vec<Release> = from_items(self.batch_get(ids.iter().map(|id| ItemKeys::new(keys::release_pk(*id), "RELEASE")).collect()).await?)?;
+            let ids: Vec<ReleaseId> = from_items::<Membership>(rows)?
+                .into_iter()
+                .map(|m| m.release_id)
+                .collect();
+            let found: Vec<Release> = from_items(
+                self.batch_get(
+                    ids.iter()
+                        .map(|id| ItemKeys::new(keys::release_pk(*id), "RELEASE"))
+                        .collect(),
+                )
+                .await?,
+            )?;
             ids.iter()
-                .map(|id| found.iter().find(|r| r.id == *id).cloned().ok_or_else(|| DomainError::internal(format!("release {id} listed but missing"))))
+                .map(|id| {
+                    found.iter().find(|r| r.id == *id).cloned().ok_or_else(|| {
+                        DomainError::internal(format!("release {id} listed but missing"))
+                    })
+                })
                 .collect::<Result<_>>()?
         } else {
             from_items(rows)?
         };
-        Ok(Page { items: cursors.into_iter().zip(releases).collect(), has_next_page })
+        Ok(Page {
+            items: cursors.into_iter().zip(releases).collect(),
+            has_next_page,
+        })
     }
 
     #[instrument(skip_all, err)]
@@ -484,7 +705,12 @@ impl Repository for DynamoRepository {
         let mut total = 0u64;
         let mut start = None;
         loop {
-            let out = listing.query(self.query(), true).set_exclusive_start_key(start).send().await.map_err(sdk)?;
+            let out = listing
+                .query(self.query(), true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk)?;
             total += u64::try_from(out.count).unwrap_or(0);
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -497,8 +723,15 @@ impl Repository for DynamoRepository {
     async fn update_release(&self, before: &Release, after: &Release) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
-            self.update_revision(&keys::release(after.id, after.status, after.created_at), after, before.revision)?,
-            DomainError::conflict(format!("release {} changed meanwhile; read it again and retry", before.id)),
+            self.update_revision(
+                &keys::release(after.id, after.status, after.created_at),
+                after,
+                before.revision,
+            )?,
+            DomainError::conflict(format!(
+                "release {} changed meanwhile; read it again and retry",
+                before.id
+            )),
         );
         if before.status != after.status {
             for c in &after.components {
@@ -512,7 +745,10 @@ impl Repository for DynamoRepository {
                         .expression_attribute_values(":status", s(after.status.as_str()))
                         .build(),
                 )?;
-                tx.push(TransactWriteItem::builder().update(update).build(), DomainError::internal("membership update"));
+                tx.push(
+                    TransactWriteItem::builder().update(update).build(),
+                    DomainError::internal("membership update"),
+                );
             }
         }
         self.transact(tx).await
@@ -524,26 +760,48 @@ impl Repository for DynamoRepository {
         tx.push(
             self.delete(
                 &keys::release(release.id, release.status, release.created_at),
-                Some(("revision = :rev", vec![(":rev", AttributeValue::N(release.revision.to_string()))])),
+                Some((
+                    "revision = :rev",
+                    vec![(":rev", AttributeValue::N(release.revision.to_string()))],
+                )),
             )?,
-            DomainError::conflict(format!("release {} changed meanwhile; read it again and retry", release.id)),
+            DomainError::conflict(format!(
+                "release {} changed meanwhile; read it again and retry",
+                release.id
+            )),
         );
-        tx.push(self.delete(&keys::unique_name("RELEASE", release.name.as_str()), None)?, DomainError::internal("name guard delete"));
+        tx.push(
+            self.delete(&keys::unique_name("RELEASE", release.name.as_str()), None)?,
+            DomainError::internal("name guard delete"),
+        );
         for c in &release.components {
-            tx.push(self.delete(&keys::release_member(release.id, c.component_id, release.created_at), None)?, DomainError::internal("membership delete"));
+            tx.push(
+                self.delete(
+                    &keys::release_member(release.id, c.component_id, release.created_at),
+                    None,
+                )?,
+                DomainError::internal("membership delete"),
+            );
             let update = built(
                 aws_sdk_dynamodb::types::Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(ItemKeys::new(keys::component_pk(c.component_id), "COMPONENT").primary()))
+                    .set_key(Some(
+                        ItemKeys::new(keys::component_pk(c.component_id), "COMPONENT").primary(),
+                    ))
                     .update_expression("SET releaseCount = releaseCount - :one")
                     .condition_expression("attribute_exists(PK)")
                     .expression_attribute_values(":one", AttributeValue::N("1".into()))
                     .build(),
             )?;
-            tx.push(TransactWriteItem::builder().update(update).build(), DomainError::internal("component gone while in use"));
+            tx.push(
+                TransactWriteItem::builder().update(update).build(),
+                DomainError::internal("component gone while in use"),
+            );
         }
         self.transact(tx).await?;
-        let leftovers = self.partition(&keys::release_pk(release.id), keys::ENVSTATE_PREFIX).await?;
+        let leftovers = self
+            .partition(&keys::release_pk(release.id), keys::ENVSTATE_PREFIX)
+            .await?;
         self.batch_delete(Self::primary_keys(&leftovers)).await
     }
 
@@ -552,21 +810,31 @@ impl Repository for DynamoRepository {
     #[instrument(skip_all, fields(environment_id = %environment.id), err)]
     async fn create_environment(&self, environment: &Environment) -> Result<()> {
         let mut tx = Tx::new();
-        tx.push(self.put_new(to_item(environment, &keys::environment(environment.id, environment.order))?)?, DomainError::conflict("environment id exists"));
+        tx.push(
+            self.put_new(to_item(
+                environment,
+                &keys::environment(environment.id, environment.order),
+            )?)?,
+            DomainError::conflict("environment id exists"),
+        );
         tx.push(
             self.guard(&keys::unique_name("ENVIRONMENT", environment.name.as_str()))?,
             DomainError::conflict(format!("an environment named {} exists", environment.name)),
         );
         tx.push(
             self.guard(&keys::unique_order(environment.order))?,
-            DomainError::conflict(format!("another environment has order {}", environment.order)),
+            DomainError::conflict(format!(
+                "another environment has order {}",
+                environment.order
+            )),
         );
         self.transact(tx).await
     }
 
     #[instrument(skip_all, fields(environment_id = %id), err)]
     async fn get_environment(&self, id: EnvironmentId) -> Result<Option<Environment>> {
-        self.get(&ItemKeys::new(keys::environment_pk(id), "ENVIRONMENT")).await
+        self.get(&ItemKeys::new(keys::environment_pk(id), "ENVIRONMENT"))
+            .await
     }
 
     #[instrument(skip_all, err)]
@@ -586,19 +854,38 @@ impl Repository for DynamoRepository {
     async fn update_environment(&self, before: &Environment, after: &Environment) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
-            self.update_revision(&keys::environment(after.id, after.order), after, before.revision)?,
-            DomainError::conflict(format!("environment {} changed meanwhile; read it again and retry", before.id)),
+            self.update_revision(
+                &keys::environment(after.id, after.order),
+                after,
+                before.revision,
+            )?,
+            DomainError::conflict(format!(
+                "environment {} changed meanwhile; read it again and retry",
+                before.id
+            )),
         );
         if before.name != after.name {
-            tx.push(self.delete(&keys::unique_name("ENVIRONMENT", before.name.as_str()), None)?, DomainError::internal("name guard delete"));
+            tx.push(
+                self.delete(
+                    &keys::unique_name("ENVIRONMENT", before.name.as_str()),
+                    None,
+                )?,
+                DomainError::internal("name guard delete"),
+            );
             tx.push(
                 self.guard(&keys::unique_name("ENVIRONMENT", after.name.as_str()))?,
                 DomainError::conflict(format!("an environment named {} exists", after.name)),
             );
         }
         if before.order != after.order {
-            tx.push(self.delete(&keys::unique_order(before.order), None)?, DomainError::internal("order guard delete"));
-            tx.push(self.guard(&keys::unique_order(after.order))?, DomainError::conflict(format!("another environment has order {}", after.order)));
+            tx.push(
+                self.delete(&keys::unique_order(before.order), None)?,
+                DomainError::internal("order guard delete"),
+            );
+            tx.push(
+                self.guard(&keys::unique_order(after.order))?,
+                DomainError::conflict(format!("another environment has order {}", after.order)),
+            );
         }
         self.transact(tx).await
     }
@@ -615,40 +902,98 @@ impl Repository for DynamoRepository {
             .await
             .map_err(sdk)?;
         if deployed.count > 0 {
-            return Err(DomainError::conflict(format!("environment {} has deployments; it cannot be deleted", environment.name)));
+            return Err(DomainError::conflict(format!(
+                "environment {} has deployments; it cannot be deleted",
+                environment.name
+            )));
         }
         let mut tx = Tx::new();
         tx.push(
             self.delete(
                 &keys::environment(environment.id, environment.order),
-                Some(("revision = :rev", vec![(":rev", AttributeValue::N(environment.revision.to_string()))])),
+                Some((
+                    "revision = :rev",
+                    vec![(":rev", AttributeValue::N(environment.revision.to_string()))],
+                )),
             )?,
-            DomainError::conflict(format!("environment {} changed meanwhile; read it again and retry", environment.id)),
+            DomainError::conflict(format!(
+                "environment {} changed meanwhile; read it again and retry",
+                environment.id
+            )),
         );
-        tx.push(self.delete(&keys::unique_name("ENVIRONMENT", environment.name.as_str()), None)?, DomainError::internal("name guard delete"));
-        tx.push(self.delete(&keys::unique_order(environment.order), None)?, DomainError::internal("order guard delete"));
+        tx.push(
+            self.delete(
+                &keys::unique_name("ENVIRONMENT", environment.name.as_str()),
+                None,
+            )?,
+            DomainError::internal("name guard delete"),
+        );
+        tx.push(
+            self.delete(&keys::unique_order(environment.order), None)?,
+            DomainError::internal("order guard delete"),
+        );
         self.transact(tx).await
     }
 
     // ----- deployment records -----
 
     #[instrument(skip_all, fields(environment_id = %environment), err)]
-    async fn deployed_components(&self, environment: EnvironmentId) -> Result<Vec<DeployedComponent>> {
-        from_items(self.partition(&keys::environment_pk(environment), keys::DEPLOYED_PREFIX).await?)
+    async fn deployed_components(
+        &self,
+        environment: EnvironmentId,
+    ) -> Result<Vec<DeployedComponent>> {
+        from_items(
+            self.partition(&keys::environment_pk(environment), keys::DEPLOYED_PREFIX)
+                .await?,
+        )
     }
 
     #[instrument(skip_all, fields(release_id = %release), err)]
-    async fn release_environment_records(&self, release: ReleaseId) -> Result<Vec<ReleaseEnvironmentRecord>> {
-        from_items(self.partition(&keys::release_pk(release), keys::ENVSTATE_PREFIX).await?)
+    async fn release_environment_records(
+        &self,
+        release: ReleaseId,
+    ) -> Result<Vec<ReleaseEnvironmentRecord>> {
+        from_items(
+            self.partition(&keys::release_pk(release), keys::ENVSTATE_PREFIX)
+                .await?,
+        )
     }
 
     #[instrument(skip_all, fields(release_id = %record.release_id, environment_id = %record.environment_id), err)]
-    async fn record_release_deployed(&self, record: &ReleaseEnvironmentRecord, components: &[DeployedComponent]) -> Result<()> {
+    async fn record_release_deployed(
+        &self,
+        record: &ReleaseEnvironmentRecord,
+        components: &[DeployedComponent],
+    ) -> Result<()> {
         let mut tx = Tx::new();
-        tx.push(self.exists(&ItemKeys::new(keys::environment_pk(record.environment_id), "ENVIRONMENT"))?, DomainError::not_found("environment", record.environment_id));
-        tx.push(self.put(to_item(record, &keys::release_environment(record.release_id, record.environment_id))?, None)?, DomainError::internal("record put"));
+        tx.push(
+            self.exists(&ItemKeys::new(
+                keys::environment_pk(record.environment_id),
+                "ENVIRONMENT",
+            ))?,
+            DomainError::not_found("environment", record.environment_id),
+        );
+        tx.push(
+            self.put(
+                to_item(
+                    record,
+                    &keys::release_environment(record.release_id, record.environment_id),
+                )?,
+                None,
+            )?,
+            DomainError::internal("record put"),
+        );
         for c in components {
-            tx.push(self.put(to_item(c, &keys::deployed_component(c.environment_id, c.component_id))?, None)?, DomainError::internal("deployed put"));
+            tx.push(
+                self.put(
+                    to_item(
+                        c,
+                        &keys::deployed_component(c.environment_id, c.component_id),
+                    )?,
+                    None,
+                )?,
+                DomainError::internal("deployed put"),
+            );
         }
         self.transact(tx).await
     }
@@ -742,8 +1087,17 @@ mod tests {
         let key = keys::created_sort_key(chrono::Utc::now(), id);
         let (sort, back) = decode_cursor(&encode_cursor(&key)).unwrap();
         assert_eq!((sort, back), (key, id));
-        for bad in ["", "!!", &encode_cursor("no-hash"), &encode_cursor("2026#not-a-uuid")] {
-            assert_eq!(decode_cursor(bad).unwrap_err().code(), "BAD_USER_INPUT", "{bad}");
+        for bad in [
+            "",
+            "!!",
+            &encode_cursor("no-hash"),
+            &encode_cursor("2026#not-a-uuid"),
+        ] {
+            assert_eq!(
+                decode_cursor(bad).unwrap_err().code(),
+                "BAD_USER_INPUT",
+                "{bad}"
+            );
         }
     }
 }

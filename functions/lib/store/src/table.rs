@@ -4,8 +4,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use serde::Deserialize;
 
@@ -79,7 +79,11 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), aws_sdk_dyn
         GlobalSecondaryIndex::builder()
             .index_name(&i.index_name)
             .set_key_schema(Some(key_schema(&i.key_schema)))
-            .projection(Projection::builder().projection_type(ProjectionType::from(i.projection.projection_type.as_str())).build())
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::from(i.projection.projection_type.as_str()))
+                    .build(),
+            )
             .build()
             .expect("index definition is complete")
     });
@@ -103,7 +107,8 @@ mod tests {
     #[test]
     fn template_declares_the_same_table() {
         let template: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(include_str!("../../../../infra/template.yaml")).expect("template.yaml parses");
+            serde_yaml_ng::from_str(include_str!("../../../../infra/template.yaml"))
+                .expect("template.yaml parses");
         let tables: Vec<_> = template["Resources"]
             .as_mapping()
             .expect("Resources")
@@ -117,14 +122,19 @@ mod tests {
         };
         let def = definition();
         let mut want_attrs = def.attribute_definitions.clone();
-        let mut got_attrs: Vec<AttributeDef> = serde_json::from_value(from_template("AttributeDefinitions")).unwrap();
+        let mut got_attrs: Vec<AttributeDef> =
+            serde_json::from_value(from_template("AttributeDefinitions")).unwrap();
         want_attrs.sort();
         got_attrs.sort();
         assert_eq!(got_attrs, want_attrs);
         let got_keys: Vec<KeyDef> = serde_json::from_value(from_template("KeySchema")).unwrap();
         assert_eq!(got_keys, def.key_schema);
-        let got_indexes: Vec<IndexDef> = serde_json::from_value(from_template("GlobalSecondaryIndexes")).unwrap();
+        let got_indexes: Vec<IndexDef> =
+            serde_json::from_value(from_template("GlobalSecondaryIndexes")).unwrap();
         assert_eq!(got_indexes, def.global_secondary_indexes);
-        assert_eq!(props["BillingMode"].as_str(), Some(def.billing_mode.as_str()));
+        assert_eq!(
+            props["BillingMode"].as_str(),
+            Some(def.billing_mode.as_str())
+        );
     }
 }

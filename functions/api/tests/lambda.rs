@@ -1,0 +1,76 @@
+//! The router answers requests in the shape Lambda delivers them: a function URL event
+//! (API Gateway HTTP API v2 payload) converted by lambda_http, as `lambda_http::run` does.
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use gantry_platform::{AppState, Config, LogFormat};
+use tower::ServiceExt;
+
+fn state() -> std::sync::Arc<AppState> {
+    // These requests never reach DynamoDB; the client points at a closed port to prove it.
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url("http://127.0.0.1:9")
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .build();
+    AppState::with_dynamodb(
+        Config {
+            table: "unused".into(),
+            log_format: LogFormat::Pretty,
+        },
+        aws_sdk_dynamodb::Client::from_conf(config),
+    )
+}
+
+fn function_url_event(method: &str, body: &str) -> String {
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/graphql",
+        "rawQueryString": "",
+        "headers": { "content-type": "application/json", "host": "abc.lambda-url.us-east-1.on.aws" },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc",
+            "domainName": "abc.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "abc",
+            "http": { "method": method, "path": "/graphql", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test" },
+            "requestId": "id",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "21/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 0
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+async fn call(method: &str, body: &str) -> (u16, String) {
+    let request = lambda_http::request::from_str(&function_url_event(method, body))
+        .expect("a function URL event");
+    let response = gantry_api::router(state()).oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn graphql_over_a_function_url_event() {
+    let (status, body) = call("POST", r#"{"query":"{ __typename }"}"#).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, r#"{"data":{"__typename":"Query"}}"#);
+}
+
+#[tokio::test]
+async fn graphiql_and_bad_bodies_over_lambda() {
+    let (status, body) = call("GET", "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("graphiql"));
+    let (status, body) = call("POST", "{not json").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("BAD_REQUEST"), "{body}");
+}
