@@ -2,6 +2,8 @@
 //! Nothing here knows about AWS or HTTP; storage comes in through [`ports::Repository`].
 
 pub mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod manifest;
 pub mod model;
 pub mod ports;

@@ -75,33 +75,19 @@ fn schema_version_ok(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ReleaseComponent, ReleaseStatus};
-    use crate::values::{Channel, ComponentId, Name, ReleaseId};
-    use chrono::Utc;
+    use crate::fixtures;
+    use crate::values::ComponentId;
 
     fn release(name: &str) -> Release {
-        let now = Utc::now();
-        Release {
-            id: ReleaseId::new(),
-            name: Name::parse(name).unwrap(),
-            display_name: None,
-            status: ReleaseStatus::Draft,
-            components: vec![ReleaseComponent {
-                component_id: ComponentId::new(),
-                component_name: "api".into(),
-                image: "myorg/api".into(),
-                tag: "v2.3.1".into(),
-                version: semver::Version::new(2, 3, 1),
-                digest: Digest::of(b"api"),
-                channel: Channel::stable(),
-            }],
-            source_ref: None,
-            metadata: Default::default(),
-            created_at: now,
-            created_by: "test".into(),
-            updated_at: now,
-            revision: 1,
-        }
+        fixtures::release(
+            name,
+            vec![fixtures::component(
+                ComponentId::new(),
+                "api",
+                "api",
+                "2.3.1",
+            )],
+        )
     }
 
     #[test]

@@ -351,7 +351,7 @@ pub fn compare(from: &Release, to: &Release) -> ReleaseComparison {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::parse_semver;
+    use crate::fixtures::{component, release};
 
     #[test]
     fn deprecated_is_final() {
@@ -432,35 +432,6 @@ mod tests {
         }
     }
 
-    fn component(id: ComponentId, name: &str, digest_byte: u8, version: &str) -> ReleaseComponent {
-        ReleaseComponent {
-            component_id: id,
-            component_name: name.into(),
-            image: format!("org/{name}"),
-            tag: version.into(),
-            version: parse_semver(version).unwrap(),
-            digest: Digest::of(&[digest_byte]),
-            channel: Channel::stable(),
-        }
-    }
-
-    fn release(components: Vec<ReleaseComponent>) -> Release {
-        let now = Utc::now();
-        Release {
-            id: ReleaseId::new(),
-            name: Name::parse("r").unwrap(),
-            display_name: None,
-            status: ReleaseStatus::Draft,
-            components,
-            source_ref: None,
-            metadata: Default::default(),
-            created_at: now,
-            created_by: "test".into(),
-            updated_at: now,
-            revision: 1,
-        }
-    }
-
     #[test]
     fn comparison_finds_added_removed_changed() {
         let (api, web, worker, legacy) = (
@@ -469,16 +440,22 @@ mod tests {
             ComponentId::new(),
             ComponentId::new(),
         );
-        let from = release(vec![
-            component(api, "api", 1, "2.3.0"),
-            component(web, "web", 2, "1.0.0"),
-            component(legacy, "legacy", 3, "0.9.0"),
-        ]);
-        let to = release(vec![
-            component(api, "api", 9, "2.3.1"),
-            component(web, "web", 2, "1.0.0"),
-            component(worker, "worker", 4, "1.0.0"),
-        ]);
+        let from = release(
+            "r",
+            vec![
+                component(api, "api", "1", "2.3.0"),
+                component(web, "web", "2", "1.0.0"),
+                component(legacy, "legacy", "3", "0.9.0"),
+            ],
+        );
+        let to = release(
+            "r",
+            vec![
+                component(api, "api", "9", "2.3.1"),
+                component(web, "web", "2", "1.0.0"),
+                component(worker, "worker", "4", "1.0.0"),
+            ],
+        );
         let cmp = compare(&from, &to);
         assert_eq!(
             cmp.added,
@@ -504,8 +481,8 @@ mod tests {
             ),
             ("api", "2.3.0".into(), "2.3.1".into())
         );
-        assert_eq!(change.from_digest, Digest::of(&[1]));
-        assert_eq!(change.to_digest, Digest::of(&[9]));
+        assert_eq!(change.from_digest, Digest::of(b"1"));
+        assert_eq!(change.to_digest, Digest::of(b"9"));
         assert_eq!(compare(&from, &from), ReleaseComparison::default());
     }
 
