@@ -14,6 +14,8 @@ export AWS_DEFAULT_REGION ?= $(AWS_REGION)
 export AWS_EC2_METADATA_DISABLED := true
 export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
 export GANTRY_TABLE ?= gantry
+# A development key for sealing secrets at rest; deployments read theirs from Secrets Manager.
+export GANTRY_DATA_KEY ?= ZGV2ZWxvcG1lbnQtb25seS1kYXRhLWtleS0zMmJ5dGU=
 
 EMULATOR := localstack/ministack.sh
 VENV := .venv
@@ -37,7 +39,8 @@ emulator-down:
 dev: emulator-up
 	cargo build --quiet -p gantry-devserver
 	@echo "Gantry devserver: http://127.0.0.1:8080/graphql (GraphiQL in a browser; Ctrl-C stops it)"
-	./target/debug/devserver
+	GANTRY_EVENTS_QUEUE_URL="$${GANTRY_EVENTS_QUEUE_URL:-$$($(VENV)/bin/aws --endpoint-url $(AWS_ENDPOINT_URL) sqs get-queue-url --queue-name gantry-events.fifo --query QueueUrl --output text)}" \
+	  ./target/debug/devserver
 
 lint: setup
 	$(VENV)/bin/cfn-lint infra/template.yaml

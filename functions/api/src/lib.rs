@@ -19,7 +19,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// `POST /graphql` runs a request; `GET /graphql` serves GraphiQL; `GET /health` says ok.
 pub fn router(state: Arc<AppState>) -> Router {
-    let schema = build_schema(state.catalog.clone());
+    let schema = build_schema(state.catalog.clone(), state.integrations.clone());
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/health", get(|| async { "ok" }))
@@ -44,12 +44,7 @@ async fn graphql(State(schema): State<GantrySchema>, body: Bytes) -> Response {
 }
 
 async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("Gantry")
-            .finish(),
-    )
+    Html(GraphiQLSource::build().endpoint("/graphql").title("Gantry").finish())
 }
 
 /// Serves the router as a Lambda function until the runtime stops it.

@@ -2,7 +2,7 @@
 //! (API Gateway HTTP API v2 payload) converted by lambda_http, as `lambda_http::run` does.
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use gantry_platform::{AppState, Config, LogFormat};
+use gantry_platform::{AppState, Config};
 use tower::ServiceExt;
 
 fn state() -> std::sync::Arc<AppState> {
@@ -13,13 +13,22 @@ fn state() -> std::sync::Arc<AppState> {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .build();
-    AppState::with_dynamodb(
-        Config {
-            table: "unused".into(),
-            log_format: LogFormat::Pretty,
-        },
-        aws_sdk_dynamodb::Client::from_conf(config),
-    )
+    let settings = Config::from_lookup(|name| match name {
+        "GANTRY_TABLE" => Some("unused".into()),
+        "GANTRY_EVENTS_QUEUE_URL" => Some("http://127.0.0.1:9/queue".into()),
+        "GANTRY_DATA_KEY" => Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+        _ => None,
+    })
+    .unwrap();
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .endpoint_url("http://127.0.0.1:9")
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "test"))
+            .build(),
+    );
+    AppState::with_clients(settings, aws_sdk_dynamodb::Client::from_conf(config), sqs)
 }
 
 fn function_url_event(method: &str, body: &str) -> String {
@@ -48,13 +57,10 @@ fn function_url_event(method: &str, body: &str) -> String {
 }
 
 async fn call(method: &str, body: &str) -> (u16, String) {
-    let request = lambda_http::request::from_str(&function_url_event(method, body))
-        .expect("a function URL event");
+    let request = lambda_http::request::from_str(&function_url_event(method, body)).expect("a function URL event");
     let response = gantry_api::router(state()).oneshot(request).await.unwrap();
     let status = response.status().as_u16();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     (status, String::from_utf8(bytes.to_vec()).unwrap())
 }
 

@@ -9,12 +9,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_tracing(config.log_format);
     let bind = std::env::var("GANTRY_BIND").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let state = AppState::from_config(config).await;
-    let app = gantry_api::router(state);
+    let app = gantry_api::router(state.clone()).merge(gantry_webhooks::router(state.clone()));
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     tracing::info!(url = %format!("http://{}/graphql", listener.local_addr()?), "devserver listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
     Ok(())
 }
 

@@ -2,8 +2,7 @@ use serde_json::json;
 
 use crate::support::{TestApp, digest};
 
-const LIST: &str =
-    "{ releases(first: 50) { edges { node { name components { componentName } } } } }";
+const LIST: &str = "{ releases(first: 50) { edges { node { name components { componentName } } } } }";
 
 /// Creates `count` releases over three components.
 async fn releases(app: &TestApp, count: usize) -> Vec<String> {
@@ -14,11 +13,8 @@ async fn releases(app: &TestApp, count: usize) -> Vec<String> {
         components.push(id);
     }
     for i in 0..count {
-        let picked: Vec<_> = components
-            .iter()
-            .take(1 + i % 3)
-            .map(|c| json!({ "componentId": c, "version": "1.0.0" }))
-            .collect();
+        let picked: Vec<_> =
+            components.iter().take(1 + i % 3).map(|c| json!({ "componentId": c, "version": "1.0.0" })).collect();
         app.create_release(&format!("r{i}"), json!(picked)).await;
     }
     components
@@ -36,19 +32,12 @@ async fn release_listing_makes_a_bounded_number_of_requests() {
         let data = app.ok(LIST, json!({})).await;
         let edges = data["releases"]["edges"].as_array().unwrap();
         assert_eq!(edges.len(), count);
-        assert!(
-            edges
-                .iter()
-                .all(|e| e["node"]["components"][0]["componentName"] == "api")
-        );
+        assert!(edges.iter().all(|e| e["node"]["components"][0]["componentName"] == "api"));
         let ops = app.requests.take();
         assert_eq!(ops, ["Query", "BatchGetItem"], "{count} releases: {ops:?}");
         seen.push(ops.len());
     }
-    assert_eq!(
-        seen[0], seen[1],
-        "the request count does not grow with the page"
-    );
+    assert_eq!(seen[0], seen[1], "the request count does not grow with the page");
 }
 
 /// A renamed component shows its new name on old releases, through the same batch.
@@ -56,11 +45,11 @@ async fn release_listing_makes_a_bounded_number_of_requests() {
 async fn component_names_are_current() {
     let app = TestApp::spawn().await;
     let components = releases(&app, 2).await;
-    app.ok("mutation($id: ID!) { updateComponent(id: $id, input: { name: \"api-renamed\" }) { name } }", json!({ "id": components[0] }))
-        .await;
+    app.ok(
+        "mutation($id: ID!) { updateComponent(id: $id, input: { name: \"api-renamed\" }) { name } }",
+        json!({ "id": components[0] }),
+    )
+    .await;
     let data = app.ok(LIST, json!({})).await;
-    assert_eq!(
-        data["releases"]["edges"][0]["node"]["components"][0]["componentName"],
-        "api-renamed"
-    );
+    assert_eq!(data["releases"]["edges"][0]["node"]["components"][0]["componentName"], "api-renamed");
 }

@@ -9,7 +9,10 @@ const UPDATE: &str = "mutation($id: ID!, $input: UpdateEnvironmentInput!) { upda
 async fn environments_round_trip_in_order() {
     let app = TestApp::spawn().await;
     let prod = app
-        .ok(CREATE, json!({ "input": { "name": "prod", "displayName": "Production", "order": 30, "requiredApprovals": 2 } }))
+        .ok(
+            CREATE,
+            json!({ "input": { "name": "prod", "displayName": "Production", "order": 30, "requiredApprovals": 2 } }),
+        )
         .await["createEnvironment"]
         .clone();
     assert_eq!(prod["requiredApprovals"], 2);
@@ -21,42 +24,18 @@ async fn environments_round_trip_in_order() {
         json!([{ "name": "dev", "order": 10 }, { "name": "staging", "order": 20 }, { "name": "prod", "order": 30 }])
     );
 
-    let moved = app
-        .ok(
-            UPDATE,
-            json!({ "id": staging, "input": { "order": 40, "name": "qa" } }),
-        )
-        .await;
-    assert_eq!(
-        moved["updateEnvironment"],
-        json!({ "name": "qa", "order": 40, "requiredApprovals": 0 })
-    );
+    let moved = app.ok(UPDATE, json!({ "id": staging, "input": { "order": 40, "name": "qa" } })).await;
+    assert_eq!(moved["updateEnvironment"], json!({ "name": "qa", "order": 40, "requiredApprovals": 0 }));
     let list = app.ok("{ environments { name } }", json!({})).await;
-    assert_eq!(
-        list["environments"],
-        json!([{ "name": "dev" }, { "name": "prod" }, { "name": "qa" }])
-    );
+    assert_eq!(list["environments"], json!([{ "name": "dev" }, { "name": "prod" }, { "name": "qa" }]));
     // The old order and name are free again.
     app.create_environment("staging", 20).await;
 
-    let got = app
-        .ok(
-            "query($id: ID!) { environment(id: $id) { displayName } }",
-            json!({ "id": prod["id"] }),
-        )
-        .await;
+    let got = app.ok("query($id: ID!) { environment(id: $id) { displayName } }", json!({ "id": prod["id"] })).await;
     assert_eq!(got["environment"]["displayName"], "Production");
-    app.ok(
-        "mutation($id: ID!) { deleteEnvironment(id: $id) { name } }",
-        json!({ "id": prod["id"] }),
-    )
-    .await;
-    app.assert_rejected(
-        "NOT_FOUND",
-        "query($id: ID!) { environment(id: $id) { name } }",
-        json!({ "id": prod["id"] }),
-    )
-    .await;
+    app.ok("mutation($id: ID!) { deleteEnvironment(id: $id) { name } }", json!({ "id": prod["id"] })).await;
+    app.assert_rejected("NOT_FOUND", "query($id: ID!) { environment(id: $id) { name } }", json!({ "id": prod["id"] }))
+        .await;
     app.create_environment("prod", 30).await;
 }
 
@@ -65,32 +44,11 @@ async fn environment_names_and_orders_are_unique() {
     let app = TestApp::spawn().await;
     app.create_environment("dev", 10).await;
     let staging = app.create_environment("staging", 20).await;
-    app.assert_rejected(
-        "CONFLICT",
-        CREATE,
-        json!({ "input": { "name": "dev", "order": 11 } }),
-    )
-    .await;
-    let msg = app
-        .assert_rejected(
-            "CONFLICT",
-            CREATE,
-            json!({ "input": { "name": "qa", "order": 10 } }),
-        )
-        .await;
+    app.assert_rejected("CONFLICT", CREATE, json!({ "input": { "name": "dev", "order": 11 } })).await;
+    let msg = app.assert_rejected("CONFLICT", CREATE, json!({ "input": { "name": "qa", "order": 10 } })).await;
     assert!(msg.contains("order 10"), "{msg}");
-    app.assert_rejected(
-        "CONFLICT",
-        UPDATE,
-        json!({ "id": staging, "input": { "order": 10 } }),
-    )
-    .await;
-    app.assert_rejected(
-        "CONFLICT",
-        UPDATE,
-        json!({ "id": staging, "input": { "name": "dev" } }),
-    )
-    .await;
+    app.assert_rejected("CONFLICT", UPDATE, json!({ "id": staging, "input": { "order": 10 } })).await;
+    app.assert_rejected("CONFLICT", UPDATE, json!({ "id": staging, "input": { "name": "dev" } })).await;
 }
 
 #[tokio::test]
@@ -105,15 +63,9 @@ async fn malformed_environments_are_rejected() {
         json!({ "name": "qa", "order": "first" }),
         json!({ "name": "qa" }),
     ] {
-        app.assert_rejected("BAD_USER_INPUT", CREATE, json!({ "input": input }))
-            .await;
+        app.assert_rejected("BAD_USER_INPUT", CREATE, json!({ "input": input })).await;
     }
-    app.assert_rejected(
-        "BAD_USER_INPUT",
-        UPDATE,
-        json!({ "id": dev, "input": { "displayName": "  " } }),
-    )
-    .await;
+    app.assert_rejected("BAD_USER_INPUT", UPDATE, json!({ "id": dev, "input": { "displayName": "  " } })).await;
     app.assert_rejected(
         "NOT_FOUND",
         UPDATE,

@@ -5,24 +5,11 @@ use crate::support::TestApp;
 #[tokio::test]
 async fn graphiql_is_served_on_get() {
     let app = TestApp::spawn().await;
-    let res = app
-        .http
-        .get(format!("{}/graphql", app.url))
-        .send()
-        .await
-        .unwrap();
+    let res = app.http.get(format!("{}/graphql", app.url)).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
-    assert!(
-        body.contains("graphiql") && body.contains("/graphql"),
-        "GraphiQL page"
-    );
-    let health = app
-        .http
-        .get(format!("{}/health", app.url))
-        .send()
-        .await
-        .unwrap();
+    assert!(body.contains("graphiql") && body.contains("/graphql"), "GraphiQL page");
+    let health = app.http.get(format!("{}/health", app.url)).send().await.unwrap();
     assert_eq!(health.text().await.unwrap(), "ok");
 }
 
@@ -59,9 +46,6 @@ async fn oversized_and_malformed_bodies_are_refused_without_writes() {
 async fn invalid_documents_get_a_code() {
     let app = TestApp::spawn().await;
     let res = app.gql("{ components { nosuchfield } }", json!({})).await;
-    assert_eq!(
-        res["errors"][0]["extensions"]["code"],
-        "GRAPHQL_VALIDATION_FAILED"
-    );
+    assert_eq!(res["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
     assert_eq!(res["data"], Value::Null);
 }

@@ -9,3 +9,4 @@ mod environments;
 mod http;
 mod releases;
 mod versions;
+mod webhooks;

@@ -5,12 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{
-    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
-};
+use aws_sdk_dynamodb::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 use gantry_domain::values::Digest;
-use gantry_platform::{AppState, Config, LogFormat};
+use gantry_platform::{AppState, Config};
 use gantry_store::DynamoRepository;
 use serde_json::{Value, json};
 
@@ -29,16 +27,8 @@ impl Intercept for Recorder {
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("?")
-            .to_owned();
-        self.0
-            .lock()
-            .unwrap()
-            .push(target.trim_start_matches("DynamoDB_20120810.").to_owned());
+        let target = context.request().headers().get("x-amz-target").unwrap_or("?").to_owned();
+        self.0.lock().unwrap().push(target.trim_start_matches("DynamoDB_20120810.").to_owned());
         Ok(())
     }
 }
@@ -57,11 +47,69 @@ pub struct TestApp {
     pub repo: DynamoRepository,
     pub table: String,
     pub requests: Recorder,
+    pub sqs: aws_sdk_sqs::Client,
+    /// This test's own events queue (and its dead-letter queue), as `infra/queues.json` defines them.
+    pub events_queue: String,
+}
+
+fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned())
+}
+
+/// A development data key; deployments read theirs from Secrets Manager.
+const DATA_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn sqs_client() -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "gantry-tests"))
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+/// Creates this test's queues from `infra/queues.json`, names prefixed; returns the URL of
+/// the one with a dead-letter queue.
+async fn create_queues(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let defs: Value = serde_json::from_str(include_str!("../../../infra/queues.json")).unwrap();
+    let mut main = String::new();
+    for q in defs["Queues"].as_array().unwrap() {
+        let mut create = sqs.create_queue().queue_name(format!("{prefix}-{}", q["Name"].as_str().unwrap()));
+        for (k, v) in q["Attributes"].as_object().unwrap() {
+            create = create.attributes(QueueAttributeName::from(k.as_str()), v.as_str().unwrap());
+        }
+        if let Some(dl) = q.get("DeadLetter") {
+            let dlq = sqs
+                .get_queue_url()
+                .queue_name(format!("{prefix}-{}", dl["Queue"].as_str().unwrap()))
+                .send()
+                .await
+                .unwrap();
+            let arn = sqs
+                .get_queue_attributes()
+                .queue_url(dlq.queue_url.unwrap())
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .unwrap()
+                .attributes
+                .unwrap()[&QueueAttributeName::QueueArn]
+                .clone();
+            let policy = json!({ "deadLetterTargetArn": arn, "maxReceiveCount": dl["MaxReceiveCount"] }).to_string();
+            create = create.attributes(QueueAttributeName::RedrivePolicy, policy);
+        }
+        let url = create.send().await.expect("create a test queue").queue_url.unwrap();
+        if q.get("DeadLetter").is_some() {
+            main = url;
+        }
+    }
+    main
 }
 
 fn dynamodb_client(recorder: Option<Recorder>) -> aws_sdk_dynamodb::Client {
-    let endpoint =
-        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned());
+    let endpoint = endpoint();
     let mut config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -81,28 +129,23 @@ impl TestApp {
         gantry_store::table::create_table(&dynamodb, &table)
             .await
             .expect("create the test table: is the emulator running? (make test starts it)");
+        let sqs = sqs_client();
+        let events_queue = create_queues(&sqs, &table).await;
         let requests = Recorder::default();
-        let config = Config {
-            table: table.clone(),
-            log_format: LogFormat::Pretty,
-        };
-        let state = AppState::with_dynamodb(config, dynamodb_client(Some(requests.clone())));
+        let config = Config::from_lookup(|name| match name {
+            "GANTRY_TABLE" => Some(table.clone()),
+            "GANTRY_EVENTS_QUEUE_URL" => Some(events_queue.clone()),
+            "GANTRY_DATA_KEY" => Some(DATA_KEY.to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        let state = AppState::with_clients(config, dynamodb_client(Some(requests.clone())), sqs.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            axum::serve(listener, gantry_api::router(state))
-                .await
-                .unwrap()
-        });
+        let app = gantry_api::router(state.clone()).merge(gantry_webhooks::router(state));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let repo = DynamoRepository::new(dynamodb.clone(), table.clone());
-        Self {
-            url,
-            http: reqwest::Client::new(),
-            dynamodb,
-            repo,
-            table,
-            requests,
-        }
+        Self { url, http: reqwest::Client::new(), dynamodb, repo, table, requests, sqs, events_queue }
     }
 
     /// The whole GraphQL response.
@@ -130,13 +173,8 @@ impl TestApp {
         let res = self.gql(query, variables).await;
         let err = &res["errors"][0];
         assert!(err.is_object(), "expected an error: {res:#}");
-        let code = err["extensions"]["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("error without code: {res:#}"));
-        (
-            code.to_owned(),
-            err["message"].as_str().unwrap_or_default().to_owned(),
-        )
+        let code = err["extensions"]["code"].as_str().unwrap_or_else(|| panic!("error without code: {res:#}"));
+        (code.to_owned(), err["message"].as_str().unwrap_or_default().to_owned())
     }
 
     /// Asserts `query` fails with `code` and leaves the table exactly as it was.
@@ -145,11 +183,7 @@ impl TestApp {
         let (got, message) = self.error(query, variables).await;
         assert_eq!(got, code, "wrong code; message: {message}");
         assert!(!message.is_empty(), "errors carry a message");
-        assert_eq!(
-            self.snapshot().await,
-            before,
-            "a rejected request must write nothing ({code}: {message})"
-        );
+        assert_eq!(self.snapshot().await, before, "a rejected request must write nothing ({code}: {message})");
         message
     }
 
@@ -158,20 +192,9 @@ impl TestApp {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .dynamodb
-                .scan()
-                .table_name(&self.table)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .unwrap();
+            let out = self.dynamodb.scan().table_name(&self.table).set_exclusive_start_key(start).send().await.unwrap();
             for item in out.items.unwrap_or_default() {
-                items.push(
-                    item.into_iter()
-                        .map(|(k, v)| (k, canonical(&v)))
-                        .collect::<BTreeMap<_, _>>(),
-                );
+                items.push(item.into_iter().map(|(k, v)| (k, canonical(&v))).collect::<BTreeMap<_, _>>());
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -221,6 +244,76 @@ impl TestApp {
             )
             .await;
         data["createRelease"].clone()
+    }
+}
+
+impl TestApp {
+    /// Bodies of the messages waiting on this test's events queue (received and deleted).
+    pub async fn drain_events(&self) -> Vec<Value> {
+        let mut bodies = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.events_queue)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for m in messages {
+                bodies.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.events_queue)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Creates a registry integration and returns `(id, webhook secret)`.
+    pub async fn create_integration(&self, name: &str, kind: &str, url: &str) -> (String, String) {
+        let data = self
+            .ok(
+                "mutation($input: CreateRegistryIntegrationInput!) { createRegistryIntegration(input: $input) { integration { id } webhookSecret } }",
+                json!({ "input": { "name": name, "type": kind, "url": url } }),
+            )
+            .await;
+        let created = &data["createRegistryIntegration"];
+        (
+            created["integration"]["id"].as_str().unwrap().to_owned(),
+            created["webhookSecret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Posts a webhook body with headers; returns status and JSON body.
+    pub async fn post_webhook(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.url)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A captured sample from `shared/samples`: its body, and its headers when it has them.
+pub fn sample(name: &str) -> (Vec<u8>, Value) {
+    let raw: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/../../shared/samples/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+    )
+    .unwrap();
+    match raw.get("body") {
+        Some(Value::String(body)) => (body.clone().into_bytes(), raw["headers"].clone()),
+        _ => (serde_json::to_vec(&raw).unwrap(), Value::Null),
     }
 }
 

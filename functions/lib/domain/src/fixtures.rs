@@ -6,12 +6,7 @@ use crate::model::{Release, ReleaseComponent, ReleaseStatus};
 use crate::values::{Channel, ComponentId, Digest, Name, ReleaseId, parse_semver};
 
 /// A release component of image `org/<name>` whose digest is that of `digest_label`.
-pub fn component(
-    id: ComponentId,
-    name: &str,
-    digest_label: &str,
-    version: &str,
-) -> ReleaseComponent {
+pub fn component(id: ComponentId, name: &str, digest_label: &str, version: &str) -> ReleaseComponent {
     ReleaseComponent {
         component_id: id,
         component_name: name.into(),

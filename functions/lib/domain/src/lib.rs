@@ -2,8 +2,10 @@
 //! Nothing here knows about AWS or HTTP; storage comes in through [`ports::Repository`].
 
 pub mod error;
+pub mod events;
 #[cfg(test)]
 mod fixtures;
+pub mod integrations;
 pub mod manifest;
 pub mod model;
 pub mod ports;
@@ -11,3 +13,6 @@ pub mod service;
 pub mod values;
 
 pub use error::{DomainError, Result};
+
+#[doc(hidden)]
+pub use uuid;

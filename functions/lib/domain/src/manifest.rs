@@ -53,11 +53,7 @@ pub fn manifest_version(release: &Release) -> String {
         .filter_map(|i| parse_semver(&name[i..]).ok())
         .map(|v| {
             let core = format!("{}.{}.{}", v.major, v.minor, v.patch);
-            if v.pre.is_empty() {
-                core
-            } else {
-                format!("{core}-{}", v.pre.as_str().to_ascii_lowercase())
-            }
+            if v.pre.is_empty() { core } else { format!("{core}-{}", v.pre.as_str().to_ascii_lowercase()) }
         })
         .find(|v| schema_version_ok(v));
     found.unwrap_or_else(|| format!("0.0.0-{}", release.id.0.simple()))
@@ -66,9 +62,7 @@ pub fn manifest_version(release: &Release) -> String {
 fn schema_version_ok(v: &str) -> bool {
     match v.split_once('-') {
         None => true,
-        Some((_, pre)) => pre
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.'),
+        Some((_, pre)) => pre.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.'),
     }
 }
 
@@ -79,15 +73,7 @@ mod tests {
     use crate::values::ComponentId;
 
     fn release(name: &str) -> Release {
-        fixtures::release(
-            name,
-            vec![fixtures::component(
-                ComponentId::new(),
-                "api",
-                "api",
-                "2.3.1",
-            )],
-        )
+        fixtures::release(name, vec![fixtures::component(ComponentId::new(), "api", "api", "2.3.1")])
     }
 
     #[test]
@@ -116,30 +102,14 @@ mod tests {
         let r = release("myapp-v2.3.1");
         let doc = release_manifest(&r).unwrap();
         let mut manifest = doc["manifest"].clone();
-        let sealed = manifest
-            .as_object_mut()
-            .unwrap()
-            .remove("manifest_digest")
-            .unwrap();
+        let sealed = manifest.as_object_mut().unwrap().remove("manifest_digest").unwrap();
         let canonical = serde_json_canonicalizer::to_string(&manifest).unwrap();
-        assert!(
-            canonical.starts_with("{\"release_id\":"),
-            "keys are sorted: {canonical}"
-        );
-        assert_eq!(
-            sealed.as_str().unwrap(),
-            Digest::of(canonical.as_bytes()).as_str()
-        );
-        assert_eq!(
-            doc["manifest"]["services"][0]["digest"],
-            r.components[0].digest.as_str()
-        );
+        assert!(canonical.starts_with("{\"release_id\":"), "keys are sorted: {canonical}");
+        assert_eq!(sealed.as_str().unwrap(), Digest::of(canonical.as_bytes()).as_str());
+        assert_eq!(doc["manifest"]["services"][0]["digest"], r.components[0].digest.as_str());
         // Any change to the content changes the seal.
         let mut other = r.clone();
         other.components[0].digest = Digest::of(b"other");
-        assert_ne!(
-            release_manifest(&other).unwrap()["manifest"]["manifest_digest"],
-            sealed
-        );
+        assert_ne!(release_manifest(&other).unwrap()["manifest"]["manifest_digest"], sealed);
     }
 }

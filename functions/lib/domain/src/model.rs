@@ -4,9 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, Result};
-use crate::values::{
-    Channel, ComponentId, Digest, EnvironmentId, ImageRepository, Name, ReleaseId, VersionMapId,
-};
+use crate::values::{Channel, ComponentId, Digest, EnvironmentId, ImageRepository, Name, ReleaseId, VersionMapId};
 
 /// A container image that Gantry releases: one OCI repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,13 +59,8 @@ pub struct VersionMap {
 pub fn validate_tag(tag: &str) -> Result<()> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
-        && tag
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if ok {
         Ok(())
     } else {
@@ -89,13 +82,7 @@ pub enum ReleaseStatus {
 }
 
 impl ReleaseStatus {
-    pub const ALL: [ReleaseStatus; 5] = [
-        Self::Draft,
-        Self::Ready,
-        Self::Promoting,
-        Self::Deployed,
-        Self::Deprecated,
-    ];
+    pub const ALL: [ReleaseStatus; 5] = [Self::Draft, Self::Ready, Self::Promoting, Self::Deployed, Self::Deprecated];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -144,11 +131,7 @@ impl ReleaseStatus {
             )));
         }
         if !self.can_become(next) {
-            return Err(DomainError::conflict(format!(
-                "a {} release cannot become {}",
-                self.as_str(),
-                next.as_str()
-            )));
+            return Err(DomainError::conflict(format!("a {} release cannot become {}", self.as_str(), next.as_str())));
         }
         Ok(())
     }
@@ -318,12 +301,9 @@ pub struct ReleaseComparison {
 /// Compares `from` with `to`: `added` are in `to` only, `removed` in `from` only,
 /// and `changed` are in both with different digests.
 pub fn compare(from: &Release, to: &Release) -> ReleaseComparison {
-    let find =
-        |r: &Release, id: ComponentId| r.components.iter().find(|c| c.component_id == id).cloned();
-    let as_ref = |c: &ReleaseComponent| ComponentRef {
-        component_id: c.component_id,
-        component_name: c.component_name.clone(),
-    };
+    let find = |r: &Release, id: ComponentId| r.components.iter().find(|c| c.component_id == id).cloned();
+    let as_ref =
+        |c: &ReleaseComponent| ComponentRef { component_id: c.component_id, component_name: c.component_name.clone() };
     let mut out = ReleaseComparison::default();
     for new in &to.components {
         match find(from, new.component_id) {
@@ -339,12 +319,7 @@ pub fn compare(from: &Release, to: &Release) -> ReleaseComparison {
             Some(_) => {}
         }
     }
-    out.removed = from
-        .components
-        .iter()
-        .filter(|c| find(to, c.component_id).is_none())
-        .map(as_ref)
-        .collect();
+    out.removed = from.components.iter().filter(|c| find(to, c.component_id).is_none()).map(as_ref).collect();
     out
 }
 
@@ -357,28 +332,17 @@ mod tests {
     fn deprecated_is_final() {
         for next in ReleaseStatus::ALL {
             if next != ReleaseStatus::Deprecated {
-                assert!(
-                    !ReleaseStatus::Deprecated.can_become(next),
-                    "deprecated -> {next:?}"
-                );
-                assert!(
-                    ReleaseStatus::Deprecated
-                        .check_user_transition(next)
-                        .is_err()
-                );
+                assert!(!ReleaseStatus::Deprecated.can_become(next), "deprecated -> {next:?}");
+                assert!(ReleaseStatus::Deprecated.check_user_transition(next).is_err());
             }
         }
     }
 
     #[test]
     fn users_cannot_set_promotion_statuses() {
-        let err = ReleaseStatus::Ready
-            .check_user_transition(ReleaseStatus::Promoting)
-            .unwrap_err();
+        let err = ReleaseStatus::Ready.check_user_transition(ReleaseStatus::Promoting).unwrap_err();
         assert_eq!(err.code(), "BAD_USER_INPUT");
-        let err = ReleaseStatus::Ready
-            .check_user_transition(ReleaseStatus::Deployed)
-            .unwrap_err();
+        let err = ReleaseStatus::Ready.check_user_transition(ReleaseStatus::Deployed).unwrap_err();
         assert_eq!(err.code(), "BAD_USER_INPUT");
     }
 
@@ -388,18 +352,9 @@ mod tests {
         assert!(Draft.check_user_transition(Ready).is_ok());
         assert!(Ready.check_user_transition(Draft).is_ok());
         assert!(Deployed.check_user_transition(Deprecated).is_ok());
-        assert!(
-            Draft.check_user_transition(Draft).is_ok(),
-            "no change is always allowed"
-        );
-        assert_eq!(
-            Deployed.check_user_transition(Draft).unwrap_err().code(),
-            "CONFLICT"
-        );
-        assert_eq!(
-            Deployed.check_user_transition(Ready).unwrap_err().code(),
-            "CONFLICT"
-        );
+        assert!(Draft.check_user_transition(Draft).is_ok(), "no change is always allowed");
+        assert_eq!(Deployed.check_user_transition(Draft).unwrap_err().code(), "CONFLICT");
+        assert_eq!(Deployed.check_user_transition(Ready).unwrap_err().code(), "CONFLICT");
     }
 
     #[test]
@@ -408,10 +363,7 @@ mod tests {
         assert!(Ready.can_become(Promoting));
         assert!(Promoting.can_become(Deployed));
         assert!(Deployed.can_become(Promoting));
-        assert!(
-            !Draft.can_become(Promoting),
-            "a draft must be marked ready first"
-        );
+        assert!(!Draft.can_become(Promoting), "a draft must be marked ready first");
         assert!(!Draft.can_become(Deployed));
     }
 
@@ -434,12 +386,8 @@ mod tests {
 
     #[test]
     fn comparison_finds_added_removed_changed() {
-        let (api, web, worker, legacy) = (
-            ComponentId::new(),
-            ComponentId::new(),
-            ComponentId::new(),
-            ComponentId::new(),
-        );
+        let (api, web, worker, legacy) =
+            (ComponentId::new(), ComponentId::new(), ComponentId::new(), ComponentId::new());
         let from = release(
             "r",
             vec![
@@ -457,28 +405,12 @@ mod tests {
             ],
         );
         let cmp = compare(&from, &to);
-        assert_eq!(
-            cmp.added,
-            vec![ComponentRef {
-                component_id: worker,
-                component_name: "worker".into()
-            }]
-        );
-        assert_eq!(
-            cmp.removed,
-            vec![ComponentRef {
-                component_id: legacy,
-                component_name: "legacy".into()
-            }]
-        );
+        assert_eq!(cmp.added, vec![ComponentRef { component_id: worker, component_name: "worker".into() }]);
+        assert_eq!(cmp.removed, vec![ComponentRef { component_id: legacy, component_name: "legacy".into() }]);
         assert_eq!(cmp.changed.len(), 1);
         let change = &cmp.changed[0];
         assert_eq!(
-            (
-                change.component.as_str(),
-                change.from_version.to_string(),
-                change.to_version.to_string()
-            ),
+            (change.component.as_str(), change.from_version.to_string(), change.to_version.to_string()),
             ("api", "2.3.0".into(), "2.3.1".into())
         );
         assert_eq!(change.from_digest, Digest::of(b"1"));
@@ -508,10 +440,7 @@ mod tests {
             updated_at: now,
         }];
         let state = release_state(vec![prod, dev, staging], &records);
-        let names: Vec<_> = state
-            .iter()
-            .map(|s| s.environment.name.to_string())
-            .collect();
+        let names: Vec<_> = state.iter().map(|s| s.environment.name.to_string()).collect();
         assert_eq!(names, ["dev", "staging", "prod"]);
         assert_eq!(state[0].status, DeploymentStatus::Deployed);
         assert_eq!(state[0].deployed_at, Some(now));

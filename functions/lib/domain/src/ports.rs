@@ -4,8 +4,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::model::{
-    Component, DeployedComponent, Environment, Release, ReleaseEnvironmentRecord, ReleaseStatus,
-    VersionMap,
+    Component, DeployedComponent, Environment, Release, ReleaseEnvironmentRecord, ReleaseStatus, VersionMap,
 };
 use crate::values::{Channel, ComponentId, Digest, EnvironmentId, ReleaseId};
 
@@ -56,27 +55,15 @@ pub trait Repository: Send + Sync {
         channel: Option<&Channel>,
         limit: usize,
     ) -> Result<Vec<VersionMap>>;
-    async fn versions_with_semver(
-        &self,
-        component: ComponentId,
-        version: &semver::Version,
-    ) -> Result<Vec<VersionMap>>;
-    async fn versions_with_digest(
-        &self,
-        component: ComponentId,
-        digest: &Digest,
-    ) -> Result<Vec<VersionMap>>;
+    async fn versions_with_semver(&self, component: ComponentId, version: &semver::Version) -> Result<Vec<VersionMap>>;
+    async fn versions_with_digest(&self, component: ComponentId, digest: &Digest) -> Result<Vec<VersionMap>>;
 
     // Releases
     /// `Conflict` if the name is taken; `NotFound` if a component vanished meanwhile.
     async fn create_release(&self, release: &Release) -> Result<()>;
     async fn get_release(&self, id: ReleaseId) -> Result<Option<Release>>;
     /// Newest first.
-    async fn list_releases(
-        &self,
-        filter: ReleaseFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Release>>;
+    async fn list_releases(&self, filter: ReleaseFilter, page: &PageRequest) -> Result<Page<Release>>;
     async fn count_releases(&self, filter: ReleaseFilter) -> Result<u64>;
     async fn update_release(&self, before: &Release, after: &Release) -> Result<()>;
     async fn delete_release(&self, release: &Release) -> Result<()>;
@@ -92,14 +79,8 @@ pub trait Repository: Send + Sync {
     async fn delete_environment(&self, environment: &Environment) -> Result<()>;
 
     // Deployment records, written by promotions.
-    async fn deployed_components(
-        &self,
-        environment: EnvironmentId,
-    ) -> Result<Vec<DeployedComponent>>;
-    async fn release_environment_records(
-        &self,
-        release: ReleaseId,
-    ) -> Result<Vec<ReleaseEnvironmentRecord>>;
+    async fn deployed_components(&self, environment: EnvironmentId) -> Result<Vec<DeployedComponent>>;
+    async fn release_environment_records(&self, release: ReleaseId) -> Result<Vec<ReleaseEnvironmentRecord>>;
     /// Records that `release` now runs in `environment`, in one transaction.
     async fn record_release_deployed(
         &self,

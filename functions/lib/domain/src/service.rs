@@ -8,14 +8,13 @@ use tracing::instrument;
 
 use crate::error::{DomainError, Result};
 use crate::model::{
-    Component, Environment, EnvironmentState, Release, ReleaseComparison, ReleaseComponent,
-    ReleaseStatus, SourceRef, VersionMap, VersionSource, VersioningStrategy, compare,
-    release_state, validate_tag,
+    Component, Environment, EnvironmentState, Release, ReleaseComparison, ReleaseComponent, ReleaseStatus, SourceRef,
+    VersionMap, VersionSource, VersioningStrategy, compare, release_state, validate_tag,
 };
 use crate::ports::{Page, PageRequest, ReleaseFilter, Repository};
 use crate::values::{
-    Channel, ComponentId, Digest, EnvironmentId, ImageRepository, Name, ReleaseId, VersionMapId,
-    display_text, parse_semver,
+    Channel, ComponentId, Digest, EnvironmentId, ImageRepository, Name, ReleaseId, VersionMapId, display_text,
+    parse_semver,
 };
 
 const DISPLAY_MAX: usize = 200;
@@ -149,10 +148,7 @@ impl Catalog {
 
     #[instrument(skip_all, fields(component_id = %id), err)]
     pub async fn component(&self, id: ComponentId) -> Result<Component> {
-        self.repo
-            .get_component(id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("component", id))
+        self.repo.get_component(id).await?.ok_or_else(|| DomainError::not_found("component", id))
     }
 
     /// Batch lookup for data loaders; missing ids are left out.
@@ -187,11 +183,7 @@ impl Catalog {
     }
 
     #[instrument(skip_all, fields(component_id = %id), err)]
-    pub async fn update_component(
-        &self,
-        id: ComponentId,
-        patch: ComponentPatch,
-    ) -> Result<Component> {
+    pub async fn update_component(&self, id: ComponentId, patch: ComponentPatch) -> Result<Component> {
         let before = self.component(id).await?;
         let mut after = before.clone();
         if let Some(name) = patch.name {
@@ -261,8 +253,7 @@ impl Catalog {
             component_id: component.id,
             tag: input.tag,
             digest,
-            channel: explicit_channel
-                .unwrap_or_else(|| Channel::for_version(&semver, &component.default_channel)),
+            channel: explicit_channel.unwrap_or_else(|| Channel::for_version(&semver, &component.default_channel)),
             semver,
             pushed_at: input.pushed_at.unwrap_or_else(Utc::now),
             source: VersionSource::Manual,
@@ -276,10 +267,7 @@ impl Catalog {
 
     #[instrument(skip_all, fields(release_id = %id), err)]
     pub async fn release(&self, id: ReleaseId) -> Result<Release> {
-        self.repo
-            .get_release(id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("release", id))
+        self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))
     }
 
     #[instrument(skip_all, err)]
@@ -290,9 +278,7 @@ impl Catalog {
         after: Option<String>,
     ) -> Result<Page<Release>> {
         let first = bounded("first", first, DEFAULT_PAGE, MAX_PAGE)?;
-        self.repo
-            .list_releases(filter, &PageRequest { first, after })
-            .await
+        self.repo.list_releases(filter, &PageRequest { first, after }).await
     }
 
     #[instrument(skip_all, err)]
@@ -306,30 +292,16 @@ impl Catalog {
         let display_name = display_text("displayName", input.display_name, DISPLAY_MAX)?;
         let metadata = metadata_object(input.metadata)?;
         check_selection(input.components.iter().map(|s| s.component_id))?;
-        let components = self
-            .load_components(input.components.iter().map(|s| s.component_id))
-            .await?;
+        let components = self.load_components(input.components.iter().map(|s| s.component_id)).await?;
         let mut pinned = Vec::with_capacity(components.len());
         for (selector, component) in input.components.iter().zip(&components) {
             pinned.push(self.resolve(selector, component).await?);
         }
-        self.store_new_release(
-            name,
-            display_name,
-            pinned,
-            input.source_ref,
-            metadata,
-            actor,
-        )
-        .await
+        self.store_new_release(name, display_name, pinned, input.source_ref, metadata, actor).await
     }
 
     #[instrument(skip_all, err)]
-    pub async fn create_release_from_latest(
-        &self,
-        input: NewReleaseFromLatest,
-        actor: &Actor,
-    ) -> Result<Release> {
+    pub async fn create_release_from_latest(&self, input: NewReleaseFromLatest, actor: &Actor) -> Result<Release> {
         let name = Name::parse(&input.name)?;
         let display_name = display_text("displayName", input.display_name, DISPLAY_MAX)?;
         let channel = input.channel.as_deref().map(Channel::parse).transpose()?;
@@ -356,9 +328,7 @@ impl Catalog {
             let entry = match deployed.iter().find(|d| d.component_id == component.id) {
                 Some(d) => pin(component, &d.tag, &d.version, &d.digest, &d.channel),
                 None => {
-                    let channel = channel
-                        .clone()
-                        .unwrap_or_else(|| component.default_channel.clone());
+                    let channel = channel.clone().unwrap_or_else(|| component.default_channel.clone());
                     let selector = ComponentSelector {
                         component_id: component.id,
                         version: None,
@@ -370,8 +340,7 @@ impl Catalog {
             };
             pinned.push(entry);
         }
-        self.store_new_release(name, display_name, pinned, None, Default::default(), actor)
-            .await
+        self.store_new_release(name, display_name, pinned, None, Default::default(), actor).await
     }
 
     #[instrument(skip_all, fields(release_id = %id), err)]
@@ -399,24 +368,14 @@ impl Catalog {
 
     #[instrument(skip_all, fields(release_id = %id), err)]
     pub async fn deprecate_release(&self, id: ReleaseId) -> Result<Release> {
-        self.update_release(
-            id,
-            ReleasePatch {
-                status: Some(ReleaseStatus::Deprecated),
-                ..Default::default()
-            },
-        )
-        .await
+        self.update_release(id, ReleasePatch { status: Some(ReleaseStatus::Deprecated), ..Default::default() }).await
     }
 
     #[instrument(skip_all, fields(release_id = %id), err)]
     pub async fn delete_release(&self, id: ReleaseId) -> Result<Release> {
         let release = self.release(id).await?;
         if !release.status.is_deletable() {
-            return Err(DomainError::conflict(format!(
-                "a {} release cannot be deleted",
-                release.status.as_str()
-            )));
+            return Err(DomainError::conflict(format!("a {} release cannot be deleted", release.status.as_str())));
         }
         self.repo.delete_release(&release).await?;
         tracing::info!("release deleted");
@@ -424,11 +383,7 @@ impl Catalog {
     }
 
     #[instrument(skip_all, fields(release_id = %id, other_id = %other), err)]
-    pub async fn compare_releases(
-        &self,
-        id: ReleaseId,
-        other: ReleaseId,
-    ) -> Result<ReleaseComparison> {
+    pub async fn compare_releases(&self, id: ReleaseId, other: ReleaseId) -> Result<ReleaseComparison> {
         let (from, to) = futures::try_join!(self.release(id), self.release(other))?;
         Ok(compare(&from, &to))
     }
@@ -436,10 +391,8 @@ impl Catalog {
     #[instrument(skip_all, fields(release_id = %id), err)]
     pub async fn release_state(&self, id: ReleaseId) -> Result<Vec<EnvironmentState>> {
         self.release(id).await?;
-        let (environments, records) = futures::try_join!(
-            self.repo.list_environments(),
-            self.repo.release_environment_records(id)
-        )?;
+        let (environments, records) =
+            futures::try_join!(self.repo.list_environments(), self.repo.release_environment_records(id))?;
         Ok(release_state(environments, &records))
     }
 
@@ -452,10 +405,7 @@ impl Catalog {
 
     #[instrument(skip_all, fields(environment_id = %id), err)]
     pub async fn environment(&self, id: EnvironmentId) -> Result<Environment> {
-        self.repo
-            .get_environment(id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("environment", id))
+        self.repo.get_environment(id).await?.ok_or_else(|| DomainError::not_found("environment", id))
     }
 
     #[instrument(skip_all, err)]
@@ -477,11 +427,7 @@ impl Catalog {
     }
 
     #[instrument(skip_all, fields(environment_id = %id), err)]
-    pub async fn update_environment(
-        &self,
-        id: EnvironmentId,
-        patch: EnvironmentPatch,
-    ) -> Result<Environment> {
+    pub async fn update_environment(&self, id: EnvironmentId, patch: EnvironmentPatch) -> Result<Environment> {
         let before = self.environment(id).await?;
         let mut after = before.clone();
         if let Some(name) = patch.name {
@@ -513,69 +459,40 @@ impl Catalog {
     // ----- helpers -----
 
     /// Loads the named components in the order given; `NotFound` names the first missing one.
-    async fn load_components(
-        &self,
-        ids: impl Iterator<Item = ComponentId>,
-    ) -> Result<Vec<Component>> {
+    async fn load_components(&self, ids: impl Iterator<Item = ComponentId>) -> Result<Vec<Component>> {
         let ids: Vec<ComponentId> = ids.collect();
         let found = self.repo.get_components(&ids).await?;
         ids.iter()
             .map(|id| {
-                found
-                    .iter()
-                    .find(|c| c.id == *id)
-                    .cloned()
-                    .ok_or_else(|| DomainError::not_found("component", id))
+                found.iter().find(|c| c.id == *id).cloned().ok_or_else(|| DomainError::not_found("component", id))
             })
             .collect()
     }
 
     /// Pins one component by version, digest or channel.
-    async fn resolve(
-        &self,
-        selector: &ComponentSelector,
-        component: &Component,
-    ) -> Result<ReleaseComponent> {
+    async fn resolve(&self, selector: &ComponentSelector, component: &Component) -> Result<ReleaseComponent> {
         let chosen = match (&selector.version, &selector.digest, &selector.channel) {
             (Some(version), None, None) => {
                 let version = parse_semver(version)?;
-                let found = self
-                    .repo
-                    .versions_with_semver(component.id, &version)
-                    .await?;
+                let found = self.repo.versions_with_semver(component.id, &version).await?;
                 // A tag that moved keeps its history; the newest push wins.
-                found
-                    .into_iter()
-                    .max_by_key(|v| v.pushed_at)
-                    .ok_or_else(|| {
-                        DomainError::Unresolvable(format!(
-                            "component {} has no version {version}",
-                            component.name
-                        ))
-                    })?
+                found.into_iter().max_by_key(|v| v.pushed_at).ok_or_else(|| {
+                    DomainError::Unresolvable(format!("component {} has no version {version}", component.name))
+                })?
             }
             (None, Some(digest), None) => {
                 let digest = Digest::parse(digest)?;
-                let found = self
-                    .repo
-                    .versions_with_digest(component.id, &digest)
-                    .await?;
-                found
-                    .into_iter()
-                    .max_by(|a, b| a.semver.cmp(&b.semver))
-                    .ok_or_else(|| {
-                        DomainError::Unresolvable(format!(
-                            "digest {digest} is not a version of component {}",
-                            component.name
-                        ))
-                    })?
+                let found = self.repo.versions_with_digest(component.id, &digest).await?;
+                found.into_iter().max_by(|a, b| a.semver.cmp(&b.semver)).ok_or_else(|| {
+                    DomainError::Unresolvable(format!(
+                        "digest {digest} is not a version of component {}",
+                        component.name
+                    ))
+                })?
             }
             (None, None, Some(channel)) => {
                 let channel = Channel::parse(channel)?;
-                let found = self
-                    .repo
-                    .list_versions(component.id, Some(&channel), 1)
-                    .await?;
+                let found = self.repo.list_versions(component.id, Some(&channel), 1).await?;
                 found.into_iter().next().ok_or_else(|| {
                     DomainError::Unresolvable(format!(
                         "component {} has no version in channel {channel}",
@@ -590,13 +507,7 @@ impl Catalog {
                 )));
             }
         };
-        Ok(pin(
-            component,
-            &chosen.tag,
-            &chosen.semver,
-            &chosen.digest,
-            &chosen.channel,
-        ))
+        Ok(pin(component, &chosen.tag, &chosen.semver, &chosen.digest, &chosen.channel))
     }
 
     async fn store_new_release(
@@ -651,33 +562,24 @@ fn check_selection(ids: impl Iterator<Item = ComponentId>) -> Result<()> {
     let mut seen = HashSet::new();
     for id in ids {
         if !seen.insert(id) {
-            return Err(DomainError::validation(format!(
-                "component {id} is listed twice"
-            )));
+            return Err(DomainError::validation(format!("component {id} is listed twice")));
         }
     }
     match seen.len() {
-        0 => Err(DomainError::validation(
-            "a release needs at least one component",
-        )),
-        n if n > Release::MAX_COMPONENTS => Err(DomainError::validation(format!(
-            "a release holds at most {} components",
-            Release::MAX_COMPONENTS
-        ))),
+        0 => Err(DomainError::validation("a release needs at least one component")),
+        n if n > Release::MAX_COMPONENTS => {
+            Err(DomainError::validation(format!("a release holds at most {} components", Release::MAX_COMPONENTS)))
+        }
         _ => Ok(()),
     }
 }
 
-fn metadata_object(
-    raw: Option<serde_json::Value>,
-) -> Result<serde_json::Map<String, serde_json::Value>> {
+fn metadata_object(raw: Option<serde_json::Value>) -> Result<serde_json::Map<String, serde_json::Value>> {
     match raw {
         None | Some(serde_json::Value::Null) => Ok(Default::default()),
         Some(serde_json::Value::Object(map)) => {
             if serde_json::to_vec(&map).map_or(0, |v| v.len()) > 16 * 1024 {
-                return Err(DomainError::validation(
-                    "metadata must be at most 16 KiB of JSON",
-                ));
+                return Err(DomainError::validation("metadata must be at most 16 KiB of JSON"));
             }
             Ok(map)
         }
@@ -689,9 +591,7 @@ fn bounded(field: &str, raw: Option<i64>, default: usize, max: usize) -> Result<
     match raw {
         None => Ok(default),
         Some(n) if n >= 1 && n as u64 <= max as u64 => Ok(n as usize),
-        Some(n) => Err(DomainError::validation(format!(
-            "{field} must be between 1 and {max}, not {n}"
-        ))),
+        Some(n) => Err(DomainError::validation(format!("{field} must be between 1 and {max}, not {n}"))),
     }
 }
 
@@ -699,9 +599,7 @@ fn order(raw: i64) -> Result<u32> {
     u32::try_from(raw)
         .ok()
         .filter(|o| *o <= 1_000_000)
-        .ok_or_else(|| {
-            DomainError::validation(format!("order must be between 0 and 1000000, not {raw}"))
-        })
+        .ok_or_else(|| DomainError::validation(format!("order must be between 0 and 1000000, not {raw}")))
 }
 
 fn approvals(raw: i64) -> Result<u32> {
@@ -709,11 +607,7 @@ fn approvals(raw: i64) -> Result<u32> {
     u32::try_from(raw)
         .ok()
         .filter(|a| *a <= max)
-        .ok_or_else(|| {
-            DomainError::validation(format!(
-                "requiredApprovals must be between 0 and {max}, not {raw}"
-            ))
-        })
+        .ok_or_else(|| DomainError::validation(format!("requiredApprovals must be between 0 and {max}, not {raw}")))
 }
 
 #[cfg(test)]
@@ -724,28 +618,16 @@ mod tests {
     fn selections_are_bounded_and_distinct() {
         let a = ComponentId::new();
         assert!(check_selection([a].into_iter()).is_ok());
-        assert!(
-            check_selection([a, a].into_iter())
-                .unwrap_err()
-                .to_string()
-                .contains("twice")
-        );
+        assert!(check_selection([a, a].into_iter()).unwrap_err().to_string().contains("twice"));
         assert!(check_selection(std::iter::empty()).is_err());
-        assert!(
-            check_selection((0..=Release::MAX_COMPONENTS).map(|_| ComponentId::new())).is_err()
-        );
+        assert!(check_selection((0..=Release::MAX_COMPONENTS).map(|_| ComponentId::new())).is_err());
     }
 
     #[test]
     fn metadata_must_be_an_object() {
         assert!(metadata_object(Some(serde_json::json!({"k": "v"}))).is_ok());
         assert!(metadata_object(None).unwrap().is_empty());
-        assert_eq!(
-            metadata_object(Some(serde_json::json!([1])))
-                .unwrap_err()
-                .code(),
-            "BAD_USER_INPUT"
-        );
+        assert_eq!(metadata_object(Some(serde_json::json!([1]))).unwrap_err().code(), "BAD_USER_INPUT");
         let big = serde_json::json!({ "k": "x".repeat(17 * 1024) });
         assert!(metadata_object(Some(big)).is_err());
     }

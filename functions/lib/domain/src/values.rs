@@ -4,28 +4,25 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use uuid::Uuid;
 
 use crate::error::{DomainError, Result};
 
 macro_rules! id_type {
     ($name:ident, $what:literal) => {
         #[doc = concat!("The id of a ", $what, ": a UUID.")]
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-        )]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[serde(transparent)]
-        pub struct $name(pub Uuid);
+        pub struct $name(pub $crate::uuid::Uuid);
 
         impl $name {
             pub fn new() -> Self {
-                Self(Uuid::new_v4())
+                Self($crate::uuid::Uuid::new_v4())
             }
 
-            pub fn parse(raw: &str) -> Result<Self> {
-                Uuid::parse_str(raw.trim()).map(Self).map_err(|_| {
-                    DomainError::validation(format!("{} id {raw:?} is not a UUID", $what))
-                })
+            pub fn parse(raw: &str) -> $crate::Result<Self> {
+                $crate::uuid::Uuid::parse_str(raw.trim())
+                    .map(Self)
+                    .map_err(|_| $crate::DomainError::validation(format!("{} id {raw:?} is not a UUID", $what)))
             }
         }
 
@@ -35,13 +32,15 @@ macro_rules! id_type {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 self.0.fmt(f)
             }
         }
     };
 }
+
+pub(crate) use id_type;
 
 id_type!(ComponentId, "component");
 id_type!(VersionMapId, "version map");
@@ -92,13 +91,10 @@ string_value!(Digest);
 
 impl Digest {
     pub fn parse(raw: &str) -> Result<Self> {
-        let hex = raw.strip_prefix("sha256:").ok_or_else(|| {
-            DomainError::validation(format!("digest {raw:?} must start with \"sha256:\""))
-        })?;
-        let well_formed = hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex = raw
+            .strip_prefix("sha256:")
+            .ok_or_else(|| DomainError::validation(format!("digest {raw:?} must start with \"sha256:\"")))?;
+        let well_formed = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !well_formed {
             return Err(DomainError::validation(format!(
                 "digest {raw:?} must be \"sha256:\" followed by 64 lowercase hex characters"
@@ -125,9 +121,7 @@ impl Channel {
     pub fn parse(raw: &str) -> Result<Self> {
         let ok = !raw.is_empty()
             && raw.len() <= Self::MAX_LEN
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !ok {
             return Err(DomainError::validation(format!(
                 "channel {raw:?} must be 1-{} characters of lowercase a-z, 0-9 and '-'",
@@ -144,16 +138,8 @@ impl Channel {
     /// The channel a version lands on when nobody says otherwise: its first pre-release
     /// identifier (`2.0.0-rc.1` → `rc`, `2.0.0-beta` → `beta`), or `default` for a release.
     pub fn for_version(version: &semver::Version, default: &Channel) -> Channel {
-        let first = version
-            .pre
-            .as_str()
-            .split(['.', '-'])
-            .next()
-            .unwrap_or_default();
-        let letters: String = first
-            .chars()
-            .take_while(|c| c.is_ascii_alphabetic())
-            .collect();
+        let first = version.pre.as_str().split(['.', '-']).next().unwrap_or_default();
+        let letters: String = first.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
         Channel::parse(&letters.to_ascii_lowercase()).unwrap_or_else(|_| default.clone())
     }
 }
@@ -171,15 +157,10 @@ impl Name {
         if raw.trim().is_empty() {
             return Err(DomainError::validation("name must not be empty"));
         }
-        let starts_well = raw
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
+        let starts_well = raw.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
         let ok = starts_well
             && raw.len() <= Self::MAX_LEN
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            && raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
         if !ok {
             return Err(DomainError::validation(format!(
                 "name {raw:?} must be 1-{} characters of letters, digits, '.', '_' and '-', starting with a letter or digit",
@@ -209,15 +190,12 @@ impl ImageRepository {
         let mut parts = raw.split('/').peekable();
         let first = *parts.peek().ok_or_else(invalid)?;
         // A first segment with '.', ':' or "localhost" is a registry host (and may carry a port).
-        let has_host = raw.contains('/')
-            && (first.contains('.') || first.contains(':') || first == "localhost");
+        let has_host = raw.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
         if has_host {
             let host = parts.next().ok_or_else(invalid)?;
             let (name, port) = host.split_once(':').unwrap_or((host, ""));
             let host_ok = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
                 && port.chars().all(|c| c.is_ascii_digit())
                 && !(host.contains(':') && port.is_empty());
             if !host_ok {
@@ -227,12 +205,9 @@ impl ImageRepository {
         let mut path_segments = 0;
         for segment in parts {
             path_segments += 1;
-            let ok = segment.split(['.', '_', '-']).all(|piece| {
-                !piece.is_empty()
-                    && piece
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            });
+            let ok = segment
+                .split(['.', '_', '-'])
+                .all(|piece| !piece.is_empty() && piece.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
             if !ok {
                 return Err(invalid());
             }
@@ -248,21 +223,18 @@ impl ImageRepository {
 pub fn parse_semver(raw: &str) -> Result<semver::Version> {
     let trimmed = raw.trim();
     let bare = trimmed.strip_prefix(['v', 'V']).unwrap_or(trimmed);
-    semver::Version::parse(bare).map_err(|e| {
-        DomainError::validation(format!("version {raw:?} is not a semantic version: {e}"))
-    })
+    semver::Version::parse(bare)
+        .map_err(|e| DomainError::validation(format!("version {raw:?} is not a semantic version: {e}")))
 }
 
 /// Checks free text such as a display name: trimmed, non-empty when given, bounded.
 pub fn display_text(field: &str, raw: Option<String>, max: usize) -> Result<Option<String>> {
     match raw.map(|s| s.trim().to_owned()) {
         None => Ok(None),
-        Some(s) if s.is_empty() => Err(DomainError::validation(format!(
-            "{field} must not be blank"
-        ))),
-        Some(s) if s.chars().count() > max => Err(DomainError::validation(format!(
-            "{field} must be at most {max} characters"
-        ))),
+        Some(s) if s.is_empty() => Err(DomainError::validation(format!("{field} must not be blank"))),
+        Some(s) if s.chars().count() > max => {
+            Err(DomainError::validation(format!("{field} must be at most {max} characters")))
+        }
         Some(s) => Ok(Some(s)),
     }
 }
@@ -294,14 +266,8 @@ mod tests {
 
     #[test]
     fn semver_accepts_leading_v_and_rejects_garbage() {
-        assert_eq!(
-            parse_semver("v2.3.1").unwrap(),
-            semver::Version::new(2, 3, 1)
-        );
-        assert_eq!(
-            parse_semver("2.3.1").unwrap(),
-            semver::Version::new(2, 3, 1)
-        );
+        assert_eq!(parse_semver("v2.3.1").unwrap(), semver::Version::new(2, 3, 1));
+        assert_eq!(parse_semver("2.3.1").unwrap(), semver::Version::new(2, 3, 1));
         assert_eq!(parse_semver("1.0.0-rc.1").unwrap().pre.as_str(), "rc.1");
         for bad in ["", "v", "2.3", "latest", "vv1.0.0", "1.0.0.0", "01.0.0"] {
             assert!(parse_semver(bad).is_err(), "{bad} should be rejected");
@@ -328,11 +294,7 @@ mod tests {
         assert_eq!(ch("1.0.0-beta"), "beta");
         assert_eq!(ch("1.0.0-alpha.3"), "alpha");
         assert_eq!(ch("1.0.0-RC.2"), "rc");
-        assert_eq!(
-            ch("1.0.0-1"),
-            "stable",
-            "a numeric pre-release has no channel name"
-        );
+        assert_eq!(ch("1.0.0-1"), "stable", "a numeric pre-release has no channel name");
     }
 
     #[test]
@@ -340,20 +302,10 @@ mod tests {
         for ok in ["api", "myapp-v2.3.1", "Prod_EU", "a"] {
             assert!(Name::parse(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "   ",
-            "-api",
-            "has space",
-            "semi;colon",
-            &"a".repeat(129),
-        ] {
+        for bad in ["", "   ", "-api", "has space", "semi;colon", &"a".repeat(129)] {
             assert!(Name::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(
-            Name::parse("").unwrap_err().to_string(),
-            "name must not be empty"
-        );
+        assert_eq!(Name::parse("").unwrap_err().to_string(), "name must not be empty");
     }
 
     #[test]
@@ -391,12 +343,7 @@ mod tests {
 
     #[test]
     fn display_text_is_trimmed_and_bounded() {
-        assert_eq!(
-            display_text("displayName", Some("  API  ".into()), 10)
-                .unwrap()
-                .as_deref(),
-            Some("API")
-        );
+        assert_eq!(display_text("displayName", Some("  API  ".into()), 10).unwrap().as_deref(), Some("API"));
         assert!(display_text("displayName", Some("   ".into()), 10).is_err());
         assert!(display_text("displayName", Some("x".repeat(11)), 10).is_err());
         assert_eq!(display_text("displayName", None, 10).unwrap(), None);

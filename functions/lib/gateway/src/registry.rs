@@ -258,7 +258,9 @@ struct DockerhubRepository {
 
 fn dockerhub(body: &[u8]) -> Result<Vec<ImageEvent>, DomainError> {
     let envelope: DockerhubEnvelope = json(RegistrySource::Dockerhub, body)?;
-    let Some(tag) = non_empty(envelope.push_data.tag) else { return Ok(Vec::new()) };
+    let Some(tag) = non_empty(envelope.push_data.tag) else {
+        return Ok(Vec::new());
+    };
     let repo = envelope.repository.repo_name;
     // Official images are `library/<name>` in the registry.
     let repository = if repo.contains('/') { repo.clone() } else { format!("library/{repo}") };
@@ -390,7 +392,10 @@ mod tests {
         assert_eq!(e.action, ImageAction::Pushed);
         assert_eq!(e.image_repository(), "127.0.0.1:15000/demo/web");
         assert_eq!(e.tag.as_deref(), Some("1.0"));
-        assert_eq!(e.digest.as_ref().unwrap().as_str(), "sha256:c766317cc562d467ef0ea4058a0d825e6c18a8cad80c113904ad40c004980b27");
+        assert_eq!(
+            e.digest.as_ref().unwrap().as_str(),
+            "sha256:c766317cc562d467ef0ea4058a0d825e6c18a8cad80c113904ad40c004980b27"
+        );
     }
 
     #[test]
@@ -428,7 +433,12 @@ mod tests {
         let (body, _) = sample("github/registry_package.published.docker.json");
         let events = parse(
             RegistrySource::Github,
-            &Inbound { body: &body, delivery_id: Some("72d3162e"), event: Some("registry_package"), ..Default::default() },
+            &Inbound {
+                body: &body,
+                delivery_id: Some("72d3162e"),
+                event: Some("registry_package"),
+                ..Default::default()
+            },
         )
         .unwrap();
         assert_eq!(events.len(), 1);
@@ -436,7 +446,10 @@ mod tests {
         assert_eq!(e.delivery_id, "72d3162e");
         assert_eq!(e.image_repository(), "ghcr.io/codertocat/hello-world-npm");
         assert_eq!(e.tag, None, "an empty tag name is no tag");
-        assert_eq!(e.digest.as_ref().unwrap().as_str(), "sha256:3da1996a8115d7616457760d9920b815241d0a03b34cf5f04e9a0e9d8de37498");
+        assert_eq!(
+            e.digest.as_ref().unwrap().as_str(),
+            "sha256:3da1996a8115d7616457760d9920b815241d0a03b34cf5f04e9a0e9d8de37498"
+        );
         // Without a delivery id there is nothing to deduplicate on.
         assert!(parse(RegistrySource::Github, &Inbound { body: &body, ..Default::default() }).is_err());
         // Other GitHub events are not image events.
@@ -499,7 +512,11 @@ mod tests {
     fn malformed_bodies_are_validation_errors() {
         for source in RegistrySource::ALL {
             for body in [&b"{not json"[..], b"[]", b"{}", b"null"] {
-                let err = parse(source, &Inbound { body, delivery_id: Some("d"), event: Some("registry_package"), ..Default::default() }).unwrap_err();
+                let err = parse(
+                    source,
+                    &Inbound { body, delivery_id: Some("d"), event: Some("registry_package"), ..Default::default() },
+                )
+                .unwrap_err();
                 assert_eq!(err.code(), "BAD_USER_INPUT", "{source} {}", String::from_utf8_lossy(body));
             }
         }

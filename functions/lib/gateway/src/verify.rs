@@ -20,7 +20,8 @@ pub fn secrets_match(presented: &[u8], expected: &[u8]) -> bool {
 /// Checks `X-Hub-Signature-256: sha256=<hex>` against the HMAC-SHA256 of `body`.
 pub fn check_hmac_sha256(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), DomainError> {
     let header = header.ok_or_else(|| unauthorized("missing X-Hub-Signature-256"))?;
-    let hex_sig = header.strip_prefix("sha256=").ok_or_else(|| unauthorized("X-Hub-Signature-256 must start with sha256="))?;
+    let hex_sig =
+        header.strip_prefix("sha256=").ok_or_else(|| unauthorized("X-Hub-Signature-256 must start with sha256="))?;
     let signature = hex::decode(hex_sig).map_err(|_| unauthorized("X-Hub-Signature-256 is not hex"))?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| unauthorized("unusable secret"))?;
     mac.update(body);
@@ -48,7 +49,11 @@ pub fn authenticate(scheme: AuthScheme, secret: &[u8], inbound: &Inbound<'_>) ->
         AuthScheme::HmacSha256 => check_hmac_sha256(secret, inbound.body, inbound.signature_256),
         AuthScheme::PathSecret => {
             let presented = inbound.path_secret.ok_or_else(|| unauthorized("missing secret in the URL path"))?;
-            if secrets_match(presented.as_bytes(), secret) { Ok(()) } else { Err(unauthorized("secret does not match")) }
+            if secrets_match(presented.as_bytes(), secret) {
+                Ok(())
+            } else {
+                Err(unauthorized("secret does not match"))
+            }
         }
     }
 }

@@ -29,24 +29,14 @@ impl<T> IntoGraphql<T> for Result<T, DomainError> {
 /// document problem `GRAPHQL_VALIDATION_FAILED`.
 pub fn classify_errors(response: &mut Response) {
     for error in &mut response.errors {
-        let has_code = error
-            .extensions
-            .as_ref()
-            .is_some_and(|e| e.get("code").is_some());
+        let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
         if has_code {
             continue;
         }
         let bad_input = error.message.starts_with("Invalid value for argument")
             || error.message.starts_with("Failed to parse")
             || error.message.contains("Variable \"");
-        let code = if bad_input {
-            "BAD_USER_INPUT"
-        } else {
-            "GRAPHQL_VALIDATION_FAILED"
-        };
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code);
+        let code = if bad_input { "BAD_USER_INPUT" } else { "GRAPHQL_VALIDATION_FAILED" };
+        error.extensions.get_or_insert_with(Default::default).set("code", code);
     }
 }

@@ -2,14 +2,22 @@
 //! (`make schema`), and a test fails when the file is stale.
 
 pub mod error;
+pub mod integrations;
 pub mod loader;
 pub mod schema;
 pub mod types;
 
-use async_graphql::{EmptySubscription, Request, Response};
+use async_graphql::{EmptySubscription, MergedObject, Request, Response};
+use gantry_domain::integrations::Integrations;
 use gantry_domain::service::{Actor, Catalog};
 
-pub use schema::{Mutation, Query};
+/// Every query root field.
+#[derive(MergedObject, Default)]
+pub struct Query(schema::CatalogQuery, integrations::IntegrationQuery);
+
+/// Every mutation root field.
+#[derive(MergedObject, Default)]
+pub struct Mutation(schema::CatalogMutation, integrations::IntegrationMutation);
 
 pub type GantrySchema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
 
@@ -18,12 +26,12 @@ const MAX_DEPTH: usize = 12;
 const MAX_COMPLEXITY: usize = 5_000;
 
 /// The schema, with the catalogue every resolver uses.
-pub fn build_schema(catalog: Catalog) -> GantrySchema {
-    schema_builder().data(catalog).finish()
+pub fn build_schema(catalog: Catalog, integrations: Integrations) -> GantrySchema {
+    schema_builder().data(catalog).data(integrations).finish()
 }
 
 fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
-    async_graphql::Schema::build(Query, Mutation, EmptySubscription)
+    async_graphql::Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }
@@ -37,9 +45,7 @@ pub fn sdl() -> String {
 /// error a code.
 pub async fn execute(schema: &GantrySchema, request: Request, actor: Actor) -> Response {
     let catalog = schema_data_catalog(schema);
-    let request = request
-        .data(loader::ComponentLoader::for_request(catalog))
-        .data(actor);
+    let request = request.data(loader::ComponentLoader::for_request(catalog)).data(actor);
     let mut response = schema.execute(request).await;
     error::classify_errors(&mut response);
     response
@@ -47,10 +53,7 @@ pub async fn execute(schema: &GantrySchema, request: Request, actor: Actor) -> R
 
 fn schema_data_catalog(schema: &GantrySchema) -> Catalog {
     // The schema was built with a Catalog; `build_schema` is the only constructor used.
-    schema
-        .data::<Catalog>()
-        .cloned()
-        .expect("schema built by build_schema carries a Catalog")
+    schema.data::<Catalog>().cloned().expect("schema built by build_schema carries a Catalog")
 }
 
 #[cfg(test)]
@@ -58,9 +61,6 @@ mod tests {
     #[test]
     fn schema_file_is_current() {
         let on_disk = include_str!("../../../../schema.graphql");
-        assert!(
-            on_disk == super::sdl(),
-            "schema.graphql is stale: run `make schema` and commit the result"
-        );
+        assert!(on_disk == super::sdl(), "schema.graphql is stale: run `make schema` and commit the result");
     }
 }

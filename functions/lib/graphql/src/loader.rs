@@ -23,10 +23,7 @@ impl Loader<ComponentId> for ComponentLoader {
     type Value = Component;
     type Error = DomainError;
 
-    async fn load(
-        &self,
-        keys: &[ComponentId],
-    ) -> Result<HashMap<ComponentId, Component>, DomainError> {
+    async fn load(&self, keys: &[ComponentId]) -> Result<HashMap<ComponentId, Component>, DomainError> {
         let found = self.catalog.components_by_id(keys).await?;
         Ok(found.into_iter().map(|c| (c.id, c)).collect())
     }

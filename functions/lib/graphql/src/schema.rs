@@ -6,15 +6,15 @@ use chrono::{DateTime, Utc};
 use gantry_domain::model;
 use gantry_domain::ports::ReleaseFilter;
 use gantry_domain::service::{
-    Actor, Catalog, ComponentPatch, ComponentSelector, EnvironmentPatch, NewComponent,
-    NewEnvironment, NewRelease, NewReleaseFromLatest, NewVersionMap, ReleasePatch,
+    Actor, Catalog, ComponentPatch, ComponentSelector, EnvironmentPatch, NewComponent, NewEnvironment, NewRelease,
+    NewReleaseFromLatest, NewVersionMap, ReleasePatch,
 };
 use gantry_domain::values::{ComponentId, EnvironmentId, ReleaseId};
 
 use crate::error::IntoGraphql;
 use crate::types::{
-    Component, Environment, PageInfo, Release, ReleaseComparison, ReleaseConnection, ReleaseEdge,
-    ReleaseState, ReleaseStatus, VersionMap, VersioningStrategy,
+    Component, Environment, PageInfo, Release, ReleaseComparison, ReleaseConnection, ReleaseEdge, ReleaseState,
+    ReleaseStatus, VersionMap, VersioningStrategy,
 };
 
 fn catalog<'a>(ctx: &Context<'a>) -> &'a Catalog {
@@ -22,9 +22,7 @@ fn catalog<'a>(ctx: &Context<'a>) -> &'a Catalog {
 }
 
 fn actor<'a>(ctx: &Context<'a>) -> Actor {
-    ctx.data_opt::<Actor>()
-        .cloned()
-        .unwrap_or_else(Actor::anonymous)
+    ctx.data_opt::<Actor>().cloned().unwrap_or_else(Actor::anonymous)
 }
 
 fn component_id(id: &ID) -> async_graphql::Result<ComponentId> {
@@ -39,27 +37,18 @@ fn environment_id(id: &ID) -> async_graphql::Result<EnvironmentId> {
     EnvironmentId::parse(id).gql()
 }
 
-pub struct Query;
+#[derive(Default)]
+pub struct CatalogQuery;
 
 #[Object]
-impl Query {
+impl CatalogQuery {
     /// Every component, by name.
     async fn components(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Component>> {
-        Ok(catalog(ctx)
-            .components()
-            .await
-            .gql()?
-            .into_iter()
-            .map(Component)
-            .collect())
+        Ok(catalog(ctx).components().await.gql()?.into_iter().map(Component).collect())
     }
 
     async fn component(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Component> {
-        catalog(ctx)
-            .component(component_id(&id)?)
-            .await
-            .gql()
-            .map(Component)
+        catalog(ctx).component(component_id(&id)?).await.gql().map(Component)
     }
 
     /// A component's versions, highest semver first (50 unless `limit` says otherwise, at most 500).
@@ -71,13 +60,7 @@ impl Query {
         limit: Option<i64>,
     ) -> async_graphql::Result<Vec<VersionMap>> {
         let id = self::component_id(&component_id)?;
-        Ok(catalog(ctx)
-            .component_versions(id, channel, limit)
-            .await
-            .gql()?
-            .into_iter()
-            .map(VersionMap)
-            .collect())
+        Ok(catalog(ctx).component_versions(id, channel, limit).await.gql()?.into_iter().map(VersionMap).collect())
     }
 
     /// A component's version maps, highest semver first.
@@ -89,13 +72,7 @@ impl Query {
     ) -> async_graphql::Result<Vec<VersionMap>> {
         let id = self::component_id(&component_id)?;
         let limit = Some(gantry_domain::service::MAX_VERSIONS as i64);
-        Ok(catalog(ctx)
-            .component_versions(id, channel, limit)
-            .await
-            .gql()?
-            .into_iter()
-            .map(VersionMap)
-            .collect())
+        Ok(catalog(ctx).component_versions(id, channel, limit).await.gql()?.into_iter().map(VersionMap).collect())
     }
 
     /// Releases, newest first; 20 a page unless `first` says otherwise (at most 100).
@@ -114,41 +91,19 @@ impl Query {
         let page = catalog(ctx).releases(filter, first, after).await.gql()?;
         let end_cursor = page.items.last().map(|(cursor, _)| cursor.clone());
         Ok(ReleaseConnection {
-            edges: page
-                .items
-                .into_iter()
-                .map(|(cursor, node)| ReleaseEdge {
-                    cursor,
-                    node: Release(node),
-                })
-                .collect(),
-            page_info: PageInfo {
-                has_next_page: page.has_next_page,
-                end_cursor,
-            },
+            edges: page.items.into_iter().map(|(cursor, node)| ReleaseEdge { cursor, node: Release(node) }).collect(),
+            page_info: PageInfo { has_next_page: page.has_next_page, end_cursor },
             filter,
         })
     }
 
     async fn release(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Release> {
-        catalog(ctx)
-            .release(release_id(&id)?)
-            .await
-            .gql()
-            .map(Release)
+        catalog(ctx).release(release_id(&id)?).await.gql().map(Release)
     }
 
     /// Every environment in promotion order, with the release's status there.
-    async fn release_state(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-    ) -> async_graphql::Result<ReleaseState> {
-        catalog(ctx)
-            .release_state(release_id(&id)?)
-            .await
-            .gql()
-            .map(ReleaseState::from)
+    async fn release_state(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ReleaseState> {
+        catalog(ctx).release_state(release_id(&id)?).await.gql().map(ReleaseState::from)
     }
 
     /// What changes when going from release `id` to release `otherId`.
@@ -158,30 +113,16 @@ impl Query {
         id: ID,
         other_id: ID,
     ) -> async_graphql::Result<ReleaseComparison> {
-        catalog(ctx)
-            .compare_releases(release_id(&id)?, release_id(&other_id)?)
-            .await
-            .gql()
-            .map(ReleaseComparison::from)
+        catalog(ctx).compare_releases(release_id(&id)?, release_id(&other_id)?).await.gql().map(ReleaseComparison::from)
     }
 
     /// Every environment in promotion order.
     async fn environments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Environment>> {
-        Ok(catalog(ctx)
-            .environments()
-            .await
-            .gql()?
-            .into_iter()
-            .map(Environment)
-            .collect())
+        Ok(catalog(ctx).environments().await.gql()?.into_iter().map(Environment).collect())
     }
 
     async fn environment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Environment> {
-        catalog(ctx)
-            .environment(environment_id(&id)?)
-            .await
-            .gql()
-            .map(Environment)
+        catalog(ctx).environment(environment_id(&id)?).await.gql().map(Environment)
     }
 }
 
@@ -298,10 +239,11 @@ pub struct UpdateEnvironmentInput {
     pub required_approvals: Option<i64>,
 }
 
-pub struct Mutation;
+#[derive(Default)]
+pub struct CatalogMutation;
 
 #[Object]
-impl Mutation {
+impl CatalogMutation {
     async fn create_component(
         &self,
         ctx: &Context<'_>,
@@ -315,11 +257,7 @@ impl Mutation {
             versioning_strategy: input.versioning_strategy.map(Into::into),
             default_channel: input.default_channel,
         };
-        catalog(ctx)
-            .create_component(input)
-            .await
-            .gql()
-            .map(Component)
+        catalog(ctx).create_component(input).await.gql().map(Component)
     }
 
     async fn update_component(
@@ -336,24 +274,12 @@ impl Mutation {
             versioning_strategy: input.versioning_strategy.map(Into::into),
             default_channel: input.default_channel,
         };
-        catalog(ctx)
-            .update_component(component_id(&id)?, patch)
-            .await
-            .gql()
-            .map(Component)
+        catalog(ctx).update_component(component_id(&id)?, patch).await.gql().map(Component)
     }
 
     /// Deletes a component and its version maps; `CONFLICT` while a release uses it.
-    async fn delete_component(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-    ) -> async_graphql::Result<Component> {
-        catalog(ctx)
-            .delete_component(component_id(&id)?)
-            .await
-            .gql()
-            .map(Component)
+    async fn delete_component(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Component> {
+        catalog(ctx).delete_component(component_id(&id)?).await.gql().map(Component)
     }
 
     async fn create_version_map(
@@ -369,18 +295,10 @@ impl Mutation {
             channel: input.channel,
             pushed_at: input.pushed_at,
         };
-        catalog(ctx)
-            .create_version_map(input)
-            .await
-            .gql()
-            .map(VersionMap)
+        catalog(ctx).create_version_map(input).await.gql().map(VersionMap)
     }
 
-    async fn create_release(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateReleaseInput,
-    ) -> async_graphql::Result<Release> {
+    async fn create_release(&self, ctx: &Context<'_>, input: CreateReleaseInput) -> async_graphql::Result<Release> {
         let components = input
             .components
             .into_iter()
@@ -406,11 +324,7 @@ impl Mutation {
             }),
             metadata: input.metadata.map(|m| m.0),
         };
-        catalog(ctx)
-            .create_release(input, &actor(ctx))
-            .await
-            .gql()
-            .map(Release)
+        catalog(ctx).create_release(input, &actor(ctx)).await.gql().map(Release)
     }
 
     /// A release of the latest version of each component in a channel, optionally keeping
@@ -424,20 +338,10 @@ impl Mutation {
             name: input.name,
             display_name: input.display_name,
             channel: input.channel,
-            component_ids: input
-                .component_ids
-                .map(|ids| ids.iter().map(component_id).collect())
-                .transpose()?,
-            pin_from: input
-                .pin_from
-                .map(|p| environment_id(&p.environment_id))
-                .transpose()?,
+            component_ids: input.component_ids.map(|ids| ids.iter().map(component_id).collect()).transpose()?,
+            pin_from: input.pin_from.map(|p| environment_id(&p.environment_id)).transpose()?,
         };
-        catalog(ctx)
-            .create_release_from_latest(input, &actor(ctx))
-            .await
-            .gql()
-            .map(Release)
+        catalog(ctx).create_release_from_latest(input, &actor(ctx)).await.gql().map(Release)
     }
 
     async fn update_release(
@@ -451,29 +355,17 @@ impl Mutation {
             metadata: input.metadata.map(|m| m.0),
             status: input.status.map(Into::into),
         };
-        catalog(ctx)
-            .update_release(release_id(&id)?, patch)
-            .await
-            .gql()
-            .map(Release)
+        catalog(ctx).update_release(release_id(&id)?, patch).await.gql().map(Release)
     }
 
     /// Deletes a `DRAFT`, `READY` or `DEPRECATED` release.
     async fn delete_release(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Release> {
-        catalog(ctx)
-            .delete_release(release_id(&id)?)
-            .await
-            .gql()
-            .map(Release)
+        catalog(ctx).delete_release(release_id(&id)?).await.gql().map(Release)
     }
 
     /// Marks a release deprecated: final, and no longer promotable.
     async fn deprecate_release(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Release> {
-        catalog(ctx)
-            .deprecate_release(release_id(&id)?)
-            .await
-            .gql()
-            .map(Release)
+        catalog(ctx).deprecate_release(release_id(&id)?).await.gql().map(Release)
     }
 
     async fn create_environment(
@@ -487,11 +379,7 @@ impl Mutation {
             order: input.order,
             required_approvals: input.required_approvals,
         };
-        catalog(ctx)
-            .create_environment(input)
-            .await
-            .gql()
-            .map(Environment)
+        catalog(ctx).create_environment(input).await.gql().map(Environment)
     }
 
     async fn update_environment(
@@ -506,23 +394,11 @@ impl Mutation {
             order: input.order,
             required_approvals: input.required_approvals,
         };
-        catalog(ctx)
-            .update_environment(environment_id(&id)?, patch)
-            .await
-            .gql()
-            .map(Environment)
+        catalog(ctx).update_environment(environment_id(&id)?, patch).await.gql().map(Environment)
     }
 
     /// Deletes an environment; `CONFLICT` while anything is deployed there.
-    async fn delete_environment(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-    ) -> async_graphql::Result<Environment> {
-        catalog(ctx)
-            .delete_environment(environment_id(&id)?)
-            .await
-            .gql()
-            .map(Environment)
+    async fn delete_environment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Environment> {
+        catalog(ctx).delete_environment(environment_id(&id)?).await.gql().map(Environment)
     }
 }

@@ -90,10 +90,7 @@ impl Component {
         limit: Option<i64>,
     ) -> async_graphql::Result<Vec<VersionMap>> {
         let catalog = ctx.data_unchecked::<Catalog>();
-        let versions = catalog
-            .component_versions(self.0.id, channel, limit)
-            .await
-            .gql()?;
+        let versions = catalog.component_versions(self.0.id, channel, limit).await.gql()?;
         Ok(versions.into_iter().map(VersionMap).collect())
     }
 }
@@ -147,12 +144,7 @@ impl Release {
         self.0.status.into()
     }
     async fn components(&self) -> Vec<ReleaseComponent> {
-        self.0
-            .components
-            .iter()
-            .cloned()
-            .map(ReleaseComponent)
-            .collect()
+        self.0.components.iter().cloned().map(ReleaseComponent).collect()
     }
     async fn source_ref(&self) -> Option<SourceRef> {
         self.0.source_ref.clone().map(SourceRef::from)
@@ -176,17 +168,11 @@ impl Release {
     /// Every environment in promotion order, with this release's status there.
     async fn state(&self, ctx: &Context<'_>) -> async_graphql::Result<ReleaseState> {
         let catalog = ctx.data_unchecked::<Catalog>();
-        catalog
-            .release_state(self.0.id)
-            .await
-            .gql()
-            .map(ReleaseState::from)
+        catalog.release_state(self.0.id).await.gql().map(ReleaseState::from)
     }
     /// The production release manifest, sealed with `manifest_digest`.
     async fn manifest(&self) -> async_graphql::Result<Json<serde_json::Value>> {
-        gantry_domain::manifest::release_manifest(&self.0)
-            .gql()
-            .map(Json)
+        gantry_domain::manifest::release_manifest(&self.0).gql().map(Json)
     }
 }
 
@@ -382,10 +368,7 @@ pub struct ReleaseConnection {
 impl ReleaseConnection {
     /// How many releases match the filter, across all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        ctx.data_unchecked::<Catalog>()
-            .count_releases(self.filter)
-            .await
-            .gql()
+        ctx.data_unchecked::<Catalog>().count_releases(self.filter).await.gql()
     }
 }
 

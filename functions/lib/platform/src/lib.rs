@@ -1,9 +1,17 @@
 //! Configuration, AWS clients and tracing: everything a function's `main` sets up once.
 
+pub mod secrets;
+
 use std::sync::Arc;
 
+use base64::Engine as _;
+use gantry_domain::integrations::Integrations;
 use gantry_domain::service::Catalog;
+use gantry_gateway::intake::Intake;
+use gantry_queue::SqsQueue;
 use gantry_store::DynamoRepository;
+
+use secrets::AesGcmBox;
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +29,10 @@ pub struct Config {
     pub table: String,
     /// `GANTRY_LOG_FORMAT`: `json` or `pretty`; JSON by default inside Lambda.
     pub log_format: LogFormat,
+    /// `GANTRY_EVENTS_QUEUE_URL`: the FIFO queue registry events travel on (required).
+    pub events_queue_url: String,
+    /// `GANTRY_DATA_KEY`: base64 of the 32-byte key that seals secrets at rest (required).
+    pub data_key: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,11 +40,7 @@ pub enum ConfigError {
     #[error("{0} must be set")]
     Missing(&'static str),
     #[error("{name} has an invalid value {value:?}: {why}")]
-    Invalid {
-        name: &'static str,
-        value: String,
-        why: &'static str,
-    },
+    Invalid { name: &'static str, value: String, why: &'static str },
 }
 
 impl Config {
@@ -42,9 +50,19 @@ impl Config {
 
     /// Reads settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let table = lookup("GANTRY_TABLE")
-            .filter(|t| !t.trim().is_empty())
-            .ok_or(ConfigError::Missing("GANTRY_TABLE"))?;
+        let required =
+            |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name));
+        let table = required("GANTRY_TABLE")?;
+        let events_queue_url = required("GANTRY_EVENTS_QUEUE_URL")?;
+        let data_key = base64::engine::general_purpose::STANDARD
+            .decode(required("GANTRY_DATA_KEY")?.trim())
+            .ok()
+            .filter(|k| k.len() == 32)
+            .ok_or(ConfigError::Invalid {
+                name: "GANTRY_DATA_KEY",
+                value: "(hidden)".into(),
+                why: "expected base64 of 32 bytes",
+            })?;
         let in_lambda = lookup("AWS_LAMBDA_FUNCTION_NAME").is_some();
         let log_format = match lookup("GANTRY_LOG_FORMAT").as_deref() {
             None | Some("") => {
@@ -64,7 +82,7 @@ impl Config {
                 });
             }
         };
-        Ok(Self { table, log_format })
+        Ok(Self { table, log_format, events_queue_url, data_key })
     }
 }
 
@@ -72,16 +90,9 @@ impl Config {
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .without_time()
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).without_time().try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
 }
@@ -95,22 +106,26 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 pub struct AppState {
     pub config: Config,
     pub catalog: Catalog,
+    pub integrations: Integrations,
+    pub intake: Intake,
+    pub events: SqsQueue,
 }
 
 impl AppState {
     /// Builds the state with clients from the environment's AWS configuration.
     pub async fn from_config(config: Config) -> Arc<Self> {
         let sdk = aws_config().await;
-        Self::with_dynamodb(config, aws_sdk_dynamodb::Client::new(&sdk))
+        Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk))
     }
 
-    /// Builds the state around a given DynamoDB client (tests add interceptors to theirs).
-    pub fn with_dynamodb(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Arc<Self> {
-        let repo = DynamoRepository::new(dynamodb, config.table.clone());
-        Arc::new(Self {
-            catalog: Catalog::new(Arc::new(repo)),
-            config,
-        })
+    /// Builds the state around given clients (tests add interceptors to theirs).
+    pub fn with_clients(config: Config, dynamodb: aws_sdk_dynamodb::Client, sqs: aws_sdk_sqs::Client) -> Arc<Self> {
+        let repo = Arc::new(DynamoRepository::new(dynamodb, config.table.clone()));
+        let sealer = Arc::new(AesGcmBox::new(&config.data_key).expect("Config holds a 32-byte data key"));
+        let events = SqsQueue::new(sqs, config.events_queue_url.clone());
+        let integrations = Integrations::new(repo.clone(), sealer);
+        let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()));
+        Arc::new(Self { catalog: Catalog::new(repo), integrations, intake, events, config })
     }
 }
 
@@ -119,38 +134,43 @@ mod tests {
     use super::*;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![("GANTRY_TABLE", "t"), ("GANTRY_EVENTS_QUEUE_URL", "http://q"), ("GANTRY_DATA_KEY", KEY)]
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut pairs = base();
+        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        pairs.extend_from_slice(extra);
+        Config::from_lookup(env(&pairs))
     }
 
     #[test]
-    fn table_is_required() {
-        let err = Config::from_lookup(env(&[])).unwrap_err();
-        assert_eq!(err.to_string(), "GANTRY_TABLE must be set");
-        assert!(Config::from_lookup(env(&[("GANTRY_TABLE", " ")])).is_err());
+    fn required_settings() {
+        assert_eq!(Config::from_lookup(env(&[])).unwrap_err().to_string(), "GANTRY_TABLE must be set");
+        assert!(with(&[("GANTRY_TABLE", " ")]).is_err());
+        assert_eq!(
+            with(&[("GANTRY_EVENTS_QUEUE_URL", "")]).unwrap_err().to_string(),
+            "GANTRY_EVENTS_QUEUE_URL must be set"
+        );
+        let bad_key = with(&[("GANTRY_DATA_KEY", "c2hvcnQ=")]).unwrap_err().to_string();
+        assert!(
+            bad_key.contains("GANTRY_DATA_KEY") && !bad_key.contains("c2hvcnQ"),
+            "names the setting, hides the value: {bad_key}"
+        );
+        assert_eq!(with(&[]).unwrap().data_key.len(), 32);
     }
 
     #[test]
     fn log_format_defaults_by_runtime() {
-        let local = Config::from_lookup(env(&[("GANTRY_TABLE", "t")])).unwrap();
-        assert_eq!(local.log_format, LogFormat::Pretty);
-        let lambda = Config::from_lookup(env(&[
-            ("GANTRY_TABLE", "t"),
-            ("AWS_LAMBDA_FUNCTION_NAME", "api"),
-        ]))
-        .unwrap();
-        assert_eq!(lambda.log_format, LogFormat::Json);
-        let forced =
-            Config::from_lookup(env(&[("GANTRY_TABLE", "t"), ("GANTRY_LOG_FORMAT", "json")]))
-                .unwrap();
-        assert_eq!(forced.log_format, LogFormat::Json);
-        assert!(
-            Config::from_lookup(env(&[("GANTRY_TABLE", "t"), ("GANTRY_LOG_FORMAT", "xml")]))
-                .is_err()
-        );
+        assert_eq!(with(&[]).unwrap().log_format, LogFormat::Pretty);
+        assert_eq!(with(&[("AWS_LAMBDA_FUNCTION_NAME", "api")]).unwrap().log_format, LogFormat::Json);
+        assert_eq!(with(&[("GANTRY_LOG_FORMAT", "json")]).unwrap().log_format, LogFormat::Json);
+        assert!(with(&[("GANTRY_LOG_FORMAT", "xml")]).is_err());
     }
 }

@@ -39,14 +39,9 @@ pub fn update_all(
     values: impl IntoIterator<Item = (&'static str, AttributeValue)>,
 ) -> Result<Update, DomainError> {
     let mut names = HashMap::new();
-    let mut vals: HashMap<String, AttributeValue> =
-        values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let mut vals: HashMap<String, AttributeValue> = values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     let mut sets = Vec::new();
-    for (i, (name, value)) in item
-        .into_iter()
-        .filter(|(n, _)| n != PK && n != SK)
-        .enumerate()
-    {
+    for (i, (name, value)) in item.into_iter().filter(|(n, _)| n != PK && n != SK).enumerate() {
         names.insert(format!("#a{i}"), name);
         vals.insert(format!(":a{i}"), value);
         sets.push(format!("#a{i} = :a{i}"));
@@ -73,9 +68,7 @@ where
 
 /// Which items of a cancelled transaction failed their condition, by position.
 /// `Err` for any other failure.
-pub fn cancelled_conditions<R>(
-    err: SdkError<TransactWriteItemsError, R>,
-) -> Result<Vec<usize>, DomainError>
+pub fn cancelled_conditions<R>(err: SdkError<TransactWriteItemsError, R>) -> Result<Vec<usize>, DomainError>
 where
     R: std::fmt::Debug + Send + Sync + 'static,
 {

@@ -3,6 +3,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
+use gantry_domain::events::RegistrySource;
+use gantry_domain::integrations::IntegrationId;
 use gantry_domain::model::ReleaseStatus;
 use gantry_domain::values::{Channel, ComponentId, Digest, EnvironmentId, ReleaseId, VersionMapId};
 
@@ -26,12 +28,7 @@ pub struct ItemKeys {
 
 impl ItemKeys {
     pub fn new(pk: String, sk: impl Into<String>) -> Self {
-        Self {
-            pk,
-            sk: sk.into(),
-            gsi1: None,
-            gsi2: None,
-        }
+        Self { pk, sk: sk.into(), gsi1: None, gsi2: None }
     }
 
     pub fn gsi1(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
@@ -86,8 +83,15 @@ pub fn environment_pk(id: EnvironmentId) -> String {
 
 pub const COMPONENTS: &str = "COMPONENTS";
 
-pub fn component(id: ComponentId, name: &str) -> ItemKeys {
-    ItemKeys::new(component_pk(id), "COMPONENT").gsi1(COMPONENTS, name)
+pub fn component(id: ComponentId, name: &str, image_repository: &str) -> ItemKeys {
+    ItemKeys::new(component_pk(id), "COMPONENT")
+        .gsi1(COMPONENTS, name)
+        .gsi2(image_pk(image_repository), format!("COMPONENT#{id}"))
+}
+
+/// Components by the image repository they release, so registry events find them.
+pub fn image_pk(image_repository: &str) -> String {
+    format!("IMAGE#{image_repository}")
 }
 
 /// Guards a unique name: `kind` is COMPONENT, RELEASE or ENVIRONMENT.
@@ -107,15 +111,9 @@ pub fn version_map(
     channel: &Channel,
 ) -> ItemKeys {
     let order = semver_sort_key(version);
-    ItemKeys::new(
-        component_pk(component),
-        format!("{VERSION_PREFIX}{order}#{id}"),
-    )
-    .gsi1(
-        digest_pk(digest),
-        format!("{}{id}", digest_component_prefix(component)),
-    )
-    .gsi2(channel_pk(component, channel), format!("{order}#{id}"))
+    ItemKeys::new(component_pk(component), format!("{VERSION_PREFIX}{order}#{id}"))
+        .gsi1(digest_pk(digest), format!("{}{id}", digest_component_prefix(component)))
+        .gsi2(channel_pk(component, channel), format!("{order}#{id}"))
 }
 
 /// The sort-key prefix of every version map of one semver.
@@ -153,9 +151,7 @@ pub fn semver_sort_key(v: &semver::Version) -> String {
     for ident in v.pre.as_str().split('.') {
         key.push('!');
         match ident.parse::<u64>() {
-            Ok(n) if ident.bytes().all(|b| b.is_ascii_digit()) => {
-                key.push_str(&format!("0{n:020}"))
-            }
+            Ok(n) if ident.bytes().all(|b| b.is_ascii_digit()) => key.push_str(&format!("0{n:020}")),
             _ => {
                 key.push('1');
                 key.push_str(ident);
@@ -177,9 +173,7 @@ pub fn created_sort_key(created_at: DateTime<Utc>, id: ReleaseId) -> String {
 
 pub fn release(id: ReleaseId, status: ReleaseStatus, created_at: DateTime<Utc>) -> ItemKeys {
     let order = created_sort_key(created_at, id);
-    ItemKeys::new(release_pk(id), "RELEASE")
-        .gsi1(RELEASES, order.clone())
-        .gsi2(release_status_pk(status), order)
+    ItemKeys::new(release_pk(id), "RELEASE").gsi1(RELEASES, order.clone()).gsi2(release_status_pk(status), order)
 }
 
 pub fn release_status_pk(status: ReleaseStatus) -> String {
@@ -187,15 +181,9 @@ pub fn release_status_pk(status: ReleaseStatus) -> String {
 }
 
 /// Links a release to a component it uses, so releases can be listed by component.
-pub fn release_member(
-    release: ReleaseId,
-    component: ComponentId,
-    created_at: DateTime<Utc>,
-) -> ItemKeys {
-    ItemKeys::new(release_pk(release), format!("MEMBER#{component}")).gsi1(
-        releases_of_pk(component),
-        created_sort_key(created_at, release),
-    )
+pub fn release_member(release: ReleaseId, component: ComponentId, created_at: DateTime<Utc>) -> ItemKeys {
+    ItemKeys::new(release_pk(release), format!("MEMBER#{component}"))
+        .gsi1(releases_of_pk(component), created_sort_key(created_at, release))
 }
 
 pub fn releases_of_pk(component: ComponentId) -> String {
@@ -204,10 +192,7 @@ pub fn releases_of_pk(component: ComponentId) -> String {
 
 /// How a release stands in one environment; written by promotions.
 pub fn release_environment(release: ReleaseId, environment: EnvironmentId) -> ItemKeys {
-    ItemKeys::new(
-        release_pk(release),
-        format!("{ENVSTATE_PREFIX}{environment}"),
-    )
+    ItemKeys::new(release_pk(release), format!("{ENVSTATE_PREFIX}{environment}"))
 }
 
 pub const ENVSTATE_PREFIX: &str = "ENVSTATE#";
@@ -226,13 +211,38 @@ pub fn unique_order(order: u32) -> ItemKeys {
 
 /// What runs of one component in one environment; written by promotions.
 pub fn deployed_component(environment: EnvironmentId, component: ComponentId) -> ItemKeys {
-    ItemKeys::new(
-        environment_pk(environment),
-        format!("{DEPLOYED_PREFIX}{component}"),
-    )
+    ItemKeys::new(environment_pk(environment), format!("{DEPLOYED_PREFIX}{component}"))
 }
 
 pub const DEPLOYED_PREFIX: &str = "DEPLOYED#";
+
+// ----- registry integrations -----
+
+pub const INTEGRATIONS: &str = "INTEGRATIONS";
+
+pub fn integration_pk(id: IntegrationId) -> String {
+    format!("INTEGRATION#{id}")
+}
+
+pub fn integration(id: IntegrationId, name: &str, kind: RegistrySource) -> ItemKeys {
+    ItemKeys::new(integration_pk(id), "INTEGRATION").gsi1(INTEGRATIONS, name).gsi2(integrations_of_kind_pk(kind), name)
+}
+
+pub fn integrations_of_kind_pk(kind: RegistrySource) -> String {
+    format!("INTEGRATIONS#{kind}")
+}
+
+/// Finds an integration by the sha256 of its webhook secret.
+pub fn webhook_secret(hash: &str) -> ItemKeys {
+    ItemKeys::new(format!("WEBHOOK_SECRET#{hash}"), "WEBHOOK_SECRET")
+}
+
+// ----- webhook deliveries -----
+
+/// One received event; its existence is how a redelivery is recognised.
+pub fn delivery(delivery_key: &str) -> ItemKeys {
+    ItemKeys::new(format!("DELIVERY#{delivery_key}"), "DELIVERY")
+}
 
 #[cfg(test)]
 mod tests {
@@ -264,28 +274,12 @@ mod tests {
         ];
         let versions: Vec<semver::Version> = ordered.iter().map(|v| v.parse().unwrap()).collect();
         for pair in versions.windows(2) {
-            assert!(
-                pair[0] < pair[1],
-                "fixture out of order: {} {}",
-                pair[0],
-                pair[1]
-            );
+            assert!(pair[0] < pair[1], "fixture out of order: {} {}", pair[0], pair[1]);
             let (a, b) = (semver_sort_key(&pair[0]), semver_sort_key(&pair[1]));
-            assert!(
-                a < b,
-                "{} must sort before {}: {a:?} vs {b:?}",
-                pair[0],
-                pair[1]
-            );
+            assert!(a < b, "{} must sort before {}: {a:?} vs {b:?}", pair[0], pair[1]);
         }
         // With the id appended, one semver never sorts into another's range.
-        let key = |v: &str| {
-            format!(
-                "{}#{}",
-                semver_sort_key(&v.parse().unwrap()),
-                VersionMapId::new()
-            )
-        };
+        let key = |v: &str| format!("{}#{}", semver_sort_key(&v.parse().unwrap()), VersionMapId::new());
         assert!(key("1.0.0-rc") < key("1.0.0-rc.1"));
         assert!(key("1.0.0-rc.1") < key("1.0.0"));
     }
@@ -301,8 +295,6 @@ mod tests {
     fn created_keys_sort_by_time() {
         let early = "2026-01-01T00:00:00.5Z".parse().unwrap();
         let late = "2026-01-01T00:00:01Z".parse().unwrap();
-        assert!(
-            created_sort_key(early, ReleaseId::new()) < created_sort_key(late, ReleaseId::new())
-        );
+        assert!(created_sort_key(early, ReleaseId::new()) < created_sort_key(late, ReleaseId::new()));
     }
 }

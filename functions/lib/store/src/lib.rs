@@ -2,6 +2,7 @@
 //! uniqueness or order matters, and no Scan anywhere.
 
 pub mod codec;
+pub mod integrations;
 pub mod keys;
 pub mod table;
 
@@ -12,14 +13,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, Select,
-    TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, Select, TransactWriteItem,
+    WriteRequest,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gantry_domain::model::{
-    Component, DeployedComponent, Environment, Release, ReleaseEnvironmentRecord, ReleaseStatus,
-    VersionMap,
+    Component, DeployedComponent, Environment, Release, ReleaseEnvironmentRecord, ReleaseStatus, VersionMap,
 };
 use gantry_domain::ports::{Page, PageRequest, ReleaseFilter, Repository};
 use gantry_domain::values::{Channel, ComponentId, Digest, EnvironmentId, ReleaseId};
@@ -61,10 +61,7 @@ struct Tx {
 
 impl Tx {
     fn new() -> Self {
-        Self {
-            items: Vec::new(),
-            on_fail: Vec::new(),
-        }
+        Self { items: Vec::new(), on_fail: Vec::new() }
     }
 
     fn push(&mut self, item: TransactWriteItem, on_fail: DomainError) {
@@ -79,10 +76,7 @@ fn built<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
 
 impl DynamoRepository {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     pub fn table(&self) -> &str {
@@ -115,9 +109,7 @@ impl DynamoRepository {
         keys: &ItemKeys,
         condition: Option<(&str, Vec<(&'static str, AttributeValue)>)>,
     ) -> Result<TransactWriteItem> {
-        let mut b = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(keys.primary()));
+        let mut b = Delete::builder().table_name(&self.table).set_key(Some(keys.primary()));
         if let Some((expr, values)) = condition {
             b = b.condition_expression(expr);
             if !values.is_empty() {
@@ -126,9 +118,7 @@ impl DynamoRepository {
                 ));
             }
         }
-        Ok(TransactWriteItem::builder()
-            .delete(built(b.build())?)
-            .build())
+        Ok(TransactWriteItem::builder().delete(built(b.build())?).build())
     }
 
     fn exists(&self, keys: &ItemKeys) -> Result<TransactWriteItem> {
@@ -160,13 +150,7 @@ impl DynamoRepository {
 
     /// Runs a transaction; a failed condition becomes the error its item was pushed with.
     async fn transact(&self, tx: Tx) -> Result<()> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(tx.items))
-            .send()
-            .await
-        {
+        match self.client.transact_write_items().set_transact_items(Some(tx.items)).send().await {
             Ok(_) => Ok(()),
             Err(err) => {
                 let failed = cancelled_conditions(err)?;
@@ -176,14 +160,8 @@ impl DynamoRepository {
     }
 
     async fn get<T: for<'de> Deserialize<'de>>(&self, keys: &ItemKeys) -> Result<Option<T>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys.primary()))
-            .send()
-            .await
-            .map_err(sdk)?;
+        let out =
+            self.client.get_item().table_name(&self.table).set_key(Some(keys.primary())).send().await.map_err(sdk)?;
         out.item.map(from_item).transpose()
     }
 
@@ -196,12 +174,7 @@ impl DynamoRepository {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = query
-                .clone()
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk)?;
+            let out = query.clone().set_exclusive_start_key(start).send().await.map_err(sdk)?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -226,27 +199,17 @@ impl DynamoRepository {
         let mut items = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH_GET_MAX) {
             let mut pending = built(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.iter().map(ItemKeys::primary).collect()))
-                    .build(),
+                KeysAndAttributes::builder().set_keys(Some(chunk.iter().map(ItemKeys::primary).collect())).build(),
             )?;
             for attempt in 0.. {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(sdk)?;
+                let out = self.client.batch_get_item().request_items(&self.table, pending).send().await.map_err(sdk)?;
                 if let Some(mut found) = out.responses {
                     items.extend(found.remove(&self.table).unwrap_or_default());
                 }
                 match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
                     Some(rest) if !rest.keys().is_empty() => {
                         if attempt >= BATCH_RETRIES {
-                            return Err(DomainError::internal(
-                                "BatchGetItem left keys unprocessed after retries",
-                            ));
+                            return Err(DomainError::internal("BatchGetItem left keys unprocessed after retries"));
                         }
                         backoff(attempt).await;
                         pending = rest;
@@ -269,22 +232,12 @@ impl DynamoRepository {
                 })
                 .collect::<Result<_>>()?;
             for attempt in 0.. {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-                match out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                {
+                let out =
+                    self.client.batch_write_item().request_items(&self.table, pending).send().await.map_err(sdk)?;
+                match out.unprocessed_items.and_then(|mut u| u.remove(&self.table)) {
                     Some(rest) if !rest.is_empty() => {
                         if attempt >= BATCH_RETRIES {
-                            return Err(DomainError::internal(
-                                "BatchWriteItem left items unprocessed after retries",
-                            ));
+                            return Err(DomainError::internal("BatchWriteItem left items unprocessed after retries"));
                         }
                         backoff(attempt).await;
                         pending = rest;
@@ -300,10 +253,7 @@ impl DynamoRepository {
         items
             .iter()
             .map(|item| {
-                item.iter()
-                    .filter(|(k, _)| *k == PK || *k == SK)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
+                item.iter().filter(|(k, _)| *k == PK || *k == SK).map(|(k, v)| (k.clone(), v.clone())).collect()
             })
             .collect()
     }
@@ -331,9 +281,7 @@ fn decode_cursor(cursor: &str) -> Result<(String, ReleaseId)> {
 fn string_attr(item: &Item, name: &str) -> Result<String> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(DomainError::internal(format!(
-            "item lacks string attribute {name}"
-        ))),
+        _ => Err(DomainError::internal(format!("item lacks string attribute {name}"))),
     }
 }
 
@@ -347,7 +295,7 @@ impl Repository for DynamoRepository {
         tx.push(
             self.put_new(to_item(
                 component,
-                &keys::component(component.id, component.name.as_str()),
+                &keys::component(component.id, component.name.as_str(), component.image_repository.as_str()),
             )?)?,
             DomainError::conflict("component id exists"),
         );
@@ -360,17 +308,13 @@ impl Repository for DynamoRepository {
 
     #[instrument(skip_all, fields(component_id = %id), err)]
     async fn get_component(&self, id: ComponentId) -> Result<Option<Component>> {
-        self.get(&ItemKeys::new(keys::component_pk(id), "COMPONENT"))
-            .await
+        self.get(&ItemKeys::new(keys::component_pk(id), "COMPONENT")).await
     }
 
     #[instrument(skip_all, fields(count = ids.len()), err)]
     async fn get_components(&self, ids: &[ComponentId]) -> Result<Vec<Component>> {
         let unique: HashSet<ComponentId> = ids.iter().copied().collect();
-        let keys = unique
-            .into_iter()
-            .map(|id| ItemKeys::new(keys::component_pk(id), "COMPONENT"))
-            .collect();
+        let keys = unique.into_iter().map(|id| ItemKeys::new(keys::component_pk(id), "COMPONENT")).collect();
         from_items(self.batch_get(keys).await?)
     }
 
@@ -392,14 +336,11 @@ impl Repository for DynamoRepository {
         let mut tx = Tx::new();
         tx.push(
             self.update_revision(
-                &keys::component(after.id, after.name.as_str()),
+                &keys::component(after.id, after.name.as_str(), after.image_repository.as_str()),
                 after,
                 before.revision,
             )?,
-            DomainError::conflict(format!(
-                "component {} changed meanwhile; read it again and retry",
-                before.id
-            )),
+            DomainError::conflict(format!("component {} changed meanwhile; read it again and retry", before.id)),
         );
         if before.name != after.name {
             tx.push(
@@ -416,23 +357,23 @@ impl Repository for DynamoRepository {
 
     #[instrument(skip_all, fields(component_id = %component.id), err)]
     async fn delete_component(&self, component: &Component) -> Result<()> {
-        let key = keys::component(component.id, component.name.as_str());
+        let key = keys::component(component.id, component.name.as_str(), component.image_repository.as_str());
         let mut tx = Tx::new();
         tx.push(
             self.delete(
                 &key,
                 Some((
                     "revision = :rev AND (attribute_not_exists(releaseCount) OR releaseCount = :zero)",
-                    vec![(":rev", AttributeValue::N(component.revision.to_string())), (":zero", AttributeValue::N("0".into()))],
+                    vec![
+                        (":rev", AttributeValue::N(component.revision.to_string())),
+                        (":zero", AttributeValue::N("0".into())),
+                    ],
                 )),
             )?,
             DomainError::conflict(format!("component {} is used by a release or changed meanwhile", component.name)),
         );
         tx.push(
-            self.delete(
-                &keys::unique_name("COMPONENT", component.name.as_str()),
-                None,
-            )?,
+            self.delete(&keys::unique_name("COMPONENT", component.name.as_str()), None)?,
             DomainError::internal("name guard delete"),
         );
         if let Err(err) = self.transact(tx).await {
@@ -446,11 +387,7 @@ impl Repository for DynamoRepository {
                 .await
                 .ok()
                 .and_then(|o| o.item)
-                .and_then(|i| {
-                    i.get("releaseCount")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|n| n.parse::<u64>().ok())
-                })
+                .and_then(|i| i.get("releaseCount").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()))
                 .unwrap_or(0);
             return Err(if in_use > 0 {
                 DomainError::conflict(format!(
@@ -476,36 +413,18 @@ impl Repository for DynamoRepository {
 
     #[instrument(skip_all, fields(component_id = %version.component_id, version_map_id = %version.id), err)]
     async fn create_version_map(&self, version: &VersionMap) -> Result<()> {
-        let key = keys::version_map(
-            version.component_id,
-            version.id,
-            &version.semver,
-            &version.digest,
-            &version.channel,
-        );
+        let key =
+            keys::version_map(version.component_id, version.id, &version.semver, &version.digest, &version.channel);
         let mut tx = Tx::new();
         tx.push(
-            self.exists(&ItemKeys::new(
-                keys::component_pk(version.component_id),
-                "COMPONENT",
-            ))?,
+            self.exists(&ItemKeys::new(keys::component_pk(version.component_id), "COMPONENT"))?,
             DomainError::not_found("component", version.component_id),
         );
         tx.push(
-            self.guard(&keys::tag_digest(
-                version.component_id,
-                &version.tag,
-                &version.digest,
-            ))?,
-            DomainError::conflict(format!(
-                "tag {} is already mapped to {}",
-                version.tag, version.digest
-            )),
+            self.guard(&keys::tag_digest(version.component_id, &version.tag, &version.digest))?,
+            DomainError::conflict(format!("tag {} is already mapped to {}", version.tag, version.digest)),
         );
-        tx.push(
-            self.put_new(to_item(version, &key)?)?,
-            DomainError::conflict("version map id exists"),
-        );
+        tx.push(self.put_new(to_item(version, &key)?)?, DomainError::conflict("version map id exists"));
         self.transact(tx).await
     }
 
@@ -529,46 +448,24 @@ impl Repository for DynamoRepository {
                 .expression_attribute_values(":prefix", s(keys::VERSION_PREFIX)),
         };
         let limit_i32 = i32::try_from(limit).unwrap_or(i32::MAX);
-        let out = query
-            .scan_index_forward(false)
-            .limit(limit_i32)
-            .send()
-            .await
-            .map_err(sdk)?;
+        let out = query.scan_index_forward(false).limit(limit_i32).send().await.map_err(sdk)?;
         from_items(out.items.unwrap_or_default())
     }
 
     #[instrument(skip_all, fields(component_id = %component), err)]
-    async fn versions_with_semver(
-        &self,
-        component: ComponentId,
-        version: &semver::Version,
-    ) -> Result<Vec<VersionMap>> {
-        from_items(
-            self.partition(
-                &keys::component_pk(component),
-                &keys::semver_prefix(version),
-            )
-            .await?,
-        )
+    async fn versions_with_semver(&self, component: ComponentId, version: &semver::Version) -> Result<Vec<VersionMap>> {
+        from_items(self.partition(&keys::component_pk(component), &keys::semver_prefix(version)).await?)
     }
 
     #[instrument(skip_all, fields(component_id = %component), err)]
-    async fn versions_with_digest(
-        &self,
-        component: ComponentId,
-        digest: &Digest,
-    ) -> Result<Vec<VersionMap>> {
+    async fn versions_with_digest(&self, component: ComponentId, digest: &Digest) -> Result<Vec<VersionMap>> {
         let items = self
             .query_all(
                 self.query()
                     .index_name(GSI1)
                     .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :prefix)")
                     .expression_attribute_values(":pk", s(&keys::digest_pk(digest)))
-                    .expression_attribute_values(
-                        ":prefix",
-                        s(&keys::digest_component_prefix(component)),
-                    ),
+                    .expression_attribute_values(":prefix", s(&keys::digest_component_prefix(component))),
             )
             .await?;
         from_items(items)
@@ -580,10 +477,7 @@ impl Repository for DynamoRepository {
     async fn create_release(&self, release: &Release) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
-            self.put_new(to_item(
-                release,
-                &keys::release(release.id, release.status, release.created_at),
-            )?)?,
+            self.put_new(to_item(release, &keys::release(release.id, release.status, release.created_at))?)?,
             DomainError::conflict("release id exists"),
         );
         tx.push(
@@ -591,17 +485,11 @@ impl Repository for DynamoRepository {
             DomainError::conflict(format!("a release named {} exists", release.name)),
         );
         for c in &release.components {
-            let membership = Membership {
-                release_id: release.id,
-                component_id: c.component_id,
-                status: release.status,
-            };
+            let membership =
+                Membership { release_id: release.id, component_id: c.component_id, status: release.status };
             tx.push(
                 self.put(
-                    to_item(
-                        &membership,
-                        &keys::release_member(release.id, c.component_id, release.created_at),
-                    )?,
+                    to_item(&membership, &keys::release_member(release.id, c.component_id, release.created_at))?,
                     None,
                 )?,
                 DomainError::internal("membership put"),
@@ -609,12 +497,8 @@ impl Repository for DynamoRepository {
             let update = built(
                 aws_sdk_dynamodb::types::Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(
-                        ItemKeys::new(keys::component_pk(c.component_id), "COMPONENT").primary(),
-                    ))
-                    .update_expression(
-                        "SET releaseCount = if_not_exists(releaseCount, :zero) + :one",
-                    )
+                    .set_key(Some(ItemKeys::new(keys::component_pk(c.component_id), "COMPONENT").primary()))
+                    .update_expression("SET releaseCount = if_not_exists(releaseCount, :zero) + :one")
                     .condition_expression("attribute_exists(PK)")
                     .expression_attribute_values(":zero", AttributeValue::N("0".into()))
                     .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -630,27 +514,18 @@ impl Repository for DynamoRepository {
 
     #[instrument(skip_all, fields(release_id = %id), err)]
     async fn get_release(&self, id: ReleaseId) -> Result<Option<Release>> {
-        self.get(&ItemKeys::new(keys::release_pk(id), "RELEASE"))
-            .await
+        self.get(&ItemKeys::new(keys::release_pk(id), "RELEASE")).await
     }
 
     #[instrument(skip_all, fields(first = page.first), err)]
-    async fn list_releases(
-        &self,
-        filter: ReleaseFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Release>> {
+    async fn list_releases(&self, filter: ReleaseFilter, page: &PageRequest) -> Result<Page<Release>> {
         let after = page.after.as_deref().map(decode_cursor).transpose()?;
         let listing = Listing::for_filter(filter);
         let want = page.first + 1;
         let mut rows: Vec<Item> = Vec::new();
         let mut start = after.map(|(sort, id)| listing.start_key(sort, id));
         loop {
-            let limit = if listing.status_filter.is_some() {
-                100
-            } else {
-                want - rows.len()
-            };
+            let limit = if listing.status_filter.is_some() { 100 } else { want - rows.len() };
             let out = listing
                 .query(self.query(), false)
                 .limit(i32::try_from(limit).unwrap_or(i32::MAX))
@@ -666,37 +541,26 @@ impl Repository for DynamoRepository {
         }
         let has_next_page = rows.len() > page.first;
         rows.truncate(page.first);
-        let cursors: Vec<String> = rows
-            .iter()
-            .map(|r| string_attr(r, listing.sort_attr).map(|k| encode_cursor(&k)))
-            .collect::<Result<_>>()?;
+        let cursors: Vec<String> =
+            rows.iter().map(|r| string_attr(r, listing.sort_attr).map(|k| encode_cursor(&k))).collect::<Result<_>>()?;
         let releases: Vec<Release> = if listing.members {
-            let ids: Vec<ReleaseId> = from_items::<Membership>(rows)?
-                .into_iter()
-                .map(|m| m.release_id)
-                .collect();
+            let ids: Vec<ReleaseId> = from_items::<Membership>(rows)?.into_iter().map(|m| m.release_id).collect();
             let found: Vec<Release> = from_items(
-                self.batch_get(
-                    ids.iter()
-                        .map(|id| ItemKeys::new(keys::release_pk(*id), "RELEASE"))
-                        .collect(),
-                )
-                .await?,
+                self.batch_get(ids.iter().map(|id| ItemKeys::new(keys::release_pk(*id), "RELEASE")).collect()).await?,
             )?;
             ids.iter()
                 .map(|id| {
-                    found.iter().find(|r| r.id == *id).cloned().ok_or_else(|| {
-                        DomainError::internal(format!("release {id} listed but missing"))
-                    })
+                    found
+                        .iter()
+                        .find(|r| r.id == *id)
+                        .cloned()
+                        .ok_or_else(|| DomainError::internal(format!("release {id} listed but missing")))
                 })
                 .collect::<Result<_>>()?
         } else {
             from_items(rows)?
         };
-        Ok(Page {
-            items: cursors.into_iter().zip(releases).collect(),
-            has_next_page,
-        })
+        Ok(Page { items: cursors.into_iter().zip(releases).collect(), has_next_page })
     }
 
     #[instrument(skip_all, err)]
@@ -705,12 +569,7 @@ impl Repository for DynamoRepository {
         let mut total = 0u64;
         let mut start = None;
         loop {
-            let out = listing
-                .query(self.query(), true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk)?;
+            let out = listing.query(self.query(), true).set_exclusive_start_key(start).send().await.map_err(sdk)?;
             total += u64::try_from(out.count).unwrap_or(0);
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -723,15 +582,8 @@ impl Repository for DynamoRepository {
     async fn update_release(&self, before: &Release, after: &Release) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
-            self.update_revision(
-                &keys::release(after.id, after.status, after.created_at),
-                after,
-                before.revision,
-            )?,
-            DomainError::conflict(format!(
-                "release {} changed meanwhile; read it again and retry",
-                before.id
-            )),
+            self.update_revision(&keys::release(after.id, after.status, after.created_at), after, before.revision)?,
+            DomainError::conflict(format!("release {} changed meanwhile; read it again and retry", before.id)),
         );
         if before.status != after.status {
             for c in &after.components {
@@ -760,15 +612,9 @@ impl Repository for DynamoRepository {
         tx.push(
             self.delete(
                 &keys::release(release.id, release.status, release.created_at),
-                Some((
-                    "revision = :rev",
-                    vec![(":rev", AttributeValue::N(release.revision.to_string()))],
-                )),
+                Some(("revision = :rev", vec![(":rev", AttributeValue::N(release.revision.to_string()))])),
             )?,
-            DomainError::conflict(format!(
-                "release {} changed meanwhile; read it again and retry",
-                release.id
-            )),
+            DomainError::conflict(format!("release {} changed meanwhile; read it again and retry", release.id)),
         );
         tx.push(
             self.delete(&keys::unique_name("RELEASE", release.name.as_str()), None)?,
@@ -776,18 +622,13 @@ impl Repository for DynamoRepository {
         );
         for c in &release.components {
             tx.push(
-                self.delete(
-                    &keys::release_member(release.id, c.component_id, release.created_at),
-                    None,
-                )?,
+                self.delete(&keys::release_member(release.id, c.component_id, release.created_at), None)?,
                 DomainError::internal("membership delete"),
             );
             let update = built(
                 aws_sdk_dynamodb::types::Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(
-                        ItemKeys::new(keys::component_pk(c.component_id), "COMPONENT").primary(),
-                    ))
+                    .set_key(Some(ItemKeys::new(keys::component_pk(c.component_id), "COMPONENT").primary()))
                     .update_expression("SET releaseCount = releaseCount - :one")
                     .condition_expression("attribute_exists(PK)")
                     .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -799,9 +640,7 @@ impl Repository for DynamoRepository {
             );
         }
         self.transact(tx).await?;
-        let leftovers = self
-            .partition(&keys::release_pk(release.id), keys::ENVSTATE_PREFIX)
-            .await?;
+        let leftovers = self.partition(&keys::release_pk(release.id), keys::ENVSTATE_PREFIX).await?;
         self.batch_delete(Self::primary_keys(&leftovers)).await
     }
 
@@ -811,10 +650,7 @@ impl Repository for DynamoRepository {
     async fn create_environment(&self, environment: &Environment) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
-            self.put_new(to_item(
-                environment,
-                &keys::environment(environment.id, environment.order),
-            )?)?,
+            self.put_new(to_item(environment, &keys::environment(environment.id, environment.order))?)?,
             DomainError::conflict("environment id exists"),
         );
         tx.push(
@@ -823,18 +659,14 @@ impl Repository for DynamoRepository {
         );
         tx.push(
             self.guard(&keys::unique_order(environment.order))?,
-            DomainError::conflict(format!(
-                "another environment has order {}",
-                environment.order
-            )),
+            DomainError::conflict(format!("another environment has order {}", environment.order)),
         );
         self.transact(tx).await
     }
 
     #[instrument(skip_all, fields(environment_id = %id), err)]
     async fn get_environment(&self, id: EnvironmentId) -> Result<Option<Environment>> {
-        self.get(&ItemKeys::new(keys::environment_pk(id), "ENVIRONMENT"))
-            .await
+        self.get(&ItemKeys::new(keys::environment_pk(id), "ENVIRONMENT")).await
     }
 
     #[instrument(skip_all, err)]
@@ -854,22 +686,12 @@ impl Repository for DynamoRepository {
     async fn update_environment(&self, before: &Environment, after: &Environment) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
-            self.update_revision(
-                &keys::environment(after.id, after.order),
-                after,
-                before.revision,
-            )?,
-            DomainError::conflict(format!(
-                "environment {} changed meanwhile; read it again and retry",
-                before.id
-            )),
+            self.update_revision(&keys::environment(after.id, after.order), after, before.revision)?,
+            DomainError::conflict(format!("environment {} changed meanwhile; read it again and retry", before.id)),
         );
         if before.name != after.name {
             tx.push(
-                self.delete(
-                    &keys::unique_name("ENVIRONMENT", before.name.as_str()),
-                    None,
-                )?,
+                self.delete(&keys::unique_name("ENVIRONMENT", before.name.as_str()), None)?,
                 DomainError::internal("name guard delete"),
             );
             tx.push(
@@ -878,10 +700,7 @@ impl Repository for DynamoRepository {
             );
         }
         if before.order != after.order {
-            tx.push(
-                self.delete(&keys::unique_order(before.order), None)?,
-                DomainError::internal("order guard delete"),
-            );
+            tx.push(self.delete(&keys::unique_order(before.order), None)?, DomainError::internal("order guard delete"));
             tx.push(
                 self.guard(&keys::unique_order(after.order))?,
                 DomainError::conflict(format!("another environment has order {}", after.order)),
@@ -911,21 +730,12 @@ impl Repository for DynamoRepository {
         tx.push(
             self.delete(
                 &keys::environment(environment.id, environment.order),
-                Some((
-                    "revision = :rev",
-                    vec![(":rev", AttributeValue::N(environment.revision.to_string()))],
-                )),
+                Some(("revision = :rev", vec![(":rev", AttributeValue::N(environment.revision.to_string()))])),
             )?,
-            DomainError::conflict(format!(
-                "environment {} changed meanwhile; read it again and retry",
-                environment.id
-            )),
+            DomainError::conflict(format!("environment {} changed meanwhile; read it again and retry", environment.id)),
         );
         tx.push(
-            self.delete(
-                &keys::unique_name("ENVIRONMENT", environment.name.as_str()),
-                None,
-            )?,
+            self.delete(&keys::unique_name("ENVIRONMENT", environment.name.as_str()), None)?,
             DomainError::internal("name guard delete"),
         );
         tx.push(
@@ -938,25 +748,13 @@ impl Repository for DynamoRepository {
     // ----- deployment records -----
 
     #[instrument(skip_all, fields(environment_id = %environment), err)]
-    async fn deployed_components(
-        &self,
-        environment: EnvironmentId,
-    ) -> Result<Vec<DeployedComponent>> {
-        from_items(
-            self.partition(&keys::environment_pk(environment), keys::DEPLOYED_PREFIX)
-                .await?,
-        )
+    async fn deployed_components(&self, environment: EnvironmentId) -> Result<Vec<DeployedComponent>> {
+        from_items(self.partition(&keys::environment_pk(environment), keys::DEPLOYED_PREFIX).await?)
     }
 
     #[instrument(skip_all, fields(release_id = %release), err)]
-    async fn release_environment_records(
-        &self,
-        release: ReleaseId,
-    ) -> Result<Vec<ReleaseEnvironmentRecord>> {
-        from_items(
-            self.partition(&keys::release_pk(release), keys::ENVSTATE_PREFIX)
-                .await?,
-        )
+    async fn release_environment_records(&self, release: ReleaseId) -> Result<Vec<ReleaseEnvironmentRecord>> {
+        from_items(self.partition(&keys::release_pk(release), keys::ENVSTATE_PREFIX).await?)
     }
 
     #[instrument(skip_all, fields(release_id = %record.release_id, environment_id = %record.environment_id), err)]
@@ -967,31 +765,16 @@ impl Repository for DynamoRepository {
     ) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
-            self.exists(&ItemKeys::new(
-                keys::environment_pk(record.environment_id),
-                "ENVIRONMENT",
-            ))?,
+            self.exists(&ItemKeys::new(keys::environment_pk(record.environment_id), "ENVIRONMENT"))?,
             DomainError::not_found("environment", record.environment_id),
         );
         tx.push(
-            self.put(
-                to_item(
-                    record,
-                    &keys::release_environment(record.release_id, record.environment_id),
-                )?,
-                None,
-            )?,
+            self.put(to_item(record, &keys::release_environment(record.release_id, record.environment_id))?, None)?,
             DomainError::internal("record put"),
         );
         for c in components {
             tx.push(
-                self.put(
-                    to_item(
-                        c,
-                        &keys::deployed_component(c.environment_id, c.component_id),
-                    )?,
-                    None,
-                )?,
+                self.put(to_item(c, &keys::deployed_component(c.environment_id, c.component_id))?, None)?,
                 DomainError::internal("deployed put"),
             );
         }
@@ -1087,17 +870,8 @@ mod tests {
         let key = keys::created_sort_key(chrono::Utc::now(), id);
         let (sort, back) = decode_cursor(&encode_cursor(&key)).unwrap();
         assert_eq!((sort, back), (key, id));
-        for bad in [
-            "",
-            "!!",
-            &encode_cursor("no-hash"),
-            &encode_cursor("2026#not-a-uuid"),
-        ] {
-            assert_eq!(
-                decode_cursor(bad).unwrap_err().code(),
-                "BAD_USER_INPUT",
-                "{bad}"
-            );
+        for bad in ["", "!!", &encode_cursor("no-hash"), &encode_cursor("2026#not-a-uuid")] {
+            assert_eq!(decode_cursor(bad).unwrap_err().code(), "BAD_USER_INPUT", "{bad}");
         }
     }
 }

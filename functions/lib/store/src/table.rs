@@ -4,8 +4,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
 };
 use serde::Deserialize;
 
@@ -107,8 +107,7 @@ mod tests {
     #[test]
     fn template_declares_the_same_table() {
         let template: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(include_str!("../../../../infra/template.yaml"))
-                .expect("template.yaml parses");
+            serde_yaml_ng::from_str(include_str!("../../../../infra/template.yaml")).expect("template.yaml parses");
         let tables: Vec<_> = template["Resources"]
             .as_mapping()
             .expect("Resources")
@@ -117,24 +116,56 @@ mod tests {
             .collect();
         assert_eq!(tables.len(), 1, "one table");
         let props = tables[0]["Properties"].clone();
-        let from_template = |field: &str| -> serde_json::Value {
-            serde_json::to_value(&props[field]).expect("yaml converts to json")
-        };
+        let from_template =
+            |field: &str| -> serde_json::Value { serde_json::to_value(&props[field]).expect("yaml converts to json") };
         let def = definition();
         let mut want_attrs = def.attribute_definitions.clone();
-        let mut got_attrs: Vec<AttributeDef> =
-            serde_json::from_value(from_template("AttributeDefinitions")).unwrap();
+        let mut got_attrs: Vec<AttributeDef> = serde_json::from_value(from_template("AttributeDefinitions")).unwrap();
         want_attrs.sort();
         got_attrs.sort();
         assert_eq!(got_attrs, want_attrs);
         let got_keys: Vec<KeyDef> = serde_json::from_value(from_template("KeySchema")).unwrap();
         assert_eq!(got_keys, def.key_schema);
-        let got_indexes: Vec<IndexDef> =
-            serde_json::from_value(from_template("GlobalSecondaryIndexes")).unwrap();
+        let got_indexes: Vec<IndexDef> = serde_json::from_value(from_template("GlobalSecondaryIndexes")).unwrap();
         assert_eq!(got_indexes, def.global_secondary_indexes);
-        assert_eq!(
-            props["BillingMode"].as_str(),
-            Some(def.billing_mode.as_str())
-        );
+        assert_eq!(props["BillingMode"].as_str(), Some(def.billing_mode.as_str()));
+    }
+
+    /// The SAM template's queues must carry the attributes of `infra/queues.json`.
+    #[test]
+    fn template_declares_the_same_queues() {
+        let template: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(include_str!("../../../../infra/template.yaml")).expect("template.yaml parses");
+        let queues: serde_json::Value = serde_json::from_str(include_str!("../../../../infra/queues.json")).unwrap();
+        let declared: Vec<_> = template["Resources"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .filter(|r| r["Type"].as_str() == Some("AWS::SQS::Queue"))
+            .map(|r| r["Properties"].clone())
+            .collect();
+        let text = |v: &serde_yaml_ng::Value| match v {
+            serde_yaml_ng::Value::Bool(b) => b.to_string(),
+            serde_yaml_ng::Value::Number(n) => n.to_string(),
+            serde_yaml_ng::Value::String(s) => s.clone(),
+            other => format!("{other:?}"),
+        };
+        let wanted = queues["Queues"].as_array().unwrap();
+        assert_eq!(declared.len(), wanted.len());
+        for queue in wanted {
+            let found = declared.iter().any(|props| {
+                let attrs_match = queue["Attributes"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .all(|(k, v)| props.get(k.as_str()).map(text).as_deref() == v.as_str());
+                let dead_letter_match = match queue.get("DeadLetter") {
+                    None => props.get("RedrivePolicy").is_none(),
+                    Some(dl) => props["RedrivePolicy"]["maxReceiveCount"].as_u64() == dl["MaxReceiveCount"].as_u64(),
+                };
+                attrs_match && dead_letter_match
+            });
+            assert!(found, "template lacks a queue like {queue}");
+        }
     }
 }

@@ -1,0 +1,150 @@
+//! Events that arrive from outside: what registries say happened to images.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+use crate::values::Digest;
+
+/// A container registry that posts push notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrySource {
+    /// The CNCF distribution registry (`registry:2`, Debian `docker-registry`).
+    Distribution,
+    /// GitHub Packages (`registry_package` and `package` events).
+    Github,
+    Harbor,
+    Dockerhub,
+    Quay,
+    /// Amazon ECR through EventBridge (`ECR Image Action`).
+    Ecr,
+}
+
+impl RegistrySource {
+    pub const ALL: [RegistrySource; 6] =
+        [Self::Distribution, Self::Github, Self::Harbor, Self::Dockerhub, Self::Quay, Self::Ecr];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Distribution => "distribution",
+            Self::Github => "github",
+            Self::Harbor => "harbor",
+            Self::Dockerhub => "dockerhub",
+            Self::Quay => "quay",
+            Self::Ecr => "ecr",
+        }
+    }
+}
+
+impl FromStr for RegistrySource {
+    type Err = DomainError;
+    fn from_str(raw: &str) -> Result<Self, DomainError> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| DomainError::NotFound(format!("unknown registry source {raw:?}")))
+    }
+}
+
+impl fmt::Display for RegistrySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happened to an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageAction {
+    /// A manifest (or index) was pushed, possibly under a tag.
+    Pushed,
+    /// A tag was removed.
+    TagDeleted,
+}
+
+/// One image event from a registry, ready to be queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageEvent {
+    pub source: RegistrySource,
+    /// Unique per event at its source; duplicates are dropped on it.
+    pub delivery_id: String,
+    pub action: ImageAction,
+    /// Registry host (and port), when the payload names one.
+    pub registry: Option<String>,
+    /// Repository path within the registry, such as `demo/web`.
+    pub repository: String,
+    pub tag: Option<String>,
+    /// The digest the payload claims; ingest checks it against the registry.
+    pub digest: Option<Digest>,
+    pub media_type: Option<String>,
+}
+
+impl ImageEvent {
+    /// `host/path`, as components name their `imageRepository`.
+    pub fn image_repository(&self) -> String {
+        match &self.registry {
+            Some(host) => format!("{host}/{}", self.repository),
+            None => self.repository.clone(),
+        }
+    }
+}
+
+/// Manifest media types that make a version; anything else (blobs, configs) is ignored.
+pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+];
+
+/// An image event as it travels on the queue: with the integration that vouched for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuedImageEvent {
+    pub integration_id: crate::integrations::IntegrationId,
+    pub event: ImageEvent,
+}
+
+impl QueuedImageEvent {
+    /// Unique per event at its source: what duplicates are dropped on.
+    pub fn delivery_key(&self) -> String {
+        format!("{}#{}", self.event.source, self.event.delivery_id)
+    }
+}
+
+/// A received webhook event, kept for audit and replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub queued: QueuedImageEvent,
+    /// The request body exactly as received.
+    pub raw_body: Vec<u8>,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What recording a delivery found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// First sight of this delivery.
+    New,
+    /// Seen before; `enqueued` says whether it also reached the queue.
+    Duplicate { enqueued: bool },
+}
+
+/// The audit log of deliveries, which is also how duplicates are dropped.
+#[async_trait::async_trait]
+pub trait DeliveryLog: Send + Sync {
+    /// Stores a delivery unless one with its key exists (a conditional write).
+    async fn record(&self, delivery: &Delivery) -> crate::Result<Recorded>;
+    async fn mark_enqueued(&self, queued: &QueuedImageEvent) -> crate::Result<()>;
+}
+
+/// The queue that feeds ingest.
+#[async_trait::async_trait]
+pub trait EventQueue: Send + Sync {
+    /// Enqueues events, ordered per image repository and deduplicated on their delivery key.
+    async fn enqueue(&self, events: &[QueuedImageEvent]) -> crate::Result<()>;
+}

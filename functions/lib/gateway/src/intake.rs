@@ -1,0 +1,86 @@
+//! Receiving a registry webhook: authenticate, parse, drop duplicates, keep the raw event,
+//! enqueue. Authentication and parsing come first, so a rejected request writes nothing.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use gantry_domain::events::{Delivery, DeliveryLog, EventQueue, QueuedImageEvent, Recorded};
+use gantry_domain::integrations::{Integrations, RegistryIntegration};
+use gantry_domain::{DomainError, Result};
+use tracing::instrument;
+
+use crate::{Inbound, RegistrySource, auth_scheme, registry, verify};
+
+/// What became of a webhook's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// Events queued by this request.
+    pub accepted: usize,
+    /// Events seen and queued before.
+    pub duplicates: usize,
+}
+
+#[derive(Clone)]
+pub struct Intake {
+    integrations: Integrations,
+    deliveries: Arc<dyn DeliveryLog>,
+    queue: Arc<dyn EventQueue>,
+}
+
+impl Intake {
+    pub fn new(integrations: Integrations, deliveries: Arc<dyn DeliveryLog>, queue: Arc<dyn EventQueue>) -> Self {
+        Self { integrations, deliveries, queue }
+    }
+
+    #[instrument(skip_all, fields(source = %source, integration_id, accepted, duplicates), err)]
+    pub async fn receive(&self, source: RegistrySource, inbound: &Inbound<'_>) -> Result<Receipt> {
+        let integration = self.authenticate(source, inbound).await?;
+        tracing::Span::current().record("integration_id", tracing::field::display(integration.id));
+        let events = registry::parse(source, inbound)?;
+        let received_at = Utc::now();
+        let mut to_queue = Vec::new();
+        let mut duplicates = 0;
+        for event in events {
+            let queued = QueuedImageEvent { integration_id: integration.id, event };
+            let delivery = Delivery { queued: queued.clone(), raw_body: inbound.body.to_vec(), received_at };
+            match self.deliveries.record(&delivery).await? {
+                // A delivery stored but not queued (the queue failed last time) is queued now;
+                // the queue's own deduplication keeps it to one message.
+                Recorded::New | Recorded::Duplicate { enqueued: false } => to_queue.push(queued),
+                Recorded::Duplicate { enqueued: true } => duplicates += 1,
+            }
+        }
+        if !to_queue.is_empty() {
+            self.queue.enqueue(&to_queue).await?;
+            for queued in &to_queue {
+                self.deliveries.mark_enqueued(queued).await?;
+            }
+        }
+        let span = tracing::Span::current();
+        span.record("accepted", to_queue.len());
+        span.record("duplicates", duplicates);
+        Ok(Receipt { accepted: to_queue.len(), duplicates })
+    }
+
+    /// The integration the request proves it comes from.
+    async fn authenticate(&self, source: RegistrySource, inbound: &Inbound<'_>) -> Result<RegistryIntegration> {
+        let scheme = auth_scheme(source);
+        if let Some(token) = verify::presented_secret(scheme, inbound) {
+            // The secret's hash is the lookup key: finding it proves the token.
+            return self
+                .integrations
+                .by_presented_secret(source, token)
+                .await?
+                .ok_or_else(|| DomainError::Unauthorized(format!("no {source} integration has that secret")));
+        }
+        // Signed requests: try each integration of the kind (there are few).
+        for (integration, secret) in self.integrations.with_secrets_of_kind(source).await? {
+            if verify::authenticate(scheme, &secret, inbound).is_ok() {
+                return Ok(integration);
+            }
+        }
+        // Say why, without saying which integration came closest.
+        verify::authenticate(scheme, b"", inbound)?;
+        Err(DomainError::Unauthorized(format!("the signature matches no {source} integration")))
+    }
+}

@@ -1,0 +1,228 @@
+//! SQS: the messages Gantry queues, the sender, and a poller that feeds queued messages to
+//! a worker's handler outside Lambda (the devserver), exactly as an event source mapping
+//! would, partial batch failures included.
+
+use std::future::Future;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use gantry_domain::events::{EventQueue, QueuedImageEvent};
+use gantry_domain::{DomainError, Result};
+use serde::de::DeserializeOwned;
+use sha2::{Digest as _, Sha256};
+use tracing::instrument;
+
+/// SQS accepts at most this many messages in one SendMessageBatch.
+const SEND_BATCH_MAX: usize = 10;
+
+fn sdk<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug + Send + Sync + 'static>(
+    err: aws_sdk_sqs::error::SdkError<E, R>,
+) -> DomainError {
+    DomainError::internal(aws_sdk_sqs::error::DisplayErrorContext(err))
+}
+
+/// A FIFO queue: messages of one image repository stay in order, and a message whose
+/// deduplication id was seen in the last five minutes is dropped by SQS itself.
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self { client, url: url.into() }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends messages as `(group, deduplication key, body)` in batches.
+    pub async fn send(&self, messages: Vec<(String, String, String)>) -> Result<()> {
+        for chunk in messages.chunks(SEND_BATCH_MAX) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (group, dedup, body))| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_group_id(group)
+                        // SQS allows 128 characters here; a hash fits any key.
+                        .message_deduplication_id(hex::encode(Sha256::digest(dedup.as_bytes())))
+                        .message_body(body)
+                        .build()
+                        .map_err(DomainError::internal)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sdk)?;
+            if let Some(failed) = out.failed.first() {
+                return Err(DomainError::internal(format!("SQS refused a message: {failed:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives up to ten messages, waiting up to `wait_seconds`, as a Lambda SQS event.
+    pub async fn receive(&self, wait_seconds: i32) -> Result<SqsEvent> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait_seconds)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let records = out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                let mut record = SqsMessage::default();
+                record.message_id = m.message_id;
+                record.receipt_handle = m.receipt_handle;
+                record.body = m.body;
+                record.attributes =
+                    m.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
+                record.event_source_arn = Some(self.url.clone());
+                record
+            })
+            .collect();
+        let mut event = SqsEvent::default();
+        event.records = records;
+        Ok(event)
+    }
+
+    /// Deletes the messages a handler did not report as failed, as an event source mapping does.
+    pub async fn acknowledge(&self, event: &SqsEvent, response: &SqsBatchResponse) -> Result<()> {
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        for record in &event.records {
+            let (Some(id), Some(handle)) = (&record.message_id, &record.receipt_handle) else {
+                continue;
+            };
+            if !failed.contains(&id.as_str()) {
+                self.client.delete_message().queue_url(&self.url).receipt_handle(handle).send().await.map_err(sdk)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls until `stop` resolves, giving each batch to `handler` and acknowledging it.
+    pub async fn poll<H, F>(&self, handler: H, stop: impl Future<Output = ()>)
+    where
+        H: Fn(SqsEvent) -> F,
+        F: Future<Output = SqsBatchResponse>,
+    {
+        tokio::pin!(stop);
+        loop {
+            let batch = tokio::select! {
+                _ = &mut stop => return,
+                batch = self.receive(1) => batch,
+            };
+            match batch {
+                Ok(event) if event.records.is_empty() => {}
+                Ok(event) => {
+                    let response = handler(event.clone()).await;
+                    if let Err(err) = self.acknowledge(&event, &response).await {
+                        tracing::error!(error = %err, "acknowledging messages failed");
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, queue = %self.url, "receiving messages failed");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventQueue for SqsQueue {
+    #[instrument(skip_all, fields(count = events.len()), err)]
+    async fn enqueue(&self, events: &[QueuedImageEvent]) -> Result<()> {
+        let messages = events
+            .iter()
+            .map(|e| {
+                Ok((
+                    e.event.image_repository(),
+                    e.delivery_key(),
+                    serde_json::to_string(e).map_err(DomainError::internal)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.send(messages).await
+    }
+}
+
+/// Runs `process` on every record of an SQS event and reports the ones that failed, so
+/// only those are retried (and, past the queue's maxReceiveCount, dead-lettered).
+/// A record whose body does not decode fails too: it is poison, and the DLQ is its place.
+pub async fn handle_batch<T, F, Fut>(event: SqsEvent, process: F) -> SqsBatchResponse
+where
+    T: DeserializeOwned,
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let outcome = match serde_json::from_str::<T>(record.body.as_deref().unwrap_or_default()) {
+            Ok(message) => process(message).await,
+            Err(err) => Err(DomainError::validation(format!("message {id} does not decode: {err}"))),
+        };
+        if let Err(err) = outcome {
+            match &err {
+                DomainError::Internal(detail) => {
+                    tracing::error!(message_id = %id, error = %detail, "message failed")
+                }
+                other => {
+                    tracing::warn!(message_id = %id, code = other.code(), error = %other, "message failed")
+                }
+            }
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(bodies: &[&str]) -> SqsEvent {
+        let mut e = SqsEvent::default();
+        e.records = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let mut m = SqsMessage::default();
+                m.message_id = Some(format!("m{i}"));
+                m.body = Some((*b).to_owned());
+                m
+            })
+            .collect();
+        e
+    }
+
+    #[tokio::test]
+    async fn only_failed_records_are_reported() {
+        let response = handle_batch(event(&["1", "2", "not json", "4"]), |n: u32| async move {
+            if n == 2 { Err(DomainError::internal("boom")) } else { Ok(()) }
+        })
+        .await;
+        let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(failed, ["m1", "m2"]);
+    }
+}

@@ -1,0 +1,206 @@
+//! Registry integrations and the webhook delivery log.
+
+use std::io::{Read, Write};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{Duration, Utc};
+use gantry_domain::events::{Delivery, DeliveryLog, QueuedImageEvent, Recorded, RegistrySource};
+use gantry_domain::integrations::{IntegrationId, IntegrationRepository, RegistryIntegration};
+use gantry_domain::{DomainError, Result};
+use tracing::instrument;
+
+use crate::codec::{from_items, sdk, to_item};
+use crate::keys::{self, GSI1, GSI2, ItemKeys, s};
+use crate::{DynamoRepository, Tx};
+
+/// How long raw deliveries are kept for audit and replay (DynamoDB TTL removes them after).
+pub const DELIVERY_RETENTION_DAYS: i64 = 90;
+/// DynamoDB items top out at 400 KB; a compressed body must leave room for the rest.
+const MAX_STORED_BODY: usize = 350 * 1024;
+
+#[async_trait]
+impl IntegrationRepository for DynamoRepository {
+    #[instrument(skip_all, fields(integration_id = %integration.id), err)]
+    async fn create_integration(&self, integration: &RegistryIntegration) -> Result<()> {
+        let mut tx = Tx::new();
+        tx.push(
+            self.put_new(to_item(
+                integration,
+                &keys::integration(integration.id, integration.name.as_str(), integration.kind),
+            )?)?,
+            DomainError::conflict("integration id exists"),
+        );
+        tx.push(
+            self.guard(&keys::unique_name("INTEGRATION", integration.name.as_str()))?,
+            DomainError::conflict(format!("a registry integration named {} exists", integration.name)),
+        );
+        tx.push(self.secret_entry(integration)?, DomainError::conflict("webhook secret collision; retry"));
+        self.transact(tx).await
+    }
+
+    #[instrument(skip_all, fields(integration_id = %id), err)]
+    async fn get_integration(&self, id: IntegrationId) -> Result<Option<RegistryIntegration>> {
+        self.get(&ItemKeys::new(keys::integration_pk(id), "INTEGRATION")).await
+    }
+
+    #[instrument(skip_all, err)]
+    async fn list_integrations(&self) -> Result<Vec<RegistryIntegration>> {
+        let query = self
+            .query()
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(keys::INTEGRATIONS));
+        from_items(self.query_all(query).await?)
+    }
+
+    #[instrument(skip_all, fields(kind = %kind), err)]
+    async fn integrations_of_kind(&self, kind: RegistrySource) -> Result<Vec<RegistryIntegration>> {
+        let query = self
+            .query()
+            .index_name(GSI2)
+            .key_condition_expression("GSI2PK = :pk")
+            .expression_attribute_values(":pk", s(&keys::integrations_of_kind_pk(kind)));
+        from_items(self.query_all(query).await?)
+    }
+
+    #[instrument(skip_all, err)]
+    async fn integration_by_secret_hash(&self, hash: &str) -> Result<Option<RegistryIntegration>> {
+        let entry = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::webhook_secret(hash).primary()))
+            .send()
+            .await
+            .map_err(sdk)?;
+        let Some(id) = entry.item.as_ref().and_then(|i| i.get("integrationId")).and_then(|v| v.as_s().ok()) else {
+            return Ok(None);
+        };
+        self.get_integration(IntegrationId::parse(id)?).await
+    }
+
+    #[instrument(skip_all, fields(integration_id = %after.id), err)]
+    async fn replace_integration_secret(
+        &self,
+        before: &RegistryIntegration,
+        after: &RegistryIntegration,
+    ) -> Result<()> {
+        let mut tx = Tx::new();
+        tx.push(
+            self.update_revision(
+                &keys::integration(after.id, after.name.as_str(), after.kind),
+                after,
+                before.revision,
+            )?,
+            DomainError::conflict(format!("integration {} changed meanwhile; retry", before.id)),
+        );
+        tx.push(
+            self.delete(&keys::webhook_secret(&before.webhook_secret_hash), None)?,
+            DomainError::internal("secret entry delete"),
+        );
+        tx.push(self.secret_entry(after)?, DomainError::conflict("webhook secret collision; retry"));
+        self.transact(tx).await
+    }
+}
+
+impl DynamoRepository {
+    fn secret_entry(&self, integration: &RegistryIntegration) -> Result<aws_sdk_dynamodb::types::TransactWriteItem> {
+        let mut item = keys::webhook_secret(&integration.webhook_secret_hash).all();
+        item.insert("integrationId".into(), s(&integration.id.to_string()));
+        self.put_new(item)
+    }
+
+    /// The raw body of a stored delivery, for audit and replay.
+    pub async fn delivery_body(&self, queued: &QueuedImageEvent) -> Result<Option<Vec<u8>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::delivery(&queued.delivery_key()).primary()))
+            .send()
+            .await
+            .map_err(sdk)?;
+        let Some(blob) = out.item.as_ref().and_then(|i| i.get("rawBody")).and_then(|v| v.as_b().ok()) else {
+            return Ok(None);
+        };
+        let mut body = Vec::new();
+        flate2::read::GzDecoder::new(blob.as_ref()).read_to_end(&mut body).map_err(DomainError::internal)?;
+        Ok(Some(body))
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).map_err(DomainError::internal)?;
+    encoder.finish().map_err(DomainError::internal)
+}
+
+#[async_trait]
+impl DeliveryLog for DynamoRepository {
+    #[instrument(skip_all, fields(delivery = %delivery.queued.delivery_key()), err)]
+    async fn record(&self, delivery: &Delivery) -> Result<Recorded> {
+        let body = gzip(&delivery.raw_body)?;
+        if body.len() > MAX_STORED_BODY {
+            return Err(DomainError::validation(format!(
+                "the payload is too large to keep ({} bytes compressed)",
+                body.len()
+            )));
+        }
+        let key = keys::delivery(&delivery.queued.delivery_key());
+        let mut item = to_item(&delivery.queued, &key)?;
+        item.insert("rawBody".into(), AttributeValue::B(Blob::new(body)));
+        item.insert("receivedAt".into(), s(&delivery.received_at.to_rfc3339()));
+        item.insert("enqueued".into(), AttributeValue::Bool(false));
+        let expires = delivery.received_at + Duration::days(DELIVERY_RETENTION_DAYS);
+        item.insert("expiresAt".into(), AttributeValue::N(expires.timestamp().to_string()));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Recorded::New),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                let existing = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key.primary()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                let enqueued = existing
+                    .item
+                    .as_ref()
+                    .and_then(|i| i.get("enqueued"))
+                    .and_then(|v| v.as_bool().ok())
+                    .copied()
+                    .unwrap_or(false);
+                Ok(Recorded::Duplicate { enqueued })
+            }
+            Err(err) => Err(sdk(err)),
+        }
+    }
+
+    #[instrument(skip_all, fields(delivery = %queued.delivery_key()), err)]
+    async fn mark_enqueued(&self, queued: &QueuedImageEvent) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::delivery(&queued.delivery_key()).primary()))
+            .update_expression("SET enqueued = :t, enqueuedAt = :at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":at", s(&Utc::now().to_rfc3339()))
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(())
+    }
+}

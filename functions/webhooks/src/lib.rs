@@ -1,0 +1,106 @@
+//! The webhook gateway: `POST /webhooks/registry/{source}` (and `.../{source}/{secret}` for
+//! senders that cannot sign). It authenticates, parses, drops duplicates, keeps the raw
+//! event, enqueues it for ingest and answers at once. The same router serves Lambda and
+//! the devserver.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use gantry_domain::DomainError;
+use gantry_gateway::{Inbound, RegistrySource};
+use gantry_platform::AppState;
+use serde_json::json;
+
+/// Bodies larger than this are refused with 413 before anything is read into memory.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/webhooks/registry/{source}", post(registry))
+        .route("/webhooks/registry/{source}/{secret}", post(registry_with_secret))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// A `DomainError` as an HTTP response: the one place the webhook adapter maps errors.
+pub struct HttpError(pub DomainError);
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let status = match &self.0 {
+            DomainError::NotFound(_) => StatusCode::NOT_FOUND,
+            DomainError::Conflict(_) => StatusCode::CONFLICT,
+            DomainError::Validation(_) => StatusCode::BAD_REQUEST,
+            DomainError::Unresolvable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            DomainError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
+            DomainError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let body = json!({ "error": { "code": self.0.code(), "message": self.0.public_message() } });
+        (status, Json(body)).into_response()
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn registry(
+    state: State<Arc<AppState>>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    receive(state, &source, None, &headers, &body).await
+}
+
+async fn registry_with_secret(
+    state: State<Arc<AppState>>,
+    Path((source, secret)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    receive(state, &source, Some(&secret), &headers, &body).await
+}
+
+/// 202 when events were queued, 200 when there was nothing new (a replay, or a pull).
+async fn receive(
+    State(state): State<Arc<AppState>>,
+    source: &str,
+    secret: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let source: RegistrySource = match source.parse() {
+        Ok(source) => source,
+        Err(err) => return HttpError(err).into_response(),
+    };
+    let inbound = Inbound {
+        body,
+        authorization: header(headers, "authorization"),
+        signature_256: header(headers, "x-hub-signature-256"),
+        delivery_id: header(headers, "x-github-delivery").or_else(|| header(headers, "idempotency-key")),
+        event: header(headers, "x-github-event"),
+        path_secret: secret,
+    };
+    match state.intake.receive(source, &inbound).await {
+        Ok(receipt) => {
+            let status = if receipt.accepted > 0 { StatusCode::ACCEPTED } else { StatusCode::OK };
+            (status, Json(json!({ "accepted": receipt.accepted, "duplicates": receipt.duplicates }))).into_response()
+        }
+        Err(err) => HttpError(err).into_response(),
+    }
+}
+
+/// Serves the router as a Lambda function until the runtime stops it.
+pub async fn run(state: Arc<AppState>) -> Result<(), lambda_http::Error> {
+    lambda_http::run(router(state)).await
+}
