@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use gantry_domain::service::Actor;
-use gantry_graphql::{GantrySchema, build_schema};
+use gantry_graphql::{GantrySchema, Services, build_schema};
 use gantry_platform::AppState;
 
 /// Requests larger than this are refused with 413 before any work is done.
@@ -19,7 +19,11 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// `POST /graphql` runs a request; `GET /graphql` serves GraphiQL; `GET /health` says ok.
 pub fn router(state: Arc<AppState>) -> Router {
-    let schema = build_schema(state.catalog.clone(), state.integrations.clone());
+    let schema = build_schema(Services {
+        catalog: state.catalog.clone(),
+        integrations: state.integrations.clone(),
+        sync: state.sync.clone(),
+    });
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/health", get(|| async { "ok" }))

@@ -10,6 +10,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bind = std::env::var("GANTRY_BIND").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let state = AppState::from_config(config).await;
     let app = gantry_api::router(state.clone()).merge(gantry_webhooks::router(state.clone()));
+    // The workers: poll their queues with the handlers Lambda runs.
+    let ingest = state.clone();
+    tokio::spawn(async move {
+        let queue = ingest.events.clone();
+        queue.poll(|event| gantry_ingest::handle(ingest.clone(), event), std::future::pending()).await;
+    });
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     tracing::info!(url = %format!("http://{}/graphql", listener.local_addr()?), "devserver listening");
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;

@@ -243,3 +243,21 @@ mod tests {
         assert_ne!(secret_hash(&a), secret_hash(&b));
     }
 }
+
+/// Where and how to read a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryAccess {
+    /// `http(s)://host[:port]`.
+    pub url: String,
+    pub credentials: Option<RegistryCredentials>,
+}
+
+/// Reads a registry: the only source of truth for what a tag points at.
+#[async_trait]
+pub trait RegistryReader: Send + Sync {
+    /// The digest `tag` points at now, asking for every manifest media type; `None` if the
+    /// tag does not exist.
+    async fn digest_of(&self, access: &RegistryAccess, repository: &str, tag: &str) -> Result<Option<Digest>>;
+    /// Every tag of a repository.
+    async fn tags(&self, access: &RegistryAccess, repository: &str) -> Result<Vec<String>>;
+}

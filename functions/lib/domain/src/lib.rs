@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod model;
 pub mod ports;
 pub mod service;
+pub mod sync;
 pub mod values;
 
 pub use error::{DomainError, Result};

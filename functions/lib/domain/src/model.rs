@@ -17,10 +17,39 @@ pub struct Component {
     pub registry_integration_id: Option<String>,
     pub versioning_strategy: VersioningStrategy,
     pub default_channel: Channel,
+    /// Cut a release whenever a new stable version arrives from the registry.
+    #[serde(default)]
+    pub auto_release: Option<AutoRelease>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped on every write; updates are conditional on it.
     pub revision: u64,
+}
+
+/// A component's policy for releasing new stable versions by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoRelease {
+    /// The release name, with `{component}` and `{version}` filled in.
+    pub name_pattern: String,
+}
+
+impl AutoRelease {
+    pub fn parse(name_pattern: &str) -> Result<Self> {
+        let sample = Self { name_pattern: name_pattern.to_owned() }.render("component", &semver::Version::new(1, 2, 3));
+        crate::values::Name::parse(&sample)
+            .map_err(|_| DomainError::validation(format!("autoRelease name pattern {name_pattern:?} must make a valid release name, such as \"{{component}}-{{version}}\"")))?;
+        if !name_pattern.contains("{version}") {
+            return Err(DomainError::validation(
+                "autoRelease name pattern must contain {version}, so each release gets its own name",
+            ));
+        }
+        Ok(Self { name_pattern: name_pattern.to_owned() })
+    }
+
+    pub fn render(&self, component: &str, version: &semver::Version) -> String {
+        self.name_pattern.replace("{component}", component).replace("{version}", &version.to_string())
+    }
 }
 
 /// How a component's tags become versions.
@@ -53,6 +82,12 @@ pub struct VersionMap {
     pub channel: Channel,
     pub pushed_at: DateTime<Utc>,
     pub source: VersionSource,
+    /// The tag was deleted at the registry; kept as history, never chosen for a release.
+    #[serde(default)]
+    pub removed: bool,
+    /// The digest a webhook claimed when it disagreed with the registry (which won).
+    #[serde(default)]
+    pub payload_digest: Option<Digest>,
 }
 
 /// Checks an image tag as the OCI distribution spec defines it.

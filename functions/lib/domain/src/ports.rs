@@ -44,11 +44,13 @@ pub trait Repository: Send + Sync {
     async fn update_component(&self, before: &Component, after: &Component) -> Result<()>;
     /// Deletes a component and its version maps; `Conflict` while a release uses it.
     async fn delete_component(&self, component: &Component) -> Result<()>;
+    /// Components that release this image repository (`host/path`).
+    async fn components_by_image(&self, image_repository: &str) -> Result<Vec<Component>>;
 
     // Version maps
     /// `NotFound` if the component is gone, `Conflict` if the same tag and digest are mapped already.
     async fn create_version_map(&self, version: &VersionMap) -> Result<()>;
-    /// Highest semver first, optionally within one channel.
+    /// Highest semver first, optionally within one channel; removed tags are left out.
     async fn list_versions(
         &self,
         component: ComponentId,
@@ -57,6 +59,10 @@ pub trait Repository: Send + Sync {
     ) -> Result<Vec<VersionMap>>;
     async fn versions_with_semver(&self, component: ComponentId, version: &semver::Version) -> Result<Vec<VersionMap>>;
     async fn versions_with_digest(&self, component: ComponentId, digest: &Digest) -> Result<Vec<VersionMap>>;
+    /// Every version map of a tag, removed or not.
+    async fn versions_with_tag(&self, component: ComponentId, tag: &str) -> Result<Vec<VersionMap>>;
+    /// Marks a version map removed (its tag was deleted at the registry).
+    async fn mark_version_removed(&self, version: &VersionMap) -> Result<()>;
 
     // Releases
     /// `Conflict` if the name is taken; `NotFound` if a component vanished meanwhile.

@@ -8,8 +8,8 @@ use tracing::instrument;
 
 use crate::error::{DomainError, Result};
 use crate::model::{
-    Component, Environment, EnvironmentState, Release, ReleaseComparison, ReleaseComponent, ReleaseStatus, SourceRef,
-    VersionMap, VersionSource, VersioningStrategy, compare, release_state, validate_tag,
+    AutoRelease, Component, Environment, EnvironmentState, Release, ReleaseComparison, ReleaseComponent, ReleaseStatus,
+    SourceRef, VersionMap, VersionSource, VersioningStrategy, compare, release_state, validate_tag,
 };
 use crate::ports::{Page, PageRequest, ReleaseFilter, Repository};
 use crate::values::{
@@ -28,6 +28,8 @@ pub struct NewComponent {
     pub registry_integration_id: Option<String>,
     pub versioning_strategy: Option<VersioningStrategy>,
     pub default_channel: Option<String>,
+    /// A release name pattern; releases are cut for new stable versions when set.
+    pub auto_release: Option<String>,
 }
 
 /// Input for `updateComponent`: only the fields given change.
@@ -39,6 +41,8 @@ pub struct ComponentPatch {
     pub registry_integration_id: Option<String>,
     pub versioning_strategy: Option<VersioningStrategy>,
     pub default_channel: Option<String>,
+    /// A name pattern to turn auto-release on; an empty string turns it off.
+    pub auto_release: Option<String>,
 }
 
 /// Input for `createVersionMap`.
@@ -173,6 +177,7 @@ impl Catalog {
                 .map(Channel::parse)
                 .transpose()?
                 .unwrap_or_else(Channel::stable),
+            auto_release: input.auto_release.as_deref().map(AutoRelease::parse).transpose()?,
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -203,6 +208,9 @@ impl Catalog {
         }
         if let Some(channel) = patch.default_channel {
             after.default_channel = Channel::parse(&channel)?;
+        }
+        if let Some(pattern) = patch.auto_release {
+            after.auto_release = if pattern.is_empty() { None } else { Some(AutoRelease::parse(&pattern)?) };
         }
         after.updated_at = Utc::now();
         after.revision = before.revision + 1;
@@ -257,6 +265,8 @@ impl Catalog {
             semver,
             pushed_at: input.pushed_at.unwrap_or_else(Utc::now),
             source: VersionSource::Manual,
+            removed: false,
+            payload_digest: None,
         };
         self.repo.create_version_map(&version).await?;
         tracing::info!(version_map_id = %version.id, "version map created");

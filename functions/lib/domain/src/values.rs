@@ -227,6 +227,25 @@ pub fn parse_semver(raw: &str) -> Result<semver::Version> {
         .map_err(|e| DomainError::validation(format!("version {raw:?} is not a semantic version: {e}")))
 }
 
+/// The version a tag names, more leniently than [`parse_semver`]: registries are full of
+/// `1.0` and `v2` tags, which name `1.0.0` and `2.0.0`. `None` for tags that name no version
+/// (`latest`, a commit sha).
+pub fn semver_from_tag(tag: &str) -> Option<semver::Version> {
+    if let Ok(v) = parse_semver(tag) {
+        return Some(v);
+    }
+    let bare = tag.strip_prefix(['v', 'V']).unwrap_or(tag);
+    let parts: Vec<&str> = bare.split('.').collect();
+    let numeric = |p: &&str| {
+        !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()) && (p.len() == 1 || !p.starts_with('0'))
+    };
+    if parts.len() > 2 || !parts.iter().all(numeric) {
+        return None;
+    }
+    let n = |i: usize| parts.get(i).map_or(0, |p| p.parse().unwrap_or(0));
+    Some(semver::Version::new(n(0), n(1), 0))
+}
+
 /// Checks free text such as a display name: trimmed, non-empty when given, bounded.
 pub fn display_text(field: &str, raw: Option<String>, max: usize) -> Result<Option<String>> {
     match raw.map(|s| s.trim().to_owned()) {
@@ -271,6 +290,18 @@ mod tests {
         assert_eq!(parse_semver("1.0.0-rc.1").unwrap().pre.as_str(), "rc.1");
         for bad in ["", "v", "2.3", "latest", "vv1.0.0", "1.0.0.0", "01.0.0"] {
             assert!(parse_semver(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn tags_name_versions_leniently() {
+        let v = |t: &str| semver_from_tag(t).map(|v| v.to_string());
+        assert_eq!(v("1.0").as_deref(), Some("1.0.0"));
+        assert_eq!(v("v2").as_deref(), Some("2.0.0"));
+        assert_eq!(v("2.4.0-rc.1").as_deref(), Some("2.4.0-rc.1"));
+        assert_eq!(v("v1.2.3").as_deref(), Some("1.2.3"));
+        for none in ["latest", "3484a3fb816e", "1.0.x", "01.2", "", "v", "1..2", "1.2.3.4"] {
+            assert_eq!(v(none), None, "{none}");
         }
     }
 

@@ -4,7 +4,11 @@ use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use gantry_domain::integrations::{self, IntegrationId, Integrations, NewIntegration, RegistryCredentials};
 
+use gantry_domain::sync::VersionSync;
+use gantry_domain::values::ComponentId;
+
 use crate::error::IntoGraphql;
+use crate::types::{SyncResult, VersionMap};
 
 /// The kind of registry, which decides how its webhooks authenticate.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -145,6 +149,20 @@ impl IntegrationMutation {
             credentials: input.credentials.map(credentials).transpose()?,
         };
         integrations(ctx).create(input).await.gql().map(IntegrationWithSecret)
+    }
+
+    /// Reads every tag of the component's repository from its registry and records what each
+    /// points at. Without `forceRefresh`, tags already mapped are not read again.
+    async fn sync_versions(
+        &self,
+        ctx: &Context<'_>,
+        component_id: ID,
+        force_refresh: Option<bool>,
+    ) -> async_graphql::Result<SyncResult> {
+        let id = ComponentId::parse(&component_id).gql()?;
+        let report =
+            ctx.data_unchecked::<VersionSync>().sync_component(id, force_refresh.unwrap_or(false)).await.gql()?;
+        Ok(SyncResult { synced: report.synced, versions: report.versions.into_iter().map(VersionMap).collect() })
     }
 
     /// Issues a new webhook secret; the old one stops working at once.

@@ -10,6 +10,7 @@ pub mod types;
 use async_graphql::{EmptySubscription, MergedObject, Request, Response};
 use gantry_domain::integrations::Integrations;
 use gantry_domain::service::{Actor, Catalog};
+use gantry_domain::sync::VersionSync;
 
 /// Every query root field.
 #[derive(MergedObject, Default)]
@@ -26,8 +27,15 @@ const MAX_DEPTH: usize = 12;
 const MAX_COMPLEXITY: usize = 5_000;
 
 /// The schema, with the catalogue every resolver uses.
-pub fn build_schema(catalog: Catalog, integrations: Integrations) -> GantrySchema {
-    schema_builder().data(catalog).data(integrations).finish()
+/// The services resolvers call.
+pub struct Services {
+    pub catalog: Catalog,
+    pub integrations: Integrations,
+    pub sync: VersionSync,
+}
+
+pub fn build_schema(services: Services) -> GantrySchema {
+    schema_builder().data(services.catalog).data(services.integrations).data(services.sync).finish()
 }
 
 fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {

@@ -138,6 +138,15 @@ pub struct CreateComponentInput {
     pub versioning_strategy: Option<VersioningStrategy>,
     /// `stable` when not given.
     pub default_channel: Option<String>,
+    /// Cut a release for each new stable version that arrives from the registry.
+    pub auto_release: Option<AutoReleaseInput>,
+}
+
+#[derive(InputObject)]
+pub struct AutoReleaseInput {
+    /// The release name, with `{component}` and `{version}` filled in, such as
+    /// `{component}-{version}`. On update, an empty pattern turns auto-release off.
+    pub name_pattern: String,
 }
 
 #[derive(InputObject)]
@@ -148,6 +157,7 @@ pub struct UpdateComponentInput {
     pub registry_integration_id: Option<String>,
     pub versioning_strategy: Option<VersioningStrategy>,
     pub default_channel: Option<String>,
+    pub auto_release: Option<AutoReleaseInput>,
 }
 
 #[derive(InputObject)]
@@ -256,6 +266,7 @@ impl CatalogMutation {
             registry_integration_id: input.registry_integration_id,
             versioning_strategy: input.versioning_strategy.map(Into::into),
             default_channel: input.default_channel,
+            auto_release: input.auto_release.map(|a| a.name_pattern),
         };
         catalog(ctx).create_component(input).await.gql().map(Component)
     }
@@ -273,6 +284,7 @@ impl CatalogMutation {
             registry_integration_id: input.registry_integration_id,
             versioning_strategy: input.versioning_strategy.map(Into::into),
             default_channel: input.default_channel,
+            auto_release: input.auto_release.map(|a| a.name_pattern),
         };
         catalog(ctx).update_component(component_id(&id)?, patch).await.gql().map(Component)
     }

@@ -76,6 +76,10 @@ impl Component {
     async fn default_channel(&self) -> &str {
         self.0.default_channel.as_str()
     }
+    /// Set when new stable versions are released automatically.
+    async fn auto_release(&self) -> Option<AutoRelease> {
+        self.0.auto_release.as_ref().map(|a| AutoRelease { name_pattern: a.name_pattern.clone() })
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -124,6 +128,29 @@ impl VersionMap {
     async fn source(&self) -> VersionSource {
         self.0.source.into()
     }
+    /// The tag was deleted at the registry; the map stays as history and is never chosen.
+    async fn removed(&self) -> bool {
+        self.0.removed
+    }
+    /// The digest a webhook claimed, when it disagreed with the registry.
+    async fn payload_digest(&self) -> Option<&str> {
+        self.0.payload_digest.as_ref().map(|d| d.as_str())
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct AutoRelease {
+    /// The release name, with `{component}` and `{version}` filled in.
+    pub name_pattern: String,
+}
+
+/// What `syncVersions` found.
+#[derive(SimpleObject)]
+pub struct SyncResult {
+    /// Version maps created by this sync.
+    pub synced: usize,
+    /// Every version of the component, highest semver first.
+    pub versions: Vec<VersionMap>,
 }
 
 /// An immutable bundle of component digests.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use gantry_domain::integrations::Integrations;
 use gantry_domain::service::Catalog;
+use gantry_domain::sync::VersionSync;
 use gantry_gateway::intake::Intake;
 use gantry_queue::SqsQueue;
 use gantry_store::DynamoRepository;
@@ -108,6 +109,7 @@ pub struct AppState {
     pub catalog: Catalog,
     pub integrations: Integrations,
     pub intake: Intake,
+    pub sync: VersionSync,
     pub events: SqsQueue,
 }
 
@@ -125,7 +127,8 @@ impl AppState {
         let events = SqsQueue::new(sqs, config.events_queue_url.clone());
         let integrations = Integrations::new(repo.clone(), sealer);
         let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()));
-        Arc::new(Self { catalog: Catalog::new(repo), integrations, intake, events, config })
+        let sync = VersionSync::new(repo.clone(), integrations.clone(), Arc::new(gantry_registry::OciRegistry::new()));
+        Arc::new(Self { catalog: Catalog::new(repo), integrations, intake, sync, events, config })
     }
 }
 

@@ -355,6 +355,16 @@ impl Repository for DynamoRepository {
         self.transact(tx).await
     }
 
+    #[instrument(skip_all, err)]
+    async fn components_by_image(&self, image_repository: &str) -> Result<Vec<Component>> {
+        let query = self
+            .query()
+            .index_name(GSI2)
+            .key_condition_expression("GSI2PK = :pk")
+            .expression_attribute_values(":pk", s(&keys::image_pk(image_repository)));
+        from_items(self.query_all(query).await?)
+    }
+
     #[instrument(skip_all, fields(component_id = %component.id), err)]
     async fn delete_component(&self, component: &Component) -> Result<()> {
         let key = keys::component(component.id, component.name.as_str(), component.image_repository.as_str());
@@ -446,10 +456,53 @@ impl Repository for DynamoRepository {
                 .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
                 .expression_attribute_values(":pk", s(&keys::component_pk(component)))
                 .expression_attribute_values(":prefix", s(keys::VERSION_PREFIX)),
-        };
-        let limit_i32 = i32::try_from(limit).unwrap_or(i32::MAX);
-        let out = query.scan_index_forward(false).limit(limit_i32).send().await.map_err(sdk)?;
-        from_items(out.items.unwrap_or_default())
+        }
+        .filter_expression("attribute_not_exists(removed) OR removed = :false")
+        .expression_attribute_values(":false", AttributeValue::Bool(false))
+        .scan_index_forward(false);
+        // The filter applies after Limit, so page until enough versions survive it.
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = i32::try_from(limit - items.len()).unwrap_or(i32::MAX).max(1);
+            let out = query.clone().limit(page).set_exclusive_start_key(start).send().await.map_err(sdk)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() && items.len() < limit => start = Some(key),
+                _ => break,
+            }
+        }
+        items.truncate(limit);
+        from_items(items)
+    }
+
+    #[instrument(skip_all, fields(component_id = %component), err)]
+    async fn versions_with_tag(&self, component: ComponentId, tag: &str) -> Result<Vec<VersionMap>> {
+        let query = self
+            .query()
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .filter_expression("tag = :tag")
+            .expression_attribute_values(":pk", s(&keys::component_pk(component)))
+            .expression_attribute_values(":prefix", s(keys::VERSION_PREFIX))
+            .expression_attribute_values(":tag", s(tag));
+        from_items(self.query_all(query).await?)
+    }
+
+    #[instrument(skip_all, fields(version_map_id = %version.id), err)]
+    async fn mark_version_removed(&self, version: &VersionMap) -> Result<()> {
+        let key =
+            keys::version_map(version.component_id, version.id, &version.semver, &version.digest, &version.channel);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.primary()))
+            .update_expression("SET removed = :true")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(())
     }
 
     #[instrument(skip_all, fields(component_id = %component), err)]

@@ -1,0 +1,103 @@
+//! Reading OCI registries with oci-client: tag → digest (HEAD, with the Accept headers for
+//! Docker v2 manifests and manifest lists and OCI manifests and indexes, so the digest is
+//! the one the registry stores, never a converted schema1 one) and tag listing.
+
+use async_trait::async_trait;
+use gantry_domain::integrations::{RegistryAccess, RegistryCredentials, RegistryReader};
+use gantry_domain::values::Digest;
+use gantry_domain::{DomainError, Result};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use tracing::instrument;
+
+/// Tags are listed in pages of this many.
+const TAG_PAGE: usize = 1000;
+/// And no more than this many are read.
+const MAX_TAGS: usize = 10_000;
+
+#[derive(Clone, Default)]
+pub struct OciRegistry;
+
+impl OciRegistry {
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+fn host(access: &RegistryAccess) -> Result<(&str, ClientProtocol)> {
+    if let Some(host) = access.url.strip_prefix("http://") {
+        Ok((host, ClientProtocol::Http))
+    } else if let Some(host) = access.url.strip_prefix("https://") {
+        Ok((host, ClientProtocol::Https))
+    } else {
+        Err(DomainError::internal(format!("registry url {} has no http(s) scheme", access.url)))
+    }
+}
+
+fn client(protocol: ClientProtocol) -> Client {
+    Client::new(ClientConfig { protocol, ..Default::default() })
+}
+
+fn auth(access: &RegistryAccess) -> RegistryAuth {
+    match &access.credentials {
+        None => RegistryAuth::Anonymous,
+        Some(RegistryCredentials::Basic { username, password }) => {
+            RegistryAuth::Basic(username.clone(), password.clone())
+        }
+        Some(RegistryCredentials::Bearer { token }) => RegistryAuth::Bearer(token.clone()),
+    }
+}
+
+fn failure(err: OciDistributionError) -> DomainError {
+    DomainError::internal(format!("registry request failed: {err}"))
+}
+
+fn not_found(err: &OciDistributionError) -> bool {
+    match err {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                oci_client::errors::OciErrorCode::ManifestUnknown | oci_client::errors::OciErrorCode::NameUnknown
+            )
+        }),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl RegistryReader for OciRegistry {
+    #[instrument(skip_all, fields(url = %access.url, repository, tag), err)]
+    async fn digest_of(&self, access: &RegistryAccess, repository: &str, tag: &str) -> Result<Option<Digest>> {
+        let (host, protocol) = host(access)?;
+        let reference = Reference::with_tag(host.to_owned(), repository.to_owned(), tag.to_owned());
+        match client(protocol).fetch_manifest_digest(&reference, &auth(access)).await {
+            Ok(digest) => Digest::parse(&digest)
+                .map(Some)
+                .map_err(|_| DomainError::internal(format!("registry answered digest {digest:?}"))),
+            Err(err) if not_found(&err) => Ok(None),
+            Err(err) => Err(failure(err)),
+        }
+    }
+
+    #[instrument(skip_all, fields(url = %access.url, repository), err)]
+    async fn tags(&self, access: &RegistryAccess, repository: &str) -> Result<Vec<String>> {
+        let (host, protocol) = host(access)?;
+        let reference = Reference::with_tag(host.to_owned(), repository.to_owned(), "latest".to_owned());
+        let client = client(protocol);
+        let auth = auth(access);
+        let mut tags: Vec<String> = Vec::new();
+        loop {
+            let last = tags.last().cloned();
+            let page = client.list_tags(&reference, &auth, Some(TAG_PAGE), last.as_deref()).await.map_err(failure)?;
+            let count = page.tags.len();
+            tags.extend(page.tags);
+            if count < TAG_PAGE || tags.len() >= MAX_TAGS {
+                return Ok(tags);
+            }
+        }
+    }
+}
