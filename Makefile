@@ -28,6 +28,7 @@ help:
 	@echo "make schema  regenerate schema.graphql from the code"
 
 setup:
+	@scripts/install-system-deps.sh
 	@$(EMULATOR) install
 
 emulator-up: setup
@@ -52,7 +53,7 @@ test: setup
 	trap 'if [ $$started = 1 ]; then $(EMULATOR) stop; fi' EXIT; \
 	$(VENV)/bin/cfn-lint infra/template.yaml; \
 	echo "cfn-lint: infra/template.yaml is clean"; \
-	cargo test --workspace --locked
+	cargo test --workspace --locked --no-fail-fast
 
 schema:
 	cargo run --quiet -p gantry-graphql --bin print-schema > schema.graphql

@@ -7,6 +7,7 @@ mod components;
 mod efficiency;
 mod environments;
 mod http;
+mod registry;
 mod releases;
 mod versions;
 mod webhooks;

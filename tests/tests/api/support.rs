@@ -122,8 +122,18 @@ fn dynamodb_client(recorder: Option<Recorder>) -> aws_sdk_dynamodb::Client {
 }
 
 impl TestApp {
-    /// A fresh table and a running API on it.
+    /// A fresh table and queues, and the API and webhook routers running on them.
     pub async fn spawn() -> Self {
+        Self::start(false).await
+    }
+
+    /// As [`TestApp::spawn`], with the ingest worker polling the events queue, as the
+    /// devserver runs it.
+    pub async fn spawn_with_workers() -> Self {
+        Self::start(true).await
+    }
+
+    async fn start(workers: bool) -> Self {
         let table = format!("gantry-test-{}", uuid::Uuid::new_v4().simple());
         let dynamodb = dynamodb_client(None);
         gantry_store::table::create_table(&dynamodb, &table)
@@ -142,6 +152,13 @@ impl TestApp {
         let state = AppState::with_clients(config, dynamodb_client(Some(requests.clone())), sqs.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        if workers {
+            let worker = state.clone();
+            tokio::spawn(async move {
+                let queue = worker.events.clone();
+                queue.poll(|event| gantry_ingest::handle(worker.clone(), event), std::future::pending()).await;
+            });
+        }
         let app = gantry_api::router(state.clone()).merge(gantry_webhooks::router(state));
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let repo = DynamoRepository::new(dynamodb.clone(), table.clone());

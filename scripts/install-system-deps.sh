@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the end-to-end tests drive for real: the CNCF distribution
+# registry, skopeo to push to it, and busybox-static to build images from (no pulls).
+# Idempotent: does nothing when they are present.
+set -euo pipefail
+
+packages=(docker-registry skopeo busybox-static)
+missing=()
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "gantry: installing ${missing[*]}"
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "gantry: run as root or install: ${packages[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

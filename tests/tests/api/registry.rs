@@ -1,0 +1,267 @@
+//! End to end with a real CNCF distribution registry (Debian `docker-registry`) whose push
+//! notifications reach the webhook gateway, images built from busybox-static and pushed
+//! with skopeo, and the ingest worker resolving tags against the registry.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+struct Registry {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Registry {
+    /// Starts a registry on loopback `port` that notifies `notify_url` with `secret`.
+    fn start(port: u16, notify_url: &str, secret: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("gantry-registry-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = format!(
+            r#"version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {data}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+notifications:
+  events:
+    includereferences: true
+  endpoints:
+    - name: gantry
+      url: {notify_url}
+      headers:
+        Authorization: [Bearer {secret}]
+      timeout: 2s
+      threshold: 5
+      backoff: 500ms
+      ignoredmediatypes:
+        - application/octet-stream
+"#,
+            data = dir.join("data").display()
+        );
+        std::fs::write(dir.join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry is installed (make test installs it)");
+        let registry = Self { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Builds an image whose content is `content` and pushes it as `repo:tag`; returns its digest.
+    fn push(&self, repo: &str, tag: &str, content: &str) -> String {
+        let layout = self.dir.join(format!("img-{}", uuid::Uuid::new_v4().simple()));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/oci-image.py");
+        let out = Command::new("python3").arg(script).arg(&layout).arg(content).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let digest = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let status = Command::new("skopeo")
+            .args(["copy", "--quiet", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:latest", layout.display()))
+            .arg(format!("docker://{}/{repo}:{tag}", self.host()))
+            .stdout(Stdio::null())
+            .status()
+            .expect("skopeo is installed (make test installs it)");
+        assert!(status.success(), "skopeo copy failed");
+        digest
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const VERSIONS: &str = "query($id: ID!) { componentVersions(componentId: $id) { tag digest semver channel source removed payloadDigest } }";
+
+/// Polls `componentVersions` until `done` holds, for up to 30 seconds.
+async fn wait_for_versions(app: &TestApp, component: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let data = app.ok(VERSIONS, json!({ "id": component })).await;
+        let versions = data["componentVersions"].as_array().unwrap().clone();
+        if done(&versions) {
+            return versions;
+        }
+        assert!(Instant::now() < deadline, "versions did not arrive: {versions:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until a delivery about `repository` is recorded and the events queue is empty
+/// (nothing waiting, nothing in flight): the worker has dealt with it.
+async fn wait_until_ingested(app: &TestApp, repository: &str) {
+    use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let recorded = app.snapshot().await.iter().any(|item| {
+            item["PK"].to_string().contains("DELIVERY#")
+                && item.get("event").is_some_and(|e| e.to_string().contains(repository))
+        });
+        let attrs = app
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&app.events_queue)
+            .attribute_names(ApproximateNumberOfMessages)
+            .attribute_names(ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        let idle = [ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible]
+            .iter()
+            .all(|a| attrs.get(a).map(String::as_str) == Some("0"));
+        if recorded && idle {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the registry's notification for {repository} was not ingested");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn find<'a>(versions: &'a [Value], tag: &str) -> Option<&'a Value> {
+    versions.iter().find(|v| v["tag"] == tag)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_pushes_become_version_maps_and_releases() {
+    let app = TestApp::spawn_with_workers().await;
+    let port = free_port();
+    let registry_url = format!("http://127.0.0.1:{port}");
+    let (integration, secret) = app.create_integration("local", "DISTRIBUTION", &registry_url).await;
+    let component = app
+        .ok(
+            "mutation($input: CreateComponentInput!) { createComponent(input: $input) { id } }",
+            json!({ "input": { "name": "web", "imageRepository": format!("127.0.0.1:{port}/demo/web"),
+                               "autoRelease": { "namePattern": "{component}-{version}" } } }),
+        )
+        .await["createComponent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let registry = Registry::start(port, &format!("{}/webhooks/registry/distribution", app.url), &secret);
+
+    let first = registry.push("demo/web", "1.0.0", "web 1.0.0");
+    let versions = wait_for_versions(&app, &component, |v| find(v, "1.0.0").is_some()).await;
+    let v = find(&versions, "1.0.0").unwrap();
+    assert_eq!(v["digest"], first, "the registry's digest");
+    assert_eq!((v["channel"].as_str(), v["source"].as_str()), (Some("stable"), Some("WEBHOOK")));
+
+    let second = registry.push("demo/web", "1.1.0", "web 1.1.0");
+    let rc = registry.push("demo/web", "1.2.0-rc.1", "web 1.2.0-rc.1");
+    let versions =
+        wait_for_versions(&app, &component, |v| find(v, "1.1.0").is_some() && find(v, "1.2.0-rc.1").is_some()).await;
+    assert_eq!(find(&versions, "1.1.0").unwrap()["digest"], second);
+    assert_eq!(find(&versions, "1.2.0-rc.1").unwrap()["digest"], rc);
+    assert_eq!(find(&versions, "1.2.0-rc.1").unwrap()["channel"], "rc");
+
+    // Auto-release: one release per new stable version, none for the release candidate.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let names = loop {
+        let data =
+            app.ok("{ releases { edges { node { name createdBy components { version digest } } } } }", json!({})).await;
+        let edges = data["releases"]["edges"].as_array().unwrap().clone();
+        if edges.len() >= 2 || Instant::now() > deadline {
+            break edges;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut release_names: Vec<_> = names.iter().map(|e| e["node"]["name"].as_str().unwrap().to_owned()).collect();
+    release_names.sort();
+    assert_eq!(release_names, ["web-1.0.0", "web-1.1.0"]);
+    assert!(names.iter().all(|e| e["node"]["createdBy"] == "gantry:auto-release"));
+
+    // A webhook that lies about a digest is overruled by the registry, and flagged.
+    let real = registry.push("demo/legacy", "3.0.0", "legacy 3.0.0");
+    // Let the registry's own (truthful) notification pass through while no component wants it.
+    wait_until_ingested(&app, "demo/legacy").await;
+    let legacy = app
+        .ok(
+            "mutation($input: CreateComponentInput!) { createComponent(input: $input) { id } }",
+            json!({ "input": { "name": "legacy", "imageRepository": format!("127.0.0.1:{port}/demo/legacy") } }),
+        )
+        .await["createComponent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forged = crate::support::digest("not what the registry holds");
+    let lie = json!({ "events": [{
+        "id": "forged-1", "action": "push",
+        "target": { "mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "demo/legacy", "tag": "3.0.0", "digest": forged },
+        "request": { "host": registry.host() } }] });
+    let auth = format!("Bearer {secret}");
+    let (status, _) = app
+        .post_webhook("/webhooks/registry/distribution", &[("authorization", &auth)], serde_json::to_vec(&lie).unwrap())
+        .await;
+    assert_eq!(status, 202);
+    let versions = wait_for_versions(&app, &legacy, |v| find(v, "3.0.0").is_some()).await;
+    assert_eq!(find(&versions, "3.0.0").unwrap()["digest"], real, "the registry's digest is recorded");
+    assert_eq!(find(&versions, "3.0.0").unwrap()["payloadDigest"], forged.as_str(), "and the claim is flagged");
+
+    // Deleting the image at the registry (which announces each of its tags as deleted)
+    // retires the version map: kept as history, never chosen again.
+    let deleted =
+        app.http.delete(format!("http://{}/v2/demo/web/manifests/{rc}", registry.host())).send().await.unwrap();
+    assert_eq!(deleted.status(), 202);
+    wait_for_versions(&app, &component, |v| find(v, "1.2.0-rc.1").is_none()).await;
+    app.assert_rejected(
+        "UNRESOLVABLE_VERSION",
+        "mutation($c: ID!) { createRelease(input: { name: \"rc\", components: [{ componentId: $c, channel: \"rc\" }] }) { id } }",
+        json!({ "c": component }),
+    )
+    .await;
+
+    // syncVersions: tags pushed before the component existed are found by listing the registry.
+    let before_api = registry.push("demo/api", "2.0.0", "api 2.0.0");
+    registry.push("demo/api", "2.1.0", "api 2.1.0");
+    registry.push("demo/api", "nightly", "api nightly");
+    let api = app
+        .ok(
+            "mutation($input: CreateComponentInput!) { createComponent(input: $input) { id } }",
+            json!({ "input": { "name": "api", "imageRepository": format!("127.0.0.1:{port}/demo/api"), "registryIntegrationId": integration } }),
+        )
+        .await["createComponent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sync = "mutation($id: ID!, $force: Boolean) { syncVersions(componentId: $id, forceRefresh: $force) { synced versions { tag digest semver source } } }";
+    let report = app.ok(sync, json!({ "id": api })).await["syncVersions"].clone();
+    assert_eq!(report["synced"], 2, "two version tags; `nightly` names no version: {report:#}");
+    assert_eq!(report["versions"][0]["semver"], "2.1.0");
+    assert_eq!(report["versions"][1]["digest"], before_api);
+    assert_eq!(report["versions"][1]["source"], "SYNC");
+    let again = app.ok(sync, json!({ "id": api, "force": true })).await["syncVersions"].clone();
+    assert_eq!(again["synced"], 0, "nothing new on a second sync");
+    assert_eq!(again["versions"].as_array().unwrap().len(), 2);
+}
