@@ -16,6 +16,8 @@ export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
 export GANTRY_TABLE ?= gantry
 # A development key for sealing secrets at rest; deployments read theirs from Secrets Manager.
 export GANTRY_DATA_KEY ?= ZGV2ZWxvcG1lbnQtb25seS1kYXRhLWtleS0zMmJ5dGU=
+# The HS256 key of the tokens the devserver issues; deployments read theirs from Secrets Manager.
+export GANTRY_JWT_SECRET ?= development-only-jwt-secret-change-me
 
 EMULATOR := localstack/ministack.sh
 VENV := .venv

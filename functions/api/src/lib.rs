@@ -6,11 +6,10 @@ use std::sync::Arc;
 use async_graphql::http::GraphiQLSource;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use gantry_domain::service::Actor;
 use gantry_graphql::{GantrySchema, Services, build_schema};
 use gantry_platform::AppState;
 
@@ -23,28 +22,49 @@ pub fn router(state: Arc<AppState>) -> Router {
         catalog: state.catalog.clone(),
         integrations: state.integrations.clone(),
         sync: state.sync.clone(),
+        accounts: state.accounts.clone(),
     });
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/health", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(schema)
+        .with_state(Api { schema, state })
 }
 
-/// A body over [`MAX_BODY_BYTES`] is refused with 413 by the extractor; one that is not a
-/// GraphQL request in JSON gets 400. Everything else is answered by GraphQL, with 200.
-async fn graphql(State(schema): State<GantrySchema>, body: Bytes) -> Response {
+#[derive(Clone)]
+struct Api {
+    schema: GantrySchema,
+    state: Arc<AppState>,
+}
+
+fn refusal(status: StatusCode, code: &str, message: String) -> Response {
+    let error = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, Json(error)).into_response()
+}
+
+/// A body over [`MAX_BODY_BYTES`] is refused with 413 by the extractor; a request without
+/// a valid bearer token gets 401, and one that is not a GraphQL request in JSON 400.
+/// Everything else is answered by GraphQL, with 200.
+async fn graphql(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Response {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let principal = match api.state.auth.authenticate(authorization).await {
+        Ok(principal) => principal,
+        Err(err) => {
+            tracing::info!(reason = %err, "request refused");
+            return refusal(StatusCode::UNAUTHORIZED, err.code(), err.public_message());
+        }
+    };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
-            let error = serde_json::json!({ "errors": [{
-                "message": format!("the body is not a GraphQL request in JSON: {err}"),
-                "extensions": { "code": "BAD_REQUEST" },
-            }] });
-            return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                format!("the body is not a GraphQL request in JSON: {err}"),
+            );
         }
     };
-    Json(gantry_graphql::execute(&schema, request, Actor::anonymous()).await).into_response()
+    Json(gantry_graphql::execute(&api.schema, request, principal).await).into_response()
 }
 
 async fn graphiql() -> Html<String> {

@@ -5,6 +5,14 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use gantry_platform::{AppState, Config};
 use tower::ServiceExt;
 
+const JWT_SECRET: &str = "lambda-test-secret-of-thirty-two-bytes!";
+
+fn admin_token() -> String {
+    gantry_auth::LocalIssuer::new(JWT_SECRET.as_bytes(), "gantry", "gantry")
+        .sign("test", &[gantry_domain::access::Role::Admin], &[], chrono::Utc::now() + chrono::Duration::hours(1), None)
+        .unwrap()
+}
+
 fn state() -> std::sync::Arc<AppState> {
     // These requests never reach DynamoDB; the client points at a closed port to prove it.
     let config = aws_sdk_dynamodb::Config::builder()
@@ -17,6 +25,7 @@ fn state() -> std::sync::Arc<AppState> {
         "GANTRY_TABLE" => Some("unused".into()),
         "GANTRY_EVENTS_QUEUE_URL" => Some("http://127.0.0.1:9/queue".into()),
         "GANTRY_DATA_KEY" => Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+        "GANTRY_JWT_SECRET" => Some(JWT_SECRET.into()),
         _ => None,
     })
     .unwrap();
@@ -31,13 +40,18 @@ fn state() -> std::sync::Arc<AppState> {
     AppState::with_clients(settings, aws_sdk_dynamodb::Client::from_conf(config), sqs)
 }
 
-fn function_url_event(method: &str, body: &str) -> String {
+fn function_url_event(method: &str, body: &str, token: Option<&str>) -> String {
+    let mut headers =
+        serde_json::json!({ "content-type": "application/json", "host": "abc.lambda-url.us-east-1.on.aws" });
+    if let Some(token) = token {
+        headers["authorization"] = format!("Bearer {token}").into();
+    }
     serde_json::json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": "/graphql",
         "rawQueryString": "",
-        "headers": { "content-type": "application/json", "host": "abc.lambda-url.us-east-1.on.aws" },
+        "headers": headers,
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "abc",
@@ -56,8 +70,9 @@ fn function_url_event(method: &str, body: &str) -> String {
     .to_string()
 }
 
-async fn call(method: &str, body: &str) -> (u16, String) {
-    let request = lambda_http::request::from_str(&function_url_event(method, body)).expect("a function URL event");
+async fn call(method: &str, body: &str, token: Option<&str>) -> (u16, String) {
+    let request =
+        lambda_http::request::from_str(&function_url_event(method, body, token)).expect("a function URL event");
     let response = gantry_api::router(state()).oneshot(request).await.unwrap();
     let status = response.status().as_u16();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
@@ -66,17 +81,22 @@ async fn call(method: &str, body: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn graphql_over_a_function_url_event() {
-    let (status, body) = call("POST", r#"{"query":"{ __typename }"}"#).await;
+    let token = admin_token();
+    let (status, body) = call("POST", r#"{"query":"{ __typename }"}"#, Some(&token)).await;
     assert_eq!(status, 200);
     assert_eq!(body, r#"{"data":{"__typename":"Query"}}"#);
 }
 
 #[tokio::test]
 async fn graphiql_and_bad_bodies_over_lambda() {
-    let (status, body) = call("GET", "").await;
+    let (status, body) = call("GET", "", None).await;
     assert_eq!(status, 200);
     assert!(body.contains("graphiql"));
-    let (status, body) = call("POST", "{not json").await;
+    let token = admin_token();
+    let (status, body) = call("POST", "{not json", Some(&token)).await;
     assert_eq!(status, 400);
     assert!(body.contains("BAD_REQUEST"), "{body}");
+    let (status, body) = call("POST", r#"{"query":"{ __typename }"}"#, None).await;
+    assert_eq!(status, 401);
+    assert!(body.contains("UNAUTHENTICATED"), "{body}");
 }

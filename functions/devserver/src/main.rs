@@ -16,7 +16,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let queue = ingest.events.clone();
         queue.poll(|event| gantry_ingest::handle(ingest.clone(), event), std::future::pending()).await;
     });
+    // A token for the person at the keyboard: admin, for twelve hours.
+    let token = state.auth.local().sign(
+        "dev-admin",
+        &[gantry_domain::access::Role::Admin],
+        &[],
+        chrono::Utc::now() + chrono::Duration::hours(12),
+        None,
+    )?;
     let listener = tokio::net::TcpListener::bind(&bind).await?;
+    println!("Gantry admin token (12 h): {token}");
     tracing::info!(url = %format!("http://{}/graphql", listener.local_addr()?), "devserver listening");
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
     Ok(())

@@ -33,6 +33,7 @@ async fn oversized_and_malformed_bodies_are_refused_without_writes() {
     let res = app
         .http
         .post(format!("{}/graphql", app.url))
+        .bearer_auth(&app.token)
         .header("content-type", "application/json")
         .body("{not json")
         .send()

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod auth;
 mod components;
 mod efficiency;
 mod environments;

@@ -42,7 +42,7 @@ async fn release_resolves_by_version_digest_and_channel() {
         .await;
     let r = &data["createRelease"];
     assert_eq!(r["status"], "DRAFT");
-    assert_eq!(r["createdBy"], "anonymous");
+    assert_eq!(r["createdBy"], "test-admin");
     assert_eq!(r["componentCount"], 2);
     assert_eq!(r["metadata"], json!({ "ticket": "REL-1" }));
     assert_eq!(r["sourceRef"]["commitSha"], "abc123");

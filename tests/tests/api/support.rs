@@ -50,10 +50,24 @@ pub struct TestApp {
     pub sqs: aws_sdk_sqs::Client,
     /// This test's own events queue (and its dead-letter queue), as `infra/queues.json` defines them.
     pub events_queue: String,
+    /// An admin's token, which `gql` and friends send.
+    pub token: String,
 }
 
 fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned())
+}
+
+/// The HS256 key of the tests' tokens.
+pub const JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
+/// The OIDC issuer whose keys are `tests/fixtures/keys`.
+pub const OIDC_ISSUER: &str = "https://idp.example.test";
+
+/// A token Gantry would issue: signed with the test key, for `subject` with `roles`.
+pub fn token(subject: &str, roles: &[gantry_domain::access::Role]) -> String {
+    gantry_auth::LocalIssuer::new(JWT_SECRET.as_bytes(), "gantry", "gantry")
+        .sign(subject, roles, &[], chrono::Utc::now() + chrono::Duration::hours(1), None)
+        .unwrap()
 }
 
 /// A development data key; deployments read theirs from Secrets Manager.
@@ -146,6 +160,10 @@ impl TestApp {
             "GANTRY_TABLE" => Some(table.clone()),
             "GANTRY_EVENTS_QUEUE_URL" => Some(events_queue.clone()),
             "GANTRY_DATA_KEY" => Some(DATA_KEY.to_owned()),
+            "GANTRY_JWT_SECRET" => Some(JWT_SECRET.to_owned()),
+            "GANTRY_OIDC_ISSUER" => Some(OIDC_ISSUER.to_owned()),
+            "GANTRY_OIDC_AUDIENCE" => Some("gantry-api".to_owned()),
+            "GANTRY_OIDC_JWKS" => Some(include_str!("../../fixtures/keys/jwks.json").to_owned()),
             _ => None,
         })
         .unwrap();
@@ -162,20 +180,35 @@ impl TestApp {
         let app = gantry_api::router(state.clone()).merge(gantry_webhooks::router(state));
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let repo = DynamoRepository::new(dynamodb.clone(), table.clone());
-        Self { url, http: reqwest::Client::new(), dynamodb, repo, table, requests, sqs, events_queue }
+        Self {
+            url,
+            http: reqwest::Client::new(),
+            dynamodb,
+            repo,
+            table,
+            requests,
+            sqs,
+            events_queue,
+            token: token("test-admin", &[gantry_domain::access::Role::Admin]),
+        }
     }
 
-    /// The whole GraphQL response.
+    /// The whole GraphQL response, as the admin.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        let res = self
-            .http
-            .post(format!("{}/graphql", self.url))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("request the API");
-        assert_eq!(res.status(), 200, "GraphQL answers 200 even for errors");
-        res.json().await.expect("JSON response")
+        let (status, body) = self.gql_as(Some(&self.token), query, variables).await;
+        assert_eq!(status, 200, "GraphQL answers 200 even for errors: {body}");
+        body
+    }
+
+    /// Status and body of a GraphQL request with `token` (or none).
+    pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut req =
+            self.http.post(format!("{}/graphql", self.url)).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.expect("request the API");
+        (res.status().as_u16(), res.json().await.expect("JSON response"))
     }
 
     /// `data`, after checking there were no errors.

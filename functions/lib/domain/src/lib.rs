@@ -1,6 +1,8 @@
 //! Gantry's domain: release-management types, their rules, and the use cases that apply them.
 //! Nothing here knows about AWS or HTTP; storage comes in through [`ports::Repository`].
 
+pub mod access;
+pub mod accounts;
 pub mod error;
 pub mod events;
 #[cfg(test)]

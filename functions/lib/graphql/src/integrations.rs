@@ -7,7 +7,10 @@ use gantry_domain::integrations::{self, IntegrationId, Integrations, NewIntegrat
 use gantry_domain::sync::VersionSync;
 use gantry_domain::values::ComponentId;
 
+use gantry_domain::access::{Action, Resource};
+
 use crate::error::IntoGraphql;
+use crate::guard::Can;
 use crate::types::{SyncResult, VersionMap};
 
 /// The kind of registry, which decides how its webhooks authenticate.
@@ -125,6 +128,7 @@ pub struct IntegrationQuery;
 #[Object]
 impl IntegrationQuery {
     /// Every registry integration, by name.
+    #[graphql(guard = "Can(Resource::RegistryIntegration, Action::Read)")]
     async fn registry_integrations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RegistryIntegration>> {
         Ok(integrations(ctx).list().await.gql()?.into_iter().map(RegistryIntegration).collect())
     }
@@ -136,6 +140,7 @@ pub struct IntegrationMutation;
 #[Object]
 impl IntegrationMutation {
     /// Registers a registry; the answer carries its webhook secret, which is not shown again.
+    #[graphql(guard = "Can(Resource::RegistryIntegration, Action::Create)")]
     async fn create_registry_integration(
         &self,
         ctx: &Context<'_>,
@@ -153,6 +158,7 @@ impl IntegrationMutation {
 
     /// Reads every tag of the component's repository from its registry and records what each
     /// points at. Without `forceRefresh`, tags already mapped are not read again.
+    #[graphql(guard = "Can(Resource::VersionMap, Action::Create)")]
     async fn sync_versions(
         &self,
         ctx: &Context<'_>,
@@ -166,6 +172,7 @@ impl IntegrationMutation {
     }
 
     /// Issues a new webhook secret; the old one stops working at once.
+    #[graphql(guard = "Can(Resource::RegistryIntegration, Action::Update)")]
     async fn rotate_registry_integration_secret(
         &self,
         ctx: &Context<'_>,

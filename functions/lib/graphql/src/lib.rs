@@ -1,24 +1,28 @@
 //! Gantry's GraphQL schema. `schema.graphql` at the repository root is printed from it
 //! (`make schema`), and a test fails when the file is stale.
 
+pub mod accounts;
 pub mod error;
+pub mod guard;
 pub mod integrations;
 pub mod loader;
 pub mod schema;
 pub mod types;
 
 use async_graphql::{EmptySubscription, MergedObject, Request, Response};
+use gantry_domain::access::Principal;
+use gantry_domain::accounts::ServiceAccounts;
 use gantry_domain::integrations::Integrations;
 use gantry_domain::service::{Actor, Catalog};
 use gantry_domain::sync::VersionSync;
 
 /// Every query root field.
 #[derive(MergedObject, Default)]
-pub struct Query(schema::CatalogQuery, integrations::IntegrationQuery);
+pub struct Query(schema::CatalogQuery, integrations::IntegrationQuery, accounts::AccountQuery);
 
 /// Every mutation root field.
 #[derive(MergedObject, Default)]
-pub struct Mutation(schema::CatalogMutation, integrations::IntegrationMutation);
+pub struct Mutation(schema::CatalogMutation, integrations::IntegrationMutation, accounts::AccountMutation);
 
 pub type GantrySchema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
 
@@ -32,10 +36,16 @@ pub struct Services {
     pub catalog: Catalog,
     pub integrations: Integrations,
     pub sync: VersionSync,
+    pub accounts: ServiceAccounts,
 }
 
 pub fn build_schema(services: Services) -> GantrySchema {
-    schema_builder().data(services.catalog).data(services.integrations).data(services.sync).finish()
+    schema_builder()
+        .data(services.catalog)
+        .data(services.integrations)
+        .data(services.sync)
+        .data(services.accounts)
+        .finish()
 }
 
 fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
@@ -49,11 +59,12 @@ pub fn sdl() -> String {
     schema_builder().finish().sdl()
 }
 
-/// Runs one request with its own data loader and acting principal, and gives every
-/// error a code.
-pub async fn execute(schema: &GantrySchema, request: Request, actor: Actor) -> Response {
+/// Runs one request for an authenticated principal, with its own data loader, and gives
+/// every error a code.
+pub async fn execute(schema: &GantrySchema, request: Request, principal: Principal) -> Response {
     let catalog = schema_data_catalog(schema);
-    let request = request.data(loader::ComponentLoader::for_request(catalog)).data(actor);
+    let actor = Actor(principal.subject.clone());
+    let request = request.data(loader::ComponentLoader::for_request(catalog)).data(actor).data(principal);
     let mut response = schema.execute(request).await;
     error::classify_errors(&mut response);
     response

@@ -11,7 +11,10 @@ use gantry_domain::service::{
 };
 use gantry_domain::values::{ComponentId, EnvironmentId, ReleaseId};
 
+use gantry_domain::access::{Action, Resource};
+
 use crate::error::IntoGraphql;
+use crate::guard::Can;
 use crate::types::{
     Component, Environment, PageInfo, Release, ReleaseComparison, ReleaseConnection, ReleaseEdge, ReleaseState,
     ReleaseStatus, VersionMap, VersioningStrategy,
@@ -43,15 +46,18 @@ pub struct CatalogQuery;
 #[Object]
 impl CatalogQuery {
     /// Every component, by name.
+    #[graphql(guard = "Can(Resource::Component, Action::Read)")]
     async fn components(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Component>> {
         Ok(catalog(ctx).components().await.gql()?.into_iter().map(Component).collect())
     }
 
+    #[graphql(guard = "Can(Resource::Component, Action::Read)")]
     async fn component(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Component> {
         catalog(ctx).component(component_id(&id)?).await.gql().map(Component)
     }
 
     /// A component's versions, highest semver first (50 unless `limit` says otherwise, at most 500).
+    #[graphql(guard = "Can(Resource::VersionMap, Action::Read)")]
     async fn component_versions(
         &self,
         ctx: &Context<'_>,
@@ -64,6 +70,7 @@ impl CatalogQuery {
     }
 
     /// A component's version maps, highest semver first.
+    #[graphql(guard = "Can(Resource::VersionMap, Action::Read)")]
     async fn version_maps(
         &self,
         ctx: &Context<'_>,
@@ -76,6 +83,7 @@ impl CatalogQuery {
     }
 
     /// Releases, newest first; 20 a page unless `first` says otherwise (at most 100).
+    #[graphql(guard = "Can(Resource::Release, Action::Read)")]
     async fn releases(
         &self,
         ctx: &Context<'_>,
@@ -97,16 +105,19 @@ impl CatalogQuery {
         })
     }
 
+    #[graphql(guard = "Can(Resource::Release, Action::Read)")]
     async fn release(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Release> {
         catalog(ctx).release(release_id(&id)?).await.gql().map(Release)
     }
 
     /// Every environment in promotion order, with the release's status there.
+    #[graphql(guard = "Can(Resource::Release, Action::Read)")]
     async fn release_state(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ReleaseState> {
         catalog(ctx).release_state(release_id(&id)?).await.gql().map(ReleaseState::from)
     }
 
     /// What changes when going from release `id` to release `otherId`.
+    #[graphql(guard = "Can(Resource::Release, Action::Read)")]
     async fn compare_releases(
         &self,
         ctx: &Context<'_>,
@@ -117,10 +128,12 @@ impl CatalogQuery {
     }
 
     /// Every environment in promotion order.
+    #[graphql(guard = "Can(Resource::Environment, Action::Read)")]
     async fn environments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Environment>> {
         Ok(catalog(ctx).environments().await.gql()?.into_iter().map(Environment).collect())
     }
 
+    #[graphql(guard = "Can(Resource::Environment, Action::Read)")]
     async fn environment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Environment> {
         catalog(ctx).environment(environment_id(&id)?).await.gql().map(Environment)
     }
@@ -254,6 +267,7 @@ pub struct CatalogMutation;
 
 #[Object]
 impl CatalogMutation {
+    #[graphql(guard = "Can(Resource::Component, Action::Create)")]
     async fn create_component(
         &self,
         ctx: &Context<'_>,
@@ -271,6 +285,7 @@ impl CatalogMutation {
         catalog(ctx).create_component(input).await.gql().map(Component)
     }
 
+    #[graphql(guard = "Can(Resource::Component, Action::Update)")]
     async fn update_component(
         &self,
         ctx: &Context<'_>,
@@ -290,10 +305,12 @@ impl CatalogMutation {
     }
 
     /// Deletes a component and its version maps; `CONFLICT` while a release uses it.
+    #[graphql(guard = "Can(Resource::Component, Action::Delete)")]
     async fn delete_component(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Component> {
         catalog(ctx).delete_component(component_id(&id)?).await.gql().map(Component)
     }
 
+    #[graphql(guard = "Can(Resource::VersionMap, Action::Create)")]
     async fn create_version_map(
         &self,
         ctx: &Context<'_>,
@@ -310,6 +327,7 @@ impl CatalogMutation {
         catalog(ctx).create_version_map(input).await.gql().map(VersionMap)
     }
 
+    #[graphql(guard = "Can(Resource::Release, Action::Create)")]
     async fn create_release(&self, ctx: &Context<'_>, input: CreateReleaseInput) -> async_graphql::Result<Release> {
         let components = input
             .components
@@ -341,6 +359,7 @@ impl CatalogMutation {
 
     /// A release of the latest version of each component in a channel, optionally keeping
     /// what runs in one environment.
+    #[graphql(guard = "Can(Resource::Release, Action::Create)")]
     async fn create_release_from_latest(
         &self,
         ctx: &Context<'_>,
@@ -356,6 +375,7 @@ impl CatalogMutation {
         catalog(ctx).create_release_from_latest(input, &actor(ctx)).await.gql().map(Release)
     }
 
+    #[graphql(guard = "Can(Resource::Release, Action::Update)")]
     async fn update_release(
         &self,
         ctx: &Context<'_>,
@@ -371,15 +391,18 @@ impl CatalogMutation {
     }
 
     /// Deletes a `DRAFT`, `READY` or `DEPRECATED` release.
+    #[graphql(guard = "Can(Resource::Release, Action::Delete)")]
     async fn delete_release(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Release> {
         catalog(ctx).delete_release(release_id(&id)?).await.gql().map(Release)
     }
 
     /// Marks a release deprecated: final, and no longer promotable.
+    #[graphql(guard = "Can(Resource::Release, Action::Update)")]
     async fn deprecate_release(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Release> {
         catalog(ctx).deprecate_release(release_id(&id)?).await.gql().map(Release)
     }
 
+    #[graphql(guard = "Can(Resource::Environment, Action::Create)")]
     async fn create_environment(
         &self,
         ctx: &Context<'_>,
@@ -394,6 +417,7 @@ impl CatalogMutation {
         catalog(ctx).create_environment(input).await.gql().map(Environment)
     }
 
+    #[graphql(guard = "Can(Resource::Environment, Action::Update)")]
     async fn update_environment(
         &self,
         ctx: &Context<'_>,
@@ -410,6 +434,7 @@ impl CatalogMutation {
     }
 
     /// Deletes an environment; `CONFLICT` while anything is deployed there.
+    #[graphql(guard = "Can(Resource::Environment, Action::Delete)")]
     async fn delete_environment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Environment> {
         catalog(ctx).delete_environment(environment_id(&id)?).await.gql().map(Environment)
     }

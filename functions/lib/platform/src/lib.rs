@@ -5,6 +5,8 @@ pub mod secrets;
 use std::sync::Arc;
 
 use base64::Engine as _;
+use gantry_auth::{Authenticator, LocalIssuer, OidcKeys};
+use gantry_domain::accounts::ServiceAccounts;
 use gantry_domain::integrations::Integrations;
 use gantry_domain::service::Catalog;
 use gantry_domain::sync::VersionSync;
@@ -34,6 +36,21 @@ pub struct Config {
     pub events_queue_url: String,
     /// `GANTRY_DATA_KEY`: base64 of the 32-byte key that seals secrets at rest (required).
     pub data_key: Vec<u8>,
+    /// `GANTRY_JWT_SECRET`: the HS256 key of tokens Gantry issues, 32 bytes or more (required).
+    pub jwt_secret: Vec<u8>,
+    /// `GANTRY_JWT_ISSUER` and `GANTRY_JWT_AUDIENCE` of Gantry's tokens (both `gantry` by default).
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// `GANTRY_OIDC_ISSUER`, `GANTRY_OIDC_AUDIENCE` and `GANTRY_OIDC_JWKS` (the JWKS JSON, or
+    /// `@path` to a file holding it): accept RS256/ES256 tokens from an OIDC provider.
+    pub oidc: Option<OidcConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +81,40 @@ impl Config {
                 value: "(hidden)".into(),
                 why: "expected base64 of 32 bytes",
             })?;
+        let jwt_secret = required("GANTRY_JWT_SECRET")?.into_bytes();
+        if jwt_secret.len() < 32 {
+            return Err(ConfigError::Invalid {
+                name: "GANTRY_JWT_SECRET",
+                value: "(hidden)".into(),
+                why: "must be at least 32 bytes",
+            });
+        }
+        let optional =
+            |name: &str, default: &str| lookup(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
+        let oidc = match (lookup("GANTRY_OIDC_ISSUER"), lookup("GANTRY_OIDC_AUDIENCE"), lookup("GANTRY_OIDC_JWKS")) {
+            (None, None, None) => None,
+            (Some(issuer), Some(audience), Some(jwks)) => {
+                let jwks = match jwks.strip_prefix('@') {
+                    Some(path) => std::fs::read_to_string(path).map_err(|_| ConfigError::Invalid {
+                        name: "GANTRY_OIDC_JWKS",
+                        value: jwks.clone(),
+                        why: "the file cannot be read",
+                    })?,
+                    None => jwks,
+                };
+                gantry_auth::OidcKeys::from_jwks(&issuer, &audience, &jwks).map_err(|_| ConfigError::Invalid {
+                    name: "GANTRY_OIDC_JWKS",
+                    value: "(JWKS)".into(),
+                    why: "not a JWKS of RS256/ES256 keys with kid and alg",
+                })?;
+                Some(OidcConfig { issuer, audience, jwks })
+            }
+            _ => {
+                return Err(ConfigError::Missing(
+                    "GANTRY_OIDC_ISSUER, GANTRY_OIDC_AUDIENCE and GANTRY_OIDC_JWKS together",
+                ));
+            }
+        };
         let in_lambda = lookup("AWS_LAMBDA_FUNCTION_NAME").is_some();
         let log_format = match lookup("GANTRY_LOG_FORMAT").as_deref() {
             None | Some("") => {
@@ -83,7 +134,16 @@ impl Config {
                 });
             }
         };
-        Ok(Self { table, log_format, events_queue_url, data_key })
+        Ok(Self {
+            table,
+            log_format,
+            events_queue_url,
+            data_key,
+            jwt_secret,
+            jwt_issuer: optional("GANTRY_JWT_ISSUER", "gantry"),
+            jwt_audience: optional("GANTRY_JWT_AUDIENCE", "gantry"),
+            oidc,
+        })
     }
 }
 
@@ -111,6 +171,8 @@ pub struct AppState {
     pub intake: Intake,
     pub sync: VersionSync,
     pub events: SqsQueue,
+    pub accounts: ServiceAccounts,
+    pub auth: Authenticator,
 }
 
 impl AppState {
@@ -128,7 +190,14 @@ impl AppState {
         let integrations = Integrations::new(repo.clone(), sealer);
         let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()));
         let sync = VersionSync::new(repo.clone(), integrations.clone(), Arc::new(gantry_registry::OciRegistry::new()));
-        Arc::new(Self { catalog: Catalog::new(repo), integrations, intake, sync, events, config })
+        let local = LocalIssuer::new(&config.jwt_secret, config.jwt_issuer.clone(), config.jwt_audience.clone());
+        let accounts = ServiceAccounts::new(repo.clone(), Arc::new(local.clone()));
+        let oidc = config
+            .oidc
+            .as_ref()
+            .map(|o| OidcKeys::from_jwks(&o.issuer, &o.audience, &o.jwks).expect("Config checked the JWKS"));
+        let auth = Authenticator::new(local, oidc, accounts.clone());
+        Arc::new(Self { catalog: Catalog::new(repo), integrations, intake, sync, events, accounts, auth, config })
     }
 }
 
@@ -143,7 +212,12 @@ mod tests {
     const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
     fn base() -> Vec<(&'static str, &'static str)> {
-        vec![("GANTRY_TABLE", "t"), ("GANTRY_EVENTS_QUEUE_URL", "http://q"), ("GANTRY_DATA_KEY", KEY)]
+        vec![
+            ("GANTRY_TABLE", "t"),
+            ("GANTRY_EVENTS_QUEUE_URL", "http://q"),
+            ("GANTRY_DATA_KEY", KEY),
+            ("GANTRY_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]
     }
 
     fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
@@ -167,6 +241,21 @@ mod tests {
             "names the setting, hides the value: {bad_key}"
         );
         assert_eq!(with(&[]).unwrap().data_key.len(), 32);
+        assert!(with(&[("GANTRY_JWT_SECRET", "short")]).is_err());
+        assert!(with(&[("GANTRY_OIDC_ISSUER", "https://idp")]).is_err(), "OIDC settings come together");
+        let jwks = include_str!("../../../../tests/fixtures/keys/jwks.json");
+        let oidc = with(&[
+            ("GANTRY_OIDC_ISSUER", "https://idp"),
+            ("GANTRY_OIDC_AUDIENCE", "gantry"),
+            ("GANTRY_OIDC_JWKS", jwks),
+        ]);
+        assert!(oidc.unwrap().oidc.is_some());
+        let bad = with(&[
+            ("GANTRY_OIDC_ISSUER", "https://idp"),
+            ("GANTRY_OIDC_AUDIENCE", "gantry"),
+            ("GANTRY_OIDC_JWKS", "{}"),
+        ]);
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
+use gantry_domain::accounts::ServiceAccountId;
 use gantry_domain::events::RegistrySource;
 use gantry_domain::integrations::IntegrationId;
 use gantry_domain::model::ReleaseStatus;
@@ -235,6 +236,18 @@ pub fn integrations_of_kind_pk(kind: RegistrySource) -> String {
 /// Finds an integration by the sha256 of its webhook secret.
 pub fn webhook_secret(hash: &str) -> ItemKeys {
     ItemKeys::new(format!("WEBHOOK_SECRET#{hash}"), "WEBHOOK_SECRET")
+}
+
+// ----- service accounts -----
+
+pub const SERVICE_ACCOUNTS: &str = "SERVICE_ACCOUNTS";
+
+pub fn service_account_pk(id: ServiceAccountId) -> String {
+    format!("SERVICE_ACCOUNT#{id}")
+}
+
+pub fn service_account(id: ServiceAccountId, name: &str) -> ItemKeys {
+    ItemKeys::new(service_account_pk(id), "SERVICE_ACCOUNT").gsi1(SERVICE_ACCOUNTS, name)
 }
 
 // ----- webhook deliveries -----

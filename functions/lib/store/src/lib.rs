@@ -1,6 +1,7 @@
 //! Gantry's DynamoDB store: one table, keys from [`keys`], conditional writes everywhere
 //! uniqueness or order matters, and no Scan anywhere.
 
+pub mod accounts;
 pub mod codec;
 pub mod integrations;
 pub mod keys;

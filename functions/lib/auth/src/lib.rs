@@ -1,0 +1,191 @@
+//! Bearer-token authentication with jsonwebtoken.
+//!
+//! - Tokens Gantry issues (service accounts, the development admin token) are HS256 under
+//!   `GANTRY_JWT_SECRET`, with issuer and audience `gantry` unless configured otherwise.
+//! - Tokens from an OIDC issuer are RS256 or ES256, verified with the configured JWKS.
+//!
+//! Every key is pinned to one algorithm: a token is checked only with the key its `kid`
+//! names (or, without a `kid`, Gantry's own HS256 key), and only if its header names that
+//! key's algorithm. So `alg: none`, an HS256 token "signed" with an RSA public key, an
+//! expired or not-yet-valid token, a wrong issuer or audience, and an unknown `kid` are
+//! all refused.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use gantry_domain::access::{Permission, Principal, Role};
+use gantry_domain::accounts::{ServiceAccountId, ServiceAccounts, TokenGrant, TokenIssuer};
+use gantry_domain::{DomainError, Result};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
+use serde::{Deserialize, Serialize};
+
+/// The claims Gantry reads. `roles` and `permissions` are Gantry's; an OIDC provider can
+/// be set up to add `roles`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub iss: String,
+    pub aud: String,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default)]
+    pub iat: i64,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<Permission>,
+    /// The service account a token was issued for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sa: Option<ServiceAccountId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// Where Gantry's own tokens come from.
+#[derive(Clone)]
+pub struct LocalIssuer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl LocalIssuer {
+    pub fn new(secret: &[u8], issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            issuer: issuer.into(),
+            audience: audience.into(),
+        }
+    }
+
+    /// Signs a token for `subject`, valid until `expires_at`.
+    pub fn sign(
+        &self,
+        subject: &str,
+        roles: &[Role],
+        permissions: &[Permission],
+        expires_at: DateTime<Utc>,
+        sa: Option<ServiceAccountId>,
+    ) -> Result<String> {
+        let claims = Claims {
+            sub: subject.to_owned(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            exp: expires_at.timestamp(),
+            nbf: None,
+            iat: Utc::now().timestamp(),
+            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            permissions: permissions.to_vec(),
+            sa,
+            jti: Some(uuid::Uuid::new_v4().to_string()),
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(DomainError::internal)
+    }
+}
+
+/// Service-account tokens that "never expire" still carry an `exp`: a hundred years on.
+const NEVER: i64 = 100 * 365;
+
+impl TokenIssuer for LocalIssuer {
+    fn issue(&self, grant: &TokenGrant) -> Result<String> {
+        let expires_at = grant.expires_at.unwrap_or_else(|| Utc::now() + chrono::Duration::days(NEVER));
+        self.sign(&grant.subject, &grant.roles, &grant.permissions, expires_at, Some(grant.account))
+    }
+}
+
+/// An OIDC issuer's keys, each pinned to the algorithm its JWK names.
+pub struct OidcKeys {
+    pub issuer: String,
+    pub audience: String,
+    keys: HashMap<String, (DecodingKey, Algorithm)>,
+}
+
+impl OidcKeys {
+    /// Reads a JWKS document. Every key needs a `kid` and an `alg` of RS256 or ES256.
+    pub fn from_jwks(issuer: &str, audience: &str, jwks: &str) -> std::result::Result<Self, String> {
+        let set: JwkSet = serde_json::from_str(jwks).map_err(|e| format!("JWKS does not parse: {e}"))?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let kid = jwk.common.key_id.clone().ok_or("every JWKS key needs a kid")?;
+            let alg = match jwk.common.key_algorithm {
+                Some(jsonwebtoken::jwk::KeyAlgorithm::RS256) => Algorithm::RS256,
+                Some(jsonwebtoken::jwk::KeyAlgorithm::ES256) => Algorithm::ES256,
+                other => return Err(format!("JWKS key {kid} has alg {other:?}; RS256 and ES256 are accepted")),
+            };
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("JWKS key {kid}: {e}"))?;
+            keys.insert(kid, (key, alg));
+        }
+        Ok(Self { issuer: issuer.to_owned(), audience: audience.to_owned(), keys })
+    }
+}
+
+/// Turns `Authorization` headers into principals.
+pub struct Authenticator {
+    local: LocalIssuer,
+    oidc: Option<OidcKeys>,
+    accounts: ServiceAccounts,
+}
+
+fn unauthorized(why: impl Into<String>) -> DomainError {
+    DomainError::Unauthorized(why.into())
+}
+
+fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
+    let mut v = Validation::new(alg);
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    v.validate_nbf = true;
+    v.leeway = 30;
+    v
+}
+
+impl Authenticator {
+    pub fn new(local: LocalIssuer, oidc: Option<OidcKeys>, accounts: ServiceAccounts) -> Self {
+        Self { local, oidc, accounts }
+    }
+
+    pub fn local(&self) -> &LocalIssuer {
+        &self.local
+    }
+
+    /// Checks `Authorization: Bearer <JWT>` and returns who it is.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal> {
+        let header = authorization.ok_or_else(|| unauthorized("missing Authorization: Bearer <token>"))?;
+        let token =
+            header.strip_prefix("Bearer ").ok_or_else(|| unauthorized("Authorization must be Bearer <token>"))?.trim();
+        let head = decode_header(token)
+            .map_err(|_| unauthorized("the token is malformed or its algorithm is not accepted"))?;
+        let claims = match &head.kid {
+            Some(kid) => {
+                let oidc = self.oidc.as_ref().ok_or_else(|| unauthorized("no OIDC issuer is configured"))?;
+                let (key, alg) = oidc.keys.get(kid).ok_or_else(|| unauthorized(format!("unknown key id {kid:?}")))?;
+                if head.alg != *alg {
+                    return Err(unauthorized(format!("key {kid:?} signs with {alg:?}, not {:?}", head.alg)));
+                }
+                decode::<Claims>(token, key, &validation(*alg, &oidc.issuer, &oidc.audience))
+            }
+            None => {
+                if head.alg != Algorithm::HS256 {
+                    return Err(unauthorized(format!("tokens without a key id must be HS256, not {:?}", head.alg)));
+                }
+                decode::<Claims>(
+                    token,
+                    &self.local.decoding,
+                    &validation(Algorithm::HS256, &self.local.issuer, &self.local.audience),
+                )
+            }
+        }
+        .map_err(|e| unauthorized(format!("the token is not valid: {e}")))?
+        .claims;
+        if let Some(account) = claims.sa {
+            return self.accounts.check(account, token).await;
+        }
+        let roles = claims.roles.iter().filter_map(|r| r.parse::<Role>().ok()).collect();
+        Ok(Principal { subject: claims.sub, roles, permissions: claims.permissions })
+    }
+}
