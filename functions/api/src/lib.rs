@@ -1,4 +1,4 @@
-//! The GraphQL API function. The same router serves Lambda (through lambda_http) and the
+//! The API function: GraphQL, and the REST endpoints CI calls. The same router serves Lambda (through lambda_http) and the
 //! devserver.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use gantry_graphql::{GantrySchema, Services, build_schema};
 use gantry_platform::AppState;
@@ -17,18 +17,27 @@ use gantry_platform::AppState;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// `POST /graphql` runs a request; `GET /graphql` serves GraphiQL; `GET /health` says ok.
+pub mod rest;
+
 pub fn router(state: Arc<AppState>) -> Router {
     let schema = build_schema(Services {
         catalog: state.catalog.clone(),
         integrations: state.integrations.clone(),
         sync: state.sync.clone(),
         accounts: state.accounts.clone(),
+        builds: state.builds.clone(),
     });
+    let rest = Router::new()
+        .route("/api/v1/releases", post(rest::create_release))
+        .route("/api/v1/ci-events/build-complete", post(rest::build_complete))
+        .route("/api/v1/webhooks/ci-status", post(rest::ci_status))
+        .with_state(state.clone());
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/health", get(|| async { "ok" }))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(Api { schema, state })
+        .merge(rest)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 #[derive(Clone)]

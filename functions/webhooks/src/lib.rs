@@ -11,9 +11,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use gantry_domain::DomainError;
+use gantry_gateway::intake::CiSource;
 use gantry_gateway::{Inbound, RegistrySource};
 use gantry_platform::AppState;
+use gantry_platform::http::{HttpError, header};
 use serde_json::json;
 
 /// Bodies larger than this are refused with 413 before anything is read into memory.
@@ -23,34 +24,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/webhooks/registry/{source}", post(registry))
         .route("/webhooks/registry/{source}/{secret}", post(registry_with_secret))
+        .route("/webhooks/ci/github", post(ci_github))
+        .route("/webhooks/ci/gitlab", post(ci_gitlab))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
-}
-
-/// A `DomainError` as an HTTP response: the one place the webhook adapter maps errors.
-pub struct HttpError(pub DomainError);
-
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
-        let status = match &self.0 {
-            DomainError::NotFound(_) => StatusCode::NOT_FOUND,
-            DomainError::Conflict(_) => StatusCode::CONFLICT,
-            DomainError::Validation(_) => StatusCode::BAD_REQUEST,
-            DomainError::Unresolvable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            DomainError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
-            DomainError::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        let body = json!({ "error": { "code": self.0.code(), "message": self.0.public_message() } });
-        (status, Json(body)).into_response()
-    }
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 async fn registry(
@@ -83,18 +60,42 @@ async fn receive(
         Ok(source) => source,
         Err(err) => return HttpError(err).into_response(),
     };
-    let inbound = Inbound {
+    let inbound = inbound(headers, body, secret);
+    match state.intake.receive(source, &inbound).await {
+        Ok(receipt) => {
+            let status = if receipt.accepted > 0 { StatusCode::ACCEPTED } else { StatusCode::OK };
+            (status, Json(json!({ "accepted": receipt.accepted, "duplicates": receipt.duplicates }))).into_response()
+        }
+        Err(err) => HttpError(err).into_response(),
+    }
+}
+
+fn inbound<'a>(headers: &'a HeaderMap, body: &'a [u8], path_secret: Option<&'a str>) -> Inbound<'a> {
+    Inbound {
         body,
         authorization: header(headers, "authorization"),
         signature_256: header(headers, "x-hub-signature-256"),
         delivery_id: header(headers, "x-github-delivery").or_else(|| header(headers, "idempotency-key")),
         event: header(headers, "x-github-event"),
-        path_secret: secret,
-    };
-    match state.intake.receive(source, &inbound).await {
-        Ok(receipt) => {
-            let status = if receipt.accepted > 0 { StatusCode::ACCEPTED } else { StatusCode::OK };
-            (status, Json(json!({ "accepted": receipt.accepted, "duplicates": receipt.duplicates }))).into_response()
+        path_secret,
+        gitlab_token: header(headers, "x-gitlab-token"),
+    }
+}
+
+async fn ci_github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    ci(&state, CiSource::Github, &headers, &body).await
+}
+
+async fn ci_gitlab(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    ci(&state, CiSource::Gitlab, &headers, &body).await
+}
+
+/// 202 when a build was recorded, 200 for a replay or an event that is not a finished build.
+async fn ci(state: &AppState, source: CiSource, headers: &HeaderMap, body: &[u8]) -> Response {
+    match state.intake.receive_ci(source, &inbound(headers, body, None)).await {
+        Ok(recorded) => {
+            let status = if recorded { StatusCode::ACCEPTED } else { StatusCode::OK };
+            (status, Json(json!({ "recorded": recorded }))).into_response()
         }
         Err(err) => HttpError(err).into_response(),
     }

@@ -4,6 +4,7 @@
 mod support;
 
 mod auth;
+mod ci;
 mod components;
 mod efficiency;
 mod environments;

@@ -21,11 +21,13 @@ pub enum RegistrySource {
     Quay,
     /// Amazon ECR through EventBridge (`ECR Image Action`).
     Ecr,
+    /// GitLab: pipeline events, authenticated by `X-Gitlab-Token`.
+    Gitlab,
 }
 
 impl RegistrySource {
-    pub const ALL: [RegistrySource; 6] =
-        [Self::Distribution, Self::Github, Self::Harbor, Self::Dockerhub, Self::Quay, Self::Ecr];
+    pub const ALL: [RegistrySource; 7] =
+        [Self::Distribution, Self::Github, Self::Harbor, Self::Dockerhub, Self::Quay, Self::Ecr, Self::Gitlab];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -35,6 +37,7 @@ impl RegistrySource {
             Self::Dockerhub => "dockerhub",
             Self::Quay => "quay",
             Self::Ecr => "ecr",
+            Self::Gitlab => "gitlab",
         }
     }
 }
@@ -139,6 +142,8 @@ pub enum Recorded {
 pub trait DeliveryLog: Send + Sync {
     /// Stores a delivery unless one with its key exists (a conditional write).
     async fn record(&self, delivery: &Delivery) -> crate::Result<Recorded>;
+    /// Claims a delivery key; `false` when it was claimed before (a replay).
+    async fn claim(&self, delivery_key: &str) -> crate::Result<bool>;
     async fn mark_enqueued(&self, queued: &QueuedImageEvent) -> crate::Result<()>;
 }
 

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod builds;
 pub mod error;
 pub mod events;
 #[cfg(test)]

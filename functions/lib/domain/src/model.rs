@@ -68,6 +68,8 @@ pub enum VersionSource {
     Manual,
     Webhook,
     Sync,
+    /// Reported by CI with a build.
+    Ci,
 }
 
 /// A tag of a component pinned to the digest it pointed at, with its semver and channel.

@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use gantry_domain::builds::{BuildRecord, Builds};
 use gantry_domain::events::{Delivery, DeliveryLog, EventQueue, QueuedImageEvent, Recorded};
 use gantry_domain::integrations::{Integrations, RegistryIntegration};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
-use crate::{Inbound, RegistrySource, auth_scheme, registry, verify};
+use crate::{Inbound, RegistrySource, auth_scheme, ci, registry, verify};
 
 /// What became of a webhook's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,11 +26,53 @@ pub struct Intake {
     integrations: Integrations,
     deliveries: Arc<dyn DeliveryLog>,
     queue: Arc<dyn EventQueue>,
+    builds: Builds,
+}
+
+/// Turns a CI system's body into a build, or `None` when it reports no finished build.
+type BuildParser = fn(&[u8]) -> Result<Option<BuildRecord>>;
+
+/// The CI systems that post to `/webhooks/ci/{system}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CiSource {
+    /// GitHub Actions `workflow_run`, signed with the GitHub integration's secret.
+    Github,
+    /// GitLab `Pipeline Hook`, with the GitLab integration's `X-Gitlab-Token`.
+    Gitlab,
 }
 
 impl Intake {
-    pub fn new(integrations: Integrations, deliveries: Arc<dyn DeliveryLog>, queue: Arc<dyn EventQueue>) -> Self {
-        Self { integrations, deliveries, queue }
+    pub fn new(
+        integrations: Integrations,
+        deliveries: Arc<dyn DeliveryLog>,
+        queue: Arc<dyn EventQueue>,
+        builds: Builds,
+    ) -> Self {
+        Self { integrations, deliveries, queue, builds }
+    }
+
+    /// Records a CI system's build event. `Ok(false)` for a replayed delivery or an event
+    /// that is not a finished build.
+    #[instrument(skip_all, fields(source = ?source), err)]
+    pub async fn receive_ci(&self, source: CiSource, inbound: &Inbound<'_>) -> Result<bool> {
+        let (kind, parse): (RegistrySource, BuildParser) = match source {
+            CiSource::Github => (RegistrySource::Github, ci::github_workflow_run),
+            CiSource::Gitlab => (RegistrySource::Gitlab, ci::gitlab_pipeline),
+        };
+        self.authenticate(kind, inbound).await?;
+        if source == CiSource::Github && inbound.event.is_some_and(|e| e != "workflow_run") {
+            return Ok(false);
+        }
+        let Some(build) = parse(inbound.body)? else { return Ok(false) };
+        let delivery = inbound.delivery_id.filter(|d| !d.trim().is_empty()).map(str::to_owned).unwrap_or_else(|| {
+            // Without a delivery id, the build itself is the key: its status is part of it.
+            format!("{}-{:?}", build.build_id, build.status)
+        });
+        if !self.deliveries.claim(&format!("ci-{kind}#{delivery}")).await? {
+            return Ok(false);
+        }
+        self.builds.record(build).await?;
+        Ok(true)
     }
 
     #[instrument(skip_all, fields(source = %source, integration_id, accepted, duplicates), err)]
@@ -63,7 +106,7 @@ impl Intake {
     }
 
     /// The integration the request proves it comes from.
-    async fn authenticate(&self, source: RegistrySource, inbound: &Inbound<'_>) -> Result<RegistryIntegration> {
+    pub async fn authenticate(&self, source: RegistrySource, inbound: &Inbound<'_>) -> Result<RegistryIntegration> {
         let scheme = auth_scheme(source);
         if let Some(token) = verify::presented_secret(scheme, inbound) {
             // The secret's hash is the lookup key: finding it proves the token.

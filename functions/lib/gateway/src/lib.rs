@@ -4,6 +4,7 @@
 //! A webhook's digest is a hint: ingest resolves every tag against the registry before it
 //! writes a version map.
 
+pub mod ci;
 pub mod intake;
 pub mod registry;
 pub mod verify;
@@ -16,6 +17,7 @@ pub fn auth_scheme(source: RegistrySource) -> AuthScheme {
         RegistrySource::Distribution | RegistrySource::Harbor | RegistrySource::Ecr => AuthScheme::AuthorizationHeader,
         RegistrySource::Github => AuthScheme::HmacSha256,
         RegistrySource::Dockerhub | RegistrySource::Quay => AuthScheme::PathSecret,
+        RegistrySource::Gitlab => AuthScheme::GitlabToken,
     }
 }
 
@@ -28,6 +30,8 @@ pub enum AuthScheme {
     HmacSha256,
     /// The secret is the last segment of the URL path (for senders that cannot sign).
     PathSecret,
+    /// `X-Gitlab-Token` equals the secret.
+    GitlabToken,
 }
 
 /// What a webhook request carries, independent of the HTTP framework.
@@ -43,4 +47,6 @@ pub struct Inbound<'a> {
     pub event: Option<&'a str>,
     /// `/webhooks/registry/{source}/{secret}`.
     pub path_secret: Option<&'a str>,
+    /// `X-Gitlab-Token`.
+    pub gitlab_token: Option<&'a str>,
 }

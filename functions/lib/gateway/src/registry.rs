@@ -20,6 +20,9 @@ pub fn parse(source: RegistrySource, inbound: &Inbound<'_>) -> Result<Vec<ImageE
         RegistrySource::Dockerhub => dockerhub(inbound.body),
         RegistrySource::Quay => quay(inbound.body),
         RegistrySource::Ecr => ecr(inbound.body),
+        RegistrySource::Gitlab => {
+            Err(DomainError::validation("GitLab integrations post pipeline events to /webhooks/ci/gitlab"))
+        }
     }
 }
 

@@ -47,6 +47,14 @@ pub fn authenticate(scheme: AuthScheme, secret: &[u8], inbound: &Inbound<'_>) ->
     match scheme {
         AuthScheme::AuthorizationHeader => check_authorization(secret, inbound.authorization),
         AuthScheme::HmacSha256 => check_hmac_sha256(secret, inbound.body, inbound.signature_256),
+        AuthScheme::GitlabToken => {
+            let presented = inbound.gitlab_token.ok_or_else(|| unauthorized("missing X-Gitlab-Token"))?;
+            if secrets_match(presented.as_bytes(), secret) {
+                Ok(())
+            } else {
+                Err(unauthorized("X-Gitlab-Token does not match"))
+            }
+        }
         AuthScheme::PathSecret => {
             let presented = inbound.path_secret.ok_or_else(|| unauthorized("missing secret in the URL path"))?;
             if secrets_match(presented.as_bytes(), secret) {
@@ -64,6 +72,7 @@ pub fn presented_secret<'a>(scheme: AuthScheme, inbound: &Inbound<'a>) -> Option
     match scheme {
         AuthScheme::AuthorizationHeader => inbound.authorization.map(|h| h.strip_prefix("Bearer ").unwrap_or(h)),
         AuthScheme::PathSecret => inbound.path_secret,
+        AuthScheme::GitlabToken => inbound.gitlab_token,
         AuthScheme::HmacSha256 => None,
     }
 }

@@ -29,6 +29,8 @@ pub enum RegistryType {
     Quay,
     /// Amazon ECR through an EventBridge API destination: `Authorization` equal to the secret.
     Ecr,
+    /// GitLab pipeline events: `X-Gitlab-Token` equal to the secret.
+    Gitlab,
 }
 
 pub struct RegistryIntegration(pub integrations::RegistryIntegration);

@@ -12,6 +12,7 @@ pub mod types;
 use async_graphql::{EmptySubscription, MergedObject, Request, Response};
 use gantry_domain::access::Principal;
 use gantry_domain::accounts::ServiceAccounts;
+use gantry_domain::builds::Builds;
 use gantry_domain::integrations::Integrations;
 use gantry_domain::service::{Actor, Catalog};
 use gantry_domain::sync::VersionSync;
@@ -37,6 +38,7 @@ pub struct Services {
     pub integrations: Integrations,
     pub sync: VersionSync,
     pub accounts: ServiceAccounts,
+    pub builds: Builds,
 }
 
 pub fn build_schema(services: Services) -> GantrySchema {
@@ -45,6 +47,7 @@ pub fn build_schema(services: Services) -> GantrySchema {
         .data(services.integrations)
         .data(services.sync)
         .data(services.accounts)
+        .data(services.builds)
         .finish()
 }
 

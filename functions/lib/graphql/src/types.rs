@@ -35,6 +35,7 @@ pub enum VersionSource {
     Manual,
     Webhook,
     Sync,
+    Ci,
 }
 
 /// How a release stands in one environment.
@@ -196,6 +197,17 @@ impl Release {
     async fn state(&self, ctx: &Context<'_>) -> async_graphql::Result<ReleaseState> {
         let catalog = ctx.data_unchecked::<Catalog>();
         catalog.release_state(self.0.id).await.gql().map(ReleaseState::from)
+    }
+    /// CI builds of the release's `sourceRef.commitSha`, newest report last.
+    async fn builds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Build>> {
+        let Some(commit) = self.0.source_ref.as_ref().and_then(|s| s.commit_sha.as_deref()) else {
+            return Ok(Vec::new());
+        };
+        if gantry_domain::builds::commit_sha(commit).is_err() {
+            return Ok(Vec::new());
+        }
+        let builds = ctx.data_unchecked::<gantry_domain::builds::Builds>().for_commit(commit).await.gql()?;
+        Ok(builds.into_iter().map(Build).collect())
     }
     /// The production release manifest, sealed with `manifest_digest`.
     async fn manifest(&self) -> async_graphql::Result<Json<serde_json::Value>> {
@@ -409,4 +421,52 @@ pub struct ReleaseEdge {
 pub struct PageInfo {
     pub has_next_page: bool,
     pub end_cursor: Option<String>,
+}
+
+/// How a CI build ended.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "gantry_domain::builds::BuildStatus")]
+pub enum BuildStatus {
+    Success,
+    Failure,
+    Running,
+    Cancelled,
+}
+
+/// A CI build of a commit.
+pub struct Build(pub gantry_domain::builds::BuildRecord);
+
+#[Object]
+impl Build {
+    /// `ci`, `jenkins`, `github` or `gitlab`.
+    async fn source(&self) -> &str {
+        &self.0.source
+    }
+    async fn build_id(&self) -> &str {
+        &self.0.build_id
+    }
+    async fn commit_sha(&self) -> &str {
+        &self.0.commit_sha
+    }
+    async fn status(&self) -> BuildStatus {
+        self.0.status.into()
+    }
+    async fn pipeline(&self) -> Option<&str> {
+        self.0.pipeline.as_deref()
+    }
+    async fn url(&self) -> Option<&str> {
+        self.0.url.as_deref()
+    }
+    async fn tests_passed(&self) -> Option<u64> {
+        self.0.test_results.map(|t| t.passed)
+    }
+    async fn tests_failed(&self) -> Option<u64> {
+        self.0.test_results.map(|t| t.failed)
+    }
+    async fn tests_skipped(&self) -> Option<u64> {
+        self.0.test_results.map(|t| t.skipped)
+    }
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.0.recorded_at
+    }
 }

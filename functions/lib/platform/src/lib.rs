@@ -1,5 +1,6 @@
 //! Configuration, AWS clients and tracing: everything a function's `main` sets up once.
 
+pub mod http;
 pub mod secrets;
 
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use gantry_auth::{Authenticator, LocalIssuer, OidcKeys};
 use gantry_domain::accounts::ServiceAccounts;
+use gantry_domain::builds::Builds;
 use gantry_domain::integrations::Integrations;
 use gantry_domain::service::Catalog;
 use gantry_domain::sync::VersionSync;
@@ -173,6 +175,7 @@ pub struct AppState {
     pub events: SqsQueue,
     pub accounts: ServiceAccounts,
     pub auth: Authenticator,
+    pub builds: Builds,
 }
 
 impl AppState {
@@ -188,7 +191,8 @@ impl AppState {
         let sealer = Arc::new(AesGcmBox::new(&config.data_key).expect("Config holds a 32-byte data key"));
         let events = SqsQueue::new(sqs, config.events_queue_url.clone());
         let integrations = Integrations::new(repo.clone(), sealer);
-        let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()));
+        let builds = Builds::new(repo.clone(), repo.clone());
+        let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()), builds.clone());
         let sync = VersionSync::new(repo.clone(), integrations.clone(), Arc::new(gantry_registry::OciRegistry::new()));
         let local = LocalIssuer::new(&config.jwt_secret, config.jwt_issuer.clone(), config.jwt_audience.clone());
         let accounts = ServiceAccounts::new(repo.clone(), Arc::new(local.clone()));
@@ -197,7 +201,17 @@ impl AppState {
             .as_ref()
             .map(|o| OidcKeys::from_jwks(&o.issuer, &o.audience, &o.jwks).expect("Config checked the JWKS"));
         let auth = Authenticator::new(local, oidc, accounts.clone());
-        Arc::new(Self { catalog: Catalog::new(repo), integrations, intake, sync, events, accounts, auth, config })
+        Arc::new(Self {
+            catalog: Catalog::new(repo),
+            integrations,
+            intake,
+            sync,
+            events,
+            accounts,
+            auth,
+            builds,
+            config,
+        })
     }
 }
 

@@ -188,6 +188,26 @@ impl DeliveryLog for DynamoRepository {
         }
     }
 
+    #[instrument(skip_all, fields(delivery = %delivery_key), err)]
+    async fn claim(&self, delivery_key: &str) -> Result<bool> {
+        let mut item = keys::delivery(delivery_key).all();
+        let expires = Utc::now() + Duration::days(DELIVERY_RETENTION_DAYS);
+        item.insert("expiresAt".into(), AttributeValue::N(expires.timestamp().to_string()));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(sdk(err)),
+        }
+    }
+
     #[instrument(skip_all, fields(delivery = %queued.delivery_key()), err)]
     async fn mark_enqueued(&self, queued: &QueuedImageEvent) -> Result<()> {
         self.client

@@ -250,6 +250,17 @@ pub fn service_account(id: ServiceAccountId, name: &str) -> ItemKeys {
     ItemKeys::new(service_account_pk(id), "SERVICE_ACCOUNT").gsi1(SERVICE_ACCOUNTS, name)
 }
 
+// ----- CI builds -----
+
+pub fn builds_pk(commit_sha: &str) -> String {
+    format!("COMMIT#{commit_sha}")
+}
+
+/// One build of a commit; a later report of the same build replaces it.
+pub fn build(commit_sha: &str, source: &str, build_id: &str) -> ItemKeys {
+    ItemKeys::new(builds_pk(commit_sha), format!("BUILD#{source}#{build_id}"))
+}
+
 // ----- webhook deliveries -----
 
 /// One received event; its existence is how a redelivery is recognised.

@@ -2,6 +2,7 @@
 //! uniqueness or order matters, and no Scan anywhere.
 
 pub mod accounts;
+pub mod builds;
 pub mod codec;
 pub mod integrations;
 pub mod keys;

@@ -1,0 +1,140 @@
+//! The REST endpoints CI systems call, as `ci-cd-integration.md` gives them:
+//! `POST /api/v1/releases`, `POST /api/v1/ci-events/build-complete` and
+//! `POST /api/v1/webhooks/ci-status`. Each takes `Authorization: Bearer <token>`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use gantry_domain::DomainError;
+use gantry_domain::access::{Action, Principal, Resource};
+use gantry_domain::builds::BuildRecord;
+use gantry_domain::model::SourceRef;
+use gantry_domain::service::{Actor, ComponentSelector, NewRelease};
+use gantry_domain::values::ComponentId;
+use gantry_platform::AppState;
+use gantry_platform::http::{HttpError, header};
+use serde::Deserialize;
+use serde_json::json;
+
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    resource: Resource,
+    action: Action,
+) -> Result<Principal, HttpError> {
+    let principal = state.auth.authenticate(header(headers, "authorization")).await?;
+    principal.require(resource, action)?;
+    Ok(principal)
+}
+
+fn body<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, HttpError> {
+    serde_json::from_slice(bytes).map_err(|e| HttpError(DomainError::validation(format!("the body is not valid: {e}"))))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateRelease {
+    name: String,
+    display_name: Option<String>,
+    components: Vec<ComponentBody>,
+    source_ref: Option<SourceRefBody>,
+    metadata: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ComponentBody {
+    component_id: String,
+    version: Option<String>,
+    digest: Option<String>,
+    channel: Option<String>,
+}
+
+/// The CI guide's `sourceRef`: `commit` and `commitSha` mean the same; `type` is `git`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SourceRefBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    scm_integration_id: Option<String>,
+    repository: Option<String>,
+    branch: Option<String>,
+    #[serde(alias = "commitSha")]
+    commit: Option<String>,
+    tag: Option<String>,
+}
+
+/// `201` with the release.
+pub async fn create_release(State(state): State<Arc<AppState>>, headers: HeaderMap, bytes: Bytes) -> Response {
+    let run = async {
+        let principal = authorize(&state, &headers, Resource::Release, Action::Create).await?;
+        let input: CreateRelease = body(&bytes)?;
+        if let Some(kind) = input.source_ref.as_ref().and_then(|s| s.kind.as_deref())
+            && kind != "git"
+        {
+            return Err(HttpError(DomainError::validation(format!(
+                "sourceRef.type {kind:?} is not supported; use git"
+            ))));
+        }
+        let components = input
+            .components
+            .into_iter()
+            .map(|c| {
+                Ok(ComponentSelector {
+                    component_id: ComponentId::parse(&c.component_id)?,
+                    version: c.version,
+                    digest: c.digest,
+                    channel: c.channel,
+                })
+            })
+            .collect::<Result<Vec<_>, DomainError>>()?;
+        let release = NewRelease {
+            name: input.name,
+            display_name: input.display_name,
+            components,
+            source_ref: input.source_ref.map(|s| SourceRef {
+                scm_integration_id: s.scm_integration_id,
+                repository: s.repository,
+                branch: s.branch,
+                commit_sha: s.commit,
+                tag: s.tag,
+            }),
+            metadata: input.metadata,
+        };
+        let created = state.catalog.create_release(release, &Actor(principal.subject)).await?;
+        Ok::<_, HttpError>((StatusCode::CREATED, Json(created)).into_response())
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn record_build(
+    state: &AppState,
+    headers: &HeaderMap,
+    parse: fn(&[u8]) -> Result<BuildRecord, DomainError>,
+    bytes: &[u8],
+) -> Response {
+    let run = async {
+        authorize(state, headers, Resource::Build, Action::Create).await?;
+        let build = parse(bytes)?;
+        let outcome = state.builds.record(build.clone()).await?;
+        let skipped: Vec<_> =
+            outcome.skipped.iter().map(|(name, why)| json!({ "artifact": name, "reason": why })).collect();
+        let answer = json!({ "build": build, "versionMaps": outcome.version_maps.len(), "skipped": skipped });
+        Ok::<_, HttpError>((StatusCode::CREATED, Json(answer)).into_response())
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `201` with the build record; tagged artifacts become version maps.
+pub async fn build_complete(State(state): State<Arc<AppState>>, headers: HeaderMap, bytes: Bytes) -> Response {
+    record_build(&state, &headers, gantry_gateway::ci::build_complete, &bytes).await
+}
+
+/// `201` with the build record.
+pub async fn ci_status(State(state): State<Arc<AppState>>, headers: HeaderMap, bytes: Bytes) -> Response {
+    record_build(&state, &headers, gantry_gateway::ci::jenkins_status, &bytes).await
+}
