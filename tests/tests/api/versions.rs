@@ -102,3 +102,25 @@ async fn bad_version_maps_are_rejected() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn components_override_the_channel_rule() {
+    let app = TestApp::spawn().await;
+    let api = app
+        .ok(
+            "mutation { createComponent(input: { name: \"api\", imageRepository: \"acme/api\", channelOverrides: [{ prerelease: \"preview\", channel: \"beta\" }] }) { id channelOverrides { prerelease channel } } }",
+            json!({}),
+        )
+        .await["createComponent"]
+        .clone();
+    assert_eq!(api["channelOverrides"], json!([{ "prerelease": "preview", "channel": "beta" }]));
+    let id = api["id"].as_str().unwrap();
+    assert_eq!(app.add_version(id, "2.0.0-preview.1", &digest("p")).await["channel"], "beta");
+    assert_eq!(app.add_version(id, "2.0.0-rc.1", &digest("r")).await["channel"], "rc");
+    app.assert_rejected(
+        "BAD_USER_INPUT",
+        "mutation($id: ID!) { updateComponent(id: $id, input: { channelOverrides: [{ prerelease: \"Pre\", channel: \"beta\" }] }) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+}

@@ -11,7 +11,7 @@ use tracing::instrument;
 use crate::error::{DomainError, Result};
 use crate::model::{VersionMap, VersionSource};
 use crate::ports::Repository;
-use crate::values::{Channel, Digest, VersionMapId, semver_from_tag};
+use crate::values::{Digest, VersionMapId, semver_from_tag};
 
 /// How a build ended (or stands).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +135,7 @@ impl Builds {
                     component_id: component.id,
                     tag: tag.to_owned(),
                     digest: artifact.digest.clone(),
-                    channel: Channel::for_version(&semver, &component.default_channel),
+                    channel: component.channel_for(&semver),
                     semver: semver.clone(),
                     pushed_at: build.recorded_at,
                     source: VersionSource::Ci,

@@ -20,10 +20,49 @@ pub struct Component {
     /// Cut a release whenever a new stable version arrives from the registry.
     #[serde(default)]
     pub auto_release: Option<AutoRelease>,
+    /// Pre-release names mapped to channels, ahead of the usual `rc.1` → `rc` rule
+    /// (such as `preview` → `beta`).
+    #[serde(default)]
+    pub channel_overrides: std::collections::BTreeMap<String, Channel>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped on every write; updates are conditional on it.
     pub revision: u64,
+}
+
+impl Component {
+    /// The channel a version of this component lands on: an override for its pre-release
+    /// name if there is one, else the pre-release name itself, else the default channel.
+    pub fn channel_for(&self, version: &semver::Version) -> Channel {
+        let name = prerelease_name(version);
+        self.channel_overrides
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| Channel::for_version(version, &self.default_channel))
+    }
+}
+
+/// The leading letters of a version's first pre-release identifier, lowercased
+/// (`2.0.0-RC.1` → `rc`); empty for a release.
+pub fn prerelease_name(version: &semver::Version) -> String {
+    let first = version.pre.as_str().split(['.', '-']).next().unwrap_or_default();
+    first.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_lowercase()
+}
+
+/// Checks channel overrides: keys are pre-release names (lowercase letters), values channels.
+pub fn channel_overrides(pairs: Vec<(String, String)>) -> Result<std::collections::BTreeMap<String, Channel>> {
+    let mut map = std::collections::BTreeMap::new();
+    for (prerelease, channel) in pairs {
+        if prerelease.is_empty() || !prerelease.chars().all(|c| c.is_ascii_lowercase()) {
+            return Err(DomainError::validation(format!(
+                "pre-release name {prerelease:?} must be lowercase letters, such as preview"
+            )));
+        }
+        if map.insert(prerelease.clone(), Channel::parse(&channel)?).is_some() {
+            return Err(DomainError::validation(format!("pre-release name {prerelease:?} is mapped twice")));
+        }
+    }
+    Ok(map)
 }
 
 /// A component's policy for releasing new stable versions by itself.
@@ -364,6 +403,35 @@ pub fn compare(from: &Release, to: &Release) -> ReleaseComparison {
 mod tests {
     use super::*;
     use crate::fixtures::{component, release};
+    use crate::values::{ComponentId, ImageRepository, Name};
+
+    #[test]
+    fn components_can_override_channels() {
+        let now = Utc::now();
+        let mut component = Component {
+            id: ComponentId::new(),
+            name: Name::parse("api").unwrap(),
+            display_name: None,
+            image_repository: ImageRepository::parse("acme/api").unwrap(),
+            registry_integration_id: None,
+            versioning_strategy: VersioningStrategy::Semver,
+            default_channel: Channel::stable(),
+            auto_release: None,
+            channel_overrides: channel_overrides(vec![("preview".into(), "beta".into())]).unwrap(),
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        };
+        let v = |s: &str| crate::values::parse_semver(s).unwrap();
+        assert_eq!(component.channel_for(&v("2.0.0-preview.3")).as_str(), "beta");
+        assert_eq!(component.channel_for(&v("2.0.0-rc.1")).as_str(), "rc");
+        assert_eq!(component.channel_for(&v("2.0.0")).as_str(), "stable");
+        component.default_channel = Channel::parse("main").unwrap();
+        assert_eq!(component.channel_for(&v("2.0.0")).as_str(), "main");
+        assert!(channel_overrides(vec![("Preview".into(), "beta".into())]).is_err());
+        assert!(channel_overrides(vec![("preview".into(), "Beta".into())]).is_err());
+        assert!(channel_overrides(vec![("a".into(), "x".into()), ("a".into(), "y".into())]).is_err());
+    }
 
     #[test]
     fn deprecated_is_final() {

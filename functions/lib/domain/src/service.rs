@@ -9,7 +9,7 @@ use tracing::instrument;
 use crate::error::{DomainError, Result};
 use crate::model::{
     AutoRelease, Component, Environment, EnvironmentState, Release, ReleaseComparison, ReleaseComponent, ReleaseStatus,
-    SourceRef, VersionMap, VersionSource, VersioningStrategy, compare, release_state, validate_tag,
+    SourceRef, VersionMap, VersionSource, VersioningStrategy, channel_overrides, compare, release_state, validate_tag,
 };
 use crate::ports::{Page, PageRequest, ReleaseFilter, Repository};
 use crate::values::{
@@ -30,6 +30,8 @@ pub struct NewComponent {
     pub default_channel: Option<String>,
     /// A release name pattern; releases are cut for new stable versions when set.
     pub auto_release: Option<String>,
+    /// `(pre-release name, channel)` pairs.
+    pub channel_overrides: Vec<(String, String)>,
 }
 
 /// Input for `updateComponent`: only the fields given change.
@@ -43,6 +45,8 @@ pub struct ComponentPatch {
     pub default_channel: Option<String>,
     /// A name pattern to turn auto-release on; an empty string turns it off.
     pub auto_release: Option<String>,
+    /// Replaces the channel overrides when given.
+    pub channel_overrides: Option<Vec<(String, String)>>,
 }
 
 /// Input for `createVersionMap`.
@@ -178,6 +182,7 @@ impl Catalog {
                 .transpose()?
                 .unwrap_or_else(Channel::stable),
             auto_release: input.auto_release.as_deref().map(AutoRelease::parse).transpose()?,
+            channel_overrides: channel_overrides(input.channel_overrides)?,
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -208,6 +213,9 @@ impl Catalog {
         }
         if let Some(channel) = patch.default_channel {
             after.default_channel = Channel::parse(&channel)?;
+        }
+        if let Some(pairs) = patch.channel_overrides {
+            after.channel_overrides = channel_overrides(pairs)?;
         }
         if let Some(pattern) = patch.auto_release {
             after.auto_release = if pattern.is_empty() { None } else { Some(AutoRelease::parse(&pattern)?) };
@@ -261,7 +269,7 @@ impl Catalog {
             component_id: component.id,
             tag: input.tag,
             digest,
-            channel: explicit_channel.unwrap_or_else(|| Channel::for_version(&semver, &component.default_channel)),
+            channel: explicit_channel.unwrap_or_else(|| component.channel_for(&semver)),
             semver,
             pushed_at: input.pushed_at.unwrap_or_else(Utc::now),
             source: VersionSource::Manual,

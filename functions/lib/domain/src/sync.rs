@@ -12,7 +12,7 @@ use crate::integrations::{IntegrationId, Integrations, RegistryAccess, RegistryI
 use crate::model::{Component, VersionMap, VersionSource};
 use crate::ports::Repository;
 use crate::service::{Actor, Catalog, NewReleaseFromLatest};
-use crate::values::{Channel, ComponentId, Digest, VersionMapId, semver_from_tag};
+use crate::values::{ComponentId, Digest, VersionMapId, semver_from_tag};
 
 /// What applying one event did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -156,7 +156,7 @@ impl VersionSync {
             component_id: component.id,
             tag: tag.to_owned(),
             digest,
-            channel: Channel::for_version(&semver, &component.default_channel),
+            channel: component.channel_for(&semver),
             semver,
             pushed_at: Utc::now(),
             source,

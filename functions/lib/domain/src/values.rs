@@ -138,9 +138,7 @@ impl Channel {
     /// The channel a version lands on when nobody says otherwise: its first pre-release
     /// identifier (`2.0.0-rc.1` → `rc`, `2.0.0-beta` → `beta`), or `default` for a release.
     pub fn for_version(version: &semver::Version, default: &Channel) -> Channel {
-        let first = version.pre.as_str().split(['.', '-']).next().unwrap_or_default();
-        let letters: String = first.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-        Channel::parse(&letters.to_ascii_lowercase()).unwrap_or_else(|_| default.clone())
+        Channel::parse(&crate::model::prerelease_name(version)).unwrap_or_else(|_| default.clone())
     }
 }
 

@@ -153,6 +153,20 @@ pub struct CreateComponentInput {
     pub default_channel: Option<String>,
     /// Cut a release for each new stable version that arrives from the registry.
     pub auto_release: Option<AutoReleaseInput>,
+    /// Pre-release names mapped to channels, ahead of the usual rule.
+    #[graphql(default)]
+    pub channel_overrides: Vec<ChannelOverrideInput>,
+}
+
+/// Versions whose pre-release is named `prerelease` (`2.0.0-preview.1`: `preview`) land on `channel`.
+#[derive(InputObject)]
+pub struct ChannelOverrideInput {
+    pub prerelease: String,
+    pub channel: String,
+}
+
+fn overrides(input: Vec<ChannelOverrideInput>) -> Vec<(String, String)> {
+    input.into_iter().map(|o| (o.prerelease, o.channel)).collect()
 }
 
 #[derive(InputObject)]
@@ -171,6 +185,8 @@ pub struct UpdateComponentInput {
     pub versioning_strategy: Option<VersioningStrategy>,
     pub default_channel: Option<String>,
     pub auto_release: Option<AutoReleaseInput>,
+    /// Replaces the component's channel overrides.
+    pub channel_overrides: Option<Vec<ChannelOverrideInput>>,
 }
 
 #[derive(InputObject)]
@@ -281,6 +297,7 @@ impl CatalogMutation {
             versioning_strategy: input.versioning_strategy.map(Into::into),
             default_channel: input.default_channel,
             auto_release: input.auto_release.map(|a| a.name_pattern),
+            channel_overrides: overrides(input.channel_overrides),
         };
         catalog(ctx).create_component(input).await.gql().map(Component)
     }
@@ -300,6 +317,7 @@ impl CatalogMutation {
             versioning_strategy: input.versioning_strategy.map(Into::into),
             default_channel: input.default_channel,
             auto_release: input.auto_release.map(|a| a.name_pattern),
+            channel_overrides: input.channel_overrides.map(overrides),
         };
         catalog(ctx).update_component(component_id(&id)?, patch).await.gql().map(Component)
     }

@@ -77,6 +77,17 @@ impl Component {
     async fn default_channel(&self) -> &str {
         self.0.default_channel.as_str()
     }
+    /// Pre-release names mapped to channels, ahead of the usual rule.
+    async fn channel_overrides(&self) -> Vec<ChannelOverride> {
+        self.0
+            .channel_overrides
+            .iter()
+            .map(|(prerelease, channel)| ChannelOverride {
+                prerelease: prerelease.clone(),
+                channel: channel.to_string(),
+            })
+            .collect()
+    }
     /// Set when new stable versions are released automatically.
     async fn auto_release(&self) -> Option<AutoRelease> {
         self.0.auto_release.as_ref().map(|a| AutoRelease { name_pattern: a.name_pattern.clone() })
@@ -137,6 +148,12 @@ impl VersionMap {
     async fn payload_digest(&self) -> Option<&str> {
         self.0.payload_digest.as_ref().map(|d| d.as_str())
     }
+}
+
+#[derive(SimpleObject)]
+pub struct ChannelOverride {
+    pub prerelease: String,
+    pub channel: String,
 }
 
 #[derive(SimpleObject)]
