@@ -2,11 +2,14 @@
 
 use std::collections::HashMap;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use gantry_domain::DomainError;
 use gantry_domain::model::Component;
 use gantry_domain::service::Catalog;
 use gantry_domain::values::ComponentId;
+
+/// The request's component loader, caching what it loaded for the rest of the request.
+pub type Components = DataLoader<ComponentLoader, HashMapCache>;
 
 pub struct ComponentLoader {
     catalog: Catalog,
@@ -14,8 +17,8 @@ pub struct ComponentLoader {
 
 impl ComponentLoader {
     /// A loader for one request: its cache lives as long as the request.
-    pub fn for_request(catalog: Catalog) -> DataLoader<Self> {
-        DataLoader::new(Self { catalog }, tokio::spawn)
+    pub fn for_request(catalog: Catalog) -> Components {
+        DataLoader::with_cache(Self { catalog }, tokio::spawn, HashMapCache::default())
     }
 }
 

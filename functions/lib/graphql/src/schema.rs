@@ -15,6 +15,7 @@ use gantry_domain::access::{Action, Resource};
 
 use crate::error::IntoGraphql;
 use crate::guard::Can;
+use crate::loader::Components;
 use crate::types::{
     Component, Environment, PageInfo, Release, ReleaseComparison, ReleaseConnection, ReleaseEdge, ReleaseState,
     ReleaseStatus, VersionMap, VersioningStrategy,
@@ -97,6 +98,14 @@ impl CatalogQuery {
             component_id: component_id.as_ref().map(self::component_id).transpose()?,
         };
         let page = catalog(ctx).releases(filter, first, after).await.gql()?;
+        // Load every component name of the page in one batch before the fields ask for
+        // them one by one, so the request count never depends on resolver timing.
+        let names = ctx.look_ahead().field("edges").field("node").field("components").field("componentName");
+        if names.exists() {
+            let ids: std::collections::HashSet<ComponentId> =
+                page.items.iter().flat_map(|(_, r)| r.components.iter().map(|c| c.component_id)).collect();
+            ctx.data_unchecked::<Components>().load_many(ids).await.gql()?;
+        }
         let end_cursor = page.items.last().map(|(cursor, _)| cursor.clone());
         Ok(ReleaseConnection {
             edges: page.items.into_iter().map(|(cursor, node)| ReleaseEdge { cursor, node: Release(node) }).collect(),

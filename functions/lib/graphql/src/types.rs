@@ -1,13 +1,12 @@
 //! GraphQL output types: thin views over domain values.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, Enum, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use gantry_domain::model;
 use gantry_domain::service::Catalog;
 
 use crate::error::IntoGraphql;
-use crate::loader::ComponentLoader;
+use crate::loader::Components;
 
 /// Where a release sits in its life. `PROMOTING` and `DEPLOYED` follow promotions.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -242,7 +241,7 @@ impl ReleaseComponent {
     }
     /// The component's current name.
     async fn component_name(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        let loader = ctx.data_unchecked::<DataLoader<ComponentLoader>>();
+        let loader = ctx.data_unchecked::<Components>();
         let current = loader.load_one(self.0.component_id).await.gql()?;
         Ok(current.map_or_else(|| self.0.component_name.clone(), |c| c.name.to_string()))
     }

@@ -1,0 +1,81 @@
+//! Latency figures for the two hot paths, against the local emulator (start it with
+//! `make emulator-up`; `cargo bench -p gantry-tests` builds optimised):
+//! - webhook intake: authenticate, parse, conditional put, enqueue, answer;
+//! - a page of 50 releases with component names through GraphQL.
+//!
+//! It prints percentiles; it asserts nothing, as timings belong here and not in tests.
+
+#[path = "../tests/api/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::{TestApp, digest};
+
+fn percentiles(mut samples: Vec<Duration>) -> String {
+    samples.sort();
+    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
+    format!(
+        "n={} p50={:.2?} p95={:.2?} p99={:.2?} max={:.2?}",
+        samples.len(),
+        at(0.50),
+        at(0.95),
+        at(0.99),
+        samples.last().unwrap()
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let rounds: usize = std::env::var("GANTRY_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let app = TestApp::spawn().await;
+
+    // Webhook intake.
+    let (_, secret) = app.create_integration("bench", "DISTRIBUTION", "http://127.0.0.1:5000").await;
+    let auth = format!("Bearer {secret}");
+    let mut samples = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        let body = json!({ "events": [{ "id": format!("bench-{i}"), "action": "push",
+            "target": { "mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "bench/web", "tag": format!("1.0.{i}"),
+                        "digest": digest(&i.to_string()) }, "request": { "host": "127.0.0.1:5000" } }] });
+        let started = Instant::now();
+        let (status, _) = app
+            .post_webhook(
+                "/webhooks/registry/distribution",
+                &[("authorization", &auth)],
+                serde_json::to_vec(&body).unwrap(),
+            )
+            .await;
+        samples.push(started.elapsed());
+        assert_eq!(status, 202);
+    }
+    println!("webhook intake (202, stored and queued): {}", percentiles(samples));
+
+    // A page of releases with component names.
+    let mut components = Vec::new();
+    for name in ["api", "web", "worker"] {
+        let id = app.create_component(name).await;
+        app.add_version(&id, "1.0.0", &digest(name)).await;
+        components.push(id);
+    }
+    for i in 0..50 {
+        let picked: Vec<_> = components.iter().map(|c| json!({ "componentId": c, "version": "1.0.0" })).collect();
+        app.create_release(&format!("r{i}"), json!(picked)).await;
+    }
+    app.requests.take();
+    let query = "{ releases(first: 50) { edges { node { name components { componentName digest } } } } }";
+    let mut samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        app.ok(query, json!({})).await;
+        samples.push(started.elapsed());
+    }
+    let ops = app.requests.take();
+    let requests = ops.len() as f64 / rounds as f64;
+    if std::env::var("GANTRY_BENCH_DEBUG").is_ok() {
+        println!("{:?}", &ops[..ops.len().min(12)]);
+    }
+    println!("releases(first: 50) with names: {} ({requests:.1} DynamoDB requests a query)", percentiles(samples));
+}
