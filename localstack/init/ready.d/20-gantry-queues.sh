@@ -5,7 +5,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 queues_json="${GANTRY_QUEUES_JSON:-$here/../../../infra/queues.json}"
-endpoint="${AWS_ENDPOINT_URL:-http://localhost:4566}"
+endpoint="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
 
 if command -v awslocal >/dev/null 2>&1; then
   aws=(awslocal)

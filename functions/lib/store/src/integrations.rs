@@ -131,6 +131,28 @@ impl DynamoRepository {
     }
 }
 
+impl DynamoRepository {
+    /// Puts a delivery item, to expire after the retention period, unless one with its key
+    /// exists; `false` when it does (a replay).
+    async fn put_delivery(&self, mut item: crate::codec::Item, received_at: chrono::DateTime<Utc>) -> Result<bool> {
+        let expires = received_at + Duration::days(DELIVERY_RETENTION_DAYS);
+        item.insert("expiresAt".into(), AttributeValue::N(expires.timestamp().to_string()));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(sdk(err)),
+        }
+    }
+}
+
 fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(bytes).map_err(DomainError::internal)?;
@@ -153,59 +175,31 @@ impl DeliveryLog for DynamoRepository {
         item.insert("rawBody".into(), AttributeValue::B(Blob::new(body)));
         item.insert("receivedAt".into(), s(&delivery.received_at.to_rfc3339()));
         item.insert("enqueued".into(), AttributeValue::Bool(false));
-        let expires = delivery.received_at + Duration::days(DELIVERY_RETENTION_DAYS);
-        item.insert("expiresAt".into(), AttributeValue::N(expires.timestamp().to_string()));
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(Recorded::New),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                let existing = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key.primary()))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-                let enqueued = existing
-                    .item
-                    .as_ref()
-                    .and_then(|i| i.get("enqueued"))
-                    .and_then(|v| v.as_bool().ok())
-                    .copied()
-                    .unwrap_or(false);
-                Ok(Recorded::Duplicate { enqueued })
-            }
-            Err(err) => Err(sdk(err)),
+        if self.put_delivery(item, delivery.received_at).await? {
+            return Ok(Recorded::New);
         }
+        let existing = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.primary()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let enqueued = existing
+            .item
+            .as_ref()
+            .and_then(|i| i.get("enqueued"))
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false);
+        Ok(Recorded::Duplicate { enqueued })
     }
 
     #[instrument(skip_all, fields(delivery = %delivery_key), err)]
     async fn claim(&self, delivery_key: &str) -> Result<bool> {
-        let mut item = keys::delivery(delivery_key).all();
-        let expires = Utc::now() + Duration::days(DELIVERY_RETENTION_DAYS);
-        item.insert("expiresAt".into(), AttributeValue::N(expires.timestamp().to_string()));
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(sdk(err)),
-        }
+        self.put_delivery(keys::delivery(delivery_key).all(), Utc::now()).await
     }
 
     #[instrument(skip_all, fields(delivery = %queued.delivery_key()), err)]
