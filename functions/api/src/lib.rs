@@ -26,6 +26,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         sync: state.sync.clone(),
         accounts: state.accounts.clone(),
         builds: state.builds.clone(),
+        targets: state.targets.clone(),
     });
     let rest = Router::new()
         .route("/api/v1/releases", post(rest::create_release))

@@ -11,5 +11,6 @@ mod environments;
 mod http;
 mod registry;
 mod releases;
+mod targets;
 mod versions;
 mod webhooks;

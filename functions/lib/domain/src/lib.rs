@@ -14,6 +14,7 @@ pub mod model;
 pub mod ports;
 pub mod service;
 pub mod sync;
+pub mod targets;
 pub mod values;
 
 pub use error::{DomainError, Result};

@@ -276,6 +276,9 @@ pub struct Environment {
     /// Position on the promotion path; unique, lowest first.
     pub order: u32,
     pub required_approvals: u32,
+    /// Who approves, which gates apply, and what happens on its own.
+    #[serde(default)]
+    pub policy: EnvironmentPolicy,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub revision: u64,
@@ -283,6 +286,84 @@ pub struct Environment {
 
 impl Environment {
     pub const MAX_REQUIRED_APPROVALS: u32 = 10;
+    pub const MAX_SOAK_MINUTES: u32 = 30 * 24 * 60;
+}
+
+/// An environment's promotion rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EnvironmentPolicy {
+    /// Roles whose holders may approve promotions into this environment.
+    pub approver_roles: Vec<crate::access::Role>,
+    /// Whether the requester may approve their own promotion.
+    pub allow_self_approval: bool,
+    /// Gate: the release's commit has a successful CI build.
+    pub require_build_success: bool,
+    /// Gate: the release has run this long in the previous environment.
+    pub min_soak_minutes: u32,
+    /// Gate: promotions here are requested by people, never automatically.
+    pub manual_only: bool,
+    /// A release deployed to the previous environment is proposed here by itself.
+    pub auto_promote: bool,
+    /// A failed deployment here rolls back by itself.
+    pub auto_rollback: bool,
+}
+
+impl Default for EnvironmentPolicy {
+    fn default() -> Self {
+        Self {
+            approver_roles: vec![crate::access::Role::Approver, crate::access::Role::Admin],
+            allow_self_approval: false,
+            require_build_success: false,
+            min_soak_minutes: 0,
+            manual_only: false,
+            auto_promote: false,
+            auto_rollback: false,
+        }
+    }
+}
+
+/// Changes to an environment's policy: only the fields given change.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyPatch {
+    pub approver_roles: Option<Vec<crate::access::Role>>,
+    pub allow_self_approval: Option<bool>,
+    pub require_build_success: Option<bool>,
+    pub min_soak_minutes: Option<i64>,
+    pub manual_only: Option<bool>,
+    pub auto_promote: Option<bool>,
+    pub auto_rollback: Option<bool>,
+}
+
+impl EnvironmentPolicy {
+    /// The policy with `patch` applied, checked.
+    pub fn patched(&self, patch: PolicyPatch) -> Result<Self> {
+        let mut p = self.clone();
+        if let Some(roles) = patch.approver_roles {
+            if roles.is_empty() {
+                return Err(DomainError::validation("approverRoles must name at least one role"));
+            }
+            p.approver_roles = roles;
+        }
+        if let Some(minutes) = patch.min_soak_minutes {
+            p.min_soak_minutes =
+                u32::try_from(minutes).ok().filter(|m| *m <= Environment::MAX_SOAK_MINUTES).ok_or_else(|| {
+                    DomainError::validation(format!(
+                        "minSoakMinutes must be between 0 and {}",
+                        Environment::MAX_SOAK_MINUTES
+                    ))
+                })?;
+        }
+        p.allow_self_approval = patch.allow_self_approval.unwrap_or(p.allow_self_approval);
+        p.require_build_success = patch.require_build_success.unwrap_or(p.require_build_success);
+        p.manual_only = patch.manual_only.unwrap_or(p.manual_only);
+        p.auto_promote = patch.auto_promote.unwrap_or(p.auto_promote);
+        p.auto_rollback = patch.auto_rollback.unwrap_or(p.auto_rollback);
+        if p.manual_only && p.auto_promote {
+            return Err(DomainError::validation("an environment cannot be both manualOnly and autoPromote"));
+        }
+        Ok(p)
+    }
 }
 
 /// How a release stands in one environment.
@@ -434,6 +515,20 @@ mod tests {
     }
 
     #[test]
+    fn policies_patch_and_check() {
+        let p = EnvironmentPolicy::default();
+        assert!(
+            p.patched(PolicyPatch { manual_only: Some(true), auto_promote: Some(true), ..Default::default() }).is_err()
+        );
+        assert!(p.patched(PolicyPatch { approver_roles: Some(vec![]), ..Default::default() }).is_err());
+        assert!(p.patched(PolicyPatch { min_soak_minutes: Some(-1), ..Default::default() }).is_err());
+        let q = p
+            .patched(PolicyPatch { min_soak_minutes: Some(30), auto_rollback: Some(true), ..Default::default() })
+            .unwrap();
+        assert_eq!((q.min_soak_minutes, q.auto_rollback, q.manual_only), (30, true, false));
+    }
+
+    #[test]
     fn deprecated_is_final() {
         for next in ReleaseStatus::ALL {
             if next != ReleaseStatus::Deprecated {
@@ -532,6 +627,7 @@ mod tests {
             display_name: None,
             order,
             required_approvals: 0,
+            policy: EnvironmentPolicy::default(),
             created_at: now,
             updated_at: now,
             revision: 1,

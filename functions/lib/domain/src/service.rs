@@ -8,8 +8,9 @@ use tracing::instrument;
 
 use crate::error::{DomainError, Result};
 use crate::model::{
-    AutoRelease, Component, Environment, EnvironmentState, Release, ReleaseComparison, ReleaseComponent, ReleaseStatus,
-    SourceRef, VersionMap, VersionSource, VersioningStrategy, channel_overrides, compare, release_state, validate_tag,
+    AutoRelease, Component, Environment, EnvironmentPolicy, EnvironmentState, PolicyPatch, Release, ReleaseComparison,
+    ReleaseComponent, ReleaseStatus, SourceRef, VersionMap, VersionSource, VersioningStrategy, channel_overrides,
+    compare, release_state, validate_tag,
 };
 use crate::ports::{Page, PageRequest, ReleaseFilter, Repository};
 use crate::values::{
@@ -109,6 +110,7 @@ pub struct NewEnvironment {
     pub display_name: Option<String>,
     pub order: i64,
     pub required_approvals: Option<i64>,
+    pub policy: PolicyPatch,
 }
 
 /// Input for `updateEnvironment`.
@@ -118,6 +120,7 @@ pub struct EnvironmentPatch {
     pub display_name: Option<String>,
     pub order: Option<i64>,
     pub required_approvals: Option<i64>,
+    pub policy: PolicyPatch,
 }
 
 /// Who is acting: recorded as `createdBy`.
@@ -435,6 +438,7 @@ impl Catalog {
             display_name: display_text("displayName", input.display_name, DISPLAY_MAX)?,
             order: order(input.order)?,
             required_approvals: approvals(input.required_approvals.unwrap_or(0))?,
+            policy: EnvironmentPolicy::default().patched(input.policy)?,
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -460,6 +464,7 @@ impl Catalog {
         if let Some(a) = patch.required_approvals {
             after.required_approvals = approvals(a)?;
         }
+        after.policy = before.policy.patched(patch.policy)?;
         after.updated_at = Utc::now();
         after.revision = before.revision + 1;
         self.repo.update_environment(&before, &after).await?;

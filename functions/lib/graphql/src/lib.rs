@@ -7,6 +7,7 @@ pub mod guard;
 pub mod integrations;
 pub mod loader;
 pub mod schema;
+pub mod targets;
 pub mod types;
 
 use async_graphql::{EmptySubscription, MergedObject, Request, Response};
@@ -16,6 +17,7 @@ use gantry_domain::builds::Builds;
 use gantry_domain::integrations::Integrations;
 use gantry_domain::service::{Actor, Catalog};
 use gantry_domain::sync::VersionSync;
+use gantry_domain::targets::Targets;
 
 /// Every query root field.
 #[derive(MergedObject, Default)]
@@ -23,7 +25,12 @@ pub struct Query(schema::CatalogQuery, integrations::IntegrationQuery, accounts:
 
 /// Every mutation root field.
 #[derive(MergedObject, Default)]
-pub struct Mutation(schema::CatalogMutation, integrations::IntegrationMutation, accounts::AccountMutation);
+pub struct Mutation(
+    schema::CatalogMutation,
+    integrations::IntegrationMutation,
+    accounts::AccountMutation,
+    targets::TargetMutation,
+);
 
 pub type GantrySchema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
 
@@ -39,6 +46,7 @@ pub struct Services {
     pub sync: VersionSync,
     pub accounts: ServiceAccounts,
     pub builds: Builds,
+    pub targets: Targets,
 }
 
 pub fn build_schema(services: Services) -> GantrySchema {
@@ -48,6 +56,7 @@ pub fn build_schema(services: Services) -> GantrySchema {
         .data(services.sync)
         .data(services.accounts)
         .data(services.builds)
+        .data(services.targets)
         .finish()
 }
 

@@ -11,7 +11,8 @@ use gantry_domain::service::{
 };
 use gantry_domain::values::{ComponentId, EnvironmentId, ReleaseId};
 
-use gantry_domain::access::{Action, Resource};
+use gantry_domain::access::{Action, Resource, Role};
+use gantry_domain::model::PolicyPatch;
 
 use crate::error::IntoGraphql;
 use crate::guard::Can;
@@ -277,6 +278,14 @@ pub struct CreateEnvironmentInput {
     pub order: i64,
     /// 0 when not given; at most 10.
     pub required_approvals: Option<i64>,
+    /// Roles whose holders may approve (`approver` and `admin` unless set).
+    pub approver_roles: Option<Vec<String>>,
+    pub allow_self_approval: Option<bool>,
+    pub require_build_success: Option<bool>,
+    pub min_soak_minutes: Option<i64>,
+    pub manual_only: Option<bool>,
+    pub auto_promote: Option<bool>,
+    pub auto_rollback: Option<bool>,
 }
 
 #[derive(InputObject)]
@@ -285,10 +294,39 @@ pub struct UpdateEnvironmentInput {
     pub display_name: Option<String>,
     pub order: Option<i64>,
     pub required_approvals: Option<i64>,
+    /// Roles whose holders may approve (`approver` and `admin` unless set).
+    pub approver_roles: Option<Vec<String>>,
+    pub allow_self_approval: Option<bool>,
+    pub require_build_success: Option<bool>,
+    pub min_soak_minutes: Option<i64>,
+    pub manual_only: Option<bool>,
+    pub auto_promote: Option<bool>,
+    pub auto_rollback: Option<bool>,
 }
 
 #[derive(Default)]
 pub struct CatalogMutation;
+
+/// The policy fields of an environment input; flags in the order
+/// allowSelfApproval, requireBuildSuccess, manualOnly, autoPromote, autoRollback.
+fn policy(
+    roles: Option<Vec<String>>,
+    flags: [Option<bool>; 5],
+    min_soak_minutes: Option<i64>,
+) -> async_graphql::Result<PolicyPatch> {
+    let approver_roles =
+        roles.map(|r| r.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()).transpose().gql()?;
+    let [allow_self_approval, require_build_success, manual_only, auto_promote, auto_rollback] = flags;
+    Ok(PolicyPatch {
+        approver_roles,
+        allow_self_approval,
+        require_build_success,
+        min_soak_minutes,
+        manual_only,
+        auto_promote,
+        auto_rollback,
+    })
+}
 
 #[Object]
 impl CatalogMutation {
@@ -440,6 +478,17 @@ impl CatalogMutation {
             display_name: input.display_name,
             order: input.order,
             required_approvals: input.required_approvals,
+            policy: policy(
+                input.approver_roles,
+                [
+                    input.allow_self_approval,
+                    input.require_build_success,
+                    input.manual_only,
+                    input.auto_promote,
+                    input.auto_rollback,
+                ],
+                input.min_soak_minutes,
+            )?,
         };
         catalog(ctx).create_environment(input).await.gql().map(Environment)
     }
@@ -456,6 +505,17 @@ impl CatalogMutation {
             display_name: input.display_name,
             order: input.order,
             required_approvals: input.required_approvals,
+            policy: policy(
+                input.approver_roles,
+                [
+                    input.allow_self_approval,
+                    input.require_build_success,
+                    input.manual_only,
+                    input.auto_promote,
+                    input.auto_rollback,
+                ],
+                input.min_soak_minutes,
+            )?,
         };
         catalog(ctx).update_environment(environment_id(&id)?, patch).await.gql().map(Environment)
     }

@@ -310,6 +310,38 @@ impl Environment {
     async fn required_approvals(&self) -> u32 {
         self.0.required_approvals
     }
+    /// Roles whose holders may approve promotions here.
+    async fn approver_roles(&self) -> Vec<&str> {
+        self.0.policy.approver_roles.iter().map(|r| r.as_str()).collect()
+    }
+    async fn allow_self_approval(&self) -> bool {
+        self.0.policy.allow_self_approval
+    }
+    /// Gate: the release's commit has a successful CI build.
+    async fn require_build_success(&self) -> bool {
+        self.0.policy.require_build_success
+    }
+    /// Gate: minutes the release must have run in the previous environment.
+    async fn min_soak_minutes(&self) -> u32 {
+        self.0.policy.min_soak_minutes
+    }
+    /// Gate: promotions here are never automatic.
+    async fn manual_only(&self) -> bool {
+        self.0.policy.manual_only
+    }
+    /// Releases deployed to the previous environment are proposed here by themselves.
+    async fn auto_promote(&self) -> bool {
+        self.0.policy.auto_promote
+    }
+    /// A failed deployment here rolls back by itself.
+    async fn auto_rollback(&self) -> bool {
+        self.0.policy.auto_rollback
+    }
+    /// Where releases of this environment run.
+    async fn targets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::targets::DeploymentTarget>> {
+        let targets = ctx.data_unchecked::<gantry_domain::targets::Targets>().of_environment(self.0.id).await.gql()?;
+        Ok(targets.into_iter().map(crate::targets::DeploymentTarget).collect())
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

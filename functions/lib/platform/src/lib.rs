@@ -12,6 +12,7 @@ use gantry_domain::builds::Builds;
 use gantry_domain::integrations::Integrations;
 use gantry_domain::service::Catalog;
 use gantry_domain::sync::VersionSync;
+use gantry_domain::targets::Targets;
 use gantry_gateway::intake::Intake;
 use gantry_queue::SqsQueue;
 use gantry_store::DynamoRepository;
@@ -176,6 +177,7 @@ pub struct AppState {
     pub accounts: ServiceAccounts,
     pub auth: Authenticator,
     pub builds: Builds,
+    pub targets: Targets,
 }
 
 impl AppState {
@@ -201,7 +203,9 @@ impl AppState {
             .as_ref()
             .map(|o| OidcKeys::from_jwks(&o.issuer, &o.audience, &o.jwks).expect("Config checked the JWKS"));
         let auth = Authenticator::new(local, oidc, accounts.clone());
+        let targets = Targets::new(repo.clone(), repo.clone());
         Arc::new(Self {
+            targets,
             catalog: Catalog::new(repo),
             integrations,
             intake,

@@ -7,6 +7,7 @@ use gantry_domain::accounts::ServiceAccountId;
 use gantry_domain::events::RegistrySource;
 use gantry_domain::integrations::IntegrationId;
 use gantry_domain::model::ReleaseStatus;
+use gantry_domain::targets::TargetId;
 use gantry_domain::values::{Channel, ComponentId, Digest, EnvironmentId, ReleaseId, VersionMapId};
 
 pub const PK: &str = "PK";
@@ -216,6 +217,17 @@ pub fn deployed_component(environment: EnvironmentId, component: ComponentId) ->
 }
 
 pub const DEPLOYED_PREFIX: &str = "DEPLOYED#";
+
+pub const TARGET_PREFIX: &str = "TARGET#";
+
+/// A deployment target in its environment's partition, findable by id through GSI1.
+pub fn target(environment: EnvironmentId, id: TargetId) -> ItemKeys {
+    ItemKeys::new(environment_pk(environment), format!("{TARGET_PREFIX}{id}")).gsi1(target_lookup(id), "TARGET")
+}
+
+pub fn target_lookup(id: TargetId) -> String {
+    format!("TARGET#{id}")
+}
 
 // ----- registry integrations -----
 

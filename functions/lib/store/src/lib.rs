@@ -7,6 +7,7 @@ pub mod codec;
 pub mod integrations;
 pub mod keys;
 pub mod table;
+pub mod targets;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -778,6 +779,12 @@ impl Repository for DynamoRepository {
         if deployed.count > 0 {
             return Err(DomainError::conflict(format!(
                 "environment {} has deployments; it cannot be deleted",
+                environment.name
+            )));
+        }
+        if !self.partition(&keys::environment_pk(environment.id), keys::TARGET_PREFIX).await?.is_empty() {
+            return Err(DomainError::conflict(format!(
+                "environment {} has deployment targets; remove them first",
                 environment.name
             )));
         }

@@ -1,0 +1,286 @@
+//! Deployment targets: where an environment's releases run. Each is a Docker Engine
+//! container, an ECS service or a Nomad job, and its configuration is checked when it is
+//! added, so a deployment never starts from a target that cannot work.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use crate::error::{DomainError, Result};
+use crate::ports::Repository;
+use crate::values::{ComponentId, EnvironmentId, Name};
+
+crate::values::id_type!(TargetId, "deployment target");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    Docker,
+    Ecs,
+    Nomad,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortMapping {
+    pub host: u16,
+    pub container: u16,
+}
+
+/// A container health check: `command` is run inside the container (`CMD` form).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    pub command: Vec<String>,
+    pub interval_seconds: u32,
+    pub timeout_seconds: u32,
+    pub retries: u32,
+}
+
+/// How to reach and run each kind of target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum TargetConfig {
+    /// One container of one component on a Docker Engine.
+    Docker {
+        /// `unix:///var/run/docker.sock` or `tcp://host:port`.
+        endpoint: String,
+        container_name: String,
+        component_id: ComponentId,
+        ports: Vec<PortMapping>,
+        env: BTreeMap<String, String>,
+        health_check: Option<HealthCheck>,
+        /// `host` (the default) or `none`, for engines without a bridge.
+        network_mode: String,
+    },
+    /// An ECS service; each mapped container runs one component.
+    Ecs { cluster: String, service: String, containers: BTreeMap<String, ComponentId> },
+    /// A Nomad job; each mapped task runs one component.
+    Nomad {
+        /// `http(s)://host:port` of the Nomad API.
+        address: String,
+        namespace: String,
+        job_id: String,
+        tasks: BTreeMap<String, ComponentId>,
+        /// Where the ACL token is kept: `env:NAME`, `ssm:/path` or `secretsmanager:name`.
+        token_ref: Option<String>,
+    },
+}
+
+impl TargetConfig {
+    pub fn kind(&self) -> TargetKind {
+        match self {
+            Self::Docker { .. } => TargetKind::Docker,
+            Self::Ecs { .. } => TargetKind::Ecs,
+            Self::Nomad { .. } => TargetKind::Nomad,
+        }
+    }
+
+    /// The components this target runs.
+    pub fn components(&self) -> Vec<ComponentId> {
+        match self {
+            Self::Docker { component_id, .. } => vec![*component_id],
+            Self::Ecs { containers, .. } => containers.values().copied().collect(),
+            Self::Nomad { tasks, .. } => tasks.values().copied().collect(),
+        }
+    }
+
+    /// Checks everything that can be checked without reaching the target.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |msg: String| Err(DomainError::validation(msg));
+        match self {
+            Self::Docker { endpoint, container_name, ports, env, health_check, network_mode, .. } => {
+                let endpoint_ok = endpoint.strip_prefix("unix:///").is_some_and(|p| !p.is_empty())
+                    || endpoint.strip_prefix("tcp://").is_some_and(host_port);
+                if !endpoint_ok {
+                    return invalid(format!("docker endpoint {endpoint:?} must be unix:///path or tcp://host:port"));
+                }
+                if !docker_name(container_name) {
+                    return invalid(format!("container name {container_name:?} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"));
+                }
+                if ports.iter().any(|p| p.host == 0 || p.container == 0) {
+                    return invalid("ports must be between 1 and 65535".into());
+                }
+                if let Some(key) = env.keys().find(|k| k.is_empty() || k.contains('=') || k.contains('\0')) {
+                    return invalid(format!("environment variable name {key:?} is not valid"));
+                }
+                if let Some(h) = health_check
+                    && (h.command.is_empty() || h.interval_seconds == 0 || h.timeout_seconds == 0 || h.retries == 0)
+                {
+                    return invalid("a health check needs a command and positive interval, timeout and retries".into());
+                }
+                if !matches!(network_mode.as_str(), "host" | "none") {
+                    return invalid(format!("networkMode {network_mode:?} must be host or none"));
+                }
+            }
+            Self::Ecs { cluster, service, containers } => {
+                for (what, value) in [("cluster", cluster), ("service", service)] {
+                    if value.is_empty() || value.len() > 255 {
+                        return invalid(format!("ECS {what} must be 1-255 characters"));
+                    }
+                }
+                if containers.is_empty() {
+                    return invalid("an ECS target maps at least one container to a component".into());
+                }
+            }
+            Self::Nomad { address, namespace, job_id, tasks, token_ref } => {
+                let address_ok = address
+                    .strip_prefix("http://")
+                    .or_else(|| address.strip_prefix("https://"))
+                    .is_some_and(|rest| host_port(rest.trim_end_matches('/')));
+                if !address_ok {
+                    return invalid(format!("Nomad address {address:?} must be http(s)://host:port"));
+                }
+                if namespace.is_empty() || job_id.is_empty() {
+                    return invalid("Nomad namespace and job id must not be empty".into());
+                }
+                if tasks.is_empty() {
+                    return invalid("a Nomad target maps at least one task to a component".into());
+                }
+                if let Some(r) = token_ref {
+                    let ok = ["env:", "ssm:/", "secretsmanager:"]
+                        .iter()
+                        .any(|p| r.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
+                    if !ok {
+                        return invalid(format!("tokenRef {r:?} must be env:NAME, ssm:/path or secretsmanager:name"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn host_port(raw: &str) -> bool {
+    match raw.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    }
+}
+
+fn docker_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentTarget {
+    pub id: TargetId,
+    pub environment_id: EnvironmentId,
+    pub name: Name,
+    pub config: TargetConfig,
+    pub created_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait TargetRepository: Send + Sync {
+    /// `Conflict` if the environment has a target of that name; `NotFound` if the
+    /// environment is gone.
+    async fn add_target(&self, target: &DeploymentTarget) -> Result<()>;
+    async fn get_target(&self, id: TargetId) -> Result<Option<DeploymentTarget>>;
+    async fn targets_of(&self, environment: EnvironmentId) -> Result<Vec<DeploymentTarget>>;
+    async fn remove_target(&self, target: &DeploymentTarget) -> Result<()>;
+}
+
+#[derive(Clone)]
+pub struct Targets {
+    targets: Arc<dyn TargetRepository>,
+    repo: Arc<dyn Repository>,
+}
+
+impl Targets {
+    pub fn new(targets: Arc<dyn TargetRepository>, repo: Arc<dyn Repository>) -> Self {
+        Self { targets, repo }
+    }
+
+    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    pub async fn add(&self, environment: EnvironmentId, name: &str, config: TargetConfig) -> Result<DeploymentTarget> {
+        let name = Name::parse(name)?;
+        config.validate()?;
+        self.repo
+            .get_environment(environment)
+            .await?
+            .ok_or_else(|| DomainError::not_found("environment", environment))?;
+        let wanted = config.components();
+        let found = self.repo.get_components(&wanted).await?;
+        if let Some(missing) = wanted.iter().find(|id| !found.iter().any(|c| c.id == **id)) {
+            return Err(DomainError::not_found("component", missing));
+        }
+        let target =
+            DeploymentTarget { id: TargetId::new(), environment_id: environment, name, config, created_at: Utc::now() };
+        self.targets.add_target(&target).await?;
+        tracing::info!(target_id = %target.id, kind = ?target.config.kind(), "deployment target added");
+        Ok(target)
+    }
+
+    #[instrument(skip_all, fields(target_id = %id), err)]
+    pub async fn remove(&self, id: TargetId) -> Result<DeploymentTarget> {
+        let target =
+            self.targets.get_target(id).await?.ok_or_else(|| DomainError::not_found("deployment target", id))?;
+        self.targets.remove_target(&target).await?;
+        Ok(target)
+    }
+
+    pub async fn of_environment(&self, environment: EnvironmentId) -> Result<Vec<DeploymentTarget>> {
+        self.targets.targets_of(environment).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docker(endpoint: &str, name: &str) -> TargetConfig {
+        TargetConfig::Docker {
+            endpoint: endpoint.into(),
+            container_name: name.into(),
+            component_id: ComponentId::new(),
+            ports: vec![PortMapping { host: 8080, container: 80 }],
+            env: BTreeMap::from([("MODE".into(), "prod".into())]),
+            health_check: None,
+            network_mode: "host".into(),
+        }
+    }
+
+    #[test]
+    fn docker_targets() {
+        assert!(docker("unix:///run/docker.sock", "web").validate().is_ok());
+        assert!(docker("tcp://10.0.0.5:2375", "web-1").validate().is_ok());
+        for (endpoint, name) in [
+            ("http://x", "web"),
+            ("tcp://host", "web"),
+            ("unix://", "web"),
+            ("unix:///s", "-web"),
+            ("unix:///s", "a b"),
+        ] {
+            assert!(docker(endpoint, name).validate().is_err(), "{endpoint} {name}");
+        }
+    }
+
+    #[test]
+    fn ecs_and_nomad_targets() {
+        let ecs = |containers: BTreeMap<String, ComponentId>| TargetConfig::Ecs {
+            cluster: "prod".into(),
+            service: "web".into(),
+            containers,
+        };
+        assert!(ecs(BTreeMap::from([("web".into(), ComponentId::new())])).validate().is_ok());
+        assert!(ecs(BTreeMap::new()).validate().is_err());
+        let nomad = |address: &str, token_ref: Option<&str>| TargetConfig::Nomad {
+            address: address.into(),
+            namespace: "default".into(),
+            job_id: "web".into(),
+            tasks: BTreeMap::from([("server".into(), ComponentId::new())]),
+            token_ref: token_ref.map(Into::into),
+        };
+        assert!(nomad("http://127.0.0.1:4646", Some("env:NOMAD_TOKEN")).validate().is_ok());
+        assert!(nomad("nomad:4646", None).validate().is_err());
+        assert!(nomad("http://127.0.0.1:4646", Some("plaintext-token")).validate().is_err());
+    }
+}

@@ -1,0 +1,279 @@
+//! Deployment targets in GraphQL.
+
+use std::collections::BTreeMap;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use gantry_domain::DomainError;
+use gantry_domain::access::{Action, Resource};
+use gantry_domain::targets::{self, HealthCheck, PortMapping, TargetConfig, TargetId, Targets};
+use gantry_domain::values::{ComponentId, EnvironmentId};
+
+use crate::error::IntoGraphql;
+use crate::guard::Can;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "gantry_domain::targets::TargetKind")]
+pub enum TargetType {
+    /// A container on a Docker Engine.
+    Docker,
+    /// An ECS service.
+    Ecs,
+    /// A Nomad job.
+    Nomad,
+}
+
+pub struct DeploymentTarget(pub targets::DeploymentTarget);
+
+#[derive(SimpleObject)]
+pub struct Port {
+    pub host: u16,
+    pub container: u16,
+}
+
+#[derive(SimpleObject)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+/// A container or task name and the component it runs.
+#[derive(SimpleObject)]
+pub struct ComponentMapping {
+    pub name: String,
+    pub component_id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct DockerTarget {
+    pub endpoint: String,
+    pub container_name: String,
+    pub component_id: ID,
+    pub ports: Vec<Port>,
+    pub env: Vec<KeyValue>,
+    pub health_check_command: Option<Vec<String>>,
+    pub network_mode: String,
+}
+
+#[derive(SimpleObject)]
+pub struct EcsTarget {
+    pub cluster: String,
+    pub service: String,
+    pub containers: Vec<ComponentMapping>,
+}
+
+#[derive(SimpleObject)]
+pub struct NomadTarget {
+    pub address: String,
+    pub namespace: String,
+    pub job_id: String,
+    pub tasks: Vec<ComponentMapping>,
+    /// Where the ACL token is kept (never the token).
+    pub token_ref: Option<String>,
+}
+
+fn mappings(map: &BTreeMap<String, ComponentId>) -> Vec<ComponentMapping> {
+    map.iter().map(|(name, id)| ComponentMapping { name: name.clone(), component_id: ID(id.to_string()) }).collect()
+}
+
+#[Object]
+impl DeploymentTarget {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn environment_id(&self) -> ID {
+        ID(self.0.environment_id.to_string())
+    }
+    async fn name(&self) -> &str {
+        self.0.name.as_str()
+    }
+    #[graphql(name = "type")]
+    async fn kind(&self) -> TargetType {
+        self.0.config.kind().into()
+    }
+    async fn docker(&self) -> Option<DockerTarget> {
+        match &self.0.config {
+            TargetConfig::Docker { endpoint, container_name, component_id, ports, env, health_check, network_mode } => {
+                Some(DockerTarget {
+                    endpoint: endpoint.clone(),
+                    container_name: container_name.clone(),
+                    component_id: ID(component_id.to_string()),
+                    ports: ports.iter().map(|p| Port { host: p.host, container: p.container }).collect(),
+                    env: env.iter().map(|(key, value)| KeyValue { key: key.clone(), value: value.clone() }).collect(),
+                    health_check_command: health_check.as_ref().map(|h| h.command.clone()),
+                    network_mode: network_mode.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+    async fn ecs(&self) -> Option<EcsTarget> {
+        match &self.0.config {
+            TargetConfig::Ecs { cluster, service, containers } => {
+                Some(EcsTarget { cluster: cluster.clone(), service: service.clone(), containers: mappings(containers) })
+            }
+            _ => None,
+        }
+    }
+    async fn nomad(&self) -> Option<NomadTarget> {
+        match &self.0.config {
+            TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref } => Some(NomadTarget {
+                address: address.clone(),
+                namespace: namespace.clone(),
+                job_id: job_id.clone(),
+                tasks: mappings(tasks),
+                token_ref: token_ref.clone(),
+            }),
+            _ => None,
+        }
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(InputObject)]
+pub struct PortInput {
+    pub host: u16,
+    pub container: u16,
+}
+
+#[derive(InputObject)]
+pub struct KeyValueInput {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(InputObject)]
+pub struct ComponentMappingInput {
+    pub name: String,
+    pub component_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct HealthCheckInput {
+    /// Run inside the container, such as `["wget", "-q", "-O-", "http://127.0.0.1:8080/health"]`.
+    pub command: Vec<String>,
+    #[graphql(default = 2)]
+    pub interval_seconds: u32,
+    #[graphql(default = 2)]
+    pub timeout_seconds: u32,
+    #[graphql(default = 5)]
+    pub retries: u32,
+}
+
+#[derive(InputObject)]
+pub struct DockerTargetInput {
+    /// `unix:///var/run/docker.sock` or `tcp://host:port`.
+    pub endpoint: String,
+    pub container_name: String,
+    pub component_id: ID,
+    #[graphql(default)]
+    pub ports: Vec<PortInput>,
+    #[graphql(default)]
+    pub env: Vec<KeyValueInput>,
+    pub health_check: Option<HealthCheckInput>,
+    /// `host` (default) or `none`.
+    #[graphql(default_with = "String::from(\"host\")")]
+    pub network_mode: String,
+}
+
+#[derive(InputObject)]
+pub struct EcsTargetInput {
+    pub cluster: String,
+    pub service: String,
+    pub containers: Vec<ComponentMappingInput>,
+}
+
+#[derive(InputObject)]
+pub struct NomadTargetInput {
+    /// `http(s)://host:port` of the Nomad API.
+    pub address: String,
+    #[graphql(default_with = "String::from(\"default\")")]
+    pub namespace: String,
+    pub job_id: String,
+    pub tasks: Vec<ComponentMappingInput>,
+    /// `env:NAME`, `ssm:/path` or `secretsmanager:name`.
+    pub token_ref: Option<String>,
+}
+
+/// `type` and the one matching configuration.
+#[derive(InputObject)]
+pub struct AddDeploymentTargetInput {
+    pub name: String,
+    #[graphql(name = "type")]
+    pub kind: TargetType,
+    pub docker: Option<DockerTargetInput>,
+    pub ecs: Option<EcsTargetInput>,
+    pub nomad: Option<NomadTargetInput>,
+}
+
+fn component(id: &ID) -> Result<ComponentId, DomainError> {
+    ComponentId::parse(id)
+}
+
+fn mapping(input: Vec<ComponentMappingInput>) -> Result<BTreeMap<String, ComponentId>, DomainError> {
+    let mut map = BTreeMap::new();
+    for m in input {
+        if map.insert(m.name.clone(), component(&m.component_id)?).is_some() {
+            return Err(DomainError::validation(format!("{} is mapped twice", m.name)));
+        }
+    }
+    Ok(map)
+}
+
+fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> {
+    match (input.kind, input.docker, input.ecs, input.nomad) {
+        (TargetType::Docker, Some(d), None, None) => Ok(TargetConfig::Docker {
+            endpoint: d.endpoint,
+            container_name: d.container_name,
+            component_id: component(&d.component_id)?,
+            ports: d.ports.into_iter().map(|p| PortMapping { host: p.host, container: p.container }).collect(),
+            env: d.env.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+            health_check: d.health_check.map(|h| HealthCheck {
+                command: h.command,
+                interval_seconds: h.interval_seconds,
+                timeout_seconds: h.timeout_seconds,
+                retries: h.retries,
+            }),
+            network_mode: d.network_mode,
+        }),
+        (TargetType::Ecs, None, Some(e), None) => {
+            Ok(TargetConfig::Ecs { cluster: e.cluster, service: e.service, containers: mapping(e.containers)? })
+        }
+        (TargetType::Nomad, None, None, Some(n)) => Ok(TargetConfig::Nomad {
+            address: n.address,
+            namespace: n.namespace,
+            job_id: n.job_id,
+            tasks: mapping(n.tasks)?,
+            token_ref: n.token_ref,
+        }),
+        _ => Err(DomainError::validation("give the configuration that matches type, and only that one")),
+    }
+}
+
+#[derive(Default)]
+pub struct TargetMutation;
+
+#[Object]
+impl TargetMutation {
+    /// Adds a target to an environment; its configuration is checked now.
+    #[graphql(guard = "Can(Resource::Environment, Action::Update)")]
+    async fn add_deployment_target(
+        &self,
+        ctx: &Context<'_>,
+        environment_id: ID,
+        input: AddDeploymentTargetInput,
+    ) -> async_graphql::Result<DeploymentTarget> {
+        let environment = EnvironmentId::parse(&environment_id).gql()?;
+        let name = input.name.clone();
+        let config = config(input).gql()?;
+        ctx.data_unchecked::<Targets>().add(environment, &name, config).await.gql().map(DeploymentTarget)
+    }
+
+    #[graphql(guard = "Can(Resource::Environment, Action::Update)")]
+    async fn remove_deployment_target(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeploymentTarget> {
+        let id = TargetId::parse(&id).gql()?;
+        ctx.data_unchecked::<Targets>().remove(id).await.gql().map(DeploymentTarget)
+    }
+}
