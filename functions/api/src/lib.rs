@@ -27,6 +27,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         accounts: state.accounts.clone(),
         builds: state.builds.clone(),
         targets: state.targets.clone(),
+        promotions: state.promotions.clone(),
     });
     let rest = Router::new()
         .route("/api/v1/releases", post(rest::create_release))

@@ -9,6 +9,7 @@ mod components;
 mod efficiency;
 mod environments;
 mod http;
+mod promotions;
 mod registry;
 mod releases;
 mod targets;

@@ -94,8 +94,8 @@ impl Role {
     /// What the role allows:
     /// - `admin`: everything;
     /// - `viewer`: reading everything but service accounts;
-    /// - `release-creator`: a viewer who also records versions and builds and creates and
-    ///   updates releases (what CI needs);
+    /// - `release-creator`: a viewer who also records versions and builds, creates and
+    ///   updates releases and requests promotions (what CI needs);
     /// - `approver`: a viewer who also approves promotions.
     pub fn grants(self, resource: Resource, action: Action) -> bool {
         let viewer = action == Action::Read && resource != Resource::ServiceAccount;
@@ -109,6 +109,7 @@ impl Role {
                         (Resource::Release, Action::Create | Action::Update)
                             | (Resource::VersionMap, Action::Create)
                             | (Resource::Build, Action::Create)
+                            | (Resource::Promotion, Action::Create)
                     )
             }
             Role::Approver => viewer || (resource == Resource::Promotion && action == Action::Approve),

@@ -12,6 +12,7 @@ pub mod integrations;
 pub mod manifest;
 pub mod model;
 pub mod ports;
+pub mod promotions;
 pub mod service;
 pub mod sync;
 pub mod targets;

@@ -6,6 +6,7 @@ pub mod error;
 pub mod guard;
 pub mod integrations;
 pub mod loader;
+pub mod promotions;
 pub mod schema;
 pub mod targets;
 pub mod types;
@@ -15,13 +16,19 @@ use gantry_domain::access::Principal;
 use gantry_domain::accounts::ServiceAccounts;
 use gantry_domain::builds::Builds;
 use gantry_domain::integrations::Integrations;
+use gantry_domain::promotions::Promotions;
 use gantry_domain::service::{Actor, Catalog};
 use gantry_domain::sync::VersionSync;
 use gantry_domain::targets::Targets;
 
 /// Every query root field.
 #[derive(MergedObject, Default)]
-pub struct Query(schema::CatalogQuery, integrations::IntegrationQuery, accounts::AccountQuery);
+pub struct Query(
+    schema::CatalogQuery,
+    integrations::IntegrationQuery,
+    accounts::AccountQuery,
+    promotions::PromotionQuery,
+);
 
 /// Every mutation root field.
 #[derive(MergedObject, Default)]
@@ -30,6 +37,7 @@ pub struct Mutation(
     integrations::IntegrationMutation,
     accounts::AccountMutation,
     targets::TargetMutation,
+    promotions::PromotionMutation,
 );
 
 pub type GantrySchema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
@@ -47,6 +55,7 @@ pub struct Services {
     pub accounts: ServiceAccounts,
     pub builds: Builds,
     pub targets: Targets,
+    pub promotions: Promotions,
 }
 
 pub fn build_schema(services: Services) -> GantrySchema {
@@ -57,6 +66,7 @@ pub fn build_schema(services: Services) -> GantrySchema {
         .data(services.accounts)
         .data(services.builds)
         .data(services.targets)
+        .data(services.promotions)
         .finish()
 }
 

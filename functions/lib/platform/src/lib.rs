@@ -10,6 +10,7 @@ use gantry_auth::{Authenticator, LocalIssuer, OidcKeys};
 use gantry_domain::accounts::ServiceAccounts;
 use gantry_domain::builds::Builds;
 use gantry_domain::integrations::Integrations;
+use gantry_domain::promotions::Promotions;
 use gantry_domain::service::Catalog;
 use gantry_domain::sync::VersionSync;
 use gantry_domain::targets::Targets;
@@ -178,6 +179,7 @@ pub struct AppState {
     pub auth: Authenticator,
     pub builds: Builds,
     pub targets: Targets,
+    pub promotions: Promotions,
 }
 
 impl AppState {
@@ -204,7 +206,9 @@ impl AppState {
             .map(|o| OidcKeys::from_jwks(&o.issuer, &o.audience, &o.jwks).expect("Config checked the JWKS"));
         let auth = Authenticator::new(local, oidc, accounts.clone());
         let targets = Targets::new(repo.clone(), repo.clone());
+        let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone());
         Arc::new(Self {
+            promotions,
             targets,
             catalog: Catalog::new(repo),
             integrations,

@@ -7,6 +7,7 @@ use gantry_domain::accounts::ServiceAccountId;
 use gantry_domain::events::RegistrySource;
 use gantry_domain::integrations::IntegrationId;
 use gantry_domain::model::ReleaseStatus;
+use gantry_domain::promotions::PromotionId;
 use gantry_domain::targets::TargetId;
 use gantry_domain::values::{Channel, ComponentId, Digest, EnvironmentId, ReleaseId, VersionMapId};
 
@@ -260,6 +261,33 @@ pub fn service_account_pk(id: ServiceAccountId) -> String {
 
 pub fn service_account(id: ServiceAccountId, name: &str) -> ItemKeys {
     ItemKeys::new(service_account_pk(id), "SERVICE_ACCOUNT").gsi1(SERVICE_ACCOUNTS, name)
+}
+
+// ----- promotions -----
+
+pub fn promotion_pk(id: PromotionId) -> String {
+    format!("PROMOTION#{id}")
+}
+
+pub fn promotions_pk(environment: EnvironmentId) -> String {
+    format!("PROMOTIONS_OF#{environment}")
+}
+
+pub fn promotions_with_status_pk(environment: EnvironmentId, status: &str) -> String {
+    format!("PROMOTIONS_OF#{environment}#{status}")
+}
+
+/// A promotion, listed newest first per environment (GSI1) and per environment and status (GSI2).
+pub fn promotion(id: PromotionId, environment: EnvironmentId, status: &str, created_at: DateTime<Utc>) -> ItemKeys {
+    let order = format!("{}#{id}", created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+    ItemKeys::new(promotion_pk(id), "PROMOTION")
+        .gsi1(promotions_pk(environment), order.clone())
+        .gsi2(promotions_with_status_pk(environment, status), order)
+}
+
+/// Held by the one active promotion of an environment.
+pub fn active_promotion(environment: EnvironmentId) -> ItemKeys {
+    ItemKeys::new(environment_pk(environment), "ACTIVE_PROMOTION")
 }
 
 // ----- CI builds -----

@@ -6,6 +6,7 @@ pub mod builds;
 pub mod codec;
 pub mod integrations;
 pub mod keys;
+pub mod promotions;
 pub mod table;
 pub mod targets;
 
@@ -267,12 +268,12 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(20u64 << attempt.min(6))).await;
 }
 
-fn encode_cursor(sort_key: &str) -> String {
+pub(crate) fn encode_cursor(sort_key: &str) -> String {
     URL_SAFE_NO_PAD.encode(sort_key)
 }
 
 /// A cursor back into the sort key it came from, and the release id inside it.
-fn decode_cursor(cursor: &str) -> Result<(String, ReleaseId)> {
+pub(crate) fn decode_cursor(cursor: &str) -> Result<(String, ReleaseId)> {
     let invalid = || DomainError::validation(format!("cursor {cursor:?} is not valid"));
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let sort_key = String::from_utf8(bytes).map_err(|_| invalid())?;
@@ -281,7 +282,7 @@ fn decode_cursor(cursor: &str) -> Result<(String, ReleaseId)> {
     Ok((sort_key, id))
 }
 
-fn string_attr(item: &Item, name: &str) -> Result<String> {
+pub(crate) fn string_attr(item: &Item, name: &str) -> Result<String> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Ok(v.clone()),
         _ => Err(DomainError::internal(format!("item lacks string attribute {name}"))),

@@ -1,0 +1,360 @@
+//! Promotions: a release moving into an environment. A request is checked (the release is
+//! live, it runs healthily in the previous environment, no other promotion is active there)
+//! and gated (build success, soak time, manual-only), then approved by distinct principals
+//! holding an approver role.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use crate::access::Principal;
+use crate::builds::{BuildStatus, Builds};
+use crate::error::{DomainError, Result};
+use crate::model::{DeploymentStatus, Environment, Release, ReleaseStatus};
+use crate::ports::{Page, PageRequest, Repository};
+use crate::values::{EnvironmentId, ReleaseId, display_text};
+
+crate::values::id_type!(PromotionId, "promotion");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromotionStatus {
+    PendingApproval,
+    Approved,
+    Deploying,
+    Deployed,
+    Rejected,
+    Cancelled,
+    Failed,
+    RolledBack,
+}
+
+impl PromotionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingApproval => "pending_approval",
+            Self::Approved => "approved",
+            Self::Deploying => "deploying",
+            Self::Deployed => "deployed",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+            Self::RolledBack => "rolled_back",
+        }
+    }
+
+    /// A promotion that holds its environment: only one at a time.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::PendingApproval | Self::Approved | Self::Deploying)
+    }
+}
+
+/// The outcome of one gate, kept on the promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateResult {
+    pub gate: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Approval {
+    pub principal: String,
+    pub comment: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Promotion {
+    pub id: PromotionId,
+    pub release_id: ReleaseId,
+    pub environment_id: EnvironmentId,
+    pub status: PromotionStatus,
+    pub requested_by: String,
+    pub comment: Option<String>,
+    /// Requested by auto-promotion rather than a person.
+    pub automatic: bool,
+    pub gates: Vec<GateResult>,
+    pub approvals: Vec<Approval>,
+    pub required_approvals: u32,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revision: u64,
+}
+
+#[async_trait]
+pub trait PromotionRepository: Send + Sync {
+    /// Stores a new active promotion; `Conflict` if another is active in its environment.
+    async fn create_promotion(&self, promotion: &Promotion) -> Result<()>;
+    async fn get_promotion(&self, id: PromotionId) -> Result<Option<Promotion>>;
+    /// Replaces `before` with `after` if unchanged meanwhile; frees the environment when
+    /// `after` is no longer active.
+    async fn update_promotion(&self, before: &Promotion, after: &Promotion) -> Result<()>;
+    /// Newest first.
+    async fn list_promotions(
+        &self,
+        environment: EnvironmentId,
+        status: Option<PromotionStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Promotion>>;
+}
+
+#[derive(Clone)]
+pub struct Promotions {
+    promotions: Arc<dyn PromotionRepository>,
+    repo: Arc<dyn Repository>,
+    builds: Builds,
+}
+
+fn gate(gate: &str, passed: bool, detail: impl Into<String>) -> GateResult {
+    GateResult { gate: gate.to_owned(), passed, detail: detail.into() }
+}
+
+impl Promotions {
+    pub fn new(promotions: Arc<dyn PromotionRepository>, repo: Arc<dyn Repository>, builds: Builds) -> Self {
+        Self { promotions, repo, builds }
+    }
+
+    pub async fn get(&self, id: PromotionId) -> Result<Promotion> {
+        self.promotions.get_promotion(id).await?.ok_or_else(|| DomainError::not_found("promotion", id))
+    }
+
+    pub async fn list(
+        &self,
+        environment: EnvironmentId,
+        status: Option<PromotionStatus>,
+        first: Option<i64>,
+        after: Option<String>,
+    ) -> Result<Page<Promotion>> {
+        let first = match first {
+            None => crate::service::DEFAULT_PAGE,
+            Some(n) if (1..=crate::service::MAX_PAGE as i64).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(DomainError::validation(format!(
+                    "first must be between 1 and {}, not {n}",
+                    crate::service::MAX_PAGE
+                )));
+            }
+        };
+        self.promotions.list_promotions(environment, status, &PageRequest { first, after }).await
+    }
+
+    /// Requests a promotion of `release` into `environment`.
+    #[instrument(skip_all, fields(release_id = %release_id, environment_id = %environment_id), err)]
+    pub async fn request(
+        &self,
+        release_id: ReleaseId,
+        environment_id: EnvironmentId,
+        comment: Option<String>,
+        requester: &Principal,
+        automatic: bool,
+    ) -> Result<Promotion> {
+        let comment = display_text("comment", comment, 2000)?;
+        let release =
+            self.repo.get_release(release_id).await?.ok_or_else(|| DomainError::not_found("release", release_id))?;
+        let environments = self.repo.list_environments().await?;
+        let environment = environments
+            .iter()
+            .find(|e| e.id == environment_id)
+            .cloned()
+            .ok_or_else(|| DomainError::not_found("environment", environment_id))?;
+        if release.status == ReleaseStatus::Deprecated {
+            return Err(DomainError::conflict(format!(
+                "release {} is deprecated and cannot be promoted",
+                release.name
+            )));
+        }
+        if release.status == ReleaseStatus::Draft {
+            return Err(DomainError::conflict(format!("release {} is a draft; mark it READY first", release.name)));
+        }
+        let previous = environments.iter().filter(|e| e.order < environment.order).max_by_key(|e| e.order);
+        let gates = self.evaluate(&release, &environment, previous, automatic).await?;
+        if let Some(failed) = gates.iter().find(|g| !g.passed) {
+            return Err(DomainError::conflict(format!("gate {} did not pass: {}", failed.gate, failed.detail)));
+        }
+        let now = Utc::now();
+        let mut promotion = Promotion {
+            id: PromotionId::new(),
+            release_id,
+            environment_id,
+            status: PromotionStatus::PendingApproval,
+            requested_by: requester.subject.clone(),
+            comment,
+            automatic,
+            gates,
+            approvals: Vec::new(),
+            required_approvals: environment.required_approvals,
+            reason: None,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        };
+        if promotion.required_approvals == 0 {
+            promotion.status = PromotionStatus::Approved;
+        }
+        self.promotions.create_promotion(&promotion).await?;
+        tracing::info!(promotion_id = %promotion.id, status = promotion.status.as_str(), "promotion requested");
+        Ok(promotion)
+    }
+
+    /// The gates of `environment` for `release`; every one is evaluated and recorded.
+    async fn evaluate(
+        &self,
+        release: &Release,
+        environment: &Environment,
+        previous: Option<&Environment>,
+        automatic: bool,
+    ) -> Result<Vec<GateResult>> {
+        let policy = &environment.policy;
+        let mut gates = Vec::new();
+        let records = self.repo.release_environment_records(release.id).await?;
+        let previous_record = previous.and_then(|p| records.iter().find(|r| r.environment_id == p.id));
+        gates.push(match previous {
+            None => gate("previous_environment", true, "the first environment of the path"),
+            Some(p) => match previous_record {
+                Some(r) if r.status == DeploymentStatus::Deployed => {
+                    gate("previous_environment", true, format!("deployed in {}", p.name))
+                }
+                _ => gate("previous_environment", false, format!("not deployed and healthy in {}", p.name)),
+            },
+        });
+        if policy.require_build_success {
+            let commit = release.source_ref.as_ref().and_then(|s| s.commit_sha.clone());
+            let passed = match &commit {
+                Some(sha) => match self.builds.for_commit(sha).await {
+                    Ok(builds) => builds.iter().any(|b| b.status == BuildStatus::Success),
+                    Err(DomainError::Validation(_)) => false,
+                    Err(err) => return Err(err),
+                },
+                None => false,
+            };
+            let detail = match (&commit, passed) {
+                (None, _) => "the release names no commit".to_owned(),
+                (Some(sha), true) => format!("a successful build of {sha}"),
+                (Some(sha), false) => format!("no successful build of {sha}"),
+            };
+            gates.push(gate("build_success", passed, detail));
+        }
+        if policy.min_soak_minutes > 0 {
+            let soaked = previous_record.and_then(|r| r.deployed_at).map(|at| Utc::now() - at);
+            let needed = Duration::minutes(i64::from(policy.min_soak_minutes));
+            let passed = soaked.is_some_and(|s| s >= needed);
+            let detail = match soaked {
+                Some(s) => {
+                    format!("{} of {} minutes in the previous environment", s.num_minutes(), policy.min_soak_minutes)
+                }
+                None => "not running in the previous environment".to_owned(),
+            };
+            gates.push(gate("min_soak", passed, detail));
+        }
+        if policy.manual_only {
+            gates.push(gate(
+                "manual_only",
+                !automatic,
+                if automatic { "automatic promotion is not allowed here" } else { "requested by a person" },
+            ));
+        }
+        Ok(gates)
+    }
+
+    /// Records an approval; the promotion is approved once enough distinct principals agree.
+    #[instrument(skip_all, fields(promotion_id = %id), err)]
+    pub async fn approve(&self, id: PromotionId, comment: Option<String>, approver: &Principal) -> Result<Promotion> {
+        let comment = display_text("comment", comment, 2000)?;
+        let before = self.get(id).await?;
+        let environment = self.environment(before.environment_id).await?;
+        self.check_approver(&environment, approver)?;
+        if before.status != PromotionStatus::PendingApproval {
+            return Err(DomainError::conflict(format!(
+                "promotion {id} is {}, not pending approval",
+                before.status.as_str()
+            )));
+        }
+        if before.requested_by == approver.subject && !environment.policy.allow_self_approval {
+            return Err(DomainError::Forbidden(format!(
+                "{} requested this promotion and cannot approve it",
+                approver.subject
+            )));
+        }
+        if before.approvals.iter().any(|a| a.principal == approver.subject) {
+            return Err(DomainError::conflict(format!("{} approved this promotion already", approver.subject)));
+        }
+        let mut after = before.clone();
+        after.approvals.push(Approval { principal: approver.subject.clone(), comment, at: Utc::now() });
+        if after.approvals.len() as u32 >= after.required_approvals {
+            after.status = PromotionStatus::Approved;
+        }
+        self.save(&before, after).await
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %id), err)]
+    pub async fn reject(&self, id: PromotionId, reason: String, approver: &Principal) -> Result<Promotion> {
+        let reason = display_text("reason", Some(reason), 2000)?
+            .ok_or_else(|| DomainError::validation("reason must not be blank"))?;
+        let before = self.get(id).await?;
+        let environment = self.environment(before.environment_id).await?;
+        self.check_approver(&environment, approver)?;
+        if before.status != PromotionStatus::PendingApproval {
+            return Err(DomainError::conflict(format!(
+                "promotion {id} is {}, not pending approval",
+                before.status.as_str()
+            )));
+        }
+        let mut after = before.clone();
+        after.status = PromotionStatus::Rejected;
+        after.reason = Some(format!("{}: {reason}", approver.subject));
+        self.save(&before, after).await
+    }
+
+    /// Cancels a promotion that has not started deploying: by its requester or an admin.
+    #[instrument(skip_all, fields(promotion_id = %id), err)]
+    pub async fn cancel(&self, id: PromotionId, who: &Principal) -> Result<Promotion> {
+        let before = self.get(id).await?;
+        let admin = who.roles.contains(&crate::access::Role::Admin);
+        if before.requested_by != who.subject && !admin {
+            return Err(DomainError::Forbidden("only the requester or an admin can cancel a promotion".into()));
+        }
+        if !matches!(before.status, PromotionStatus::PendingApproval | PromotionStatus::Approved) {
+            return Err(DomainError::conflict(format!(
+                "promotion {id} is {} and cannot be cancelled",
+                before.status.as_str()
+            )));
+        }
+        let mut after = before.clone();
+        after.status = PromotionStatus::Cancelled;
+        after.reason = Some(format!("cancelled by {}", who.subject));
+        self.save(&before, after).await
+    }
+
+    async fn environment(&self, id: EnvironmentId) -> Result<Environment> {
+        self.repo.get_environment(id).await?.ok_or_else(|| DomainError::not_found("environment", id))
+    }
+
+    fn check_approver(&self, environment: &Environment, who: &Principal) -> Result<()> {
+        if environment.policy.approver_roles.iter().any(|r| who.roles.contains(r)) {
+            Ok(())
+        } else {
+            let roles: Vec<&str> = environment.policy.approver_roles.iter().map(|r| r.as_str()).collect();
+            Err(DomainError::Forbidden(format!(
+                "approving in {} needs one of the roles {}",
+                environment.name,
+                roles.join(", ")
+            )))
+        }
+    }
+
+    async fn save(&self, before: &Promotion, mut after: Promotion) -> Result<Promotion> {
+        after.updated_at = Utc::now();
+        after.revision = before.revision + 1;
+        self.promotions.update_promotion(before, &after).await?;
+        tracing::info!(promotion_id = %after.id, status = after.status.as_str(), "promotion updated");
+        Ok(after)
+    }
+}

@@ -1,0 +1,196 @@
+//! Promotions in GraphQL.
+
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use gantry_domain::access::{Action, Principal, Resource};
+use gantry_domain::promotions::{self, PromotionId, Promotions};
+use gantry_domain::service::Catalog;
+use gantry_domain::values::{EnvironmentId, ReleaseId};
+
+use crate::error::IntoGraphql;
+use crate::guard::Can;
+use crate::types::{Environment, PageInfo, Release};
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "gantry_domain::promotions::PromotionStatus")]
+pub enum PromotionStatus {
+    PendingApproval,
+    Approved,
+    Deploying,
+    Deployed,
+    Rejected,
+    Cancelled,
+    Failed,
+    RolledBack,
+}
+
+#[derive(SimpleObject)]
+pub struct GateResult {
+    /// `previous_environment`, `build_success`, `min_soak` or `manual_only`.
+    pub gate: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+#[derive(SimpleObject)]
+pub struct Approval {
+    pub principal: String,
+    pub comment: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+pub struct Promotion(pub promotions::Promotion);
+
+#[Object]
+impl Promotion {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn release(&self, ctx: &Context<'_>) -> async_graphql::Result<Release> {
+        ctx.data_unchecked::<Catalog>().release(self.0.release_id).await.gql().map(Release)
+    }
+    async fn environment(&self, ctx: &Context<'_>) -> async_graphql::Result<Environment> {
+        ctx.data_unchecked::<Catalog>().environment(self.0.environment_id).await.gql().map(Environment)
+    }
+    async fn status(&self) -> PromotionStatus {
+        self.0.status.into()
+    }
+    async fn requested_by(&self) -> &str {
+        &self.0.requested_by
+    }
+    async fn comment(&self) -> Option<&str> {
+        self.0.comment.as_deref()
+    }
+    /// Requested by auto-promotion.
+    async fn automatic(&self) -> bool {
+        self.0.automatic
+    }
+    /// Every gate evaluated when the promotion was requested.
+    async fn gates(&self) -> Vec<GateResult> {
+        self.0
+            .gates
+            .iter()
+            .map(|g| GateResult { gate: g.gate.clone(), passed: g.passed, detail: g.detail.clone() })
+            .collect()
+    }
+    async fn approvals(&self) -> Vec<Approval> {
+        self.0
+            .approvals
+            .iter()
+            .map(|a| Approval { principal: a.principal.clone(), comment: a.comment.clone(), at: a.at })
+            .collect()
+    }
+    async fn required_approvals(&self) -> u32 {
+        self.0.required_approvals
+    }
+    /// Why it was rejected, cancelled or failed.
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct PromotionEdge {
+    pub cursor: String,
+    pub node: Promotion,
+}
+
+/// A page of promotions, newest first.
+#[derive(SimpleObject)]
+pub struct PromotionConnection {
+    pub edges: Vec<PromotionEdge>,
+    pub page_info: PageInfo,
+}
+
+fn promotions<'a>(ctx: &Context<'a>) -> &'a Promotions {
+    ctx.data_unchecked::<Promotions>()
+}
+
+fn principal<'a>(ctx: &Context<'a>) -> &'a Principal {
+    ctx.data_unchecked::<Principal>()
+}
+
+fn promotion_id(id: &ID) -> async_graphql::Result<PromotionId> {
+    PromotionId::parse(id).gql()
+}
+
+#[derive(Default)]
+pub struct PromotionQuery;
+
+#[Object]
+impl PromotionQuery {
+    /// An environment's promotions, newest first.
+    #[graphql(guard = "Can(Resource::Promotion, Action::Read)")]
+    async fn promotions(
+        &self,
+        ctx: &Context<'_>,
+        environment_id: ID,
+        status: Option<PromotionStatus>,
+        first: Option<i64>,
+        after: Option<String>,
+    ) -> async_graphql::Result<PromotionConnection> {
+        let environment = EnvironmentId::parse(&environment_id).gql()?;
+        let page = promotions(ctx).list(environment, status.map(Into::into), first, after).await.gql()?;
+        let end_cursor = page.items.last().map(|(c, _)| c.clone());
+        Ok(PromotionConnection {
+            edges: page.items.into_iter().map(|(cursor, p)| PromotionEdge { cursor, node: Promotion(p) }).collect(),
+            page_info: PageInfo { has_next_page: page.has_next_page, end_cursor },
+        })
+    }
+
+    /// A promotion with its gate results and approvals.
+    #[graphql(guard = "Can(Resource::Promotion, Action::Read)")]
+    async fn promotion(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Promotion> {
+        promotions(ctx).get(promotion_id(&id)?).await.gql().map(Promotion)
+    }
+}
+
+#[derive(Default)]
+pub struct PromotionMutation;
+
+#[Object]
+impl PromotionMutation {
+    /// Asks to promote a release into an environment. `CONFLICT` when the release is a draft
+    /// or deprecated, is not deployed in the previous environment, a gate fails, or another
+    /// promotion is active there.
+    #[graphql(guard = "Can(Resource::Promotion, Action::Create)")]
+    async fn request_promotion(
+        &self,
+        ctx: &Context<'_>,
+        release_id: ID,
+        environment_id: ID,
+        comment: Option<String>,
+    ) -> async_graphql::Result<Promotion> {
+        let release = ReleaseId::parse(&release_id).gql()?;
+        let environment = EnvironmentId::parse(&environment_id).gql()?;
+        promotions(ctx).request(release, environment, comment, principal(ctx), false).await.gql().map(Promotion)
+    }
+
+    /// Approves, as a holder of one of the environment's approver roles.
+    #[graphql(guard = "Can(Resource::Promotion, Action::Approve)")]
+    async fn approve_promotion(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        comment: Option<String>,
+    ) -> async_graphql::Result<Promotion> {
+        promotions(ctx).approve(promotion_id(&id)?, comment, principal(ctx)).await.gql().map(Promotion)
+    }
+
+    #[graphql(guard = "Can(Resource::Promotion, Action::Approve)")]
+    async fn reject_promotion(&self, ctx: &Context<'_>, id: ID, reason: String) -> async_graphql::Result<Promotion> {
+        promotions(ctx).reject(promotion_id(&id)?, reason, principal(ctx)).await.gql().map(Promotion)
+    }
+
+    /// Cancels a promotion that has not started deploying (its requester, or an admin).
+    #[graphql(guard = "Can(Resource::Promotion, Action::Create)")]
+    async fn cancel_promotion(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Promotion> {
+        promotions(ctx).cancel(promotion_id(&id)?, principal(ctx)).await.gql().map(Promotion)
+    }
+}

@@ -1,0 +1,97 @@
+//! Promotions, and the one-active-promotion-per-environment lock.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use gantry_domain::ports::{Page, PageRequest};
+use gantry_domain::promotions::{Promotion, PromotionId, PromotionRepository, PromotionStatus};
+use gantry_domain::values::EnvironmentId;
+use gantry_domain::{DomainError, Result};
+use tracing::instrument;
+
+use crate::codec::{from_items, sdk, to_item};
+use crate::keys::{self, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, ItemKeys, PK, SK, s};
+use crate::{DynamoRepository, Tx, decode_cursor, encode_cursor, string_attr};
+
+fn promotion_keys(p: &Promotion) -> ItemKeys {
+    keys::promotion(p.id, p.environment_id, p.status.as_str(), p.created_at)
+}
+
+#[async_trait]
+impl PromotionRepository for DynamoRepository {
+    #[instrument(skip_all, fields(promotion_id = %promotion.id), err)]
+    async fn create_promotion(&self, promotion: &Promotion) -> Result<()> {
+        let mut tx = Tx::new();
+        tx.push(
+            self.put_new(to_item(promotion, &promotion_keys(promotion))?)?,
+            DomainError::conflict("promotion id exists"),
+        );
+        let mut lock = keys::active_promotion(promotion.environment_id).all();
+        lock.insert("promotionId".into(), s(&promotion.id.to_string()));
+        tx.push(self.put_new(lock)?, DomainError::conflict("another promotion is active in this environment"));
+        self.transact(tx).await
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %id), err)]
+    async fn get_promotion(&self, id: PromotionId) -> Result<Option<Promotion>> {
+        self.get(&ItemKeys::new(keys::promotion_pk(id), "PROMOTION")).await
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %after.id), err)]
+    async fn update_promotion(&self, before: &Promotion, after: &Promotion) -> Result<()> {
+        let mut tx = Tx::new();
+        tx.push(
+            self.update_revision(&promotion_keys(after), after, before.revision)?,
+            DomainError::conflict(format!("promotion {} changed meanwhile; read it again and retry", before.id)),
+        );
+        if before.status.is_active() && !after.status.is_active() {
+            tx.push(
+                self.delete(
+                    &keys::active_promotion(after.environment_id),
+                    Some(("promotionId = :id", vec![(":id", s(&after.id.to_string()))])),
+                )?,
+                DomainError::internal("the environment's lock is held by another promotion"),
+            );
+        }
+        self.transact(tx).await
+    }
+
+    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    async fn list_promotions(
+        &self,
+        environment: EnvironmentId,
+        status: Option<PromotionStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Promotion>> {
+        let (index, pk_attr, sk_attr, pk) = match status {
+            Some(st) => (GSI2, GSI2PK, GSI2SK, keys::promotions_with_status_pk(environment, st.as_str())),
+            None => (GSI1, GSI1PK, GSI1SK, keys::promotions_pk(environment)),
+        };
+        let start = page.after.as_deref().map(decode_cursor).transpose()?.map(|(sort, id)| {
+            HashMap::from([
+                (PK.to_owned(), s(&keys::promotion_pk(PromotionId(id.0)))),
+                (SK.to_owned(), s("PROMOTION")),
+                (pk_attr.to_owned(), s(&pk)),
+                (sk_attr.to_owned(), AttributeValue::S(sort)),
+            ])
+        });
+        let out = self
+            .query()
+            .index_name(index)
+            .key_condition_expression(format!("{pk_attr} = :pk"))
+            .expression_attribute_values(":pk", s(&pk))
+            .scan_index_forward(false)
+            .limit(i32::try_from(page.first + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let mut rows = out.items.unwrap_or_default();
+        let has_next_page = rows.len() > page.first;
+        rows.truncate(page.first);
+        let cursors: Vec<String> =
+            rows.iter().map(|r| string_attr(r, sk_attr).map(|k| encode_cursor(&k))).collect::<Result<_>>()?;
+        Ok(Page { items: cursors.into_iter().zip(from_items::<Promotion>(rows)?).collect(), has_next_page })
+    }
+}

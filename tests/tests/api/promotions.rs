@@ -1,0 +1,184 @@
+use chrono::Utc;
+use gantry_domain::access::Role;
+use gantry_domain::model::{DeploymentStatus, ReleaseEnvironmentRecord};
+use gantry_domain::ports::Repository;
+use gantry_domain::values::{EnvironmentId, ReleaseId};
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, digest, token};
+
+const REQUEST: &str =
+    "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e, comment: \"ship it\") {
+    id status requestedBy requiredApprovals gates { gate passed detail } } }";
+const APPROVE: &str =
+    "mutation($id: ID!) { approvePromotion(id: $id, comment: \"lgtm\") { status approvals { principal } } }";
+
+async fn environment(app: &TestApp, input: Value) -> String {
+    app.ok(
+        "mutation($input: CreateEnvironmentInput!) { createEnvironment(input: $input) { id } }",
+        json!({ "input": input }),
+    )
+    .await["createEnvironment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// dev (no approvals), staging (one), prod (two, and a successful build); a READY release.
+async fn path(app: &TestApp) -> (String, String, String, String) {
+    let dev = environment(app, json!({ "name": "dev", "order": 10 })).await;
+    let staging = environment(app, json!({ "name": "staging", "order": 20, "requiredApprovals": 1 })).await;
+    let prod =
+        environment(app, json!({ "name": "prod", "order": 30, "requiredApprovals": 2, "requireBuildSuccess": true }))
+            .await;
+    let web = app.create_component("web").await;
+    app.add_version(&web, "1.0.0", &digest("web")).await;
+    let release = app
+        .ok(
+            "mutation($c: ID!) { createRelease(input: { name: \"shop-1.0.0\", components: [{ componentId: $c, version: \"1.0.0\" }], sourceRef: { commitSha: \"abc1234def\" } }) { id } }",
+            json!({ "c": web }),
+        )
+        .await["createRelease"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        "mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }",
+        json!({ "id": release }),
+    )
+    .await;
+    (dev, staging, prod, release)
+}
+
+/// Records the release as deployed in `environment`, as deployments will.
+async fn deployed(app: &TestApp, release: &str, environment: &str) {
+    let record = ReleaseEnvironmentRecord {
+        release_id: ReleaseId::parse(release).unwrap(),
+        environment_id: EnvironmentId::parse(environment).unwrap(),
+        status: DeploymentStatus::Deployed,
+        deployed_at: Some(Utc::now()),
+        updated_at: Utc::now(),
+    };
+    app.repo.record_release_deployed(&record, &[]).await.unwrap();
+}
+
+#[tokio::test]
+async fn promotions_move_through_gates_and_approvals() {
+    let app = TestApp::spawn().await;
+    let (dev, staging, prod, release) = path(&app).await;
+
+    // dev: the first environment, no approvals needed.
+    let p = app.ok(REQUEST, json!({ "r": release, "e": dev })).await["requestPromotion"].clone();
+    assert_eq!(p["status"], "APPROVED");
+    assert_eq!(
+        p["gates"],
+        json!([{ "gate": "previous_environment", "passed": true, "detail": "the first environment of the path" }])
+    );
+    // One active promotion per environment.
+    app.assert_rejected("CONFLICT", REQUEST, json!({ "r": release, "e": dev })).await;
+    app.ok("mutation($id: ID!) { cancelPromotion(id: $id) { status reason } }", json!({ "id": p["id"] })).await;
+    app.ok(REQUEST, json!({ "r": release, "e": dev })).await;
+
+    // staging: not before the release runs in dev.
+    let msg = app.assert_rejected("CONFLICT", REQUEST, json!({ "r": release, "e": staging })).await;
+    assert!(msg.contains("previous_environment"), "{msg}");
+    deployed(&app, &release, &dev).await;
+    let p = app.ok(REQUEST, json!({ "r": release, "e": staging })).await["requestPromotion"].clone();
+    assert_eq!((p["status"].as_str(), p["requestedBy"].as_str()), (Some("PENDING_APPROVAL"), Some("test-admin")));
+    // The requester cannot approve, a viewer is not an approver, an approver can.
+    let (_, own) = app.gql_as(Some(&app.token), APPROVE, json!({ "id": p["id"] })).await;
+    assert_eq!(own["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    let (_, viewer) = app.gql_as(Some(&token("viv", &[Role::Viewer])), APPROVE, json!({ "id": p["id"] })).await;
+    assert_eq!(viewer["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    let alice = token("alice", &[Role::Approver]);
+    let (_, approved) = app.gql_as(Some(&alice), APPROVE, json!({ "id": p["id"] })).await;
+    assert_eq!(
+        approved["data"]["approvePromotion"],
+        json!({ "status": "APPROVED", "approvals": [{ "principal": "alice" }] })
+    );
+
+    // prod: a successful build of the commit is required, then two distinct approvers.
+    deployed(&app, &release, &staging).await;
+    let msg = app.assert_rejected("CONFLICT", REQUEST, json!({ "r": release, "e": prod })).await;
+    assert!(msg.contains("build_success"), "{msg}");
+    let ci = token("ci", &[Role::ReleaseCreator]);
+    let build = json!({ "buildId": "1", "status": "success", "commit": "abc1234def" });
+    let res = app
+        .http
+        .post(format!("{}/api/v1/ci-events/build-complete", app.url))
+        .bearer_auth(&ci)
+        .json(&build)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let p = app.ok(REQUEST, json!({ "r": release, "e": prod })).await["requestPromotion"].clone();
+    assert_eq!(p["gates"].as_array().unwrap().iter().filter(|g| g["passed"] == true).count(), 2);
+    let bob = token("bob", &[Role::Approver]);
+    let (_, first) = app.gql_as(Some(&alice), APPROVE, json!({ "id": p["id"] })).await;
+    assert_eq!(first["data"]["approvePromotion"]["status"], "PENDING_APPROVAL");
+    let (_, again) = app.gql_as(Some(&alice), APPROVE, json!({ "id": p["id"] })).await;
+    assert_eq!(again["errors"][0]["extensions"]["code"], "CONFLICT", "approvals count distinct principals");
+    let (_, second) = app.gql_as(Some(&bob), APPROVE, json!({ "id": p["id"] })).await;
+    assert_eq!(second["data"]["approvePromotion"]["status"], "APPROVED");
+
+    let detail = app
+        .ok("query($id: ID!) { promotion(id: $id) { status environment { name } release { name } approvals { principal comment } } }", json!({ "id": p["id"] }))
+        .await;
+    assert_eq!(detail["promotion"]["environment"]["name"], "prod");
+    assert_eq!(
+        detail["promotion"]["approvals"],
+        json!([{ "principal": "alice", "comment": "lgtm" }, { "principal": "bob", "comment": "lgtm" }])
+    );
+    let listed = app
+        .ok("query($e: ID!) { promotions(environmentId: $e, status: APPROVED) { edges { node { id } } pageInfo { hasNextPage } } }", json!({ "e": dev }))
+        .await;
+    assert_eq!(listed["promotions"]["edges"].as_array().unwrap().len(), 1);
+    let all = app
+        .ok("query($e: ID!) { promotions(environmentId: $e) { edges { node { status } } } }", json!({ "e": dev }))
+        .await;
+    let statuses: Vec<_> =
+        all["promotions"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["APPROVED", "CANCELLED"], "newest first");
+}
+
+#[tokio::test]
+async fn rejections_and_bad_requests() {
+    let app = TestApp::spawn().await;
+    let (dev, staging, _, release) = path(&app).await;
+    deployed(&app, &release, &dev).await;
+    let p = app.ok(REQUEST, json!({ "r": release, "e": staging })).await["requestPromotion"].clone();
+    let alice = token("alice", &[Role::Approver]);
+    let reject = "mutation($id: ID!, $why: String!) { rejectPromotion(id: $id, reason: $why) { status reason } }";
+    let (_, blank) = app.gql_as(Some(&alice), reject, json!({ "id": p["id"], "why": " " })).await;
+    assert_eq!(blank["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    let (_, rejected) = app.gql_as(Some(&alice), reject, json!({ "id": p["id"], "why": "not this week" })).await;
+    assert_eq!(rejected["data"]["rejectPromotion"], json!({ "status": "REJECTED", "reason": "alice: not this week" }));
+    let (_, late) = app.gql_as(Some(&alice), APPROVE, json!({ "id": p["id"] })).await;
+    assert_eq!(late["errors"][0]["extensions"]["code"], "CONFLICT");
+    // A rejection frees the environment.
+    app.ok(REQUEST, json!({ "r": release, "e": staging })).await;
+
+    let unknown = uuid::Uuid::new_v4().to_string();
+    app.assert_rejected("NOT_FOUND", REQUEST, json!({ "r": unknown, "e": dev })).await;
+    app.assert_rejected("NOT_FOUND", REQUEST, json!({ "r": release, "e": unknown })).await;
+    app.assert_rejected("BAD_USER_INPUT", REQUEST, json!({ "r": "nope", "e": dev })).await;
+    app.assert_rejected("NOT_FOUND", APPROVE, json!({ "id": unknown })).await;
+    app.ok("mutation($id: ID!) { deprecateRelease(id: $id) { status } }", json!({ "id": release })).await;
+    let msg = app.assert_rejected("CONFLICT", REQUEST, json!({ "r": release, "e": dev })).await;
+    assert!(msg.contains("deprecated"), "{msg}");
+}
+
+#[tokio::test]
+async fn concurrent_requests_for_one_environment_admit_one() {
+    let app = TestApp::spawn().await;
+    let (dev, _, _, release) = path(&app).await;
+    let vars = json!({ "r": release, "e": dev });
+    let attempts = futures::future::join_all((0..20).map(|_| app.gql(REQUEST, vars.clone()))).await;
+    let won = attempts.iter().filter(|r| r.get("errors").is_none()).count();
+    let conflicts = attempts.iter().filter(|r| r["errors"][0]["extensions"]["code"] == "CONFLICT").count();
+    assert_eq!((won, conflicts), (1, 19), "{attempts:#?}");
+    let listed =
+        app.ok("query($e: ID!) { promotions(environmentId: $e) { edges { node { id } } } }", json!({ "e": dev })).await;
+    assert_eq!(listed["promotions"]["edges"].as_array().unwrap().len(), 1, "the losers wrote nothing");
+}
