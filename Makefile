@@ -18,6 +18,8 @@ export GANTRY_TABLE ?= gantry
 export GANTRY_DATA_KEY ?= ZGV2ZWxvcG1lbnQtb25seS1kYXRhLWtleS0zMmJ5dGU=
 # The HS256 key of the tokens the devserver issues; deployments read theirs from Secrets Manager.
 export GANTRY_JWT_SECRET ?= development-only-jwt-secret-change-me
+# The key evidence records are signed with; deployments read theirs from Secrets Manager.
+export GANTRY_EVIDENCE_KEY ?= development-only-evidence-key-change-me
 
 EMULATOR := localstack/ministack.sh
 VENV := .venv

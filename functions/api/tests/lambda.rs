@@ -26,6 +26,7 @@ fn state() -> std::sync::Arc<AppState> {
         "GANTRY_EVENTS_QUEUE_URL" => Some("http://127.0.0.1:9/queue".into()),
         "GANTRY_DATA_KEY" => Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
         "GANTRY_JWT_SECRET" => Some(JWT_SECRET.into()),
+        "GANTRY_EVIDENCE_KEY" => Some("lambda-test-evidence-key-32-bytes-long".into()),
         _ => None,
     })
     .unwrap();

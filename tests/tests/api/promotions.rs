@@ -182,3 +182,80 @@ async fn concurrent_requests_for_one_environment_admit_one() {
         app.ok("query($e: ID!) { promotions(environmentId: $e) { edges { node { id } } } }", json!({ "e": dev })).await;
     assert_eq!(listed["promotions"]["edges"].as_array().unwrap().len(), 1, "the losers wrote nothing");
 }
+
+const VERIFY: &str = "query($e: ID!) { verifyEvidenceChain(environmentId: $e) { valid checked firstBrokenRecordId } }";
+
+#[tokio::test]
+async fn decisions_leave_a_tamper_evident_chain() {
+    let app = TestApp::spawn().await;
+    let (dev, staging, _, release) = path(&app).await;
+    let first = app.ok(REQUEST, json!({ "r": release, "e": dev })).await["requestPromotion"].clone();
+    app.ok("mutation($id: ID!) { cancelPromotion(id: $id) { status } }", json!({ "id": first["id"] })).await;
+    app.ok(REQUEST, json!({ "r": release, "e": dev })).await;
+    deployed(&app, &release, &dev).await;
+    let p = app.ok(REQUEST, json!({ "r": release, "e": staging })).await["requestPromotion"].clone();
+    let alice = token("alice", &[Role::Approver]);
+    app.gql_as(Some(&alice), APPROVE, json!({ "id": p["id"] })).await;
+
+    let evidence = app
+        .ok(
+            "query($id: ID!) { evidence(promotionId: $id) { seq kind actor hash previousHash signature payload } }",
+            json!({ "id": p["id"] }),
+        )
+        .await["evidence"]
+        .clone();
+    let kinds: Vec<_> = evidence.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["request", "gate_evaluation", "approval"]);
+    assert_eq!(evidence[2]["actor"], "alice");
+    assert_eq!(evidence[1]["previousHash"], evidence[0]["hash"]);
+    assert_eq!(evidence[0]["previousHash"], Value::Null, "the first record of staging's chain");
+    assert_eq!(evidence[2]["signature"].as_str().unwrap().split('.').count(), 3, "a compact JWS");
+
+    let report = app.ok(VERIFY, json!({ "e": dev })).await["verifyEvidenceChain"].clone();
+    assert_eq!(
+        report,
+        json!({ "valid": true, "checked": 5, "firstBrokenRecordId": null }),
+        "request+gates, cancel, request+gates"
+    );
+    let page = app
+        .ok("query($e: ID!) { environmentEvidence(environmentId: $e, first: 2) { edges { node { seq kind } } pageInfo { hasNextPage endCursor } } }", json!({ "e": dev }))
+        .await["environmentEvidence"]
+        .clone();
+    assert_eq!(
+        page["edges"],
+        json!([{ "node": { "seq": 5, "kind": "gate_evaluation" } }, { "node": { "seq": 4, "kind": "request" } }])
+    );
+    assert_eq!(page["pageInfo"], json!({ "hasNextPage": true, "endCursor": "4" }));
+
+    // Tamper with one record directly in the table: the chain breaks there.
+    let evidence_pk = format!("EVIDENCE#{dev}");
+    let records = app
+        .dynamodb
+        .query()
+        .table_name(&app.table)
+        .key_condition_expression("PK = :pk AND begins_with(SK, :s)")
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(evidence_pk.clone()))
+        .expression_attribute_values(":s", aws_sdk_dynamodb::types::AttributeValue::S("SEQ#".into()))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    let third = &records[2];
+    app.dynamodb
+        .update_item()
+        .table_name(&app.table)
+        .key("PK", third["PK"].clone())
+        .key("SK", third["SK"].clone())
+        .update_expression("SET actor = :a")
+        .expression_attribute_values(":a", aws_sdk_dynamodb::types::AttributeValue::S("mallory".into()))
+        .send()
+        .await
+        .unwrap();
+    let report = app.ok(VERIFY, json!({ "e": dev })).await["verifyEvidenceChain"].clone();
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["checked"], 3);
+    assert_eq!(report["firstBrokenRecordId"], third["id"].as_s().unwrap().as_str());
+    // The other environment's chain is untouched.
+    assert_eq!(app.ok(VERIFY, json!({ "e": staging })).await["verifyEvidenceChain"]["valid"], true);
+}

@@ -161,6 +161,7 @@ impl TestApp {
             "GANTRY_EVENTS_QUEUE_URL" => Some(events_queue.clone()),
             "GANTRY_DATA_KEY" => Some(DATA_KEY.to_owned()),
             "GANTRY_JWT_SECRET" => Some(JWT_SECRET.to_owned()),
+            "GANTRY_EVIDENCE_KEY" => Some("test-only-evidence-key-0123456789abcdef".to_owned()),
             "GANTRY_OIDC_ISSUER" => Some(OIDC_ISSUER.to_owned()),
             "GANTRY_OIDC_AUDIENCE" => Some("gantry-api".to_owned()),
             "GANTRY_OIDC_JWKS" => Some(include_str!("../../fixtures/keys/jwks.json").to_owned()),

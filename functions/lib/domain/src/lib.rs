@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod builds;
 pub mod error;
 pub mod events;
+pub mod evidence;
 #[cfg(test)]
 mod fixtures;
 pub mod integrations;

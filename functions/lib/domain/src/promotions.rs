@@ -8,11 +8,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tracing::instrument;
 
 use crate::access::Principal;
 use crate::builds::{BuildStatus, Builds};
 use crate::error::{DomainError, Result};
+use crate::evidence::{
+    ChainHead, ChainReport, EvidenceDraft, EvidenceRecord, EvidenceRepository, EvidenceSigner, chain_moved, seal,
+    verify_chain,
+};
 use crate::model::{DeploymentStatus, Environment, Release, ReleaseStatus};
 use crate::ports::{Page, PageRequest, Repository};
 use crate::values::{EnvironmentId, ReleaseId, display_text};
@@ -89,14 +94,24 @@ pub struct Promotion {
     pub revision: u64,
 }
 
+/// Evidence to append to an environment's chain in the same transaction as a promotion
+/// write, and the head it extends (the write fails with [`crate::evidence::CHAIN_MOVED`]
+/// if the head moved).
+pub struct EvidenceAppend<'a> {
+    pub records: &'a [EvidenceRecord],
+    pub head: Option<&'a ChainHead>,
+}
+
 #[async_trait]
 pub trait PromotionRepository: Send + Sync {
-    /// Stores a new active promotion; `Conflict` if another is active in its environment.
-    async fn create_promotion(&self, promotion: &Promotion) -> Result<()>;
+    /// Stores a new active promotion with its evidence; `Conflict` if another is active in
+    /// its environment.
+    async fn create_promotion(&self, promotion: &Promotion, evidence: EvidenceAppend<'_>) -> Result<()>;
     async fn get_promotion(&self, id: PromotionId) -> Result<Option<Promotion>>;
-    /// Replaces `before` with `after` if unchanged meanwhile; frees the environment when
-    /// `after` is no longer active.
-    async fn update_promotion(&self, before: &Promotion, after: &Promotion) -> Result<()>;
+    /// Replaces `before` with `after` if unchanged meanwhile, with its evidence; frees the
+    /// environment when `after` is no longer active.
+    async fn update_promotion(&self, before: &Promotion, after: &Promotion, evidence: EvidenceAppend<'_>)
+    -> Result<()>;
     /// Newest first.
     async fn list_promotions(
         &self,
@@ -111,6 +126,21 @@ pub struct Promotions {
     promotions: Arc<dyn PromotionRepository>,
     repo: Arc<dyn Repository>,
     builds: Builds,
+    evidence: Arc<dyn EvidenceRepository>,
+    signer: Arc<dyn EvidenceSigner>,
+}
+
+/// How often a decision is retried when another decision extended the evidence chain first.
+const CHAIN_RETRIES: usize = 8;
+
+fn page_size(first: Option<i64>) -> Result<usize> {
+    match first {
+        None => Ok(crate::service::DEFAULT_PAGE),
+        Some(n) if (1..=crate::service::MAX_PAGE as i64).contains(&n) => Ok(n as usize),
+        Some(n) => {
+            Err(DomainError::validation(format!("first must be between 1 and {}, not {n}", crate::service::MAX_PAGE)))
+        }
+    }
 }
 
 fn gate(gate: &str, passed: bool, detail: impl Into<String>) -> GateResult {
@@ -118,8 +148,70 @@ fn gate(gate: &str, passed: bool, detail: impl Into<String>) -> GateResult {
 }
 
 impl Promotions {
-    pub fn new(promotions: Arc<dyn PromotionRepository>, repo: Arc<dyn Repository>, builds: Builds) -> Self {
-        Self { promotions, repo, builds }
+    pub fn new(
+        promotions: Arc<dyn PromotionRepository>,
+        repo: Arc<dyn Repository>,
+        builds: Builds,
+        evidence: Arc<dyn EvidenceRepository>,
+        signer: Arc<dyn EvidenceSigner>,
+    ) -> Self {
+        Self { promotions, repo, builds, evidence, signer }
+    }
+
+    fn draft(&self, p: &Promotion, kind: &'static str, actor: &str, payload: serde_json::Value) -> EvidenceDraft {
+        EvidenceDraft {
+            environment_id: p.environment_id,
+            promotion_id: Some(p.id),
+            release_id: Some(p.release_id),
+            kind,
+            actor: actor.to_owned(),
+            payload,
+        }
+    }
+
+    /// Runs `write` with evidence sealed on the environment's current chain head, again on
+    /// the new head when another decision got there first.
+    async fn with_evidence<F, Fut>(
+        &self,
+        environment: EnvironmentId,
+        drafts: Vec<EvidenceDraft>,
+        write: F,
+    ) -> Result<()>
+    where
+        F: Fn(Vec<EvidenceRecord>, Option<ChainHead>) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        for _ in 0..CHAIN_RETRIES {
+            let head = self.evidence.chain_head(environment).await?;
+            let records = seal(drafts.clone(), head.as_ref(), self.signer.as_ref())?;
+            match write(records, head).await {
+                Err(err) if chain_moved(&err) => continue,
+                other => return other,
+            }
+        }
+        Err(DomainError::conflict("too many decisions at once in this environment; retry"))
+    }
+
+    pub async fn evidence_of(&self, id: PromotionId) -> Result<Vec<EvidenceRecord>> {
+        self.get(id).await?;
+        self.evidence.evidence_of_promotion(id).await
+    }
+
+    pub async fn environment_evidence(
+        &self,
+        environment: EnvironmentId,
+        first: Option<i64>,
+        after: Option<String>,
+    ) -> Result<Page<EvidenceRecord>> {
+        let first = page_size(first)?;
+        self.evidence.environment_evidence(environment, &PageRequest { first, after }).await
+    }
+
+    /// Walks an environment's whole chain.
+    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    pub async fn verify_evidence(&self, environment: EnvironmentId) -> Result<ChainReport> {
+        self.environment(environment).await?;
+        verify_chain(&self.evidence.evidence_chain(environment).await?, self.signer.as_ref())
     }
 
     pub async fn get(&self, id: PromotionId) -> Result<Promotion> {
@@ -199,7 +291,24 @@ impl Promotions {
         if promotion.required_approvals == 0 {
             promotion.status = PromotionStatus::Approved;
         }
-        self.promotions.create_promotion(&promotion).await?;
+        let drafts = vec![
+            self.draft(
+                &promotion,
+                "request",
+                &requester.subject,
+                json!({ "release": release.name, "environment": environment.name, "comment": promotion.comment, "automatic": automatic }),
+            ),
+            self.draft(&promotion, "gate_evaluation", "gantry", json!({ "gates": promotion.gates, "status": promotion.status.as_str() })),
+        ];
+        self.with_evidence(environment_id, drafts, |records, head| {
+            let promotion = &promotion;
+            async move {
+                self.promotions
+                    .create_promotion(promotion, EvidenceAppend { records: &records, head: head.as_ref() })
+                    .await
+            }
+        })
+        .await?;
         tracing::info!(promotion_id = %promotion.id, status = promotion.status.as_str(), "promotion requested");
         Ok(promotion)
     }
@@ -291,7 +400,8 @@ impl Promotions {
         if after.approvals.len() as u32 >= after.required_approvals {
             after.status = PromotionStatus::Approved;
         }
-        self.save(&before, after).await
+        let payload = json!({ "comment": after.approvals.last().and_then(|a| a.comment.clone()), "approvals": after.approvals.len(), "status": after.status.as_str() });
+        self.save(&before, after, "approval", &approver.subject, payload).await
     }
 
     #[instrument(skip_all, fields(promotion_id = %id), err)]
@@ -310,7 +420,7 @@ impl Promotions {
         let mut after = before.clone();
         after.status = PromotionStatus::Rejected;
         after.reason = Some(format!("{}: {reason}", approver.subject));
-        self.save(&before, after).await
+        self.save(&before, after, "rejection", &approver.subject, json!({ "reason": reason })).await
     }
 
     /// Cancels a promotion that has not started deploying: by its requester or an admin.
@@ -330,7 +440,8 @@ impl Promotions {
         let mut after = before.clone();
         after.status = PromotionStatus::Cancelled;
         after.reason = Some(format!("cancelled by {}", who.subject));
-        self.save(&before, after).await
+        self.save(&before, after, "cancellation", &who.subject, json!({ "previousStatus": before.status.as_str() }))
+            .await
     }
 
     async fn environment(&self, id: EnvironmentId) -> Result<Environment> {
@@ -350,10 +461,26 @@ impl Promotions {
         }
     }
 
-    async fn save(&self, before: &Promotion, mut after: Promotion) -> Result<Promotion> {
+    async fn save(
+        &self,
+        before: &Promotion,
+        mut after: Promotion,
+        kind: &'static str,
+        actor: &str,
+        payload: serde_json::Value,
+    ) -> Result<Promotion> {
         after.updated_at = Utc::now();
         after.revision = before.revision + 1;
-        self.promotions.update_promotion(before, &after).await?;
+        let drafts = vec![self.draft(&after, kind, actor, payload)];
+        self.with_evidence(after.environment_id, drafts, |records, head| {
+            let after = &after;
+            async move {
+                self.promotions
+                    .update_promotion(before, after, EvidenceAppend { records: &records, head: head.as_ref() })
+                    .await
+            }
+        })
+        .await?;
         tracing::info!(promotion_id = %after.id, status = after.status.as_str(), "promotion updated");
         Ok(after)
     }

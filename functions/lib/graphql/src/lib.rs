@@ -28,6 +28,7 @@ pub struct Query(
     integrations::IntegrationQuery,
     accounts::AccountQuery,
     promotions::PromotionQuery,
+    promotions::EvidenceQuery,
 );
 
 /// Every mutation root field.

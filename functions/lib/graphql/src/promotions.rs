@@ -194,3 +194,121 @@ impl PromotionMutation {
         promotions(ctx).cancel(promotion_id(&id)?, principal(ctx)).await.gql().map(Promotion)
     }
 }
+
+/// One decision, sealed: canonical JSON with its sha256, chained to the environment's
+/// previous record and signed as a JWS.
+pub struct EvidenceRecord(pub gantry_domain::evidence::EvidenceRecord);
+
+#[Object]
+impl EvidenceRecord {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn environment_id(&self) -> ID {
+        ID(self.0.environment_id.to_string())
+    }
+    async fn promotion_id(&self) -> Option<ID> {
+        self.0.promotion_id.map(|p| ID(p.to_string()))
+    }
+    async fn release_id(&self) -> Option<ID> {
+        self.0.release_id.map(|r| ID(r.to_string()))
+    }
+    /// Place in the environment's chain, from 1.
+    async fn seq(&self) -> u64 {
+        self.0.seq
+    }
+    /// `request`, `gate_evaluation`, `approval`, `rejection`, `cancellation`, ...
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    async fn payload(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.payload.clone())
+    }
+    async fn previous_hash(&self) -> Option<&str> {
+        self.0.previous_hash.as_deref()
+    }
+    async fn hash(&self) -> &str {
+        &self.0.hash
+    }
+    /// Compact JWS over the record id and hash.
+    async fn signature(&self) -> &str {
+        &self.0.signature
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct EvidenceEdge {
+    pub cursor: String,
+    pub node: EvidenceRecord,
+}
+
+#[derive(SimpleObject)]
+pub struct EvidenceConnection {
+    pub edges: Vec<EvidenceEdge>,
+    pub page_info: PageInfo,
+}
+
+#[derive(SimpleObject)]
+pub struct ChainVerification {
+    pub valid: bool,
+    /// Records checked, up to and including the first broken one.
+    pub checked: usize,
+    pub first_broken_record_id: Option<ID>,
+}
+
+#[derive(Default)]
+pub struct EvidenceQuery;
+
+#[Object]
+impl EvidenceQuery {
+    /// A promotion's evidence, oldest first.
+    #[graphql(guard = "Can(Resource::Promotion, Action::Read)")]
+    async fn evidence(&self, ctx: &Context<'_>, promotion_id: ID) -> async_graphql::Result<Vec<EvidenceRecord>> {
+        let records = promotions(ctx).evidence_of(promotion_id_of(&promotion_id)?).await.gql()?;
+        Ok(records.into_iter().map(EvidenceRecord).collect())
+    }
+
+    /// An environment's evidence, newest first.
+    #[graphql(guard = "Can(Resource::Promotion, Action::Read)")]
+    async fn environment_evidence(
+        &self,
+        ctx: &Context<'_>,
+        environment_id: ID,
+        first: Option<i64>,
+        after: Option<String>,
+    ) -> async_graphql::Result<EvidenceConnection> {
+        let environment = EnvironmentId::parse(&environment_id).gql()?;
+        let page = promotions(ctx).environment_evidence(environment, first, after).await.gql()?;
+        let end_cursor = page.items.last().map(|(c, _)| c.clone());
+        Ok(EvidenceConnection {
+            edges: page.items.into_iter().map(|(cursor, r)| EvidenceEdge { cursor, node: EvidenceRecord(r) }).collect(),
+            page_info: PageInfo { has_next_page: page.has_next_page, end_cursor },
+        })
+    }
+
+    /// Checks every record of an environment's chain: hashes, links and signatures.
+    #[graphql(guard = "Can(Resource::Promotion, Action::Read)")]
+    async fn verify_evidence_chain(
+        &self,
+        ctx: &Context<'_>,
+        environment_id: ID,
+    ) -> async_graphql::Result<ChainVerification> {
+        let environment = EnvironmentId::parse(&environment_id).gql()?;
+        let report = promotions(ctx).verify_evidence(environment).await.gql()?;
+        Ok(ChainVerification {
+            valid: report.valid,
+            checked: report.checked,
+            first_broken_record_id: report.first_broken.map(|id| ID(id.to_string())),
+        })
+    }
+}
+
+fn promotion_id_of(id: &ID) -> async_graphql::Result<PromotionId> {
+    promotion_id(id)
+}

@@ -42,6 +42,8 @@ pub struct Config {
     pub data_key: Vec<u8>,
     /// `GANTRY_JWT_SECRET`: the HS256 key of tokens Gantry issues, 32 bytes or more (required).
     pub jwt_secret: Vec<u8>,
+    /// `GANTRY_EVIDENCE_KEY`: the key evidence records are signed with, 32 bytes or more (required).
+    pub evidence_key: Vec<u8>,
     /// `GANTRY_JWT_ISSUER` and `GANTRY_JWT_AUDIENCE` of Gantry's tokens (both `gantry` by default).
     pub jwt_issuer: String,
     pub jwt_audience: String,
@@ -89,6 +91,14 @@ impl Config {
         if jwt_secret.len() < 32 {
             return Err(ConfigError::Invalid {
                 name: "GANTRY_JWT_SECRET",
+                value: "(hidden)".into(),
+                why: "must be at least 32 bytes",
+            });
+        }
+        let evidence_key = required("GANTRY_EVIDENCE_KEY")?.into_bytes();
+        if evidence_key.len() < 32 {
+            return Err(ConfigError::Invalid {
+                name: "GANTRY_EVIDENCE_KEY",
                 value: "(hidden)".into(),
                 why: "must be at least 32 bytes",
             });
@@ -144,6 +154,7 @@ impl Config {
             events_queue_url,
             data_key,
             jwt_secret,
+            evidence_key,
             jwt_issuer: optional("GANTRY_JWT_ISSUER", "gantry"),
             jwt_audience: optional("GANTRY_JWT_AUDIENCE", "gantry"),
             oidc,
@@ -206,7 +217,8 @@ impl AppState {
             .map(|o| OidcKeys::from_jwks(&o.issuer, &o.audience, &o.jwks).expect("Config checked the JWKS"));
         let auth = Authenticator::new(local, oidc, accounts.clone());
         let targets = Targets::new(repo.clone(), repo.clone());
-        let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone());
+        let signer = Arc::new(gantry_auth::JwsEvidenceSigner::new(&config.evidence_key));
+        let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer);
         Arc::new(Self {
             promotions,
             targets,
@@ -239,6 +251,7 @@ mod tests {
             ("GANTRY_EVENTS_QUEUE_URL", "http://q"),
             ("GANTRY_DATA_KEY", KEY),
             ("GANTRY_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("GANTRY_EVIDENCE_KEY", "fedcba9876543210fedcba9876543210"),
         ]
     }
 

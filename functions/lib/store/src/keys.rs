@@ -290,6 +290,36 @@ pub fn active_promotion(environment: EnvironmentId) -> ItemKeys {
     ItemKeys::new(environment_pk(environment), "ACTIVE_PROMOTION")
 }
 
+// ----- evidence -----
+
+pub const EVIDENCE_SEQ_PREFIX: &str = "SEQ#";
+
+pub fn evidence_pk(environment: EnvironmentId) -> String {
+    format!("EVIDENCE#{environment}")
+}
+
+pub fn evidence_sk(seq: u64) -> String {
+    format!("{EVIDENCE_SEQ_PREFIX}{seq:020}")
+}
+
+pub fn evidence_of_pk(promotion: PromotionId) -> String {
+    format!("EVIDENCE_OF#{promotion}")
+}
+
+/// One record of an environment's chain, also listed under its promotion (GSI1).
+pub fn evidence(environment: EnvironmentId, seq: u64, promotion: Option<PromotionId>) -> ItemKeys {
+    let keys = ItemKeys::new(evidence_pk(environment), evidence_sk(seq));
+    match promotion {
+        Some(p) => keys.gsi1(evidence_of_pk(p), evidence_sk(seq)),
+        None => keys,
+    }
+}
+
+/// The last record's place and hash.
+pub fn evidence_head(environment: EnvironmentId) -> ItemKeys {
+    ItemKeys::new(evidence_pk(environment), "HEAD")
+}
+
 // ----- CI builds -----
 
 pub fn builds_pk(commit_sha: &str) -> String {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use gantry_domain::ports::{Page, PageRequest};
-use gantry_domain::promotions::{Promotion, PromotionId, PromotionRepository, PromotionStatus};
+use gantry_domain::promotions::{EvidenceAppend, Promotion, PromotionId, PromotionRepository, PromotionStatus};
 use gantry_domain::values::EnvironmentId;
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
@@ -21,7 +21,7 @@ fn promotion_keys(p: &Promotion) -> ItemKeys {
 #[async_trait]
 impl PromotionRepository for DynamoRepository {
     #[instrument(skip_all, fields(promotion_id = %promotion.id), err)]
-    async fn create_promotion(&self, promotion: &Promotion) -> Result<()> {
+    async fn create_promotion(&self, promotion: &Promotion, evidence: EvidenceAppend<'_>) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
             self.put_new(to_item(promotion, &promotion_keys(promotion))?)?,
@@ -30,6 +30,7 @@ impl PromotionRepository for DynamoRepository {
         let mut lock = keys::active_promotion(promotion.environment_id).all();
         lock.insert("promotionId".into(), s(&promotion.id.to_string()));
         tx.push(self.put_new(lock)?, DomainError::conflict("another promotion is active in this environment"));
+        self.push_evidence(&mut tx, evidence)?;
         self.transact(tx).await
     }
 
@@ -39,7 +40,12 @@ impl PromotionRepository for DynamoRepository {
     }
 
     #[instrument(skip_all, fields(promotion_id = %after.id), err)]
-    async fn update_promotion(&self, before: &Promotion, after: &Promotion) -> Result<()> {
+    async fn update_promotion(
+        &self,
+        before: &Promotion,
+        after: &Promotion,
+        evidence: EvidenceAppend<'_>,
+    ) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
             self.update_revision(&promotion_keys(after), after, before.revision)?,
@@ -54,6 +60,7 @@ impl PromotionRepository for DynamoRepository {
                 DomainError::internal("the environment's lock is held by another promotion"),
             );
         }
+        self.push_evidence(&mut tx, evidence)?;
         self.transact(tx).await
     }
 

@@ -1,0 +1,122 @@
+//! Evidence chains: one partition per environment, ordered by sequence number, with a head
+//! item that every append moves under a condition, so two decisions can never take the
+//! same place in the chain.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use gantry_domain::evidence::{CHAIN_MOVED, ChainHead, EvidenceRecord, EvidenceRepository};
+use gantry_domain::ports::{Page, PageRequest};
+use gantry_domain::promotions::{EvidenceAppend, PromotionId};
+use gantry_domain::values::EnvironmentId;
+use gantry_domain::{DomainError, Result};
+use tracing::instrument;
+
+use crate::codec::{from_items, sdk, to_item};
+use crate::keys::{self, GSI1, PK, SK, s};
+use crate::{DynamoRepository, Tx};
+
+impl DynamoRepository {
+    /// Adds the writes that append `evidence` to a transaction.
+    pub(crate) fn push_evidence(&self, tx: &mut Tx, evidence: EvidenceAppend<'_>) -> Result<()> {
+        let Some(last) = evidence.records.last() else { return Ok(()) };
+        for record in evidence.records {
+            tx.push(
+                self.put_new(to_item(
+                    record,
+                    &keys::evidence(record.environment_id, record.seq, record.promotion_id),
+                )?)?,
+                DomainError::conflict(CHAIN_MOVED),
+            );
+        }
+        let mut head = keys::evidence_head(last.environment_id).all();
+        head.insert("seq".into(), AttributeValue::N(last.seq.to_string()));
+        head.insert("hash".into(), s(&last.hash));
+        let condition = match evidence.head {
+            None => ("attribute_not_exists(PK)".to_owned(), HashMap::new()),
+            Some(h) => {
+                ("seq = :seq".to_owned(), HashMap::from([(":seq".to_owned(), AttributeValue::N(h.seq.to_string()))]))
+            }
+        };
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(head))
+            .condition_expression(condition.0)
+            .set_expression_attribute_values((!condition.1.is_empty()).then_some(condition.1))
+            .build()
+            .map_err(DomainError::internal)?;
+        tx.push(TransactWriteItem::builder().put(put).build(), DomainError::conflict(CHAIN_MOVED));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EvidenceRepository for DynamoRepository {
+    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    async fn chain_head(&self, environment: EnvironmentId) -> Result<Option<ChainHead>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::evidence_head(environment).primary()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let Some(item) = out.item else { return Ok(None) };
+        let seq = item.get("seq").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+        let hash = item.get("hash").and_then(|v| v.as_s().ok()).cloned();
+        match (seq, hash) {
+            (Some(seq), Some(hash)) => Ok(Some(ChainHead { seq, hash })),
+            _ => Err(DomainError::internal("evidence head is malformed")),
+        }
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %promotion), err)]
+    async fn evidence_of_promotion(&self, promotion: PromotionId) -> Result<Vec<EvidenceRecord>> {
+        let query = self
+            .query()
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(&keys::evidence_of_pk(promotion)));
+        from_items(self.query_all(query).await?)
+    }
+
+    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    async fn environment_evidence(
+        &self,
+        environment: EnvironmentId,
+        page: &PageRequest,
+    ) -> Result<Page<EvidenceRecord>> {
+        let pk = keys::evidence_pk(environment);
+        let start = match page.after.as_deref() {
+            None => None,
+            Some(cursor) => {
+                let seq: u64 =
+                    cursor.parse().map_err(|_| DomainError::validation(format!("cursor {cursor:?} is not valid")))?;
+                Some(HashMap::from([(PK.to_owned(), s(&pk)), (SK.to_owned(), s(&keys::evidence_sk(seq)))]))
+            }
+        };
+        let out = self
+            .query()
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":prefix", s(keys::EVIDENCE_SEQ_PREFIX))
+            .scan_index_forward(false)
+            .limit(i32::try_from(page.first + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let mut records: Vec<EvidenceRecord> = from_items(out.items.unwrap_or_default())?;
+        let has_next_page = records.len() > page.first;
+        records.truncate(page.first);
+        Ok(Page { items: records.into_iter().map(|r| (r.seq.to_string(), r)).collect(), has_next_page })
+    }
+
+    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    async fn evidence_chain(&self, environment: EnvironmentId) -> Result<Vec<EvidenceRecord>> {
+        from_items(self.partition(&keys::evidence_pk(environment), keys::EVIDENCE_SEQ_PREFIX).await?)
+    }
+}
