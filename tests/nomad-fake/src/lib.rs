@@ -1,0 +1,394 @@
+//! A Nomad HTTP API stand-in for tests. No Nomad binary can be had here, so deployments to
+//! Nomad are tested against this: every request is checked against
+//! `shared/contracts/nomad-openapi-v1.yaml` (path, method, declared query parameters,
+//! required parameters, and the body against its schema) and refused with 400 and a recorded
+//! violation when it breaks it. The operations a deployer needs are simulated: jobs with
+//! versions and `JobModifyIndex`, plans, registration with `EnforceIndex`, evaluations,
+//! deployments that a test scripts to succeed, fail or stall, `deployment/fail` and `revert`.
+
+pub mod contract;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use contract::{Contract, Violation};
+use serde_json::{Value, json};
+
+/// What the next registration's deployment does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeed,
+    Fail,
+    /// Stays `running` until failed through the API.
+    Stall,
+}
+
+#[derive(Default)]
+struct State {
+    index: u64,
+    jobs: HashMap<String, Vec<Value>>,
+    evaluations: HashMap<String, Value>,
+    deployments: Vec<Value>,
+    script: VecDeque<Outcome>,
+    violations: Vec<Violation>,
+    operations: Vec<String>,
+    token: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct FakeNomad {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+const CONTRACT: &str = include_str!("../../../../shared/contracts/nomad-openapi-v1.yaml");
+
+/// A job spec without the fields Nomad sets, for comparing versions.
+fn spec(job: &Value) -> Value {
+    let mut j = job.clone();
+    if let Some(o) = j.as_object_mut() {
+        for k in ["Version", "JobModifyIndex", "ModifyIndex", "CreateIndex", "SubmitTime", "Stable", "Status"] {
+            o.remove(k);
+        }
+    }
+    j
+}
+
+impl FakeNomad {
+    /// Serves on a random loopback port until the test ends.
+    pub async fn start() -> Self {
+        let contract = Arc::new(Contract::load(CONTRACT).expect("the Nomad contract loads"));
+        let state = Arc::new(Mutex::new(State::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let shared = state.clone();
+        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let (contract, state) = (contract.clone(), shared.clone());
+            async move { handle(&contract, &state, method, uri, headers, body) }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, state }
+    }
+
+    /// Requests without this `X-Nomad-Token` are refused with 403.
+    pub fn require_token(&self, token: &str) {
+        self.state.lock().unwrap().token = Some(token.to_owned());
+    }
+
+    /// Makes a job exist, as version 0.
+    pub fn seed_job(&self, mut job: Value) {
+        let mut s = self.state.lock().unwrap();
+        s.index += 1;
+        job["Version"] = json!(0);
+        job["JobModifyIndex"] = json!(s.index);
+        let id = job["ID"].as_str().expect("a job has an ID").to_owned();
+        s.jobs.insert(id, vec![job]);
+    }
+
+    /// Outcomes for the next registrations, in order; `Succeed` once they run out.
+    pub fn script(&self, outcomes: impl IntoIterator<Item = Outcome>) {
+        self.state.lock().unwrap().script.extend(outcomes);
+    }
+
+    pub fn violations(&self) -> Vec<Violation> {
+        self.state.lock().unwrap().violations.clone()
+    }
+
+    /// Operation ids of the requests that kept to the contract, in order.
+    pub fn operations(&self) -> Vec<String> {
+        self.state.lock().unwrap().operations.clone()
+    }
+
+    /// Every version of a job, oldest first.
+    pub fn job_versions(&self, id: &str) -> Vec<Value> {
+        self.state.lock().unwrap().jobs.get(id).cloned().unwrap_or_default()
+    }
+}
+
+fn reply(status: StatusCode, index: u64, body: Value) -> Response {
+    (status, [("X-Nomad-Index", index.to_string())], axum::Json(body)).into_response()
+}
+
+fn handle(
+    contract: &Contract,
+    state: &Mutex<State>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path();
+    let query: Vec<(String, String)> = uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (k.to_owned(), v.to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let header_pairs: Vec<(String, String)> =
+        headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
+    let mut s = state.lock().unwrap();
+    let checked = match path.strip_prefix("/v1") {
+        Some(rest) => contract.check(method.as_str(), rest, &query, &header_pairs, &body),
+        None => Err("every Nomad API path starts with /v1".to_owned()),
+    };
+    let (op, params) = match checked {
+        Ok(found) => found,
+        Err(reason) => {
+            s.violations.push(Violation { method: method.to_string(), path: path.to_owned(), reason: reason.clone() });
+            return reply(StatusCode::BAD_REQUEST, s.index, json!({ "error": reason }));
+        }
+    };
+    if let Some(token) = &s.token {
+        let presented = headers.get("X-Nomad-Token").and_then(|v| v.to_str().ok());
+        if presented != Some(token.as_str()) {
+            return reply(StatusCode::FORBIDDEN, s.index, json!({ "error": "Permission denied" }));
+        }
+    }
+    s.operations.push(op.id.clone());
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let index = s.index;
+    let job_name = params.get("jobName").cloned().unwrap_or_default();
+    match op.id.as_str() {
+        "GetJob" => match s.jobs.get(&job_name).and_then(|v| v.last()) {
+            Some(job) => reply(StatusCode::OK, index, job.clone()),
+            None => reply(StatusCode::NOT_FOUND, index, json!({ "error": "job not found" })),
+        },
+        "PostJobPlan" => {
+            let current = s.jobs.get(&job_name).and_then(|v| v.last()).cloned();
+            let changed = current.as_ref().is_none_or(|c| spec(c) != spec(&body["Job"]));
+            let modify_index = current.map_or(0, |c| c["JobModifyIndex"].as_u64().unwrap_or(0));
+            reply(
+                StatusCode::OK,
+                index,
+                json!({ "Diff": { "Type": if changed { "Edited" } else { "None" } }, "JobModifyIndex": modify_index, "Annotations": {} }),
+            )
+        }
+        "PostJob" | "RegisterJob" => {
+            let job = body["Job"].clone();
+            let id = job["ID"].as_str().map(str::to_owned).unwrap_or(job_name);
+            let current = s.jobs.get(&id).and_then(|v| v.last()).cloned();
+            if body["EnforceIndex"].as_bool() == Some(true) {
+                let have = current.as_ref().map_or(0, |c| c["JobModifyIndex"].as_u64().unwrap_or(0));
+                if body["JobModifyIndex"].as_u64() != Some(have) {
+                    return reply(
+                        StatusCode::BAD_REQUEST,
+                        index,
+                        json!({ "error": format!("Enforcing job modify index {}: job exists with conflicting job modify index: {have}", body["JobModifyIndex"]) }),
+                    );
+                }
+            }
+            let outcome = s.script.pop_front().unwrap_or(Outcome::Succeed);
+            register(&mut s, &id, job, current.as_ref(), outcome)
+        }
+        "GetEvaluation" => match s.evaluations.get(params.get("evalID").map(String::as_str).unwrap_or_default()) {
+            Some(eval) => reply(StatusCode::OK, index, eval.clone()),
+            None => reply(StatusCode::NOT_FOUND, index, json!({ "error": "eval not found" })),
+        },
+        "GetJobDeployment" => match s.deployments.iter().rev().find(|d| d["JobID"] == job_name.as_str()) {
+            Some(d) => reply(StatusCode::OK, index, d.clone()),
+            None => reply(StatusCode::OK, index, Value::Null),
+        },
+        "GetDeployment" => match s
+            .deployments
+            .iter()
+            .find(|d| d["ID"] == params.get("deploymentID").map(String::as_str).unwrap_or_default())
+        {
+            Some(d) => reply(StatusCode::OK, index, d.clone()),
+            None => reply(StatusCode::NOT_FOUND, index, json!({ "error": "deployment not found" })),
+        },
+        "PostDeploymentFail" => {
+            let id = params.get("deploymentID").cloned().unwrap_or_default();
+            s.index += 1;
+            let new_index = s.index;
+            match s.deployments.iter_mut().find(|d| d["ID"] == id.as_str()) {
+                Some(d) => {
+                    d["Status"] = json!("failed");
+                    d["StatusDescription"] = json!("Deployment marked as failed");
+                    d["ModifyIndex"] = json!(new_index);
+                    reply(StatusCode::OK, new_index, json!({ "DeploymentModifyIndex": new_index, "Index": new_index }))
+                }
+                None => reply(StatusCode::NOT_FOUND, index, json!({ "error": "deployment not found" })),
+            }
+        }
+        "PostJobRevert" => {
+            let versions = s.jobs.get(&job_name).cloned().unwrap_or_default();
+            let wanted = body["JobVersion"].as_u64();
+            let Some(target) = versions.iter().find(|v| v["Version"].as_u64() == wanted).cloned() else {
+                return reply(StatusCode::BAD_REQUEST, index, json!({ "error": "job version not found" }));
+            };
+            let current = versions.last().cloned();
+            if current.as_ref().is_some_and(|c| spec(c) == spec(&target)) {
+                // Reverting to a version whose spec equals the current one does nothing.
+                return reply(
+                    StatusCode::OK,
+                    index,
+                    json!({ "EvalID": "", "JobModifyIndex": current.map_or(0, |c| c["JobModifyIndex"].as_u64().unwrap_or(0)) }),
+                );
+            }
+            register(&mut s, &job_name, target, current.as_ref(), Outcome::Succeed)
+        }
+        other => reply(
+            StatusCode::NOT_IMPLEMENTED,
+            index,
+            json!({ "error": format!("{other} is in the contract but not simulated") }),
+        ),
+    }
+}
+
+/// Stores a new job version with an evaluation and a deployment whose end `outcome` decides.
+fn register(s: &mut State, id: &str, mut job: Value, current: Option<&Value>, outcome: Outcome) -> Response {
+    s.index += 1;
+    let index = s.index;
+    let version = current.map_or(0, |c| c["Version"].as_u64().unwrap_or(0) + 1);
+    job["Version"] = json!(version);
+    job["JobModifyIndex"] = json!(index);
+    job["ID"] = json!(id);
+    s.jobs.entry(id.to_owned()).or_default().push(job);
+    let deployment_id = uuid::Uuid::new_v4().to_string();
+    let (status, description) = match outcome {
+        Outcome::Succeed => ("successful", "Deployment completed successfully"),
+        Outcome::Fail => ("failed", "Failed due to unhealthy allocations"),
+        Outcome::Stall => ("running", "Deployment is running"),
+    };
+    s.deployments.push(json!({ "ID": deployment_id, "JobID": id, "JobVersion": version, "Status": status, "StatusDescription": description, "ModifyIndex": index }));
+    let eval_id = uuid::Uuid::new_v4().to_string();
+    s.evaluations.insert(eval_id.clone(), json!({ "ID": eval_id, "JobID": id, "Status": "complete", "DeploymentID": deployment_id, "ModifyIndex": index }));
+    reply(
+        StatusCode::OK,
+        index,
+        json!({ "EvalID": eval_id, "EvalCreateIndex": index, "JobModifyIndex": index, "Index": index }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(image: &str) -> Value {
+        json!({ "ID": "web", "Name": "web", "Type": "service", "Datacenters": ["dc1"],
+                "TaskGroups": [{ "Name": "web", "Count": 1, "Tasks": [{ "Name": "server", "Driver": "docker", "Config": { "image": image } }] }] })
+    }
+
+    #[tokio::test]
+    async fn requests_are_checked_against_the_contract() {
+        let nomad = FakeNomad::start().await;
+        nomad.seed_job(job("web:1"));
+        let http = reqwest::Client::new();
+        let ok = http.get(format!("{}/v1/job/web?namespace=default", nomad.url)).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+        assert!(ok.headers().contains_key("x-nomad-index"));
+        let undeclared = http.get(format!("{}/v1/job/web?colour=blue", nomad.url)).send().await.unwrap();
+        assert_eq!(undeclared.status(), 400);
+        let wrong_method = http.put(format!("{}/v1/job/web", nomad.url)).send().await.unwrap();
+        assert_eq!(wrong_method.status(), 400);
+        let bad_body = http
+            .post(format!("{}/v1/job/web", nomad.url))
+            .json(&json!({ "Job": job("x"), "EnforceIndex": "yes" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad_body.status(), 400);
+        let no_path = http.get(format!("{}/v1/nothing/here", nomad.url)).send().await.unwrap();
+        assert_eq!(no_path.status(), 400);
+        let reasons: Vec<_> = nomad.violations().into_iter().map(|v| v.reason).collect();
+        assert_eq!(reasons.len(), 4, "{reasons:?}");
+        assert!(reasons[0].contains("colour"));
+        assert!(reasons[2].contains("EnforceIndex") || reasons[2].contains("boolean"), "{}", reasons[2]);
+        assert_eq!(nomad.operations(), ["GetJob"]);
+    }
+
+    #[tokio::test]
+    async fn registrations_deploy_as_scripted() {
+        let nomad = FakeNomad::start().await;
+        nomad.seed_job(job("web:1"));
+        nomad.script([Outcome::Fail, Outcome::Stall]);
+        let http = reqwest::Client::new();
+        let register = |index: u64, image: &str| {
+            http.post(format!("{}/v1/job/web", nomad.url))
+                .json(&json!({ "Job": job(image), "EnforceIndex": true, "JobModifyIndex": index }))
+                .send()
+        };
+        let stale = register(999, "web:2").await.unwrap();
+        assert_eq!(stale.status(), 400, "EnforceIndex refuses a stale index");
+        let res: Value = register(1, "web:2").await.unwrap().json().await.unwrap();
+        let eval: Value = http
+            .get(format!("{}/v1/evaluation/{}", nomad.url, res["EvalID"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let deployment: Value = http
+            .get(format!("{}/v1/deployment/{}", nomad.url, eval["DeploymentID"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(deployment["Status"], "failed");
+        // Revert to version 0: a new version with version 0's spec.
+        let reverted = http
+            .post(format!("{}/v1/job/web/revert", nomad.url))
+            .json(&json!({ "JobID": "web", "JobVersion": 0 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reverted.status(), 200);
+        let versions = nomad.job_versions("web");
+        assert_eq!(versions.len(), 3);
+        assert_eq!(versions[2]["TaskGroups"][0]["Tasks"][0]["Config"]["image"], "web:1");
+        // Reverting to what already runs does nothing.
+        http.post(format!("{}/v1/job/web/revert", nomad.url))
+            .json(&json!({ "JobID": "web", "JobVersion": 0 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(nomad.job_versions("web").len(), 3);
+        // A stalled deployment runs until failed through the API.
+        let index = nomad.job_versions("web")[2]["JobModifyIndex"].as_u64().unwrap();
+        register(index, "web:3").await.unwrap();
+        let latest: Value =
+            http.get(format!("{}/v1/job/web/deployment", nomad.url)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(latest["Status"], "running");
+        let failed = http
+            .post(format!("{}/v1/deployment/fail/{}", nomad.url, latest["ID"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(failed.status(), 200);
+        let latest: Value =
+            http.get(format!("{}/v1/job/web/deployment", nomad.url)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(latest["Status"], "failed");
+        assert!(nomad.violations().is_empty(), "{:?}", nomad.violations());
+    }
+
+    #[tokio::test]
+    async fn tokens_are_required_when_set() {
+        let nomad = FakeNomad::start().await;
+        nomad.seed_job(job("web:1"));
+        nomad.require_token("s3cret");
+        let http = reqwest::Client::new();
+        assert_eq!(http.get(format!("{}/v1/job/web", nomad.url)).send().await.unwrap().status(), 403);
+        assert_eq!(
+            http.get(format!("{}/v1/job/web", nomad.url))
+                .header("X-Nomad-Token", "s3cret")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+}
