@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod ci;
 mod components;
+mod deployments;
 mod efficiency;
 mod environments;
 mod http;

@@ -67,24 +67,32 @@ async fn promotions_move_through_gates_and_approvals() {
     let app = TestApp::spawn().await;
     let (dev, staging, prod, release) = path(&app).await;
 
-    // dev: the first environment, no approvals needed.
+    // dev: the first environment, no approvals, no targets: deployed at once.
     let p = app.ok(REQUEST, json!({ "r": release, "e": dev })).await["requestPromotion"].clone();
-    assert_eq!(p["status"], "APPROVED");
+    assert_eq!(p["status"], "DEPLOYED");
     assert_eq!(
         p["gates"],
         json!([{ "gate": "previous_environment", "passed": true, "detail": "the first environment of the path" }])
     );
-    // One active promotion per environment.
-    app.assert_rejected("CONFLICT", REQUEST, json!({ "r": release, "e": dev })).await;
-    app.ok("mutation($id: ID!) { cancelPromotion(id: $id) { status reason } }", json!({ "id": p["id"] })).await;
-    app.ok(REQUEST, json!({ "r": release, "e": dev })).await;
+    let state = app
+        .ok(
+            "query($id: ID!) { release(id: $id) { status state { environments { status } } } }",
+            json!({ "id": release }),
+        )
+        .await;
+    assert_eq!(state["release"]["status"], "DEPLOYED");
+    assert_eq!(state["release"]["state"]["environments"][0]["status"], "DEPLOYED");
 
-    // staging: not before the release runs in dev.
-    let msg = app.assert_rejected("CONFLICT", REQUEST, json!({ "r": release, "e": staging })).await;
+    // prod: not before the release runs in staging.
+    let msg = app.assert_rejected("CONFLICT", REQUEST, json!({ "r": release, "e": prod })).await;
     assert!(msg.contains("previous_environment"), "{msg}");
-    deployed(&app, &release, &dev).await;
+
+    // staging: one active promotion at a time.
     let p = app.ok(REQUEST, json!({ "r": release, "e": staging })).await["requestPromotion"].clone();
     assert_eq!((p["status"].as_str(), p["requestedBy"].as_str()), (Some("PENDING_APPROVAL"), Some("test-admin")));
+    app.assert_rejected("CONFLICT", REQUEST, json!({ "r": release, "e": staging })).await;
+    app.ok("mutation($id: ID!) { cancelPromotion(id: $id) { status reason } }", json!({ "id": p["id"] })).await;
+    let p = app.ok(REQUEST, json!({ "r": release, "e": staging })).await["requestPromotion"].clone();
     // The requester cannot approve, a viewer is not an approver, an approver can.
     let (_, own) = app.gql_as(Some(&app.token), APPROVE, json!({ "id": p["id"] })).await;
     assert_eq!(own["errors"][0]["extensions"]["code"], "FORBIDDEN");
@@ -94,11 +102,11 @@ async fn promotions_move_through_gates_and_approvals() {
     let (_, approved) = app.gql_as(Some(&alice), APPROVE, json!({ "id": p["id"] })).await;
     assert_eq!(
         approved["data"]["approvePromotion"],
-        json!({ "status": "APPROVED", "approvals": [{ "principal": "alice" }] })
+        json!({ "status": "DEPLOYED", "approvals": [{ "principal": "alice" }] }),
+        "approved, and deployed to no targets"
     );
 
     // prod: a successful build of the commit is required, then two distinct approvers.
-    deployed(&app, &release, &staging).await;
     let msg = app.assert_rejected("CONFLICT", REQUEST, json!({ "r": release, "e": prod })).await;
     assert!(msg.contains("build_success"), "{msg}");
     let ci = token("ci", &[Role::ReleaseCreator]);
@@ -120,7 +128,7 @@ async fn promotions_move_through_gates_and_approvals() {
     let (_, again) = app.gql_as(Some(&alice), APPROVE, json!({ "id": p["id"] })).await;
     assert_eq!(again["errors"][0]["extensions"]["code"], "CONFLICT", "approvals count distinct principals");
     let (_, second) = app.gql_as(Some(&bob), APPROVE, json!({ "id": p["id"] })).await;
-    assert_eq!(second["data"]["approvePromotion"]["status"], "APPROVED");
+    assert_eq!(second["data"]["approvePromotion"]["status"], "DEPLOYED");
 
     let detail = app
         .ok("query($id: ID!) { promotion(id: $id) { status environment { name } release { name } approvals { principal comment } } }", json!({ "id": p["id"] }))
@@ -131,15 +139,15 @@ async fn promotions_move_through_gates_and_approvals() {
         json!([{ "principal": "alice", "comment": "lgtm" }, { "principal": "bob", "comment": "lgtm" }])
     );
     let listed = app
-        .ok("query($e: ID!) { promotions(environmentId: $e, status: APPROVED) { edges { node { id } } pageInfo { hasNextPage } } }", json!({ "e": dev }))
+        .ok("query($e: ID!) { promotions(environmentId: $e, status: CANCELLED) { edges { node { id } } pageInfo { hasNextPage } } }", json!({ "e": staging }))
         .await;
     assert_eq!(listed["promotions"]["edges"].as_array().unwrap().len(), 1);
     let all = app
-        .ok("query($e: ID!) { promotions(environmentId: $e) { edges { node { status } } } }", json!({ "e": dev }))
+        .ok("query($e: ID!) { promotions(environmentId: $e) { edges { node { status } } } }", json!({ "e": staging }))
         .await;
     let statuses: Vec<_> =
         all["promotions"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["APPROVED", "CANCELLED"], "newest first");
+    assert_eq!(statuses, ["DEPLOYED", "CANCELLED"], "newest first");
 }
 
 #[tokio::test]
@@ -172,15 +180,23 @@ async fn rejections_and_bad_requests() {
 #[tokio::test]
 async fn concurrent_requests_for_one_environment_admit_one() {
     let app = TestApp::spawn().await;
-    let (dev, _, _, release) = path(&app).await;
-    let vars = json!({ "r": release, "e": dev });
+    let (dev, staging, _, release) = path(&app).await;
+    deployed(&app, &release, &dev).await;
+    let vars = json!({ "r": release, "e": staging });
     let attempts = futures::future::join_all((0..20).map(|_| app.gql(REQUEST, vars.clone()))).await;
     let won = attempts.iter().filter(|r| r.get("errors").is_none()).count();
     let conflicts = attempts.iter().filter(|r| r["errors"][0]["extensions"]["code"] == "CONFLICT").count();
     assert_eq!((won, conflicts), (1, 19), "{attempts:#?}");
-    let listed =
-        app.ok("query($e: ID!) { promotions(environmentId: $e) { edges { node { id } } } }", json!({ "e": dev })).await;
+    let listed = app
+        .ok("query($e: ID!) { promotions(environmentId: $e) { edges { node { id } } } }", json!({ "e": staging }))
+        .await;
     assert_eq!(listed["promotions"]["edges"].as_array().unwrap().len(), 1, "the losers wrote nothing");
+    let report = app.ok(VERIFY, json!({ "e": staging })).await["verifyEvidenceChain"].clone();
+    assert_eq!(
+        report,
+        json!({ "valid": true, "checked": 2, "firstBrokenRecordId": null }),
+        "only the winner's evidence"
+    );
 }
 
 const VERIFY: &str = "query($e: ID!) { verifyEvidenceChain(environmentId: $e) { valid checked firstBrokenRecordId } }";
@@ -189,10 +205,9 @@ const VERIFY: &str = "query($e: ID!) { verifyEvidenceChain(environmentId: $e) { 
 async fn decisions_leave_a_tamper_evident_chain() {
     let app = TestApp::spawn().await;
     let (dev, staging, _, release) = path(&app).await;
-    let first = app.ok(REQUEST, json!({ "r": release, "e": dev })).await["requestPromotion"].clone();
-    app.ok("mutation($id: ID!) { cancelPromotion(id: $id) { status } }", json!({ "id": first["id"] })).await;
-    app.ok(REQUEST, json!({ "r": release, "e": dev })).await;
     deployed(&app, &release, &dev).await;
+    let first = app.ok(REQUEST, json!({ "r": release, "e": staging })).await["requestPromotion"].clone();
+    app.ok("mutation($id: ID!) { cancelPromotion(id: $id) { status } }", json!({ "id": first["id"] })).await;
     let p = app.ok(REQUEST, json!({ "r": release, "e": staging })).await["requestPromotion"].clone();
     let alice = token("alice", &[Role::Approver]);
     app.gql_as(Some(&alice), APPROVE, json!({ "id": p["id"] })).await;
@@ -205,36 +220,34 @@ async fn decisions_leave_a_tamper_evident_chain() {
         .await["evidence"]
         .clone();
     let kinds: Vec<_> = evidence.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["request", "gate_evaluation", "approval"]);
+    assert_eq!(kinds, ["request", "gate_evaluation", "approval", "deployment_result"]);
     assert_eq!(evidence[2]["actor"], "alice");
     assert_eq!(evidence[1]["previousHash"], evidence[0]["hash"]);
-    assert_eq!(evidence[0]["previousHash"], Value::Null, "the first record of staging's chain");
     assert_eq!(evidence[2]["signature"].as_str().unwrap().split('.').count(), 3, "a compact JWS");
 
-    let report = app.ok(VERIFY, json!({ "e": dev })).await["verifyEvidenceChain"].clone();
+    let report = app.ok(VERIFY, json!({ "e": staging })).await["verifyEvidenceChain"].clone();
     assert_eq!(
         report,
-        json!({ "valid": true, "checked": 5, "firstBrokenRecordId": null }),
-        "request+gates, cancel, request+gates"
+        json!({ "valid": true, "checked": 7, "firstBrokenRecordId": null }),
+        "request+gates, cancel, request+gates, approval, result"
     );
     let page = app
-        .ok("query($e: ID!) { environmentEvidence(environmentId: $e, first: 2) { edges { node { seq kind } } pageInfo { hasNextPage endCursor } } }", json!({ "e": dev }))
+        .ok("query($e: ID!) { environmentEvidence(environmentId: $e, first: 2) { edges { node { seq kind } } pageInfo { hasNextPage endCursor } } }", json!({ "e": staging }))
         .await["environmentEvidence"]
         .clone();
     assert_eq!(
         page["edges"],
-        json!([{ "node": { "seq": 5, "kind": "gate_evaluation" } }, { "node": { "seq": 4, "kind": "request" } }])
+        json!([{ "node": { "seq": 7, "kind": "deployment_result" } }, { "node": { "seq": 6, "kind": "approval" } }])
     );
-    assert_eq!(page["pageInfo"], json!({ "hasNextPage": true, "endCursor": "4" }));
+    assert_eq!(page["pageInfo"], json!({ "hasNextPage": true, "endCursor": "6" }));
 
     // Tamper with one record directly in the table: the chain breaks there.
-    let evidence_pk = format!("EVIDENCE#{dev}");
     let records = app
         .dynamodb
         .query()
         .table_name(&app.table)
         .key_condition_expression("PK = :pk AND begins_with(SK, :s)")
-        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(evidence_pk.clone()))
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("EVIDENCE#{staging}")))
         .expression_attribute_values(":s", aws_sdk_dynamodb::types::AttributeValue::S("SEQ#".into()))
         .send()
         .await
@@ -252,10 +265,13 @@ async fn decisions_leave_a_tamper_evident_chain() {
         .send()
         .await
         .unwrap();
-    let report = app.ok(VERIFY, json!({ "e": dev })).await["verifyEvidenceChain"].clone();
+    let report = app.ok(VERIFY, json!({ "e": staging })).await["verifyEvidenceChain"].clone();
     assert_eq!(report["valid"], false);
     assert_eq!(report["checked"], 3);
     assert_eq!(report["firstBrokenRecordId"], third["id"].as_s().unwrap().as_str());
-    // The other environment's chain is untouched.
-    assert_eq!(app.ok(VERIFY, json!({ "e": staging })).await["verifyEvidenceChain"]["valid"], true);
+    // Another environment's chain is untouched (dev's is empty: its deployment was recorded directly).
+    assert_eq!(
+        app.ok(VERIFY, json!({ "e": dev })).await["verifyEvidenceChain"],
+        json!({ "valid": true, "checked": 0, "firstBrokenRecordId": null })
+    );
 }

@@ -50,6 +50,8 @@ pub struct TestApp {
     pub sqs: aws_sdk_sqs::Client,
     /// This test's own events queue (and its dead-letter queue), as `infra/queues.json` defines them.
     pub events_queue: String,
+    /// This test's own deploy-jobs queue.
+    pub deploy_queue: String,
     /// An admin's token, which `gql` and friends send.
     pub token: String,
 }
@@ -83,12 +85,12 @@ fn sqs_client() -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::from_conf(config)
 }
 
-/// Creates this test's queues from `infra/queues.json`, names prefixed; returns the URL of
-/// the one with a dead-letter queue.
-async fn create_queues(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
+/// Creates this test's queues from `infra/queues.json`, names prefixed; returns the URLs of
+/// the ones with a dead-letter queue, by their name in the file.
+async fn create_queues(sqs: &aws_sdk_sqs::Client, prefix: &str) -> std::collections::HashMap<String, String> {
     use aws_sdk_sqs::types::QueueAttributeName;
     let defs: Value = serde_json::from_str(include_str!("../../../infra/queues.json")).unwrap();
-    let mut main = String::new();
+    let mut main = std::collections::HashMap::new();
     for q in defs["Queues"].as_array().unwrap() {
         let mut create = sqs.create_queue().queue_name(format!("{prefix}-{}", q["Name"].as_str().unwrap()));
         for (k, v) in q["Attributes"].as_object().unwrap() {
@@ -116,7 +118,7 @@ async fn create_queues(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
         }
         let url = create.send().await.expect("create a test queue").queue_url.unwrap();
         if q.get("DeadLetter").is_some() {
-            main = url;
+            main.insert(q["Name"].as_str().unwrap().to_owned(), url);
         }
     }
     main
@@ -154,11 +156,14 @@ impl TestApp {
             .await
             .expect("create the test table: is the emulator running? (make test starts it)");
         let sqs = sqs_client();
-        let events_queue = create_queues(&sqs, &table).await;
+        let queues = create_queues(&sqs, &table).await;
+        let events_queue = queues["gantry-events.fifo"].clone();
+        let deploy_queue = queues["gantry-deploy-jobs"].clone();
         let requests = Recorder::default();
         let config = Config::from_lookup(|name| match name {
             "GANTRY_TABLE" => Some(table.clone()),
             "GANTRY_EVENTS_QUEUE_URL" => Some(events_queue.clone()),
+            "GANTRY_DEPLOY_QUEUE_URL" => Some(deploy_queue.clone()),
             "GANTRY_DATA_KEY" => Some(DATA_KEY.to_owned()),
             "GANTRY_JWT_SECRET" => Some(JWT_SECRET.to_owned()),
             "GANTRY_EVIDENCE_KEY" => Some("test-only-evidence-key-0123456789abcdef".to_owned()),
@@ -177,6 +182,11 @@ impl TestApp {
                 let queue = worker.events.clone();
                 queue.poll(|event| gantry_ingest::handle(worker.clone(), event), std::future::pending()).await;
             });
+            let deployer = state.clone();
+            tokio::spawn(async move {
+                let queue = deployer.deploy_jobs.clone();
+                queue.poll(|event| gantry_deployer::handle(deployer.clone(), event), std::future::pending()).await;
+            });
         }
         let app = gantry_api::router(state.clone()).merge(gantry_webhooks::router(state));
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -190,6 +200,7 @@ impl TestApp {
             requests,
             sqs,
             events_queue,
+            deploy_queue,
             token: token("test-admin", &[gantry_domain::access::Role::Admin]),
         }
     }

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod builds;
+pub mod deployments;
 pub mod error;
 pub mod events;
 pub mod evidence;

@@ -13,6 +13,9 @@ use tracing::instrument;
 
 use crate::access::Principal;
 use crate::builds::{BuildStatus, Builds};
+use crate::deployments::{
+    DeployJob, DeployQueue, Deployment, DeploymentRepository, DeploymentState, deployed_records, results_payload,
+};
 use crate::error::{DomainError, Result};
 use crate::evidence::{
     ChainHead, ChainReport, EvidenceDraft, EvidenceRecord, EvidenceRepository, EvidenceSigner, chain_moved, seal,
@@ -20,6 +23,7 @@ use crate::evidence::{
 };
 use crate::model::{DeploymentStatus, Environment, Release, ReleaseStatus};
 use crate::ports::{Page, PageRequest, Repository};
+use crate::targets::TargetRepository;
 use crate::values::{EnvironmentId, ReleaseId, display_text};
 
 crate::values::id_type!(PromotionId, "promotion");
@@ -121,6 +125,14 @@ pub trait PromotionRepository: Send + Sync {
     ) -> Result<Page<Promotion>>;
 }
 
+/// Where promotions hand over to deployments.
+#[derive(Clone)]
+pub struct Rollout {
+    pub targets: Arc<dyn TargetRepository>,
+    pub deployments: Arc<dyn DeploymentRepository>,
+    pub queue: Arc<dyn DeployQueue>,
+}
+
 #[derive(Clone)]
 pub struct Promotions {
     promotions: Arc<dyn PromotionRepository>,
@@ -128,6 +140,7 @@ pub struct Promotions {
     builds: Builds,
     evidence: Arc<dyn EvidenceRepository>,
     signer: Arc<dyn EvidenceSigner>,
+    rollout: Rollout,
 }
 
 /// How often a decision is retried when another decision extended the evidence chain first.
@@ -154,8 +167,137 @@ impl Promotions {
         builds: Builds,
         evidence: Arc<dyn EvidenceRepository>,
         signer: Arc<dyn EvidenceSigner>,
+        rollout: Rollout,
     ) -> Self {
-        Self { promotions, repo, builds, evidence, signer }
+        Self { promotions, repo, builds, evidence, signer, rollout }
+    }
+
+    /// Starts deploying an approved promotion: one deployment per target, written with the
+    /// promotion's move to `DEPLOYING`, then one queued job per target.
+    #[instrument(skip_all, fields(promotion_id = %approved.id), err)]
+    async fn begin(&self, approved: Promotion) -> Result<Promotion> {
+        let targets = self.rollout.targets.targets_of(approved.environment_id).await?;
+        self.release_moves(approved.release_id, ReleaseStatus::Promoting).await?;
+        if targets.is_empty() {
+            let mut done = approved.clone();
+            done.status = PromotionStatus::Deployed;
+            done.reason = Some("the environment has no targets".into());
+            let done = self.save(&approved, done, "deployment_result", "gantry", json!({ "targets": [] })).await?;
+            self.record_deployed(&done).await?;
+            return Ok(done);
+        }
+        let now = Utc::now();
+        let deployments: Vec<Deployment> = targets
+            .iter()
+            .map(|t| Deployment {
+                promotion_id: approved.id,
+                target_id: t.id,
+                environment_id: approved.environment_id,
+                target_name: t.name.to_string(),
+                kind: t.config.kind(),
+                state: DeploymentState::Pending,
+                attempt: 1,
+                lease_owner: None,
+                lease_until: None,
+                message: None,
+                started_at: None,
+                finished_at: None,
+            })
+            .collect();
+        let mut after = approved.clone();
+        after.status = PromotionStatus::Deploying;
+        after.updated_at = now;
+        after.revision = approved.revision + 1;
+        let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        let drafts = vec![self.draft(&after, "deployment_started", "gantry", json!({ "targets": names }))];
+        self.with_evidence(after.environment_id, drafts, |records, head| {
+            let (approved, after, deployments) = (&approved, &after, &deployments);
+            async move {
+                self.rollout
+                    .deployments
+                    .begin(approved, after, deployments, EvidenceAppend { records: &records, head: head.as_ref() })
+                    .await
+            }
+        })
+        .await?;
+        let jobs: Vec<DeployJob> = deployments
+            .iter()
+            .map(|d| DeployJob { promotion_id: d.promotion_id, target_id: d.target_id, attempt: d.attempt })
+            .collect();
+        self.rollout.queue.enqueue_jobs(&jobs).await?;
+        tracing::info!(targets = jobs.len(), "deployment started");
+        Ok(after)
+    }
+
+    /// Ends a deploying promotion once every deployment has ended: `DEPLOYED` when all
+    /// succeeded, else `FAILED` with the failures as its reason.
+    #[instrument(skip_all, fields(promotion_id = %id), err)]
+    pub async fn settle(&self, id: PromotionId) -> Result<Promotion> {
+        let before = self.get(id).await?;
+        if before.status != PromotionStatus::Deploying {
+            return Ok(before);
+        }
+        let deployments = self.rollout.deployments.deployments_of(id).await?;
+        if deployments.iter().any(|d| !d.state.is_terminal()) {
+            return Ok(before);
+        }
+        let failed: Vec<String> = deployments
+            .iter()
+            .filter(|d| d.state == DeploymentState::Failed)
+            .map(|d| format!("{}: {}", d.target_name, d.message.clone().unwrap_or_default()))
+            .collect();
+        let mut after = before.clone();
+        after.status = if failed.is_empty() { PromotionStatus::Deployed } else { PromotionStatus::Failed };
+        after.reason = (!failed.is_empty()).then(|| failed.join("; "));
+        let settled =
+            match self.save(&before, after, "deployment_result", "gantry", results_payload(&deployments)).await {
+                Ok(p) => p,
+                // Another worker settled it first.
+                Err(DomainError::Conflict(_)) => return self.get(id).await,
+                Err(err) => return Err(err),
+            };
+        if settled.status == PromotionStatus::Deployed {
+            self.record_deployed(&settled).await?;
+        } else {
+            let records = self.repo.release_environment_records(settled.release_id).await?;
+            let fallback = if records.iter().any(|r| r.status == DeploymentStatus::Deployed) {
+                ReleaseStatus::Deployed
+            } else {
+                ReleaseStatus::Ready
+            };
+            self.release_moves(settled.release_id, fallback).await?;
+        }
+        Ok(settled)
+    }
+
+    async fn record_deployed(&self, promotion: &Promotion) -> Result<()> {
+        let release = self
+            .repo
+            .get_release(promotion.release_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("release", promotion.release_id))?;
+        let (record, components) = deployed_records(promotion, &release, Utc::now());
+        self.repo.record_release_deployed(&record, &components).await?;
+        self.release_moves(release.id, ReleaseStatus::Deployed).await
+    }
+
+    /// Moves the release's status where the lifecycle allows it, retrying lost races.
+    async fn release_moves(&self, id: ReleaseId, next: ReleaseStatus) -> Result<()> {
+        for _ in 0..CHAIN_RETRIES {
+            let before = self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))?;
+            if before.status == next || !before.status.can_become(next) {
+                return Ok(());
+            }
+            let mut after = before.clone();
+            after.status = next;
+            after.updated_at = Utc::now();
+            after.revision = before.revision + 1;
+            match self.repo.update_release(&before, &after).await {
+                Err(DomainError::Conflict(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(DomainError::conflict(format!("release {id} keeps changing; retry")))
     }
 
     fn draft(&self, p: &Promotion, kind: &'static str, actor: &str, payload: serde_json::Value) -> EvidenceDraft {
@@ -190,6 +332,11 @@ impl Promotions {
             }
         }
         Err(DomainError::conflict("too many decisions at once in this environment; retry"))
+    }
+
+    /// The promotion's deployments, one per target.
+    pub async fn deployments(&self, id: PromotionId) -> Result<Vec<Deployment>> {
+        self.rollout.deployments.deployments_of(id).await
     }
 
     pub async fn evidence_of(&self, id: PromotionId) -> Result<Vec<EvidenceRecord>> {
@@ -310,6 +457,9 @@ impl Promotions {
         })
         .await?;
         tracing::info!(promotion_id = %promotion.id, status = promotion.status.as_str(), "promotion requested");
+        if promotion.status == PromotionStatus::Approved {
+            return self.begin(promotion).await;
+        }
         Ok(promotion)
     }
 
@@ -401,7 +551,11 @@ impl Promotions {
             after.status = PromotionStatus::Approved;
         }
         let payload = json!({ "comment": after.approvals.last().and_then(|a| a.comment.clone()), "approvals": after.approvals.len(), "status": after.status.as_str() });
-        self.save(&before, after, "approval", &approver.subject, payload).await
+        let saved = self.save(&before, after, "approval", &approver.subject, payload).await?;
+        if saved.status == PromotionStatus::Approved {
+            return self.begin(saved).await;
+        }
+        Ok(saved)
     }
 
     #[instrument(skip_all, fields(promotion_id = %id), err)]

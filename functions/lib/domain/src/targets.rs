@@ -16,7 +16,7 @@ use crate::values::{ComponentId, EnvironmentId, Name};
 
 crate::values::id_type!(TargetId, "deployment target");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
     Docker,

@@ -83,6 +83,10 @@ impl Promotion {
     async fn required_approvals(&self) -> u32 {
         self.0.required_approvals
     }
+    /// One per target of the environment, once deployment has started.
+    async fn deployments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Deployment>> {
+        Ok(promotions(ctx).deployments(self.0.id).await.gql()?.into_iter().map(Deployment).collect())
+    }
     /// Why it was rejected, cancelled or failed.
     async fn reason(&self) -> Option<&str> {
         self.0.reason.as_deref()
@@ -92,6 +96,47 @@ impl Promotion {
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+}
+
+/// One target's part of a promotion.
+pub struct Deployment(pub gantry_domain::deployments::Deployment);
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "gantry_domain::deployments::DeploymentState")]
+pub enum DeploymentState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+#[Object]
+impl Deployment {
+    async fn target_id(&self) -> ID {
+        ID(self.0.target_id.to_string())
+    }
+    async fn target_name(&self) -> &str {
+        &self.0.target_name
+    }
+    #[graphql(name = "type")]
+    async fn kind(&self) -> crate::targets::TargetType {
+        self.0.kind.into()
+    }
+    async fn state(&self) -> DeploymentState {
+        self.0.state.into()
+    }
+    async fn attempt(&self) -> u32 {
+        self.0.attempt
+    }
+    async fn message(&self) -> Option<&str> {
+        self.0.message.as_deref()
+    }
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
     }
 }
 

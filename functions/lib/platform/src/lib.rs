@@ -10,9 +10,13 @@ use gantry_auth::{Authenticator, LocalIssuer, OidcKeys};
 use gantry_domain::accounts::ServiceAccounts;
 use gantry_domain::builds::Builds;
 use gantry_domain::integrations::Integrations;
-use gantry_domain::promotions::Promotions;
+use std::collections::HashMap;
+
+use gantry_domain::deployments::{Deployer, TargetDriver};
+use gantry_domain::promotions::{Promotions, Rollout};
 use gantry_domain::service::Catalog;
 use gantry_domain::sync::VersionSync;
+use gantry_domain::targets::TargetKind;
 use gantry_domain::targets::Targets;
 use gantry_gateway::intake::Intake;
 use gantry_queue::SqsQueue;
@@ -38,6 +42,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `GANTRY_EVENTS_QUEUE_URL`: the FIFO queue registry events travel on (required).
     pub events_queue_url: String,
+    /// `GANTRY_DEPLOY_QUEUE_URL`: the queue deploy jobs travel on (required).
+    pub deploy_queue_url: String,
     /// `GANTRY_DATA_KEY`: base64 of the 32-byte key that seals secrets at rest (required).
     pub data_key: Vec<u8>,
     /// `GANTRY_JWT_SECRET`: the HS256 key of tokens Gantry issues, 32 bytes or more (required).
@@ -78,6 +84,7 @@ impl Config {
             |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name));
         let table = required("GANTRY_TABLE")?;
         let events_queue_url = required("GANTRY_EVENTS_QUEUE_URL")?;
+        let deploy_queue_url = required("GANTRY_DEPLOY_QUEUE_URL")?;
         let data_key = base64::engine::general_purpose::STANDARD
             .decode(required("GANTRY_DATA_KEY")?.trim())
             .ok()
@@ -152,6 +159,7 @@ impl Config {
             table,
             log_format,
             events_queue_url,
+            deploy_queue_url,
             data_key,
             jwt_secret,
             evidence_key,
@@ -191,6 +199,8 @@ pub struct AppState {
     pub builds: Builds,
     pub targets: Targets,
     pub promotions: Promotions,
+    pub deployer: Deployer,
+    pub deploy_jobs: SqsQueue,
 }
 
 impl AppState {
@@ -204,7 +214,7 @@ impl AppState {
     pub fn with_clients(config: Config, dynamodb: aws_sdk_dynamodb::Client, sqs: aws_sdk_sqs::Client) -> Arc<Self> {
         let repo = Arc::new(DynamoRepository::new(dynamodb, config.table.clone()));
         let sealer = Arc::new(AesGcmBox::new(&config.data_key).expect("Config holds a 32-byte data key"));
-        let events = SqsQueue::new(sqs, config.events_queue_url.clone());
+        let events = SqsQueue::new(sqs.clone(), config.events_queue_url.clone());
         let integrations = Integrations::new(repo.clone(), sealer);
         let builds = Builds::new(repo.clone(), repo.clone());
         let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()), builds.clone());
@@ -218,9 +228,19 @@ impl AppState {
         let auth = Authenticator::new(local, oidc, accounts.clone());
         let targets = Targets::new(repo.clone(), repo.clone());
         let signer = Arc::new(gantry_auth::JwsEvidenceSigner::new(&config.evidence_key));
-        let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer);
+        let deploy_jobs = SqsQueue::new(sqs.clone(), config.deploy_queue_url.clone());
+        let rollout =
+            Rollout { targets: repo.clone(), deployments: repo.clone(), queue: Arc::new(deploy_jobs.clone()) };
+        let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer, rollout);
+        let drivers: HashMap<TargetKind, Arc<dyn TargetDriver>> = HashMap::from([(
+            TargetKind::Nomad,
+            Arc::new(gantry_targets::nomad::NomadDriver::default()) as Arc<dyn TargetDriver>,
+        )]);
+        let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers);
         Arc::new(Self {
             promotions,
+            deployer,
+            deploy_jobs,
             targets,
             catalog: Catalog::new(repo),
             integrations,
@@ -249,6 +269,7 @@ mod tests {
         vec![
             ("GANTRY_TABLE", "t"),
             ("GANTRY_EVENTS_QUEUE_URL", "http://q"),
+            ("GANTRY_DEPLOY_QUEUE_URL", "http://d"),
             ("GANTRY_DATA_KEY", KEY),
             ("GANTRY_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
             ("GANTRY_EVIDENCE_KEY", "fedcba9876543210fedcba9876543210"),

@@ -7,6 +7,7 @@ use std::future::Future;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use gantry_domain::deployments::{DeployJob, DeployQueue};
 use gantry_domain::events::{EventQueue, QueuedImageEvent};
 use gantry_domain::{DomainError, Result};
 use serde::de::DeserializeOwned;
@@ -39,21 +40,24 @@ impl SqsQueue {
         &self.url
     }
 
-    /// Sends messages as `(group, deduplication key, body)` in batches.
+    /// Sends messages as `(group, deduplication key, body)` in batches; group and key matter
+    /// only on a FIFO queue.
     pub async fn send(&self, messages: Vec<(String, String, String)>) -> Result<()> {
         for chunk in messages.chunks(SEND_BATCH_MAX) {
             let entries = chunk
                 .iter()
                 .enumerate()
                 .map(|(i, (group, dedup, body))| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_group_id(group)
+                    let entry = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body);
+                    let entry = if self.url.ends_with(".fifo") {
                         // SQS allows 128 characters here; a hash fits any key.
-                        .message_deduplication_id(hex::encode(Sha256::digest(dedup.as_bytes())))
-                        .message_body(body)
-                        .build()
-                        .map_err(DomainError::internal)
+                        entry
+                            .message_group_id(group)
+                            .message_deduplication_id(hex::encode(Sha256::digest(dedup.as_bytes())))
+                    } else {
+                        entry
+                    };
+                    entry.build().map_err(DomainError::internal)
                 })
                 .collect::<Result<Vec<_>>>()?;
             let out = self
@@ -158,6 +162,21 @@ impl EventQueue for SqsQueue {
                     e.delivery_key(),
                     serde_json::to_string(e).map_err(DomainError::internal)?,
                 ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.send(messages).await
+    }
+}
+
+#[async_trait]
+impl DeployQueue for SqsQueue {
+    #[instrument(skip_all, fields(count = jobs.len()), err)]
+    async fn enqueue_jobs(&self, jobs: &[DeployJob]) -> Result<()> {
+        let messages = jobs
+            .iter()
+            .map(|j| {
+                let key = format!("{}#{}#{}", j.promotion_id, j.target_id, j.attempt);
+                Ok((j.promotion_id.to_string(), key, serde_json::to_string(j).map_err(DomainError::internal)?))
             })
             .collect::<Result<Vec<_>>>()?;
         self.send(messages).await

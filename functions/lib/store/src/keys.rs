@@ -285,6 +285,13 @@ pub fn promotion(id: PromotionId, environment: EnvironmentId, status: &str, crea
         .gsi2(promotions_with_status_pk(environment, status), order)
 }
 
+pub const DEPLOYMENT_PREFIX: &str = "DEPLOYMENT#";
+
+/// One target's deployment, in its promotion's partition.
+pub fn deployment(promotion: PromotionId, target: TargetId) -> ItemKeys {
+    ItemKeys::new(promotion_pk(promotion), format!("{DEPLOYMENT_PREFIX}{target}"))
+}
+
 /// Held by the one active promotion of an environment.
 pub fn active_promotion(environment: EnvironmentId) -> ItemKeys {
     ItemKeys::new(environment_pk(environment), "ACTIVE_PROMOTION")

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod builds;
 pub mod codec;
+pub mod deployments;
 pub mod evidence;
 pub mod integrations;
 pub mod keys;

@@ -1,0 +1,11 @@
+//! Lambda entry point: tracing, configuration, clients, then `run`.
+
+use gantry_platform::{AppState, Config, init_tracing};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let config = Config::from_env()?;
+    init_tracing(config.log_format);
+    let state = AppState::from_config(config).await;
+    gantry_deployer::run(state).await
+}

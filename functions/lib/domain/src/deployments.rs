@@ -1,0 +1,230 @@
+//! Deployments: an approved promotion fans out to one deployment per target of its
+//! environment, each run by a worker from a queued job. Jobs are idempotent: a job carries
+//! (promotion, target, attempt); a conditional lease keeps two workers off one deployment
+//! under redelivery, and every terminal transition is conditional, so a deployment ends once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::instrument;
+
+use crate::error::{DomainError, Result};
+use crate::model::{DeployedComponent, DeploymentStatus, Release, ReleaseEnvironmentRecord};
+use crate::ports::Repository;
+use crate::promotions::{Promotion, PromotionId};
+use crate::targets::{DeploymentTarget, TargetId, TargetKind, TargetRepository};
+use crate::values::EnvironmentId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl DeploymentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+}
+
+/// One target's part of a promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub promotion_id: PromotionId,
+    pub target_id: TargetId,
+    pub environment_id: EnvironmentId,
+    pub target_name: String,
+    pub kind: TargetKind,
+    pub state: DeploymentState,
+    pub attempt: u32,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub message: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// What a worker is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployJob {
+    pub promotion_id: PromotionId,
+    pub target_id: TargetId,
+    pub attempt: u32,
+}
+
+/// How a target's rollout ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverOutcome {
+    pub succeeded: bool,
+    pub message: String,
+}
+
+/// Rolls a release out to one kind of target.
+#[async_trait]
+pub trait TargetDriver: Send + Sync {
+    /// Deploys the release's digests for the components the target runs. A rollout that
+    /// fails is reported as an outcome (after the driver restored what ran before); `Err`
+    /// is for failures to reach the target at all, which the queue retries.
+    async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome>;
+}
+
+#[async_trait]
+pub trait DeploymentRepository: Send + Sync {
+    /// Moves `before` to `after` (`DEPLOYING`) and writes its deployments and evidence, in
+    /// one transaction.
+    async fn begin(
+        &self,
+        before: &Promotion,
+        after: &Promotion,
+        deployments: &[Deployment],
+        evidence: crate::promotions::EvidenceAppend<'_>,
+    ) -> Result<()>;
+    async fn deployments_of(&self, promotion: PromotionId) -> Result<Vec<Deployment>>;
+    /// Takes the lease of a pending deployment, or of a running one whose lease expired
+    /// (its worker died). `None` when it is finished or leased by a live worker.
+    async fn claim(
+        &self,
+        job: &DeployJob,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Deployment>>;
+    /// Ends a deployment this worker holds; `false` if it lost the lease meanwhile.
+    async fn finish(
+        &self,
+        job: &DeployJob,
+        owner: &str,
+        state: DeploymentState,
+        message: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+}
+
+/// Sends deploy jobs to the workers.
+#[async_trait]
+pub trait DeployQueue: Send + Sync {
+    async fn enqueue_jobs(&self, jobs: &[DeployJob]) -> Result<()>;
+}
+
+/// How long a worker holds a deployment before another may take it over.
+pub const LEASE: i64 = 300;
+
+#[derive(Clone)]
+pub struct Deployer {
+    repo: Arc<dyn Repository>,
+    targets: Arc<dyn TargetRepository>,
+    deployments: Arc<dyn DeploymentRepository>,
+    promotions: crate::promotions::Promotions,
+    drivers: HashMap<TargetKind, Arc<dyn TargetDriver>>,
+    worker: String,
+}
+
+impl Deployer {
+    pub fn new(
+        repo: Arc<dyn Repository>,
+        targets: Arc<dyn TargetRepository>,
+        deployments: Arc<dyn DeploymentRepository>,
+        promotions: crate::promotions::Promotions,
+        drivers: HashMap<TargetKind, Arc<dyn TargetDriver>>,
+    ) -> Self {
+        Self {
+            repo,
+            targets,
+            deployments,
+            promotions,
+            drivers,
+            worker: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    /// Runs one job. A job whose deployment is finished or held by a live worker is done.
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id, attempt = job.attempt), err)]
+    pub async fn run(&self, job: DeployJob) -> Result<()> {
+        let now = Utc::now();
+        let Some(deployment) = self.deployments.claim(&job, &self.worker, now, now + Duration::seconds(LEASE)).await?
+        else {
+            tracing::info!("deployment finished or held elsewhere; nothing to do");
+            return self.promotions.settle(job.promotion_id).await.map(|_| ());
+        };
+        let promotion = self.promotions.get(job.promotion_id).await?;
+        let target = self.targets.get_target(job.target_id).await?;
+        let release = self
+            .repo
+            .get_release(promotion.release_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("release", promotion.release_id))?;
+        let outcome = match (&target, self.drivers.get(&deployment.kind)) {
+            (None, _) => DriverOutcome { succeeded: false, message: "the target was removed".into() },
+            (Some(_), None) => {
+                DriverOutcome { succeeded: false, message: format!("no driver for {:?} targets", deployment.kind) }
+            }
+            (Some(target), Some(driver)) => driver.deploy(target, &release).await?,
+        };
+        let state = if outcome.succeeded { DeploymentState::Succeeded } else { DeploymentState::Failed };
+        if !self.deployments.finish(&job, &self.worker, state, &outcome.message, Utc::now()).await? {
+            tracing::warn!("lost the lease before finishing; the other worker's result stands");
+            return Ok(());
+        }
+        tracing::info!(state = state.as_str(), "deployment finished");
+        self.promotions.settle(job.promotion_id).await.map(|_| ())
+    }
+}
+
+/// The records a successful promotion leaves: the release runs in the environment, and
+/// which digest of each component runs there.
+pub fn deployed_records(
+    promotion: &Promotion,
+    release: &Release,
+    at: DateTime<Utc>,
+) -> (ReleaseEnvironmentRecord, Vec<DeployedComponent>) {
+    let record = ReleaseEnvironmentRecord {
+        release_id: release.id,
+        environment_id: promotion.environment_id,
+        status: DeploymentStatus::Deployed,
+        deployed_at: Some(at),
+        updated_at: at,
+    };
+    let components = release
+        .components
+        .iter()
+        .map(|c| DeployedComponent {
+            environment_id: promotion.environment_id,
+            component_id: c.component_id,
+            release_id: release.id,
+            digest: c.digest.clone(),
+            tag: c.tag.clone(),
+            version: c.version.clone(),
+            channel: c.channel.clone(),
+            deployed_at: at,
+        })
+        .collect();
+    (record, components)
+}
+
+/// Evidence payload of a finished promotion.
+pub fn results_payload(deployments: &[Deployment]) -> serde_json::Value {
+    json!(
+        deployments
+            .iter()
+            .map(|d| json!({ "target": d.target_name, "state": d.state.as_str(), "message": d.message }))
+            .collect::<Vec<_>>()
+    )
+}

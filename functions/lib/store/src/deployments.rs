@@ -1,0 +1,125 @@
+//! Deployments, in their promotion's partition, with leases and conditional endings.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+use chrono::{DateTime, Utc};
+use gantry_domain::deployments::{DeployJob, Deployment, DeploymentRepository, DeploymentState};
+use gantry_domain::promotions::{EvidenceAppend, Promotion, PromotionId};
+use gantry_domain::{DomainError, Result};
+use tracing::instrument;
+
+use crate::codec::{from_item, from_items, sdk, to_item};
+use crate::keys::{self, s};
+use crate::{DynamoRepository, Tx};
+
+/// Fixed-width UTC, so lease times compare as strings.
+fn stamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(err: &E) -> bool {
+    err.code() == Some("ConditionalCheckFailedException")
+}
+
+#[async_trait]
+impl DeploymentRepository for DynamoRepository {
+    #[instrument(skip_all, fields(promotion_id = %after.id, targets = deployments.len()), err)]
+    async fn begin(
+        &self,
+        before: &Promotion,
+        after: &Promotion,
+        deployments: &[Deployment],
+        evidence: EvidenceAppend<'_>,
+    ) -> Result<()> {
+        let mut tx = Tx::new();
+        tx.push(
+            self.update_revision(
+                &keys::promotion(after.id, after.environment_id, after.status.as_str(), after.created_at),
+                after,
+                before.revision,
+            )?,
+            DomainError::conflict(format!("promotion {} changed meanwhile", before.id)),
+        );
+        for d in deployments {
+            let mut item = to_item(d, &keys::deployment(d.promotion_id, d.target_id))?;
+            item.insert("state".into(), s(d.state.as_str()));
+            tx.push(self.put_new(item)?, DomainError::conflict("deployment exists"));
+        }
+        self.push_evidence(&mut tx, evidence)?;
+        self.transact(tx).await
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %promotion), err)]
+    async fn deployments_of(&self, promotion: PromotionId) -> Result<Vec<Deployment>> {
+        // Consistent, so a worker settling a promotion sees every deployment's end.
+        let query = self
+            .query()
+            .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+            .expression_attribute_values(":pk", s(&keys::promotion_pk(promotion)))
+            .expression_attribute_values(":p", s(keys::DEPLOYMENT_PREFIX))
+            .consistent_read(true);
+        from_items(self.query_all(query).await?)
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err)]
+    async fn claim(
+        &self,
+        job: &DeployJob,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Deployment>> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::deployment(job.promotion_id, job.target_id).primary()))
+            .update_expression("SET #state = :running, leaseOwner = :owner, leaseUntil = :until, startedAt = if_not_exists(startedAt, :now)")
+            .condition_expression("attribute_exists(PK) AND (#state = :pending OR (#state = :running AND leaseUntil < :now))")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":running", s(DeploymentState::Running.as_str()))
+            .expression_attribute_values(":pending", s(DeploymentState::Pending.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", s(&stamp(until)))
+            .expression_attribute_values(":now", s(&stamp(now)))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(o) => o.attributes.map(from_item).transpose(),
+            Err(err) if err.as_service_error().is_some_and(is_condition_failure) => Ok(None),
+            Err(err) => Err(sdk(err)),
+        }
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err)]
+    async fn finish(
+        &self,
+        job: &DeployJob,
+        owner: &str,
+        state: DeploymentState,
+        message: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::deployment(job.promotion_id, job.target_id).primary()))
+            .update_expression("SET #state = :state, message = :message, finishedAt = :at")
+            .condition_expression("#state = :running AND leaseOwner = :owner")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":state", s(state.as_str()))
+            .expression_attribute_values(":message", s(message))
+            .expression_attribute_values(":at", s(&stamp(at)))
+            .expression_attribute_values(":running", s(DeploymentState::Running.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(is_condition_failure) => Ok(false),
+            Err(err) => Err(sdk(err)),
+        }
+    }
+}

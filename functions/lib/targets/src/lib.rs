@@ -1,0 +1,4 @@
+//! Target drivers. Each rolls a release's digests out to one kind of target and, when the
+//! rollout fails, restores what ran before.
+
+pub mod nomad;

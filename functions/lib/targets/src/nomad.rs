@@ -1,0 +1,184 @@
+//! Nomad: read the job, point the mapped tasks at `image@digest`, plan, register with
+//! `EnforceIndex`, follow the evaluation and the deployment, and revert to the previous job
+//! version when the deployment fails (or stalls past the deadline, which fails it first).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gantry_domain::deployments::{DriverOutcome, TargetDriver};
+use gantry_domain::model::Release;
+use gantry_domain::targets::{DeploymentTarget, TargetConfig};
+use gantry_domain::{DomainError, Result};
+use serde_json::{Value, json};
+use tracing::instrument;
+
+pub struct NomadDriver {
+    http: reqwest::Client,
+    /// How long a deployment may run before it is failed.
+    pub deadline: Duration,
+    /// How often the evaluation and the deployment are read.
+    pub poll: Duration,
+}
+
+impl Default for NomadDriver {
+    fn default() -> Self {
+        Self { http: reqwest::Client::new(), deadline: Duration::from_secs(600), poll: Duration::from_secs(2) }
+    }
+}
+
+struct Job<'a> {
+    address: &'a str,
+    namespace: &'a str,
+    token: Option<String>,
+}
+
+fn unreachable(what: &str, err: impl std::fmt::Display) -> DomainError {
+    DomainError::internal(format!("Nomad {what} failed: {err}"))
+}
+
+impl Job<'_> {
+    async fn call(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value> {
+        let mut req = http
+            .request(method, format!("{}/v1{path}", self.address.trim_end_matches('/')))
+            .query(&[("namespace", self.namespace)]);
+        if let Some(token) = &self.token {
+            req = req.header("X-Nomad-Token", token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let res = req.send().await.map_err(|e| unreachable(path, e))?;
+        let status = res.status();
+        let text = res.text().await.map_err(|e| unreachable(path, e))?;
+        if !status.is_success() {
+            return Err(DomainError::internal(format!("Nomad {path} answered {status}: {text}")));
+        }
+        serde_json::from_str(&text).map_err(|e| unreachable(path, e))
+    }
+}
+
+/// Resolves `env:NAME` token references; others need a secrets client this driver lacks.
+fn token(reference: Option<&str>) -> Result<Option<String>> {
+    match reference {
+        None => Ok(None),
+        Some(r) => match r.strip_prefix("env:") {
+            Some(name) => std::env::var(name)
+                .map(Some)
+                .map_err(|_| DomainError::internal(format!("{name} is not set for the Nomad token"))),
+            None => Err(DomainError::internal(format!("token reference {r} is not supported by this worker yet"))),
+        },
+    }
+}
+
+#[async_trait]
+impl TargetDriver for NomadDriver {
+    #[instrument(skip_all, fields(target = %target.name), err)]
+    async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
+        let TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref } = &target.config else {
+            return Err(DomainError::internal("the Nomad driver got another kind of target"));
+        };
+        let nomad = Job { address, namespace, token: token(token_ref.as_deref())? };
+        let get = reqwest::Method::GET;
+        let post = reqwest::Method::POST;
+        let mut job = nomad.call(&self.http, get.clone(), &format!("/job/{job_id}"), None).await?;
+        let previous_version = job["Version"].as_u64().unwrap_or(0);
+        let modify_index = job["JobModifyIndex"].as_u64().unwrap_or(0);
+        let mut missing: Vec<&str> = tasks.keys().map(String::as_str).collect();
+        for group in job["TaskGroups"].as_array_mut().into_iter().flatten() {
+            for task in group["Tasks"].as_array_mut().into_iter().flatten() {
+                let name = task["Name"].as_str().unwrap_or_default().to_owned();
+                if let Some(component) = tasks.get(&name) {
+                    let pinned = release.components.iter().find(|c| c.component_id == *component);
+                    if let Some(c) = pinned {
+                        task["Config"]["image"] = json!(format!("{}@{}", c.image, c.digest));
+                    }
+                    missing.retain(|m| *m != name);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Ok(DriverOutcome {
+                succeeded: false,
+                message: format!("job {job_id} has no task {}", missing.join(", ")),
+            });
+        }
+        nomad
+            .call(&self.http, post.clone(), &format!("/job/{job_id}/plan"), Some(&json!({ "Job": job, "Diff": true })))
+            .await?;
+        let registered = nomad
+            .call(
+                &self.http,
+                post.clone(),
+                &format!("/job/{job_id}"),
+                Some(&json!({ "Job": job, "EnforceIndex": true, "JobModifyIndex": modify_index })),
+            )
+            .await?;
+        let eval_id = registered["EvalID"].as_str().unwrap_or_default().to_owned();
+        let deadline = tokio::time::Instant::now() + self.deadline;
+        let deployment_id = loop {
+            let eval = nomad.call(&self.http, get.clone(), &format!("/evaluation/{eval_id}"), None).await?;
+            match (eval["Status"].as_str(), eval["DeploymentID"].as_str()) {
+                (Some("complete"), Some(id)) if !id.is_empty() => break id.to_owned(),
+                (Some("failed" | "canceled"), _) => {
+                    return self
+                        .revert(
+                            &nomad,
+                            job_id,
+                            previous_version,
+                            format!("evaluation {eval_id} ended {}", eval["Status"]),
+                        )
+                        .await;
+                }
+                _ if tokio::time::Instant::now() > deadline => {
+                    return self
+                        .revert(&nomad, job_id, previous_version, format!("evaluation {eval_id} did not complete"))
+                        .await;
+                }
+                _ => tokio::time::sleep(self.poll).await,
+            }
+        };
+        loop {
+            let deployment = nomad.call(&self.http, get.clone(), &format!("/deployment/{deployment_id}"), None).await?;
+            match deployment["Status"].as_str() {
+                Some("successful") => {
+                    return Ok(DriverOutcome {
+                        succeeded: true,
+                        message: format!("job {job_id} deployment {deployment_id} successful"),
+                    });
+                }
+                Some("failed" | "cancelled") => {
+                    let why = deployment["StatusDescription"].as_str().unwrap_or("failed").to_owned();
+                    return self
+                        .revert(&nomad, job_id, previous_version, format!("deployment {deployment_id}: {why}"))
+                        .await;
+                }
+                _ if tokio::time::Instant::now() > deadline => {
+                    nomad.call(&self.http, post.clone(), &format!("/deployment/fail/{deployment_id}"), None).await?;
+                    return self
+                        .revert(
+                            &nomad,
+                            job_id,
+                            previous_version,
+                            format!("deployment {deployment_id} did not finish in time"),
+                        )
+                        .await;
+                }
+                _ => tokio::time::sleep(self.poll).await,
+            }
+        }
+    }
+}
+
+impl NomadDriver {
+    async fn revert(&self, nomad: &Job<'_>, job_id: &str, version: u64, why: String) -> Result<DriverOutcome> {
+        let body = json!({ "JobID": job_id, "JobVersion": version });
+        nomad.call(&self.http, reqwest::Method::POST, &format!("/job/{job_id}/revert"), Some(&body)).await?;
+        Ok(DriverOutcome { succeeded: false, message: format!("{why}; reverted job {job_id} to version {version}") })
+    }
+}

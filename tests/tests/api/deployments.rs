@@ -1,0 +1,157 @@
+//! Promotions deploy to Nomad through the deployer worker, against the contract-checking
+//! Nomad stand-in.
+
+use std::time::{Duration, Instant};
+
+use gantry_nomad_fake::{FakeNomad, Outcome};
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, digest};
+
+const OLD_IMAGE: &str = "registry.example.com/acme/api:0.9";
+
+fn job() -> Value {
+    json!({ "ID": "shop", "Name": "shop", "Type": "service", "Datacenters": ["dc1"],
+            "TaskGroups": [{ "Name": "shop", "Count": 1, "Tasks": [
+                { "Name": "server", "Driver": "docker", "Config": { "image": OLD_IMAGE } },
+                { "Name": "sidecar", "Driver": "docker", "Config": { "image": "envoy:1" } } ] }] })
+}
+
+/// An environment `dev` whose one target is the fake's `shop` job, and a READY release of `api`.
+async fn setup(app: &TestApp, nomad: &FakeNomad) -> (String, String, String) {
+    nomad.seed_job(job());
+    let dev = app.create_environment("dev", 10).await;
+    let api = app.create_component("api").await;
+    app.add_version(&api, "1.0.0", &digest("api-1.0.0")).await;
+    let target = json!({ "name": "nomad-dc1", "type": "NOMAD", "nomad": { "address": nomad.url, "jobId": "shop",
+        "tasks": [{ "name": "server", "componentId": api }] } });
+    app.ok(
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }",
+        json!({ "e": dev, "t": target }),
+    )
+    .await;
+    let release = app.create_release("shop-1.0.0", json!([{ "componentId": api, "version": "1.0.0" }])).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        "mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }",
+        json!({ "id": release }),
+    )
+    .await;
+    (dev, api, release)
+}
+
+const PROMOTION: &str =
+    "query($id: ID!) { promotion(id: $id) { status reason deployments { targetName type state attempt message } } }";
+
+async fn wait_until_settled(app: &TestApp, promotion: &Value) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = app.ok(PROMOTION, json!({ "id": promotion["id"] })).await["promotion"].clone();
+        if !["APPROVED", "DEPLOYING"].contains(&p["status"].as_str().unwrap()) {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "the promotion did not settle: {p:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn image_of(version: &Value) -> &str {
+    version["TaskGroups"][0]["Tasks"][0]["Config"]["image"].as_str().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_deploys_to_nomad_exactly_once() {
+    let app = TestApp::spawn_with_workers().await;
+    let nomad = FakeNomad::start().await;
+    let (dev, _, release) = setup(&app, &nomad).await;
+
+    let requested = app
+        .ok(
+            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id status } }",
+            json!({ "r": release, "e": dev }),
+        )
+        .await["requestPromotion"]
+        .clone();
+    assert_eq!(requested["status"], "DEPLOYING", "no approvals needed: deployment starts at once");
+    let settled = wait_until_settled(&app, &requested).await;
+    assert_eq!(settled["status"], "DEPLOYED", "{settled:#}");
+    assert_eq!(settled["deployments"][0]["state"], "SUCCEEDED");
+    assert_eq!(settled["deployments"][0]["type"], "NOMAD");
+
+    let versions = nomad.job_versions("shop");
+    assert_eq!(versions.len(), 2);
+    assert_eq!(image_of(&versions[1]), format!("registry.example.com/acme/api@{}", digest("api-1.0.0")));
+    assert_eq!(versions[1]["TaskGroups"][0]["Tasks"][1]["Config"]["image"], "envoy:1", "unmapped tasks are left alone");
+    assert!(nomad.violations().is_empty(), "{:?}", nomad.violations());
+    let ops = nomad.operations();
+    assert_eq!(ops, ["GetJob", "PostJobPlan", "PostJob", "GetEvaluation", "GetDeployment"]);
+
+    let state = app
+        .ok(
+            "query($id: ID!) { release(id: $id) { status state { environments { status deployedAt } } } }",
+            json!({ "id": release }),
+        )
+        .await;
+    assert_eq!(state["release"]["status"], "DEPLOYED");
+    assert_eq!(state["release"]["state"]["environments"][0]["status"], "DEPLOYED");
+
+    // A redelivered job finds its deployment finished and does nothing.
+    let deployment_job = json!({ "promotionId": requested["id"], "targetId": app.ok("query($e: ID!) { environment(id: $e) { targets { id } } }", json!({ "e": dev })).await["environment"]["targets"][0]["id"], "attempt": 1 });
+    app.sqs.send_message().queue_url(&app.deploy_queue).message_body(deployment_job.to_string()).send().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(nomad.operations().len(), ops.len(), "exactly once");
+
+    let kinds: Vec<String> = app
+        .ok("query($id: ID!) { evidence(promotionId: $id) { kind } }", json!({ "id": requested["id"] }))
+        .await["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["request", "gate_evaluation", "deployment_started", "deployment_result"]);
+    let report =
+        app.ok("query($e: ID!) { verifyEvidenceChain(environmentId: $e) { valid } }", json!({ "e": dev })).await;
+    assert_eq!(report["verifyEvidenceChain"]["valid"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_nomad_deployment_is_reverted() {
+    let app = TestApp::spawn_with_workers().await;
+    let nomad = FakeNomad::start().await;
+    nomad.script([Outcome::Fail]);
+    let (dev, _, release) = setup(&app, &nomad).await;
+    let requested = app
+        .ok(
+            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
+            json!({ "r": release, "e": dev }),
+        )
+        .await["requestPromotion"]
+        .clone();
+    let settled = wait_until_settled(&app, &requested).await;
+    assert_eq!(settled["status"], "FAILED");
+    assert!(settled["reason"].as_str().unwrap().contains("reverted job shop to version 0"), "{settled:#}");
+    assert_eq!(settled["deployments"][0]["state"], "FAILED");
+    let versions = nomad.job_versions("shop");
+    assert_eq!(versions.len(), 3, "the failed version, then the revert");
+    assert_eq!(image_of(&versions[2]), OLD_IMAGE, "what ran before runs again");
+    assert!(nomad.violations().is_empty(), "{:?}", nomad.violations());
+    let release = app
+        .ok(
+            "query($id: ID!) { release(id: $id) { status state { environments { status } } } }",
+            json!({ "id": release }),
+        )
+        .await;
+    assert_eq!(release["release"]["status"], "READY");
+    assert_eq!(release["release"]["state"]["environments"][0]["status"], "NOT_DEPLOYED");
+    // The environment is free for the next attempt.
+    let again = app
+        .gql(
+            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { status } }",
+            json!({ "r": release["release"]["id"], "e": dev }),
+        )
+        .await;
+    let _ = again;
+}
