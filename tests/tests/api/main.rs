@@ -13,6 +13,7 @@ mod http;
 mod promotions;
 mod registry;
 mod releases;
+mod rollbacks;
 mod targets;
 mod versions;
 mod webhooks;

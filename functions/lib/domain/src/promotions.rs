@@ -21,7 +21,7 @@ use crate::evidence::{
     ChainHead, ChainReport, EvidenceDraft, EvidenceRecord, EvidenceRepository, EvidenceSigner, chain_moved, seal,
     verify_chain,
 };
-use crate::model::{DeploymentStatus, Environment, Release, ReleaseStatus};
+use crate::model::{DeploymentStatus, Environment, Release, ReleaseEnvironmentRecord, ReleaseStatus};
 use crate::ports::{Page, PageRequest, Repository};
 use crate::targets::TargetRepository;
 use crate::values::{EnvironmentId, ReleaseId, display_text};
@@ -116,6 +116,14 @@ pub trait PromotionRepository: Send + Sync {
     /// environment when `after` is no longer active.
     async fn update_promotion(&self, before: &Promotion, after: &Promotion, evidence: EvidenceAppend<'_>)
     -> Result<()>;
+    /// Puts (`Some`) or lifts (`None`) an environment's auto-promotion hold, with evidence.
+    async fn set_hold(
+        &self,
+        environment: EnvironmentId,
+        hold: Option<&Hold>,
+        evidence: EvidenceAppend<'_>,
+    ) -> Result<()>;
+    async fn hold(&self, environment: EnvironmentId) -> Result<Option<Hold>>;
     /// Newest first.
     async fn list_promotions(
         &self,
@@ -123,6 +131,20 @@ pub trait PromotionRepository: Send + Sync {
         status: Option<PromotionStatus>,
         page: &PageRequest,
     ) -> Result<Page<Promotion>>;
+}
+
+/// A stop on auto-promotion into an environment, set by a rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    pub reason: String,
+    pub set_by: String,
+    pub set_at: DateTime<Utc>,
+}
+
+/// The principal automatic decisions are taken as.
+pub fn system(what: &str) -> Principal {
+    Principal { subject: format!("gantry:{what}"), roles: Vec::new(), permissions: Vec::new() }
 }
 
 /// Where promotions hand over to deployments.
@@ -266,8 +288,32 @@ impl Promotions {
                 ReleaseStatus::Ready
             };
             self.release_moves(settled.release_id, fallback).await?;
+            self.auto_rollback(&settled).await;
         }
         Ok(settled)
+    }
+
+    /// After a failed deployment, redeploys what ran before when the environment says so.
+    async fn auto_rollback(&self, failed: &Promotion) {
+        let considered = async {
+            let environment = self.environment(failed.environment_id).await?;
+            if !environment.policy.auto_rollback {
+                return Ok(None);
+            }
+            let current = self.list(failed.environment_id, Some(PromotionStatus::Deployed), Some(1), None).await?;
+            Ok::<_, DomainError>(current.items.first().map(|(_, p)| p.release_id))
+        };
+        match considered.await {
+            Ok(Some(running)) => {
+                let why = format!("automatic rollback after promotion {} failed", failed.id);
+                let principal = system("auto-rollback");
+                if let Err(err) = Box::pin(self.rollback(failed.environment_id, Some(running), why, &principal)).await {
+                    tracing::warn!(error = %err, "automatic rollback did not start");
+                }
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "automatic rollback could not be considered"),
+        }
     }
 
     async fn record_deployed(&self, promotion: &Promotion) -> Result<()> {
@@ -278,7 +324,147 @@ impl Promotions {
             .ok_or_else(|| DomainError::not_found("release", promotion.release_id))?;
         let (record, components) = deployed_records(promotion, &release, Utc::now());
         self.repo.record_release_deployed(&record, &components).await?;
-        self.release_moves(release.id, ReleaseStatus::Deployed).await
+        self.release_moves(release.id, ReleaseStatus::Deployed).await?;
+        self.auto_promote(promotion).await;
+        Ok(())
+    }
+
+    /// Proposes the release to the next environment when it asks for that and is not held.
+    /// Whatever stops it (a gate, another active promotion) is logged, not raised.
+    async fn auto_promote(&self, deployed: &Promotion) {
+        let next = async {
+            let environments = self.repo.list_environments().await?;
+            let here = environments.iter().find(|e| e.id == deployed.environment_id).map(|e| e.order);
+            let next = environments.into_iter().filter(|e| here.is_some_and(|h| e.order > h)).min_by_key(|e| e.order);
+            match next {
+                Some(env) if env.policy.auto_promote && self.promotions.hold(env.id).await?.is_none() => Ok(Some(env)),
+                _ => Ok::<_, DomainError>(None),
+            }
+        };
+        match next.await {
+            Ok(Some(env)) => {
+                let principal = system("auto-promote");
+                let request = Box::pin(self.request(deployed.release_id, env.id, None, &principal, true));
+                match request.await {
+                    Ok(p) => tracing::info!(promotion_id = %p.id, environment = %env.name, "auto-promotion requested"),
+                    Err(err) => tracing::warn!(environment = %env.name, error = %err, "auto-promotion did not start"),
+                }
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "auto-promotion could not be considered"),
+        }
+    }
+
+    /// Rolls an environment back to the release before the current one, or to `to`,
+    /// through the same deployment path; the replaced promotion becomes `ROLLED_BACK` and
+    /// auto-promotion into the environment is held until `release_hold`.
+    #[instrument(skip_all, fields(environment_id = %environment_id), err)]
+    pub async fn rollback(
+        &self,
+        environment_id: EnvironmentId,
+        to: Option<ReleaseId>,
+        reason: String,
+        who: &Principal,
+    ) -> Result<Promotion> {
+        let reason = display_text("reason", Some(reason), 2000)?
+            .ok_or_else(|| DomainError::validation("reason must not be blank"))?;
+        let environment = self.environment(environment_id).await?;
+        let deployed = self.list(environment_id, Some(PromotionStatus::Deployed), Some(2), None).await?;
+        let current = deployed.items.first().map(|(_, p)| p.clone());
+        let target = match to {
+            Some(id) => id,
+            None => deployed.items.get(1).map(|(_, p)| p.release_id).ok_or_else(|| {
+                DomainError::conflict(format!("{} has no earlier release to roll back to; name one", environment.name))
+            })?,
+        };
+        let release = self.repo.get_release(target).await?.ok_or_else(|| DomainError::not_found("release", target))?;
+        if release.status == ReleaseStatus::Deprecated {
+            return Err(DomainError::conflict(format!("release {} is deprecated", release.name)));
+        }
+        let now = Utc::now();
+        let promotion = Promotion {
+            id: PromotionId::new(),
+            release_id: target,
+            environment_id,
+            status: PromotionStatus::Approved,
+            requested_by: who.subject.clone(),
+            comment: Some(reason.clone()),
+            automatic: false,
+            gates: vec![gate("rollback", true, format!("rollback by {}: {reason}", who.subject))],
+            approvals: Vec::new(),
+            required_approvals: 0,
+            reason: None,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        };
+        let payload = json!({ "from": current.as_ref().map(|c| c.release_id), "to": target, "reason": reason });
+        let drafts = vec![self.draft(&promotion, "rollback", &who.subject, payload)];
+        self.with_evidence(environment_id, drafts, |records, head| {
+            let promotion = &promotion;
+            async move {
+                self.promotions
+                    .create_promotion(promotion, EvidenceAppend { records: &records, head: head.as_ref() })
+                    .await
+            }
+        })
+        .await?;
+        // Redeploying what already runs (after a failed deployment) replaces nothing.
+        if let Some(replaced) = current.filter(|c| c.release_id != target) {
+            let mut rolled = replaced.clone();
+            rolled.status = PromotionStatus::RolledBack;
+            rolled.reason = Some(format!("rolled back by {}: {reason}", who.subject));
+            self.save(&replaced, rolled, "rolled_back", &who.subject, json!({ "by": promotion.id })).await?;
+            let record = ReleaseEnvironmentRecord {
+                release_id: replaced.release_id,
+                environment_id,
+                status: DeploymentStatus::RolledBack,
+                deployed_at: None,
+                updated_at: Utc::now(),
+            };
+            self.repo.record_release_deployed(&record, &[]).await?;
+        }
+        let hold = Hold { reason: format!("rollback: {reason}"), set_by: who.subject.clone(), set_at: Utc::now() };
+        self.put_hold(environment_id, Some(hold), &who.subject).await?;
+        Box::pin(self.begin(promotion)).await
+    }
+
+    /// Lets auto-promotion into the environment resume.
+    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    pub async fn release_hold(&self, environment: EnvironmentId, who: &Principal) -> Result<()> {
+        self.environment(environment).await?;
+        if self.promotions.hold(environment).await?.is_none() {
+            return Err(DomainError::conflict("the environment has no hold"));
+        }
+        self.put_hold(environment, None, &who.subject).await
+    }
+
+    pub async fn hold(&self, environment: EnvironmentId) -> Result<Option<Hold>> {
+        self.promotions.hold(environment).await
+    }
+
+    async fn put_hold(&self, environment: EnvironmentId, hold: Option<Hold>, actor: &str) -> Result<()> {
+        let (kind, payload) = match &hold {
+            Some(h) => ("hold", json!({ "reason": h.reason })),
+            None => ("hold_released", json!({})),
+        };
+        let drafts = vec![EvidenceDraft {
+            environment_id: environment,
+            promotion_id: None,
+            release_id: None,
+            kind,
+            actor: actor.to_owned(),
+            payload,
+        }];
+        self.with_evidence(environment, drafts, |records, head| {
+            let hold = &hold;
+            async move {
+                self.promotions
+                    .set_hold(environment, hold.as_ref(), EvidenceAppend { records: &records, head: head.as_ref() })
+                    .await
+            }
+        })
+        .await
     }
 
     /// Moves the release's status where the lifecycle allows it, retrying lost races.

@@ -233,6 +233,28 @@ impl PromotionMutation {
         promotions(ctx).reject(promotion_id(&id)?, reason, principal(ctx)).await.gql().map(Promotion)
     }
 
+    /// Rolls an environment back to the release before the current one (or `toReleaseId`)
+    /// through the deployment path; holds auto-promotion into it until `releaseHold`.
+    #[graphql(guard = "Can(Resource::Promotion, Action::Approve)")]
+    async fn rollback_environment(
+        &self,
+        ctx: &Context<'_>,
+        environment_id: ID,
+        to_release_id: Option<ID>,
+        reason: String,
+    ) -> async_graphql::Result<Promotion> {
+        let environment = EnvironmentId::parse(&environment_id).gql()?;
+        let to = to_release_id.as_ref().map(|id| ReleaseId::parse(id)).transpose().gql()?;
+        promotions(ctx).rollback(environment, to, reason, principal(ctx)).await.gql().map(Promotion)
+    }
+
+    /// Lets auto-promotion into the environment resume after a rollback.
+    #[graphql(guard = "Can(Resource::Promotion, Action::Approve)")]
+    async fn release_hold(&self, ctx: &Context<'_>, environment_id: ID) -> async_graphql::Result<bool> {
+        let environment = EnvironmentId::parse(&environment_id).gql()?;
+        promotions(ctx).release_hold(environment, principal(ctx)).await.gql().map(|()| true)
+    }
+
     /// Cancels a promotion that has not started deploying (its requester, or an admin).
     #[graphql(guard = "Can(Resource::Promotion, Action::Create)")]
     async fn cancel_promotion(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Promotion> {
@@ -356,4 +378,39 @@ impl EvidenceQuery {
 
 fn promotion_id_of(id: &ID) -> async_graphql::Result<PromotionId> {
     promotion_id(id)
+}
+
+/// Why auto-promotion into an environment is stopped.
+#[derive(SimpleObject)]
+pub struct Hold {
+    pub reason: String,
+    pub set_by: String,
+    pub set_at: DateTime<Utc>,
+}
+
+/// Resolves the promotion-related fields of `Environment`.
+pub(crate) async fn current_release(
+    ctx: &Context<'_>,
+    environment: EnvironmentId,
+) -> async_graphql::Result<Option<Release>> {
+    let page =
+        promotions(ctx).list(environment, Some(promotions::PromotionStatus::Deployed), Some(1), None).await.gql()?;
+    match page.items.first() {
+        Some((_, p)) => ctx.data_unchecked::<Catalog>().release(p.release_id).await.gql().map(|r| Some(Release(r))),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn history(
+    ctx: &Context<'_>,
+    environment: EnvironmentId,
+    first: Option<i64>,
+) -> async_graphql::Result<Vec<Promotion>> {
+    let page = promotions(ctx).list(environment, None, first, None).await.gql()?;
+    Ok(page.items.into_iter().map(|(_, p)| Promotion(p)).collect())
+}
+
+pub(crate) async fn hold(ctx: &Context<'_>, environment: EnvironmentId) -> async_graphql::Result<Option<Hold>> {
+    let hold = promotions(ctx).hold(environment).await.gql()?;
+    Ok(hold.map(|h| Hold { reason: h.reason, set_by: h.set_by, set_at: h.set_at }))
 }

@@ -337,6 +337,22 @@ impl Environment {
     async fn auto_rollback(&self) -> bool {
         self.0.policy.auto_rollback
     }
+    /// The release that runs here: the last one deployed and not rolled back.
+    async fn current_release(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Release>> {
+        crate::promotions::current_release(ctx, self.0.id).await
+    }
+    /// Promotions into this environment, newest first (20 unless `first` says otherwise).
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i64>,
+    ) -> async_graphql::Result<Vec<crate::promotions::Promotion>> {
+        crate::promotions::history(ctx, self.0.id, first).await
+    }
+    /// Set by a rollback: auto-promotion into this environment waits for `releaseHold`.
+    async fn hold(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::promotions::Hold>> {
+        crate::promotions::hold(ctx, self.0.id).await
+    }
     /// Where releases of this environment run.
     async fn targets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::targets::DeploymentTarget>> {
         let targets = ctx.data_unchecked::<gantry_domain::targets::Targets>().of_environment(self.0.id).await.gql()?;

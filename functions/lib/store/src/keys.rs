@@ -292,6 +292,11 @@ pub fn deployment(promotion: PromotionId, target: TargetId) -> ItemKeys {
     ItemKeys::new(promotion_pk(promotion), format!("{DEPLOYMENT_PREFIX}{target}"))
 }
 
+/// An environment's auto-promotion hold.
+pub fn hold(environment: EnvironmentId) -> ItemKeys {
+    ItemKeys::new(environment_pk(environment), "HOLD")
+}
+
 /// Held by the one active promotion of an environment.
 pub fn active_promotion(environment: EnvironmentId) -> ItemKeys {
     ItemKeys::new(environment_pk(environment), "ACTIVE_PROMOTION")

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use gantry_domain::ports::{Page, PageRequest};
-use gantry_domain::promotions::{EvidenceAppend, Promotion, PromotionId, PromotionRepository, PromotionStatus};
+use gantry_domain::promotions::{EvidenceAppend, Hold, Promotion, PromotionId, PromotionRepository, PromotionStatus};
 use gantry_domain::values::EnvironmentId;
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
@@ -62,6 +62,31 @@ impl PromotionRepository for DynamoRepository {
         }
         self.push_evidence(&mut tx, evidence)?;
         self.transact(tx).await
+    }
+
+    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    async fn set_hold(
+        &self,
+        environment: EnvironmentId,
+        hold: Option<&Hold>,
+        evidence: EvidenceAppend<'_>,
+    ) -> Result<()> {
+        let mut tx = Tx::new();
+        let key = keys::hold(environment);
+        match hold {
+            Some(h) => tx.push(self.put(to_item(h, &key)?, None)?, DomainError::internal("hold put")),
+            None => tx.push(
+                self.delete(&key, Some(("attribute_exists(PK)", vec![])))?,
+                DomainError::conflict("the environment has no hold"),
+            ),
+        }
+        self.push_evidence(&mut tx, evidence)?;
+        self.transact(tx).await
+    }
+
+    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    async fn hold(&self, environment: EnvironmentId) -> Result<Option<Hold>> {
+        self.get(&keys::hold(environment)).await
     }
 
     #[instrument(skip_all, fields(environment_id = %environment), err)]
