@@ -155,3 +155,39 @@ async fn a_failed_nomad_deployment_is_reverted() {
         .await;
     let _ = again;
 }
+
+/// A worker takes a job and dies without finishing. Once its lease runs out, the redelivered
+/// job finishes the deployment, once.
+#[tokio::test]
+async fn a_dead_workers_job_is_finished_once_on_redelivery() {
+    use gantry_domain::deployments::{DeployJob, DeploymentRepository};
+    let app = TestApp::spawn().await; // no workers: this test plays them
+    let nomad = FakeNomad::start().await;
+    let (dev, _, release) = setup(&app, &nomad).await;
+    let requested = app
+        .ok(
+            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id status } }",
+            json!({ "r": release, "e": dev }),
+        )
+        .await["requestPromotion"]
+        .clone();
+    assert_eq!(requested["status"], "DEPLOYING");
+    let received = app.sqs.receive_message().queue_url(&app.deploy_queue).wait_time_seconds(2).send().await.unwrap();
+    let job: DeployJob = serde_json::from_str(received.messages.unwrap()[0].body.as_deref().unwrap()).unwrap();
+
+    // The first worker claims it with a short lease and is never heard from again.
+    let now = chrono::Utc::now();
+    let claimed = app.repo.claim(&job, "doomed-worker", now, now + chrono::Duration::milliseconds(500)).await.unwrap();
+    assert!(claimed.is_some());
+    // While the lease holds, a redelivery leaves it alone.
+    app.state.deployer.run(job.clone()).await.unwrap();
+    assert!(nomad.operations().is_empty());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    app.state.deployer.run(job.clone()).await.unwrap();
+    let settled = wait_until_settled(&app, &requested).await;
+    assert_eq!(settled["status"], "DEPLOYED");
+    assert_eq!(nomad.operations().iter().filter(|o| *o == "PostJob").count(), 1);
+    // A third delivery changes nothing.
+    app.state.deployer.run(job).await.unwrap();
+    assert_eq!(nomad.operations().iter().filter(|o| *o == "PostJob").count(), 1, "exactly once");
+}

@@ -54,6 +54,8 @@ pub struct TestApp {
     pub deploy_queue: String,
     /// An admin's token, which `gql` and friends send.
     pub token: String,
+    /// The running app's state, for driving workers by hand.
+    pub state: std::sync::Arc<AppState>,
 }
 
 fn endpoint() -> String {
@@ -188,7 +190,7 @@ impl TestApp {
                 queue.poll(|event| gantry_deployer::handle(deployer.clone(), event), std::future::pending()).await;
             });
         }
-        let app = gantry_api::router(state.clone()).merge(gantry_webhooks::router(state));
+        let app = gantry_api::router(state.clone()).merge(gantry_webhooks::router(state.clone()));
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let repo = DynamoRepository::new(dynamodb.clone(), table.clone());
         Self {
@@ -202,6 +204,7 @@ impl TestApp {
             events_queue,
             deploy_queue,
             token: token("test-admin", &[gantry_domain::access::Role::Admin]),
+            state,
         }
     }
 
