@@ -251,6 +251,14 @@ impl Promotions {
         Ok(after)
     }
 
+    /// Stores a new promotion with its evidence, on the current chain head.
+    async fn create(&self, promotion: &Promotion, drafts: Vec<EvidenceDraft>) -> Result<()> {
+        self.with_evidence(promotion.environment_id, drafts, |records, head| async move {
+            self.promotions.create_promotion(promotion, EvidenceAppend { records: &records, head: head.as_ref() }).await
+        })
+        .await
+    }
+
     /// Ends a deploying promotion once every deployment has ended: `DEPLOYED` when all
     /// succeeded, else `FAILED` with the failures as its reason.
     #[instrument(skip_all, fields(promotion_id = %id), err)]
@@ -400,15 +408,7 @@ impl Promotions {
         };
         let payload = json!({ "from": current.as_ref().map(|c| c.release_id), "to": target, "reason": reason });
         let drafts = vec![self.draft(&promotion, "rollback", &who.subject, payload)];
-        self.with_evidence(environment_id, drafts, |records, head| {
-            let promotion = &promotion;
-            async move {
-                self.promotions
-                    .create_promotion(promotion, EvidenceAppend { records: &records, head: head.as_ref() })
-                    .await
-            }
-        })
-        .await?;
+        self.create(&promotion, drafts).await?;
         // Redeploying what already runs (after a failed deployment) replaces nothing.
         if let Some(replaced) = current.filter(|c| c.release_id != target) {
             let mut rolled = replaced.clone();
@@ -633,15 +633,7 @@ impl Promotions {
             ),
             self.draft(&promotion, "gate_evaluation", "gantry", json!({ "gates": promotion.gates, "status": promotion.status.as_str() })),
         ];
-        self.with_evidence(environment_id, drafts, |records, head| {
-            let promotion = &promotion;
-            async move {
-                self.promotions
-                    .create_promotion(promotion, EvidenceAppend { records: &records, head: head.as_ref() })
-                    .await
-            }
-        })
-        .await?;
+        self.create(&promotion, drafts).await?;
         tracing::info!(promotion_id = %promotion.id, status = promotion.status.as_str(), "promotion requested");
         if promotion.status == PromotionStatus::Approved {
             return self.begin(promotion).await;

@@ -270,6 +270,43 @@ pub struct UpdateReleaseInput {
     pub status: Option<ReleaseStatus>,
 }
 
+/// An environment's promotion policy; on update, only the fields given change.
+#[derive(InputObject)]
+pub struct EnvironmentPolicyInput {
+    /// Roles whose holders may approve (`approver` and `admin` unless set).
+    pub approver_roles: Option<Vec<String>>,
+    pub allow_self_approval: Option<bool>,
+    /// Gate: the release's commit has a successful CI build.
+    pub require_build_success: Option<bool>,
+    /// Gate: minutes the release must have run in the previous environment.
+    pub min_soak_minutes: Option<i64>,
+    /// Gate: promotions here are never automatic.
+    pub manual_only: Option<bool>,
+    /// Releases deployed to the previous environment are proposed here by themselves.
+    pub auto_promote: Option<bool>,
+    /// A failed deployment here rolls back by itself.
+    pub auto_rollback: Option<bool>,
+}
+
+impl EnvironmentPolicyInput {
+    fn patch(self) -> async_graphql::Result<PolicyPatch> {
+        let approver_roles = self
+            .approver_roles
+            .map(|r| r.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>())
+            .transpose()
+            .gql()?;
+        Ok(PolicyPatch {
+            approver_roles,
+            allow_self_approval: self.allow_self_approval,
+            require_build_success: self.require_build_success,
+            min_soak_minutes: self.min_soak_minutes,
+            manual_only: self.manual_only,
+            auto_promote: self.auto_promote,
+            auto_rollback: self.auto_rollback,
+        })
+    }
+}
+
 #[derive(InputObject)]
 pub struct CreateEnvironmentInput {
     pub name: String,
@@ -278,14 +315,8 @@ pub struct CreateEnvironmentInput {
     pub order: i64,
     /// 0 when not given; at most 10.
     pub required_approvals: Option<i64>,
-    /// Roles whose holders may approve (`approver` and `admin` unless set).
-    pub approver_roles: Option<Vec<String>>,
-    pub allow_self_approval: Option<bool>,
-    pub require_build_success: Option<bool>,
-    pub min_soak_minutes: Option<i64>,
-    pub manual_only: Option<bool>,
-    pub auto_promote: Option<bool>,
-    pub auto_rollback: Option<bool>,
+    #[graphql(flatten)]
+    pub policy: EnvironmentPolicyInput,
 }
 
 #[derive(InputObject)]
@@ -294,39 +325,12 @@ pub struct UpdateEnvironmentInput {
     pub display_name: Option<String>,
     pub order: Option<i64>,
     pub required_approvals: Option<i64>,
-    /// Roles whose holders may approve (`approver` and `admin` unless set).
-    pub approver_roles: Option<Vec<String>>,
-    pub allow_self_approval: Option<bool>,
-    pub require_build_success: Option<bool>,
-    pub min_soak_minutes: Option<i64>,
-    pub manual_only: Option<bool>,
-    pub auto_promote: Option<bool>,
-    pub auto_rollback: Option<bool>,
+    #[graphql(flatten)]
+    pub policy: EnvironmentPolicyInput,
 }
 
 #[derive(Default)]
 pub struct CatalogMutation;
-
-/// The policy fields of an environment input; flags in the order
-/// allowSelfApproval, requireBuildSuccess, manualOnly, autoPromote, autoRollback.
-fn policy(
-    roles: Option<Vec<String>>,
-    flags: [Option<bool>; 5],
-    min_soak_minutes: Option<i64>,
-) -> async_graphql::Result<PolicyPatch> {
-    let approver_roles =
-        roles.map(|r| r.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()).transpose().gql()?;
-    let [allow_self_approval, require_build_success, manual_only, auto_promote, auto_rollback] = flags;
-    Ok(PolicyPatch {
-        approver_roles,
-        allow_self_approval,
-        require_build_success,
-        min_soak_minutes,
-        manual_only,
-        auto_promote,
-        auto_rollback,
-    })
-}
 
 #[Object]
 impl CatalogMutation {
@@ -478,17 +482,7 @@ impl CatalogMutation {
             display_name: input.display_name,
             order: input.order,
             required_approvals: input.required_approvals,
-            policy: policy(
-                input.approver_roles,
-                [
-                    input.allow_self_approval,
-                    input.require_build_success,
-                    input.manual_only,
-                    input.auto_promote,
-                    input.auto_rollback,
-                ],
-                input.min_soak_minutes,
-            )?,
+            policy: input.policy.patch()?,
         };
         catalog(ctx).create_environment(input).await.gql().map(Environment)
     }
@@ -505,17 +499,7 @@ impl CatalogMutation {
             display_name: input.display_name,
             order: input.order,
             required_approvals: input.required_approvals,
-            policy: policy(
-                input.approver_roles,
-                [
-                    input.allow_self_approval,
-                    input.require_build_success,
-                    input.manual_only,
-                    input.auto_promote,
-                    input.auto_rollback,
-                ],
-                input.min_soak_minutes,
-            )?,
+            policy: input.policy.patch()?,
         };
         catalog(ctx).update_environment(environment_id(&id)?, patch).await.gql().map(Environment)
     }
