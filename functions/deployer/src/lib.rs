@@ -5,14 +5,40 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use gantry_domain::deployments::DeployJob;
+use gantry_domain::DomainError;
+use gantry_domain::deployments::{DeployJob, MAX_DELIVERIES};
 use gantry_platform::AppState;
 use lambda_runtime::{LambdaEvent, service_fn};
 
+/// Runs each job; a job that fails on its last delivery fails its deployment for good
+/// (so the promotion shows `FAILED` with the reason) and still reports failure, so SQS moves
+/// it to the dead-letter queue.
 pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
+    let deliveries: std::collections::HashMap<String, u32> = event
+        .records
+        .iter()
+        .filter_map(|r| {
+            let count = r.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok())?;
+            Some((r.body.clone().unwrap_or_default(), count))
+        })
+        .collect();
+    let deliveries = Arc::new(deliveries);
     gantry_queue::handle_batch(event, |job: DeployJob| {
-        let state = state.clone();
-        async move { state.deployer.run(job).await }
+        let (state, deliveries) = (state.clone(), deliveries.clone());
+        async move {
+            let result = state.deployer.run(job.clone()).await;
+            if let Err(err) = &result {
+                let key = serde_json::to_string(&job).unwrap_or_default();
+                let last = deliveries.iter().any(|(body, n)| {
+                    *n >= MAX_DELIVERIES && serde_json::from_str::<DeployJob>(body).is_ok_and(|j| j == job)
+                });
+                let _ = key;
+                if last {
+                    state.deployer.give_up(&job, &err.public_message()).await?;
+                }
+            }
+            result
+        }
     })
     .await
 }

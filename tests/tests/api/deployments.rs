@@ -191,3 +191,60 @@ async fn a_dead_workers_job_is_finished_once_on_redelivery() {
     app.state.deployer.run(job).await.unwrap();
     assert_eq!(nomad.operations().iter().filter(|o| *o == "PostJob").count(), 1, "exactly once");
 }
+
+/// A job that fails on every delivery (its Nomad is gone) is retried, and on its last
+/// delivery it fails the deployment, so the promotion shows FAILED with the reason while
+/// SQS moves the job to the dead-letter queue.
+#[tokio::test]
+async fn a_poison_job_fails_its_promotion_on_the_last_delivery() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    let app = TestApp::spawn().await;
+    let nomad = FakeNomad::start().await;
+    let (dev, api, release) = setup(&app, &nomad).await;
+    // Point the target at a port nobody listens on.
+    let target_id = app.ok("query($e: ID!) { environment(id: $e) { targets { id } } }", json!({ "e": dev })).await["environment"]["targets"][0]["id"].clone();
+    app.ok("mutation($id: ID!) { removeDeploymentTarget(id: $id) { id } }", json!({ "id": target_id })).await;
+    let gone = json!({ "name": "gone", "type": "NOMAD", "nomad": { "address": "http://127.0.0.1:9", "jobId": "shop", "tasks": [{ "name": "server", "componentId": api }] } });
+    app.ok(
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }",
+        json!({ "e": dev, "t": gone }),
+    )
+    .await;
+    let requested = app
+        .ok(
+            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
+            json!({ "r": release, "e": dev }),
+        )
+        .await["requestPromotion"]
+        .clone();
+    let received = app.sqs.receive_message().queue_url(&app.deploy_queue).wait_time_seconds(2).send().await.unwrap();
+    let body = received.messages.unwrap()[0].body.clone().unwrap();
+
+    let delivery = |count: u32| {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(format!("m{count}"));
+        record.body = Some(body.clone());
+        record.attributes = [("ApproximateReceiveCount".to_owned(), count.to_string())].into();
+        let mut event = SqsEvent::default();
+        event.records = vec![record];
+        event
+    };
+    for count in 1..=2 {
+        let response = gantry_deployer::handle(app.state.clone(), delivery(count)).await;
+        assert_eq!(response.batch_item_failures.len(), 1, "delivery {count} fails and will be retried");
+        let p = app.ok(PROMOTION, json!({ "id": requested["id"] })).await["promotion"].clone();
+        assert_eq!(p["status"], "DEPLOYING");
+        // Let the lease of the failed attempt run out, as the queue's visibility timeout would.
+        let job: gantry_domain::deployments::DeployJob = serde_json::from_str(&body).unwrap();
+        let (later, past) =
+            (chrono::Utc::now() + chrono::Duration::days(1), chrono::Utc::now() - chrono::Duration::hours(1));
+        use gantry_domain::deployments::DeploymentRepository;
+        assert!(app.repo.claim(&job, "expired", later, past).await.unwrap().is_some());
+    }
+    let response = gantry_deployer::handle(app.state.clone(), delivery(3)).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "the last delivery still fails, so SQS dead-letters it");
+    let p = app.ok(PROMOTION, json!({ "id": requested["id"] })).await["promotion"].clone();
+    assert_eq!(p["status"], "FAILED", "{p:#}");
+    assert!(p["reason"].as_str().unwrap().contains("gave up after 3 deliveries"), "{p:#}");
+    assert_eq!(p["deployments"][0]["state"], "FAILED");
+}

@@ -107,6 +107,9 @@ pub trait DeploymentRepository: Send + Sync {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Option<Deployment>>;
+    /// Ends a deployment as failed whoever holds it, unless it has ended already; for jobs
+    /// that failed on every delivery.
+    async fn give_up(&self, job: &DeployJob, message: &str, at: DateTime<Utc>) -> Result<bool>;
     /// Ends a deployment this worker holds; `false` if it lost the lease meanwhile.
     async fn finish(
         &self,
@@ -187,6 +190,24 @@ impl Deployer {
         self.promotions.settle(job.promotion_id).await.map(|_| ())
     }
 }
+
+impl Deployer {
+    /// Fails a job's deployment for good, after its last delivery failed, and settles the
+    /// promotion, so it shows `FAILED` with the reason while the job goes to the dead-letter
+    /// queue.
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err)]
+    pub async fn give_up(&self, job: &DeployJob, reason: &str) -> Result<()> {
+        let message = format!("gave up after {MAX_DELIVERIES} deliveries: {reason}");
+        if self.deployments.give_up(job, &message, Utc::now()).await? {
+            tracing::warn!(reason, "deployment given up");
+        }
+        self.promotions.settle(job.promotion_id).await.map(|_| ())
+    }
+}
+
+/// Deliveries of a deploy job before it goes to the dead-letter queue (the queue's
+/// `maxReceiveCount`).
+pub const MAX_DELIVERIES: u32 = 3;
 
 /// The records a successful promotion leaves: the release runs in the environment, and
 /// which digest of each component runs there.

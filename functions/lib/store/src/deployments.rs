@@ -93,6 +93,29 @@ impl DeploymentRepository for DynamoRepository {
     }
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err)]
+    async fn give_up(&self, job: &DeployJob, message: &str, at: DateTime<Utc>) -> Result<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::deployment(job.promotion_id, job.target_id).primary()))
+            .update_expression("SET #state = :failed, message = :message, finishedAt = :at")
+            .condition_expression("attribute_exists(PK) AND #state <> :failed AND #state <> :succeeded")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":failed", s(DeploymentState::Failed.as_str()))
+            .expression_attribute_values(":succeeded", s(DeploymentState::Succeeded.as_str()))
+            .expression_attribute_values(":message", s(message))
+            .expression_attribute_values(":at", s(&stamp(at)))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(is_condition_failure) => Ok(false),
+            Err(err) => Err(sdk(err)),
+        }
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err)]
     async fn finish(
         &self,
         job: &DeployJob,
