@@ -28,13 +28,18 @@ pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
         async move {
             let result = state.deployer.run(job.clone()).await;
             if let Err(err) = &result {
-                let key = serde_json::to_string(&job).unwrap_or_default();
                 let last = deliveries.iter().any(|(body, n)| {
                     *n >= MAX_DELIVERIES && serde_json::from_str::<DeployJob>(body).is_ok_and(|j| j == job)
                 });
-                let _ = key;
                 if last {
-                    state.deployer.give_up(&job, &err.public_message()).await?;
+                    // Internal detail stays in the logs; the promotion says what happened.
+                    let reason = match err {
+                        DomainError::Internal(_) => {
+                            "the target did not answer as expected (see the deployer's logs)".to_owned()
+                        }
+                        other => other.to_string(),
+                    };
+                    state.deployer.give_up(&job, &reason).await?;
                 }
             }
             result
