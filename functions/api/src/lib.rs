@@ -33,6 +33,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/releases", post(rest::create_release))
         .route("/api/v1/ci-events/build-complete", post(rest::build_complete))
         .route("/api/v1/webhooks/ci-status", post(rest::ci_status))
+        .route("/api/v1/service-accounts", post(rest::create_service_account))
         .with_state(state.clone());
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))

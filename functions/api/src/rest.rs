@@ -138,3 +138,48 @@ pub async fn build_complete(State(state): State<Arc<AppState>>, headers: HeaderM
 pub async fn ci_status(State(state): State<Arc<AppState>>, headers: HeaderMap, bytes: Bytes) -> Response {
     record_build(&state, &headers, gantry_gateway::ci::jenkins_status, &bytes).await
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateServiceAccount {
+    name: String,
+    description: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    permissions: Vec<PermissionBody>,
+    expires_in: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PermissionBody {
+    resource: String,
+    action: String,
+}
+
+/// `201` with `{"success": true, "data": {id, name, token, expiresAt}}`, as the CI guide shows;
+/// the token is in this answer only.
+pub async fn create_service_account(State(state): State<Arc<AppState>>, headers: HeaderMap, bytes: Bytes) -> Response {
+    let run = async {
+        let principal = authorize(&state, &headers, Resource::ServiceAccount, Action::Create).await?;
+        let input: CreateServiceAccount = body(&bytes)?;
+        let roles = input.roles.iter().map(|r| r.parse()).collect::<Result<Vec<_>, DomainError>>()?;
+        let permissions = input
+            .permissions
+            .iter()
+            .map(|p| Ok(gantry_domain::access::Permission { resource: p.resource.parse()?, action: p.action.parse()? }))
+            .collect::<Result<Vec<_>, DomainError>>()?;
+        let new = gantry_domain::accounts::NewServiceAccount {
+            name: input.name,
+            description: input.description,
+            roles,
+            permissions,
+            expires_in: input.expires_in,
+        };
+        let (account, token) = state.accounts.create(new, &principal).await?;
+        let data = json!({ "id": account.id, "name": account.name, "token": token, "expiresAt": account.expires_at });
+        Ok::<_, HttpError>((StatusCode::CREATED, Json(json!({ "success": true, "data": data }))).into_response())
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}

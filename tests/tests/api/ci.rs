@@ -191,3 +191,44 @@ async fn ci_webhooks_from_github_and_gitlab() {
     builds.sort();
     assert_eq!(builds, [("github".to_owned(), "SUCCESS".to_owned()), ("gitlab".to_owned(), "FAILURE".to_owned())]);
 }
+
+#[tokio::test]
+async fn service_accounts_over_rest() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "name": "ci-pipeline", "description": "Service account for CI/CD integration", "roles": ["release-creator"],
+        "permissions": [{ "resource": "release", "action": "create" }, { "resource": "component", "action": "read" }, { "resource": "version-map", "action": "read" }],
+        "expiresIn": "365d"
+    });
+    let (status, answer) = rest(&app, "/api/v1/service-accounts", Some(&app.token), &body).await;
+    assert_eq!((status, answer["success"].as_bool()), (201, Some(true)), "{answer}");
+    let token = answer["data"]["token"].as_str().unwrap();
+    assert!(answer["data"]["expiresAt"].is_string());
+    let (status, _) = app.gql_as(Some(token), "{ components { id } }", json!({})).await;
+    assert_eq!(status, 200, "the new token works");
+    let path = "/api/v1/service-accounts";
+    assert_rest_refused(
+        &app,
+        path,
+        Some(&token_for_viewer()),
+        &json!({ "name": "x", "roles": ["viewer"] }),
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    assert_rest_refused(
+        &app,
+        path,
+        Some(&app.token),
+        &json!({ "name": "x", "roles": ["root"] }),
+        400,
+        "BAD_USER_INPUT",
+    )
+    .await;
+    assert_rest_refused(&app, path, Some(&app.token), &body, 409, "CONFLICT").await;
+    assert_rest_refused(&app, path, None, &body, 401, "UNAUTHENTICATED").await;
+}
+
+fn token_for_viewer() -> String {
+    token("viv", &[Role::Viewer])
+}
