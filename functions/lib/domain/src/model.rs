@@ -375,6 +375,8 @@ pub enum DeploymentStatus {
     Deployed,
     Failed,
     RolledBack,
+    /// A later release was deployed over it.
+    Superseded,
 }
 
 /// The record promotions write on a release for each environment it reached.

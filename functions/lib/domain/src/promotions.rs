@@ -330,6 +330,20 @@ impl Promotions {
             .get_release(promotion.release_id)
             .await?
             .ok_or_else(|| DomainError::not_found("release", promotion.release_id))?;
+        // What ran here before is superseded (unless it is this release again).
+        let earlier = self.list(promotion.environment_id, Some(PromotionStatus::Deployed), Some(2), None).await?;
+        let superseded =
+            earlier.items.iter().map(|(_, p)| p).find(|p| p.id != promotion.id && p.release_id != release.id);
+        if let Some(previous) = superseded {
+            let record = ReleaseEnvironmentRecord {
+                release_id: previous.release_id,
+                environment_id: promotion.environment_id,
+                status: DeploymentStatus::Superseded,
+                deployed_at: None,
+                updated_at: Utc::now(),
+            };
+            self.repo.record_release_deployed(&record, &[]).await?;
+        }
         let (record, components) = deployed_records(promotion, &release, Utc::now());
         self.repo.record_release_deployed(&record, &components).await?;
         self.release_moves(release.id, ReleaseStatus::Deployed).await?;

@@ -46,6 +46,7 @@ pub enum DeploymentStatus {
     Deployed,
     Failed,
     RolledBack,
+    Superseded,
 }
 
 /// A container image that Gantry releases.
