@@ -51,11 +51,13 @@ dev: emulator-up
 lint: setup
 	$(VENV)/bin/cfn-lint infra/template.yaml
 
-# Starts the emulator unless one is already up, and stops it afterwards only if it started it.
+# Starts the emulator unless one is already up, and a private dockerd, and stops what it
+# started afterwards.
 test: setup
 	@started=0; \
 	if ! $(EMULATOR) status >/dev/null 2>&1; then $(EMULATOR) start; started=1; else $(EMULATOR) start; fi; \
-	trap 'if [ $$started = 1 ]; then $(EMULATOR) stop; fi' EXIT; \
+	export GANTRY_TEST_DOCKER_HOST="$$(scripts/dockerd.sh start)"; \
+	trap 'scripts/dockerd.sh stop; if [ $$started = 1 ]; then $(EMULATOR) stop; fi' EXIT; \
 	$(VENV)/bin/cfn-lint infra/template.yaml; \
 	echo "cfn-lint: infra/template.yaml is clean"; \
 	cargo test --workspace --locked --no-fail-fast

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the end-to-end tests drive for real: the CNCF distribution
-# registry, skopeo to push to it, and busybox-static to build images from (no pulls).
+# registry, skopeo to push to it, busybox-static to build images from (no pulls), and a
+# Docker Engine (docker.io, containerd, runc) to deploy to.
 # Idempotent: does nothing when they are present.
 set -euo pipefail
 
-packages=(docker-registry skopeo busybox-static)
+packages=(docker-registry skopeo busybox-static docker.io containerd runc)
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io containerd runc)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -7,6 +7,7 @@ mod auth;
 mod ci;
 mod components;
 mod deployments;
+mod docker;
 mod efficiency;
 mod environments;
 mod http;

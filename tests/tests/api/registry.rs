@@ -11,19 +11,19 @@ use serde_json::{Value, json};
 
 use crate::support::TestApp;
 
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
     port: u16,
     dir: PathBuf,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Registry {
     /// Starts a registry on loopback `port` that notifies `notify_url` with `secret`.
-    fn start(port: u16, notify_url: &str, secret: &str) -> Self {
+    pub(crate) fn start(port: u16, notify_url: &str, secret: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("gantry-registry-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let config = format!(
@@ -71,15 +71,20 @@ notifications:
         registry
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
     /// Builds an image whose content is `content` and pushes it as `repo:tag`; returns its digest.
-    fn push(&self, repo: &str, tag: &str, content: &str) -> String {
+    pub(crate) fn push(&self, repo: &str, tag: &str, content: &str) -> String {
+        self.push_with_command(repo, tag, content, &[])
+    }
+
+    /// As `push`, with the image's command.
+    pub(crate) fn push_with_command(&self, repo: &str, tag: &str, content: &str, cmd: &[&str]) -> String {
         let layout = self.dir.join(format!("img-{}", uuid::Uuid::new_v4().simple()));
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/oci-image.py");
-        let out = Command::new("python3").arg(script).arg(&layout).arg(content).output().unwrap();
+        let out = Command::new("python3").arg(script).arg(&layout).arg(content).args(cmd).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let digest = String::from_utf8(out.stdout).unwrap().trim().to_owned();
         let status = Command::new("skopeo")

@@ -232,10 +232,10 @@ impl AppState {
         let rollout =
             Rollout { targets: repo.clone(), deployments: repo.clone(), queue: Arc::new(deploy_jobs.clone()) };
         let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer, rollout);
-        let drivers: HashMap<TargetKind, Arc<dyn TargetDriver>> = HashMap::from([(
-            TargetKind::Nomad,
-            Arc::new(gantry_targets::nomad::NomadDriver::default()) as Arc<dyn TargetDriver>,
-        )]);
+        let drivers: HashMap<TargetKind, Arc<dyn TargetDriver>> = HashMap::from([
+            (TargetKind::Nomad, Arc::new(gantry_targets::nomad::NomadDriver::default()) as Arc<dyn TargetDriver>),
+            (TargetKind::Docker, Arc::new(gantry_targets::docker::DockerDriver) as Arc<dyn TargetDriver>),
+        ]);
         let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers);
         Arc::new(Self {
             promotions,

@@ -1,0 +1,191 @@
+//! Docker Engine: pull `image@digest` unless present, create the new container with
+//! `gantry.*` labels, and wait for its health check. On success the old container is
+//! removed and the new one takes its name; when the new one is unhealthy it is removed and
+//! the old one runs again.
+//!
+//! Containers on the host network share its ports, so the old container is stopped (not
+//! removed) before the new one starts, and started again if the new one fails.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::models::{ContainerCreateBody, HealthConfig, HealthStatusEnum, HostConfig, PortBinding};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use bollard::{ClientVersion, Docker};
+use futures::StreamExt;
+use gantry_domain::deployments::{DriverOutcome, TargetDriver};
+use gantry_domain::model::Release;
+use gantry_domain::targets::{DeploymentTarget, TargetConfig};
+use gantry_domain::{DomainError, Result};
+use tracing::instrument;
+
+/// Engine API 1.41 (Docker 20.10), which every supported engine speaks.
+const API: ClientVersion = ClientVersion { major_version: 1, minor_version: 41 };
+
+#[derive(Default)]
+pub struct DockerDriver;
+
+fn engine(err: bollard::errors::Error) -> DomainError {
+    DomainError::internal(format!("Docker Engine: {err}"))
+}
+
+fn connect(endpoint: &str) -> Result<Docker> {
+    if let Some(path) = endpoint.strip_prefix("unix://") {
+        Docker::connect_with_unix(path, 120, &API).map_err(engine)
+    } else if let Some(addr) = endpoint.strip_prefix("tcp://") {
+        Docker::connect_with_http(&format!("http://{addr}"), 120, &API).map_err(engine)
+    } else {
+        Err(DomainError::internal(format!("unsupported Docker endpoint {endpoint}")))
+    }
+}
+
+fn secs(n: u32) -> i64 {
+    i64::from(n) * 1_000_000_000
+}
+
+#[async_trait]
+impl TargetDriver for DockerDriver {
+    #[instrument(skip_all, fields(target = %target.name), err)]
+    async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
+        let TargetConfig::Docker { endpoint, container_name, component_id, ports, env, health_check, network_mode } =
+            &target.config
+        else {
+            return Err(DomainError::internal("the Docker driver got another kind of target"));
+        };
+        let Some(component) = release.components.iter().find(|c| c.component_id == *component_id) else {
+            return Ok(DriverOutcome {
+                succeeded: false,
+                message: "the release does not contain the target's component".into(),
+            });
+        };
+        let docker = connect(endpoint)?;
+        let image = format!("{}@{}", component.image, component.digest);
+        if docker.inspect_image(&image).await.is_err() {
+            let mut pull =
+                docker.create_image(Some(CreateImageOptionsBuilder::new().from_image(&image).build()), None, None);
+            while let Some(step) = pull.next().await {
+                step.map_err(engine)?;
+            }
+        }
+        let short: String = component.digest.as_str()["sha256:".len()..].chars().take(12).collect();
+        let next_name = format!("{container_name}-{short}");
+        // A leftover from an earlier attempt at the same digest goes first.
+        let _ =
+            docker.remove_container(&next_name, Some(RemoveContainerOptionsBuilder::new().force(true).build())).await;
+        let old = docker.inspect_container(container_name, None).await.ok();
+        let old_running = old.as_ref().and_then(|o| o.state.as_ref()).and_then(|s| s.running).unwrap_or(false);
+        if old_running {
+            docker
+                .stop_container(container_name, Some(StopContainerOptionsBuilder::new().t(10).build()))
+                .await
+                .map_err(engine)?;
+        }
+        let labels = [
+            ("gantry.release", release.id.to_string()),
+            ("gantry.release-name", release.name.to_string()),
+            ("gantry.component", component.component_name.clone()),
+            ("gantry.digest", component.digest.to_string()),
+            ("gantry.target", target.id.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let host_config = HostConfig {
+            network_mode: Some(network_mode.clone()),
+            port_bindings: (network_mode != "host" && network_mode != "none").then(|| {
+                ports
+                    .iter()
+                    .map(|p| {
+                        (
+                            format!("{}/tcp", p.container),
+                            Some(vec![PortBinding {
+                                host_ip: Some("127.0.0.1".into()),
+                                host_port: Some(p.host.to_string()),
+                            }]),
+                        )
+                    })
+                    .collect()
+            }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(image.clone()),
+            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(labels),
+            healthcheck: health_check.as_ref().map(|h| HealthConfig {
+                test: Some(std::iter::once("CMD".to_owned()).chain(h.command.iter().cloned()).collect()),
+                interval: Some(secs(h.interval_seconds)),
+                timeout: Some(secs(h.timeout_seconds)),
+                retries: Some(i64::from(h.retries)),
+                ..Default::default()
+            }),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let budget = health_check.as_ref().map_or(Duration::from_secs(3), |h| {
+            Duration::from_secs(u64::from(h.interval_seconds.max(h.timeout_seconds)) * u64::from(h.retries + 2))
+        });
+        // Once the old container is stopped, every failure must bring it back.
+        let attempt = async {
+            docker
+                .create_container(Some(CreateContainerOptionsBuilder::new().name(&next_name).build()), body)
+                .await
+                .map_err(engine)?;
+            docker.start_container(&next_name, None).await.map_err(engine)?;
+            wait_healthy(&docker, &next_name, health_check.is_some(), budget).await
+        };
+        let failure = match attempt.await {
+            Ok(true) => {
+                if old.is_some() {
+                    docker
+                        .remove_container(
+                            container_name,
+                            Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+                        )
+                        .await
+                        .map_err(engine)?;
+                }
+                docker
+                    .rename_container(&next_name, RenameContainerOptionsBuilder::new().name(container_name).build())
+                    .await
+                    .map_err(engine)?;
+                return Ok(DriverOutcome { succeeded: true, message: format!("{container_name} runs {image}") });
+            }
+            Ok(false) => "the new container did not become healthy".to_owned(),
+            Err(err) => {
+                tracing::warn!(error = %err, "the new container did not start");
+                "the new container did not start".to_owned()
+            }
+        };
+        let _ =
+            docker.remove_container(&next_name, Some(RemoveContainerOptionsBuilder::new().force(true).build())).await;
+        if old_running {
+            docker.start_container(container_name, None).await.map_err(engine)?;
+        }
+        let kept =
+            if old_running { format!("; {container_name} keeps running the previous image") } else { String::new() };
+        Ok(DriverOutcome { succeeded: false, message: format!("{failure}{kept}") })
+    }
+}
+
+/// Healthy when the health check says so (or, without one, when it still runs after a
+/// moment); unhealthy when the check fails or the container exits.
+async fn wait_healthy(docker: &Docker, name: &str, checked: bool, budget: Duration) -> Result<bool> {
+    let deadline = tokio::time::Instant::now() + budget;
+    loop {
+        let state = docker.inspect_container(name, None).await.map_err(engine)?.state.unwrap_or_default();
+        if state.running != Some(true) {
+            return Ok(false);
+        }
+        match state.health.and_then(|h| h.status) {
+            Some(HealthStatusEnum::HEALTHY) => return Ok(true),
+            Some(HealthStatusEnum::UNHEALTHY) => return Ok(false),
+            _ if !checked && tokio::time::Instant::now() >= deadline => return Ok(true),
+            _ if tokio::time::Instant::now() >= deadline => return Ok(false),
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Promotions deploy to a real Docker Engine (a private dockerd that `make test` starts),
+//! pulling images built from busybox-static from a real registry by digest.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::registry::{Registry, free_port};
+use crate::support::TestApp;
+
+fn docker_host() -> String {
+    std::env::var("GANTRY_TEST_DOCKER_HOST")
+        .unwrap_or_else(|_| format!("unix://{}/../.run/docker/docker.sock", env!("CARGO_MANIFEST_DIR")))
+}
+
+/// What the container on `port` serves, if anything.
+async fn served(port: u16) -> Option<String> {
+    let res = reqwest::get(format!("http://127.0.0.1:{port}/gantry-build")).await.ok()?;
+    res.text().await.ok()
+}
+
+async fn settle(app: &TestApp, promotion: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = app
+            .ok(
+                "query($id: ID!) { promotion(id: $id) { status reason deployments { state message } } }",
+                json!({ "id": promotion }),
+            )
+            .await["promotion"]
+            .clone();
+        if !["APPROVED", "DEPLOYING"].contains(&p["status"].as_str().unwrap()) {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "the promotion did not settle: {p:#}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_are_replaced_and_an_unhealthy_one_is_refused() {
+    let app = TestApp::spawn_with_workers().await;
+    let registry_port = free_port();
+    let registry = Registry::start(registry_port, &format!("{}/webhooks/registry/distribution", app.url), "unused");
+    let serve_port = free_port();
+    let httpd = ["httpd", "-f", "-p", &format!("127.0.0.1:{serve_port}"), "-h", "/etc"].map(String::from);
+    let httpd: Vec<&str> = httpd.iter().map(String::as_str).collect();
+    let v1 = registry.push_with_command("demo/web", "1.0.0", "web 1.0.0", &httpd);
+    let v2 = registry.push_with_command("demo/web", "1.1.0", "web 1.1.0", &httpd);
+    // Serves, but not where the health check looks.
+    let elsewhere = format!("127.0.0.1:{}", free_port());
+    let broken =
+        registry.push_with_command("demo/web", "1.2.0", "web 1.2.0", &["httpd", "-f", "-p", &elsewhere, "-h", "/etc"]);
+
+    let web = app
+        .ok(
+            "mutation($input: CreateComponentInput!) { createComponent(input: $input) { id } }",
+            json!({ "input": { "name": "web", "imageRepository": format!("{}/demo/web", registry.host()) } }),
+        )
+        .await["createComponent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (tag, digest) in [("1.0.0", &v1), ("1.1.0", &v2), ("1.2.0", &broken)] {
+        app.add_version(&web, tag, digest).await;
+    }
+    let dev = app.create_environment("dev", 10).await;
+    let container = format!("gantry-test-web-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let target = json!({ "name": "host-1", "type": "DOCKER", "docker": {
+        "endpoint": docker_host(), "containerName": container, "componentId": web, "networkMode": "host",
+        "env": [{ "key": "GANTRY_ENV", "value": "dev" }],
+        "healthCheck": { "command": ["wget", "-q", "-O-", format!("http://127.0.0.1:{serve_port}/gantry-build")], "intervalSeconds": 1, "timeoutSeconds": 1, "retries": 3 } } });
+    app.ok(
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }",
+        json!({ "e": dev, "t": target }),
+    )
+    .await;
+
+    let mut deploy = async |version: &str| {
+        let release = app
+            .create_release(&format!("web-{version}"), json!([{ "componentId": web, "version": version }]))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.ok(
+            "mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }",
+            json!({ "id": release }),
+        )
+        .await;
+        let p = app
+            .ok(
+                "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
+                json!({ "r": release, "e": dev }),
+            )
+            .await;
+        settle(&app, p["requestPromotion"]["id"].as_str().unwrap()).await
+    };
+
+    let first = deploy("1.0.0").await;
+    assert_eq!(first["status"], "DEPLOYED", "{first:#}");
+    assert_eq!(served(serve_port).await.as_deref(), Some("web 1.0.0"));
+    let second = deploy("1.1.0").await;
+    assert_eq!(second["status"], "DEPLOYED", "{second:#}");
+    assert_eq!(served(serve_port).await.as_deref(), Some("web 1.1.0"));
+
+    // The new container never becomes healthy: the deployment fails and 1.1.0 serves on.
+    let third = deploy("1.2.0").await;
+    assert_eq!(third["status"], "FAILED", "{third:#}");
+    assert!(third["reason"].as_str().unwrap().contains("did not become healthy"), "{third:#}");
+    assert_eq!(served(serve_port).await.as_deref(), Some("web 1.1.0"), "the old container keeps serving");
+
+    let _ = std::process::Command::new("docker").args(["-H", &docker_host(), "rm", "-f", &container]).output();
+}
