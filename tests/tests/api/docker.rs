@@ -76,7 +76,7 @@ async fn containers_are_replaced_and_an_unhealthy_one_is_refused() {
     )
     .await;
 
-    let mut deploy = async |version: &str| {
+    let deploy = async |version: &str| {
         let release = app
             .create_release(&format!("web-{version}"), json!([{ "componentId": web, "version": version }]))
             .await["id"]
