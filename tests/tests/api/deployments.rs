@@ -30,15 +30,7 @@ async fn setup(app: &TestApp, nomad: &FakeNomad) -> (String, String, String) {
         json!({ "e": dev, "t": target }),
     )
     .await;
-    let release = app.create_release("shop-1.0.0", json!([{ "componentId": api, "version": "1.0.0" }])).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.ok(
-        "mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }",
-        json!({ "id": release }),
-    )
-    .await;
+    let release = app.ready_release("shop-1.0.0", json!([{ "componentId": api, "version": "1.0.0" }])).await;
     (dev, api, release)
 }
 

@@ -77,17 +77,8 @@ async fn containers_are_replaced_and_an_unhealthy_one_is_refused() {
     .await;
 
     let deploy = async |version: &str| {
-        let release = app
-            .create_release(&format!("web-{version}"), json!([{ "componentId": web, "version": version }]))
-            .await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        app.ok(
-            "mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }",
-            json!({ "id": release }),
-        )
-        .await;
+        let release =
+            app.ready_release(&format!("web-{version}"), json!([{ "componentId": web, "version": version }])).await;
         let p = app
             .ok(
                 "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",

@@ -3,7 +3,7 @@ use gantry_domain::access::Role;
 use gantry_domain::model::{DeploymentStatus, ReleaseEnvironmentRecord};
 use gantry_domain::ports::Repository;
 use gantry_domain::values::{EnvironmentId, ReleaseId};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{TestApp, digest, token};
 
@@ -13,24 +13,15 @@ const REQUEST: &str =
 const APPROVE: &str =
     "mutation($id: ID!) { approvePromotion(id: $id, comment: \"lgtm\") { status approvals { principal } } }";
 
-async fn environment(app: &TestApp, input: Value) -> String {
-    app.ok(
-        "mutation($input: CreateEnvironmentInput!) { createEnvironment(input: $input) { id } }",
-        json!({ "input": input }),
-    )
-    .await["createEnvironment"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// dev (no approvals), staging (one), prod (two, and a successful build); a READY release.
 async fn path(app: &TestApp) -> (String, String, String, String) {
-    let dev = environment(app, json!({ "name": "dev", "order": 10 })).await;
-    let staging = environment(app, json!({ "name": "staging", "order": 20, "requiredApprovals": 1 })).await;
-    let prod =
-        environment(app, json!({ "name": "prod", "order": 30, "requiredApprovals": 2, "requireBuildSuccess": true }))
-            .await;
+    let dev = app.create_environment_with(json!({ "name": "dev", "order": 10 })).await;
+    let staging = app.create_environment_with(json!({ "name": "staging", "order": 20, "requiredApprovals": 1 })).await;
+    let prod = app
+        .create_environment_with(
+            json!({ "name": "prod", "order": 30, "requiredApprovals": 2, "requireBuildSuccess": true }),
+        )
+        .await;
     let web = app.create_component("web").await;
     app.add_version(&web, "1.0.0", &digest("web")).await;
     let release = app

@@ -8,28 +8,9 @@ use crate::support::{TestApp, digest};
 const REQUEST: &str = "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id status } }";
 const ENVIRONMENT: &str = "query($e: ID!) { environment(id: $e) { currentRelease { name } hold { reason } history { status automatic release { name } } } }";
 
-async fn environment(app: &TestApp, input: Value) -> String {
-    app.ok(
-        "mutation($input: CreateEnvironmentInput!) { createEnvironment(input: $input) { id } }",
-        json!({ "input": input }),
-    )
-    .await["createEnvironment"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn ready_release(app: &TestApp, component: &str, version: &str) -> String {
     app.add_version(component, version, &digest(version)).await;
-    let id = app
-        .create_release(&format!("shop-{version}"), json!([{ "componentId": component, "version": version }]))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.ok("mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }", json!({ "id": id }))
-        .await;
-    id
+    app.ready_release(&format!("shop-{version}"), json!([{ "componentId": component, "version": version }])).await
 }
 
 async fn wait_for(app: &TestApp, env: &str, done: impl Fn(&Value) -> bool) -> Value {
@@ -47,8 +28,8 @@ async fn wait_for(app: &TestApp, env: &str, done: impl Fn(&Value) -> bool) -> Va
 #[tokio::test]
 async fn auto_promotion_rollback_and_hold() {
     let app = TestApp::spawn().await;
-    let dev = environment(&app, json!({ "name": "dev", "order": 10 })).await;
-    let staging = environment(&app, json!({ "name": "staging", "order": 20, "autoPromote": true })).await;
+    let dev = app.create_environment_with(json!({ "name": "dev", "order": 10 })).await;
+    let staging = app.create_environment_with(json!({ "name": "staging", "order": 20, "autoPromote": true })).await;
     let api = app.create_component("api").await;
 
     // A release deployed to dev is proposed to staging by itself (both have no targets, so
@@ -108,7 +89,7 @@ async fn auto_promotion_rollback_and_hold() {
         app.ok(named, json!({ "e": dev, "r": r1 })).await["rollbackEnvironment"]["release"]["name"],
         "shop-1.0.0"
     );
-    let fresh = environment(&app, json!({ "name": "qa", "order": 40 })).await;
+    let fresh = app.create_environment_with(json!({ "name": "qa", "order": 40 })).await;
     app.assert_rejected(
         "CONFLICT",
         "mutation($e: ID!) { rollbackEnvironment(environmentId: $e, reason: \"x\") { id } }",
@@ -147,7 +128,7 @@ async fn a_failed_deployment_rolls_back_by_itself() {
     let nomad = FakeNomad::start().await;
     nomad.seed_job(json!({ "ID": "shop", "Name": "shop", "Type": "service", "Datacenters": ["dc1"],
         "TaskGroups": [{ "Name": "shop", "Count": 1, "Tasks": [{ "Name": "server", "Driver": "docker", "Config": { "image": "old" } }] }] }));
-    let dev = environment(&app, json!({ "name": "dev", "order": 10, "autoRollback": true })).await;
+    let dev = app.create_environment_with(json!({ "name": "dev", "order": 10, "autoRollback": true })).await;
     let api = app.create_component("api").await;
     let target = json!({ "name": "nomad", "type": "NOMAD", "nomad": { "address": nomad.url, "jobId": "shop", "tasks": [{ "name": "server", "componentId": api }] } });
     app.ok(

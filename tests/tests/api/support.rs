@@ -301,6 +301,28 @@ impl TestApp {
         data["createEnvironment"]["id"].as_str().unwrap().to_owned()
     }
 
+    /// Creates an environment from a full `CreateEnvironmentInput`; returns its id.
+    pub async fn create_environment_with(&self, input: Value) -> String {
+        let data = self
+            .ok(
+                "mutation($input: CreateEnvironmentInput!) { createEnvironment(input: $input) { id } }",
+                json!({ "input": input }),
+            )
+            .await;
+        data["createEnvironment"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a release of `components` and marks it READY; returns its id.
+    pub async fn ready_release(&self, name: &str, components: Value) -> String {
+        let id = self.create_release(name, components).await["id"].as_str().unwrap().to_owned();
+        self.ok(
+            "mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }",
+            json!({ "id": id }),
+        )
+        .await;
+        id
+    }
+
     pub async fn create_release(&self, name: &str, components: Value) -> Value {
         let data = self
             .ok(

@@ -17,8 +17,21 @@ fn stamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(err: &E) -> bool {
-    err.code() == Some("ConditionalCheckFailedException")
+/// An update's output, or `None` when its condition did not hold.
+fn unless_condition_failed<T, E, R>(
+    out: std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<Option<T>>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match out {
+        Ok(o) => Ok(Some(o)),
+        Err(err) if err.as_service_error().is_some_and(|e| e.code() == Some("ConditionalCheckFailedException")) => {
+            Ok(None)
+        }
+        Err(err) => Err(sdk(err)),
+    }
 }
 
 #[async_trait]
@@ -85,11 +98,7 @@ impl DeploymentRepository for DynamoRepository {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match out {
-            Ok(o) => o.attributes.map(from_item).transpose(),
-            Err(err) if err.as_service_error().is_some_and(is_condition_failure) => Ok(None),
-            Err(err) => Err(sdk(err)),
-        }
+        unless_condition_failed(out)?.and_then(|o| o.attributes).map(from_item).transpose()
     }
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err)]
@@ -108,11 +117,7 @@ impl DeploymentRepository for DynamoRepository {
             .expression_attribute_values(":at", s(&stamp(at)))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(is_condition_failure) => Ok(false),
-            Err(err) => Err(sdk(err)),
-        }
+        Ok(unless_condition_failed(out)?.is_some())
     }
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err)]
@@ -139,10 +144,6 @@ impl DeploymentRepository for DynamoRepository {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(is_condition_failure) => Ok(false),
-            Err(err) => Err(sdk(err)),
-        }
+        Ok(unless_condition_failed(out)?.is_some())
     }
 }
