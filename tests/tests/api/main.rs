@@ -8,6 +8,7 @@ mod ci;
 mod components;
 mod deployments;
 mod docker;
+mod ecs;
 mod efficiency;
 mod environments;
 mod http;

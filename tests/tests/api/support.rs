@@ -77,6 +77,16 @@ pub fn token(subject: &str, roles: &[gantry_domain::access::Role]) -> String {
 /// A development data key; deployments read theirs from Secrets Manager.
 const DATA_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+pub fn ecs_client() -> aws_sdk_ecs::Client {
+    let config = aws_sdk_ecs::Config::builder()
+        .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_sdk_ecs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "gantry-tests"))
+        .build();
+    aws_sdk_ecs::Client::from_conf(config)
+}
+
 fn sqs_client() -> aws_sdk_sqs::Client {
     let config = aws_sdk_sqs::Config::builder()
         .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
@@ -175,7 +185,7 @@ impl TestApp {
             _ => None,
         })
         .unwrap();
-        let state = AppState::with_clients(config, dynamodb_client(Some(requests.clone())), sqs.clone());
+        let state = AppState::with_clients(config, dynamodb_client(Some(requests.clone())), sqs.clone(), ecs_client());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         if workers {

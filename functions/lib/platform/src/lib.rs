@@ -207,11 +207,21 @@ impl AppState {
     /// Builds the state with clients from the environment's AWS configuration.
     pub async fn from_config(config: Config) -> Arc<Self> {
         let sdk = aws_config().await;
-        Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk))
+        Self::with_clients(
+            config,
+            aws_sdk_dynamodb::Client::new(&sdk),
+            aws_sdk_sqs::Client::new(&sdk),
+            aws_sdk_ecs::Client::new(&sdk),
+        )
     }
 
     /// Builds the state around given clients (tests add interceptors to theirs).
-    pub fn with_clients(config: Config, dynamodb: aws_sdk_dynamodb::Client, sqs: aws_sdk_sqs::Client) -> Arc<Self> {
+    pub fn with_clients(
+        config: Config,
+        dynamodb: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        ecs: aws_sdk_ecs::Client,
+    ) -> Arc<Self> {
         let repo = Arc::new(DynamoRepository::new(dynamodb, config.table.clone()));
         let sealer = Arc::new(AesGcmBox::new(&config.data_key).expect("Config holds a 32-byte data key"));
         let events = SqsQueue::new(sqs.clone(), config.events_queue_url.clone());
@@ -235,6 +245,7 @@ impl AppState {
         let drivers: HashMap<TargetKind, Arc<dyn TargetDriver>> = HashMap::from([
             (TargetKind::Nomad, Arc::new(gantry_targets::nomad::NomadDriver::default()) as Arc<dyn TargetDriver>),
             (TargetKind::Docker, Arc::new(gantry_targets::docker::DockerDriver) as Arc<dyn TargetDriver>),
+            (TargetKind::Ecs, Arc::new(gantry_targets::ecs::EcsDriver::new(ecs)) as Arc<dyn TargetDriver>),
         ]);
         let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers);
         Arc::new(Self {

@@ -2,4 +2,5 @@
 //! rollout fails, restores what ran before.
 
 pub mod docker;
+pub mod ecs;
 pub mod nomad;

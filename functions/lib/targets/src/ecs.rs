@@ -1,0 +1,135 @@
+//! ECS: describe the service and its task definition, register a revision whose mapped
+//! containers run `image@digest`, update the service and follow its deployment until it is
+//! stable; when it fails (or outlives the deadline) the service goes back to the previous
+//! task definition.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::types::DeploymentRolloutState;
+use gantry_domain::deployments::{DriverOutcome, TargetDriver};
+use gantry_domain::model::Release;
+use gantry_domain::targets::{DeploymentTarget, TargetConfig};
+use gantry_domain::{DomainError, Result};
+use tracing::instrument;
+
+pub struct EcsDriver {
+    client: Client,
+    /// How long a deployment may run before the service is restored.
+    pub deadline: Duration,
+    pub poll: Duration,
+}
+
+impl EcsDriver {
+    pub fn new(client: Client) -> Self {
+        Self { client, deadline: Duration::from_secs(600), poll: Duration::from_secs(2) }
+    }
+
+    async fn restore(&self, cluster: &str, service: &str, previous: &str, why: String) -> Result<DriverOutcome> {
+        self.client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(previous)
+            .send()
+            .await
+            .map_err(ecs)?;
+        Ok(DriverOutcome { succeeded: false, message: format!("{why}; restored {previous}") })
+    }
+}
+
+fn ecs<E: std::fmt::Debug>(err: E) -> DomainError {
+    DomainError::internal(format!("ECS: {err:?}"))
+}
+
+#[async_trait]
+impl TargetDriver for EcsDriver {
+    #[instrument(skip_all, fields(target = %target.name), err)]
+    async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
+        let TargetConfig::Ecs { cluster, service, containers } = &target.config else {
+            return Err(DomainError::internal("the ECS driver got another kind of target"));
+        };
+        let described = self.client.describe_services().cluster(cluster).services(service).send().await.map_err(ecs)?;
+        let Some(current) = described.services().first().and_then(|s| s.task_definition()).map(str::to_owned) else {
+            return Ok(DriverOutcome {
+                succeeded: false,
+                message: format!("service {service} not found in {cluster}"),
+            });
+        };
+        let td = self.client.describe_task_definition().task_definition(&current).send().await.map_err(ecs)?;
+        let Some(td) = td.task_definition() else {
+            return Ok(DriverOutcome { succeeded: false, message: format!("task definition {current} not found") });
+        };
+        let mut definitions = td.container_definitions().to_vec();
+        for (name, component) in containers {
+            let Some(pinned) = release.components.iter().find(|c| c.component_id == *component) else { continue };
+            match definitions.iter_mut().find(|d| d.name() == Some(name.as_str())) {
+                Some(d) => d.image = Some(format!("{}@{}", pinned.image, pinned.digest)),
+                None => {
+                    return Ok(DriverOutcome {
+                        succeeded: false,
+                        message: format!("task definition {current} has no container {name}"),
+                    });
+                }
+            }
+        }
+        let registered = self
+            .client
+            .register_task_definition()
+            .family(td.family().unwrap_or(service))
+            .set_container_definitions(Some(definitions))
+            .set_task_role_arn(td.task_role_arn().map(str::to_owned))
+            .set_execution_role_arn(td.execution_role_arn().map(str::to_owned))
+            .set_network_mode(td.network_mode().cloned())
+            .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()).filter(|v| !v.is_empty()))
+            .set_cpu(td.cpu().map(str::to_owned))
+            .set_memory(td.memory().map(str::to_owned))
+            .set_volumes(Some(td.volumes().to_vec()).filter(|v| !v.is_empty()))
+            .send()
+            .await
+            .map_err(ecs)?;
+        let next = registered
+            .task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .map(str::to_owned)
+            .ok_or_else(|| ecs("no revision"))?;
+        self.client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(&next)
+            .send()
+            .await
+            .map_err(ecs)?;
+        let deadline = tokio::time::Instant::now() + self.deadline;
+        loop {
+            let described =
+                self.client.describe_services().cluster(cluster).services(service).send().await.map_err(ecs)?;
+            let primary = described
+                .services()
+                .first()
+                .and_then(|s| s.deployments().iter().find(|d| d.status() == Some("PRIMARY")))
+                .cloned();
+            match primary.as_ref().and_then(|d| d.rollout_state()) {
+                Some(DeploymentRolloutState::Completed)
+                    if primary.as_ref().and_then(|d| d.task_definition()) == Some(next.as_str()) =>
+                {
+                    return Ok(DriverOutcome { succeeded: true, message: format!("{service} runs {next}") });
+                }
+                Some(DeploymentRolloutState::Failed) => {
+                    let why = primary
+                        .and_then(|d| d.rollout_state_reason().map(str::to_owned))
+                        .unwrap_or_else(|| "rollout failed".into());
+                    return self.restore(cluster, service, &current, why).await;
+                }
+                _ if tokio::time::Instant::now() > deadline => {
+                    return self
+                        .restore(cluster, service, &current, format!("{service} did not become stable in time"))
+                        .await;
+                }
+                _ => tokio::time::sleep(self.poll).await,
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Promotions deploy to an ECS service on the emulator's ECS API.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::ContainerDefinition;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, digest, ecs_client};
+
+async fn settle(app: &TestApp, promotion: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = app.ok("query($id: ID!) { promotion(id: $id) { status reason } }", json!({ "id": promotion })).await["promotion"].clone();
+        if !["APPROVED", "DEPLOYING"].contains(&p["status"].as_str().unwrap()) {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "the promotion did not settle: {p:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_registers_a_revision_and_updates_the_service() {
+    let app = TestApp::spawn_with_workers().await;
+    let ecs = ecs_client();
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let (cluster, family) = (format!("gantry-{suffix}"), format!("shop-{suffix}"));
+    ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
+    let container = |name: &str, image: &str| ContainerDefinition::builder().name(name).image(image).memory(64).build();
+    let registered = ecs
+        .register_task_definition()
+        .family(&family)
+        .container_definitions(container("web", "registry.example.com/acme/web:0.9"))
+        .container_definitions(container("envoy", "envoy:1"))
+        .send()
+        .await
+        .unwrap();
+    let first_revision = registered.task_definition().unwrap().task_definition_arn().unwrap().to_owned();
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name("shop")
+        .task_definition(&first_revision)
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap();
+
+    let web = app
+        .ok(
+            "mutation { createComponent(input: { name: \"web\", imageRepository: \"registry.example.com/acme/web\" }) { id } }",
+            json!({}),
+        )
+        .await["createComponent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.add_version(&web, "1.0.0", &digest("web-1.0.0")).await;
+    let dev = app.create_environment("dev", 10).await;
+    let target = json!({ "name": "ecs", "type": "ECS", "ecs": { "cluster": cluster, "service": "shop", "containers": [{ "name": "web", "componentId": web }] } });
+    app.ok(
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }",
+        json!({ "e": dev, "t": target }),
+    )
+    .await;
+    let release = app.ready_release("shop-1.0.0", json!([{ "componentId": web, "version": "1.0.0" }])).await;
+    let p = app
+        .ok(
+            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
+            json!({ "r": release, "e": dev }),
+        )
+        .await;
+    let settled = settle(&app, p["requestPromotion"]["id"].as_str().unwrap()).await;
+    assert_eq!(settled["status"], "DEPLOYED", "{settled:#}");
+
+    let service = ecs.describe_services().cluster(&cluster).services("shop").send().await.unwrap();
+    let now_running = service.services()[0].task_definition().unwrap().to_owned();
+    assert_ne!(now_running, first_revision, "a new revision runs");
+    let td = ecs.describe_task_definition().task_definition(&now_running).send().await.unwrap();
+    let images: Vec<_> = td
+        .task_definition()
+        .unwrap()
+        .container_definitions()
+        .iter()
+        .map(|c| (c.name().unwrap().to_owned(), c.image().unwrap().to_owned()))
+        .collect();
+    assert!(
+        images.contains(&("web".into(), format!("registry.example.com/acme/web@{}", digest("web-1.0.0")))),
+        "{images:?}"
+    );
+    assert!(images.contains(&("envoy".into(), "envoy:1".into())), "unmapped containers are left alone: {images:?}");
+
+    // A target naming a container the task definition lacks fails, and the service is untouched.
+    let staging = app.create_environment("staging", 20).await;
+    let wrong = json!({ "name": "ecs", "type": "ECS", "ecs": { "cluster": cluster, "service": "shop", "containers": [{ "name": "api", "componentId": web }] } });
+    app.ok(
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }",
+        json!({ "e": staging, "t": wrong }),
+    )
+    .await;
+    let p = app
+        .ok(
+            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
+            json!({ "r": release, "e": staging }),
+        )
+        .await;
+    let failed = settle(&app, p["requestPromotion"]["id"].as_str().unwrap()).await;
+    assert_eq!(failed["status"], "FAILED");
+    assert!(failed["reason"].as_str().unwrap().contains("has no container api"), "{failed:#}");
+    let service = ecs.describe_services().cluster(&cluster).services("shop").send().await.unwrap();
+    assert_eq!(service.services()[0].task_definition(), Some(now_running.as_str()));
+}
