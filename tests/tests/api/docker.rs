@@ -6,12 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::registry::{Registry, free_port};
-use crate::support::TestApp;
-
-fn docker_host() -> String {
-    std::env::var("GANTRY_TEST_DOCKER_HOST")
-        .unwrap_or_else(|_| format!("unix://{}/../.run/docker/docker.sock", env!("CARGO_MANIFEST_DIR")))
-}
+use crate::support::{TestApp, docker_host};
 
 /// What the container on `port` serves, if anything.
 async fn served(port: u16) -> Option<String> {

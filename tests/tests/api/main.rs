@@ -12,6 +12,7 @@ mod ecs;
 mod efficiency;
 mod environments;
 mod http;
+mod path;
 mod promotions;
 mod registry;
 mod releases;

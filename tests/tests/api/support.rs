@@ -77,6 +77,12 @@ pub fn token(subject: &str, roles: &[gantry_domain::access::Role]) -> String {
 /// A development data key; deployments read theirs from Secrets Manager.
 const DATA_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+/// The dockerd the Docker tests deploy to: `make test` starts one and says where.
+pub fn docker_host() -> String {
+    std::env::var("GANTRY_TEST_DOCKER_HOST")
+        .unwrap_or_else(|_| format!("unix://{}/../.run/docker/docker.sock", env!("CARGO_MANIFEST_DIR")))
+}
+
 pub fn ecs_client() -> aws_sdk_ecs::Client {
     let config = aws_sdk_ecs::Config::builder()
         .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
