@@ -33,9 +33,11 @@ start() {
 }
 
 stop() {
-  if [ -f "$dir/dockerd.pid" ]; then
-    kill "$(cat "$dir/dockerd.pid")" 2>/dev/null || true
-    for _ in $(seq 1 50); do [ -f "$dir/dockerd.pid" ] && kill -0 "$(cat "$dir/dockerd.pid")" 2>/dev/null || break; sleep 0.1; done
+  local pid
+  pid="$(cat "$dir/dockerd.pid" 2>/dev/null || true)"
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     rm -f "$dir/dockerd.pid"
   fi
   umount "$dir/exec/netns/default" 2>/dev/null || true
