@@ -240,3 +240,26 @@ async fn a_poison_job_fails_its_promotion_on_the_last_delivery() {
     assert!(p["reason"].as_str().unwrap().contains("gave up after 3 deliveries"), "{p:#}");
     assert_eq!(p["deployments"][0]["state"], "FAILED");
 }
+
+/// A deployment that stalls past the deadline is failed through Nomad's API and reverted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_nomad_deployment_is_failed_and_reverted() {
+    let app = TestApp::spawn_with_workers().await;
+    let nomad = FakeNomad::start().await;
+    nomad.script([Outcome::Stall]);
+    let (dev, _, release) = setup(&app, &nomad).await;
+    let requested = app
+        .ok(
+            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
+            json!({ "r": release, "e": dev }),
+        )
+        .await["requestPromotion"]
+        .clone();
+    let settled = wait_until_settled(&app, &requested).await;
+    assert_eq!(settled["status"], "FAILED");
+    assert!(settled["reason"].as_str().unwrap().contains("did not finish in time"), "{settled:#}");
+    assert!(nomad.operations().contains(&"PostDeploymentFail".to_owned()));
+    assert!(nomad.operations().contains(&"PostJobRevert".to_owned()));
+    assert_eq!(image_of(nomad.job_versions("shop").last().unwrap()), OLD_IMAGE);
+    assert!(nomad.violations().is_empty(), "{:?}", nomad.violations());
+}

@@ -182,6 +182,8 @@ impl TestApp {
             "GANTRY_TABLE" => Some(table.clone()),
             "GANTRY_EVENTS_QUEUE_URL" => Some(events_queue.clone()),
             "GANTRY_DEPLOY_QUEUE_URL" => Some(deploy_queue.clone()),
+            // Stalled rollouts give up quickly in tests.
+            "GANTRY_DEPLOY_TIMEOUT_SECONDS" => Some("4".to_owned()),
             "GANTRY_DATA_KEY" => Some(DATA_KEY.to_owned()),
             "GANTRY_JWT_SECRET" => Some(JWT_SECRET.to_owned()),
             "GANTRY_EVIDENCE_KEY" => Some("test-only-evidence-key-0123456789abcdef".to_owned()),

@@ -44,6 +44,9 @@ pub struct Config {
     pub events_queue_url: String,
     /// `GANTRY_DEPLOY_QUEUE_URL`: the queue deploy jobs travel on (required).
     pub deploy_queue_url: String,
+    /// `GANTRY_DEPLOY_TIMEOUT_SECONDS`: how long a Nomad or ECS rollout may run before it is
+    /// failed and undone (600 by default).
+    pub deploy_timeout_seconds: u64,
     /// `GANTRY_DATA_KEY`: base64 of the 32-byte key that seals secrets at rest (required).
     pub data_key: Vec<u8>,
     /// `GANTRY_JWT_SECRET`: the HS256 key of tokens Gantry issues, 32 bytes or more (required).
@@ -136,6 +139,14 @@ impl Config {
                 ));
             }
         };
+        let deploy_timeout_seconds = match lookup("GANTRY_DEPLOY_TIMEOUT_SECONDS") {
+            None => 600,
+            Some(v) => v.parse().ok().filter(|n| (1..=3600).contains(n)).ok_or(ConfigError::Invalid {
+                name: "GANTRY_DEPLOY_TIMEOUT_SECONDS",
+                value: v.clone(),
+                why: "expected 1 to 3600",
+            })?,
+        };
         let in_lambda = lookup("AWS_LAMBDA_FUNCTION_NAME").is_some();
         let log_format = match lookup("GANTRY_LOG_FORMAT").as_deref() {
             None | Some("") => {
@@ -160,6 +171,7 @@ impl Config {
             log_format,
             events_queue_url,
             deploy_queue_url,
+            deploy_timeout_seconds,
             data_key,
             jwt_secret,
             evidence_key,
@@ -242,10 +254,19 @@ impl AppState {
         let rollout =
             Rollout { targets: repo.clone(), deployments: repo.clone(), queue: Arc::new(deploy_jobs.clone()) };
         let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer, rollout);
+        let deadline = std::time::Duration::from_secs(config.deploy_timeout_seconds);
         let drivers: HashMap<TargetKind, Arc<dyn TargetDriver>> = HashMap::from([
-            (TargetKind::Nomad, Arc::new(gantry_targets::nomad::NomadDriver::default()) as Arc<dyn TargetDriver>),
+            (
+                TargetKind::Nomad,
+                Arc::new(gantry_targets::nomad::NomadDriver { deadline, ..Default::default() })
+                    as Arc<dyn TargetDriver>,
+            ),
             (TargetKind::Docker, Arc::new(gantry_targets::docker::DockerDriver) as Arc<dyn TargetDriver>),
-            (TargetKind::Ecs, Arc::new(gantry_targets::ecs::EcsDriver::new(ecs)) as Arc<dyn TargetDriver>),
+            (
+                TargetKind::Ecs,
+                Arc::new(gantry_targets::ecs::EcsDriver { deadline, ..gantry_targets::ecs::EcsDriver::new(ecs) })
+                    as Arc<dyn TargetDriver>,
+            ),
         ]);
         let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers);
         Arc::new(Self {

@@ -15,9 +15,10 @@ use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
 pub struct EcsDriver {
-    client: Client,
+    pub client: Client,
     /// How long a deployment may run before the service is restored.
     pub deadline: Duration,
+    /// How often the service is read.
     pub poll: Duration,
 }
 

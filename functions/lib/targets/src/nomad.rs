@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tracing::instrument;
 
 pub struct NomadDriver {
-    http: reqwest::Client,
+    pub http: reqwest::Client,
     /// How long a deployment may run before it is failed.
     pub deadline: Duration,
     /// How often the evaluation and the deployment are read.
