@@ -330,6 +330,10 @@ mod tests {
         );
         assert_eq!(with(&[]).unwrap().data_key.len(), 32);
         assert!(with(&[("GANTRY_JWT_SECRET", "short")]).is_err());
+        assert_eq!(with(&[]).unwrap().deploy_timeout_seconds, 600);
+        assert_eq!(with(&[("GANTRY_DEPLOY_TIMEOUT_SECONDS", "30")]).unwrap().deploy_timeout_seconds, 30);
+        assert!(with(&[("GANTRY_DEPLOY_TIMEOUT_SECONDS", "0")]).is_err());
+        assert!(with(&[("GANTRY_DEPLOY_TIMEOUT_SECONDS", "soon")]).is_err());
         assert!(with(&[("GANTRY_OIDC_ISSUER", "https://idp")]).is_err(), "OIDC settings come together");
         let jwks = include_str!("../../../../tests/fixtures/keys/jwks.json");
         let oidc = with(&[
