@@ -34,6 +34,16 @@ async fn setup(app: &TestApp, nomad: &FakeNomad) -> (String, String, String) {
     (dev, api, release)
 }
 
+/// Requests a promotion of `release` into `environment`; returns `{ id }`.
+async fn request(app: &TestApp, release: &str, environment: &str) -> Value {
+    app.ok(
+        "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
+        json!({ "r": release, "e": environment }),
+    )
+    .await["requestPromotion"]
+        .clone()
+}
+
 const PROMOTION: &str =
     "query($id: ID!) { promotion(id: $id) { status reason deployments { targetName type state attempt message } } }";
 
@@ -115,13 +125,7 @@ async fn a_failed_nomad_deployment_is_reverted() {
     let nomad = FakeNomad::start().await;
     nomad.script([Outcome::Fail]);
     let (dev, _, release) = setup(&app, &nomad).await;
-    let requested = app
-        .ok(
-            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
-            json!({ "r": release, "e": dev }),
-        )
-        .await["requestPromotion"]
-        .clone();
+    let requested = request(&app, &release, &dev).await;
     let settled = wait_until_settled(&app, &requested).await;
     assert_eq!(settled["status"], "FAILED");
     assert!(settled["reason"].as_str().unwrap().contains("reverted job shop to version 0"), "{settled:#}");
@@ -202,13 +206,7 @@ async fn a_poison_job_fails_its_promotion_on_the_last_delivery() {
         json!({ "e": dev, "t": gone }),
     )
     .await;
-    let requested = app
-        .ok(
-            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
-            json!({ "r": release, "e": dev }),
-        )
-        .await["requestPromotion"]
-        .clone();
+    let requested = request(&app, &release, &dev).await;
     let received = app.sqs.receive_message().queue_url(&app.deploy_queue).wait_time_seconds(2).send().await.unwrap();
     let body = received.messages.unwrap()[0].body.clone().unwrap();
 
@@ -248,13 +246,7 @@ async fn a_stalled_nomad_deployment_is_failed_and_reverted() {
     let nomad = FakeNomad::start().await;
     nomad.script([Outcome::Stall]);
     let (dev, _, release) = setup(&app, &nomad).await;
-    let requested = app
-        .ok(
-            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
-            json!({ "r": release, "e": dev }),
-        )
-        .await["requestPromotion"]
-        .clone();
+    let requested = request(&app, &release, &dev).await;
     let settled = wait_until_settled(&app, &requested).await;
     assert_eq!(settled["status"], "FAILED");
     assert!(settled["reason"].as_str().unwrap().contains("did not finish in time"), "{settled:#}");

@@ -168,6 +168,11 @@ pub struct Promotions {
 /// How often a decision is retried when another decision extended the evidence chain first.
 const CHAIN_RETRIES: usize = 8;
 
+/// A reason a person must give: trimmed, not blank, bounded.
+fn required_reason(raw: String) -> Result<String> {
+    display_text("reason", Some(raw), 2000)?.ok_or_else(|| DomainError::validation("reason must not be blank"))
+}
+
 fn page_size(first: Option<i64>) -> Result<usize> {
     match first {
         None => Ok(crate::service::DEFAULT_PAGE),
@@ -388,8 +393,7 @@ impl Promotions {
         reason: String,
         who: &Principal,
     ) -> Result<Promotion> {
-        let reason = display_text("reason", Some(reason), 2000)?
-            .ok_or_else(|| DomainError::validation("reason must not be blank"))?;
+        let reason = required_reason(reason)?;
         let environment = self.environment(environment_id).await?;
         let deployed = self.list(environment_id, Some(PromotionStatus::Deployed), Some(2), None).await?;
         let current = deployed.items.first().map(|(_, p)| p.clone());
@@ -719,15 +723,7 @@ impl Promotions {
     #[instrument(skip_all, fields(promotion_id = %id), err)]
     pub async fn approve(&self, id: PromotionId, comment: Option<String>, approver: &Principal) -> Result<Promotion> {
         let comment = display_text("comment", comment, 2000)?;
-        let before = self.get(id).await?;
-        let environment = self.environment(before.environment_id).await?;
-        self.check_approver(&environment, approver)?;
-        if before.status != PromotionStatus::PendingApproval {
-            return Err(DomainError::conflict(format!(
-                "promotion {id} is {}, not pending approval",
-                before.status.as_str()
-            )));
-        }
+        let (before, environment) = self.pending_for(id, approver).await?;
         if before.requested_by == approver.subject && !environment.policy.allow_self_approval {
             return Err(DomainError::Forbidden(format!(
                 "{} requested this promotion and cannot approve it",
@@ -752,17 +748,8 @@ impl Promotions {
 
     #[instrument(skip_all, fields(promotion_id = %id), err)]
     pub async fn reject(&self, id: PromotionId, reason: String, approver: &Principal) -> Result<Promotion> {
-        let reason = display_text("reason", Some(reason), 2000)?
-            .ok_or_else(|| DomainError::validation("reason must not be blank"))?;
-        let before = self.get(id).await?;
-        let environment = self.environment(before.environment_id).await?;
-        self.check_approver(&environment, approver)?;
-        if before.status != PromotionStatus::PendingApproval {
-            return Err(DomainError::conflict(format!(
-                "promotion {id} is {}, not pending approval",
-                before.status.as_str()
-            )));
-        }
+        let reason = required_reason(reason)?;
+        let (before, _) = self.pending_for(id, approver).await?;
         let mut after = before.clone();
         after.status = PromotionStatus::Rejected;
         after.reason = Some(format!("{}: {reason}", approver.subject));
@@ -792,6 +779,20 @@ impl Promotions {
 
     async fn environment(&self, id: EnvironmentId) -> Result<Environment> {
         self.repo.get_environment(id).await?.ok_or_else(|| DomainError::not_found("environment", id))
+    }
+
+    /// A promotion awaiting approval, and its environment, when `who` may approve there.
+    async fn pending_for(&self, id: PromotionId, who: &Principal) -> Result<(Promotion, Environment)> {
+        let promotion = self.get(id).await?;
+        let environment = self.environment(promotion.environment_id).await?;
+        self.check_approver(&environment, who)?;
+        if promotion.status != PromotionStatus::PendingApproval {
+            return Err(DomainError::conflict(format!(
+                "promotion {id} is {}, not pending approval",
+                promotion.status.as_str()
+            )));
+        }
+        Ok((promotion, environment))
     }
 
     fn check_approver(&self, environment: &Environment, who: &Principal) -> Result<()> {

@@ -54,9 +54,10 @@ impl DeploymentRepository for DynamoRepository {
             DomainError::conflict(format!("promotion {} changed meanwhile", before.id)),
         );
         for d in deployments {
-            let mut item = to_item(d, &keys::deployment(d.promotion_id, d.target_id))?;
-            item.insert("state".into(), s(d.state.as_str()));
-            tx.push(self.put_new(item)?, DomainError::conflict("deployment exists"));
+            tx.push(
+                self.put_new(to_item(d, &keys::deployment(d.promotion_id, d.target_id))?)?,
+                DomainError::conflict("deployment exists"),
+            );
         }
         self.push_evidence(&mut tx, evidence)?;
         self.transact(tx).await
