@@ -43,7 +43,7 @@ emulator-down:
 
 dev: emulator-up
 	cargo build --quiet -p gantry-devserver
-	@echo "Gantry devserver: http://127.0.0.1:8080/graphql (GraphiQL in a browser; Ctrl-C stops it)"
+	@echo "Gantry devserver: http://127.0.0.1:8080/graphql (open the GraphiQL link it prints; Ctrl-C stops it)"
 	GANTRY_EVENTS_QUEUE_URL="$${GANTRY_EVENTS_QUEUE_URL:-$$($(VENV)/bin/aws --endpoint-url $(AWS_ENDPOINT_URL) sqs get-queue-url --queue-name gantry-events.fifo --query QueueUrl --output text)}" \
 	GANTRY_DEPLOY_QUEUE_URL="$${GANTRY_DEPLOY_QUEUE_URL:-$$($(VENV)/bin/aws --endpoint-url $(AWS_ENDPOINT_URL) sqs get-queue-url --queue-name gantry-deploy-jobs --query QueueUrl --output text)}" \
 	  ./target/debug/devserver
@@ -54,6 +54,7 @@ lint: setup
 # Starts the emulator unless one is already up, and a private dockerd, and stops what it
 # started afterwards.
 test: setup
+	@python3 scripts/check-self-contained.py
 	@started=0; \
 	if ! $(EMULATOR) status >/dev/null 2>&1; then $(EMULATOR) start; started=1; else $(EMULATOR) start; fi; \
 	export GANTRY_TEST_DOCKER_HOST="$$(scripts/dockerd.sh start)"; \

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the end-to-end tests drive for real: the CNCF distribution
 # registry, skopeo to push to it, busybox-static to build images from (no pulls), and a
-# Docker Engine (docker.io, containerd, runc) to deploy to.
+# Docker Engine (docker.io, containerd, runc) to deploy to, and Chromium (with a font) to
+# test the GraphiQL page in.
 # Idempotent: does nothing when they are present.
 set -euo pipefail
 
-packages=(docker-registry skopeo busybox-static docker.io containerd runc)
+packages=(docker-registry skopeo busybox-static docker.io containerd runc chromium fonts-dejavu-core)
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io containerd runc)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gantry_graphql::{GantrySchema, Services, build_schema};
@@ -17,6 +16,7 @@ use gantry_platform::AppState;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// `POST /graphql` runs a request; `GET /graphql` serves GraphiQL; `GET /health` says ok.
+pub mod graphiql;
 pub mod rest;
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -36,7 +36,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/service-accounts", post(rest::create_service_account))
         .with_state(state.clone());
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(graphiql::page).post(graphql))
+        .route("/graphiql/{*path}", get(graphiql::asset))
         .route("/health", get(|| async { "ok" }))
         .with_state(Api { schema, state })
         .merge(rest)
@@ -77,10 +78,6 @@ async fn graphql(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Res
         }
     };
     Json(gantry_graphql::execute(&api.schema, request, principal).await).into_response()
-}
-
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("Gantry").finish())
 }
 
 /// Serves the router as a Lambda function until the runtime stops it.

@@ -30,8 +30,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None,
     )?;
     let listener = tokio::net::TcpListener::bind(&bind).await?;
+    let url = format!("http://{}/graphql", listener.local_addr()?);
+    // The fragment never reaches a server: the page keeps the token in the tab and presets
+    // the Authorization header with it.
     println!("Gantry admin token (12 h): {token}");
-    tracing::info!(url = %format!("http://{}/graphql", listener.local_addr()?), "devserver listening");
+    println!("GraphiQL, signed in as admin: {url}#token={token}");
+    tracing::info!(url = %url, "devserver listening");
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
     Ok(())
 }

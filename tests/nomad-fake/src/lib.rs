@@ -1,6 +1,6 @@
 //! A Nomad HTTP API stand-in for tests. No Nomad binary can be had here, so deployments to
 //! Nomad are tested against this: every request is checked against
-//! `shared/contracts/nomad-openapi-v1.yaml` (path, method, declared query parameters,
+//! `contract/nomad-openapi-v1.yaml` (path, method, declared query parameters,
 //! required parameters, and the body against its schema) and refused with 400 and a recorded
 //! violation when it breaks it. The operations a deployer needs are simulated: jobs with
 //! versions and `JobModifyIndex`, plans, registration with `EnforceIndex`, evaluations,
@@ -45,7 +45,7 @@ pub struct FakeNomad {
     state: Arc<Mutex<State>>,
 }
 
-const CONTRACT: &str = include_str!("../../../../shared/contracts/nomad-openapi-v1.yaml");
+const CONTRACT: &str = include_str!("../contract/nomad-openapi-v1.yaml");
 
 /// A job spec without the fields Nomad sets, for comparing versions.
 fn spec(job: &Value) -> Value {

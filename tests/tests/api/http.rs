@@ -3,12 +3,28 @@ use serde_json::{Value, json};
 use crate::support::TestApp;
 
 #[tokio::test]
-async fn graphiql_is_served_on_get() {
+async fn graphiql_is_served_on_get_with_every_asset_from_gantry_itself() {
     let app = TestApp::spawn().await;
     let res = app.http.get(format!("{}/graphql", app.url)).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    let body = res.text().await.unwrap();
-    assert!(body.contains("graphiql") && body.contains("/graphql"), "GraphiQL page");
+    let page = res.text().await.unwrap();
+    assert!(!page.contains("http:") && !page.contains("https:") && !page.contains("//"), "nothing from elsewhere");
+    let assets: Vec<&str> = page.split('"').filter(|s| s.starts_with("graphiql/")).collect();
+    assert_eq!(assets.len(), 6, "{assets:?}");
+    for asset in assets {
+        let res = app.http.get(format!("{}/{asset}", app.url)).header("accept-encoding", "gzip").send().await.unwrap();
+        assert_eq!(res.status(), 200, "{asset}");
+        let kind = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(kind.starts_with("text/javascript") || kind.starts_with("text/css"), "{asset}: {kind}");
+        assert!(!res.bytes().await.unwrap().is_empty());
+    }
+    // A client that does not take gzip gets the plain text.
+    let plain = reqwest::Client::builder().no_gzip().build().unwrap();
+    let res = plain.get(format!("{}/graphiql/vendor/react.production.min.js", app.url)).send().await.unwrap();
+    assert!(res.headers().get("content-encoding").is_none());
+    assert!(res.text().await.unwrap().contains("react.production.min.js"));
+    let missing = app.http.get(format!("{}/graphiql/vendor/../../etc/passwd", app.url)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
     let health = app.http.get(format!("{}/health", app.url)).send().await.unwrap();
     assert_eq!(health.text().await.unwrap(), "ok");
 }
@@ -49,4 +65,36 @@ async fn invalid_documents_get_a_code() {
     let res = app.gql("{ components { nosuchfield } }", json!({})).await;
     assert_eq!(res["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
     assert_eq!(res["data"], Value::Null);
+}
+
+/// What GraphiQL, Apollo tools and code generators send first: graphql-js's standard
+/// introspection query, which nests deeper than data queries may.
+#[tokio::test]
+async fn standard_introspection_queries_get_the_whole_schema() {
+    let app = TestApp::spawn().await;
+    for query in [
+        include_str!("../../fixtures/graphql/introspection-default.graphql"),
+        include_str!("../../fixtures/graphql/introspection-full.graphql"),
+    ] {
+        let res = app.gql(query, json!({})).await;
+        assert!(res.get("errors").is_none(), "{res}");
+        let schema = &res["data"]["__schema"];
+        assert_eq!(schema["queryType"]["name"], "Query");
+        assert_eq!(schema["mutationType"]["name"], "Mutation");
+        let types: Vec<&str> = schema["types"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+        for name in ["Release", "Component", "Environment", "Promotion", "Deployment", "DateTime"] {
+            assert!(types.contains(&name), "{name} is described: {types:?}");
+        }
+    }
+    // The data limits still hold for everything else: introspection nested that deep beside
+    // a data field is refused.
+    let of_type = format!("{}name{}", "ofType { ".repeat(10), " }".repeat(10));
+    let mixed = format!("{{ components {{ id }} __schema {{ types {{ fields {{ type {{ {of_type} }} }} }} }} }}");
+    let res = app.gql(&mixed, json!({})).await;
+    assert!(res["errors"][0]["message"].as_str().unwrap_or("").contains("nested too deep"), "{res}");
+    // Introspection aliased over and over is refused by its own limit.
+    let aliased: String =
+        (0..300).map(|i| format!("a{i}: __schema {{ types {{ name fields {{ name type {{ name }} }} }} }} ")).collect();
+    let res = app.gql(&format!("{{ {aliased} }}"), json!({})).await;
+    assert_eq!(res["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{res}");
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod auth;
+mod browser;
 mod ci;
 mod components;
 mod deployments;

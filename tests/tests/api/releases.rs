@@ -408,7 +408,7 @@ async fn manifest_is_valid_and_sealed() {
         .clone();
 
     let schema: Value =
-        serde_json::from_str(include_str!("../../../../shared/spec/production-release-manifest.schema.json")).unwrap();
+        serde_json::from_str(include_str!("../../../docs/schemas/production-release-manifest.schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
     let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "manifest violates the schema: {errors:?}\n{doc:#}");

@@ -410,10 +410,10 @@ impl TestApp {
     }
 }
 
-/// A captured sample from `shared/samples`: its body, and its headers when it has them.
+/// A captured sample from `tests/fixtures/samples`: its body, and its headers when it has them.
 pub fn sample(name: &str) -> (Vec<u8>, Value) {
     let raw: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/../../shared/samples/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+        &std::fs::read_to_string(format!("{}/fixtures/samples/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap(),
     )
     .unwrap();
     match raw.get("body") {

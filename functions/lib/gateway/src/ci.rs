@@ -152,8 +152,10 @@ mod tests {
 
     #[test]
     fn github_sample() {
-        let path =
-            format!("{}/../../../../shared/samples/github/workflow_run.completed.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../../tests/fixtures/samples/github/workflow_run.completed.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let body = std::fs::read(path).unwrap();
         let build = github_workflow_run(&body).unwrap().unwrap();
         assert_eq!(build.commit_sha, "3484a3fb816e0859fd6e1cea078d76385ff50625");

@@ -371,7 +371,7 @@ mod tests {
 
     /// A captured request: `{path, headers, body}` or a bare body.
     fn sample(name: &str) -> (Vec<u8>, serde_json::Value) {
-        let path = format!("{}/../../../../shared/samples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../../../tests/fixtures/samples/{name}", env!("CARGO_MANIFEST_DIR"));
         let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         match raw.get("body") {
             Some(serde_json::Value::String(body)) => (body.clone().into_bytes(), raw["headers"].clone()),

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod error;
 pub mod guard;
 pub mod integrations;
+pub mod introspection;
 pub mod loader;
 pub mod promotions;
 pub mod schema;
@@ -41,7 +42,15 @@ pub struct Mutation(
     promotions::PromotionMutation,
 );
 
-pub type GantrySchema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
+type Schema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema requests run on, and its introspection-only twin for clients' standard
+/// introspection query (see [`introspection`]).
+#[derive(Clone)]
+pub struct GantrySchema {
+    data: Schema,
+    introspection: Schema,
+}
 
 /// Requests nest at most this deep and this wide, so no query can fan out without bound.
 const MAX_DEPTH: usize = 12;
@@ -60,7 +69,7 @@ pub struct Services {
 }
 
 pub fn build_schema(services: Services) -> GantrySchema {
-    schema_builder()
+    let data = schema_builder()
         .data(services.catalog)
         .data(services.integrations)
         .data(services.sync)
@@ -68,11 +77,17 @@ pub fn build_schema(services: Services) -> GantrySchema {
         .data(services.builds)
         .data(services.targets)
         .data(services.promotions)
-        .finish()
+        .finish();
+    let introspection = async_graphql::Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .introspection_only()
+        .limit_depth(introspection::MAX_DEPTH)
+        .limit_complexity(introspection::MAX_COMPLEXITY)
+        .finish();
+    GantrySchema { data, introspection }
 }
 
 fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
-    async_graphql::Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }
@@ -88,14 +103,16 @@ pub async fn execute(schema: &GantrySchema, request: Request, principal: Princip
     let catalog = schema_data_catalog(schema);
     let actor = Actor(principal.subject.clone());
     let request = request.data(loader::ComponentLoader::for_request(catalog)).data(actor).data(principal);
-    let mut response = schema.execute(request).await;
+    let target =
+        if introspection::is_introspection_only(&request.query) { &schema.introspection } else { &schema.data };
+    let mut response = target.execute(request).await;
     error::classify_errors(&mut response);
     response
 }
 
 fn schema_data_catalog(schema: &GantrySchema) -> Catalog {
     // The schema was built with a Catalog; `build_schema` is the only constructor used.
-    schema.data::<Catalog>().cloned().expect("schema built by build_schema carries a Catalog")
+    schema.data.data::<Catalog>().cloned().expect("schema built by build_schema carries a Catalog")
 }
 
 #[cfg(test)]
