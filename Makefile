@@ -24,11 +24,13 @@ export GANTRY_EVIDENCE_KEY ?= development-only-evidence-key-change-me
 EMULATOR := localstack/ministack.sh
 VENV := .venv
 
-.PHONY: help setup emulator-up emulator-down dev test lint schema build-lambda
+.PHONY: help setup emulator-up emulator-down dev deploy-local deploy-local-down test lint schema build-lambda lambda-report
 
 help:
 	@echo "make dev     run the devserver on http://127.0.0.1:8080/graphql against the local emulator"
-	@echo "make test    run every check: template lint, unit and end-to-end tests"
+	@echo "make deploy-local       deploy infra/template.yaml onto the local emulator, every function a native Lambda"
+	@echo "make deploy-local-down  remove that stack"
+	@echo "make test    run every check: template lint, unit and end-to-end tests, and the deployed stack's suite"
 	@echo "make schema  regenerate schema.graphql from the code"
 
 setup:
@@ -48,19 +50,31 @@ dev: emulator-up
 	GANTRY_DEPLOY_QUEUE_URL="$${GANTRY_DEPLOY_QUEUE_URL:-$$($(VENV)/bin/aws --endpoint-url $(AWS_ENDPOINT_URL) sqs get-queue-url --queue-name gantry-deploy-jobs --query QueueUrl --output text)}" \
 	  ./target/debug/devserver
 
+# The SAM stack on the emulator: functions as native provided.al2023 bootstraps behind Function
+# URLs and SQS event source mappings. Prints API_URL, WEBHOOKS_URL and TOKEN.
+deploy-local: emulator-up
+	@scripts/deploy-local.sh up
+
+deploy-local-down:
+	@scripts/deploy-local.sh down
+
 lint: setup
 	$(VENV)/bin/cfn-lint infra/template.yaml
 
-# Starts the emulator unless one is already up, and a private dockerd, and stops what it
-# started afterwards.
+# Starts the emulator unless one is already up, and a private dockerd; deploys the stack the
+# `stack` suite drives (with short queue timeouts, so retries and dead-lettering take seconds);
+# and removes or stops what it started afterwards.
+TEST_STACK := gantry-test
 test: setup
 	@python3 scripts/check-self-contained.py
 	@started=0; \
 	if ! $(EMULATOR) status >/dev/null 2>&1; then $(EMULATOR) start; started=1; else $(EMULATOR) start; fi; \
 	export GANTRY_TEST_DOCKER_HOST="$$(scripts/dockerd.sh start)"; \
-	trap 'scripts/dockerd.sh stop; if [ $$started = 1 ]; then $(EMULATOR) stop; fi' EXIT; \
+	export GANTRY_STACK=$(TEST_STACK) GANTRY_STACK_ENV="$(CURDIR)/.run/stack/$(TEST_STACK).env"; \
+	trap 'GANTRY_STACK=$(TEST_STACK) scripts/deploy-local.sh down; scripts/dockerd.sh stop; if [ $$started = 1 ]; then $(EMULATOR) stop; fi' EXIT; \
 	$(VENV)/bin/cfn-lint infra/template.yaml; \
 	echo "cfn-lint: infra/template.yaml is clean"; \
+	GANTRY_STACK_PARAMETERS="IngestTimeout=10 EventsVisibilityTimeout=10" scripts/deploy-local.sh up >/dev/null; \
 	cargo test --workspace --locked --no-fail-fast
 
 schema:

@@ -51,7 +51,12 @@ start() {
   fi
   mkdir -p "$run"
   echo "gantry: starting MiniStack on $endpoint"
-  BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" nohup "$venv/bin/ministack" >"$run/ministack.log" 2>&1 &
+  # Lambda functions inherit the emulator's environment: keep Gantry's settings out of it,
+  # so a function has exactly the settings its template gives it.
+  local unset=()
+  for name in $(compgen -e | grep '^GANTRY_' || true); do unset+=(-u "$name"); done
+  env "${unset[@]}" BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" \
+    nohup "$venv/bin/ministack" >"$run/ministack.log" 2>&1 &
   echo $! >"$run/ministack.pid"
   for _ in $(seq 1 100); do
     if healthy; then
@@ -81,6 +86,8 @@ stop() {
     fi
     rm -f "$pidfile"
   fi
+  # Deployed functions run as the emulator's child processes and outlive it.
+  pkill -f "ministack-provided-code-$port/" 2>/dev/null || true
 }
 
 status() {

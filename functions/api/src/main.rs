@@ -4,7 +4,7 @@ use gantry_platform::{AppState, Config, init_tracing};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let config = Config::from_env()?;
+    let config = Config::from_env_or_exit();
     init_tracing(config.log_format);
     let state = AppState::from_config(config).await;
     gantry_api::run(state).await

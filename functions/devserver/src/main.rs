@@ -5,7 +5,7 @@ use gantry_platform::{AppState, Config, init_tracing};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config::from_env()?;
+    let config = Config::from_env_or_exit();
     init_tracing(config.log_format);
     let bind = std::env::var("GANTRY_BIND").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let state = AppState::from_config(config).await;

@@ -81,6 +81,16 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// The settings, or a one-line message naming the setting that is wrong on stderr (which
+    /// Lambda keeps in the function's log) and exit status 78 (EX_CONFIG): a function whose
+    /// configuration is wrong stops at init, before it serves anything.
+    pub fn from_env_or_exit() -> Self {
+        Self::from_env().unwrap_or_else(|err| {
+            eprintln!("gantry: configuration error: {err}");
+            std::process::exit(78)
+        })
+    }
+
     /// Reads settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required =

@@ -199,19 +199,17 @@ where
             Ok(message) => process(message).await,
             Err(err) => Err(DomainError::validation(format!("message {id} does not decode: {err}"))),
         };
-        if let Err(err) = outcome {
-            match &err {
-                DomainError::Internal(detail) => {
-                    tracing::error!(message_id = %id, error = %detail, "message failed")
-                }
-                other => {
-                    tracing::warn!(message_id = %id, code = other.code(), error = %other, "message failed")
-                }
-            }
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
+        let Err(err) = outcome else {
+            tracing::info!(message_id = %id, "message handled");
+            continue;
+        };
+        match &err {
+            DomainError::Internal(detail) => tracing::error!(message_id = %id, error = %detail, "message failed"),
+            other => tracing::warn!(message_id = %id, code = other.code(), error = %other, "message failed"),
         }
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
     }
     response
 }

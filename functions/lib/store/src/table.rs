@@ -144,12 +144,19 @@ mod tests {
             .filter(|r| r["Type"].as_str() == Some("AWS::SQS::Queue"))
             .map(|r| r["Properties"].clone())
             .collect();
-        let text = |v: &serde_yaml_ng::Value| match v {
-            serde_yaml_ng::Value::Bool(b) => b.to_string(),
-            serde_yaml_ng::Value::Number(n) => n.to_string(),
-            serde_yaml_ng::Value::String(s) => s.clone(),
-            other => format!("{other:?}"),
-        };
+        // A parameter stands for its default.
+        fn text(template: &serde_yaml_ng::Value, v: &serde_yaml_ng::Value) -> String {
+            match v {
+                serde_yaml_ng::Value::Bool(b) => b.to_string(),
+                serde_yaml_ng::Value::Number(n) => n.to_string(),
+                serde_yaml_ng::Value::String(s) => s.clone(),
+                serde_yaml_ng::Value::Tagged(t) if t.tag == "Ref" => {
+                    let name = t.value.as_str().unwrap_or_default();
+                    text(template, &template["Parameters"][name]["Default"])
+                }
+                other => format!("{other:?}"),
+            }
+        }
         let wanted = queues["Queues"].as_array().unwrap();
         assert_eq!(declared.len(), wanted.len());
         for queue in wanted {
@@ -158,7 +165,7 @@ mod tests {
                     .as_object()
                     .unwrap()
                     .iter()
-                    .all(|(k, v)| props.get(k.as_str()).map(text).as_deref() == v.as_str());
+                    .all(|(k, v)| props.get(k.as_str()).map(|p| text(&template, p)).as_deref() == v.as_str());
                 let dead_letter_match = match queue.get("DeadLetter") {
                     None => props.get("RedrivePolicy").is_none(),
                     Some(dl) => props["RedrivePolicy"]["maxReceiveCount"].as_u64() == dl["MaxReceiveCount"].as_u64(),

@@ -1,0 +1,123 @@
+//! The deployed stack, as `scripts/deploy-local.sh up` left it: its URLs, token and
+//! outputs from the file `GANTRY_STACK_ENV` names (`make test` deploys `gantry-test`), or
+//! from `.run/stack/gantry-local.env` (`make deploy-local`), and clients for the emulator.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub struct Stack {
+    pub api_url: String,
+    pub webhooks_url: String,
+    pub token: String,
+    outputs: HashMap<String, String>,
+    pub http: reqwest::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+impl Stack {
+    pub async fn load() -> Self {
+        let path = std::env::var("GANTRY_STACK_ENV")
+            .unwrap_or_else(|_| format!("{}/../.run/stack/gantry-local.env", env!("CARGO_MANIFEST_DIR")));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!("{path} is missing: deploy the stack first (`make deploy-local`; `make test` does it)")
+        });
+        let outputs: HashMap<String, String> =
+            text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let sdk = gantry_tests::emulator();
+        Self {
+            api_url: outputs["API_URL"].clone(),
+            webhooks_url: outputs["WEBHOOKS_URL"].clone(),
+            token: outputs["TOKEN"].clone(),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            lambda: aws_sdk_lambda::Client::new(&sdk),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
+            outputs,
+        }
+    }
+
+    /// A stack output (`EventsQueueUrl`, `IngestFunctionName`, …).
+    pub fn output(&self, name: &str) -> &str {
+        self.outputs.get(name).unwrap_or_else(|| panic!("the stack has no output {name}"))
+    }
+
+    /// POSTs a GraphQL request to the api function's URL with `token`; status and body.
+    pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut req =
+            self.http.post(format!("{}graphql", self.api_url)).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.expect("the api function answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The `data` of a request that must succeed as the admin.
+    pub async fn ok(&self, query: &str, variables: Value) -> Value {
+        let (status, body) = self.gql_as(Some(&self.token), query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "{query}: {body:#}");
+        body["data"].clone()
+    }
+
+    /// An order that puts a new environment first in the promotion path, where a promotion
+    /// needs no earlier deployment.
+    pub async fn first_order(&self) -> i64 {
+        let data = self.ok("{ environments { order } }", json!({})).await;
+        let lowest = data["environments"].as_array().unwrap().iter().filter_map(|e| e["order"].as_i64()).min();
+        let order = lowest.unwrap_or(400_001).min(400_001) - 1;
+        assert!(order >= 0, "the stack's promotion path is full: redeploy it");
+        order
+    }
+
+    /// Every log message of `function` in the emulator's CloudWatch Logs.
+    pub async fn function_logs(&self, function: &str) -> Vec<String> {
+        let group = format!("/aws/lambda/{function}");
+        let mut messages = Vec::new();
+        let mut next = None;
+        loop {
+            let out = match self.logs.filter_log_events().log_group_name(&group).set_next_token(next).send().await {
+                Ok(out) => out,
+                Err(_) => return messages, // no invocation has logged yet
+            };
+            messages.extend(out.events.unwrap_or_default().into_iter().filter_map(|e| e.message));
+            next = out.next_token;
+            if next.is_none() {
+                return messages;
+            }
+        }
+    }
+}
+
+/// A short unique suffix, so tests sharing one stack never collide.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// An environment order no other test of the stack takes, late in the promotion path
+/// (tests that promote go first: see `Stack::first_order`).
+pub fn unique_order() -> i64 {
+    (uuid::Uuid::new_v4().as_u128() % 500_000) as i64 + 500_000
+}
+
+/// Polls `check` until it gives `Some`, for up to `limit`; panics with `what` otherwise.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
