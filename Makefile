@@ -32,6 +32,7 @@ help:
 	@echo "make deploy-local-down  remove that stack"
 	@echo "make test    run every check: template lint, unit and end-to-end tests, and the deployed stack's suite"
 	@echo "make schema  regenerate schema.graphql from the code"
+	@echo "make build-lambda   arm64 Lambda packages for AWS; make lambda-report: their sizes and init times"
 
 setup:
 	@scripts/install-system-deps.sh
@@ -80,6 +81,12 @@ test: setup
 schema:
 	cargo run --quiet -p gantry-graphql --bin print-schema > schema.graphql
 
-# Lambda zips for arm64 (needs cargo-lambda and zig: pip install cargo-lambda ziglang).
+# The packages for AWS: target/lambda/<function>/bootstrap.zip, arm64 (cargo-lambda and zig,
+# installed into .venv by the script).
 build-lambda:
-	cargo lambda build --release --arm64 --bin api --output-format zip
+	@scripts/build-lambda.sh
+
+# Each package's zipped size and each bootstrap's init time (built again for this machine).
+lambda-report: build-lambda
+	@scripts/build-lambda.sh --x86-64
+	@python3 scripts/lambda-report.py --zips target/lambda --bootstraps target/lambda-x86_64
