@@ -2,6 +2,45 @@
 
 pub mod registry;
 
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// POSTs a GraphQL request to `url`, with `token` as the bearer when given; the status and
+/// the JSON body (`null` when the body is not JSON).
+pub async fn post_graphql(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> (u16, Value) {
+    let mut req = http.post(url).json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls `check` until it gives `Some`, for up to `limit`; panics naming `what` otherwise.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// The AWS configuration of every client a test builds: the local emulator
 /// (`AWS_ENDPOINT_URL`, 127.0.0.1:4566 by default), its region and static test credentials,
 /// so no request ever leaves loopback.

@@ -39,15 +39,7 @@ fn state() -> std::sync::Arc<AppState> {
             .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "test"))
             .build(),
     );
-    let ecs = aws_sdk_ecs::Client::from_conf(
-        aws_sdk_ecs::Config::builder()
-            .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
-            .endpoint_url("http://127.0.0.1:9")
-            .region(aws_sdk_ecs::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "test"))
-            .build(),
-    );
-    AppState::with_clients(settings, aws_sdk_dynamodb::Client::from_conf(config), sqs, ecs)
+    AppState::with_clients(settings, aws_sdk_dynamodb::Client::from_conf(config), sqs, Default::default())
 }
 
 fn function_url_event(method: &str, body: &str, token: Option<&str>) -> String {

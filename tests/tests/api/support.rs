@@ -193,7 +193,12 @@ impl TestApp {
             _ => None,
         })
         .unwrap();
-        let state = AppState::with_clients(config, dynamodb_client(Some(requests.clone())), sqs.clone(), ecs_client());
+        let state = AppState::with_clients(
+            config.clone(),
+            dynamodb_client(Some(requests.clone())),
+            sqs.clone(),
+            gantry_targets::all(ecs_client(), config.deploy_timeout()),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         if workers {
@@ -235,13 +240,7 @@ impl TestApp {
 
     /// Status and body of a GraphQL request with `token` (or none).
     pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
-        let mut req =
-            self.http.post(format!("{}/graphql", self.url)).json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        let res = req.send().await.expect("request the API");
-        (res.status().as_u16(), res.json().await.expect("JSON response"))
+        gantry_tests::post_graphql(&self.http, &format!("{}/graphql", self.url), token, query, variables).await
     }
 
     /// `data`, after checking there were no errors.

@@ -3,8 +3,7 @@
 //! from `.run/stack/gantry-local.env` (`make deploy-local`), and clients for the emulator.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -48,14 +47,7 @@ impl Stack {
 
     /// POSTs a GraphQL request to the api function's URL with `token`; status and body.
     pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
-        let mut req =
-            self.http.post(format!("{}graphql", self.api_url)).json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        let res = req.send().await.expect("the api function answers");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        gantry_tests::post_graphql(&self.http, &format!("{}graphql", self.api_url), token, query, variables).await
     }
 
     /// The `data` of a request that must succeed as the admin.
@@ -106,18 +98,4 @@ pub fn unique_order() -> i64 {
     (uuid::Uuid::new_v4().as_u128() % 500_000) as i64 + 500_000
 }
 
-/// Polls `check` until it gives `Some`, for up to `limit`; panics with `what` otherwise.
-pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
+pub use gantry_tests::eventually;

@@ -77,6 +77,10 @@ pub struct DriverOutcome {
     pub message: String,
 }
 
+/// The drivers a deployer runs, one per kind of target. Only the deployer function has any,
+/// so only it links them.
+pub type Drivers = HashMap<crate::targets::TargetKind, Arc<dyn TargetDriver>>;
+
 /// Rolls a release out to one kind of target.
 #[async_trait]
 pub trait TargetDriver: Send + Sync {

@@ -10,19 +10,20 @@ use gantry_auth::{Authenticator, LocalIssuer, OidcKeys};
 use gantry_domain::accounts::ServiceAccounts;
 use gantry_domain::builds::Builds;
 use gantry_domain::integrations::Integrations;
-use std::collections::HashMap;
 
-use gantry_domain::deployments::{Deployer, TargetDriver};
+use gantry_domain::deployments::{Deployer, Drivers};
 use gantry_domain::promotions::{Promotions, Rollout};
 use gantry_domain::service::Catalog;
 use gantry_domain::sync::VersionSync;
-use gantry_domain::targets::TargetKind;
 use gantry_domain::targets::Targets;
 use gantry_gateway::intake::Intake;
 use gantry_queue::SqsQueue;
 use gantry_store::DynamoRepository;
 
 use secrets::AesGcmBox;
+use tracing_subscriber::filter::Targets as LogTargets;
+use tracing_subscriber::fmt;
+use tracing_subscriber::prelude::*;
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +80,11 @@ pub enum ConfigError {
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// How long a Nomad or ECS rollout may run (`GANTRY_DEPLOY_TIMEOUT_SECONDS`).
+    pub fn deploy_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.deploy_timeout_seconds)
     }
 
     /// The settings, or a one-line message naming the setting that is wrong on stderr (which
@@ -192,20 +198,38 @@ impl Config {
     }
 }
 
-/// Installs the global tracing subscriber; `RUST_LOG` filters (default `info`).
+/// Installs the global tracing subscriber. `RUST_LOG` filters by level and target
+/// (`info`, `warn,gantry_store=debug`); `info` when it is unset or does not parse.
 pub fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).without_time().try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
-    };
+    let _ = tracing_subscriber::registry()
+        .with(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
+        .with(match format {
+            LogFormat::Json => fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .without_time()
+                .with_target(false)
+                .boxed(),
+            LogFormat::Pretty => fmt::layer().compact().with_target(false).boxed(),
+        })
+        .try_init();
+}
+
+/// Level-and-target directives, without the regular expressions of `EnvFilter`, so a
+/// function links no regex engine for its logs.
+fn log_filter(directives: Option<&str>) -> LogTargets {
+    directives.and_then(|d| d.parse().ok()).unwrap_or_else(|| LogTargets::new().with_default(tracing::Level::INFO))
 }
 
 /// The shared AWS configuration: region, credentials and `AWS_ENDPOINT_URL` from the environment.
 pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// The drivers of every function but the deployer: none.
+pub fn no_drivers(_: &aws_config::SdkConfig, _: &Config) -> Drivers {
+    Drivers::new()
 }
 
 /// What every request handler shares, built once per process.
@@ -226,15 +250,16 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state with clients from the environment's AWS configuration.
-    pub async fn from_config(config: Config) -> Arc<Self> {
+    /// Builds the state with clients from the environment's AWS configuration. `drivers`
+    /// makes the target drivers (the deployer's; every other function passes [`no_drivers`],
+    /// so it links none).
+    pub async fn from_config(
+        config: Config,
+        drivers: impl FnOnce(&aws_config::SdkConfig, &Config) -> Drivers,
+    ) -> Arc<Self> {
         let sdk = aws_config().await;
-        Self::with_clients(
-            config,
-            aws_sdk_dynamodb::Client::new(&sdk),
-            aws_sdk_sqs::Client::new(&sdk),
-            aws_sdk_ecs::Client::new(&sdk),
-        )
+        let drivers = drivers(&sdk, &config);
+        Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk), drivers)
     }
 
     /// Builds the state around given clients (tests add interceptors to theirs).
@@ -242,7 +267,7 @@ impl AppState {
         config: Config,
         dynamodb: aws_sdk_dynamodb::Client,
         sqs: aws_sdk_sqs::Client,
-        ecs: aws_sdk_ecs::Client,
+        drivers: Drivers,
     ) -> Arc<Self> {
         let repo = Arc::new(DynamoRepository::new(dynamodb, config.table.clone()));
         let sealer = Arc::new(AesGcmBox::new(&config.data_key).expect("Config holds a 32-byte data key"));
@@ -264,20 +289,6 @@ impl AppState {
         let rollout =
             Rollout { targets: repo.clone(), deployments: repo.clone(), queue: Arc::new(deploy_jobs.clone()) };
         let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer, rollout);
-        let deadline = std::time::Duration::from_secs(config.deploy_timeout_seconds);
-        let drivers: HashMap<TargetKind, Arc<dyn TargetDriver>> = HashMap::from([
-            (
-                TargetKind::Nomad,
-                Arc::new(gantry_targets::nomad::NomadDriver { deadline, ..Default::default() })
-                    as Arc<dyn TargetDriver>,
-            ),
-            (TargetKind::Docker, Arc::new(gantry_targets::docker::DockerDriver) as Arc<dyn TargetDriver>),
-            (
-                TargetKind::Ecs,
-                Arc::new(gantry_targets::ecs::EcsDriver { deadline, ..gantry_targets::ecs::EcsDriver::new(ecs) })
-                    as Arc<dyn TargetDriver>,
-            ),
-        ]);
         let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers);
         Arc::new(Self {
             promotions,
@@ -358,6 +369,20 @@ mod tests {
             ("GANTRY_OIDC_JWKS", "{}"),
         ]);
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn log_filter_directives() {
+        use tracing::Level;
+        let filter = log_filter(Some("warn,gantry_store=debug"));
+        assert!(filter.would_enable("gantry_store", &Level::DEBUG));
+        assert!(!filter.would_enable("gantry_store", &Level::TRACE));
+        assert!(!filter.would_enable("hyper", &Level::INFO));
+        assert!(filter.would_enable("hyper", &Level::WARN));
+        let default = log_filter(None);
+        assert!(default.would_enable("anything", &Level::INFO) && !default.would_enable("anything", &Level::DEBUG));
+        let unparsable = log_filter(Some("gantry=[{bad}]"));
+        assert!(unparsable.would_enable("gantry", &Level::INFO) && !unparsable.would_enable("gantry", &Level::DEBUG));
     }
 
     #[test]

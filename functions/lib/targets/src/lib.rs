@@ -4,3 +4,19 @@
 pub mod docker;
 pub mod ecs;
 pub mod nomad;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry_domain::deployments::{Drivers, TargetDriver};
+use gantry_domain::targets::TargetKind;
+
+/// Every driver, for the deployer: ECS through `ecs`, and Nomad and ECS rollouts bounded by
+/// `deadline`.
+pub fn all(ecs: aws_sdk_ecs::Client, deadline: Duration) -> Drivers {
+    Drivers::from([
+        (TargetKind::Nomad, Arc::new(nomad::NomadDriver { deadline, ..Default::default() }) as Arc<dyn TargetDriver>),
+        (TargetKind::Docker, Arc::new(docker::DockerDriver) as Arc<dyn TargetDriver>),
+        (TargetKind::Ecs, Arc::new(ecs::EcsDriver { deadline, ..ecs::EcsDriver::new(ecs) }) as Arc<dyn TargetDriver>),
+    ])
+}
