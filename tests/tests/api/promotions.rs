@@ -185,12 +185,13 @@ async fn concurrent_requests_for_one_environment_admit_one() {
     let report = app.ok(VERIFY, json!({ "e": staging })).await["verifyEvidenceChain"].clone();
     assert_eq!(
         report,
-        json!({ "valid": true, "checked": 2, "firstBrokenRecordId": null }),
+        json!({ "valid": true, "checked": 2, "firstBrokenRecordId": null, "truncated": false }),
         "only the winner's evidence"
     );
 }
 
-const VERIFY: &str = "query($e: ID!) { verifyEvidenceChain(environmentId: $e) { valid checked firstBrokenRecordId } }";
+const VERIFY: &str =
+    "query($e: ID!) { verifyEvidenceChain(environmentId: $e) { valid checked firstBrokenRecordId truncated } }";
 
 #[tokio::test]
 async fn decisions_leave_a_tamper_evident_chain() {
@@ -219,7 +220,7 @@ async fn decisions_leave_a_tamper_evident_chain() {
     let report = app.ok(VERIFY, json!({ "e": staging })).await["verifyEvidenceChain"].clone();
     assert_eq!(
         report,
-        json!({ "valid": true, "checked": 7, "firstBrokenRecordId": null }),
+        json!({ "valid": true, "checked": 7, "firstBrokenRecordId": null, "truncated": false }),
         "request+gates, cancel, request+gates, approval, result"
     );
     let page = app
@@ -263,6 +264,44 @@ async fn decisions_leave_a_tamper_evident_chain() {
     // Another environment's chain is untouched (dev's is empty: its deployment was recorded directly).
     assert_eq!(
         app.ok(VERIFY, json!({ "e": dev })).await["verifyEvidenceChain"],
-        json!({ "valid": true, "checked": 0, "firstBrokenRecordId": null })
+        json!({ "valid": true, "checked": 0, "firstBrokenRecordId": null, "truncated": false })
     );
+}
+
+#[tokio::test]
+async fn deleting_the_newest_evidence_is_detected() {
+    let app = TestApp::spawn().await;
+    let (dev, staging, _, release) = path(&app).await;
+    deployed(&app, &release, &dev).await;
+    let p = app.ok(REQUEST, json!({ "r": release, "e": staging })).await["requestPromotion"].clone();
+    app.ok("mutation($id: ID!) { cancelPromotion(id: $id) { status } }", json!({ "id": p["id"] })).await;
+    let report = app.ok(VERIFY, json!({ "e": staging })).await["verifyEvidenceChain"].clone();
+    assert_eq!(report, json!({ "valid": true, "checked": 3, "firstBrokenRecordId": null, "truncated": false }));
+
+    let records = app
+        .dynamodb
+        .query()
+        .table_name(&app.table)
+        .key_condition_expression("PK = :pk AND begins_with(SK, :s)")
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("EVIDENCE#{staging}")))
+        .expression_attribute_values(":s", aws_sdk_dynamodb::types::AttributeValue::S("SEQ#".into()))
+        .scan_index_forward(false)
+        .limit(1)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    let newest = &records[0];
+    assert_eq!(newest["kind"].as_s().unwrap(), "cancellation");
+    app.dynamodb
+        .delete_item()
+        .table_name(&app.table)
+        .key("PK", newest["PK"].clone())
+        .key("SK", newest["SK"].clone())
+        .send()
+        .await
+        .unwrap();
+    let report = app.ok(VERIFY, json!({ "e": staging })).await["verifyEvidenceChain"].clone();
+    assert_eq!(report, json!({ "valid": false, "checked": 2, "firstBrokenRecordId": null, "truncated": true }));
 }

@@ -135,21 +135,37 @@ pub struct ChainReport {
     pub valid: bool,
     pub checked: usize,
     pub first_broken: Option<EvidenceId>,
+    /// The chain ends before the record its head names: its newest records are gone.
+    pub truncated: bool,
 }
 
-/// Checks every record: its hash, its signature, its link to the one before, and that no
-/// sequence number is missing.
-pub fn verify_chain(records: &[EvidenceRecord], signer: &dyn EvidenceSigner) -> Result<ChainReport> {
+/// Checks every record up to the chain's `head` (read before the records, so records
+/// appended since are left for the next check): its hash, its signature, its link to the
+/// one before, that no sequence number is missing, and that the last one is the head's.
+pub fn verify_chain(
+    head: Option<&ChainHead>,
+    records: &[EvidenceRecord],
+    signer: &dyn EvidenceSigner,
+) -> Result<ChainReport> {
+    let upto = head.map_or(0, |h| h.seq);
+    let records: Vec<&EvidenceRecord> = records.iter().filter(|r| r.seq <= upto || head.is_none()).collect();
     let mut previous: Option<&EvidenceRecord> = None;
     for (i, r) in records.iter().enumerate() {
         let hash_ok = canonical_digest(&hashed_fields(r))?.as_str() == r.hash;
         let link_ok = r.previous_hash.as_deref() == previous.map(|p| p.hash.as_str()) && r.seq == i as u64 + 1;
         if !(hash_ok && link_ok && signer.verify(&r.signature, &r.hash)) {
-            return Ok(ChainReport { valid: false, checked: i + 1, first_broken: Some(r.id) });
+            return Ok(ChainReport { valid: false, checked: i + 1, first_broken: Some(r.id), truncated: false });
         }
         previous = Some(r);
     }
-    Ok(ChainReport { valid: true, checked: records.len(), first_broken: None })
+    // The head names the newest record; a chain that stops short of it (or a chain with no
+    // head at all) has lost records at its end.
+    let complete = match (head, previous) {
+        (None, None) => true,
+        (Some(h), Some(last)) => last.seq == h.seq && last.hash == h.hash,
+        _ => false,
+    };
+    Ok(ChainReport { valid: complete, checked: records.len(), first_broken: None, truncated: !complete })
 }
 
 /// Whether an error is another writer extending the chain first.
@@ -190,19 +206,42 @@ mod tests {
         let more = seal(vec![draft("approval")], Some(&head), &Mirror).unwrap();
         let chain: Vec<_> = first.into_iter().chain(more).collect();
         assert_eq!(chain[2].previous_hash.as_deref(), Some(chain[1].hash.as_str()));
-        assert_eq!(verify_chain(&chain, &Mirror).unwrap(), ChainReport { valid: true, checked: 3, first_broken: None });
+        let top = ChainHead { seq: 3, hash: chain[2].hash.clone() };
+        let head = Some(&top);
+        assert_eq!(
+            verify_chain(head, &chain, &Mirror).unwrap(),
+            ChainReport { valid: true, checked: 3, first_broken: None, truncated: false }
+        );
 
         let mut tampered = chain.clone();
         tampered[1].actor = "mallory".into();
-        let report = verify_chain(&tampered, &Mirror).unwrap();
+        let report = verify_chain(head, &tampered, &Mirror).unwrap();
         assert_eq!((report.valid, report.first_broken), (false, Some(chain[1].id)));
 
         let mut dropped = chain.clone();
         dropped.remove(1);
-        assert_eq!(verify_chain(&dropped, &Mirror).unwrap().first_broken, Some(chain[2].id));
+        assert_eq!(verify_chain(head, &dropped, &Mirror).unwrap().first_broken, Some(chain[2].id));
 
         let mut resigned = chain.clone();
         resigned[0].signature = "forged".into();
-        assert_eq!(verify_chain(&resigned, &Mirror).unwrap().first_broken, Some(chain[0].id));
+        assert_eq!(verify_chain(head, &resigned, &Mirror).unwrap().first_broken, Some(chain[0].id));
+    }
+
+    #[test]
+    fn a_chain_cut_short_of_its_head_is_truncated() {
+        let chain = seal(vec![draft("request"), draft("gate_evaluation"), draft("approval")], None, &Mirror).unwrap();
+        let top = ChainHead { seq: 3, hash: chain[2].hash.clone() };
+        let report = verify_chain(Some(&top), &chain[..2], &Mirror).unwrap();
+        assert_eq!(report, ChainReport { valid: false, checked: 2, first_broken: None, truncated: true });
+        let report = verify_chain(Some(&top), &[], &Mirror).unwrap();
+        assert!(!report.valid && report.truncated, "every record gone");
+        let report = verify_chain(None, &chain, &Mirror).unwrap();
+        assert!(!report.valid && report.truncated, "records without a head");
+        let other = ChainHead { seq: 3, hash: "sha256:other".into() };
+        assert!(!verify_chain(Some(&other), &chain, &Mirror).unwrap().valid, "the head names another record");
+        // Records appended after the head was read are left for the next check.
+        let earlier = ChainHead { seq: 2, hash: chain[1].hash.clone() };
+        assert_eq!(verify_chain(Some(&earlier), &chain, &Mirror).unwrap().checked, 2);
+        assert!(verify_chain(None, &[], &Mirror).unwrap().valid, "no decisions yet");
     }
 }

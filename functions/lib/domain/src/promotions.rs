@@ -562,7 +562,8 @@ impl Promotions {
     #[instrument(skip_all, fields(environment_id = %environment), err)]
     pub async fn verify_evidence(&self, environment: EnvironmentId) -> Result<ChainReport> {
         self.environment(environment).await?;
-        verify_chain(&self.evidence.evidence_chain(environment).await?, self.signer.as_ref())
+        let head = self.evidence.chain_head(environment).await?;
+        verify_chain(head.as_ref(), &self.evidence.evidence_chain(environment).await?, self.signer.as_ref())
     }
 
     pub async fn get(&self, id: PromotionId) -> Result<Promotion> {

@@ -327,6 +327,8 @@ pub struct ChainVerification {
     /// Records checked, up to and including the first broken one.
     pub checked: usize,
     pub first_broken_record_id: Option<ID>,
+    /// The chain stops before the record its head names: its newest records were removed.
+    pub truncated: bool,
 }
 
 #[derive(Default)]
@@ -372,6 +374,7 @@ impl EvidenceQuery {
             valid: report.valid,
             checked: report.checked,
             first_broken_record_id: report.first_broken.map(|id| ID(id.to_string())),
+            truncated: report.truncated,
         })
     }
 }
