@@ -92,6 +92,27 @@ async fn bad_tokens_are_refused() {
 }
 
 #[tokio::test]
+async fn crit_extensions_are_refused_and_audience_lists_accepted() {
+    let app = TestApp::spawn().await;
+    let mut header = Header::new(Algorithm::HS256);
+    header.crit = Some(vec!["exp-ext".into()]);
+    let critical = encode(
+        &header,
+        &claims("gantry", "gantry", &["admin"], Duration::hours(1)),
+        &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert_unauthenticated(&app, Some(&critical)).await;
+
+    let mut listed = claims("gantry", "gantry", &["admin"], Duration::hours(1));
+    listed["aud"] = json!(["another-service", "gantry"]);
+    let (status, body) = app.gql_as(Some(&hs256(&listed, JWT_SECRET.as_bytes(), None)), CREATE, json!({})).await;
+    assert_eq!((status, body["errors"].is_null()), (200, true), "{body}");
+    listed["aud"] = json!(["another-service", "third"]);
+    assert_unauthenticated(&app, Some(&hs256(&listed, JWT_SECRET.as_bytes(), None))).await;
+}
+
+#[tokio::test]
 async fn oidc_tokens_through_jwks() {
     let app = TestApp::spawn().await;
     for (alg, kid) in [(Algorithm::RS256, "test-rsa"), (Algorithm::ES256, "test-ec")] {

@@ -168,7 +168,15 @@ async fn ci_webhooks_from_github_and_gitlab() {
         .await;
     assert_eq!(status, 401, "a GitHub secret opens no GitLab door");
     assert_eq!(app.snapshot().await, before);
-    let (status, _) = app.post_webhook("/webhooks/ci/gitlab", &gitlab, pipeline.clone()).await;
+    // The integration names the path it is heard on.
+    let listed = app.ok("{ registryIntegrations { type webhookPath } }", json!({})).await;
+    let path = listed["registryIntegrations"].as_array().unwrap().iter().find(|i| i["type"] == "GITLAB").unwrap()
+        ["webhookPath"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(path, "/webhooks/ci/gitlab");
+    let (status, _) = app.post_webhook(&path, &gitlab, pipeline.clone()).await;
     assert_eq!(status, 202);
     let (status, _) = app.post_webhook("/webhooks/ci/gitlab", &gitlab, pipeline).await;
     assert_eq!(status, 200);

@@ -20,13 +20,22 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
 use serde::{Deserialize, Serialize};
 
+/// `aud`: one audience, or several (RFC 7519 §4.1.3). The validation checks that Gantry's
+/// is among them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
 /// The claims Gantry reads. `roles` and `permissions` are Gantry's; an OIDC provider can
 /// be set up to add `roles`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
@@ -74,7 +83,7 @@ impl LocalIssuer {
         let claims = Claims {
             sub: subject.to_owned(),
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: Audience::One(self.audience.clone()),
             exp: expires_at.timestamp(),
             nbf: None,
             iat: Utc::now().timestamp(),
@@ -160,6 +169,11 @@ impl Authenticator {
             header.strip_prefix("Bearer ").ok_or_else(|| unauthorized("Authorization must be Bearer <token>"))?.trim();
         let head = decode_header(token)
             .map_err(|_| unauthorized("the token is malformed or its algorithm is not accepted"))?;
+        // RFC 7515 §4.1.11: a token whose `crit` names an extension the recipient does not
+        // understand must be refused, and Gantry understands none.
+        if let Some(crit) = &head.crit {
+            return Err(unauthorized(format!("the token requires extensions Gantry does not support: {crit:?}")));
+        }
         let claims = match &head.kid {
             Some(kid) => {
                 let oidc = self.oidc.as_ref().ok_or_else(|| unauthorized("no OIDC issuer is configured"))?;

@@ -57,10 +57,13 @@ impl RegistryIntegration {
     async fn has_credentials(&self) -> bool {
         self.0.credentials.is_some()
     }
-    /// Where the registry posts: append the secret where the path ends in `/{secret}`.
+    /// Where the registry (or, for GITLAB, the CI) posts: append the secret where the path
+    /// ends in `/{secret}`.
     async fn webhook_path(&self) -> String {
         let kind = self.0.kind;
-        if secret_in_path(kind) {
+        if kind == gantry_domain::events::RegistrySource::Gitlab {
+            "/webhooks/ci/gitlab".to_owned()
+        } else if secret_in_path(kind) {
             format!("/webhooks/registry/{kind}/{{secret}}")
         } else {
             format!("/webhooks/registry/{kind}")
