@@ -190,6 +190,27 @@ async fn concurrent_requests_for_one_environment_admit_one() {
     );
 }
 
+/// An environment's evidence items as stored, oldest first.
+async fn evidence_items(
+    app: &TestApp,
+    environment: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    app.dynamodb
+        .query()
+        .table_name(&app.table)
+        .key_condition_expression("PK = :pk AND begins_with(SK, :s)")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("EVIDENCE#{environment}")),
+        )
+        .expression_attribute_values(":s", aws_sdk_dynamodb::types::AttributeValue::S("SEQ#".into()))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap()
+}
+
 const VERIFY: &str =
     "query($e: ID!) { verifyEvidenceChain(environmentId: $e) { valid checked firstBrokenRecordId truncated } }";
 
@@ -234,18 +255,7 @@ async fn decisions_leave_a_tamper_evident_chain() {
     assert_eq!(page["pageInfo"], json!({ "hasNextPage": true, "endCursor": "6" }));
 
     // Tamper with one record directly in the table: the chain breaks there.
-    let records = app
-        .dynamodb
-        .query()
-        .table_name(&app.table)
-        .key_condition_expression("PK = :pk AND begins_with(SK, :s)")
-        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("EVIDENCE#{staging}")))
-        .expression_attribute_values(":s", aws_sdk_dynamodb::types::AttributeValue::S("SEQ#".into()))
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap();
+    let records = evidence_items(&app, &staging).await;
     let third = &records[2];
     app.dynamodb
         .update_item()
@@ -278,21 +288,8 @@ async fn deleting_the_newest_evidence_is_detected() {
     let report = app.ok(VERIFY, json!({ "e": staging })).await["verifyEvidenceChain"].clone();
     assert_eq!(report, json!({ "valid": true, "checked": 3, "firstBrokenRecordId": null, "truncated": false }));
 
-    let records = app
-        .dynamodb
-        .query()
-        .table_name(&app.table)
-        .key_condition_expression("PK = :pk AND begins_with(SK, :s)")
-        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("EVIDENCE#{staging}")))
-        .expression_attribute_values(":s", aws_sdk_dynamodb::types::AttributeValue::S("SEQ#".into()))
-        .scan_index_forward(false)
-        .limit(1)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap();
-    let newest = &records[0];
+    let records = evidence_items(&app, &staging).await;
+    let newest = records.last().unwrap();
     assert_eq!(newest["kind"].as_s().unwrap(), "cancellation");
     app.dynamodb
         .delete_item()
