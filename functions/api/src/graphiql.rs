@@ -77,7 +77,11 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         |coding| {
             let mut parts = coding.split(';').map(str::trim);
             let name = parts.next().unwrap_or("");
-            let refused = parts.any(|p| p.replace(' ', "") == "q=0");
+            // `q=0` (or `q=0.0`, `q=0.000`) refuses a coding.
+            let refused = parts.any(|p| {
+                p.split_once('=')
+                    .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("q") && v.trim().parse::<f32>() == Ok(0.0))
+            });
             (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
         },
     )
@@ -99,6 +103,8 @@ mod tests {
         assert!(accepts_gzip(&with("br;q=1.0, GZIP;q=0.5")));
         assert!(accepts_gzip(&with("*")));
         assert!(!accepts_gzip(&with("gzip;q=0")));
+        assert!(!accepts_gzip(&with("gzip; q=0.000, br")));
+        assert!(accepts_gzip(&with("gzip;q=0.001")));
         assert!(!accepts_gzip(&with("br, deflate")));
         assert!(!accepts_gzip(&HeaderMap::new()));
     }

@@ -6,9 +6,6 @@ use gantry_platform::{AppState, Config, init_tracing};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env_or_exit();
     init_tracing(config.log_format);
-    let state = AppState::from_config(config, |sdk, config| {
-        gantry_targets::all(aws_sdk_ecs::Client::new(sdk), config.deploy_timeout())
-    })
-    .await;
+    let state = AppState::from_config(config, gantry_targets::from_sdk).await;
     gantry_deployer::run(state).await
 }

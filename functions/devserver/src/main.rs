@@ -8,10 +8,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env_or_exit();
     init_tracing(config.log_format);
     let bind = std::env::var("GANTRY_BIND").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
-    let state = AppState::from_config(config, |sdk, config| {
-        gantry_targets::all(aws_sdk_ecs::Client::new(sdk), config.deploy_timeout())
-    })
-    .await;
+    let state = AppState::from_config(config, gantry_targets::from_sdk).await;
     let app = gantry_api::router(state.clone()).merge(gantry_webhooks::router(state.clone()));
     // The workers: poll their queues with the handlers Lambda runs.
     let ingest = state.clone();

@@ -228,7 +228,7 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 }
 
 /// The drivers of every function but the deployer: none.
-pub fn no_drivers(_: &aws_config::SdkConfig, _: &Config) -> Drivers {
+pub fn no_drivers(_: &aws_config::SdkConfig, _: std::time::Duration) -> Drivers {
     Drivers::new()
 }
 
@@ -251,14 +251,14 @@ pub struct AppState {
 
 impl AppState {
     /// Builds the state with clients from the environment's AWS configuration. `drivers`
-    /// makes the target drivers (the deployer's; every other function passes [`no_drivers`],
-    /// so it links none).
+    /// makes the target drivers from it and the rollout deadline (the deployer passes
+    /// `gantry_targets::from_sdk`; every other function [`no_drivers`], so it links none).
     pub async fn from_config(
         config: Config,
-        drivers: impl FnOnce(&aws_config::SdkConfig, &Config) -> Drivers,
+        drivers: impl FnOnce(&aws_config::SdkConfig, std::time::Duration) -> Drivers,
     ) -> Arc<Self> {
         let sdk = aws_config().await;
-        let drivers = drivers(&sdk, &config);
+        let drivers = drivers(&sdk, config.deploy_timeout());
         Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk), drivers)
     }
 

@@ -11,6 +11,12 @@ use std::time::Duration;
 use gantry_domain::deployments::{Drivers, TargetDriver};
 use gantry_domain::targets::TargetKind;
 
+/// Every driver, with an ECS client from the shared AWS configuration: what the deployer's
+/// `main` hands to `AppState::from_config`.
+pub fn from_sdk(sdk: &aws_config::SdkConfig, deadline: Duration) -> Drivers {
+    all(aws_sdk_ecs::Client::new(sdk), deadline)
+}
+
 /// Every driver, for the deployer: ECS through `ecs`, and Nomad and ECS rollouts bounded by
 /// `deadline`.
 pub fn all(ecs: aws_sdk_ecs::Client, deadline: Duration) -> Drivers {
