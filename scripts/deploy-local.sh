@@ -72,7 +72,8 @@ ensure_secrets() {
     else
       value="$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
     fi
-    "${aws[@]}" secretsmanager create-secret --name "$name" --secret-string "$value" >/dev/null
+    # `=`: a random value may start with `-`, which the CLI would take for an option.
+    "${aws[@]}" secretsmanager create-secret --name "$name" --secret-string="$value" >/dev/null
     say "secret $name created"
   done
 }

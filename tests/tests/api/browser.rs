@@ -21,7 +21,10 @@ async fn headless(url: &str, output: &str) -> String {
 
 fn run_chromium(url: &str, output: &str) -> String {
     let profile = std::env::temp_dir().join(format!("gantry-chromium-{}", uuid::Uuid::new_v4()));
-    let out = Command::new(chromium())
+    // A hung browser is killed after a minute (the page's own time is bounded by the
+    // virtual-time budget).
+    let out = Command::new("timeout")
+        .args(["60", &chromium()])
         .args([
             "--headless=new",
             "--no-sandbox",
