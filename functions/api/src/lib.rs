@@ -35,13 +35,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/webhooks/ci-status", post(rest::ci_status))
         .route("/api/v1/service-accounts", post(rest::create_service_account))
         .with_state(state.clone());
-    Router::new()
+    let config = state.config.clone();
+    let routes = Router::new()
         .route("/graphql", get(graphiql::page).post(graphql))
         .route("/graphiql/{*path}", get(graphiql::asset))
         .route("/health", get(|| async { "ok" }))
         .with_state(Api { schema, state })
         .merge(rest)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    gantry_platform::layers::harden(routes, &config)
 }
 
 #[derive(Clone)]
@@ -64,7 +66,7 @@ async fn graphql(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Res
         Ok(principal) => principal,
         Err(err) => {
             tracing::info!(reason = %err, "request refused");
-            return refusal(StatusCode::UNAUTHORIZED, err.code(), err.public_message());
+            return refusal(gantry_platform::http::status(&err), err.code(), err.public_message());
         }
     };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {

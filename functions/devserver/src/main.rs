@@ -36,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Gantry admin token (12 h): {token}");
     println!("GraphiQL, signed in as admin: {url}#token={token}");
     tracing::info!(url = %url, "devserver listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    gantry_platform::serve::serve(listener, app, state.config.request_timeout(), shutdown()).await;
     Ok(())
 }
 

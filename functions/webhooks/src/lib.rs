@@ -21,13 +21,15 @@ use serde_json::json;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let config = state.config.clone();
+    let routes = Router::new()
         .route("/webhooks/registry/{source}", post(registry))
         .route("/webhooks/registry/{source}/{secret}", post(registry_with_secret))
         .route("/webhooks/ci/github", post(ci_github))
         .route("/webhooks/ci/gitlab", post(ci_gitlab))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .with_state(state);
+    gantry_platform::layers::harden(routes, &config)
 }
 
 async fn registry(

@@ -98,3 +98,55 @@ async fn standard_introspection_queries_get_the_whole_schema() {
     let res = app.gql(&format!("{{ {aliased} }}"), json!({})).await;
     assert_eq!(res["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{res}");
 }
+
+#[tokio::test]
+async fn every_response_carries_security_headers() {
+    let app = TestApp::spawn().await;
+    for (method, path) in
+        [("GET", "/health"), ("GET", "/graphql"), ("POST", "/graphql"), ("POST", "/webhooks/ci/github")]
+    {
+        let res = app.http.request(method.parse().unwrap(), format!("{}{path}", app.url)).send().await.unwrap();
+        let headers = res.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{method} {path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{method} {path}");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{csp}");
+        assert!(headers.get("access-control-allow-origin").is_none(), "no CORS unless configured");
+    }
+}
+
+async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
+    app.http
+        .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.url))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let app =
+        TestApp::spawn_with(&[("GANTRY_CORS_ORIGINS", "https://release.example.test, http://localhost:3000")]).await;
+    let allowed = preflight(&app, "https://release.example.test").await;
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://release.example.test");
+    let methods = allowed.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+    assert!(methods.contains("POST"), "{methods}");
+    let headers = allowed.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+    assert!(headers.contains("authorization"), "{headers}");
+    let other = preflight(&app, "https://evil.example.test").await;
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    // A browser's actual request from an allowed origin is answered with the origin.
+    let res = app
+        .http
+        .post(format!("{}/graphql", app.url))
+        .header("origin", "http://localhost:3000")
+        .bearer_auth(&app.token)
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "http://localhost:3000");
+}

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod abuse;
 mod auth;
 mod browser;
 mod ci;
@@ -19,5 +20,6 @@ mod registry;
 mod releases;
 mod rollbacks;
 mod targets;
+mod timeouts;
 mod versions;
 mod webhooks;

@@ -155,19 +155,50 @@ fn dynamodb_client(recorder: Option<Recorder>) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config.build())
 }
 
+/// The configuration tests run with, over `table` and the two queues; `overrides` replace
+/// or add settings.
+pub fn test_config(table: &str, events_queue: &str, deploy_queue: &str, overrides: &[(&str, &str)]) -> Config {
+    Config::from_lookup(|name| {
+        if let Some((_, value)) = overrides.iter().find(|(n, _)| *n == name) {
+            return Some((*value).to_owned());
+        }
+        let value = match name {
+            "GANTRY_TABLE" => table,
+            "GANTRY_EVENTS_QUEUE_URL" => events_queue,
+            "GANTRY_DEPLOY_QUEUE_URL" => deploy_queue,
+            // Stalled rollouts give up quickly in tests.
+            "GANTRY_DEPLOY_TIMEOUT_SECONDS" => "4",
+            "GANTRY_DATA_KEY" => DATA_KEY,
+            "GANTRY_JWT_SECRET" => JWT_SECRET,
+            "GANTRY_EVIDENCE_KEY" => "test-only-evidence-key-0123456789abcdef",
+            "GANTRY_OIDC_ISSUER" => OIDC_ISSUER,
+            "GANTRY_OIDC_AUDIENCE" => "gantry-api",
+            "GANTRY_OIDC_JWKS" => include_str!("../../fixtures/keys/jwks.json"),
+            _ => return None,
+        };
+        Some(value.to_owned())
+    })
+    .unwrap()
+}
+
 impl TestApp {
     /// A fresh table and queues, and the API and webhook routers running on them.
     pub async fn spawn() -> Self {
-        Self::start(false).await
+        Self::start(false, &[]).await
+    }
+
+    /// As [`TestApp::spawn`], with settings replaced or added.
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
+        Self::start(false, overrides).await
     }
 
     /// As [`TestApp::spawn`], with the ingest worker polling the events queue, as the
     /// devserver runs it.
     pub async fn spawn_with_workers() -> Self {
-        Self::start(true).await
+        Self::start(true, &[]).await
     }
 
-    async fn start(workers: bool) -> Self {
+    async fn start(workers: bool, overrides: &[(&str, &str)]) -> Self {
         let table = format!("gantry-test-{}", uuid::Uuid::new_v4().simple());
         let dynamodb = dynamodb_client(None);
         gantry_store::table::create_table(&dynamodb, &table)
@@ -178,21 +209,7 @@ impl TestApp {
         let events_queue = queues["gantry-events.fifo"].clone();
         let deploy_queue = queues["gantry-deploy-jobs"].clone();
         let requests = Recorder::default();
-        let config = Config::from_lookup(|name| match name {
-            "GANTRY_TABLE" => Some(table.clone()),
-            "GANTRY_EVENTS_QUEUE_URL" => Some(events_queue.clone()),
-            "GANTRY_DEPLOY_QUEUE_URL" => Some(deploy_queue.clone()),
-            // Stalled rollouts give up quickly in tests.
-            "GANTRY_DEPLOY_TIMEOUT_SECONDS" => Some("4".to_owned()),
-            "GANTRY_DATA_KEY" => Some(DATA_KEY.to_owned()),
-            "GANTRY_JWT_SECRET" => Some(JWT_SECRET.to_owned()),
-            "GANTRY_EVIDENCE_KEY" => Some("test-only-evidence-key-0123456789abcdef".to_owned()),
-            "GANTRY_OIDC_ISSUER" => Some(OIDC_ISSUER.to_owned()),
-            "GANTRY_OIDC_AUDIENCE" => Some("gantry-api".to_owned()),
-            "GANTRY_OIDC_JWKS" => Some(include_str!("../../fixtures/keys/jwks.json").to_owned()),
-            _ => None,
-        })
-        .unwrap();
+        let config = test_config(&table, &events_queue, &deploy_queue, overrides);
         let state = AppState::with_clients(
             config.clone(),
             dynamodb_client(Some(requests.clone())),
@@ -214,7 +231,8 @@ impl TestApp {
             });
         }
         let app = gantry_api::router(state.clone()).merge(gantry_webhooks::router(state.clone()));
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let header_timeout = state.config.request_timeout();
+        tokio::spawn(gantry_platform::serve::serve(listener, app, header_timeout, std::future::pending()));
         let repo = DynamoRepository::new(dynamodb.clone(), table.clone());
         Self {
             url,

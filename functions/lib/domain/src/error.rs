@@ -18,6 +18,9 @@ pub enum DomainError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A dependency (DynamoDB, SQS) did not answer in time; the caller may retry.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -35,6 +38,10 @@ impl DomainError {
         Self::Conflict(msg.into())
     }
 
+    pub fn unavailable(msg: impl Into<String>) -> Self {
+        Self::Unavailable(msg.into())
+    }
+
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         Self::Internal(detail.to_string())
     }
@@ -48,6 +55,7 @@ impl DomainError {
             Self::Unresolvable(_) => "UNRESOLVABLE_VERSION",
             Self::Unauthorized(_) => "UNAUTHENTICATED",
             Self::Forbidden(_) => "FORBIDDEN",
+            Self::Unavailable(_) => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

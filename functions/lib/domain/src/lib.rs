@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod budget;
 pub mod builds;
 pub mod deployments;
 pub mod error;

@@ -86,7 +86,10 @@ pub struct AccountQuery;
 
 #[Object]
 impl AccountQuery {
-    #[graphql(guard = "Can(Resource::ServiceAccount, Action::Read)")]
+    #[graphql(
+        guard = "Can(Resource::ServiceAccount, Action::Read)",
+        complexity = "crate::cost::list(crate::cost::ROOT_LIST, child_complexity)"
+    )]
     async fn service_accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ServiceAccount>> {
         Ok(ctx.data_unchecked::<ServiceAccounts>().list().await.gql()?.into_iter().map(ServiceAccount).collect())
     }

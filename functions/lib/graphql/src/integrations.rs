@@ -133,7 +133,10 @@ pub struct IntegrationQuery;
 #[Object]
 impl IntegrationQuery {
     /// Every registry integration, by name.
-    #[graphql(guard = "Can(Resource::RegistryIntegration, Action::Read)")]
+    #[graphql(
+        guard = "Can(Resource::RegistryIntegration, Action::Read)",
+        complexity = "crate::cost::list(crate::cost::ROOT_LIST, child_complexity)"
+    )]
     async fn registry_integrations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RegistryIntegration>> {
         Ok(integrations(ctx).list().await.gql()?.into_iter().map(RegistryIntegration).collect())
     }

@@ -13,17 +13,9 @@ pub(crate) const MAX_DEPTH: usize = 20;
 /// The standard query expands to a few hundred fields; aliasing it many times is refused.
 pub(crate) const MAX_COMPLEXITY: usize = 2_000;
 
-/// True when every operation of `query` is a query that selects only `__schema`, `__type`
-/// and `__typename` at its root (directly or through fragments).
-pub fn is_introspection_only(query: &str) -> bool {
-    // Ordinary documents (no `__schema` or `__type` anywhere) are not parsed a second time;
-    // a `__typename`-only one answers the same on either schema.
-    if !query.contains("__schema") && !query.contains("__type") {
-        return false;
-    }
-    let Ok(document) = async_graphql::parser::parse_query(query) else {
-        return false;
-    };
+/// True when every operation of `document` is a query that selects only `__schema`,
+/// `__type` and `__typename` at its root (directly or through fragments).
+pub fn is_introspection_only(document: &ExecutableDocument) -> bool {
     let operations: Vec<_> = match &document.operations {
         DocumentOperations::Single(op) => vec![op],
         DocumentOperations::Multiple(ops) => ops.values().collect(),
@@ -31,7 +23,7 @@ pub fn is_introspection_only(query: &str) -> bool {
     !operations.is_empty()
         && operations.iter().all(|op| {
             op.node.ty == OperationType::Query
-                && only_meta_fields(&document, &op.node.selection_set.node, &mut HashSet::new())
+                && only_meta_fields(document, &op.node.selection_set.node, &mut HashSet::new())
         })
 }
 
@@ -55,7 +47,9 @@ fn only_meta_fields<'a>(document: &'a ExecutableDocument, set: &'a SelectionSet,
 
 #[cfg(test)]
 mod tests {
-    use super::is_introspection_only;
+    fn is_introspection_only(query: &str) -> bool {
+        async_graphql::parser::parse_query(query).is_ok_and(|d| super::is_introspection_only(&d))
+    }
 
     #[test]
     fn standard_client_queries_are_introspection() {

@@ -2,10 +2,12 @@
 //! (`make schema`), and a test fails when the file is stale.
 
 pub mod accounts;
+pub mod cost;
 pub mod error;
 pub mod guard;
 pub mod integrations;
 pub mod introspection;
+pub mod limits;
 pub mod loader;
 pub mod promotions;
 pub mod schema;
@@ -53,8 +55,13 @@ pub struct GantrySchema {
 }
 
 /// Requests nest at most this deep and this wide, so no query can fan out without bound.
+/// A list field costs its page size (`first`, `limit`, or [`cost`]'s estimate) times its
+/// selection, so a page of 100 releases with their environments costs about 1,400.
 const MAX_DEPTH: usize = 12;
-const MAX_COMPLEXITY: usize = 5_000;
+const MAX_COMPLEXITY: usize = 10_000;
+/// The DynamoDB requests one GraphQL request may make; past it, every further read is
+/// refused with `BAD_USER_INPUT`.
+pub const MAX_STORAGE_REQUESTS: u32 = 250;
 
 /// The schema, with the catalogue every resolver uses.
 /// The services resolvers call.
@@ -99,13 +106,31 @@ pub fn sdl() -> String {
 
 /// Runs one request for an authenticated principal, with its own data loader, and gives
 /// every error a code.
-pub async fn execute(schema: &GantrySchema, request: Request, principal: Principal) -> Response {
-    let catalog = schema_data_catalog(schema);
-    let actor = Actor(principal.subject.clone());
-    let request = request.data(loader::ComponentLoader::for_request(catalog)).data(actor).data(principal);
-    let target =
-        if introspection::is_introspection_only(&request.query) { &schema.introspection } else { &schema.data };
-    let mut response = target.execute(request).await;
+/// A document is first checked by [`limits`], cheaply, so validation never sees one that
+/// would take it long; the request then runs within a budget of [`MAX_STORAGE_REQUESTS`].
+pub async fn execute(schema: &GantrySchema, mut request: Request, principal: Principal) -> Response {
+    let mut introspection = false;
+    match limits::check(&request.query) {
+        Ok(Some(document)) => {
+            introspection = introspection::is_introspection_only(&document);
+            request.set_parsed_query(document);
+        }
+        Ok(None) => {}
+        Err(refusal) => {
+            let mut response = Response::from_errors(vec![async_graphql::ServerError::new(refusal.to_string(), None)]);
+            error::classify_errors(&mut response);
+            return response;
+        }
+    }
+    let target = if introspection { &schema.introspection } else { &schema.data };
+    let budget = gantry_domain::budget::Budget::new(MAX_STORAGE_REQUESTS);
+    let mut response = gantry_domain::budget::within(budget, async {
+        let catalog = schema_data_catalog(schema);
+        let actor = Actor(principal.subject.clone());
+        let request = request.data(loader::ComponentLoader::for_request(catalog)).data(actor).data(principal);
+        target.execute(request).await
+    })
+    .await;
     error::classify_errors(&mut response);
     response
 }

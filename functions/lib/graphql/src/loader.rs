@@ -16,9 +16,20 @@ pub struct ComponentLoader {
 }
 
 impl ComponentLoader {
-    /// A loader for one request: its cache lives as long as the request.
+    /// A loader for one request: its cache lives as long as the request, and the loads it
+    /// spawns are charged to the request's storage budget.
     pub fn for_request(catalog: Catalog) -> Components {
-        DataLoader::with_cache(Self { catalog }, tokio::spawn, HashMapCache::default())
+        let budget = gantry_domain::budget::current();
+        let spawn = move |load| {
+            let budget = budget.clone();
+            tokio::spawn(async move {
+                match budget {
+                    Some(budget) => gantry_domain::budget::within(budget, load).await,
+                    None => load.await,
+                }
+            })
+        };
+        DataLoader::with_cache(Self { catalog }, spawn, HashMapCache::default())
     }
 }
 

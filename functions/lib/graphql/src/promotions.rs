@@ -66,6 +66,7 @@ impl Promotion {
         self.0.automatic
     }
     /// Every gate evaluated when the promotion was requested.
+    #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     async fn gates(&self) -> Vec<GateResult> {
         self.0
             .gates
@@ -73,6 +74,7 @@ impl Promotion {
             .map(|g| GateResult { gate: g.gate.clone(), passed: g.passed, detail: g.detail.clone() })
             .collect()
     }
+    #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     async fn approvals(&self) -> Vec<Approval> {
         self.0
             .approvals
@@ -84,6 +86,7 @@ impl Promotion {
         self.0.required_approvals
     }
     /// One per target of the environment, once deployment has started.
+    #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     async fn deployments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Deployment>> {
         Ok(promotions(ctx).deployments(self.0.id).await.gql()?.into_iter().map(Deployment).collect())
     }
@@ -171,7 +174,10 @@ pub struct PromotionQuery;
 #[Object]
 impl PromotionQuery {
     /// An environment's promotions, newest first.
-    #[graphql(guard = "Can(Resource::Promotion, Action::Read)")]
+    #[graphql(
+        guard = "Can(Resource::Promotion, Action::Read)",
+        complexity = "crate::cost::list(crate::cost::page(first), child_complexity)"
+    )]
     async fn promotions(
         &self,
         ctx: &Context<'_>,
@@ -337,14 +343,20 @@ pub struct EvidenceQuery;
 #[Object]
 impl EvidenceQuery {
     /// A promotion's evidence, oldest first.
-    #[graphql(guard = "Can(Resource::Promotion, Action::Read)")]
+    #[graphql(
+        guard = "Can(Resource::Promotion, Action::Read)",
+        complexity = "crate::cost::list(crate::cost::ROOT_LIST, child_complexity)"
+    )]
     async fn evidence(&self, ctx: &Context<'_>, promotion_id: ID) -> async_graphql::Result<Vec<EvidenceRecord>> {
         let records = promotions(ctx).evidence_of(promotion_id_of(&promotion_id)?).await.gql()?;
         Ok(records.into_iter().map(EvidenceRecord).collect())
     }
 
     /// An environment's evidence, newest first.
-    #[graphql(guard = "Can(Resource::Promotion, Action::Read)")]
+    #[graphql(
+        guard = "Can(Resource::Promotion, Action::Read)",
+        complexity = "crate::cost::list(crate::cost::page(first), child_complexity)"
+    )]
     async fn environment_evidence(
         &self,
         ctx: &Context<'_>,

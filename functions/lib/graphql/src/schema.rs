@@ -48,7 +48,10 @@ pub struct CatalogQuery;
 #[Object]
 impl CatalogQuery {
     /// Every component, by name.
-    #[graphql(guard = "Can(Resource::Component, Action::Read)")]
+    #[graphql(
+        guard = "Can(Resource::Component, Action::Read)",
+        complexity = "crate::cost::list(crate::cost::ROOT_LIST, child_complexity)"
+    )]
     async fn components(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Component>> {
         Ok(catalog(ctx).components().await.gql()?.into_iter().map(Component).collect())
     }
@@ -59,7 +62,10 @@ impl CatalogQuery {
     }
 
     /// A component's versions, highest semver first (50 unless `limit` says otherwise, at most 500).
-    #[graphql(guard = "Can(Resource::VersionMap, Action::Read)")]
+    #[graphql(
+        guard = "Can(Resource::VersionMap, Action::Read)",
+        complexity = "crate::cost::list(crate::cost::versions(limit), child_complexity)"
+    )]
     async fn component_versions(
         &self,
         ctx: &Context<'_>,
@@ -72,7 +78,10 @@ impl CatalogQuery {
     }
 
     /// A component's version maps, highest semver first.
-    #[graphql(guard = "Can(Resource::VersionMap, Action::Read)")]
+    #[graphql(
+        guard = "Can(Resource::VersionMap, Action::Read)",
+        complexity = "crate::cost::list(gantry_domain::service::MAX_VERSIONS, child_complexity)"
+    )]
     async fn version_maps(
         &self,
         ctx: &Context<'_>,
@@ -85,7 +94,10 @@ impl CatalogQuery {
     }
 
     /// Releases, newest first; 20 a page unless `first` says otherwise (at most 100).
-    #[graphql(guard = "Can(Resource::Release, Action::Read)")]
+    #[graphql(
+        guard = "Can(Resource::Release, Action::Read)",
+        complexity = "crate::cost::list(crate::cost::page(first), child_complexity)"
+    )]
     async fn releases(
         &self,
         ctx: &Context<'_>,
@@ -138,7 +150,10 @@ impl CatalogQuery {
     }
 
     /// Every environment in promotion order.
-    #[graphql(guard = "Can(Resource::Environment, Action::Read)")]
+    #[graphql(
+        guard = "Can(Resource::Environment, Action::Read)",
+        complexity = "crate::cost::list(crate::cost::ROOT_LIST, child_complexity)"
+    )]
     async fn environments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Environment>> {
         Ok(catalog(ctx).environments().await.gql()?.into_iter().map(Environment).collect())
     }

@@ -78,6 +78,7 @@ impl Component {
         self.0.default_channel.as_str()
     }
     /// Pre-release names mapped to channels, ahead of the usual rule.
+    #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     async fn channel_overrides(&self) -> Vec<ChannelOverride> {
         self.0
             .channel_overrides
@@ -99,6 +100,7 @@ impl Component {
         self.0.updated_at
     }
     /// Versions, highest semver first.
+    #[graphql(complexity = "crate::cost::list(crate::cost::versions(limit), child_complexity)")]
     async fn versions(
         &self,
         ctx: &Context<'_>,
@@ -168,6 +170,7 @@ pub struct SyncResult {
     /// Version maps created by this sync.
     pub synced: usize,
     /// Every version of the component, highest semver first.
+    #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     pub versions: Vec<VersionMap>,
 }
 
@@ -188,6 +191,7 @@ impl Release {
     async fn status(&self) -> ReleaseStatus {
         self.0.status.into()
     }
+    #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     async fn components(&self) -> Vec<ReleaseComponent> {
         self.0.components.iter().cloned().map(ReleaseComponent).collect()
     }
@@ -216,6 +220,7 @@ impl Release {
         catalog.release_state(self.0.id).await.gql().map(ReleaseState::from)
     }
     /// CI builds of the release's `sourceRef.commitSha`, newest report last.
+    #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     async fn builds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Build>> {
         let Some(commit) = self.0.source_ref.as_ref().and_then(|s| s.commit_sha.as_deref()) else {
             return Ok(Vec::new());
@@ -343,6 +348,7 @@ impl Environment {
         crate::promotions::current_release(ctx, self.0.id).await
     }
     /// Promotions into this environment, newest first (20 unless `first` says otherwise).
+    #[graphql(complexity = "crate::cost::list(crate::cost::page(first), child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
@@ -355,6 +361,7 @@ impl Environment {
         crate::promotions::hold(ctx, self.0.id).await
     }
     /// Where releases of this environment run.
+    #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     async fn targets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::targets::DeploymentTarget>> {
         let targets = ctx.data_unchecked::<gantry_domain::targets::Targets>().of_environment(self.0.id).await.gql()?;
         Ok(targets.into_iter().map(crate::targets::DeploymentTarget).collect())
@@ -370,6 +377,7 @@ impl Environment {
 /// A release across every environment.
 #[derive(SimpleObject)]
 pub struct ReleaseState {
+    #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     pub environments: Vec<EnvironmentReleaseState>,
 }
 
@@ -405,10 +413,13 @@ pub struct EnvironmentReleaseState {
 #[derive(SimpleObject)]
 pub struct ReleaseComparison {
     /// In the other release only.
+    #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     pub added: Vec<ComponentRef>,
     /// In the first release only.
+    #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     pub removed: Vec<ComponentRef>,
     /// In both, with different digests.
+    #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     pub changed: Vec<ComponentChange>,
 }
 

@@ -17,20 +17,25 @@ impl From<DomainError> for HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let status = match &self.0 {
-            DomainError::NotFound(_) => StatusCode::NOT_FOUND,
-            DomainError::Conflict(_) => StatusCode::CONFLICT,
-            DomainError::Validation(_) => StatusCode::BAD_REQUEST,
-            DomainError::Unresolvable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            DomainError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
-            DomainError::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
         let body = json!({ "error": { "code": self.0.code(), "message": self.0.public_message() } });
-        (status, Json(body)).into_response()
+        (status(&self.0), Json(body)).into_response()
+    }
+}
+
+/// The HTTP status of a domain error; internal detail is logged here.
+pub fn status(err: &DomainError) -> StatusCode {
+    match err {
+        DomainError::NotFound(_) => StatusCode::NOT_FOUND,
+        DomainError::Conflict(_) => StatusCode::CONFLICT,
+        DomainError::Validation(_) => StatusCode::BAD_REQUEST,
+        DomainError::Unresolvable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        DomainError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
+        DomainError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        DomainError::Internal(detail) => {
+            tracing::error!(error = %detail, "internal error");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! Configuration, AWS clients and tracing: everything a function's `main` sets up once.
 
 pub mod http;
+pub mod layers;
 pub mod secrets;
+pub mod serve;
 
 use std::sync::Arc;
 
@@ -57,6 +59,14 @@ pub struct Config {
     /// `GANTRY_JWT_ISSUER` and `GANTRY_JWT_AUDIENCE` of Gantry's tokens (both `gantry` by default).
     pub jwt_issuer: String,
     pub jwt_audience: String,
+    /// `GANTRY_REQUEST_TIMEOUT_MS`: an HTTP request not answered within this is answered
+    /// 503 `UNAVAILABLE` (10000 by default).
+    pub request_timeout_ms: u64,
+    /// `GANTRY_AWS_TIMEOUT_MS`: one DynamoDB or SQS operation, retries included, may take this
+    /// long before it fails as `UNAVAILABLE` (5000 by default).
+    pub aws_timeout_ms: u64,
+    /// `GANTRY_CORS_ORIGINS`: the browser origins allowed to call the API (none by default).
+    pub cors_origins: Vec<axum::http::HeaderValue>,
     /// `GANTRY_OIDC_ISSUER`, `GANTRY_OIDC_AUDIENCE` and `GANTRY_OIDC_JWKS` (the JWKS JSON, or
     /// `@path` to a file holding it): accept RS256/ES256 tokens from an OIDC provider.
     pub oidc: Option<OidcConfig>,
@@ -101,100 +111,125 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required =
             |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name));
-        let table = required("GANTRY_TABLE")?;
-        let events_queue_url = required("GANTRY_EVENTS_QUEUE_URL")?;
-        let deploy_queue_url = required("GANTRY_DEPLOY_QUEUE_URL")?;
-        let data_key = base64::engine::general_purpose::STANDARD
-            .decode(required("GANTRY_DATA_KEY")?.trim())
-            .ok()
-            .filter(|k| k.len() == 32)
-            .ok_or(ConfigError::Invalid {
-                name: "GANTRY_DATA_KEY",
-                value: "(hidden)".into(),
-                why: "expected base64 of 32 bytes",
-            })?;
-        let jwt_secret = required("GANTRY_JWT_SECRET")?.into_bytes();
-        if jwt_secret.len() < 32 {
-            return Err(ConfigError::Invalid {
-                name: "GANTRY_JWT_SECRET",
-                value: "(hidden)".into(),
-                why: "must be at least 32 bytes",
-            });
-        }
-        let evidence_key = required("GANTRY_EVIDENCE_KEY")?.into_bytes();
-        if evidence_key.len() < 32 {
-            return Err(ConfigError::Invalid {
-                name: "GANTRY_EVIDENCE_KEY",
-                value: "(hidden)".into(),
-                why: "must be at least 32 bytes",
-            });
-        }
         let optional =
             |name: &str, default: &str| lookup(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
-        let oidc = match (lookup("GANTRY_OIDC_ISSUER"), lookup("GANTRY_OIDC_AUDIENCE"), lookup("GANTRY_OIDC_JWKS")) {
-            (None, None, None) => None,
-            (Some(issuer), Some(audience), Some(jwks)) => {
-                let jwks = match jwks.strip_prefix('@') {
-                    Some(path) => std::fs::read_to_string(path).map_err(|_| ConfigError::Invalid {
-                        name: "GANTRY_OIDC_JWKS",
-                        value: jwks.clone(),
-                        why: "the file cannot be read",
-                    })?,
-                    None => jwks,
-                };
-                gantry_auth::OidcKeys::from_jwks(&issuer, &audience, &jwks).map_err(|_| ConfigError::Invalid {
-                    name: "GANTRY_OIDC_JWKS",
-                    value: "(JWKS)".into(),
-                    why: "not a JWKS of RS256/ES256 keys with kid and alg",
-                })?;
-                Some(OidcConfig { issuer, audience, jwks })
-            }
-            _ => {
-                return Err(ConfigError::Missing(
-                    "GANTRY_OIDC_ISSUER, GANTRY_OIDC_AUDIENCE and GANTRY_OIDC_JWKS together",
-                ));
-            }
-        };
-        let deploy_timeout_seconds = match lookup("GANTRY_DEPLOY_TIMEOUT_SECONDS") {
-            None => 600,
-            Some(v) => v.parse().ok().filter(|n| (1..=3600).contains(n)).ok_or(ConfigError::Invalid {
-                name: "GANTRY_DEPLOY_TIMEOUT_SECONDS",
-                value: v.clone(),
-                why: "expected 1 to 3600",
-            })?,
-        };
-        let in_lambda = lookup("AWS_LAMBDA_FUNCTION_NAME").is_some();
-        let log_format = match lookup("GANTRY_LOG_FORMAT").as_deref() {
-            None | Some("") => {
-                if in_lambda {
-                    LogFormat::Json
-                } else {
-                    LogFormat::Pretty
+        let number =
+            |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>, why: &'static str| match lookup(
+                name,
+            )
+            .filter(|v| !v.is_empty())
+            {
+                None => Ok(default),
+                Some(v) => {
+                    v.parse().ok().filter(|n| range.contains(n)).ok_or(ConfigError::Invalid { name, value: v, why })
                 }
-            }
-            Some("json") => LogFormat::Json,
-            Some("pretty") => LogFormat::Pretty,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "GANTRY_LOG_FORMAT",
-                    value: other.to_owned(),
-                    why: "expected json or pretty",
-                });
-            }
-        };
+            };
         Ok(Self {
-            table,
-            log_format,
-            events_queue_url,
-            deploy_queue_url,
-            deploy_timeout_seconds,
-            data_key,
-            jwt_secret,
-            evidence_key,
+            table: required("GANTRY_TABLE")?,
+            events_queue_url: required("GANTRY_EVENTS_QUEUE_URL")?,
+            deploy_queue_url: required("GANTRY_DEPLOY_QUEUE_URL")?,
+            data_key: data_key(&required("GANTRY_DATA_KEY")?)?,
+            jwt_secret: long_secret("GANTRY_JWT_SECRET", required("GANTRY_JWT_SECRET")?)?,
+            evidence_key: long_secret("GANTRY_EVIDENCE_KEY", required("GANTRY_EVIDENCE_KEY")?)?,
+            oidc: oidc(&lookup)?,
+            deploy_timeout_seconds: number("GANTRY_DEPLOY_TIMEOUT_SECONDS", 600, 1..=3600, "expected 1 to 3600")?,
+            request_timeout_ms: number("GANTRY_REQUEST_TIMEOUT_MS", 10_000, 100..=900_000, "expected 100 to 900000")?,
+            aws_timeout_ms: number("GANTRY_AWS_TIMEOUT_MS", 5_000, 100..=600_000, "expected 100 to 600000")?,
+            cors_origins: cors_origins(lookup("GANTRY_CORS_ORIGINS").as_deref().unwrap_or_default())?,
+            log_format: log_format(
+                lookup("GANTRY_LOG_FORMAT").as_deref(),
+                lookup("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+            )?,
             jwt_issuer: optional("GANTRY_JWT_ISSUER", "gantry"),
             jwt_audience: optional("GANTRY_JWT_AUDIENCE", "gantry"),
-            oidc,
         })
+    }
+
+    /// How long a request may take before it is answered 503 (`GANTRY_REQUEST_TIMEOUT_MS`).
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// How long one DynamoDB or SQS operation may take, retries included (`GANTRY_AWS_TIMEOUT_MS`).
+    pub fn aws_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.aws_timeout_ms)
+    }
+}
+
+fn data_key(encoded: &str) -> Result<Vec<u8>, ConfigError> {
+    base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok().filter(|k| k.len() == 32).ok_or(
+        ConfigError::Invalid { name: "GANTRY_DATA_KEY", value: "(hidden)".into(), why: "expected base64 of 32 bytes" },
+    )
+}
+
+fn long_secret(name: &'static str, value: String) -> Result<Vec<u8>, ConfigError> {
+    if value.len() < 32 {
+        return Err(ConfigError::Invalid { name, value: "(hidden)".into(), why: "must be at least 32 bytes" });
+    }
+    Ok(value.into_bytes())
+}
+
+fn oidc(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcConfig>, ConfigError> {
+    match (lookup("GANTRY_OIDC_ISSUER"), lookup("GANTRY_OIDC_AUDIENCE"), lookup("GANTRY_OIDC_JWKS")) {
+        (None, None, None) => Ok(None),
+        (Some(issuer), Some(audience), Some(jwks)) => {
+            let jwks = match jwks.strip_prefix('@') {
+                Some(path) => std::fs::read_to_string(path).map_err(|_| ConfigError::Invalid {
+                    name: "GANTRY_OIDC_JWKS",
+                    value: jwks.clone(),
+                    why: "the file cannot be read",
+                })?,
+                None => jwks,
+            };
+            gantry_auth::OidcKeys::from_jwks(&issuer, &audience, &jwks).map_err(|_| ConfigError::Invalid {
+                name: "GANTRY_OIDC_JWKS",
+                value: "(JWKS)".into(),
+                why: "not a JWKS of RS256/ES256 keys with kid and alg",
+            })?;
+            Ok(Some(OidcConfig { issuer, audience, jwks }))
+        }
+        _ => Err(ConfigError::Missing("GANTRY_OIDC_ISSUER, GANTRY_OIDC_AUDIENCE and GANTRY_OIDC_JWKS together")),
+    }
+}
+
+/// At most this many CORS origins.
+const MAX_CORS_ORIGINS: usize = 20;
+
+/// `GANTRY_CORS_ORIGINS`: comma-separated `scheme://host[:port]` origins, exactly as a
+/// browser sends them; `*` is refused, since the API takes bearer tokens.
+fn cors_origins(list: &str) -> Result<Vec<axum::http::HeaderValue>, ConfigError> {
+    let invalid = |value: &str, why| ConfigError::Invalid { name: "GANTRY_CORS_ORIGINS", value: value.to_owned(), why };
+    let origins: Vec<&str> = list.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+    if origins.len() > MAX_CORS_ORIGINS {
+        return Err(invalid(list, "at most 20 origins"));
+    }
+    origins
+        .into_iter()
+        .map(|origin| {
+            let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+            let host_ok = rest.is_some_and(|r| {
+                !r.is_empty()
+                    && r.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+            });
+            if !host_ok {
+                return Err(invalid(origin, "expected origins like https://app.example.com, without a path or *"));
+            }
+            axum::http::HeaderValue::from_str(origin).map_err(|_| invalid(origin, "not a header value"))
+        })
+        .collect()
+}
+
+fn log_format(value: Option<&str>, in_lambda: bool) -> Result<LogFormat, ConfigError> {
+    match value {
+        None | Some("") if in_lambda => Ok(LogFormat::Json),
+        None | Some("") => Ok(LogFormat::Pretty),
+        Some("json") => Ok(LogFormat::Json),
+        Some("pretty") => Ok(LogFormat::Pretty),
+        Some(other) => Err(ConfigError::Invalid {
+            name: "GANTRY_LOG_FORMAT",
+            value: other.to_owned(),
+            why: "expected json or pretty",
+        }),
     }
 }
 
@@ -222,9 +257,19 @@ fn log_filter(directives: Option<&str>) -> LogTargets {
     directives.and_then(|d| d.parse().ok()).unwrap_or_else(|| LogTargets::new().with_default(tracing::Level::INFO))
 }
 
-/// The shared AWS configuration: region, credentials and `AWS_ENDPOINT_URL` from the environment.
-pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+/// The shared AWS configuration: region, credentials and `AWS_ENDPOINT_URL` from the
+/// environment, and [`timeouts`] of `limit`.
+pub async fn aws_config(limit: std::time::Duration) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts(limit)).load().await
+}
+
+/// Every SDK operation, retries included, ends within `limit`; connecting may take at most
+/// two seconds of it.
+pub fn timeouts(limit: std::time::Duration) -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(limit)
+        .connect_timeout(limit.min(std::time::Duration::from_secs(2)))
+        .build()
 }
 
 /// The drivers of every function but the deployer: none.
@@ -257,7 +302,7 @@ impl AppState {
         config: Config,
         drivers: impl FnOnce(&aws_config::SdkConfig, std::time::Duration) -> Drivers,
     ) -> Arc<Self> {
-        let sdk = aws_config().await;
+        let sdk = aws_config(config.aws_timeout()).await;
         let drivers = drivers(&sdk, config.deploy_timeout());
         Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk), drivers)
     }
@@ -369,6 +414,25 @@ mod tests {
             ("GANTRY_OIDC_JWKS", "{}"),
         ]);
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn time_limits_and_cors_origins() {
+        let defaults = with(&[]).unwrap();
+        assert_eq!((defaults.request_timeout_ms, defaults.aws_timeout_ms), (10_000, 5_000));
+        assert!(defaults.cors_origins.is_empty());
+        assert_eq!(with(&[("GANTRY_AWS_TIMEOUT_MS", "750")]).unwrap().aws_timeout().as_millis(), 750);
+        for bad in ["0", "99", "1000000", "soon"] {
+            assert!(with(&[("GANTRY_REQUEST_TIMEOUT_MS", bad)]).is_err(), "{bad}");
+        }
+        let origins = with(&[("GANTRY_CORS_ORIGINS", "https://a.example, http://localhost:3000,")]).unwrap();
+        assert_eq!(origins.cors_origins, ["https://a.example", "http://localhost:3000"]);
+        for bad in ["*", "a.example", "https://a.example/path", "ftp://a.example", "https://"] {
+            let err = with(&[("GANTRY_CORS_ORIGINS", bad)]).unwrap_err().to_string();
+            assert!(err.contains("GANTRY_CORS_ORIGINS"), "{bad}: {err}");
+        }
+        let many: &'static str = Box::leak(vec!["https://a.example"; 21].join(",").into_boxed_str());
+        assert!(with(&[("GANTRY_CORS_ORIGINS", many)]).is_err());
     }
 
     #[test]

@@ -17,10 +17,21 @@ use tracing::instrument;
 /// SQS accepts at most this many messages in one SendMessageBatch.
 const SEND_BATCH_MAX: usize = 10;
 
+/// A timeout or a broken connection is `Unavailable`; anything else internal.
 fn sdk<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug + Send + Sync + 'static>(
     err: aws_sdk_sqs::error::SdkError<E, R>,
 ) -> DomainError {
-    DomainError::internal(aws_sdk_sqs::error::DisplayErrorContext(err))
+    use aws_sdk_sqs::error::{DisplayErrorContext, SdkError};
+    let unavailable = match &err {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(failure) => failure.is_timeout() || failure.is_io(),
+        _ => false,
+    };
+    if unavailable {
+        tracing::warn!(error = %DisplayErrorContext(&err), "SQS unavailable");
+        return DomainError::unavailable("the queue did not answer in time; try again");
+    }
+    DomainError::internal(DisplayErrorContext(err))
 }
 
 /// A FIFO queue: messages of one image repository stay in order, and a message whose

@@ -57,13 +57,31 @@ pub fn update_all(
         .map_err(DomainError::internal)
 }
 
-/// Any SDK failure that is not a lost condition: logged in full, shown as "internal error".
+/// Any SDK failure that is not a lost condition. A request over its budget is refused as
+/// such; one DynamoDB did not answer in time is `Unavailable`; anything else is logged in
+/// full and shown as "internal error".
 pub fn sdk<E, R>(err: SdkError<E, R>) -> DomainError
 where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    if let Some(refusal) = gantry_domain::budget::refusal() {
+        return refusal;
+    }
+    if is_unavailable(&err) {
+        tracing::warn!(error = %DisplayErrorContext(&err), "DynamoDB unavailable");
+        return DomainError::unavailable("the database did not answer in time; try again");
+    }
     DomainError::internal(DisplayErrorContext(err))
+}
+
+/// A timeout, or a connection that could not be made or broke.
+pub fn is_unavailable<E, R>(err: &SdkError<E, R>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(failure) => failure.is_timeout() || failure.is_io(),
+        _ => false,
+    }
 }
 
 /// Which items of a cancelled transaction failed their condition, by position.

@@ -2,6 +2,7 @@
 //! uniqueness or order matters, and no Scan anywhere.
 
 pub mod accounts;
+mod budget;
 pub mod builds;
 pub mod codec;
 pub mod deployments;
@@ -82,7 +83,7 @@ fn built<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
 
 impl DynamoRepository {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client: budget::charging(client), table: table.into() }
     }
 
     pub fn table(&self) -> &str {

@@ -1,0 +1,236 @@
+//! Cheap checks a document passes before async-graphql validates it. Validation walks
+//! every fragment spread as if it were written out, so thirty fragments that each spread
+//! the previous one twice cost 2^30 steps; and the parser recurses once per bracket. Both
+//! checks here are linear in the document: a scan of its brackets before parsing, then one
+//! pass over the parsed document that counts the selections it would expand to, each
+//! fragment counted once and remembered.
+
+use std::collections::HashMap;
+
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
+
+/// Brackets (`{`, `[`, `(`) may nest this deep; the data schema's depth limit is 12.
+pub const MAX_NESTING: usize = 64;
+/// A document may expand to this many selections, counting every operation and fragment
+/// with each spread written out. The standard introspection query expands to about 200.
+pub const MAX_EXPANDED_SELECTIONS: u64 = 10_000;
+
+/// Why a document was refused before validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    TooDeep,
+    TooLarge { selections: u64 },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::TooDeep => write!(f, "the document nests brackets deeper than {MAX_NESTING}"),
+            Refusal::TooLarge { selections } => write!(
+                f,
+                "the document expands to {} selections with its fragments written out; the limit is {MAX_EXPANDED_SELECTIONS}",
+                if *selections > MAX_EXPANDED_SELECTIONS * 1000 {
+                    "millions of".to_owned()
+                } else {
+                    selections.to_string()
+                }
+            ),
+        }
+    }
+}
+
+/// Refuses a document whose brackets nest deeper than [`MAX_NESTING`], without parsing it.
+/// Brackets inside strings, block strings and comments do not count.
+pub fn check_nesting(query: &str) -> Result<(), Refusal> {
+    let bytes = query.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(Refusal::TooDeep);
+                }
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            b'#' => i = line_end(bytes, i),
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i = find(bytes, i + 3, b"\"\"\"").map_or(bytes.len(), |end| end + 2);
+            }
+            b'"' => i = string_end(bytes, i + 1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// The index of the line terminator (`\n` or `\r`) that ends a comment starting at `from`.
+fn line_end(bytes: &[u8], from: usize) -> usize {
+    bytes[from..].iter().position(|b| matches!(b, b'\n' | b'\r')).map_or(bytes.len(), |n| from + n)
+}
+
+/// The index of the next `needle` at or after `from`; a `\"""` inside a block string is
+/// skipped because it starts with a backslash, not a quote.
+fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    let mut i = from;
+    while i + needle.len() <= bytes.len() {
+        if bytes[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if bytes[i..].starts_with(needle) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The index of the closing quote of a string that starts at `from`, or of its line end.
+fn string_end(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'"' | b'\n' | b'\r' => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// Refuses a parsed document that would expand to more than [`MAX_EXPANDED_SELECTIONS`].
+pub fn check_expansion(document: &ExecutableDocument) -> Result<(), Refusal> {
+    let total = expanded_size(document);
+    if total > MAX_EXPANDED_SELECTIONS { Err(Refusal::TooLarge { selections: total }) } else { Ok(()) }
+}
+
+/// The selections of every operation and fragment, with each spread written out.
+fn expanded_size(document: &ExecutableDocument) -> u64 {
+    let mut counter = Counter { document, memo: HashMap::new() };
+    let operations: Vec<&SelectionSet> = match &document.operations {
+        DocumentOperations::Single(op) => vec![&op.node.selection_set.node],
+        DocumentOperations::Multiple(ops) => ops.values().map(|op| &op.node.selection_set.node).collect(),
+    };
+    let fragments = document.fragments.values().map(|f| &f.node.selection_set.node);
+    operations.into_iter().chain(fragments).fold(0u64, |sum, set| sum.saturating_add(counter.set(set)))
+}
+
+struct Counter<'a> {
+    document: &'a ExecutableDocument,
+    /// Each fragment's expanded size; `None` while it is being counted, so a cycle (which
+    /// validation refuses) counts as zero instead of recursing for ever.
+    memo: HashMap<&'a str, Option<u64>>,
+}
+
+impl<'a> Counter<'a> {
+    fn set(&mut self, set: &'a SelectionSet) -> u64 {
+        set.items.iter().fold(0u64, |sum, item| {
+            let size = match &item.node {
+                Selection::Field(field) => 1u64.saturating_add(self.set(&field.node.selection_set.node)),
+                Selection::InlineFragment(inline) => self.set(&inline.node.selection_set.node),
+                Selection::FragmentSpread(spread) => self.fragment(spread.node.fragment_name.node.as_str()),
+            };
+            sum.saturating_add(size)
+        })
+    }
+
+    fn fragment(&mut self, name: &'a str) -> u64 {
+        if let Some(known) = self.memo.get(name) {
+            return known.unwrap_or(0);
+        }
+        let Some(fragment) = self.document.fragments.get(name) else {
+            return 0;
+        };
+        self.memo.insert(name, None);
+        let size = self.set(&fragment.node.selection_set.node);
+        self.memo.insert(name, Some(size));
+        size
+    }
+}
+
+/// Both checks, on the text and then on the parsed document.
+pub fn check(query: &str) -> Result<Option<ExecutableDocument>, Refusal> {
+    check_nesting(query)?;
+    match async_graphql::parser::parse_query(query) {
+        Ok(document) => {
+            check_expansion(&document)?;
+            Ok(Some(document))
+        }
+        // A syntax error is reported by async-graphql, as for any other document.
+        Err(_) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `fragment F{n} on Query { ...F{n-1} ...F{n-1} }`, n fragments deep.
+    fn doubling(n: usize) -> String {
+        let mut doc = String::from("query { ...F0 } fragment F0 on Query { __typename }\n");
+        for i in 1..=n {
+            doc.push_str(&format!("fragment F{i} on Query {{ ...F{p} ...F{p} }}\n", p = i - 1));
+        }
+        doc.replacen("...F0", &format!("...F{n}"), 1)
+    }
+
+    #[test]
+    fn doubling_fragments_are_refused_in_linear_time() {
+        let started = std::time::Instant::now();
+        let refusal = check(&doubling(30)).unwrap_err();
+        assert!(matches!(refusal, Refusal::TooLarge { selections } if selections > 1 << 30));
+        assert!(refusal.to_string().contains("millions of selections"), "{refusal}");
+        assert!(started.elapsed() < std::time::Duration::from_millis(100), "{:?}", started.elapsed());
+        assert!(check(&doubling(8)).is_ok(), "2^8 selections are fine");
+    }
+
+    #[test]
+    fn standard_introspection_fits() {
+        for query in [
+            include_str!("../../../../tests/fixtures/graphql/introspection-default.graphql"),
+            include_str!("../../../../tests/fixtures/graphql/introspection-full.graphql"),
+        ] {
+            let size = expanded_size(&async_graphql::parser::parse_query(query).unwrap());
+            assert!((50..1_000).contains(&size), "{size}");
+            assert!(check(query).unwrap().is_some());
+        }
+    }
+
+    #[test]
+    fn deep_brackets_are_refused_before_parsing() {
+        let deep = format!("{{ a(x: {}1{}) }}", "[".repeat(500_000), "]".repeat(500_000));
+        assert_eq!(check(&deep).unwrap_err(), Refusal::TooDeep);
+        let nested = format!("{}{}", "{ a ".repeat(65), "}".repeat(65));
+        assert_eq!(check_nesting(&nested).unwrap_err(), Refusal::TooDeep);
+        assert!(check_nesting(&format!("{}{}", "{ a ".repeat(60), "}".repeat(60))).is_ok());
+    }
+
+    #[test]
+    fn brackets_in_strings_and_comments_do_not_count() {
+        let brackets = "[".repeat(100);
+        for query in [
+            format!("{{ a(x: \"{brackets}\") }}"),
+            format!("{{ a(x: \"\\\"{brackets}\") }}"),
+            format!("{{ a(x: \"\"\"{brackets} \\\"\"\" {brackets}\"\"\") }}"),
+            format!("# {brackets}\n{{ a }}"),
+        ] {
+            assert!(check_nesting(&query).is_ok(), "{query}");
+        }
+        // A comment ends at a carriage return too, as the parser reads it.
+        let hidden = format!("# comment\r{}", "[".repeat(65));
+        assert_eq!(check_nesting(&hidden).unwrap_err(), Refusal::TooDeep);
+        // An unterminated string ends at its line, as the parser reads it.
+        let unterminated = format!("{{ a(x: \"{brackets}\n{brackets}) }}");
+        assert_eq!(check_nesting(&unterminated).unwrap_err(), Refusal::TooDeep);
+    }
+
+    #[test]
+    fn cycles_and_unknown_fragments_terminate() {
+        assert!(check("query { ...A } fragment A on Query { ...B a } fragment B on Query { ...A b }").is_ok());
+        assert!(check("query { ...Missing }").is_ok());
+        assert!(check("query {").unwrap().is_none(), "syntax errors are left to async-graphql");
+    }
+}
