@@ -31,7 +31,7 @@ async fn ci_creates_releases_over_rest() {
     let body = json!({
         "name": "myapp-v1.2.0",
         "components": [{ "componentId": component, "digest": digest("myapp-1.2.0") }],
-        "sourceRef": { "type": "git", "repository": "https://github.com/myorg/myapp", "commit": "abc123def456", "tag": "v1.2.0", "branch": "main" },
+        "sourceRef": { "type": "git", "repository": "https://github.com/myorg/myapp", "commit": "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", "tag": "v1.2.0", "branch": "main" },
         "metadata": { "buildId": "12345", "buildUrl": "https://ci.example.com/builds/12345", "triggeredBy": "ci-pipeline" }
     });
     let (status, release) = rest(&app, "/api/v1/releases", Some(&ci), &body).await;
@@ -39,7 +39,7 @@ async fn ci_creates_releases_over_rest() {
     assert_eq!(release["name"], "myapp-v1.2.0");
     assert_eq!(release["status"], "draft");
     assert_eq!(release["createdBy"], "ci-pipeline");
-    assert_eq!(release["sourceRef"]["commitSha"], "abc123def456");
+    assert_eq!(release["sourceRef"]["commitSha"], "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567");
     assert_eq!(release["components"][0]["version"], "1.2.0");
     assert_eq!(release["metadata"]["buildId"], "12345");
 
@@ -75,7 +75,7 @@ async fn builds_become_version_maps_and_show_on_releases() {
         .to_owned();
     let ci = token("ci", &[Role::ReleaseCreator]);
     let build = json!({
-        "integrationId": "integration-uuid", "buildId": "12345", "status": "success", "commit": "abc123def456",
+        "integrationId": "integration-uuid", "buildId": "12345", "status": "success", "commit": "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
         "artifacts": [{ "name": "myapp", "digest": digest("built"), "repository": "registry.example.com/myorg/myapp", "tag": "v1.2.0" }],
         "testResults": { "passed": 150, "failed": 0, "skipped": 5 }
     });
@@ -86,13 +86,13 @@ async fn builds_become_version_maps_and_show_on_releases() {
         .await;
     assert_eq!(versions["componentVersions"], json!([{ "tag": "v1.2.0", "digest": digest("built"), "source": "CI" }]));
 
-    let jenkins = json!({ "buildId": "77", "status": "success", "commit": "abc123def456" });
+    let jenkins = json!({ "buildId": "77", "status": "success", "commit": "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567" });
     let (status, _) = rest(&app, "/api/v1/webhooks/ci-status", Some(&ci), &jenkins).await;
     assert_eq!(status, 201);
 
     let release = app
         .ok(
-            "mutation($c: ID!) { createRelease(input: { name: \"r\", components: [{ componentId: $c, version: \"1.2.0\" }], sourceRef: { commitSha: \"abc123def456\" } }) { builds { source buildId status testsPassed } } }",
+            "mutation($c: ID!) { createRelease(input: { name: \"r\", components: [{ componentId: $c, version: \"1.2.0\" }], sourceRef: { commitSha: \"0a1b2c3d4e5f60718293a4b5c6d7e8f901234567\" } }) { builds { source buildId status testsPassed } } }",
             json!({ "c": component }),
         )
         .await;

@@ -14,6 +14,7 @@ mod ecs;
 mod efficiency;
 mod environments;
 mod http;
+mod inputs;
 mod path;
 mod promotions;
 mod registry;

@@ -26,7 +26,7 @@ async fn path(app: &TestApp) -> (String, String, String, String) {
     app.add_version(&web, "1.0.0", &digest("web")).await;
     let release = app
         .ok(
-            "mutation($c: ID!) { createRelease(input: { name: \"shop-1.0.0\", components: [{ componentId: $c, version: \"1.0.0\" }], sourceRef: { commitSha: \"abc1234def\" } }) { id } }",
+            "mutation($c: ID!) { createRelease(input: { name: \"shop-1.0.0\", components: [{ componentId: $c, version: \"1.0.0\" }], sourceRef: { commitSha: \"abc1234def0123456789abcdef0123456789abcd\" } }) { id } }",
             json!({ "c": web }),
         )
         .await["createRelease"]["id"]
@@ -101,7 +101,7 @@ async fn promotions_move_through_gates_and_approvals() {
     let msg = app.assert_rejected("CONFLICT", REQUEST, json!({ "r": release, "e": prod })).await;
     assert!(msg.contains("build_success"), "{msg}");
     let ci = token("ci", &[Role::ReleaseCreator]);
-    let build = json!({ "buildId": "1", "status": "success", "commit": "abc1234def" });
+    let build = json!({ "buildId": "1", "status": "success", "commit": "abc1234def0123456789abcdef0123456789abcd" });
     let res = app
         .http
         .post(format!("{}/api/v1/ci-events/build-complete", app.url))

@@ -35,7 +35,7 @@ async fn release_resolves_by_version_digest_and_channel() {
                 "name": "myapp-v2.3.1",
                 "displayName": "My App 2.3.1",
                 "components": [ { "componentId": api, "version": "1.0.0" }, { "componentId": web, "digest": digest("web-3.0.0") } ],
-                "sourceRef": { "repository": "myorg/myapp", "branch": "main", "commitSha": "abc123" },
+                "sourceRef": { "repository": "myorg/myapp", "branch": "main", "commitSha": "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567" },
                 "metadata": { "ticket": "REL-1" }
             } }),
         )
@@ -45,7 +45,7 @@ async fn release_resolves_by_version_digest_and_channel() {
     assert_eq!(r["createdBy"], "test-admin");
     assert_eq!(r["componentCount"], 2);
     assert_eq!(r["metadata"], json!({ "ticket": "REL-1" }));
-    assert_eq!(r["sourceRef"]["commitSha"], "abc123");
+    assert_eq!(r["sourceRef"]["commitSha"], "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567");
     assert_eq!(r["components"][0]["componentName"], "api");
     assert_eq!(r["components"][0]["version"], "1.0.0");
     assert_eq!(r["components"][0]["tag"], "v1.0.0");

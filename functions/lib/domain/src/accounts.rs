@@ -10,7 +10,7 @@ use tracing::instrument;
 
 use crate::access::{Permission, Principal, Role};
 use crate::error::{DomainError, Result};
-use crate::values::{Digest, Name, display_text};
+use crate::values::{Digest, Name, long_text};
 
 crate::values::id_type!(ServiceAccountId, "service account");
 
@@ -108,7 +108,7 @@ impl ServiceAccounts {
     #[instrument(skip_all, err)]
     pub async fn create(&self, input: NewServiceAccount, creator: &Principal) -> Result<(ServiceAccount, String)> {
         let name = Name::parse(&input.name)?;
-        let description = display_text("description", input.description, 500)?;
+        let description = long_text("description", input.description, 500)?;
         if input.roles.is_empty() && input.permissions.is_empty() {
             return Err(DomainError::validation("a service account needs at least one role or permission"));
         }

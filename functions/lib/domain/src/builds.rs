@@ -70,13 +70,14 @@ pub struct BuildRecord {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// Checks a commit sha: 7 to 64 hex characters.
+/// Checks a commit sha: the full 40 (SHA-1) or 64 (SHA-256) hex characters, as CI systems
+/// give it (`$GITHUB_SHA`, `$CI_COMMIT_SHA`, `$GIT_COMMIT`); stored lowercase.
 pub fn commit_sha(raw: &str) -> Result<String> {
     let sha = raw.trim().to_ascii_lowercase();
-    if (7..=64).contains(&sha.len()) && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(sha)
     } else {
-        Err(DomainError::validation(format!("commit {raw:?} must be 7-64 hex characters")))
+        Err(DomainError::validation("commit must be a full commit sha: 40 or 64 hex characters"))
     }
 }
 
@@ -167,8 +168,12 @@ mod tests {
         assert_eq!(BuildStatus::parse("failed").unwrap(), BuildStatus::Failure);
         assert_eq!(BuildStatus::parse("canceled").unwrap(), BuildStatus::Cancelled);
         assert!(BuildStatus::parse("great").is_err());
-        assert_eq!(commit_sha("ABC123DEF").unwrap(), "abc123def");
-        assert!(commit_sha("abc").is_err());
-        assert!(commit_sha("xyz1234").is_err());
+        let sha1 = "0123456789ABCDEF0123456789abcdef01234567";
+        assert_eq!(commit_sha(sha1).unwrap(), sha1.to_lowercase());
+        assert_eq!(commit_sha(&"a".repeat(64)).unwrap().len(), 64);
+        for bad in ["abc123def", "abc", &"a".repeat(41), &"g".repeat(40), &"a".repeat(500_000)] {
+            let err = commit_sha(bad).unwrap_err().to_string();
+            assert!(err.contains("40 or 64 hex") && err.len() < 100, "{err}");
+        }
     }
 }

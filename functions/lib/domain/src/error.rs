@@ -60,13 +60,45 @@ impl DomainError {
         }
     }
 
-    /// The message a client may see. Internal detail stays in the logs.
+    /// The message a client may see, [`abridged`]. Internal detail stays in the logs.
     pub fn public_message(&self) -> String {
         match self {
             Self::Internal(_) => "internal error".to_owned(),
-            other => other.to_string(),
+            other => abridged(&other.to_string()),
         }
     }
 }
 
+/// Messages longer than this are shortened in the middle, where an echoed value sits.
+pub const MAX_MESSAGE_CHARS: usize = 300;
+
+/// `message`, or its first 200 and last 100 characters around "…" when it is longer than
+/// [`MAX_MESSAGE_CHARS`]: an over-long input quoted in an error is not sent back whole.
+pub fn abridged(message: &str) -> String {
+    let count = message.chars().count();
+    if count <= MAX_MESSAGE_CHARS {
+        return message.to_owned();
+    }
+    let head: String = message.chars().take(200).collect();
+    let tail: String = message.chars().skip(count - 100).collect();
+    format!("{head}…({} characters left out)…{tail}", count - 300)
+}
+
 pub type Result<T, E = DomainError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_abridged_in_the_middle() {
+        let short = DomainError::validation("name \"x\" is taken");
+        assert_eq!(short.public_message(), "name \"x\" is taken");
+        let huge = DomainError::validation(format!("name {:?} must be short", "n".repeat(900_000)));
+        let shown = huge.public_message();
+        assert!(shown.len() < 400, "{}", shown.len());
+        assert!(shown.starts_with("name \"nnn") && shown.ends_with("\" must be short"), "{shown}");
+        assert!(shown.contains("characters left out"));
+        assert_eq!(DomainError::internal("secret detail").public_message(), "internal error");
+    }
+}

@@ -239,6 +239,20 @@ pub struct SourceRef {
     pub tag: Option<String>,
 }
 
+impl SourceRef {
+    /// The reference with each field bounded and the commit a full sha.
+    pub fn checked(self) -> Result<Self> {
+        use crate::values::plain_text;
+        Ok(Self {
+            scm_integration_id: plain_text("sourceRef.scmIntegrationId", self.scm_integration_id, 128)?,
+            repository: plain_text("sourceRef.repository", self.repository, 512)?,
+            branch: plain_text("sourceRef.branch", self.branch, 255)?,
+            commit_sha: self.commit_sha.as_deref().map(crate::builds::commit_sha).transpose()?,
+            tag: plain_text("sourceRef.tag", self.tag, 255)?,
+        })
+    }
+}
+
 /// An immutable bundle of component digests that moves through environments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -339,10 +353,13 @@ impl EnvironmentPolicy {
     /// The policy with `patch` applied, checked.
     pub fn patched(&self, patch: PolicyPatch) -> Result<Self> {
         let mut p = self.clone();
-        if let Some(roles) = patch.approver_roles {
+        if let Some(mut roles) = patch.approver_roles {
             if roles.is_empty() {
                 return Err(DomainError::validation("approverRoles must name at least one role"));
             }
+            // Each role once, in the order first given.
+            let mut seen = std::collections::HashSet::new();
+            roles.retain(|r| seen.insert(*r));
             p.approver_roles = roles;
         }
         if let Some(minutes) = patch.min_soak_minutes {
@@ -523,6 +540,12 @@ mod tests {
             p.patched(PolicyPatch { manual_only: Some(true), auto_promote: Some(true), ..Default::default() }).is_err()
         );
         assert!(p.patched(PolicyPatch { approver_roles: Some(vec![]), ..Default::default() }).is_err());
+        use crate::access::Role;
+        let repeated = PolicyPatch { approver_roles: Some(vec![Role::Admin; 1_000]), ..Default::default() };
+        assert_eq!(p.patched(repeated).unwrap().approver_roles, [Role::Admin]);
+        let mixed = vec![Role::Approver, Role::Admin, Role::Approver, Role::Admin];
+        let mixed = PolicyPatch { approver_roles: Some(mixed), ..Default::default() };
+        assert_eq!(p.patched(mixed).unwrap().approver_roles, [Role::Approver, Role::Admin], "first-given order");
         assert!(p.patched(PolicyPatch { min_soak_minutes: Some(-1), ..Default::default() }).is_err());
         let q = p
             .patched(PolicyPatch { min_soak_minutes: Some(30), auto_rollback: Some(true), ..Default::default() })

@@ -24,7 +24,7 @@ use crate::evidence::{
 use crate::model::{DeploymentStatus, Environment, Release, ReleaseEnvironmentRecord, ReleaseStatus};
 use crate::ports::{Page, PageRequest, Repository};
 use crate::targets::TargetRepository;
-use crate::values::{EnvironmentId, ReleaseId, display_text};
+use crate::values::{EnvironmentId, ReleaseId, long_text};
 
 crate::values::id_type!(PromotionId, "promotion");
 
@@ -170,7 +170,7 @@ const CHAIN_RETRIES: usize = 8;
 
 /// A reason a person must give: trimmed, not blank, bounded.
 fn required_reason(raw: String) -> Result<String> {
-    display_text("reason", Some(raw), 2000)?.ok_or_else(|| DomainError::validation("reason must not be blank"))
+    long_text("reason", Some(raw), 2000)?.ok_or_else(|| DomainError::validation("reason must not be blank"))
 }
 
 fn page_size(first: Option<i64>) -> Result<usize> {
@@ -600,7 +600,7 @@ impl Promotions {
         requester: &Principal,
         automatic: bool,
     ) -> Result<Promotion> {
-        let comment = display_text("comment", comment, 2000)?;
+        let comment = long_text("comment", comment, 2000)?;
         let release =
             self.repo.get_release(release_id).await?.ok_or_else(|| DomainError::not_found("release", release_id))?;
         let environments = self.repo.list_environments().await?;
@@ -723,7 +723,7 @@ impl Promotions {
     /// Records an approval; the promotion is approved once enough distinct principals agree.
     #[instrument(skip_all, fields(promotion_id = %id), err)]
     pub async fn approve(&self, id: PromotionId, comment: Option<String>, approver: &Principal) -> Result<Promotion> {
-        let comment = display_text("comment", comment, 2000)?;
+        let comment = long_text("comment", comment, 2000)?;
         let (before, environment) = self.pending_for(id, approver).await?;
         if before.requested_by == approver.subject && !environment.policy.allow_self_approval {
             return Err(DomainError::Forbidden(format!(

@@ -7,6 +7,7 @@ use chrono::Utc;
 use tracing::instrument;
 
 use crate::error::{DomainError, Result};
+use crate::integrations::{IntegrationId, IntegrationRepository};
 use crate::model::{
     AutoRelease, Component, Environment, EnvironmentPolicy, EnvironmentState, PolicyPatch, Release, ReleaseComparison,
     ReleaseComponent, ReleaseStatus, SourceRef, VersionMap, VersionSource, VersioningStrategy, channel_overrides,
@@ -143,11 +144,22 @@ pub const DEFAULT_VERSIONS: usize = 50;
 #[derive(Clone)]
 pub struct Catalog {
     repo: Arc<dyn Repository>,
+    integrations: Arc<dyn IntegrationRepository>,
 }
 
 impl Catalog {
-    pub fn new(repo: Arc<dyn Repository>) -> Self {
-        Self { repo }
+    pub fn new(repo: Arc<dyn Repository>, integrations: Arc<dyn IntegrationRepository>) -> Self {
+        Self { repo, integrations }
+    }
+
+    /// The id of an existing integration, as it is stored: `Validation` for anything that is
+    /// not an id, `NotFound` for one that names no integration.
+    async fn existing_integration(&self, raw: &str) -> Result<String> {
+        let id = IntegrationId::parse(raw)?;
+        match self.integrations.get_integration(id).await? {
+            Some(_) => Ok(id.to_string()),
+            None => Err(DomainError::not_found("registry integration", id)),
+        }
     }
 
     // ----- components -----
@@ -171,12 +183,16 @@ impl Catalog {
     #[instrument(skip_all, err)]
     pub async fn create_component(&self, input: NewComponent) -> Result<Component> {
         let now = Utc::now();
+        let registry_integration_id = match &input.registry_integration_id {
+            Some(raw) => Some(self.existing_integration(raw).await?),
+            None => None,
+        };
         let component = Component {
             id: ComponentId::new(),
             name: Name::parse(&input.name)?,
             display_name: display_text("displayName", input.display_name, DISPLAY_MAX)?,
             image_repository: ImageRepository::parse(&input.image_repository)?,
-            registry_integration_id: input.registry_integration_id,
+            registry_integration_id,
             versioning_strategy: input.versioning_strategy.unwrap_or_default(),
             default_channel: input
                 .default_channel
@@ -208,8 +224,8 @@ impl Catalog {
         if let Some(repo) = patch.image_repository {
             after.image_repository = ImageRepository::parse(&repo)?;
         }
-        if patch.registry_integration_id.is_some() {
-            after.registry_integration_id = patch.registry_integration_id;
+        if let Some(raw) = &patch.registry_integration_id {
+            after.registry_integration_id = Some(self.existing_integration(raw).await?);
         }
         if let Some(strategy) = patch.versioning_strategy {
             after.versioning_strategy = strategy;
@@ -318,7 +334,8 @@ impl Catalog {
         for (selector, component) in input.components.iter().zip(&components) {
             pinned.push(self.resolve(selector, component).await?);
         }
-        self.store_new_release(name, display_name, pinned, input.source_ref, metadata, actor).await
+        let source_ref = input.source_ref.map(SourceRef::checked).transpose()?;
+        self.store_new_release(name, display_name, pinned, source_ref, metadata, actor).await
     }
 
     #[instrument(skip_all, err)]

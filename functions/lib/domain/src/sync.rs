@@ -45,8 +45,13 @@ pub fn auto_release_actor() -> Actor {
 }
 
 impl VersionSync {
-    pub fn new(repo: Arc<dyn Repository>, integrations: Integrations, registry: Arc<dyn RegistryReader>) -> Self {
-        Self { catalog: Catalog::new(repo.clone()), repo, integrations, registry }
+    pub fn new(
+        catalog: Catalog,
+        repo: Arc<dyn Repository>,
+        integrations: Integrations,
+        registry: Arc<dyn RegistryReader>,
+    ) -> Self {
+        Self { catalog, repo, integrations, registry }
     }
 
     /// Applies a queued registry event. Events about images no component releases, and

@@ -217,8 +217,14 @@ impl ImageRepository {
     }
 }
 
+/// The longest version string accepted, pre-release and build metadata included.
+pub const MAX_SEMVER_LEN: usize = 128;
+
 /// Parses a semantic version, accepting a leading `v` (`v2.3.1`).
 pub fn parse_semver(raw: &str) -> Result<semver::Version> {
+    if raw.len() > MAX_SEMVER_LEN {
+        return Err(DomainError::validation(format!("a version must be at most {MAX_SEMVER_LEN} characters")));
+    }
     let trimmed = raw.trim();
     let bare = trimmed.strip_prefix(['v', 'V']).unwrap_or(trimmed);
     semver::Version::parse(bare)
@@ -244,13 +250,52 @@ pub fn semver_from_tag(tag: &str) -> Option<semver::Version> {
     Some(semver::Version::new(n(0), n(1), 0))
 }
 
-/// Checks free text such as a display name: trimmed, non-empty when given, bounded.
+/// Checks one line of free text such as a display name: trimmed, non-empty when given,
+/// bounded, and free of control characters and bidirectional overrides.
 pub fn display_text(field: &str, raw: Option<String>, max: usize) -> Result<Option<String>> {
-    match raw.map(|s| s.trim().to_owned()) {
+    text(field, raw, max, false)
+}
+
+/// As [`display_text`], for text that may run over several lines (a comment, a reason, a
+/// description): line feeds and tabs are allowed.
+pub fn long_text(field: &str, raw: Option<String>, max: usize) -> Result<Option<String>> {
+    text(field, raw, max, true)
+}
+
+fn text(field: &str, raw: Option<String>, max: usize, lines: bool) -> Result<Option<String>> {
+    let Some(raw) = raw else { return Ok(None) };
+    if raw.chars().count() > max {
+        return Err(DomainError::validation(format!("{field} must be at most {max} characters")));
+    }
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(DomainError::validation(format!("{field} must not be blank")));
+    }
+    if let Some(c) = trimmed.chars().find(|&c| unsafe_char(c) && !(lines && matches!(c, '\n' | '\t'))) {
+        return Err(DomainError::validation(format!(
+            "{field} must not contain control or bidirectional-override characters (found U+{:04X})",
+            c as u32
+        )));
+    }
+    Ok(Some(trimmed.to_owned()))
+}
+
+/// Control characters (NUL, escape, line breaks, ...) and the bidirectional embeddings,
+/// overrides and isolates that make text display in an order other than it reads.
+pub fn unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Checks a bounded, single-line identifier-like text without parsing it further (a
+/// repository URL, a branch): at most `max` characters and no [`unsafe_char`].
+pub fn plain_text(field: &str, raw: Option<String>, max: usize) -> Result<Option<String>> {
+    match raw {
         None => Ok(None),
-        Some(s) if s.is_empty() => Err(DomainError::validation(format!("{field} must not be blank"))),
         Some(s) if s.chars().count() > max => {
             Err(DomainError::validation(format!("{field} must be at most {max} characters")))
+        }
+        Some(s) if s.chars().any(unsafe_char) => {
+            Err(DomainError::validation(format!("{field} must not contain control characters")))
         }
         Some(s) => Ok(Some(s)),
     }
@@ -376,5 +421,31 @@ mod tests {
         assert!(display_text("displayName", Some("   ".into()), 10).is_err());
         assert!(display_text("displayName", Some("x".repeat(11)), 10).is_err());
         assert_eq!(display_text("displayName", None, 10).unwrap(), None);
+    }
+
+    #[test]
+    fn text_refuses_control_and_bidi_characters() {
+        for bad in ["a\u{0}b", "line\nbreak", "esc\u{1b}[31m", "abc\u{202E}gpj.exe", "x\u{2066}y", "del\u{7f}"] {
+            let err = display_text("displayName", Some(bad.into()), 100).unwrap_err().to_string();
+            assert!(err.contains("control or bidirectional"), "{bad:?}: {err}");
+        }
+        assert_eq!(
+            display_text("displayName", Some("Café — Straße 東京".into()), 100).unwrap().unwrap(),
+            "Café — Straße 東京"
+        );
+        let comment = long_text("comment", Some("first line\n\tsecond line".into()), 100).unwrap().unwrap();
+        assert_eq!(comment, "first line\n\tsecond line");
+        assert!(long_text("comment", Some("bell\u{7}".into()), 100).is_err());
+        assert!(plain_text("sourceRef.branch", Some("main\u{0}".into()), 10).is_err());
+        assert!(plain_text("sourceRef.branch", Some("b".repeat(11)), 10).is_err());
+        assert_eq!(plain_text("sourceRef.branch", Some("feature/x".into()), 10).unwrap().unwrap(), "feature/x");
+    }
+
+    #[test]
+    fn long_versions_are_refused_before_parsing() {
+        let long = format!("1.0.0-{}", "a".repeat(2_000));
+        let err = parse_semver(&long).unwrap_err().to_string();
+        assert!(err.contains("at most 128") && err.len() < 100, "{err}");
+        assert!(parse_semver("v1.2.3-rc.1+build.5").is_ok());
     }
 }

@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn build_complete_and_jenkins() {
-        let body = br#"{"integrationId":"x","buildId":"12345","status":"success","commit":"abc123def456",
+        let body = br#"{"integrationId":"x","buildId":"12345","status":"success","commit":"0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
             "artifacts":[{"name":"myapp","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","repository":"registry.example.com/myorg/myapp","tag":"v1.2.0"}],
             "testResults":{"passed":150,"failed":0,"skipped":5}}"#;
         let build = build_complete(body).unwrap();
@@ -183,7 +183,10 @@ mod tests {
         assert_eq!(build.artifacts[0].tag.as_deref(), Some("v1.2.0"));
         let bad = String::from_utf8_lossy(body).replace("sha256:1111", "sha256:zz11");
         assert_eq!(build_complete(bad.as_bytes()).unwrap_err().code(), "BAD_USER_INPUT");
-        let jenkins = jenkins_status(br#"{"buildId":"7","status":"success","commit":"abc123def456"}"#).unwrap();
+        let jenkins = jenkins_status(
+            br#"{"buildId":"7","status":"success","commit":"0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"}"#,
+        )
+        .unwrap();
         assert_eq!(jenkins.source, "jenkins");
         assert!(jenkins_status(br#"{"buildId":"7","status":"success","commit":"nothex!"}"#).is_err());
     }

@@ -24,11 +24,13 @@ impl<T> IntoGraphql<T> for Result<T, DomainError> {
     }
 }
 
-/// Gives every error that left the resolvers without a code one: a malformed argument
+/// Shortens every message that would echo an over-long input, and gives every error that
+/// left the resolvers without a code one: a malformed argument
 /// value (an unknown enum value, a string for an Int) is `BAD_USER_INPUT`, any other
 /// document problem `GRAPHQL_VALIDATION_FAILED`.
 pub fn classify_errors(response: &mut Response) {
     for error in &mut response.errors {
+        error.message = gantry_domain::error::abridged(&error.message);
         let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
         if has_code {
             continue;

@@ -110,16 +110,16 @@ pub fn sdl() -> String {
 /// would take it long; the request then runs within a budget of [`MAX_STORAGE_REQUESTS`].
 pub async fn execute(schema: &GantrySchema, mut request: Request, principal: Principal) -> Response {
     let mut introspection = false;
-    match limits::check(&request.query) {
+    match limits::check(&request.query, &request.variables) {
         Ok(Some(document)) => {
             introspection = introspection::is_introspection_only(&document);
             request.set_parsed_query(document);
         }
         Ok(None) => {}
         Err(refusal) => {
-            let mut response = Response::from_errors(vec![async_graphql::ServerError::new(refusal.to_string(), None)]);
-            error::classify_errors(&mut response);
-            return response;
+            let mut error = async_graphql::ServerError::new(refusal.to_string(), None);
+            error.extensions.get_or_insert_with(Default::default).set("code", refusal.code());
+            return Response::from_errors(vec![error]);
         }
     }
     let target = if introspection { &schema.introspection } else { &schema.data };

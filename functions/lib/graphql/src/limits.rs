@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Name, Value as ConstValue, Variables};
+use async_graphql_value::Value;
 
 /// Brackets (`{`, `[`, `(`) may nest this deep; the data schema's depth limit is 12.
 pub const MAX_NESTING: usize = 64;
@@ -15,17 +17,37 @@ pub const MAX_NESTING: usize = 64;
 /// with each spread written out. The standard introspection query expands to about 200.
 pub const MAX_EXPANDED_SELECTIONS: u64 = 10_000;
 
+/// No string argument or variable may be longer than this (a release's metadata, the
+/// longest input, is at most 16 KiB of JSON).
+pub const MAX_STRING_CHARS: usize = 16_384;
+/// No list argument or variable may hold more items than this.
+pub const MAX_LIST_ITEMS: usize = 1_000;
+
 /// Why a document was refused before validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     TooDeep,
     TooLarge { selections: u64 },
+    LongString,
+    LongList,
+}
+
+impl Refusal {
+    /// `BAD_USER_INPUT` for input values, `GRAPHQL_VALIDATION_FAILED` for the document.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::LongString | Refusal::LongList => "BAD_USER_INPUT",
+            Refusal::TooDeep | Refusal::TooLarge { .. } => "GRAPHQL_VALIDATION_FAILED",
+        }
+    }
 }
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::TooDeep => write!(f, "the document nests brackets deeper than {MAX_NESTING}"),
+            Refusal::LongString => write!(f, "a string input is longer than {MAX_STRING_CHARS} characters"),
+            Refusal::LongList => write!(f, "a list input has more than {MAX_LIST_ITEMS} items"),
             Refusal::TooLarge { selections } => write!(
                 f,
                 "the document expands to {} selections with its fragments written out; the limit is {MAX_EXPANDED_SELECTIONS}",
@@ -151,12 +173,69 @@ impl<'a> Counter<'a> {
     }
 }
 
-/// Both checks, on the text and then on the parsed document.
-pub fn check(query: &str) -> Result<Option<ExecutableDocument>, Refusal> {
+/// Refuses a string longer than [`MAX_STRING_CHARS`] or a list longer than
+/// [`MAX_LIST_ITEMS`] anywhere in the variables or the document's arguments.
+pub fn check_inputs(document: &ExecutableDocument, variables: &Variables) -> Result<(), Refusal> {
+    for value in variables.values() {
+        check_const(value)?;
+    }
+    let operations: Vec<&SelectionSet> = match &document.operations {
+        DocumentOperations::Single(op) => vec![&op.node.selection_set.node],
+        DocumentOperations::Multiple(ops) => ops.values().map(|op| &op.node.selection_set.node).collect(),
+    };
+    let fragments = document.fragments.values().map(|f| &f.node.selection_set.node);
+    operations.into_iter().chain(fragments).try_for_each(arguments_in)
+}
+
+fn arguments_in(set: &SelectionSet) -> Result<(), Refusal> {
+    set.items.iter().try_for_each(|item| match &item.node {
+        Selection::Field(field) => {
+            let directives = field.node.directives.iter().flat_map(|d| d.node.arguments.iter());
+            for (_, value) in field.node.arguments.iter().chain(directives) {
+                check_value(&value.node)?;
+            }
+            arguments_in(&field.node.selection_set.node)
+        }
+        Selection::InlineFragment(inline) => arguments_in(&inline.node.selection_set.node),
+        Selection::FragmentSpread(_) => Ok(()),
+    })
+}
+
+fn check_string(s: &str) -> Result<(), Refusal> {
+    // Bytes bound characters from above; count only when the bytes are over.
+    if s.len() > MAX_STRING_CHARS && s.chars().count() > MAX_STRING_CHARS { Err(Refusal::LongString) } else { Ok(()) }
+}
+
+fn check_value(value: &Value) -> Result<(), Refusal> {
+    match value {
+        Value::String(s) => check_string(s),
+        Value::List(items) if items.len() > MAX_LIST_ITEMS => Err(Refusal::LongList),
+        Value::List(items) => items.iter().try_for_each(check_value),
+        Value::Object(fields) => fields.values().try_for_each(check_value),
+        _ => Ok(()),
+    }
+}
+
+fn check_const(value: &ConstValue) -> Result<(), Refusal> {
+    match value {
+        ConstValue::String(s) => check_string(s),
+        ConstValue::List(items) if items.len() > MAX_LIST_ITEMS => Err(Refusal::LongList),
+        ConstValue::List(items) => items.iter().try_for_each(check_const),
+        ConstValue::Object(fields) => fields.iter().try_for_each(|(k, v): (&Name, _)| {
+            check_string(k.as_str())?;
+            check_const(v)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Every check, on the text, then on the parsed document and the variables.
+pub fn check(query: &str, variables: &Variables) -> Result<Option<ExecutableDocument>, Refusal> {
     check_nesting(query)?;
     match async_graphql::parser::parse_query(query) {
         Ok(document) => {
             check_expansion(&document)?;
+            check_inputs(&document, variables)?;
             Ok(Some(document))
         }
         // A syntax error is reported by async-graphql, as for any other document.
@@ -180,11 +259,11 @@ mod tests {
     #[test]
     fn doubling_fragments_are_refused_in_linear_time() {
         let started = std::time::Instant::now();
-        let refusal = check(&doubling(30)).unwrap_err();
+        let refusal = check(&doubling(30), &Variables::default()).unwrap_err();
         assert!(matches!(refusal, Refusal::TooLarge { selections } if selections > 1 << 30));
         assert!(refusal.to_string().contains("millions of selections"), "{refusal}");
         assert!(started.elapsed() < std::time::Duration::from_millis(100), "{:?}", started.elapsed());
-        assert!(check(&doubling(8)).is_ok(), "2^8 selections are fine");
+        assert!(check(&doubling(8), &Variables::default()).is_ok(), "2^8 selections are fine");
     }
 
     #[test]
@@ -195,14 +274,14 @@ mod tests {
         ] {
             let size = expanded_size(&async_graphql::parser::parse_query(query).unwrap());
             assert!((50..1_000).contains(&size), "{size}");
-            assert!(check(query).unwrap().is_some());
+            assert!(check(query, &Variables::default()).unwrap().is_some());
         }
     }
 
     #[test]
     fn deep_brackets_are_refused_before_parsing() {
         let deep = format!("{{ a(x: {}1{}) }}", "[".repeat(500_000), "]".repeat(500_000));
-        assert_eq!(check(&deep).unwrap_err(), Refusal::TooDeep);
+        assert_eq!(check(&deep, &Variables::default()).unwrap_err(), Refusal::TooDeep);
         let nested = format!("{}{}", "{ a ".repeat(65), "}".repeat(65));
         assert_eq!(check_nesting(&nested).unwrap_err(), Refusal::TooDeep);
         assert!(check_nesting(&format!("{}{}", "{ a ".repeat(60), "}".repeat(60))).is_ok());
@@ -229,8 +308,25 @@ mod tests {
 
     #[test]
     fn cycles_and_unknown_fragments_terminate() {
-        assert!(check("query { ...A } fragment A on Query { ...B a } fragment B on Query { ...A b }").is_ok());
-        assert!(check("query { ...Missing }").is_ok());
-        assert!(check("query {").unwrap().is_none(), "syntax errors are left to async-graphql");
+        let none = Variables::default();
+        assert!(check("query { ...A } fragment A on Query { ...B a } fragment B on Query { ...A b }", &none).is_ok());
+        assert!(check("query { ...Missing }", &none).is_ok());
+        assert!(check("query {", &none).unwrap().is_none(), "syntax errors are left to async-graphql");
+    }
+
+    #[test]
+    fn long_strings_and_lists_are_refused_wherever_they_are() {
+        let none = Variables::default();
+        let long = "x".repeat(MAX_STRING_CHARS + 1);
+        let fits = "é".repeat(MAX_STRING_CHARS);
+        let in_fragment = format!("query {{ ...F }} fragment F on Query {{ a(x: {{ y: [\"{long}\"] }}) }}");
+        assert_eq!(check(&in_fragment, &none).unwrap_err(), Refusal::LongString);
+        assert_eq!(check(&format!("{{ a @include(if: \"{long}\") }}"), &none).unwrap_err(), Refusal::LongString);
+        assert!(check(&format!("{{ a(x: \"{fits}\") }}"), &none).is_ok(), "characters count, not bytes");
+        let list = format!("{{ a(x: [{}]) }}", "1,".repeat(MAX_LIST_ITEMS + 1));
+        assert_eq!(check(&list, &none).unwrap_err(), Refusal::LongList);
+        let variables = Variables::from_json(serde_json::json!({ "input": { "deep": [{ "s": long }] } }));
+        let refusal = check("query Q($input: X) { a(x: $input) }", &variables).unwrap_err();
+        assert_eq!((refusal.code(), refusal.to_string().len() < 100), ("BAD_USER_INPUT", true));
     }
 }

@@ -320,7 +320,9 @@ impl AppState {
         let integrations = Integrations::new(repo.clone(), sealer);
         let builds = Builds::new(repo.clone(), repo.clone());
         let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()), builds.clone());
-        let sync = VersionSync::new(repo.clone(), integrations.clone(), Arc::new(gantry_registry::OciRegistry::new()));
+        let catalog = Catalog::new(repo.clone(), repo.clone());
+        let registry = Arc::new(gantry_registry::OciRegistry::new());
+        let sync = VersionSync::new(catalog.clone(), repo.clone(), integrations.clone(), registry);
         let local = LocalIssuer::new(&config.jwt_secret, config.jwt_issuer.clone(), config.jwt_audience.clone());
         let accounts = ServiceAccounts::new(repo.clone(), Arc::new(local.clone()));
         let oidc = config
@@ -340,7 +342,7 @@ impl AppState {
             deployer,
             deploy_jobs,
             targets,
-            catalog: Catalog::new(repo),
+            catalog,
             integrations,
             intake,
             sync,
