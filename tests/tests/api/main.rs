@@ -8,6 +8,7 @@ mod auth;
 mod browser;
 mod ci;
 mod components;
+mod crash;
 mod deployments;
 mod docker;
 mod ecs;

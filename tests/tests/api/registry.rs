@@ -34,7 +34,7 @@ async fn wait_until_ingested(app: &TestApp, repository: &str) {
     loop {
         let recorded = app.snapshot().await.iter().any(|item| {
             item["PK"].to_string().contains("DELIVERY#")
-                && item.get("event").is_some_and(|e| e.to_string().contains(repository))
+                && item.get("images").is_some_and(|e| e.to_string().contains(repository))
         });
         let attrs = app
             .sqs

@@ -1,4 +1,4 @@
-use gantry_domain::events::{ImageAction, ImageEvent, QueuedImageEvent, RegistrySource};
+use gantry_domain::events::{Delivery, ImageAction, ImageEvent, QueuedImageEvent, RegistrySource};
 use gantry_domain::integrations::IntegrationId;
 use gantry_gateway::verify::sign_hmac_sha256;
 use serde_json::{Value, json};
@@ -27,7 +27,8 @@ async fn a_distribution_push_is_kept_and_queued_once() {
     assert_eq!(message.event.delivery_id, "cc8c504c-f499-4e63-ab6e-59ca9b81b9a5");
 
     // The raw body is kept, byte for byte.
-    assert_eq!(app.repo.delivery_body(&message).await.unwrap().as_deref(), Some(&body[..]));
+    let key = Delivery::key_for(std::slice::from_ref(&message));
+    assert_eq!(app.repo.delivery_body(&key).await.unwrap().as_deref(), Some(&body[..]));
 
     // A replay (the registry retries until it hears back) has no second effect.
     let before = app.snapshot().await;
@@ -60,6 +61,52 @@ async fn assert_refused(app: &TestApp, path: &str, headers: &[(&str, &str)], bod
     }
     assert_eq!(app.snapshot().await, before, "a refused webhook writes nothing");
     assert!(app.drain_events().await.is_empty(), "a refused webhook queues nothing");
+}
+
+/// A distribution envelope of `count` pushes of `repository`, tags 1.0.0, 1.0.1, ...
+fn envelope(repository: &str, count: usize) -> Vec<u8> {
+    let events: Vec<Value> = (0..count)
+        .map(|i| {
+            json!({ "id": format!("{repository}-{i}"), "action": "push",
+            "target": { "mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": repository,
+                        "tag": format!("1.0.{i}"), "digest": crate::support::digest(&format!("{repository}{i}")) },
+            "request": { "host": "127.0.0.1:15000" } })
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "events": events })).unwrap()
+}
+
+#[tokio::test]
+async fn a_body_is_stored_once_whatever_number_of_events_it_carries() {
+    let app = TestApp::spawn().await;
+    let (_, secret) = app.create_integration("local", "DISTRIBUTION", "http://127.0.0.1:15000").await;
+    let before = app.snapshot().await.len();
+    let auth = format!("Bearer {secret}");
+    let (status, answer) =
+        app.post_webhook(DISTRIBUTION, &[("authorization", &auth)], envelope("demo/many", 400)).await;
+    assert_eq!((status, answer), (202, json!({ "accepted": 400, "duplicates": 0 })));
+    let items = app.snapshot().await;
+    let bodies = items.iter().filter(|i| i.contains_key("rawBody")).count();
+    assert_eq!((items.len() - before, bodies), (1, 1), "one item, holding the body once");
+    assert_eq!(app.drain_events().await.len(), 400, "every event is queued");
+}
+
+#[tokio::test]
+async fn concurrent_replays_get_one_answer() {
+    let app = TestApp::spawn().await;
+    let (_, secret) = app.create_integration("local", "DISTRIBUTION", "http://127.0.0.1:15000").await;
+    let auth = format!("Bearer {secret}");
+    let body = envelope("demo/race", 3);
+    let headers = [("authorization", auth.as_str())];
+    let sends = (0..8).map(|_| app.post_webhook(DISTRIBUTION, &headers, body.clone()));
+    let mut answers: Vec<(u16, Value)> = futures::future::join_all(sends).await;
+    answers.sort_by_key(|(status, _)| *status);
+    let first = answers.pop().unwrap();
+    assert_eq!(first, (202, json!({ "accepted": 3, "duplicates": 0 })), "exactly one first delivery");
+    for answer in answers {
+        assert_eq!(answer, (200, json!({ "accepted": 0, "duplicates": 3 })), "every replay is told so");
+    }
+    assert_eq!(app.drain_events().await.len(), 3, "each event reaches the queue once");
 }
 
 #[tokio::test]

@@ -119,32 +119,62 @@ impl QueuedImageEvent {
     }
 }
 
-/// A received webhook event, kept for audit and replay.
+/// A received webhook request, kept once for audit and replay however many events it
+/// carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    pub queued: QueuedImageEvent,
-    /// The request body exactly as received.
-    pub raw_body: Vec<u8>,
+    /// What replays of the request are recognised by: [`Delivery::key_for`] its events.
+    pub key: String,
+    pub integration_id: crate::integrations::IntegrationId,
+    /// How many events the request carried.
+    pub events: usize,
+    /// The images they are about, each once, at most [`Delivery::MAX_IMAGES`] of them.
+    pub images: Vec<String>,
+    /// The request body exactly as received, gzip-compressed.
+    pub compressed_body: Vec<u8>,
     pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// What recording a delivery found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    /// First sight of this delivery.
-    New,
-    /// Seen before; `enqueued` says whether it also reached the queue.
-    Duplicate { enqueued: bool },
+impl Delivery {
+    pub const MAX_IMAGES: usize = 20;
+
+    /// The distinct images `events` are about, in order, at most [`Delivery::MAX_IMAGES`].
+    pub fn images_of(events: &[QueuedImageEvent]) -> Vec<String> {
+        let mut images: Vec<String> = Vec::new();
+        for event in events {
+            let image = event.event.image_repository();
+            if images.len() == Self::MAX_IMAGES {
+                break;
+            }
+            if !images.contains(&image) {
+                images.push(image);
+            }
+        }
+        images
+    }
+
+    /// The key of a request carrying `events`: its source and a hash of the events'
+    /// delivery keys, so a resent request has the key it had the first time.
+    pub fn key_for(events: &[QueuedImageEvent]) -> String {
+        use sha2::{Digest as _, Sha256};
+        let mut hash = Sha256::new();
+        for event in events {
+            hash.update(event.delivery_key().as_bytes());
+            hash.update(b"\n");
+        }
+        let source = events.first().map_or_else(String::new, |e| e.event.source.to_string());
+        format!("{source}#{}", hex::encode(hash.finalize()))
+    }
 }
 
-/// The audit log of deliveries, which is also how duplicates are dropped.
+/// The audit log of deliveries, which is also how replays are recognised.
 #[async_trait::async_trait]
 pub trait DeliveryLog: Send + Sync {
-    /// Stores a delivery unless one with its key exists (a conditional write).
-    async fn record(&self, delivery: &Delivery) -> crate::Result<Recorded>;
+    /// Stores a delivery unless one with its key exists (a conditional write); `false` for a
+    /// replay.
+    async fn record(&self, delivery: &Delivery) -> crate::Result<bool>;
     /// Claims a delivery key; `false` when it was claimed before (a replay).
     async fn claim(&self, delivery_key: &str) -> crate::Result<bool>;
-    async fn mark_enqueued(&self, queued: &QueuedImageEvent) -> crate::Result<()>;
 }
 
 /// The queue that feeds ingest.

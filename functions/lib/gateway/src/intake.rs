@@ -1,11 +1,17 @@
-//! Receiving a registry webhook: authenticate, parse, drop duplicates, keep the raw event,
-//! enqueue. Authentication and parsing come first, so a rejected request writes nothing.
+//! Receiving a registry webhook: authenticate, parse, enqueue, keep the raw request.
+//! Authentication and parsing come first, so a rejected request writes nothing.
+//!
+//! Intake is queue-first: the events are on the queue before the delivery is stored, so no
+//! crash can leave a stored delivery whose events never reach ingest. The queue drops a
+//! resent event within five minutes by its delivery key, and ingest applies an event twice
+//! with the effect of once; the stored delivery (a conditional write) tells a replay from a
+//! first delivery, so every replay gets the same answer.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use gantry_domain::builds::{BuildRecord, Builds};
-use gantry_domain::events::{Delivery, DeliveryLog, EventQueue, QueuedImageEvent, Recorded};
+use gantry_domain::events::{Delivery, DeliveryLog, EventQueue, QueuedImageEvent};
 use gantry_domain::integrations::{Integrations, RegistryIntegration};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
@@ -15,9 +21,9 @@ use crate::{Inbound, RegistrySource, auth_scheme, ci, registry, verify};
 /// What became of a webhook's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
-    /// Events queued by this request.
+    /// Events of a first delivery.
     pub accepted: usize,
-    /// Events seen and queued before.
+    /// Events of a delivery received before (a replay).
     pub duplicates: usize,
 }
 
@@ -79,30 +85,28 @@ impl Intake {
     pub async fn receive(&self, source: RegistrySource, inbound: &Inbound<'_>) -> Result<Receipt> {
         let integration = self.authenticate(source, inbound).await?;
         tracing::Span::current().record("integration_id", tracing::field::display(integration.id));
-        let events = registry::parse(source, inbound)?;
-        let received_at = Utc::now();
-        let mut to_queue = Vec::new();
-        let mut duplicates = 0;
-        for event in events {
-            let queued = QueuedImageEvent { integration_id: integration.id, event };
-            let delivery = Delivery { queued: queued.clone(), raw_body: inbound.body.to_vec(), received_at };
-            match self.deliveries.record(&delivery).await? {
-                // A delivery stored but not queued (the queue failed last time) is queued now;
-                // the queue's own deduplication keeps it to one message.
-                Recorded::New | Recorded::Duplicate { enqueued: false } => to_queue.push(queued),
-                Recorded::Duplicate { enqueued: true } => duplicates += 1,
-            }
+        let events: Vec<QueuedImageEvent> = registry::parse(source, inbound)?
+            .into_iter()
+            .map(|event| QueuedImageEvent { integration_id: integration.id, event })
+            .collect();
+        if events.is_empty() {
+            return Ok(Receipt { accepted: 0, duplicates: 0 });
         }
-        if !to_queue.is_empty() {
-            self.queue.enqueue(&to_queue).await?;
-            for queued in &to_queue {
-                self.deliveries.mark_enqueued(queued).await?;
-            }
-        }
+        let delivery = Delivery {
+            key: Delivery::key_for(&events),
+            integration_id: integration.id,
+            events: events.len(),
+            images: Delivery::images_of(&events),
+            compressed_body: compress(inbound.body)?,
+            received_at: Utc::now(),
+        };
+        self.queue.enqueue(&events).await?;
+        let first = self.deliveries.record(&delivery).await?;
+        let (accepted, duplicates) = if first { (events.len(), 0) } else { (0, events.len()) };
         let span = tracing::Span::current();
-        span.record("accepted", to_queue.len());
+        span.record("accepted", accepted);
         span.record("duplicates", duplicates);
-        Ok(Receipt { accepted: to_queue.len(), duplicates })
+        Ok(Receipt { accepted, duplicates })
     }
 
     /// The integration the request proves it comes from.
@@ -126,4 +130,22 @@ impl Intake {
         verify::authenticate(scheme, b"", inbound)?;
         Err(DomainError::Unauthorized(format!("the signature matches no {source} integration")))
     }
+}
+
+/// A compressed body larger than this is refused: it would not fit a DynamoDB item.
+pub const MAX_STORED_BODY: usize = 350 * 1024;
+
+/// The body gzip-compressed, or `Validation` when even that is too large to keep.
+fn compress(body: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(body).map_err(DomainError::internal)?;
+    let compressed = encoder.finish().map_err(DomainError::internal)?;
+    if compressed.len() > MAX_STORED_BODY {
+        return Err(DomainError::validation(format!(
+            "the payload is too large to keep ({} bytes compressed; at most {MAX_STORED_BODY})",
+            compressed.len()
+        )));
+    }
+    Ok(compressed)
 }

@@ -1,12 +1,12 @@
 //! Registry integrations and the webhook delivery log.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, Utc};
-use gantry_domain::events::{Delivery, DeliveryLog, QueuedImageEvent, Recorded, RegistrySource};
+use gantry_domain::events::{Delivery, DeliveryLog, RegistrySource};
 use gantry_domain::integrations::{IntegrationId, IntegrationRepository, RegistryIntegration};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
@@ -18,7 +18,6 @@ use crate::{DynamoRepository, Tx};
 /// How long raw deliveries are kept for audit and replay (DynamoDB TTL removes them after).
 pub const DELIVERY_RETENTION_DAYS: i64 = 90;
 /// DynamoDB items top out at 400 KB; a compressed body must leave room for the rest.
-const MAX_STORED_BODY: usize = 350 * 1024;
 
 #[async_trait]
 impl IntegrationRepository for DynamoRepository {
@@ -113,12 +112,12 @@ impl DynamoRepository {
     }
 
     /// The raw body of a stored delivery, for audit and replay.
-    pub async fn delivery_body(&self, queued: &QueuedImageEvent) -> Result<Option<Vec<u8>>> {
+    pub async fn delivery_body(&self, delivery_key: &str) -> Result<Option<Vec<u8>>> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(keys::delivery(&queued.delivery_key()).primary()))
+            .set_key(Some(keys::delivery(delivery_key).primary()))
             .send()
             .await
             .map_err(sdk)?;
@@ -153,68 +152,21 @@ impl DynamoRepository {
     }
 }
 
-fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(bytes).map_err(DomainError::internal)?;
-    encoder.finish().map_err(DomainError::internal)
-}
-
 #[async_trait]
 impl DeliveryLog for DynamoRepository {
-    #[instrument(skip_all, fields(delivery = %delivery.queued.delivery_key()), err)]
-    async fn record(&self, delivery: &Delivery) -> Result<Recorded> {
-        let body = gzip(&delivery.raw_body)?;
-        if body.len() > MAX_STORED_BODY {
-            return Err(DomainError::validation(format!(
-                "the payload is too large to keep ({} bytes compressed)",
-                body.len()
-            )));
-        }
-        let key = keys::delivery(&delivery.queued.delivery_key());
-        let mut item = to_item(&delivery.queued, &key)?;
-        item.insert("rawBody".into(), AttributeValue::B(Blob::new(body)));
+    #[instrument(skip_all, fields(delivery = %delivery.key), err)]
+    async fn record(&self, delivery: &Delivery) -> Result<bool> {
+        let mut item = keys::delivery(&delivery.key).all();
+        item.insert("integrationId".into(), s(&delivery.integration_id.to_string()));
+        item.insert("events".into(), AttributeValue::N(delivery.events.to_string()));
+        item.insert("images".into(), AttributeValue::L(delivery.images.iter().map(|i| s(i)).collect()));
+        item.insert("rawBody".into(), AttributeValue::B(Blob::new(delivery.compressed_body.clone())));
         item.insert("receivedAt".into(), s(&delivery.received_at.to_rfc3339()));
-        item.insert("enqueued".into(), AttributeValue::Bool(false));
-        if self.put_delivery(item, delivery.received_at).await? {
-            return Ok(Recorded::New);
-        }
-        let existing = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key.primary()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk)?;
-        let enqueued = existing
-            .item
-            .as_ref()
-            .and_then(|i| i.get("enqueued"))
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false);
-        Ok(Recorded::Duplicate { enqueued })
+        self.put_delivery(item, delivery.received_at).await
     }
 
     #[instrument(skip_all, fields(delivery = %delivery_key), err)]
     async fn claim(&self, delivery_key: &str) -> Result<bool> {
         self.put_delivery(keys::delivery(delivery_key).all(), Utc::now()).await
-    }
-
-    #[instrument(skip_all, fields(delivery = %queued.delivery_key()), err)]
-    async fn mark_enqueued(&self, queued: &QueuedImageEvent) -> Result<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::delivery(&queued.delivery_key()).primary()))
-            .update_expression("SET enqueued = :t, enqueuedAt = :at")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .expression_attribute_values(":at", s(&Utc::now().to_rfc3339()))
-            .send()
-            .await
-            .map_err(sdk)?;
-        Ok(())
     }
 }
