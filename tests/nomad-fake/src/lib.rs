@@ -156,9 +156,14 @@ fn handle(
     }
     s.operations.push(op.id.clone());
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    respond(&mut s, &op.id, &params, body)
+}
+
+/// What Nomad would answer an operation that kept to the contract.
+fn respond(s: &mut State, operation: &str, params: &HashMap<String, String>, body: Value) -> Response {
     let index = s.index;
     let job_name = params.get("jobName").cloned().unwrap_or_default();
-    match op.id.as_str() {
+    match operation {
         "GetJob" => match s.jobs.get(&job_name).and_then(|v| v.last()) {
             Some(job) => reply(StatusCode::OK, index, job.clone()),
             None => reply(StatusCode::NOT_FOUND, index, json!({ "error": "job not found" })),
@@ -173,23 +178,7 @@ fn handle(
                 json!({ "Diff": { "Type": if changed { "Edited" } else { "None" } }, "JobModifyIndex": modify_index, "Annotations": {} }),
             )
         }
-        "PostJob" | "RegisterJob" => {
-            let job = body["Job"].clone();
-            let id = job["ID"].as_str().map(str::to_owned).unwrap_or(job_name);
-            let current = s.jobs.get(&id).and_then(|v| v.last()).cloned();
-            if body["EnforceIndex"].as_bool() == Some(true) {
-                let have = current.as_ref().map_or(0, |c| c["JobModifyIndex"].as_u64().unwrap_or(0));
-                if body["JobModifyIndex"].as_u64() != Some(have) {
-                    return reply(
-                        StatusCode::BAD_REQUEST,
-                        index,
-                        json!({ "error": format!("Enforcing job modify index {}: job exists with conflicting job modify index: {have}", body["JobModifyIndex"]) }),
-                    );
-                }
-            }
-            let outcome = s.script.pop_front().unwrap_or(Outcome::Succeed);
-            register(&mut s, &id, job, current.as_ref(), outcome)
-        }
+        "PostJob" | "RegisterJob" => post_job(s, job_name, body),
         "GetEvaluation" => match s.evaluations.get(params.get("evalID").map(String::as_str).unwrap_or_default()) {
             Some(eval) => reply(StatusCode::OK, index, eval.clone()),
             None => reply(StatusCode::NOT_FOUND, index, json!({ "error": "eval not found" })),
@@ -220,29 +209,53 @@ fn handle(
                 None => reply(StatusCode::NOT_FOUND, index, json!({ "error": "deployment not found" })),
             }
         }
-        "PostJobRevert" => {
-            let versions = s.jobs.get(&job_name).cloned().unwrap_or_default();
-            let wanted = body["JobVersion"].as_u64();
-            let Some(target) = versions.iter().find(|v| v["Version"].as_u64() == wanted).cloned() else {
-                return reply(StatusCode::BAD_REQUEST, index, json!({ "error": "job version not found" }));
-            };
-            let current = versions.last().cloned();
-            if current.as_ref().is_some_and(|c| spec(c) == spec(&target)) {
-                // Reverting to a version whose spec equals the current one does nothing.
-                return reply(
-                    StatusCode::OK,
-                    index,
-                    json!({ "EvalID": "", "JobModifyIndex": current.map_or(0, |c| c["JobModifyIndex"].as_u64().unwrap_or(0)) }),
-                );
-            }
-            register(&mut s, &job_name, target, current.as_ref(), Outcome::Succeed)
-        }
+        "PostJobRevert" => revert(s, &job_name, &body),
         other => reply(
             StatusCode::NOT_IMPLEMENTED,
             index,
             json!({ "error": format!("{other} is in the contract but not simulated") }),
         ),
     }
+}
+
+/// Registers a job, refusing a stale `JobModifyIndex` when the caller enforces it.
+fn post_job(s: &mut State, job_name: String, body: Value) -> Response {
+    let index = s.index;
+    let job = body["Job"].clone();
+    let id = job["ID"].as_str().map(str::to_owned).unwrap_or(job_name);
+    let current = s.jobs.get(&id).and_then(|v| v.last()).cloned();
+    if body["EnforceIndex"].as_bool() == Some(true) {
+        let have = current.as_ref().map_or(0, |c| c["JobModifyIndex"].as_u64().unwrap_or(0));
+        if body["JobModifyIndex"].as_u64() != Some(have) {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                index,
+                json!({ "error": format!("Enforcing job modify index {}: job exists with conflicting job modify index: {have}", body["JobModifyIndex"]) }),
+            );
+        }
+    }
+    let outcome = s.script.pop_front().unwrap_or(Outcome::Succeed);
+    register(s, &id, job, current.as_ref(), outcome)
+}
+
+/// Reverts a job to an earlier version, or does nothing when its spec is the current one.
+fn revert(s: &mut State, job_name: &str, body: &Value) -> Response {
+    let index = s.index;
+    let versions = s.jobs.get(job_name).cloned().unwrap_or_default();
+    let wanted = body["JobVersion"].as_u64();
+    let Some(target) = versions.iter().find(|v| v["Version"].as_u64() == wanted).cloned() else {
+        return reply(StatusCode::BAD_REQUEST, index, json!({ "error": "job version not found" }));
+    };
+    let current = versions.last().cloned();
+    if current.as_ref().is_some_and(|c| spec(c) == spec(&target)) {
+        // Reverting to a version whose spec equals the current one does nothing.
+        return reply(
+            StatusCode::OK,
+            index,
+            json!({ "EvalID": "", "JobModifyIndex": current.map_or(0, |c| c["JobModifyIndex"].as_u64().unwrap_or(0)) }),
+        );
+    }
+    register(s, job_name, target, current.as_ref(), Outcome::Succeed)
 }
 
 /// Stores a new job version with an evaluation and a deployment whose end `outcome` decides.

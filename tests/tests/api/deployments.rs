@@ -1,7 +1,7 @@
 //! Promotions deploy to Nomad through the deployer worker, against the contract-checking
 //! Nomad stand-in.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gantry_nomad_fake::{FakeNomad, Outcome};
 use serde_json::{Value, json};
@@ -35,30 +35,6 @@ async fn setup(app: &TestApp, nomad: &FakeNomad) -> (String, String, String) {
 }
 
 /// Requests a promotion of `release` into `environment`; returns `{ id }`.
-async fn request(app: &TestApp, release: &str, environment: &str) -> Value {
-    app.ok(
-        "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
-        json!({ "r": release, "e": environment }),
-    )
-    .await["requestPromotion"]
-        .clone()
-}
-
-const PROMOTION: &str =
-    "query($id: ID!) { promotion(id: $id) { status reason deployments { targetName type state attempt message } } }";
-
-async fn wait_until_settled(app: &TestApp, promotion: &Value) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let p = app.ok(PROMOTION, json!({ "id": promotion["id"] })).await["promotion"].clone();
-        if !["APPROVED", "DEPLOYING"].contains(&p["status"].as_str().unwrap()) {
-            return p;
-        }
-        assert!(Instant::now() < deadline, "the promotion did not settle: {p:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn image_of(version: &Value) -> &str {
     version["TaskGroups"][0]["Tasks"][0]["Config"]["image"].as_str().unwrap()
 }
@@ -69,15 +45,9 @@ async fn a_promotion_deploys_to_nomad_exactly_once() {
     let nomad = FakeNomad::start().await;
     let (dev, _, release) = setup(&app, &nomad).await;
 
-    let requested = app
-        .ok(
-            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id status } }",
-            json!({ "r": release, "e": dev }),
-        )
-        .await["requestPromotion"]
-        .clone();
+    let requested = app.request_promotion(&release, &dev).await;
     assert_eq!(requested["status"], "DEPLOYING", "no approvals needed: deployment starts at once");
-    let settled = wait_until_settled(&app, &requested).await;
+    let settled = app.settled(requested["id"].as_str().unwrap()).await;
     assert_eq!(settled["status"], "DEPLOYED", "{settled:#}");
     assert_eq!(settled["deployments"][0]["state"], "SUCCEEDED");
     assert_eq!(settled["deployments"][0]["type"], "NOMAD");
@@ -125,8 +95,8 @@ async fn a_failed_nomad_deployment_is_reverted() {
     let nomad = FakeNomad::start().await;
     nomad.script([Outcome::Fail]);
     let (dev, _, release) = setup(&app, &nomad).await;
-    let requested = request(&app, &release, &dev).await;
-    let settled = wait_until_settled(&app, &requested).await;
+    let requested = app.request_promotion(&release, &dev).await;
+    let settled = app.settled(requested["id"].as_str().unwrap()).await;
     assert_eq!(settled["status"], "FAILED");
     assert!(settled["reason"].as_str().unwrap().contains("reverted job shop to version 0"), "{settled:#}");
     assert_eq!(settled["deployments"][0]["state"], "FAILED");
@@ -134,22 +104,17 @@ async fn a_failed_nomad_deployment_is_reverted() {
     assert_eq!(versions.len(), 3, "the failed version, then the revert");
     assert_eq!(image_of(&versions[2]), OLD_IMAGE, "what ran before runs again");
     assert!(nomad.violations().is_empty(), "{:?}", nomad.violations());
-    let release = app
+    let state = app
         .ok(
             "query($id: ID!) { release(id: $id) { status state { environments { status } } } }",
             json!({ "id": release }),
         )
         .await;
-    assert_eq!(release["release"]["status"], "READY");
-    assert_eq!(release["release"]["state"]["environments"][0]["status"], "NOT_DEPLOYED");
+    assert_eq!(state["release"]["status"], "READY");
+    assert_eq!(state["release"]["state"]["environments"][0]["status"], "NOT_DEPLOYED");
     // The environment is free for the next attempt.
-    let again = app
-        .gql(
-            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { status } }",
-            json!({ "r": release["release"]["id"], "e": dev }),
-        )
-        .await;
-    let _ = again;
+    let again = app.request_promotion(&release, &dev).await;
+    assert_eq!(again["status"], "DEPLOYING", "{again}");
 }
 
 /// A worker takes a job and dies without finishing. Once its lease runs out, the redelivered
@@ -160,13 +125,7 @@ async fn a_dead_workers_job_is_finished_once_on_redelivery() {
     let app = TestApp::spawn().await; // no workers: this test plays them
     let nomad = FakeNomad::start().await;
     let (dev, _, release) = setup(&app, &nomad).await;
-    let requested = app
-        .ok(
-            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id status } }",
-            json!({ "r": release, "e": dev }),
-        )
-        .await["requestPromotion"]
-        .clone();
+    let requested = app.request_promotion(&release, &dev).await;
     assert_eq!(requested["status"], "DEPLOYING");
     let received = app.sqs.receive_message().queue_url(&app.deploy_queue).wait_time_seconds(2).send().await.unwrap();
     let job: DeployJob = serde_json::from_str(received.messages.unwrap()[0].body.as_deref().unwrap()).unwrap();
@@ -180,7 +139,7 @@ async fn a_dead_workers_job_is_finished_once_on_redelivery() {
     assert!(nomad.operations().is_empty());
     tokio::time::sleep(Duration::from_millis(700)).await;
     app.state.deployer.run(job.clone()).await.unwrap();
-    let settled = wait_until_settled(&app, &requested).await;
+    let settled = app.settled(requested["id"].as_str().unwrap()).await;
     assert_eq!(settled["status"], "DEPLOYED");
     assert_eq!(nomad.operations().iter().filter(|o| *o == "PostJob").count(), 1);
     // A third delivery changes nothing.
@@ -206,7 +165,7 @@ async fn a_poison_job_fails_its_promotion_on_the_last_delivery() {
         json!({ "e": dev, "t": gone }),
     )
     .await;
-    let requested = request(&app, &release, &dev).await;
+    let requested = app.request_promotion(&release, &dev).await;
     let received = app.sqs.receive_message().queue_url(&app.deploy_queue).wait_time_seconds(2).send().await.unwrap();
     let body = received.messages.unwrap()[0].body.clone().unwrap();
 
@@ -222,7 +181,7 @@ async fn a_poison_job_fails_its_promotion_on_the_last_delivery() {
     for count in 1..=2 {
         let response = gantry_deployer::handle(app.state.clone(), delivery(count)).await;
         assert_eq!(response.batch_item_failures.len(), 1, "delivery {count} fails and will be retried");
-        let p = app.ok(PROMOTION, json!({ "id": requested["id"] })).await["promotion"].clone();
+        let p = app.promotion(requested["id"].as_str().unwrap()).await;
         assert_eq!(p["status"], "DEPLOYING");
         // Let the lease of the failed attempt run out, as the queue's visibility timeout would.
         let job: gantry_domain::deployments::DeployJob = serde_json::from_str(&body).unwrap();
@@ -233,7 +192,7 @@ async fn a_poison_job_fails_its_promotion_on_the_last_delivery() {
     }
     let response = gantry_deployer::handle(app.state.clone(), delivery(3)).await;
     assert_eq!(response.batch_item_failures.len(), 1, "the last delivery still fails, so SQS dead-letters it");
-    let p = app.ok(PROMOTION, json!({ "id": requested["id"] })).await["promotion"].clone();
+    let p = app.promotion(requested["id"].as_str().unwrap()).await;
     assert_eq!(p["status"], "FAILED", "{p:#}");
     assert!(p["reason"].as_str().unwrap().contains("gave up after 3 deliveries"), "{p:#}");
     assert_eq!(p["deployments"][0]["state"], "FAILED");
@@ -246,8 +205,8 @@ async fn a_stalled_nomad_deployment_is_failed_and_reverted() {
     let nomad = FakeNomad::start().await;
     nomad.script([Outcome::Stall]);
     let (dev, _, release) = setup(&app, &nomad).await;
-    let requested = request(&app, &release, &dev).await;
-    let settled = wait_until_settled(&app, &requested).await;
+    let requested = app.request_promotion(&release, &dev).await;
+    let settled = app.settled(requested["id"].as_str().unwrap()).await;
     assert_eq!(settled["status"], "FAILED");
     assert!(settled["reason"].as_str().unwrap().contains("did not finish in time"), "{settled:#}");
     assert!(nomad.operations().contains(&"PostDeploymentFail".to_owned()));

@@ -1,9 +1,7 @@
 //! Promotions deploy to a real Docker Engine (a private dockerd that `make test` starts),
 //! pulling images built from busybox-static from a real registry by digest.
 
-use std::time::{Duration, Instant};
-
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::registry::{Registry, free_port};
 use crate::support::{TestApp, docker_host};
@@ -12,24 +10,6 @@ use crate::support::{TestApp, docker_host};
 async fn served(port: u16) -> Option<String> {
     let res = reqwest::get(format!("http://127.0.0.1:{port}/gantry-build")).await.ok()?;
     res.text().await.ok()
-}
-
-async fn settle(app: &TestApp, promotion: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let p = app
-            .ok(
-                "query($id: ID!) { promotion(id: $id) { status reason deployments { state message } } }",
-                json!({ "id": promotion }),
-            )
-            .await["promotion"]
-            .clone();
-        if !["APPROVED", "DEPLOYING"].contains(&p["status"].as_str().unwrap()) {
-            return p;
-        }
-        assert!(Instant::now() < deadline, "the promotion did not settle: {p:#}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,14 +28,8 @@ async fn containers_are_replaced_and_an_unhealthy_one_is_refused() {
         registry.push_with_command("demo/web", "1.2.0", "web 1.2.0", &["httpd", "-f", "-p", &elsewhere, "-h", "/etc"]);
 
     let web = app
-        .ok(
-            "mutation($input: CreateComponentInput!) { createComponent(input: $input) { id } }",
-            json!({ "input": { "name": "web", "imageRepository": format!("{}/demo/web", registry.host()) } }),
-        )
-        .await["createComponent"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .create_component_with(json!({ "name": "web", "imageRepository": format!("{}/demo/web", registry.host()) }))
+        .await;
     for (tag, digest) in [("1.0.0", &v1), ("1.1.0", &v2), ("1.2.0", &broken)] {
         app.add_version(&web, tag, digest).await;
     }
@@ -74,13 +48,7 @@ async fn containers_are_replaced_and_an_unhealthy_one_is_refused() {
     let deploy = async |version: &str| {
         let release =
             app.ready_release(&format!("web-{version}"), json!([{ "componentId": web, "version": version }])).await;
-        let p = app
-            .ok(
-                "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
-                json!({ "r": release, "e": dev }),
-            )
-            .await;
-        settle(&app, p["requestPromotion"]["id"].as_str().unwrap()).await
+        app.promote(&release, &dev).await
     };
 
     let first = deploy("1.0.0").await;

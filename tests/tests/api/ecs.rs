@@ -1,23 +1,9 @@
 //! Promotions deploy to an ECS service on the emulator's ECS API.
 
-use std::time::{Duration, Instant};
-
 use aws_sdk_ecs::types::ContainerDefinition;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{TestApp, digest, ecs_client};
-
-async fn settle(app: &TestApp, promotion: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let p = app.ok("query($id: ID!) { promotion(id: $id) { status reason } }", json!({ "id": promotion })).await["promotion"].clone();
-        if !["APPROVED", "DEPLOYING"].contains(&p["status"].as_str().unwrap()) {
-            return p;
-        }
-        assert!(Instant::now() < deadline, "the promotion did not settle: {p:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promotion_registers_a_revision_and_updates_the_service() {
@@ -63,13 +49,7 @@ async fn a_promotion_registers_a_revision_and_updates_the_service() {
     )
     .await;
     let release = app.ready_release("shop-1.0.0", json!([{ "componentId": web, "version": "1.0.0" }])).await;
-    let p = app
-        .ok(
-            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
-            json!({ "r": release, "e": dev }),
-        )
-        .await;
-    let settled = settle(&app, p["requestPromotion"]["id"].as_str().unwrap()).await;
+    let settled = app.promote(&release, &dev).await;
     assert_eq!(settled["status"], "DEPLOYED", "{settled:#}");
 
     let service = ecs.describe_services().cluster(&cluster).services("shop").send().await.unwrap();
@@ -97,13 +77,7 @@ async fn a_promotion_registers_a_revision_and_updates_the_service() {
         json!({ "e": staging, "t": wrong }),
     )
     .await;
-    let p = app
-        .ok(
-            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
-            json!({ "r": release, "e": staging }),
-        )
-        .await;
-    let failed = settle(&app, p["requestPromotion"]["id"].as_str().unwrap()).await;
+    let failed = app.promote(&release, &staging).await;
     assert_eq!(failed["status"], "FAILED");
     assert!(failed["reason"].as_str().unwrap().contains("has no container api"), "{failed:#}");
     let service = ecs.describe_services().cluster(&cluster).services("shop").send().await.unwrap();

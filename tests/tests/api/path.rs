@@ -1,7 +1,7 @@
 //! One release through dev → staging → prod: a Docker container in dev, an ECS service in
 //! staging (reached by auto-promotion), and a Nomad job in prod behind an approval.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_ecs::types::ContainerDefinition;
 use gantry_domain::access::Role;
@@ -17,15 +17,11 @@ const STATE: &str =
     "query($id: ID!) { release(id: $id) { status state { environments { environmentName status deployedAt } } } }";
 
 async fn wait_for_state(app: &TestApp, release: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    gantry_tests::eventually(Duration::from_secs(60), "the release's state", || async {
         let state = app.ok(STATE, json!({ "id": release })).await["release"].clone();
-        if done(&state) {
-            return state;
-        }
-        assert!(Instant::now() < deadline, "{state:#}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        done(&state).then_some(state)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,15 +33,7 @@ async fn a_release_travels_dev_staging_prod_across_docker_ecs_and_nomad() {
     let digest =
         registry.push_with_command("shop/web", "2.0.0", "shop 2.0.0", &["httpd", "-f", "-p", &listen, "-h", "/etc"]);
     let image = format!("{}/shop/web", registry.host());
-    let web = app
-        .ok(
-            "mutation($input: CreateComponentInput!) { createComponent(input: $input) { id } }",
-            json!({ "input": { "name": "web", "imageRepository": image } }),
-        )
-        .await["createComponent"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let web = app.create_component_with(json!({ "name": "web", "imageRepository": image })).await;
     app.add_version(&web, "2.0.0", &digest).await;
 
     // dev: a container on the private dockerd.
@@ -58,25 +46,7 @@ async fn a_release_travels_dev_staging_prod_across_docker_ecs_and_nomad() {
     // staging: an ECS service, promoted to by itself.
     let ecs = ecs_client();
     let cluster = format!("gantry-path-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
-    let td = ecs
-        .register_task_definition()
-        .family(format!("{cluster}-web"))
-        .container_definitions(
-            ContainerDefinition::builder().name("web").image(format!("{image}:1.0.0")).memory(64).build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let first = td.task_definition().unwrap().task_definition_arn().unwrap().to_owned();
-    ecs.create_service()
-        .cluster(&cluster)
-        .service_name("web")
-        .task_definition(&first)
-        .desired_count(1)
-        .send()
-        .await
-        .unwrap();
+    ecs_service(&ecs, &cluster, &image).await;
     let staging = app.create_environment_with(json!({ "name": "staging", "order": 20, "autoPromote": true })).await;
     let ecs_target = json!({ "name": "ecs", "type": "ECS", "ecs": { "cluster": cluster, "service": "web", "containers": [{ "name": "web", "componentId": web }] } });
     app.ok(ADD_TARGET, json!({ "e": staging, "t": ecs_target })).await;
@@ -90,22 +60,12 @@ async fn a_release_travels_dev_staging_prod_across_docker_ecs_and_nomad() {
     app.ok(ADD_TARGET, json!({ "e": prod, "t": nomad_target })).await;
 
     let release = app.ready_release("shop-2.0.0", json!([{ "componentId": web, "version": "2.0.0" }])).await;
-    app.ok(
-        "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
-        json!({ "r": release, "e": dev }),
-    )
-    .await;
+    app.request_promotion(&release, &dev).await;
     wait_for_state(&app, &release, |s| s["state"]["environments"][1]["status"] == "DEPLOYED").await;
     let served = reqwest::get(format!("http://{listen}/gantry-build")).await.unwrap().text().await.unwrap();
     assert_eq!(served, "shop 2.0.0", "dev's container serves the release");
 
-    let requested = app
-        .ok(
-            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id status } }",
-            json!({ "r": release, "e": prod }),
-        )
-        .await["requestPromotion"]
-        .clone();
+    let requested = app.request_promotion(&release, &prod).await;
     assert_eq!(requested["status"], "PENDING_APPROVAL");
     let (_, approved) = app
         .gql_as(
@@ -145,4 +105,27 @@ async fn a_release_travels_dev_staging_prod_across_docker_ecs_and_nomad() {
         assert_eq!(report["verifyEvidenceChain"]["valid"], true);
     }
     let _ = std::process::Command::new("docker").args(["-H", &docker_host(), "rm", "-f", &container]).output();
+}
+
+/// An ECS cluster with a service `web` running `image:1.0.0`.
+async fn ecs_service(ecs: &aws_sdk_ecs::Client, cluster: &str, image: &str) {
+    ecs.create_cluster().cluster_name(cluster).send().await.unwrap();
+    let td = ecs
+        .register_task_definition()
+        .family(format!("{cluster}-web"))
+        .container_definitions(
+            ContainerDefinition::builder().name("web").image(format!("{image}:1.0.0")).memory(64).build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let first = td.task_definition().unwrap().task_definition_arn().unwrap().to_owned();
+    ecs.create_service()
+        .cluster(cluster)
+        .service_name("web")
+        .task_definition(&first)
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap();
 }

@@ -2,7 +2,7 @@
 //! notifications reach the webhook gateway, images built from busybox-static and pushed
 //! with skopeo, and the ingest worker resolving tags against the registry.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -14,24 +14,20 @@ const VERSIONS: &str = "query($id: ID!) { componentVersions(componentId: $id) { 
 
 /// Polls `componentVersions` until `done` holds, for up to 30 seconds.
 async fn wait_for_versions(app: &TestApp, component: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    gantry_tests::eventually(Duration::from_secs(30), "the component's versions", || async {
         let data = app.ok(VERSIONS, json!({ "id": component })).await;
         let versions = data["componentVersions"].as_array().unwrap().clone();
-        if done(&versions) {
-            return versions;
-        }
-        assert!(Instant::now() < deadline, "versions did not arrive: {versions:#?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        done(&versions).then_some(versions)
+    })
+    .await
 }
 
 /// Waits until a delivery about `repository` is recorded and the events queue is empty
 /// (nothing waiting, nothing in flight): the worker has dealt with it.
 async fn wait_until_ingested(app: &TestApp, repository: &str) {
     use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let what = format!("the registry's notification for {repository} to be ingested");
+    gantry_tests::eventually(Duration::from_secs(30), &what, || async {
         let recorded = app.snapshot().await.iter().any(|item| {
             item["PK"].to_string().contains("DELIVERY#")
                 && item.get("images").is_some_and(|e| e.to_string().contains(repository))
@@ -50,12 +46,9 @@ async fn wait_until_ingested(app: &TestApp, repository: &str) {
         let idle = [ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible]
             .iter()
             .all(|a| attrs.get(a).map(String::as_str) == Some("0"));
-        if recorded && idle {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the registry's notification for {repository} was not ingested");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (recorded && idle).then_some(())
+    })
+    .await
 }
 
 fn find<'a>(versions: &'a [Value], tag: &str) -> Option<&'a Value> {
@@ -69,15 +62,9 @@ async fn registry_pushes_become_version_maps_and_releases() {
     let registry_url = format!("http://127.0.0.1:{port}");
     let (integration, secret) = app.create_integration("local", "DISTRIBUTION", &registry_url).await;
     let component = app
-        .ok(
-            "mutation($input: CreateComponentInput!) { createComponent(input: $input) { id } }",
-            json!({ "input": { "name": "web", "imageRepository": format!("127.0.0.1:{port}/demo/web"),
-                               "autoRelease": { "namePattern": "{component}-{version}" } } }),
-        )
-        .await["createComponent"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .create_component_with(json!({ "name": "web", "imageRepository": format!("127.0.0.1:{port}/demo/web"),
+                               "autoRelease": { "namePattern": "{component}-{version}" } }))
+        .await;
     let registry = Registry::start(port, &format!("{}/webhooks/registry/distribution", app.url), &secret);
 
     let first = registry.push("demo/web", "1.0.0", "web 1.0.0");
@@ -95,16 +82,13 @@ async fn registry_pushes_become_version_maps_and_releases() {
     assert_eq!(find(&versions, "1.2.0-rc.1").unwrap()["channel"], "rc");
 
     // Auto-release: one release per new stable version, none for the release candidate.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let names = loop {
+    let names = gantry_tests::eventually(Duration::from_secs(10), "two auto-releases", || async {
         let data =
             app.ok("{ releases { edges { node { name createdBy components { version digest } } } } }", json!({})).await;
         let edges = data["releases"]["edges"].as_array().unwrap().clone();
-        if edges.len() >= 2 || Instant::now() > deadline {
-            break edges;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        (edges.len() >= 2).then_some(edges)
+    })
+    .await;
     let mut release_names: Vec<_> = names.iter().map(|e| e["node"]["name"].as_str().unwrap().to_owned()).collect();
     release_names.sort();
     assert_eq!(release_names, ["web-1.0.0", "web-1.1.0"]);
@@ -115,14 +99,8 @@ async fn registry_pushes_become_version_maps_and_releases() {
     // Let the registry's own (truthful) notification pass through while no component wants it.
     wait_until_ingested(&app, "demo/legacy").await;
     let legacy = app
-        .ok(
-            "mutation($input: CreateComponentInput!) { createComponent(input: $input) { id } }",
-            json!({ "input": { "name": "legacy", "imageRepository": format!("127.0.0.1:{port}/demo/legacy") } }),
-        )
-        .await["createComponent"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .create_component_with(json!({ "name": "legacy", "imageRepository": format!("127.0.0.1:{port}/demo/legacy") }))
+        .await;
     let forged = crate::support::digest("not what the registry holds");
     let lie = json!({ "events": [{
         "id": "forged-1", "action": "push",
@@ -154,15 +132,7 @@ async fn registry_pushes_become_version_maps_and_releases() {
     let before_api = registry.push("demo/api", "2.0.0", "api 2.0.0");
     registry.push("demo/api", "2.1.0", "api 2.1.0");
     registry.push("demo/api", "nightly", "api nightly");
-    let api = app
-        .ok(
-            "mutation($input: CreateComponentInput!) { createComponent(input: $input) { id } }",
-            json!({ "input": { "name": "api", "imageRepository": format!("127.0.0.1:{port}/demo/api"), "registryIntegrationId": integration } }),
-        )
-        .await["createComponent"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let api = app.create_component_with(json!({ "name": "api", "imageRepository": format!("127.0.0.1:{port}/demo/api"), "registryIntegrationId": integration })).await;
     let sync = "mutation($id: ID!, $force: Boolean) { syncVersions(componentId: $id, forceRefresh: $force) { synced versions { tag digest semver source } } }";
     let report = app.ok(sync, json!({ "id": api })).await["syncVersions"].clone();
     assert_eq!(report["synced"], 2, "two version tags; `nightly` names no version: {report:#}");

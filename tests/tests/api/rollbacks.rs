@@ -1,11 +1,10 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gantry_nomad_fake::{FakeNomad, Outcome};
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, digest};
 
-const REQUEST: &str = "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id status } }";
 const ENVIRONMENT: &str = "query($e: ID!) { environment(id: $e) { currentRelease { name } hold { reason } history { status automatic release { name } } } }";
 
 async fn ready_release(app: &TestApp, component: &str, version: &str) -> String {
@@ -14,15 +13,11 @@ async fn ready_release(app: &TestApp, component: &str, version: &str) -> String 
 }
 
 async fn wait_for(app: &TestApp, env: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    gantry_tests::eventually(Duration::from_secs(30), "the environment's state", || async {
         let e = app.ok(ENVIRONMENT, json!({ "e": env })).await["environment"].clone();
-        if done(&e) {
-            return e;
-        }
-        assert!(Instant::now() < deadline, "{e:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        done(&e).then_some(e)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -35,7 +30,7 @@ async fn auto_promotion_rollback_and_hold() {
     // A release deployed to dev is proposed to staging by itself (both have no targets, so
     // deployments finish at once).
     let r1 = ready_release(&app, &api, "1.0.0").await;
-    assert_eq!(app.ok(REQUEST, json!({ "r": r1, "e": dev })).await["requestPromotion"]["status"], "DEPLOYED");
+    assert_eq!(app.request_promotion(&r1, &dev).await["status"], "DEPLOYED");
     let s = app.ok(ENVIRONMENT, json!({ "e": staging })).await["environment"].clone();
     assert_eq!(s["currentRelease"]["name"], "shop-1.0.0");
     assert_eq!(
@@ -43,7 +38,7 @@ async fn auto_promotion_rollback_and_hold() {
         json!({ "status": "DEPLOYED", "automatic": true, "release": { "name": "shop-1.0.0" } })
     );
     let r2 = ready_release(&app, &api, "1.1.0").await;
-    app.ok(REQUEST, json!({ "r": r2, "e": dev })).await;
+    app.request_promotion(&r2, &dev).await;
     assert_eq!(
         app.ok(ENVIRONMENT, json!({ "e": staging })).await["environment"]["currentRelease"]["name"],
         "shop-1.1.0"
@@ -74,34 +69,12 @@ async fn auto_promotion_rollback_and_hold() {
 
     // While held, a release deployed to dev stays out of staging.
     let r3 = ready_release(&app, &api, "1.2.0").await;
-    app.ok(REQUEST, json!({ "r": r3, "e": dev })).await;
+    app.request_promotion(&r3, &dev).await;
     let s = app.ok(ENVIRONMENT, json!({ "e": staging })).await["environment"].clone();
     assert_eq!(s["currentRelease"]["name"], "shop-1.0.0");
     assert_eq!(s["history"].as_array().unwrap().len(), 3);
 
-    let release_hold = "mutation($e: ID!) { releaseHold(environmentId: $e) }";
-    assert_eq!(app.ok(release_hold, json!({ "e": staging })).await["releaseHold"], true);
-    app.assert_rejected("CONFLICT", release_hold, json!({ "e": staging })).await;
-    assert_eq!(app.ok(ENVIRONMENT, json!({ "e": staging })).await["environment"]["hold"], Value::Null);
-    // dev has one release deployed after another; rolling back to a named release works too.
-    let named = "mutation($e: ID!, $r: ID!) { rollbackEnvironment(environmentId: $e, toReleaseId: $r, reason: \"pin\") { release { name } } }";
-    assert_eq!(
-        app.ok(named, json!({ "e": dev, "r": r1 })).await["rollbackEnvironment"]["release"]["name"],
-        "shop-1.0.0"
-    );
-    let fresh = app.create_environment_with(json!({ "name": "qa", "order": 40 })).await;
-    app.assert_rejected(
-        "CONFLICT",
-        "mutation($e: ID!) { rollbackEnvironment(environmentId: $e, reason: \"x\") { id } }",
-        json!({ "e": fresh }),
-    )
-    .await;
-    app.assert_rejected(
-        "BAD_USER_INPUT",
-        "mutation($e: ID!) { rollbackEnvironment(environmentId: $e, reason: \" \") { id } }",
-        json!({ "e": staging }),
-    )
-    .await;
+    releasing_and_refused_rollbacks(&app, &dev, &staging, &r1).await;
 
     let kinds: Vec<String> = app
         .ok(
@@ -137,12 +110,12 @@ async fn a_failed_deployment_rolls_back_by_itself() {
     )
     .await;
     let r1 = ready_release(&app, &api, "1.0.0").await;
-    app.ok(REQUEST, json!({ "r": r1, "e": dev })).await;
+    app.request_promotion(&r1, &dev).await;
     wait_for(&app, &dev, |e| e["currentRelease"]["name"] == "shop-1.0.0").await;
 
     nomad.script([Outcome::Fail]);
     let r2 = ready_release(&app, &api, "1.1.0").await;
-    app.ok(REQUEST, json!({ "r": r2, "e": dev })).await;
+    app.request_promotion(&r2, &dev).await;
     let e = wait_for(&app, &dev, |e| {
         e["history"].as_array().unwrap().len() == 3 && e["history"][0]["status"] == "DEPLOYED"
     })
@@ -153,4 +126,31 @@ async fn a_failed_deployment_rolls_back_by_itself() {
     assert_eq!(e["currentRelease"]["name"], "shop-1.0.0");
     assert!(e["hold"]["reason"].as_str().unwrap().contains("automatic rollback"));
     assert!(nomad.violations().is_empty(), "{:?}", nomad.violations());
+}
+
+/// Releasing staging's hold, rolling dev back to a named release, and rollbacks refused.
+async fn releasing_and_refused_rollbacks(app: &TestApp, dev: &str, staging: &str, r1: &str) {
+    let release_hold = "mutation($e: ID!) { releaseHold(environmentId: $e) }";
+    assert_eq!(app.ok(release_hold, json!({ "e": staging })).await["releaseHold"], true);
+    app.assert_rejected("CONFLICT", release_hold, json!({ "e": staging })).await;
+    assert_eq!(app.ok(ENVIRONMENT, json!({ "e": staging })).await["environment"]["hold"], Value::Null);
+    // dev has one release deployed after another; rolling back to a named release works too.
+    let named = "mutation($e: ID!, $r: ID!) { rollbackEnvironment(environmentId: $e, toReleaseId: $r, reason: \"pin\") { release { name } } }";
+    assert_eq!(
+        app.ok(named, json!({ "e": dev, "r": r1 })).await["rollbackEnvironment"]["release"]["name"],
+        "shop-1.0.0"
+    );
+    let fresh = app.create_environment_with(json!({ "name": "qa", "order": 40 })).await;
+    app.assert_rejected(
+        "CONFLICT",
+        "mutation($e: ID!) { rollbackEnvironment(environmentId: $e, reason: \"x\") { id } }",
+        json!({ "e": fresh }),
+    )
+    .await;
+    app.assert_rejected(
+        "BAD_USER_INPUT",
+        "mutation($e: ID!) { rollbackEnvironment(environmentId: $e, reason: \" \") { id } }",
+        json!({ "e": staging }),
+    )
+    .await;
 }

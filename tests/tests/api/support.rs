@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
@@ -306,12 +307,16 @@ impl TestApp {
     }
 
     pub async fn create_component(&self, name: &str) -> String {
-        let data = self
-            .ok(
-                "mutation($input: CreateComponentInput!) { createComponent(input: $input) { id } }",
-                json!({ "input": { "name": name, "imageRepository": format!("registry.example.com/acme/{name}") } }),
-            )
-            .await;
+        self.create_component_with(
+            json!({ "name": name, "imageRepository": format!("registry.example.com/acme/{name}") }),
+        )
+        .await
+    }
+
+    /// Creates a component from a full `CreateComponentInput`; returns its id.
+    pub async fn create_component_with(&self, input: Value) -> String {
+        let q = "mutation($input: CreateComponentInput!) { createComponent(input: $input) { id } }";
+        let data = self.ok(q, json!({ "input": input })).await;
         data["createComponent"]["id"].as_str().unwrap().to_owned()
     }
 
@@ -416,6 +421,37 @@ impl TestApp {
     }
 
     /// Posts a webhook body with headers; returns status and JSON body.
+    /// Requests the promotion of `release` into `environment`: its `id` and `status`.
+    pub async fn request_promotion(&self, release: &str, environment: &str) -> Value {
+        let q = "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id status } }";
+        self.ok(q, json!({ "r": release, "e": environment })).await["requestPromotion"].clone()
+    }
+
+    /// Requests a promotion that needs no approval and waits until it has [`settled`].
+    ///
+    /// [`settled`]: TestApp::settled
+    pub async fn promote(&self, release: &str, environment: &str) -> Value {
+        let requested = self.request_promotion(release, environment).await;
+        self.settled(requested["id"].as_str().unwrap()).await
+    }
+
+    /// The promotion once it is no longer approved or deploying (within a minute), with its
+    /// deployments.
+    pub async fn settled(&self, promotion: &str) -> Value {
+        gantry_tests::eventually(Duration::from_secs(60), "the promotion to settle", || async {
+            let p = self.promotion(promotion).await;
+            (!["APPROVED", "DEPLOYING"].contains(&p["status"].as_str().unwrap())).then_some(p)
+        })
+        .await
+    }
+
+    /// A promotion's status and reason, with its deployments.
+    pub async fn promotion(&self, id: &str) -> Value {
+        let q = "query($id: ID!) { promotion(id: $id) { status reason
+            deployments { targetName type state attempt message } } }";
+        self.ok(q, json!({ "id": id })).await["promotion"].clone()
+    }
+
     pub async fn post_webhook(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Value) {
         let mut req = self.http.post(format!("{}{path}", self.url)).body(body);
         for (k, v) in headers {

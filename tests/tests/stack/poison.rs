@@ -25,59 +25,11 @@ async fn a_poison_message_fails_alone_and_is_dead_lettered() {
             .unwrap(),
     )
     .unwrap();
-    // Events for an image no component releases: handled, and nothing to do.
-    let good = |i: usize| QueuedImageEvent {
-        integration_id: integration,
-        event: ImageEvent {
-            source: RegistrySource::Distribution,
-            delivery_id: unique("delivery"),
-            action: ImageAction::Pushed,
-            registry: Some("127.0.0.1:9".into()),
-            repository: format!("nobody/image-{i}"),
-            tag: Some("1.0.0".into()),
-            digest: None,
-            media_type: None,
-        },
-    };
     let poison = json!({ "poison": unique("not-an-image-event") }).to_string();
-    let mut bodies: Vec<String> = (0..3).map(|i| serde_json::to_string(&good(i)).unwrap()).collect();
-    bodies.insert(1, poison.clone());
-    let entries = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| {
-            SendMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .message_body(body)
-                .message_group_id(unique("group"))
-                .message_deduplication_id(unique("dedup"))
-                .build()
-                .unwrap()
-        })
-        .collect();
     let queue = stack.output("EventsQueueUrl");
-    let sent = stack.sqs.send_message_batch().queue_url(queue).set_entries(Some(entries)).send().await.unwrap();
-    assert!(sent.failed.is_empty());
-    let ids: Vec<String> = {
-        let mut ok = sent.successful;
-        ok.sort_by_key(|e| e.id.parse::<usize>().unwrap());
-        ok.into_iter().map(|e| e.message_id).collect()
-    };
+    let ids = send_around(&stack, queue, integration, &poison).await;
     let poison_id = ids[1].clone();
-
-    let attributes = stack
-        .sqs
-        .get_queue_attributes()
-        .queue_url(queue)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
-    let visibility: u64 = attributes[&QueueAttributeName::VisibilityTimeout].parse().unwrap();
-    let redrive: Value = serde_json::from_str(&attributes[&QueueAttributeName::RedrivePolicy]).unwrap();
-    let max_receives = redrive["maxReceiveCount"].as_u64().unwrap();
+    let (visibility, max_receives) = redrive(&stack, queue).await;
 
     let dead_letters = stack.output("EventsDeadLetterQueueUrl");
     let limit = Duration::from_secs(max_receives * (visibility + 5) + 30);
@@ -111,4 +63,61 @@ async fn a_poison_message_fails_alone_and_is_dead_lettered() {
         assert_eq!(count(id, "message handled"), 1, "message {i} was handled exactly once");
         assert_eq!(count(id, "message failed"), 0, "message {i} never failed");
     }
+}
+
+/// Sends three good events around `poison` (second of four), each in its own group; the
+/// message ids in order.
+async fn send_around(stack: &Stack, queue: &str, integration: IntegrationId, poison: &str) -> Vec<String> {
+    // Events for an image no component releases: handled, and nothing to do.
+    let good = |i: usize| QueuedImageEvent {
+        integration_id: integration,
+        event: ImageEvent {
+            source: RegistrySource::Distribution,
+            delivery_id: unique("delivery"),
+            action: ImageAction::Pushed,
+            registry: Some("127.0.0.1:9".into()),
+            repository: format!("nobody/image-{i}"),
+            tag: Some("1.0.0".into()),
+            digest: None,
+            media_type: None,
+        },
+    };
+    let mut bodies: Vec<String> = (0..3).map(|i| serde_json::to_string(&good(i)).unwrap()).collect();
+    bodies.insert(1, poison.to_owned());
+    let entries = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(body)
+                .message_group_id(unique("group"))
+                .message_deduplication_id(unique("dedup"))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let sent = stack.sqs.send_message_batch().queue_url(queue).set_entries(Some(entries)).send().await.unwrap();
+    assert!(sent.failed.is_empty());
+    let mut ok = sent.successful;
+    ok.sort_by_key(|e| e.id.parse::<usize>().unwrap());
+    ok.into_iter().map(|e| e.message_id).collect()
+}
+
+/// The queue's visibility timeout and maxReceiveCount.
+async fn redrive(stack: &Stack, queue: &str) -> (u64, u64) {
+    let attributes = stack
+        .sqs
+        .get_queue_attributes()
+        .queue_url(queue)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let visibility: u64 = attributes[&QueueAttributeName::VisibilityTimeout].parse().unwrap();
+    let redrive: Value = serde_json::from_str(&attributes[&QueueAttributeName::RedrivePolicy]).unwrap();
+    let max_receives = redrive["maxReceiveCount"].as_u64().unwrap();
+    (visibility, max_receives)
 }
