@@ -1,7 +1,7 @@
 use chrono::Utc;
 use gantry_domain::access::Role;
 use gantry_domain::model::{DeploymentStatus, ReleaseEnvironmentRecord};
-use gantry_domain::ports::Repository;
+use gantry_domain::ports::DeploymentRecords;
 use gantry_domain::values::{EnvironmentId, ReleaseId};
 use serde_json::json;
 

@@ -1,6 +1,6 @@
 use chrono::Utc;
 use gantry_domain::model::{DeployedComponent, DeploymentStatus, ReleaseEnvironmentRecord};
-use gantry_domain::ports::Repository;
+use gantry_domain::ports::{DeploymentRecords, ReleaseRepository};
 use gantry_domain::values::{Channel, ComponentId, Digest, EnvironmentId, ReleaseId};
 use serde_json::{Value, json};
 

@@ -29,12 +29,22 @@ pub struct Page<T> {
     pub has_next_page: bool,
 }
 
-/// Storage for the release catalogue. Every write that must be unique or ordered is
-/// conditional: a lost race comes back as `DomainError::Conflict` (or `NotFound` where a
-/// referenced item vanished), never as a silent overwrite.
+/// Storage for the release catalogue, one port per aggregate. Every write that must be
+/// unique or ordered is conditional: a lost race comes back as `DomainError::Conflict` (or
+/// `NotFound` where a referenced item vanished), never as a silent overwrite.
+pub trait Repository:
+    ComponentRepository + VersionRepository + ReleaseRepository + EnvironmentRepository + DeploymentRecords
+{
+}
+
+impl<T> Repository for T where
+    T: ComponentRepository + VersionRepository + ReleaseRepository + EnvironmentRepository + DeploymentRecords
+{
+}
+
+/// Components.
 #[async_trait]
-pub trait Repository: Send + Sync {
-    // Components
+pub trait ComponentRepository: Send + Sync {
     async fn create_component(&self, component: &Component) -> Result<()>;
     async fn get_component(&self, id: ComponentId) -> Result<Option<Component>>;
     /// Looks many components up at once; missing ids are left out.
@@ -46,8 +56,11 @@ pub trait Repository: Send + Sync {
     async fn delete_component(&self, component: &Component) -> Result<()>;
     /// Components that release this image repository (`host/path`).
     async fn components_by_image(&self, image_repository: &str) -> Result<Vec<Component>>;
+}
 
-    // Version maps
+/// A component's version maps.
+#[async_trait]
+pub trait VersionRepository: Send + Sync {
     /// `NotFound` if the component is gone, `Conflict` if the same tag and digest are mapped already.
     async fn create_version_map(&self, version: &VersionMap) -> Result<()>;
     /// Highest semver first, optionally within one channel; removed tags are left out.
@@ -63,8 +76,11 @@ pub trait Repository: Send + Sync {
     async fn versions_with_tag(&self, component: ComponentId, tag: &str) -> Result<Vec<VersionMap>>;
     /// Marks a version map removed (its tag was deleted at the registry).
     async fn mark_version_removed(&self, version: &VersionMap) -> Result<()>;
+}
 
-    // Releases
+/// Releases.
+#[async_trait]
+pub trait ReleaseRepository: Send + Sync {
     /// `Conflict` if the name is taken; `NotFound` if a component vanished meanwhile.
     async fn create_release(&self, release: &Release) -> Result<()>;
     async fn get_release(&self, id: ReleaseId) -> Result<Option<Release>>;
@@ -73,8 +89,11 @@ pub trait Repository: Send + Sync {
     async fn count_releases(&self, filter: ReleaseFilter) -> Result<u64>;
     async fn update_release(&self, before: &Release, after: &Release) -> Result<()>;
     async fn delete_release(&self, release: &Release) -> Result<()>;
+}
 
-    // Environments
+/// Environments.
+#[async_trait]
+pub trait EnvironmentRepository: Send + Sync {
     /// `Conflict` if the name or the order is taken.
     async fn create_environment(&self, environment: &Environment) -> Result<()>;
     async fn get_environment(&self, id: EnvironmentId) -> Result<Option<Environment>>;
@@ -83,8 +102,11 @@ pub trait Repository: Send + Sync {
     async fn update_environment(&self, before: &Environment, after: &Environment) -> Result<()>;
     /// `Conflict` while anything is deployed there.
     async fn delete_environment(&self, environment: &Environment) -> Result<()>;
+}
 
-    // Deployment records, written by promotions.
+/// What runs where: written by promotions.
+#[async_trait]
+pub trait DeploymentRecords: Send + Sync {
     async fn deployed_components(&self, environment: EnvironmentId) -> Result<Vec<DeployedComponent>>;
     async fn release_environment_records(&self, release: ReleaseId) -> Result<Vec<ReleaseEnvironmentRecord>>;
     /// Records that `release` now runs in `environment`, in one transaction.

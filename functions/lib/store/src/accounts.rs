@@ -7,7 +7,7 @@ use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
 use crate::codec::{from_items, sdk, to_item};
-use crate::keys::{self, GSI1, ItemKeys, s};
+use crate::keys::{self, GSI1, s};
 use crate::{DynamoRepository, Tx};
 
 #[async_trait]
@@ -20,7 +20,7 @@ impl ServiceAccountRepository for DynamoRepository {
             DomainError::conflict("service account id exists"),
         );
         tx.push(
-            self.guard(&keys::unique_name("SERVICE_ACCOUNT", account.name.as_str()))?,
+            self.guard(&keys::unique_name(keys::Named::ServiceAccount, account.name.as_str()))?,
             DomainError::conflict(format!("a service account named {} exists", account.name)),
         );
         self.transact(tx).await
@@ -28,7 +28,7 @@ impl ServiceAccountRepository for DynamoRepository {
 
     #[instrument(skip_all, fields(service_account_id = %id), err)]
     async fn get_service_account(&self, id: ServiceAccountId) -> Result<Option<ServiceAccount>> {
-        self.get(&ItemKeys::new(keys::service_account_pk(id), "SERVICE_ACCOUNT")).await
+        self.get(&keys::service_account_key(id)).await
     }
 
     #[instrument(skip_all, err)]
@@ -46,7 +46,7 @@ impl ServiceAccountRepository for DynamoRepository {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(ItemKeys::new(keys::service_account_pk(account.id), "SERVICE_ACCOUNT").primary()))
+            .set_key(Some(keys::service_account_key(account.id).primary()))
             .update_expression("SET revokedAt = :at")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":at", s(&at.to_rfc3339()))

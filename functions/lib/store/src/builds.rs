@@ -20,6 +20,6 @@ impl BuildRepository for DynamoRepository {
 
     #[instrument(skip_all, err)]
     async fn builds_for_commit(&self, commit_sha: &str) -> Result<Vec<BuildRecord>> {
-        from_items(self.partition(&keys::builds_pk(commit_sha), "BUILD#").await?)
+        from_items(self.partition(&keys::builds_pk(commit_sha), keys::BUILD_PREFIX).await?)
     }
 }

@@ -9,13 +9,8 @@ use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
 use crate::codec::{from_item, from_items, sdk, to_item};
-use crate::keys::{self, s};
+use crate::keys::{self, s, stamp};
 use crate::{DynamoRepository, Tx};
-
-/// Fixed-width UTC, so lease times compare as strings.
-fn stamp(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
 
 /// An update's output, or `None` when its condition did not hold.
 fn unless_condition_failed<T, E, R>(

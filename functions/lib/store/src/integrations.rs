@@ -12,7 +12,7 @@ use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
 use crate::codec::{from_items, sdk, to_item};
-use crate::keys::{self, GSI1, GSI2, ItemKeys, s};
+use crate::keys::{self, GSI1, GSI2, s};
 use crate::{DynamoRepository, Tx};
 
 /// How long raw deliveries are kept for audit and replay (DynamoDB TTL removes them after).
@@ -32,7 +32,7 @@ impl IntegrationRepository for DynamoRepository {
             DomainError::conflict("integration id exists"),
         );
         tx.push(
-            self.guard(&keys::unique_name("INTEGRATION", integration.name.as_str()))?,
+            self.guard(&keys::unique_name(keys::Named::Integration, integration.name.as_str()))?,
             DomainError::conflict(format!("a registry integration named {} exists", integration.name)),
         );
         tx.push(self.secret_entry(integration)?, DomainError::conflict("webhook secret collision; retry"));
@@ -41,7 +41,7 @@ impl IntegrationRepository for DynamoRepository {
 
     #[instrument(skip_all, fields(integration_id = %id), err)]
     async fn get_integration(&self, id: IntegrationId) -> Result<Option<RegistryIntegration>> {
-        self.get(&ItemKeys::new(keys::integration_pk(id), "INTEGRATION")).await
+        self.get(&keys::integration_key(id)).await
     }
 
     #[instrument(skip_all, err)]

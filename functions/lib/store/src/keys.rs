@@ -68,6 +68,11 @@ pub fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
+/// Fixed-width UTC with microseconds, so times in keys and leases compare as strings.
+pub fn stamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
 // ----- partitions -----
 
 pub fn component_pk(id: ComponentId) -> String {
@@ -82,14 +87,30 @@ pub fn environment_pk(id: EnvironmentId) -> String {
     format!("ENVIRONMENT#{id}")
 }
 
+/// The primary keys of an aggregate's main item, for reads and existence checks (the
+/// full keys, with their index attributes, come from the functions below).
+pub fn component_key(id: ComponentId) -> ItemKeys {
+    ItemKeys::new(component_pk(id), COMPONENT_SK)
+}
+
+pub fn release_key(id: ReleaseId) -> ItemKeys {
+    ItemKeys::new(release_pk(id), RELEASE_SK)
+}
+
+pub fn environment_key(id: EnvironmentId) -> ItemKeys {
+    ItemKeys::new(environment_pk(id), ENVIRONMENT_SK)
+}
+
+pub const COMPONENT_SK: &str = "COMPONENT";
+pub const RELEASE_SK: &str = "RELEASE";
+pub const ENVIRONMENT_SK: &str = "ENVIRONMENT";
+
 // ----- components -----
 
 pub const COMPONENTS: &str = "COMPONENTS";
 
 pub fn component(id: ComponentId, name: &str, image_repository: &str) -> ItemKeys {
-    ItemKeys::new(component_pk(id), "COMPONENT")
-        .gsi1(COMPONENTS, name)
-        .gsi2(image_pk(image_repository), format!("COMPONENT#{id}"))
+    component_key(id).gsi1(COMPONENTS, name).gsi2(image_pk(image_repository), format!("COMPONENT#{id}"))
 }
 
 /// Components by the image repository they release, so registry events find them.
@@ -97,9 +118,33 @@ pub fn image_pk(image_repository: &str) -> String {
     format!("IMAGE#{image_repository}")
 }
 
-/// Guards a unique name: `kind` is COMPONENT, RELEASE or ENVIRONMENT.
-pub fn unique_name(kind: &str, name: &str) -> ItemKeys {
-    ItemKeys::new(format!("UNIQUE#{kind}_NAME#{name}"), "UNIQUE")
+/// What a name is unique among.
+#[derive(Debug, Clone, Copy)]
+pub enum Named {
+    Component,
+    Release,
+    Environment,
+    Integration,
+    ServiceAccount,
+    Target,
+}
+
+impl Named {
+    fn as_str(self) -> &'static str {
+        match self {
+            Named::Component => "COMPONENT",
+            Named::Release => "RELEASE",
+            Named::Environment => "ENVIRONMENT",
+            Named::Integration => "INTEGRATION",
+            Named::ServiceAccount => "SERVICE_ACCOUNT",
+            Named::Target => "TARGET",
+        }
+    }
+}
+
+/// Guards a unique name among `kind`.
+pub fn unique_name(kind: Named, name: &str) -> ItemKeys {
+    ItemKeys::new(format!("UNIQUE#{}_NAME#{name}", kind.as_str()), "UNIQUE")
 }
 
 // ----- version maps -----
@@ -176,16 +221,21 @@ pub fn created_sort_key(created_at: DateTime<Utc>, id: ReleaseId) -> String {
 
 pub fn release(id: ReleaseId, status: ReleaseStatus, created_at: DateTime<Utc>) -> ItemKeys {
     let order = created_sort_key(created_at, id);
-    ItemKeys::new(release_pk(id), "RELEASE").gsi1(RELEASES, order.clone()).gsi2(release_status_pk(status), order)
+    release_key(id).gsi1(RELEASES, order.clone()).gsi2(release_status_pk(status), order)
 }
 
 pub fn release_status_pk(status: ReleaseStatus) -> String {
     format!("RELEASE_STATUS#{}", status.as_str())
 }
 
+/// The sort key of a release's link to one of its components.
+pub fn member_sk(component: ComponentId) -> String {
+    format!("MEMBER#{component}")
+}
+
 /// Links a release to a component it uses, so releases can be listed by component.
 pub fn release_member(release: ReleaseId, component: ComponentId, created_at: DateTime<Utc>) -> ItemKeys {
-    ItemKeys::new(release_pk(release), format!("MEMBER#{component}"))
+    ItemKeys::new(release_pk(release), member_sk(component))
         .gsi1(releases_of_pk(component), created_sort_key(created_at, release))
 }
 
@@ -205,7 +255,7 @@ pub const ENVSTATE_PREFIX: &str = "ENVSTATE#";
 pub const ENVIRONMENTS: &str = "ENVIRONMENTS";
 
 pub fn environment(id: EnvironmentId, order: u32) -> ItemKeys {
-    ItemKeys::new(environment_pk(id), "ENVIRONMENT").gsi1(ENVIRONMENTS, format!("{order:010}#{id}"))
+    environment_key(id).gsi1(ENVIRONMENTS, format!("{order:010}#{id}"))
 }
 
 pub fn unique_order(order: u32) -> ItemKeys {
@@ -238,8 +288,12 @@ pub fn integration_pk(id: IntegrationId) -> String {
     format!("INTEGRATION#{id}")
 }
 
+pub fn integration_key(id: IntegrationId) -> ItemKeys {
+    ItemKeys::new(integration_pk(id), "INTEGRATION")
+}
+
 pub fn integration(id: IntegrationId, name: &str, kind: RegistrySource) -> ItemKeys {
-    ItemKeys::new(integration_pk(id), "INTEGRATION").gsi1(INTEGRATIONS, name).gsi2(integrations_of_kind_pk(kind), name)
+    integration_key(id).gsi1(INTEGRATIONS, name).gsi2(integrations_of_kind_pk(kind), name)
 }
 
 pub fn integrations_of_kind_pk(kind: RegistrySource) -> String {
@@ -259,8 +313,12 @@ pub fn service_account_pk(id: ServiceAccountId) -> String {
     format!("SERVICE_ACCOUNT#{id}")
 }
 
+pub fn service_account_key(id: ServiceAccountId) -> ItemKeys {
+    ItemKeys::new(service_account_pk(id), "SERVICE_ACCOUNT")
+}
+
 pub fn service_account(id: ServiceAccountId, name: &str) -> ItemKeys {
-    ItemKeys::new(service_account_pk(id), "SERVICE_ACCOUNT").gsi1(SERVICE_ACCOUNTS, name)
+    service_account_key(id).gsi1(SERVICE_ACCOUNTS, name)
 }
 
 // ----- promotions -----
@@ -278,9 +336,13 @@ pub fn promotions_with_status_pk(environment: EnvironmentId, status: &str) -> St
 }
 
 /// A promotion, listed newest first per environment (GSI1) and per environment and status (GSI2).
-pub fn promotion(id: PromotionId, environment: EnvironmentId, status: &str, created_at: DateTime<Utc>) -> ItemKeys {
-    let order = format!("{}#{id}", created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+pub fn promotion_key(id: PromotionId) -> ItemKeys {
     ItemKeys::new(promotion_pk(id), "PROMOTION")
+}
+
+pub fn promotion(id: PromotionId, environment: EnvironmentId, status: &str, created_at: DateTime<Utc>) -> ItemKeys {
+    let order = format!("{}#{id}", stamp(created_at));
+    promotion_key(id)
         .gsi1(promotions_pk(environment), order.clone())
         .gsi2(promotions_with_status_pk(environment, status), order)
 }
@@ -340,8 +402,11 @@ pub fn builds_pk(commit_sha: &str) -> String {
 
 /// One build of a commit; a later report of the same build replaces it.
 pub fn build(commit_sha: &str, source: &str, build_id: &str) -> ItemKeys {
-    ItemKeys::new(builds_pk(commit_sha), format!("BUILD#{source}#{build_id}"))
+    ItemKeys::new(builds_pk(commit_sha), format!("{BUILD_PREFIX}{source}#{build_id}"))
 }
+
+/// The sort-key prefix of a commit's builds.
+pub const BUILD_PREFIX: &str = "BUILD#";
 
 // ----- webhook deliveries -----
 

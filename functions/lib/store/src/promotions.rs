@@ -36,7 +36,7 @@ impl PromotionRepository for DynamoRepository {
 
     #[instrument(skip_all, fields(promotion_id = %id), err)]
     async fn get_promotion(&self, id: PromotionId) -> Result<Option<Promotion>> {
-        self.get(&ItemKeys::new(keys::promotion_pk(id), "PROMOTION")).await
+        self.get(&keys::promotion_key(id)).await
     }
 
     #[instrument(skip_all, fields(promotion_id = %after.id), err)]

@@ -11,7 +11,7 @@ use crate::keys::{self, GSI1, ItemKeys, s};
 use crate::{DynamoRepository, Tx};
 
 fn name_guard(target: &DeploymentTarget) -> ItemKeys {
-    keys::unique_name("TARGET", &format!("{}#{}", target.environment_id, target.name))
+    keys::unique_name(keys::Named::Target, &format!("{}#{}", target.environment_id, target.name))
 }
 
 #[async_trait]
@@ -20,7 +20,7 @@ impl TargetRepository for DynamoRepository {
     async fn add_target(&self, target: &DeploymentTarget) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
-            self.exists(&ItemKeys::new(keys::environment_pk(target.environment_id), "ENVIRONMENT"))?,
+            self.exists(&keys::environment_key(target.environment_id))?,
             DomainError::not_found("environment", target.environment_id),
         );
         tx.push(

@@ -1,0 +1,239 @@
+//! The building blocks every aggregate's module writes with: conditional puts, guards,
+//! transactions, queries and batches.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gantry_domain::values::ReleaseId;
+use gantry_domain::{DomainError, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{Item, cancelled_conditions, from_item, sdk, to_item, update_all};
+use crate::keys::{ItemKeys, PK, SK, s};
+
+use crate::{DynamoRepository, Tx, budget, built};
+
+/// DynamoDB allows at most this many keys in one BatchGetItem.
+const BATCH_GET_MAX: usize = 100;
+/// And at most this many requests in one BatchWriteItem.
+const BATCH_WRITE_MAX: usize = 25;
+/// How often unprocessed batch items are retried before giving up.
+const BATCH_RETRIES: u32 = 5;
+
+impl DynamoRepository {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client: budget::charging(client), table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    // ----- building blocks -----
+
+    pub(crate) fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem> {
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .set_condition_expression(condition.map(str::to_owned))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    pub(crate) fn put_new(&self, item: Item) -> Result<TransactWriteItem> {
+        self.put(item, Some("attribute_not_exists(PK)"))
+    }
+
+    pub(crate) fn guard(&self, keys: &ItemKeys) -> Result<TransactWriteItem> {
+        self.put_new(keys.all())
+    }
+
+    pub(crate) fn delete(
+        &self,
+        keys: &ItemKeys,
+        condition: Option<(&str, Vec<(&'static str, AttributeValue)>)>,
+    ) -> Result<TransactWriteItem> {
+        let mut b = Delete::builder().table_name(&self.table).set_key(Some(keys.primary()));
+        if let Some((expr, values)) = condition {
+            b = b.condition_expression(expr);
+            if !values.is_empty() {
+                b = b.set_expression_attribute_values(Some(
+                    values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                ));
+            }
+        }
+        Ok(TransactWriteItem::builder().delete(built(b.build())?).build())
+    }
+
+    pub(crate) fn exists(&self, keys: &ItemKeys) -> Result<TransactWriteItem> {
+        let check = built(
+            ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys.primary()))
+                .condition_expression("attribute_exists(PK)")
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    pub(crate) fn update_revision<T: Serialize>(
+        &self,
+        keys: &ItemKeys,
+        after: &T,
+        before_revision: u64,
+    ) -> Result<TransactWriteItem> {
+        let update = update_all(
+            &self.table,
+            keys,
+            to_item(after, keys)?,
+            "revision = :rev",
+            [(":rev", AttributeValue::N(before_revision.to_string()))],
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Runs a transaction; a failed condition becomes the error its item was pushed with.
+    pub(crate) async fn transact(&self, tx: Tx) -> Result<()> {
+        match self.client.transact_write_items().set_transact_items(Some(tx.items)).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let failed = cancelled_conditions(err)?;
+                Err(tx.on_fail[failed[0]].clone())
+            }
+        }
+    }
+
+    pub(crate) async fn get<T: for<'de> Deserialize<'de>>(&self, keys: &ItemKeys) -> Result<Option<T>> {
+        let out =
+            self.client.get_item().table_name(&self.table).set_key(Some(keys.primary())).send().await.map_err(sdk)?;
+        out.item.map(from_item).transpose()
+    }
+
+    pub(crate) fn query(&self) -> QueryFluentBuilder {
+        self.client.query().table_name(&self.table)
+    }
+
+    /// Follows every page of a query.
+    pub(crate) async fn query_all(&self, query: QueryFluentBuilder) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = query.clone().set_exclusive_start_key(start).send().await.map_err(sdk)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Items under one partition whose sort key starts with `prefix`.
+    pub(crate) async fn partition(&self, pk: &str, prefix: &str) -> Result<Vec<Item>> {
+        self.query_all(
+            self.query()
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(prefix)),
+        )
+        .await
+    }
+
+    /// BatchGetItem in chunks, retrying unprocessed keys. Missing items are left out.
+    pub(crate) async fn batch_get(&self, keys: Vec<ItemKeys>) -> Result<Vec<Item>> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut pending = built(
+                KeysAndAttributes::builder().set_keys(Some(chunk.iter().map(ItemKeys::primary).collect())).build(),
+            )?;
+            for attempt in 0.. {
+                let out = self.client.batch_get_item().request_items(&self.table, pending).send().await.map_err(sdk)?;
+                if let Some(mut found) = out.responses {
+                    items.extend(found.remove(&self.table).unwrap_or_default());
+                }
+                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    Some(rest) if !rest.keys().is_empty() => {
+                        if attempt >= BATCH_RETRIES {
+                            return Err(DomainError::internal("BatchGetItem left keys unprocessed after retries"));
+                        }
+                        backoff(attempt).await;
+                        pending = rest;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    /// BatchWriteItem deletes in chunks, retrying unprocessed requests.
+    pub(crate) async fn batch_delete(&self, keys: Vec<HashMap<String, AttributeValue>>) -> Result<()> {
+        for chunk in keys.chunks(BATCH_WRITE_MAX) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    built(DeleteRequest::builder().set_key(Some(k.clone())).build())
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                })
+                .collect::<Result<_>>()?;
+            for attempt in 0.. {
+                let out =
+                    self.client.batch_write_item().request_items(&self.table, pending).send().await.map_err(sdk)?;
+                match out.unprocessed_items.and_then(|mut u| u.remove(&self.table)) {
+                    Some(rest) if !rest.is_empty() => {
+                        if attempt >= BATCH_RETRIES {
+                            return Err(DomainError::internal("BatchWriteItem left items unprocessed after retries"));
+                        }
+                        backoff(attempt).await;
+                        pending = rest;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn primary_keys(items: &[Item]) -> Vec<HashMap<String, AttributeValue>> {
+        items
+            .iter()
+            .map(|item| {
+                item.iter().filter(|(k, _)| *k == PK || *k == SK).map(|(k, v)| (k.clone(), v.clone())).collect()
+            })
+            .collect()
+    }
+}
+
+/// Backs off 20 ms, 40 ms, 80 ms ... between retries of unprocessed batch items.
+pub(crate) async fn backoff(attempt: u32) {
+    tokio::time::sleep(Duration::from_millis(20u64 << attempt.min(6))).await;
+}
+
+pub(crate) fn encode_cursor(sort_key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(sort_key)
+}
+
+/// A cursor back into the sort key it came from, and the release id inside it.
+pub(crate) fn decode_cursor(cursor: &str) -> Result<(String, ReleaseId)> {
+    let invalid = || DomainError::validation(format!("cursor {cursor:?} is not valid"));
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let sort_key = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (_, id) = sort_key.rsplit_once('#').ok_or_else(invalid)?;
+    let id = ReleaseId::parse(id).map_err(|_| invalid())?;
+    Ok((sort_key, id))
+}
+
+pub(crate) fn string_attr(item: &Item, name: &str) -> Result<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(DomainError::internal(format!("item lacks string attribute {name}"))),
+    }
+}
