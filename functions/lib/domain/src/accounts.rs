@@ -12,7 +12,7 @@ use crate::access::{Permission, Principal, Role};
 use crate::error::{DomainError, Result};
 use crate::values::{Digest, Name, long_text};
 
-crate::values::id_type!(ServiceAccountId, "service account");
+pub use crate::ids::ServiceAccountId;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use crate::error::{DomainError, Result};
+use crate::ids::VersionMapId;
 use crate::model::{VersionMap, VersionSource};
 use crate::ports::Repository;
-use crate::values::{Digest, VersionMapId, semver_from_tag};
+use crate::values::{Digest, semver_from_tag};
 
 /// How a build ended (or stands).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

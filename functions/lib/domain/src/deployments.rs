@@ -13,11 +13,11 @@ use serde_json::json;
 use tracing::instrument;
 
 use crate::error::{DomainError, Result};
+use crate::ids::{EnvironmentId, PromotionId, TargetId};
 use crate::model::{DeployedComponent, DeploymentStatus, Release, ReleaseEnvironmentRecord};
 use crate::ports::Repository;
-use crate::promotions::{Promotion, PromotionId};
-use crate::targets::{DeploymentTarget, TargetId, TargetKind, TargetRepository};
-use crate::values::EnvironmentId;
+use crate::promotions::Promotion;
+use crate::targets::{DeploymentTarget, TargetKind, TargetRepository};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

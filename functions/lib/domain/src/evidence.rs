@@ -8,12 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{DomainError, Result};
+use crate::ids::{EnvironmentId, PromotionId, ReleaseId};
 use crate::manifest::canonical_digest;
 use crate::ports::{Page, PageRequest};
-use crate::promotions::PromotionId;
-use crate::values::{EnvironmentId, ReleaseId};
 
-crate::values::id_type!(EvidenceId, "evidence record");
+pub use crate::ids::EvidenceId;
 
 /// The message a store gives when another writer extended the chain first; the decision is
 /// retried on the new head.

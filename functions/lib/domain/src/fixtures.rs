@@ -2,8 +2,9 @@
 
 use chrono::Utc;
 
+use crate::ids::{ComponentId, ReleaseId};
 use crate::model::{Release, ReleaseComponent, ReleaseStatus};
-use crate::values::{Channel, ComponentId, Digest, Name, ReleaseId, parse_semver};
+use crate::values::{Channel, Digest, Name, parse_semver};
 
 /// A release component of image `org/<name>` whose digest is that of `digest_label`.
 pub fn component(id: ComponentId, name: &str, digest_label: &str, version: &str) -> ReleaseComponent {

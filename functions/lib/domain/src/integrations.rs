@@ -12,7 +12,7 @@ use crate::error::{DomainError, Result};
 use crate::events::RegistrySource;
 use crate::values::{Digest, Name, display_text};
 
-crate::values::id_type!(IntegrationId, "registry integration");
+pub use crate::ids::IntegrationId;
 
 /// Bytes encrypted by a [`SecretBox`], base64-encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

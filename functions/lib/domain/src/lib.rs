@@ -11,6 +11,7 @@ pub mod events;
 pub mod evidence;
 #[cfg(test)]
 mod fixtures;
+pub mod ids;
 pub mod integrations;
 pub mod manifest;
 pub mod model;

@@ -70,10 +70,9 @@ fn schema_version_ok(v: &str) -> bool {
 mod tests {
     use super::*;
     use crate::fixtures;
-    use crate::values::ComponentId;
 
     fn release(name: &str) -> Release {
-        fixtures::release(name, vec![fixtures::component(ComponentId::new(), "api", "api", "2.3.1")])
+        fixtures::release(name, vec![fixtures::component(crate::ids::ComponentId::new(), "api", "api", "2.3.1")])
     }
 
     #[test]

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, Result};
-use crate::values::{Channel, ComponentId, Digest, EnvironmentId, ImageRepository, Name, ReleaseId, VersionMapId};
+use crate::ids::{ComponentId, EnvironmentId, ReleaseId, VersionMapId};
+use crate::values::{Channel, Digest, ImageRepository, Name};
 
 /// A container image that Gantry releases: one OCI repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -503,7 +504,7 @@ pub fn compare(from: &Release, to: &Release) -> ReleaseComparison {
 mod tests {
     use super::*;
     use crate::fixtures::{component, release};
-    use crate::values::{ComponentId, ImageRepository, Name};
+    use crate::values::{ImageRepository, Name};
 
     #[test]
     fn components_can_override_channels() {

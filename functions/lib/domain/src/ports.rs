@@ -3,10 +3,11 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::ids::{ComponentId, EnvironmentId, ReleaseId};
 use crate::model::{
     Component, DeployedComponent, Environment, Release, ReleaseEnvironmentRecord, ReleaseStatus, VersionMap,
 };
-use crate::values::{Channel, ComponentId, Digest, EnvironmentId, ReleaseId};
+use crate::values::{Channel, Digest};
 
 /// Narrows a release listing. Both filters may be combined.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -7,17 +7,15 @@ use chrono::Utc;
 use tracing::instrument;
 
 use crate::error::{DomainError, Result};
-use crate::integrations::{IntegrationId, IntegrationRepository};
+use crate::ids::{ComponentId, EnvironmentId, IntegrationId, ReleaseId, VersionMapId};
+use crate::integrations::IntegrationRepository;
 use crate::model::{
     AutoRelease, Component, Environment, EnvironmentPolicy, EnvironmentState, PolicyPatch, Release, ReleaseComparison,
     ReleaseComponent, ReleaseStatus, SourceRef, VersionMap, VersionSource, VersioningStrategy, channel_overrides,
     compare, release_state, validate_tag,
 };
 use crate::ports::{Page, PageRequest, ReleaseFilter, Repository};
-use crate::values::{
-    Channel, ComponentId, Digest, EnvironmentId, ImageRepository, Name, ReleaseId, VersionMapId, display_text,
-    parse_semver,
-};
+use crate::values::{Channel, Digest, ImageRepository, Name, display_text, parse_semver};
 
 const DISPLAY_MAX: usize = 200;
 

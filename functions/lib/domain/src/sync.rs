@@ -8,11 +8,12 @@ use tracing::instrument;
 
 use crate::error::{DomainError, Result};
 use crate::events::{ImageAction, QueuedImageEvent};
-use crate::integrations::{IntegrationId, Integrations, RegistryAccess, RegistryIntegration, RegistryReader};
+use crate::ids::{ComponentId, IntegrationId, VersionMapId};
+use crate::integrations::{Integrations, RegistryAccess, RegistryIntegration, RegistryReader};
 use crate::model::{Component, VersionMap, VersionSource};
 use crate::ports::Repository;
 use crate::service::{Actor, Catalog, NewReleaseFromLatest};
-use crate::values::{ComponentId, Digest, VersionMapId, semver_from_tag};
+use crate::values::{Digest, semver_from_tag};
 
 /// What applying one event did.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use crate::error::{DomainError, Result};
+use crate::ids::{ComponentId, EnvironmentId};
 use crate::ports::Repository;
-use crate::values::{ComponentId, EnvironmentId, Name};
+use crate::values::Name;
 
-crate::values::id_type!(TargetId, "deployment target");
+pub use crate::ids::TargetId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -7,45 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{DomainError, Result};
 
-macro_rules! id_type {
-    ($name:ident, $what:literal) => {
-        #[doc = concat!("The id of a ", $what, ": a UUID.")]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub $crate::uuid::Uuid);
-
-        impl $name {
-            pub fn new() -> Self {
-                Self($crate::uuid::Uuid::new_v4())
-            }
-
-            pub fn parse(raw: &str) -> $crate::Result<Self> {
-                $crate::uuid::Uuid::parse_str(raw.trim())
-                    .map(Self)
-                    .map_err(|_| $crate::DomainError::validation(format!("{} id {raw:?} is not a UUID", $what)))
-            }
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-    };
-}
-
-pub(crate) use id_type;
-
-id_type!(ComponentId, "component");
-id_type!(VersionMapId, "version map");
-id_type!(ReleaseId, "release");
-id_type!(EnvironmentId, "environment");
+pub use crate::ids::{ComponentId, EnvironmentId, ReleaseId, VersionMapId};
 
 /// Implements `FromStr`, `Display`, string serde and `as_str` for a validated string newtype.
 macro_rules! string_value {

@@ -1,0 +1,321 @@
+//! Promotions: a release moving into an environment. A request is checked (the release is
+//! live, it runs healthily in the previous environment, no other promotion is active there)
+//! and gated (build success, soak time, manual-only), then approved by distinct principals
+//! holding an approver role.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::instrument;
+
+use crate::access::Principal;
+use crate::builds::{BuildStatus, Builds};
+use crate::deployments::{
+    DeployJob, DeployQueue, Deployment, DeploymentRepository, DeploymentState, deployed_records, results_payload,
+};
+use crate::error::{DomainError, Result};
+use crate::evidence::{
+    ChainHead, ChainReport, EvidenceDraft, EvidenceRecord, EvidenceRepository, EvidenceSigner, chain_moved, seal,
+    verify_chain,
+};
+use crate::ids::{EnvironmentId, ReleaseId};
+use crate::model::{DeploymentStatus, Environment, Release, ReleaseEnvironmentRecord, ReleaseStatus};
+use crate::ports::{Page, PageRequest, Repository};
+use crate::targets::TargetRepository;
+use crate::values::long_text;
+
+pub use crate::ids::PromotionId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromotionStatus {
+    PendingApproval,
+    Approved,
+    Deploying,
+    Deployed,
+    Rejected,
+    Cancelled,
+    Failed,
+    RolledBack,
+}
+
+impl PromotionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingApproval => "pending_approval",
+            Self::Approved => "approved",
+            Self::Deploying => "deploying",
+            Self::Deployed => "deployed",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+            Self::RolledBack => "rolled_back",
+        }
+    }
+
+    /// A promotion that holds its environment: only one at a time.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::PendingApproval | Self::Approved | Self::Deploying)
+    }
+}
+
+/// The outcome of one gate, kept on the promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateResult {
+    pub gate: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Approval {
+    pub principal: String,
+    pub comment: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Promotion {
+    pub id: PromotionId,
+    pub release_id: ReleaseId,
+    pub environment_id: EnvironmentId,
+    pub status: PromotionStatus,
+    pub requested_by: String,
+    pub comment: Option<String>,
+    /// Requested by auto-promotion rather than a person.
+    pub automatic: bool,
+    pub gates: Vec<GateResult>,
+    pub approvals: Vec<Approval>,
+    pub required_approvals: u32,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revision: u64,
+}
+
+/// Evidence to append to an environment's chain in the same transaction as a promotion
+/// write, and the head it extends (the write fails with [`crate::evidence::CHAIN_MOVED`]
+/// if the head moved).
+pub struct EvidenceAppend<'a> {
+    pub records: &'a [EvidenceRecord],
+    pub head: Option<&'a ChainHead>,
+}
+
+#[async_trait]
+pub trait PromotionRepository: Send + Sync {
+    /// Stores a new active promotion with its evidence; `Conflict` if another is active in
+    /// its environment.
+    async fn create_promotion(&self, promotion: &Promotion, evidence: EvidenceAppend<'_>) -> Result<()>;
+    async fn get_promotion(&self, id: PromotionId) -> Result<Option<Promotion>>;
+    /// Replaces `before` with `after` if unchanged meanwhile, with its evidence; frees the
+    /// environment when `after` is no longer active.
+    async fn update_promotion(&self, before: &Promotion, after: &Promotion, evidence: EvidenceAppend<'_>)
+    -> Result<()>;
+    /// Puts (`Some`) or lifts (`None`) an environment's auto-promotion hold, with evidence.
+    async fn set_hold(
+        &self,
+        environment: EnvironmentId,
+        hold: Option<&Hold>,
+        evidence: EvidenceAppend<'_>,
+    ) -> Result<()>;
+    async fn hold(&self, environment: EnvironmentId) -> Result<Option<Hold>>;
+    /// Newest first.
+    async fn list_promotions(
+        &self,
+        environment: EnvironmentId,
+        status: Option<PromotionStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Promotion>>;
+}
+
+/// A stop on auto-promotion into an environment, set by a rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    pub reason: String,
+    pub set_by: String,
+    pub set_at: DateTime<Utc>,
+}
+
+/// The principal automatic decisions are taken as.
+pub fn system(what: &str) -> Principal {
+    Principal { subject: format!("gantry:{what}"), roles: Vec::new(), permissions: Vec::new() }
+}
+
+/// Where promotions hand over to deployments.
+#[derive(Clone)]
+pub struct Rollout {
+    pub targets: Arc<dyn TargetRepository>,
+    pub deployments: Arc<dyn DeploymentRepository>,
+    pub queue: Arc<dyn DeployQueue>,
+}
+
+#[derive(Clone)]
+pub struct Promotions {
+    promotions: Arc<dyn PromotionRepository>,
+    repo: Arc<dyn Repository>,
+    builds: Builds,
+    evidence: Arc<dyn EvidenceRepository>,
+    signer: Arc<dyn EvidenceSigner>,
+    rollout: Rollout,
+}
+
+/// How often a decision is retried when another decision extended the evidence chain first.
+const CHAIN_RETRIES: usize = 8;
+
+/// A reason a person must give: trimmed, not blank, bounded.
+fn required_reason(raw: String) -> Result<String> {
+    long_text("reason", Some(raw), 2000)?.ok_or_else(|| DomainError::validation("reason must not be blank"))
+}
+
+fn page_size(first: Option<i64>) -> Result<usize> {
+    match first {
+        None => Ok(crate::service::DEFAULT_PAGE),
+        Some(n) if (1..=crate::service::MAX_PAGE as i64).contains(&n) => Ok(n as usize),
+        Some(n) => {
+            Err(DomainError::validation(format!("first must be between 1 and {}, not {n}", crate::service::MAX_PAGE)))
+        }
+    }
+}
+
+fn gate(gate: &str, passed: bool, detail: impl Into<String>) -> GateResult {
+    GateResult { gate: gate.to_owned(), passed, detail: detail.into() }
+}
+
+mod decisions;
+mod request;
+mod rollback;
+mod rollout;
+
+impl Promotions {
+    pub fn new(
+        promotions: Arc<dyn PromotionRepository>,
+        repo: Arc<dyn Repository>,
+        builds: Builds,
+        evidence: Arc<dyn EvidenceRepository>,
+        signer: Arc<dyn EvidenceSigner>,
+        rollout: Rollout,
+    ) -> Self {
+        Self { promotions, repo, builds, evidence, signer, rollout }
+    }
+
+    fn draft(&self, p: &Promotion, kind: &'static str, actor: &str, payload: serde_json::Value) -> EvidenceDraft {
+        EvidenceDraft {
+            environment_id: p.environment_id,
+            promotion_id: Some(p.id),
+            release_id: Some(p.release_id),
+            kind,
+            actor: actor.to_owned(),
+            payload,
+        }
+    }
+
+    /// Runs `write` with evidence sealed on the environment's current chain head, again on
+    /// the new head when another decision got there first.
+    async fn with_evidence<F, Fut>(
+        &self,
+        environment: EnvironmentId,
+        drafts: Vec<EvidenceDraft>,
+        write: F,
+    ) -> Result<()>
+    where
+        F: Fn(Vec<EvidenceRecord>, Option<ChainHead>) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        for _ in 0..CHAIN_RETRIES {
+            let head = self.evidence.chain_head(environment).await?;
+            let records = seal(drafts.clone(), head.as_ref(), self.signer.as_ref())?;
+            match write(records, head).await {
+                Err(err) if chain_moved(&err) => continue,
+                other => return other,
+            }
+        }
+        Err(DomainError::conflict("too many decisions at once in this environment; retry"))
+    }
+
+    /// The promotion's deployments, one per target.
+    pub async fn deployments(&self, id: PromotionId) -> Result<Vec<Deployment>> {
+        self.rollout.deployments.deployments_of(id).await
+    }
+
+    pub async fn evidence_of(&self, id: PromotionId) -> Result<Vec<EvidenceRecord>> {
+        self.get(id).await?;
+        self.evidence.evidence_of_promotion(id).await
+    }
+
+    pub async fn environment_evidence(
+        &self,
+        environment: EnvironmentId,
+        first: Option<i64>,
+        after: Option<String>,
+    ) -> Result<Page<EvidenceRecord>> {
+        let first = page_size(first)?;
+        self.evidence.environment_evidence(environment, &PageRequest { first, after }).await
+    }
+
+    /// Walks an environment's whole chain.
+    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    pub async fn verify_evidence(&self, environment: EnvironmentId) -> Result<ChainReport> {
+        self.environment(environment).await?;
+        let head = self.evidence.chain_head(environment).await?;
+        verify_chain(head.as_ref(), &self.evidence.evidence_chain(environment).await?, self.signer.as_ref())
+    }
+
+    pub async fn get(&self, id: PromotionId) -> Result<Promotion> {
+        self.promotions.get_promotion(id).await?.ok_or_else(|| DomainError::not_found("promotion", id))
+    }
+
+    pub async fn list(
+        &self,
+        environment: EnvironmentId,
+        status: Option<PromotionStatus>,
+        first: Option<i64>,
+        after: Option<String>,
+    ) -> Result<Page<Promotion>> {
+        let first = match first {
+            None => crate::service::DEFAULT_PAGE,
+            Some(n) if (1..=crate::service::MAX_PAGE as i64).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(DomainError::validation(format!(
+                    "first must be between 1 and {}, not {n}",
+                    crate::service::MAX_PAGE
+                )));
+            }
+        };
+        self.promotions.list_promotions(environment, status, &PageRequest { first, after }).await
+    }
+
+    async fn environment(&self, id: EnvironmentId) -> Result<Environment> {
+        self.repo.get_environment(id).await?.ok_or_else(|| DomainError::not_found("environment", id))
+    }
+
+    async fn save(
+        &self,
+        before: &Promotion,
+        mut after: Promotion,
+        kind: &'static str,
+        actor: &str,
+        payload: serde_json::Value,
+    ) -> Result<Promotion> {
+        after.updated_at = Utc::now();
+        after.revision = before.revision + 1;
+        let drafts = vec![self.draft(&after, kind, actor, payload)];
+        self.with_evidence(after.environment_id, drafts, |records, head| {
+            let after = &after;
+            async move {
+                self.promotions
+                    .update_promotion(before, after, EvidenceAppend { records: &records, head: head.as_ref() })
+                    .await
+            }
+        })
+        .await?;
+        tracing::info!(promotion_id = %after.id, status = after.status.as_str(), "promotion updated");
+        Ok(after)
+    }
+}

@@ -1,0 +1,208 @@
+//! Deploying an approved promotion and what follows its end: the release's record,
+//! auto-promotion to the next environment, automatic rollback.
+
+use super::*;
+
+impl Promotions {
+    /// Starts deploying an approved promotion: one deployment per target, written with the
+    /// promotion's move to `DEPLOYING`, then one queued job per target.
+    #[instrument(skip_all, fields(promotion_id = %approved.id), err)]
+    pub(super) async fn begin(&self, approved: Promotion) -> Result<Promotion> {
+        let targets = self.rollout.targets.targets_of(approved.environment_id).await?;
+        self.release_moves(approved.release_id, ReleaseStatus::Promoting).await?;
+        if targets.is_empty() {
+            let mut done = approved.clone();
+            done.status = PromotionStatus::Deployed;
+            done.reason = Some("the environment has no targets".into());
+            let done = self.save(&approved, done, "deployment_result", "gantry", json!({ "targets": [] })).await?;
+            self.record_deployed(&done).await?;
+            return Ok(done);
+        }
+        let now = Utc::now();
+        let deployments: Vec<Deployment> = targets
+            .iter()
+            .map(|t| Deployment {
+                promotion_id: approved.id,
+                target_id: t.id,
+                environment_id: approved.environment_id,
+                target_name: t.name.to_string(),
+                kind: t.config.kind(),
+                state: DeploymentState::Pending,
+                attempt: 1,
+                lease_owner: None,
+                lease_until: None,
+                message: None,
+                started_at: None,
+                finished_at: None,
+            })
+            .collect();
+        let mut after = approved.clone();
+        after.status = PromotionStatus::Deploying;
+        after.updated_at = now;
+        after.revision = approved.revision + 1;
+        let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        let drafts = vec![self.draft(&after, "deployment_started", "gantry", json!({ "targets": names }))];
+        self.with_evidence(after.environment_id, drafts, |records, head| {
+            let (approved, after, deployments) = (&approved, &after, &deployments);
+            async move {
+                self.rollout
+                    .deployments
+                    .begin(approved, after, deployments, EvidenceAppend { records: &records, head: head.as_ref() })
+                    .await
+            }
+        })
+        .await?;
+        let jobs: Vec<DeployJob> = deployments
+            .iter()
+            .map(|d| DeployJob { promotion_id: d.promotion_id, target_id: d.target_id, attempt: d.attempt })
+            .collect();
+        self.rollout.queue.enqueue_jobs(&jobs).await?;
+        tracing::info!(targets = jobs.len(), "deployment started");
+        Ok(after)
+    }
+
+    /// Stores a new promotion with its evidence, on the current chain head.
+    pub(super) async fn create(&self, promotion: &Promotion, drafts: Vec<EvidenceDraft>) -> Result<()> {
+        self.with_evidence(promotion.environment_id, drafts, |records, head| async move {
+            self.promotions.create_promotion(promotion, EvidenceAppend { records: &records, head: head.as_ref() }).await
+        })
+        .await
+    }
+
+    /// Ends a deploying promotion once every deployment has ended: `DEPLOYED` when all
+    /// succeeded, else `FAILED` with the failures as its reason.
+    #[instrument(skip_all, fields(promotion_id = %id), err)]
+    pub async fn settle(&self, id: PromotionId) -> Result<Promotion> {
+        let before = self.get(id).await?;
+        if before.status != PromotionStatus::Deploying {
+            return Ok(before);
+        }
+        let deployments = self.rollout.deployments.deployments_of(id).await?;
+        if deployments.iter().any(|d| !d.state.is_terminal()) {
+            return Ok(before);
+        }
+        let failed: Vec<String> = deployments
+            .iter()
+            .filter(|d| d.state == DeploymentState::Failed)
+            .map(|d| format!("{}: {}", d.target_name, d.message.clone().unwrap_or_default()))
+            .collect();
+        let mut after = before.clone();
+        after.status = if failed.is_empty() { PromotionStatus::Deployed } else { PromotionStatus::Failed };
+        after.reason = (!failed.is_empty()).then(|| failed.join("; "));
+        let settled =
+            match self.save(&before, after, "deployment_result", "gantry", results_payload(&deployments)).await {
+                Ok(p) => p,
+                // Another worker settled it first.
+                Err(DomainError::Conflict(_)) => return self.get(id).await,
+                Err(err) => return Err(err),
+            };
+        if settled.status == PromotionStatus::Deployed {
+            self.record_deployed(&settled).await?;
+        } else {
+            let records = self.repo.release_environment_records(settled.release_id).await?;
+            let fallback = if records.iter().any(|r| r.status == DeploymentStatus::Deployed) {
+                ReleaseStatus::Deployed
+            } else {
+                ReleaseStatus::Ready
+            };
+            self.release_moves(settled.release_id, fallback).await?;
+            self.auto_rollback(&settled).await;
+        }
+        Ok(settled)
+    }
+
+    /// After a failed deployment, redeploys what ran before when the environment says so.
+    pub(super) async fn auto_rollback(&self, failed: &Promotion) {
+        let considered = async {
+            let environment = self.environment(failed.environment_id).await?;
+            if !environment.policy.auto_rollback {
+                return Ok(None);
+            }
+            let current = self.list(failed.environment_id, Some(PromotionStatus::Deployed), Some(1), None).await?;
+            Ok::<_, DomainError>(current.items.first().map(|(_, p)| p.release_id))
+        };
+        match considered.await {
+            Ok(Some(running)) => {
+                let why = format!("automatic rollback after promotion {} failed", failed.id);
+                let principal = system("auto-rollback");
+                if let Err(err) = Box::pin(self.rollback(failed.environment_id, Some(running), why, &principal)).await {
+                    tracing::warn!(error = %err, "automatic rollback did not start");
+                }
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "automatic rollback could not be considered"),
+        }
+    }
+
+    pub(super) async fn record_deployed(&self, promotion: &Promotion) -> Result<()> {
+        let release = self
+            .repo
+            .get_release(promotion.release_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("release", promotion.release_id))?;
+        // What ran here before is superseded (unless it is this release again).
+        let earlier = self.list(promotion.environment_id, Some(PromotionStatus::Deployed), Some(2), None).await?;
+        let superseded =
+            earlier.items.iter().map(|(_, p)| p).find(|p| p.id != promotion.id && p.release_id != release.id);
+        if let Some(previous) = superseded {
+            let record = ReleaseEnvironmentRecord {
+                release_id: previous.release_id,
+                environment_id: promotion.environment_id,
+                status: DeploymentStatus::Superseded,
+                deployed_at: None,
+                updated_at: Utc::now(),
+            };
+            self.repo.record_release_deployed(&record, &[]).await?;
+        }
+        let (record, components) = deployed_records(promotion, &release, Utc::now());
+        self.repo.record_release_deployed(&record, &components).await?;
+        self.release_moves(release.id, ReleaseStatus::Deployed).await?;
+        self.auto_promote(promotion).await;
+        Ok(())
+    }
+
+    /// Proposes the release to the next environment when it asks for that and is not held.
+    /// Whatever stops it (a gate, another active promotion) is logged, not raised.
+    pub(super) async fn auto_promote(&self, deployed: &Promotion) {
+        let next = async {
+            let environments = self.repo.list_environments().await?;
+            let here = environments.iter().find(|e| e.id == deployed.environment_id).map(|e| e.order);
+            let next = environments.into_iter().filter(|e| here.is_some_and(|h| e.order > h)).min_by_key(|e| e.order);
+            match next {
+                Some(env) if env.policy.auto_promote && self.promotions.hold(env.id).await?.is_none() => Ok(Some(env)),
+                _ => Ok::<_, DomainError>(None),
+            }
+        };
+        match next.await {
+            Ok(Some(env)) => {
+                let principal = system("auto-promote");
+                let request = Box::pin(self.request(deployed.release_id, env.id, None, &principal, true));
+                match request.await {
+                    Ok(p) => tracing::info!(promotion_id = %p.id, environment = %env.name, "auto-promotion requested"),
+                    Err(err) => tracing::warn!(environment = %env.name, error = %err, "auto-promotion did not start"),
+                }
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "auto-promotion could not be considered"),
+        }
+    }
+
+    /// Moves the release's status where the lifecycle allows it, retrying lost races.
+    pub(super) async fn release_moves(&self, id: ReleaseId, next: ReleaseStatus) -> Result<()> {
+        for _ in 0..CHAIN_RETRIES {
+            let before = self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))?;
+            if before.status == next || !before.status.can_become(next) {
+                return Ok(());
+            }
+            let mut after = before.clone();
+            after.status = next;
+            after.updated_at = Utc::now();
+            after.revision = before.revision + 1;
+            match self.repo.update_release(&before, &after).await {
+                Err(DomainError::Conflict(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(DomainError::conflict(format!("release {id} keeps changing; retry")))
+    }
+}
