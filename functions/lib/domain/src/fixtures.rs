@@ -36,3 +36,50 @@ pub fn release(name: &str, components: Vec<ReleaseComponent>) -> Release {
         revision: 1,
     }
 }
+
+/// An environment at `order` with `policy`, needing `approvals`.
+pub fn environment(
+    name: &str,
+    order: u32,
+    approvals: u32,
+    policy: crate::model::EnvironmentPolicy,
+) -> crate::model::Environment {
+    let now = Utc::now();
+    crate::model::Environment {
+        id: crate::ids::EnvironmentId::new(),
+        name: Name::parse(name).unwrap(),
+        display_name: None,
+        order,
+        required_approvals: approvals,
+        policy,
+        created_at: now,
+        updated_at: now,
+        revision: 1,
+    }
+}
+
+/// A principal with `roles`.
+pub fn principal(subject: &str, roles: &[crate::access::Role]) -> crate::access::Principal {
+    crate::access::Principal { subject: subject.into(), roles: roles.to_vec(), permissions: Vec::new() }
+}
+
+/// A promotion requested by `requester`, pending `approvals` approvals.
+pub fn promotion(requester: &str, approvals: u32) -> crate::promotions::Promotion {
+    let now = Utc::now();
+    crate::promotions::Promotion {
+        id: crate::ids::PromotionId::new(),
+        release_id: ReleaseId::new(),
+        environment_id: crate::ids::EnvironmentId::new(),
+        status: crate::promotions::PromotionStatus::PendingApproval,
+        requested_by: requester.into(),
+        comment: None,
+        automatic: false,
+        gates: Vec::new(),
+        approvals: Vec::new(),
+        required_approvals: approvals,
+        reason: None,
+        created_at: now,
+        updated_at: now,
+        revision: 1,
+    }
+}

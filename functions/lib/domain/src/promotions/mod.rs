@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::instrument;
@@ -189,6 +189,7 @@ fn gate(gate: &str, passed: bool, detail: impl Into<String>) -> GateResult {
 }
 
 mod decisions;
+pub mod gates;
 mod request;
 mod rollback;
 mod rollout;

@@ -73,7 +73,7 @@ impl Promotions {
         Ok(promotion)
     }
 
-    /// The gates of `environment` for `release`; every one is evaluated and recorded.
+    /// The gates of `environment` for `release`: what they read, then [`gates::evaluate`].
     pub(super) async fn evaluate(
         &self,
         release: &Release,
@@ -81,55 +81,25 @@ impl Promotions {
         previous: Option<&Environment>,
         automatic: bool,
     ) -> Result<Vec<GateResult>> {
-        let policy = &environment.policy;
-        let mut gates = Vec::new();
         let records = self.repo.release_environment_records(release.id).await?;
-        let previous_record = previous.and_then(|p| records.iter().find(|r| r.environment_id == p.id));
-        gates.push(match previous {
-            None => gate("previous_environment", true, "the first environment of the path"),
-            Some(p) => match previous_record {
-                Some(r) if r.status == DeploymentStatus::Deployed => {
-                    gate("previous_environment", true, format!("deployed in {}", p.name))
-                }
-                _ => gate("previous_environment", false, format!("not deployed and healthy in {}", p.name)),
+        let previous = previous.map(|p| (p, records.iter().find(|r| r.environment_id == p.id)));
+        let commit = release.source_ref.as_ref().and_then(|s| s.commit_sha.as_deref());
+        let build_succeeded = match commit {
+            Some(sha) if environment.policy.require_build_success => match self.builds.for_commit(sha).await {
+                Ok(builds) => builds.iter().any(|b| b.status == BuildStatus::Success),
+                Err(DomainError::Validation(_)) => false,
+                Err(err) => return Err(err),
             },
-        });
-        if policy.require_build_success {
-            let commit = release.source_ref.as_ref().and_then(|s| s.commit_sha.clone());
-            let passed = match &commit {
-                Some(sha) => match self.builds.for_commit(sha).await {
-                    Ok(builds) => builds.iter().any(|b| b.status == BuildStatus::Success),
-                    Err(DomainError::Validation(_)) => false,
-                    Err(err) => return Err(err),
-                },
-                None => false,
-            };
-            let detail = match (&commit, passed) {
-                (None, _) => "the release names no commit".to_owned(),
-                (Some(sha), true) => format!("a successful build of {sha}"),
-                (Some(sha), false) => format!("no successful build of {sha}"),
-            };
-            gates.push(gate("build_success", passed, detail));
-        }
-        if policy.min_soak_minutes > 0 {
-            let soaked = previous_record.and_then(|r| r.deployed_at).map(|at| Utc::now() - at);
-            let needed = Duration::minutes(i64::from(policy.min_soak_minutes));
-            let passed = soaked.is_some_and(|s| s >= needed);
-            let detail = match soaked {
-                Some(s) => {
-                    format!("{} of {} minutes in the previous environment", s.num_minutes(), policy.min_soak_minutes)
-                }
-                None => "not running in the previous environment".to_owned(),
-            };
-            gates.push(gate("min_soak", passed, detail));
-        }
-        if policy.manual_only {
-            gates.push(gate(
-                "manual_only",
-                !automatic,
-                if automatic { "automatic promotion is not allowed here" } else { "requested by a person" },
-            ));
-        }
-        Ok(gates)
+            _ => false,
+        };
+        let inputs = gates::GateInputs {
+            policy: &environment.policy,
+            previous,
+            commit,
+            build_succeeded,
+            automatic,
+            now: Utc::now(),
+        };
+        Ok(gates::evaluate(&inputs))
     }
 }
