@@ -59,7 +59,9 @@ deploy-local: emulator-up
 deploy-local-down:
 	@scripts/deploy-local.sh down
 
+# rustfmt, clippy (warnings are errors), file and function sizes, and cfn-lint.
 lint: setup
+	@scripts/lint.sh
 	$(VENV)/bin/cfn-lint infra/template.yaml
 
 # Starts the emulator unless one is already up, and a private dockerd; deploys the stack the
@@ -68,6 +70,7 @@ lint: setup
 TEST_STACK := gantry-test
 test: setup
 	@python3 scripts/check-self-contained.py
+	@scripts/lint.sh
 	@started=0; \
 	if ! $(EMULATOR) status >/dev/null 2>&1; then $(EMULATOR) start; started=1; else $(EMULATOR) start; fi; \
 	export GANTRY_TEST_DOCKER_HOST="$$(scripts/dockerd.sh start)"; \

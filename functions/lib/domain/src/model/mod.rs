@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, Result};
-use crate::ids::{ComponentId, EnvironmentId, ReleaseId, VersionMapId};
+use crate::ids::{ComponentId, ReleaseId, VersionMapId};
 use crate::values::{Channel, Digest, ImageRepository, Name};
 
 /// A container image that Gantry releases: one OCI repository.
@@ -281,173 +281,8 @@ impl Release {
     }
 }
 
-/// A stage on the promotion path, such as `dev`, `staging` or `prod`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Environment {
-    pub id: EnvironmentId,
-    pub name: Name,
-    pub display_name: Option<String>,
-    /// Position on the promotion path; unique, lowest first.
-    pub order: u32,
-    pub required_approvals: u32,
-    /// Who approves, which gates apply, and what happens on its own.
-    #[serde(default)]
-    pub policy: EnvironmentPolicy,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub revision: u64,
-}
-
-impl Environment {
-    pub const MAX_REQUIRED_APPROVALS: u32 = 10;
-    pub const MAX_SOAK_MINUTES: u32 = 30 * 24 * 60;
-}
-
-/// An environment's promotion rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct EnvironmentPolicy {
-    /// Roles whose holders may approve promotions into this environment.
-    pub approver_roles: Vec<crate::access::Role>,
-    /// Whether the requester may approve their own promotion.
-    pub allow_self_approval: bool,
-    /// Gate: the release's commit has a successful CI build.
-    pub require_build_success: bool,
-    /// Gate: the release has run this long in the previous environment.
-    pub min_soak_minutes: u32,
-    /// Gate: promotions here are requested by people, never automatically.
-    pub manual_only: bool,
-    /// A release deployed to the previous environment is proposed here by itself.
-    pub auto_promote: bool,
-    /// A failed deployment here rolls back by itself.
-    pub auto_rollback: bool,
-}
-
-impl Default for EnvironmentPolicy {
-    fn default() -> Self {
-        Self {
-            approver_roles: vec![crate::access::Role::Approver, crate::access::Role::Admin],
-            allow_self_approval: false,
-            require_build_success: false,
-            min_soak_minutes: 0,
-            manual_only: false,
-            auto_promote: false,
-            auto_rollback: false,
-        }
-    }
-}
-
-/// Changes to an environment's policy: only the fields given change.
-#[derive(Debug, Clone, Default)]
-pub struct PolicyPatch {
-    pub approver_roles: Option<Vec<crate::access::Role>>,
-    pub allow_self_approval: Option<bool>,
-    pub require_build_success: Option<bool>,
-    pub min_soak_minutes: Option<i64>,
-    pub manual_only: Option<bool>,
-    pub auto_promote: Option<bool>,
-    pub auto_rollback: Option<bool>,
-}
-
-impl EnvironmentPolicy {
-    /// The policy with `patch` applied, checked.
-    pub fn patched(&self, patch: PolicyPatch) -> Result<Self> {
-        let mut p = self.clone();
-        if let Some(mut roles) = patch.approver_roles {
-            if roles.is_empty() {
-                return Err(DomainError::validation("approverRoles must name at least one role"));
-            }
-            // Each role once, in the order first given.
-            let mut seen = std::collections::HashSet::new();
-            roles.retain(|r| seen.insert(*r));
-            p.approver_roles = roles;
-        }
-        if let Some(minutes) = patch.min_soak_minutes {
-            p.min_soak_minutes =
-                u32::try_from(minutes).ok().filter(|m| *m <= Environment::MAX_SOAK_MINUTES).ok_or_else(|| {
-                    DomainError::validation(format!(
-                        "minSoakMinutes must be between 0 and {}",
-                        Environment::MAX_SOAK_MINUTES
-                    ))
-                })?;
-        }
-        p.allow_self_approval = patch.allow_self_approval.unwrap_or(p.allow_self_approval);
-        p.require_build_success = patch.require_build_success.unwrap_or(p.require_build_success);
-        p.manual_only = patch.manual_only.unwrap_or(p.manual_only);
-        p.auto_promote = patch.auto_promote.unwrap_or(p.auto_promote);
-        p.auto_rollback = patch.auto_rollback.unwrap_or(p.auto_rollback);
-        if p.manual_only && p.auto_promote {
-            return Err(DomainError::validation("an environment cannot be both manualOnly and autoPromote"));
-        }
-        Ok(p)
-    }
-}
-
-/// How a release stands in one environment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeploymentStatus {
-    NotDeployed,
-    Deploying,
-    Deployed,
-    Failed,
-    RolledBack,
-    /// A later release was deployed over it.
-    Superseded,
-}
-
-/// The record promotions write on a release for each environment it reached.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReleaseEnvironmentRecord {
-    pub release_id: ReleaseId,
-    pub environment_id: EnvironmentId,
-    pub status: DeploymentStatus,
-    pub deployed_at: Option<DateTime<Utc>>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// The record promotions write on an environment for each component running there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeployedComponent {
-    pub environment_id: EnvironmentId,
-    pub component_id: ComponentId,
-    pub release_id: ReleaseId,
-    pub digest: Digest,
-    pub tag: String,
-    pub version: semver::Version,
-    pub channel: Channel,
-    pub deployed_at: DateTime<Utc>,
-}
-
-/// One row of a release's state: an environment and how the release stands there.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EnvironmentState {
-    pub environment: Environment,
-    pub status: DeploymentStatus,
-    pub deployed_at: Option<DateTime<Utc>>,
-}
-
-/// Every environment in promotion order, with what is recorded for the release there.
-pub fn release_state(
-    mut environments: Vec<Environment>,
-    records: &[ReleaseEnvironmentRecord],
-) -> Vec<EnvironmentState> {
-    environments.sort_by_key(|e| e.order);
-    environments
-        .into_iter()
-        .map(|environment| {
-            let record = records.iter().find(|r| r.environment_id == environment.id);
-            EnvironmentState {
-                status: record.map_or(DeploymentStatus::NotDeployed, |r| r.status),
-                deployed_at: record.and_then(|r| r.deployed_at),
-                environment,
-            }
-        })
-        .collect()
-}
+mod environments;
+pub use environments::*;
 
 /// A component present in one release of a comparison and absent from the other.
 #[derive(Debug, Clone, PartialEq)]
@@ -648,7 +483,7 @@ mod tests {
     fn state_lists_every_environment_in_order() {
         let now = Utc::now();
         let env = |name: &str, order| Environment {
-            id: EnvironmentId::new(),
+            id: crate::ids::EnvironmentId::new(),
             name: Name::parse(name).unwrap(),
             display_name: None,
             order,

@@ -1,0 +1,67 @@
+//! Environments: the promotion path and its policies.
+
+use super::*;
+
+impl Catalog {
+    #[instrument(skip_all, err)]
+    pub async fn environments(&self) -> Result<Vec<Environment>> {
+        self.repo.list_environments().await
+    }
+
+    #[instrument(skip_all, fields(environment_id = %id), err)]
+    pub async fn environment(&self, id: EnvironmentId) -> Result<Environment> {
+        self.repo.get_environment(id).await?.ok_or_else(|| DomainError::not_found("environment", id))
+    }
+
+    #[instrument(skip_all, err)]
+    pub async fn create_environment(&self, input: NewEnvironment) -> Result<Environment> {
+        let now = Utc::now();
+        let environment = Environment {
+            id: EnvironmentId::new(),
+            name: Name::parse(&input.name)?,
+            display_name: display_text("displayName", input.display_name, DISPLAY_MAX)?,
+            order: order(input.order)?,
+            required_approvals: approvals(input.required_approvals.unwrap_or(0))?,
+            policy: EnvironmentPolicy::default().patched(input.policy)?,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        };
+        self.repo.create_environment(&environment).await?;
+        tracing::info!(environment_id = %environment.id, "environment created");
+        Ok(environment)
+    }
+
+    #[instrument(skip_all, fields(environment_id = %id), err)]
+    pub async fn update_environment(&self, id: EnvironmentId, patch: EnvironmentPatch) -> Result<Environment> {
+        let before = self.environment(id).await?;
+        let mut after = before.clone();
+        if let Some(name) = patch.name {
+            after.name = Name::parse(&name)?;
+        }
+        if patch.display_name.is_some() {
+            after.display_name = display_text("displayName", patch.display_name, DISPLAY_MAX)?;
+        }
+        if let Some(o) = patch.order {
+            after.order = order(o)?;
+        }
+        if let Some(a) = patch.required_approvals {
+            after.required_approvals = approvals(a)?;
+        }
+        after.policy = before.policy.patched(patch.policy)?;
+        after.updated_at = Utc::now();
+        after.revision = before.revision + 1;
+        self.repo.update_environment(&before, &after).await?;
+        Ok(after)
+    }
+
+    #[instrument(skip_all, fields(environment_id = %id), err)]
+    pub async fn delete_environment(&self, id: EnvironmentId) -> Result<Environment> {
+        let environment = self.environment(id).await?;
+        self.repo.delete_environment(&environment).await?;
+        tracing::info!("environment deleted");
+        Ok(environment)
+    }
+
+    // ----- helpers -----
+}
