@@ -12,9 +12,7 @@ use axum::response::{IntoResponse, Response};
 use gantry_domain::DomainError;
 use gantry_domain::access::{Action, Principal, Resource};
 use gantry_domain::builds::BuildRecord;
-use gantry_domain::model::SourceRef;
-use gantry_domain::service::{Actor, ComponentSelector, NewRelease};
-use gantry_domain::values::ComponentId;
+use gantry_domain::service::{Actor, NewRelease};
 use gantry_platform::AppState;
 use gantry_platform::http::{HttpError, header};
 use serde::Deserialize;
@@ -35,76 +33,19 @@ fn body<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, HttpError> {
     serde_json::from_slice(bytes).map_err(|e| HttpError(DomainError::validation(format!("the body is not valid: {e}"))))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateRelease {
-    name: String,
-    display_name: Option<String>,
-    components: Vec<ComponentBody>,
-    source_ref: Option<SourceRefBody>,
-    metadata: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ComponentBody {
-    component_id: String,
-    version: Option<String>,
-    digest: Option<String>,
-    channel: Option<String>,
-}
-
-/// The CI guide's `sourceRef`: `commit` and `commitSha` mean the same; `type` is `git`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SourceRefBody {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    scm_integration_id: Option<String>,
-    repository: Option<String>,
-    branch: Option<String>,
-    #[serde(alias = "commitSha")]
-    commit: Option<String>,
-    tag: Option<String>,
-}
-
-/// `201` with the release.
+/// The CI guide's body: the `createRelease` input, with `sourceRef.type` (`git`, the only
+/// kind) and `commit` for `commitSha`.
 pub async fn create_release(State(state): State<Arc<AppState>>, headers: HeaderMap, bytes: Bytes) -> Response {
     let run = async {
         let principal = authorize(&state, &headers, Resource::Release, Action::Create).await?;
-        let input: CreateRelease = body(&bytes)?;
-        if let Some(kind) = input.source_ref.as_ref().and_then(|s| s.kind.as_deref())
+        let mut input: serde_json::Value = body(&bytes)?;
+        if let Some(source) = input.get_mut("sourceRef").and_then(|s| s.as_object_mut())
+            && let Some(kind) = source.remove("type")
             && kind != "git"
         {
-            return Err(HttpError(DomainError::validation(format!(
-                "sourceRef.type {kind:?} is not supported; use git"
-            ))));
+            return Err(HttpError(DomainError::validation(format!("sourceRef.type {kind} is not supported; use git"))));
         }
-        let components = input
-            .components
-            .into_iter()
-            .map(|c| {
-                Ok(ComponentSelector {
-                    component_id: ComponentId::parse(&c.component_id)?,
-                    version: c.version,
-                    digest: c.digest,
-                    channel: c.channel,
-                })
-            })
-            .collect::<Result<Vec<_>, DomainError>>()?;
-        let release = NewRelease {
-            name: input.name,
-            display_name: input.display_name,
-            components,
-            source_ref: input.source_ref.map(|s| SourceRef {
-                scm_integration_id: s.scm_integration_id,
-                repository: s.repository,
-                branch: s.branch,
-                commit_sha: s.commit,
-                tag: s.tag,
-            }),
-            metadata: input.metadata,
-        };
+        let release = NewRelease::from_json(input)?;
         let created = state.catalog.create_release(release, &Actor(principal.subject)).await?;
         Ok::<_, HttpError>((StatusCode::CREATED, Json(created)).into_response())
     };

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use gantry_domain::DomainError;
 use gantry_domain::deployments::{DeployJob, MAX_DELIVERIES};
 use gantry_platform::AppState;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -14,33 +13,14 @@ use lambda_runtime::{LambdaEvent, service_fn};
 /// (so the promotion shows `FAILED` with the reason) and still reports failure, so SQS moves
 /// it to the dead-letter queue.
 pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
-    let deliveries: std::collections::HashMap<String, u32> = event
-        .records
-        .iter()
-        .filter_map(|r| {
-            let count = r.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok())?;
-            Some((r.body.clone().unwrap_or_default(), count))
-        })
-        .collect();
-    let deliveries = Arc::new(deliveries);
-    gantry_queue::handle_batch(event, |job: DeployJob| {
-        let (state, deliveries) = (state.clone(), deliveries.clone());
+    gantry_queue::handle_batch(event, |job: DeployJob, receives: u32| {
+        let state = state.clone();
         async move {
             let result = state.deployer.run(job.clone()).await;
-            if let Err(err) = &result {
-                let last = deliveries.iter().any(|(body, n)| {
-                    *n >= MAX_DELIVERIES && serde_json::from_str::<DeployJob>(body).is_ok_and(|j| j == job)
-                });
-                if last {
-                    // Internal detail stays in the logs; the promotion says what happened.
-                    let reason = match err {
-                        DomainError::Internal(_) => {
-                            "the target did not answer as expected (see the deployer's logs)".to_owned()
-                        }
-                        other => other.to_string(),
-                    };
-                    state.deployer.give_up(&job, &reason).await?;
-                }
+            if let Err(err) = &result
+                && receives >= MAX_DELIVERIES
+            {
+                state.deployer.give_up(&job, err).await?;
             }
             result
         }

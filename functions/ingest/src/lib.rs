@@ -10,7 +10,7 @@ use gantry_platform::AppState;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
-    gantry_queue::handle_batch(event, |queued: QueuedImageEvent| {
+    gantry_queue::handle_batch(event, |queued: QueuedImageEvent, _receives: u32| {
         let state = state.clone();
         async move {
             let applied = state.sync.apply(queued).await?;

@@ -105,7 +105,7 @@ impl ServiceAccounts {
     }
 
     /// Creates an account and its token, which the caller sees this once.
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     pub async fn create(&self, input: NewServiceAccount, creator: &Principal) -> Result<(ServiceAccount, String)> {
         let name = Name::parse(&input.name)?;
         let description = long_text("description", input.description, 500)?;
@@ -146,12 +146,12 @@ impl ServiceAccounts {
         Ok((account, token))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     pub async fn list(&self) -> Result<Vec<ServiceAccount>> {
         self.repo.list_service_accounts().await
     }
 
-    #[instrument(skip_all, fields(service_account_id = %id), err)]
+    #[instrument(skip_all, fields(service_account_id = %id), err(level = "info"))]
     pub async fn revoke(&self, id: ServiceAccountId) -> Result<ServiceAccount> {
         let mut account =
             self.repo.get_service_account(id).await?.ok_or_else(|| DomainError::not_found("service account", id))?;

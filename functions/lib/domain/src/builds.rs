@@ -110,7 +110,7 @@ impl Builds {
 
     /// Records a build and turns its tagged artifacts into version maps of the components
     /// that release their repositories.
-    #[instrument(skip_all, fields(source = %build.source, build_id = %build.build_id), err)]
+    #[instrument(skip_all, fields(source = %build.source, build_id = %build.build_id), err(level = "info"))]
     pub async fn record(&self, build: BuildRecord) -> Result<BuildOutcome> {
         if build.build_id.trim().is_empty() || build.build_id.len() > 200 {
             return Err(DomainError::validation("buildId must be 1-200 characters"));

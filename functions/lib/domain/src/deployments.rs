@@ -163,7 +163,7 @@ impl Deployer {
     }
 
     /// Runs one job. A job whose deployment is finished or held by a live worker is done.
-    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id, attempt = job.attempt), err)]
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id, attempt = job.attempt), err(level = "info"))]
     pub async fn run(&self, job: DeployJob) -> Result<()> {
         let now = Utc::now();
         let Some(deployment) = self.deployments.claim(&job, &self.worker, now, now + Duration::seconds(LEASE)).await?
@@ -199,11 +199,16 @@ impl Deployer {
     /// Fails a job's deployment for good, after its last delivery failed, and settles the
     /// promotion, so it shows `FAILED` with the reason while the job goes to the dead-letter
     /// queue.
-    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err)]
-    pub async fn give_up(&self, job: &DeployJob, reason: &str) -> Result<()> {
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
+    pub async fn give_up(&self, job: &DeployJob, last: &DomainError) -> Result<()> {
+        // Internal detail stays in the logs; the promotion says what happened.
+        let reason = match last {
+            DomainError::Internal(_) => "the target did not answer as expected (see the deployer's logs)".to_owned(),
+            other => other.public_message(),
+        };
         let message = format!("gave up after {MAX_DELIVERIES} deliveries: {reason}");
         if self.deployments.give_up(job, &message, Utc::now()).await? {
-            tracing::warn!(reason, "deployment given up");
+            tracing::warn!(reason = %reason, "deployment given up");
         }
         self.promotions.settle(job.promotion_id).await.map(|_| ())
     }

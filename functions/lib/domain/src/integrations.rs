@@ -129,7 +129,7 @@ impl Integrations {
         Self { repo, secrets }
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     pub async fn create(&self, input: NewIntegration) -> Result<WithSecret> {
         let name = Name::parse(&input.name)?;
         let display_name = display_text("displayName", input.display_name, 200)?;
@@ -167,17 +167,17 @@ impl Integrations {
         Ok(WithSecret { integration, webhook_secret: secret })
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     pub async fn list(&self) -> Result<Vec<RegistryIntegration>> {
         self.repo.list_integrations().await
     }
 
-    #[instrument(skip_all, fields(integration_id = %id), err)]
+    #[instrument(skip_all, fields(integration_id = %id), err(level = "info"))]
     pub async fn get(&self, id: IntegrationId) -> Result<RegistryIntegration> {
         self.repo.get_integration(id).await?.ok_or_else(|| DomainError::not_found("registry integration", id))
     }
 
-    #[instrument(skip_all, fields(integration_id = %id), err)]
+    #[instrument(skip_all, fields(integration_id = %id), err(level = "info"))]
     pub async fn rotate_secret(&self, id: IntegrationId) -> Result<WithSecret> {
         let before = self.get(id).await?;
         let secret = new_secret()?;

@@ -57,7 +57,7 @@ impl VersionSync {
 
     /// Applies a queued registry event. Events about images no component releases, and
     /// tags that name no version, are acknowledged and dropped.
-    #[instrument(skip_all, fields(delivery = %queued.delivery_key()), err)]
+    #[instrument(skip_all, fields(delivery = %queued.delivery_key()), err(level = "info"))]
     pub async fn apply(&self, queued: QueuedImageEvent) -> Result<Applied> {
         let integration = self.integrations.get(queued.integration_id).await?;
         let event = &queued.event;
@@ -109,7 +109,7 @@ impl VersionSync {
 
     /// Reads every tag of a component's repository and records what each points at.
     /// Without `force_refresh`, tags already mapped are not asked about again.
-    #[instrument(skip_all, fields(component_id = %component_id), err)]
+    #[instrument(skip_all, fields(component_id = %component_id), err(level = "info"))]
     pub async fn sync_component(&self, component_id: ComponentId, force_refresh: bool) -> Result<SyncReport> {
         let component = self.catalog.component(component_id).await?;
         let integration = self.integration_for(&component).await?;

@@ -200,7 +200,7 @@ impl Targets {
         Self { targets, repo }
     }
 
-    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     pub async fn add(&self, environment: EnvironmentId, name: &str, config: TargetConfig) -> Result<DeploymentTarget> {
         let name = Name::parse(name)?;
         config.validate()?;
@@ -220,7 +220,7 @@ impl Targets {
         Ok(target)
     }
 
-    #[instrument(skip_all, fields(target_id = %id), err)]
+    #[instrument(skip_all, fields(target_id = %id), err(level = "info"))]
     pub async fn remove(&self, id: TargetId) -> Result<DeploymentTarget> {
         let target =
             self.targets.get_target(id).await?.ok_or_else(|| DomainError::not_found("deployment target", id))?;

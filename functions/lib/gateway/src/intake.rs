@@ -59,7 +59,7 @@ impl Intake {
 
     /// Records a CI system's build event. `Ok(false)` for a replayed delivery or an event
     /// that is not a finished build.
-    #[instrument(skip_all, fields(source = ?source), err)]
+    #[instrument(skip_all, fields(source = ?source), err(level = "info"))]
     pub async fn receive_ci(&self, source: CiSource, inbound: &Inbound<'_>) -> Result<bool> {
         let (kind, parse): (RegistrySource, BuildParser) = match source {
             CiSource::Github => (RegistrySource::Github, ci::github_workflow_run),
@@ -81,7 +81,7 @@ impl Intake {
         Ok(true)
     }
 
-    #[instrument(skip_all, fields(source = %source, integration_id, accepted, duplicates), err)]
+    #[instrument(skip_all, fields(source = %source, integration_id, accepted, duplicates), err(level = "info"))]
     pub async fn receive(&self, source: RegistrySource, inbound: &Inbound<'_>) -> Result<Receipt> {
         let integration = self.authenticate(source, inbound).await?;
         tracing::Span::current().record("integration_id", tracing::field::display(integration.id));

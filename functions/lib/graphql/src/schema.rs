@@ -3,11 +3,10 @@
 
 use async_graphql::{Context, ID, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
-use gantry_domain::model;
 use gantry_domain::ports::ReleaseFilter;
 use gantry_domain::service::{
-    Actor, Catalog, ComponentPatch, ComponentSelector, EnvironmentPatch, NewComponent, NewEnvironment, NewRelease,
-    NewReleaseFromLatest, NewVersionMap, ReleasePatch,
+    Actor, Catalog, ComponentPatch, EnvironmentPatch, NewComponent, NewEnvironment, NewRelease, NewReleaseFromLatest,
+    NewVersionMap, ReleasePatch,
 };
 use gantry_domain::values::{ComponentId, EnvironmentId, ReleaseId};
 
@@ -229,7 +228,8 @@ pub struct CreateVersionMapInput {
 }
 
 /// Chooses one component of a release by exactly one of `version`, `digest` or `channel`.
-#[derive(InputObject)]
+#[derive(InputObject, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReleaseComponentInput {
     pub component_id: ID,
     /// A semver of one of the component's version maps.
@@ -240,7 +240,8 @@ pub struct ReleaseComponentInput {
     pub channel: Option<String>,
 }
 
-#[derive(InputObject)]
+#[derive(InputObject, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SourceRefInput {
     pub scm_integration_id: Option<String>,
     pub repository: Option<String>,
@@ -249,7 +250,9 @@ pub struct SourceRefInput {
     pub tag: Option<String>,
 }
 
-#[derive(InputObject)]
+/// Read into the domain's `NewRelease` through its JSON form, as the REST endpoint is.
+#[derive(InputObject, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateReleaseInput {
     /// Unique: letters, digits, '.', '_' and '-'.
     pub name: String,
@@ -413,31 +416,8 @@ impl CatalogMutation {
 
     #[graphql(guard = "Can(Resource::Release, Action::Create)")]
     async fn create_release(&self, ctx: &Context<'_>, input: CreateReleaseInput) -> async_graphql::Result<Release> {
-        let components = input
-            .components
-            .into_iter()
-            .map(|c| {
-                Ok(ComponentSelector {
-                    component_id: component_id(&c.component_id)?,
-                    version: c.version,
-                    digest: c.digest,
-                    channel: c.channel,
-                })
-            })
-            .collect::<async_graphql::Result<_>>()?;
-        let input = NewRelease {
-            name: input.name,
-            display_name: input.display_name,
-            components,
-            source_ref: input.source_ref.map(|s| model::SourceRef {
-                scm_integration_id: s.scm_integration_id,
-                repository: s.repository,
-                branch: s.branch,
-                commit_sha: s.commit_sha,
-                tag: s.tag,
-            }),
-            metadata: input.metadata.map(|m| m.0),
-        };
+        let json = serde_json::to_value(input).map_err(gantry_domain::DomainError::internal).gql()?;
+        let input = NewRelease::from_json(json).gql()?;
         catalog(ctx).create_release(input, &actor(ctx)).await.gql().map(Release)
     }
 

@@ -163,7 +163,7 @@ impl SqsQueue {
 
 #[async_trait]
 impl EventQueue for SqsQueue {
-    #[instrument(skip_all, fields(count = events.len()), err)]
+    #[instrument(skip_all, fields(count = events.len()), err(level = "info"))]
     async fn enqueue(&self, events: &[QueuedImageEvent]) -> Result<()> {
         let messages = events
             .iter()
@@ -181,7 +181,7 @@ impl EventQueue for SqsQueue {
 
 #[async_trait]
 impl DeployQueue for SqsQueue {
-    #[instrument(skip_all, fields(count = jobs.len()), err)]
+    #[instrument(skip_all, fields(count = jobs.len()), err(level = "info"))]
     async fn enqueue_jobs(&self, jobs: &[DeployJob]) -> Result<()> {
         let messages = jobs
             .iter()
@@ -200,14 +200,15 @@ impl DeployQueue for SqsQueue {
 pub async fn handle_batch<T, F, Fut>(event: SqsEvent, process: F) -> SqsBatchResponse
 where
     T: DeserializeOwned,
-    F: Fn(T) -> Fut,
+    F: Fn(T, u32) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
+        let receives = receive_count(&record);
         let outcome = match serde_json::from_str::<T>(record.body.as_deref().unwrap_or_default()) {
-            Ok(message) => process(message).await,
+            Ok(message) => process(message, receives).await,
             Err(err) => Err(DomainError::validation(format!("message {id} does not decode: {err}"))),
         };
         let Err(err) = outcome else {
@@ -223,6 +224,11 @@ where
         response.batch_item_failures.push(failure);
     }
     response
+}
+
+/// How many times SQS has delivered the record (`ApproximateReceiveCount`), 1 the first time.
+fn receive_count(record: &SqsMessage) -> u32 {
+    record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -246,8 +252,14 @@ mod tests {
 
     #[tokio::test]
     async fn only_failed_records_are_reported() {
-        let response = handle_batch(event(&["1", "2", "not json", "4"]), |n: u32| async move {
-            if n == 2 { Err(DomainError::internal("boom")) } else { Ok(()) }
+        let mut batch = event(&["1", "2", "not json", "4"]);
+        batch.records[3].attributes.insert("ApproximateReceiveCount".into(), "3".into());
+        let response = handle_batch(batch, |n: u32, receives: u32| async move {
+            match (n, receives) {
+                (2, _) => Err(DomainError::internal("boom")),
+                (4, 3) | (1, 1) => Ok(()),
+                other => panic!("unexpected {other:?}"),
+            }
         })
         .await;
         let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();

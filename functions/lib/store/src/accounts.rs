@@ -12,7 +12,7 @@ use crate::{DynamoRepository, Tx};
 
 #[async_trait]
 impl ServiceAccountRepository for DynamoRepository {
-    #[instrument(skip_all, fields(service_account_id = %account.id), err)]
+    #[instrument(skip_all, fields(service_account_id = %account.id), err(level = "info"))]
     async fn create_service_account(&self, account: &ServiceAccount) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
@@ -26,12 +26,12 @@ impl ServiceAccountRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(service_account_id = %id), err)]
+    #[instrument(skip_all, fields(service_account_id = %id), err(level = "info"))]
     async fn get_service_account(&self, id: ServiceAccountId) -> Result<Option<ServiceAccount>> {
         self.get(&keys::service_account_key(id)).await
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     async fn list_service_accounts(&self) -> Result<Vec<ServiceAccount>> {
         let query = self
             .query()
@@ -41,7 +41,7 @@ impl ServiceAccountRepository for DynamoRepository {
         from_items(self.query_all(query).await?)
     }
 
-    #[instrument(skip_all, fields(service_account_id = %account.id), err)]
+    #[instrument(skip_all, fields(service_account_id = %account.id), err(level = "info"))]
     async fn revoke_service_account(&self, account: &ServiceAccount, at: DateTime<Utc>) -> Result<()> {
         self.client
             .update_item()

@@ -18,7 +18,7 @@ use crate::{DynamoRepository, Tx};
 
 #[async_trait]
 impl ComponentRepository for DynamoRepository {
-    #[instrument(skip_all, fields(component_id = %component.id), err)]
+    #[instrument(skip_all, fields(component_id = %component.id), err(level = "info"))]
     async fn create_component(&self, component: &Component) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
@@ -35,19 +35,19 @@ impl ComponentRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(component_id = %id), err)]
+    #[instrument(skip_all, fields(component_id = %id), err(level = "info"))]
     async fn get_component(&self, id: ComponentId) -> Result<Option<Component>> {
         self.get(&keys::component_key(id)).await
     }
 
-    #[instrument(skip_all, fields(count = ids.len()), err)]
+    #[instrument(skip_all, fields(count = ids.len()), err(level = "info"))]
     async fn get_components(&self, ids: &[ComponentId]) -> Result<Vec<Component>> {
         let unique: HashSet<ComponentId> = ids.iter().copied().collect();
         let keys = unique.into_iter().map(keys::component_key).collect();
         from_items(self.batch_get(keys).await?)
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     async fn list_components(&self) -> Result<Vec<Component>> {
         let items = self
             .query_all(
@@ -60,7 +60,7 @@ impl ComponentRepository for DynamoRepository {
         from_items(items)
     }
 
-    #[instrument(skip_all, fields(component_id = %after.id), err)]
+    #[instrument(skip_all, fields(component_id = %after.id), err(level = "info"))]
     async fn update_component(&self, before: &Component, after: &Component) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
@@ -84,7 +84,7 @@ impl ComponentRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     async fn components_by_image(&self, image_repository: &str) -> Result<Vec<Component>> {
         let query = self
             .query()
@@ -94,7 +94,7 @@ impl ComponentRepository for DynamoRepository {
         from_items(self.query_all(query).await?)
     }
 
-    #[instrument(skip_all, fields(component_id = %component.id), err)]
+    #[instrument(skip_all, fields(component_id = %component.id), err(level = "info"))]
     async fn delete_component(&self, component: &Component) -> Result<()> {
         let key = keys::component(component.id, component.name.as_str(), component.image_repository.as_str());
         let mut tx = Tx::new();

@@ -31,7 +31,7 @@ where
 
 #[async_trait]
 impl DeploymentRepository for DynamoRepository {
-    #[instrument(skip_all, fields(promotion_id = %after.id, targets = deployments.len()), err)]
+    #[instrument(skip_all, fields(promotion_id = %after.id, targets = deployments.len()), err(level = "info"))]
     async fn begin(
         &self,
         before: &Promotion,
@@ -58,7 +58,7 @@ impl DeploymentRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(promotion_id = %promotion), err)]
+    #[instrument(skip_all, fields(promotion_id = %promotion), err(level = "info"))]
     async fn deployments_of(&self, promotion: PromotionId) -> Result<Vec<Deployment>> {
         // Consistent, so a worker settling a promotion sees every deployment's end.
         let query = self
@@ -70,7 +70,7 @@ impl DeploymentRepository for DynamoRepository {
         from_items(self.query_all(query).await?)
     }
 
-    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err)]
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
     async fn claim(
         &self,
         job: &DeployJob,
@@ -97,7 +97,7 @@ impl DeploymentRepository for DynamoRepository {
         unless_condition_failed(out)?.and_then(|o| o.attributes).map(from_item).transpose()
     }
 
-    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err)]
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
     async fn give_up(&self, job: &DeployJob, message: &str, at: DateTime<Utc>) -> Result<bool> {
         let out = self
             .client
@@ -116,7 +116,7 @@ impl DeploymentRepository for DynamoRepository {
         Ok(unless_condition_failed(out)?.is_some())
     }
 
-    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err)]
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
     async fn finish(
         &self,
         job: &DeployJob,

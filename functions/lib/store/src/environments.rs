@@ -16,7 +16,7 @@ use crate::{DynamoRepository, Tx};
 
 #[async_trait]
 impl EnvironmentRepository for DynamoRepository {
-    #[instrument(skip_all, fields(environment_id = %environment.id), err)]
+    #[instrument(skip_all, fields(environment_id = %environment.id), err(level = "info"))]
     async fn create_environment(&self, environment: &Environment) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
@@ -34,12 +34,12 @@ impl EnvironmentRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(environment_id = %id), err)]
+    #[instrument(skip_all, fields(environment_id = %id), err(level = "info"))]
     async fn get_environment(&self, id: EnvironmentId) -> Result<Option<Environment>> {
         self.get(&keys::environment_key(id)).await
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     async fn list_environments(&self) -> Result<Vec<Environment>> {
         let items = self
             .query_all(
@@ -52,7 +52,7 @@ impl EnvironmentRepository for DynamoRepository {
         from_items(items)
     }
 
-    #[instrument(skip_all, fields(environment_id = %after.id), err)]
+    #[instrument(skip_all, fields(environment_id = %after.id), err(level = "info"))]
     async fn update_environment(&self, before: &Environment, after: &Environment) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
@@ -79,7 +79,7 @@ impl EnvironmentRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(environment_id = %environment.id), err)]
+    #[instrument(skip_all, fields(environment_id = %environment.id), err(level = "info"))]
     async fn delete_environment(&self, environment: &Environment) -> Result<()> {
         let deployed = self
             .query()
@@ -124,17 +124,17 @@ impl EnvironmentRepository for DynamoRepository {
 
 #[async_trait]
 impl DeploymentRecords for DynamoRepository {
-    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     async fn deployed_components(&self, environment: EnvironmentId) -> Result<Vec<DeployedComponent>> {
         from_items(self.partition(&keys::environment_pk(environment), keys::DEPLOYED_PREFIX).await?)
     }
 
-    #[instrument(skip_all, fields(release_id = %release), err)]
+    #[instrument(skip_all, fields(release_id = %release), err(level = "info"))]
     async fn release_environment_records(&self, release: ReleaseId) -> Result<Vec<ReleaseEnvironmentRecord>> {
         from_items(self.partition(&keys::release_pk(release), keys::ENVSTATE_PREFIX).await?)
     }
 
-    #[instrument(skip_all, fields(release_id = %record.release_id, environment_id = %record.environment_id), err)]
+    #[instrument(skip_all, fields(release_id = %record.release_id, environment_id = %record.environment_id), err(level = "info"))]
     async fn record_release_deployed(
         &self,
         record: &ReleaseEnvironmentRecord,

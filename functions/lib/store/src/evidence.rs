@@ -53,7 +53,7 @@ impl DynamoRepository {
 
 #[async_trait]
 impl EvidenceRepository for DynamoRepository {
-    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     async fn chain_head(&self, environment: EnvironmentId) -> Result<Option<ChainHead>> {
         let out = self
             .client
@@ -73,7 +73,7 @@ impl EvidenceRepository for DynamoRepository {
         }
     }
 
-    #[instrument(skip_all, fields(promotion_id = %promotion), err)]
+    #[instrument(skip_all, fields(promotion_id = %promotion), err(level = "info"))]
     async fn evidence_of_promotion(&self, promotion: PromotionId) -> Result<Vec<EvidenceRecord>> {
         let query = self
             .query()
@@ -83,7 +83,7 @@ impl EvidenceRepository for DynamoRepository {
         from_items(self.query_all(query).await?)
     }
 
-    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     async fn environment_evidence(
         &self,
         environment: EnvironmentId,
@@ -115,7 +115,7 @@ impl EvidenceRepository for DynamoRepository {
         Ok(Page { items: records.into_iter().map(|r| (r.seq.to_string(), r)).collect(), has_next_page })
     }
 
-    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     async fn evidence_chain(&self, environment: EnvironmentId) -> Result<Vec<EvidenceRecord>> {
         from_items(self.partition(&keys::evidence_pk(environment), keys::EVIDENCE_SEQ_PREFIX).await?)
     }

@@ -21,7 +21,7 @@ pub const DELIVERY_RETENTION_DAYS: i64 = 90;
 
 #[async_trait]
 impl IntegrationRepository for DynamoRepository {
-    #[instrument(skip_all, fields(integration_id = %integration.id), err)]
+    #[instrument(skip_all, fields(integration_id = %integration.id), err(level = "info"))]
     async fn create_integration(&self, integration: &RegistryIntegration) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
@@ -39,12 +39,12 @@ impl IntegrationRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(integration_id = %id), err)]
+    #[instrument(skip_all, fields(integration_id = %id), err(level = "info"))]
     async fn get_integration(&self, id: IntegrationId) -> Result<Option<RegistryIntegration>> {
         self.get(&keys::integration_key(id)).await
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     async fn list_integrations(&self) -> Result<Vec<RegistryIntegration>> {
         let query = self
             .query()
@@ -54,7 +54,7 @@ impl IntegrationRepository for DynamoRepository {
         from_items(self.query_all(query).await?)
     }
 
-    #[instrument(skip_all, fields(kind = %kind), err)]
+    #[instrument(skip_all, fields(kind = %kind), err(level = "info"))]
     async fn integrations_of_kind(&self, kind: RegistrySource) -> Result<Vec<RegistryIntegration>> {
         let query = self
             .query()
@@ -64,7 +64,7 @@ impl IntegrationRepository for DynamoRepository {
         from_items(self.query_all(query).await?)
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     async fn integration_by_secret_hash(&self, hash: &str) -> Result<Option<RegistryIntegration>> {
         let entry = self
             .client
@@ -80,7 +80,7 @@ impl IntegrationRepository for DynamoRepository {
         self.get_integration(IntegrationId::parse(id)?).await
     }
 
-    #[instrument(skip_all, fields(integration_id = %after.id), err)]
+    #[instrument(skip_all, fields(integration_id = %after.id), err(level = "info"))]
     async fn replace_integration_secret(
         &self,
         before: &RegistryIntegration,
@@ -154,7 +154,7 @@ impl DynamoRepository {
 
 #[async_trait]
 impl DeliveryLog for DynamoRepository {
-    #[instrument(skip_all, fields(delivery = %delivery.key), err)]
+    #[instrument(skip_all, fields(delivery = %delivery.key), err(level = "info"))]
     async fn record(&self, delivery: &Delivery) -> Result<bool> {
         let mut item = keys::delivery(&delivery.key).all();
         item.insert("integrationId".into(), s(&delivery.integration_id.to_string()));
@@ -165,7 +165,7 @@ impl DeliveryLog for DynamoRepository {
         self.put_delivery(item, delivery.received_at).await
     }
 
-    #[instrument(skip_all, fields(delivery = %delivery_key), err)]
+    #[instrument(skip_all, fields(delivery = %delivery_key), err(level = "info"))]
     async fn claim(&self, delivery_key: &str) -> Result<bool> {
         self.put_delivery(keys::delivery(delivery_key).all(), Utc::now()).await
     }

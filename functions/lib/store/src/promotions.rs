@@ -20,7 +20,7 @@ fn promotion_keys(p: &Promotion) -> ItemKeys {
 
 #[async_trait]
 impl PromotionRepository for DynamoRepository {
-    #[instrument(skip_all, fields(promotion_id = %promotion.id), err)]
+    #[instrument(skip_all, fields(promotion_id = %promotion.id), err(level = "info"))]
     async fn create_promotion(&self, promotion: &Promotion, evidence: EvidenceAppend<'_>) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
@@ -34,12 +34,12 @@ impl PromotionRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(promotion_id = %id), err)]
+    #[instrument(skip_all, fields(promotion_id = %id), err(level = "info"))]
     async fn get_promotion(&self, id: PromotionId) -> Result<Option<Promotion>> {
         self.get(&keys::promotion_key(id)).await
     }
 
-    #[instrument(skip_all, fields(promotion_id = %after.id), err)]
+    #[instrument(skip_all, fields(promotion_id = %after.id), err(level = "info"))]
     async fn update_promotion(
         &self,
         before: &Promotion,
@@ -64,7 +64,7 @@ impl PromotionRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     async fn set_hold(
         &self,
         environment: EnvironmentId,
@@ -84,12 +84,12 @@ impl PromotionRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     async fn hold(&self, environment: EnvironmentId) -> Result<Option<Hold>> {
         self.get(&keys::hold(environment)).await
     }
 
-    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     async fn list_promotions(
         &self,
         environment: EnvironmentId,

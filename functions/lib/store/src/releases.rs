@@ -19,7 +19,7 @@ use crate::{DynamoRepository, Membership, Tx, built, decode_cursor, encode_curso
 
 #[async_trait]
 impl ReleaseRepository for DynamoRepository {
-    #[instrument(skip_all, fields(release_id = %release.id), err)]
+    #[instrument(skip_all, fields(release_id = %release.id), err(level = "info"))]
     async fn create_release(&self, release: &Release) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
@@ -58,12 +58,12 @@ impl ReleaseRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(release_id = %id), err)]
+    #[instrument(skip_all, fields(release_id = %id), err(level = "info"))]
     async fn get_release(&self, id: ReleaseId) -> Result<Option<Release>> {
         self.get(&keys::release_key(id)).await
     }
 
-    #[instrument(skip_all, fields(first = page.first), err)]
+    #[instrument(skip_all, fields(first = page.first), err(level = "info"))]
     async fn list_releases(&self, filter: ReleaseFilter, page: &PageRequest) -> Result<Page<Release>> {
         let after = page.after.as_deref().map(decode_cursor).transpose()?;
         let listing = Listing::for_filter(filter);
@@ -108,7 +108,7 @@ impl ReleaseRepository for DynamoRepository {
         Ok(Page { items: cursors.into_iter().zip(releases).collect(), has_next_page })
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     async fn count_releases(&self, filter: ReleaseFilter) -> Result<u64> {
         let listing = Listing::for_filter(filter);
         let mut total = 0u64;
@@ -123,7 +123,7 @@ impl ReleaseRepository for DynamoRepository {
         }
     }
 
-    #[instrument(skip_all, fields(release_id = %after.id), err)]
+    #[instrument(skip_all, fields(release_id = %after.id), err(level = "info"))]
     async fn update_release(&self, before: &Release, after: &Release) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
@@ -151,7 +151,7 @@ impl ReleaseRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(release_id = %release.id), err)]
+    #[instrument(skip_all, fields(release_id = %release.id), err(level = "info"))]
     async fn delete_release(&self, release: &Release) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(

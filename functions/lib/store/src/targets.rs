@@ -16,7 +16,7 @@ fn name_guard(target: &DeploymentTarget) -> ItemKeys {
 
 #[async_trait]
 impl TargetRepository for DynamoRepository {
-    #[instrument(skip_all, fields(target_id = %target.id), err)]
+    #[instrument(skip_all, fields(target_id = %target.id), err(level = "info"))]
     async fn add_target(&self, target: &DeploymentTarget) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
@@ -34,7 +34,7 @@ impl TargetRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(target_id = %id), err)]
+    #[instrument(skip_all, fields(target_id = %id), err(level = "info"))]
     async fn get_target(&self, id: TargetId) -> Result<Option<DeploymentTarget>> {
         let out = self
             .query()
@@ -47,12 +47,12 @@ impl TargetRepository for DynamoRepository {
         Ok(from_items(out.items.unwrap_or_default())?.into_iter().next())
     }
 
-    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     async fn targets_of(&self, environment: EnvironmentId) -> Result<Vec<DeploymentTarget>> {
         from_items(self.partition(&keys::environment_pk(environment), keys::TARGET_PREFIX).await?)
     }
 
-    #[instrument(skip_all, fields(target_id = %target.id), err)]
+    #[instrument(skip_all, fields(target_id = %target.id), err(level = "info"))]
     async fn remove_target(&self, target: &DeploymentTarget) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(

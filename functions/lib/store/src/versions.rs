@@ -16,7 +16,7 @@ use crate::{DynamoRepository, Tx};
 
 #[async_trait]
 impl VersionRepository for DynamoRepository {
-    #[instrument(skip_all, fields(component_id = %version.component_id, version_map_id = %version.id), err)]
+    #[instrument(skip_all, fields(component_id = %version.component_id, version_map_id = %version.id), err(level = "info"))]
     async fn create_version_map(&self, version: &VersionMap) -> Result<()> {
         let key =
             keys::version_map(version.component_id, version.id, &version.semver, &version.digest, &version.channel);
@@ -33,7 +33,7 @@ impl VersionRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(component_id = %component, limit), err)]
+    #[instrument(skip_all, fields(component_id = %component, limit), err(level = "info"))]
     async fn list_versions(
         &self,
         component: ComponentId,
@@ -71,7 +71,7 @@ impl VersionRepository for DynamoRepository {
         from_items(items)
     }
 
-    #[instrument(skip_all, fields(component_id = %component), err)]
+    #[instrument(skip_all, fields(component_id = %component), err(level = "info"))]
     async fn versions_with_tag(&self, component: ComponentId, tag: &str) -> Result<Vec<VersionMap>> {
         let query = self
             .query()
@@ -83,7 +83,7 @@ impl VersionRepository for DynamoRepository {
         from_items(self.query_all(query).await?)
     }
 
-    #[instrument(skip_all, fields(version_map_id = %version.id), err)]
+    #[instrument(skip_all, fields(version_map_id = %version.id), err(level = "info"))]
     async fn mark_version_removed(&self, version: &VersionMap) -> Result<()> {
         let key =
             keys::version_map(version.component_id, version.id, &version.semver, &version.digest, &version.channel);
@@ -100,12 +100,12 @@ impl VersionRepository for DynamoRepository {
         Ok(())
     }
 
-    #[instrument(skip_all, fields(component_id = %component), err)]
+    #[instrument(skip_all, fields(component_id = %component), err(level = "info"))]
     async fn versions_with_semver(&self, component: ComponentId, version: &semver::Version) -> Result<Vec<VersionMap>> {
         from_items(self.partition(&keys::component_pk(component), &keys::semver_prefix(version)).await?)
     }
 
-    #[instrument(skip_all, fields(component_id = %component), err)]
+    #[instrument(skip_all, fields(component_id = %component), err(level = "info"))]
     async fn versions_with_digest(&self, component: ComponentId, digest: &Digest) -> Result<Vec<VersionMap>> {
         let items = self
             .query_all(

@@ -48,7 +48,7 @@ fn secs(n: u32) -> i64 {
 
 #[async_trait]
 impl TargetDriver for DockerDriver {
-    #[instrument(skip_all, fields(target = %target.name), err)]
+    #[instrument(skip_all, fields(target = %target.name), err(level = "info"))]
     async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
         let TargetConfig::Docker { endpoint, container_name, component_id, ports, env, health_check, network_mode } =
             &target.config

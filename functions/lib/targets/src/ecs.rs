@@ -46,7 +46,7 @@ fn ecs<E: std::fmt::Debug>(err: E) -> DomainError {
 
 #[async_trait]
 impl TargetDriver for EcsDriver {
-    #[instrument(skip_all, fields(target = %target.name), err)]
+    #[instrument(skip_all, fields(target = %target.name), err(level = "info"))]
     async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
         let TargetConfig::Ecs { cluster, service, containers } = &target.config else {
             return Err(DomainError::internal("the ECS driver got another kind of target"));

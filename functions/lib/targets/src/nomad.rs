@@ -78,7 +78,7 @@ fn token(reference: Option<&str>) -> Result<Option<String>> {
 
 #[async_trait]
 impl TargetDriver for NomadDriver {
-    #[instrument(skip_all, fields(target = %target.name), err)]
+    #[instrument(skip_all, fields(target = %target.name), err(level = "info"))]
     async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
         let TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref } = &target.config else {
             return Err(DomainError::internal("the Nomad driver got another kind of target"));

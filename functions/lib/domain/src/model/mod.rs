@@ -236,6 +236,7 @@ pub struct SourceRef {
     pub scm_integration_id: Option<String>,
     pub repository: Option<String>,
     pub branch: Option<String>,
+    #[serde(alias = "commit")]
     pub commit_sha: Option<String>,
     pub tag: Option<String>,
 }

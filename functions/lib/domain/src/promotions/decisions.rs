@@ -4,7 +4,7 @@ use super::*;
 
 impl Promotions {
     /// Records an approval; the promotion is approved once enough distinct principals agree.
-    #[instrument(skip_all, fields(promotion_id = %id), err)]
+    #[instrument(skip_all, fields(promotion_id = %id), err(level = "info"))]
     pub async fn approve(&self, id: PromotionId, comment: Option<String>, approver: &Principal) -> Result<Promotion> {
         let comment = long_text("comment", comment, 2000)?;
         let (before, environment) = self.pending_for(id, approver).await?;
@@ -17,7 +17,7 @@ impl Promotions {
         Ok(saved)
     }
 
-    #[instrument(skip_all, fields(promotion_id = %id), err)]
+    #[instrument(skip_all, fields(promotion_id = %id), err(level = "info"))]
     pub async fn reject(&self, id: PromotionId, reason: String, approver: &Principal) -> Result<Promotion> {
         let reason = required_reason(reason)?;
         let (before, _) = self.pending_for(id, approver).await?;
@@ -28,7 +28,7 @@ impl Promotions {
     }
 
     /// Cancels a promotion that has not started deploying: by its requester or an admin.
-    #[instrument(skip_all, fields(promotion_id = %id), err)]
+    #[instrument(skip_all, fields(promotion_id = %id), err(level = "info"))]
     pub async fn cancel(&self, id: PromotionId, who: &Principal) -> Result<Promotion> {
         let before = self.get(id).await?;
         let after = gates::cancelled(&before, who)?;

@@ -261,7 +261,7 @@ impl Promotions {
     }
 
     /// Walks an environment's whole chain.
-    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     pub async fn verify_evidence(&self, environment: EnvironmentId) -> Result<ChainReport> {
         self.environment(environment).await?;
         let head = self.evidence.chain_head(environment).await?;

@@ -4,7 +4,7 @@ use super::*;
 
 impl Promotions {
     /// Requests a promotion of `release` into `environment`.
-    #[instrument(skip_all, fields(release_id = %release_id, environment_id = %environment_id), err)]
+    #[instrument(skip_all, fields(release_id = %release_id, environment_id = %environment_id), err(level = "info"))]
     pub async fn request(
         &self,
         release_id: ReleaseId,

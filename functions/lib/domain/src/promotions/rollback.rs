@@ -6,7 +6,7 @@ impl Promotions {
     /// Rolls an environment back to the release before the current one, or to `to`,
     /// through the same deployment path; the replaced promotion becomes `ROLLED_BACK` and
     /// auto-promotion into the environment is held until `release_hold`.
-    #[instrument(skip_all, fields(environment_id = %environment_id), err)]
+    #[instrument(skip_all, fields(environment_id = %environment_id), err(level = "info"))]
     pub async fn rollback(
         &self,
         environment_id: EnvironmentId,
@@ -69,7 +69,7 @@ impl Promotions {
     }
 
     /// Lets auto-promotion into the environment resume.
-    #[instrument(skip_all, fields(environment_id = %environment), err)]
+    #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     pub async fn release_hold(&self, environment: EnvironmentId, who: &Principal) -> Result<()> {
         self.environment(environment).await?;
         if self.promotions.hold(environment).await?.is_none() {

@@ -6,7 +6,7 @@ use super::*;
 impl Promotions {
     /// Starts deploying an approved promotion: one deployment per target, written with the
     /// promotion's move to `DEPLOYING`, then one queued job per target.
-    #[instrument(skip_all, fields(promotion_id = %approved.id), err)]
+    #[instrument(skip_all, fields(promotion_id = %approved.id), err(level = "info"))]
     pub(super) async fn begin(&self, approved: Promotion) -> Result<Promotion> {
         let targets = self.rollout.targets.targets_of(approved.environment_id).await?;
         self.release_moves(approved.release_id, ReleaseStatus::Promoting).await?;
@@ -71,7 +71,7 @@ impl Promotions {
 
     /// Ends a deploying promotion once every deployment has ended: `DEPLOYED` when all
     /// succeeded, else `FAILED` with the failures as its reason.
-    #[instrument(skip_all, fields(promotion_id = %id), err)]
+    #[instrument(skip_all, fields(promotion_id = %id), err(level = "info"))]
     pub async fn settle(&self, id: PromotionId) -> Result<Promotion> {
         let before = self.get(id).await?;
         if before.status != PromotionStatus::Deploying {

@@ -3,23 +3,23 @@
 use super::*;
 
 impl Catalog {
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     pub async fn components(&self) -> Result<Vec<Component>> {
         self.repo.list_components().await
     }
 
-    #[instrument(skip_all, fields(component_id = %id), err)]
+    #[instrument(skip_all, fields(component_id = %id), err(level = "info"))]
     pub async fn component(&self, id: ComponentId) -> Result<Component> {
         self.repo.get_component(id).await?.ok_or_else(|| DomainError::not_found("component", id))
     }
 
     /// Batch lookup for data loaders; missing ids are left out.
-    #[instrument(skip_all, fields(count = ids.len()), err)]
+    #[instrument(skip_all, fields(count = ids.len()), err(level = "info"))]
     pub async fn components_by_id(&self, ids: &[ComponentId]) -> Result<Vec<Component>> {
         self.repo.get_components(ids).await
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     pub async fn create_component(&self, input: NewComponent) -> Result<Component> {
         let now = Utc::now();
         let registry_integration_id = match &input.registry_integration_id {
@@ -50,7 +50,7 @@ impl Catalog {
         Ok(component)
     }
 
-    #[instrument(skip_all, fields(component_id = %id), err)]
+    #[instrument(skip_all, fields(component_id = %id), err(level = "info"))]
     pub async fn update_component(&self, id: ComponentId, patch: ComponentPatch) -> Result<Component> {
         let before = self.component(id).await?;
         let mut after = before.clone();
@@ -84,7 +84,7 @@ impl Catalog {
         Ok(after)
     }
 
-    #[instrument(skip_all, fields(component_id = %id), err)]
+    #[instrument(skip_all, fields(component_id = %id), err(level = "info"))]
     pub async fn delete_component(&self, id: ComponentId) -> Result<Component> {
         let component = self.component(id).await?;
         self.repo.delete_component(&component).await?;
@@ -94,7 +94,7 @@ impl Catalog {
 
     // ----- version maps -----
 
-    #[instrument(skip_all, fields(component_id = %id), err)]
+    #[instrument(skip_all, fields(component_id = %id), err(level = "info"))]
     pub async fn component_versions(
         &self,
         id: ComponentId,
@@ -107,7 +107,7 @@ impl Catalog {
         self.repo.list_versions(id, channel.as_ref(), limit).await
     }
 
-    #[instrument(skip_all, fields(component_id = %input.component_id), err)]
+    #[instrument(skip_all, fields(component_id = %input.component_id), err(level = "info"))]
     pub async fn create_version_map(&self, input: NewVersionMap) -> Result<VersionMap> {
         validate_tag(&input.tag)?;
         let digest = Digest::parse(&input.digest)?;

@@ -3,17 +3,17 @@
 use super::*;
 
 impl Catalog {
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     pub async fn environments(&self) -> Result<Vec<Environment>> {
         self.repo.list_environments().await
     }
 
-    #[instrument(skip_all, fields(environment_id = %id), err)]
+    #[instrument(skip_all, fields(environment_id = %id), err(level = "info"))]
     pub async fn environment(&self, id: EnvironmentId) -> Result<Environment> {
         self.repo.get_environment(id).await?.ok_or_else(|| DomainError::not_found("environment", id))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     pub async fn create_environment(&self, input: NewEnvironment) -> Result<Environment> {
         let now = Utc::now();
         let environment = Environment {
@@ -32,7 +32,7 @@ impl Catalog {
         Ok(environment)
     }
 
-    #[instrument(skip_all, fields(environment_id = %id), err)]
+    #[instrument(skip_all, fields(environment_id = %id), err(level = "info"))]
     pub async fn update_environment(&self, id: EnvironmentId, patch: EnvironmentPatch) -> Result<Environment> {
         let before = self.environment(id).await?;
         let mut after = before.clone();
@@ -55,7 +55,7 @@ impl Catalog {
         Ok(after)
     }
 
-    #[instrument(skip_all, fields(environment_id = %id), err)]
+    #[instrument(skip_all, fields(environment_id = %id), err(level = "info"))]
     pub async fn delete_environment(&self, id: EnvironmentId) -> Result<Environment> {
         let environment = self.environment(id).await?;
         self.repo.delete_environment(&environment).await?;

@@ -63,7 +63,8 @@ pub struct NewVersionMap {
 }
 
 /// How one component of a new release is chosen: exactly one of the three.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ComponentSelector {
     pub component_id: ComponentId,
     pub version: Option<String>,
@@ -71,14 +72,27 @@ pub struct ComponentSelector {
     pub channel: Option<String>,
 }
 
-/// Input for `createRelease`.
-#[derive(Debug, Clone)]
+/// Input for `createRelease`, read from its JSON form by [`NewRelease::from_json`]: the
+/// one mapping the GraphQL mutation and the CI's REST endpoint share.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewRelease {
     pub name: String,
+    #[serde(default)]
     pub display_name: Option<String>,
     pub components: Vec<ComponentSelector>,
+    #[serde(default)]
     pub source_ref: Option<SourceRef>,
+    #[serde(default)]
     pub metadata: Option<serde_json::Value>,
+}
+
+impl NewRelease {
+    /// `{"name", "displayName", "components": [{"componentId", "version" | "digest" |
+    /// "channel"}], "sourceRef": {..., "commitSha" (or "commit")}, "metadata"}`.
+    pub fn from_json(value: serde_json::Value) -> Result<Self> {
+        serde_json::from_value(value).map_err(|e| DomainError::validation(format!("the release is not valid: {e}")))
+    }
 }
 
 /// Input for `createReleaseFromLatest`.

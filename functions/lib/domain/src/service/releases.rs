@@ -3,12 +3,12 @@
 use super::*;
 
 impl Catalog {
-    #[instrument(skip_all, fields(release_id = %id), err)]
+    #[instrument(skip_all, fields(release_id = %id), err(level = "info"))]
     pub async fn release(&self, id: ReleaseId) -> Result<Release> {
         self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     pub async fn releases(
         &self,
         filter: ReleaseFilter,
@@ -19,12 +19,12 @@ impl Catalog {
         self.repo.list_releases(filter, &PageRequest { first, after }).await
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     pub async fn count_releases(&self, filter: ReleaseFilter) -> Result<u64> {
         self.repo.count_releases(filter).await
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     pub async fn create_release(&self, input: NewRelease, actor: &Actor) -> Result<Release> {
         let name = Name::parse(&input.name)?;
         let display_name = display_text("displayName", input.display_name, DISPLAY_MAX)?;
@@ -39,7 +39,7 @@ impl Catalog {
         self.store_new_release(name, display_name, pinned, source_ref, metadata, actor).await
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "info"))]
     pub async fn create_release_from_latest(&self, input: NewReleaseFromLatest, actor: &Actor) -> Result<Release> {
         let name = Name::parse(&input.name)?;
         let display_name = display_text("displayName", input.display_name, DISPLAY_MAX)?;
@@ -82,7 +82,7 @@ impl Catalog {
         self.store_new_release(name, display_name, pinned, None, Default::default(), actor).await
     }
 
-    #[instrument(skip_all, fields(release_id = %id), err)]
+    #[instrument(skip_all, fields(release_id = %id), err(level = "info"))]
     pub async fn update_release(&self, id: ReleaseId, patch: ReleasePatch) -> Result<Release> {
         let before = self.release(id).await?;
         let mut after = before.clone();
@@ -105,12 +105,12 @@ impl Catalog {
         Ok(after)
     }
 
-    #[instrument(skip_all, fields(release_id = %id), err)]
+    #[instrument(skip_all, fields(release_id = %id), err(level = "info"))]
     pub async fn deprecate_release(&self, id: ReleaseId) -> Result<Release> {
         self.update_release(id, ReleasePatch { status: Some(ReleaseStatus::Deprecated), ..Default::default() }).await
     }
 
-    #[instrument(skip_all, fields(release_id = %id), err)]
+    #[instrument(skip_all, fields(release_id = %id), err(level = "info"))]
     pub async fn delete_release(&self, id: ReleaseId) -> Result<Release> {
         let release = self.release(id).await?;
         if !release.status.is_deletable() {
@@ -121,13 +121,13 @@ impl Catalog {
         Ok(release)
     }
 
-    #[instrument(skip_all, fields(release_id = %id, other_id = %other), err)]
+    #[instrument(skip_all, fields(release_id = %id, other_id = %other), err(level = "info"))]
     pub async fn compare_releases(&self, id: ReleaseId, other: ReleaseId) -> Result<ReleaseComparison> {
         let (from, to) = futures::try_join!(self.release(id), self.release(other))?;
         Ok(compare(&from, &to))
     }
 
-    #[instrument(skip_all, fields(release_id = %id), err)]
+    #[instrument(skip_all, fields(release_id = %id), err(level = "info"))]
     pub async fn release_state(&self, id: ReleaseId) -> Result<Vec<EnvironmentState>> {
         self.release(id).await?;
         let (environments, records) =
