@@ -34,7 +34,7 @@ async fn setup(app: &TestApp, nomad: &FakeNomad) -> (String, String, String) {
     (dev, api, release)
 }
 
-/// Requests a promotion of `release` into `environment`; returns `{ id }`.
+/// The image of a job version's first task.
 fn image_of(version: &Value) -> &str {
     version["TaskGroups"][0]["Tasks"][0]["Config"]["image"].as_str().unwrap()
 }

@@ -215,7 +215,7 @@ impl TestApp {
             config.clone(),
             dynamodb_client(Some(requests.clone())),
             sqs.clone(),
-            gantry_targets::all(ecs_client(), config.deploy_timeout()),
+            gantry_targets::all(ecs_client(), config.driver_settings()),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

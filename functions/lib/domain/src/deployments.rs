@@ -214,6 +214,16 @@ impl Deployer {
     }
 }
 
+/// What the deployer's drivers are configured with, read once at start.
+#[derive(Debug, Clone, Default)]
+pub struct DriverSettings {
+    /// How long a Nomad or ECS rollout may run before it is failed and undone.
+    pub deadline: std::time::Duration,
+    /// The worker's `NOMAD_*` environment variables, which Nomad targets name as
+    /// `tokenRef: env:NOMAD_...`.
+    pub nomad_tokens: std::collections::BTreeMap<String, String>,
+}
+
 /// Deliveries of a deploy job before it goes to the dead-letter queue (the queue's
 /// `maxReceiveCount`).
 pub const MAX_DELIVERIES: u32 = 3;

@@ -143,11 +143,17 @@ impl TargetConfig {
                     return invalid("a Nomad target maps at least one task to a component".into());
                 }
                 if let Some(r) = token_ref {
-                    let ok = ["env:", "ssm:/", "secretsmanager:"]
-                        .iter()
-                        .any(|p| r.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
+                    // Only NOMAD_* variables: a target must not be able to name the worker's
+                    // own secrets and have them sent to an address it chose.
+                    let env_ok = r.strip_prefix("env:").is_some_and(|n| n.starts_with("NOMAD_") && n.len() > 6);
+                    let ok = env_ok
+                        || ["ssm:/", "secretsmanager:"]
+                            .iter()
+                            .any(|p| r.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
                     if !ok {
-                        return invalid(format!("tokenRef {r:?} must be env:NAME, ssm:/path or secretsmanager:name"));
+                        return invalid(format!(
+                            "tokenRef {r:?} must be env:NOMAD_<NAME>, ssm:/path or secretsmanager:name"
+                        ));
                     }
                 }
             }
@@ -283,5 +289,10 @@ mod tests {
         assert!(nomad("http://127.0.0.1:4646", Some("env:NOMAD_TOKEN")).validate().is_ok());
         assert!(nomad("nomad:4646", None).validate().is_err());
         assert!(nomad("http://127.0.0.1:4646", Some("plaintext-token")).validate().is_err());
+        assert!(
+            nomad("http://127.0.0.1:4646", Some("env:GANTRY_JWT_SECRET")).validate().is_err(),
+            "not the worker's secrets"
+        );
+        assert!(nomad("http://127.0.0.1:4646", Some("env:NOMAD_")).validate().is_err());
     }
 }

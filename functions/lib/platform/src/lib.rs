@@ -13,7 +13,7 @@ use gantry_domain::accounts::ServiceAccounts;
 use gantry_domain::builds::Builds;
 use gantry_domain::integrations::Integrations;
 
-use gantry_domain::deployments::{Deployer, Drivers};
+use gantry_domain::deployments::{Deployer, DriverSettings, Drivers};
 use gantry_domain::promotions::{Promotions, Rollout};
 use gantry_domain::service::Catalog;
 use gantry_domain::sync::VersionSync;
@@ -67,6 +67,8 @@ pub struct Config {
     pub aws_timeout_ms: u64,
     /// `GANTRY_CORS_ORIGINS`: the browser origins allowed to call the API (none by default).
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// `NOMAD_*`: the values Nomad targets' `tokenRef: env:NOMAD_...` name (deployer only).
+    pub nomad_tokens: std::collections::BTreeMap<String, String>,
     /// `GANTRY_OIDC_ISSUER`, `GANTRY_OIDC_AUDIENCE` and `GANTRY_OIDC_JWKS` (the JWKS JSON, or
     /// `@path` to a file holding it): accept RS256/ES256 tokens from an OIDC provider.
     pub oidc: Option<OidcConfig>,
@@ -89,12 +91,19 @@ pub enum ConfigError {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        let mut config = Self::from_lookup(|name| std::env::var(name).ok())?;
+        config.nomad_tokens = std::env::vars().filter(|(name, _)| name.starts_with("NOMAD_")).collect();
+        Ok(config)
     }
 
     /// How long a Nomad or ECS rollout may run (`GANTRY_DEPLOY_TIMEOUT_SECONDS`).
     pub fn deploy_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.deploy_timeout_seconds)
+    }
+
+    /// What the deployer's drivers need: the rollout deadline and the Nomad tokens.
+    pub fn driver_settings(&self) -> DriverSettings {
+        DriverSettings { deadline: self.deploy_timeout(), nomad_tokens: self.nomad_tokens.clone() }
     }
 
     /// The settings, or a one-line message naming the setting that is wrong on stderr (which
@@ -140,6 +149,7 @@ impl Config {
                 lookup("GANTRY_LOG_FORMAT").as_deref(),
                 lookup("AWS_LAMBDA_FUNCTION_NAME").is_some(),
             )?,
+            nomad_tokens: Default::default(),
             jwt_issuer: optional("GANTRY_JWT_ISSUER", "gantry"),
             jwt_audience: optional("GANTRY_JWT_AUDIENCE", "gantry"),
         })
@@ -273,7 +283,7 @@ pub fn timeouts(limit: std::time::Duration) -> aws_config::timeout::TimeoutConfi
 }
 
 /// The drivers of every function but the deployer: none.
-pub fn no_drivers(_: &aws_config::SdkConfig, _: std::time::Duration) -> Drivers {
+pub fn no_drivers(_: &aws_config::SdkConfig, _: DriverSettings) -> Drivers {
     Drivers::new()
 }
 
@@ -300,10 +310,10 @@ impl AppState {
     /// `gantry_targets::from_sdk`; every other function [`no_drivers`], so it links none).
     pub async fn from_config(
         config: Config,
-        drivers: impl FnOnce(&aws_config::SdkConfig, std::time::Duration) -> Drivers,
+        drivers: impl FnOnce(&aws_config::SdkConfig, DriverSettings) -> Drivers,
     ) -> Arc<Self> {
         let sdk = aws_config(config.aws_timeout()).await;
-        let drivers = drivers(&sdk, config.deploy_timeout());
+        let drivers = drivers(&sdk, config.driver_settings());
         Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk), drivers)
     }
 

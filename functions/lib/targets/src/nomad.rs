@@ -14,6 +14,8 @@ use tracing::instrument;
 
 pub struct NomadDriver {
     pub http: reqwest::Client,
+    /// The values `env:NOMAD_...` token references name, read from the environment at start.
+    pub tokens: std::collections::BTreeMap<String, String>,
     /// How long a deployment may run before it is failed.
     pub deadline: Duration,
     /// How often the evaluation and the deployment are read.
@@ -22,7 +24,12 @@ pub struct NomadDriver {
 
 impl Default for NomadDriver {
     fn default() -> Self {
-        Self { http: reqwest::Client::new(), deadline: Duration::from_secs(600), poll: Duration::from_secs(2) }
+        Self {
+            http: reqwest::Client::new(),
+            tokens: Default::default(),
+            deadline: Duration::from_secs(600),
+            poll: Duration::from_secs(2),
+        }
     }
 }
 
@@ -63,14 +70,17 @@ impl Job<'_> {
     }
 }
 
-/// Resolves `env:NAME` token references; others need a secrets client this driver lacks.
-fn token(reference: Option<&str>) -> Result<Option<String>> {
+/// Resolves `env:NOMAD_...` token references from `tokens`; others need a secrets client
+/// this driver lacks.
+fn token(tokens: &std::collections::BTreeMap<String, String>, reference: Option<&str>) -> Result<Option<String>> {
     match reference {
         None => Ok(None),
         Some(r) => match r.strip_prefix("env:") {
-            Some(name) => std::env::var(name)
+            Some(name) => tokens
+                .get(name)
+                .cloned()
                 .map(Some)
-                .map_err(|_| DomainError::internal(format!("{name} is not set for the Nomad token"))),
+                .ok_or_else(|| DomainError::internal(format!("{name} is not set for the Nomad token"))),
             None => Err(DomainError::internal(format!("token reference {r} is not supported by this worker yet"))),
         },
     }
@@ -83,7 +93,7 @@ impl TargetDriver for NomadDriver {
         let TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref } = &target.config else {
             return Err(DomainError::internal("the Nomad driver got another kind of target"));
         };
-        let nomad = Job { address, namespace, token: token(token_ref.as_deref())? };
+        let nomad = Job { address, namespace, token: token(&self.tokens, token_ref.as_deref())? };
         let get = reqwest::Method::GET;
         let post = reqwest::Method::POST;
         let mut job = nomad.call(&self.http, get.clone(), &format!("/job/{job_id}"), None).await?;
@@ -180,5 +190,19 @@ impl NomadDriver {
         let body = json!({ "JobID": job_id, "JobVersion": version });
         nomad.call(&self.http, reqwest::Method::POST, &format!("/job/{job_id}/revert"), Some(&body)).await?;
         Ok(DriverOutcome { succeeded: false, message: format!("{why}; reverted job {job_id} to version {version}") })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token;
+
+    #[test]
+    fn tokens_come_from_the_configured_nomad_variables() {
+        let tokens = [("NOMAD_TOKEN".to_owned(), "s3cret".to_owned())].into();
+        assert_eq!(token(&tokens, None).unwrap(), None);
+        assert_eq!(token(&tokens, Some("env:NOMAD_TOKEN")).unwrap().as_deref(), Some("s3cret"));
+        assert!(token(&tokens, Some("env:NOMAD_OTHER")).unwrap_err().to_string().contains("NOMAD_OTHER is not set"));
+        assert!(token(&tokens, Some("ssm:/nomad/token")).is_err());
     }
 }
