@@ -7,7 +7,6 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use gantry_domain::deployments::{DeployJob, MAX_DELIVERIES};
 use gantry_platform::AppState;
-use lambda_runtime::{LambdaEvent, service_fn};
 
 /// Runs each job; a job that fails on its last delivery fails its deployment for good
 /// (so the promotion shows `FAILED` with the reason) and still reports failure, so SQS moves
@@ -30,9 +29,19 @@ pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
 
 /// Serves SQS batches until the runtime stops it.
 pub async fn run(state: Arc<AppState>) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let state = state.clone();
-        async move { Ok::<_, lambda_runtime::Error>(handle(state, event.payload).await) }
-    }))
-    .await
+    gantry_queue::serve(move |event| handle(state.clone(), event)).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn max_deliveries_is_the_queues_max_receive_count() {
+        let queues: serde_json::Value = serde_json::from_str(include_str!("../../../infra/queues.json")).unwrap();
+        let deploy = queues["Queues"].as_array().unwrap().iter().find(|q| q["Name"] == "gantry-deploy-jobs").unwrap();
+        assert_eq!(
+            deploy["DeadLetter"]["MaxReceiveCount"].as_u64(),
+            Some(u64::from(gantry_domain::deployments::MAX_DELIVERIES)),
+            "the deployer gives up on the delivery SQS dead-letters"
+        );
+    }
 }

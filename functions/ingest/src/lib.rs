@@ -7,7 +7,6 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use gantry_domain::events::QueuedImageEvent;
 use gantry_platform::AppState;
-use lambda_runtime::{LambdaEvent, service_fn};
 
 pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
     gantry_queue::handle_batch(event, |queued: QueuedImageEvent, _receives: u32| {
@@ -28,9 +27,5 @@ pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
 
 /// Serves SQS batches until the runtime stops it.
 pub async fn run(state: Arc<AppState>) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let state = state.clone();
-        async move { Ok::<_, lambda_runtime::Error>(handle(state, event.payload).await) }
-    }))
-    .await
+    gantry_queue::serve(move |event| handle(state.clone(), event)).await
 }

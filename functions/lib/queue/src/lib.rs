@@ -47,10 +47,6 @@ impl SqsQueue {
         Self { client, url: url.into() }
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// Sends messages as `(group, deduplication key, body)` in batches; group and key matter
     /// only on a FIFO queue.
     pub async fn send(&self, messages: Vec<(String, String, String)>) -> Result<()> {
@@ -192,6 +188,20 @@ impl DeployQueue for SqsQueue {
             .collect::<Result<Vec<_>>>()?;
         self.send(messages).await
     }
+}
+
+/// Serves SQS batches as a Lambda function until the runtime stops it: each batch goes to
+/// `handler`, whose response reports the records that failed.
+pub async fn serve<F, Fut>(handler: F) -> std::result::Result<(), lambda_runtime::Error>
+where
+    F: Fn(SqsEvent) -> Fut,
+    Fut: Future<Output = SqsBatchResponse>,
+{
+    lambda_runtime::run(lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<SqsEvent>| {
+        let response = handler(event.payload);
+        async move { Ok::<_, lambda_runtime::Error>(response.await) }
+    }))
+    .await
 }
 
 /// Runs `process` on every record of an SQS event and reports the ones that failed, so

@@ -32,10 +32,6 @@ impl DynamoRepository {
         Self { client: budget::charging(client), table: table.into() }
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     // ----- building blocks -----
 
     pub(crate) fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem> {
