@@ -2,6 +2,7 @@
 //! (`make schema`), and a test fails when the file is stale.
 
 pub mod accounts;
+pub mod connection;
 pub mod cost;
 pub mod error;
 pub mod guard;

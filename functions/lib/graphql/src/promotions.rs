@@ -7,9 +7,10 @@ use gantry_domain::promotions::{self, PromotionId, Promotions};
 use gantry_domain::service::Catalog;
 use gantry_domain::values::{EnvironmentId, ReleaseId};
 
+use crate::connection::{Connection, Edge};
 use crate::error::IntoGraphql;
 use crate::guard::Can;
-use crate::types::{Environment, PageInfo, Release};
+use crate::types::{Environment, Release};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "gantry_domain::promotions::PromotionStatus")]
@@ -143,19 +144,6 @@ impl Deployment {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct PromotionEdge {
-    pub cursor: String,
-    pub node: Promotion,
-}
-
-/// A page of promotions, newest first.
-#[derive(SimpleObject)]
-pub struct PromotionConnection {
-    pub edges: Vec<PromotionEdge>,
-    pub page_info: PageInfo,
-}
-
 fn promotions<'a>(ctx: &Context<'a>) -> &'a Promotions {
     ctx.data_unchecked::<Promotions>()
 }
@@ -185,14 +173,10 @@ impl PromotionQuery {
         status: Option<PromotionStatus>,
         first: Option<i64>,
         after: Option<String>,
-    ) -> async_graphql::Result<PromotionConnection> {
+    ) -> async_graphql::Result<Connection<Edge<Promotion>>> {
         let environment = EnvironmentId::parse(&environment_id).gql()?;
         let page = promotions(ctx).list(environment, status.map(Into::into), first, after).await.gql()?;
-        let end_cursor = page.items.last().map(|(c, _)| c.clone());
-        Ok(PromotionConnection {
-            edges: page.items.into_iter().map(|(cursor, p)| PromotionEdge { cursor, node: Promotion(p) }).collect(),
-            page_info: PageInfo { has_next_page: page.has_next_page, end_cursor },
-        })
+        Ok(Connection::from_page(page, Promotion))
     }
 
     /// A promotion with its gate results and approvals.
@@ -316,18 +300,6 @@ impl EvidenceRecord {
 }
 
 #[derive(SimpleObject)]
-pub struct EvidenceEdge {
-    pub cursor: String,
-    pub node: EvidenceRecord,
-}
-
-#[derive(SimpleObject)]
-pub struct EvidenceConnection {
-    pub edges: Vec<EvidenceEdge>,
-    pub page_info: PageInfo,
-}
-
-#[derive(SimpleObject)]
 pub struct ChainVerification {
     pub valid: bool,
     /// Records checked, up to and including the first broken one.
@@ -363,14 +335,10 @@ impl EvidenceQuery {
         environment_id: ID,
         first: Option<i64>,
         after: Option<String>,
-    ) -> async_graphql::Result<EvidenceConnection> {
+    ) -> async_graphql::Result<Connection<Edge<EvidenceRecord>>> {
         let environment = EnvironmentId::parse(&environment_id).gql()?;
         let page = promotions(ctx).environment_evidence(environment, first, after).await.gql()?;
-        let end_cursor = page.items.last().map(|(c, _)| c.clone());
-        Ok(EvidenceConnection {
-            edges: page.items.into_iter().map(|(cursor, r)| EvidenceEdge { cursor, node: EvidenceRecord(r) }).collect(),
-            page_info: PageInfo { has_next_page: page.has_next_page, end_cursor },
-        })
+        Ok(Connection::from_page(page, EvidenceRecord))
     }
 
     /// Checks every record of an environment's chain: hashes, links and signatures.

@@ -17,8 +17,8 @@ use crate::error::IntoGraphql;
 use crate::guard::Can;
 use crate::loader::Components;
 use crate::types::{
-    Component, Environment, PageInfo, Release, ReleaseComparison, ReleaseConnection, ReleaseEdge, ReleaseState,
-    ReleaseStatus, VersionMap, VersioningStrategy,
+    Component, Environment, Release, ReleaseComparison, ReleaseConnection, ReleaseState, ReleaseStatus, VersionMap,
+    VersioningStrategy,
 };
 
 fn catalog<'a>(ctx: &Context<'a>) -> &'a Catalog {
@@ -118,12 +118,8 @@ impl CatalogQuery {
                 page.items.iter().flat_map(|(_, r)| r.components.iter().map(|c| c.component_id)).collect();
             ctx.data_unchecked::<Components>().load_many(ids).await.gql()?;
         }
-        let end_cursor = page.items.last().map(|(cursor, _)| cursor.clone());
-        Ok(ReleaseConnection {
-            edges: page.items.into_iter().map(|(cursor, node)| ReleaseEdge { cursor, node: Release(node) }).collect(),
-            page_info: PageInfo { has_next_page: page.has_next_page, end_cursor },
-            filter,
-        })
+        let (edges, page_info) = crate::connection::edges(page, Release);
+        Ok(ReleaseConnection { edges, page_info, filter })
     }
 
     #[graphql(guard = "Can(Resource::Release, Action::Read)")]
@@ -250,7 +246,7 @@ pub struct SourceRefInput {
     pub tag: Option<String>,
 }
 
-/// Read into the domain's `NewRelease` through its JSON form, as the REST endpoint is.
+// Read into the domain's `NewRelease` through its JSON form, as the REST endpoint is.
 #[derive(InputObject, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateReleaseInput {

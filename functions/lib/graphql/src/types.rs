@@ -473,8 +473,8 @@ impl From<model::ReleaseComparison> for ReleaseComparison {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct ReleaseConnection {
-    pub edges: Vec<ReleaseEdge>,
-    pub page_info: PageInfo,
+    pub edges: Vec<crate::connection::Edge<Release>>,
+    pub page_info: crate::connection::PageInfo,
     #[graphql(skip)]
     pub filter: gantry_domain::ports::ReleaseFilter,
 }
@@ -485,18 +485,6 @@ impl ReleaseConnection {
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
         ctx.data_unchecked::<Catalog>().count_releases(self.filter).await.gql()
     }
-}
-
-#[derive(SimpleObject)]
-pub struct ReleaseEdge {
-    pub cursor: String,
-    pub node: Release,
-}
-
-#[derive(SimpleObject)]
-pub struct PageInfo {
-    pub has_next_page: bool,
-    pub end_cursor: Option<String>,
 }
 
 /// How a CI build ended.

@@ -209,6 +209,43 @@ impl DynamoRepository {
 }
 
 /// Backs off 20 ms, 40 ms, 80 ms ... between retries of unprocessed batch items.
+/// A key to resume a query after (`ExclusiveStartKey`).
+pub(crate) type StartKey = HashMap<String, AttributeValue>;
+
+impl DynamoRepository {
+    /// One page of `query`: at most `first` rows after `start`, and whether more follow. It
+    /// reads on past DynamoDB's own page ends; `batch` fixes how many rows each read asks
+    /// for, for queries with a filter (which drops rows after the limit is applied).
+    pub(crate) async fn page_of(
+        &self,
+        query: QueryFluentBuilder,
+        mut start: Option<StartKey>,
+        first: usize,
+        batch: Option<usize>,
+    ) -> Result<(Vec<Item>, bool)> {
+        let want = first + 1;
+        let mut rows: Vec<Item> = Vec::new();
+        loop {
+            let limit = batch.unwrap_or(want - rows.len());
+            let out = query
+                .clone()
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk)?;
+            rows.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() && rows.len() < want => start = Some(key),
+                _ => break,
+            }
+        }
+        let more = rows.len() > first;
+        rows.truncate(first);
+        Ok((rows, more))
+    }
+}
+
 pub(crate) async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(20u64 << attempt.min(6))).await;
 }

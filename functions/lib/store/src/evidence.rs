@@ -98,20 +98,14 @@ impl EvidenceRepository for DynamoRepository {
                 Some(HashMap::from([(PK.to_owned(), s(&pk)), (SK.to_owned(), s(&keys::evidence_sk(seq)))]))
             }
         };
-        let out = self
+        let query = self
             .query()
             .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
             .expression_attribute_values(":pk", s(&pk))
             .expression_attribute_values(":prefix", s(keys::EVIDENCE_SEQ_PREFIX))
-            .scan_index_forward(false)
-            .limit(i32::try_from(page.first + 1).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk)?;
-        let mut records: Vec<EvidenceRecord> = from_items(out.items.unwrap_or_default())?;
-        let has_next_page = records.len() > page.first;
-        records.truncate(page.first);
+            .scan_index_forward(false);
+        let (rows, has_next_page) = self.page_of(query, start, page.first, None).await?;
+        let records: Vec<EvidenceRecord> = from_items(rows)?;
         Ok(Page { items: records.into_iter().map(|r| (r.seq.to_string(), r)).collect(), has_next_page })
     }
 

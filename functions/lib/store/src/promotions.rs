@@ -1,7 +1,5 @@
 //! Promotions, and the one-active-promotion-per-environment lock.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use gantry_domain::ports::{Page, PageRequest};
@@ -10,8 +8,8 @@ use gantry_domain::values::EnvironmentId;
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
-use crate::codec::{from_items, sdk, to_item};
-use crate::keys::{self, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, ItemKeys, PK, SK, s};
+use crate::codec::{from_items, to_item};
+use crate::keys::{self, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, ItemKeys, s};
 use crate::{DynamoRepository, Tx, decode_cursor, encode_cursor, string_attr};
 
 fn promotion_keys(p: &Promotion) -> ItemKeys {
@@ -101,27 +99,17 @@ impl PromotionRepository for DynamoRepository {
             None => (GSI1, GSI1PK, GSI1SK, keys::promotions_pk(environment)),
         };
         let start = page.after.as_deref().map(decode_cursor).transpose()?.map(|(sort, id)| {
-            HashMap::from([
-                (PK.to_owned(), s(&keys::promotion_pk(PromotionId(id.0)))),
-                (SK.to_owned(), s("PROMOTION")),
-                (pk_attr.to_owned(), s(&pk)),
-                (sk_attr.to_owned(), AttributeValue::S(sort)),
-            ])
+            let mut key = keys::promotion_key(PromotionId(id.0)).primary();
+            key.extend([(pk_attr.to_owned(), s(&pk)), (sk_attr.to_owned(), AttributeValue::S(sort))]);
+            key
         });
-        let out = self
+        let query = self
             .query()
             .index_name(index)
             .key_condition_expression(format!("{pk_attr} = :pk"))
             .expression_attribute_values(":pk", s(&pk))
-            .scan_index_forward(false)
-            .limit(i32::try_from(page.first + 1).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk)?;
-        let mut rows = out.items.unwrap_or_default();
-        let has_next_page = rows.len() > page.first;
-        rows.truncate(page.first);
+            .scan_index_forward(false);
+        let (rows, has_next_page) = self.page_of(query, start, page.first, None).await?;
         let cursors: Vec<String> =
             rows.iter().map(|r| string_attr(r, sk_attr).map(|k| encode_cursor(&k))).collect::<Result<_>>()?;
         Ok(Page { items: cursors.into_iter().zip(from_items::<Promotion>(rows)?).collect(), has_next_page })

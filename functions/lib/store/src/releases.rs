@@ -11,7 +11,7 @@ use gantry_domain::values::{ComponentId, ReleaseId};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
-use crate::codec::{Item, from_items, sdk, to_item};
+use crate::codec::{from_items, sdk, to_item};
 use crate::keys::{GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, SK, s};
 
 use crate::keys;
@@ -67,26 +67,9 @@ impl ReleaseRepository for DynamoRepository {
     async fn list_releases(&self, filter: ReleaseFilter, page: &PageRequest) -> Result<Page<Release>> {
         let after = page.after.as_deref().map(decode_cursor).transpose()?;
         let listing = Listing::for_filter(filter);
-        let want = page.first + 1;
-        let mut rows: Vec<Item> = Vec::new();
-        let mut start = after.map(|(sort, id)| listing.start_key(sort, id));
-        loop {
-            let limit = if listing.status_filter.is_some() { 100 } else { want - rows.len() };
-            let out = listing
-                .query(self.query(), false)
-                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk)?;
-            rows.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() && rows.len() < want => start = Some(key),
-                _ => break,
-            }
-        }
-        let has_next_page = rows.len() > page.first;
-        rows.truncate(page.first);
+        let start = after.map(|(sort, id)| listing.start_key(sort, id));
+        let batch = listing.status_filter.is_some().then_some(100);
+        let (rows, has_next_page) = self.page_of(listing.query(self.query(), false), start, page.first, batch).await?;
         let cursors: Vec<String> =
             rows.iter().map(|r| string_attr(r, listing.sort_attr).map(|k| encode_cursor(&k))).collect::<Result<_>>()?;
         let releases: Vec<Release> = if listing.members {
