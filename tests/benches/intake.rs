@@ -5,14 +5,10 @@
 //!
 //! It prints percentiles; it asserts nothing, as timings belong here and not in tests.
 
-#[path = "../tests/api/support.rs"]
-#[allow(dead_code)]
-mod support;
-
 use std::time::{Duration, Instant};
 
+use gantry_tests::app::{TestApp, digest};
 use serde_json::json;
-use support::{TestApp, digest};
 
 fn percentiles(mut samples: Vec<Duration>) -> String {
     samples.sort();

@@ -1,5 +1,6 @@
 //! Support for the end-to-end tests in tests/: real processes the tests drive.
 
+pub mod app;
 pub mod registry;
 
 use std::future::Future;

@@ -1,7 +1,7 @@
 //! End-to-end tests: the GraphQL API over HTTP, against DynamoDB on the local emulator.
 //! Each test gets its own table, so they run in parallel.
 
-mod support;
+use gantry_tests::app as support;
 
 mod abuse;
 mod auth;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 use gantry_domain::values::Digest;
 use gantry_platform::{AppState, Config};
@@ -59,10 +59,6 @@ pub struct TestApp {
     pub state: std::sync::Arc<AppState>,
 }
 
-fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned())
-}
-
 /// The HS256 key of the tests' tokens.
 pub const JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
 /// The OIDC issuer whose keys are `tests/fixtures/keys`.
@@ -85,30 +81,18 @@ pub fn docker_host() -> String {
 }
 
 pub fn ecs_client() -> aws_sdk_ecs::Client {
-    let config = aws_sdk_ecs::Config::builder()
-        .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(aws_sdk_ecs::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "gantry-tests"))
-        .build();
-    aws_sdk_ecs::Client::from_conf(config)
+    aws_sdk_ecs::Client::new(&crate::emulator())
 }
 
 fn sqs_client() -> aws_sdk_sqs::Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "gantry-tests"))
-        .build();
-    aws_sdk_sqs::Client::from_conf(config)
+    aws_sdk_sqs::Client::new(&crate::emulator())
 }
 
 /// Creates this test's queues from `infra/queues.json`, names prefixed; returns the URLs of
 /// the ones with a dead-letter queue, by their name in the file.
 async fn create_queues(sqs: &aws_sdk_sqs::Client, prefix: &str) -> std::collections::HashMap<String, String> {
     use aws_sdk_sqs::types::QueueAttributeName;
-    let defs: Value = serde_json::from_str(include_str!("../../../infra/queues.json")).unwrap();
+    let defs: Value = serde_json::from_str(include_str!("../../infra/queues.json")).unwrap();
     let mut main = std::collections::HashMap::new();
     for q in defs["Queues"].as_array().unwrap() {
         let mut create = sqs.create_queue().queue_name(format!("{prefix}-{}", q["Name"].as_str().unwrap()));
@@ -144,16 +128,23 @@ async fn create_queues(sqs: &aws_sdk_sqs::Client, prefix: &str) -> std::collecti
 }
 
 fn dynamodb_client(recorder: Option<Recorder>) -> aws_sdk_dynamodb::Client {
-    let endpoint = endpoint();
-    let mut config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "gantry-tests"));
+    let mut config = aws_sdk_dynamodb::config::Builder::from(&crate::emulator());
     if let Some(recorder) = recorder {
         config = config.interceptor(recorder);
     }
     aws_sdk_dynamodb::Client::from_conf(config.build())
+}
+
+/// Sends the app's logs (INFO and up) to the test harness, which shows them for a test
+/// that fails and keeps them out of the way otherwise.
+fn capture_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_max_level(tracing::Level::INFO)
+        .compact()
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
 }
 
 /// The configuration tests run with, over `table` and the two queues; `overrides` replace
@@ -174,7 +165,7 @@ pub fn test_config(table: &str, events_queue: &str, deploy_queue: &str, override
             "GANTRY_EVIDENCE_KEY" => "test-only-evidence-key-0123456789abcdef",
             "GANTRY_OIDC_ISSUER" => OIDC_ISSUER,
             "GANTRY_OIDC_AUDIENCE" => "gantry-api",
-            "GANTRY_OIDC_JWKS" => include_str!("../../fixtures/keys/jwks.json"),
+            "GANTRY_OIDC_JWKS" => include_str!("../fixtures/keys/jwks.json"),
             _ => return None,
         };
         Some(value.to_owned())
@@ -200,6 +191,7 @@ impl TestApp {
     }
 
     async fn start(workers: bool, overrides: &[(&str, &str)]) -> Self {
+        capture_logs();
         let table = format!("gantry-test-{}", uuid::Uuid::new_v4().simple());
         let dynamodb = dynamodb_client(None);
         gantry_store::table::create_table(&dynamodb, &table)
@@ -259,7 +251,7 @@ impl TestApp {
 
     /// Status and body of a GraphQL request with `token` (or none).
     pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
-        gantry_tests::post_graphql(&self.http, &format!("{}/graphql", self.url), token, query, variables).await
+        crate::post_graphql(&self.http, &format!("{}/graphql", self.url), token, query, variables).await
     }
 
     /// `data`, after checking there were no errors.
@@ -438,7 +430,7 @@ impl TestApp {
     /// The promotion once it is no longer approved or deploying (within a minute), with its
     /// deployments.
     pub async fn settled(&self, promotion: &str) -> Value {
-        gantry_tests::eventually(Duration::from_secs(60), "the promotion to settle", || async {
+        crate::eventually(Duration::from_secs(60), "the promotion to settle", || async {
             let p = self.promotion(promotion).await;
             (!["APPROVED", "DEPLOYING"].contains(&p["status"].as_str().unwrap())).then_some(p)
         })
