@@ -25,6 +25,8 @@ fn percentiles(mut samples: Vec<Duration>) -> String {
 
 #[tokio::main]
 async fn main() {
+    // Figures only: the app's logs are for failing tests.
+    let _ = tracing::subscriber::set_global_default(tracing::subscriber::NoSubscriber::default());
     let rounds: usize = std::env::var("GANTRY_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let app = TestApp::spawn().await;
 
