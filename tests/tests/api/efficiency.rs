@@ -56,3 +56,30 @@ async fn component_names_are_current() {
     let data = app.ok(LIST, json!({})).await;
     assert_eq!(data["releases"]["edges"][0]["node"]["components"][0]["componentName"], "api-renamed");
 }
+
+/// Every release's state in every environment, for a whole page: one Query for the page,
+/// one for the environments and one BatchGetItem for the records, however long the page.
+#[tokio::test]
+async fn release_states_in_a_listing_are_batched() {
+    const STATES: &str =
+        "{ releases(first: 30) { edges { node { name state { environments { environmentName status } } } } } }";
+    let mut seen = Vec::new();
+    for count in [3, 30] {
+        let app = TestApp::spawn().await;
+        for (name, order) in [("dev", 10), ("staging", 20), ("prod", 30)] {
+            app.create_environment(name, order).await;
+        }
+        releases(&app, count).await;
+        app.requests.take();
+        let data = app.ok(STATES, json!({})).await;
+        let edges = data["releases"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), count);
+        assert!(edges.iter().all(|e| e["node"]["state"]["environments"].as_array().unwrap().len() == 3));
+        assert_eq!(edges[0]["node"]["state"]["environments"][2]["status"], "NOT_DEPLOYED");
+        let mut ops = app.requests.take();
+        ops.sort();
+        assert_eq!(ops, ["BatchGetItem", "Query", "Query"], "{count} releases: {ops:?}");
+        seen.push(ops.len());
+    }
+    assert_eq!(seen[0], seen[1], "the request count does not grow with the page");
+}

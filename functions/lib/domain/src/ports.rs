@@ -110,6 +110,12 @@ pub trait EnvironmentRepository: Send + Sync {
 pub trait DeploymentRecords: Send + Sync {
     async fn deployed_components(&self, environment: EnvironmentId) -> Result<Vec<DeployedComponent>>;
     async fn release_environment_records(&self, release: ReleaseId) -> Result<Vec<ReleaseEnvironmentRecord>>;
+    /// The records of many releases in these environments at once (batched reads).
+    async fn release_environment_records_of(
+        &self,
+        releases: &[ReleaseId],
+        environments: &[EnvironmentId],
+    ) -> Result<Vec<ReleaseEnvironmentRecord>>;
     /// Records that `release` now runs in `environment`, in one transaction.
     async fn record_release_deployed(
         &self,

@@ -128,7 +128,11 @@ pub async fn execute(schema: &GantrySchema, mut request: Request, principal: Pri
     let mut response = gantry_domain::budget::within(budget, async {
         let catalog = schema_data_catalog(schema);
         let actor = Actor(principal.subject.clone());
-        let request = request.data(loader::ComponentLoader::for_request(catalog)).data(actor).data(principal);
+        let request = request
+            .data(loader::ComponentLoader::for_request(catalog.clone()))
+            .data(loader::ReleaseStateLoader::for_request(catalog))
+            .data(actor)
+            .data(principal);
         target.execute(request).await
     })
     .await;

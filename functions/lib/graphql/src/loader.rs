@@ -1,35 +1,54 @@
-//! Batches component lookups of one request into BatchGetItem calls.
+//! Request-scoped data loaders: lookups that every row of a list would otherwise make one
+//! by one are gathered and made in batches (BatchGetItem).
 
 use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use gantry_domain::DomainError;
-use gantry_domain::model::Component;
+use gantry_domain::model::{Component, EnvironmentState};
 use gantry_domain::service::Catalog;
-use gantry_domain::values::ComponentId;
+use gantry_domain::values::{ComponentId, ReleaseId};
 
 /// The request's component loader, caching what it loaded for the rest of the request.
 pub type Components = DataLoader<ComponentLoader, HashMapCache>;
+/// The request's loader of release states across environments.
+pub type ReleaseStates = DataLoader<ReleaseStateLoader, HashMapCache>;
 
 pub struct ComponentLoader {
     catalog: Catalog,
 }
 
+pub struct ReleaseStateLoader {
+    catalog: Catalog,
+}
+
+/// A loader for one request: its cache lives as long as the request, and the loads it
+/// spawns are charged to the request's storage budget.
+fn for_request<L: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
+    loader: L,
+) -> DataLoader<L, HashMapCache> {
+    let budget = gantry_domain::budget::current();
+    let spawn = move |load| {
+        let budget = budget.clone();
+        tokio::spawn(async move {
+            match budget {
+                Some(budget) => gantry_domain::budget::within(budget, load).await,
+                None => load.await,
+            }
+        })
+    };
+    DataLoader::with_cache(loader, spawn, HashMapCache::default())
+}
+
 impl ComponentLoader {
-    /// A loader for one request: its cache lives as long as the request, and the loads it
-    /// spawns are charged to the request's storage budget.
     pub fn for_request(catalog: Catalog) -> Components {
-        let budget = gantry_domain::budget::current();
-        let spawn = move |load| {
-            let budget = budget.clone();
-            tokio::spawn(async move {
-                match budget {
-                    Some(budget) => gantry_domain::budget::within(budget, load).await,
-                    None => load.await,
-                }
-            })
-        };
-        DataLoader::with_cache(Self { catalog }, spawn, HashMapCache::default())
+        for_request(Self { catalog })
+    }
+}
+
+impl ReleaseStateLoader {
+    pub fn for_request(catalog: Catalog) -> ReleaseStates {
+        for_request(Self { catalog })
     }
 }
 
@@ -40,5 +59,14 @@ impl Loader<ComponentId> for ComponentLoader {
     async fn load(&self, keys: &[ComponentId]) -> Result<HashMap<ComponentId, Component>, DomainError> {
         let found = self.catalog.components_by_id(keys).await?;
         Ok(found.into_iter().map(|c| (c.id, c)).collect())
+    }
+}
+
+impl Loader<ReleaseId> for ReleaseStateLoader {
+    type Value = Vec<EnvironmentState>;
+    type Error = DomainError;
+
+    async fn load(&self, keys: &[ReleaseId]) -> Result<HashMap<ReleaseId, Vec<EnvironmentState>>, DomainError> {
+        self.catalog.release_states(keys).await
     }
 }

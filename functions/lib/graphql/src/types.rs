@@ -216,8 +216,9 @@ impl Release {
     }
     /// Every environment in promotion order, with this release's status there.
     async fn state(&self, ctx: &Context<'_>) -> async_graphql::Result<ReleaseState> {
-        let catalog = ctx.data_unchecked::<Catalog>();
-        catalog.release_state(self.0.id).await.gql().map(ReleaseState::from)
+        let states = ctx.data_unchecked::<crate::loader::ReleaseStates>();
+        let state = states.load_one(self.0.id).await.gql()?;
+        Ok(ReleaseState::from(state.unwrap_or_default()))
     }
     /// CI builds of the release's `sourceRef.commitSha`, newest report last.
     #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]

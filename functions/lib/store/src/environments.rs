@@ -134,6 +134,17 @@ impl DeploymentRecords for DynamoRepository {
         from_items(self.partition(&keys::release_pk(release), keys::ENVSTATE_PREFIX).await?)
     }
 
+    #[instrument(skip_all, fields(releases = releases.len(), environments = environments.len()), err(level = "info"))]
+    async fn release_environment_records_of(
+        &self,
+        releases: &[ReleaseId],
+        environments: &[EnvironmentId],
+    ) -> Result<Vec<ReleaseEnvironmentRecord>> {
+        let keys =
+            releases.iter().flat_map(|r| environments.iter().map(move |e| keys::release_environment(*r, *e))).collect();
+        from_items(self.batch_get(keys).await?)
+    }
+
     #[instrument(skip_all, fields(release_id = %record.release_id, environment_id = %record.environment_id), err(level = "info"))]
     async fn record_release_deployed(
         &self,

@@ -135,6 +135,25 @@ impl Catalog {
         Ok(release_state(environments, &records))
     }
 
+    /// The state of many releases in every environment: one read of the environments and
+    /// batched reads of the records, however many releases there are.
+    #[instrument(skip_all, fields(releases = ids.len()), err(level = "info"))]
+    pub async fn release_states(
+        &self,
+        ids: &[ReleaseId],
+    ) -> Result<std::collections::HashMap<ReleaseId, Vec<EnvironmentState>>> {
+        let environments = self.repo.list_environments().await?;
+        let environment_ids: Vec<EnvironmentId> = environments.iter().map(|e| e.id).collect();
+        let records = self.repo.release_environment_records_of(ids, &environment_ids).await?;
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let mine: Vec<_> = records.iter().filter(|r| r.release_id == *id).cloned().collect();
+                (*id, release_state(environments.clone(), &mine))
+            })
+            .collect())
+    }
+
     // ----- environments -----
 
     /// Loads the named components in the order given; `NotFound` names the first missing one.
