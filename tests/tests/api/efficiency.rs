@@ -83,3 +83,18 @@ async fn release_states_in_a_listing_are_batched() {
     }
     assert_eq!(seen[0], seen[1], "the request count does not grow with the page");
 }
+
+/// A component's versions inside a component listing cost one Query per component and no
+/// second read of the component.
+#[tokio::test]
+async fn component_versions_in_a_listing_read_no_component_twice() {
+    let app = TestApp::spawn().await;
+    releases(&app, 1).await;
+    app.requests.take();
+    let data = app.ok("{ components { name versions { tag } } }", json!({})).await;
+    let components = data["components"].as_array().unwrap();
+    assert_eq!(components.len(), 3);
+    assert!(components.iter().all(|c| c["versions"][0]["tag"] == "1.0.0"));
+    let ops = app.requests.take();
+    assert_eq!(ops, ["Query"; 4], "the listing and one Query per component: {ops:?}");
+}

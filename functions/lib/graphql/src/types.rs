@@ -108,7 +108,7 @@ impl Component {
         limit: Option<i64>,
     ) -> async_graphql::Result<Vec<VersionMap>> {
         let catalog = ctx.data_unchecked::<Catalog>();
-        let versions = catalog.component_versions(self.0.id, channel, limit).await.gql()?;
+        let versions = catalog.versions_of(self.0.id, channel, limit).await.gql()?;
         Ok(versions.into_iter().map(VersionMap).collect())
     }
 }

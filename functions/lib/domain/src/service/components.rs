@@ -101,9 +101,21 @@ impl Catalog {
         channel: Option<String>,
         limit: Option<i64>,
     ) -> Result<Vec<VersionMap>> {
+        self.component(id).await?;
+        self.versions_of(id, channel, limit).await
+    }
+
+    /// The versions of a component the caller has read already (a `Component`'s
+    /// `versions` field): no second read of the component.
+    #[instrument(skip_all, fields(component_id = %id), err(level = "info"))]
+    pub async fn versions_of(
+        &self,
+        id: ComponentId,
+        channel: Option<String>,
+        limit: Option<i64>,
+    ) -> Result<Vec<VersionMap>> {
         let channel = channel.as_deref().map(Channel::parse).transpose()?;
         let limit = bounded("limit", limit, DEFAULT_VERSIONS, MAX_VERSIONS)?;
-        self.component(id).await?;
         self.repo.list_versions(id, channel.as_ref(), limit).await
     }
 
