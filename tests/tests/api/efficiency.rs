@@ -98,3 +98,26 @@ async fn component_versions_in_a_listing_read_no_component_twice() {
     let ops = app.requests.take();
     assert_eq!(ops, ["Query"; 4], "the listing and one Query per component: {ops:?}");
 }
+
+/// An accepted webhook costs one GetItem to authenticate (the secret's entry names the
+/// integration and its kind), one SendMessageBatch and one conditional PutItem; rotating the
+/// secret still takes effect at once, since nothing is cached.
+#[tokio::test]
+async fn a_webhook_costs_three_requests() {
+    let app = TestApp::spawn().await;
+    let (integration, secret) = app.create_integration("hub", "DISTRIBUTION", "http://127.0.0.1:15000").await;
+    let (body, _) = crate::support::sample("registry/distribution-push-tagged.with-headers.json");
+    app.requests.take();
+    let auth = format!("Bearer {secret}");
+    let (status, _) =
+        app.post_webhook("/webhooks/registry/distribution", &[("authorization", &auth)], body.clone()).await;
+    assert_eq!(status, 202);
+    assert_eq!(app.requests.take(), ["GetItem", "PutItem"], "with one SendMessageBatch between them");
+    assert_eq!(app.drain_events().await.len(), 1);
+
+    let rotate = "mutation($id: ID!) { rotateRegistryIntegrationSecret(id: $id) { webhookSecret } }";
+    let rotated = app.ok(rotate, json!({ "id": integration })).await;
+    assert!(rotated["rotateRegistryIntegrationSecret"]["webhookSecret"].is_string(), "{rotated}");
+    let (status, _) = app.post_webhook("/webhooks/registry/distribution", &[("authorization", &auth)], body).await;
+    assert_eq!(status, 401, "the old secret stops working at once");
+}

@@ -60,6 +60,19 @@ impl RegistryIntegration {
     }
 }
 
+/// Who an integration is, as a webhook's authentication needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntegrationRef {
+    pub id: IntegrationId,
+    pub kind: RegistrySource,
+}
+
+impl From<&RegistryIntegration> for IntegrationRef {
+    fn from(integration: &RegistryIntegration) -> Self {
+        Self { id: integration.id, kind: integration.kind }
+    }
+}
+
 /// Storage for integrations.
 #[async_trait]
 pub trait IntegrationRepository: Send + Sync {
@@ -68,7 +81,8 @@ pub trait IntegrationRepository: Send + Sync {
     async fn get_integration(&self, id: IntegrationId) -> Result<Option<RegistryIntegration>>;
     async fn list_integrations(&self) -> Result<Vec<RegistryIntegration>>;
     async fn integrations_of_kind(&self, kind: RegistrySource) -> Result<Vec<RegistryIntegration>>;
-    async fn integration_by_secret_hash(&self, hash: &str) -> Result<Option<RegistryIntegration>>;
+    /// The integration whose webhook secret has this hash, in one read.
+    async fn integration_by_secret_hash(&self, hash: &str) -> Result<Option<IntegrationRef>>;
     /// Replaces the secret (and its lookup entry) if nobody changed the integration meanwhile.
     async fn replace_integration_secret(&self, before: &RegistryIntegration, after: &RegistryIntegration)
     -> Result<()>;
@@ -192,11 +206,7 @@ impl Integrations {
     }
 
     /// The integration whose secret is `presented`, if it is of `kind`.
-    pub async fn by_presented_secret(
-        &self,
-        kind: RegistrySource,
-        presented: &str,
-    ) -> Result<Option<RegistryIntegration>> {
+    pub async fn by_presented_secret(&self, kind: RegistrySource, presented: &str) -> Result<Option<IntegrationRef>> {
         Ok(self.repo.integration_by_secret_hash(&secret_hash(presented)).await?.filter(|i| i.kind == kind))
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use gantry_domain::builds::{BuildRecord, Builds};
 use gantry_domain::events::{Delivery, DeliveryLog, EventQueue, QueuedImageEvent};
-use gantry_domain::integrations::{Integrations, RegistryIntegration};
+use gantry_domain::integrations::{IntegrationRef, Integrations};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
@@ -110,7 +110,7 @@ impl Intake {
     }
 
     /// The integration the request proves it comes from.
-    pub async fn authenticate(&self, source: RegistrySource, inbound: &Inbound<'_>) -> Result<RegistryIntegration> {
+    pub async fn authenticate(&self, source: RegistrySource, inbound: &Inbound<'_>) -> Result<IntegrationRef> {
         let scheme = auth_scheme(source);
         if let Some(token) = verify::presented_secret(scheme, inbound) {
             // The secret's hash is the lookup key: finding it proves the token.
@@ -123,7 +123,7 @@ impl Intake {
         // Signed requests: try each integration of the kind (there are few).
         for (integration, secret) in self.integrations.with_secrets_of_kind(source).await? {
             if verify::authenticate(scheme, &secret, inbound).is_ok() {
-                return Ok(integration);
+                return Ok(IntegrationRef::from(&integration));
             }
         }
         // Say why, without saying which integration came closest.

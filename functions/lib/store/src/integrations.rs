@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, Utc};
 use gantry_domain::events::{Delivery, DeliveryLog, RegistrySource};
-use gantry_domain::integrations::{IntegrationId, IntegrationRepository, RegistryIntegration};
+use gantry_domain::integrations::{IntegrationId, IntegrationRef, IntegrationRepository, RegistryIntegration};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
@@ -65,7 +65,7 @@ impl IntegrationRepository for DynamoRepository {
     }
 
     #[instrument(skip_all, err(level = "info"))]
-    async fn integration_by_secret_hash(&self, hash: &str) -> Result<Option<RegistryIntegration>> {
+    async fn integration_by_secret_hash(&self, hash: &str) -> Result<Option<IntegrationRef>> {
         let entry = self
             .client
             .get_item()
@@ -74,10 +74,14 @@ impl IntegrationRepository for DynamoRepository {
             .send()
             .await
             .map_err(sdk)?;
-        let Some(id) = entry.item.as_ref().and_then(|i| i.get("integrationId")).and_then(|v| v.as_s().ok()) else {
-            return Ok(None);
-        };
-        self.get_integration(IntegrationId::parse(id)?).await
+        let Some(item) = entry.item else { return Ok(None) };
+        let Some(id) = item.get("integrationId").and_then(|v| v.as_s().ok()) else { return Ok(None) };
+        let id = IntegrationId::parse(id)?;
+        match item.get("kind").and_then(|v| v.as_s().ok()) {
+            Some(kind) => Ok(Some(IntegrationRef { id, kind: kind.parse()? })),
+            // Entries written before they carried the kind.
+            None => Ok(self.get_integration(id).await?.as_ref().map(IntegrationRef::from)),
+        }
     }
 
     #[instrument(skip_all, fields(integration_id = %after.id), err(level = "info"))]
@@ -108,6 +112,7 @@ impl DynamoRepository {
     fn secret_entry(&self, integration: &RegistryIntegration) -> Result<aws_sdk_dynamodb::types::TransactWriteItem> {
         let mut item = keys::webhook_secret(&integration.webhook_secret_hash).all();
         item.insert("integrationId".into(), s(&integration.id.to_string()));
+        item.insert("kind".into(), s(&integration.kind.to_string()));
         self.put_new(item)
     }
 
