@@ -18,6 +18,7 @@ mod http;
 mod inputs;
 mod path;
 mod promotions;
+mod queue;
 mod registry;
 mod releases;
 mod rollbacks;

@@ -114,15 +114,35 @@ impl SqsQueue {
         Ok(event)
     }
 
-    /// Deletes the messages a handler did not report as failed, as an event source mapping does.
+    /// Deletes the messages a handler did not report as failed, as an event source mapping
+    /// does: one DeleteMessageBatch for a received batch (at most ten messages).
     pub async fn acknowledge(&self, event: &SqsEvent, response: &SqsBatchResponse) -> Result<()> {
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        for record in &event.records {
-            let (Some(id), Some(handle)) = (&record.message_id, &record.receipt_handle) else {
-                continue;
-            };
-            if !failed.contains(&id.as_str()) {
-                self.client.delete_message().queue_url(&self.url).receipt_handle(handle).send().await.map_err(sdk)?;
+        let entries = event
+            .records
+            .iter()
+            .filter_map(|r| Some((r.message_id.as_deref()?, r.receipt_handle.as_deref()?)))
+            .filter(|(id, _)| !failed.contains(id))
+            .enumerate()
+            .map(|(i, (_, handle))| {
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(handle)
+                    .build()
+                    .map_err(DomainError::internal)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for chunk in entries.chunks(SEND_BATCH_MAX) {
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(sdk)?;
+            if let Some(failed) = out.failed.first() {
+                return Err(DomainError::internal(format!("SQS did not delete a message: {failed:?}")));
             }
         }
         Ok(())
