@@ -109,7 +109,10 @@ impl CatalogQuery {
             status: status.map(Into::into),
             component_id: component_id.as_ref().map(self::component_id).transpose()?,
         };
-        let page = catalog(ctx).releases(filter, first, after).await.gql()?;
+        // The count, when asked for, runs alongside the page rather than after it.
+        let counting = ctx.look_ahead().field("totalCount").exists();
+        let count = async { if counting { catalog(ctx).count_releases(filter).await.map(Some) } else { Ok(None) } };
+        let (page, total) = futures::try_join!(catalog(ctx).releases(filter, first, after), count).gql()?;
         // Load every component name of the page in one batch before the fields ask for
         // them one by one, so the request count never depends on resolver timing.
         let names = ctx.look_ahead().field("edges").field("node").field("components").field("componentName");
@@ -119,7 +122,7 @@ impl CatalogQuery {
             ctx.data_unchecked::<Components>().load_many(ids).await.gql()?;
         }
         let (edges, page_info) = crate::connection::edges(page, Release);
-        Ok(ReleaseConnection { edges, page_info, filter })
+        Ok(ReleaseConnection { edges, page_info, filter, total })
     }
 
     #[graphql(guard = "Can(Resource::Release, Action::Read)")]

@@ -478,12 +478,18 @@ pub struct ReleaseConnection {
     pub page_info: crate::connection::PageInfo,
     #[graphql(skip)]
     pub filter: gantry_domain::ports::ReleaseFilter,
+    /// Counted alongside the page when the query asks for it.
+    #[graphql(skip)]
+    pub total: Option<u64>,
 }
 
 #[ComplexObject]
 impl ReleaseConnection {
     /// How many releases match the filter, across all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        if let Some(total) = self.total {
+            return Ok(total);
+        }
         ctx.data_unchecked::<Catalog>().count_releases(self.filter).await.gql()
     }
 }
