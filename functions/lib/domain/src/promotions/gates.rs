@@ -20,7 +20,8 @@ pub struct GateInputs<'a> {
     pub now: DateTime<Utc>,
 }
 
-fn gate(gate: &str, passed: bool, detail: impl Into<String>) -> GateResult {
+/// One gate's result.
+pub(super) fn gate(gate: &str, passed: bool, detail: impl Into<String>) -> GateResult {
     GateResult { gate: gate.to_owned(), passed, detail: detail.into() }
 }
 

@@ -184,10 +184,6 @@ fn page_size(first: Option<i64>) -> Result<usize> {
     }
 }
 
-fn gate(gate: &str, passed: bool, detail: impl Into<String>) -> GateResult {
-    GateResult { gate: gate.to_owned(), passed, detail: detail.into() }
-}
-
 mod decisions;
 pub mod gates;
 mod request;

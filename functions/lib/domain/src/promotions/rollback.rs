@@ -37,7 +37,7 @@ impl Promotions {
             requested_by: who.subject.clone(),
             comment: Some(reason.clone()),
             automatic: false,
-            gates: vec![gate("rollback", true, format!("rollback by {}: {reason}", who.subject))],
+            gates: vec![gates::gate("rollback", true, format!("rollback by {}: {reason}", who.subject))],
             approvals: Vec::new(),
             required_approvals: 0,
             reason: None,
