@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use gantry_graphql::{GantrySchema, Services, build_schema};
 use gantry_platform::AppState;
+use gantry_platform::http::graphql_error;
 
 /// Requests larger than this are refused with 413 before any work is done.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -52,11 +53,6 @@ struct Api {
     state: Arc<AppState>,
 }
 
-fn refusal(status: StatusCode, code: &str, message: String) -> Response {
-    let error = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, Json(error)).into_response()
-}
-
 /// A body over [`MAX_BODY_BYTES`] is refused with 413 by the extractor; a request without
 /// a valid bearer token gets 401, and one that is not a GraphQL request in JSON 400.
 /// Everything else is answered by GraphQL, with 200.
@@ -66,13 +62,13 @@ async fn graphql(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Res
         Ok(principal) => principal,
         Err(err) => {
             tracing::info!(reason = %err, "request refused");
-            return refusal(gantry_platform::http::status(&err), err.code(), err.public_message());
+            return graphql_error(gantry_platform::http::status(&err), err.code(), err.public_message());
         }
     };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
-            return refusal(
+            return graphql_error(
                 StatusCode::BAD_REQUEST,
                 "BAD_REQUEST",
                 format!("the body is not a GraphQL request in JSON: {err}"),

@@ -1,5 +1,6 @@
-//! The REST and webhook adapters' error mapping: a `DomainError` becomes an HTTP status
-//! and `{"error": {"code", "message"}}`, here and nowhere else.
+//! The HTTP adapters' error mapping: a `DomainError` becomes an HTTP status
+//! and `{"error": {"code", "message"}}` (or GraphQL's shape, before GraphQL runs), here and
+//! nowhere else.
 
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
@@ -37,6 +38,13 @@ pub fn status(err: &DomainError) -> StatusCode {
             StatusCode::INTERNAL_SERVER_ERROR
         }
     }
+}
+
+/// A refusal of a GraphQL request before GraphQL runs it (no valid token, a body that is
+/// not a request, no answer in time): GraphQL's error shape, with an HTTP status.
+pub fn graphql_error(status: StatusCode, code: &str, message: String) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, Json(body)).into_response()
 }
 
 /// A header's value, when present and text.

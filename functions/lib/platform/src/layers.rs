@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use gantry_domain::DomainError;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -58,12 +58,11 @@ async fn time_limit(State(limit): State<Duration>, request: Request, next: Next)
         Err(_) => {
             tracing::warn!(limit_ms = limit.as_millis() as u64, "request timed out");
             let message = format!("the request was not answered within {} ms; try again", limit.as_millis());
-            let body = if graphql {
-                json!({ "errors": [{ "message": message, "extensions": { "code": "UNAVAILABLE" } }] })
+            if graphql {
+                crate::http::graphql_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message)
             } else {
-                json!({ "error": { "code": "UNAVAILABLE", "message": message } })
-            };
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+                crate::http::HttpError(DomainError::unavailable(message)).into_response()
+            }
         }
     }
 }
