@@ -129,15 +129,19 @@ pub fn check_expansion(document: &ExecutableDocument) -> Result<(), Refusal> {
     if total > MAX_EXPANDED_SELECTIONS { Err(Refusal::TooLarge { selections: total }) } else { Ok(()) }
 }
 
-/// The selections of every operation and fragment, with each spread written out.
-fn expanded_size(document: &ExecutableDocument) -> u64 {
-    let mut counter = Counter { document, memo: HashMap::new() };
+/// The top-level selection set of every operation and every fragment definition.
+fn selection_sets(document: &ExecutableDocument) -> impl Iterator<Item = &SelectionSet> {
     let operations: Vec<&SelectionSet> = match &document.operations {
         DocumentOperations::Single(op) => vec![&op.node.selection_set.node],
         DocumentOperations::Multiple(ops) => ops.values().map(|op| &op.node.selection_set.node).collect(),
     };
-    let fragments = document.fragments.values().map(|f| &f.node.selection_set.node);
-    operations.into_iter().chain(fragments).fold(0u64, |sum, set| sum.saturating_add(counter.set(set)))
+    operations.into_iter().chain(document.fragments.values().map(|f| &f.node.selection_set.node))
+}
+
+/// The selections of every operation and fragment, with each spread written out.
+fn expanded_size(document: &ExecutableDocument) -> u64 {
+    let mut counter = Counter { document, memo: HashMap::new() };
+    selection_sets(document).fold(0u64, |sum, set| sum.saturating_add(counter.set(set)))
 }
 
 struct Counter<'a> {
@@ -179,12 +183,7 @@ pub fn check_inputs(document: &ExecutableDocument, variables: &Variables) -> Res
     for value in variables.values() {
         check_const(value)?;
     }
-    let operations: Vec<&SelectionSet> = match &document.operations {
-        DocumentOperations::Single(op) => vec![&op.node.selection_set.node],
-        DocumentOperations::Multiple(ops) => ops.values().map(|op| &op.node.selection_set.node).collect(),
-    };
-    let fragments = document.fragments.values().map(|f| &f.node.selection_set.node);
-    operations.into_iter().chain(fragments).try_for_each(arguments_in)
+    selection_sets(document).try_for_each(arguments_in)
 }
 
 fn arguments_in(set: &SelectionSet) -> Result<(), Refusal> {
