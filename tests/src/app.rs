@@ -444,6 +444,27 @@ impl TestApp {
         self.ok(q, json!({ "id": id })).await["promotion"].clone()
     }
 
+    /// How many messages of a queue wait, and how many are in flight (received, not yet
+    /// deleted or back), as SQS approximates them.
+    pub async fn queue_depth(&self, queue: &str) -> (String, String) {
+        use aws_sdk_sqs::types::QueueAttributeName::{
+            ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible,
+        };
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(ApproximateNumberOfMessages)
+            .attribute_names(ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        let count = |a| attrs.get(&a).cloned().unwrap_or_default();
+        (count(ApproximateNumberOfMessages), count(ApproximateNumberOfMessagesNotVisible))
+    }
+
     pub async fn post_webhook(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Value) {
         let mut req = self.http.post(format!("{}{path}", self.url)).body(body);
         for (k, v) in headers {

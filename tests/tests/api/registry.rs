@@ -25,27 +25,13 @@ async fn wait_for_versions(app: &TestApp, component: &str, done: impl Fn(&[Value
 /// Waits until a delivery about `repository` is recorded and the events queue is empty
 /// (nothing waiting, nothing in flight): the worker has dealt with it.
 async fn wait_until_ingested(app: &TestApp, repository: &str) {
-    use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
     let what = format!("the registry's notification for {repository} to be ingested");
     gantry_tests::eventually(Duration::from_secs(30), &what, || async {
         let recorded = app.snapshot().await.iter().any(|item| {
             item["PK"].to_string().contains("DELIVERY#")
                 && item.get("images").is_some_and(|e| e.to_string().contains(repository))
         });
-        let attrs = app
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&app.events_queue)
-            .attribute_names(ApproximateNumberOfMessages)
-            .attribute_names(ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap_or_default();
-        let idle = [ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible]
-            .iter()
-            .all(|a| attrs.get(a).map(String::as_str) == Some("0"));
+        let idle = app.queue_depth(&app.events_queue).await == ("0".into(), "0".into());
         (recorded && idle).then_some(())
     })
     .await
