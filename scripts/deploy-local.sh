@@ -13,6 +13,8 @@ run="$root/.run/stack"
 endpoint="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
 stack="${GANTRY_STACK:-gantry-local}"
 profile="${GANTRY_LAMBDA_PROFILE:-dev}"
+bin_dir="$root/target/debug"
+[ "$profile" = release ] && bin_dir="$root/target/release"
 bucket="${stack}-artifacts"
 functions=(api webhooks ingest deployer)
 # The secrets the template resolves at deploy time, by their default names.
@@ -28,17 +30,15 @@ say() { echo "gantry: $*" >&2; }
 # Builds the bootstraps and zips each as `bootstrap`; prints `name key` per function, where
 # the key names the zip by its content so CloudFormation sees every change.
 package() {
-  local dir=debug
-  [ "$profile" = release ] && dir=release
   say "building the function bootstraps ($profile profile, $(uname -m))"
+  # One invocation, so every binary shares one feature resolution (and one copy of each crate).
   (cd "$root" && cargo build --quiet --locked --profile "$profile" \
-    -p gantry-api -p gantry-webhooks -p gantry-ingest -p gantry-deployer --bins &&
-    cargo build --quiet --locked -p gantry-devserver --bin mint-token)
+    -p gantry-api -p gantry-webhooks -p gantry-ingest -p gantry-deployer -p gantry-devserver --bins)
   mkdir -p "$run"
   for name in "${functions[@]}"; do
     local work="$run/$name"
     rm -rf "$work" && mkdir -p "$work"
-    strip -o "$work/bootstrap" "$root/target/$dir/$name"
+    strip -o "$work/bootstrap" "$bin_dir/$name"
     python3 - "$work/bootstrap" "$run/$name.zip" <<'PY'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
@@ -132,7 +132,7 @@ up() {
   api="$(local_url "$(output ApiUrl)")"
   webhooks="$(local_url "$(output WebhooksUrl)")"
   token="$(GANTRY_JWT_SECRET="$("${aws[@]}" secretsmanager get-secret-value --secret-id gantry/jwt-secret \
-    --query SecretString --output text)" "$root/target/debug/mint-token" local-admin 12)"
+    --query SecretString --output text)" "$bin_dir/mint-token" local-admin 12)"
   {
     echo "API_URL=$api"
     echo "WEBHOOKS_URL=$webhooks"
