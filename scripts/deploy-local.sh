@@ -32,8 +32,11 @@ say() { echo "gantry: $*" >&2; }
 package() {
   say "building the function bootstraps ($profile profile, $(uname -m))"
   # One invocation, so every binary shares one feature resolution (and one copy of each crate).
-  (cd "$root" && cargo build --quiet --locked --profile "$profile" \
-    -p gantry-api -p gantry-webhooks -p gantry-ingest -p gantry-deployer -p gantry-devserver --bins)
+  # `make test` asks for every target: the tests' dependencies change that resolution, and
+  # building them here lets `cargo test` reuse each crate instead of compiling a second copy.
+  local targets=(-p gantry-api -p gantry-webhooks -p gantry-ingest -p gantry-deployer -p gantry-devserver --bins)
+  [ "${GANTRY_BUILD_ALL_TARGETS:-}" = 1 ] && targets=(--workspace --all-targets)
+  (cd "$root" && cargo build --quiet --locked --profile "$profile" "${targets[@]}")
   mkdir -p "$run"
   for name in "${functions[@]}"; do
     local work="$run/$name"
