@@ -2,43 +2,15 @@
 //! with every DynamoDB request recorded.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 use gantry_domain::values::Digest;
 use gantry_platform::{AppState, Config};
 use gantry_store::DynamoRepository;
 use serde_json::{Value, json};
 
-/// Records the operation of every request the SDK sends (`DynamoDB_20120810.Query`, ...).
-#[derive(Debug, Clone, Default)]
-pub struct Recorder(Arc<Mutex<Vec<String>>>);
-
-impl Intercept for Recorder {
-    fn name(&self) -> &'static str {
-        "Recorder"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let target = context.request().headers().get("x-amz-target").unwrap_or("?").to_owned();
-        self.0.lock().unwrap().push(target.trim_start_matches("DynamoDB_20120810.").to_owned());
-        Ok(())
-    }
-}
-
-impl Recorder {
-    pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
+pub use crate::recorder::Recorder;
 
 pub struct TestApp {
     pub url: String,
@@ -48,6 +20,9 @@ pub struct TestApp {
     pub repo: DynamoRepository,
     pub table: String,
     pub requests: Recorder,
+    /// The SQS requests the app sends.
+    pub sqs_requests: Recorder,
+    /// A client without the recorder, for the test's own queue reads.
     pub sqs: aws_sdk_sqs::Client,
     /// This test's own events queue (and its dead-letter queue), as `infra/queues.json` defines them.
     pub events_queue: String,
@@ -84,8 +59,12 @@ pub fn ecs_client() -> aws_sdk_ecs::Client {
     aws_sdk_ecs::Client::new(&crate::emulator())
 }
 
-fn sqs_client() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&crate::emulator())
+fn sqs_client(recorder: Option<Recorder>) -> aws_sdk_sqs::Client {
+    let mut config = aws_sdk_sqs::config::Builder::from(&crate::emulator());
+    if let Some(recorder) = recorder {
+        config = config.interceptor(recorder);
+    }
+    aws_sdk_sqs::Client::from_conf(config.build())
 }
 
 /// Creates this test's queues from `infra/queues.json`, names prefixed; returns the URLs of
@@ -197,16 +176,16 @@ impl TestApp {
         gantry_store::table::create_table(&dynamodb, &table)
             .await
             .expect("create the test table: is the emulator running? (make test starts it)");
-        let sqs = sqs_client();
+        let sqs = sqs_client(None);
         let queues = create_queues(&sqs, &table).await;
         let events_queue = queues["gantry-events.fifo"].clone();
         let deploy_queue = queues["gantry-deploy-jobs"].clone();
-        let requests = Recorder::default();
+        let (requests, sqs_requests) = (Recorder::default(), Recorder::default());
         let config = test_config(&table, &events_queue, &deploy_queue, overrides);
         let state = AppState::with_clients(
             config.clone(),
             dynamodb_client(Some(requests.clone())),
-            sqs.clone(),
+            sqs_client(Some(sqs_requests.clone())),
             gantry_targets::all(ecs_client(), config.driver_settings()),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -215,12 +194,12 @@ impl TestApp {
             let worker = state.clone();
             tokio::spawn(async move {
                 let queue = worker.events.clone();
-                queue.poll(|event| gantry_ingest::handle(worker.clone(), event), std::future::pending()).await;
+                queue.poll(|event| gantry_ingest::handle(worker.clone(), event)).await;
             });
             let deployer = state.clone();
             tokio::spawn(async move {
                 let queue = deployer.deploy_jobs.clone();
-                queue.poll(|event| gantry_deployer::handle(deployer.clone(), event), std::future::pending()).await;
+                queue.poll(|event| gantry_deployer::handle(deployer.clone(), event)).await;
             });
         }
         let app = gantry_api::router(state.clone()).merge(gantry_webhooks::router(state.clone()));
@@ -234,12 +213,28 @@ impl TestApp {
             repo,
             table,
             requests,
+            sqs_requests,
             sqs,
             events_queue,
             deploy_queue,
             token: token("test-admin", &[gantry_domain::access::Role::Admin]),
             state,
         }
+    }
+
+    /// A second state over this app's table and queues, with recorders of its own: for
+    /// driving a worker whose requests are counted apart from the API's.
+    pub fn worker_state(&self) -> (std::sync::Arc<AppState>, Recorder, Recorder) {
+        let (dynamodb, sqs) = (Recorder::default(), Recorder::default());
+        let config = self.state.config.clone();
+        let drivers = gantry_targets::all(ecs_client(), config.driver_settings());
+        let state = AppState::with_clients(
+            config,
+            dynamodb_client(Some(dynamodb.clone())),
+            sqs_client(Some(sqs.clone())),
+            drivers,
+        );
+        (state, dynamodb, sqs)
     }
 
     /// The whole GraphQL response, as the admin.

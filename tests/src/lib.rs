@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests in tests/: real processes the tests drive.
 
 pub mod app;
+pub mod recorder;
 pub mod registry;
 
 use std::future::Future;

@@ -14,12 +14,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ingest = state.clone();
     tokio::spawn(async move {
         let queue = ingest.events.clone();
-        queue.poll(|event| gantry_ingest::handle(ingest.clone(), event), std::future::pending()).await;
+        queue.poll(|event| gantry_ingest::handle(ingest.clone(), event)).await;
     });
     let deployer = state.clone();
     tokio::spawn(async move {
         let queue = deployer.deploy_jobs.clone();
-        queue.poll(|event| gantry_deployer::handle(deployer.clone(), event), std::future::pending()).await;
+        queue.poll(|event| gantry_deployer::handle(deployer.clone(), event)).await;
     });
     // A token for the person at the keyboard: admin, for twelve hours.
     let token = state.auth.local().sign(

@@ -57,6 +57,36 @@ async fn component_names_are_current() {
     assert_eq!(data["releases"]["edges"][0]["node"]["components"][0]["componentName"], "api-renamed");
 }
 
+/// One release with its component names: the GetItem, then one BatchGetItem issued by the
+/// resolver itself (no loader wait).
+#[tokio::test]
+async fn a_release_with_component_names_costs_a_get_and_a_batch() {
+    let app = TestApp::spawn().await;
+    releases(&app, 3).await;
+    let id = app.ok("{ releases(first: 1) { edges { node { id } } } }", json!({})).await["releases"]["edges"][0]["node"]
+        ["id"]
+        .clone();
+    app.requests.take();
+    let q = "query($id: ID!) { release(id: $id) { components { componentName } } }";
+    let data = app.ok(q, json!({ "id": id })).await;
+    let names: Vec<_> =
+        data["release"]["components"].as_array().unwrap().iter().map(|c| c["componentName"].clone()).collect();
+    assert_eq!(names, ["api", "web", "worker"]);
+    assert_eq!(app.requests.take(), ["GetItem", "BatchGetItem"]);
+}
+
+/// `totalCount` reads at most its cap of rows, whatever the listing holds.
+#[tokio::test]
+async fn a_count_reads_no_more_than_its_cap() {
+    use gantry_domain::ports::{ReleaseFilter, ReleaseRepository};
+    let app = TestApp::spawn().await;
+    releases(&app, 5).await;
+    assert_eq!(app.repo.count_releases(ReleaseFilter::default(), 100).await.unwrap(), 5);
+    assert_eq!(app.repo.count_releases(ReleaseFilter::default(), 3).await.unwrap(), 3, "capped");
+    let data = app.ok("{ releases(first: 1) { totalCount } }", json!({})).await;
+    assert_eq!(data["releases"]["totalCount"], 5);
+}
+
 /// Every release's state in every environment, for a whole page: one Query for the page,
 /// one for the environments and one BatchGetItem for the records, however long the page.
 #[tokio::test]
@@ -108,11 +138,13 @@ async fn a_webhook_costs_three_requests() {
     let (integration, secret) = app.create_integration("hub", "DISTRIBUTION", "http://127.0.0.1:15000").await;
     let (body, _) = crate::support::sample("registry/distribution-push-tagged.with-headers.json");
     app.requests.take();
+    app.sqs_requests.take();
     let auth = format!("Bearer {secret}");
     let (status, _) =
         app.post_webhook("/webhooks/registry/distribution", &[("authorization", &auth)], body.clone()).await;
     assert_eq!(status, 202);
-    assert_eq!(app.requests.take(), ["GetItem", "PutItem"], "with one SendMessageBatch between them");
+    assert_eq!(app.requests.take(), ["GetItem", "PutItem"]);
+    assert_eq!(app.sqs_requests.take(), ["SendMessageBatch"]);
     assert_eq!(app.drain_events().await.len(), 1);
 
     let rotate = "mutation($id: ID!) { rotateRegistryIntegrationSecret(id: $id) { webhookSecret } }";
@@ -120,4 +152,22 @@ async fn a_webhook_costs_three_requests() {
     assert!(rotated["rotateRegistryIntegrationSecret"]["webhookSecret"].is_string(), "{rotated}");
     let (status, _) = app.post_webhook("/webhooks/registry/distribution", &[("authorization", &auth)], body).await;
     assert_eq!(status, 401, "the old secret stops working at once");
+}
+
+/// Ingesting an event for an image no component releases costs one Query: the integration
+/// is read only when the registry must be asked.
+#[tokio::test]
+async fn an_event_for_an_unreleased_image_costs_one_query() {
+    let app = TestApp::spawn().await;
+    let (_, secret) = app.create_integration("hub", "DISTRIBUTION", "http://127.0.0.1:15000").await;
+    let (body, _) = crate::support::sample("registry/distribution-push-tagged.with-headers.json");
+    let auth = format!("Bearer {secret}");
+    let (status, _) = app.post_webhook("/webhooks/registry/distribution", &[("authorization", &auth)], body).await;
+    assert_eq!(status, 202);
+    let batch = app.state.events.receive(1).await.unwrap();
+    assert_eq!(batch.records.len(), 1);
+    app.requests.take();
+    let response = gantry_ingest::handle(app.state.clone(), batch).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(app.requests.take(), ["Query"]);
 }

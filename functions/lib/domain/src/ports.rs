@@ -87,7 +87,8 @@ pub trait ReleaseRepository: Send + Sync {
     async fn get_release(&self, id: ReleaseId) -> Result<Option<Release>>;
     /// Newest first.
     async fn list_releases(&self, filter: ReleaseFilter, page: &PageRequest) -> Result<Page<Release>>;
-    async fn count_releases(&self, filter: ReleaseFilter) -> Result<u64>;
+    /// How many releases match, reading no more than `cap` of them: `cap` when there are more.
+    async fn count_releases(&self, filter: ReleaseFilter, cap: u64) -> Result<u64>;
     async fn update_release(&self, before: &Release, after: &Release) -> Result<()>;
     async fn delete_release(&self, release: &Release) -> Result<()>;
 }

@@ -59,11 +59,18 @@ impl VersionSync {
     /// tags that name no version, are acknowledged and dropped.
     #[instrument(skip_all, fields(delivery = %queued.delivery_key()), err(level = "info"))]
     pub async fn apply(&self, queued: QueuedImageEvent) -> Result<Applied> {
-        let integration = self.integrations.get(queued.integration_id).await?;
         let event = &queued.event;
+        // The integration is read only when needed: to name the registry of an event that
+        // does not, or to reach the registry for an image a component releases.
+        let mut integration = None;
         let image = match &event.registry {
             Some(_) => event.image_repository(),
-            None => format!("{}/{}", integration.host(), event.repository),
+            None => {
+                let found = self.integrations.get(queued.integration_id).await?;
+                let image = format!("{}/{}", found.host(), event.repository);
+                integration = Some(found);
+                image
+            }
         };
         let components = self.repo.components_by_image(&image).await?;
         if components.is_empty() {
@@ -71,6 +78,10 @@ impl VersionSync {
             return Ok(Applied::default());
         }
         let Some(tag) = event.tag.as_deref() else { return Ok(Applied::default()) };
+        let integration = match integration {
+            Some(found) => found,
+            None => self.integrations.get(queued.integration_id).await?,
+        };
         let mut applied = Applied::default();
         for component in components {
             match event.action {

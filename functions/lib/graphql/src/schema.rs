@@ -15,7 +15,6 @@ use gantry_domain::model::PolicyPatch;
 
 use crate::error::IntoGraphql;
 use crate::guard::Can;
-use crate::loader::Components;
 use crate::types::{
     Component, Environment, Release, ReleaseComparison, ReleaseConnection, ReleaseState, ReleaseStatus, VersionMap,
     VersioningStrategy,
@@ -117,9 +116,8 @@ impl CatalogQuery {
         // them one by one, so the request count never depends on resolver timing.
         let names = ctx.look_ahead().field("edges").field("node").field("components").field("componentName");
         if names.exists() {
-            let ids: std::collections::HashSet<ComponentId> =
-                page.items.iter().flat_map(|(_, r)| r.components.iter().map(|c| c.component_id)).collect();
-            ctx.data_unchecked::<Components>().load_many(ids).await.gql()?;
+            let ids = page.items.iter().flat_map(|(_, r)| r.components.iter().map(|c| c.component_id)).collect();
+            crate::loader::preload_components(ctx, ids).await.gql()?;
         }
         let (edges, page_info) = crate::connection::edges(page, Release);
         Ok(ReleaseConnection { edges, page_info, filter, total })
@@ -127,7 +125,12 @@ impl CatalogQuery {
 
     #[graphql(guard = "Can(Resource::Release, Action::Read)")]
     async fn release(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Release> {
-        catalog(ctx).release(release_id(&id)?).await.gql().map(Release)
+        let release = catalog(ctx).release(release_id(&id)?).await.gql()?;
+        if ctx.look_ahead().field("components").field("componentName").exists() {
+            let ids = release.components.iter().map(|c| c.component_id).collect();
+            crate::loader::preload_components(ctx, ids).await.gql()?;
+        }
+        Ok(Release(release))
     }
 
     /// Every environment in promotion order, with the release's status there.

@@ -485,7 +485,8 @@ pub struct ReleaseConnection {
 
 #[ComplexObject]
 impl ReleaseConnection {
-    /// How many releases match the filter, across all pages.
+    /// How many releases match the filter, across all pages: counted up to 10,000, so a
+    /// listing of more reads 10,000 (and a count never reads more rows than that).
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
         if let Some(total) = self.total {
             return Ok(total);

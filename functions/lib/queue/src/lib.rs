@@ -17,6 +17,10 @@ use tracing::instrument;
 /// SQS accepts at most this many messages in one SendMessageBatch.
 const SEND_BATCH_MAX: usize = 10;
 
+/// How many receivers [`SqsQueue::poll`] runs on one queue (outside Lambda, where the event
+/// source mapping's concurrency plays this part).
+pub const POLLERS: usize = 4;
+
 /// A timeout or a broken connection is `Unavailable`; anything else internal.
 fn sdk<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug + Send + Sync + 'static>(
     err: aws_sdk_sqs::error::SdkError<E, R>,
@@ -148,19 +152,34 @@ impl SqsQueue {
         Ok(())
     }
 
-    /// Polls until `stop` resolves, giving each batch to `handler` and acknowledging it.
-    pub async fn poll<H, F>(&self, handler: H, stop: impl Future<Output = ()>)
+    /// Polls for ever with [`POLLERS`] concurrent receivers, giving each batch to `handler`
+    /// and acknowledging it, as an event source mapping with that concurrency would. On a
+    /// FIFO queue SQS hands a message group to one receiver at a time, so order within a
+    /// group holds while other groups proceed.
+    pub async fn poll<H, F>(&self, handler: H)
     where
         H: Fn(SqsEvent) -> F,
         F: Future<Output = SqsBatchResponse>,
     {
-        tokio::pin!(stop);
+        self.poll_with(POLLERS, handler).await;
+    }
+
+    /// As [`SqsQueue::poll`], with `receivers` concurrent receivers.
+    pub async fn poll_with<H, F>(&self, receivers: usize, handler: H)
+    where
+        H: Fn(SqsEvent) -> F,
+        F: Future<Output = SqsBatchResponse>,
+    {
+        futures::future::join_all((0..receivers.max(1)).map(|_| self.poll_one(&handler))).await;
+    }
+
+    async fn poll_one<H, F>(&self, handler: &H)
+    where
+        H: Fn(SqsEvent) -> F,
+        F: Future<Output = SqsBatchResponse>,
+    {
         loop {
-            let batch = tokio::select! {
-                _ = &mut stop => return,
-                batch = self.receive(1) => batch,
-            };
-            match batch {
+            match self.receive(1).await {
                 Ok(event) if event.records.is_empty() => {}
                 Ok(event) => {
                     let response = handler(event.clone()).await;
@@ -227,33 +246,78 @@ where
 /// Runs `process` on every record of an SQS event and reports the ones that failed, so
 /// only those are retried (and, past the queue's maxReceiveCount, dead-lettered).
 /// A record whose body does not decode fails too: it is poison, and the DLQ is its place.
+///
+/// Message groups (FIFO) run concurrently, each in order; after a failure the rest of its
+/// group is reported failed unprocessed, so a retry cannot overtake it. Records without a
+/// group (a standard queue) each run on their own.
 pub async fn handle_batch<T, F, Fut>(event: SqsEvent, process: F) -> SqsBatchResponse
 where
     T: DeserializeOwned,
     F: Fn(T, u32) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
+    let groups = by_group(event.records);
+    let failed = futures::future::join_all(groups.into_iter().map(|group| handle_group(group, &process))).await;
     let mut response = SqsBatchResponse::default();
-    for record in event.records {
+    response.batch_item_failures = failed
+        .into_iter()
+        .flatten()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
+/// The records in groups, each in arrival order: by `MessageGroupId`, or one per record.
+fn by_group(records: Vec<SqsMessage>) -> Vec<Vec<SqsMessage>> {
+    let mut groups: Vec<(Option<String>, Vec<SqsMessage>)> = Vec::new();
+    for record in records {
+        let key = record.attributes.get("MessageGroupId").cloned();
+        match groups.iter_mut().find(|(k, _)| key.is_some() && *k == key) {
+            Some((_, group)) => group.push(record),
+            None => groups.push((key, vec![record])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
+/// Processes one group in order; returns the ids of the records that failed or were held
+/// back behind a failure.
+async fn handle_group<T, F, Fut>(records: Vec<SqsMessage>, process: &F) -> Vec<String>
+where
+    T: DeserializeOwned,
+    F: Fn(T, u32) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let mut failed = Vec::new();
+    for record in records {
         let id = record.message_id.clone().unwrap_or_default();
+        if !failed.is_empty() {
+            tracing::info!(message_id = %id, "held back behind a failed message of its group");
+            failed.push(id);
+            continue;
+        }
         let receives = receive_count(&record);
         let outcome = match serde_json::from_str::<T>(record.body.as_deref().unwrap_or_default()) {
             Ok(message) => process(message, receives).await,
             Err(err) => Err(DomainError::validation(format!("message {id} does not decode: {err}"))),
         };
-        let Err(err) = outcome else {
-            tracing::info!(message_id = %id, "message handled");
-            continue;
-        };
-        match &err {
-            DomainError::Internal(detail) => tracing::error!(message_id = %id, error = %detail, "message failed"),
-            other => tracing::warn!(message_id = %id, code = other.code(), error = %other, "message failed"),
+        match outcome {
+            Ok(()) => tracing::info!(message_id = %id, "message handled"),
+            Err(DomainError::Internal(detail)) => {
+                tracing::error!(message_id = %id, error = %detail, "message failed");
+                failed.push(id);
+            }
+            Err(other) => {
+                tracing::warn!(message_id = %id, code = other.code(), error = %other, "message failed");
+                failed.push(id);
+            }
         }
-        let mut failure = BatchItemFailure::default();
-        failure.item_identifier = id;
-        response.batch_item_failures.push(failure);
     }
-    response
+    failed
 }
 
 /// How many times SQS has delivered the record (`ApproximateReceiveCount`), 1 the first time.
@@ -294,5 +358,38 @@ mod tests {
         .await;
         let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(failed, ["m1", "m2"]);
+    }
+
+    fn failed(response: &SqsBatchResponse) -> Vec<&str> {
+        response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn groups_run_concurrently_and_a_failure_holds_back_the_rest_of_its_group() {
+        let mut batch = event(&["1", "2", "3", "10", "20"]);
+        for (i, group) in ["a", "a", "a", "b", "b"].iter().enumerate() {
+            batch.records[i].attributes.insert("MessageGroupId".into(), (*group).into());
+        }
+        let seen = std::sync::Mutex::new(Vec::new());
+        let b_done = tokio::sync::Notify::new();
+        let batch = handle_batch(batch, |n: u32, _| {
+            let (seen, b_done) = (&seen, &b_done);
+            async move {
+                // Group a's first message waits for group b to finish: only concurrency ends it.
+                if n == 1 {
+                    b_done.notified().await;
+                }
+                seen.lock().unwrap().push(n);
+                if n == 20 {
+                    b_done.notify_one();
+                }
+                if n == 2 { Err(DomainError::internal("boom")) } else { Ok(()) }
+            }
+        });
+        let response = tokio::time::timeout(std::time::Duration::from_secs(5), batch)
+            .await
+            .expect("run one group at a time, and group a waits for ever");
+        assert_eq!(*seen.lock().unwrap(), [10, 20, 1, 2], "3 is never processed after 2 failed");
+        assert_eq!(failed(&response), ["m1", "m2"]);
     }
 }

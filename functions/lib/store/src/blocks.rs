@@ -143,28 +143,32 @@ impl DynamoRepository {
         .await
     }
 
-    /// BatchGetItem in chunks, retrying unprocessed keys. Missing items are left out.
+    /// BatchGetItem in chunks of 100, all at once, retrying unprocessed keys. Missing items
+    /// are left out.
     pub(crate) async fn batch_get(&self, keys: Vec<ItemKeys>) -> Result<Vec<Item>> {
-        let mut items = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(BATCH_GET_MAX) {
-            let mut pending = built(
-                KeysAndAttributes::builder().set_keys(Some(chunk.iter().map(ItemKeys::primary).collect())).build(),
-            )?;
-            for attempt in 0.. {
-                let out = self.client.batch_get_item().request_items(&self.table, pending).send().await.map_err(sdk)?;
-                if let Some(mut found) = out.responses {
-                    items.extend(found.remove(&self.table).unwrap_or_default());
-                }
-                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                    Some(rest) if !rest.keys().is_empty() => {
-                        if attempt >= BATCH_RETRIES {
-                            return Err(DomainError::internal("BatchGetItem left keys unprocessed after retries"));
-                        }
-                        backoff(attempt).await;
-                        pending = rest;
+        let chunks = keys.chunks(BATCH_GET_MAX).map(|chunk| self.batch_get_chunk(chunk));
+        Ok(futures::future::try_join_all(chunks).await?.into_iter().flatten().collect())
+    }
+
+    /// One BatchGetItem of up to 100 keys, retrying what it leaves unprocessed.
+    async fn batch_get_chunk(&self, chunk: &[ItemKeys]) -> Result<Vec<Item>> {
+        let mut items = Vec::with_capacity(chunk.len());
+        let mut pending =
+            built(KeysAndAttributes::builder().set_keys(Some(chunk.iter().map(ItemKeys::primary).collect())).build())?;
+        for attempt in 0.. {
+            let out = self.client.batch_get_item().request_items(&self.table, pending).send().await.map_err(sdk)?;
+            if let Some(mut found) = out.responses {
+                items.extend(found.remove(&self.table).unwrap_or_default());
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys().is_empty() => {
+                    if attempt >= BATCH_RETRIES {
+                        return Err(DomainError::internal("BatchGetItem left keys unprocessed after retries"));
                     }
-                    _ => break,
+                    backoff(attempt).await;
+                    pending = rest;
                 }
+                _ => break,
             }
         }
         Ok(items)

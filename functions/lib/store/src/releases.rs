@@ -92,18 +92,24 @@ impl ReleaseRepository for DynamoRepository {
     }
 
     #[instrument(skip_all, err(level = "info"))]
-    async fn count_releases(&self, filter: ReleaseFilter) -> Result<u64> {
+    async fn count_releases(&self, filter: ReleaseFilter, cap: u64) -> Result<u64> {
         let listing = Listing::for_filter(filter);
-        let mut total = 0u64;
+        let (mut total, mut read) = (0u64, 0u64);
         let mut start = None;
-        loop {
-            let out = listing.query(self.query(), true).set_exclusive_start_key(start).send().await.map_err(sdk)?;
+        // Reads at most `cap` rows: a filtered listing (a component's releases in one
+        // status) counts its matches among the newest `cap`.
+        while read < cap {
+            let limit = i32::try_from(cap - read).unwrap_or(i32::MAX);
+            let query = listing.query(self.query(), true).limit(limit).set_exclusive_start_key(start);
+            let out = query.send().await.map_err(sdk)?;
             total += u64::try_from(out.count).unwrap_or(0);
+            read += u64::try_from(out.scanned_count).unwrap_or(0).max(1);
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(total),
+                _ => break,
             }
         }
+        Ok(total.min(cap))
     }
 
     #[instrument(skip_all, fields(release_id = %after.id), err(level = "info"))]

@@ -148,6 +148,8 @@ impl Actor {
 
 /// Limits on list sizes, so no request reads without bound.
 pub const MAX_PAGE: usize = 100;
+/// `totalCount` counts up to this many; a count costs at most this many rows read.
+pub const MAX_COUNT: u64 = 10_000;
 pub const DEFAULT_PAGE: usize = 20;
 pub const MAX_VERSIONS: usize = 500;
 pub const DEFAULT_VERSIONS: usize = 50;

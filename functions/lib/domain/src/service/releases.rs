@@ -19,9 +19,10 @@ impl Catalog {
         self.repo.list_releases(filter, &PageRequest { first, after }).await
     }
 
+    /// How many releases match, counted up to [`MAX_COUNT`] so a count's cost is bounded.
     #[instrument(skip_all, err(level = "info"))]
     pub async fn count_releases(&self, filter: ReleaseFilter) -> Result<u64> {
-        self.repo.count_releases(filter).await
+        self.repo.count_releases(filter, MAX_COUNT).await
     }
 
     #[instrument(skip_all, err(level = "info"))]

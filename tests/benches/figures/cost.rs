@@ -1,0 +1,188 @@
+//! AWS list-price cost, from the requests counted in this run: the capacity units each
+//! DynamoDB request consumes (from its body), SQS requests, and Lambda invocations and
+//! GB-seconds. Prices are us-east-1 on-demand list prices; docs/cost.md states them.
+
+use gantry_tests::recorder::Request;
+use serde_json::Value;
+
+use crate::drain::Drained;
+use crate::intake::Accepted;
+use crate::promotions::Promoted;
+
+/// Memory of the functions, as infra/template.yaml sets it.
+const WEBHOOKS_MB: f64 = 128.0;
+const FUNCTION_MB: f64 = 256.0;
+
+/// Dollars per million units.
+const DYNAMODB_WRITE_UNIT: f64 = 0.625;
+const DYNAMODB_READ_UNIT: f64 = 0.125;
+const SQS_FIFO_REQUEST: f64 = 0.50;
+const SQS_STANDARD_REQUEST: f64 = 0.40;
+const LAMBDA_REQUEST: f64 = 0.20;
+/// Arm64, per million GB-seconds.
+const LAMBDA_GB_SECOND: f64 = 13.3334;
+
+/// What some work consumed; add them up, then scale.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Bill {
+    pub read_units: f64,
+    pub write_units: f64,
+    pub fifo_requests: f64,
+    pub standard_requests: f64,
+    pub invocations: f64,
+    pub gb_seconds: f64,
+}
+
+impl Bill {
+    /// The DynamoDB requests' capacity units.
+    pub fn dynamodb(requests: &[Request]) -> Self {
+        let mut bill = Self::default();
+        for r in requests {
+            let (read, write) = units(r);
+            bill.read_units += read;
+            bill.write_units += write;
+        }
+        bill
+    }
+
+    /// Lambda invocations of `memory_mb` running `millis` each.
+    pub fn lambda(invocations: f64, millis: f64, memory_mb: f64) -> Self {
+        Self { invocations, gb_seconds: invocations * millis / 1000.0 * memory_mb / 1024.0, ..Self::default() }
+    }
+
+    pub fn plus(self, o: Self) -> Self {
+        Self {
+            read_units: self.read_units + o.read_units,
+            write_units: self.write_units + o.write_units,
+            fifo_requests: self.fifo_requests + o.fifo_requests,
+            standard_requests: self.standard_requests + o.standard_requests,
+            invocations: self.invocations + o.invocations,
+            gb_seconds: self.gb_seconds + o.gb_seconds,
+        }
+    }
+
+    pub fn scaled(self, by: f64) -> Self {
+        Self {
+            read_units: self.read_units * by,
+            write_units: self.write_units * by,
+            fifo_requests: self.fifo_requests * by,
+            standard_requests: self.standard_requests * by,
+            invocations: self.invocations * by,
+            gb_seconds: self.gb_seconds * by,
+        }
+    }
+
+    /// Prints the cost of a million of what this bill is one of.
+    pub fn print_per_million(&self, what: &str) {
+        let lines = [
+            ("DynamoDB writes", self.write_units * DYNAMODB_WRITE_UNIT, format!("{:.2} WRU", self.write_units)),
+            ("DynamoDB reads", self.read_units * DYNAMODB_READ_UNIT, format!("{:.2} RRU", self.read_units)),
+            ("SQS FIFO", self.fifo_requests * SQS_FIFO_REQUEST, format!("{:.2} requests", self.fifo_requests)),
+            (
+                "SQS standard",
+                self.standard_requests * SQS_STANDARD_REQUEST,
+                format!("{:.2} requests", self.standard_requests),
+            ),
+            ("Lambda requests", self.invocations * LAMBDA_REQUEST, format!("{:.2} invocations", self.invocations)),
+            ("Lambda duration", self.gb_seconds * LAMBDA_GB_SECOND, format!("{:.5} GB-s", self.gb_seconds)),
+        ];
+        let total: f64 = lines.iter().map(|l| l.1).sum();
+        println!("  per million {what}: ${total:.2}");
+        for (name, dollars, each) in lines {
+            println!("    {name:<16} ${dollars:>6.3}   ({each} each)");
+        }
+    }
+}
+
+/// The read and write units one DynamoDB request consumes: reads of items up to 4 KB,
+/// writes by the size of what is written, rounded up per KB and per item; transactions
+/// twice. An update is billed on the whole item; here on its key and new values, a floor.
+fn units(request: &Request) -> (f64, f64) {
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let consistent = body["ConsistentRead"].as_bool() == Some(true);
+    let read = if consistent { 1.0 } else { 0.5 };
+    let kb = |v: &Value| (size(v) as f64 / 1024.0).ceil().max(1.0);
+    match request.operation.as_str() {
+        "GetItem" | "Query" | "Scan" => (read, 0.0),
+        "BatchGetItem" => (read * count(&body["RequestItems"], "Keys"), 0.0),
+        "TransactGetItems" => (2.0 * body["TransactItems"].as_array().map_or(0, Vec::len) as f64, 0.0),
+        "PutItem" => (0.0, kb(&body["Item"])),
+        "UpdateItem" | "DeleteItem" => (0.0, kb(&body["Key"]).max(kb(&body["ExpressionAttributeValues"]))),
+        "TransactWriteItems" => {
+            let items = body["TransactItems"].as_array().cloned().unwrap_or_default();
+            (0.0, items.iter().map(|i| 2.0 * kb(&transact_payload(i))).sum())
+        }
+        "BatchWriteItem" => (0.0, count(&body["RequestItems"], "")),
+        _ => (0.0, 0.0),
+    }
+}
+
+/// The part of a transaction item that sets its size.
+fn transact_payload(item: &Value) -> Value {
+    for op in ["Put", "Update", "Delete", "ConditionCheck"] {
+        if let Some(inner) = item.get(op) {
+            return inner.get("Item").cloned().unwrap_or_else(|| inner["Key"].clone());
+        }
+    }
+    Value::Null
+}
+
+/// How many entries the tables of `RequestItems` hold (under `field` when given).
+fn count(tables: &Value, field: &str) -> f64 {
+    let entries = |t: &Value| {
+        if field.is_empty() { t.as_array().map_or(0, Vec::len) } else { t[field].as_array().map_or(0, Vec::len) }
+    };
+    tables.as_object().map_or(0, |m| m.values().map(entries).sum()) as f64
+}
+
+/// The DynamoDB size of an item (or key) in the JSON wire form: names plus values.
+fn size(item: &Value) -> usize {
+    item.as_object().map_or(0, |m| m.iter().map(|(k, v)| k.len() + value_size(v)).sum())
+}
+
+fn value_size(v: &Value) -> usize {
+    let Some((kind, inner)) = v.as_object().and_then(|m| m.iter().next()) else { return 0 };
+    match (kind.as_str(), inner) {
+        ("S", Value::String(s)) => s.len(),
+        ("N", Value::String(n)) => n.len().div_ceil(2) + 1,
+        ("B", Value::String(b)) => b.len() * 3 / 4,
+        ("L", Value::Array(items)) => 3 + items.iter().map(|i| 1 + value_size(i)).sum::<usize>(),
+        ("M", map) => 3 + size(map) + map.as_object().map_or(0, |m| m.len()),
+        ("SS", Value::Array(items)) => items.iter().map(|i| i.as_str().map_or(0, str::len)).sum(),
+        _ => 1,
+    }
+}
+
+/// SQS requests by queue kind: every request counts once per 64 KB of body.
+pub fn sqs(requests: &[Request], fifo: bool) -> Bill {
+    let billed: f64 = requests.iter().map(|r| (r.body.len() as f64 / 65536.0).ceil().max(1.0)).sum();
+    if fifo {
+        Bill { fifo_requests: billed, ..Bill::default() }
+    } else {
+        Bill { standard_requests: billed, ..Bill::default() }
+    }
+}
+
+/// Prints the cost of a million webhooks and of a million promotions.
+pub fn report(accepted: &Accepted, drained: &Drained, promoted: &Promoted) {
+    println!("\nAWS list-price cost (us-east-1, on demand; docs/cost.md), from the requests counted above");
+    let per_event = 1.0 / drained.events as f64;
+    let ingest_ms = drained.batch_time.as_secs_f64() * 1000.0;
+    let webhook = Bill::dynamodb(&accepted.dynamodb)
+        .plus(sqs(&accepted.sqs, true))
+        .plus(Bill::lambda(1.0, accepted.p50_ms, WEBHOOKS_MB))
+        .plus(Bill::dynamodb(&drained.dynamodb).scaled(per_event))
+        .plus(sqs(&drained.sqs, true).scaled(per_event))
+        .plus(Bill::lambda(drained.batches as f64, ingest_ms, FUNCTION_MB).scaled(per_event));
+    webhook.print_per_million("webhooks (one event each, for an image no component releases)");
+    let per_promotion = 1.0 / promoted.count as f64;
+    let deployer_ms = promoted.batch_time.as_secs_f64() * 1000.0;
+    let promotion = Bill::dynamodb(&promoted.api_dynamodb)
+        .plus(sqs(&promoted.api_sqs, false))
+        .plus(Bill::lambda(promoted.count as f64, promoted.api_p50_ms, FUNCTION_MB))
+        .plus(Bill::dynamodb(&promoted.deployer_dynamodb))
+        .plus(sqs(&promoted.deployer_sqs, false))
+        .plus(Bill::lambda(promoted.batches as f64, deployer_ms, FUNCTION_MB))
+        .scaled(per_promotion);
+    promotion.print_per_million("promotions (one Nomad target, no approvals)");
+}

@@ -1,0 +1,103 @@
+//! Promotions end to end, counted: the API's request (READY release to an environment with
+//! one Nomad target, no approvals) and the deployer's job, against the Nomad stand-in.
+
+use std::time::Duration;
+
+use gantry_domain::ids::PromotionId;
+use gantry_domain::promotions::{PromotionRepository, PromotionStatus};
+use gantry_nomad_fake::FakeNomad;
+use gantry_tests::app::{TestApp, digest};
+use gantry_tests::recorder::Request;
+use serde_json::json;
+
+use crate::measure;
+use crate::worker::Worker;
+
+/// What the promotions spent, in all.
+pub struct Promoted {
+    pub count: usize,
+    pub api_dynamodb: Vec<Request>,
+    pub api_sqs: Vec<Request>,
+    pub api_p50_ms: f64,
+    pub deployer_dynamodb: Vec<Request>,
+    pub deployer_sqs: Vec<Request>,
+    pub batches: usize,
+    pub batch_time: Duration,
+}
+
+pub async fn run(app: &TestApp, count: usize) -> Promoted {
+    let nomad = FakeNomad::start().await;
+    nomad.seed_job(json!({ "ID": "shop", "Name": "shop", "Type": "service", "Datacenters": ["dc1"],
+        "TaskGroups": [{ "Name": "shop", "Count": 1, "Tasks": [
+            { "Name": "server", "Driver": "docker", "Config": { "image": "registry.example.com/acme/api:0.9" } }] }] }));
+    // First in promotion order, so no gate asks for an earlier environment.
+    let env = app.create_environment("bench-dev", 0).await;
+    let api = app.create_component("bench-api").await;
+    let target = json!({ "name": "nomad-dc1", "type": "NOMAD", "nomad": { "address": nomad.url, "jobId": "shop",
+        "tasks": [{ "name": "server", "componentId": api }] } });
+    app.ok(
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }",
+        json!({ "e": env, "t": target }),
+    )
+    .await;
+    let mut releases = Vec::new();
+    for i in 0..count {
+        let version = format!("1.0.{i}");
+        app.add_version(&api, &version, &digest(&version)).await;
+        let components = json!([{ "componentId": api, "version": version }]);
+        releases.push(app.ready_release(&format!("bench-{version}"), components).await);
+    }
+    let (state, deployer_dynamodb, deployer_sqs) = app.worker_state();
+    let worker = Worker::spawn(state.clone(), state.deploy_jobs.clone(), 1, gantry_deployer::handle);
+    app.requests.take();
+    app.sqs_requests.take();
+    let (mut api_dynamodb, mut api_sqs, mut samples) = (Vec::new(), Vec::new(), Vec::new());
+    for release in &releases {
+        let started = std::time::Instant::now();
+        let id = app.request_promotion(release, &env).await["id"].as_str().unwrap().to_owned();
+        samples.push(started.elapsed());
+        api_dynamodb.extend(app.requests.take_requests());
+        api_sqs.extend(app.sqs_requests.take_requests());
+        settle(app, &id).await;
+    }
+    let (batches, batch_time) = worker.stop();
+    let timing = measure::Run { samples, wall: Duration::ZERO, cpu: Duration::ZERO };
+    println!("\n{count} promotions, each deployed to one Nomad target: request {}", timing.latency());
+    let (deployer_dynamodb, deployer_sqs) = (deployer_dynamodb.take_requests(), deployer_sqs.take_requests());
+    println!("  requests per promotion, API: {}", per_operation(&api_dynamodb, &api_sqs, count));
+    println!("  requests per promotion, deployer: {}", per_operation(&deployer_dynamodb, &deployer_sqs, count));
+    Promoted {
+        count,
+        api_dynamodb,
+        api_sqs,
+        api_p50_ms: timing.percentile(0.5).as_secs_f64() * 1000.0,
+        deployer_dynamodb,
+        deployer_sqs,
+        batches,
+        batch_time,
+    }
+}
+
+/// `Operation ×n` for each operation, averaged over `count`.
+fn per_operation(dynamodb: &[Request], sqs: &[Request], count: usize) -> String {
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for r in dynamodb.iter().chain(sqs) {
+        *counts.entry(r.operation.as_str()).or_default() += 1;
+    }
+    counts.iter().map(|(op, n)| format!("{op} ×{:.1}", *n as f64 / count as f64)).collect::<Vec<_>>().join(", ")
+}
+
+/// Waits until the promotion is deployed, reading the table directly (uncounted).
+async fn settle(app: &TestApp, id: &str) {
+    for _ in 0..400 {
+        let promotion = app.repo.get_promotion(PromotionId::parse(id).unwrap()).await.unwrap().unwrap();
+        match promotion.status {
+            PromotionStatus::Deployed => return,
+            PromotionStatus::Deploying | PromotionStatus::Approved => {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            other => panic!("promotion ended {}", other.as_str()),
+        }
+    }
+    panic!("promotion {id} did not settle");
+}

@@ -1,0 +1,53 @@
+//! An SDK interceptor that records the operation of every request a client sends, for the
+//! tests and benches that count requests (DynamoDB and SQS clients alike).
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+
+/// The service prefixes of `x-amz-target` that [`Recorder`] drops.
+const PREFIXES: [&str; 2] = ["DynamoDB_20120810.", "AmazonSQS."];
+
+/// Records every request: its operation (`Query`, `SendMessageBatch`, ...) and body, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder(Arc<Mutex<Vec<Request>>>);
+
+/// One request a client sent.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub operation: String,
+    pub body: Vec<u8>,
+}
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "Recorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let request = context.request();
+        let target = request.headers().get("x-amz-target").unwrap_or("?");
+        let operation = PREFIXES.iter().find_map(|p| target.strip_prefix(p)).unwrap_or(target).to_owned();
+        let body = request.body().bytes().unwrap_or_default().to_vec();
+        self.0.lock().unwrap().push(Request { operation, body });
+        Ok(())
+    }
+}
+
+impl Recorder {
+    /// The operations recorded since the last call.
+    pub fn take(&self) -> Vec<String> {
+        self.take_requests().into_iter().map(|r| r.operation).collect()
+    }
+
+    /// The requests recorded since the last call, bodies included.
+    pub fn take_requests(&self) -> Vec<Request> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
