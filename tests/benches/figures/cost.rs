@@ -164,17 +164,22 @@ pub fn sqs(requests: &[Request], fifo: bool) -> Bill {
 }
 
 /// Prints the cost of a million webhooks and of a million promotions.
-pub fn report(accepted: &Accepted, drained: &Drained, promoted: &Promoted) {
+pub fn report(accepted: &Accepted, drains: &[Drained], promoted: &Promoted) {
     println!("\nAWS list-price cost (us-east-1, on demand; docs/cost.md), from the requests counted above");
-    let per_event = 1.0 / drained.events as f64;
-    let ingest_ms = drained.batch_time.as_secs_f64() * 1000.0;
-    let webhook = Bill::dynamodb(&accepted.dynamodb)
-        .plus(sqs(&accepted.sqs, true))
-        .plus(Bill::lambda(1.0, accepted.p50_ms, WEBHOOKS_MB))
-        .plus(Bill::dynamodb(&drained.dynamodb).scaled(per_event))
-        .plus(sqs(&drained.sqs, true).scaled(per_event))
-        .plus(Bill::lambda(drained.batches as f64, ingest_ms, FUNCTION_MB).scaled(per_event));
-    webhook.print_per_million("webhooks (one event each, for an image no component releases)");
+    for drained in drains {
+        let per_event = 1.0 / drained.events as f64;
+        let ingest_ms = drained.batch_time.as_secs_f64() * 1000.0;
+        let webhook = Bill::dynamodb(&accepted.dynamodb)
+            .plus(sqs(&accepted.sqs, true))
+            .plus(Bill::lambda(1.0, accepted.p50_ms, WEBHOOKS_MB))
+            .plus(Bill::dynamodb(&drained.dynamodb).scaled(per_event))
+            .plus(sqs(&drained.sqs, true).scaled(per_event))
+            .plus(Bill::lambda(drained.batches as f64, ingest_ms, FUNCTION_MB).scaled(per_event));
+        let batch = drained.events as f64 / drained.batches.max(1) as f64;
+        webhook.print_per_million(&format!(
+            "webhooks (one event each, for an image no component releases; ingest batches of {batch:.1})"
+        ));
+    }
     let per_promotion = 1.0 / promoted.count as f64;
     let deployer_ms = promoted.batch_time.as_secs_f64() * 1000.0;
     let promotion = Bill::dynamodb(&promoted.api_dynamodb)

@@ -22,11 +22,12 @@ pub struct Drained {
     pub batch_time: Duration,
 }
 
-pub async fn run(app: &TestApp, burst: usize) -> Drained {
+/// One run with a single receiver, one with the devserver's `POLLERS`.
+pub async fn run(app: &TestApp, burst: usize) -> Vec<Drained> {
     let (_, secret) = app.create_integration("burst", "DISTRIBUTION", "http://127.0.0.1:5001").await;
     let auth = format!("Bearer {secret}");
     println!("\nIngest after a burst of {burst} webhooks (50 message groups, accepted at concurrency 8)");
-    let mut last = None;
+    let mut runs = Vec::new();
     for receivers in [1, gantry_queue::POLLERS] {
         fresh_queue(app).await;
         let (state, dynamodb, sqs) = app.worker_state();
@@ -44,9 +45,9 @@ pub async fn run(app: &TestApp, burst: usize) -> Drained {
             burst as f64 / whole.as_secs_f64()
         );
         let (dynamodb, sqs) = (dynamodb.take_requests(), sqs.take_requests());
-        last = Some(Drained { events: burst, dynamodb, sqs, batches, batch_time });
+        runs.push(Drained { events: burst, dynamodb, sqs, batches, batch_time });
     }
-    last.unwrap()
+    runs
 }
 
 /// Empties the events queue of what earlier figures left, once any receive a stopped

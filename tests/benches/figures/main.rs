@@ -46,8 +46,8 @@ async fn main() {
     } else {
         None
     };
-    if let (Some(accepted), Some(drained), Some(promoted)) = (accepted, drained, promoted) {
-        cost::report(&accepted, &drained, &promoted);
+    if let (Some(accepted), Some(drains), Some(promoted)) = (accepted, drained, promoted) {
+        cost::report(&accepted, &drains, &promoted);
     }
     if wants("hostile") {
         hostile::run(&app).await;
