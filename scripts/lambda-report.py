@@ -31,7 +31,7 @@ GOAL_INIT_MS = 20.0
 # What a function reads at init; values that parse, pointing at nothing that is contacted.
 ENV = {
     "GANTRY_TABLE": "gantry",
-    "GANTRY_EVENTS_QUEUE_URL": "http://127.0.0.1:9/000000000000/gantry-events.fifo",
+    "GANTRY_EVENTS_QUEUE_URL": "http://127.0.0.1:9/000000000000/gantry-events",
     "GANTRY_DEPLOY_QUEUE_URL": "http://127.0.0.1:9/000000000000/gantry-deploy-jobs",
     "GANTRY_DATA_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
     "GANTRY_JWT_SECRET": "report-only-jwt-secret-0123456789abcdef",

@@ -178,7 +178,7 @@ impl TestApp {
             .expect("create the test table: is the emulator running? (make test starts it)");
         let sqs = sqs_client(None);
         let queues = create_queues(&sqs, &table).await;
-        let events_queue = queues["gantry-events.fifo"].clone();
+        let events_queue = queues["gantry-events"].clone();
         let deploy_queue = queues["gantry-deploy-jobs"].clone();
         let (requests, sqs_requests) = (Recorder::default(), Recorder::default());
         let config = test_config(&table, &events_queue, &deploy_queue, overrides);

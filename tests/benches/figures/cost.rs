@@ -153,40 +153,66 @@ fn value_size(v: &Value) -> usize {
     }
 }
 
-/// SQS requests by queue kind: every request counts once per 64 KB of body.
-pub fn sqs(requests: &[Request], fifo: bool) -> Bill {
-    let billed: f64 = requests.iter().map(|r| (r.body.len() as f64 / 65536.0).ceil().max(1.0)).sum();
-    if fifo {
-        Bill { fifo_requests: billed, ..Bill::default() }
-    } else {
-        Bill { standard_requests: billed, ..Bill::default() }
+/// SQS requests, by the kind of queue each names: every request counts once per 64 KB of
+/// body.
+pub fn sqs(requests: &[Request]) -> Bill {
+    let mut bill = Bill::default();
+    for r in requests {
+        let billed = (r.body.len() as f64 / 65536.0).ceil().max(1.0);
+        let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        if body["QueueUrl"].as_str().is_some_and(|url| url.ends_with(".fifo")) {
+            bill.fifo_requests += billed;
+        } else {
+            bill.standard_requests += billed;
+        }
     }
+    bill
+}
+
+/// The most events the template's event source mapping hands ingest at once
+/// (`IngestBatchSize`'s default in infra/template.yaml).
+fn mapping_batch_size() -> f64 {
+    let template = include_str!("../../../infra/template.yaml");
+    let after = &template[template.find("IngestBatchSize:").expect("the template sets IngestBatchSize")..];
+    let default = after.lines().find_map(|l| l.trim().strip_prefix("Default:")).expect("with a default");
+    default.trim().parse().expect("a number")
 }
 
 /// Prints the cost of a million webhooks and of a million promotions.
 pub fn report(accepted: &Accepted, drains: &[Drained], promoted: &Promoted) {
     println!("\nAWS list-price cost (us-east-1, on demand; docs/cost.md), from the requests counted above");
+    let intake = Bill::dynamodb(&accepted.dynamodb).plus(sqs(&accepted.sqs)).plus(Bill::lambda(
+        1.0,
+        accepted.p50_ms,
+        WEBHOOKS_MB,
+    ));
     for drained in drains {
         let per_event = 1.0 / drained.events as f64;
         let ingest_ms = drained.batch_time.as_secs_f64() * 1000.0;
-        let webhook = Bill::dynamodb(&accepted.dynamodb)
-            .plus(sqs(&accepted.sqs, true))
-            .plus(Bill::lambda(1.0, accepted.p50_ms, WEBHOOKS_MB))
-            .plus(Bill::dynamodb(&drained.dynamodb).scaled(per_event))
-            .plus(sqs(&drained.sqs, true).scaled(per_event))
-            .plus(Bill::lambda(drained.batches as f64, ingest_ms, FUNCTION_MB).scaled(per_event));
+        let ingest = Bill::lambda(drained.batches as f64, ingest_ms, FUNCTION_MB).scaled(per_event);
+        let reads = Bill::dynamodb(&drained.dynamodb).scaled(per_event);
         let batch = drained.events as f64 / drained.batches.max(1) as f64;
-        webhook.print_per_million(&format!(
-            "webhooks (one event each, for an image no component releases; ingest batches of {batch:.1})"
+        intake.plus(reads).plus(sqs(&drained.sqs).scaled(per_event)).plus(ingest).print_per_million(&format!(
+            "webhooks (one event each, for an image no component releases; ingest batches of {batch:.1} as polled here)"
         ));
+        if drained.receivers == 1 {
+            // In Lambda the event source mapping receives and deletes ten at a time, and
+            // invokes ingest once per gathered batch; ingest's DynamoDB work and time per
+            // event are as measured.
+            let size = mapping_batch_size();
+            let mapping = Bill { standard_requests: 2.0 / 10.0, invocations: 1.0 / size, ..ingest };
+            intake.plus(reads).plus(mapping).print_per_million(&format!(
+                "webhooks (the same, with ingest batches of {size} gathered by the event source mapping)"
+            ));
+        }
     }
     let per_promotion = 1.0 / promoted.count as f64;
     let deployer_ms = promoted.batch_time.as_secs_f64() * 1000.0;
     let promotion = Bill::dynamodb(&promoted.api_dynamodb)
-        .plus(sqs(&promoted.api_sqs, false))
+        .plus(sqs(&promoted.api_sqs))
         .plus(Bill::lambda(promoted.count as f64, promoted.api_p50_ms, FUNCTION_MB))
         .plus(Bill::dynamodb(&promoted.deployer_dynamodb))
-        .plus(sqs(&promoted.deployer_sqs, false))
+        .plus(sqs(&promoted.deployer_sqs))
         .plus(Bill::lambda(promoted.batches as f64, deployer_ms, FUNCTION_MB))
         .scaled(per_promotion);
     promotion.print_per_million("promotions (one Nomad target, no approvals)");

@@ -1,5 +1,4 @@
-//! Ingest after a burst: webhooks of one event each, over 50 image repositories (so 50
-//! message groups), accepted at concurrency 8 while the ingest worker drains the events
+//! Ingest after a burst: webhooks of one event each, over 50 image repositories, accepted at concurrency 8 while the ingest worker drains the events
 //! queue; how long after the last accept the queue is empty, with one receiver and with
 //! the devserver's `POLLERS`.
 
@@ -14,6 +13,7 @@ use crate::worker::Worker;
 /// What ingest spent on the last burst.
 pub struct Drained {
     pub events: usize,
+    pub receivers: usize,
     pub dynamodb: Vec<Request>,
     pub sqs: Vec<Request>,
     /// Batches handled: a Lambda invocation each under an event source mapping.
@@ -26,7 +26,7 @@ pub struct Drained {
 pub async fn run(app: &TestApp, burst: usize) -> Vec<Drained> {
     let (_, secret) = app.create_integration("burst", "DISTRIBUTION", "http://127.0.0.1:5001").await;
     let auth = format!("Bearer {secret}");
-    println!("\nIngest after a burst of {burst} webhooks (50 message groups, accepted at concurrency 8)");
+    println!("\nIngest after a burst of {burst} webhooks (50 image repositories, accepted at concurrency 8)");
     let mut runs = Vec::new();
     for receivers in [1, gantry_queue::POLLERS] {
         fresh_queue(app).await;
@@ -45,7 +45,7 @@ pub async fn run(app: &TestApp, burst: usize) -> Vec<Drained> {
             burst as f64 / whole.as_secs_f64()
         );
         let (dynamodb, sqs) = (dynamodb.take_requests(), sqs.take_requests());
-        runs.push(Drained { events: burst, dynamodb, sqs, batches, batch_time });
+        runs.push(Drained { events: burst, receivers, dynamodb, sqs, batches, batch_time });
     }
     runs
 }

@@ -101,13 +101,7 @@ impl Ceiling {
     async fn replay(&self, app: &TestApp, label: String) {
         let get = app.dynamodb.get_item().table_name(&app.table).set_key(Some(self.secret_key.clone()));
         get.send().await.unwrap();
-        let entry = SendMessageBatchRequestEntry::builder()
-            .id("0")
-            .message_body(&self.message)
-            .message_group_id("bench/raw")
-            .message_deduplication_id(&label)
-            .build()
-            .unwrap();
+        let entry = SendMessageBatchRequestEntry::builder().id("0").message_body(&self.message).build().unwrap();
         app.sqs.send_message_batch().queue_url(&app.events_queue).entries(entry).send().await.unwrap();
         let mut item = self.delivery.clone();
         item.insert("PK".into(), AttributeValue::S(format!("DELIVERY#raw-{label}")));

@@ -55,6 +55,33 @@ where
     Run { samples, wall: started.elapsed(), cpu: cpu_time() - cpu }
 }
 
+/// Runs `a` and `b` one after the other, `rounds` times each, so that whatever drifts over a
+/// run (the emulator's caches, other load) weighs on both alike.
+pub async fn interleaved<A, FutA, B, FutB>(rounds: usize, a: A, b: B) -> (Run, Run)
+where
+    A: Fn() -> FutA,
+    FutA: Future<Output = ()>,
+    B: Fn() -> FutB,
+    FutB: Future<Output = ()>,
+{
+    let empty = || Run { samples: Vec::new(), wall: Duration::ZERO, cpu: Duration::ZERO };
+    let (mut ra, mut rb) = (empty(), empty());
+    for _ in 0..rounds {
+        timed(&mut ra, a()).await;
+        timed(&mut rb, b()).await;
+    }
+    (ra, rb)
+}
+
+async fn timed(run: &mut Run, op: impl Future<Output = ()>) {
+    let (at, cpu) = (Instant::now(), cpu_time());
+    op.await;
+    let took = at.elapsed();
+    run.samples.push(took);
+    run.wall += took;
+    run.cpu += cpu_time() - cpu;
+}
+
 /// CPU time this process has used so far, user and system, all threads.
 pub fn cpu_time() -> Duration {
     let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };

@@ -114,19 +114,61 @@ async fn release_states_in_a_listing_are_batched() {
     assert_eq!(seen[0], seen[1], "the request count does not grow with the page");
 }
 
-/// A component's versions inside a component listing cost one Query per component and no
-/// second read of the component.
+/// A component's versions inside a component listing come with the components: the listing's
+/// Query and one BatchGetItem of their recent versions, however many components there are.
 #[tokio::test]
-async fn component_versions_in_a_listing_read_no_component_twice() {
+async fn component_versions_in_a_listing_cost_one_batch() {
+    let mut seen = Vec::new();
+    for count in [3, 12] {
+        let app = TestApp::spawn().await;
+        for i in 0..count {
+            let id = app.create_component(&format!("c{i}")).await;
+            app.add_version(&id, "1.0.0", &digest(&format!("c{i}"))).await;
+            app.add_version(&id, "1.1.0-rc.1", &digest(&format!("c{i}-rc"))).await;
+        }
+        app.requests.take();
+        let data = app
+            .ok("{ components { name versions { tag } stable: versions(channel: \"stable\") { tag } } }", json!({}))
+            .await;
+        let components = data["components"].as_array().unwrap();
+        assert_eq!(components.len(), count);
+        assert!(components.iter().all(|c| c["versions"] == json!([{ "tag": "1.1.0-rc.1" }, { "tag": "1.0.0" }])));
+        assert!(components.iter().all(|c| c["stable"] == json!([{ "tag": "1.0.0" }])));
+        let ops = app.requests.take();
+        assert_eq!(ops, ["Query", "BatchGetItem"], "{count} components: {ops:?}");
+        seen.push(ops.len());
+    }
+    assert_eq!(seen[0], seen[1]);
+}
+
+/// Whatever the limit and channel, a component's `versions` answer as `componentVersions`
+/// does: from the recent versions when they hold the answer, by query when not.
+#[tokio::test]
+async fn component_versions_agree_with_the_full_query() {
     let app = TestApp::spawn().await;
-    releases(&app, 1).await;
-    app.requests.take();
-    let data = app.ok("{ components { name versions { tag } } }", json!({})).await;
-    let components = data["components"].as_array().unwrap();
-    assert_eq!(components.len(), 3);
-    assert!(components.iter().all(|c| c["versions"][0]["tag"] == "1.0.0"));
-    let ops = app.requests.take();
-    assert_eq!(ops, ["Query"; 4], "the listing and one Query per component: {ops:?}");
+    let id = app.create_component("many").await;
+    for minor in 0..26 {
+        app.add_version(&id, &format!("1.{minor}.0"), &digest(&format!("s{minor}"))).await;
+        if minor % 5 == 0 {
+            app.add_version(&id, &format!("1.{minor}.1-rc.1"), &digest(&format!("rc{minor}"))).await;
+        }
+    }
+    let nested = "query($id: ID!, $limit: Int, $channel: String) { component(id: $id) { versions(limit: $limit, channel: $channel) { tag } } }";
+    let full = "query($id: ID!, $limit: Int, $channel: String) { componentVersions(componentId: $id, limit: $limit, channel: $channel) { tag } }";
+    for (limit, channel) in
+        [(1, None), (20, None), (21, None), (40, None), (3, Some("rc")), (10, Some("rc")), (25, Some("stable"))]
+    {
+        let vars = json!({ "id": id, "limit": limit, "channel": channel });
+        app.requests.take();
+        let got = app.ok(nested, vars.clone()).await["component"]["versions"].clone();
+        let queried = app.requests.take().contains(&"Query".to_owned());
+        let want = app.ok(full, vars).await["componentVersions"].clone();
+        assert_eq!(got, want, "limit {limit}, channel {channel:?}");
+        assert_eq!(got.as_array().unwrap().len(), limit.min(if channel == Some("rc") { 6 } else { 32 }));
+        // The 20 highest are at hand: rc versions among them are 1.25.1-rc.1, 1.20.1-rc.1, ...
+        let at_hand = channel.is_none() && limit <= 20 || channel == Some("rc") && limit <= 3;
+        assert_eq!(queried, !at_hand, "limit {limit}, channel {channel:?}: queried {queried}");
+    }
 }
 
 /// An accepted webhook costs one GetItem to authenticate (the secret's entry names the

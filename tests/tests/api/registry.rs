@@ -37,6 +37,15 @@ async fn wait_until_ingested(app: &TestApp, repository: &str) {
     .await
 }
 
+/// Waits until the events queue is empty, nothing waiting and nothing in flight: what was
+/// posted before has been dealt with.
+async fn wait_until_idle(app: &TestApp) {
+    gantry_tests::eventually(Duration::from_secs(30), "the events queue to drain", || async {
+        (app.queue_depth(&app.events_queue).await == ("0".into(), "0".into())).then_some(())
+    })
+    .await
+}
+
 fn find<'a>(versions: &'a [Value], tag: &str) -> Option<&'a Value> {
     versions.iter().find(|v| v["tag"] == tag)
 }
@@ -128,4 +137,72 @@ async fn registry_pushes_become_version_maps_and_releases() {
     let again = app.ok(sync, json!({ "id": api, "force": true })).await["syncVersions"].clone();
     assert_eq!(again["synced"], 0, "nothing new on a second sync");
     assert_eq!(again["versions"].as_array().unwrap().len(), 2);
+}
+
+/// A distribution notification of one event about `repository:tag`.
+fn notification(id: &str, action: &str, repository: &str, tag: &str, digest: &str, host: &str) -> Vec<u8> {
+    let target = match action {
+        "push" => {
+            json!({ "mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": repository, "tag": tag, "digest": digest })
+        }
+        _ => json!({ "repository": repository, "tag": tag }),
+    };
+    serde_json::to_vec(
+        &json!({ "events": [{ "id": id, "action": action, "target": target, "request": { "host": host } }] }),
+    )
+    .unwrap()
+}
+
+/// Events travel on a standard queue: they may come late, out of order or more than once.
+/// The registry decides what a tag points at, so each order ends where the registry is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_apply_in_any_order_and_any_number_of_times() {
+    let app = TestApp::spawn_with_workers().await;
+    let port = free_port();
+    let (_, secret) = app.create_integration("local", "DISTRIBUTION", &format!("http://127.0.0.1:{port}")).await;
+    let component = app
+        .create_component_with(json!({ "name": "order", "imageRepository": format!("127.0.0.1:{port}/demo/order") }))
+        .await;
+    let registry = Registry::start(port, &format!("{}/webhooks/registry/distribution", app.url), &secret);
+    let auth = format!("Bearer {secret}");
+    let headers = [("authorization", auth.as_str())];
+    let post = |body: Vec<u8>| app.post_webhook("/webhooks/registry/distribution", &headers, body);
+    let live = |v: &[Value]| v.iter().filter(|v| v["tag"] == "1.0.0" && v["removed"] == false).count();
+
+    let first = registry.push("demo/order", "1.0.0", "order 1.0.0");
+    wait_for_versions(&app, &component, |v| live(v) == 1).await;
+
+    // A deletion announced late, after the tag was pushed back, retires nothing the tag
+    // still points at.
+    let host = registry.host();
+    assert_eq!(post(notification("late-delete", "delete", "demo/order", "1.0.0", "", &host)).await.0, 202);
+    wait_until_idle(&app).await;
+    let versions = wait_for_versions(&app, &component, |_| true).await;
+    assert_eq!(live(&versions), 1, "the tag still points at its digest: {versions:#?}");
+
+    // The tag deleted at the registry is retired; pushed back to the same image, restored.
+    let deleted = app.http.delete(format!("http://{host}/v2/demo/order/manifests/{first}")).send().await.unwrap();
+    assert_eq!(deleted.status(), 202);
+    wait_for_versions(&app, &component, |v| live(v) == 0).await;
+    assert_eq!(at_hand(&app, &component).await, json!([]), "the component's recent versions lose it too");
+    let again = registry.push("demo/order", "1.0.0", "order 1.0.0");
+    assert_eq!(again, first, "the same image has the same digest");
+    let versions = wait_for_versions(&app, &component, |v| live(v) == 1).await;
+    assert_eq!(versions.iter().filter(|v| v["tag"] == "1.0.0").count(), 1, "one map, in use again: {versions:#?}");
+
+    // The same push delivered twice more (a replay, a redelivery) changes nothing.
+    for id in ["dup-1", "dup-1"] {
+        post(notification(id, "push", "demo/order", "1.0.0", &first, &host)).await;
+    }
+    wait_until_idle(&app).await;
+    let versions = wait_for_versions(&app, &component, |_| true).await;
+    assert_eq!(versions.len(), 1, "{versions:#?}");
+    assert_eq!(live(&versions), 1);
+    assert_eq!(at_hand(&app, &component).await, json!([{ "tag": "1.0.0", "digest": first }]), "and get it back");
+}
+
+/// The versions that come with the component (its recent versions).
+async fn at_hand(app: &TestApp, component: &str) -> Value {
+    let query = "query($id: ID!) { component(id: $id) { versions { tag digest } } }";
+    app.ok(query, json!({ "id": component })).await["component"]["versions"].clone()
 }

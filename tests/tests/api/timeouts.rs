@@ -28,7 +28,7 @@ async fn black_hole() -> String {
 async fn app_over(endpoint: &str, aws_ms: &str, request_ms: &str) -> String {
     let config = test_config(
         "gantry-stalled",
-        &format!("{endpoint}/000000000000/events.fifo"),
+        &format!("{endpoint}/000000000000/events"),
         &format!("{endpoint}/000000000000/deploy"),
         &[("GANTRY_AWS_TIMEOUT_MS", aws_ms), ("GANTRY_REQUEST_TIMEOUT_MS", request_ms)],
     );

@@ -87,15 +87,7 @@ async fn send_around(stack: &Stack, queue: &str, integration: IntegrationId, poi
     let entries = bodies
         .iter()
         .enumerate()
-        .map(|(i, body)| {
-            SendMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .message_body(body)
-                .message_group_id(unique("group"))
-                .message_deduplication_id(unique("dedup"))
-                .build()
-                .unwrap()
-        })
+        .map(|(i, body)| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build().unwrap())
         .collect();
     let sent = stack.sqs.send_message_batch().queue_url(queue).set_entries(Some(entries)).send().await.unwrap();
     assert!(sent.failed.is_empty());

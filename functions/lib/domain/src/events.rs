@@ -180,6 +180,7 @@ pub trait DeliveryLog: Send + Sync {
 /// The queue that feeds ingest.
 #[async_trait::async_trait]
 pub trait EventQueue: Send + Sync {
-    /// Enqueues events, ordered per image repository and deduplicated on their delivery key.
+    /// Enqueues events. They may arrive more than once and in any order (a replayed
+    /// delivery queues its events again); applying them is idempotent and asks the registry.
     async fn enqueue(&self, events: &[QueuedImageEvent]) -> crate::Result<()>;
 }

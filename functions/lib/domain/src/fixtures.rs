@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 
-use crate::ids::{ComponentId, ReleaseId};
-use crate::model::{Release, ReleaseComponent, ReleaseStatus};
+use crate::ids::{ComponentId, ReleaseId, VersionMapId};
+use crate::model::{Release, ReleaseComponent, ReleaseStatus, VersionMap, VersionSource};
 use crate::values::{Channel, Digest, Name, parse_semver};
 
 /// A release component of image `org/<name>` whose digest is that of `digest_label`.
@@ -16,6 +16,22 @@ pub fn component(id: ComponentId, name: &str, digest_label: &str, version: &str)
         version: parse_semver(version).unwrap(),
         digest: Digest::of(digest_label.as_bytes()),
         channel: Channel::stable(),
+    }
+}
+
+/// A live version map of tag `tag` on `channel`, for a fresh component.
+pub fn version_map(tag: &str, channel: &str) -> VersionMap {
+    VersionMap {
+        id: VersionMapId::new(),
+        component_id: ComponentId::new(),
+        tag: tag.into(),
+        digest: Digest::of(tag.as_bytes()),
+        semver: parse_semver(tag).unwrap(),
+        channel: Channel::parse(channel).unwrap(),
+        pushed_at: Utc::now(),
+        source: VersionSource::Webhook,
+        removed: false,
+        payload_digest: None,
     }
 }
 

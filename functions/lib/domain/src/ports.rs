@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::ids::{ComponentId, EnvironmentId, ReleaseId};
 use crate::model::{
-    Component, DeployedComponent, Environment, Release, ReleaseEnvironmentRecord, ReleaseStatus, VersionMap,
+    Component, DeployedComponent, Environment, RecentVersions, Release, ReleaseEnvironmentRecord, ReleaseStatus,
+    VersionMap,
 };
 use crate::values::{Channel, Digest};
 
@@ -75,8 +76,12 @@ pub trait VersionRepository: Send + Sync {
     async fn versions_with_digest(&self, component: ComponentId, digest: &Digest) -> Result<Vec<VersionMap>>;
     /// Every version map of a tag, removed or not.
     async fn versions_with_tag(&self, component: ComponentId, tag: &str) -> Result<Vec<VersionMap>>;
-    /// Marks a version map removed (its tag was deleted at the registry).
-    async fn mark_version_removed(&self, version: &VersionMap) -> Result<()>;
+    /// The recent versions of each component that keeps them (components created before
+    /// they were kept have none).
+    async fn recent_versions(&self, components: &[ComponentId]) -> Result<Vec<(ComponentId, RecentVersions)>>;
+    /// Marks a version map removed (its tag was deleted at the registry) or, when the tag
+    /// points at its digest again, restored.
+    async fn set_version_removed(&self, version: &VersionMap, removed: bool) -> Result<()>;
 }
 
 /// Releases.

@@ -82,20 +82,15 @@ impl VersionSync {
             Some(found) => found,
             None => self.integrations.get(queued.integration_id).await?,
         };
+        let access = self.access(&integration)?;
         let mut applied = Applied::default();
         for component in components {
+            let repository = repository_path(&component);
             match event.action {
                 ImageAction::TagDeleted => {
-                    for version in self.repo.versions_with_tag(component.id, tag).await? {
-                        if !version.removed {
-                            self.repo.mark_version_removed(&version).await?;
-                            applied.removed += 1;
-                        }
-                    }
+                    applied.removed += self.retire_tag(&component, &access, &repository, tag).await?;
                 }
                 ImageAction::Pushed => {
-                    let access = self.access(&integration)?;
-                    let repository = repository_path(&component);
                     let created = self
                         .record_tag(
                             &component,
@@ -182,10 +177,45 @@ impl VersionSync {
         };
         match self.repo.create_version_map(&version).await {
             Ok(()) => Ok(Some(version)),
-            // The same tag and digest again: one version map is enough.
-            Err(DomainError::Conflict(_)) => Ok(None),
+            // The same tag and digest again: one version map is enough, in use again if the
+            // tag had been deleted meanwhile.
+            Err(DomainError::Conflict(_)) => {
+                self.restore(component.id, tag, &version.digest).await?;
+                Ok(None)
+            }
             Err(err) => Err(err),
         }
+    }
+
+    /// Retires the version maps of a deleted tag. Events may arrive in any order, so the
+    /// registry is asked first: a tag pushed again since keeps the map of what it points at
+    /// now, and only maps of other digests are retired.
+    async fn retire_tag(
+        &self,
+        component: &Component,
+        access: &RegistryAccess,
+        repository: &str,
+        tag: &str,
+    ) -> Result<usize> {
+        let current = self.registry.digest_of(access, repository, tag).await?;
+        let mut removed = 0;
+        for version in self.repo.versions_with_tag(component.id, tag).await? {
+            if !version.removed && current.as_ref() != Some(&version.digest) {
+                self.repo.set_version_removed(&version, true).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Restores the retired map of `tag` to `digest`: the tag was pushed back to it.
+    async fn restore(&self, component: ComponentId, tag: &str, digest: &Digest) -> Result<()> {
+        for version in self.repo.versions_with_tag(component, tag).await? {
+            if version.removed && version.digest == *digest {
+                self.repo.set_version_removed(&version, false).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Cuts a release for a new stable version when the component asks for it.

@@ -2,6 +2,7 @@
 //! Fields with `first` or `limit` cost what they ask for (clamped as the services clamp
 //! it); lists without one cost an estimate of their usual length.
 
+use gantry_domain::model::RECENT_VERSIONS;
 use gantry_domain::service::{DEFAULT_PAGE, DEFAULT_VERSIONS, MAX_PAGE, MAX_VERSIONS};
 
 /// A root list with no page argument (every component, environment, integration).
@@ -12,6 +13,11 @@ pub const NESTED_LIST: usize = 5;
 /// `first` as the services read it: [`DEFAULT_PAGE`] when absent, at most [`MAX_PAGE`].
 pub fn page(first: Option<i64>) -> usize {
     clamp(first, DEFAULT_PAGE, MAX_PAGE)
+}
+
+/// `limit` of a component's `versions`: [`RECENT_VERSIONS`] when absent, at most [`MAX_VERSIONS`].
+pub fn recent_versions(limit: Option<i64>) -> usize {
+    clamp(limit, RECENT_VERSIONS, MAX_VERSIONS)
 }
 
 /// `limit` of a version list: [`DEFAULT_VERSIONS`] when absent, at most [`MAX_VERSIONS`].

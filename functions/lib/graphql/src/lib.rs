@@ -130,6 +130,7 @@ pub async fn execute(schema: &GantrySchema, mut request: Request, principal: Pri
         let actor = Actor(principal.subject.clone());
         let request = request
             .data(loader::ComponentLoader::for_request(catalog.clone()))
+            .data(loader::RecentVersionsLoader::for_request(catalog.clone()))
             .data(loader::ReleaseStateLoader::for_request(catalog))
             .data(actor)
             .data(principal);

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use gantry_domain::DomainError;
-use gantry_domain::model::{Component, EnvironmentState};
+use gantry_domain::model::{Component, EnvironmentState, RecentVersions};
 use gantry_domain::service::Catalog;
 use gantry_domain::values::{ComponentId, ReleaseId};
 
@@ -13,12 +13,18 @@ use gantry_domain::values::{ComponentId, ReleaseId};
 pub type Components = DataLoader<ComponentLoader, HashMapCache>;
 /// The request's loader of release states across environments.
 pub type ReleaseStates = DataLoader<ReleaseStateLoader, HashMapCache>;
+/// The request's loader of components' recent versions.
+pub type Recent = DataLoader<RecentVersionsLoader, HashMapCache>;
 
 pub struct ComponentLoader {
     catalog: Catalog,
 }
 
 pub struct ReleaseStateLoader {
+    catalog: Catalog,
+}
+
+pub struct RecentVersionsLoader {
     catalog: Catalog,
 }
 
@@ -60,6 +66,20 @@ pub async fn preload_components(
     Ok(())
 }
 
+/// Puts the recent versions of the components a list will ask `versions` of into the
+/// request's loader in one batch, at once (as [`preload_components`] does).
+pub async fn preload_recent(ctx: &async_graphql::Context<'_>, ids: Vec<ComponentId>) -> Result<(), DomainError> {
+    let found = ctx.data_unchecked::<Catalog>().recent_versions(&ids).await?;
+    ctx.data_unchecked::<Recent>().feed_many(found).await;
+    Ok(())
+}
+
+impl RecentVersionsLoader {
+    pub fn for_request(catalog: Catalog) -> Recent {
+        for_request(Self { catalog })
+    }
+}
+
 impl ReleaseStateLoader {
     pub fn for_request(catalog: Catalog) -> ReleaseStates {
         for_request(Self { catalog })
@@ -82,5 +102,14 @@ impl Loader<ReleaseId> for ReleaseStateLoader {
 
     async fn load(&self, keys: &[ReleaseId]) -> Result<HashMap<ReleaseId, Vec<EnvironmentState>>, DomainError> {
         self.catalog.release_states(keys).await
+    }
+}
+
+impl Loader<ComponentId> for RecentVersionsLoader {
+    type Value = RecentVersions;
+    type Error = DomainError;
+
+    async fn load(&self, keys: &[ComponentId]) -> Result<HashMap<ComponentId, RecentVersions>, DomainError> {
+        self.catalog.recent_versions(keys).await
     }
 }

@@ -51,7 +51,11 @@ impl CatalogQuery {
         complexity = "crate::cost::list(crate::cost::ROOT_LIST, child_complexity)"
     )]
     async fn components(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Component>> {
-        Ok(catalog(ctx).components().await.gql()?.into_iter().map(Component).collect())
+        let components = catalog(ctx).components().await.gql()?;
+        if ctx.look_ahead().field("versions").exists() {
+            crate::loader::preload_recent(ctx, components.iter().map(|c| c.id).collect()).await.gql()?;
+        }
+        Ok(components.into_iter().map(Component).collect())
     }
 
     #[graphql(guard = "Can(Resource::Component, Action::Read)")]

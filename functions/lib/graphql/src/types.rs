@@ -99,16 +99,19 @@ impl Component {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
-    /// Versions, highest semver first.
-    #[graphql(complexity = "crate::cost::list(crate::cost::versions(limit), child_complexity)")]
+    /// Versions, highest semver first (20 unless `limit` says otherwise, at most 500). The
+    /// 20 highest come with the component, in one batch for a whole list of components;
+    /// more, or a channel with fewer among them, cost a query each.
+    #[graphql(complexity = "crate::cost::list(crate::cost::recent_versions(limit), child_complexity)")]
     async fn versions(
         &self,
         ctx: &Context<'_>,
         channel: Option<String>,
         limit: Option<i64>,
     ) -> async_graphql::Result<Vec<VersionMap>> {
+        let recent = ctx.data_unchecked::<crate::loader::Recent>().load_one(self.0.id).await.gql()?;
         let catalog = ctx.data_unchecked::<Catalog>();
-        let versions = catalog.versions_of(self.0.id, channel, limit).await.gql()?;
+        let versions = catalog.versions_of(self.0.id, channel, limit, recent).await.gql()?;
         Ok(versions.into_iter().map(VersionMap).collect())
     }
 }

@@ -43,7 +43,7 @@ pub struct Config {
     pub table: String,
     /// `GANTRY_LOG_FORMAT`: `json` or `pretty`; JSON by default inside Lambda.
     pub log_format: LogFormat,
-    /// `GANTRY_EVENTS_QUEUE_URL`: the FIFO queue registry events travel on (required).
+    /// `GANTRY_EVENTS_QUEUE_URL`: the queue registry events travel on (required).
     pub events_queue_url: String,
     /// `GANTRY_DEPLOY_QUEUE_URL`: the queue deploy jobs travel on (required).
     pub deploy_queue_url: String,

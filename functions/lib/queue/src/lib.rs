@@ -17,6 +17,11 @@ use tracing::instrument;
 /// SQS accepts at most this many messages in one SendMessageBatch.
 const SEND_BATCH_MAX: usize = 10;
 
+/// How many groups (or, on a standard queue, records) of one batch [`handle_batch`] works
+/// on at once: a batch of 100 events makes no more than this many callers of DynamoDB and
+/// the registry.
+pub const CONCURRENT_GROUPS: usize = 16;
+
 /// How many receivers [`SqsQueue::poll`] runs on one queue (outside Lambda, where the event
 /// source mapping's concurrency plays this part).
 pub const POLLERS: usize = 4;
@@ -38,8 +43,10 @@ fn sdk<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug + Send +
     DomainError::internal(DisplayErrorContext(err))
 }
 
-/// A FIFO queue: messages of one image repository stay in order, and a message whose
-/// deduplication id was seen in the last five minutes is dropped by SQS itself.
+/// An SQS queue. On a FIFO queue (a URL ending in `.fifo`) messages of one group stay in
+/// order and a deduplication id seen in the last five minutes is dropped by SQS itself; the
+/// events and deploy-jobs queues are standard queues, whose consumers are order-independent
+/// and idempotent.
 #[derive(Clone)]
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
@@ -247,17 +254,22 @@ where
 /// only those are retried (and, past the queue's maxReceiveCount, dead-lettered).
 /// A record whose body does not decode fails too: it is poison, and the DLQ is its place.
 ///
-/// Message groups (FIFO) run concurrently, each in order; after a failure the rest of its
-/// group is reported failed unprocessed, so a retry cannot overtake it. Records without a
-/// group (a standard queue) each run on their own.
+/// Message groups (FIFO) run concurrently, up to [`CONCURRENT_GROUPS`] at once, each in
+/// order; after a failure the rest of its group is reported failed unprocessed, so a retry
+/// cannot overtake it. Records without a group (a standard queue) each run on their own.
 pub async fn handle_batch<T, F, Fut>(event: SqsEvent, process: F) -> SqsBatchResponse
 where
     T: DeserializeOwned,
     F: Fn(T, u32) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
+    use futures::StreamExt as _;
     let groups = by_group(event.records);
-    let failed = futures::future::join_all(groups.into_iter().map(|group| handle_group(group, &process))).await;
+    let failed: Vec<Vec<String>> = futures::stream::iter(groups)
+        .map(|group| handle_group(group, &process))
+        .buffer_unordered(CONCURRENT_GROUPS)
+        .collect()
+        .await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
         .into_iter()

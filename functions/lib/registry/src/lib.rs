@@ -70,7 +70,7 @@ fn not_found(err: &OciDistributionError) -> bool {
 
 #[async_trait]
 impl RegistryReader for OciRegistry {
-    #[instrument(skip_all, fields(url = %access.url, repository, tag), err(level = "info"))]
+    #[instrument(skip_all, fields(url = %access.url, repository = repository, tag = tag), err(level = "info"))]
     async fn digest_of(&self, access: &RegistryAccess, repository: &str, tag: &str) -> Result<Option<Digest>> {
         let (host, protocol) = host(access)?;
         let reference = Reference::with_tag(host.to_owned(), repository.to_owned(), tag.to_owned());
@@ -83,7 +83,7 @@ impl RegistryReader for OciRegistry {
         }
     }
 
-    #[instrument(skip_all, fields(url = %access.url, repository), err(level = "info"))]
+    #[instrument(skip_all, fields(url = %access.url, repository = repository), err(level = "info"))]
     async fn tags(&self, access: &RegistryAccess, repository: &str) -> Result<Vec<String>> {
         let (host, protocol) = host(access)?;
         let reference = Reference::with_tag(host.to_owned(), repository.to_owned(), "latest".to_owned());

@@ -49,6 +49,20 @@ impl DynamoRepository {
         self.put(item, Some("attribute_not_exists(PK)"))
     }
 
+    /// Puts an item over its stored revision `before` (or, with `None`, where none is).
+    pub(crate) fn put_revised(&self, item: Item, before: Option<u64>) -> Result<TransactWriteItem> {
+        let Some(before) = before else { return self.put_new(item) };
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("revision = :rev")
+                .expression_attribute_values(":rev", AttributeValue::N(before.to_string()))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     pub(crate) fn guard(&self, keys: &ItemKeys) -> Result<TransactWriteItem> {
         self.put_new(keys.all())
     }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use gantry_domain::model::Component;
+use gantry_domain::model::{Component, RecentVersions};
 use gantry_domain::ports::ComponentRepository;
 use gantry_domain::values::ComponentId;
 use gantry_domain::{DomainError, Result};
@@ -14,6 +14,7 @@ use crate::codec::{from_items, to_item};
 use crate::keys::{GSI1, GSI2, s};
 
 use crate::keys;
+use crate::versions::RecentItem;
 use crate::{DynamoRepository, Tx};
 
 #[async_trait]
@@ -31,6 +32,11 @@ impl ComponentRepository for DynamoRepository {
         tx.push(
             self.guard(&keys::unique_name(keys::Named::Component, component.name.as_str()))?,
             DomainError::conflict(format!("a component named {} exists", component.name)),
+        );
+        let recent = RecentItem::new(component.id, RecentVersions::empty());
+        tx.push(
+            self.put_new(to_item(&recent, &keys::recent_versions(component.id))?)?,
+            DomainError::conflict("component id exists"),
         );
         self.transact(tx).await
     }

@@ -164,6 +164,16 @@ pub fn version_map(
         .gsi2(channel_pk(component, channel), format!("{order}#{id}"))
 }
 
+/// A component's highest live version maps, beside it in its partition.
+pub fn recent_versions(component: ComponentId) -> ItemKeys {
+    ItemKeys::new(component_pk(component), "RECENT_VERSIONS")
+}
+
+/// The order of version maps in a component's partition (highest last), as a value.
+pub fn version_rank(version: &semver::Version, id: VersionMapId) -> (String, String) {
+    (semver_sort_key(version), id.to_string())
+}
+
 /// The sort-key prefix of every version map of one semver.
 pub fn semver_prefix(version: &semver::Version) -> String {
     format!("{VERSION_PREFIX}{}#", semver_sort_key(version))

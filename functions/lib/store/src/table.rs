@@ -166,11 +166,14 @@ mod tests {
                     .unwrap()
                     .iter()
                     .all(|(k, v)| props.get(k.as_str()).map(|p| text(&template, p)).as_deref() == v.as_str());
+                // A FIFO queue in one and a standard queue in the other differ too.
+                let kind_match = props.get("FifoQueue").map(|p| text(&template, p)).as_deref()
+                    == queue["Attributes"].get("FifoQueue").and_then(|v| v.as_str());
                 let dead_letter_match = match queue.get("DeadLetter") {
                     None => props.get("RedrivePolicy").is_none(),
                     Some(dl) => props["RedrivePolicy"]["maxReceiveCount"].as_u64() == dl["MaxReceiveCount"].as_u64(),
                 };
-                attrs_match && dead_letter_match
+                attrs_match && kind_match && dead_letter_match
             });
             assert!(found, "template lacks a queue like {queue}");
         }

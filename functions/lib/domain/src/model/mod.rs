@@ -283,7 +283,9 @@ impl Release {
 }
 
 mod environments;
+mod recent;
 pub use environments::*;
+pub use recent::*;
 
 /// A component present in one release of a comparison and absent from the other.
 #[derive(Debug, Clone, PartialEq)]

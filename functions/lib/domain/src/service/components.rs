@@ -102,21 +102,34 @@ impl Catalog {
         limit: Option<i64>,
     ) -> Result<Vec<VersionMap>> {
         self.component(id).await?;
-        self.versions_of(id, channel, limit).await
+        let channel = channel.as_deref().map(Channel::parse).transpose()?;
+        let limit = bounded("limit", limit, DEFAULT_VERSIONS, MAX_VERSIONS)?;
+        self.repo.list_versions(id, channel.as_ref(), limit).await
     }
 
     /// The versions of a component the caller has read already (a `Component`'s
-    /// `versions` field): no second read of the component.
+    /// `versions` field, [`RECENT_VERSIONS`] unless `limit` says otherwise): from its
+    /// recent versions when they hold the answer, else by query.
     #[instrument(skip_all, fields(component_id = %id), err(level = "info"))]
     pub async fn versions_of(
         &self,
         id: ComponentId,
         channel: Option<String>,
         limit: Option<i64>,
+        recent: Option<RecentVersions>,
     ) -> Result<Vec<VersionMap>> {
         let channel = channel.as_deref().map(Channel::parse).transpose()?;
-        let limit = bounded("limit", limit, DEFAULT_VERSIONS, MAX_VERSIONS)?;
-        self.repo.list_versions(id, channel.as_ref(), limit).await
+        let limit = bounded("limit", limit, RECENT_VERSIONS, MAX_VERSIONS)?;
+        match recent.and_then(|r| r.serve(channel.as_ref(), limit)) {
+            Some(versions) => Ok(versions),
+            None => self.repo.list_versions(id, channel.as_ref(), limit).await,
+        }
+    }
+
+    /// Batch lookup for data loaders: the recent versions of the components that keep them.
+    #[instrument(skip_all, fields(count = ids.len()), err(level = "info"))]
+    pub async fn recent_versions(&self, ids: &[ComponentId]) -> Result<HashMap<ComponentId, RecentVersions>> {
+        Ok(self.repo.recent_versions(ids).await?.into_iter().collect())
     }
 
     #[instrument(skip_all, fields(component_id = %input.component_id), err(level = "info"))]
