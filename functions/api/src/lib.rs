@@ -24,6 +24,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let schema = build_schema(Services {
         catalog: state.catalog.clone(),
         integrations: state.integrations.clone(),
+        ci: state.ci.clone(),
         sync: state.sync.clone(),
         accounts: state.accounts.clone(),
         builds: state.builds.clone(),

@@ -7,6 +7,7 @@ mod abuse;
 mod auth;
 mod browser;
 mod ci;
+mod ci_integrations;
 mod components;
 mod crash;
 mod deployments;

@@ -60,6 +60,7 @@ named_enum!(
         Release = "release",
         Environment = "environment",
         RegistryIntegration = "registry-integration",
+        CiIntegration = "ci-integration",
         ServiceAccount = "service-account",
         Build = "build",
         Promotion = "promotion",

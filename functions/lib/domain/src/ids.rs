@@ -42,3 +42,4 @@ id_type!(ServiceAccountId, "service account");
 id_type!(TargetId, "deployment target");
 id_type!(PromotionId, "promotion");
 id_type!(EvidenceId, "evidence record");
+id_type!(CiIntegrationId, "CI integration");

@@ -5,6 +5,7 @@ pub mod access;
 pub mod accounts;
 pub mod budget;
 pub mod builds;
+pub mod ci;
 pub mod deployments;
 pub mod error;
 pub mod events;

@@ -2,6 +2,7 @@
 //! (`make schema`), and a test fails when the file is stale.
 
 pub mod accounts;
+pub mod ci;
 pub mod connection;
 pub mod cost;
 pub mod error;
@@ -19,6 +20,7 @@ use async_graphql::{EmptySubscription, MergedObject, Request, Response};
 use gantry_domain::access::Principal;
 use gantry_domain::accounts::ServiceAccounts;
 use gantry_domain::builds::Builds;
+use gantry_domain::ci::CiIntegrations;
 use gantry_domain::integrations::Integrations;
 use gantry_domain::promotions::Promotions;
 use gantry_domain::service::{Actor, Catalog};
@@ -30,6 +32,7 @@ use gantry_domain::targets::Targets;
 pub struct Query(
     schema::CatalogQuery,
     integrations::IntegrationQuery,
+    ci::CiQuery,
     accounts::AccountQuery,
     promotions::PromotionQuery,
     promotions::EvidenceQuery,
@@ -40,6 +43,7 @@ pub struct Query(
 pub struct Mutation(
     schema::CatalogMutation,
     integrations::IntegrationMutation,
+    ci::CiMutation,
     accounts::AccountMutation,
     targets::TargetMutation,
     promotions::PromotionMutation,
@@ -69,6 +73,7 @@ pub const MAX_STORAGE_REQUESTS: u32 = 250;
 pub struct Services {
     pub catalog: Catalog,
     pub integrations: Integrations,
+    pub ci: CiIntegrations,
     pub sync: VersionSync,
     pub accounts: ServiceAccounts,
     pub builds: Builds,
@@ -80,6 +85,7 @@ pub fn build_schema(services: Services) -> GantrySchema {
     let data = schema_builder()
         .data(services.catalog)
         .data(services.integrations)
+        .data(services.ci)
         .data(services.sync)
         .data(services.accounts)
         .data(services.builds)

@@ -11,6 +11,7 @@ use base64::Engine as _;
 use gantry_auth::{Authenticator, LocalIssuer, OidcKeys};
 use gantry_domain::accounts::ServiceAccounts;
 use gantry_domain::builds::Builds;
+use gantry_domain::ci::CiIntegrations;
 use gantry_domain::integrations::Integrations;
 
 use gantry_domain::deployments::{Deployer, DriverSettings, Drivers};
@@ -292,6 +293,7 @@ pub struct AppState {
     pub config: Config,
     pub catalog: Catalog,
     pub integrations: Integrations,
+    pub ci: CiIntegrations,
     pub intake: Intake,
     pub sync: VersionSync,
     pub events: SqsQueue,
@@ -327,6 +329,7 @@ impl AppState {
         let repo = Arc::new(DynamoRepository::new(dynamodb, config.table.clone()));
         let sealer = Arc::new(AesGcmBox::new(&config.data_key).expect("Config holds a 32-byte data key"));
         let events = SqsQueue::new(sqs.clone(), config.events_queue_url.clone());
+        let ci = CiIntegrations::new(repo.clone(), sealer.clone());
         let integrations = Integrations::new(repo.clone(), sealer);
         let builds = Builds::new(repo.clone(), repo.clone());
         let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()), builds.clone());
@@ -354,6 +357,7 @@ impl AppState {
             targets,
             catalog,
             integrations,
+            ci,
             intake,
             sync,
             events,

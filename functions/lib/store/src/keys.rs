@@ -4,6 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use gantry_domain::accounts::ServiceAccountId;
+use gantry_domain::ci::CiIntegrationId;
 use gantry_domain::events::RegistrySource;
 use gantry_domain::integrations::IntegrationId;
 use gantry_domain::model::ReleaseStatus;
@@ -125,6 +126,7 @@ pub enum Named {
     Release,
     Environment,
     Integration,
+    CiIntegration,
     ServiceAccount,
     Target,
 }
@@ -136,6 +138,7 @@ impl Named {
             Named::Release => "RELEASE",
             Named::Environment => "ENVIRONMENT",
             Named::Integration => "INTEGRATION",
+            Named::CiIntegration => "CI_INTEGRATION",
             Named::ServiceAccount => "SERVICE_ACCOUNT",
             Named::Target => "TARGET",
         }
@@ -313,6 +316,19 @@ pub fn integrations_of_kind_pk(kind: RegistrySource) -> String {
 /// Finds an integration by the sha256 of its webhook secret.
 pub fn webhook_secret(hash: &str) -> ItemKeys {
     ItemKeys::new(format!("WEBHOOK_SECRET#{hash}"), "WEBHOOK_SECRET")
+}
+
+// ----- CI integrations -----
+
+pub const CI_INTEGRATIONS: &str = "CI_INTEGRATIONS";
+
+pub fn ci_integration_key(id: CiIntegrationId) -> ItemKeys {
+    ItemKeys::new(format!("CI_INTEGRATION#{id}"), "CI_INTEGRATION")
+}
+
+/// A CI integration, listed by name.
+pub fn ci_integration(id: CiIntegrationId, name: &str) -> ItemKeys {
+    ci_integration_key(id).gsi1(CI_INTEGRATIONS, name)
 }
 
 // ----- service accounts -----

@@ -11,6 +11,7 @@ mod versions;
 
 pub(crate) use blocks::{decode_cursor, encode_cursor, string_attr};
 pub mod builds;
+pub mod ci;
 pub mod codec;
 pub mod deployments;
 pub mod evidence;
