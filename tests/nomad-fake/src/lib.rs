@@ -6,7 +6,7 @@
 //! versions and `JobModifyIndex`, plans, registration with `EnforceIndex`, evaluations,
 //! deployments that a test scripts to succeed, fail or stall, `deployment/fail` and `revert`.
 
-pub mod contract;
+pub use gantry_contract as contract;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -122,18 +122,7 @@ fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path();
-    let query: Vec<(String, String)> = uri
-        .query()
-        .map(|q| {
-            q.split('&')
-                .filter(|p| !p.is_empty())
-                .map(|p| {
-                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (k.to_owned(), v.to_owned())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let query = contract::query_pairs(uri.query());
     let header_pairs: Vec<(String, String)> =
         headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
     let mut s = state.lock().unwrap();

@@ -1,0 +1,220 @@
+//! A GitHub REST API stand-in for tests. Every request is checked against
+//! `contract/github-rest-excerpt.yaml`, an excerpt of GitHub's published OpenAPI description
+//! (path, method, declared query parameters, path parameter types, and the body against its
+//! schema, enums included); a request that breaks it is refused with 422 and recorded as a
+//! violation. What Gantry calls is simulated: deployments and their statuses (a success makes
+//! earlier successful deployments of the environment inactive, as GitHub does), workflow
+//! dispatches and the runs they start, which a test scripts to succeed, fail or never finish.
+//! A test can also make the next requests fail with 502, be rate limited, or answer slowly.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use gantry_contract::{Contract, Violation};
+use serde_json::{Value, json};
+
+mod simulate;
+
+/// How a dispatched workflow run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Succeed,
+    Fail,
+    /// Stays `in_progress` for good.
+    Hang,
+}
+
+/// What the next request meets instead of an answer (or before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `502 Bad Gateway`.
+    ServerError,
+    /// `403` with `x-ratelimit-remaining: 0`, GitHub's primary rate limit.
+    RateLimited,
+    /// `429` with `retry-after: 1`, GitHub's secondary rate limit.
+    SecondaryRateLimited,
+    /// The answer comes after this long.
+    Slow(Duration),
+}
+
+/// A workflow run started by a dispatch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub id: u64,
+    pub workflow: String,
+    pub git_ref: String,
+    pub inputs: Value,
+    pub outcome: RunOutcome,
+    /// How often it has been read; it completes on the second read.
+    reads: u32,
+}
+
+#[derive(Default)]
+struct State {
+    token: Option<String>,
+    next_id: u64,
+    deployments: Vec<Value>,
+    /// `(deployment id, status)`, in the order they were made.
+    statuses: Vec<(u64, Value)>,
+    runs: Vec<Run>,
+    script: VecDeque<RunOutcome>,
+    faults: VecDeque<Fault>,
+    violations: Vec<Violation>,
+    operations: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct FakeGitHub {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+const CONTRACT: &str = include_str!("../contract/github-rest-excerpt.yaml");
+
+impl FakeGitHub {
+    /// Serves on a random loopback port until the test ends.
+    pub async fn start() -> Self {
+        let contract = Arc::new(Contract::load(CONTRACT).expect("the GitHub contract loads"));
+        let state = Arc::new(Mutex::new(State { next_id: 1000, ..State::default() }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let shared = state.clone();
+        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let (contract, state) = (contract.clone(), shared.clone());
+            async move { handle(&contract, &state, method, uri, headers, body).await }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, state }
+    }
+
+    /// Requests without `Authorization: Bearer <token>` (or `token <token>`) get 401.
+    pub fn require_token(&self, token: &str) {
+        self.state.lock().unwrap().token = Some(token.to_owned());
+    }
+
+    /// Outcomes of the next dispatched runs, in order; `Succeed` once they run out.
+    pub fn script(&self, outcomes: impl IntoIterator<Item = RunOutcome>) {
+        self.state.lock().unwrap().script.extend(outcomes);
+    }
+
+    /// Faults the next requests meet, one each, in order.
+    pub fn faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.lock().unwrap().faults.extend(faults);
+    }
+
+    pub fn violations(&self) -> Vec<Violation> {
+        self.state.lock().unwrap().violations.clone()
+    }
+
+    /// Operation ids of the requests that kept to the contract and were answered, in order.
+    pub fn operations(&self) -> Vec<String> {
+        self.state.lock().unwrap().operations.clone()
+    }
+
+    /// Every deployment created, oldest first.
+    pub fn deployments(&self) -> Vec<Value> {
+        self.state.lock().unwrap().deployments.clone()
+    }
+
+    /// The states posted for a deployment, in order (those GitHub adds itself included).
+    pub fn states(&self, deployment_id: u64) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.statuses
+            .iter()
+            .filter(|(d, _)| *d == deployment_id)
+            .map(|(_, v)| v["state"].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
+
+    /// Every status posted, with its deployment id.
+    pub fn statuses(&self) -> Vec<(u64, Value)> {
+        self.state.lock().unwrap().statuses.clone()
+    }
+
+    /// Every run dispatched, oldest first.
+    pub fn runs(&self) -> Vec<Run> {
+        self.state.lock().unwrap().runs.clone()
+    }
+}
+
+fn answer(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// GitHub's answer to a fault, or `None` to go on (after a delay, for `Slow`).
+async fn fault(state: &Mutex<State>) -> Option<Response> {
+    let next = state.lock().unwrap().faults.pop_front();
+    match next? {
+        Fault::ServerError => Some(answer(StatusCode::BAD_GATEWAY, json!({ "message": "Server Error" }))),
+        Fault::RateLimited => Some(
+            (
+                StatusCode::FORBIDDEN,
+                [("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "0")],
+                axum::Json(json!({ "message": "API rate limit exceeded" })),
+            )
+                .into_response(),
+        ),
+        Fault::SecondaryRateLimited => Some(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                axum::Json(json!({ "message": "You have exceeded a secondary rate limit." })),
+            )
+                .into_response(),
+        ),
+        Fault::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            None
+        }
+    }
+}
+
+async fn handle(
+    contract: &Contract,
+    state: &Mutex<State>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let query = gantry_contract::query_pairs(uri.query());
+    let header_pairs: Vec<(String, String)> =
+        headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
+    let (op, params) = match contract.check(method.as_str(), &path, &query, &header_pairs, &body) {
+        Ok(found) => found,
+        Err(reason) => {
+            let violation = Violation { method: method.to_string(), path, reason: reason.clone() };
+            state.lock().unwrap().violations.push(violation);
+            return answer(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "message": "Validation Failed", "errors": [reason] }),
+            );
+        }
+    };
+    if let Some(response) = fault(state).await {
+        return response;
+    }
+    let mut s = state.lock().unwrap();
+    if let Some(token) = &s.token {
+        let presented = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let bearer = presented.strip_prefix("Bearer ").or_else(|| presented.strip_prefix("token "));
+        if bearer != Some(token.as_str()) {
+            return answer(StatusCode::UNAUTHORIZED, json!({ "message": "Bad credentials" }));
+        }
+    }
+    s.operations.push(op.id.clone());
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    match simulate::respond(&mut s, &op.id, &params, body) {
+        (StatusCode::NO_CONTENT, _) => StatusCode::NO_CONTENT.into_response(),
+        (status, reply) => answer(status, reply),
+    }
+}
+
+#[cfg(test)]
+mod tests;
