@@ -116,6 +116,55 @@ pub trait CiIntegrationRepository: Send + Sync {
     async fn update_ci_integration(&self, before: &CiIntegration, after: &CiIntegration) -> Result<()>;
 }
 
+/// The state of a deployment as a CI system shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportState {
+    Queued,
+    InProgress,
+    Success,
+    Failure,
+    Inactive,
+}
+
+/// A deployment of a release's commit to an environment, as reported to a CI system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentReport {
+    /// `owner/name` on GitHub.
+    pub repository: String,
+    /// The full commit sha.
+    pub commit: String,
+    pub environment: String,
+    /// The last environment on the promotion path.
+    pub production: bool,
+    /// Ids a reader of the CI system can find Gantry's records by.
+    pub payload: serde_json::Value,
+    pub state: ReportState,
+    pub description: String,
+    pub log_url: Option<String>,
+    pub environment_url: Option<String>,
+}
+
+/// Where and as whom to call a CI system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CiAccess {
+    pub provider: CiProvider,
+    pub api_url: String,
+    pub project: Option<String>,
+    pub credentials: CiCredentials,
+}
+
+/// Calls CI systems. A call the system refused for good (bad credentials, a request it
+/// rejects) is `Validation` or `Unauthorized`; one that may work later (5xx, rate limits,
+/// timeouts) is `Unavailable`, after the client's own short retries.
+#[async_trait]
+pub trait CiClient: Send + Sync {
+    /// Creates the CI system's record of a deployment; its id.
+    async fn create_deployment(&self, access: &CiAccess, report: &DeploymentReport) -> Result<String>;
+    /// Posts the report's state on the deployment `external_id` names.
+    async fn post_status(&self, access: &CiAccess, external_id: &str, report: &DeploymentReport) -> Result<()>;
+}
+
 /// Input for `createCiIntegration`.
 #[derive(Debug, Clone)]
 pub struct NewCiIntegration {

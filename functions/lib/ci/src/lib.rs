@@ -1,0 +1,44 @@
+//! Clients of the CI systems Gantry reports deployments to: each provider's API behind the
+//! domain's `CiClient` port, with bounded retries of what may work a moment later.
+
+use async_trait::async_trait;
+use gantry_domain::ci::{CiAccess, CiClient, CiProvider, DeploymentReport};
+use gantry_domain::{DomainError, Result};
+
+mod github;
+mod http;
+
+pub use github::GitHub;
+pub use http::Retries;
+
+/// Every provider's client, chosen by the integration's provider.
+pub struct CiClients {
+    pub github: GitHub,
+}
+
+impl CiClients {
+    pub fn new(retries: Retries) -> Self {
+        Self { github: GitHub::new(retries) }
+    }
+}
+
+fn unsupported(provider: CiProvider) -> DomainError {
+    DomainError::validation(format!("deployment reports to {provider:?} integrations are not supported yet"))
+}
+
+#[async_trait]
+impl CiClient for CiClients {
+    async fn create_deployment(&self, access: &CiAccess, report: &DeploymentReport) -> Result<String> {
+        match access.provider {
+            CiProvider::Github => self.github.create_deployment(access, report).await,
+            other => Err(unsupported(other)),
+        }
+    }
+
+    async fn post_status(&self, access: &CiAccess, external_id: &str, report: &DeploymentReport) -> Result<()> {
+        match access.provider {
+            CiProvider::Github => self.github.post_status(access, external_id, report).await,
+            other => Err(unsupported(other)),
+        }
+    }
+}

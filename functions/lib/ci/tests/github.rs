@@ -1,0 +1,108 @@
+//! The GitHub client against the GitHub stand-in, which checks every request against
+//! GitHub's published description.
+
+use std::time::Duration;
+
+use gantry_ci::{CiClients, Retries};
+use gantry_domain::ci::{CiAccess, CiClient, CiCredentials, CiProvider, DeploymentReport, ReportState};
+use gantry_github_fake::{FakeGitHub, Fault};
+use serde_json::json;
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn access(gh: &FakeGitHub, token: &str) -> CiAccess {
+    CiAccess {
+        provider: CiProvider::Github,
+        api_url: gh.url.clone(),
+        project: None,
+        credentials: CiCredentials::Token { token: token.into() },
+    }
+}
+
+fn report(state: ReportState) -> DeploymentReport {
+    DeploymentReport {
+        repository: "https://github.com/acme/shop".into(),
+        commit: SHA.into(),
+        environment: "prod".into(),
+        production: true,
+        payload: json!({ "releaseId": "r-1", "promotionId": "p-1" }),
+        state,
+        description: "x".repeat(300),
+        log_url: Some("https://gantry.example.com/promotions/p-1".into()),
+        environment_url: None,
+    }
+}
+
+fn quick() -> Retries {
+    Retries { attempts: 3, timeout: Duration::from_millis(500), max_wait: Duration::from_millis(50) }
+}
+
+#[tokio::test]
+async fn a_deployment_and_its_statuses_keep_to_the_description() {
+    let gh = FakeGitHub::start().await;
+    gh.require_token("ghp_ok");
+    let client = CiClients::new(quick());
+    let access = access(&gh, "ghp_ok");
+    let id = client.create_deployment(&access, &report(ReportState::Queued)).await.unwrap();
+    for state in [ReportState::Queued, ReportState::InProgress, ReportState::Success] {
+        client.post_status(&access, &id, &report(state)).await.unwrap();
+    }
+    assert!(gh.violations().is_empty(), "{:#?}", gh.violations());
+    let deployment = &gh.deployments()[0];
+    assert_eq!((deployment["ref"].as_str(), deployment["environment"].as_str()), (Some(SHA), Some("prod")));
+    assert_eq!(deployment["production_environment"], true);
+    assert_eq!(deployment["payload"], json!({ "releaseId": "r-1", "promotionId": "p-1" }));
+    assert_eq!(gh.states(id.parse().unwrap()), ["queued", "in_progress", "success"]);
+    let (_, status) = &gh.statuses()[0];
+    assert_eq!(status["description"].as_str().unwrap().len(), 140, "cut to what GitHub shows");
+    assert_eq!(status["log_url"], "https://gantry.example.com/promotions/p-1");
+}
+
+#[tokio::test]
+async fn server_errors_and_rate_limits_are_retried_within_bounds() {
+    let gh = FakeGitHub::start().await;
+    let client = CiClients::new(quick());
+    gh.faults([Fault::ServerError, Fault::SecondaryRateLimited]);
+    let id = client.create_deployment(&access(&gh, "t"), &report(ReportState::Queued)).await.unwrap();
+    assert_eq!(gh.deployments().len(), 1, "the third try went through, once");
+    gh.faults([Fault::RateLimited, Fault::ServerError, Fault::ServerError]);
+    let err = client.post_status(&access(&gh, "t"), &id, &report(ReportState::Success)).await.unwrap_err();
+    assert_eq!(err.code(), "UNAVAILABLE", "{err}");
+    assert!(err.to_string().contains("502"), "{err}");
+    gh.faults([
+        Fault::Slow(Duration::from_secs(2)),
+        Fault::Slow(Duration::from_secs(2)),
+        Fault::Slow(Duration::from_secs(2)),
+    ]);
+    let err = client.post_status(&access(&gh, "t"), &id, &report(ReportState::Success)).await.unwrap_err();
+    assert_eq!(err.code(), "UNAVAILABLE", "a slow GitHub is given up on: {err}");
+    assert!(gh.states(id.parse().unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn refusals_are_final_and_say_why() {
+    let gh = FakeGitHub::start().await;
+    gh.require_token("ghp_ok");
+    let client = CiClients::new(quick());
+    let err = client.create_deployment(&access(&gh, "ghp_wrong"), &report(ReportState::Queued)).await.unwrap_err();
+    assert_eq!((err.code(), err.to_string().contains("Bad credentials")), ("UNAUTHENTICATED", true), "{err}");
+    let err = client.post_status(&access(&gh, "ghp_ok"), "424242", &report(ReportState::Success)).await.unwrap_err();
+    assert_eq!(err.code(), "BAD_USER_INPUT", "no such deployment: {err}");
+    let mut odd = report(ReportState::Queued);
+    odd.repository = "not a repository".into();
+    assert_eq!(client.create_deployment(&access(&gh, "ghp_ok"), &odd).await.unwrap_err().code(), "BAD_USER_INPUT");
+    let gitlab = CiAccess { provider: CiProvider::Gitlab, ..access(&gh, "t") };
+    assert!(
+        client
+            .create_deployment(&gitlab, &report(ReportState::Queued))
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("not supported yet")
+    );
+    assert_eq!(
+        gh.operations(),
+        ["repos/create-deployment-status"],
+        "only the status for a missing deployment got past the checks"
+    );
+}
