@@ -2,6 +2,7 @@
 //! by one are gathered and made in batches (BatchGetItem).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use gantry_domain::DomainError;
@@ -9,7 +10,8 @@ use gantry_domain::model::{Component, EnvironmentState, RecentVersions};
 use gantry_domain::service::Catalog;
 use gantry_domain::values::{ComponentId, ReleaseId};
 
-/// The request's component loader, caching what it loaded for the rest of the request.
+/// The request's loader of components' current names, caching what it loaded for the rest of
+/// the request. A name is shared, not copied, by every row that shows it.
 pub type Components = DataLoader<ComponentLoader, HashMapCache>;
 /// The request's loader of release states across environments.
 pub type ReleaseStates = DataLoader<ReleaseStateLoader, HashMapCache>;
@@ -62,7 +64,7 @@ pub async fn preload_components(
     ids.sort_unstable();
     ids.dedup();
     let found = ctx.data_unchecked::<Catalog>().components_by_id(&ids).await?;
-    ctx.data_unchecked::<Components>().feed_many(found.into_iter().map(|c| (c.id, c))).await;
+    ctx.data_unchecked::<Components>().feed_many(found.into_iter().map(|c| (c.id, name_of(&c)))).await;
     Ok(())
 }
 
@@ -86,13 +88,17 @@ impl ReleaseStateLoader {
     }
 }
 
+fn name_of(component: &Component) -> Arc<str> {
+    Arc::from(component.name.as_str())
+}
+
 impl Loader<ComponentId> for ComponentLoader {
-    type Value = Component;
+    type Value = Arc<str>;
     type Error = DomainError;
 
-    async fn load(&self, keys: &[ComponentId]) -> Result<HashMap<ComponentId, Component>, DomainError> {
+    async fn load(&self, keys: &[ComponentId]) -> Result<HashMap<ComponentId, Arc<str>>, DomainError> {
         let found = self.catalog.components_by_id(keys).await?;
-        Ok(found.into_iter().map(|c| (c.id, c)).collect())
+        Ok(found.iter().map(|c| (c.id, name_of(c))).collect())
     }
 }
 

@@ -253,7 +253,7 @@ impl ReleaseComponent {
     async fn component_name(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         let loader = ctx.data_unchecked::<Components>();
         let current = loader.load_one(self.0.component_id).await.gql()?;
-        Ok(current.map_or_else(|| self.0.component_name.clone(), |c| c.name.to_string()))
+        Ok(current.map_or_else(|| self.0.component_name.clone(), |name| name.to_string()))
     }
     /// The image repository when the release was cut.
     async fn image(&self) -> &str {
