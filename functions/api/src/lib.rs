@@ -25,6 +25,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         catalog: state.catalog.clone(),
         integrations: state.integrations.clone(),
         ci: state.ci.clone(),
+        reports: state.reports.clone(),
         sync: state.sync.clone(),
         accounts: state.accounts.clone(),
         builds: state.builds.clone(),

@@ -1,20 +1,35 @@
-//! The deployer worker. Lambda feeds it SQS batches of deploy jobs (the devserver polls the
-//! queue with the same handler). A job that cannot run (a target out of reach) fails alone
-//! and is retried; after three receives it goes to the dead-letter queue.
+//! The deployer worker. Lambda feeds it SQS batches of deploy jobs and deployment reports to
+//! CI systems (the devserver polls the queue with the same handler). A deploy job that cannot
+//! run (a target out of reach) fails alone and is retried; after three receives it goes to the
+//! dead-letter queue. A report the CI system does not take is queued again by itself, later.
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use gantry_domain::deployments::{DeployJob, MAX_DELIVERIES};
+use gantry_domain::reports::ReportJob;
 use gantry_platform::AppState;
+use serde::Deserialize;
 
-/// Runs each job; a job that fails on its last delivery fails its deployment for good
+/// What the deploy-jobs queue carries.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Job {
+    Deploy(DeployJob),
+    Report(ReportJob),
+}
+
+/// Runs each job. A deploy job that fails on its last delivery fails its deployment for good
 /// (so the promotion shows `FAILED` with the reason) and still reports failure, so SQS moves
 /// it to the dead-letter queue.
 pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
-    gantry_queue::handle_batch(event, |job: DeployJob, receives: u32| {
+    gantry_queue::handle_batch(event, |job: Job, receives: u32| {
         let state = state.clone();
         async move {
+            let job = match job {
+                Job::Report(report) => return state.reports.deliver(report).await,
+                Job::Deploy(job) => job,
+            };
             let result = state.deployer.run(job.clone()).await;
             if let Err(err) = &result
                 && receives >= MAX_DELIVERIES
@@ -34,6 +49,20 @@ pub async fn run(state: Arc<AppState>) -> Result<(), lambda_runtime::Error> {
 
 #[cfg(test)]
 mod tests {
+    use super::Job;
+
+    #[test]
+    fn the_queue_carries_deploy_jobs_and_reports() {
+        let id = "0b6b0998-4aac-4743-94c8-b906db3adcef";
+        let deploy = format!(r#"{{"promotionId":"{id}","targetId":"{id}","attempt":1}}"#);
+        let report = format!(r#"{{"promotionId":"{id}","report":"in_progress","attempt":2}}"#);
+        assert!(matches!(serde_json::from_str(&deploy).unwrap(), Job::Deploy(j) if j.attempt == 1));
+        assert!(matches!(serde_json::from_str(&report).unwrap(), Job::Report(r) if r.attempt == 2));
+        assert!(
+            serde_json::from_str::<Job>(&format!(r#"{{"promotionId":"{id}","report":"done","attempt":0}}"#)).is_err()
+        );
+    }
+
     #[test]
     fn max_deliveries_is_the_queues_max_receive_count() {
         let queues: serde_json::Value = serde_json::from_str(include_str!("../../../infra/queues.json")).unwrap();

@@ -22,6 +22,7 @@ mod promotions;
 mod queue;
 mod registry;
 mod releases;
+mod reports;
 mod rollbacks;
 mod targets;
 mod timeouts;

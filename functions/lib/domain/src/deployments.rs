@@ -172,6 +172,7 @@ impl Deployer {
             return self.promotions.settle(job.promotion_id).await.map(|_| ());
         };
         let promotion = self.promotions.get(job.promotion_id).await?;
+        self.promotions.announce(promotion.id, crate::ci::ReportState::InProgress).await;
         let target = self.targets.get_target(job.target_id).await?;
         let release = self
             .repo

@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod model;
 pub mod ports;
 pub mod promotions;
+pub mod reports;
 pub mod service;
 pub mod sync;
 pub mod targets;

@@ -12,6 +12,7 @@ pub mod introspection;
 pub mod limits;
 pub mod loader;
 pub mod promotions;
+pub mod reports;
 pub mod schema;
 pub mod targets;
 pub mod types;
@@ -23,6 +24,7 @@ use gantry_domain::builds::Builds;
 use gantry_domain::ci::CiIntegrations;
 use gantry_domain::integrations::Integrations;
 use gantry_domain::promotions::Promotions;
+use gantry_domain::reports::Reports;
 use gantry_domain::service::{Actor, Catalog};
 use gantry_domain::sync::VersionSync;
 use gantry_domain::targets::Targets;
@@ -74,6 +76,7 @@ pub struct Services {
     pub catalog: Catalog,
     pub integrations: Integrations,
     pub ci: CiIntegrations,
+    pub reports: Reports,
     pub sync: VersionSync,
     pub accounts: ServiceAccounts,
     pub builds: Builds,
@@ -86,6 +89,7 @@ pub fn build_schema(services: Services) -> GantrySchema {
         .data(services.catalog)
         .data(services.integrations)
         .data(services.ci)
+        .data(services.reports)
         .data(services.sync)
         .data(services.accounts)
         .data(services.builds)
@@ -133,11 +137,13 @@ pub async fn execute(schema: &GantrySchema, mut request: Request, principal: Pri
     let budget = gantry_domain::budget::Budget::new(MAX_STORAGE_REQUESTS);
     let mut response = gantry_domain::budget::within(budget, async {
         let catalog = schema_data_catalog(schema);
+        let reports = schema.data.data::<Reports>().cloned().expect("schema built by build_schema carries Reports");
         let actor = Actor(principal.subject.clone());
         let request = request
             .data(loader::ComponentLoader::for_request(catalog.clone()))
             .data(loader::RecentVersionsLoader::for_request(catalog.clone()))
             .data(loader::ReleaseStateLoader::for_request(catalog))
+            .data(reports::ReportsLoader::for_request(reports))
             .data(actor)
             .data(principal);
         target.execute(request).await

@@ -32,7 +32,7 @@ pub struct RecentVersionsLoader {
 
 /// A loader for one request: its cache lives as long as the request, and the loads it
 /// spawns are charged to the request's storage budget.
-fn for_request<L: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
+pub(crate) fn for_request<L: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
     loader: L,
 ) -> DataLoader<L, HashMapCache> {
     let budget = gantry_domain::budget::current();

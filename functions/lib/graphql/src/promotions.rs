@@ -91,6 +91,13 @@ impl Promotion {
     async fn deployments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Deployment>> {
         Ok(promotions(ctx).deployments(self.0.id).await.gql()?.into_iter().map(Deployment).collect())
     }
+    /// What has been reported of it to the CI system its release's `sourceRef` names.
+    #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
+    async fn reports(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::reports::CiReport>> {
+        let loader = ctx.data_unchecked::<crate::reports::PromotionReports>();
+        let found = loader.load_one(self.0.id).await.gql()?.unwrap_or_default();
+        Ok(found.into_iter().map(crate::reports::CiReport).collect())
+    }
     /// Why it was rejected, cancelled or failed.
     async fn reason(&self) -> Option<&str> {
         self.0.reason.as_deref()

@@ -13,6 +13,7 @@ use gantry_domain::accounts::ServiceAccounts;
 use gantry_domain::builds::Builds;
 use gantry_domain::ci::CiIntegrations;
 use gantry_domain::integrations::Integrations;
+use gantry_domain::reports::Reports;
 
 use gantry_domain::deployments::{Deployer, DriverSettings, Drivers};
 use gantry_domain::promotions::{Promotions, Rollout};
@@ -294,6 +295,7 @@ pub struct AppState {
     pub catalog: Catalog,
     pub integrations: Integrations,
     pub ci: CiIntegrations,
+    pub reports: Reports,
     pub intake: Intake,
     pub sync: VersionSync,
     pub events: SqsQueue,
@@ -346,8 +348,16 @@ impl AppState {
         let targets = Targets::new(repo.clone(), repo.clone());
         let signer = Arc::new(gantry_auth::JwsEvidenceSigner::new(&config.evidence_key));
         let deploy_jobs = SqsQueue::new(sqs.clone(), config.deploy_queue_url.clone());
-        let rollout =
-            Rollout { targets: repo.clone(), deployments: repo.clone(), queue: Arc::new(deploy_jobs.clone()) };
+        // Deployment reports to CI systems travel on the deploy-jobs queue too.
+        let rollout = Rollout {
+            targets: repo.clone(),
+            deployments: repo.clone(),
+            queue: Arc::new(deploy_jobs.clone()),
+            reports: Arc::new(deploy_jobs.clone()),
+        };
+        let client = Arc::new(gantry_ci::CiClients::new(gantry_ci::Retries::default()));
+        let reports =
+            Reports::new(repo.clone(), repo.clone(), repo.clone(), ci.clone(), client, Arc::new(deploy_jobs.clone()));
         let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer, rollout);
         let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers);
         Arc::new(Self {
@@ -358,6 +368,7 @@ impl AppState {
             catalog,
             integrations,
             ci,
+            reports,
             intake,
             sync,
             events,

@@ -9,6 +9,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use gantry_domain::deployments::{DeployJob, DeployQueue};
 use gantry_domain::events::{EventQueue, QueuedImageEvent};
+use gantry_domain::reports::{ReportJob, ReportQueue};
 use gantry_domain::{DomainError, Result};
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
@@ -233,6 +234,21 @@ impl DeployQueue for SqsQueue {
             })
             .collect::<Result<Vec<_>>>()?;
         self.send(messages).await
+    }
+}
+
+#[async_trait]
+impl ReportQueue for SqsQueue {
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, delay_seconds), err(level = "info"))]
+    async fn enqueue_report(&self, job: &ReportJob, delay_seconds: u32) -> Result<()> {
+        let body = serde_json::to_string(job).map_err(DomainError::internal)?;
+        let mut send = self.client.send_message().queue_url(&self.url).message_body(body);
+        if delay_seconds > 0 {
+            // SQS delays a message by at most 15 minutes.
+            send = send.delay_seconds(i32::try_from(delay_seconds.min(900)).unwrap_or(900));
+        }
+        send.send().await.map_err(sdk)?;
+        Ok(())
     }
 }
 

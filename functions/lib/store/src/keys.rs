@@ -361,6 +361,11 @@ pub fn promotions_with_status_pk(environment: EnvironmentId, status: &str) -> St
     format!("PROMOTIONS_OF#{environment}#{status}")
 }
 
+/// What has been reported of a promotion to CI systems, beside it.
+pub fn promotion_reports(id: PromotionId) -> ItemKeys {
+    ItemKeys::new(promotion_pk(id), "REPORTS")
+}
+
 /// A promotion, listed newest first per environment (GSI1) and per environment and status (GSI2).
 pub fn promotion_key(id: PromotionId) -> ItemKeys {
     ItemKeys::new(promotion_pk(id), "PROMOTION")

@@ -18,6 +18,7 @@ pub mod evidence;
 pub mod integrations;
 pub mod keys;
 pub mod promotions;
+mod reports;
 pub mod table;
 pub mod targets;
 

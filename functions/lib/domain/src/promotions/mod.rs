@@ -154,6 +154,8 @@ pub struct Rollout {
     pub targets: Arc<dyn TargetRepository>,
     pub deployments: Arc<dyn DeploymentRepository>,
     pub queue: Arc<dyn DeployQueue>,
+    /// Where deployment reports to CI systems are queued.
+    pub reports: Arc<dyn crate::reports::ReportQueue>,
 }
 
 #[derive(Clone)]
@@ -234,6 +236,12 @@ impl Promotions {
             }
         }
         Err(DomainError::conflict("too many decisions at once in this environment; retry"))
+    }
+
+    /// Queues a report of the promotion's state for the CI system its release names, if
+    /// any; never fails.
+    pub async fn announce(&self, id: PromotionId, state: crate::ci::ReportState) {
+        crate::reports::announce(self.rollout.reports.as_ref(), id, state).await;
     }
 
     /// The promotion's deployments, one per target.

@@ -2,6 +2,7 @@
 //! auto-promotion to the next environment, automatic rollback.
 
 use super::*;
+use crate::ci::ReportState;
 
 impl Promotions {
     /// Starts deploying an approved promotion: one deployment per target, written with the
@@ -16,6 +17,7 @@ impl Promotions {
             done.reason = Some("the environment has no targets".into());
             let done = self.save(&approved, done, "deployment_result", "gantry", json!({ "targets": [] })).await?;
             self.record_deployed(&done).await?;
+            self.announce(done.id, ReportState::Success).await;
             return Ok(done);
         }
         let now = Utc::now();
@@ -57,6 +59,7 @@ impl Promotions {
             .map(|d| DeployJob { promotion_id: d.promotion_id, target_id: d.target_id, attempt: d.attempt })
             .collect();
         self.rollout.queue.enqueue_jobs(&jobs).await?;
+        self.announce(after.id, ReportState::Queued).await;
         tracing::info!(targets = jobs.len(), "deployment started");
         Ok(after)
     }
@@ -96,6 +99,9 @@ impl Promotions {
                 Err(DomainError::Conflict(_)) => return self.get(id).await,
                 Err(err) => return Err(err),
             };
+        let report =
+            if settled.status == PromotionStatus::Deployed { ReportState::Success } else { ReportState::Failure };
+        self.announce(settled.id, report).await;
         if settled.status == PromotionStatus::Deployed {
             self.record_deployed(&settled).await?;
         } else {

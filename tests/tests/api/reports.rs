@@ -1,0 +1,136 @@
+//! Deployments reported to GitHub's Deployments API, against the GitHub stand-in (which
+//! checks each request against GitHub's published description).
+
+use std::time::Duration;
+
+use gantry_github_fake::{FakeGitHub, Fault};
+use gantry_nomad_fake::FakeNomad;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, digest};
+
+const SHA: &str = "4c8d2a9e1f0b3c5d7e9f1a2b3c4d5e6f7a8b9c0d";
+const REPORTS: &str =
+    "query($id: ID!) { promotion(id: $id) { reports { provider externalId state attempts lastError } } }";
+
+/// `dev` (order 10) with a Nomad target and `prod` (order 20) with none; a GITHUB CI
+/// integration on the stand-in; a READY release whose sourceRef names it. Returns (dev, prod,
+/// release).
+async fn setup(app: &TestApp, nomad: &FakeNomad, gh: &FakeGitHub, token: &str) -> (String, String, String) {
+    nomad.seed_job(json!({ "ID": "shop", "Name": "shop", "Type": "service", "Datacenters": ["dc1"],
+        "TaskGroups": [{ "Name": "shop", "Count": 1, "Tasks": [{ "Name": "server", "Driver": "docker", "Config": { "image": "old" } }] }] }));
+    let dev = app.create_environment("dev", 10).await;
+    let prod = app.create_environment("prod", 20).await;
+    let api = app.create_component("api").await;
+    app.add_version(&api, "1.0.0", &digest("api")).await;
+    let target = json!({ "name": "nomad", "type": "NOMAD", "nomad": { "address": nomad.url, "jobId": "shop",
+        "tasks": [{ "name": "server", "componentId": api }] } });
+    let add =
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
+    app.ok(add, json!({ "e": dev, "t": target })).await;
+    let create = "mutation($i: CreateCiIntegrationInput!) { createCiIntegration(input: $i) { id } }";
+    let input = json!({ "name": "github", "provider": "GITHUB", "apiUrl": gh.url, "credentials": { "token": token } });
+    let integration = app.ok(create, json!({ "i": input })).await["createCiIntegration"]["id"].clone();
+    let release = json!({ "name": "shop-1.0.0", "components": [{ "componentId": api, "version": "1.0.0" }],
+        "sourceRef": { "scmIntegrationId": integration, "repository": "https://github.com/acme/shop", "commitSha": SHA } });
+    let id = app
+        .ok("mutation($i: CreateReleaseInput!) { createRelease(input: $i) { id } }", json!({ "i": release }))
+        .await["createRelease"]["id"]
+        .clone();
+    app.ok("mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }", json!({ "id": id }))
+        .await;
+    (dev, prod, id.as_str().unwrap().to_owned())
+}
+
+/// The promotion's reports once `done` holds for them.
+async fn reported(app: &TestApp, promotion: &str, done: impl Fn(&Value) -> bool) -> Value {
+    gantry_tests::eventually(Duration::from_secs(30), "the report", || async {
+        let reports = app.ok(REPORTS, json!({ "id": promotion })).await["promotion"]["reports"].clone();
+        done(&reports[0]).then_some(reports)
+    })
+    .await
+}
+
+/// The states posted for a deployment only ever move forward.
+fn forward(states: &[String]) -> bool {
+    let rank = |s: &str| ["queued", "in_progress", "success"].iter().position(|x| *x == s);
+    states.windows(2).all(|w| rank(&w[0]) < rank(&w[1]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_is_reported_once_as_a_github_deployment() {
+    let app = TestApp::spawn_with_workers().await;
+    let (nomad, gh) = (FakeNomad::start().await, FakeGitHub::start().await);
+    gh.require_token("ghp_gantry");
+    gh.faults([Fault::ServerError, Fault::SecondaryRateLimited]);
+    let (dev, prod, release) = setup(&app, &nomad, &gh, "ghp_gantry").await;
+
+    let promotion = app.promote(&release, &dev).await;
+    assert_eq!(promotion["status"], "DEPLOYED", "{promotion:#}");
+    let id = app.request_promotion(&release, &prod).await["id"].as_str().unwrap().to_owned();
+    let dev_promotion = gantry_tests::eventually(Duration::from_secs(10), "dev's promotion id", || async {
+        let q = "query($e: ID!) { promotions(environmentId: $e) { edges { node { id } } } }";
+        let found = app.ok(q, json!({ "e": dev })).await;
+        found["promotions"]["edges"][0]["node"]["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    let dev_reports = reported(&app, &dev_promotion, |r| r["state"] == "SUCCESS").await;
+    let prod_reports = reported(&app, &id, |r| r["state"] == "SUCCESS").await;
+
+    assert!(gh.violations().is_empty(), "{:#?}", gh.violations());
+    let deployments = gh.deployments();
+    assert_eq!(deployments.len(), 2, "one GitHub deployment per promotion: {deployments:#?}");
+    let of = |environment: &str| deployments.iter().find(|d| d["environment"] == environment).unwrap();
+    let (first, second) = (of("dev"), of("prod"));
+    assert_eq!((first["ref"].as_str(), first["environment"].as_str()), (Some(SHA), Some("dev")));
+    assert_eq!(
+        (first["production_environment"].as_bool(), second["production_environment"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(first["repository"], "acme/shop");
+    assert_eq!(first["payload"]["promotionId"].as_str(), Some(dev_promotion.as_str()));
+    let dev_states = gh.states(first["id"].as_u64().unwrap());
+    assert_eq!(dev_states.last().map(String::as_str), Some("success"), "{dev_states:?}");
+    assert!(forward(&dev_states), "states only move forward: {dev_states:?}");
+    assert_eq!(dev_reports[0]["externalId"], first["id"].to_string().as_str());
+    assert_eq!((dev_reports[0]["provider"].as_str(), dev_reports[0]["attempts"].as_u64()), (Some("GITHUB"), Some(0)));
+    assert_eq!(gh.states(second["id"].as_u64().unwrap()), ["success"], "prod has no targets: done at once");
+    assert_eq!(prod_reports[0]["state"], "SUCCESS");
+
+    // A redelivered report creates no second deployment and posts nothing again.
+    let posted = gh.statuses().len();
+    let again = json!({ "promotionId": dev_promotion, "report": "queued", "attempt": 0 });
+    app.sqs.send_message().queue_url(&app.deploy_queue).message_body(again.to_string()).send().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!((gh.deployments().len(), gh.statuses().len()), (2, posted));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_report_is_recorded_and_the_deployment_goes_on() {
+    let app = TestApp::spawn_with_workers().await;
+    let (nomad, gh) = (FakeNomad::start().await, FakeGitHub::start().await);
+    gh.require_token("ghp_right");
+    let (dev, _, release) = setup(&app, &nomad, &gh, "ghp_wrong").await;
+    let requested = app.request_promotion(&release, &dev).await;
+    let settled = app.settled(requested["id"].as_str().unwrap()).await;
+    assert_eq!(settled["status"], "DEPLOYED", "reports never fail a deployment");
+    let reports = reported(&app, requested["id"].as_str().unwrap(), |r| r["lastError"].is_string()).await;
+    assert!(reports[0]["lastError"].as_str().unwrap().contains("Bad credentials"), "{reports:#}");
+    assert_eq!(reports[0]["externalId"], Value::Null);
+    assert!(gh.deployments().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_without_a_source_is_not_reported() {
+    let app = TestApp::spawn_with_workers().await;
+    let (nomad, gh) = (FakeNomad::start().await, FakeGitHub::start().await);
+    let (dev, _, _) = setup(&app, &nomad, &gh, "t").await;
+    let api = app.create_component("web").await;
+    app.add_version(&api, "1.0.0", &digest("web")).await;
+    let plain = app.ready_release("plain", json!([{ "componentId": api, "version": "1.0.0" }])).await;
+    let requested = app.request_promotion(&plain, &dev).await;
+    app.settled(requested["id"].as_str().unwrap()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let reports = app.ok(REPORTS, json!({ "id": requested["id"] })).await["promotion"]["reports"].clone();
+    assert_eq!((reports, gh.deployments().len()), (json!([]), 0));
+}
