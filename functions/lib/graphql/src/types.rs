@@ -195,8 +195,8 @@ impl Release {
         self.0.status.into()
     }
     #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
-    async fn components(&self) -> Vec<ReleaseComponent> {
-        self.0.components.iter().cloned().map(ReleaseComponent).collect()
+    async fn components(&self) -> Vec<ReleaseComponent<'_>> {
+        self.0.components.iter().map(ReleaseComponent).collect()
     }
     async fn source_ref(&self) -> Option<SourceRef> {
         self.0.source_ref.clone().map(SourceRef::from)
@@ -242,10 +242,11 @@ impl Release {
 }
 
 /// One component of a release, pinned by digest.
-pub struct ReleaseComponent(pub model::ReleaseComponent);
+/// A component of a release, borrowed from the release: a page of releases copies none.
+pub struct ReleaseComponent<'a>(pub &'a model::ReleaseComponent);
 
 #[Object]
-impl ReleaseComponent {
+impl ReleaseComponent<'_> {
     async fn component_id(&self) -> ID {
         ID(self.0.component_id.to_string())
     }
