@@ -54,9 +54,21 @@ pub struct Run {
     reads: u32,
 }
 
+/// A GitHub App the stand-in knows: its id, installation and public key.
+struct App {
+    id: u64,
+    installation: u64,
+    key: jsonwebtoken::DecodingKey,
+}
+
 #[derive(Default)]
 struct State {
-    token: Option<String>,
+    /// Whether requests must present a token: one of `tokens`, or one this stand-in issued.
+    auth: bool,
+    tokens: Vec<String>,
+    apps: Vec<App>,
+    /// Installation tokens issued, in order.
+    issued: Vec<String>,
     next_id: u64,
     deployments: Vec<Value>,
     /// `(deployment id, status)`, in the order they were made.
@@ -92,9 +104,26 @@ impl FakeGitHub {
         Self { url, state }
     }
 
-    /// Requests without `Authorization: Bearer <token>` (or `token <token>`) get 401.
+    /// Requests without `Authorization: Bearer <token>` (or `token <token>`, or a token this
+    /// stand-in issued) get 401.
     pub fn require_token(&self, token: &str) {
-        self.state.lock().unwrap().token = Some(token.to_owned());
+        let mut s = self.state.lock().unwrap();
+        s.auth = true;
+        s.tokens.push(token.to_owned());
+    }
+
+    /// Knows a GitHub App: an RS256 JWT it signs (issuer the app id, at most ten minutes
+    /// long) buys an installation token, which then opens every other call.
+    pub fn register_app(&self, app_id: u64, installation_id: u64, public_key_pem: &[u8]) {
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_key_pem).expect("an RSA public key");
+        let mut s = self.state.lock().unwrap();
+        s.apps.push(App { id: app_id, installation: installation_id, key });
+        s.auth = true;
+    }
+
+    /// The installation tokens issued so far.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.lock().unwrap().issued.clone()
     }
 
     /// Outcomes of the next dispatched runs, in order; `Succeed` once they run out.
@@ -201,12 +230,21 @@ async fn handle(
         return response;
     }
     let mut s = state.lock().unwrap();
-    if let Some(token) = &s.token {
-        let presented = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        let bearer = presented.strip_prefix("Bearer ").or_else(|| presented.strip_prefix("token "));
-        if bearer != Some(token.as_str()) {
-            return answer(StatusCode::UNAUTHORIZED, json!({ "message": "Bad credentials" }));
-        }
+    let presented = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let bearer = presented.strip_prefix("Bearer ").or_else(|| presented.strip_prefix("token ")).unwrap_or_default();
+    if op.id == "apps/create-installation-access-token" {
+        let installation = params["installation_id"].parse().unwrap_or(0);
+        return match simulate::installation_token(&mut s, installation, bearer) {
+            Ok(token) => {
+                s.operations.push(op.id.clone());
+                answer(StatusCode::CREATED, token)
+            }
+            Err(message) => answer(StatusCode::UNAUTHORIZED, json!({ "message": message })),
+        };
+    }
+    let known = s.tokens.iter().chain(&s.issued).any(|t| t == bearer);
+    if s.auth && !known {
+        return answer(StatusCode::UNAUTHORIZED, json!({ "message": "Bad credentials" }));
     }
     s.operations.push(op.id.clone());
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);

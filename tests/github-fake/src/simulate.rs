@@ -29,6 +29,24 @@ pub(crate) fn respond(
     }
 }
 
+/// An installation token for a JWT the installation's app signed; why not, otherwise.
+pub(crate) fn installation_token(s: &mut State, installation: u64, jwt: &str) -> Result<Value, String> {
+    let app = s.apps.iter().find(|a| a.installation == installation).ok_or("no such installation")?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_required_spec_claims(&["exp", "iat", "iss"]);
+    validation.set_issuer(&[app.id.to_string()]);
+    let claims = jsonwebtoken::decode::<Value>(jwt, &app.key, &validation)
+        .map_err(|e| format!("A JSON web token could not be decoded: {e}"))?
+        .claims;
+    let (iat, exp) = (claims["iat"].as_i64().unwrap_or(0), claims["exp"].as_i64().unwrap_or(i64::MAX));
+    if exp - iat > 600 {
+        return Err("'Expiration time' claim ('exp') is too far in the future".into());
+    }
+    let token = format!("ghs_{}_{}", app.id, s.issued.len() + 1);
+    s.issued.push(token.clone());
+    Ok(json!({ "token": token, "expires_at": "2099-01-01T00:00:00Z" }))
+}
+
 fn next_id(s: &mut State) -> u64 {
     s.next_id += 1;
     s.next_id

@@ -16,30 +16,45 @@ const MAX_DESCRIPTION: usize = 140;
 pub struct GitHub {
     http: reqwest::Client,
     retries: Retries,
+    apps: crate::app::InstallationTokens,
 }
 
 impl GitHub {
     pub fn new(retries: Retries) -> Self {
-        Self { http: reqwest::Client::new(), retries }
+        Self { http: reqwest::Client::new(), retries, apps: Default::default() }
     }
 
-    fn request(&self, access: &CiAccess, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder> {
+    /// A request to the integration's API, as its token or its GitHub App installation.
+    async fn request(&self, access: &CiAccess, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder> {
         let token = match &access.credentials {
-            CiCredentials::Token { token } => token,
-            CiCredentials::GithubApp { .. } => {
-                return Err(DomainError::validation(
-                    "deployment reports with GitHub App credentials are not supported yet; use a token",
-                ));
+            CiCredentials::Token { token } => token.clone(),
+            CiCredentials::GithubApp { app_id, installation_id, private_key } => {
+                let app =
+                    crate::app::App { api_url: &access.api_url, app_id: *app_id, installation_id: *installation_id };
+                self.apps.token(&app, private_key, self).await?
             }
             CiCredentials::Basic { .. } => return Err(DomainError::validation("a GitHub integration takes a token")),
         };
-        Ok(self
-            .http
-            .request(method, format!("{}{path}", access.api_url))
-            .bearer_auth(token)
+        Ok(self.call(method, &access.api_url, &token, path))
+    }
+
+    pub(crate) fn call(
+        &self,
+        method: reqwest::Method,
+        api_url: &str,
+        bearer: &str,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{api_url}{path}"))
+            .bearer_auth(bearer)
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", API_VERSION)
-            .header("user-agent", "gantry"))
+            .header("user-agent", "gantry")
+    }
+
+    pub(crate) fn retries(&self) -> Retries {
+        self.retries
     }
 
     #[instrument(skip_all, fields(environment = %report.environment), err(level = "info"))]
@@ -55,7 +70,7 @@ impl GitHub {
             "auto_merge": false,
             "required_contexts": [],
         });
-        let request = self.request(access, reqwest::Method::POST, &path)?;
+        let request = self.request(access, reqwest::Method::POST, &path).await?;
         let created = send(self.retries, "GitHub", "creating the deployment", || {
             request.try_clone().expect("a JSON request clones").json(&body)
         })
@@ -81,7 +96,7 @@ impl GitHub {
                 body[field] = Value::String(url.clone());
             }
         }
-        let request = self.request(access, reqwest::Method::POST, &path)?;
+        let request = self.request(access, reqwest::Method::POST, &path).await?;
         send(self.retries, "GitHub", "posting the deployment status", || {
             request.try_clone().expect("a JSON request clones").json(&body)
         })

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use gantry_domain::ci::{CiAccess, CiClient, CiProvider, DeploymentReport};
 use gantry_domain::{DomainError, Result};
 
+mod app;
 mod github;
 mod http;
 

@@ -106,3 +106,33 @@ async fn refusals_are_final_and_say_why() {
         "only the status for a missing deployment got past the checks"
     );
 }
+
+const APP_KEY: &str = include_str!("fixtures/app-key.pem");
+const APP_PUBLIC_KEY: &[u8] = include_bytes!("fixtures/app-key.pub.pem");
+
+fn app_access(gh: &FakeGitHub, private_key: &str) -> CiAccess {
+    CiAccess {
+        credentials: CiCredentials::GithubApp { app_id: 4242, installation_id: 77, private_key: private_key.into() },
+        ..access(gh, "")
+    }
+}
+
+#[tokio::test]
+async fn a_github_app_buys_an_installation_token_once_and_uses_it() {
+    let gh = FakeGitHub::start().await;
+    gh.register_app(4242, 77, APP_PUBLIC_KEY);
+    let client = CiClients::new(quick());
+    let access = app_access(&gh, APP_KEY);
+    let id = client.create_deployment(&access, &report(ReportState::Queued)).await.unwrap();
+    client.post_status(&access, &id, &report(ReportState::Success)).await.unwrap();
+    assert!(gh.violations().is_empty(), "{:#?}", gh.violations());
+    assert_eq!(gh.issued_tokens().len(), 1, "the token is kept while it is valid");
+    assert_eq!(
+        gh.operations(),
+        ["apps/create-installation-access-token", "repos/create-deployment", "repos/create-deployment-status"]
+    );
+    // A key that is not the app's gets no token, and says so.
+    let other = "-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----";
+    let err = CiClients::new(quick()).create_deployment(&app_access(&gh, other), &report(ReportState::Queued)).await;
+    assert!(err.unwrap_err().to_string().contains("private key does not load"));
+}
