@@ -19,10 +19,15 @@ pub(crate) struct App<'a> {
     pub installation_id: u64,
 }
 
-/// Installation tokens bought so far, by GitHub, app and installation.
+/// GitHub's API URL, the app and the installation.
+type Installation = (String, u64, u64);
+/// A token and when it ends.
+type Token = (String, DateTime<Utc>);
+
+/// Installation tokens bought so far.
 #[derive(Default)]
 pub(crate) struct InstallationTokens {
-    cache: Mutex<HashMap<(String, u64, u64), (String, DateTime<Utc>)>>,
+    cache: Mutex<HashMap<Installation, Token>>,
 }
 
 /// A token is bought again when it has less than this left.
