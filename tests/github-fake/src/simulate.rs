@@ -95,13 +95,14 @@ fn create_status(s: &mut State, repo: &str, deployment_id: u64, body: Value) -> 
     (StatusCode::CREATED, status)
 }
 
-/// GitHub marks earlier deployments to the same environment inactive once a newer one
-/// succeeds, if their latest state was a success.
+/// GitHub marks earlier non-production, non-transient deployments to the same environment
+/// inactive once a newer one succeeds, if their latest state was a success.
 fn inactivate_earlier(s: &mut State, newer: &Value) {
     let earlier: Vec<u64> = s
         .deployments
         .iter()
         .filter(|d| d["repository"] == newer["repository"] && d["environment"] == newer["environment"])
+        .filter(|d| d["production_environment"] != true && d["transient_environment"] != true)
         .filter_map(|d| d["id"].as_u64())
         .filter(|id| Some(*id) != newer["id"].as_u64())
         .collect();

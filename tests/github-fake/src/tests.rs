@@ -79,6 +79,17 @@ async fn a_success_makes_earlier_deployments_inactive() {
     assert_eq!(gh.states(ids[0]), ["queued", "in_progress", "success", "inactive"]);
     assert_eq!(gh.states(ids[1]), ["queued", "in_progress", "success"]);
     assert_eq!(post(&gh, "deployments/999/statuses", json!({ "state": "success" })).await.0, 404);
+    // Production deployments are left as they are: GitHub does this outside production only.
+    let mut prod = Vec::new();
+    for sha in ["c3", "d4"] {
+        let (_, d) =
+            post(&gh, "deployments", json!({ "ref": sha, "environment": "prod", "production_environment": true }))
+                .await;
+        let id = d["id"].as_u64().unwrap();
+        post(&gh, &format!("deployments/{id}/statuses"), json!({ "state": "success" })).await;
+        prod.push(id);
+    }
+    assert_eq!(gh.states(prod[0]), ["success"]);
 }
 
 #[tokio::test]

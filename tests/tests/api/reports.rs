@@ -134,3 +134,42 @@ async fn a_release_without_a_source_is_not_reported() {
     let reports = app.ok(REPORTS, json!({ "id": requested["id"] })).await["promotion"]["reports"].clone();
     assert_eq!((reports, gh.deployments().len()), (json!([]), 0));
 }
+
+/// Outside production GitHub retires the previous deployment itself; in production Gantry
+/// marks it inactive once the next one succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_production_deployment_retires_the_previous_one() {
+    let app = TestApp::spawn_with_workers().await;
+    let gh = FakeGitHub::start().await;
+    let prod = app.create_environment("prod", 10).await;
+    let api = app.create_component("api").await;
+    let create = "mutation($i: CreateCiIntegrationInput!) { createCiIntegration(input: $i) { id } }";
+    let input = json!({ "name": "github", "provider": "GITHUB", "apiUrl": gh.url, "credentials": { "token": "t" } });
+    let integration = app.ok(create, json!({ "i": input })).await["createCiIntegration"]["id"].clone();
+    let mut promotions = Vec::new();
+    for version in ["1.0.0", "1.1.0"] {
+        app.add_version(&api, version, &digest(version)).await;
+        let release = json!({ "name": format!("shop-{version}"), "components": [{ "componentId": api, "version": version }],
+            "sourceRef": { "scmIntegrationId": integration, "repository": "acme/shop", "commitSha": SHA } });
+        let id = app
+            .ok("mutation($i: CreateReleaseInput!) { createRelease(input: $i) { id } }", json!({ "i": release }))
+            .await["createRelease"]["id"]
+            .clone();
+        app.ok(
+            "mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }",
+            json!({ "id": id }),
+        )
+        .await;
+        let promotion = app.request_promotion(id.as_str().unwrap(), &prod).await["id"].as_str().unwrap().to_owned();
+        reported(&app, &promotion, |r| r["state"] == "SUCCESS").await;
+        promotions.push(promotion);
+    }
+    let first = reported(&app, &promotions[0], |r| r["state"] == "INACTIVE").await;
+    let ids: Vec<u64> = gh.deployments().iter().map(|d| d["id"].as_u64().unwrap()).collect();
+    assert_eq!(first[0]["externalId"], ids[0].to_string().as_str());
+    assert_eq!(
+        (gh.states(ids[0]), gh.states(ids[1])),
+        (vec!["success".to_owned(), "inactive".to_owned()], vec!["success".to_owned()])
+    );
+    assert!(gh.violations().is_empty(), "{:#?}", gh.violations());
+}

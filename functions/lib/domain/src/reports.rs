@@ -110,6 +110,7 @@ pub struct Reports {
 /// Where a promotion is reported, and what.
 struct Target {
     integration_id: CiIntegrationId,
+    environment_id: crate::ids::EnvironmentId,
     access: CiAccess,
     report: DeploymentReport,
 }
@@ -143,6 +144,10 @@ impl Reports {
     pub async fn deliver(&self, job: ReportJob) -> Result<()> {
         let Some(target) = self.target(&job).await? else { return Ok(()) };
         match self.post(&job, &target).await {
+            Ok(()) if job.report == ReportState::Success && target.report.production => {
+                self.retire_previous(&job, &target).await;
+                Ok(())
+            }
             Ok(()) => Ok(()),
             // Another delivery is reporting this promotion: come back when it is done.
             Err(DomainError::Conflict(_)) => self.queue.enqueue_report(&job, LEASE_WAIT_SECONDS).await,
@@ -208,7 +213,7 @@ impl Reports {
             project: integration.project.clone(),
             credentials: self.ci.credentials(&integration)?,
         };
-        Ok(Some(Target { integration_id, access, report }))
+        Ok(Some(Target { integration_id, environment_id: environment.id, access, report }))
     }
 
     /// Takes the record's lease (one delivery at a time talks to the CI system about a
@@ -257,6 +262,38 @@ impl Reports {
         })
         .await?;
         outcome
+    }
+
+    /// GitHub marks earlier deployments of an environment inactive by itself only outside
+    /// production; in production the previous deployed promotion's deployment is marked here.
+    /// Best effort: the new deployment's success stands either way.
+    async fn retire_previous(&self, job: &ReportJob, target: &Target) {
+        let retired = async {
+            let page = crate::ports::PageRequest { first: 2, after: None };
+            let deployed = self
+                .promotions
+                .list_promotions(target.environment_id, Some(crate::promotions::PromotionStatus::Deployed), &page)
+                .await?;
+            let Some(previous) = deployed.items.into_iter().map(|(_, p)| p).find(|p| p.id != job.promotion_id) else {
+                return Ok(());
+            };
+            let stored = self.store.reports(previous.id).await?.map(|r| r.reports).unwrap_or_default();
+            let earlier = stored.into_iter().find(|r| r.integration_id == target.integration_id);
+            let Some(CiReport { external_id: Some(id), state: Some(ReportState::Success), .. }) = earlier else {
+                return Ok(());
+            };
+            let report = DeploymentReport { state: ReportState::Inactive, ..target.report.clone() };
+            self.client.post_status(&target.access, &id, &report).await?;
+            self.update(previous.id, target, |r| {
+                r.state = Some(ReportState::Inactive);
+                true
+            })
+            .await
+            .map(drop)
+        };
+        if let Err(err) = retired.await {
+            tracing::warn!(error = %err, "the previous production deployment was not marked inactive");
+        }
     }
 
     async fn record_error(&self, job: &ReportJob, target: &Target, err: &DomainError) -> Result<()> {
