@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use axum::http::{HeaderMap, Method, Uri};
 use serde_json::{Value, json};
 
 /// One declared operation.
@@ -105,6 +106,26 @@ impl Contract {
         Ok((op.clone(), path_params))
     }
 
+    /// Checks a request as a stand-in's handler receives it, its path under `base` (the
+    /// API's prefix, such as `/v1`, or empty); a violation says what broke.
+    pub fn check_http(
+        &self,
+        base: &str,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(Operation, HashMap<String, String>), Violation> {
+        let path = uri.path();
+        let violation = |reason: String| Violation { method: method.to_string(), path: path.to_owned(), reason };
+        let rest =
+            path.strip_prefix(base).ok_or_else(|| violation(format!("every path of this API starts with {base}")))?;
+        let query = query_pairs(uri.query());
+        let headers: Vec<(String, String)> =
+            headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
+        self.check(method.as_str(), rest, &query, &headers, body).map_err(violation)
+    }
+
     /// The operation a method and path name; literal segments win over parameters, as
     /// routers do.
     fn route(&self, method: &str, path: &str) -> Result<(&Vec<String>, &Operation), String> {
@@ -190,8 +211,16 @@ fn check_params(op: &Operation, query: &[(String, String)], headers: &[(String, 
     Ok(())
 }
 
+/// Serves a stand-in on a random loopback port until the test ends; its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("a bound port"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("the stand-in serves") });
+    url
+}
+
 /// The query pairs of a URI's query string (undecoded; tests send plain values).
-pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     query
         .into_iter()
         .flat_map(|q| q.split('&'))

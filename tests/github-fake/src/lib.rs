@@ -93,15 +93,12 @@ impl FakeGitHub {
     pub async fn start() -> Self {
         let contract = Arc::new(Contract::load(CONTRACT).expect("the GitHub contract loads"));
         let state = Arc::new(Mutex::new(State { next_id: 1000, ..State::default() }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let shared = state.clone();
         let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let (contract, state) = (contract.clone(), shared.clone());
             async move { handle(&contract, &state, method, uri, headers, body).await }
         });
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url, state }
+        Self { url: gantry_contract::serve(app).await, state }
     }
 
     /// Requests without `Authorization: Bearer <token>` (or `token <token>`, or a token this
@@ -211,18 +208,14 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri.path().to_owned();
-    let query = gantry_contract::query_pairs(uri.query());
-    let header_pairs: Vec<(String, String)> =
-        headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
-    let (op, params) = match contract.check(method.as_str(), &path, &query, &header_pairs, &body) {
+    let (op, params) = match contract.check_http("", &method, &uri, &headers, &body) {
         Ok(found) => found,
-        Err(reason) => {
-            let violation = Violation { method: method.to_string(), path, reason: reason.clone() };
+        Err(violation) => {
+            let errors = json!([violation.reason]);
             state.lock().unwrap().violations.push(violation);
             return answer(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                json!({ "message": "Validation Failed", "errors": [reason] }),
+                json!({ "message": "Validation Failed", "errors": errors }),
             );
         }
     };

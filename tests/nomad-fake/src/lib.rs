@@ -63,15 +63,12 @@ impl FakeNomad {
     pub async fn start() -> Self {
         let contract = Arc::new(Contract::load(CONTRACT).expect("the Nomad contract loads"));
         let state = Arc::new(Mutex::new(State::default()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let shared = state.clone();
         let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let (contract, state) = (contract.clone(), shared.clone());
             async move { handle(&contract, &state, method, uri, headers, body) }
         });
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url, state }
+        Self { url: contract::serve(app).await, state }
     }
 
     /// Requests without this `X-Nomad-Token` are refused with 403.
@@ -121,20 +118,13 @@ fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri.path();
-    let query = contract::query_pairs(uri.query());
-    let header_pairs: Vec<(String, String)> =
-        headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
     let mut s = state.lock().unwrap();
-    let checked = match path.strip_prefix("/v1") {
-        Some(rest) => contract.check(method.as_str(), rest, &query, &header_pairs, &body),
-        None => Err("every Nomad API path starts with /v1".to_owned()),
-    };
-    let (op, params) = match checked {
+    let (op, params) = match contract.check_http("/v1", &method, &uri, &headers, &body) {
         Ok(found) => found,
-        Err(reason) => {
-            s.violations.push(Violation { method: method.to_string(), path: path.to_owned(), reason: reason.clone() });
-            return reply(StatusCode::BAD_REQUEST, s.index, json!({ "error": reason }));
+        Err(violation) => {
+            let error = json!({ "error": violation.reason });
+            s.violations.push(violation);
+            return reply(StatusCode::BAD_REQUEST, s.index, error);
         }
     };
     if let Some(token) = &s.token {
