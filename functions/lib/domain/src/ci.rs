@@ -321,22 +321,17 @@ fn check_project(provider: CiProvider, project: Option<String>) -> Result<Option
 
 /// `http(s)://host[:port][/path]`, with no query, fragment or user info, at most 500 characters.
 fn check_api_url(raw: &str) -> Result<String> {
-    let trimmed = raw.trim().trim_end_matches('/');
-    let rest = trimmed.strip_prefix("https://").or_else(|| trimmed.strip_prefix("http://"));
-    let ok = trimmed.len() <= 500
-        && rest.is_some_and(|rest| {
-            let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-            !host.is_empty()
-                && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
-                && path.split('/').all(|p| {
-                    !p.is_empty() && p != ".." && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-                } || path.is_empty())
-        });
-    if ok {
-        Ok(trimmed.to_owned())
-    } else {
-        let shown: String = raw.chars().take(80).collect();
-        Err(DomainError::validation(format!("apiUrl {shown:?} must be http(s)://host[:port][/path]")))
+    let segment_ok = |p: &str| {
+        !p.is_empty() && p != ".." && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    };
+    match crate::integrations::http_url(raw) {
+        Some((url, path)) if url.len() <= 500 && (path.is_empty() || path.split('/').all(segment_ok)) => {
+            Ok(url.to_owned())
+        }
+        _ => {
+            let shown: String = raw.chars().take(80).collect();
+            Err(DomainError::validation(format!("apiUrl {shown:?} must be http(s)://host[:port][/path]")))
+        }
     }
 }
 

@@ -123,18 +123,20 @@ fn new_secret() -> Result<String> {
     Ok(format!("gantry_whsec_{}", hex::encode(bytes)))
 }
 
-fn check_url(raw: &str) -> Result<String> {
+/// `raw` trimmed of spaces and trailing slashes when it is `http(s)://host[:port]…`, with
+/// what follows the host (no leading slash; empty when nothing does).
+pub(crate) fn http_url(raw: &str) -> Option<(&str, &str)> {
     let trimmed = raw.trim().trim_end_matches('/');
-    let rest = trimmed.strip_prefix("https://").or_else(|| trimmed.strip_prefix("http://"));
-    let ok = rest.is_some_and(|host| {
-        !host.is_empty()
-            && !host.contains('/')
-            && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
-    });
-    if ok {
-        Ok(trimmed.to_owned())
-    } else {
-        Err(DomainError::validation(format!("url {raw:?} must be http(s)://host[:port] with no path")))
+    let rest = trimmed.strip_prefix("https://").or_else(|| trimmed.strip_prefix("http://"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host_ok = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+    host_ok.then_some((trimmed, path))
+}
+
+fn check_url(raw: &str) -> Result<String> {
+    match http_url(raw) {
+        Some((url, "")) => Ok(url.to_owned()),
+        _ => Err(DomainError::validation(format!("url {raw:?} must be http(s)://host[:port] with no path"))),
     }
 }
 
