@@ -45,7 +45,7 @@ impl RecentVersions {
         let keep = if self.complete { (self.versions.len() + 1).min(RECENT_VERSIONS) } else { self.versions.len() };
         self.versions.retain(|v| v.id != version.id);
         self.versions.push(version);
-        self.versions.sort_by_key(|v| std::cmp::Reverse(rank(v)));
+        self.versions.sort_by_cached_key(|v| std::cmp::Reverse(rank(v)));
         if self.versions.len() > keep {
             self.versions.truncate(keep);
             self.complete = false;
