@@ -341,7 +341,12 @@ impl TestApp {
 
     /// Creates a release of `components` and marks it READY; returns its id.
     pub async fn ready_release(&self, name: &str, components: Value) -> String {
-        let id = self.create_release(name, components).await["id"].as_str().unwrap().to_owned();
+        self.ready_release_with(json!({ "name": name, "components": components })).await
+    }
+
+    /// A release made from a whole `CreateReleaseInput`, moved to READY.
+    pub async fn ready_release_with(&self, input: Value) -> String {
+        let id = self.create_release_with(input).await["id"].as_str().unwrap().to_owned();
         self.ok(
             "mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }",
             json!({ "id": id }),
@@ -351,10 +356,14 @@ impl TestApp {
     }
 
     pub async fn create_release(&self, name: &str, components: Value) -> Value {
+        self.create_release_with(json!({ "name": name, "components": components })).await
+    }
+
+    pub async fn create_release_with(&self, input: Value) -> Value {
         let data = self
             .ok(
                 "mutation($input: CreateReleaseInput!) { createRelease(input: $input) { id name status components { componentId componentName version digest channel tag } } }",
-                json!({ "input": { "name": name, "components": components } }),
+                json!({ "input": input }),
             )
             .await;
         data["createRelease"].clone()

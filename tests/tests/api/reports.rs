@@ -28,18 +28,23 @@ async fn setup(app: &TestApp, nomad: &FakeNomad, gh: &FakeGitHub, token: &str) -
     let add =
         "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
     app.ok(add, json!({ "e": dev, "t": target })).await;
+    let integration = github(app, gh, token).await;
+    let release = sourced(&integration, "https://github.com/acme/shop", "shop-1.0.0", &api, "1.0.0");
+    (dev, prod, app.ready_release_with(release).await)
+}
+
+/// A GITHUB CI integration on the stand-in, with `token`; its id.
+async fn github(app: &TestApp, gh: &FakeGitHub, token: &str) -> String {
     let create = "mutation($i: CreateCiIntegrationInput!) { createCiIntegration(input: $i) { id } }";
     let input = json!({ "name": "github", "provider": "GITHUB", "apiUrl": gh.url, "credentials": { "token": token } });
-    let integration = app.ok(create, json!({ "i": input })).await["createCiIntegration"]["id"].clone();
-    let release = json!({ "name": "shop-1.0.0", "components": [{ "componentId": api, "version": "1.0.0" }],
-        "sourceRef": { "scmIntegrationId": integration, "repository": "https://github.com/acme/shop", "commitSha": SHA } });
-    let id = app
-        .ok("mutation($i: CreateReleaseInput!) { createRelease(input: $i) { id } }", json!({ "i": release }))
-        .await["createRelease"]["id"]
-        .clone();
-    app.ok("mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }", json!({ "id": id }))
-        .await;
-    (dev, prod, id.as_str().unwrap().to_owned())
+    app.ok(create, json!({ "i": input })).await["createCiIntegration"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A release of one component version whose sourceRef names the integration, `repository`
+/// and [`SHA`].
+fn sourced(integration: &str, repository: &str, name: &str, component: &str, version: &str) -> Value {
+    json!({ "name": name, "components": [{ "componentId": component, "version": version }],
+            "sourceRef": { "scmIntegrationId": integration, "repository": repository, "commitSha": SHA } })
 }
 
 /// The promotion's reports once `done` holds for them.
@@ -143,24 +148,13 @@ async fn a_newer_production_deployment_retires_the_previous_one() {
     let gh = FakeGitHub::start().await;
     let prod = app.create_environment("prod", 10).await;
     let api = app.create_component("api").await;
-    let create = "mutation($i: CreateCiIntegrationInput!) { createCiIntegration(input: $i) { id } }";
-    let input = json!({ "name": "github", "provider": "GITHUB", "apiUrl": gh.url, "credentials": { "token": "t" } });
-    let integration = app.ok(create, json!({ "i": input })).await["createCiIntegration"]["id"].clone();
+    let integration = github(&app, &gh, "t").await;
     let mut promotions = Vec::new();
     for version in ["1.0.0", "1.1.0"] {
         app.add_version(&api, version, &digest(version)).await;
-        let release = json!({ "name": format!("shop-{version}"), "components": [{ "componentId": api, "version": version }],
-            "sourceRef": { "scmIntegrationId": integration, "repository": "acme/shop", "commitSha": SHA } });
-        let id = app
-            .ok("mutation($i: CreateReleaseInput!) { createRelease(input: $i) { id } }", json!({ "i": release }))
-            .await["createRelease"]["id"]
-            .clone();
-        app.ok(
-            "mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }",
-            json!({ "id": id }),
-        )
-        .await;
-        let promotion = app.request_promotion(id.as_str().unwrap(), &prod).await["id"].as_str().unwrap().to_owned();
+        let id =
+            app.ready_release_with(sourced(&integration, "acme/shop", &format!("shop-{version}"), &api, version)).await;
+        let promotion = app.request_promotion(&id, &prod).await["id"].as_str().unwrap().to_owned();
         reported(&app, &promotion, |r| r["state"] == "SUCCESS").await;
         promotions.push(promotion);
     }
