@@ -31,10 +31,10 @@ async fn wait_until_ingested(app: &TestApp, repository: &str) {
             item["PK"].to_string().contains("DELIVERY#")
                 && item.get("images").is_some_and(|e| e.to_string().contains(repository))
         });
-        let idle = app.queue_depth(&app.events_queue).await == ("0".into(), "0".into());
-        (recorded && idle).then_some(())
+        recorded.then_some(())
     })
-    .await
+    .await;
+    wait_until_idle(app).await;
 }
 
 /// Waits until the events queue is empty, nothing waiting and nothing in flight: what was
