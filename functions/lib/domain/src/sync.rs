@@ -198,24 +198,30 @@ impl VersionSync {
         tag: &str,
     ) -> Result<usize> {
         let current = self.registry.digest_of(access, repository, tag).await?;
-        let mut removed = 0;
-        for version in self.repo.versions_with_tag(component.id, tag).await? {
-            if !version.removed && current.as_ref() != Some(&version.digest) {
-                self.repo.set_version_removed(&version, true).await?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        self.mark_tag(component.id, tag, true, |v| current.as_ref() != Some(&v.digest)).await
     }
 
     /// Restores the retired map of `tag` to `digest`: the tag was pushed back to it.
     async fn restore(&self, component: ComponentId, tag: &str, digest: &Digest) -> Result<()> {
+        self.mark_tag(component, tag, false, |v| v.digest == *digest).await.map(drop)
+    }
+
+    /// Sets `removed` on the maps of `tag` that `which` picks and that differ; how many.
+    async fn mark_tag(
+        &self,
+        component: ComponentId,
+        tag: &str,
+        removed: bool,
+        which: impl Fn(&VersionMap) -> bool,
+    ) -> Result<usize> {
+        let mut changed = 0;
         for version in self.repo.versions_with_tag(component, tag).await? {
-            if version.removed && version.digest == *digest {
-                self.repo.set_version_removed(&version, false).await?;
+            if version.removed != removed && which(&version) {
+                self.repo.set_version_removed(&version, removed).await?;
+                changed += 1;
             }
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// Cuts a release for a new stable version when the component asks for it.
