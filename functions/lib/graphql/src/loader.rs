@@ -57,12 +57,7 @@ impl ComponentLoader {
 /// Puts the components a resolver's rows will ask for into the request's loader in one
 /// batch, at once: a loader's own batch waits a timer tick (a millisecond or two) for its
 /// keys, and this resolver knows them all already.
-pub async fn preload_components(
-    ctx: &async_graphql::Context<'_>,
-    mut ids: Vec<ComponentId>,
-) -> Result<(), DomainError> {
-    ids.sort_unstable();
-    ids.dedup();
+pub async fn preload_components(ctx: &async_graphql::Context<'_>, ids: Vec<ComponentId>) -> Result<(), DomainError> {
     let found = ctx.data_unchecked::<Catalog>().components_by_id(&ids).await?;
     ctx.data_unchecked::<Components>().feed_many(found.into_iter().map(|c| (c.id, name_of(&c)))).await;
     Ok(())

@@ -159,7 +159,10 @@ impl DynamoRepository {
 
     /// BatchGetItem in chunks of 100, all at once, retrying unprocessed keys. Missing items
     /// are left out.
-    pub(crate) async fn batch_get(&self, keys: Vec<ItemKeys>) -> Result<Vec<Item>> {
+    pub(crate) async fn batch_get(&self, mut keys: Vec<ItemKeys>) -> Result<Vec<Item>> {
+        // BatchGetItem refuses a request that names a key twice: each is asked for once.
+        keys.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
+        keys.dedup_by(|a, b| a.pk == b.pk && a.sk == b.sk);
         let chunks = keys.chunks(BATCH_GET_MAX).map(|chunk| self.batch_get_chunk(chunk));
         Ok(futures::future::try_join_all(chunks).await?.into_iter().flatten().collect())
     }

@@ -1,7 +1,5 @@
 //! Components: their items, the image index and deletion with their version maps.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use gantry_domain::model::{Component, RecentVersions};
@@ -48,8 +46,7 @@ impl ComponentRepository for DynamoRepository {
 
     #[instrument(skip_all, fields(count = ids.len()), err(level = "info"))]
     async fn get_components(&self, ids: &[ComponentId]) -> Result<Vec<Component>> {
-        let unique: HashSet<ComponentId> = ids.iter().copied().collect();
-        let keys = unique.into_iter().map(keys::component_key).collect();
+        let keys = ids.iter().copied().map(keys::component_key).collect();
         from_items(self.batch_get(keys).await?)
     }
 

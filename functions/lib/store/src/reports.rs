@@ -20,10 +20,7 @@ impl ReportRepository for DynamoRepository {
 
     #[instrument(skip_all, fields(count = promotions.len()), err(level = "info"))]
     async fn reports_of(&self, promotions: &[PromotionId]) -> Result<Vec<PromotionReports>> {
-        let mut unique = promotions.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        from_items(self.batch_get(unique.into_iter().map(keys::promotion_reports).collect()).await?)
+        from_items(self.batch_get(promotions.iter().copied().map(keys::promotion_reports).collect()).await?)
     }
 
     #[instrument(skip_all, fields(promotion_id = %after.promotion_id, revision = after.revision), err(level = "info"))]

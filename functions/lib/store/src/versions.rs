@@ -103,11 +103,8 @@ impl VersionRepository for DynamoRepository {
 
     #[instrument(skip_all, fields(count = components.len()), err(level = "info"))]
     async fn recent_versions(&self, components: &[ComponentId]) -> Result<Vec<(ComponentId, RecentVersions)>> {
-        let mut unique = components.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        let items: Vec<RecentItem> =
-            from_items(self.batch_get(unique.into_iter().map(keys::recent_versions).collect()).await?)?;
+        let keys = components.iter().copied().map(keys::recent_versions).collect();
+        let items: Vec<RecentItem> = from_items(self.batch_get(keys).await?)?;
         Ok(items.into_iter().map(|item| (item.component_id, item.recent())).collect())
     }
 
