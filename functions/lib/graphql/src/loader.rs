@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use gantry_domain::DomainError;
-use gantry_domain::model::{Component, EnvironmentState, RecentVersions};
+use gantry_domain::model::{EnvironmentState, RecentVersions};
 use gantry_domain::service::Catalog;
 use gantry_domain::values::{ComponentId, ReleaseId};
 
@@ -58,8 +58,8 @@ impl ComponentLoader {
 /// batch, at once: a loader's own batch waits a timer tick (a millisecond or two) for its
 /// keys, and this resolver knows them all already.
 pub async fn preload_components(ctx: &async_graphql::Context<'_>, ids: Vec<ComponentId>) -> Result<(), DomainError> {
-    let found = ctx.data_unchecked::<Catalog>().components_by_id(&ids).await?;
-    ctx.data_unchecked::<Components>().feed_many(found.into_iter().map(|c| (c.id, name_of(&c)))).await;
+    let names = names_of(ctx.data_unchecked::<Catalog>(), &ids).await?;
+    ctx.data_unchecked::<Components>().feed_many(names).await;
     Ok(())
 }
 
@@ -83,8 +83,10 @@ impl ReleaseStateLoader {
     }
 }
 
-fn name_of(component: &Component) -> Arc<str> {
-    Arc::from(component.name.as_str())
+/// The current names of the components found, shared.
+async fn names_of(catalog: &Catalog, ids: &[ComponentId]) -> Result<HashMap<ComponentId, Arc<str>>, DomainError> {
+    let found = catalog.components_by_id(ids).await?;
+    Ok(found.iter().map(|c| (c.id, Arc::from(c.name.as_str()))).collect())
 }
 
 impl Loader<ComponentId> for ComponentLoader {
@@ -92,8 +94,7 @@ impl Loader<ComponentId> for ComponentLoader {
     type Error = DomainError;
 
     async fn load(&self, keys: &[ComponentId]) -> Result<HashMap<ComponentId, Arc<str>>, DomainError> {
-        let found = self.catalog.components_by_id(keys).await?;
-        Ok(found.iter().map(|c| (c.id, name_of(c))).collect())
+        names_of(&self.catalog, keys).await
     }
 }
 
