@@ -24,8 +24,8 @@ impl GitHub {
         Self { http: reqwest::Client::new(), retries, apps: Default::default() }
     }
 
-    /// A request to the integration's API, as its token or its GitHub App installation.
-    async fn request(&self, access: &CiAccess, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder> {
+    /// POSTs `body` to the integration's API, as its token or its GitHub App installation.
+    async fn post(&self, access: &CiAccess, path: &str, what: &str, body: &Value) -> Result<Value> {
         let token = match &access.credentials {
             CiCredentials::Token { token } => token.clone(),
             CiCredentials::GithubApp { app_id, installation_id, private_key } => {
@@ -35,18 +35,13 @@ impl GitHub {
             }
             CiCredentials::Basic { .. } => return Err(DomainError::validation("a GitHub integration takes a token")),
         };
-        Ok(self.call(method, &access.api_url, &token, path))
+        send(self.retries, "GitHub", what, || self.call(&access.api_url, &token, path).json(body)).await
     }
 
-    pub(crate) fn call(
-        &self,
-        method: reqwest::Method,
-        api_url: &str,
-        bearer: &str,
-        path: &str,
-    ) -> reqwest::RequestBuilder {
+    /// A POST to `path` of the API at `api_url`, with `bearer`.
+    pub(crate) fn call(&self, api_url: &str, bearer: &str, path: &str) -> reqwest::RequestBuilder {
         self.http
-            .request(method, format!("{api_url}{path}"))
+            .post(format!("{api_url}{path}"))
             .bearer_auth(bearer)
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", API_VERSION)
@@ -70,11 +65,7 @@ impl GitHub {
             "auto_merge": false,
             "required_contexts": [],
         });
-        let request = self.request(access, reqwest::Method::POST, &path).await?;
-        let created = send(self.retries, "GitHub", "creating the deployment", || {
-            request.try_clone().expect("a JSON request clones").json(&body)
-        })
-        .await?;
+        let created = self.post(access, &path, "creating the deployment", &body).await?;
         match created["id"].as_u64() {
             Some(id) => Ok(id.to_string()),
             None => Err(DomainError::validation("GitHub created no deployment (was the commit merged instead?)")),
@@ -96,12 +87,7 @@ impl GitHub {
                 body[field] = Value::String(url.clone());
             }
         }
-        let request = self.request(access, reqwest::Method::POST, &path).await?;
-        send(self.retries, "GitHub", "posting the deployment status", || {
-            request.try_clone().expect("a JSON request clones").json(&body)
-        })
-        .await
-        .map(drop)
+        self.post(access, &path, "posting the deployment status", &body).await.map(drop)
     }
 }
 
