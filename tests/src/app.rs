@@ -139,6 +139,8 @@ pub fn test_config(table: &str, events_queue: &str, deploy_queue: &str, override
             "GANTRY_DEPLOY_QUEUE_URL" => deploy_queue,
             // Stalled rollouts give up quickly in tests.
             "GANTRY_DEPLOY_TIMEOUT_SECONDS" => "4",
+            // Steps waiting for a CI run check it every second.
+            "GANTRY_STEP_POLL_SECONDS" => "1",
             "GANTRY_DATA_KEY" => DATA_KEY,
             "GANTRY_JWT_SECRET" => JWT_SECRET,
             "GANTRY_EVIDENCE_KEY" => "test-only-evidence-key-0123456789abcdef",
@@ -167,6 +169,11 @@ impl TestApp {
     /// devserver runs it.
     pub async fn spawn_with_workers() -> Self {
         Self::start(true, &[]).await
+    }
+
+    /// As [`TestApp::spawn_with_workers`], with settings replaced or added.
+    pub async fn spawn_with_workers_and(overrides: &[(&str, &str)]) -> Self {
+        Self::start(true, overrides).await
     }
 
     async fn start(workers: bool, overrides: &[(&str, &str)]) -> Self {

@@ -1,13 +1,15 @@
-//! The deployer worker. Lambda feeds it SQS batches of deploy jobs and deployment reports to
-//! CI systems (the devserver polls the queue with the same handler). A deploy job that cannot
-//! run (a target out of reach) fails alone and is retried; after three receives it goes to the
-//! dead-letter queue. A report the CI system does not take is queued again by itself, later.
+//! The deployer worker. Lambda feeds it SQS batches of deploy jobs, deployment reports to CI
+//! systems and promotion steps (the devserver polls the queue with the same handler). A deploy
+//! job that cannot run (a target out of reach) fails alone and is retried; after three
+//! receives it goes to the dead-letter queue. A report the CI system does not take is queued
+//! again by itself, later; a step waiting for a CI run schedules its own next check.
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use gantry_domain::deployments::{DeployJob, MAX_DELIVERIES};
 use gantry_domain::reports::ReportJob;
+use gantry_domain::steps::StepJob;
 use gantry_platform::AppState;
 use serde::Deserialize;
 
@@ -17,6 +19,7 @@ use serde::Deserialize;
 enum Job {
     Deploy(DeployJob),
     Report(ReportJob),
+    Step(StepJob),
 }
 
 /// Runs each job. A deploy job that fails on its last delivery fails its deployment for good
@@ -28,6 +31,7 @@ pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
         async move {
             let job = match job {
                 Job::Report(report) => return state.reports.deliver(report).await,
+                Job::Step(step) => return state.promotions.run_step(step).await,
                 Job::Deploy(job) => job,
             };
             let result = state.deployer.run(job.clone()).await;
@@ -52,12 +56,14 @@ mod tests {
     use super::Job;
 
     #[test]
-    fn the_queue_carries_deploy_jobs_and_reports() {
+    fn the_queue_carries_deploy_jobs_reports_and_steps() {
         let id = "0b6b0998-4aac-4743-94c8-b906db3adcef";
         let deploy = format!(r#"{{"promotionId":"{id}","targetId":"{id}","attempt":1}}"#);
         let report = format!(r#"{{"promotionId":"{id}","report":"in_progress","attempt":2}}"#);
+        let step = format!(r#"{{"promotionId":"{id}","step":1,"check":3}}"#);
         assert!(matches!(serde_json::from_str(&deploy).unwrap(), Job::Deploy(j) if j.attempt == 1));
         assert!(matches!(serde_json::from_str(&report).unwrap(), Job::Report(r) if r.attempt == 2));
+        assert!(matches!(serde_json::from_str(&step).unwrap(), Job::Step(s) if (s.step, s.check) == (1, 3)));
         assert!(
             serde_json::from_str::<Job>(&format!(r#"{{"promotionId":"{id}","report":"done","attempt":0}}"#)).is_err()
         );

@@ -162,6 +162,15 @@ impl FakeGitHub {
         self.state.lock().unwrap().statuses.clone()
     }
 
+    /// Makes a run report its end (as scripted) the next time it is read, as a run that
+    /// finished before its `workflow_run` webhook went out.
+    pub fn finish_run(&self, run_id: u64) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(run) = s.runs.iter_mut().find(|r| r.id == run_id) {
+            run.reads = run.reads.max(1);
+        }
+    }
+
     /// Every run dispatched, oldest first.
     pub fn runs(&self) -> Vec<Run> {
         self.state.lock().unwrap().runs.clone()

@@ -24,6 +24,7 @@ mod registry;
 mod releases;
 mod reports;
 mod rollbacks;
+mod steps;
 mod targets;
 mod timeouts;
 mod versions;

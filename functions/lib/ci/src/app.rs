@@ -45,7 +45,7 @@ impl InstallationTokens {
         let jwt = sign(app.app_id, private_key)?;
         let path = format!("/app/installations/{}/access_tokens", app.installation_id);
         let bought = send(github.retries(), "GitHub", "creating an installation token", || {
-            github.call(app.api_url, &jwt, &path)
+            github.call(reqwest::Method::POST, app.api_url, &jwt, &path)
         })
         .await?;
         let token = bought["token"]

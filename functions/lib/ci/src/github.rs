@@ -2,6 +2,7 @@
 //! its statuses. Calls go to the integration's API URL (GitHub Enterprise Server too).
 
 use gantry_domain::ci::{CiAccess, CiCredentials, DeploymentReport, ReportState};
+use gantry_domain::steps::{CiRun, PipelineTrigger, RunStatus};
 use gantry_domain::{DomainError, Result};
 use serde_json::{Value, json};
 use tracing::instrument;
@@ -24,8 +25,9 @@ impl GitHub {
         Self { http: reqwest::Client::new(), retries, apps: Default::default() }
     }
 
-    /// POSTs `body` to the integration's API, as its token or its GitHub App installation.
-    async fn post(&self, access: &CiAccess, path: &str, what: &str, body: &Value) -> Result<Value> {
+    /// Calls the integration's API as its token or its GitHub App installation: a POST of
+    /// `body`, or a GET without one.
+    async fn call_api(&self, access: &CiAccess, path: &str, what: &str, body: Option<&Value>) -> Result<Value> {
         let token = match &access.credentials {
             CiCredentials::Token { token } => token.clone(),
             CiCredentials::GithubApp { app_id, installation_id, private_key } => {
@@ -35,13 +37,27 @@ impl GitHub {
             }
             CiCredentials::Basic { .. } => return Err(DomainError::validation("a GitHub integration takes a token")),
         };
-        send(self.retries, "GitHub", what, || self.call(&access.api_url, &token, path).json(body)).await
+        send(self.retries, "GitHub", what, || {
+            let method = if body.is_some() { reqwest::Method::POST } else { reqwest::Method::GET };
+            let request = self.call(method, &access.api_url, &token, path);
+            match body {
+                Some(body) => request.json(body),
+                None => request,
+            }
+        })
+        .await
     }
 
-    /// A POST to `path` of the API at `api_url`, with `bearer`.
-    pub(crate) fn call(&self, api_url: &str, bearer: &str, path: &str) -> reqwest::RequestBuilder {
+    /// A request to `path` of the API at `api_url`, with `bearer`.
+    pub(crate) fn call(
+        &self,
+        method: reqwest::Method,
+        api_url: &str,
+        bearer: &str,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         self.http
-            .post(format!("{api_url}{path}"))
+            .request(method, format!("{api_url}{path}"))
             .bearer_auth(bearer)
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", API_VERSION)
@@ -65,7 +81,7 @@ impl GitHub {
             "auto_merge": false,
             "required_contexts": [],
         });
-        let created = self.post(access, &path, "creating the deployment", &body).await?;
+        let created = self.call_api(access, &path, "creating the deployment", Some(&body)).await?;
         match created["id"].as_u64() {
             Some(id) => Ok(id.to_string()),
             None => Err(DomainError::validation("GitHub created no deployment (was the commit merged instead?)")),
@@ -87,8 +103,55 @@ impl GitHub {
                 body[field] = Value::String(url.clone());
             }
         }
-        self.post(access, &path, "posting the deployment status", &body).await.map(drop)
+        self.call_api(access, &path, "posting the deployment status", Some(&body)).await.map(drop)
     }
+}
+
+impl GitHub {
+    /// Dispatches a workflow on a branch or tag, asking for the run it starts (GitHub answers
+    /// 204 without it where `return_run_details` is not known yet).
+    #[instrument(skip_all, fields(pipeline = %trigger.pipeline), err(level = "info"))]
+    pub async fn trigger(&self, access: &CiAccess, trigger: &PipelineTrigger) -> Result<Option<CiRun>> {
+        let Some(raw) = trigger.repository.as_deref() else {
+            return Err(DomainError::validation(
+                "no repository to run the workflow in (give one, or a release sourceRef)",
+            ));
+        };
+        let scope = repository(raw)?;
+        let workflow = workflow(&trigger.pipeline)?;
+        let path = format!("/repos/{scope}/actions/workflows/{workflow}/dispatches");
+        let body = json!({ "ref": trigger.git_ref, "inputs": trigger.variables, "return_run_details": true });
+        let started = self.call_api(access, &path, "dispatching the workflow", Some(&body)).await?;
+        Ok(started["workflow_run_id"].as_u64().map(|id| CiRun {
+            id: id.to_string(),
+            scope,
+            url: started["html_url"].as_str().map(str::to_owned),
+        }))
+    }
+
+    /// How a workflow run stands: pending until `completed`, then by its conclusion.
+    #[instrument(skip_all, fields(run = %run.id), err(level = "info"))]
+    pub async fn run_status(&self, access: &CiAccess, run: &CiRun) -> Result<RunStatus> {
+        let id: u64 = run.id.parse().map_err(|_| DomainError::validation("a GitHub run id is a number"))?;
+        let path = format!("/repos/{}/actions/runs/{id}", repository(&run.scope)?);
+        let found = self.call_api(access, &path, "reading the workflow run", None).await?;
+        if found["status"].as_str() != Some("completed") {
+            return Ok(RunStatus::Pending);
+        }
+        Ok(match found["conclusion"].as_str().unwrap_or("unknown") {
+            "success" | "neutral" | "skipped" => RunStatus::Succeeded,
+            other => RunStatus::Failed(other.chars().take(40).collect()),
+        })
+    }
+}
+
+/// A workflow file name (`deploy.yml`) or id, as a path segment.
+fn workflow(raw: &str) -> Result<&str> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 200
+        && raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !raw.starts_with('.');
+    if ok { Ok(raw) } else { Err(DomainError::validation(format!("{raw:?} is not a workflow file name or id"))) }
 }
 
 fn state(state: ReportState) -> &'static str {

@@ -1,8 +1,9 @@
-//! Clients of the CI systems Gantry reports deployments to: each provider's API behind the
+//! Clients of the CI systems Gantry reports deployments to and runs pipelines on: each provider's API behind the
 //! domain's `CiClient` port, with bounded retries of what may work a moment later.
 
 use async_trait::async_trait;
 use gantry_domain::ci::{CiAccess, CiClient, CiProvider, DeploymentReport};
+use gantry_domain::steps::{CiRun, PipelineTrigger, RunStatus};
 use gantry_domain::{DomainError, Result};
 
 mod app;
@@ -24,7 +25,7 @@ impl CiClients {
 }
 
 fn unsupported(provider: CiProvider) -> DomainError {
-    DomainError::validation(format!("deployment reports to {provider:?} integrations are not supported yet"))
+    DomainError::validation(format!("{provider:?} integrations are not supported yet"))
 }
 
 #[async_trait]
@@ -39,6 +40,20 @@ impl CiClient for CiClients {
     async fn post_status(&self, access: &CiAccess, external_id: &str, report: &DeploymentReport) -> Result<()> {
         match access.provider {
             CiProvider::Github => self.github.post_status(access, external_id, report).await,
+            other => Err(unsupported(other)),
+        }
+    }
+
+    async fn trigger(&self, access: &CiAccess, trigger: &PipelineTrigger) -> Result<Option<CiRun>> {
+        match access.provider {
+            CiProvider::Github => self.github.trigger(access, trigger).await,
+            other => Err(unsupported(other)),
+        }
+    }
+
+    async fn run_status(&self, access: &CiAccess, run: &CiRun) -> Result<RunStatus> {
+        match access.provider {
+            CiProvider::Github => self.github.run_status(access, run).await,
             other => Err(unsupported(other)),
         }
     }

@@ -163,6 +163,14 @@ pub trait CiClient: Send + Sync {
     async fn create_deployment(&self, access: &CiAccess, report: &DeploymentReport) -> Result<String>;
     /// Posts the report's state on the deployment `external_id` names.
     async fn post_status(&self, access: &CiAccess, external_id: &str, report: &DeploymentReport) -> Result<()>;
+    /// Starts a pipeline; the run it started, when the CI system says.
+    async fn trigger(
+        &self,
+        access: &CiAccess,
+        trigger: &crate::steps::PipelineTrigger,
+    ) -> Result<Option<crate::steps::CiRun>>;
+    /// How a run stands.
+    async fn run_status(&self, access: &CiAccess, run: &crate::steps::CiRun) -> Result<crate::steps::RunStatus>;
 }
 
 /// Input for `createCiIntegration`.

@@ -20,6 +20,7 @@ pub mod ports;
 pub mod promotions;
 pub mod reports;
 pub mod service;
+pub mod steps;
 pub mod sync;
 pub mod targets;
 pub mod values;

@@ -11,8 +11,10 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use gantry_domain::builds::{BuildRecord, Builds};
+use gantry_domain::ci::CiProvider;
 use gantry_domain::events::{Delivery, DeliveryLog, EventQueue, QueuedImageEvent};
 use gantry_domain::integrations::{IntegrationRef, Integrations};
+use gantry_domain::steps::Nudges;
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
@@ -33,6 +35,7 @@ pub struct Intake {
     deliveries: Arc<dyn DeliveryLog>,
     queue: Arc<dyn EventQueue>,
     builds: Builds,
+    nudges: Nudges,
 }
 
 /// Turns a CI system's body into a build, or `None` when it reports no finished build.
@@ -47,14 +50,24 @@ pub enum CiSource {
     Gitlab,
 }
 
+impl CiSource {
+    fn provider(self) -> CiProvider {
+        match self {
+            Self::Github => CiProvider::Github,
+            Self::Gitlab => CiProvider::Gitlab,
+        }
+    }
+}
+
 impl Intake {
     pub fn new(
         integrations: Integrations,
         deliveries: Arc<dyn DeliveryLog>,
         queue: Arc<dyn EventQueue>,
         builds: Builds,
+        nudges: Nudges,
     ) -> Self {
-        Self { integrations, deliveries, queue, builds }
+        Self { integrations, deliveries, queue, builds, nudges }
     }
 
     /// Records a CI system's build event. `Ok(false)` for a replayed delivery or an event
@@ -77,7 +90,10 @@ impl Intake {
         if !self.deliveries.claim(&format!("ci-{kind}#{delivery}")).await? {
             return Ok(false);
         }
+        let (provider, run_id) = (source.provider(), build.build_id.clone());
         self.builds.record(build).await?;
+        // A promotion step may be waiting for this run.
+        self.nudges.nudge(provider, &run_id).await;
         Ok(true)
     }
 

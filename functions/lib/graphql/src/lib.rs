@@ -14,6 +14,7 @@ pub mod loader;
 pub mod promotions;
 pub mod reports;
 pub mod schema;
+pub mod steps;
 pub mod targets;
 pub mod types;
 
@@ -49,6 +50,7 @@ pub struct Mutation(
     accounts::AccountMutation,
     targets::TargetMutation,
     promotions::PromotionMutation,
+    steps::StepMutation,
 );
 
 type Schema = async_graphql::Schema<Query, Mutation, EmptySubscription>;

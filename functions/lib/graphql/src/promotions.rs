@@ -98,6 +98,10 @@ impl Promotion {
         let found = loader.load_one(self.0.id).await.gql()?.unwrap_or_default();
         Ok(found.into_iter().map(crate::reports::CiReport).collect())
     }
+    /// The environment's steps as this promotion runs them.
+    async fn steps(&self) -> Vec<crate::steps::StepRun> {
+        self.0.steps.iter().cloned().map(crate::steps::StepRun).collect()
+    }
     /// Why it was rejected, cancelled or failed.
     async fn reason(&self) -> Option<&str> {
         self.0.reason.as_deref()

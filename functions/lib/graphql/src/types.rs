@@ -348,6 +348,10 @@ impl Environment {
     async fn auto_rollback(&self) -> bool {
         self.0.policy.auto_rollback
     }
+    /// CI pipelines promotions here run before and after deploying, pre-deploy first.
+    async fn steps(&self) -> Vec<crate::steps::PromotionStep> {
+        self.0.steps.iter().cloned().map(crate::steps::PromotionStep).collect()
+    }
     /// The release that runs here: the last one deployed and not rolled back.
     async fn current_release(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Release>> {
         crate::promotions::current_release(ctx, self.0.id).await

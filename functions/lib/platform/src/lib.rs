@@ -16,8 +16,9 @@ use gantry_domain::integrations::Integrations;
 use gantry_domain::reports::Reports;
 
 use gantry_domain::deployments::{Deployer, DriverSettings, Drivers};
-use gantry_domain::promotions::{Promotions, Rollout};
+use gantry_domain::promotions::{Promotions, Rollout, StepRunner};
 use gantry_domain::service::Catalog;
+use gantry_domain::steps::Nudges;
 use gantry_domain::sync::VersionSync;
 use gantry_domain::targets::Targets;
 use gantry_gateway::intake::Intake;
@@ -52,6 +53,9 @@ pub struct Config {
     /// `GANTRY_DEPLOY_TIMEOUT_SECONDS`: how long a Nomad or ECS rollout may run before it is
     /// failed and undone (600 by default).
     pub deploy_timeout_seconds: u64,
+    /// `GANTRY_STEP_POLL_SECONDS`: how often a promotion step waiting for a CI run checks it
+    /// when no webhook brings the check forward (30 by default).
+    pub step_poll_seconds: u32,
     /// `GANTRY_DATA_KEY`: base64 of the 32-byte key that seals secrets at rest (required).
     pub data_key: Vec<u8>,
     /// `GANTRY_JWT_SECRET`: the HS256 key of tokens Gantry issues, 32 bytes or more (required).
@@ -144,6 +148,7 @@ impl Config {
             evidence_key: long_secret("GANTRY_EVIDENCE_KEY", required("GANTRY_EVIDENCE_KEY")?)?,
             oidc: oidc(&lookup)?,
             deploy_timeout_seconds: number("GANTRY_DEPLOY_TIMEOUT_SECONDS", 600, 1..=3600, "expected 1 to 3600")?,
+            step_poll_seconds: number("GANTRY_STEP_POLL_SECONDS", 30, 1..=900, "expected 1 to 900")? as u32,
             request_timeout_ms: number("GANTRY_REQUEST_TIMEOUT_MS", 10_000, 100..=900_000, "expected 100 to 900000")?,
             aws_timeout_ms: number("GANTRY_AWS_TIMEOUT_MS", 5_000, 100..=600_000, "expected 100 to 600000")?,
             cors_origins: cors_origins(lookup("GANTRY_CORS_ORIGINS").as_deref().unwrap_or_default())?,
@@ -334,7 +339,6 @@ impl AppState {
         let ci = CiIntegrations::new(repo.clone(), sealer.clone());
         let integrations = Integrations::new(repo.clone(), sealer);
         let builds = Builds::new(repo.clone(), repo.clone());
-        let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()), builds.clone());
         let catalog = Catalog::new(repo.clone(), repo.clone());
         let registry = Arc::new(gantry_registry::OciRegistry::new());
         let sync = VersionSync::new(catalog.clone(), repo.clone(), integrations.clone(), registry);
@@ -349,13 +353,22 @@ impl AppState {
         let signer = Arc::new(gantry_auth::JwsEvidenceSigner::new(&config.evidence_key));
         let deploy_jobs = SqsQueue::new(sqs.clone(), config.deploy_queue_url.clone());
         // Deployment reports to CI systems travel on the deploy-jobs queue too.
+        let client = Arc::new(gantry_ci::CiClients::new(gantry_ci::Retries::default()));
         let rollout = Rollout {
             targets: repo.clone(),
             deployments: repo.clone(),
             queue: Arc::new(deploy_jobs.clone()),
             reports: Arc::new(deploy_jobs.clone()),
+            steps: StepRunner {
+                ci: ci.clone(),
+                client: client.clone(),
+                queue: Arc::new(deploy_jobs.clone()),
+                watches: repo.clone(),
+                poll_seconds: config.step_poll_seconds,
+            },
         };
-        let client = Arc::new(gantry_ci::CiClients::new(gantry_ci::Retries::default()));
+        let nudges = Nudges { watches: repo.clone(), queue: Arc::new(deploy_jobs.clone()) };
+        let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()), builds.clone(), nudges);
         let reports =
             Reports::new(repo.clone(), repo.clone(), repo.clone(), ci.clone(), client, Arc::new(deploy_jobs.clone()));
         let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer, rollout);

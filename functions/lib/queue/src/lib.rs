@@ -10,6 +10,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use gantry_domain::deployments::{DeployJob, DeployQueue};
 use gantry_domain::events::{EventQueue, QueuedImageEvent};
 use gantry_domain::reports::{ReportJob, ReportQueue};
+use gantry_domain::steps::{StepJob, StepQueue};
 use gantry_domain::{DomainError, Result};
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
@@ -237,18 +238,32 @@ impl DeployQueue for SqsQueue {
     }
 }
 
-#[async_trait]
-impl ReportQueue for SqsQueue {
-    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, delay_seconds), err(level = "info"))]
-    async fn enqueue_report(&self, job: &ReportJob, delay_seconds: u32) -> Result<()> {
+impl SqsQueue {
+    /// Sends one JSON message, delivered after `delay_seconds` (SQS allows 15 minutes at most).
+    async fn send_delayed(&self, job: &impl serde::Serialize, delay_seconds: u32) -> Result<()> {
         let body = serde_json::to_string(job).map_err(DomainError::internal)?;
         let mut send = self.client.send_message().queue_url(&self.url).message_body(body);
         if delay_seconds > 0 {
-            // SQS delays a message by at most 15 minutes.
             send = send.delay_seconds(i32::try_from(delay_seconds.min(900)).unwrap_or(900));
         }
         send.send().await.map_err(sdk)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ReportQueue for SqsQueue {
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, delay_seconds), err(level = "info"))]
+    async fn enqueue_report(&self, job: &ReportJob, delay_seconds: u32) -> Result<()> {
+        self.send_delayed(job, delay_seconds).await
+    }
+}
+
+#[async_trait]
+impl StepQueue for SqsQueue {
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, step = job.step, delay_seconds), err(level = "info"))]
+    async fn enqueue_step(&self, job: &StepJob, delay_seconds: u32) -> Result<()> {
+        self.send_delayed(job, delay_seconds).await
     }
 }
 

@@ -366,6 +366,11 @@ pub fn promotion_reports(id: PromotionId) -> ItemKeys {
     ItemKeys::new(promotion_pk(id), "REPORTS")
 }
 
+/// The promotion step waiting for a CI run, found when the run's webhook comes.
+pub fn ci_run_watch(provider: &str, run_id: &str) -> ItemKeys {
+    ItemKeys::new(format!("CI_RUN#{provider}#{run_id}"), "WATCH")
+}
+
 /// A promotion, listed newest first per environment (GSI1) and per environment and status (GSI2).
 pub fn promotion_key(id: PromotionId) -> ItemKeys {
     ItemKeys::new(promotion_pk(id), "PROMOTION")

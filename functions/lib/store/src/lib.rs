@@ -19,6 +19,7 @@ pub mod integrations;
 pub mod keys;
 pub mod promotions;
 mod reports;
+mod steps;
 pub mod table;
 pub mod targets;
 

@@ -20,6 +20,9 @@ pub struct Environment {
     /// Who approves, which gates apply, and what happens on its own.
     #[serde(default)]
     pub policy: EnvironmentPolicy,
+    /// CI pipelines promotions here run before and after deploying, pre-deploy first.
+    #[serde(default)]
+    pub steps: Vec<crate::steps::StepSpec>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub revision: u64,

@@ -12,7 +12,7 @@ impl Promotions {
         let payload = json!({ "comment": after.approvals.last().and_then(|a| a.comment.clone()), "approvals": after.approvals.len(), "status": after.status.as_str() });
         let saved = self.save(&before, after, "approval", &approver.subject, payload).await?;
         if saved.status == PromotionStatus::Approved {
-            return self.begin(saved).await;
+            return self.begin(saved, true).await;
         }
         Ok(saved)
     }

@@ -94,6 +94,9 @@ pub struct Promotion {
     pub approvals: Vec<Approval>,
     pub required_approvals: u32,
     pub reason: Option<String>,
+    /// The environment's steps as this promotion runs them, copied when it starts.
+    #[serde(default)]
+    pub steps: Vec<crate::steps::StepRun>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub revision: u64,
@@ -156,6 +159,8 @@ pub struct Rollout {
     pub queue: Arc<dyn DeployQueue>,
     /// Where deployment reports to CI systems are queued.
     pub reports: Arc<dyn crate::reports::ReportQueue>,
+    /// What runs the environments' CI steps.
+    pub steps: StepRunner,
 }
 
 #[derive(Clone)]
@@ -191,6 +196,9 @@ pub mod gates;
 mod request;
 mod rollback;
 mod rollout;
+mod steps;
+
+pub use steps::StepRunner;
 
 impl Promotions {
     pub fn new(

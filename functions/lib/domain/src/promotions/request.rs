@@ -49,6 +49,7 @@ impl Promotions {
             approvals: Vec::new(),
             required_approvals: environment.required_approvals,
             reason: None,
+            steps: Vec::new(),
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -68,7 +69,7 @@ impl Promotions {
         self.create(&promotion, drafts).await?;
         tracing::info!(promotion_id = %promotion.id, status = promotion.status.as_str(), "promotion requested");
         if promotion.status == PromotionStatus::Approved {
-            return self.begin(promotion).await;
+            return self.begin(promotion, true).await;
         }
         Ok(promotion)
     }

@@ -41,6 +41,7 @@ impl Promotions {
             approvals: Vec::new(),
             required_approvals: 0,
             reason: None,
+            steps: Vec::new(),
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -65,7 +66,8 @@ impl Promotions {
         }
         let hold = Hold { reason: format!("rollback: {reason}"), set_by: who.subject.clone(), set_at: Utc::now() };
         self.put_hold(environment_id, Some(hold), &who.subject).await?;
-        Box::pin(self.begin(promotion)).await
+        // A rollback restores what ran; it waits on no pipeline.
+        Box::pin(self.begin(promotion, false)).await
     }
 
     /// Lets auto-promotion into the environment resume.

@@ -8,10 +8,14 @@ impl Promotions {
     /// Starts deploying an approved promotion: one deployment per target, written with the
     /// promotion's move to `DEPLOYING`, then one queued job per target.
     #[instrument(skip_all, fields(promotion_id = %approved.id), err(level = "info"))]
-    pub(super) async fn begin(&self, approved: Promotion) -> Result<Promotion> {
+    pub(super) async fn deploy(&self, approved: Promotion) -> Result<Promotion> {
         let targets = self.rollout.targets.targets_of(approved.environment_id).await?;
         self.release_moves(approved.release_id, ReleaseStatus::Promoting).await?;
         if targets.is_empty() {
+            let nothing = json!({ "targets": [] });
+            if let Some(started) = self.begin_post_deploy(&approved, PromotionStatus::Deploying, nothing).await? {
+                return Ok(started);
+            }
             let mut done = approved.clone();
             done.status = PromotionStatus::Deployed;
             done.reason = Some("the environment has no targets".into());
@@ -89,32 +93,43 @@ impl Promotions {
             .filter(|d| d.state == DeploymentState::Failed)
             .map(|d| format!("{}: {}", d.target_name, d.message.clone().unwrap_or_default()))
             .collect();
+        let results = results_payload(&deployments);
+        if failed.is_empty()
+            && let Some(started) = self.begin_post_deploy(&before, PromotionStatus::Deploying, results.clone()).await?
+        {
+            return Ok(started);
+        }
         let mut after = before.clone();
         after.status = if failed.is_empty() { PromotionStatus::Deployed } else { PromotionStatus::Failed };
         after.reason = (!failed.is_empty()).then(|| failed.join("; "));
-        let settled =
-            match self.save(&before, after, "deployment_result", "gantry", results_payload(&deployments)).await {
-                Ok(p) => p,
-                // Another worker settled it first.
-                Err(DomainError::Conflict(_)) => return self.get(id).await,
-                Err(err) => return Err(err),
-            };
+        let settled = match self.save(&before, after, "deployment_result", "gantry", results).await {
+            Ok(p) => p,
+            // Another worker settled it first.
+            Err(DomainError::Conflict(_)) => return self.get(id).await,
+            Err(err) => return Err(err),
+        };
+        self.settled(&settled).await?;
+        Ok(settled)
+    }
+
+    /// What follows a deployment's end: the report to CI, the release's record, and
+    /// auto-promotion after success or auto-rollback after failure.
+    pub(super) async fn settled(&self, settled: &Promotion) -> Result<()> {
         let report =
             if settled.status == PromotionStatus::Deployed { ReportState::Success } else { ReportState::Failure };
         self.announce(settled.id, report).await;
         if settled.status == PromotionStatus::Deployed {
-            self.record_deployed(&settled).await?;
-        } else {
-            let records = self.repo.release_environment_records(settled.release_id).await?;
-            let fallback = if records.iter().any(|r| r.status == DeploymentStatus::Deployed) {
-                ReleaseStatus::Deployed
-            } else {
-                ReleaseStatus::Ready
-            };
-            self.release_moves(settled.release_id, fallback).await?;
-            self.auto_rollback(&settled).await;
+            return self.record_deployed(settled).await;
         }
-        Ok(settled)
+        let records = self.repo.release_environment_records(settled.release_id).await?;
+        let fallback = if records.iter().any(|r| r.status == DeploymentStatus::Deployed) {
+            ReleaseStatus::Deployed
+        } else {
+            ReleaseStatus::Ready
+        };
+        self.release_moves(settled.release_id, fallback).await?;
+        self.auto_rollback(settled).await;
+        Ok(())
     }
 
     /// After a failed deployment, redeploys what ran before when the environment says so.

@@ -23,6 +23,7 @@ impl Catalog {
             order: order(input.order)?,
             required_approvals: approvals(input.required_approvals.unwrap_or(0))?,
             policy: EnvironmentPolicy::default().patched(input.policy)?,
+            steps: Vec::new(),
             created_at: now,
             updated_at: now,
             revision: 1,

@@ -1,0 +1,275 @@
+//! Promotion steps (`trigger-ci`, `wait-ci`) against the GitHub stand-in, which checks each
+//! request against GitHub's published description and runs scripted workflow runs.
+
+use std::time::Duration;
+
+use gantry_github_fake::{FakeGitHub, Fault, RunOutcome};
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, digest, sample};
+
+const SET: &str = "mutation($e: ID!, $s: [PromotionStepInput!]!) { setEnvironmentSteps(environmentId: $e, steps: $s) {
+    steps { name phase type integrationId timeoutSeconds pipeline ref variables { name value } waitForCompletion runIdFrom failOnError } } }";
+const STEPS: &str = "query($id: ID!) { promotion(id: $id) { status reason
+    steps { step { name phase } state runId runUrl detail startedAt deadline finishedAt } } }";
+
+/// A GITHUB CI integration on the stand-in, and a READY release of a new component whose
+/// sourceRef is `acme/shop` at tag `v{version}`. Returns (integration, component, release).
+async fn setup(app: &TestApp, gh: &FakeGitHub, version: &str) -> (String, String, String) {
+    gh.require_token("ghp_steps");
+    let create = "mutation($i: CreateCiIntegrationInput!) { createCiIntegration(input: $i) { id } }";
+    let input =
+        json!({ "name": "github", "provider": "GITHUB", "apiUrl": gh.url, "credentials": { "token": "ghp_steps" } });
+    let integration =
+        app.ok(create, json!({ "i": input })).await["createCiIntegration"]["id"].as_str().unwrap().to_owned();
+    let component = app.create_component("api").await;
+    let release = release(app, &integration, &component, version).await;
+    (integration, component, release)
+}
+
+async fn release(app: &TestApp, integration: &str, component: &str, version: &str) -> String {
+    app.add_version(component, version, &digest(version)).await;
+    app.ready_release_with(json!({ "name": format!("shop-{version}"),
+        "components": [{ "componentId": component, "version": version }],
+        "sourceRef": { "scmIntegrationId": integration, "repository": "https://github.com/acme/shop",
+                       "tag": format!("v{version}"), "commitSha": "4c8d2a9e1f0b3c5d7e9f1a2b3c4d5e6f7a8b9c0d" } }))
+        .await
+}
+
+fn trigger(name: &str, phase: &str, integration: &str, pipeline: &str, wait: bool) -> Value {
+    json!({ "name": name, "phase": phase, "integrationId": integration,
+            "triggerCi": { "pipeline": pipeline, "waitForCompletion": wait, "variables": [{ "name": "SUITE", "value": "smoke" }] } })
+}
+
+fn wait_for(name: &str, phase: &str, integration: &str, from: &str) -> Value {
+    json!({ "name": name, "phase": phase, "integrationId": integration, "waitCi": { "runIdFrom": from } })
+}
+
+async fn set_steps(app: &TestApp, environment: &str, steps: Value) -> Value {
+    app.ok(SET, json!({ "e": environment, "s": steps })).await["setEnvironmentSteps"]["steps"].clone()
+}
+
+async fn evidence_kinds(app: &TestApp, promotion: &str) -> Vec<String> {
+    let q = "query($p: ID!) { evidence(promotionId: $p) { kind } }";
+    let found = app.ok(q, json!({ "p": promotion })).await["evidence"].clone();
+    found.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn settled_steps(app: &TestApp, promotion: &str) -> Value {
+    app.settled(promotion).await;
+    app.ok(STEPS, json!({ "id": promotion })).await["promotion"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_run_before_and_after_the_deployment() {
+    let app = TestApp::spawn_with_workers().await;
+    let gh = FakeGitHub::start().await;
+    let (integration, _, release) = setup(&app, &gh, "1.0.0").await;
+    let staging = app.create_environment("staging", 10).await;
+    let plan = json!([
+        trigger("verify", "POST_DEPLOY", &integration, "verify.yml", false),
+        trigger("smoke", "PRE_DEPLOY", &integration, "smoke.yml", true),
+        wait_for("verified", "POST_DEPLOY", &integration, "verify"),
+    ]);
+    let stored = set_steps(&app, &staging, plan).await;
+    let names: Vec<&str> = stored.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["smoke", "verify", "verified"], "pre-deploy steps first");
+    assert_eq!((stored[0]["type"].as_str(), stored[0]["timeoutSeconds"].as_u64()), (Some("TRIGGER_CI"), Some(3600)));
+    assert_eq!(stored[2]["failOnError"], true);
+    // A dispatch meets a 502 and a rate limit first: the client tries again.
+    gh.faults([Fault::ServerError, Fault::SecondaryRateLimited]);
+
+    let id = app.request_promotion(&release, &staging).await["id"].as_str().unwrap().to_owned();
+    let done = settled_steps(&app, &id).await;
+    assert_eq!(done["status"], "DEPLOYED", "{done:#}");
+    let states: Vec<&str> = done["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["SUCCEEDED"; 3], "{done:#}");
+    let runs = gh.runs();
+    assert_eq!(runs.len(), 2, "one dispatch per trigger-ci step: {runs:#?}");
+    assert_eq!((runs[0].workflow.as_str(), runs[0].git_ref.as_str()), ("smoke.yml", "v1.0.0"));
+    assert_eq!(runs[0].inputs["GANTRY_PROMOTION_ID"], id.as_str());
+    assert_eq!(runs[0].inputs["GANTRY_RELEASE_ID"], release.as_str());
+    assert_eq!(
+        (runs[0].inputs["GANTRY_ENVIRONMENT"].as_str(), runs[0].inputs["SUITE"].as_str()),
+        (Some("staging"), Some("smoke"))
+    );
+    assert_eq!(done["steps"][0]["runId"], runs[0].id.to_string().as_str());
+    assert_eq!(done["steps"][2]["runId"], runs[1].id.to_string().as_str(), "wait-ci waits for verify's run");
+    assert!(done["steps"][0]["runUrl"].as_str().unwrap().ends_with(&format!("/actions/runs/{}", runs[0].id)));
+    assert!(gh.violations().is_empty(), "{:#?}", gh.violations());
+
+    let kinds = evidence_kinds(&app, &id).await;
+    let at = |kind: &str| kinds.iter().position(|k| k == kind).unwrap_or_else(|| panic!("{kind} in {kinds:?}"));
+    assert!(at("steps_planned") < at("step_started") && at("step_triggered") < at("step_result"), "{kinds:?}");
+    let results = kinds.iter().filter(|k| *k == "step_result").count();
+    assert_eq!(results, 3, "every step's result is sealed: {kinds:?}");
+    let first_result = at("step_result");
+    assert!(first_result < at("deployment_result"), "smoke ends before deploying: {kinds:?}");
+    assert!(kinds.iter().rposition(|k| k == "step_result").unwrap() > at("deployment_result"), "{kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_pre_deploy_step_fails_the_promotion_before_anything_deploys() {
+    let app = TestApp::spawn_with_workers().await;
+    let gh = FakeGitHub::start().await;
+    let (integration, _, release) = setup(&app, &gh, "1.0.0").await;
+    let staging = app.create_environment("staging", 10).await;
+    set_steps(&app, &staging, json!([trigger("smoke", "PRE_DEPLOY", &integration, "smoke.yml", true)])).await;
+    gh.script([RunOutcome::Fail]);
+
+    let id = app.request_promotion(&release, &staging).await["id"].as_str().unwrap().to_owned();
+    let done = settled_steps(&app, &id).await;
+    assert_eq!(done["status"], "FAILED");
+    assert_eq!(done["reason"], "step smoke: the run ended: failure");
+    assert_eq!(done["steps"][0]["state"], "FAILED");
+    let kinds = evidence_kinds(&app, &id).await;
+    assert!(!kinds.iter().any(|k| k.starts_with("deployment")), "nothing deployed: {kinds:?}");
+    let q = "query($e: ID!) { environment(id: $e) { currentRelease { id } } }";
+    assert_eq!(app.ok(q, json!({ "e": staging })).await["environment"]["currentRelease"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_post_deploy_step_rolls_back() {
+    let app = TestApp::spawn_with_workers().await;
+    let gh = FakeGitHub::start().await;
+    let (integration, component, first) = setup(&app, &gh, "1.0.0").await;
+    let prod = app.create_environment_with(json!({ "name": "prod", "order": 10, "autoRollback": true })).await;
+    assert_eq!(app.promote(&first, &prod).await["status"], "DEPLOYED");
+    set_steps(&app, &prod, json!([trigger("verify", "POST_DEPLOY", &integration, "verify.yml", true)])).await;
+    gh.script([RunOutcome::Fail]);
+
+    let second = release(&app, &integration, &component, "1.1.0").await;
+    let id = app.request_promotion(&second, &prod).await["id"].as_str().unwrap().to_owned();
+    let done = settled_steps(&app, &id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["reason"].as_str()),
+        (Some("FAILED"), Some("step verify: the run ended: failure"))
+    );
+    let q = "query($e: ID!) { environment(id: $e) { currentRelease { id } hold { reason } } }";
+    let environment = gantry_tests::eventually(Duration::from_secs(30), "the rollback", || async {
+        let env = app.ok(q, json!({ "e": prod })).await["environment"].clone();
+        (env["currentRelease"]["id"] == first.as_str() && env["hold"].is_object()).then_some(env)
+    })
+    .await;
+    assert!(environment["hold"]["reason"].as_str().unwrap().contains("rollback"), "{environment:#}");
+    assert_eq!(gh.runs().len(), 1, "a rollback runs no steps");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_never_ends_times_out() {
+    let app = TestApp::spawn_with_workers().await;
+    let gh = FakeGitHub::start().await;
+    let (integration, _, release) = setup(&app, &gh, "1.0.0").await;
+    let staging = app.create_environment("staging", 10).await;
+    let mut step = trigger("smoke", "PRE_DEPLOY", &integration, "smoke.yml", true);
+    step["timeoutSeconds"] = json!(3);
+    set_steps(&app, &staging, json!([step])).await;
+    gh.script([RunOutcome::Hang]);
+
+    let id = app.request_promotion(&release, &staging).await["id"].as_str().unwrap().to_owned();
+    let done = settled_steps(&app, &id).await;
+    assert_eq!(done["status"], "FAILED");
+    assert_eq!(done["steps"][0]["state"], "TIMED_OUT");
+    assert_eq!(done["reason"], "step smoke: the run did not finish within 3 seconds");
+}
+
+/// With checks ten minutes apart, only the run's `workflow_run` webhook can end the step soon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_run_webhook_brings_the_check_forward() {
+    let app = TestApp::spawn_with_workers_and(&[("GANTRY_STEP_POLL_SECONDS", "600")]).await;
+    let gh = FakeGitHub::start().await;
+    let (integration, _, release) = setup(&app, &gh, "1.0.0").await;
+    let (_, secret) = app.create_integration("github-hooks", "GITHUB", "https://ghcr.io").await;
+    let staging = app.create_environment("staging", 10).await;
+    set_steps(&app, &staging, json!([trigger("smoke", "PRE_DEPLOY", &integration, "smoke.yml", true)])).await;
+
+    let id = app.request_promotion(&release, &staging).await["id"].as_str().unwrap().to_owned();
+    let run = gantry_tests::eventually(Duration::from_secs(20), "the step to wait for its run", || async {
+        let p = app.ok(STEPS, json!({ "id": id })).await["promotion"].clone();
+        (p["steps"][0]["state"] == "RUNNING").then(|| p["steps"][0]["runId"].as_str().unwrap().to_owned())
+    })
+    .await;
+    gh.finish_run(run.parse().unwrap());
+    let (mut body, _) = sample("github/workflow_run.completed.json");
+    let mut payload: Value = serde_json::from_slice(&body).unwrap();
+    payload["workflow_run"]["id"] = json!(run.parse::<u64>().unwrap());
+    body = serde_json::to_vec(&payload).unwrap();
+    let signature = gantry_gateway::verify::sign_hmac_sha256(secret.as_bytes(), &body);
+    let headers = [
+        ("x-github-event", "workflow_run"),
+        ("x-github-delivery", "run-done"),
+        ("x-hub-signature-256", signature.as_str()),
+    ];
+    assert_eq!(app.post_webhook("/webhooks/ci/github", &headers, body).await.0, 202);
+
+    let done = gantry_tests::eventually(Duration::from_secs(20), "the nudged step to end", || async {
+        let p = app.ok(STEPS, json!({ "id": id })).await["promotion"].clone();
+        (p["status"] == "DEPLOYED").then_some(p)
+    })
+    .await;
+    assert_eq!(done["steps"][0]["state"], "SUCCEEDED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_trigger_fails_the_step_with_the_reason() {
+    let app = TestApp::spawn_with_workers().await;
+    let gh = FakeGitHub::start().await;
+    let (_, _, release) = setup(&app, &gh, "1.0.0").await;
+    let create = "mutation($i: CreateCiIntegrationInput!) { createCiIntegration(input: $i) { id } }";
+    let input =
+        json!({ "name": "stale", "provider": "GITHUB", "apiUrl": gh.url, "credentials": { "token": "ghp_old" } });
+    let stale = app.ok(create, json!({ "i": input })).await["createCiIntegration"]["id"].as_str().unwrap().to_owned();
+    let staging = app.create_environment("staging", 10).await;
+    set_steps(&app, &staging, json!([trigger("smoke", "PRE_DEPLOY", &stale, "smoke.yml", true)])).await;
+    let id = app.request_promotion(&release, &staging).await["id"].as_str().unwrap().to_owned();
+    let done = settled_steps(&app, &id).await;
+    assert_eq!(done["status"], "FAILED");
+    let reason = done["reason"].as_str().unwrap();
+    assert!(reason.starts_with("step smoke: the trigger failed:") && reason.contains("Bad credentials"), "{reason}");
+    assert!(gh.runs().is_empty());
+}
+
+#[tokio::test]
+async fn bad_plans_are_refused_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let gh = FakeGitHub::start().await;
+    let (integration, _, _) = setup(&app, &gh, "1.0.0").await;
+    let staging = app.create_environment("staging", 10).await;
+    let gitlab = app
+        .ok(
+            "mutation($i: CreateCiIntegrationInput!) { createCiIntegration(input: $i) { id } }",
+            json!({ "i": { "name": "gitlab", "provider": "GITLAB", "project": "acme/shop", "credentials": { "token": "glpat" } } }),
+        )
+        .await["createCiIntegration"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = app.snapshot().await;
+    let unknown = "0b6b0998-4aac-4743-94c8-b906db3adcef";
+    let mut both = trigger("a", "PRE_DEPLOY", &integration, "a.yml", true);
+    both["waitCi"] = json!({ "runId": "1" });
+    let mut slow = trigger("a", "PRE_DEPLOY", &integration, "a.yml", true);
+    slow["timeoutSeconds"] = json!(86401);
+    let mut reserved = trigger("a", "PRE_DEPLOY", &integration, "a.yml", true);
+    reserved["triggerCi"]["variables"] = json!([{ "name": "GANTRY_ENVIRONMENT", "value": "x" }]);
+    let cases = [
+        (json!([trigger("a", "PRE_DEPLOY", unknown, "a.yml", true)]), "names no CI integration"),
+        (json!([trigger("a", "PRE_DEPLOY", &gitlab, "a.yml", true)]), "GITHUB integrations only"),
+        (json!([both]), "exactly one of triggerCi and waitCi"),
+        (json!([wait_for("w", "PRE_DEPLOY", &integration, "nothing")]), "earlier trigger-ci"),
+        (json!([slow]), "timeoutSeconds"),
+        (json!([reserved]), "GANTRY_"),
+        (
+            json!([
+                trigger("a", "PRE_DEPLOY", &integration, "a.yml", true),
+                trigger("a", "POST_DEPLOY", &integration, "b.yml", true)
+            ]),
+            "two steps",
+        ),
+    ];
+    for (steps, why) in cases {
+        let message = app.assert_rejected("BAD_USER_INPUT", SET, json!({ "e": staging, "s": steps })).await;
+        assert!(message.contains(why), "{why}: {message}");
+    }
+    assert_eq!(app.snapshot().await, before, "a refused plan writes nothing");
+}
