@@ -60,6 +60,27 @@ async fn settled_steps(app: &TestApp, promotion: &str) -> Value {
     app.ok(STEPS, json!({ "id": promotion })).await["promotion"].clone()
 }
 
+/// Requests the promotion of a fresh release into a fresh `staging` whose one pre-deploy step
+/// `smoke` dispatches a run that ends as `outcome` (within `timeout` seconds); its id.
+async fn smoke_promotion(app: &TestApp, gh: &FakeGitHub, outcome: RunOutcome, timeout: u64) -> String {
+    let (integration, _, release) = setup(app, gh, "1.0.0").await;
+    let staging = app.create_environment("staging", 10).await;
+    let mut step = trigger("smoke", "PRE_DEPLOY", &integration, "smoke.yml", true);
+    step["timeoutSeconds"] = json!(timeout);
+    set_steps(app, &staging, json!([step])).await;
+    gh.script([outcome]);
+    app.request_promotion(&release, &staging).await["id"].as_str().unwrap().to_owned()
+}
+
+/// The run the promotion's first step waits for, once it does.
+async fn waited_run(app: &TestApp, promotion: &str) -> String {
+    gantry_tests::eventually(Duration::from_secs(20), "the step to wait for its run", || async {
+        let p = app.ok(STEPS, json!({ "id": promotion })).await["promotion"].clone();
+        (p["steps"][0]["state"] == "RUNNING").then(|| p["steps"][0]["runId"].as_str().unwrap().to_owned())
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steps_run_before_and_after_the_deployment() {
     let app = TestApp::spawn_with_workers().await;
@@ -112,20 +133,13 @@ async fn steps_run_before_and_after_the_deployment() {
 async fn a_failed_pre_deploy_step_fails_the_promotion_before_anything_deploys() {
     let app = TestApp::spawn_with_workers().await;
     let gh = FakeGitHub::start().await;
-    let (integration, _, release) = setup(&app, &gh, "1.0.0").await;
-    let staging = app.create_environment("staging", 10).await;
-    set_steps(&app, &staging, json!([trigger("smoke", "PRE_DEPLOY", &integration, "smoke.yml", true)])).await;
-    gh.script([RunOutcome::Fail]);
-
-    let id = app.request_promotion(&release, &staging).await["id"].as_str().unwrap().to_owned();
+    let id = smoke_promotion(&app, &gh, RunOutcome::Fail, 60).await;
     let done = settled_steps(&app, &id).await;
     assert_eq!(done["status"], "FAILED");
     assert_eq!(done["reason"], "step smoke: the run ended: failure");
     assert_eq!(done["steps"][0]["state"], "FAILED");
     let kinds = evidence_kinds(&app, &id).await;
     assert!(!kinds.iter().any(|k| k.starts_with("deployment")), "nothing deployed: {kinds:?}");
-    let q = "query($e: ID!) { environment(id: $e) { currentRelease { id } } }";
-    assert_eq!(app.ok(q, json!({ "e": staging })).await["environment"]["currentRelease"], Value::Null);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,14 +173,7 @@ async fn a_failed_post_deploy_step_rolls_back() {
 async fn a_run_that_never_ends_times_out() {
     let app = TestApp::spawn_with_workers().await;
     let gh = FakeGitHub::start().await;
-    let (integration, _, release) = setup(&app, &gh, "1.0.0").await;
-    let staging = app.create_environment("staging", 10).await;
-    let mut step = trigger("smoke", "PRE_DEPLOY", &integration, "smoke.yml", true);
-    step["timeoutSeconds"] = json!(3);
-    set_steps(&app, &staging, json!([step])).await;
-    gh.script([RunOutcome::Hang]);
-
-    let id = app.request_promotion(&release, &staging).await["id"].as_str().unwrap().to_owned();
+    let id = smoke_promotion(&app, &gh, RunOutcome::Hang, 3).await;
     let done = settled_steps(&app, &id).await;
     assert_eq!(done["status"], "FAILED");
     assert_eq!(done["steps"][0]["state"], "TIMED_OUT");
@@ -178,17 +185,9 @@ async fn a_run_that_never_ends_times_out() {
 async fn a_workflow_run_webhook_brings_the_check_forward() {
     let app = TestApp::spawn_with_workers_and(&[("GANTRY_STEP_POLL_SECONDS", "600")]).await;
     let gh = FakeGitHub::start().await;
-    let (integration, _, release) = setup(&app, &gh, "1.0.0").await;
     let (_, secret) = app.create_integration("github-hooks", "GITHUB", "https://ghcr.io").await;
-    let staging = app.create_environment("staging", 10).await;
-    set_steps(&app, &staging, json!([trigger("smoke", "PRE_DEPLOY", &integration, "smoke.yml", true)])).await;
-
-    let id = app.request_promotion(&release, &staging).await["id"].as_str().unwrap().to_owned();
-    let run = gantry_tests::eventually(Duration::from_secs(20), "the step to wait for its run", || async {
-        let p = app.ok(STEPS, json!({ "id": id })).await["promotion"].clone();
-        (p["steps"][0]["state"] == "RUNNING").then(|| p["steps"][0]["runId"].as_str().unwrap().to_owned())
-    })
-    .await;
+    let id = smoke_promotion(&app, &gh, RunOutcome::Succeed, 3600).await;
+    let run = waited_run(&app, &id).await;
     gh.finish_run(run.parse().unwrap());
     let (mut body, _) = sample("github/workflow_run.completed.json");
     let mut payload: Value = serde_json::from_slice(&body).unwrap();
@@ -272,4 +271,40 @@ async fn bad_plans_are_refused_and_nothing_is_stored() {
         assert!(message.contains(why), "{why}: {message}");
     }
     assert_eq!(app.snapshot().await, before, "a refused plan writes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_without_fail_on_error_lets_the_promotion_go_on() {
+    let app = TestApp::spawn_with_workers().await;
+    let gh = FakeGitHub::start().await;
+    let (integration, _, release) = setup(&app, &gh, "1.0.0").await;
+    let staging = app.create_environment("staging", 10).await;
+    let mut lenient = wait_for("e2e-result", "POST_DEPLOY", &integration, "e2e");
+    lenient["waitCi"]["failOnError"] = json!(false);
+    set_steps(&app, &staging, json!([trigger("e2e", "POST_DEPLOY", &integration, "e2e.yml", false), lenient])).await;
+    gh.script([RunOutcome::Fail]);
+
+    let id = app.request_promotion(&release, &staging).await["id"].as_str().unwrap().to_owned();
+    let done = settled_steps(&app, &id).await;
+    assert_eq!(done["status"], "DEPLOYED", "{done:#}");
+    assert_eq!(
+        (done["steps"][0]["state"].as_str(), done["steps"][1]["state"].as_str()),
+        (Some("SUCCEEDED"), Some("FAILED"))
+    );
+    assert_eq!(done["steps"][1]["detail"], "the run ended: failure");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_cancelled_while_a_step_waits_goes_no_further() {
+    let app = TestApp::spawn_with_workers().await;
+    let gh = FakeGitHub::start().await;
+    let id = smoke_promotion(&app, &gh, RunOutcome::Hang, 3600).await;
+    waited_run(&app, &id).await;
+    let cancel = "mutation($id: ID!) { cancelPromotion(id: $id) { status } }";
+    assert_eq!(app.ok(cancel, json!({ "id": id })).await["cancelPromotion"]["status"], "CANCELLED");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = app.ok(STEPS, json!({ "id": id })).await["promotion"].clone();
+    assert_eq!((after["status"].as_str(), after["steps"][0]["state"].as_str()), (Some("CANCELLED"), Some("RUNNING")));
+    let kinds = evidence_kinds(&app, &id).await;
+    assert!(!kinds.iter().any(|k| k == "step_result" || k.starts_with("deployment")), "{kinds:?}");
 }
