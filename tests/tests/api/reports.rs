@@ -69,6 +69,10 @@ async fn a_promotion_is_reported_once_as_a_github_deployment() {
     gh.require_token("ghp_gantry");
     gh.faults([Fault::ServerError, Fault::SecondaryRateLimited]);
     let (dev, prod, release) = setup(&app, &nomad, &gh, "ghp_gantry").await;
+    let set_url = "mutation($e: ID!, $u: String!) { updateEnvironment(id: $e, input: { url: $u }) { url } }";
+    app.assert_rejected("BAD_USER_INPUT", set_url, json!({ "e": dev, "u": "ftp://dev.shop.example" })).await;
+    let url = app.ok(set_url, json!({ "e": dev, "u": "https://dev.shop.example/" })).await;
+    assert_eq!(url["updateEnvironment"]["url"], "https://dev.shop.example");
 
     let promotion = app.promote(&release, &dev).await;
     assert_eq!(promotion["status"], "DEPLOYED", "{promotion:#}");
@@ -97,6 +101,8 @@ async fn a_promotion_is_reported_once_as_a_github_deployment() {
     let dev_states = gh.states(first["id"].as_u64().unwrap());
     assert_eq!(dev_states.last().map(String::as_str), Some("success"), "{dev_states:?}");
     assert!(forward(&dev_states), "states only move forward: {dev_states:?}");
+    let dev_statuses = gh.statuses().into_iter().filter(|(d, _)| Some(*d) == first["id"].as_u64());
+    assert!(dev_statuses.into_iter().all(|(_, s)| s["environment_url"] == "https://dev.shop.example"));
     assert_eq!(dev_reports[0]["externalId"], first["id"].to_string().as_str());
     assert_eq!((dev_reports[0]["provider"].as_str(), dev_reports[0]["attempts"].as_u64()), (Some("GITHUB"), Some(0)));
     assert_eq!(gh.states(second["id"].as_u64().unwrap()), ["success"], "prod has no targets: done at once");

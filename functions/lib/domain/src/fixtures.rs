@@ -68,6 +68,7 @@ pub fn environment(
         order,
         required_approvals: approvals,
         policy,
+        url: None,
         steps: Vec::new(),
         created_at: now,
         updated_at: now,

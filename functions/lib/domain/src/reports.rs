@@ -205,7 +205,7 @@ impl Reports {
             state: job.report,
             description: format!("{} to {}", release.name, environment.name),
             log_url: None,
-            environment_url: None,
+            environment_url: environment.url.clone(),
         };
         let access = CiAccess {
             provider: integration.provider,

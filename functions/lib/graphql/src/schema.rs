@@ -339,6 +339,8 @@ pub struct CreateEnvironmentInput {
     pub order: i64,
     /// 0 when not given; at most 10.
     pub required_approvals: Option<i64>,
+    /// Where the environment's service is reached (shown with its CI deployments).
+    pub url: Option<String>,
     #[graphql(flatten)]
     pub policy: EnvironmentPolicyInput,
 }
@@ -349,6 +351,8 @@ pub struct UpdateEnvironmentInput {
     pub display_name: Option<String>,
     pub order: Option<i64>,
     pub required_approvals: Option<i64>,
+    /// An empty string removes it.
+    pub url: Option<String>,
     #[graphql(flatten)]
     pub policy: EnvironmentPolicyInput,
 }
@@ -483,6 +487,7 @@ impl CatalogMutation {
             display_name: input.display_name,
             order: input.order,
             required_approvals: input.required_approvals,
+            url: input.url,
             policy: input.policy.patch()?,
         };
         catalog(ctx).create_environment(input).await.gql().map(Environment)
@@ -500,6 +505,7 @@ impl CatalogMutation {
             display_name: input.display_name,
             order: input.order,
             required_approvals: input.required_approvals,
+            url: input.url,
             policy: input.policy.patch()?,
         };
         catalog(ctx).update_environment(environment_id(&id)?, patch).await.gql().map(Environment)

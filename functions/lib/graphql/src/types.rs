@@ -348,6 +348,10 @@ impl Environment {
     async fn auto_rollback(&self) -> bool {
         self.0.policy.auto_rollback
     }
+    /// Where the environment's service is reached.
+    async fn url(&self) -> Option<&str> {
+        self.0.url.as_deref()
+    }
     /// CI pipelines promotions here run before and after deploying, pre-deploy first.
     async fn steps(&self) -> Vec<crate::steps::PromotionStep> {
         self.0.steps.iter().cloned().map(crate::steps::PromotionStep).collect()

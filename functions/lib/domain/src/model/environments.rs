@@ -20,6 +20,9 @@ pub struct Environment {
     /// Who approves, which gates apply, and what happens on its own.
     #[serde(default)]
     pub policy: EnvironmentPolicy,
+    /// Where the environment's service is reached; shown with its CI deployments.
+    #[serde(default)]
+    pub url: Option<String>,
     /// CI pipelines promotions here run before and after deploying, pre-deploy first.
     #[serde(default)]
     pub steps: Vec<crate::steps::StepSpec>,
@@ -31,6 +34,24 @@ pub struct Environment {
 impl Environment {
     pub const MAX_REQUIRED_APPROVALS: u32 = 10;
     pub const MAX_SOAK_MINUTES: u32 = 30 * 24 * 60;
+    const MAX_URL: usize = 500;
+
+    /// An environment's `url`: `http(s)://host[:port][/path]`, printable ASCII with no spaces;
+    /// an empty string means none.
+    pub fn url(raw: &str) -> Result<Option<String>> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        let printable = trimmed.chars().all(|c| c.is_ascii_graphic());
+        match crate::integrations::http_url(trimmed) {
+            Some((url, _)) if printable && url.len() <= Self::MAX_URL => Ok(Some(url.to_owned())),
+            _ => {
+                let shown: String = trimmed.chars().take(80).collect();
+                Err(DomainError::validation(format!("url {shown:?} must be http(s)://host[:port][/path]")))
+            }
+        }
+    }
 }
 
 /// An environment's promotion rules.

@@ -492,6 +492,7 @@ mod tests {
             order,
             required_approvals: 0,
             policy: EnvironmentPolicy::default(),
+            url: None,
             steps: Vec::new(),
             created_at: now,
             updated_at: now,

@@ -23,6 +23,7 @@ impl Catalog {
             order: order(input.order)?,
             required_approvals: approvals(input.required_approvals.unwrap_or(0))?,
             policy: EnvironmentPolicy::default().patched(input.policy)?,
+            url: input.url.as_deref().map(Environment::url).transpose()?.flatten(),
             steps: Vec::new(),
             created_at: now,
             updated_at: now,
@@ -48,6 +49,9 @@ impl Catalog {
         }
         if let Some(a) = patch.required_approvals {
             after.required_approvals = approvals(a)?;
+        }
+        if let Some(url) = patch.url {
+            after.url = Environment::url(&url)?;
         }
         after.policy = before.policy.patched(patch.policy)?;
         after.updated_at = Utc::now();

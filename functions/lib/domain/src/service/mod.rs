@@ -123,6 +123,7 @@ pub struct NewEnvironment {
     pub display_name: Option<String>,
     pub order: i64,
     pub required_approvals: Option<i64>,
+    pub url: Option<String>,
     pub policy: PolicyPatch,
 }
 
@@ -133,6 +134,8 @@ pub struct EnvironmentPatch {
     pub display_name: Option<String>,
     pub order: Option<i64>,
     pub required_approvals: Option<i64>,
+    /// An empty string removes the URL.
+    pub url: Option<String>,
     pub policy: PolicyPatch,
 }
 
