@@ -9,6 +9,10 @@ use std::sync::{Arc, Mutex};
 use axum::http::{HeaderMap, Method, Uri};
 use serde_json::{Value, json};
 
+mod faults;
+
+pub use faults::{Fault, Faults};
+
 /// One declared operation.
 #[derive(Debug, Clone)]
 pub struct Operation {
@@ -66,8 +70,14 @@ impl Contract {
         if let Some(v) = cache.get(&op.id) {
             return Ok(v.clone());
         }
-        // The schema sits under the description's components, so `#/components/...` resolves.
-        let root = json!({ "allOf": [schema], "components": self.doc["components"] });
+        // The schema sits beside the description's components (OpenAPI 3) and definitions
+        // (Swagger 2), so `#/components/...` and `#/definitions/...` resolve.
+        let mut root = json!({ "allOf": [schema] });
+        for key in ["components", "definitions"] {
+            if let Some(found) = self.doc.get(key) {
+                root[key] = found.clone();
+            }
+        }
         let validator = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft4)
             .build(&root)
@@ -177,18 +187,26 @@ fn operation(doc: &Value, op: &Value) -> Operation {
             )
         })
         .collect();
+    // OpenAPI 3 types a parameter under `schema`; Swagger 2 on the parameter itself.
     let integer_params = declared
         .iter()
-        .filter(|p| p["in"] == "path" && p["schema"]["type"] == "integer")
+        .filter(|p| p["in"] == "path" && (p["schema"]["type"] == "integer" || p["type"] == "integer"))
         .map(|p| p["name"].as_str().unwrap_or_default().to_owned())
         .collect();
-    let body = op.get("requestBody").map(|b| resolve(doc, b));
+    let (body_schema, body_required) = match op.get("requestBody").map(|b| resolve(doc, b)) {
+        Some(b) => (b["content"]["application/json"]["schema"].clone(), b["required"].as_bool().unwrap_or(false)),
+        // Swagger 2: the body is a parameter `in: body`.
+        None => match declared.iter().find(|p| p["in"] == "body") {
+            Some(p) => (p["schema"].clone(), p["required"].as_bool().unwrap_or(false)),
+            None => (Value::Null, false),
+        },
+    };
     Operation {
         id: op["operationId"].as_str().unwrap_or_default().to_owned(),
         params,
         integer_params,
-        body_schema: body.map(|b| b["content"]["application/json"]["schema"].clone()).filter(|s| !s.is_null()),
-        body_required: body.is_some_and(|b| b["required"].as_bool().unwrap_or(false)),
+        body_schema: Some(body_schema).filter(|s| !s.is_null()),
+        body_required,
     }
 }
 
@@ -202,6 +220,7 @@ fn check_params(op: &Operation, query: &[(String, String)], headers: &[(String, 
         let present = match location.as_str() {
             "query" => query.iter().any(|(n, _)| n == name),
             "header" => headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)),
+            // Path parameters are matched by the route; the body is checked on its own.
             _ => true,
         };
         if *required && !present {

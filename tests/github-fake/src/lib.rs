@@ -9,13 +9,14 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use gantry_contract::{Contract, Violation};
+use gantry_contract::{Contract, Faults, Violation};
+
+pub use gantry_contract::Fault;
 use serde_json::{Value, json};
 
 mod simulate;
@@ -27,19 +28,6 @@ pub enum RunOutcome {
     Fail,
     /// Stays `in_progress` for good.
     Hang,
-}
-
-/// What the next request meets instead of an answer (or before it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// `502 Bad Gateway`.
-    ServerError,
-    /// `403` with `x-ratelimit-remaining: 0`, GitHub's primary rate limit.
-    RateLimited,
-    /// `429` with `retry-after: 1`, GitHub's secondary rate limit.
-    SecondaryRateLimited,
-    /// The answer comes after this long.
-    Slow(Duration),
 }
 
 /// A workflow run started by a dispatch.
@@ -75,7 +63,6 @@ struct State {
     statuses: Vec<(u64, Value)>,
     runs: Vec<Run>,
     script: VecDeque<RunOutcome>,
-    faults: VecDeque<Fault>,
     violations: Vec<Violation>,
     operations: Vec<String>,
 }
@@ -84,6 +71,7 @@ struct State {
 pub struct FakeGitHub {
     pub url: String,
     state: Arc<Mutex<State>>,
+    faults: Arc<Faults>,
 }
 
 const CONTRACT: &str = include_str!("../contract/github-rest-excerpt.yaml");
@@ -93,12 +81,13 @@ impl FakeGitHub {
     pub async fn start() -> Self {
         let contract = Arc::new(Contract::load(CONTRACT).expect("the GitHub contract loads"));
         let state = Arc::new(Mutex::new(State { next_id: 1000, ..State::default() }));
-        let shared = state.clone();
+        let faults = Arc::new(Faults::default());
+        let (shared, shared_faults) = (state.clone(), faults.clone());
         let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (contract, state) = (contract.clone(), shared.clone());
-            async move { handle(&contract, &state, method, uri, headers, body).await }
+            let (contract, state, faults) = (contract.clone(), shared.clone(), shared_faults.clone());
+            async move { handle(&contract, &state, &faults, method, uri, headers, body).await }
         });
-        Self { url: gantry_contract::serve(app).await, state }
+        Self { url: gantry_contract::serve(app).await, state, faults }
     }
 
     /// Requests without `Authorization: Bearer <token>` (or `token <token>`, or a token this
@@ -130,7 +119,7 @@ impl FakeGitHub {
 
     /// Faults the next requests meet, one each, in order.
     pub fn faults(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.state.lock().unwrap().faults.extend(faults);
+        self.faults.push(faults);
     }
 
     pub fn violations(&self) -> Vec<Violation> {
@@ -181,37 +170,29 @@ fn answer(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// GitHub's answer to a fault, or `None` to go on (after a delay, for `Slow`).
-async fn fault(state: &Mutex<State>) -> Option<Response> {
-    let next = state.lock().unwrap().faults.pop_front();
-    match next? {
-        Fault::ServerError => Some(answer(StatusCode::BAD_GATEWAY, json!({ "message": "Server Error" }))),
-        Fault::RateLimited => Some(
-            (
-                StatusCode::FORBIDDEN,
-                [("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "0")],
-                axum::Json(json!({ "message": "API rate limit exceeded" })),
-            )
-                .into_response(),
-        ),
-        Fault::SecondaryRateLimited => Some(
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                [("retry-after", "1")],
-                axum::Json(json!({ "message": "You have exceeded a secondary rate limit." })),
-            )
-                .into_response(),
-        ),
-        Fault::Slow(delay) => {
-            tokio::time::sleep(delay).await;
-            None
-        }
+/// GitHub's answer to a fault.
+fn fault_answer(fault: Fault) -> Response {
+    match fault {
+        Fault::RateLimited => (
+            StatusCode::FORBIDDEN,
+            [("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "0")],
+            axum::Json(json!({ "message": "API rate limit exceeded" })),
+        )
+            .into_response(),
+        Fault::SecondaryRateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            axum::Json(json!({ "message": "You have exceeded a secondary rate limit." })),
+        )
+            .into_response(),
+        _ => answer(StatusCode::BAD_GATEWAY, json!({ "message": "Server Error" })),
     }
 }
 
 async fn handle(
     contract: &Contract,
     state: &Mutex<State>,
+    faults: &Faults,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -228,7 +209,7 @@ async fn handle(
             );
         }
     };
-    if let Some(response) = fault(state).await {
+    if let Some(response) = faults.meet(fault_answer).await {
         return response;
     }
     let mut s = state.lock().unwrap();

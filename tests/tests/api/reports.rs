@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use gantry_github_fake::{FakeGitHub, Fault};
+use gantry_gitlab_fake::FakeGitLab;
 use gantry_nomad_fake::FakeNomad;
 use serde_json::{Value, json};
 
@@ -13,10 +14,9 @@ const SHA: &str = "4c8d2a9e1f0b3c5d7e9f1a2b3c4d5e6f7a8b9c0d";
 const REPORTS: &str =
     "query($id: ID!) { promotion(id: $id) { reports { provider externalId state attempts lastError } } }";
 
-/// `dev` (order 10) with a Nomad target and `prod` (order 20) with none; a GITHUB CI
-/// integration on the stand-in; a READY release whose sourceRef names it. Returns (dev, prod,
-/// release).
-async fn setup(app: &TestApp, nomad: &FakeNomad, gh: &FakeGitHub, token: &str) -> (String, String, String) {
+/// `dev` (order 10) with a Nomad target and `prod` (order 20) with none, and a READY release
+/// whose sourceRef names `integration`. Returns (dev, prod, release).
+async fn setup(app: &TestApp, nomad: &FakeNomad, integration: &str) -> (String, String, String) {
     nomad.seed_job(json!({ "ID": "shop", "Name": "shop", "Type": "service", "Datacenters": ["dc1"],
         "TaskGroups": [{ "Name": "shop", "Count": 1, "Tasks": [{ "Name": "server", "Driver": "docker", "Config": { "image": "old" } }] }] }));
     let dev = app.create_environment("dev", 10).await;
@@ -28,8 +28,7 @@ async fn setup(app: &TestApp, nomad: &FakeNomad, gh: &FakeGitHub, token: &str) -
     let add =
         "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
     app.ok(add, json!({ "e": dev, "t": target })).await;
-    let integration = github(app, gh, token).await;
-    let release = sourced(&integration, "https://github.com/acme/shop", "shop-1.0.0", &api, "1.0.0");
+    let release = sourced(integration, "https://github.com/acme/shop", "shop-1.0.0", &api, "1.0.0");
     (dev, prod, app.ready_release_with(release).await)
 }
 
@@ -68,7 +67,7 @@ async fn a_promotion_is_reported_once_as_a_github_deployment() {
     let (nomad, gh) = (FakeNomad::start().await, FakeGitHub::start().await);
     gh.require_token("ghp_gantry");
     gh.faults([Fault::ServerError, Fault::SecondaryRateLimited]);
-    let (dev, prod, release) = setup(&app, &nomad, &gh, "ghp_gantry").await;
+    let (dev, prod, release) = setup(&app, &nomad, &github(&app, &gh, "ghp_gantry").await).await;
     let set_url = "mutation($e: ID!, $u: String!) { updateEnvironment(id: $e, input: { url: $u }) { url } }";
     app.assert_rejected("BAD_USER_INPUT", set_url, json!({ "e": dev, "u": "ftp://dev.shop.example" })).await;
     let url = app.ok(set_url, json!({ "e": dev, "u": "https://dev.shop.example/" })).await;
@@ -121,7 +120,7 @@ async fn a_refused_report_is_recorded_and_the_deployment_goes_on() {
     let app = TestApp::spawn_with_workers().await;
     let (nomad, gh) = (FakeNomad::start().await, FakeGitHub::start().await);
     gh.require_token("ghp_right");
-    let (dev, _, release) = setup(&app, &nomad, &gh, "ghp_wrong").await;
+    let (dev, _, release) = setup(&app, &nomad, &github(&app, &gh, "ghp_wrong").await).await;
     let requested = app.request_promotion(&release, &dev).await;
     let settled = app.settled(requested["id"].as_str().unwrap()).await;
     assert_eq!(settled["status"], "DEPLOYED", "reports never fail a deployment");
@@ -135,7 +134,7 @@ async fn a_refused_report_is_recorded_and_the_deployment_goes_on() {
 async fn a_release_without_a_source_is_not_reported() {
     let app = TestApp::spawn_with_workers().await;
     let (nomad, gh) = (FakeNomad::start().await, FakeGitHub::start().await);
-    let (dev, _, _) = setup(&app, &nomad, &gh, "t").await;
+    let (dev, _, _) = setup(&app, &nomad, &github(&app, &gh, "t").await).await;
     let api = app.create_component("web").await;
     app.add_version(&api, "1.0.0", &digest("web")).await;
     let plain = app.ready_release("plain", json!([{ "componentId": api, "version": "1.0.0" }])).await;
@@ -172,4 +171,41 @@ async fn a_newer_production_deployment_retires_the_previous_one() {
         (vec!["success".to_owned(), "inactive".to_owned()], vec!["success".to_owned()])
     );
     assert!(gh.violations().is_empty(), "{:#?}", gh.violations());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_is_reported_as_a_gitlab_commit_status() {
+    let app = TestApp::spawn_with_workers().await;
+    let (nomad, gl) = (FakeNomad::start().await, FakeGitLab::start("glpat-gantry").await);
+    gl.faults([Fault::ServerError, Fault::RateLimited]);
+    let create = "mutation($i: CreateCiIntegrationInput!) { createCiIntegration(input: $i) { id } }";
+    let input = json!({ "name": "gitlab", "provider": "GITLAB", "apiUrl": gl.url, "project": "acme/shop",
+                        "credentials": { "token": "glpat-gantry" } });
+    let integration =
+        app.ok(create, json!({ "i": input })).await["createCiIntegration"]["id"].as_str().unwrap().to_owned();
+    let (dev, _, release) = setup(&app, &nomad, &integration).await;
+    let set_url =
+        "mutation($e: ID!) { updateEnvironment(id: $e, input: { url: \"https://dev.shop.example\" }) { id } }";
+    app.ok(set_url, json!({ "e": dev })).await;
+
+    let id = app.request_promotion(&release, &dev).await["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.settled(&id).await["status"], "DEPLOYED");
+    let reports = reported(&app, &id, |r| r["state"] == "SUCCESS").await;
+    assert_eq!(
+        (reports[0]["provider"].as_str(), reports[0]["externalId"].as_str()),
+        (Some("GITLAB"), Some("gantry/dev"))
+    );
+    assert!(gl.violations().is_empty(), "{:#?}", gl.violations());
+    let statuses = gl.statuses();
+    let states: Vec<&str> = statuses.iter().map(|s| s.state.as_str()).collect();
+    assert_eq!(states.last(), Some(&"success"), "{statuses:#?}");
+    let rank = |s: &str| ["pending", "running", "success"].iter().position(|x| *x == s);
+    assert!(states.windows(2).all(|w| rank(w[0]) < rank(w[1])), "states only move forward: {states:?}");
+    for status in &statuses {
+        assert_eq!(
+            (status.project.as_str(), status.sha.as_str(), status.name.as_str()),
+            ("acme/shop", SHA, "gantry/dev")
+        );
+        assert_eq!(status.target_url.as_deref(), Some("https://dev.shop.example"));
+    }
 }

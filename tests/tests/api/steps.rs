@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use gantry_github_fake::{FakeGitHub, Fault, RunOutcome};
+use gantry_gitlab_fake::{FakeGitLab, PipelineOutcome};
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, digest, sample};
@@ -253,7 +254,11 @@ async fn bad_plans_are_refused_and_nothing_is_stored() {
     reserved["triggerCi"]["variables"] = json!([{ "name": "GANTRY_ENVIRONMENT", "value": "x" }]);
     let cases = [
         (json!([trigger("a", "PRE_DEPLOY", unknown, "a.yml", true)]), "names no CI integration"),
-        (json!([trigger("a", "PRE_DEPLOY", &gitlab, "a.yml", true)]), "GITHUB integrations only"),
+        (json!([trigger("a", "PRE_DEPLOY", &gitlab, "a.yml", true)]), "leave pipeline out"),
+        (
+            json!([{ "name": "a", "phase": "PRE_DEPLOY", "integrationId": integration, "triggerCi": {} }]),
+            "names its workflow",
+        ),
         (json!([both]), "exactly one of triggerCi and waitCi"),
         (json!([wait_for("w", "PRE_DEPLOY", &integration, "nothing")]), "earlier trigger-ci"),
         (json!([slow]), "timeoutSeconds"),
@@ -307,4 +312,69 @@ async fn a_promotion_cancelled_while_a_step_waits_goes_no_further() {
     assert_eq!((after["status"].as_str(), after["steps"][0]["state"].as_str()), (Some("CANCELLED"), Some("RUNNING")));
     let kinds = evidence_kinds(&app, &id).await;
     assert!(!kinds.iter().any(|k| k == "step_result" || k.starts_with("deployment")), "{kinds:?}");
+}
+
+/// A GITLAB CI integration on the stand-in, for the project `acme/shop`; its id.
+async fn gitlab(app: &TestApp, gl: &FakeGitLab) -> String {
+    let create = "mutation($i: CreateCiIntegrationInput!) { createCiIntegration(input: $i) { id } }";
+    let input = json!({ "name": "gitlab", "provider": "GITLAB", "apiUrl": gl.url, "project": "acme/shop",
+                        "credentials": { "token": "glpat-steps" } });
+    app.ok(create, json!({ "i": input })).await["createCiIntegration"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Requests a promotion into a fresh `staging` whose one pre-deploy step `e2e` runs the
+/// GitLab project's pipeline; its id.
+async fn gitlab_promotion(app: &TestApp, gh: &FakeGitHub, gl: &FakeGitLab) -> String {
+    let (_, _, release) = setup(app, gh, "1.0.0").await;
+    let integration = gitlab(app, gl).await;
+    let staging = app.create_environment("staging", 10).await;
+    let step = json!({ "name": "e2e", "phase": "PRE_DEPLOY", "integrationId": integration,
+                       "triggerCi": { "variables": [{ "name": "SUITE", "value": "e2e" }] } });
+    set_steps(app, &staging, json!([step])).await;
+    app.request_promotion(&release, &staging).await["id"].as_str().unwrap().to_owned()
+}
+
+/// With checks ten minutes apart, only the pipeline's hook can end the step soon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_pipelines_run_as_steps_and_their_hooks_bring_checks_forward() {
+    let app = TestApp::spawn_with_workers_and(&[("GANTRY_STEP_POLL_SECONDS", "600")]).await;
+    let (gh, gl) = (FakeGitHub::start().await, FakeGitLab::start("glpat-steps").await);
+    let (_, secret) = app.create_integration("gitlab-hooks", "GITLAB", "https://registry.gitlab.example.com").await;
+    let id = gitlab_promotion(&app, &gh, &gl).await;
+    let run = waited_run(&app, &id).await;
+    gl.finish_pipeline(run.parse().unwrap());
+    let hook = json!({ "object_kind": "pipeline", "object_attributes": { "id": run.parse::<u64>().unwrap(),
+        "sha": "4c8d2a9e1f0b3c5d7e9f1a2b3c4d5e6f7a8b9c0d", "status": "success", "ref": "v1.0.0" } });
+    let headers =
+        [("x-gitlab-event", "Pipeline Hook"), ("x-gitlab-token", secret.as_str()), ("idempotency-key", "pl-1")];
+    assert_eq!(app.post_webhook("/webhooks/ci/gitlab", &headers, hook.to_string().into_bytes()).await.0, 202);
+
+    let done = gantry_tests::eventually(Duration::from_secs(20), "the nudged step to end", || async {
+        let p = app.ok(STEPS, json!({ "id": id })).await["promotion"].clone();
+        (p["status"] == "DEPLOYED").then_some(p)
+    })
+    .await;
+    assert_eq!(done["steps"][0]["state"], "SUCCEEDED");
+    assert!(done["steps"][0]["runUrl"].as_str().unwrap().ends_with(&format!("/acme/shop/-/pipelines/{run}")));
+    let pipeline = &gl.pipelines()[0];
+    assert_eq!((pipeline.project.as_str(), pipeline.git_ref.as_str()), ("acme/shop", "v1.0.0"));
+    let variable = |key: &str| pipeline.variables.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    assert_eq!((variable("GANTRY_ENVIRONMENT"), variable("SUITE")), (Some("staging"), Some("e2e")));
+    assert_eq!(variable("GANTRY_PROMOTION_ID"), Some(id.as_str()));
+    assert!(gl.violations().is_empty(), "{:#?}", gl.violations());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_gitlab_pipeline_fails_the_promotion() {
+    let app = TestApp::spawn_with_workers().await;
+    let (gh, gl) = (FakeGitHub::start().await, FakeGitLab::start("glpat-steps").await);
+    gl.script([PipelineOutcome::Fail]);
+    gl.faults([Fault::RateLimited]);
+    let id = gitlab_promotion(&app, &gh, &gl).await;
+    let done = settled_steps(&app, &id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["reason"].as_str()),
+        (Some("FAILED"), Some("step e2e: the run ended: failed"))
+    );
+    assert_eq!(gl.pipelines().len(), 1, "a rate-limited create is tried again, once");
 }

@@ -110,15 +110,15 @@ impl GitHub {
 impl GitHub {
     /// Dispatches a workflow on a branch or tag, asking for the run it starts (GitHub answers
     /// 204 without it where `return_run_details` is not known yet).
-    #[instrument(skip_all, fields(pipeline = %trigger.pipeline), err(level = "info"))]
+    #[instrument(skip_all, fields(pipeline = ?trigger.pipeline), err(level = "info"))]
     pub async fn trigger(&self, access: &CiAccess, trigger: &PipelineTrigger) -> Result<Option<CiRun>> {
-        let Some(raw) = trigger.repository.as_deref() else {
+        let Some(raw) = trigger.repository.as_ref().or(trigger.source_repository.as_ref()) else {
             return Err(DomainError::validation(
                 "no repository to run the workflow in (give one, or a release sourceRef)",
             ));
         };
         let scope = repository(raw)?;
-        let workflow = workflow(&trigger.pipeline)?;
+        let workflow = workflow(trigger.pipeline.as_deref().unwrap_or_default())?;
         let path = format!("/repos/{scope}/actions/workflows/{workflow}/dispatches");
         let body = json!({ "ref": trigger.git_ref, "inputs": trigger.variables, "return_run_details": true });
         let started = self.call_api(access, &path, "dispatching the workflow", Some(&body)).await?;

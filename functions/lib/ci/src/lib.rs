@@ -8,19 +8,22 @@ use gantry_domain::{DomainError, Result};
 
 mod app;
 mod github;
+mod gitlab;
 mod http;
 
 pub use github::GitHub;
+pub use gitlab::GitLab;
 pub use http::Retries;
 
 /// Every provider's client, chosen by the integration's provider.
 pub struct CiClients {
     pub github: GitHub,
+    pub gitlab: GitLab,
 }
 
 impl CiClients {
     pub fn new(retries: Retries) -> Self {
-        Self { github: GitHub::new(retries) }
+        Self { github: GitHub::new(retries), gitlab: GitLab::new(retries) }
     }
 }
 
@@ -33,6 +36,8 @@ impl CiClient for CiClients {
     async fn create_deployment(&self, access: &CiAccess, report: &DeploymentReport) -> Result<String> {
         match access.provider {
             CiProvider::Github => self.github.create_deployment(access, report).await,
+            // A GitLab deployment is the commit status its name names.
+            CiProvider::Gitlab => Ok(GitLab::status_name(report)),
             other => Err(unsupported(other)),
         }
     }
@@ -40,6 +45,7 @@ impl CiClient for CiClients {
     async fn post_status(&self, access: &CiAccess, external_id: &str, report: &DeploymentReport) -> Result<()> {
         match access.provider {
             CiProvider::Github => self.github.post_status(access, external_id, report).await,
+            CiProvider::Gitlab => self.gitlab.post_status(access, report).await,
             other => Err(unsupported(other)),
         }
     }
@@ -47,6 +53,7 @@ impl CiClient for CiClients {
     async fn trigger(&self, access: &CiAccess, trigger: &PipelineTrigger) -> Result<Option<CiRun>> {
         match access.provider {
             CiProvider::Github => self.github.trigger(access, trigger).await,
+            CiProvider::Gitlab => self.gitlab.trigger(access, trigger).await,
             other => Err(unsupported(other)),
         }
     }
@@ -54,6 +61,7 @@ impl CiClient for CiClients {
     async fn run_status(&self, access: &CiAccess, run: &CiRun) -> Result<RunStatus> {
         match access.provider {
             CiProvider::Github => self.github.run_status(access, run).await,
+            CiProvider::Gitlab => self.gitlab.run_status(access, run).await,
             other => Err(unsupported(other)),
         }
     }

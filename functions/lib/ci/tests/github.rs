@@ -91,10 +91,10 @@ async fn refusals_are_final_and_say_why() {
     let mut odd = report(ReportState::Queued);
     odd.repository = "not a repository".into();
     assert_eq!(client.create_deployment(&access(&gh, "ghp_ok"), &odd).await.unwrap_err().code(), "BAD_USER_INPUT");
-    let gitlab = CiAccess { provider: CiProvider::Gitlab, ..access(&gh, "t") };
+    let jenkins = CiAccess { provider: CiProvider::Jenkins, ..access(&gh, "t") };
     assert!(
         client
-            .create_deployment(&gitlab, &report(ReportState::Queued))
+            .create_deployment(&jenkins, &report(ReportState::Queued))
             .await
             .unwrap_err()
             .to_string()

@@ -1,6 +1,7 @@
 //! Deployment status reports to CI systems: a promotion of a release whose `sourceRef` names
 //! a CI integration, a repository and a commit is reported as a deployment there (GitHub's
-//! Deployments API), `queued` → `in_progress` → `success` or `failure`.
+//! Deployments API, or a GitLab commit status `gantry/<environment>`), `queued` →
+//! `in_progress` → `success` or `failure`.
 //!
 //! Reports travel as jobs on the deploy-jobs queue, so they never block or fail a
 //! deployment: announcing one only queues it, and a report that cannot be delivered is
@@ -144,7 +145,12 @@ impl Reports {
     pub async fn deliver(&self, job: ReportJob) -> Result<()> {
         let Some(target) = self.target(&job).await? else { return Ok(()) };
         match self.post(&job, &target).await {
-            Ok(()) if job.report == ReportState::Success && target.report.production => {
+            // GitLab commit statuses have no `inactive`: only GitHub deployments retire.
+            Ok(())
+                if job.report == ReportState::Success
+                    && target.report.production
+                    && target.access.provider == CiProvider::Github =>
+            {
                 self.retire_previous(&job, &target).await;
                 Ok(())
             }

@@ -53,11 +53,13 @@ pub struct StepSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum StepAction {
-    /// Starts a pipeline: a GitHub workflow (file name or id) in `repository` (the release's
-    /// source repository unless given), on `git_ref` (the release's tag or branch unless given).
+    /// Starts a pipeline on `git_ref` (the release's tag or branch unless given): on GitHub
+    /// the workflow `pipeline` (file name or id) in `repository` (the release's source
+    /// repository unless given); on GitLab the pipeline of `repository` (the integration's
+    /// project unless given).
     #[serde(rename = "trigger-ci", rename_all = "camelCase")]
     TriggerCi {
-        pipeline: String,
+        pipeline: Option<String>,
         repository: Option<String>,
         git_ref: Option<String>,
         variables: BTreeMap<String, String>,
@@ -196,8 +198,11 @@ impl Nudges {
 /// A pipeline to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PipelineTrigger {
-    pub pipeline: String,
+    pub pipeline: Option<String>,
+    /// Where the step says to run it.
     pub repository: Option<String>,
+    /// The release's source repository.
+    pub source_repository: Option<String>,
     pub git_ref: String,
     pub variables: BTreeMap<String, String>,
 }
@@ -279,7 +284,9 @@ pub fn check_steps(steps: Vec<StepSpec>) -> Result<Vec<StepSpec>> {
 fn check_action(name: &str, action: &StepAction, earlier_triggers: &[&str]) -> Result<()> {
     match action {
         StepAction::TriggerCi { pipeline, repository, git_ref, variables, .. } => {
-            check_word(name, "pipeline", pipeline, 200)?;
+            if let Some(p) = pipeline {
+                check_word(name, "pipeline", p, 200)?;
+            }
             if let Some(r) = repository {
                 check_word(name, "repository", r, 300)?;
             }
@@ -315,7 +322,7 @@ mod tests {
             integration_id: CiIntegrationId::new(),
             timeout_seconds: 60,
             action: StepAction::TriggerCi {
-                pipeline: "smoke.yml".into(),
+                pipeline: Some("smoke.yml".into()),
                 repository: None,
                 git_ref: None,
                 variables: BTreeMap::new(),

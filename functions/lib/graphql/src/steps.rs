@@ -50,13 +50,14 @@ pub struct StepVariable {
     pub value: String,
 }
 
-/// Starts a CI pipeline: a GitHub workflow (`pipeline` is its file name or id). Its inputs
-/// are `variables` plus `GANTRY_RELEASE_ID`, `GANTRY_PROMOTION_ID` and `GANTRY_ENVIRONMENT`,
-/// which the workflow must declare.
+/// Starts a CI pipeline with `variables` plus `GANTRY_RELEASE_ID`, `GANTRY_PROMOTION_ID` and
+/// `GANTRY_ENVIRONMENT`. On GitHub, the workflow `pipeline` names (its file name or id), which
+/// must declare those inputs; on GitLab, the project's pipeline (no `pipeline`).
 #[derive(InputObject)]
 pub struct TriggerCiInput {
-    pub pipeline: String,
-    /// `owner/name`; the release's `sourceRef.repository` when not given.
+    pub pipeline: Option<String>,
+    /// GitHub: `owner/name`, the release's `sourceRef.repository` when not given. GitLab: a
+    /// project id or path, the integration's project when not given.
     pub repository: Option<String>,
     /// The branch or tag to run on; the release's `sourceRef` tag, else its branch.
     #[graphql(name = "ref")]
@@ -86,7 +87,7 @@ pub struct PromotionStepInput {
     /// Unique in the environment: 1-63 of a-z, 0-9 and -.
     pub name: String,
     pub phase: StepPhase,
-    /// A GITHUB CI integration.
+    /// A GITHUB or GITLAB CI integration.
     pub integration_id: ID,
     /// 3600 unless set; at most 86400.
     pub timeout_seconds: Option<i64>,
@@ -161,7 +162,7 @@ impl PromotionStep {
     /// trigger-ci: the workflow.
     async fn pipeline(&self) -> Option<&str> {
         match &self.0.action {
-            StepAction::TriggerCi { pipeline, .. } => Some(pipeline),
+            StepAction::TriggerCi { pipeline, .. } => pipeline.as_deref(),
             StepAction::WaitCi { .. } => None,
         }
     }

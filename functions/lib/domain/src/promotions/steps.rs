@@ -15,6 +15,22 @@ use crate::steps::{
     StepRun, StepSpec, StepState,
 };
 
+/// Whether a step fits its integration's CI system.
+fn check_provider(step: &StepSpec, provider: crate::ci::CiProvider) -> Result<()> {
+    use crate::ci::CiProvider;
+    let pipeline = match &step.action {
+        StepAction::TriggerCi { pipeline, .. } => pipeline.as_ref(),
+        StepAction::WaitCi { .. } => return Ok(()),
+    };
+    let why = match (provider, pipeline) {
+        (CiProvider::Github, None) => "a GITHUB trigger-ci step names its workflow in pipeline",
+        (CiProvider::Gitlab, Some(_)) => "a GITLAB trigger-ci step runs the project's pipeline: leave pipeline out",
+        (CiProvider::Jenkins, _) => "pipelines run on GITHUB and GITLAB integrations only, for now",
+        _ => return Ok(()),
+    };
+    Err(DomainError::validation(format!("step {}: {why}", step.name)))
+}
+
 /// What running steps needs: the CI systems and a queue that delays.
 #[derive(Clone)]
 pub struct StepRunner {
@@ -67,23 +83,21 @@ impl Promotions {
     #[instrument(skip_all, fields(environment_id = %id, steps = steps.len()), err(level = "info"))]
     pub async fn set_steps(&self, id: EnvironmentId, steps: Vec<StepSpec>) -> Result<Environment> {
         let steps = crate::steps::check_steps(steps)?;
-        let mut checked: Vec<CiIntegrationId> = Vec::new();
+        let mut providers: Vec<(CiIntegrationId, crate::ci::CiProvider)> = Vec::new();
         for step in &steps {
-            if checked.contains(&step.integration_id) {
-                continue;
-            }
-            let integration = match self.runner().ci.get(step.integration_id).await {
-                Err(DomainError::NotFound(_)) => {
-                    let why = format!("step {}: integrationId names no CI integration", step.name);
-                    return Err(DomainError::validation(why));
-                }
-                other => other?,
+            let known = providers.iter().find(|(id, _)| *id == step.integration_id).map(|(_, p)| *p);
+            let provider = match known {
+                Some(provider) => provider,
+                None => match self.runner().ci.get(step.integration_id).await {
+                    Err(DomainError::NotFound(_)) => {
+                        let why = format!("step {}: integrationId names no CI integration", step.name);
+                        return Err(DomainError::validation(why));
+                    }
+                    other => other?.provider,
+                },
             };
-            if integration.provider != crate::ci::CiProvider::Github {
-                let why = format!("step {}: pipelines run on GITHUB integrations only, for now", step.name);
-                return Err(DomainError::validation(why));
-            }
-            checked.push(step.integration_id);
+            check_provider(step, provider)?;
+            providers.push((step.integration_id, provider));
         }
         let before = self.environment(id).await?;
         let mut after = before.clone();
@@ -222,7 +236,8 @@ impl Promotions {
                     let why = format!("step {} has no run to wait for: the step it names started none", spec.name);
                     return self.finish_step(promotion, index, Outcome::failed(why)).await;
                 };
-                if run.scope.is_empty() {
+                // A GitHub run lives in a repository; a GitLab one in the integration's project.
+                if run.scope.is_empty() && access.provider == crate::ci::CiProvider::Github {
                     run.scope = self.source_repository(&promotion).await?.unwrap_or_default();
                 }
                 let mut after = promotion.clone();
@@ -303,8 +318,13 @@ impl Promotions {
         variables.insert("GANTRY_RELEASE_ID".into(), release.id.to_string());
         variables.insert("GANTRY_PROMOTION_ID".into(), promotion.id.to_string());
         variables.insert("GANTRY_ENVIRONMENT".into(), environment.name.to_string());
-        let repository = repository.clone().or(source.repository);
-        Ok(Ok(PipelineTrigger { pipeline: pipeline.clone(), repository, git_ref, variables }))
+        Ok(Ok(PipelineTrigger {
+            pipeline: pipeline.clone(),
+            repository: repository.clone(),
+            source_repository: source.repository,
+            git_ref,
+            variables,
+        }))
     }
 
     async fn source_repository(&self, promotion: &Promotion) -> Result<Option<String>> {
