@@ -10,8 +10,10 @@ use axum::http::{HeaderMap, Method, Uri};
 use serde_json::{Value, json};
 
 mod faults;
+mod stand_in;
 
 pub use faults::{Fault, Faults};
+pub use stand_in::{Request, StandIn};
 
 /// One declared operation.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct Operation {
     integer_params: Vec<String>,
     body_schema: Option<Value>,
     body_required: bool,
+    /// `(name, required)` of its `formData` parameters, when it consumes a form (Swagger 2).
+    form: Option<Vec<(String, bool)>>,
 }
 
 /// A request that breaks the contract, and why.
@@ -112,7 +116,10 @@ impl Contract {
             }
         }
         check_params(op, query, headers)?;
-        self.check_body(op, body)?;
+        match &op.form {
+            Some(fields) => check_form(op, fields, headers, body)?,
+            None => self.check_body(op, body)?,
+        }
         Ok((op.clone(), path_params))
     }
 
@@ -201,13 +208,48 @@ fn operation(doc: &Value, op: &Value) -> Operation {
             None => (Value::Null, false),
         },
     };
+    let consumes_form = op["consumes"].as_array().is_some_and(|c| c.iter().any(|t| t == FORM));
+    let form = consumes_form.then(|| {
+        declared
+            .iter()
+            .filter(|p| p["in"] == "formData")
+            .map(|p| (p["name"].as_str().unwrap_or_default().to_owned(), p["required"].as_bool().unwrap_or(false)))
+            .collect()
+    });
     Operation {
         id: op["operationId"].as_str().unwrap_or_default().to_owned(),
         params,
         integer_params,
         body_schema: Some(body_schema).filter(|s| !s.is_null()),
         body_required,
+        form,
     }
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A form body: sent as one, with every required field. Fields the
+/// description does not name are let through (Jenkins takes a job's own parameters).
+fn check_form(
+    op: &Operation,
+    fields: &[(String, bool)],
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<(), String> {
+    let content_type = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.as_str());
+    if !body.is_empty() && !content_type.is_some_and(|t| t.starts_with(FORM)) {
+        return Err(format!("{} takes a body of {FORM}", op.id));
+    }
+    let sent = form_pairs(body);
+    match fields.iter().find(|(name, required)| *required && !sent.iter().any(|(n, _)| n == name)) {
+        Some((name, _)) => Err(format!("form field {name:?} is required by {}", op.id)),
+        None => Ok(()),
+    }
+}
+
+/// The decoded pairs of a form body.
+pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 fn check_params(op: &Operation, query: &[(String, String)], headers: &[(String, String)]) -> Result<(), String> {

@@ -10,11 +10,9 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use gantry_contract::{Contract, Faults, Violation};
+use gantry_contract::{Request, StandIn};
 
 pub use gantry_contract::Fault;
 use serde_json::{Value, json};
@@ -63,31 +61,26 @@ struct State {
     statuses: Vec<(u64, Value)>,
     runs: Vec<Run>,
     script: VecDeque<RunOutcome>,
-    violations: Vec<Violation>,
-    operations: Vec<String>,
 }
 
 #[derive(Clone)]
 pub struct FakeGitHub {
     pub url: String,
     state: Arc<Mutex<State>>,
-    faults: Arc<Faults>,
+    stand_in: Arc<StandIn>,
 }
+
+gantry_contract::deref_stand_in!(FakeGitHub);
 
 const CONTRACT: &str = include_str!("../contract/github-rest-excerpt.yaml");
 
 impl FakeGitHub {
     /// Serves on a random loopback port until the test ends.
     pub async fn start() -> Self {
-        let contract = Arc::new(Contract::load(CONTRACT).expect("the GitHub contract loads"));
         let state = Arc::new(Mutex::new(State { next_id: 1000, ..State::default() }));
-        let faults = Arc::new(Faults::default());
-        let (shared, shared_faults) = (state.clone(), faults.clone());
-        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (contract, state, faults) = (contract.clone(), shared.clone(), shared_faults.clone());
-            async move { handle(&contract, &state, &faults, method, uri, headers, body).await }
-        });
-        Self { url: gantry_contract::serve(app).await, state, faults }
+        let stand_in = StandIn::new(CONTRACT, "");
+        let url = stand_in.serve(state.clone(), handle).await;
+        Self { url, state, stand_in }
     }
 
     /// Requests without `Authorization: Bearer <token>` (or `token <token>`, or a token this
@@ -115,20 +108,6 @@ impl FakeGitHub {
     /// Outcomes of the next dispatched runs, in order; `Succeed` once they run out.
     pub fn script(&self, outcomes: impl IntoIterator<Item = RunOutcome>) {
         self.state.lock().unwrap().script.extend(outcomes);
-    }
-
-    /// Faults the next requests meet, one each, in order.
-    pub fn faults(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.faults.push(faults);
-    }
-
-    pub fn violations(&self) -> Vec<Violation> {
-        self.state.lock().unwrap().violations.clone()
-    }
-
-    /// Operation ids of the requests that kept to the contract and were answered, in order.
-    pub fn operations(&self) -> Vec<String> {
-        self.state.lock().unwrap().operations.clone()
     }
 
     /// Every deployment created, oldest first.
@@ -189,37 +168,25 @@ fn fault_answer(fault: Fault) -> Response {
     }
 }
 
-async fn handle(
-    contract: &Contract,
-    state: &Mutex<State>,
-    faults: &Faults,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (op, params) = match contract.check_http("", &method, &uri, &headers, &body) {
+async fn handle(stand_in: Arc<StandIn>, state: Arc<Mutex<State>>, req: Request) -> Response {
+    let (op, params) = match stand_in.check(&req) {
         Ok(found) => found,
         Err(violation) => {
-            let errors = json!([violation.reason]);
-            state.lock().unwrap().violations.push(violation);
-            return answer(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                json!({ "message": "Validation Failed", "errors": errors }),
-            );
+            let refusal = json!({ "message": "Validation Failed", "errors": [violation.reason] });
+            return answer(StatusCode::UNPROCESSABLE_ENTITY, refusal);
         }
     };
-    if let Some(response) = faults.meet(fault_answer).await {
+    if let Some(response) = stand_in.fault(fault_answer).await {
         return response;
     }
     let mut s = state.lock().unwrap();
-    let presented = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let presented = req.header("authorization");
     let bearer = presented.strip_prefix("Bearer ").or_else(|| presented.strip_prefix("token ")).unwrap_or_default();
     if op.id == "apps/create-installation-access-token" {
         let installation = params["installation_id"].parse().unwrap_or(0);
         return match simulate::installation_token(&mut s, installation, bearer) {
             Ok(token) => {
-                s.operations.push(op.id.clone());
+                stand_in.answered(&op);
                 answer(StatusCode::CREATED, token)
             }
             Err(message) => answer(StatusCode::UNAUTHORIZED, json!({ "message": message })),
@@ -229,8 +196,8 @@ async fn handle(
     if s.auth && !known {
         return answer(StatusCode::UNAUTHORIZED, json!({ "message": "Bad credentials" }));
     }
-    s.operations.push(op.id.clone());
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    stand_in.answered(&op);
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     match simulate::respond(&mut s, &op.id, &params, body) {
         (StatusCode::NO_CONTENT, _) => StatusCode::NO_CONTENT.into_response(),
         (status, reply) => answer(status, reply),

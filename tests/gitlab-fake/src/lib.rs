@@ -11,11 +11,9 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use gantry_contract::{Contract, Faults, Violation};
+use gantry_contract::{Request, StandIn};
 use serde_json::{Value, json};
 
 pub use gantry_contract::Fault;
@@ -60,41 +58,31 @@ struct State {
     statuses: Vec<CommitStatus>,
     pipelines: Vec<Pipeline>,
     script: VecDeque<PipelineOutcome>,
-    violations: Vec<Violation>,
-    operations: Vec<String>,
 }
 
 #[derive(Clone)]
 pub struct FakeGitLab {
     pub url: String,
     state: Arc<Mutex<State>>,
-    faults: Arc<Faults>,
+    stand_in: Arc<StandIn>,
 }
+
+gantry_contract::deref_stand_in!(FakeGitLab);
 
 const CONTRACT: &str = include_str!("../contract/gitlab-rest-excerpt.yaml");
 
 impl FakeGitLab {
     /// Serves on a random loopback port until the test ends; `token` opens it.
     pub async fn start(token: &str) -> Self {
-        let contract = Arc::new(Contract::load(CONTRACT).expect("the GitLab contract loads"));
         let state = Arc::new(Mutex::new(State { next_id: 500, tokens: vec![token.to_owned()], ..State::default() }));
-        let faults = Arc::new(Faults::default());
-        let (shared, shared_faults) = (state.clone(), faults.clone());
-        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (contract, state, faults) = (contract.clone(), shared.clone(), shared_faults.clone());
-            async move { handle(&contract, &state, &faults, Request { method, uri, headers, body }).await }
-        });
-        Self { url: gantry_contract::serve(app).await, state, faults }
+        let stand_in = StandIn::new(CONTRACT, "");
+        let url = stand_in.serve(state.clone(), handle).await;
+        Self { url, state, stand_in }
     }
 
     /// Outcomes of the next created pipelines, in order; `Succeed` once they run out.
     pub fn script(&self, outcomes: impl IntoIterator<Item = PipelineOutcome>) {
         self.state.lock().unwrap().script.extend(outcomes);
-    }
-
-    /// Faults the next requests meet, one each, in order.
-    pub fn faults(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.faults.push(faults);
     }
 
     /// Makes a pipeline report its end (as scripted) the next time it is read.
@@ -103,15 +91,6 @@ impl FakeGitLab {
         if let Some(p) = s.pipelines.iter_mut().find(|p| p.id == id) {
             p.reads = p.reads.max(1);
         }
-    }
-
-    pub fn violations(&self) -> Vec<Violation> {
-        self.state.lock().unwrap().violations.clone()
-    }
-
-    /// Operation ids of the requests that kept to the contract and were answered, in order.
-    pub fn operations(&self) -> Vec<String> {
-        self.state.lock().unwrap().operations.clone()
     }
 
     /// Every commit status posted and taken, in order.
@@ -123,13 +102,6 @@ impl FakeGitLab {
     pub fn pipelines(&self) -> Vec<Pipeline> {
         self.state.lock().unwrap().pipelines.clone()
     }
-}
-
-struct Request {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
 }
 
 fn answer(status: StatusCode, body: Value) -> Response {
@@ -154,24 +126,19 @@ fn decoded(project: &str) -> String {
     project.replace("%2F", "/").replace("%2f", "/")
 }
 
-async fn handle(contract: &Contract, state: &Mutex<State>, faults: &Faults, req: Request) -> Response {
-    let (op, params) = match contract.check_http("", &req.method, &req.uri, &req.headers, &req.body) {
+async fn handle(stand_in: Arc<StandIn>, state: Arc<Mutex<State>>, req: Request) -> Response {
+    let (op, params) = match stand_in.check(&req) {
         Ok(found) => found,
-        Err(violation) => {
-            let message = json!({ "error": violation.reason });
-            state.lock().unwrap().violations.push(violation);
-            return answer(StatusCode::BAD_REQUEST, message);
-        }
+        Err(violation) => return answer(StatusCode::BAD_REQUEST, json!({ "error": violation.reason })),
     };
-    if let Some(response) = faults.meet(fault_answer).await {
+    if let Some(response) = stand_in.fault(fault_answer).await {
         return response;
     }
     let mut s = state.lock().unwrap();
-    let token = req.headers.get("private-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if !s.tokens.iter().any(|t| t == token) {
+    if !s.tokens.iter().any(|t| t == req.header("private-token")) {
         return answer(StatusCode::UNAUTHORIZED, json!({ "message": "401 Unauthorized" }));
     }
-    s.operations.push(op.id.clone());
+    stand_in.answered(&op);
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     let project = decoded(&params["id"]);
     match op.id.as_str() {

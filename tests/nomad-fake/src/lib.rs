@@ -11,11 +11,9 @@ pub use gantry_contract as contract;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use contract::{Contract, Violation};
+use contract::{Request, StandIn};
 use serde_json::{Value, json};
 
 /// What the next registration's deployment does.
@@ -34,8 +32,6 @@ struct State {
     evaluations: HashMap<String, Value>,
     deployments: Vec<Value>,
     script: VecDeque<Outcome>,
-    violations: Vec<Violation>,
-    operations: Vec<String>,
     token: Option<String>,
 }
 
@@ -43,7 +39,10 @@ struct State {
 pub struct FakeNomad {
     pub url: String,
     state: Arc<Mutex<State>>,
+    stand_in: Arc<StandIn>,
 }
+
+gantry_contract::deref_stand_in!(FakeNomad);
 
 const CONTRACT: &str = include_str!("../contract/nomad-openapi-v1.yaml");
 
@@ -61,14 +60,10 @@ fn spec(job: &Value) -> Value {
 impl FakeNomad {
     /// Serves on a random loopback port until the test ends.
     pub async fn start() -> Self {
-        let contract = Arc::new(Contract::load(CONTRACT).expect("the Nomad contract loads"));
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = state.clone();
-        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (contract, state) = (contract.clone(), shared.clone());
-            async move { handle(&contract, &state, method, uri, headers, body) }
-        });
-        Self { url: contract::serve(app).await, state }
+        let stand_in = StandIn::new(CONTRACT, "/v1");
+        let url = stand_in.serve(state.clone(), handle).await;
+        Self { url, state, stand_in }
     }
 
     /// Requests without this `X-Nomad-Token` are refused with 403.
@@ -91,15 +86,6 @@ impl FakeNomad {
         self.state.lock().unwrap().script.extend(outcomes);
     }
 
-    pub fn violations(&self) -> Vec<Violation> {
-        self.state.lock().unwrap().violations.clone()
-    }
-
-    /// Operation ids of the requests that kept to the contract, in order.
-    pub fn operations(&self) -> Vec<String> {
-        self.state.lock().unwrap().operations.clone()
-    }
-
     /// Every version of a job, oldest first.
     pub fn job_versions(&self, id: &str) -> Vec<Value> {
         self.state.lock().unwrap().jobs.get(id).cloned().unwrap_or_default()
@@ -110,31 +96,17 @@ fn reply(status: StatusCode, index: u64, body: Value) -> Response {
     (status, [("X-Nomad-Index", index.to_string())], axum::Json(body)).into_response()
 }
 
-fn handle(
-    contract: &Contract,
-    state: &Mutex<State>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn handle(stand_in: Arc<StandIn>, state: Arc<Mutex<State>>, req: Request) -> Response {
     let mut s = state.lock().unwrap();
-    let (op, params) = match contract.check_http("/v1", &method, &uri, &headers, &body) {
+    let (op, params) = match stand_in.check(&req) {
         Ok(found) => found,
-        Err(violation) => {
-            let error = json!({ "error": violation.reason });
-            s.violations.push(violation);
-            return reply(StatusCode::BAD_REQUEST, s.index, error);
-        }
+        Err(violation) => return reply(StatusCode::BAD_REQUEST, s.index, json!({ "error": violation.reason })),
     };
-    if let Some(token) = &s.token {
-        let presented = headers.get("X-Nomad-Token").and_then(|v| v.to_str().ok());
-        if presented != Some(token.as_str()) {
-            return reply(StatusCode::FORBIDDEN, s.index, json!({ "error": "Permission denied" }));
-        }
+    if s.token.as_ref().is_some_and(|token| req.header("X-Nomad-Token") != token) {
+        return reply(StatusCode::FORBIDDEN, s.index, json!({ "error": "Permission denied" }));
     }
-    s.operations.push(op.id.clone());
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    stand_in.answered(&op);
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     respond(&mut s, &op.id, &params, body)
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use gantry_github_fake::{FakeGitHub, Fault, RunOutcome};
 use gantry_gitlab_fake::{FakeGitLab, PipelineOutcome};
+use gantry_jenkins_fake::{BuildOutcome, FakeJenkins};
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, digest, sample};
@@ -244,6 +245,10 @@ async fn bad_plans_are_refused_and_nothing_is_stored() {
         .as_str()
         .unwrap()
         .to_owned();
+    let create = "mutation($i: CreateCiIntegrationInput!) { createCiIntegration(input: $i) { id } }";
+    let input = json!({ "name": "jenkins", "provider": "JENKINS", "apiUrl": "http://127.0.0.1:9",
+                        "credentials": { "username": "u", "apiToken": "t" } });
+    let jenkins = app.ok(create, json!({ "i": input })).await["createCiIntegration"]["id"].as_str().unwrap().to_owned();
     let before = app.snapshot().await;
     let unknown = "0b6b0998-4aac-4743-94c8-b906db3adcef";
     let mut both = trigger("a", "PRE_DEPLOY", &integration, "a.yml", true);
@@ -258,6 +263,11 @@ async fn bad_plans_are_refused_and_nothing_is_stored() {
         (
             json!([{ "name": "a", "phase": "PRE_DEPLOY", "integrationId": integration, "triggerCi": {} }]),
             "names its workflow",
+        ),
+        (json!([{ "name": "a", "phase": "PRE_DEPLOY", "integrationId": jenkins, "triggerCi": {} }]), "names its job"),
+        (
+            json!([{ "name": "w", "phase": "PRE_DEPLOY", "integrationId": jenkins, "waitCi": { "runId": "7" } }]),
+            "runIdFrom",
         ),
         (json!([both]), "exactly one of triggerCi and waitCi"),
         (json!([wait_for("w", "PRE_DEPLOY", &integration, "nothing")]), "earlier trigger-ci"),
@@ -377,4 +387,60 @@ async fn a_failed_gitlab_pipeline_fails_the_promotion() {
         (Some("FAILED"), Some("step e2e: the run ended: failed"))
     );
     assert_eq!(gl.pipelines().len(), 1, "a rate-limited create is tried again, once");
+}
+
+/// Requests a promotion into a fresh `staging` with a JENKINS integration on the stand-in:
+/// before deploying, `smoke` queues a build of the job `smoke` and waits for it; after, `e2e`
+/// queues one of `e2e` and `e2e-result` waits for it. Returns the promotion's id.
+async fn jenkins_promotion(app: &TestApp, gh: &FakeGitHub, jenkins: &FakeJenkins) -> String {
+    let (_, _, release) = setup(app, gh, "1.0.0").await;
+    let create = "mutation($i: CreateCiIntegrationInput!) { createCiIntegration(input: $i) { id } }";
+    let input = json!({ "name": "jenkins", "provider": "JENKINS", "apiUrl": jenkins.url,
+                        "credentials": { "username": "gantry", "apiToken": "jenkins-token" } });
+    let integration =
+        app.ok(create, json!({ "i": input })).await["createCiIntegration"]["id"].as_str().unwrap().to_owned();
+    jenkins.add_job("smoke");
+    jenkins.add_job("e2e");
+    let staging = app.create_environment("staging", 10).await;
+    let plan = json!([
+        trigger("smoke", "PRE_DEPLOY", &integration, "smoke", true),
+        trigger("e2e", "POST_DEPLOY", &integration, "e2e", false),
+        wait_for("e2e-result", "POST_DEPLOY", &integration, "e2e"),
+    ]);
+    set_steps(app, &staging, plan).await;
+    app.request_promotion(&release, &staging).await["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jenkins_builds_run_as_steps_through_the_queue() {
+    let app = TestApp::spawn_with_workers().await;
+    let (gh, jenkins) = (FakeGitHub::start().await, FakeJenkins::start("gantry", "jenkins-token").await);
+    jenkins.faults([Fault::ServerError]);
+    let id = jenkins_promotion(&app, &gh, &jenkins).await;
+    let done = settled_steps(&app, &id).await;
+    assert_eq!(done["status"], "DEPLOYED", "{done:#}");
+    let builds = jenkins.builds();
+    assert_eq!(builds.iter().map(|b| b.job.as_str()).collect::<Vec<_>>(), ["smoke", "e2e"]);
+    let parameter = |key: &str| builds[0].parameters.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    assert_eq!((parameter("GANTRY_PROMOTION_ID"), parameter("SUITE")), (Some(id.clone()), Some("smoke".to_owned())));
+    assert_eq!(done["steps"][0]["runId"], "1", "the queue item became build 1");
+    assert_eq!(done["steps"][0]["runUrl"], "https://jenkins.example.com/job/smoke/1/");
+    assert_eq!(done["steps"][2]["runId"], "1", "e2e-result waited for e2e's build");
+    assert!(jenkins.violations().is_empty(), "{:#?}", jenkins.violations());
+    let kinds = evidence_kinds(&app, &id).await;
+    assert_eq!(kinds.iter().filter(|k| *k == "step_run_started").count(), 2, "{kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_jenkins_build_fails_the_promotion() {
+    let app = TestApp::spawn_with_workers().await;
+    let (gh, jenkins) = (FakeGitHub::start().await, FakeJenkins::start("gantry", "jenkins-token").await);
+    jenkins.script([BuildOutcome::Abort]);
+    let id = jenkins_promotion(&app, &gh, &jenkins).await;
+    let done = settled_steps(&app, &id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["reason"].as_str()),
+        (Some("FAILED"), Some("step smoke: the run ended: aborted"))
+    );
+    assert_eq!(jenkins.builds().len(), 1, "nothing after the failed pre-deploy step");
 }

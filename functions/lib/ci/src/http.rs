@@ -57,12 +57,23 @@ pub(crate) async fn send(
     what: &str,
     build: impl Fn() -> RequestBuilder,
 ) -> Result<Value> {
+    send_for_headers(retries, provider, what, build).await.map(|(_, body)| body)
+}
+
+/// As [`send`], with the answer's headers.
+pub(crate) async fn send_for_headers(
+    retries: Retries,
+    provider: &str,
+    what: &str,
+    build: impl Fn() -> RequestBuilder,
+) -> Result<(reqwest::header::HeaderMap, Value)> {
     let mut last = String::new();
     for attempt in 0..retries.attempts.max(1) {
         let wait = match build().timeout(retries.timeout).send().await {
             Ok(response) if response.status().is_success() => {
+                let headers = response.headers().clone();
                 let bytes = response.bytes().await.map_err(|e| DomainError::unavailable(format!("{provider}: {e}")))?;
-                return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+                return Ok((headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null)));
             }
             Ok(response) => match transient(&response) {
                 Some(wait) => {

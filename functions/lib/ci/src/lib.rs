@@ -10,20 +10,23 @@ mod app;
 mod github;
 mod gitlab;
 mod http;
+mod jenkins;
 
 pub use github::GitHub;
 pub use gitlab::GitLab;
 pub use http::Retries;
+pub use jenkins::Jenkins;
 
 /// Every provider's client, chosen by the integration's provider.
 pub struct CiClients {
     pub github: GitHub,
     pub gitlab: GitLab,
+    pub jenkins: Jenkins,
 }
 
 impl CiClients {
     pub fn new(retries: Retries) -> Self {
-        Self { github: GitHub::new(retries), gitlab: GitLab::new(retries) }
+        Self { github: GitHub::new(retries), gitlab: GitLab::new(retries), jenkins: Jenkins::new(retries) }
     }
 }
 
@@ -54,7 +57,7 @@ impl CiClient for CiClients {
         match access.provider {
             CiProvider::Github => self.github.trigger(access, trigger).await,
             CiProvider::Gitlab => self.gitlab.trigger(access, trigger).await,
-            other => Err(unsupported(other)),
+            CiProvider::Jenkins => self.jenkins.trigger(access, trigger).await,
         }
     }
 
@@ -62,7 +65,7 @@ impl CiClient for CiClients {
         match access.provider {
             CiProvider::Github => self.github.run_status(access, run).await,
             CiProvider::Gitlab => self.gitlab.run_status(access, run).await,
-            other => Err(unsupported(other)),
+            CiProvider::Jenkins => self.jenkins.run_status(access, run).await,
         }
     }
 }

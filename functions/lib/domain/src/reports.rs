@@ -198,6 +198,10 @@ impl Reports {
             }
             Err(err) => return Err(err),
         };
+        if integration.provider == CiProvider::Jenkins {
+            tracing::info!(%integration_id, "Jenkins keeps no deployment statuses: nothing to report");
+            return Ok(None);
+        }
         let environments = self.repo.list_environments().await?;
         let last = environments.iter().map(|e| e.order).max();
         let environment = environments.iter().find(|e| e.id == promotion.environment_id);

@@ -211,6 +211,8 @@ pub struct PipelineTrigger {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunStatus {
     Pending,
+    /// Still going, and now known as this run (a Jenkins queue item became a build).
+    Started(CiRun),
     Succeeded,
     /// Finished otherwise: the CI system's word for it (`failure`, `cancelled`, …).
     Failed(String),

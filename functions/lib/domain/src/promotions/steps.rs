@@ -1,6 +1,7 @@
 //! Running an environment's steps (see [`crate::steps`]). Each move of a step is one
 //! conditional write of the promotion with sealed evidence (`steps_planned`, `step_started`,
-//! `step_triggered`, `step_result`), so a redelivered job finds the move made and stops.
+//! `step_triggered`, `step_run_started`, `step_result`), so a redelivered job finds the move
+//! made and stops.
 //! Pre-deploy steps run while the promotion is `APPROVED`, and deploying starts when the last
 //! one passes; post-deploy steps run while it is `DEPLOYING`, and it is `DEPLOYED` when the
 //! last one passes. A step that fails or times out fails the promotion with the reason, and a
@@ -17,15 +18,24 @@ use crate::steps::{
 
 /// Whether a step fits its integration's CI system.
 fn check_provider(step: &StepSpec, provider: crate::ci::CiProvider) -> Result<()> {
-    use crate::ci::CiProvider;
-    let pipeline = match &step.action {
-        StepAction::TriggerCi { pipeline, .. } => pipeline.as_ref(),
-        StepAction::WaitCi { .. } => return Ok(()),
-    };
-    let why = match (provider, pipeline) {
-        (CiProvider::Github, None) => "a GITHUB trigger-ci step names its workflow in pipeline",
-        (CiProvider::Gitlab, Some(_)) => "a GITLAB trigger-ci step runs the project's pipeline: leave pipeline out",
-        (CiProvider::Jenkins, _) => "pipelines run on GITHUB and GITLAB integrations only, for now",
+    use crate::ci::CiProvider::{Github, Gitlab, Jenkins};
+    let why = match (provider, &step.action) {
+        (Github, StepAction::TriggerCi { pipeline: None, .. }) => {
+            "a GITHUB trigger-ci step names its workflow in pipeline"
+        }
+        (Gitlab, StepAction::TriggerCi { pipeline: Some(_), .. }) => {
+            "a GITLAB trigger-ci step runs the project's pipeline: leave pipeline out"
+        }
+        (Jenkins, StepAction::TriggerCi { pipeline: None, .. }) => {
+            "a JENKINS trigger-ci step names its job in pipeline"
+        }
+        (
+            Jenkins,
+            StepAction::TriggerCi { repository: Some(_), .. } | StepAction::WaitCi { repository: Some(_), .. },
+        ) => "a JENKINS step takes no repository",
+        (Jenkins, StepAction::WaitCi { run_id: Some(_), .. }) => {
+            "a JENKINS wait-ci step waits for the build an earlier step queued (runIdFrom)"
+        }
         _ => return Ok(()),
     };
     Err(DomainError::validation(format!("step {}: {why}", step.name)))
@@ -383,6 +393,7 @@ impl Promotions {
             }
             Ok(RunStatus::Failed(conclusion)) => Some(Outcome::failed(format!("the run ended: {conclusion}"))),
             Ok(RunStatus::Pending) => None,
+            Ok(RunStatus::Started(started)) => return self.run_started(promotion, index, started, check).await,
             Err(err @ DomainError::Unavailable(_)) => {
                 tracing::info!(error = %err, "the CI system did not answer; checking again later");
                 None
@@ -399,6 +410,19 @@ impl Promotions {
             // A webhook's nudge checks once; the scheduled chain goes on by itself.
             None if check == 0 => Ok(()),
             None => self.queue_step(promotion.id, index, check + 1, self.check_delay(deadline)).await,
+        }
+    }
+
+    /// Records the run a queued trigger became (with evidence), and checks it next.
+    async fn run_started(&self, before: Promotion, index: usize, started: CiRun, check: u32) -> Result<()> {
+        let mut after = before.clone();
+        after.steps[index].run = Some(started);
+        let evidence = payload(&after.steps[index]);
+        match self.save(&before, after, "step_run_started", "gantry", evidence).await {
+            Ok(_) if check == 0 => Ok(()),
+            Ok(saved) => self.queue_step(saved.id, index, check + 1, 1).await,
+            Err(DomainError::Conflict(_)) => Ok(()),
+            Err(err) => Err(err),
         }
     }
 
