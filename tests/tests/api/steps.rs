@@ -142,6 +142,18 @@ async fn a_failed_pre_deploy_step_fails_the_promotion_before_anything_deploys() 
     assert_eq!(done["steps"][0]["state"], "FAILED");
     let kinds = evidence_kinds(&app, &id).await;
     assert!(!kinds.iter().any(|k| k.starts_with("deployment")), "nothing deployed: {kinds:?}");
+    let states = reported_states(&gh, "failure").await;
+    assert_eq!(states, ["queued", "failure"], "queued behind its steps, then failed");
+}
+
+/// The states posted for the stand-in's one deployment, once the last is `last`.
+async fn reported_states(gh: &FakeGitHub, last: &str) -> Vec<String> {
+    gantry_tests::eventually(Duration::from_secs(20), "the deployment's last state", || async {
+        let id = gh.deployments().first()?["id"].as_u64()?;
+        let states = gh.states(id);
+        (states.last().map(String::as_str) == Some(last)).then_some(states)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,6 +334,32 @@ async fn a_promotion_cancelled_while_a_step_waits_goes_no_further() {
     assert_eq!((after["status"].as_str(), after["steps"][0]["state"].as_str()), (Some("CANCELLED"), Some("RUNNING")));
     let kinds = evidence_kinds(&app, &id).await;
     assert!(!kinds.iter().any(|k| k == "step_result" || k.starts_with("deployment")), "{kinds:?}");
+    assert_eq!(reported_states(&gh, "inactive").await, ["queued", "inactive"], "GitHub has no cancelled state");
+    let q = "query($id: ID!) { promotion(id: $id) { reports { state } } }";
+    assert_eq!(app.ok(q, json!({ "id": id })).await["promotion"]["reports"][0]["state"], "CANCELLED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_promotion_is_a_canceled_gitlab_status() {
+    let app = TestApp::spawn_with_workers().await;
+    let gl = FakeGitLab::start("glpat-steps").await;
+    gl.script([PipelineOutcome::Hang]);
+    let integration = gitlab(&app, &gl).await;
+    let component = app.create_component("api").await;
+    let release = release(&app, &integration, &component, "1.0.0").await;
+    let staging = app.create_environment("staging", 10).await;
+    let step = json!({ "name": "e2e", "phase": "PRE_DEPLOY", "integrationId": integration, "triggerCi": {} });
+    set_steps(&app, &staging, json!([step])).await;
+    let id = app.request_promotion(&release, &staging).await["id"].as_str().unwrap().to_owned();
+    waited_run(&app, &id).await;
+    app.ok("mutation($id: ID!) { cancelPromotion(id: $id) { status } }", json!({ "id": id })).await;
+    let states = gantry_tests::eventually(Duration::from_secs(20), "the canceled status", || async {
+        let states: Vec<String> = gl.statuses().into_iter().map(|s| s.state).collect();
+        (states.last().map(String::as_str) == Some("canceled")).then_some(states)
+    })
+    .await;
+    assert_eq!(states, ["pending", "canceled"]);
+    assert!(gl.violations().is_empty(), "{:#?}", gl.violations());
 }
 
 /// A GITLAB CI integration on the stand-in, for the project `acme/shop`; its id.

@@ -160,7 +160,8 @@ fn state(state: ReportState) -> &'static str {
         ReportState::InProgress => "in_progress",
         ReportState::Success => "success",
         ReportState::Failure => "failure",
-        ReportState::Inactive => "inactive",
+        // GitHub has no cancelled deployment: one that never ran is no longer active.
+        ReportState::Inactive | ReportState::Cancelled => "inactive",
     }
 }
 

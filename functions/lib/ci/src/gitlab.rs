@@ -53,6 +53,7 @@ impl GitLab {
             ReportState::InProgress => "running",
             ReportState::Success => "success",
             ReportState::Failure => "failed",
+            ReportState::Cancelled => "canceled",
             ReportState::Inactive => return Ok(()),
         };
         let project = project(access, None)?;

@@ -124,6 +124,8 @@ pub enum ReportState {
     InProgress,
     Success,
     Failure,
+    /// The promotion was cancelled before it deployed (only ever after `queued`).
+    Cancelled,
     Inactive,
 }
 

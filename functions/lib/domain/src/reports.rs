@@ -21,7 +21,7 @@ use crate::ci::{CiAccess, CiClient, CiIntegrationId, CiIntegrations, CiProvider,
 use crate::error::{DomainError, Result};
 use crate::ids::PromotionId;
 use crate::ports::Repository;
-use crate::promotions::PromotionRepository;
+use crate::promotions::{PromotionRepository, PromotionStatus};
 
 /// A report to deliver: the state a promotion reached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +88,7 @@ fn rank(state: ReportState) -> u8 {
     match state {
         ReportState::Queued => 1,
         ReportState::InProgress => 2,
-        ReportState::Success | ReportState::Failure => 3,
+        ReportState::Success | ReportState::Failure | ReportState::Cancelled => 3,
         ReportState::Inactive => 4,
     }
 }
@@ -147,7 +147,7 @@ impl Reports {
         match self.post(&job, &target).await {
             // GitLab commit statuses have no `inactive`: only GitHub deployments retire.
             Ok(())
-                if job.report == ReportState::Success
+                if target.report.state == ReportState::Success
                     && target.report.production
                     && target.access.provider == CiProvider::Github =>
             {
@@ -212,7 +212,8 @@ impl Reports {
             environment: environment.name.to_string(),
             production: Some(environment.order) == last,
             payload: serde_json::json!({ "releaseId": release.id, "release": release.name.as_str(), "promotionId": promotion.id }),
-            state: job.report,
+            // A promotion cancelled since the job was queued is reported cancelled.
+            state: if promotion.status == PromotionStatus::Cancelled { ReportState::Cancelled } else { job.report },
             description: format!("{} to {}", release.name, environment.name),
             log_url: None,
             environment_url: environment.url.clone(),
@@ -230,10 +231,11 @@ impl Reports {
     /// promotion, so states reach it in order), creates the CI system's deployment if none
     /// exists yet, posts the state, and stores what happened.
     async fn post(&self, job: &ReportJob, target: &Target) -> Result<()> {
-        let now = Utc::now();
+        let (now, state) = (Utc::now(), target.report.state);
         let (record, took) = self
             .update(job.promotion_id, target, |r| {
-                let later = r.state.is_none_or(|posted| rank(posted) < rank(job.report));
+                let later = r.state.is_none_or(|posted| rank(posted) < rank(state))
+                    && !(state == ReportState::Cancelled && r.state.is_none());
                 let free = later && r.busy_until.is_none_or(|until| until <= now);
                 if free {
                     r.busy_until = Some(now + Duration::seconds(LEASE_SECONDS));
@@ -242,8 +244,12 @@ impl Reports {
             })
             .await?;
         if !took {
-            if record.state.is_some_and(|posted| rank(posted) >= rank(job.report)) {
+            if record.state.is_some_and(|posted| rank(posted) >= rank(state)) {
                 tracing::info!("a later state was reported already");
+                return Ok(());
+            }
+            if state == ReportState::Cancelled && record.state.is_none() {
+                tracing::info!("nothing was reported, so there is nothing to cancel");
                 return Ok(());
             }
             return Err(DomainError::conflict("another delivery is reporting this promotion"));
@@ -264,7 +270,7 @@ impl Reports {
                 r.external_id = external_id.clone();
             }
             if posted {
-                r.state = Some(job.report);
+                r.state = Some(state);
                 r.attempts = 0;
                 r.last_error = None;
             }
@@ -389,5 +395,6 @@ mod tests {
         assert!(rank(ReportState::Queued) < rank(ReportState::InProgress));
         assert!(rank(ReportState::InProgress) < rank(ReportState::Success));
         assert_eq!(rank(ReportState::Success), rank(ReportState::Failure));
+        assert_eq!(rank(ReportState::Failure), rank(ReportState::Cancelled));
     }
 }

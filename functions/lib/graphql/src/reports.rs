@@ -41,6 +41,7 @@ pub enum CiReportState {
     InProgress,
     Success,
     Failure,
+    Cancelled,
     Inactive,
 }
 

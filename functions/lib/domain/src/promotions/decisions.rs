@@ -32,8 +32,13 @@ impl Promotions {
     pub async fn cancel(&self, id: PromotionId, who: &Principal) -> Result<Promotion> {
         let before = self.get(id).await?;
         let after = gates::cancelled(&before, who)?;
-        self.save(&before, after, "cancellation", &who.subject, json!({ "previousStatus": before.status.as_str() }))
-            .await
+        let payload = json!({ "previousStatus": before.status.as_str() });
+        let saved = self.save(&before, after, "cancellation", &who.subject, payload).await?;
+        if before.status == PromotionStatus::Approved {
+            // Its deployment may have been reported queued behind pre-deploy steps.
+            self.announce(saved.id, crate::ci::ReportState::Cancelled).await;
+        }
+        Ok(saved)
     }
 
     /// A promotion awaiting approval, and its environment, when `who` may approve there.

@@ -140,6 +140,8 @@ impl Promotions {
         match first {
             Some(i) => {
                 self.queue_step(saved.id, i, 0, 0).await?;
+                // The deployment is queued behind its pre-deploy steps.
+                self.announce(saved.id, crate::ci::ReportState::Queued).await;
                 Ok(saved)
             }
             None => self.deploy(saved).await,
@@ -457,8 +459,11 @@ impl Promotions {
         match (next, passed, phase) {
             (Some(n), _, _) => self.queue_step(saved.id, n, 0, 0).await,
             (None, true, Phase::PreDeploy) => self.deploy(saved).await.map(drop),
-            // Nothing was deployed: there is nothing to report or roll back.
-            (None, false, Phase::PreDeploy) => Ok(()),
+            // Nothing was deployed: there is nothing to roll back.
+            (None, false, Phase::PreDeploy) => {
+                self.announce(saved.id, crate::ci::ReportState::Failure).await;
+                Ok(())
+            }
             (None, _, Phase::PostDeploy) => self.settled(&saved).await,
         }
     }
