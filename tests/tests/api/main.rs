@@ -15,6 +15,7 @@ mod docker;
 mod ecs;
 mod efficiency;
 mod environments;
+mod freeze;
 mod http;
 mod inputs;
 mod path;

@@ -77,6 +77,8 @@ pub trait EvidenceRepository: Send + Sync {
     ) -> Result<Page<EvidenceRecord>>;
     /// The whole chain, oldest first.
     async fn evidence_chain(&self, environment: EnvironmentId) -> Result<Vec<EvidenceRecord>>;
+    /// Appends records that go with no other write (a refusal) on the head they extend.
+    async fn append_evidence(&self, evidence: crate::promotions::EvidenceAppend<'_>) -> Result<()>;
 }
 
 fn hashed_fields(r: &EvidenceRecord) -> Value {

@@ -70,6 +70,7 @@ pub fn environment(
         policy,
         url: None,
         steps: Vec::new(),
+        freeze_windows: Vec::new(),
         created_at: now,
         updated_at: now,
         revision: 1,

@@ -6,6 +6,7 @@ pub mod ci;
 pub mod connection;
 pub mod cost;
 pub mod error;
+pub mod freeze;
 pub mod guard;
 pub mod integrations;
 pub mod introspection;
@@ -51,6 +52,7 @@ pub struct Mutation(
     targets::TargetMutation,
     promotions::PromotionMutation,
     steps::StepMutation,
+    freeze::FreezeMutation,
 );
 
 type Schema = async_graphql::Schema<Query, Mutation, EmptySubscription>;

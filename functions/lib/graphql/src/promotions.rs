@@ -203,8 +203,9 @@ pub struct PromotionMutation;
 #[Object]
 impl PromotionMutation {
     /// Asks to promote a release into an environment. `CONFLICT` when the release is a draft
-    /// or deprecated, is not deployed in the previous environment, a gate fails, or another
-    /// promotion is active there.
+    /// or deprecated, is not deployed in the previous environment, a gate fails, another
+    /// promotion is active there, or (for one that needs no approval) a freeze window holds
+    /// the environment: `overrideFreeze` (a reason, from an approver) lets it through.
     #[graphql(guard = "Can(Resource::Promotion, Action::Create)")]
     async fn request_promotion(
         &self,
@@ -212,21 +213,30 @@ impl PromotionMutation {
         release_id: ID,
         environment_id: ID,
         comment: Option<String>,
+        override_freeze: Option<String>,
     ) -> async_graphql::Result<Promotion> {
         let release = ReleaseId::parse(&release_id).gql()?;
         let environment = EnvironmentId::parse(&environment_id).gql()?;
-        promotions(ctx).request(release, environment, comment, principal(ctx), false).await.gql().map(Promotion)
+        let request = promotions(ctx).request(release, environment, (comment, override_freeze), principal(ctx), false);
+        request.await.gql().map(Promotion)
     }
 
-    /// Approves, as a holder of one of the environment's approver roles.
+    /// Approves, as a holder of one of the environment's approver roles. The last approval
+    /// starts deploying, so a freeze window refuses it (`CONFLICT`) unless `overrideFreeze`
+    /// gives a reason.
     #[graphql(guard = "Can(Resource::Promotion, Action::Approve)")]
     async fn approve_promotion(
         &self,
         ctx: &Context<'_>,
         id: ID,
         comment: Option<String>,
+        override_freeze: Option<String>,
     ) -> async_graphql::Result<Promotion> {
-        promotions(ctx).approve(promotion_id(&id)?, comment, principal(ctx)).await.gql().map(Promotion)
+        promotions(ctx)
+            .approve(promotion_id(&id)?, (comment, override_freeze), principal(ctx))
+            .await
+            .gql()
+            .map(Promotion)
     }
 
     #[graphql(guard = "Can(Resource::Promotion, Action::Approve)")]

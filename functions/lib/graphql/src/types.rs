@@ -348,6 +348,14 @@ impl Environment {
     async fn auto_rollback(&self) -> bool {
         self.0.policy.auto_rollback
     }
+    /// When promotions into it wait, unless an approver overrides the freeze.
+    async fn freeze_windows(&self) -> Vec<crate::freeze::FreezeWindowView> {
+        crate::freeze::windows(&self.0)
+    }
+    /// The freeze in force now, if any.
+    async fn freeze(&self) -> Option<crate::freeze::Freeze> {
+        crate::freeze::current(&self.0)
+    }
     /// Where the environment's service is reached.
     async fn url(&self) -> Option<&str> {
         self.0.url.as_deref()

@@ -53,6 +53,13 @@ impl DynamoRepository {
 
 #[async_trait]
 impl EvidenceRepository for DynamoRepository {
+    #[instrument(skip_all, fields(records = evidence.records.len()), err(level = "info"))]
+    async fn append_evidence(&self, evidence: EvidenceAppend<'_>) -> Result<()> {
+        let mut tx = Tx::new();
+        self.push_evidence(&mut tx, evidence)?;
+        self.transact(tx).await
+    }
+
     #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     async fn chain_head(&self, environment: EnvironmentId) -> Result<Option<ChainHead>> {
         let out = self

@@ -26,6 +26,9 @@ pub struct Environment {
     /// CI pipelines promotions here run before and after deploying, pre-deploy first.
     #[serde(default)]
     pub steps: Vec<crate::steps::StepSpec>,
+    /// When promotions into it wait, unless an approver overrides the freeze.
+    #[serde(default)]
+    pub freeze_windows: Vec<super::FreezeWindow>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub revision: u64,

@@ -283,8 +283,10 @@ impl Release {
 }
 
 mod environments;
+pub mod freeze;
 mod recent;
 pub use environments::*;
+pub use freeze::FreezeWindow;
 pub use recent::*;
 
 /// A component present in one release of a comparison and absent from the other.
@@ -494,6 +496,7 @@ mod tests {
             policy: EnvironmentPolicy::default(),
             url: None,
             steps: Vec::new(),
+            freeze_windows: Vec::new(),
             created_at: now,
             updated_at: now,
             revision: 1,

@@ -5,12 +5,25 @@ use super::*;
 impl Promotions {
     /// Records an approval; the promotion is approved once enough distinct principals agree.
     #[instrument(skip_all, fields(promotion_id = %id), err(level = "info"))]
-    pub async fn approve(&self, id: PromotionId, comment: Option<String>, approver: &Principal) -> Result<Promotion> {
+    pub async fn approve(
+        &self,
+        id: PromotionId,
+        (comment, override_freeze): (Option<String>, Option<String>),
+        approver: &Principal,
+    ) -> Result<Promotion> {
         let comment = long_text("comment", comment, 2000)?;
         let (before, environment) = self.pending_for(id, approver).await?;
         let after = gates::approved(&before, &environment.policy, approver, comment, Utc::now())?;
         let payload = json!({ "comment": after.approvals.last().and_then(|a| a.comment.clone()), "approvals": after.approvals.len(), "status": after.status.as_str() });
-        let saved = self.save(&before, after, "approval", &approver.subject, payload).await?;
+        let mut records = vec![("approval", payload)];
+        if after.status == PromotionStatus::Approved {
+            // The last approval starts the deployment: a freeze holds it.
+            let checked = (before.release_id, Some(before.id));
+            if let Some(overridden) = self.check_freeze(&environment, checked, approver, override_freeze).await? {
+                records.push(("freeze_override", overridden));
+            }
+        }
+        let saved = self.save_with(&before, after, records, &approver.subject).await?;
         if saved.status == PromotionStatus::Approved {
             return self.begin(saved, true).await;
         }

@@ -192,6 +192,7 @@ fn page_size(first: Option<i64>) -> Result<usize> {
 }
 
 mod decisions;
+mod freeze;
 pub mod gates;
 mod request;
 mod rollback;
@@ -311,14 +312,25 @@ impl Promotions {
     async fn save(
         &self,
         before: &Promotion,
-        mut after: Promotion,
+        after: Promotion,
         kind: &'static str,
         actor: &str,
         payload: serde_json::Value,
     ) -> Result<Promotion> {
+        self.save_with(before, after, vec![(kind, payload)], actor).await
+    }
+
+    /// As [`Promotions::save`], with several records of `actor`.
+    async fn save_with(
+        &self,
+        before: &Promotion,
+        mut after: Promotion,
+        records: Vec<(&'static str, serde_json::Value)>,
+        actor: &str,
+    ) -> Result<Promotion> {
         after.updated_at = Utc::now();
         after.revision = before.revision + 1;
-        let drafts = vec![self.draft(&after, kind, actor, payload)];
+        let drafts = records.into_iter().map(|(kind, payload)| self.draft(&after, kind, actor, payload)).collect();
         self.with_evidence(after.environment_id, drafts, |records, head| {
             let after = &after;
             async move {

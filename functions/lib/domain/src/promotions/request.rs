@@ -9,7 +9,7 @@ impl Promotions {
         &self,
         release_id: ReleaseId,
         environment_id: EnvironmentId,
-        comment: Option<String>,
+        (comment, override_freeze): (Option<String>, Option<String>),
         requester: &Principal,
         automatic: bool,
     ) -> Result<Promotion> {
@@ -36,6 +36,11 @@ impl Promotions {
         if let Some(failed) = gates.iter().find(|g| !g.passed) {
             return Err(DomainError::conflict(format!("gate {} did not pass: {}", failed.gate, failed.detail)));
         }
+        // A request that needs approval deploys at its last approval: the freeze is checked then.
+        let overridden = match environment.required_approvals {
+            0 => self.check_freeze(&environment, (release.id, None), requester, override_freeze).await?,
+            _ => None,
+        };
         let now = Utc::now();
         let mut promotion = Promotion {
             id: PromotionId::new(),
@@ -66,6 +71,12 @@ impl Promotions {
             ),
             self.draft(&promotion, "gate_evaluation", "gantry", json!({ "gates": promotion.gates, "status": promotion.status.as_str() })),
         ];
+        let drafts = match overridden {
+            Some(payload) => {
+                [drafts, vec![self.draft(&promotion, "freeze_override", &requester.subject, payload)]].concat()
+            }
+            None => drafts,
+        };
         self.create(&promotion, drafts).await?;
         tracing::info!(promotion_id = %promotion.id, status = promotion.status.as_str(), "promotion requested");
         if promotion.status == PromotionStatus::Approved {

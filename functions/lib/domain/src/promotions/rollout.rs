@@ -197,7 +197,7 @@ impl Promotions {
         match next.await {
             Ok(Some(env)) => {
                 let principal = system("auto-promote");
-                let request = Box::pin(self.request(deployed.release_id, env.id, None, &principal, true));
+                let request = Box::pin(self.request(deployed.release_id, env.id, (None, None), &principal, true));
                 match request.await {
                     Ok(p) => tracing::info!(promotion_id = %p.id, environment = %env.name, "auto-promotion requested"),
                     Err(err) => tracing::warn!(environment = %env.name, error = %err, "auto-promotion did not start"),

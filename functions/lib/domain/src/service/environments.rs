@@ -25,6 +25,7 @@ impl Catalog {
             policy: EnvironmentPolicy::default().patched(input.policy)?,
             url: input.url.as_deref().map(Environment::url).transpose()?.flatten(),
             steps: Vec::new(),
+            freeze_windows: Vec::new(),
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -57,6 +58,20 @@ impl Catalog {
         after.updated_at = Utc::now();
         after.revision = before.revision + 1;
         self.repo.update_environment(&before, &after).await?;
+        Ok(after)
+    }
+
+    /// Replaces an environment's freeze windows (an empty list removes them).
+    #[instrument(skip_all, fields(environment_id = %id, windows = windows.len()), err(level = "info"))]
+    pub async fn set_freeze_windows(&self, id: EnvironmentId, windows: Vec<FreezeWindow>) -> Result<Environment> {
+        let windows = crate::model::freeze::check_windows(windows)?;
+        let before = self.environment(id).await?;
+        let mut after = before.clone();
+        after.freeze_windows = windows;
+        after.updated_at = Utc::now();
+        after.revision = before.revision + 1;
+        self.repo.update_environment(&before, &after).await?;
+        tracing::info!("freeze windows set");
         Ok(after)
     }
 

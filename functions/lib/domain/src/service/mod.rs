@@ -10,9 +10,9 @@ use crate::error::{DomainError, Result};
 use crate::ids::{ComponentId, EnvironmentId, IntegrationId, ReleaseId, VersionMapId};
 use crate::integrations::IntegrationRepository;
 use crate::model::{
-    AutoRelease, Component, Environment, EnvironmentPolicy, EnvironmentState, PolicyPatch, RECENT_VERSIONS,
-    RecentVersions, Release, ReleaseComparison, ReleaseComponent, ReleaseStatus, SourceRef, VersionMap, VersionSource,
-    VersioningStrategy, channel_overrides, compare, release_state, validate_tag,
+    AutoRelease, Component, Environment, EnvironmentPolicy, EnvironmentState, FreezeWindow, PolicyPatch,
+    RECENT_VERSIONS, RecentVersions, Release, ReleaseComparison, ReleaseComponent, ReleaseStatus, SourceRef,
+    VersionMap, VersionSource, VersioningStrategy, channel_overrides, compare, release_state, validate_tag,
 };
 use crate::ports::{Page, PageRequest, ReleaseFilter, Repository};
 use crate::values::{Channel, Digest, ImageRepository, Name, display_text, parse_semver};
