@@ -109,12 +109,7 @@ impl Promotions {
             check_provider(step, provider)?;
             providers.push((step.integration_id, provider));
         }
-        let before = self.environment(id).await?;
-        let mut after = before.clone();
-        after.steps = steps;
-        after.updated_at = Utc::now();
-        after.revision = before.revision + 1;
-        self.repo.update_environment(&before, &after).await?;
+        let after = crate::service::revise_environment(self.repo.as_ref(), id, |e| e.steps = steps).await?;
         tracing::info!("environment steps set");
         Ok(after)
     }

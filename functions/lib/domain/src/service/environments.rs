@@ -65,12 +65,7 @@ impl Catalog {
     #[instrument(skip_all, fields(environment_id = %id, windows = windows.len()), err(level = "info"))]
     pub async fn set_freeze_windows(&self, id: EnvironmentId, windows: Vec<FreezeWindow>) -> Result<Environment> {
         let windows = crate::model::freeze::check_windows(windows)?;
-        let before = self.environment(id).await?;
-        let mut after = before.clone();
-        after.freeze_windows = windows;
-        after.updated_at = Utc::now();
-        after.revision = before.revision + 1;
-        self.repo.update_environment(&before, &after).await?;
+        let after = revise_environment(self.repo.as_ref(), id, |e| e.freeze_windows = windows).await?;
         tracing::info!("freeze windows set");
         Ok(after)
     }
@@ -84,4 +79,19 @@ impl Catalog {
     }
 
     // ----- helpers -----
+}
+
+/// Applies `change` to an environment and stores it over the revision read.
+pub(crate) async fn revise_environment(
+    repo: &dyn crate::ports::Repository,
+    id: EnvironmentId,
+    change: impl FnOnce(&mut Environment),
+) -> Result<Environment> {
+    let before = repo.get_environment(id).await?.ok_or_else(|| DomainError::not_found("environment", id))?;
+    let mut after = before.clone();
+    change(&mut after);
+    after.updated_at = Utc::now();
+    after.revision = before.revision + 1;
+    repo.update_environment(&before, &after).await?;
+    Ok(after)
 }

@@ -160,6 +160,7 @@ pub const DEFAULT_VERSIONS: usize = 50;
 /// The release catalogue: components, versions, releases and environments.
 mod components;
 mod environments;
+pub(crate) use environments::revise_environment;
 mod releases;
 
 #[derive(Clone)]
