@@ -450,7 +450,7 @@ impl TestApp {
 
     /// A promotion's status and reason, with its deployments.
     pub async fn promotion(&self, id: &str) -> Value {
-        let q = "query($id: ID!) { promotion(id: $id) { status reason
+        let q = "query($id: ID!) { promotion(id: $id) { id status reason
             deployments { targetName type state attempt message } } }";
         self.ok(q, json!({ "id": id })).await["promotion"].clone()
     }

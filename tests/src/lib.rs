@@ -56,3 +56,28 @@ pub fn emulator() -> aws_config::SdkConfig {
         .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(credentials))
         .build()
 }
+
+/// The artifact of each deployment of a promotion, after checking that each is named by the
+/// sha256 of its content and that the promotion's `deployment_result` evidence names it.
+pub async fn artifacts(app: &app::TestApp, promotion: &str) -> Vec<serde_json::Value> {
+    let q = "query($id: ID!) { promotion(id: $id) { deployments { artifact { kind sha256 size content } } }
+        evidence(promotionId: $id) { kind payload } }";
+    let found = app.ok(q, serde_json::json!({ "id": promotion })).await;
+    let result = found["evidence"].as_array().unwrap().iter().find(|e| e["kind"] == "deployment_result").cloned();
+    let named: Vec<serde_json::Value> = result
+        .map(|r| r["payload"].as_array().unwrap().iter().map(|d| d["artifact"]["sha256"].clone()).collect())
+        .unwrap_or_default();
+    let deployments = found["promotion"]["deployments"].as_array().unwrap().clone();
+    deployments
+        .into_iter()
+        .map(|d| {
+            let artifact = d["artifact"].clone();
+            let content = artifact["content"].as_str().unwrap_or_default();
+            let digest = gantry_domain::values::Digest::of(content.as_bytes()).to_string();
+            assert_eq!(artifact["sha256"], digest.as_str(), "named by its content: {artifact:#}");
+            assert_eq!(artifact["size"].as_u64(), Some(content.len() as u64));
+            assert!(named.contains(&artifact["sha256"]), "the evidence names it: {named:?}");
+            artifact
+        })
+        .collect()
+}

@@ -84,6 +84,10 @@ async fn a_promotion_deploys_to_nomad_exactly_once() {
         .map(|e| e["kind"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(kinds, ["request", "gate_evaluation", "deployment_started", "deployment_result"]);
+    let artifact = &gantry_tests::artifacts(&app, requested["id"].as_str().unwrap()).await[0];
+    assert_eq!(artifact["kind"], "NOMAD_JOB");
+    let applied: Value = serde_json::from_str(artifact["content"].as_str().unwrap()).unwrap();
+    assert_eq!(image_of(&applied), image_of(&versions[1]), "the stored job is the one registered");
     let report =
         app.ok("query($e: ID!) { verifyEvidenceChain(environmentId: $e) { valid } }", json!({ "e": dev })).await;
     assert_eq!(report["verifyEvidenceChain"]["valid"], true);

@@ -63,6 +63,12 @@ async fn containers_are_replaced_and_an_unhealthy_one_is_refused() {
     assert_eq!(third["status"], "FAILED", "{third:#}");
     assert!(third["reason"].as_str().unwrap().contains("did not become healthy"), "{third:#}");
     assert_eq!(served(serve_port).await.as_deref(), Some("web 1.1.0"), "the old container keeps serving");
+    // Each kept what it applied: the container spec with the pinned image and its labels.
+    let applied = &gantry_tests::artifacts(&app, third["id"].as_str().unwrap()).await[0];
+    let spec: serde_json::Value = serde_json::from_str(applied["content"].as_str().unwrap()).unwrap();
+    assert_eq!(applied["kind"], "DOCKER_CONTAINER");
+    assert!(spec["Image"].as_str().unwrap().contains("@sha256:"), "pinned by digest: {spec:#}");
+    assert_eq!(spec["Labels"]["gantry.release-name"], "web-1.2.0");
 
     let _ = std::process::Command::new("docker").args(["-H", &docker_host(), "rm", "-f", &container]).output();
 }

@@ -68,6 +68,10 @@ async fn a_promotion_registers_a_revision_and_updates_the_service() {
         "{images:?}"
     );
     assert!(images.contains(&("envoy".into(), "envoy:1".into())), "unmapped containers are left alone: {images:?}");
+    let artifact = &gantry_tests::artifacts(&app, settled["id"].as_str().unwrap()).await[0];
+    let applied: serde_json::Value = serde_json::from_str(artifact["content"].as_str().unwrap()).unwrap();
+    assert_eq!(artifact["kind"], "ECS_TASK_DEFINITION");
+    assert_eq!(applied["containerDefinitions"][0]["image"], images[0].1.as_str(), "{applied:#}");
 
     // A target naming a container the task definition lacks fails, and the service is untouched.
     let staging = app.create_environment("staging", 20).await;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::instrument;
 
+use crate::artifacts::Artifact;
 use crate::error::{DomainError, Result};
 use crate::ids::{EnvironmentId, PromotionId, TargetId};
 use crate::model::{DeployedComponent, DeploymentStatus, Release, ReleaseEnvironmentRecord};
@@ -59,6 +60,9 @@ pub struct Deployment {
     pub message: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// What it applied to the target, by hash (the content is stored beside it).
+    #[serde(default)]
+    pub artifact: Option<crate::artifacts::ArtifactRef>,
 }
 
 /// What a worker is asked to do.
@@ -75,6 +79,8 @@ pub struct DeployJob {
 pub struct DriverOutcome {
     pub succeeded: bool,
     pub message: String,
+    /// What it applied to the target, when it got that far.
+    pub applied: Option<crate::artifacts::Applied>,
 }
 
 /// The drivers a deployer runs, one per kind of target. Only the deployer function has any,
@@ -114,13 +120,14 @@ pub trait DeploymentRepository: Send + Sync {
     /// Ends a deployment as failed whoever holds it, unless it has ended already; for jobs
     /// that failed on every delivery.
     async fn give_up(&self, job: &DeployJob, message: &str, at: DateTime<Utc>) -> Result<bool>;
-    /// Ends a deployment this worker holds; `false` if it lost the lease meanwhile.
+    /// Ends a deployment this worker holds and stores what it applied, in one transaction;
+    /// `false` if it lost the lease meanwhile (and nothing is written).
     async fn finish(
         &self,
         job: &DeployJob,
         owner: &str,
-        state: DeploymentState,
-        message: &str,
+        (state, message): (DeploymentState, &str),
+        artifact: Option<&crate::artifacts::Artifact>,
         at: DateTime<Utc>,
     ) -> Result<bool>;
 }
@@ -180,14 +187,19 @@ impl Deployer {
             .await?
             .ok_or_else(|| DomainError::not_found("release", promotion.release_id))?;
         let outcome = match (&target, self.drivers.get(&deployment.kind)) {
-            (None, _) => DriverOutcome { succeeded: false, message: "the target was removed".into() },
-            (Some(_), None) => {
-                DriverOutcome { succeeded: false, message: format!("no driver for {:?} targets", deployment.kind) }
-            }
+            (None, _) => DriverOutcome { succeeded: false, applied: None, message: "the target was removed".into() },
+            (Some(_), None) => DriverOutcome {
+                succeeded: false,
+                applied: None,
+                message: format!("no driver for {:?} targets", deployment.kind),
+            },
             (Some(target), Some(driver)) => driver.deploy(target, &release).await?,
         };
         let state = if outcome.succeeded { DeploymentState::Succeeded } else { DeploymentState::Failed };
-        if !self.deployments.finish(&job, &self.worker, state, &outcome.message, Utc::now()).await? {
+        let now = Utc::now();
+        let artifact = outcome.applied.map(|applied| Artifact::seal(job.promotion_id, job.target_id, applied, now));
+        let ended = (state, outcome.message.as_str());
+        if !self.deployments.finish(&job, &self.worker, ended, artifact.as_ref(), now).await? {
             tracing::warn!("lost the lease before finishing; the other worker's result stands");
             return Ok(());
         }
@@ -265,7 +277,8 @@ pub fn results_payload(deployments: &[Deployment]) -> serde_json::Value {
     json!(
         deployments
             .iter()
-            .map(|d| json!({ "target": d.target_name, "state": d.state.as_str(), "message": d.message }))
+            .map(|d| json!({ "target": d.target_name, "state": d.state.as_str(), "message": d.message,
+                             "artifact": d.artifact }))
             .collect::<Vec<_>>()
     )
 }

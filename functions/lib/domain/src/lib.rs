@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod artifacts;
 pub mod budget;
 pub mod builds;
 pub mod ci;

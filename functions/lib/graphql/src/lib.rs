@@ -2,6 +2,7 @@
 //! (`make schema`), and a test fails when the file is stale.
 
 pub mod accounts;
+pub mod artifacts;
 pub mod ci;
 pub mod connection;
 pub mod cost;
@@ -142,12 +143,14 @@ pub async fn execute(schema: &GantrySchema, mut request: Request, principal: Pri
     let mut response = gantry_domain::budget::within(budget, async {
         let catalog = schema_data_catalog(schema);
         let reports = schema.data.data::<Reports>().cloned().expect("schema built by build_schema carries Reports");
+        let promotions = schema.data.data::<gantry_domain::promotions::Promotions>().cloned().expect("and Promotions");
         let actor = Actor(principal.subject.clone());
         let request = request
             .data(loader::ComponentLoader::for_request(catalog.clone()))
             .data(loader::RecentVersionsLoader::for_request(catalog.clone()))
             .data(loader::ReleaseStateLoader::for_request(catalog))
             .data(reports::ReportsLoader::for_request(reports))
+            .data(artifacts::ArtifactsLoader::for_request(promotions))
             .data(actor)
             .data(principal);
         target.execute(request).await

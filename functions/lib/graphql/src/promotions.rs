@@ -153,6 +153,11 @@ impl Deployment {
     async fn finished_at(&self) -> Option<DateTime<Utc>> {
         self.0.finished_at
     }
+    /// What it applied to the target, once it did.
+    async fn artifact(&self) -> Option<crate::artifacts::DeploymentArtifact> {
+        let key = (self.0.promotion_id, self.0.target_id);
+        self.0.artifact.clone().map(|reference| crate::artifacts::DeploymentArtifact { key, reference })
+    }
 }
 
 fn promotions<'a>(ctx: &Context<'a>) -> &'a Promotions {

@@ -366,6 +366,7 @@ impl AppState {
                 watches: repo.clone(),
                 poll_seconds: config.step_poll_seconds,
             },
+            artifacts: repo.clone(),
         };
         let nudges = Nudges { watches: repo.clone(), queue: Arc::new(deploy_jobs.clone()) };
         let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()), builds.clone(), nudges);

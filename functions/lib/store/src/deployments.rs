@@ -1,9 +1,11 @@
 //! Deployments, in their promotion's partition, with leases and conditional endings.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
+use gantry_domain::artifacts::{Artifact, ArtifactRepository};
 use gantry_domain::deployments::{DeployJob, Deployment, DeploymentRepository, DeploymentState};
+use gantry_domain::ids::TargetId;
 use gantry_domain::promotions::{EvidenceAppend, Promotion, PromotionId};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
@@ -121,25 +123,51 @@ impl DeploymentRepository for DynamoRepository {
         &self,
         job: &DeployJob,
         owner: &str,
-        state: DeploymentState,
-        message: &str,
+        (state, message): (DeploymentState, &str),
+        artifact: Option<&Artifact>,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        let out = self
-            .client
-            .update_item()
+        let mut sets = "#state = :state, message = :message, finishedAt = :at".to_owned();
+        let mut values = vec![
+            (":state", s(state.as_str())),
+            (":message", s(message)),
+            (":at", s(&stamp(at))),
+            (":running", s(DeploymentState::Running.as_str())),
+            (":owner", s(owner)),
+        ];
+        if let Some(a) = artifact {
+            sets.push_str(", artifact = :artifact");
+            let reference = serde_dynamo::to_attribute_value(&a.reference).map_err(DomainError::internal)?;
+            values.push((":artifact", reference));
+        }
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(keys::deployment(job.promotion_id, job.target_id).primary()))
-            .update_expression("SET #state = :state, message = :message, finishedAt = :at")
+            .update_expression(format!("SET {sets}"))
             .condition_expression("#state = :running AND leaseOwner = :owner")
             .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":state", s(state.as_str()))
-            .expression_attribute_values(":message", s(message))
-            .expression_attribute_values(":at", s(&stamp(at)))
-            .expression_attribute_values(":running", s(DeploymentState::Running.as_str()))
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await;
-        Ok(unless_condition_failed(out)?.is_some())
+            .set_expression_attribute_values(Some(values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+            .build()
+            .map_err(DomainError::internal)?;
+        let mut tx = Tx::new();
+        let lost = DomainError::conflict("the lease was lost");
+        tx.push(TransactWriteItem::builder().update(update).build(), lost);
+        if let Some(a) = artifact {
+            let item = to_item(a, &keys::artifact(job.promotion_id, job.target_id))?;
+            tx.push(self.put(item, None)?, DomainError::internal("artifact put"));
+        }
+        match self.transact(tx).await {
+            Ok(()) => Ok(true),
+            Err(DomainError::Conflict(_)) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+#[async_trait]
+impl ArtifactRepository for DynamoRepository {
+    #[instrument(skip_all, fields(count = deployments.len()), err(level = "info"))]
+    async fn artifacts(&self, deployments: &[(PromotionId, TargetId)]) -> Result<Vec<Artifact>> {
+        from_items(self.batch_get(deployments.iter().map(|(p, t)| keys::artifact(*p, *t)).collect()).await?)
     }
 }

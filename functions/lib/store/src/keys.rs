@@ -390,6 +390,11 @@ pub fn deployment(promotion: PromotionId, target: TargetId) -> ItemKeys {
     ItemKeys::new(promotion_pk(promotion), format!("{DEPLOYMENT_PREFIX}{target}"))
 }
 
+/// What a deployment applied, beside it (outside the `DEPLOYMENT#` range settling reads).
+pub fn artifact(promotion: PromotionId, target: TargetId) -> ItemKeys {
+    ItemKeys::new(promotion_pk(promotion), format!("ARTIFACT#{target}"))
+}
+
 /// An environment's auto-promotion hold.
 pub fn hold(environment: EnvironmentId) -> ItemKeys {
     ItemKeys::new(environment_pk(environment), "HOLD")

@@ -16,6 +16,7 @@ use bollard::query_parameters::{
 };
 use bollard::{ClientVersion, Docker};
 use futures::StreamExt;
+use gantry_domain::artifacts::{Applied, ArtifactKind};
 use gantry_domain::deployments::{DriverOutcome, TargetDriver};
 use gantry_domain::model::Release;
 use gantry_domain::targets::{DeploymentTarget, TargetConfig};
@@ -58,6 +59,7 @@ impl TargetDriver for DockerDriver {
         let Some(component) = release.components.iter().find(|c| c.component_id == *component_id) else {
             return Ok(DriverOutcome {
                 succeeded: false,
+                applied: None,
                 message: "the release does not contain the target's component".into(),
             });
         };
@@ -125,6 +127,7 @@ impl TargetDriver for DockerDriver {
             host_config: Some(host_config),
             ..Default::default()
         };
+        let applied = Applied::json(ArtifactKind::DockerContainer, &body);
         let budget = health_check.as_ref().map_or(Duration::from_secs(3), |h| {
             Duration::from_secs(u64::from(h.interval_seconds.max(h.timeout_seconds)) * u64::from(h.retries + 2))
         });
@@ -152,7 +155,11 @@ impl TargetDriver for DockerDriver {
                     .rename_container(&next_name, RenameContainerOptionsBuilder::new().name(container_name).build())
                     .await
                     .map_err(engine)?;
-                return Ok(DriverOutcome { succeeded: true, message: format!("{container_name} runs {image}") });
+                return Ok(DriverOutcome {
+                    succeeded: true,
+                    applied: Some(applied),
+                    message: format!("{container_name} runs {image}"),
+                });
             }
             Ok(false) => "the new container did not become healthy".to_owned(),
             Err(err) => {
@@ -167,7 +174,7 @@ impl TargetDriver for DockerDriver {
         }
         let kept =
             if old_running { format!("; {container_name} keeps running the previous image") } else { String::new() };
-        Ok(DriverOutcome { succeeded: false, message: format!("{failure}{kept}") })
+        Ok(DriverOutcome { succeeded: false, applied: Some(applied), message: format!("{failure}{kept}") })
     }
 }
 

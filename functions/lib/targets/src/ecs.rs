@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ecs::Client;
-use aws_sdk_ecs::types::DeploymentRolloutState;
+use aws_sdk_ecs::types::{ContainerDefinition, DeploymentRolloutState, TaskDefinition};
+use gantry_domain::artifacts::{Applied, ArtifactKind};
 use gantry_domain::deployments::{DriverOutcome, TargetDriver};
 use gantry_domain::model::Release;
 use gantry_domain::targets::{DeploymentTarget, TargetConfig};
 use gantry_domain::{DomainError, Result};
+use serde_json::{Value, json};
 use tracing::instrument;
 
 pub struct EcsDriver {
@@ -36,7 +38,7 @@ impl EcsDriver {
             .send()
             .await
             .map_err(ecs)?;
-        Ok(DriverOutcome { succeeded: false, message: format!("{why}; restored {previous}") })
+        Ok(DriverOutcome { succeeded: false, applied: None, message: format!("{why}; restored {previous}") })
     }
 }
 
@@ -55,12 +57,17 @@ impl TargetDriver for EcsDriver {
         let Some(current) = described.services().first().and_then(|s| s.task_definition()).map(str::to_owned) else {
             return Ok(DriverOutcome {
                 succeeded: false,
+                applied: None,
                 message: format!("service {service} not found in {cluster}"),
             });
         };
         let td = self.client.describe_task_definition().task_definition(&current).send().await.map_err(ecs)?;
         let Some(td) = td.task_definition() else {
-            return Ok(DriverOutcome { succeeded: false, message: format!("task definition {current} not found") });
+            return Ok(DriverOutcome {
+                succeeded: false,
+                applied: None,
+                message: format!("task definition {current} not found"),
+            });
         };
         let mut definitions = td.container_definitions().to_vec();
         for (name, component) in containers {
@@ -70,11 +77,29 @@ impl TargetDriver for EcsDriver {
                 None => {
                     return Ok(DriverOutcome {
                         succeeded: false,
+                        applied: None,
                         message: format!("task definition {current} has no container {name}"),
                     });
                 }
             }
         }
+        let applied = Applied::json(ArtifactKind::EcsTaskDefinition, &task_definition_json(td, &definitions, service));
+        let outcome = self.roll_out(cluster, service, td, definitions, &current).await?;
+        Ok(DriverOutcome { applied: Some(applied), ..outcome })
+    }
+}
+
+impl EcsDriver {
+    /// Registers `td` again with `definitions`, points the service at it and follows the
+    /// deployment; restores `current` when it fails or outlives the deadline.
+    async fn roll_out(
+        &self,
+        cluster: &str,
+        service: &str,
+        td: &TaskDefinition,
+        definitions: Vec<ContainerDefinition>,
+        current: &str,
+    ) -> Result<DriverOutcome> {
         let registered = self
             .client
             .register_task_definition()
@@ -116,21 +141,50 @@ impl TargetDriver for EcsDriver {
                 Some(DeploymentRolloutState::Completed)
                     if primary.as_ref().and_then(|d| d.task_definition()) == Some(next.as_str()) =>
                 {
-                    return Ok(DriverOutcome { succeeded: true, message: format!("{service} runs {next}") });
+                    return Ok(DriverOutcome {
+                        succeeded: true,
+                        applied: None,
+                        message: format!("{service} runs {next}"),
+                    });
                 }
                 Some(DeploymentRolloutState::Failed) => {
                     let why = primary
                         .and_then(|d| d.rollout_state_reason().map(str::to_owned))
                         .unwrap_or_else(|| "rollout failed".into());
-                    return self.restore(cluster, service, &current, why).await;
+                    return self.restore(cluster, service, current, why).await;
                 }
                 _ if tokio::time::Instant::now() > deadline => {
                     return self
-                        .restore(cluster, service, &current, format!("{service} did not become stable in time"))
+                        .restore(cluster, service, current, format!("{service} did not become stable in time"))
                         .await;
                 }
                 _ => tokio::time::sleep(self.poll).await,
             }
         }
     }
+}
+
+/// The task definition registered, as JSON (the SDK's types do not serialize): its family,
+/// roles, sizes and network mode, and each container's image, sizes, ports, environment and
+/// command.
+fn task_definition_json(td: &TaskDefinition, definitions: &[ContainerDefinition], service: &str) -> Value {
+    let containers: Vec<Value> = definitions
+        .iter()
+        .map(|d| {
+            let ports: Vec<Value> = d
+                .port_mappings()
+                .iter()
+                .map(|p| json!({ "containerPort": p.container_port(), "hostPort": p.host_port(), "protocol": p.protocol().map(|x| x.as_str()) }))
+                .collect();
+            let environment: Vec<Value> =
+                d.environment().iter().map(|e| json!({ "name": e.name(), "value": e.value() })).collect();
+            json!({ "name": d.name(), "image": d.image(), "cpu": d.cpu(), "memory": d.memory(),
+                    "memoryReservation": d.memory_reservation(), "essential": d.essential(), "portMappings": ports,
+                    "environment": environment, "command": d.command(), "entryPoint": d.entry_point() })
+        })
+        .collect();
+    json!({ "family": td.family().unwrap_or(service), "taskRoleArn": td.task_role_arn(),
+            "executionRoleArn": td.execution_role_arn(), "networkMode": td.network_mode().map(|m| m.as_str()),
+            "requiresCompatibilities": td.requires_compatibilities().iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            "cpu": td.cpu(), "memory": td.memory(), "containerDefinitions": containers })
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use gantry_domain::artifacts::{Applied, ArtifactKind};
 use gantry_domain::deployments::{DriverOutcome, TargetDriver};
 use gantry_domain::model::Release;
 use gantry_domain::targets::{DeploymentTarget, TargetConfig};
@@ -94,9 +95,7 @@ impl TargetDriver for NomadDriver {
             return Err(DomainError::internal("the Nomad driver got another kind of target"));
         };
         let nomad = Job { address, namespace, token: token(&self.tokens, token_ref.as_deref())? };
-        let get = reqwest::Method::GET;
-        let post = reqwest::Method::POST;
-        let mut job = nomad.call(&self.http, get.clone(), &format!("/job/{job_id}"), None).await?;
+        let mut job = nomad.call(&self.http, reqwest::Method::GET, &format!("/job/{job_id}"), None).await?;
         let previous_version = job["Version"].as_u64().unwrap_or(0);
         let modify_index = job["JobModifyIndex"].as_u64().unwrap_or(0);
         let mut missing: Vec<&str> = tasks.keys().map(String::as_str).collect();
@@ -115,9 +114,27 @@ impl TargetDriver for NomadDriver {
         if !missing.is_empty() {
             return Ok(DriverOutcome {
                 succeeded: false,
+                applied: None,
                 message: format!("job {job_id} has no task {}", missing.join(", ")),
             });
         }
+        let applied = Applied::json(ArtifactKind::NomadJob, &job);
+        let outcome = self.roll_out(&nomad, job_id, &job, (previous_version, modify_index)).await?;
+        Ok(DriverOutcome { applied: Some(applied), ..outcome })
+    }
+}
+
+impl NomadDriver {
+    /// Plans and registers the job over `modify_index`, then follows the evaluation and the
+    /// deployment; reverts to `previous_version` when the deployment fails or stalls.
+    async fn roll_out(
+        &self,
+        nomad: &Job<'_>,
+        job_id: &str,
+        job: &Value,
+        (previous_version, modify_index): (u64, u64),
+    ) -> Result<DriverOutcome> {
+        let (get, post) = (reqwest::Method::GET, reqwest::Method::POST);
         nomad
             .call(&self.http, post.clone(), &format!("/job/{job_id}/plan"), Some(&json!({ "Job": job, "Diff": true })))
             .await?;
@@ -138,7 +155,7 @@ impl TargetDriver for NomadDriver {
                 (Some("failed" | "canceled"), _) => {
                     return self
                         .revert(
-                            &nomad,
+                            nomad,
                             job_id,
                             previous_version,
                             format!("evaluation {eval_id} ended {}", eval["Status"]),
@@ -147,7 +164,7 @@ impl TargetDriver for NomadDriver {
                 }
                 _ if tokio::time::Instant::now() > deadline => {
                     return self
-                        .revert(&nomad, job_id, previous_version, format!("evaluation {eval_id} did not complete"))
+                        .revert(nomad, job_id, previous_version, format!("evaluation {eval_id} did not complete"))
                         .await;
                 }
                 _ => tokio::time::sleep(self.poll).await,
@@ -159,20 +176,21 @@ impl TargetDriver for NomadDriver {
                 Some("successful") => {
                     return Ok(DriverOutcome {
                         succeeded: true,
+                        applied: None,
                         message: format!("job {job_id} deployment {deployment_id} successful"),
                     });
                 }
                 Some("failed" | "cancelled") => {
                     let why = deployment["StatusDescription"].as_str().unwrap_or("failed").to_owned();
                     return self
-                        .revert(&nomad, job_id, previous_version, format!("deployment {deployment_id}: {why}"))
+                        .revert(nomad, job_id, previous_version, format!("deployment {deployment_id}: {why}"))
                         .await;
                 }
                 _ if tokio::time::Instant::now() > deadline => {
                     nomad.call(&self.http, post.clone(), &format!("/deployment/fail/{deployment_id}"), None).await?;
                     return self
                         .revert(
-                            &nomad,
+                            nomad,
                             job_id,
                             previous_version,
                             format!("deployment {deployment_id} did not finish in time"),
@@ -183,13 +201,15 @@ impl TargetDriver for NomadDriver {
             }
         }
     }
-}
 
-impl NomadDriver {
     async fn revert(&self, nomad: &Job<'_>, job_id: &str, version: u64, why: String) -> Result<DriverOutcome> {
         let body = json!({ "JobID": job_id, "JobVersion": version });
         nomad.call(&self.http, reqwest::Method::POST, &format!("/job/{job_id}/revert"), Some(&body)).await?;
-        Ok(DriverOutcome { succeeded: false, message: format!("{why}; reverted job {job_id} to version {version}") })
+        Ok(DriverOutcome {
+            succeeded: false,
+            applied: None,
+            message: format!("{why}; reverted job {job_id} to version {version}"),
+        })
     }
 }
 

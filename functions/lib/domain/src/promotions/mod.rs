@@ -161,6 +161,8 @@ pub struct Rollout {
     pub reports: Arc<dyn crate::reports::ReportQueue>,
     /// What runs the environments' CI steps.
     pub steps: StepRunner,
+    /// What deployments applied.
+    pub artifacts: Arc<dyn crate::artifacts::ArtifactRepository>,
 }
 
 #[derive(Clone)]
@@ -256,6 +258,14 @@ impl Promotions {
     /// The promotion's deployments, one per target.
     pub async fn deployments(&self, id: PromotionId) -> Result<Vec<Deployment>> {
         self.rollout.deployments.deployments_of(id).await
+    }
+
+    /// What these deployments applied, in one batch (for data loaders).
+    pub async fn artifacts(
+        &self,
+        deployments: &[(PromotionId, crate::ids::TargetId)],
+    ) -> Result<Vec<crate::artifacts::Artifact>> {
+        self.rollout.artifacts.artifacts(deployments).await
     }
 
     pub async fn evidence_of(&self, id: PromotionId) -> Result<Vec<EvidenceRecord>> {

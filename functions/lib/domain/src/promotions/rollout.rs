@@ -40,6 +40,7 @@ impl Promotions {
                 message: None,
                 started_at: None,
                 finished_at: None,
+                artifact: None,
             })
             .collect();
         let mut after = approved.clone();
