@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests in tests/: real processes the tests drive.
 
 pub mod app;
+pub mod probes;
 pub mod recorder;
 pub mod registry;
 
@@ -80,4 +81,15 @@ pub async fn artifacts(app: &app::TestApp, promotion: &str) -> Vec<serde_json::V
             artifact
         })
         .collect()
+}
+
+/// The environment once `release` runs there again after a rollback, with the hold the
+/// rollback set: `{ currentRelease { id } hold { reason } }`.
+pub async fn rolled_back_to(app: &app::TestApp, environment: &str, release: &str) -> Value {
+    let q = "query($e: ID!) { environment(id: $e) { currentRelease { id } hold { reason } } }";
+    eventually(Duration::from_secs(30), "the rollback", || async {
+        let env = app.ok(q, json!({ "e": environment })).await["environment"].clone();
+        (env["currentRelease"]["id"] == release && env["hold"].is_object()).then_some(env)
+    })
+    .await
 }

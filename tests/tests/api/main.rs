@@ -4,6 +4,7 @@
 use gantry_tests::app as support;
 
 mod abuse;
+mod analysis;
 mod auth;
 mod browser;
 mod ci;

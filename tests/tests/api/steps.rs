@@ -173,12 +173,7 @@ async fn a_failed_post_deploy_step_rolls_back() {
         (done["status"].as_str(), done["reason"].as_str()),
         (Some("FAILED"), Some("step verify: the run ended: failure"))
     );
-    let q = "query($e: ID!) { environment(id: $e) { currentRelease { id } hold { reason } } }";
-    let environment = gantry_tests::eventually(Duration::from_secs(30), "the rollback", || async {
-        let env = app.ok(q, json!({ "e": prod })).await["environment"].clone();
-        (env["currentRelease"]["id"] == first.as_str() && env["hold"].is_object()).then_some(env)
-    })
-    .await;
+    let environment = gantry_tests::rolled_back_to(&app, &prod, &first).await;
     assert!(environment["hold"]["reason"].as_str().unwrap().contains("rollback"), "{environment:#}");
     assert_eq!(gh.runs().len(), 1, "a rollback runs no steps");
 }
@@ -281,7 +276,7 @@ async fn bad_plans_are_refused_and_nothing_is_stored() {
             json!([{ "name": "w", "phase": "PRE_DEPLOY", "integrationId": jenkins, "waitCi": { "runId": "7" } }]),
             "runIdFrom",
         ),
-        (json!([both]), "exactly one of triggerCi and waitCi"),
+        (json!([both]), "exactly one of triggerCi, waitCi and analysis"),
         (json!([wait_for("w", "PRE_DEPLOY", &integration, "nothing")]), "earlier trigger-ci"),
         (json!([slow]), "timeoutSeconds"),
         (json!([reserved]), "GANTRY_"),

@@ -1,4 +1,5 @@
-//! Clients of the CI systems Gantry reports deployments to and runs pipelines on: each provider's API behind the
+//! Clients of the CI systems Gantry reports deployments to and runs pipelines on, and the
+//! analysis probes promotions measure: each provider's API behind the
 //! domain's `CiClient` port, with bounded retries of what may work a moment later.
 
 use async_trait::async_trait;
@@ -11,11 +12,13 @@ mod github;
 mod gitlab;
 mod http;
 mod jenkins;
+mod probes;
 
 pub use github::GitHub;
 pub use gitlab::GitLab;
 pub use http::Retries;
 pub use jenkins::Jenkins;
+pub use probes::HttpProber;
 
 /// Every provider's client, chosen by the integration's provider.
 pub struct CiClients {

@@ -45,7 +45,8 @@ pub struct StepSpec {
     /// Unique in the environment: later steps name it to take its run.
     pub name: String,
     pub phase: Phase,
-    pub integration_id: CiIntegrationId,
+    /// The CI integration a `trigger-ci` or `wait-ci` step calls; an analysis has none.
+    pub integration_id: Option<CiIntegrationId>,
     pub timeout_seconds: u32,
     pub action: StepAction,
 }
@@ -69,6 +70,9 @@ pub enum StepAction {
     /// fails the promotion only with `fail_on_error`.
     #[serde(rename = "wait-ci", rename_all = "camelCase")]
     WaitCi { run_id: Option<String>, run_id_from: Option<String>, repository: Option<String>, fail_on_error: bool },
+    /// Measures probes every interval (post-deploy only); a failed analysis rolls back.
+    #[serde(rename = "analysis")]
+    Analysis(crate::analysis::AnalysisSpec),
 }
 
 impl StepAction {
@@ -76,6 +80,7 @@ impl StepAction {
         match self {
             Self::TriggerCi { .. } => "trigger-ci",
             Self::WaitCi { .. } => "wait-ci",
+            Self::Analysis(_) => "analysis",
         }
     }
 }
@@ -124,6 +129,9 @@ pub struct StepRun {
     pub started_at: Option<DateTime<Utc>>,
     pub deadline: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// An analysis's measurements so far.
+    #[serde(default)]
+    pub measurements: Vec<crate::analysis::Measurement>,
 }
 
 impl StepRun {
@@ -136,6 +144,7 @@ impl StepRun {
             started_at: None,
             deadline: None,
             finished_at: None,
+            measurements: Vec::new(),
         }
     }
 
@@ -276,11 +285,23 @@ pub fn check_steps(steps: Vec<StepSpec>) -> Result<Vec<StepSpec>> {
             )));
         }
         check_action(&step.name, &step.action, &triggers)?;
+        check_integration(step)?;
         if matches!(step.action, StepAction::TriggerCi { .. }) {
             triggers.push(&step.name);
         }
     }
     Ok(ordered)
+}
+
+/// CI steps call an integration; an analysis calls none, and runs after deploying.
+fn check_integration(step: &StepSpec) -> Result<()> {
+    let why = match (&step.action, step.integration_id, step.phase) {
+        (StepAction::Analysis(_), Some(_), _) => "an analysis takes no integrationId",
+        (StepAction::Analysis(_), None, Phase::PreDeploy) => "an analysis runs post-deploy",
+        (StepAction::TriggerCi { .. } | StepAction::WaitCi { .. }, None, _) => "integrationId is required",
+        _ => return Ok(()),
+    };
+    Err(DomainError::validation(format!("step {}: {why}", step.name)))
 }
 
 fn check_action(name: &str, action: &StepAction, earlier_triggers: &[&str]) -> Result<()> {
@@ -297,6 +318,7 @@ fn check_action(name: &str, action: &StepAction, earlier_triggers: &[&str]) -> R
             }
             check_variables(name, variables)
         }
+        StepAction::Analysis(spec) => spec.check(name),
         StepAction::WaitCi { run_id, run_id_from, repository, .. } => {
             if let Some(r) = repository {
                 check_word(name, "repository", r, 300)?;
@@ -321,7 +343,7 @@ mod tests {
         StepSpec {
             name: name.into(),
             phase,
-            integration_id: CiIntegrationId::new(),
+            integration_id: Some(CiIntegrationId::new()),
             timeout_seconds: 60,
             action: StepAction::TriggerCi {
                 pipeline: Some("smoke.yml".into()),

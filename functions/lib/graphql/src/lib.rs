@@ -2,6 +2,7 @@
 //! (`make schema`), and a test fails when the file is stale.
 
 pub mod accounts;
+pub mod analysis;
 pub mod artifacts;
 pub mod ci;
 pub mod connection;

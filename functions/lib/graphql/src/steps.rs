@@ -29,6 +29,7 @@ pub enum StepPhase {
 pub enum StepType {
     TriggerCi,
     WaitCi,
+    Analysis,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -81,43 +82,46 @@ pub struct WaitCiInput {
     pub fail_on_error: bool,
 }
 
-/// One step: exactly one of `triggerCi` and `waitCi`.
+/// One step: exactly one of `triggerCi`, `waitCi` and `analysis`.
 #[derive(InputObject)]
 pub struct PromotionStepInput {
     /// Unique in the environment: 1-63 of a-z, 0-9 and -.
     pub name: String,
     pub phase: StepPhase,
-    /// A GITHUB or GITLAB CI integration.
-    pub integration_id: ID,
-    /// 3600 unless set; at most 86400.
+    /// The GITHUB, GITLAB or JENKINS CI integration a CI step calls (none for an analysis).
+    pub integration_id: Option<ID>,
+    /// 3600 unless set; at most 86400. An analysis lasts its interval times its count.
     pub timeout_seconds: Option<i64>,
     pub trigger_ci: Option<TriggerCiInput>,
     pub wait_ci: Option<WaitCiInput>,
+    /// Probes measured after deploying (post-deploy only); a failed analysis rolls back.
+    pub analysis: Option<crate::analysis::AnalysisInput>,
 }
 
 impl PromotionStepInput {
     fn into_spec(self) -> Result<StepSpec> {
-        let integration_id = CiIntegrationId::parse(&self.integration_id)?;
+        let integration_id = self.integration_id.as_ref().map(|id| CiIntegrationId::parse(id)).transpose()?;
         let timeout_seconds = match self.timeout_seconds {
             None => steps::DEFAULT_TIMEOUT_SECONDS,
             Some(t) => u32::try_from(t).unwrap_or(u32::MAX),
         };
-        let action = match (self.trigger_ci, self.wait_ci) {
-            (Some(t), None) => StepAction::TriggerCi {
+        let action = match (self.trigger_ci, self.wait_ci, self.analysis) {
+            (None, None, Some(a)) => StepAction::Analysis(a.into_spec(&self.name)?),
+            (Some(t), None, None) => StepAction::TriggerCi {
                 pipeline: t.pipeline,
                 repository: t.repository,
                 git_ref: t.git_ref,
                 variables: variables(&self.name, t.variables)?,
                 wait_for_completion: t.wait_for_completion,
             },
-            (None, Some(w)) => StepAction::WaitCi {
+            (None, Some(w), None) => StepAction::WaitCi {
                 run_id: w.run_id,
                 run_id_from: w.run_id_from,
                 repository: w.repository,
                 fail_on_error: w.fail_on_error,
             },
             _ => {
-                let why = format!("step {}: give exactly one of triggerCi and waitCi", self.name);
+                let why = format!("step {}: give exactly one of triggerCi, waitCi and analysis", self.name);
                 return Err(DomainError::validation(why));
             }
         };
@@ -151,10 +155,18 @@ impl PromotionStep {
         match self.0.action {
             StepAction::TriggerCi { .. } => StepType::TriggerCi,
             StepAction::WaitCi { .. } => StepType::WaitCi,
+            StepAction::Analysis(_) => StepType::Analysis,
         }
     }
-    async fn integration_id(&self) -> ID {
-        ID(self.0.integration_id.to_string())
+    async fn integration_id(&self) -> Option<ID> {
+        self.0.integration_id.map(|id| ID(id.to_string()))
+    }
+    /// analysis: its probes, interval, count and failure limit.
+    async fn analysis(&self) -> Option<crate::analysis::Analysis> {
+        match &self.0.action {
+            StepAction::Analysis(spec) => Some(spec.into()),
+            _ => None,
+        }
     }
     async fn timeout_seconds(&self) -> u32 {
         self.0.timeout_seconds
@@ -163,12 +175,13 @@ impl PromotionStep {
     async fn pipeline(&self) -> Option<&str> {
         match &self.0.action {
             StepAction::TriggerCi { pipeline, .. } => pipeline.as_deref(),
-            StepAction::WaitCi { .. } => None,
+            _ => None,
         }
     }
     async fn repository(&self) -> Option<&str> {
         match &self.0.action {
             StepAction::TriggerCi { repository, .. } | StepAction::WaitCi { repository, .. } => repository.as_deref(),
+            StepAction::Analysis(_) => None,
         }
     }
     /// trigger-ci: the branch or tag.
@@ -176,7 +189,7 @@ impl PromotionStep {
     async fn git_ref(&self) -> Option<&str> {
         match &self.0.action {
             StepAction::TriggerCi { git_ref, .. } => git_ref.as_deref(),
-            StepAction::WaitCi { .. } => None,
+            _ => None,
         }
     }
     async fn variables(&self) -> Vec<StepVariable> {
@@ -185,31 +198,31 @@ impl PromotionStep {
                 .iter()
                 .map(|(name, value)| StepVariable { name: name.clone(), value: value.clone() })
                 .collect(),
-            StepAction::WaitCi { .. } => Vec::new(),
+            _ => Vec::new(),
         }
     }
     async fn wait_for_completion(&self) -> Option<bool> {
         match &self.0.action {
             StepAction::TriggerCi { wait_for_completion, .. } => Some(*wait_for_completion),
-            StepAction::WaitCi { .. } => None,
+            _ => None,
         }
     }
     async fn run_id(&self) -> Option<&str> {
         match &self.0.action {
             StepAction::WaitCi { run_id, .. } => run_id.as_deref(),
-            StepAction::TriggerCi { .. } => None,
+            _ => None,
         }
     }
     async fn run_id_from(&self) -> Option<&str> {
         match &self.0.action {
             StepAction::WaitCi { run_id_from, .. } => run_id_from.as_deref(),
-            StepAction::TriggerCi { .. } => None,
+            _ => None,
         }
     }
     async fn fail_on_error(&self) -> Option<bool> {
         match &self.0.action {
             StepAction::WaitCi { fail_on_error, .. } => Some(*fail_on_error),
-            StepAction::TriggerCi { .. } => None,
+            _ => None,
         }
     }
 }
@@ -245,6 +258,10 @@ impl StepRun {
     }
     async fn finished_at(&self) -> Option<DateTime<Utc>> {
         self.0.finished_at
+    }
+    /// An analysis's measurements so far, oldest first.
+    async fn measurements(&self) -> Vec<crate::analysis::Measurement> {
+        self.0.measurements.iter().map(Into::into).collect()
     }
 }
 

@@ -365,6 +365,7 @@ impl AppState {
                 queue: Arc::new(deploy_jobs.clone()),
                 watches: repo.clone(),
                 poll_seconds: config.step_poll_seconds,
+                prober: Arc::new(gantry_ci::HttpProber::default()),
             },
             artifacts: repo.clone(),
         };

@@ -193,6 +193,7 @@ fn page_size(first: Option<i64>) -> Result<usize> {
     }
 }
 
+mod analysis;
 mod decisions;
 mod freeze;
 pub mod gates;

@@ -109,13 +109,14 @@ impl Promotions {
             Err(DomainError::Conflict(_)) => return self.get(id).await,
             Err(err) => return Err(err),
         };
-        self.settled(&settled).await?;
+        self.settled(&settled, false).await?;
         Ok(settled)
     }
 
     /// What follows a deployment's end: the report to CI, the release's record, and
     /// auto-promotion after success or auto-rollback after failure.
-    pub(super) async fn settled(&self, settled: &Promotion) -> Result<()> {
+    /// `roll_back` rolls back after a failure even where the environment has no autoRollback.
+    pub(super) async fn settled(&self, settled: &Promotion, roll_back: bool) -> Result<()> {
         let report =
             if settled.status == PromotionStatus::Deployed { ReportState::Success } else { ReportState::Failure };
         self.announce(settled.id, report).await;
@@ -129,15 +130,15 @@ impl Promotions {
             ReleaseStatus::Ready
         };
         self.release_moves(settled.release_id, fallback).await?;
-        self.auto_rollback(settled).await;
+        self.auto_rollback(settled, roll_back).await;
         Ok(())
     }
 
     /// After a failed deployment, redeploys what ran before when the environment says so.
-    pub(super) async fn auto_rollback(&self, failed: &Promotion) {
+    pub(super) async fn auto_rollback(&self, failed: &Promotion, always: bool) {
         let considered = async {
             let environment = self.environment(failed.environment_id).await?;
-            if !environment.policy.auto_rollback {
+            if !always && !environment.policy.auto_rollback {
                 return Ok(None);
             }
             let current = self.list(failed.environment_id, Some(PromotionStatus::Deployed), Some(1), None).await?;

@@ -50,12 +50,14 @@ pub struct StepRunner {
     pub watches: Arc<dyn RunWatchRepository>,
     /// Seconds between checks of a running step when no webhook comes first.
     pub poll_seconds: u32,
+    /// What measures analysis probes.
+    pub prober: Arc<dyn crate::analysis::Prober>,
 }
 
 /// Waiting for a run longer than a queue delay allows is a chain of checks.
 const MAX_DELAY_SECONDS: i64 = 900;
 
-fn payload(step: &StepRun) -> serde_json::Value {
+pub(super) fn payload(step: &StepRun) -> serde_json::Value {
     json!({ "step": step.spec.name, "phase": step.spec.phase, "type": step.spec.action.kind(),
             "state": step.state, "run": step.run, "detail": step.detail })
 }
@@ -71,14 +73,14 @@ fn first_of(steps: &[StepRun], phase: Phase) -> Option<usize> {
 }
 
 /// What a finished step records.
-struct Outcome {
-    state: StepState,
-    detail: String,
-    run: Option<CiRun>,
+pub(super) struct Outcome {
+    pub(super) state: StepState,
+    pub(super) detail: String,
+    pub(super) run: Option<CiRun>,
 }
 
 impl Outcome {
-    fn failed(detail: impl Into<String>) -> Self {
+    pub(super) fn failed(detail: impl Into<String>) -> Self {
         Self { state: StepState::Failed, detail: detail.into(), run: None }
     }
 }
@@ -95,10 +97,12 @@ impl Promotions {
         let steps = crate::steps::check_steps(steps)?;
         let mut providers: Vec<(CiIntegrationId, crate::ci::CiProvider)> = Vec::new();
         for step in &steps {
-            let known = providers.iter().find(|(id, _)| *id == step.integration_id).map(|(_, p)| *p);
+            // An analysis calls no CI system.
+            let Some(integration_id) = step.integration_id else { continue };
+            let known = providers.iter().find(|(id, _)| *id == integration_id).map(|(_, p)| *p);
             let provider = match known {
                 Some(provider) => provider,
-                None => match self.runner().ci.get(step.integration_id).await {
+                None => match self.runner().ci.get(integration_id).await {
                     Err(DomainError::NotFound(_)) => {
                         let why = format!("step {}: integrationId names no CI integration", step.name);
                         return Err(DomainError::validation(why));
@@ -107,7 +111,7 @@ impl Promotions {
                 },
             };
             check_provider(step, provider)?;
-            providers.push((step.integration_id, provider));
+            providers.push((integration_id, provider));
         }
         let after = crate::service::revise_environment(self.repo.as_ref(), id, |e| e.steps = steps).await?;
         tracing::info!("environment steps set");
@@ -143,7 +147,7 @@ impl Promotions {
         }
     }
 
-    async fn queue_step(&self, promotion: PromotionId, step: usize, check: u32, delay: u32) -> Result<()> {
+    pub(super) async fn queue_step(&self, promotion: PromotionId, step: usize, check: u32, delay: u32) -> Result<()> {
         let job = StepJob { promotion_id: promotion, step: step as u32, check };
         self.runner().queue.enqueue_step(&job, delay).await
     }
@@ -197,6 +201,9 @@ impl Promotions {
                 let lost = "the CI system's answer to the trigger was lost; the pipeline may or may not run";
                 self.finish_step(promotion, index, Outcome::failed(lost)).await
             }
+            StepState::Running if matches!(step.spec.action, StepAction::Analysis(_)) => {
+                self.measure(promotion, index, job.check).await
+            }
             StepState::Running => self.check_step(promotion, index, job.check).await,
             // The last pre-deploy step passed but deploying did not start (a crash between).
             _ if step.spec.phase == Phase::PreDeploy && next_in_phase(&promotion.steps, index).is_none() => {
@@ -207,7 +214,8 @@ impl Promotions {
     }
 
     /// The integration's access, or why the step cannot use it.
-    async fn access(&self, id: CiIntegrationId) -> Result<std::result::Result<CiAccess, String>> {
+    async fn access(&self, id: Option<CiIntegrationId>) -> Result<std::result::Result<CiAccess, String>> {
+        let Some(id) = id else { return Ok(Err("the step names no CI integration".into())) };
         let integration = match self.runner().ci.get(id).await {
             Ok(found) => found,
             Err(DomainError::NotFound(_)) => return Ok(Err(format!("CI integration {id} does not exist"))),
@@ -223,11 +231,16 @@ impl Promotions {
 
     async fn start_step(&self, promotion: Promotion, index: usize) -> Result<()> {
         let spec = promotion.steps[index].spec.clone();
+        if let StepAction::Analysis(analysis) = &spec.action {
+            return self.start_analysis(promotion, index, analysis.duration_seconds()).await;
+        }
         let access = match self.access(spec.integration_id).await? {
             Ok(access) => access,
             Err(why) => return self.finish_step(promotion, index, Outcome::failed(why)).await,
         };
         match &spec.action {
+            // Started above.
+            StepAction::Analysis(_) => Ok(()),
             StepAction::TriggerCi { .. } => self.trigger_step(promotion, index, &access).await,
             StepAction::WaitCi { run_id, run_id_from, repository, .. } => {
                 let run = match (run_id, run_id_from) {
@@ -255,7 +268,7 @@ impl Promotions {
         }
     }
 
-    fn mark_started(&self, step: &mut StepRun, state: StepState) {
+    pub(super) fn mark_started(&self, step: &mut StepRun, state: StepState) {
         let now = Utc::now();
         step.state = state;
         step.started_at = Some(now);
@@ -426,7 +439,7 @@ impl Promotions {
     /// Records how a step ended and goes on: the next step of its phase, deploying after the
     /// last pre-deploy step, `DEPLOYED` after the last post-deploy one, `FAILED` when it did
     /// not pass.
-    async fn finish_step(&self, before: Promotion, index: usize, outcome: Outcome) -> Result<()> {
+    pub(super) async fn finish_step(&self, before: Promotion, index: usize, outcome: Outcome) -> Result<()> {
         let mut after = before.clone();
         let step = &mut after.steps[index];
         step.state = outcome.state;
@@ -459,7 +472,11 @@ impl Promotions {
                 self.announce(saved.id, crate::ci::ReportState::Failure).await;
                 Ok(())
             }
-            (None, _, Phase::PostDeploy) => self.settled(&saved).await,
+            // A failed analysis rolls back whatever the environment's autoRollback says.
+            (None, _, Phase::PostDeploy) => {
+                let analysis = matches!(saved.steps[index].spec.action, StepAction::Analysis(_));
+                self.settled(&saved, analysis && !passed).await
+            }
         }
     }
 }
