@@ -10,6 +10,7 @@ mod browser;
 mod ci;
 mod ci_integrations;
 mod components;
+mod compose;
 mod crash;
 mod deployments;
 mod docker;

@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod budget;
 pub mod builds;
 pub mod ci;
+pub mod compose;
 pub mod deployments;
 pub mod error;
 pub mod events;

@@ -23,6 +23,7 @@ pub enum TargetKind {
     Docker,
     Ecs,
     Nomad,
+    Compose,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +71,16 @@ pub enum TargetConfig {
         /// Where the ACL token is kept: `env:NAME`, `ssm:/path` or `secretsmanager:name`.
         token_ref: Option<String>,
     },
+    /// A compose stack on a Docker Engine; each mapped service runs one component.
+    Compose {
+        /// `unix:///var/run/docker.sock` or `tcp://host:port`.
+        endpoint: String,
+        /// Containers are named `<project>-<service>`.
+        project: String,
+        /// The compose file (see [`crate::compose`]).
+        file: String,
+        services: BTreeMap<String, ComponentId>,
+    },
 }
 
 impl TargetConfig {
@@ -78,6 +89,7 @@ impl TargetConfig {
             Self::Docker { .. } => TargetKind::Docker,
             Self::Ecs { .. } => TargetKind::Ecs,
             Self::Nomad { .. } => TargetKind::Nomad,
+            Self::Compose { .. } => TargetKind::Compose,
         }
     }
 
@@ -87,6 +99,7 @@ impl TargetConfig {
             Self::Docker { component_id, .. } => vec![*component_id],
             Self::Ecs { containers, .. } => containers.values().copied().collect(),
             Self::Nomad { tasks, .. } => tasks.values().copied().collect(),
+            Self::Compose { services, .. } => services.values().copied().collect(),
         }
     }
 
@@ -94,12 +107,15 @@ impl TargetConfig {
     pub fn validate(&self) -> Result<()> {
         let invalid = |msg: String| Err(DomainError::validation(msg));
         match self {
-            Self::Docker { endpoint, container_name, ports, env, health_check, network_mode, .. } => {
-                let endpoint_ok = endpoint.strip_prefix("unix:///").is_some_and(|p| !p.is_empty())
-                    || endpoint.strip_prefix("tcp://").is_some_and(host_port);
-                if !endpoint_ok {
-                    return invalid(format!("docker endpoint {endpoint:?} must be unix:///path or tcp://host:port"));
+            Self::Compose { endpoint, project, file, services } => {
+                docker_endpoint(endpoint)?;
+                if !docker_name(project) || project.len() > 63 {
+                    return invalid(format!("project {project:?} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*, 63 at most"));
                 }
+                crate::compose::check(file, services)?;
+            }
+            Self::Docker { endpoint, container_name, ports, env, health_check, network_mode, .. } => {
+                docker_endpoint(endpoint)?;
                 if !docker_name(container_name) {
                     return invalid(format!("container name {container_name:?} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"));
                 }
@@ -159,6 +175,16 @@ impl TargetConfig {
             }
         }
         Ok(())
+    }
+}
+
+fn docker_endpoint(endpoint: &str) -> Result<()> {
+    let ok = endpoint.strip_prefix("unix:///").is_some_and(|p| !p.is_empty())
+        || endpoint.strip_prefix("tcp://").is_some_and(host_port);
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::validation(format!("docker endpoint {endpoint:?} must be unix:///path or tcp://host:port")))
     }
 }
 

@@ -21,6 +21,8 @@ pub enum TargetType {
     Ecs,
     /// A Nomad job.
     Nomad,
+    /// A compose stack on a Docker Engine.
+    Compose,
 }
 
 pub struct DeploymentTarget(pub targets::DeploymentTarget);
@@ -70,6 +72,15 @@ pub struct NomadTarget {
     pub tasks: Vec<ComponentMapping>,
     /// Where the ACL token is kept (never the token).
     pub token_ref: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct ComposeTarget {
+    pub endpoint: String,
+    pub project: String,
+    /// The compose file as given (each deployment's artifact is the file it rendered).
+    pub file: String,
+    pub services: Vec<ComponentMapping>,
 }
 
 fn mappings(map: &BTreeMap<String, ComponentId>) -> Vec<ComponentMapping> {
@@ -123,6 +134,17 @@ impl DeploymentTarget {
                 job_id: job_id.clone(),
                 tasks: mappings(tasks),
                 token_ref: token_ref.clone(),
+            }),
+            _ => None,
+        }
+    }
+    async fn compose(&self) -> Option<ComposeTarget> {
+        match &self.0.config {
+            TargetConfig::Compose { endpoint, project, file, services } => Some(ComposeTarget {
+                endpoint: endpoint.clone(),
+                project: project.clone(),
+                file: file.clone(),
+                services: mappings(services),
             }),
             _ => None,
         }
@@ -197,6 +219,17 @@ pub struct NomadTargetInput {
     pub token_ref: Option<String>,
 }
 
+/// A compose stack: the file, and which of its services run which component.
+#[derive(InputObject)]
+pub struct ComposeTargetInput {
+    /// `unix:///var/run/docker.sock` or `tcp://host:port`.
+    pub endpoint: String,
+    pub project: String,
+    /// The compose file (YAML, at most 16 KiB).
+    pub file: String,
+    pub services: Vec<ComponentMappingInput>,
+}
+
 /// `type` and the one matching configuration.
 #[derive(InputObject)]
 pub struct AddDeploymentTargetInput {
@@ -206,6 +239,7 @@ pub struct AddDeploymentTargetInput {
     pub docker: Option<DockerTargetInput>,
     pub ecs: Option<EcsTargetInput>,
     pub nomad: Option<NomadTargetInput>,
+    pub compose: Option<ComposeTargetInput>,
 }
 
 fn component(id: &ID) -> Result<ComponentId, DomainError> {
@@ -223,6 +257,18 @@ fn mapping(input: Vec<ComponentMappingInput>) -> Result<BTreeMap<String, Compone
 }
 
 fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> {
+    let given = [input.docker.is_some(), input.ecs.is_some(), input.nomad.is_some(), input.compose.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(DomainError::validation("give the configuration that matches type, and only that one"));
+    }
+    if let (TargetType::Compose, Some(c)) = (input.kind, input.compose) {
+        return Ok(TargetConfig::Compose {
+            endpoint: c.endpoint,
+            project: c.project,
+            file: c.file,
+            services: mapping(c.services)?,
+        });
+    }
     match (input.kind, input.docker, input.ecs, input.nomad) {
         (TargetType::Docker, Some(d), None, None) => Ok(TargetConfig::Docker {
             endpoint: d.endpoint,

@@ -29,11 +29,11 @@ const API: ClientVersion = ClientVersion { major_version: 1, minor_version: 41 }
 #[derive(Default)]
 pub struct DockerDriver;
 
-fn engine(err: bollard::errors::Error) -> DomainError {
+pub(crate) fn engine(err: bollard::errors::Error) -> DomainError {
     DomainError::internal(format!("Docker Engine: {err}"))
 }
 
-fn connect(endpoint: &str) -> Result<Docker> {
+pub(crate) fn connect(endpoint: &str) -> Result<Docker> {
     if let Some(path) = endpoint.strip_prefix("unix://") {
         Docker::connect_with_unix(path, 120, &API).map_err(engine)
     } else if let Some(addr) = endpoint.strip_prefix("tcp://") {
@@ -43,7 +43,19 @@ fn connect(endpoint: &str) -> Result<Docker> {
     }
 }
 
-fn secs(n: u32) -> i64 {
+/// Pulls `image` unless the engine has it.
+pub(crate) async fn pull(docker: &Docker, image: &str) -> Result<()> {
+    if docker.inspect_image(image).await.is_ok() {
+        return Ok(());
+    }
+    let mut pull = docker.create_image(Some(CreateImageOptionsBuilder::new().from_image(image).build()), None, None);
+    while let Some(step) = pull.next().await {
+        step.map_err(engine)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn secs(n: u32) -> i64 {
     i64::from(n) * 1_000_000_000
 }
 
@@ -65,13 +77,7 @@ impl TargetDriver for DockerDriver {
         };
         let docker = connect(endpoint)?;
         let image = format!("{}@{}", component.image, component.digest);
-        if docker.inspect_image(&image).await.is_err() {
-            let mut pull =
-                docker.create_image(Some(CreateImageOptionsBuilder::new().from_image(&image).build()), None, None);
-            while let Some(step) = pull.next().await {
-                step.map_err(engine)?;
-            }
-        }
+        pull(&docker, &image).await?;
         let short: String = component.digest.as_str()["sha256:".len()..].chars().take(12).collect();
         let next_name = format!("{container_name}-{short}");
         // A leftover from an earlier attempt at the same digest goes first.
@@ -180,7 +186,7 @@ impl TargetDriver for DockerDriver {
 
 /// Healthy when the health check says so (or, without one, when it still runs after a
 /// moment); unhealthy when the check fails or the container exits.
-async fn wait_healthy(docker: &Docker, name: &str, checked: bool, budget: Duration) -> Result<bool> {
+pub(crate) async fn wait_healthy(docker: &Docker, name: &str, checked: bool, budget: Duration) -> Result<bool> {
     let deadline = tokio::time::Instant::now() + budget;
     loop {
         let state = docker.inspect_container(name, None).await.map_err(engine)?.state.unwrap_or_default();

@@ -1,6 +1,7 @@
 //! Target drivers. Each rolls a release's digests out to one kind of target and, when the
 //! rollout fails, restores what ran before.
 
+pub mod compose;
 pub mod docker;
 pub mod ecs;
 pub mod nomad;
@@ -24,6 +25,7 @@ pub fn all(ecs: aws_sdk_ecs::Client, settings: DriverSettings) -> Drivers {
     Drivers::from([
         (TargetKind::Nomad, Arc::new(nomad) as Arc<dyn TargetDriver>),
         (TargetKind::Docker, Arc::new(docker::DockerDriver) as Arc<dyn TargetDriver>),
+        (TargetKind::Compose, Arc::new(compose::ComposeDriver) as Arc<dyn TargetDriver>),
         (TargetKind::Ecs, Arc::new(ecs::EcsDriver { deadline, ..ecs::EcsDriver::new(ecs) }) as Arc<dyn TargetDriver>),
     ])
 }

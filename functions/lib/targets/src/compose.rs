@@ -1,0 +1,170 @@
+//! Compose stacks on a Docker Engine, through the Engine API rather than `docker compose`:
+//! the deployer runs as a Lambda, where there is no CLI to call, and the Engine API is what
+//! the Docker targets already speak, so a stack rolls out and back with the same steps.
+//!
+//! Each service of the rendered file (images pinned by digest) is pulled, then the running
+//! stack is stopped (its services share the host's ports) and the new one started service by
+//! service in `depends_on` order, each waited for until its health check passes. When every
+//! service is up, the old containers are removed and the new ones take the names
+//! `<project>-<service>`; when one does not come up, the new containers are removed and the
+//! old stack starts again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use gantry_domain::artifacts::{Applied, ArtifactKind};
+use gantry_domain::compose::{self, ServiceSpec, Stack};
+use gantry_domain::deployments::{DriverOutcome, TargetDriver};
+use gantry_domain::model::Release;
+use gantry_domain::targets::{DeploymentTarget, TargetConfig};
+use gantry_domain::values::Digest;
+use gantry_domain::{DomainError, Result};
+use tracing::instrument;
+
+use crate::docker::{connect, engine, pull, wait_healthy};
+
+#[derive(Default)]
+pub struct ComposeDriver;
+
+fn failed(message: String, applied: Option<Applied>) -> DriverOutcome {
+    DriverOutcome { succeeded: false, message, applied }
+}
+
+#[async_trait]
+impl TargetDriver for ComposeDriver {
+    #[instrument(skip_all, fields(target = %target.name), err(level = "info"))]
+    async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
+        let TargetConfig::Compose { endpoint, project, file, services } = &target.config else {
+            return Err(DomainError::internal("the Compose driver got another kind of target"));
+        };
+        let stack = match compose::render(file, services, release) {
+            Ok(stack) => stack,
+            Err(DomainError::Validation(why)) => return Ok(failed(why, None)),
+            Err(err) => return Err(err),
+        };
+        let applied = Applied { kind: ArtifactKind::ComposeFile, content: stack.rendered.clone() };
+        let docker = connect(endpoint)?;
+        for service in &stack.services {
+            pull(&docker, &service.image).await?;
+        }
+        let labels = labels(project, target, release);
+        let outcome = roll_out(&docker, project, &stack, &labels).await?;
+        Ok(DriverOutcome { applied: Some(applied), ..outcome })
+    }
+}
+
+/// The labels every container of the stack carries, beside the service's own.
+fn labels(project: &str, target: &DeploymentTarget, release: &Release) -> HashMap<String, String> {
+    [
+        ("com.docker.compose.project", project.to_owned()),
+        ("gantry.release", release.id.to_string()),
+        ("gantry.release-name", release.name.to_string()),
+        ("gantry.target", target.id.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+async fn remove(docker: &Docker, name: &str) {
+    let force = RemoveContainerOptionsBuilder::new().force(true).build();
+    let _ = docker.remove_container(name, Some(force)).await;
+}
+
+/// Stops the running stack, starts the new one, and keeps whichever came up.
+async fn roll_out(
+    docker: &Docker,
+    project: &str,
+    stack: &Stack,
+    labels: &HashMap<String, String>,
+) -> Result<DriverOutcome> {
+    let suffix: String = Digest::of(stack.rendered.as_bytes()).as_str()["sha256:".len()..].chars().take(12).collect();
+    let mut stopped = Vec::new();
+    for service in stack.services.iter().rev() {
+        let name = format!("{project}-{}", service.name);
+        let running = docker.inspect_container(&name, None).await.ok().and_then(|c| c.state?.running);
+        if running == Some(true) {
+            let stop = StopContainerOptionsBuilder::new().t(10).build();
+            docker.stop_container(&name, Some(stop)).await.map_err(engine)?;
+            stopped.push(name);
+        }
+    }
+    let mut started = Vec::new();
+    let mut failure = None;
+    for service in &stack.services {
+        let next = format!("{project}-{}-{suffix}", service.name);
+        remove(docker, &next).await;
+        started.push((next.clone(), format!("{project}-{}", service.name)));
+        match start(docker, &next, service, labels).await {
+            Ok(true) => {}
+            Ok(false) => failure = Some(format!("service {} did not become healthy", service.name)),
+            Err(err) => {
+                tracing::warn!(service = %service.name, error = %err, "a service did not start");
+                failure = Some(format!("service {} did not start", service.name));
+            }
+        }
+        if failure.is_some() {
+            break;
+        }
+    }
+    let Some(why) = failure else {
+        for (next, name) in &started {
+            remove(docker, name).await;
+            let rename = RenameContainerOptionsBuilder::new().name(name).build();
+            docker.rename_container(next, rename).await.map_err(engine)?;
+        }
+        let names: Vec<&str> = stack.services.iter().map(|s| s.name.as_str()).collect();
+        return Ok(DriverOutcome {
+            succeeded: true,
+            message: format!("{project} runs {}", names.join(", ")),
+            applied: None,
+        });
+    };
+    for (next, _) in &started {
+        remove(docker, next).await;
+    }
+    for name in stopped.iter().rev() {
+        docker.start_container(name, None).await.map_err(engine)?;
+    }
+    let kept = if stopped.is_empty() { String::new() } else { "; the previous stack runs again".to_owned() };
+    Ok(failed(format!("{why}{kept}"), None))
+}
+
+/// Creates and starts one service's container, and waits until it is healthy.
+async fn start(docker: &Docker, name: &str, service: &ServiceSpec, labels: &HashMap<String, String>) -> Result<bool> {
+    let mut labels = labels.clone();
+    labels.extend(service.labels.clone());
+    labels.insert("com.docker.compose.service".into(), service.name.clone());
+    let seconds = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000);
+    let body = ContainerCreateBody {
+        image: Some(service.image.clone()),
+        cmd: service.command.clone(),
+        env: Some(service.environment.clone()),
+        labels: Some(labels),
+        healthcheck: service.healthcheck.as_ref().map(|(test, interval, timeout, retries)| HealthConfig {
+            test: Some(test.clone()),
+            interval: Some(seconds(*interval)),
+            timeout: Some(seconds(*timeout)),
+            retries: Some(i64::try_from(*retries).unwrap_or(3)),
+            ..Default::default()
+        }),
+        host_config: Some(HostConfig { network_mode: Some(service.network_mode.clone()), ..Default::default() }),
+        ..Default::default()
+    };
+    docker
+        .create_container(Some(CreateContainerOptionsBuilder::new().name(name).build()), body)
+        .await
+        .map_err(engine)?;
+    docker.start_container(name, None).await.map_err(engine)?;
+    let budget = service.healthcheck.as_ref().map_or(Duration::from_secs(3), |(_, interval, timeout, retries)| {
+        Duration::from_secs((*interval).max(*timeout) * (retries + 2))
+    });
+    wait_healthy(docker, name, service.healthcheck.is_some(), budget).await
+}
