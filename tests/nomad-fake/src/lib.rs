@@ -161,6 +161,25 @@ fn respond(s: &mut State, operation: &str, params: &HashMap<String, String>, bod
             }
         }
         "PostJobRevert" => revert(s, &job_name, &body),
+        "PostDeploymentPromote" => {
+            let id = params.get("deploymentID").cloned().unwrap_or_default();
+            s.index += 1;
+            let new_index = s.index;
+            match s.deployments.iter_mut().find(|d| d["ID"] == id.as_str()) {
+                Some(d) if d["Status"] == "running" => {
+                    d["Status"] = json!("successful");
+                    d["StatusDescription"] = json!("Deployment completed successfully");
+                    for group in d["TaskGroups"].as_object_mut().into_iter().flat_map(|g| g.values_mut()) {
+                        group["Promoted"] = json!(true);
+                    }
+                    reply(StatusCode::OK, new_index, json!({ "DeploymentModifyIndex": new_index, "Index": new_index }))
+                }
+                Some(_) => {
+                    reply(StatusCode::BAD_REQUEST, index, json!({ "error": "can't promote terminal deployment" }))
+                }
+                None => reply(StatusCode::NOT_FOUND, index, json!({ "error": "deployment not found" })),
+            }
+        }
         other => reply(
             StatusCode::NOT_IMPLEMENTED,
             index,
@@ -209,6 +228,14 @@ fn revert(s: &mut State, job_name: &str, body: &Value) -> Response {
     register(s, job_name, target, current.as_ref(), Outcome::Succeed)
 }
 
+/// The first task group and its canary count, when the job's update stanza (or the group's)
+/// places canaries.
+fn canaries(job: &Value) -> Option<(String, u64)> {
+    let group = job["TaskGroups"].get(0)?;
+    let count = group["Update"]["Canary"].as_u64().or(job["Update"]["Canary"].as_u64()).filter(|n| *n > 0)?;
+    Some((group["Name"].as_str().unwrap_or("group").to_owned(), count))
+}
+
 /// Stores a new job version with an evaluation and a deployment whose end `outcome` decides.
 fn register(s: &mut State, id: &str, mut job: Value, current: Option<&Value>, outcome: Outcome) -> Response {
     s.index += 1;
@@ -219,12 +246,19 @@ fn register(s: &mut State, id: &str, mut job: Value, current: Option<&Value>, ou
     job["ID"] = json!(id);
     s.jobs.entry(id.to_owned()).or_default().push(job);
     let deployment_id = uuid::Uuid::new_v4().to_string();
-    let (status, description) = match outcome {
-        Outcome::Succeed => ("successful", "Deployment completed successfully"),
-        Outcome::Fail => ("failed", "Failed due to unhealthy allocations"),
-        Outcome::Stall => ("running", "Deployment is running"),
+    let canaries = canaries(s.jobs[id].last().unwrap_or(&Value::Null));
+    let (status, description) = match (outcome, &canaries) {
+        (Outcome::Succeed, Some(_)) => ("running", "Deployment is running but requires manual promotion"),
+        (Outcome::Succeed, None) => ("successful", "Deployment completed successfully"),
+        (Outcome::Fail, _) => ("failed", "Failed due to unhealthy allocations"),
+        (Outcome::Stall, _) => ("running", "Deployment is running"),
     };
-    s.deployments.push(json!({ "ID": deployment_id, "JobID": id, "JobVersion": version, "Status": status, "StatusDescription": description, "ModifyIndex": index }));
+    // Canaries are placed and healthy, waiting for promotion, unless the rollout stalls.
+    let groups = canaries.map(|(group, n)| {
+        let healthy = if outcome == Outcome::Succeed { n } else { 0 };
+        json!({ group: { "DesiredCanaries": n, "HealthyAllocs": healthy, "PlacedCanaries": vec!["canary"; n as usize], "Promoted": false } })
+    });
+    s.deployments.push(json!({ "ID": deployment_id, "JobID": id, "JobVersion": version, "Status": status, "StatusDescription": description, "ModifyIndex": index, "TaskGroups": groups }));
     let eval_id = uuid::Uuid::new_v4().to_string();
     s.evaluations.insert(eval_id.clone(), json!({ "ID": eval_id, "JobID": id, "Status": "complete", "DeploymentID": deployment_id, "ModifyIndex": index }));
     reply(

@@ -7,6 +7,7 @@ mod abuse;
 mod analysis;
 mod auth;
 mod browser;
+mod canary;
 mod ci;
 mod ci_integrations;
 mod components;

@@ -70,6 +70,10 @@ pub enum TargetConfig {
         tasks: BTreeMap<String, ComponentId>,
         /// Where the ACL token is kept: `env:NAME`, `ssm:/path` or `secretsmanager:name`.
         token_ref: Option<String>,
+        /// For a job whose update stanza places canaries: what is measured once they are
+        /// healthy, before the deployment is promoted (or failed and reverted).
+        #[serde(default)]
+        canary_analysis: Option<crate::analysis::AnalysisSpec>,
     },
     /// A compose stack on a Docker Engine; each mapped service runs one component.
     Compose {
@@ -144,7 +148,10 @@ impl TargetConfig {
                     return invalid("an ECS target maps at least one container to a component".into());
                 }
             }
-            Self::Nomad { address, namespace, job_id, tasks, token_ref } => {
+            Self::Nomad { address, namespace, job_id, tasks, token_ref, canary_analysis } => {
+                if let Some(analysis) = canary_analysis {
+                    analysis.check("canary analysis")?;
+                }
                 let address_ok = address
                     .strip_prefix("http://")
                     .or_else(|| address.strip_prefix("https://"))
@@ -311,6 +318,7 @@ mod tests {
             job_id: "web".into(),
             tasks: BTreeMap::from([("server".into(), ComponentId::new())]),
             token_ref: token_ref.map(Into::into),
+            canary_analysis: None,
         };
         assert!(nomad("http://127.0.0.1:4646", Some("env:NOMAD_TOKEN")).validate().is_ok());
         assert!(nomad("nomad:4646", None).validate().is_err());

@@ -72,6 +72,8 @@ pub struct NomadTarget {
     pub tasks: Vec<ComponentMapping>,
     /// Where the ACL token is kept (never the token).
     pub token_ref: Option<String>,
+    /// Measured once the job's canaries are healthy, before promoting them.
+    pub canary_analysis: Option<crate::analysis::Analysis>,
 }
 
 #[derive(SimpleObject)]
@@ -128,13 +130,16 @@ impl DeploymentTarget {
     }
     async fn nomad(&self) -> Option<NomadTarget> {
         match &self.0.config {
-            TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref } => Some(NomadTarget {
-                address: address.clone(),
-                namespace: namespace.clone(),
-                job_id: job_id.clone(),
-                tasks: mappings(tasks),
-                token_ref: token_ref.clone(),
-            }),
+            TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref, canary_analysis } => {
+                Some(NomadTarget {
+                    canary_analysis: canary_analysis.as_ref().map(Into::into),
+                    address: address.clone(),
+                    namespace: namespace.clone(),
+                    job_id: job_id.clone(),
+                    tasks: mappings(tasks),
+                    token_ref: token_ref.clone(),
+                })
+            }
             _ => None,
         }
     }
@@ -217,6 +222,9 @@ pub struct NomadTargetInput {
     pub tasks: Vec<ComponentMappingInput>,
     /// `env:NAME`, `ssm:/path` or `secretsmanager:name`.
     pub token_ref: Option<String>,
+    /// For a job whose update stanza places canaries: measured once they are healthy; the
+    /// deployment is promoted when it passes, failed and reverted when not.
+    pub canary_analysis: Option<crate::analysis::AnalysisInput>,
 }
 
 /// A compose stack: the file, and which of its services run which component.
@@ -293,6 +301,7 @@ fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> 
             job_id: n.job_id,
             tasks: mapping(n.tasks)?,
             token_ref: n.token_ref,
+            canary_analysis: n.canary_analysis.map(|a| a.into_spec("canary analysis")).transpose()?,
         }),
         _ => Err(DomainError::validation("give the configuration that matches type, and only that one")),
     }

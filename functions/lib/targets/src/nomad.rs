@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use gantry_domain::analysis::{AnalysisSpec, Measurement, Prober, Verdict};
 use gantry_domain::artifacts::{Applied, ArtifactKind};
 use gantry_domain::deployments::{DriverOutcome, TargetDriver};
 use gantry_domain::model::Release;
@@ -21,6 +22,8 @@ pub struct NomadDriver {
     pub deadline: Duration,
     /// How often the evaluation and the deployment are read.
     pub poll: Duration,
+    /// What measures a canary analysis.
+    pub prober: std::sync::Arc<dyn Prober>,
 }
 
 impl Default for NomadDriver {
@@ -30,6 +33,7 @@ impl Default for NomadDriver {
             tokens: Default::default(),
             deadline: Duration::from_secs(600),
             poll: Duration::from_secs(2),
+            prober: std::sync::Arc::new(gantry_ci::HttpProber::default()),
         }
     }
 }
@@ -91,7 +95,8 @@ fn token(tokens: &std::collections::BTreeMap<String, String>, reference: Option<
 impl TargetDriver for NomadDriver {
     #[instrument(skip_all, fields(target = %target.name), err(level = "info"))]
     async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
-        let TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref } = &target.config else {
+        let TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref, canary_analysis } = &target.config
+        else {
             return Err(DomainError::internal("the Nomad driver got another kind of target"));
         };
         let nomad = Job { address, namespace, token: token(&self.tokens, token_ref.as_deref())? };
@@ -119,7 +124,8 @@ impl TargetDriver for NomadDriver {
             });
         }
         let applied = Applied::json(ArtifactKind::NomadJob, &job);
-        let outcome = self.roll_out(&nomad, job_id, &job, (previous_version, modify_index)).await?;
+        let versions = (previous_version, modify_index);
+        let outcome = self.roll_out(&nomad, job_id, &job, versions, canary_analysis.as_ref()).await?;
         Ok(DriverOutcome { applied: Some(applied), ..outcome })
     }
 }
@@ -133,6 +139,7 @@ impl NomadDriver {
         job_id: &str,
         job: &Value,
         (previous_version, modify_index): (u64, u64),
+        canary: Option<&AnalysisSpec>,
     ) -> Result<DriverOutcome> {
         let (get, post) = (reqwest::Method::GET, reqwest::Method::POST);
         nomad
@@ -170,15 +177,28 @@ impl NomadDriver {
                 _ => tokio::time::sleep(self.poll).await,
             }
         };
+        self.follow(nomad, job_id, &deployment_id, previous_version, (deadline, canary)).await
+    }
+
+    /// Follows the deployment to its end. Canaries that are healthy are measured by the
+    /// canary analysis (when there is one) and promoted when it passes; a deployment that
+    /// fails, stalls past the deadline or fails its analysis is failed and reverted.
+    async fn follow(
+        &self,
+        nomad: &Job<'_>,
+        job_id: &str,
+        deployment_id: &str,
+        previous_version: u64,
+        (deadline, canary): (tokio::time::Instant, Option<&AnalysisSpec>),
+    ) -> Result<DriverOutcome> {
+        let (get, post) = (reqwest::Method::GET, reqwest::Method::POST);
+        let mut notes = Vec::new();
         loop {
             let deployment = nomad.call(&self.http, get.clone(), &format!("/deployment/{deployment_id}"), None).await?;
             match deployment["Status"].as_str() {
                 Some("successful") => {
-                    return Ok(DriverOutcome {
-                        succeeded: true,
-                        applied: None,
-                        message: format!("job {job_id} deployment {deployment_id} successful"),
-                    });
+                    notes.push(format!("job {job_id} deployment {deployment_id} successful"));
+                    return Ok(DriverOutcome { succeeded: true, applied: None, message: notes.join("; ") });
                 }
                 Some("failed" | "cancelled") => {
                     let why = deployment["StatusDescription"].as_str().unwrap_or("failed").to_owned();
@@ -186,16 +206,30 @@ impl NomadDriver {
                         .revert(nomad, job_id, previous_version, format!("deployment {deployment_id}: {why}"))
                         .await;
                 }
-                _ if tokio::time::Instant::now() > deadline => {
+                Some("running") if canaries_ready(&deployment) => {
+                    let analysed = match canary {
+                        Some(spec) => analyse(self.prober.as_ref(), spec).await,
+                        None => Ok("canaries healthy".to_owned()),
+                    };
+                    let why = match analysed {
+                        Ok(summary) => {
+                            let body = json!({ "DeploymentID": deployment_id, "All": true });
+                            let path = format!("/deployment/promote/{deployment_id}");
+                            nomad.call(&self.http, post.clone(), &path, Some(&body)).await?;
+                            notes.push(format!("{summary}; promoted"));
+                            continue;
+                        }
+                        Err(why) => why,
+                    };
                     nomad.call(&self.http, post.clone(), &format!("/deployment/fail/{deployment_id}"), None).await?;
                     return self
-                        .revert(
-                            nomad,
-                            job_id,
-                            previous_version,
-                            format!("deployment {deployment_id} did not finish in time"),
-                        )
+                        .revert(nomad, job_id, previous_version, format!("canary analysis failed: {why}"))
                         .await;
+                }
+                _ if tokio::time::Instant::now() > deadline => {
+                    nomad.call(&self.http, post.clone(), &format!("/deployment/fail/{deployment_id}"), None).await?;
+                    let why = format!("deployment {deployment_id} did not finish in time");
+                    return self.revert(nomad, job_id, previous_version, why).await;
                 }
                 _ => tokio::time::sleep(self.poll).await,
             }
@@ -213,6 +247,40 @@ impl NomadDriver {
     }
 }
 
+/// Whether a deployment waits for its canaries to be promoted: every group that places
+/// canaries has them all healthy, and none is promoted yet.
+fn canaries_ready(deployment: &Value) -> bool {
+    let groups = deployment["TaskGroups"].as_object();
+    let canaried: Vec<&Value> = groups
+        .into_iter()
+        .flat_map(|g| g.values())
+        .filter(|g| g["DesiredCanaries"].as_u64().unwrap_or(0) > 0)
+        .collect();
+    !canaried.is_empty()
+        && canaried
+            .iter()
+            .all(|g| g["Promoted"] != true && g["HealthyAllocs"].as_u64() >= g["DesiredCanaries"].as_u64())
+}
+
+/// Measures the canaries every interval until the analysis passes (a summary) or fails (why).
+async fn analyse(prober: &dyn Prober, spec: &AnalysisSpec) -> std::result::Result<String, String> {
+    let mut seen: Vec<Measurement> = Vec::new();
+    loop {
+        let measured = futures::future::join_all(spec.probes.iter().map(|p| prober.measure(p))).await;
+        let passed = measured.iter().all(|(ok, _)| *ok);
+        let detail = measured.into_iter().map(|(_, d)| d).collect::<Vec<_>>().join("; ");
+        seen.push(Measurement { at: chrono::Utc::now(), passed, detail: detail.clone() });
+        let failed = seen.iter().filter(|m| !m.passed).count();
+        match spec.verdict(&seen) {
+            Verdict::Continue => tokio::time::sleep(Duration::from_secs(u64::from(spec.interval_seconds))).await,
+            Verdict::Passed => {
+                return Ok(format!("canary analysis passed ({failed} of {} measurements failed)", seen.len()));
+            }
+            Verdict::Failed => return Err(format!("{failed} of {} measurements failed; last: {detail}", seen.len())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::token;
@@ -224,5 +292,17 @@ mod tests {
         assert_eq!(token(&tokens, Some("env:NOMAD_TOKEN")).unwrap().as_deref(), Some("s3cret"));
         assert!(token(&tokens, Some("env:NOMAD_OTHER")).unwrap_err().to_string().contains("NOMAD_OTHER is not set"));
         assert!(token(&tokens, Some("ssm:/nomad/token")).is_err());
+    }
+
+    #[test]
+    fn canaries_are_ready_when_every_canaried_group_is_healthy_and_unpromoted() {
+        let deployment = |healthy: u64, promoted: bool| {
+            serde_json::json!({ "TaskGroups": { "web": { "DesiredCanaries": 2, "HealthyAllocs": healthy, "Promoted": promoted },
+                                                "db": { "DesiredCanaries": 0, "HealthyAllocs": 0 } } })
+        };
+        assert!(super::canaries_ready(&deployment(2, false)));
+        assert!(!super::canaries_ready(&deployment(1, false)), "one canary is not healthy yet");
+        assert!(!super::canaries_ready(&deployment(2, true)), "promoted already");
+        assert!(!super::canaries_ready(&serde_json::json!({ "TaskGroups": null })), "no canaries at all");
     }
 }
