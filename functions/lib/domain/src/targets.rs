@@ -60,7 +60,15 @@ pub enum TargetConfig {
         network_mode: String,
     },
     /// An ECS service; each mapped container runs one component.
-    Ecs { cluster: String, service: String, containers: BTreeMap<String, ComponentId> },
+    Ecs {
+        cluster: String,
+        service: String,
+        containers: BTreeMap<String, ComponentId>,
+        /// Measured on a one-task canary service running the new revision, before the
+        /// service itself is updated.
+        #[serde(default)]
+        canary_analysis: Option<crate::analysis::AnalysisSpec>,
+    },
     /// A Nomad job; each mapped task runs one component.
     Nomad {
         /// `http(s)://host:port` of the Nomad API.
@@ -138,7 +146,10 @@ impl TargetConfig {
                     return invalid(format!("networkMode {network_mode:?} must be host or none"));
                 }
             }
-            Self::Ecs { cluster, service, containers } => {
+            Self::Ecs { cluster, service, containers, canary_analysis } => {
+                if let Some(analysis) = canary_analysis {
+                    analysis.check("canary analysis")?;
+                }
                 for (what, value) in [("cluster", cluster), ("service", service)] {
                     if value.is_empty() || value.len() > 255 {
                         return invalid(format!("ECS {what} must be 1-255 characters"));
@@ -309,6 +320,7 @@ mod tests {
             cluster: "prod".into(),
             service: "web".into(),
             containers,
+            canary_analysis: None,
         };
         assert!(ecs(BTreeMap::from([("web".into(), ComponentId::new())])).validate().is_ok());
         assert!(ecs(BTreeMap::new()).validate().is_err());

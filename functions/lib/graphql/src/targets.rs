@@ -62,6 +62,8 @@ pub struct EcsTarget {
     pub cluster: String,
     pub service: String,
     pub containers: Vec<ComponentMapping>,
+    /// Measured on a canary service running the new revision before the service is updated.
+    pub canary_analysis: Option<crate::analysis::Analysis>,
 }
 
 #[derive(SimpleObject)]
@@ -122,9 +124,12 @@ impl DeploymentTarget {
     }
     async fn ecs(&self) -> Option<EcsTarget> {
         match &self.0.config {
-            TargetConfig::Ecs { cluster, service, containers } => {
-                Some(EcsTarget { cluster: cluster.clone(), service: service.clone(), containers: mappings(containers) })
-            }
+            TargetConfig::Ecs { cluster, service, containers, canary_analysis } => Some(EcsTarget {
+                cluster: cluster.clone(),
+                service: service.clone(),
+                containers: mappings(containers),
+                canary_analysis: canary_analysis.as_ref().map(Into::into),
+            }),
             _ => None,
         }
     }
@@ -210,6 +215,9 @@ pub struct EcsTargetInput {
     pub cluster: String,
     pub service: String,
     pub containers: Vec<ComponentMappingInput>,
+    /// Measured on a one-task canary service (`<service>-canary`) running the new revision;
+    /// the service is updated when it passes and left as it was when not.
+    pub canary_analysis: Option<crate::analysis::AnalysisInput>,
 }
 
 #[derive(InputObject)]
@@ -293,7 +301,13 @@ fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> 
             network_mode: d.network_mode,
         }),
         (TargetType::Ecs, None, Some(e), None) => {
-            Ok(TargetConfig::Ecs { cluster: e.cluster, service: e.service, containers: mapping(e.containers)? })
+            let canary_analysis = e.canary_analysis.map(|a| a.into_spec("canary analysis")).transpose()?;
+            Ok(TargetConfig::Ecs {
+                cluster: e.cluster,
+                service: e.service,
+                containers: mapping(e.containers)?,
+                canary_analysis,
+            })
         }
         (TargetType::Nomad, None, None, Some(n)) => Ok(TargetConfig::Nomad {
             address: n.address,

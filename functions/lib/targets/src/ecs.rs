@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerDefinition, DeploymentRolloutState, TaskDefinition};
+use gantry_domain::analysis::{AnalysisSpec, Prober};
 use gantry_domain::artifacts::{Applied, ArtifactKind};
 use gantry_domain::deployments::{DriverOutcome, TargetDriver};
 use gantry_domain::model::Release;
@@ -16,17 +17,22 @@ use gantry_domain::{DomainError, Result};
 use serde_json::{Value, json};
 use tracing::instrument;
 
+use crate::canary::analyse;
+
 pub struct EcsDriver {
     pub client: Client,
     /// How long a deployment may run before the service is restored.
     pub deadline: Duration,
     /// How often the service is read.
     pub poll: Duration,
+    /// What measures a canary analysis.
+    pub prober: std::sync::Arc<dyn Prober>,
 }
 
 impl EcsDriver {
     pub fn new(client: Client) -> Self {
-        Self { client, deadline: Duration::from_secs(600), poll: Duration::from_secs(2) }
+        let prober = std::sync::Arc::new(gantry_ci::HttpProber::default());
+        Self { client, deadline: Duration::from_secs(600), poll: Duration::from_secs(2), prober }
     }
 
     async fn restore(&self, cluster: &str, service: &str, previous: &str, why: String) -> Result<DriverOutcome> {
@@ -50,7 +56,7 @@ fn ecs<E: std::fmt::Debug>(err: E) -> DomainError {
 impl TargetDriver for EcsDriver {
     #[instrument(skip_all, fields(target = %target.name), err(level = "info"))]
     async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
-        let TargetConfig::Ecs { cluster, service, containers } = &target.config else {
+        let TargetConfig::Ecs { cluster, service, containers, canary_analysis } = &target.config else {
             return Err(DomainError::internal("the ECS driver got another kind of target"));
         };
         let described = self.client.describe_services().cluster(cluster).services(service).send().await.map_err(ecs)?;
@@ -84,7 +90,8 @@ impl TargetDriver for EcsDriver {
             }
         }
         let applied = Applied::json(ArtifactKind::EcsTaskDefinition, &task_definition_json(td, &definitions, service));
-        let outcome = self.roll_out(cluster, service, td, definitions, &current).await?;
+        let canary = canary_analysis.as_ref();
+        let outcome = self.roll_out(cluster, service, td, (definitions, canary), &current).await?;
         Ok(DriverOutcome { applied: Some(applied), ..outcome })
     }
 }
@@ -97,7 +104,7 @@ impl EcsDriver {
         cluster: &str,
         service: &str,
         td: &TaskDefinition,
-        definitions: Vec<ContainerDefinition>,
+        (definitions, canary): (Vec<ContainerDefinition>, Option<&AnalysisSpec>),
         current: &str,
     ) -> Result<DriverOutcome> {
         let registered = self
@@ -120,6 +127,16 @@ impl EcsDriver {
             .and_then(|t| t.task_definition_arn())
             .map(str::to_owned)
             .ok_or_else(|| ecs("no revision"))?;
+        let mut note = String::new();
+        if let Some(spec) = canary {
+            match self.canary(cluster, service, &next, spec).await? {
+                Ok(summary) => note = format!("{summary}; "),
+                Err(why) => {
+                    let message = format!("canary analysis failed: {why}; {service} still runs {current}");
+                    return Ok(DriverOutcome { succeeded: false, applied: None, message });
+                }
+            }
+        }
         self.client
             .update_service()
             .cluster(cluster)
@@ -128,6 +145,17 @@ impl EcsDriver {
             .send()
             .await
             .map_err(ecs)?;
+        match self.rollout(cluster, service, &next).await? {
+            Ok(()) => {
+                Ok(DriverOutcome { succeeded: true, applied: None, message: format!("{note}{service} runs {next}") })
+            }
+            Err(why) => self.restore(cluster, service, current, why).await,
+        }
+    }
+
+    /// Follows a service's primary deployment until it runs `next`: `Err` says why it failed
+    /// or did not become stable in time.
+    async fn rollout(&self, cluster: &str, service: &str, next: &str) -> Result<std::result::Result<(), String>> {
         let deadline = tokio::time::Instant::now() + self.deadline;
         loop {
             let described =
@@ -139,28 +167,51 @@ impl EcsDriver {
                 .cloned();
             match primary.as_ref().and_then(|d| d.rollout_state()) {
                 Some(DeploymentRolloutState::Completed)
-                    if primary.as_ref().and_then(|d| d.task_definition()) == Some(next.as_str()) =>
+                    if primary.as_ref().and_then(|d| d.task_definition()) == Some(next) =>
                 {
-                    return Ok(DriverOutcome {
-                        succeeded: true,
-                        applied: None,
-                        message: format!("{service} runs {next}"),
-                    });
+                    return Ok(Ok(()));
                 }
                 Some(DeploymentRolloutState::Failed) => {
-                    let why = primary
-                        .and_then(|d| d.rollout_state_reason().map(str::to_owned))
-                        .unwrap_or_else(|| "rollout failed".into());
-                    return self.restore(cluster, service, current, why).await;
+                    let why = primary.and_then(|d| d.rollout_state_reason().map(str::to_owned));
+                    return Ok(Err(why.unwrap_or_else(|| "rollout failed".into())));
                 }
                 _ if tokio::time::Instant::now() > deadline => {
-                    return self
-                        .restore(cluster, service, current, format!("{service} did not become stable in time"))
-                        .await;
+                    return Ok(Err(format!("{service} did not become stable in time")));
                 }
                 _ => tokio::time::sleep(self.poll).await,
             }
         }
+    }
+
+    /// Runs `next` as a one-task canary service beside `service`, measures it, and removes it:
+    /// the verdict of the analysis (the primary service is not touched).
+    async fn canary(
+        &self,
+        cluster: &str,
+        service: &str,
+        next: &str,
+        spec: &AnalysisSpec,
+    ) -> Result<std::result::Result<String, String>> {
+        let name = format!("{service}-canary");
+        let primary = self.client.describe_services().cluster(cluster).services(service).send().await.map_err(ecs)?;
+        let primary = primary.services().first().cloned();
+        self.client
+            .create_service()
+            .cluster(cluster)
+            .service_name(&name)
+            .task_definition(next)
+            .desired_count(1)
+            .set_launch_type(primary.as_ref().and_then(|p| p.launch_type().cloned()))
+            .set_network_configuration(primary.as_ref().and_then(|p| p.network_configuration().cloned()))
+            .send()
+            .await
+            .map_err(ecs)?;
+        let verdict = match self.rollout(cluster, &name, next).await? {
+            Ok(()) => analyse(self.prober.as_ref(), spec).await,
+            Err(why) => Err(format!("the canary did not run: {why}")),
+        };
+        self.client.delete_service().cluster(cluster).service(&name).force(true).send().await.map_err(ecs)?;
+        Ok(verdict)
     }
 }
 

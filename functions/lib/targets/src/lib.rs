@@ -1,6 +1,7 @@
 //! Target drivers. Each rolls a release's digests out to one kind of target and, when the
 //! rollout fails, restores what ran before.
 
+mod canary;
 pub mod compose;
 pub mod docker;
 pub mod ecs;

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use gantry_domain::analysis::{AnalysisSpec, Measurement, Prober, Verdict};
+use gantry_domain::analysis::{AnalysisSpec, Prober};
+
+use crate::canary::analyse;
 use gantry_domain::artifacts::{Applied, ArtifactKind};
 use gantry_domain::deployments::{DriverOutcome, TargetDriver};
 use gantry_domain::model::Release;
@@ -260,25 +262,6 @@ fn canaries_ready(deployment: &Value) -> bool {
         && canaried
             .iter()
             .all(|g| g["Promoted"] != true && g["HealthyAllocs"].as_u64() >= g["DesiredCanaries"].as_u64())
-}
-
-/// Measures the canaries every interval until the analysis passes (a summary) or fails (why).
-async fn analyse(prober: &dyn Prober, spec: &AnalysisSpec) -> std::result::Result<String, String> {
-    let mut seen: Vec<Measurement> = Vec::new();
-    loop {
-        let measured = futures::future::join_all(spec.probes.iter().map(|p| prober.measure(p))).await;
-        let passed = measured.iter().all(|(ok, _)| *ok);
-        let detail = measured.into_iter().map(|(_, d)| d).collect::<Vec<_>>().join("; ");
-        seen.push(Measurement { at: chrono::Utc::now(), passed, detail: detail.clone() });
-        let failed = seen.iter().filter(|m| !m.passed).count();
-        match spec.verdict(&seen) {
-            Verdict::Continue => tokio::time::sleep(Duration::from_secs(u64::from(spec.interval_seconds))).await,
-            Verdict::Passed => {
-                return Ok(format!("canary analysis passed ({failed} of {} measurements failed)", seen.len()));
-            }
-            Verdict::Failed => return Err(format!("{failed} of {} measurements failed; last: {detail}", seen.len())),
-        }
-    }
 }
 
 #[cfg(test)]
