@@ -72,3 +72,55 @@ async fn containers_are_replaced_and_an_unhealthy_one_is_refused() {
 
     let _ = std::process::Command::new("docker").args(["-H", &docker_host(), "rm", "-f", &container]).output();
 }
+
+/// A canary runs the new image beside the old container (with a command of its own, so on a
+/// port of its own), is measured, and is removed; the container is replaced only if it passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_container_is_measured_before_the_container_is_replaced() {
+    let app = TestApp::spawn_with_workers().await;
+    let prometheus = gantry_tests::probes::FakePrometheus::start().await;
+    let registry = Registry::start(free_port(), &format!("{}/webhooks/registry/distribution", app.url), "unused");
+    let (serve_port, canary_port) = (free_port(), free_port());
+    let httpd = |port: u16| ["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h", "/etc"].map(String::from);
+    let command = httpd(serve_port);
+    let command: Vec<&str> = command.iter().map(String::as_str).collect();
+    let v1 = registry.push_with_command("demo/web", "1.0.0", "web 1.0.0", &command);
+    let v2 = registry.push_with_command("demo/web", "1.1.0", "web 1.1.0", &command);
+    let web = app
+        .create_component_with(json!({ "name": "web", "imageRepository": format!("{}/demo/web", registry.host()) }))
+        .await;
+    app.add_version(&web, "1.0.0", &v1).await;
+    app.add_version(&web, "1.1.0", &v2).await;
+    let dev = app.create_environment("dev", 10).await;
+    let container = format!("gantry-test-canary-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let analysis = json!({ "intervalSeconds": 1, "count": 1, "probes": [
+        { "http": { "url": format!("http://127.0.0.1:{canary_port}/gantry-build"), "bodyContains": "web" } },
+        { "prometheus": { "address": prometheus.url, "query": "error_rate", "op": "LT", "value": 0.05 } }] });
+    let target = json!({ "name": "host-1", "type": "DOCKER", "docker": {
+        "endpoint": docker_host(), "containerName": container, "componentId": web, "networkMode": "host",
+        "canary": { "command": httpd(canary_port), "analysis": analysis } } });
+    let add =
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
+    app.ok(add, json!({ "e": dev, "t": target })).await;
+    // The first canary is healthy; the second's error rate is too high.
+    prometheus.script([0.01, 0.5]);
+
+    let first = app.ready_release("web-1.0.0", json!([{ "componentId": web, "version": "1.0.0" }])).await;
+    let deployed = app.promote(&first, &dev).await;
+    assert_eq!(deployed["status"], "DEPLOYED", "{deployed:#}");
+    assert!(
+        deployed["deployments"][0]["message"].as_str().unwrap().starts_with("canary analysis passed"),
+        "{deployed:#}"
+    );
+    assert_eq!(served(serve_port).await.as_deref(), Some("web 1.0.0"));
+    assert_eq!(served(canary_port).await, None, "the canary is removed");
+
+    let second = app.ready_release("web-1.1.0", json!([{ "componentId": web, "version": "1.1.0" }])).await;
+    let failed = app.promote(&second, &dev).await;
+    assert_eq!(failed["status"], "FAILED", "{failed:#}");
+    assert!(failed["reason"].as_str().unwrap().contains("canary analysis failed"), "{failed:#}");
+    assert_eq!(served(serve_port).await.as_deref(), Some("web 1.0.0"), "the old container was never touched");
+    assert_eq!(served(canary_port).await, None);
+
+    let _ = std::process::Command::new("docker").args(["-H", &docker_host(), "rm", "-f", &container]).output();
+}

@@ -43,6 +43,17 @@ pub struct HealthCheck {
     pub retries: u32,
 }
 
+/// A Docker target's canary: the new image runs beside the old container (on the host
+/// network, so with a command or environment of its own that gives it its own port), is
+/// measured by `analysis`, and is removed; the old container is replaced only if it passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DockerCanary {
+    pub command: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub analysis: crate::analysis::AnalysisSpec,
+}
+
 /// How to reach and run each kind of target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
@@ -58,6 +69,9 @@ pub enum TargetConfig {
         health_check: Option<HealthCheck>,
         /// `host` (the default) or `none`, for engines without a bridge.
         network_mode: String,
+        /// A canary container run beside the old one before it is replaced.
+        #[serde(default)]
+        canary: Option<DockerCanary>,
     },
     /// An ECS service; each mapped container runs one component.
     Ecs {
@@ -126,7 +140,13 @@ impl TargetConfig {
                 }
                 crate::compose::check(file, services)?;
             }
-            Self::Docker { endpoint, container_name, ports, env, health_check, network_mode, .. } => {
+            Self::Docker { endpoint, container_name, ports, env, health_check, network_mode, canary, .. } => {
+                if let Some(canary) = canary {
+                    canary.analysis.check("canary analysis")?;
+                    if canary.command.as_ref().is_some_and(Vec::is_empty) {
+                        return invalid("a canary command must not be empty".into());
+                    }
+                }
                 docker_endpoint(endpoint)?;
                 if !docker_name(container_name) {
                     return invalid(format!("container name {container_name:?} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"));
@@ -296,6 +316,7 @@ mod tests {
             env: BTreeMap::from([("MODE".into(), "prod".into())]),
             health_check: None,
             network_mode: "host".into(),
+            canary: None,
         }
     }
 

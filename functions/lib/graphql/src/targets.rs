@@ -6,7 +6,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use gantry_domain::DomainError;
 use gantry_domain::access::{Action, Resource};
-use gantry_domain::targets::{self, HealthCheck, PortMapping, TargetConfig, TargetId, Targets};
+use gantry_domain::targets::{self, DockerCanary, HealthCheck, PortMapping, TargetConfig, TargetId, Targets};
 use gantry_domain::values::{ComponentId, EnvironmentId};
 
 use crate::error::IntoGraphql;
@@ -55,6 +55,8 @@ pub struct DockerTarget {
     pub env: Vec<KeyValue>,
     pub health_check_command: Option<Vec<String>>,
     pub network_mode: String,
+    /// Measured on a canary container before the old container is replaced.
+    pub canary_analysis: Option<crate::analysis::Analysis>,
 }
 
 #[derive(SimpleObject)]
@@ -108,17 +110,25 @@ impl DeploymentTarget {
     }
     async fn docker(&self) -> Option<DockerTarget> {
         match &self.0.config {
-            TargetConfig::Docker { endpoint, container_name, component_id, ports, env, health_check, network_mode } => {
-                Some(DockerTarget {
-                    endpoint: endpoint.clone(),
-                    container_name: container_name.clone(),
-                    component_id: ID(component_id.to_string()),
-                    ports: ports.iter().map(|p| Port { host: p.host, container: p.container }).collect(),
-                    env: env.iter().map(|(key, value)| KeyValue { key: key.clone(), value: value.clone() }).collect(),
-                    health_check_command: health_check.as_ref().map(|h| h.command.clone()),
-                    network_mode: network_mode.clone(),
-                })
-            }
+            TargetConfig::Docker {
+                endpoint,
+                container_name,
+                component_id,
+                ports,
+                env,
+                health_check,
+                network_mode,
+                canary,
+            } => Some(DockerTarget {
+                canary_analysis: canary.as_ref().map(|c| (&c.analysis).into()),
+                endpoint: endpoint.clone(),
+                container_name: container_name.clone(),
+                component_id: ID(component_id.to_string()),
+                ports: ports.iter().map(|p| Port { host: p.host, container: p.container }).collect(),
+                env: env.iter().map(|(key, value)| KeyValue { key: key.clone(), value: value.clone() }).collect(),
+                health_check_command: health_check.as_ref().map(|h| h.command.clone()),
+                network_mode: network_mode.clone(),
+            }),
             _ => None,
         }
     }
@@ -208,6 +218,18 @@ pub struct DockerTargetInput {
     /// `host` (default) or `none`.
     #[graphql(default_with = "String::from(\"host\")")]
     pub network_mode: String,
+    /// A canary container run beside the old one, measured before it is replaced.
+    pub canary: Option<DockerCanaryInput>,
+}
+
+/// The canary's own command and environment (on the host network it needs a port of its
+/// own), and what is measured.
+#[derive(InputObject)]
+pub struct DockerCanaryInput {
+    pub command: Option<Vec<String>>,
+    #[graphql(default)]
+    pub env: Vec<KeyValueInput>,
+    pub analysis: crate::analysis::AnalysisInput,
 }
 
 #[derive(InputObject)]
@@ -299,6 +321,16 @@ fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> 
                 retries: h.retries,
             }),
             network_mode: d.network_mode,
+            canary: d
+                .canary
+                .map(|c| -> Result<DockerCanary, DomainError> {
+                    Ok(DockerCanary {
+                        command: c.command,
+                        env: c.env.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+                        analysis: c.analysis.into_spec("canary analysis")?,
+                    })
+                })
+                .transpose()?,
         }),
         (TargetType::Ecs, None, Some(e), None) => {
             let canary_analysis = e.canary_analysis.map(|a| a.into_spec("canary analysis")).transpose()?;

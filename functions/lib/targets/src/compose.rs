@@ -16,8 +16,7 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use gantry_domain::artifacts::{Applied, ArtifactKind};
 use gantry_domain::compose::{self, ServiceSpec, Stack};
@@ -28,7 +27,7 @@ use gantry_domain::values::Digest;
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
-use crate::docker::{connect, engine, pull, wait_healthy};
+use crate::docker::{connect, create_and_start, engine, pull, wait_healthy};
 
 #[derive(Default)]
 pub struct ComposeDriver;
@@ -158,11 +157,7 @@ async fn start(docker: &Docker, name: &str, service: &ServiceSpec, labels: &Hash
         host_config: Some(HostConfig { network_mode: Some(service.network_mode.clone()), ..Default::default() }),
         ..Default::default()
     };
-    docker
-        .create_container(Some(CreateContainerOptionsBuilder::new().name(name).build()), body)
-        .await
-        .map_err(engine)?;
-    docker.start_container(name, None).await.map_err(engine)?;
+    create_and_start(docker, name, body).await?;
     let budget = service.healthcheck.as_ref().map_or(Duration::from_secs(3), |(_, interval, timeout, retries)| {
         Duration::from_secs((*interval).max(*timeout) * (retries + 2))
     });

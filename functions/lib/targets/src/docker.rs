@@ -19,7 +19,7 @@ use futures::StreamExt;
 use gantry_domain::artifacts::{Applied, ArtifactKind};
 use gantry_domain::deployments::{DriverOutcome, TargetDriver};
 use gantry_domain::model::Release;
-use gantry_domain::targets::{DeploymentTarget, TargetConfig};
+use gantry_domain::targets::{DeploymentTarget, DockerCanary, TargetConfig};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
@@ -63,8 +63,16 @@ pub(crate) fn secs(n: u32) -> i64 {
 impl TargetDriver for DockerDriver {
     #[instrument(skip_all, fields(target = %target.name), err(level = "info"))]
     async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
-        let TargetConfig::Docker { endpoint, container_name, component_id, ports, env, health_check, network_mode } =
-            &target.config
+        let TargetConfig::Docker {
+            endpoint,
+            container_name,
+            component_id,
+            ports,
+            env,
+            health_check,
+            network_mode,
+            canary,
+        } = &target.config
         else {
             return Err(DomainError::internal("the Docker driver got another kind of target"));
         };
@@ -78,6 +86,17 @@ impl TargetDriver for DockerDriver {
         let docker = connect(endpoint)?;
         let image = format!("{}@{}", component.image, component.digest);
         pull(&docker, &image).await?;
+        let mut note = String::new();
+        if let Some(canary) = canary {
+            match run_canary(&docker, &format!("{container_name}-canary"), &image, env, canary).await? {
+                Ok(summary) => note = format!("{summary}; "),
+                Err(why) => {
+                    let message =
+                        format!("canary analysis failed: {why}; {container_name} keeps running the previous image");
+                    return Ok(DriverOutcome { succeeded: false, applied: None, message });
+                }
+            }
+        }
         let short: String = component.digest.as_str()["sha256:".len()..].chars().take(12).collect();
         let next_name = format!("{container_name}-{short}");
         // A leftover from an earlier attempt at the same digest goes first.
@@ -139,11 +158,7 @@ impl TargetDriver for DockerDriver {
         });
         // Once the old container is stopped, every failure must bring it back.
         let attempt = async {
-            docker
-                .create_container(Some(CreateContainerOptionsBuilder::new().name(&next_name).build()), body)
-                .await
-                .map_err(engine)?;
-            docker.start_container(&next_name, None).await.map_err(engine)?;
+            create_and_start(&docker, &next_name, body).await?;
             wait_healthy(&docker, &next_name, health_check.is_some(), budget).await
         };
         let failure = match attempt.await {
@@ -164,7 +179,7 @@ impl TargetDriver for DockerDriver {
                 return Ok(DriverOutcome {
                     succeeded: true,
                     applied: Some(applied),
-                    message: format!("{container_name} runs {image}"),
+                    message: format!("{note}{container_name} runs {image}"),
                 });
             }
             Ok(false) => "the new container did not become healthy".to_owned(),
@@ -182,6 +197,41 @@ impl TargetDriver for DockerDriver {
             if old_running { format!("; {container_name} keeps running the previous image") } else { String::new() };
         Ok(DriverOutcome { succeeded: false, applied: Some(applied), message: format!("{failure}{kept}") })
     }
+}
+
+/// Creates a container named `name` and starts it.
+pub(crate) async fn create_and_start(docker: &Docker, name: &str, body: ContainerCreateBody) -> Result<()> {
+    let options = CreateContainerOptionsBuilder::new().name(name).build();
+    docker.create_container(Some(options), body).await.map_err(engine)?;
+    docker.start_container(name, None).await.map_err(engine)
+}
+
+/// Runs the image as a canary container beside the old one (its own command and environment
+/// on top of the target's), measures it, and removes it: the analysis's verdict.
+async fn run_canary(
+    docker: &Docker,
+    name: &str,
+    image: &str,
+    env: &std::collections::BTreeMap<String, String>,
+    canary: &DockerCanary,
+) -> Result<std::result::Result<String, String>> {
+    let remove = || docker.remove_container(name, Some(RemoveContainerOptionsBuilder::new().force(true).build()));
+    let _ = remove().await;
+    let mut merged = env.clone();
+    merged.extend(canary.env.clone());
+    let body = ContainerCreateBody {
+        image: Some(image.to_owned()),
+        cmd: canary.command.clone(),
+        env: Some(merged.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        labels: Some([("gantry.canary".to_owned(), "true".to_owned())].into()),
+        host_config: Some(HostConfig { network_mode: Some("host".into()), ..Default::default() }),
+        ..Default::default()
+    };
+    create_and_start(docker, name, body).await?;
+    let prober = gantry_ci::HttpProber::default();
+    let verdict = crate::canary::analyse(&prober, &canary.analysis).await;
+    let _ = remove().await;
+    Ok(verdict)
 }
 
 /// Healthy when the health check says so (or, without one, when it still runs after a
