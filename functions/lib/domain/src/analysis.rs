@@ -86,6 +86,14 @@ pub trait Prober: Send + Sync {
     async fn measure(&self, probe: &Probe) -> (bool, String);
 }
 
+/// One measurement: every probe measured once, together; passed when all of them did.
+pub async fn measure_all(prober: &dyn Prober, probes: &[Probe]) -> Measurement {
+    let seen = futures::future::join_all(probes.iter().map(|probe| prober.measure(probe))).await;
+    let passed = seen.iter().all(|(ok, _)| *ok);
+    let detail: Vec<String> = seen.into_iter().map(|(_, what)| what).collect();
+    Measurement { at: Utc::now(), passed, detail: detail.join("; ") }
+}
+
 /// Where an analysis stands after `measurements`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

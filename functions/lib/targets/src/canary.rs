@@ -2,16 +2,15 @@
 
 use std::time::Duration;
 
-use gantry_domain::analysis::{AnalysisSpec, Measurement, Prober, Verdict};
+use gantry_domain::analysis::{AnalysisSpec, Measurement, Prober, Verdict, measure_all};
 
 /// Measures the canaries every interval until the analysis passes (a summary) or fails (why).
 pub(crate) async fn analyse(prober: &dyn Prober, spec: &AnalysisSpec) -> std::result::Result<String, String> {
     let mut seen: Vec<Measurement> = Vec::new();
     loop {
-        let measured = futures::future::join_all(spec.probes.iter().map(|p| prober.measure(p))).await;
-        let passed = measured.iter().all(|(ok, _)| *ok);
-        let detail = measured.into_iter().map(|(_, d)| d).collect::<Vec<_>>().join("; ");
-        seen.push(Measurement { at: chrono::Utc::now(), passed, detail: detail.clone() });
+        let measurement = measure_all(prober, &spec.probes).await;
+        let detail = measurement.detail.clone();
+        seen.push(measurement);
         let failed = seen.iter().filter(|m| !m.passed).count();
         match spec.verdict(&seen) {
             Verdict::Continue => tokio::time::sleep(Duration::from_secs(u64::from(spec.interval_seconds))).await,

@@ -6,7 +6,7 @@ use chrono::Duration;
 
 use super::steps::{Outcome, payload};
 use super::*;
-use crate::analysis::{Measurement, Verdict};
+use crate::analysis::{Verdict, measure_all};
 use crate::steps::{StepAction, StepState};
 
 impl Promotions {
@@ -31,13 +31,10 @@ impl Promotions {
         if check as usize != step.measurements.len() + 1 {
             return Ok(());
         }
-        let prober = &self.rollout.steps.prober;
-        let seen = futures::future::join_all(spec.probes.iter().map(|probe| prober.measure(probe))).await;
-        let passed = seen.iter().all(|(ok, _)| *ok);
-        let detail: Vec<String> = seen.into_iter().map(|(_, what)| what).collect();
-        let detail = detail.join("; ");
+        let measurement = measure_all(self.rollout.steps.prober.as_ref(), &spec.probes).await;
+        let (passed, detail) = (measurement.passed, measurement.detail.clone());
         let mut measured = promotion.clone();
-        measured.steps[index].measurements.push(Measurement { at: Utc::now(), passed, detail: detail.clone() });
+        measured.steps[index].measurements.push(measurement);
         let measurements = &measured.steps[index].measurements;
         let (taken, failed) = (measurements.len(), measurements.iter().filter(|m| !m.passed).count());
         let verdict = spec.verdict(measurements);
