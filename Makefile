@@ -49,6 +49,7 @@ dev: emulator-up
 	@echo "Gantry devserver: http://127.0.0.1:8080/graphql (open the GraphiQL link it prints; Ctrl-C stops it)"
 	GANTRY_EVENTS_QUEUE_URL="$${GANTRY_EVENTS_QUEUE_URL:-$$($(VENV)/bin/aws --endpoint-url $(AWS_ENDPOINT_URL) sqs get-queue-url --queue-name gantry-events --query QueueUrl --output text)}" \
 	GANTRY_DEPLOY_QUEUE_URL="$${GANTRY_DEPLOY_QUEUE_URL:-$$($(VENV)/bin/aws --endpoint-url $(AWS_ENDPOINT_URL) sqs get-queue-url --queue-name gantry-deploy-jobs --query QueueUrl --output text)}" \
+	GANTRY_NOTIFY_QUEUE_URL="$${GANTRY_NOTIFY_QUEUE_URL:-$$($(VENV)/bin/aws --endpoint-url $(AWS_ENDPOINT_URL) sqs get-queue-url --queue-name gantry-notifications --query QueueUrl --output text)}" \
 	  ./target/debug/devserver
 
 # The SAM stack on the emulator: functions as native provided.al2023 bootstraps behind Function
@@ -78,7 +79,7 @@ test: setup
 	trap 'GANTRY_STACK=$(TEST_STACK) scripts/deploy-local.sh down; scripts/dockerd.sh stop; if [ $$started = 1 ]; then $(EMULATOR) stop; fi' EXIT; \
 	$(VENV)/bin/cfn-lint infra/template.yaml; \
 	echo "cfn-lint: infra/template.yaml is clean"; \
-	GANTRY_BUILD_ALL_TARGETS=1 GANTRY_STACK_PARAMETERS="IngestTimeout=10 EventsVisibilityTimeout=10" scripts/deploy-local.sh up >/dev/null; \
+	GANTRY_BUILD_ALL_TARGETS=1 GANTRY_STACK_PARAMETERS="IngestTimeout=10 EventsVisibilityTimeout=10 SlackSigningSecret=stack-test-slack-signing-secret-0123" scripts/deploy-local.sh up >/dev/null; \
 	cargo test --workspace --locked --no-fail-fast
 
 schema:

@@ -29,7 +29,7 @@ rustup target list --installed | grep -qx "$target" || rustup target add "$targe
 
 cd "$root"
 PATH="$venv/bin:$PATH" cargo lambda build --profile lambda "${arch[@]}" --output-format zip \
-  --lambda-dir "$out" -p gantry-api -p gantry-webhooks -p gantry-ingest -p gantry-deployer
-for name in api webhooks ingest deployer; do
+  --lambda-dir "$out" -p gantry-api -p gantry-webhooks -p gantry-ingest -p gantry-deployer -p gantry-notifier
+for name in api webhooks ingest deployer notifier; do
   ls -l "$out/$name/bootstrap.zip" | awk -v n="$name" '{ printf "gantry: %-9s %s bytes\n", n, $5 }' >&2
 done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deploys infra/template.yaml onto the local emulator as it would run on AWS: the four
+# Deploys infra/template.yaml onto the local emulator as it would run on AWS: the five
 # functions as native provided.al2023 bootstraps, the table, the queues with their event
 # source mappings and dead-letter queues, Function URLs and the secrets the template reads.
 #   scripts/deploy-local.sh up     build, upload, deploy; print API_URL, WEBHOOKS_URL, TOKEN
@@ -16,7 +16,7 @@ profile="${GANTRY_LAMBDA_PROFILE:-dev}"
 bin_dir="$root/target/debug"
 [ "$profile" = release ] && bin_dir="$root/target/release"
 bucket="${stack}-artifacts"
-functions=(api webhooks ingest deployer)
+functions=(api webhooks ingest deployer notifier)
 # The secrets the template resolves at deploy time, by their default names.
 secrets=(gantry/data-key gantry/jwt-secret gantry/evidence-key)
 
@@ -34,7 +34,7 @@ package() {
   # One invocation, so every binary shares one feature resolution (and one copy of each crate).
   # `make test` asks for every target: the tests' dependencies change that resolution, and
   # building them here lets `cargo test` reuse each crate instead of compiling a second copy.
-  local targets=(-p gantry-api -p gantry-webhooks -p gantry-ingest -p gantry-deployer -p gantry-devserver --bins)
+  local targets=(-p gantry-api -p gantry-webhooks -p gantry-ingest -p gantry-deployer -p gantry-notifier -p gantry-devserver --bins)
   [ "${GANTRY_BUILD_ALL_TARGETS:-}" = 1 ] && targets=(--workspace --all-targets)
   (cd "$root" && cargo build --quiet --locked --profile "$profile" "${targets[@]}")
   mkdir -p "$run"
@@ -125,7 +125,7 @@ up() {
   "${aws[@]}" cloudformation deploy --stack-name "$stack" --template-file "$run/template.yaml" \
     --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
     --parameter-overrides LogLevel=info ${GANTRY_STACK_PARAMETERS:-} >/dev/null
-  for name in ApiFunctionName WebhooksFunctionName IngestFunctionName DeployerFunctionName; do
+  for name in ApiFunctionName WebhooksFunctionName IngestFunctionName DeployerFunctionName NotifierFunctionName; do
     local size
     size="$("${aws[@]}" lambda get-function --function-name "$(output "$name")" --query Configuration.CodeSize --output text)"
     # The emulator reports success even when a function's code is missing.
@@ -140,8 +140,8 @@ up() {
     echo "API_URL=$api"
     echo "WEBHOOKS_URL=$webhooks"
     echo "TOKEN=$token"
-    for name in EventsQueueUrl EventsDeadLetterQueueUrl DeployJobsQueueUrl TableName \
-      ApiFunctionName WebhooksFunctionName IngestFunctionName DeployerFunctionName; do
+    for name in EventsQueueUrl EventsDeadLetterQueueUrl DeployJobsQueueUrl NotificationsQueueUrl TableName \
+      ApiFunctionName WebhooksFunctionName IngestFunctionName DeployerFunctionName NotifierFunctionName; do
       echo "$name=$(output "$name")"
     done
     echo "FunctionBucket=$bucket"

@@ -28,6 +28,8 @@ pub struct TestApp {
     pub events_queue: String,
     /// This test's own deploy-jobs queue.
     pub deploy_queue: String,
+    /// This test's own notifications queue.
+    pub notify_queue: String,
     /// An admin's token, which `gql` and friends send.
     pub token: String,
     /// The running app's state, for driving workers by hand.
@@ -137,6 +139,8 @@ pub fn test_config(table: &str, events_queue: &str, deploy_queue: &str, override
             "GANTRY_TABLE" => table,
             "GANTRY_EVENTS_QUEUE_URL" => events_queue,
             "GANTRY_DEPLOY_QUEUE_URL" => deploy_queue,
+            // Tests that use notifications name their queue in `overrides`.
+            "GANTRY_NOTIFY_QUEUE_URL" => deploy_queue,
             // Stalled rollouts give up quickly in tests.
             "GANTRY_DEPLOY_TIMEOUT_SECONDS" => "4",
             // Steps waiting for a CI run check it every second.
@@ -188,7 +192,10 @@ impl TestApp {
         let events_queue = queues["gantry-events"].clone();
         let deploy_queue = queues["gantry-deploy-jobs"].clone();
         let (requests, sqs_requests) = (Recorder::default(), Recorder::default());
-        let config = test_config(&table, &events_queue, &deploy_queue, overrides);
+        let notify_queue = queues["gantry-notifications"].clone();
+        let overrides: Vec<(&str, &str)> =
+            overrides.iter().copied().chain([("GANTRY_NOTIFY_QUEUE_URL", notify_queue.as_str())]).collect();
+        let config = test_config(&table, &events_queue, &deploy_queue, &overrides);
         let state = AppState::with_clients(
             config.clone(),
             dynamodb_client(Some(requests.clone())),
@@ -208,6 +215,11 @@ impl TestApp {
                 let queue = deployer.deploy_jobs.clone();
                 queue.poll(|event| gantry_deployer::handle(deployer.clone(), event)).await;
             });
+            let notifier = state.clone();
+            tokio::spawn(async move {
+                let queue = notifier.notify_jobs.clone();
+                queue.poll(|event| gantry_notifier::handle(notifier.clone(), event)).await;
+            });
         }
         let app = gantry_api::router(state.clone()).merge(gantry_webhooks::router(state.clone()));
         let header_timeout = state.config.request_timeout();
@@ -224,6 +236,7 @@ impl TestApp {
             sqs,
             events_queue,
             deploy_queue,
+            notify_queue,
             token: token("test-admin", &[gantry_domain::access::Role::Admin]),
             state,
         }

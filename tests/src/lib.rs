@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod probes;
+pub mod receiver;
 pub mod recorder;
 pub mod registry;
 

@@ -31,6 +31,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         builds: state.builds.clone(),
         targets: state.targets.clone(),
         promotions: state.promotions.clone(),
+        chat: state.chat.clone(),
+        subscriptions: state.subscriptions.clone(),
     });
     let rest = Router::new()
         .route("/api/v1/releases", post(rest::create_release))

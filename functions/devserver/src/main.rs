@@ -21,6 +21,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let queue = deployer.deploy_jobs.clone();
         queue.poll(|event| gantry_deployer::handle(deployer.clone(), event)).await;
     });
+    let notifier = state.clone();
+    tokio::spawn(async move {
+        let queue = notifier.notify_jobs.clone();
+        queue.poll(|event| gantry_notifier::handle(notifier.clone(), event)).await;
+    });
     // A token for the person at the keyboard: admin, for twelve hours.
     let token = state.auth.local().sign(
         "dev-admin",

@@ -1,5 +1,6 @@
 //! The webhook gateway: `POST /webhooks/registry/{source}` (and `.../{source}/{secret}` for
-//! senders that cannot sign). It authenticates, parses, drops duplicates, keeps the raw
+//! senders that cannot sign), CI systems' build events, and the Slack app's commands and
+//! interactions. It authenticates, parses, drops duplicates, keeps the raw
 //! event, enqueues it for ingest and answers at once. The same router serves Lambda and
 //! the devserver.
 
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use gantry_gateway::intake::CiSource;
+use gantry_gateway::slack::SlackInbound;
 use gantry_gateway::{Inbound, RegistrySource};
 use gantry_platform::AppState;
 use gantry_platform::http::{HttpError, header};
@@ -27,6 +29,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/webhooks/registry/{source}/{secret}", post(registry_with_secret))
         .route("/webhooks/ci/github", post(ci_github))
         .route("/webhooks/ci/gitlab", post(ci_gitlab))
+        .route("/slack/commands", post(slack_command))
+        .route("/slack/interactions", post(slack_interaction))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state);
     gantry_platform::layers::harden(routes, &config)
@@ -99,6 +103,31 @@ async fn ci(state: &AppState, source: CiSource, headers: &HeaderMap, body: &[u8]
             let status = if recorded { StatusCode::ACCEPTED } else { StatusCode::OK };
             (status, Json(json!({ "recorded": recorded }))).into_response()
         }
+        Err(err) => HttpError(err).into_response(),
+    }
+}
+
+fn slack_inbound<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> SlackInbound<'a> {
+    SlackInbound {
+        body,
+        timestamp: header(headers, "x-slack-request-timestamp"),
+        signature: header(headers, "x-slack-signature"),
+    }
+}
+
+/// A `/gantry` command: 200 with a message only the user sees (the result follows through
+/// the command's `response_url`); 401 for a request Slack did not sign.
+async fn slack_command(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    match state.slack.command(&slack_inbound(&headers, &body)).await {
+        Ok(reply) => Json(reply.body()).into_response(),
+        Err(err) => HttpError(err).into_response(),
+    }
+}
+
+/// A button of an approval card: 200 with no body, as Slack expects; 401 when unsigned.
+async fn slack_interaction(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    match state.slack.interaction(&slack_inbound(&headers, &body)).await {
+        Ok(_) => StatusCode::OK.into_response(),
         Err(err) => HttpError(err).into_response(),
     }
 }

@@ -6,7 +6,8 @@
 //! - ingest draining a burst of webhooks;
 //! - promotions end to end;
 //! - the AWS cost of a million webhooks and of a million promotions, from the counted requests;
-//! - hostile documents, and memory.
+//! - hostile documents, and memory;
+//! - the Slack app's acknowledgement of commands and clicks.
 //!
 //! It prints figures; it asserts nothing about them, as timings belong here and not in tests.
 
@@ -17,6 +18,7 @@ mod intake;
 mod measure;
 mod promotions;
 mod reads;
+mod slack;
 mod worker;
 
 use gantry_tests::app::TestApp;
@@ -51,5 +53,8 @@ async fn main() {
     }
     if wants("hostile") {
         hostile::run(&app).await;
+    }
+    if wants("slack") {
+        slack::run(rounds).await;
     }
 }

@@ -28,6 +28,7 @@ mod registry;
 mod releases;
 mod reports;
 mod rollbacks;
+mod slack;
 mod steps;
 mod targets;
 mod timeouts;

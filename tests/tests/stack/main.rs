@@ -10,3 +10,4 @@ mod graphql;
 mod init;
 mod poison;
 mod registry;
+mod slack;

@@ -200,7 +200,7 @@ impl Authenticator {
             return self.accounts.check(account, token).await;
         }
         let roles = claims.roles.iter().filter_map(|r| r.parse::<Role>().ok()).collect();
-        Ok(Principal { subject: claims.sub, roles, permissions: claims.permissions })
+        Ok(Principal::new(claims.sub, roles, claims.permissions))
     }
 }
 

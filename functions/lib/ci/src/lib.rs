@@ -1,6 +1,6 @@
-//! Clients of the CI systems Gantry reports deployments to and runs pipelines on, and the
-//! analysis probes promotions measure: each provider's API behind the
-//! domain's `CiClient` port, with bounded retries of what may work a moment later.
+//! Gantry's outbound HTTP: the CI systems it reports deployments to and runs pipelines on,
+//! the analysis probes promotions measure, Slack, and signed notification webhooks. Each
+//! sits behind a domain port, with bounded retries of what may work a moment later.
 
 use async_trait::async_trait;
 use gantry_domain::ci::{CiAccess, CiClient, CiProvider, DeploymentReport};
@@ -13,12 +13,16 @@ mod gitlab;
 mod http;
 mod jenkins;
 mod probes;
+mod slack;
+pub mod webhooks;
 
 pub use github::GitHub;
 pub use gitlab::GitLab;
 pub use http::Retries;
 pub use jenkins::Jenkins;
 pub use probes::HttpProber;
+pub use slack::{SLACK_API, SlackWeb};
+pub use webhooks::StandardWebhooks;
 
 /// Every provider's client, chosen by the integration's provider.
 pub struct CiClients {

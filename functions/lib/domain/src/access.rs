@@ -64,6 +64,8 @@ named_enum!(
         ServiceAccount = "service-account",
         Build = "build",
         Promotion = "promotion",
+        SlackUser = "slack-user",
+        Subscription = "notification-subscription",
     }
 );
 
@@ -125,9 +127,32 @@ pub struct Principal {
     pub subject: String,
     pub roles: Vec<Role>,
     pub permissions: Vec<Permission>,
+    /// The chat account a request came through, recorded with the principal's decisions.
+    pub via: Option<Via>,
+}
+
+/// A chat account a principal acts through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Via {
+    /// A Slack user of a Slack workspace (team).
+    Slack { team: String, user: String },
 }
 
 impl Principal {
+    /// A principal with roles and nothing else.
+    pub fn new(subject: impl Into<String>, roles: Vec<Role>, permissions: Vec<Permission>) -> Self {
+        Self { subject: subject.into(), roles, permissions, via: None }
+    }
+
+    /// `payload` with `via` added when the principal acts through a chat account.
+    pub fn stamp(&self, mut payload: serde_json::Value) -> serde_json::Value {
+        if let (Some(via), Some(object)) = (&self.via, payload.as_object_mut()) {
+            object.insert("via".into(), serde_json::to_value(via).unwrap_or_default());
+        }
+        payload
+    }
+
     pub fn can(&self, resource: Resource, action: Action) -> bool {
         self.roles.iter().any(|r| r.grants(resource, action))
             || self.permissions.iter().any(|p| p.resource == resource && p.action == action)
@@ -148,7 +173,7 @@ mod tests {
     use super::*;
 
     fn principal(roles: &[Role], permissions: &[Permission]) -> Principal {
-        Principal { subject: "t".into(), roles: roles.to_vec(), permissions: permissions.to_vec() }
+        Principal::new("t", roles.to_vec(), permissions.to_vec())
     }
 
     #[test]

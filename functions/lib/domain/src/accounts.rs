@@ -36,7 +36,7 @@ impl ServiceAccount {
     }
 
     pub fn principal(&self) -> Principal {
-        Principal { subject: self.subject(), roles: self.roles.clone(), permissions: self.permissions.clone() }
+        Principal::new(self.subject(), self.roles.clone(), self.permissions.clone())
     }
 }
 

@@ -71,6 +71,7 @@ pub fn environment(
         url: None,
         steps: Vec::new(),
         freeze_windows: Vec::new(),
+        slack_channel: None,
         created_at: now,
         updated_at: now,
         revision: 1,
@@ -79,7 +80,7 @@ pub fn environment(
 
 /// A principal with `roles`.
 pub fn principal(subject: &str, roles: &[crate::access::Role]) -> crate::access::Principal {
-    crate::access::Principal { subject: subject.into(), roles: roles.to_vec(), permissions: Vec::new() }
+    crate::access::Principal::new(subject, roles.to_vec(), Vec::new())
 }
 
 /// A promotion requested by `requester`, pending `approvals` approvals.

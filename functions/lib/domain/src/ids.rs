@@ -43,3 +43,5 @@ id_type!(TargetId, "deployment target");
 id_type!(PromotionId, "promotion");
 id_type!(EvidenceId, "evidence record");
 id_type!(CiIntegrationId, "CI integration");
+id_type!(SubscriptionId, "notification subscription");
+id_type!(EventId, "notification event");

@@ -4,9 +4,11 @@
 //! A webhook's digest is a hint: ingest resolves every tag against the registry before it
 //! writes a version map.
 
+pub mod chat;
 pub mod ci;
 pub mod intake;
 pub mod registry;
+pub mod slack;
 pub mod verify;
 
 pub use gantry_domain::events::{ImageAction, ImageEvent, MANIFEST_MEDIA_TYPES, RegistrySource};

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod analysis;
 pub mod artifacts;
+pub mod chatops;
 pub mod ci;
 pub mod connection;
 pub mod cost;
@@ -42,6 +43,7 @@ pub struct Query(
     accounts::AccountQuery,
     promotions::PromotionQuery,
     promotions::EvidenceQuery,
+    chatops::ChatQuery,
 );
 
 /// Every mutation root field.
@@ -55,6 +57,7 @@ pub struct Mutation(
     promotions::PromotionMutation,
     steps::StepMutation,
     freeze::FreezeMutation,
+    chatops::ChatMutation,
 );
 
 type Schema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
@@ -88,6 +91,8 @@ pub struct Services {
     pub builds: Builds,
     pub targets: Targets,
     pub promotions: Promotions,
+    pub chat: gantry_domain::chatops::ChatOps,
+    pub subscriptions: gantry_domain::notifications::Subscriptions,
 }
 
 pub fn build_schema(services: Services) -> GantrySchema {
@@ -101,6 +106,8 @@ pub fn build_schema(services: Services) -> GantrySchema {
         .data(services.builds)
         .data(services.targets)
         .data(services.promotions)
+        .data(services.chat)
+        .data(services.subscriptions)
         .finish();
     let introspection = async_graphql::Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .introspection_only()

@@ -341,6 +341,8 @@ pub struct CreateEnvironmentInput {
     pub required_approvals: Option<i64>,
     /// Where the environment's service is reached (shown with its CI deployments).
     pub url: Option<String>,
+    /// The Slack channel (id or `#name`) approval cards of promotions here are posted to.
+    pub slack_channel: Option<String>,
     #[graphql(flatten)]
     pub policy: EnvironmentPolicyInput,
 }
@@ -353,6 +355,8 @@ pub struct UpdateEnvironmentInput {
     pub required_approvals: Option<i64>,
     /// An empty string removes it.
     pub url: Option<String>,
+    /// An empty string removes it.
+    pub slack_channel: Option<String>,
     #[graphql(flatten)]
     pub policy: EnvironmentPolicyInput,
 }
@@ -488,6 +492,7 @@ impl CatalogMutation {
             order: input.order,
             required_approvals: input.required_approvals,
             url: input.url,
+            slack_channel: input.slack_channel,
             policy: input.policy.patch()?,
         };
         catalog(ctx).create_environment(input).await.gql().map(Environment)
@@ -506,6 +511,7 @@ impl CatalogMutation {
             order: input.order,
             required_approvals: input.required_approvals,
             url: input.url,
+            slack_channel: input.slack_channel,
             policy: input.policy.patch()?,
         };
         catalog(ctx).update_environment(environment_id(&id)?, patch).await.gql().map(Environment)

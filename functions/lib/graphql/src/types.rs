@@ -360,6 +360,10 @@ impl Environment {
     async fn url(&self) -> Option<&str> {
         self.0.url.as_deref()
     }
+    /// Where approval cards of promotions here are posted.
+    async fn slack_channel(&self) -> Option<&str> {
+        self.0.slack_channel.as_deref()
+    }
     /// CI pipelines promotions here run before and after deploying, pre-deploy first.
     async fn steps(&self) -> Vec<crate::steps::PromotionStep> {
         self.0.steps.iter().cloned().map(crate::steps::PromotionStep).collect()

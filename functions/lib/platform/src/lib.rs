@@ -11,9 +11,12 @@ use base64::Engine as _;
 use gantry_auth::{Authenticator, LocalIssuer, OidcKeys};
 use gantry_domain::accounts::ServiceAccounts;
 use gantry_domain::builds::Builds;
+use gantry_domain::chatops::ChatOps;
 use gantry_domain::ci::CiIntegrations;
 use gantry_domain::integrations::Integrations;
+use gantry_domain::notifications::{Notifier, Subscriptions};
 use gantry_domain::reports::Reports;
+use gantry_gateway::chat::SlackIntake;
 
 use gantry_domain::deployments::{Deployer, DriverSettings, Drivers};
 use gantry_domain::promotions::{Promotions, Rollout, StepRunner};
@@ -50,6 +53,17 @@ pub struct Config {
     pub events_queue_url: String,
     /// `GANTRY_DEPLOY_QUEUE_URL`: the queue deploy jobs travel on (required).
     pub deploy_queue_url: String,
+    /// `GANTRY_NOTIFY_QUEUE_URL`: the queue Slack requests, notification events and their
+    /// deliveries travel on (required).
+    pub notify_queue_url: String,
+    /// `GANTRY_SLACK_SIGNING_SECRET`: the Slack app's signing secret; without it the Slack
+    /// endpoints answer 404.
+    pub slack_signing_secret: Option<Vec<u8>>,
+    /// `GANTRY_SLACK_BOT_TOKEN`: the Slack app's bot token (`xoxb-…`), for approval cards and
+    /// channel notifications.
+    pub slack_bot_token: Option<String>,
+    /// `GANTRY_SLACK_API_URL`: Slack's Web API (`https://slack.com/api` by default).
+    pub slack_api_url: String,
     /// `GANTRY_DEPLOY_TIMEOUT_SECONDS`: how long a Nomad or ECS rollout may run before it is
     /// failed and undone (600 by default).
     pub deploy_timeout_seconds: u64,
@@ -143,6 +157,13 @@ impl Config {
             table: required("GANTRY_TABLE")?,
             events_queue_url: required("GANTRY_EVENTS_QUEUE_URL")?,
             deploy_queue_url: required("GANTRY_DEPLOY_QUEUE_URL")?,
+            notify_queue_url: required("GANTRY_NOTIFY_QUEUE_URL")?,
+            slack_signing_secret: lookup("GANTRY_SLACK_SIGNING_SECRET")
+                .filter(|v| !v.is_empty())
+                .map(|v| long_secret_min("GANTRY_SLACK_SIGNING_SECRET", v, 16))
+                .transpose()?,
+            slack_bot_token: lookup("GANTRY_SLACK_BOT_TOKEN").filter(|v| !v.is_empty()),
+            slack_api_url: slack_api_url(&optional("GANTRY_SLACK_API_URL", gantry_ci::SLACK_API))?,
             data_key: data_key(&required("GANTRY_DATA_KEY")?)?,
             jwt_secret: long_secret("GANTRY_JWT_SECRET", required("GANTRY_JWT_SECRET")?)?,
             evidence_key: long_secret("GANTRY_EVIDENCE_KEY", required("GANTRY_EVIDENCE_KEY")?)?,
@@ -180,10 +201,28 @@ fn data_key(encoded: &str) -> Result<Vec<u8>, ConfigError> {
 }
 
 fn long_secret(name: &'static str, value: String) -> Result<Vec<u8>, ConfigError> {
-    if value.len() < 32 {
-        return Err(ConfigError::Invalid { name, value: "(hidden)".into(), why: "must be at least 32 bytes" });
+    long_secret_min(name, value, 32)
+}
+
+fn long_secret_min(name: &'static str, value: String, min: usize) -> Result<Vec<u8>, ConfigError> {
+    if value.len() < min {
+        let why = if min == 32 { "must be at least 32 bytes" } else { "must be at least 16 bytes" };
+        return Err(ConfigError::Invalid { name, value: "(hidden)".into(), why });
     }
     Ok(value.into_bytes())
+}
+
+fn slack_api_url(raw: &str) -> Result<String, ConfigError> {
+    let ok = (raw.starts_with("https://") || raw.starts_with("http://")) && raw.chars().all(|c| c.is_ascii_graphic());
+    if ok {
+        Ok(raw.trim_end_matches('/').to_owned())
+    } else {
+        Err(ConfigError::Invalid {
+            name: "GANTRY_SLACK_API_URL",
+            value: raw.to_owned(),
+            why: "expected an http(s) URL",
+        })
+    }
 }
 
 fn oidc(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcConfig>, ConfigError> {
@@ -311,6 +350,12 @@ pub struct AppState {
     pub promotions: Promotions,
     pub deployer: Deployer,
     pub deploy_jobs: SqsQueue,
+    /// Slack requests, notification events and deliveries.
+    pub notify_jobs: SqsQueue,
+    pub subscriptions: Subscriptions,
+    pub chat: ChatOps,
+    pub notifier: Notifier,
+    pub slack: SlackIntake,
 }
 
 impl AppState {
@@ -337,7 +382,7 @@ impl AppState {
         let sealer = Arc::new(AesGcmBox::new(&config.data_key).expect("Config holds a 32-byte data key"));
         let events = SqsQueue::new(sqs.clone(), config.events_queue_url.clone());
         let ci = CiIntegrations::new(repo.clone(), sealer.clone());
-        let integrations = Integrations::new(repo.clone(), sealer);
+        let integrations = Integrations::new(repo.clone(), sealer.clone());
         let builds = Builds::new(repo.clone(), repo.clone());
         let catalog = Catalog::new(repo.clone(), repo.clone());
         let registry = Arc::new(gantry_registry::OciRegistry::new());
@@ -352,6 +397,7 @@ impl AppState {
         let targets = Targets::new(repo.clone(), repo.clone());
         let signer = Arc::new(gantry_auth::JwsEvidenceSigner::new(&config.evidence_key));
         let deploy_jobs = SqsQueue::new(sqs.clone(), config.deploy_queue_url.clone());
+        let notify_jobs = SqsQueue::new(sqs.clone(), config.notify_queue_url.clone());
         // Deployment reports to CI systems travel on the deploy-jobs queue too.
         let client = Arc::new(gantry_ci::CiClients::new(gantry_ci::Retries::default()));
         let rollout = Rollout {
@@ -368,6 +414,7 @@ impl AppState {
                 prober: Arc::new(gantry_ci::HttpProber::default()),
             },
             artifacts: repo.clone(),
+            events: Arc::new(notify_jobs.clone()),
         };
         let nudges = Nudges { watches: repo.clone(), queue: Arc::new(deploy_jobs.clone()) };
         let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()), builds.clone(), nudges);
@@ -375,10 +422,30 @@ impl AppState {
             Reports::new(repo.clone(), repo.clone(), repo.clone(), ci.clone(), client, Arc::new(deploy_jobs.clone()));
         let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer, rollout);
         let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers);
+        let slack_api = Arc::new(gantry_ci::SlackWeb::new(
+            &config.slack_api_url,
+            config.slack_bot_token.clone(),
+            gantry_ci::Retries::default(),
+        ));
+        let chat = ChatOps::new(repo.clone(), repo.clone(), slack_api.clone(), promotions.clone(), repo.clone());
+        let subscriptions = Subscriptions::new(repo.clone(), sealer.clone());
+        let outbound = (
+            Arc::new(notify_jobs.clone()) as Arc<dyn gantry_domain::notifications::deliver::NotifierQueue>,
+            Arc::new(gantry_ci::StandardWebhooks::default())
+                as Arc<dyn gantry_domain::notifications::deliver::WebhookSender>,
+            slack_api as Arc<dyn gantry_domain::chatops::SlackApi>,
+        );
+        let notifier = Notifier::new(repo.clone(), repo.clone(), sealer.clone(), outbound, chat.clone());
+        let slack = SlackIntake::new(config.slack_signing_secret.clone(), repo.clone(), Arc::new(notify_jobs.clone()));
         Arc::new(Self {
             promotions,
             deployer,
             deploy_jobs,
+            notify_jobs,
+            subscriptions,
+            chat,
+            notifier,
+            slack,
             targets,
             catalog,
             integrations,
@@ -410,6 +477,7 @@ mod tests {
             ("GANTRY_TABLE", "t"),
             ("GANTRY_EVENTS_QUEUE_URL", "http://q"),
             ("GANTRY_DEPLOY_QUEUE_URL", "http://d"),
+            ("GANTRY_NOTIFY_QUEUE_URL", "http://n"),
             ("GANTRY_DATA_KEY", KEY),
             ("GANTRY_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
             ("GANTRY_EVIDENCE_KEY", "fedcba9876543210fedcba9876543210"),
@@ -456,6 +524,31 @@ mod tests {
             ("GANTRY_OIDC_JWKS", "{}"),
         ]);
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn slack_settings() {
+        let none = with(&[]).unwrap();
+        assert!(none.slack_signing_secret.is_none() && none.slack_bot_token.is_none());
+        assert_eq!(none.slack_api_url, "https://slack.com/api");
+        let set = with(&[
+            ("GANTRY_SLACK_SIGNING_SECRET", "0123456789abcdef"),
+            ("GANTRY_SLACK_BOT_TOKEN", "xoxb-1"),
+            ("GANTRY_SLACK_API_URL", "http://127.0.0.1:9/api/"),
+        ])
+        .unwrap();
+        assert_eq!(set.slack_signing_secret.as_deref(), Some(&b"0123456789abcdef"[..]));
+        assert_eq!(
+            (set.slack_bot_token.as_deref(), set.slack_api_url.as_str()),
+            (Some("xoxb-1"), "http://127.0.0.1:9/api")
+        );
+        let short = with(&[("GANTRY_SLACK_SIGNING_SECRET", "short")]).unwrap_err().to_string();
+        assert!(short.contains("GANTRY_SLACK_SIGNING_SECRET") && !short.contains("short\""), "{short}");
+        assert!(with(&[("GANTRY_SLACK_API_URL", "slack.com/api")]).is_err());
+        assert_eq!(
+            with(&[("GANTRY_NOTIFY_QUEUE_URL", "")]).unwrap_err().to_string(),
+            "GANTRY_NOTIFY_QUEUE_URL must be set"
+        );
     }
 
     #[test]

@@ -9,6 +9,8 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use gantry_domain::deployments::{DeployJob, DeployQueue};
 use gantry_domain::events::{EventQueue, QueuedImageEvent};
+use gantry_domain::notifications::deliver::{NotifierJob, NotifierQueue};
+use gantry_domain::notifications::{EventSink, PromotionEvent};
 use gantry_domain::reports::{ReportJob, ReportQueue};
 use gantry_domain::steps::{StepJob, StepQueue};
 use gantry_domain::{DomainError, Result};
@@ -264,6 +266,25 @@ impl StepQueue for SqsQueue {
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, step = job.step, delay_seconds), err(level = "info"))]
     async fn enqueue_step(&self, job: &StepJob, delay_seconds: u32) -> Result<()> {
         self.send_delayed(job, delay_seconds).await
+    }
+}
+
+#[async_trait]
+impl NotifierQueue for SqsQueue {
+    #[instrument(skip_all, fields(delay_seconds), err(level = "info"))]
+    async fn enqueue_notifier(&self, job: &NotifierJob, delay_seconds: u32) -> Result<()> {
+        self.send_delayed(job, delay_seconds).await
+    }
+}
+
+#[async_trait]
+impl EventSink for SqsQueue {
+    /// Queues the event for the notifier; an event that cannot be queued is logged, and
+    /// the promotion goes on.
+    async fn publish(&self, event: &PromotionEvent) {
+        if let Err(err) = self.enqueue_notifier(&NotifierJob::Event(event.clone()), 0).await {
+            tracing::warn!(promotion_id = %event.promotion_id, kind = event.kind.as_str(), error = %err, "could not queue a notification event");
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use gantry_domain::accounts::ServiceAccountId;
 use gantry_domain::ci::CiIntegrationId;
 use gantry_domain::events::RegistrySource;
+use gantry_domain::ids::SubscriptionId;
 use gantry_domain::integrations::IntegrationId;
 use gantry_domain::model::ReleaseStatus;
 use gantry_domain::promotions::PromotionId;
@@ -129,6 +130,7 @@ pub enum Named {
     CiIntegration,
     ServiceAccount,
     Target,
+    Subscription,
 }
 
 impl Named {
@@ -141,6 +143,7 @@ impl Named {
             Named::CiIntegration => "CI_INTEGRATION",
             Named::ServiceAccount => "SERVICE_ACCOUNT",
             Named::Target => "TARGET",
+            Named::Subscription => "SUBSCRIPTION",
         }
     }
 }
@@ -448,6 +451,29 @@ pub fn build(commit_sha: &str, source: &str, build_id: &str) -> ItemKeys {
 
 /// The sort-key prefix of a commit's builds.
 pub const BUILD_PREFIX: &str = "BUILD#";
+
+// ----- ChatOps and notifications -----
+
+/// Every Slack user mapping, under one partition (at most 1,000).
+pub const SLACK_USERS: &str = "SLACK_USERS";
+pub const SLACK_USER_PREFIX: &str = "USER#";
+
+pub fn slack_user(team: &str, user: &str) -> ItemKeys {
+    ItemKeys::new(SLACK_USERS.to_owned(), format!("{SLACK_USER_PREFIX}{team}#{user}"))
+}
+
+/// Every notification subscription, under one partition (at most 100).
+pub const SUBSCRIPTIONS: &str = "SUBSCRIPTIONS";
+pub const SUBSCRIPTION_PREFIX: &str = "SUBSCRIPTION#";
+
+pub fn subscription(id: SubscriptionId) -> ItemKeys {
+    ItemKeys::new(SUBSCRIPTIONS.to_owned(), format!("{SUBSCRIPTION_PREFIX}{id}"))
+}
+
+/// Where a promotion's Slack approval card was posted, beside the promotion.
+pub fn slack_card(promotion: PromotionId) -> ItemKeys {
+    ItemKeys::new(promotion_pk(promotion), "SLACK_CARD")
+}
 
 // ----- webhook deliveries -----
 

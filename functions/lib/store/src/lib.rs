@@ -11,6 +11,7 @@ mod versions;
 
 pub(crate) use blocks::{decode_cursor, encode_cursor, string_attr};
 pub mod builds;
+mod chatops;
 pub mod ci;
 pub mod codec;
 pub mod deployments;
@@ -20,6 +21,7 @@ pub mod keys;
 pub mod promotions;
 mod reports;
 mod steps;
+mod subscriptions;
 pub mod table;
 pub mod targets;
 

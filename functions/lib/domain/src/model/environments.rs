@@ -29,6 +29,9 @@ pub struct Environment {
     /// When promotions into it wait, unless an approver overrides the freeze.
     #[serde(default)]
     pub freeze_windows: Vec<super::FreezeWindow>,
+    /// The Slack channel approval cards of promotions here are posted to.
+    #[serde(default)]
+    pub slack_channel: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub revision: u64,

@@ -497,6 +497,7 @@ mod tests {
             url: None,
             steps: Vec::new(),
             freeze_windows: Vec::new(),
+            slack_channel: None,
             created_at: now,
             updated_at: now,
             revision: 1,

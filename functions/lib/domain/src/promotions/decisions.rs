@@ -14,7 +14,9 @@ impl Promotions {
         let comment = long_text("comment", comment, 2000)?;
         let (before, environment) = self.pending_for(id, approver).await?;
         let after = gates::approved(&before, &environment.policy, approver, comment, Utc::now())?;
-        let payload = json!({ "comment": after.approvals.last().and_then(|a| a.comment.clone()), "approvals": after.approvals.len(), "status": after.status.as_str() });
+        let payload = approver.stamp(
+            json!({ "comment": after.approvals.last().and_then(|a| a.comment.clone()), "approvals": after.approvals.len(), "status": after.status.as_str() }),
+        );
         let mut records = vec![("approval", payload)];
         if after.status == PromotionStatus::Approved {
             // The last approval starts the deployment: a freeze holds it.
@@ -37,7 +39,7 @@ impl Promotions {
         let mut after = before.clone();
         after.status = PromotionStatus::Rejected;
         after.reason = Some(format!("{}: {reason}", approver.subject));
-        self.save(&before, after, "rejection", &approver.subject, json!({ "reason": reason })).await
+        self.save(&before, after, "rejection", &approver.subject, approver.stamp(json!({ "reason": reason }))).await
     }
 
     /// Cancels a promotion that has not started deploying: by its requester or an admin.
@@ -45,7 +47,7 @@ impl Promotions {
     pub async fn cancel(&self, id: PromotionId, who: &Principal) -> Result<Promotion> {
         let before = self.get(id).await?;
         let after = gates::cancelled(&before, who)?;
-        let payload = json!({ "previousStatus": before.status.as_str() });
+        let payload = who.stamp(json!({ "previousStatus": before.status.as_str() }));
         let saved = self.save(&before, after, "cancellation", &who.subject, payload).await?;
         if before.status == PromotionStatus::Approved {
             // Its deployment may have been reported queued behind pre-deploy steps.

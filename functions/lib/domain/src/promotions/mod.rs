@@ -148,7 +148,7 @@ pub struct Hold {
 
 /// The principal automatic decisions are taken as.
 pub fn system(what: &str) -> Principal {
-    Principal { subject: format!("gantry:{what}"), roles: Vec::new(), permissions: Vec::new() }
+    Principal::new(format!("gantry:{what}"), Vec::new(), Vec::new())
 }
 
 /// Where promotions hand over to deployments.
@@ -163,6 +163,8 @@ pub struct Rollout {
     pub steps: StepRunner,
     /// What deployments applied.
     pub artifacts: Arc<dyn crate::artifacts::ArtifactRepository>,
+    /// Where events for notifications and approval cards are published.
+    pub events: Arc<dyn crate::notifications::EventSink>,
 }
 
 #[derive(Clone)]
@@ -352,6 +354,27 @@ impl Promotions {
         })
         .await?;
         tracing::info!(promotion_id = %after.id, status = after.status.as_str(), "promotion updated");
+        self.publish(Some(before), &after, actor).await;
         Ok(after)
+    }
+
+    /// Publishes the events the change from `before` (`None`: new) to `after` makes; never
+    /// fails.
+    async fn publish(&self, before: Option<&Promotion>, after: &Promotion, actor: &str) {
+        for kind in crate::notifications::events_between(before, after) {
+            let event = crate::notifications::PromotionEvent {
+                id: crate::ids::EventId::new(),
+                kind,
+                promotion_id: after.id,
+                environment_id: after.environment_id,
+                release_id: after.release_id,
+                status: after.status,
+                approvals: after.approvals.len() as u32,
+                required_approvals: after.required_approvals,
+                actor: actor.to_owned(),
+                at: Utc::now(),
+            };
+            self.rollout.events.publish(&event).await;
+        }
     }
 }

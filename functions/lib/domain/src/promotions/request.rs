@@ -67,7 +67,7 @@ impl Promotions {
                 &promotion,
                 "request",
                 &requester.subject,
-                json!({ "release": release.name, "environment": environment.name, "comment": promotion.comment, "automatic": automatic }),
+                requester.stamp(json!({ "release": release.name, "environment": environment.name, "comment": promotion.comment, "automatic": automatic })),
             ),
             self.draft(&promotion, "gate_evaluation", "gantry", json!({ "gates": promotion.gates, "status": promotion.status.as_str() })),
         ];

@@ -46,7 +46,8 @@ impl Promotions {
             updated_at: now,
             revision: 1,
         };
-        let payload = json!({ "from": current.as_ref().map(|c| c.release_id), "to": target, "reason": reason });
+        let payload =
+            who.stamp(json!({ "from": current.as_ref().map(|c| c.release_id), "to": target, "reason": reason }));
         let drafts = vec![self.draft(&promotion, "rollback", &who.subject, payload)];
         self.create(&promotion, drafts).await?;
         // Redeploying what already runs (after a failed deployment) replaces nothing.

@@ -74,7 +74,9 @@ impl Promotions {
         self.with_evidence(promotion.environment_id, drafts, |records, head| async move {
             self.promotions.create_promotion(promotion, EvidenceAppend { records: &records, head: head.as_ref() }).await
         })
-        .await
+        .await?;
+        self.publish(None, promotion, &promotion.requested_by).await;
+        Ok(())
     }
 
     /// Ends a deploying promotion once every deployment has ended: `DEPLOYED` when all

@@ -124,6 +124,8 @@ pub struct NewEnvironment {
     pub order: i64,
     pub required_approvals: Option<i64>,
     pub url: Option<String>,
+    /// The Slack channel approval cards go to.
+    pub slack_channel: Option<String>,
     pub policy: PolicyPatch,
 }
 
@@ -136,6 +138,8 @@ pub struct EnvironmentPatch {
     pub required_approvals: Option<i64>,
     /// An empty string removes the URL.
     pub url: Option<String>,
+    /// An empty string removes the channel.
+    pub slack_channel: Option<String>,
     pub policy: PolicyPatch,
 }
 
