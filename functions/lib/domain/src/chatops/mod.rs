@@ -232,7 +232,16 @@ impl ChatOps {
                     return Err(DomainError::unavailable("the approval card is being posted"));
                 }
                 match self.slack.post_message(channel, &message).await {
-                    Ok((channel_id, ts)) => self.cards.set_card_posted(promotion.id, &channel_id, &ts).await,
+                    Ok((channel_id, ts)) => {
+                        self.cards.set_card_posted(promotion.id, &channel_id, &ts).await?;
+                        // Decisions made while it was being posted show at once.
+                        let now = self.promotions.get(promotion.id).await?;
+                        if now.revision == promotion.revision {
+                            Ok(())
+                        } else {
+                            self.update_card(&channel_id, &ts, now, (release, environment)).await
+                        }
+                    }
                     Err(err) => Err(err),
                 }
             }

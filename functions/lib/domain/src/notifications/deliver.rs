@@ -26,6 +26,8 @@ pub enum NotifierJob {
     Event(PromotionEvent),
     /// An event to deliver to one subscription.
     Deliver(Delivery),
+    /// An event to show on the approval card, again: the card was being posted.
+    Card(PromotionEvent),
 }
 
 #[async_trait]
@@ -42,6 +44,9 @@ pub trait WebhookSender: Send + Sync {
 
 /// How often a delivery is tried before it is given up.
 pub const MAX_DELIVERY_ATTEMPTS: u32 = 6;
+/// How long an event waits for its approval card to be posted, and how often it looks.
+const CARD_PATIENCE_SECONDS: i64 = 300;
+const CARD_RETRY_SECONDS: u32 = 2;
 
 /// Fans events out, delivers them, and keeps approval cards current.
 #[derive(Clone)]
@@ -72,6 +77,23 @@ impl Notifier {
             NotifierJob::Chat(chat) => self.chat.run(chat).await,
             NotifierJob::Event(event) => self.fan_out(event).await,
             NotifierJob::Deliver(delivery) => self.deliver(delivery).await,
+            NotifierJob::Card(event) => self.card(event).await,
+        }
+    }
+
+    /// Shows the event on the promotion's approval card; while another delivery is posting
+    /// the card, comes back in a few seconds (for up to [`CARD_PATIENCE_SECONDS`]).
+    async fn card(&self, event: PromotionEvent) -> Result<()> {
+        let release = self.repo.get_release(event.release_id).await?;
+        let environment = self.repo.get_environment(event.environment_id).await?;
+        let (Some(release), Some(environment)) = (release, environment) else { return Ok(()) };
+        match self.chat.refresh_card(&event, &release, &environment).await {
+            Err(DomainError::Unavailable(_))
+                if Utc::now() - event.at < chrono::Duration::seconds(CARD_PATIENCE_SECONDS) =>
+            {
+                self.queue.enqueue_notifier(&NotifierJob::Card(event), CARD_RETRY_SECONDS).await
+            }
+            other => other,
         }
     }
 
@@ -96,7 +118,13 @@ impl Notifier {
             };
             self.queue.enqueue_notifier(&NotifierJob::Deliver(delivery), 0).await?;
         }
-        self.chat.refresh_card(&event, &release, &environment).await
+        match self.chat.refresh_card(&event, &release, &environment).await {
+            // Another delivery is posting the card: show this event on it a moment later.
+            Err(DomainError::Unavailable(_)) => {
+                self.queue.enqueue_notifier(&NotifierJob::Card(event), CARD_RETRY_SECONDS).await
+            }
+            other => other,
+        }
     }
 
     /// Delivers one event to one subscription. What may work later is queued again after
