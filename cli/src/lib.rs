@@ -1,0 +1,184 @@
+//! `gantry`: Gantry's API from a terminal or a CI job. Every command speaks typed GraphQL
+//! operations checked against `schema.graphql` at build time, prints a table (or, with
+//! `--json`, the API's data), and exits with a code CI can act on.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+mod client;
+mod commands;
+mod config;
+pub mod error;
+mod ops;
+mod output;
+mod progress;
+
+use error::{CliError, Exit, Result};
+
+const EXIT_CODES: &str = "Exit codes: 0 done; 1 the API could not be reached or answered oddly; 2 usage; \
+3 not found; 4 refused (a gate, a freeze, another promotion, a state); 5 bad input; \
+6 no valid token or not allowed; 7 unavailable, or --wait ran out; 8 the promotion failed, \
+was rejected, cancelled or rolled back.";
+
+#[derive(Parser)]
+#[command(name = "gantry", version, about = "Gantry's release control plane, from the command line", after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The API's base URL (as `gantry login` saved it otherwise).
+    #[arg(long, env = "GANTRY_URL", global = true)]
+    url: Option<String>,
+    /// A bearer token (as `gantry login` saved it otherwise).
+    #[arg(long, env = "GANTRY_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// Print the API's data as JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks `--url` and `--token` against the API and saves them for later commands.
+    Login,
+    /// Lists the components.
+    Components,
+    /// Lists a component's versions, highest first.
+    Versions {
+        /// The component, by name or id.
+        component: String,
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=500))]
+        limit: i64,
+    },
+    /// Creates, lists, shows and compares releases.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+    /// Requests a promotion of a release into an environment.
+    Promote {
+        /// The release, by name or id.
+        release: String,
+        /// The environment, by name or id.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        comment: Option<String>,
+        /// Follow the promotion until it ends, showing its deployments as they move.
+        #[arg(long)]
+        wait: bool,
+        /// How long `--wait` waits, in seconds.
+        #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        timeout: u64,
+    },
+    /// Approves a promotion awaiting approval.
+    Approve {
+        promotion: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Rejects a promotion awaiting approval.
+    Reject {
+        promotion: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Rolls an environment back to its previous release, or to `--to`.
+    Rollback {
+        /// The environment, by name or id.
+        environment: String,
+        #[arg(long)]
+        reason: String,
+        /// The release to go back to, by name or id.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        timeout: u64,
+    },
+    /// What runs where: components by environment, with versions and digests.
+    Status {
+        /// Only this environment.
+        environment: Option<String>,
+    },
+    /// Verifies an environment's evidence chain.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
+    /// Prints a shell completion script.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum ReleaseCommand {
+    /// Creates a release of components pinned by version, digest or channel.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// `component=1.4.0`, `component=sha256:…` or `component=channel:rc`; repeat for each.
+        #[arg(long = "component", required = true, num_args = 1)]
+        components: Vec<String>,
+        /// Mark it READY, so it can be promoted.
+        #[arg(long)]
+        ready: bool,
+    },
+    /// Lists releases, newest first.
+    List {
+        /// DRAFT, READY, PROMOTING, DEPLOYED or DEPRECATED.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=100))]
+        first: i64,
+    },
+    /// Shows a release: its components, where it runs, and its manifest.
+    Show { release: String },
+    /// What changed from one release to another.
+    Compare { release: String, other: String },
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Walks the chain: every record's hash, link and signature.
+    Verify { environment: String },
+}
+
+/// Runs the command line `args` (the program name first) and gives the exit code.
+pub fn main_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { 2 } else { 0 });
+        }
+    };
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "gantry", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&CliError::new(Exit::Failure, err.to_string())),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+fn fail(err: &CliError) -> ExitCode {
+    eprintln!("gantry: {err}");
+    ExitCode::from(err.exit as u8)
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let saved = config::load();
+    let url =
+        cli.url.clone().or(saved.url).ok_or_else(|| {
+            CliError::new(Exit::BadInput, "no API URL: give --url or GANTRY_URL, or run gantry login")
+        })?;
+    let token = cli.token.clone().or(saved.token);
+    let client = client::Client::new(&url, token.clone())?;
+    let out = output::Out { json: cli.json };
+    commands::dispatch(cli.command, &client, &out, (url, token)).await
+}

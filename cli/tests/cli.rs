@@ -1,0 +1,181 @@
+//! The `gantry` binary against the API spawned on the local emulator: every command, its
+//! JSON, its exit codes, login and completions.
+
+use std::path::PathBuf;
+
+use gantry_domain::access::Role;
+use gantry_tests::app::{TestApp, digest, token};
+use serde_json::{Value, json};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// Runs `gantry args` with `env` (and nothing from the real environment's Gantry settings).
+async fn gantry(env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"));
+    command.args(args).env_remove("GANTRY_URL").env_remove("GANTRY_TOKEN");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), command.output()).await.unwrap().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn config_path() -> PathBuf {
+    std::env::temp_dir().join(format!("gantry-cli-{}.json", uuid_like()))
+}
+
+fn uuid_like() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_goes_from_the_command_line_to_production() {
+    let app = TestApp::spawn_with_workers().await;
+    let config = config_path();
+    let config = config.to_str().unwrap();
+    let env = [("GANTRY_URL", app.url.as_str()), ("GANTRY_TOKEN", app.token.as_str()), ("GANTRY_CONFIG", config)];
+    let web = app.create_component("web").await;
+    app.add_version(&web, "1.0.0", &digest("web-1")).await;
+    app.add_version(&web, "1.1.0", &digest("web-2")).await;
+    let dev = app.create_environment("dev", 10).await;
+    let prod = app.create_environment_with(json!({ "name": "prod", "order": 20, "requiredApprovals": 1 })).await;
+
+    let listed = gantry(&env, &["components", "--json"]).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert_eq!(listed.json()[0]["name"], "web");
+    let versions = gantry(&env, &["versions", "web"]).await;
+    assert!(versions.stdout.contains("1.1.0") && versions.stdout.contains("sha256:"), "{}", versions.stdout);
+
+    let created = gantry(&env, &["release", "create", "--name", "shop-1", "--component", "web=1.0.0", "--ready"]).await;
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    assert!(created.stdout.contains("shop-1") && created.stdout.contains("READY"), "{}", created.stdout);
+    gantry(&env, &["release", "create", "--name", "shop-2", "--component", "web=1.1.0", "--ready"]).await;
+    let shown = gantry(&env, &["release", "show", "shop-1"]).await;
+    assert!(
+        shown.stdout.contains("web") && shown.stdout.contains("READY") && shown.stdout.contains("dev"),
+        "{}",
+        shown.stdout
+    );
+    assert_eq!(
+        gantry(&env, &["release", "show", "shop-1", "--json"]).await.json()["manifest"]["manifest"]["services"][0]["name"],
+        "web"
+    );
+    let list = gantry(&env, &["release", "list", "--json"]).await.json();
+    assert_eq!(list["totalCount"], 2);
+    let compare = gantry(&env, &["release", "compare", "shop-1", "shop-2"]).await;
+    assert!(compare.stdout.contains("1.0.0 → 1.1.0"), "{}", compare.stdout);
+
+    // Deployed to dev, followed live.
+    let promoted = gantry(&env, &["promote", "shop-1", "--to", "dev", "--wait"]).await;
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert!(promoted.stderr.contains("shop-1 → dev: DEPLOYED"), "progress on stderr: {}", promoted.stderr);
+    let status = gantry(&env, &["status"]).await;
+    assert!(status.stdout.contains("COMPONENT") && status.stdout.contains("dev") && status.stdout.contains("prod"));
+    assert!(status.stdout.contains("1.0.0 sha256:"), "{}", status.stdout);
+    let one = gantry(&env, &["status", "dev", "--json"]).await.json();
+    assert_eq!(one[0]["currentRelease"]["name"], "shop-1");
+
+    // Production waits for another approver.
+    let requested = gantry(&env, &["promote", "shop-1", "--to", "prod", "--json"]).await.json();
+    assert_eq!(requested["status"], "PENDING_APPROVAL");
+    let id = requested["id"].as_str().unwrap();
+    let bob = token("bob", &[Role::Approver]);
+    let approved = gantry(&[env[0], ("GANTRY_TOKEN", bob.as_str()), env[2]], &["approve", id, "--json"]).await;
+    assert_eq!(approved.code, 0, "{}", approved.stderr);
+    assert_eq!(approved.json()["approvals"][0]["principal"], "bob");
+
+    // Waiting on a promotion that is rejected meanwhile ends with 8.
+    assert_eq!(gantry(&env, &["promote", "shop-2", "--to", "dev", "--wait"]).await.code, 0);
+    let reject = async {
+        let q = "query($e: ID!) { promotions(environmentId: $e, status: PENDING_APPROVAL) { edges { node { id } } } }";
+        let id = gantry_tests::eventually(std::time::Duration::from_secs(30), "the pending promotion", || async {
+            app.ok(q, json!({ "e": prod })).await["promotions"]["edges"][0]["node"]["id"].as_str().map(str::to_owned)
+        })
+        .await;
+        let as_bob = [env[0], ("GANTRY_TOKEN", bob.as_str()), env[2]];
+        let rejected = gantry(&as_bob, &["reject", &id, "--reason", "not this week", "--json"]).await;
+        assert_eq!(rejected.json()["status"], "REJECTED", "{}", rejected.stderr);
+    };
+    let (waited, ()) =
+        tokio::join!(gantry(&env, &["promote", "shop-2", "--to", "prod", "--wait", "--timeout", "60"]), reject);
+    assert_eq!(waited.code, 8, "{}", waited.stderr);
+    assert!(waited.stderr.contains("(0 of 1 approvals)") && waited.stderr.contains("REJECTED"), "{}", waited.stderr);
+
+    let verified = gantry(&env, &["evidence", "verify", &dev]).await;
+    assert_eq!(verified.code, 0, "{}", verified.stderr);
+    assert!(verified.stdout.contains("valid"), "{}", verified.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_have_exit_codes_ci_can_act_on() {
+    let app = TestApp::spawn().await;
+    let config = config_path();
+    let config = config.to_str().unwrap();
+    let env = [("GANTRY_URL", app.url.as_str()), ("GANTRY_TOKEN", app.token.as_str()), ("GANTRY_CONFIG", config)];
+    let web = app.create_component("web").await;
+    app.add_version(&web, "1.0.0", &digest("web-1")).await;
+    app.create_environment("dev", 10).await;
+    let before = app.snapshot().await;
+
+    let usage = gantry(&env, &["promote"]).await;
+    assert_eq!(usage.code, 2, "usage: {}", usage.stderr);
+    let missing = gantry(&env, &["promote", "nope", "--to", "dev"]).await;
+    assert_eq!(missing.code, 3, "not found: {}", missing.stderr);
+    assert!(missing.stderr.contains("no release named \"nope\""));
+    let unresolvable = gantry(&env, &["release", "create", "--name", "x", "--component", "web=9.9.9"]).await;
+    assert_eq!(unresolvable.code, 4, "refused: {}", unresolvable.stderr);
+    let bad = gantry(&env, &["release", "create", "--name", "x", "--component", "web"]).await;
+    assert_eq!(bad.code, 5, "bad input: {}", bad.stderr);
+    let bad_name = gantry(&env, &["release", "create", "--name", "no spaces", "--component", "web=1.0.0"]).await;
+    assert_eq!(bad_name.code, 5, "the API's BAD_USER_INPUT: {}", bad_name.stderr);
+    let denied = gantry(&[env[0], ("GANTRY_TOKEN", "not-a-token"), env[2]], &["components"]).await;
+    assert_eq!(denied.code, 6, "{}", denied.stderr);
+    let viewer = token("vera", &[Role::Viewer]);
+    let forbidden = gantry(
+        &[env[0], ("GANTRY_TOKEN", viewer.as_str()), env[2]],
+        &["release", "create", "--name", "y", "--component", "web=1.0.0"],
+    )
+    .await;
+    assert_eq!(forbidden.code, 6, "{}", forbidden.stderr);
+    let nowhere = gantry(&[("GANTRY_URL", "http://127.0.0.1:9"), env[1], env[2]], &["components"]).await;
+    assert_eq!(nowhere.code, 7, "unreachable: {}", nowhere.stderr);
+    let rollback = gantry(&env, &["rollback", "dev", "--reason", "broken"]).await;
+    assert_eq!(rollback.code, 4, "nothing to roll back to: {}", rollback.stderr);
+    assert_eq!(app.snapshot().await, before, "no failed command wrote anything");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_saves_the_url_and_token_for_later_commands() {
+    let app = TestApp::spawn().await;
+    let config = config_path();
+    let path = config.to_str().unwrap();
+    let refused = gantry(&[("GANTRY_CONFIG", path)], &["login", "--url", &app.url, "--token", "forged"]).await;
+    assert_eq!(refused.code, 6);
+    assert!(!config.exists(), "a token that does not work is not saved");
+    let login = gantry(&[("GANTRY_CONFIG", path)], &["login", "--url", &app.url, "--token", &app.token]).await;
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&config).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let listed = gantry(&[("GANTRY_CONFIG", path)], &["components", "--json"]).await;
+    assert_eq!((listed.code, listed.json()), (0, json!([])));
+    let completions = gantry(&[], &["completions", "bash"]).await;
+    assert!(completions.code == 0 && completions.stdout.contains("_gantry"), "{}", completions.stderr);
+    let _ = std::fs::remove_file(config);
+}
