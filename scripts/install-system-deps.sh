@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the end-to-end tests drive for real: the CNCF distribution
 # registry, skopeo to push to it, busybox-static to build images from (no pulls), and a
-# Docker Engine (docker.io, containerd, runc) to deploy to, and Chromium (with a font) to
-# test the GraphiQL page in.
+# Docker Engine (docker.io, containerd, runc) to deploy to, and Chromium (with a font) and
+# ChromeDriver to test the GraphiQL page and the dashboard in.
 # Idempotent: does nothing when they are present.
 set -euo pipefail
 
-packages=(docker-registry skopeo busybox-static docker.io containerd runc chromium fonts-dejavu-core)
+packages=(docker-registry skopeo busybox-static docker.io containerd runc chromium chromium-driver fonts-dejavu-core)
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io containerd runc)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -19,6 +19,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// `POST /graphql` runs a request; `GET /graphql` serves GraphiQL; `GET /health` says ok.
 pub mod graphiql;
 pub mod rest;
+pub mod ui;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let schema = build_schema(Services {
@@ -41,13 +42,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/service-accounts", post(rest::create_service_account))
         .with_state(state.clone());
     let config = state.config.clone();
+    let state_for_ui = state.clone();
     let routes = Router::new()
         .route("/graphql", get(graphiql::page).post(graphql))
         .route("/graphiql/{*path}", get(graphiql::asset))
         .route("/health", get(|| async { "ok" }))
         .with_state(Api { schema, state })
         .merge(rest)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .merge(ui::router(state_for_ui));
     gantry_platform::layers::harden(routes, &config)
 }
 

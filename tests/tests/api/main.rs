@@ -13,6 +13,7 @@ mod ci_integrations;
 mod components;
 mod compose;
 mod crash;
+mod dashboard;
 mod deployments;
 mod docker;
 mod ecs;

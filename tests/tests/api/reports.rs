@@ -63,7 +63,7 @@ fn forward(states: &[String]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promotion_is_reported_once_as_a_github_deployment() {
-    let app = TestApp::spawn_with_workers().await;
+    let app = TestApp::spawn_with_workers_and(&[("GANTRY_PUBLIC_URL", "https://gantry.example")]).await;
     let (nomad, gh) = (FakeNomad::start().await, FakeGitHub::start().await);
     gh.require_token("ghp_gantry");
     gh.faults([Fault::ServerError, Fault::SecondaryRateLimited]);
@@ -101,7 +101,13 @@ async fn a_promotion_is_reported_once_as_a_github_deployment() {
     assert_eq!(dev_states.last().map(String::as_str), Some("success"), "{dev_states:?}");
     assert!(forward(&dev_states), "states only move forward: {dev_states:?}");
     let dev_statuses = gh.statuses().into_iter().filter(|(d, _)| Some(*d) == first["id"].as_u64());
-    assert!(dev_statuses.into_iter().all(|(_, s)| s["environment_url"] == "https://dev.shop.example"));
+    let dev_statuses: Vec<_> = dev_statuses.collect();
+    assert!(dev_statuses.iter().all(|(_, s)| s["environment_url"] == "https://dev.shop.example"));
+    let page = format!("https://gantry.example/ui/promotions/{dev_promotion}");
+    assert!(
+        dev_statuses.iter().all(|(_, s)| s["log_url"] == page.as_str()),
+        "the dashboard's promotion page: {dev_statuses:?}"
+    );
     assert_eq!(dev_reports[0]["externalId"], first["id"].to_string().as_str());
     assert_eq!((dev_reports[0]["provider"].as_str(), dev_reports[0]["attempts"].as_u64()), (Some("GITHUB"), Some(0)));
     assert_eq!(gh.states(second["id"].as_u64().unwrap()), ["success"], "prod has no targets: done at once");

@@ -106,6 +106,8 @@ pub struct Reports {
     pub(crate) ci: CiIntegrations,
     pub(crate) client: Arc<dyn CiClient>,
     pub(crate) queue: Arc<dyn ReportQueue>,
+    /// The dashboard's base URL, which deployments link to (`log_url`).
+    pub(crate) public_url: Option<String>,
 }
 
 /// Where a promotion is reported, and what.
@@ -125,7 +127,14 @@ impl Reports {
         client: Arc<dyn CiClient>,
         queue: Arc<dyn ReportQueue>,
     ) -> Self {
-        Self { promotions, repo, store, ci, client, queue }
+        Self { promotions, repo, store, ci, client, queue, public_url: None }
+    }
+
+    /// Deployments link to the promotion's page under `public_url` (the API function's
+    /// base URL), when given.
+    pub fn linking_to(mut self, public_url: Option<String>) -> Self {
+        self.public_url = public_url;
+        self
     }
 
     /// What has been reported of a promotion.
@@ -215,7 +224,7 @@ impl Reports {
             // A promotion cancelled since the job was queued is reported cancelled.
             state: if promotion.status == PromotionStatus::Cancelled { ReportState::Cancelled } else { job.report },
             description: format!("{} to {}", release.name, environment.name),
-            log_url: None,
+            log_url: self.public_url.as_ref().map(|base| format!("{base}/ui/promotions/{}", promotion.id)),
             environment_url: environment.url.clone(),
         };
         let access = CiAccess {

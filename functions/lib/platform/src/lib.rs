@@ -64,6 +64,9 @@ pub struct Config {
     pub slack_bot_token: Option<String>,
     /// `GANTRY_SLACK_API_URL`: Slack's Web API (`https://slack.com/api` by default).
     pub slack_api_url: String,
+    /// `GANTRY_PUBLIC_URL`: where people reach the API function (its dashboard); CI
+    /// deployments link to a promotion's page there.
+    pub public_url: Option<String>,
     /// `GANTRY_DEPLOY_TIMEOUT_SECONDS`: how long a Nomad or ECS rollout may run before it is
     /// failed and undone (600 by default).
     pub deploy_timeout_seconds: u64,
@@ -163,7 +166,14 @@ impl Config {
                 .map(|v| long_secret_min("GANTRY_SLACK_SIGNING_SECRET", v, 16))
                 .transpose()?,
             slack_bot_token: lookup("GANTRY_SLACK_BOT_TOKEN").filter(|v| !v.is_empty()),
-            slack_api_url: slack_api_url(&optional("GANTRY_SLACK_API_URL", gantry_ci::SLACK_API))?,
+            slack_api_url: http_setting(
+                "GANTRY_SLACK_API_URL",
+                &optional("GANTRY_SLACK_API_URL", gantry_ci::SLACK_API),
+            )?,
+            public_url: lookup("GANTRY_PUBLIC_URL")
+                .filter(|v| !v.is_empty())
+                .map(|v| http_setting("GANTRY_PUBLIC_URL", &v))
+                .transpose()?,
             data_key: data_key(&required("GANTRY_DATA_KEY")?)?,
             jwt_secret: long_secret("GANTRY_JWT_SECRET", required("GANTRY_JWT_SECRET")?)?,
             evidence_key: long_secret("GANTRY_EVIDENCE_KEY", required("GANTRY_EVIDENCE_KEY")?)?,
@@ -212,16 +222,12 @@ fn long_secret_min(name: &'static str, value: String, min: usize) -> Result<Vec<
     Ok(value.into_bytes())
 }
 
-fn slack_api_url(raw: &str) -> Result<String, ConfigError> {
+fn http_setting(name: &'static str, raw: &str) -> Result<String, ConfigError> {
     let ok = (raw.starts_with("https://") || raw.starts_with("http://")) && raw.chars().all(|c| c.is_ascii_graphic());
     if ok {
         Ok(raw.trim_end_matches('/').to_owned())
     } else {
-        Err(ConfigError::Invalid {
-            name: "GANTRY_SLACK_API_URL",
-            value: raw.to_owned(),
-            why: "expected an http(s) URL",
-        })
+        Err(ConfigError::Invalid { name, value: raw.to_owned(), why: "expected an http(s) URL" })
     }
 }
 
@@ -419,24 +425,12 @@ impl AppState {
         let nudges = Nudges { watches: repo.clone(), queue: Arc::new(deploy_jobs.clone()) };
         let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()), builds.clone(), nudges);
         let reports =
-            Reports::new(repo.clone(), repo.clone(), repo.clone(), ci.clone(), client, Arc::new(deploy_jobs.clone()));
+            Reports::new(repo.clone(), repo.clone(), repo.clone(), ci.clone(), client, Arc::new(deploy_jobs.clone()))
+                .linking_to(config.public_url.clone());
         let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer, rollout);
         let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers);
-        let slack_api = Arc::new(gantry_ci::SlackWeb::new(
-            &config.slack_api_url,
-            config.slack_bot_token.clone(),
-            gantry_ci::Retries::default(),
-        ));
-        let chat = ChatOps::new(repo.clone(), repo.clone(), slack_api.clone(), promotions.clone(), repo.clone());
-        let subscriptions = Subscriptions::new(repo.clone(), sealer.clone());
-        let outbound = (
-            Arc::new(notify_jobs.clone()) as Arc<dyn gantry_domain::notifications::deliver::NotifierQueue>,
-            Arc::new(gantry_ci::StandardWebhooks::default())
-                as Arc<dyn gantry_domain::notifications::deliver::WebhookSender>,
-            slack_api as Arc<dyn gantry_domain::chatops::SlackApi>,
-        );
-        let notifier = Notifier::new(repo.clone(), repo.clone(), sealer.clone(), outbound, chat.clone());
-        let slack = SlackIntake::new(config.slack_signing_secret.clone(), repo.clone(), Arc::new(notify_jobs.clone()));
+        let Chat { chat, subscriptions, notifier, slack } =
+            Chat::new(&config, &repo, &sealer, &notify_jobs, &promotions);
         Arc::new(Self {
             promotions,
             deployer,
@@ -459,6 +453,43 @@ impl AppState {
             builds,
             config,
         })
+    }
+}
+
+/// The Slack app and notifications, over the same table and the notifications queue.
+struct Chat {
+    chat: ChatOps,
+    subscriptions: Subscriptions,
+    notifier: Notifier,
+    slack: SlackIntake,
+}
+
+impl Chat {
+    fn new(
+        config: &Config,
+        repo: &Arc<DynamoRepository>,
+        sealer: &Arc<AesGcmBox>,
+        notify_jobs: &SqsQueue,
+        promotions: &Promotions,
+    ) -> Self {
+        let (repo, sealer, notify_jobs, promotions) =
+            (repo.clone(), sealer.clone(), notify_jobs.clone(), promotions.clone());
+        let slack_api = Arc::new(gantry_ci::SlackWeb::new(
+            &config.slack_api_url,
+            config.slack_bot_token.clone(),
+            gantry_ci::Retries::default(),
+        ));
+        let chat = ChatOps::new(repo.clone(), repo.clone(), slack_api.clone(), promotions.clone(), repo.clone());
+        let subscriptions = Subscriptions::new(repo.clone(), sealer.clone());
+        let outbound = (
+            Arc::new(notify_jobs.clone()) as Arc<dyn gantry_domain::notifications::deliver::NotifierQueue>,
+            Arc::new(gantry_ci::StandardWebhooks::default())
+                as Arc<dyn gantry_domain::notifications::deliver::WebhookSender>,
+            slack_api as Arc<dyn gantry_domain::chatops::SlackApi>,
+        );
+        let notifier = Notifier::new(repo.clone(), repo.clone(), sealer.clone(), outbound, chat.clone());
+        let slack = SlackIntake::new(config.slack_signing_secret.clone(), repo.clone(), Arc::new(notify_jobs.clone()));
+        Self { chat, subscriptions, notifier, slack }
     }
 }
 
@@ -545,6 +576,11 @@ mod tests {
         let short = with(&[("GANTRY_SLACK_SIGNING_SECRET", "short")]).unwrap_err().to_string();
         assert!(short.contains("GANTRY_SLACK_SIGNING_SECRET") && !short.contains("short\""), "{short}");
         assert!(with(&[("GANTRY_SLACK_API_URL", "slack.com/api")]).is_err());
+        assert_eq!(
+            with(&[("GANTRY_PUBLIC_URL", "https://gantry.example/")]).unwrap().public_url.as_deref(),
+            Some("https://gantry.example")
+        );
+        assert!(with(&[("GANTRY_PUBLIC_URL", "gantry.example")]).is_err());
         assert_eq!(
             with(&[("GANTRY_NOTIFY_QUEUE_URL", "")]).unwrap_err().to_string(),
             "GANTRY_NOTIFY_QUEUE_URL must be set"

@@ -1,0 +1,180 @@
+//! The dashboard in a real browser: Debian's Chromium, headless, driven through WebDriver
+//! (Debian's chromedriver). An approver signs in with a token, reads the matrix, approves a
+//! promotion from the queue and sees it deploy; the page is also checked over plain HTTP
+//! for its cookie, its CSRF defence and its sign-in redirect.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{ClientBuilder, Locator};
+use gantry_domain::access::Role;
+use gantry_tests::eventually;
+use serde_json::json;
+
+use crate::support::{TestApp, digest, token};
+
+/// chromedriver on a free loopback port, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn driver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(std::env::var("GANTRY_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver runs (make test installs Debian's chromium-driver)");
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(20), "chromedriver to listen", || async {
+        http.get(format!("{url}/status")).send().await.ok().map(drop)
+    })
+    .await;
+    Driver { child, url }
+}
+
+async fn browser(driver: &Driver) -> fantoccini::Client {
+    let profile = std::env::temp_dir().join(format!("gantry-webdriver-{}", uuid::Uuid::new_v4()));
+    let mut caps = serde_json::Map::new();
+    let binary = std::env::var("GANTRY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({ "binary": binary, "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--window-size=1400,900", format!("--user-data-dir={}", profile.display()),
+        ] }),
+    );
+    // chromedriver speaks plain HTTP on loopback: no TLS connector.
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await.expect("a WebDriver session")
+}
+
+/// dev (deployed), prod (one approval): a promotion of shop-1 awaiting approval in prod.
+async fn waiting_promotion(app: &TestApp) -> (String, String) {
+    let web = app.create_component("web").await;
+    app.add_version(&web, "1.0.0", &digest("web-1")).await;
+    let dev = app.create_environment("dev", 10).await;
+    let prod = app.create_environment_with(json!({ "name": "prod", "order": 20, "requiredApprovals": 1 })).await;
+    let release = app.ready_release("shop-1", json!([{ "componentId": web, "version": "1.0.0" }])).await;
+    app.promote(&release, &dev).await;
+    let promotion = app.request_promotion(&release, &prod).await["id"].as_str().unwrap().to_owned();
+    (prod, promotion)
+}
+
+fn shots() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approver_signs_in_reads_the_matrix_and_approves_a_promotion() {
+    let app = TestApp::spawn_with_workers().await;
+    let (prod, promotion) = waiting_promotion(&app).await;
+    let carol = token("carol", &[Role::Approver]);
+    let driver = driver().await;
+    let b = browser(&driver).await;
+    // Chromium keeps a Secure cookie from plain HTTP only on `localhost`.
+    let site = app.url.replace("127.0.0.1", "localhost");
+
+    b.goto(&format!("{site}/ui")).await.unwrap();
+    assert!(b.current_url().await.unwrap().path().ends_with("/ui/login"), "signed out: sent to sign in");
+    b.find(Locator::Css("#token")).await.unwrap().send_keys(&carol).await.unwrap();
+    b.find(Locator::Css("form[action='/ui/login'] button")).await.unwrap().click().await.unwrap();
+    let matrix = match b.wait().at_most(Duration::from_secs(15)).for_element(Locator::Css("#matrix")).await {
+        Ok(found) => found.text().await.unwrap(),
+        Err(err) => panic!("no matrix ({err}) at {}: {}", b.current_url().await.unwrap(), b.source().await.unwrap()),
+    };
+    assert!(matrix.contains("shop-1") && matrix.contains("DEPLOYED"), "{matrix}");
+    let running = b.find(Locator::Css("#running")).await.unwrap().text().await.unwrap();
+    assert!(running.contains("web 1.0.0 sha256:"), "components by digest: {running}");
+    std::fs::write(shots().join("dashboard-matrix.png"), b.screenshot().await.unwrap()).unwrap();
+
+    b.goto(&format!("{site}/ui/promotions")).await.unwrap();
+    let row = b.find(Locator::Css(&format!("tr[data-promotion='{promotion}']"))).await.unwrap();
+    assert!(row.text().await.unwrap().contains("0 of 1"));
+    std::fs::write(shots().join("dashboard-queue.png"), b.screenshot().await.unwrap()).unwrap();
+    row.find(Locator::Css("button.approve")).await.unwrap().click().await.unwrap();
+
+    // The promotion's page: its status moves to DEPLOYED while it is open.
+    let status = eventually(Duration::from_secs(30), "the page to show DEPLOYED", || async {
+        let text = b.find(Locator::Css("#promotion-status")).await.ok()?.text().await.ok()?;
+        text.contains("DEPLOYED").then_some(text)
+    })
+    .await;
+    assert_eq!(status, "DEPLOYED");
+    assert!(b.find(Locator::Css("#live")).await.unwrap().text().await.unwrap().contains("Approved by carol"));
+    std::fs::write(shots().join("dashboard-promotion.png"), b.screenshot().await.unwrap()).unwrap();
+    let q = "query($id: ID!) { promotion(id: $id) { status approvals { principal } } }";
+    let stored = app.ok(q, json!({ "id": promotion })).await["promotion"].clone();
+    assert_eq!(stored["approvals"][0]["principal"], "carol");
+
+    b.goto(&format!("{site}/ui/environments/{prod}/evidence")).await.unwrap();
+    let verified = b.find(Locator::Css("#verification")).await.unwrap().text().await.unwrap();
+    assert!(verified.starts_with("valid"), "{verified}");
+    let chain = b.find(Locator::Css("#evidence")).await.unwrap().text().await.unwrap();
+    assert!(chain.contains("approval") && chain.contains("carol"), "{chain}");
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn sessions_are_httponly_cookies_and_forms_need_their_csrf_token() {
+    let app = TestApp::spawn().await;
+    let (_, promotion) = waiting_promotion(&app).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let signed_out = http.get(format!("{}/ui", app.url)).send().await.unwrap();
+    assert_eq!(signed_out.status(), 303);
+    assert_eq!(signed_out.headers()["location"], "/ui/login");
+
+    let form = |pairs: &[(&str, &str)]| {
+        pairs.iter().map(|(k, v)| format!("{k}={}", v.replace('+', "%2B"))).collect::<Vec<_>>().join("&")
+    };
+    let bad = http.post(format!("{}/ui/login", app.url)).body(form(&[("token", "forged")])).send().await.unwrap();
+    assert_eq!(bad.status(), 401);
+    let carol = token("carol", &[Role::Approver]);
+    let login = http.post(format!("{}/ui/login", app.url)).body(form(&[("token", &carol)])).send().await.unwrap();
+    assert_eq!(login.status(), 303);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/ui"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let page = http.get(format!("{}/ui/promotions", app.url)).header("cookie", &session).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && csp.contains("form-action 'self'"), "{csp}");
+    let html = page.text().await.unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+
+    let before = app.snapshot().await;
+    let approve = format!("{}/ui/promotions/{promotion}/approve", app.url);
+    let forged = http.post(&approve).header("cookie", &session).body(form(&[("csrf", "0000")])).send().await.unwrap();
+    assert_eq!(forged.status(), 403, "a wrong CSRF token");
+    let missing = http.post(&approve).header("cookie", &session).send().await.unwrap();
+    assert_eq!(missing.status(), 403, "no CSRF token");
+    let cross = http
+        .post(&approve)
+        .header("cookie", &session)
+        .header("origin", "https://evil.example")
+        .body(form(&[("csrf", &csrf)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403, "another origin");
+    let unsigned = http.post(&approve).body(form(&[("csrf", &csrf)])).send().await.unwrap();
+    assert_eq!(unsigned.status(), 401, "no session");
+    assert_eq!(app.snapshot().await, before, "nothing was approved");
+    let approved = http.post(&approve).header("cookie", &session).body(form(&[("csrf", &csrf)])).send().await.unwrap();
+    assert_eq!(approved.status(), 303, "{}", approved.text().await.unwrap());
+}
