@@ -178,3 +178,105 @@ async fn sessions_are_httponly_cookies_and_forms_need_their_csrf_token() {
     let approved = http.post(&approve).header("cookie", &session).body(form(&[("csrf", &csrf)])).send().await.unwrap();
     assert_eq!(approved.status(), 303, "{}", approved.text().await.unwrap());
 }
+
+/// An OIDC provider for the sign-in test: `/authorize` sends the browser back with a code,
+/// `/token` redeems it for an ID token signed with the test RSA key, only with the verifier
+/// whose challenge `/authorize` was given.
+async fn identity_provider() -> String {
+    use axum::extract::Query;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    let challenge: Arc<Mutex<Option<String>>> = Arc::default();
+    let (kept, checked) = (challenge.clone(), challenge.clone());
+    let app = axum::Router::new()
+        .route(
+            "/authorize",
+            axum::routing::get(move |Query(q): Query<HashMap<String, String>>| {
+                let kept = kept.clone();
+                async move {
+                    assert_eq!((q["response_type"].as_str(), q["code_challenge_method"].as_str()), ("code", "S256"));
+                    *kept.lock().unwrap() = Some(q["code_challenge"].clone());
+                    let back = format!("{}?code=the-code&state={}", q["redirect_uri"], q["state"]);
+                    axum::response::Redirect::to(&back)
+                }
+            }),
+        )
+        .route(
+            "/token",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let checked = checked.clone();
+                async move {
+                    let f: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+                    use base64::Engine as _;
+                    use sha2::Digest as _;
+                    let digest = sha2::Sha256::digest(f.get("code_verifier").cloned().unwrap_or_default().as_bytes());
+                    let proof = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+                    let good = f.get("code").map(String::as_str) == Some("the-code")
+                        && checked.lock().unwrap().as_deref() == Some(proof.as_str())
+                        && f.get("client_id").map(String::as_str) == Some("gantry-api");
+                    if !good {
+                        return (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "invalid_grant" })));
+                    }
+                    let claims = json!({ "iss": crate::support::OIDC_ISSUER, "aud": "gantry-api", "sub": "dana@example.com",
+                        "roles": ["approver"], "exp": chrono::Utc::now().timestamp() + 3600, "iat": chrono::Utc::now().timestamp() });
+                    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+                    header.kid = Some("test-rsa".into());
+                    let key = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("../../fixtures/keys/rsa-private.pem")).unwrap();
+                    let id_token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+                    (axum::http::StatusCode::OK, axum::Json(json!({ "id_token": id_token, "token_type": "Bearer" })))
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn signing_in_through_oidc_uses_the_code_flow_with_pkce() {
+    let idp = identity_provider().await;
+    let (authorize, token) = (format!("{idp}/authorize"), format!("{idp}/token"));
+    let app = TestApp::spawn_with(&[
+        ("GANTRY_OIDC_CLIENT_ID", "gantry-api"),
+        ("GANTRY_OIDC_AUTHORIZE_URL", authorize.as_str()),
+        ("GANTRY_OIDC_TOKEN_URL", token.as_str()),
+        ("GANTRY_PUBLIC_URL", "https://gantry.example"),
+    ])
+    .await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = http.get(format!("{}/ui/login", app.url)).send().await.unwrap().text().await.unwrap();
+    assert!(login.contains("href=\"/ui/oidc\""), "the sign-in page offers the provider");
+    let started = http.get(format!("{}/ui/oidc", app.url)).send().await.unwrap();
+    assert_eq!(started.status(), 303);
+    let to_provider = started.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to_provider.starts_with(&authorize)
+            && to_provider.contains("redirect_uri=https%3A%2F%2Fgantry.example%2Fui%2Foidc%2Fcallback")
+    );
+    let flow = started.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let back = http.get(&to_provider).send().await.unwrap();
+    let callback = back.headers()["location"].to_str().unwrap().replace("https://gantry.example", &app.url);
+
+    // A callback whose state is not the one this browser started with signs nobody in.
+    let forged = callback.replace("state=", "state=x");
+    let refused = http.get(&forged).header("cookie", &flow).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().get("set-cookie").is_none());
+    assert_eq!(http.get(&callback).send().await.unwrap().status(), 401, "no flow cookie");
+
+    let signed_in = http.get(&callback).header("cookie", &flow).send().await.unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let session = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("gantry_session="))
+        .expect("a session cookie");
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"));
+    let session = session.split(';').next().unwrap().to_owned();
+    let page = http.get(format!("{}/ui", app.url)).header("cookie", &session).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Signed in as dana@example.com"));
+}

@@ -19,6 +19,7 @@ use maud::{DOCTYPE, Markup, html};
 use sha2::Sha256;
 
 mod evidence;
+mod oidc;
 mod pages;
 mod promotions;
 mod session;
@@ -37,6 +38,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ui", get(pages::matrix))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
+        .route("/ui/oidc", get(oidc::start))
+        .route("/ui/oidc/callback", get(oidc::callback))
         .route("/ui/releases/{id}", get(pages::release))
         .route("/ui/promotions", get(promotions::queue))
         .route("/ui/promotions/{id}", get(promotions::show))

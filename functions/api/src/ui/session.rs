@@ -34,21 +34,27 @@ pub fn csrf_token(key: &[u8], bearer: &str) -> String {
     mac_hex(key, &format!("gantry-csrf:{bearer}"))[..32].to_owned()
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+/// A cookie's value, when the request carries it.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value)
         .filter(|value| !value.is_empty())
 }
 
+/// The session cookie for a token.
+pub fn session_cookie(token: &str) -> String {
+    format!("{COOKIE}={token}; Path=/ui; HttpOnly; Secure; SameSite=Strict; Max-Age={MAX_AGE_SECONDS}")
+}
+
 /// The session of a request; `Unauthorized` without a valid one.
 pub async fn session(state: &AppState, headers: &HeaderMap) -> Result<Session, DomainError> {
-    let token = cookie_token(headers).ok_or_else(|| DomainError::Unauthorized("not signed in".into()))?;
+    let token = cookie(headers, COOKIE).ok_or_else(|| DomainError::Unauthorized("not signed in".into()))?;
     let principal = state.auth.authenticate(Some(&format!("Bearer {token}"))).await?;
     Ok(Session { principal, csrf: csrf_token(&state.config.jwt_secret, token) })
 }
@@ -75,7 +81,7 @@ pub async fn or_sign_in(state: &AppState, headers: &HeaderMap) -> Result<Session
     }
 }
 
-fn login_form(error: Option<&str>) -> maud::Markup {
+pub fn login_form(error: Option<&str>, oidc: bool) -> maud::Markup {
     let body = html! {
         div.login {
             h1 { "Sign in to Gantry" }
@@ -86,18 +92,22 @@ fn login_form(error: Option<&str>) -> maud::Markup {
                 input #token type="password" name="token" autocomplete="off" required;
                 button type="submit" { "Sign in" }
             }
+            @if oidc { p { a #oidc href="/ui/oidc" { "Sign in with your identity provider" } } }
         }
     };
     layout("Sign in", None, body)
 }
 
-pub async fn login_page() -> Response {
-    page(StatusCode::OK, login_form(None))
+pub async fn login_page(State(state): State<Arc<AppState>>) -> Response {
+    page(StatusCode::OK, login_form(None, state.config.oidc_sign_in.is_some()))
 }
 
 pub async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     if !same_origin(&headers) {
-        return page(StatusCode::FORBIDDEN, login_form(Some("Sign in from Gantry's own page.")));
+        return page(
+            StatusCode::FORBIDDEN,
+            login_form(Some("Sign in from Gantry's own page."), state.config.oidc_sign_in.is_some()),
+        );
     }
     let form = form(&body);
     let token = field(&form, "token").unwrap_or_default().trim().to_owned();
@@ -106,10 +116,12 @@ pub async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
         && token.bytes().all(|b| b.is_ascii_graphic())
         && state.auth.authenticate(Some(&format!("Bearer {token}"))).await.is_ok();
     if !valid {
-        return page(StatusCode::UNAUTHORIZED, login_form(Some("That token is not valid here.")));
+        return page(
+            StatusCode::UNAUTHORIZED,
+            login_form(Some("That token is not valid here."), state.config.oidc_sign_in.is_some()),
+        );
     }
-    let cookie = format!("{COOKIE}={token}; Path=/ui; HttpOnly; Secure; SameSite=Strict; Max-Age={MAX_AGE_SECONDS}");
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/ui")).into_response()
+    ([(header::SET_COOKIE, session_cookie(&token))], Redirect::to("/ui")).into_response()
 }
 
 pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {

@@ -95,6 +95,20 @@ pub struct Config {
     /// `GANTRY_OIDC_ISSUER`, `GANTRY_OIDC_AUDIENCE` and `GANTRY_OIDC_JWKS` (the JWKS JSON, or
     /// `@path` to a file holding it): accept RS256/ES256 tokens from an OIDC provider.
     pub oidc: Option<OidcConfig>,
+    /// `GANTRY_OIDC_CLIENT_ID`, `GANTRY_OIDC_AUTHORIZE_URL`, `GANTRY_OIDC_TOKEN_URL` and
+    /// (optional) `GANTRY_OIDC_CLIENT_SECRET`: the dashboard's "Sign in with OIDC" (the
+    /// authorization code flow with PKCE); needs the OIDC settings and `GANTRY_PUBLIC_URL`.
+    pub oidc_sign_in: Option<OidcSignIn>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OidcSignIn {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub authorize_url: String,
+    pub token_url: String,
+    /// `<GANTRY_PUBLIC_URL>/ui/oidc/callback`.
+    pub redirect_uri: String,
 }
 
 #[derive(Debug, Clone)]
@@ -174,6 +188,7 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .map(|v| http_setting("GANTRY_PUBLIC_URL", &v))
                 .transpose()?,
+            oidc_sign_in: oidc_sign_in(&lookup)?,
             data_key: data_key(&required("GANTRY_DATA_KEY")?)?,
             jwt_secret: long_secret("GANTRY_JWT_SECRET", required("GANTRY_JWT_SECRET")?)?,
             evidence_key: long_secret("GANTRY_EVIDENCE_KEY", required("GANTRY_EVIDENCE_KEY")?)?,
@@ -220,6 +235,20 @@ fn long_secret_min(name: &'static str, value: String, min: usize) -> Result<Vec<
         return Err(ConfigError::Invalid { name, value: "(hidden)".into(), why });
     }
     Ok(value.into_bytes())
+}
+
+fn oidc_sign_in(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcSignIn>, ConfigError> {
+    let Some(client_id) = lookup("GANTRY_OIDC_CLIENT_ID").filter(|v| !v.is_empty()) else { return Ok(None) };
+    let needed = |name: &'static str| lookup(name).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name));
+    needed("GANTRY_OIDC_ISSUER")?;
+    let public = http_setting("GANTRY_PUBLIC_URL", &needed("GANTRY_PUBLIC_URL")?)?;
+    Ok(Some(OidcSignIn {
+        client_id,
+        client_secret: lookup("GANTRY_OIDC_CLIENT_SECRET").filter(|v| !v.is_empty()),
+        authorize_url: http_setting("GANTRY_OIDC_AUTHORIZE_URL", &needed("GANTRY_OIDC_AUTHORIZE_URL")?)?,
+        token_url: http_setting("GANTRY_OIDC_TOKEN_URL", &needed("GANTRY_OIDC_TOKEN_URL")?)?,
+        redirect_uri: format!("{public}/ui/oidc/callback"),
+    }))
 }
 
 fn http_setting(name: &'static str, raw: &str) -> Result<String, ConfigError> {
@@ -581,6 +610,8 @@ mod tests {
             Some("https://gantry.example")
         );
         assert!(with(&[("GANTRY_PUBLIC_URL", "gantry.example")]).is_err());
+        let err = with(&[("GANTRY_OIDC_CLIENT_ID", "gantry")]).unwrap_err().to_string();
+        assert_eq!(err, "GANTRY_OIDC_ISSUER must be set", "sign-in needs the OIDC settings");
         assert_eq!(
             with(&[("GANTRY_NOTIFY_QUEUE_URL", "")]).unwrap_err().to_string(),
             "GANTRY_NOTIFY_QUEUE_URL must be set"
