@@ -452,11 +452,18 @@ impl TestApp {
     }
 
     /// The promotion once it is no longer approved or deploying (within a minute), with its
-    /// deployments.
+    /// deployments, and its release's record written after it (the release no longer
+    /// `PROMOTING`: a settled promotion is saved first, its release moved just after).
     pub async fn settled(&self, promotion: &str) -> Value {
+        let release = "query($id: ID!) { promotion(id: $id) { release { status } } }";
         crate::eventually(Duration::from_secs(60), "the promotion to settle", || async {
             let p = self.promotion(promotion).await;
-            (!["APPROVED", "DEPLOYING"].contains(&p["status"].as_str().unwrap())).then_some(p)
+            if ["APPROVED", "DEPLOYING"].contains(&p["status"].as_str().unwrap()) {
+                return None;
+            }
+            let moved =
+                self.ok(release, json!({ "id": promotion })).await["promotion"]["release"]["status"] != "PROMOTING";
+            moved.then_some(p)
         })
         .await
     }

@@ -25,6 +25,7 @@ fn state() -> std::sync::Arc<AppState> {
         "GANTRY_TABLE" => Some("unused".into()),
         "GANTRY_EVENTS_QUEUE_URL" => Some("http://127.0.0.1:9/queue".into()),
         "GANTRY_DEPLOY_QUEUE_URL" => Some("http://127.0.0.1:9/deploy".into()),
+        "GANTRY_NOTIFY_QUEUE_URL" => Some("http://127.0.0.1:9/notify".into()),
         "GANTRY_DATA_KEY" => Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
         "GANTRY_JWT_SECRET" => Some(JWT_SECRET.into()),
         "GANTRY_EVIDENCE_KEY" => Some("lambda-test-evidence-key-32-bytes-long".into()),

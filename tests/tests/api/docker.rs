@@ -93,7 +93,8 @@ async fn a_canary_container_is_measured_before_the_container_is_replaced() {
     app.add_version(&web, "1.1.0", &v2).await;
     let dev = app.create_environment("dev", 10).await;
     let container = format!("gantry-test-canary-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let analysis = json!({ "intervalSeconds": 1, "count": 1, "probes": [
+    // The first measurement comes after an interval: long enough for httpd to listen on a busy machine.
+    let analysis = json!({ "intervalSeconds": 3, "count": 1, "probes": [
         { "http": { "url": format!("http://127.0.0.1:{canary_port}/gantry-build"), "bodyContains": "web" } },
         { "prometheus": { "address": prometheus.url, "query": "error_rate", "op": "LT", "value": 0.05 } }] });
     let target = json!({ "name": "host-1", "type": "DOCKER", "docker": {

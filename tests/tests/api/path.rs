@@ -75,7 +75,11 @@ async fn a_release_travels_dev_staging_prod_across_docker_ecs_and_nomad() {
         )
         .await;
     assert_eq!(approved["data"]["approvePromotion"]["status"], "DEPLOYING", "{approved}");
-    let state = wait_for_state(&app, &release, |s| s["state"]["environments"][2]["status"] == "DEPLOYED").await;
+    // The release is DEPLOYED once its last environment is; the two are written one after the other.
+    let state = wait_for_state(&app, &release, |s| {
+        s["state"]["environments"][2]["status"] == "DEPLOYED" && s["status"] == "DEPLOYED"
+    })
+    .await;
     assert_eq!(state["status"], "DEPLOYED");
     assert!(
         state["state"]["environments"]
