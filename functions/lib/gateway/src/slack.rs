@@ -3,6 +3,7 @@
 //! takes, a slash command's form and an interaction's `payload`.
 
 use gantry_domain::chatops::cards::{APPROVE_ACTION, REJECT_ACTION};
+use gantry_domain::chatops::slack_id;
 use gantry_domain::{DomainError, Result};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -61,6 +62,25 @@ pub struct SlashCommand {
     pub trigger_id: String,
 }
 
+/// An opaque Slack value (`trigger_id`, `action_ts`): printable, at most 255 characters.
+fn token(name: &str, value: String) -> Result<String> {
+    if !value.is_empty() && value.len() <= 255 && value.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(value)
+    } else {
+        Err(DomainError::validation(format!("the Slack request's {name} is not a Slack value")))
+    }
+}
+
+/// A `response_url`: https (or http, for a stand-in), at most 2,000 characters.
+fn checked_url(value: String) -> Result<String> {
+    let scheme = value.starts_with("https://") || value.starts_with("http://");
+    if scheme && value.len() <= 2000 && value.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(value)
+    } else {
+        Err(DomainError::validation("the Slack request's response_url is not a URL"))
+    }
+}
+
 fn field(form: &[(String, String)], name: &str) -> Result<String> {
     form.iter()
         .find(|(k, _)| k == name)
@@ -72,11 +92,11 @@ fn field(form: &[(String, String)], name: &str) -> Result<String> {
 pub fn parse_command(body: &[u8]) -> Result<SlashCommand> {
     let form: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     Ok(SlashCommand {
-        team_id: field(&form, "team_id")?,
-        user_id: field(&form, "user_id")?,
+        team_id: slack_id("team_id", &field(&form, "team_id")?)?,
+        user_id: slack_id("user_id", &field(&form, "user_id")?)?,
         text: field(&form, "text").unwrap_or_default(),
-        response_url: field(&form, "response_url")?,
-        trigger_id: field(&form, "trigger_id")?,
+        response_url: checked_url(field(&form, "response_url")?)?,
+        trigger_id: token("trigger_id", field(&form, "trigger_id")?)?,
     })
 }
 
@@ -144,7 +164,14 @@ pub fn parse_interaction(body: &[u8]) -> Result<Option<Click>> {
     let (Some(team_id), Some(response_url), Some(promotion)) = (team_id, payload.response_url, action.value) else {
         return Err(DomainError::validation("the click has no team, response_url or promotion"));
     };
-    Ok(Some(Click { team_id, user_id: payload.user.id, approve, promotion, response_url, action_ts: action.action_ts }))
+    Ok(Some(Click {
+        team_id: slack_id("team", &team_id)?,
+        user_id: slack_id("user", &payload.user.id)?,
+        approve,
+        promotion: token("value", promotion)?,
+        response_url: checked_url(response_url)?,
+        action_ts: token("action_ts", action.action_ts)?,
+    }))
 }
 
 #[cfg(test)]
@@ -170,6 +197,10 @@ mod tests {
             ("T1DC2JH3J", "U2CERLKJA", "")
         );
         assert!(command.response_url.starts_with("https://hooks.slack.com/commands/"));
+        let huge = BODY.replace("trigger_id=398738663015", &format!("trigger_id={}", "9".repeat(300)));
+        assert_eq!(parse_command(huge.as_bytes()).unwrap_err().code(), "BAD_USER_INPUT");
+        let hostile = BODY.replace("team_id=T1DC2JH3J", "team_id=T1%23USER%23x");
+        assert_eq!(parse_command(hostile.as_bytes()).unwrap_err().code(), "BAD_USER_INPUT", "no key injection");
     }
 
     #[test]
@@ -214,5 +245,17 @@ mod tests {
         assert_eq!(parse_interaction(&interaction(shortcut)).unwrap(), None);
         assert_eq!(parse_interaction(b"payload=%7Bnot-json").unwrap_err().code(), "BAD_USER_INPUT");
         assert_eq!(parse_interaction(b"nothing=here").unwrap_err().code(), "BAD_USER_INPUT");
+        let mut long = serde_json::json!({
+            "type": "block_actions", "user": { "id": "U1" }, "team": { "id": "T1" }, "response_url": "https://hooks.slack.com/x",
+            "actions": [{ "action_id": APPROVE_ACTION, "value": "p", "action_ts": "1".repeat(300) }]
+        });
+        assert_eq!(
+            parse_interaction(&interaction(long.clone())).unwrap_err().code(),
+            "BAD_USER_INPUT",
+            "a bounded action_ts"
+        );
+        long["actions"][0]["action_ts"] = "1.2".into();
+        long["user"]["id"] = "U#1".into();
+        assert_eq!(parse_interaction(&interaction(long)).unwrap_err().code(), "BAD_USER_INPUT", "a Slack user id");
     }
 }
