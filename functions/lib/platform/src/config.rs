@@ -1,0 +1,420 @@
+//! Settings read from the environment, checked once at start: a function whose
+//! configuration is wrong stops at init, naming the setting.
+
+use base64::Engine as _;
+use gantry_domain::deployments::DriverSettings;
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, as CloudWatch expects.
+    Json,
+    /// Human-readable, for a terminal.
+    Pretty,
+}
+
+/// Settings read from the environment. See the README for every variable.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `GANTRY_TABLE`: the DynamoDB table (required).
+    pub table: String,
+    /// `GANTRY_LOG_FORMAT`: `json` or `pretty`; JSON by default inside Lambda.
+    pub log_format: LogFormat,
+    /// `GANTRY_EVENTS_QUEUE_URL`: the queue registry events travel on (required).
+    pub events_queue_url: String,
+    /// `GANTRY_DEPLOY_QUEUE_URL`: the queue deploy jobs travel on (required).
+    pub deploy_queue_url: String,
+    /// `GANTRY_NOTIFY_QUEUE_URL`: the queue Slack requests, notification events and their
+    /// deliveries travel on (required).
+    pub notify_queue_url: String,
+    /// `GANTRY_SLACK_SIGNING_SECRET`: the Slack app's signing secret; without it the Slack
+    /// endpoints answer 404.
+    pub slack_signing_secret: Option<Vec<u8>>,
+    /// `GANTRY_SLACK_BOT_TOKEN`: the Slack app's bot token (`xoxb-…`), for approval cards and
+    /// channel notifications.
+    pub slack_bot_token: Option<String>,
+    /// `GANTRY_SLACK_API_URL`: Slack's Web API (`https://slack.com/api` by default).
+    pub slack_api_url: String,
+    /// `GANTRY_PUBLIC_URL`: where people reach the API function (its dashboard); CI
+    /// deployments link to a promotion's page there.
+    pub public_url: Option<String>,
+    /// `GANTRY_DEPLOY_TIMEOUT_SECONDS`: how long a Nomad or ECS rollout may run before it is
+    /// failed and undone (600 by default).
+    pub deploy_timeout_seconds: u64,
+    /// `GANTRY_STEP_POLL_SECONDS`: how often a promotion step waiting for a CI run checks it
+    /// when no webhook brings the check forward (30 by default).
+    pub step_poll_seconds: u32,
+    /// `GANTRY_DATA_KEY`: base64 of the 32-byte key that seals secrets at rest (required).
+    pub data_key: Vec<u8>,
+    /// `GANTRY_JWT_SECRET`: the HS256 key of tokens Gantry issues, 32 bytes or more (required).
+    pub jwt_secret: Vec<u8>,
+    /// `GANTRY_EVIDENCE_KEY`: the key evidence records are signed with, 32 bytes or more (required).
+    pub evidence_key: Vec<u8>,
+    /// `GANTRY_JWT_ISSUER` and `GANTRY_JWT_AUDIENCE` of Gantry's tokens (both `gantry` by default).
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// `GANTRY_REQUEST_TIMEOUT_MS`: an HTTP request not answered within this is answered
+    /// 503 `UNAVAILABLE` (10000 by default).
+    pub request_timeout_ms: u64,
+    /// `GANTRY_AWS_TIMEOUT_MS`: one DynamoDB or SQS operation, retries included, may take this
+    /// long before it fails as `UNAVAILABLE` (5000 by default).
+    pub aws_timeout_ms: u64,
+    /// `GANTRY_CORS_ORIGINS`: the browser origins allowed to call the API (none by default).
+    pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// `NOMAD_*`: the values Nomad targets' `tokenRef: env:NOMAD_...` name (deployer only).
+    pub nomad_tokens: std::collections::BTreeMap<String, String>,
+    /// `GANTRY_OIDC_ISSUER`, `GANTRY_OIDC_AUDIENCE` and `GANTRY_OIDC_JWKS` (the JWKS JSON, or
+    /// `@path` to a file holding it): accept RS256/ES256 tokens from an OIDC provider.
+    pub oidc: Option<OidcConfig>,
+    /// `GANTRY_OIDC_CLIENT_ID`, `GANTRY_OIDC_AUTHORIZE_URL`, `GANTRY_OIDC_TOKEN_URL` and
+    /// (optional) `GANTRY_OIDC_CLIENT_SECRET`: the dashboard's "Sign in with OIDC" (the
+    /// authorization code flow with PKCE); needs the OIDC settings and `GANTRY_PUBLIC_URL`.
+    pub oidc_sign_in: Option<OidcSignIn>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OidcSignIn {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub authorize_url: String,
+    pub token_url: String,
+    /// `<GANTRY_PUBLIC_URL>/ui/oidc/callback`.
+    pub redirect_uri: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} must be set")]
+    Missing(&'static str),
+    #[error("{name} has an invalid value {value:?}: {why}")]
+    Invalid { name: &'static str, value: String, why: &'static str },
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut config = Self::from_lookup(|name| std::env::var(name).ok())?;
+        config.nomad_tokens = std::env::vars().filter(|(name, _)| name.starts_with("NOMAD_")).collect();
+        Ok(config)
+    }
+
+    /// How long a Nomad or ECS rollout may run (`GANTRY_DEPLOY_TIMEOUT_SECONDS`).
+    pub fn deploy_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.deploy_timeout_seconds)
+    }
+
+    /// What the deployer's drivers need: the rollout deadline and the Nomad tokens.
+    pub fn driver_settings(&self) -> DriverSettings {
+        DriverSettings { deadline: self.deploy_timeout(), nomad_tokens: self.nomad_tokens.clone() }
+    }
+
+    /// The settings, or a one-line message naming the setting that is wrong on stderr (which
+    /// Lambda keeps in the function's log) and exit status 78 (EX_CONFIG): a function whose
+    /// configuration is wrong stops at init, before it serves anything.
+    pub fn from_env_or_exit() -> Self {
+        Self::from_env().unwrap_or_else(|err| {
+            eprintln!("gantry: configuration error: {err}");
+            std::process::exit(78)
+        })
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required =
+            |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name));
+        let optional =
+            |name: &str, default: &str| lookup(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
+        let number =
+            |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>, why: &'static str| match lookup(
+                name,
+            )
+            .filter(|v| !v.is_empty())
+            {
+                None => Ok(default),
+                Some(v) => {
+                    v.parse().ok().filter(|n| range.contains(n)).ok_or(ConfigError::Invalid { name, value: v, why })
+                }
+            };
+        Ok(Self {
+            table: required("GANTRY_TABLE")?,
+            events_queue_url: required("GANTRY_EVENTS_QUEUE_URL")?,
+            deploy_queue_url: required("GANTRY_DEPLOY_QUEUE_URL")?,
+            notify_queue_url: required("GANTRY_NOTIFY_QUEUE_URL")?,
+            slack_signing_secret: lookup("GANTRY_SLACK_SIGNING_SECRET")
+                .filter(|v| !v.is_empty())
+                .map(|v| long_secret_min("GANTRY_SLACK_SIGNING_SECRET", v, 16))
+                .transpose()?,
+            slack_bot_token: lookup("GANTRY_SLACK_BOT_TOKEN").filter(|v| !v.is_empty()),
+            slack_api_url: http_setting(
+                "GANTRY_SLACK_API_URL",
+                &optional("GANTRY_SLACK_API_URL", gantry_ci::SLACK_API),
+            )?,
+            public_url: lookup("GANTRY_PUBLIC_URL")
+                .filter(|v| !v.is_empty())
+                .map(|v| http_setting("GANTRY_PUBLIC_URL", &v))
+                .transpose()?,
+            oidc_sign_in: oidc_sign_in(&lookup)?,
+            data_key: data_key(&required("GANTRY_DATA_KEY")?)?,
+            jwt_secret: long_secret("GANTRY_JWT_SECRET", required("GANTRY_JWT_SECRET")?)?,
+            evidence_key: long_secret("GANTRY_EVIDENCE_KEY", required("GANTRY_EVIDENCE_KEY")?)?,
+            oidc: oidc(&lookup)?,
+            deploy_timeout_seconds: number("GANTRY_DEPLOY_TIMEOUT_SECONDS", 600, 1..=3600, "expected 1 to 3600")?,
+            step_poll_seconds: number("GANTRY_STEP_POLL_SECONDS", 30, 1..=900, "expected 1 to 900")? as u32,
+            request_timeout_ms: number("GANTRY_REQUEST_TIMEOUT_MS", 10_000, 100..=900_000, "expected 100 to 900000")?,
+            aws_timeout_ms: number("GANTRY_AWS_TIMEOUT_MS", 5_000, 100..=600_000, "expected 100 to 600000")?,
+            cors_origins: cors_origins(lookup("GANTRY_CORS_ORIGINS").as_deref().unwrap_or_default())?,
+            log_format: log_format(
+                lookup("GANTRY_LOG_FORMAT").as_deref(),
+                lookup("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+            )?,
+            nomad_tokens: Default::default(),
+            jwt_issuer: optional("GANTRY_JWT_ISSUER", "gantry"),
+            jwt_audience: optional("GANTRY_JWT_AUDIENCE", "gantry"),
+        })
+    }
+
+    /// How long a request may take before it is answered 503 (`GANTRY_REQUEST_TIMEOUT_MS`).
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// How long one DynamoDB or SQS operation may take, retries included (`GANTRY_AWS_TIMEOUT_MS`).
+    pub fn aws_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.aws_timeout_ms)
+    }
+}
+
+fn data_key(encoded: &str) -> Result<Vec<u8>, ConfigError> {
+    base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok().filter(|k| k.len() == 32).ok_or(
+        ConfigError::Invalid { name: "GANTRY_DATA_KEY", value: "(hidden)".into(), why: "expected base64 of 32 bytes" },
+    )
+}
+
+fn long_secret(name: &'static str, value: String) -> Result<Vec<u8>, ConfigError> {
+    long_secret_min(name, value, 32)
+}
+
+fn long_secret_min(name: &'static str, value: String, min: usize) -> Result<Vec<u8>, ConfigError> {
+    if value.len() < min {
+        let why = if min == 32 { "must be at least 32 bytes" } else { "must be at least 16 bytes" };
+        return Err(ConfigError::Invalid { name, value: "(hidden)".into(), why });
+    }
+    Ok(value.into_bytes())
+}
+
+fn oidc_sign_in(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcSignIn>, ConfigError> {
+    let Some(client_id) = lookup("GANTRY_OIDC_CLIENT_ID").filter(|v| !v.is_empty()) else { return Ok(None) };
+    let needed = |name: &'static str| lookup(name).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name));
+    needed("GANTRY_OIDC_ISSUER")?;
+    let public = http_setting("GANTRY_PUBLIC_URL", &needed("GANTRY_PUBLIC_URL")?)?;
+    Ok(Some(OidcSignIn {
+        client_id,
+        client_secret: lookup("GANTRY_OIDC_CLIENT_SECRET").filter(|v| !v.is_empty()),
+        authorize_url: http_setting("GANTRY_OIDC_AUTHORIZE_URL", &needed("GANTRY_OIDC_AUTHORIZE_URL")?)?,
+        token_url: http_setting("GANTRY_OIDC_TOKEN_URL", &needed("GANTRY_OIDC_TOKEN_URL")?)?,
+        redirect_uri: format!("{public}/ui/oidc/callback"),
+    }))
+}
+
+fn http_setting(name: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let ok = (raw.starts_with("https://") || raw.starts_with("http://")) && raw.chars().all(|c| c.is_ascii_graphic());
+    if ok {
+        Ok(raw.trim_end_matches('/').to_owned())
+    } else {
+        Err(ConfigError::Invalid { name, value: raw.to_owned(), why: "expected an http(s) URL" })
+    }
+}
+
+fn oidc(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcConfig>, ConfigError> {
+    match (lookup("GANTRY_OIDC_ISSUER"), lookup("GANTRY_OIDC_AUDIENCE"), lookup("GANTRY_OIDC_JWKS")) {
+        (None, None, None) => Ok(None),
+        (Some(issuer), Some(audience), Some(jwks)) => {
+            let jwks = match jwks.strip_prefix('@') {
+                Some(path) => std::fs::read_to_string(path).map_err(|_| ConfigError::Invalid {
+                    name: "GANTRY_OIDC_JWKS",
+                    value: jwks.clone(),
+                    why: "the file cannot be read",
+                })?,
+                None => jwks,
+            };
+            gantry_auth::OidcKeys::from_jwks(&issuer, &audience, &jwks).map_err(|_| ConfigError::Invalid {
+                name: "GANTRY_OIDC_JWKS",
+                value: "(JWKS)".into(),
+                why: "not a JWKS of RS256/ES256 keys with kid and alg",
+            })?;
+            Ok(Some(OidcConfig { issuer, audience, jwks }))
+        }
+        _ => Err(ConfigError::Missing("GANTRY_OIDC_ISSUER, GANTRY_OIDC_AUDIENCE and GANTRY_OIDC_JWKS together")),
+    }
+}
+
+/// At most this many CORS origins.
+const MAX_CORS_ORIGINS: usize = 20;
+
+/// `GANTRY_CORS_ORIGINS`: comma-separated `scheme://host[:port]` origins, exactly as a
+/// browser sends them; `*` is refused, since the API takes bearer tokens.
+fn cors_origins(list: &str) -> Result<Vec<axum::http::HeaderValue>, ConfigError> {
+    let invalid = |value: &str, why| ConfigError::Invalid { name: "GANTRY_CORS_ORIGINS", value: value.to_owned(), why };
+    let origins: Vec<&str> = list.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+    if origins.len() > MAX_CORS_ORIGINS {
+        return Err(invalid(list, "at most 20 origins"));
+    }
+    origins
+        .into_iter()
+        .map(|origin| {
+            let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+            let host_ok = rest.is_some_and(|r| {
+                !r.is_empty()
+                    && r.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+            });
+            if !host_ok {
+                return Err(invalid(origin, "expected origins like https://app.example.com, without a path or *"));
+            }
+            axum::http::HeaderValue::from_str(origin).map_err(|_| invalid(origin, "not a header value"))
+        })
+        .collect()
+}
+
+fn log_format(value: Option<&str>, in_lambda: bool) -> Result<LogFormat, ConfigError> {
+    match value {
+        None | Some("") if in_lambda => Ok(LogFormat::Json),
+        None | Some("") => Ok(LogFormat::Pretty),
+        Some("json") => Ok(LogFormat::Json),
+        Some("pretty") => Ok(LogFormat::Pretty),
+        Some(other) => Err(ConfigError::Invalid {
+            name: "GANTRY_LOG_FORMAT",
+            value: other.to_owned(),
+            why: "expected json or pretty",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("GANTRY_TABLE", "t"),
+            ("GANTRY_EVENTS_QUEUE_URL", "http://q"),
+            ("GANTRY_DEPLOY_QUEUE_URL", "http://d"),
+            ("GANTRY_NOTIFY_QUEUE_URL", "http://n"),
+            ("GANTRY_DATA_KEY", KEY),
+            ("GANTRY_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("GANTRY_EVIDENCE_KEY", "fedcba9876543210fedcba9876543210"),
+        ]
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut pairs = base();
+        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        pairs.extend_from_slice(extra);
+        Config::from_lookup(env(&pairs))
+    }
+
+    #[test]
+    fn required_settings() {
+        assert_eq!(Config::from_lookup(env(&[])).unwrap_err().to_string(), "GANTRY_TABLE must be set");
+        assert!(with(&[("GANTRY_TABLE", " ")]).is_err());
+        assert_eq!(
+            with(&[("GANTRY_EVENTS_QUEUE_URL", "")]).unwrap_err().to_string(),
+            "GANTRY_EVENTS_QUEUE_URL must be set"
+        );
+        let bad_key = with(&[("GANTRY_DATA_KEY", "c2hvcnQ=")]).unwrap_err().to_string();
+        assert!(
+            bad_key.contains("GANTRY_DATA_KEY") && !bad_key.contains("c2hvcnQ"),
+            "names the setting, hides the value: {bad_key}"
+        );
+        assert_eq!(with(&[]).unwrap().data_key.len(), 32);
+        assert!(with(&[("GANTRY_JWT_SECRET", "short")]).is_err());
+        assert_eq!(with(&[]).unwrap().deploy_timeout_seconds, 600);
+        assert_eq!(with(&[("GANTRY_DEPLOY_TIMEOUT_SECONDS", "30")]).unwrap().deploy_timeout_seconds, 30);
+        assert!(with(&[("GANTRY_DEPLOY_TIMEOUT_SECONDS", "0")]).is_err());
+        assert!(with(&[("GANTRY_DEPLOY_TIMEOUT_SECONDS", "soon")]).is_err());
+        assert!(with(&[("GANTRY_OIDC_ISSUER", "https://idp")]).is_err(), "OIDC settings come together");
+        let jwks = include_str!("../../../../tests/fixtures/keys/jwks.json");
+        let oidc = with(&[
+            ("GANTRY_OIDC_ISSUER", "https://idp"),
+            ("GANTRY_OIDC_AUDIENCE", "gantry"),
+            ("GANTRY_OIDC_JWKS", jwks),
+        ]);
+        assert!(oidc.unwrap().oidc.is_some());
+        let bad = with(&[
+            ("GANTRY_OIDC_ISSUER", "https://idp"),
+            ("GANTRY_OIDC_AUDIENCE", "gantry"),
+            ("GANTRY_OIDC_JWKS", "{}"),
+        ]);
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn slack_settings() {
+        let none = with(&[]).unwrap();
+        assert!(none.slack_signing_secret.is_none() && none.slack_bot_token.is_none());
+        assert_eq!(none.slack_api_url, "https://slack.com/api");
+        let set = with(&[
+            ("GANTRY_SLACK_SIGNING_SECRET", "0123456789abcdef"),
+            ("GANTRY_SLACK_BOT_TOKEN", "xoxb-1"),
+            ("GANTRY_SLACK_API_URL", "http://127.0.0.1:9/api/"),
+        ])
+        .unwrap();
+        assert_eq!(set.slack_signing_secret.as_deref(), Some(&b"0123456789abcdef"[..]));
+        assert_eq!(
+            (set.slack_bot_token.as_deref(), set.slack_api_url.as_str()),
+            (Some("xoxb-1"), "http://127.0.0.1:9/api")
+        );
+        let short = with(&[("GANTRY_SLACK_SIGNING_SECRET", "short")]).unwrap_err().to_string();
+        assert!(short.contains("GANTRY_SLACK_SIGNING_SECRET") && !short.contains("short\""), "{short}");
+        assert!(with(&[("GANTRY_SLACK_API_URL", "slack.com/api")]).is_err());
+        assert_eq!(
+            with(&[("GANTRY_PUBLIC_URL", "https://gantry.example/")]).unwrap().public_url.as_deref(),
+            Some("https://gantry.example")
+        );
+        assert!(with(&[("GANTRY_PUBLIC_URL", "gantry.example")]).is_err());
+        let err = with(&[("GANTRY_OIDC_CLIENT_ID", "gantry")]).unwrap_err().to_string();
+        assert_eq!(err, "GANTRY_OIDC_ISSUER must be set", "sign-in needs the OIDC settings");
+        assert_eq!(
+            with(&[("GANTRY_NOTIFY_QUEUE_URL", "")]).unwrap_err().to_string(),
+            "GANTRY_NOTIFY_QUEUE_URL must be set"
+        );
+    }
+
+    #[test]
+    fn time_limits_and_cors_origins() {
+        let defaults = with(&[]).unwrap();
+        assert_eq!((defaults.request_timeout_ms, defaults.aws_timeout_ms), (10_000, 5_000));
+        assert!(defaults.cors_origins.is_empty());
+        assert_eq!(with(&[("GANTRY_AWS_TIMEOUT_MS", "750")]).unwrap().aws_timeout().as_millis(), 750);
+        for bad in ["0", "99", "1000000", "soon"] {
+            assert!(with(&[("GANTRY_REQUEST_TIMEOUT_MS", bad)]).is_err(), "{bad}");
+        }
+        let origins = with(&[("GANTRY_CORS_ORIGINS", "https://a.example, http://localhost:3000,")]).unwrap();
+        assert_eq!(origins.cors_origins, ["https://a.example", "http://localhost:3000"]);
+        for bad in ["*", "a.example", "https://a.example/path", "ftp://a.example", "https://"] {
+            let err = with(&[("GANTRY_CORS_ORIGINS", bad)]).unwrap_err().to_string();
+            assert!(err.contains("GANTRY_CORS_ORIGINS"), "{bad}: {err}");
+        }
+        let many: &'static str = Box::leak(vec!["https://a.example"; 21].join(",").into_boxed_str());
+        assert!(with(&[("GANTRY_CORS_ORIGINS", many)]).is_err());
+    }
+
+    #[test]
+    fn log_format_defaults_by_runtime() {
+        assert_eq!(with(&[]).unwrap().log_format, LogFormat::Pretty);
+        assert_eq!(with(&[("AWS_LAMBDA_FUNCTION_NAME", "api")]).unwrap().log_format, LogFormat::Json);
+        assert_eq!(with(&[("GANTRY_LOG_FORMAT", "json")]).unwrap().log_format, LogFormat::Json);
+        assert!(with(&[("GANTRY_LOG_FORMAT", "xml")]).is_err());
+    }
+}
