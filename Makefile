@@ -46,7 +46,7 @@ emulator-down:
 
 dev: emulator-up
 	cargo build --quiet -p gantry-devserver
-	@echo "Gantry devserver: http://127.0.0.1:8080/graphql (open the GraphiQL link it prints; Ctrl-C stops it)"
+	@echo "Gantry devserver: http://127.0.0.1:8080/graphql and the dashboard at http://localhost:8080/ui (open the links it prints; Ctrl-C stops it)"
 	GANTRY_EVENTS_QUEUE_URL="$${GANTRY_EVENTS_QUEUE_URL:-$$($(VENV)/bin/aws --endpoint-url $(AWS_ENDPOINT_URL) sqs get-queue-url --queue-name gantry-events --query QueueUrl --output text)}" \
 	GANTRY_DEPLOY_QUEUE_URL="$${GANTRY_DEPLOY_QUEUE_URL:-$$($(VENV)/bin/aws --endpoint-url $(AWS_ENDPOINT_URL) sqs get-queue-url --queue-name gantry-deploy-jobs --query QueueUrl --output text)}" \
 	GANTRY_NOTIFY_QUEUE_URL="$${GANTRY_NOTIFY_QUEUE_URL:-$$($(VENV)/bin/aws --endpoint-url $(AWS_ENDPOINT_URL) sqs get-queue-url --queue-name gantry-notifications --query QueueUrl --output text)}" \

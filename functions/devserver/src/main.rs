@@ -40,6 +40,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // the Authorization header with it.
     println!("Gantry admin token (12 h): {token}");
     println!("GraphiQL, signed in as admin: {url}#token={token}");
+    // Browsers keep the dashboard's Secure session cookie over plain HTTP on localhost only.
+    let port = listener.local_addr()?.port();
+    println!("Dashboard (sign in with the token): http://localhost:{port}/ui");
     tracing::info!(url = %url, "devserver listening");
     gantry_platform::serve::serve(listener, app, state.config.request_timeout(), shutdown()).await;
     Ok(())
