@@ -1,12 +1,11 @@
 //! An environment's evidence chain, newest first, with the result of verifying all of it.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use gantry_domain::values::EnvironmentId;
 use maud::html;
 
-use super::session::or_sign_in;
 use super::*;
 
 /// Records shown on the page.
@@ -14,39 +13,30 @@ const SHOWN: i64 = 50;
 
 /// `GET /ui/environments/{id}/evidence`.
 pub async fn page(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let session = match or_sign_in(&state, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let loaded = async {
+    signed_in(&state, &headers, async |_| {
         let id = EnvironmentId::parse(&id)?;
         let environment = state.catalog.environment(id).await?;
         let report = state.promotions.verify_evidence(id).await?;
-        let records = state.promotions.environment_evidence(id, Some(SHOWN), None).await?;
-        Ok::<_, DomainError>((environment, report, records.items))
-    };
-    match loaded.await {
-        Ok((environment, report, records)) => {
-            let verdict = if report.valid { "valid" } else { "broken" };
-            let body = html! {
-                h1 { "Evidence of " (environment.name) }
-                p #verification {
-                    span class={ "status " (verdict) } { (verdict) }
-                    " · " (report.checked) " records checked: hashes, links and signatures"
-                    @if let Some(broken) = report.first_broken { " · first broken record " code { (broken) } }
-                    @if report.truncated { " · the newest records are missing" }
-                }
-                table #evidence {
-                    thead { tr { th { "#" } th { "Kind" } th { "Actor" } th { "At" } th { "Hash" } } }
-                    tbody { @for (_, r) in &records { tr {
-                        td { (r.seq) } td { (r.kind) } td { (r.actor) }
-                        td { (r.at.format("%Y-%m-%d %H:%M:%S")) }
-                        td.digest { (short(&r.hash)) }
-                    } } }
-                }
-            };
-            super::page(StatusCode::OK, layout("Evidence", session.who(), body))
-        }
-        Err(err) => error_page(&err, session.who()),
-    }
+        let records = state.promotions.environment_evidence(id, Some(SHOWN), None).await?.items;
+        let verdict = if report.valid { "valid" } else { "broken" };
+        let body = html! {
+            h1 { "Evidence of " (environment.name) }
+            p #verification {
+                span class={ "status " (verdict) } { (verdict) }
+                " · " (report.checked) " records checked: hashes, links and signatures"
+                @if let Some(broken) = report.first_broken { " · first broken record " code { (broken) } }
+                @if report.truncated { " · the newest records are missing" }
+            }
+            table #evidence {
+                thead { tr { th { "#" } th { "Kind" } th { "Actor" } th { "At" } th { "Hash" } } }
+                tbody { @for (_, r) in &records { tr {
+                    td { (r.seq) } td { (r.kind) } td { (r.actor) }
+                    td { (r.at.format("%Y-%m-%d %H:%M:%S")) }
+                    td.digest { (short(&r.hash)) }
+                } } }
+            }
+        };
+        Ok(("Evidence".to_owned(), body))
+    })
+    .await
 }

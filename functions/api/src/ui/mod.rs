@@ -105,6 +105,23 @@ fn page(status: StatusCode, markup: Markup) -> Response {
     response
 }
 
+/// A page for the signed-in: the session (or the way to sign in), then `render`'s title and
+/// body in the layout; what `render` refuses or fails at becomes the error page.
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    render: impl AsyncFnOnce(&session::Session) -> Result<(String, Markup), DomainError>,
+) -> Response {
+    let session = match session::or_sign_in(state, headers).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    match render(&session).await {
+        Ok((title, body)) => page(StatusCode::OK, layout(&title, session.who(), body)),
+        Err(err) => error_page(&err, session.who()),
+    }
+}
+
 /// What a refused or failed request shows. Internal detail is logged, never shown.
 fn error_page(err: &DomainError, who: Option<(&Principal, &str)>) -> Response {
     let status = gantry_platform::http::status(err);

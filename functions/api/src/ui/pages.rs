@@ -1,7 +1,7 @@
 //! The environments × releases matrix, and a release's page with its compare.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use gantry_domain::ids::ReleaseId;
 use gantry_domain::model::{DeploymentStatus, Environment, EnvironmentState, Release};
@@ -9,7 +9,6 @@ use gantry_domain::ports::ReleaseFilter;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::session::or_sign_in;
 use super::*;
 
 /// Releases shown in the matrix, newest first.
@@ -30,26 +29,16 @@ fn status_word(status: DeploymentStatus) -> &'static str {
 /// each cell the release's status there; above it, each environment's running components
 /// by digest.
 pub async fn matrix(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let session = match or_sign_in(&state, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let loaded = async {
+    signed_in(&state, &headers, async |_| {
         let mut environments = state.catalog.environments().await?;
         environments.sort_by_key(|e| e.order);
         let releases = state.catalog.releases(ReleaseFilter::default(), Some(MATRIX_RELEASES), None).await?;
         let releases: Vec<Release> = releases.items.into_iter().map(|(_, r)| r).collect();
         let ids: Vec<ReleaseId> = releases.iter().map(|r| r.id).collect();
         let states = state.catalog.release_states(&ids).await?;
-        Ok::<_, DomainError>((environments, releases, states))
-    };
-    match loaded.await {
-        Ok((environments, releases, states)) => {
-            let body = matrix_body(&environments, &releases, &states);
-            page(StatusCode::OK, layout("Matrix", session.who(), body))
-        }
-        Err(err) => error_page(&err, session.who()),
-    }
+        Ok(("Matrix".to_owned(), matrix_body(&environments, &releases, &states)))
+    })
+    .await
 }
 
 fn matrix_body(
@@ -120,11 +109,7 @@ pub async fn release(
     Path(id): Path<String>,
     Query(query): Query<CompareQuery>,
 ) -> Response {
-    let session = match or_sign_in(&state, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let loaded = async {
+    signed_in(&state, &headers, async |_| {
         let release = state.catalog.release(ReleaseId::parse(&id)?).await?;
         let where_ = state.catalog.release_state(release.id).await?;
         let others = state.catalog.releases(ReleaseFilter::default(), Some(MATRIX_RELEASES), None).await?;
@@ -133,16 +118,11 @@ pub async fn release(
             None => None,
         };
         let manifest = gantry_domain::manifest::release_manifest(&release)?;
-        Ok::<_, DomainError>((release, where_, others.items, compared, manifest))
-    };
-    match loaded.await {
-        Ok((release, where_, others, compared, manifest)) => {
-            let others: Vec<Release> = others.into_iter().map(|(_, r)| r).filter(|r| r.id != release.id).collect();
-            let body = release_body(&release, &where_, &others, compared.as_ref(), &manifest);
-            page(StatusCode::OK, layout(release.name.as_str(), session.who(), body))
-        }
-        Err(err) => error_page(&err, session.who()),
-    }
+        let others: Vec<Release> = others.items.into_iter().map(|(_, r)| r).filter(|r| r.id != release.id).collect();
+        let body = release_body(&release, &where_, &others, compared.as_ref(), &manifest);
+        Ok((release.name.to_string(), body))
+    })
+    .await
 }
 
 fn release_body(

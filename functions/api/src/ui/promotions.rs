@@ -12,7 +12,7 @@ use gantry_domain::ports::ReleaseFilter;
 use gantry_domain::promotions::{Promotion, PromotionStatus};
 use maud::{Markup, html};
 
-use super::session::{Session, or_sign_in, posted};
+use super::session::{Session, posted};
 use super::*;
 
 fn word(status: PromotionStatus) -> String {
@@ -27,42 +27,34 @@ async fn release_names(state: &AppState) -> Result<std::collections::HashMap<Str
 
 /// `GET /ui/promotions`: every promotion awaiting approval, by environment.
 pub async fn queue(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let session = match or_sign_in(&state, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let loaded = async {
+    signed_in(&state, &headers, async |session| {
         let mut environments = state.catalog.environments().await?;
         environments.sort_by_key(|e| e.order);
         let pending = pending_by_environment(&state, &environments).await?;
-        Ok::<_, DomainError>((environments, pending, release_names(&state).await?))
-    };
-    match loaded.await {
-        Ok((environments, pending, names)) => {
-            let body = html! {
-                h1 { "Promotions awaiting approval" }
-                table #queue {
-                    thead { tr { th { "Environment" } th { "Release" } th { "Requested by" } th { "Approvals" } th { "Decide" } } }
-                    tbody {
-                        @for (environment, promotions) in environments.iter().zip(&pending) {
-                            @for p in promotions {
-                                tr data-promotion=(p.id) {
-                                    td { (environment.name) }
-                                    td { a href={ "/ui/promotions/" (p.id) } { (names.get(&p.release_id.to_string()).cloned().unwrap_or_else(|| p.release_id.to_string())) } }
-                                    td { (p.requested_by) }
-                                    td { (p.approvals.len()) " of " (p.required_approvals) }
-                                    td { (decide(&session, p)) }
-                                }
+        let names = release_names(&state).await?;
+        let body = html! {
+            h1 { "Promotions awaiting approval" }
+            table #queue {
+                thead { tr { th { "Environment" } th { "Release" } th { "Requested by" } th { "Approvals" } th { "Decide" } } }
+                tbody {
+                    @for (environment, promotions) in environments.iter().zip(&pending) {
+                        @for p in promotions {
+                            tr data-promotion=(p.id) {
+                                td { (environment.name) }
+                                td { a href={ "/ui/promotions/" (p.id) } { (names.get(&p.release_id.to_string()).cloned().unwrap_or_else(|| p.release_id.to_string())) } }
+                                td { (p.requested_by) }
+                                td { (p.approvals.len()) " of " (p.required_approvals) }
+                                td { (decide(session, p)) }
                             }
                         }
                     }
                 }
-                @if pending.iter().all(Vec::is_empty) { p.muted { "Nothing awaits approval." } }
-            };
-            page(StatusCode::OK, layout("Promotions", session.who(), body))
-        }
-        Err(err) => error_page(&err, session.who()),
-    }
+            }
+            @if pending.iter().all(Vec::is_empty) { p.muted { "Nothing awaits approval." } }
+        };
+        Ok(("Promotions".to_owned(), body))
+    })
+    .await
 }
 
 /// The pending promotions of each environment (at most 20 each), one query per environment.
@@ -131,36 +123,23 @@ async fn load(state: &AppState, id: &str) -> Result<(Promotion, Vec<Deployment>)
 }
 
 /// `GET /ui/promotions/{id}`.
-async fn render(state: &AppState, headers: &HeaderMap, id: &str) -> Response {
-    let session = match or_sign_in(state, headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let loaded = async {
-        let (p, deployments) = load(state, id).await?;
+pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    signed_in(&state, &headers, async |session| {
+        let (p, deployments) = load(&state, &id).await?;
         let release = state.catalog.release(p.release_id).await?;
         let environment = state.catalog.environment(p.environment_id).await?;
-        Ok::<_, DomainError>((p, deployments, release, environment))
-    };
-    match loaded.await {
-        Ok((p, deployments, release, environment)) => {
-            let body = html! {
-                h1 { "Promotion of " a href={ "/ui/releases/" (release.id) } { (release.name) } " to " (environment.name) }
-                p.muted { "Requested by " (p.requested_by) " at " (p.created_at.format("%Y-%m-%d %H:%M:%S UTC")) " · " code { (p.id) } }
-                div #live data-live={ "/ui/promotions/" (p.id) "/live" } { (status_section(&p, &deployments)) }
-                (decide(&session, &p))
-                h2 { "Gates" }
-                table { tbody { @for g in &p.gates { tr { td { (g.gate) } td { (badge(if g.passed { "PASSED" } else { "FAILED" })) } td { (g.detail) } } } } }
-                p { a href={ "/ui/environments/" (environment.id) "/evidence" } { "Evidence of " (environment.name) } }
-            };
-            page(StatusCode::OK, layout("Promotion", session.who(), body))
-        }
-        Err(err) => error_page(&err, session.who()),
-    }
-}
-
-pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    render(&state, &headers, &id).await
+        let body = html! {
+            h1 { "Promotion of " a href={ "/ui/releases/" (release.id) } { (release.name) } " to " (environment.name) }
+            p.muted { "Requested by " (p.requested_by) " at " (p.created_at.format("%Y-%m-%d %H:%M:%S UTC")) " · " code { (p.id) } }
+            div #live data-live={ "/ui/promotions/" (p.id) "/live" } { (status_section(&p, &deployments)) }
+            (decide(session, &p))
+            h2 { "Gates" }
+            table { tbody { @for g in &p.gates { tr { td { (g.gate) } td { (badge(if g.passed { "PASSED" } else { "FAILED" })) } td { (g.detail) } } } } }
+            p { a href={ "/ui/environments/" (environment.id) "/evidence" } { "Evidence of " (environment.name) } }
+        };
+        Ok(("Promotion".to_owned(), body))
+    })
+    .await
 }
 
 /// `GET /ui/promotions/{id}/live`: the live part alone, for the page's script.

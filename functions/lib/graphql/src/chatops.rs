@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use gantry_domain::access::{Action, Principal, Resource, Role};
 use gantry_domain::chatops::{self, ChatOps, NewSlackUser};
 use gantry_domain::ids::{EnvironmentId, SubscriptionId};
-use gantry_domain::notifications::{self, EventKind, NewSubscription, SubscriptionTarget, Subscriptions};
+use gantry_domain::notifications::{self, NewSubscription, SubscriptionTarget, Subscriptions};
 
 use crate::error::IntoGraphql;
 use crate::guard::Can;
@@ -51,7 +51,7 @@ pub struct MapSlackUserInput {
 
 /// What a promotion went through.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(name = "NotificationEvent")]
+#[graphql(name = "NotificationEvent", remote = "gantry_domain::notifications::EventKind")]
 pub enum EventKindView {
     Requested,
     ApprovalRecorded,
@@ -62,38 +62,6 @@ pub enum EventKindView {
     Deployed,
     Failed,
     RolledBack,
-}
-
-impl From<EventKindView> for EventKind {
-    fn from(kind: EventKindView) -> Self {
-        match kind {
-            EventKindView::Requested => Self::Requested,
-            EventKindView::ApprovalRecorded => Self::ApprovalRecorded,
-            EventKindView::Approved => Self::Approved,
-            EventKindView::Rejected => Self::Rejected,
-            EventKindView::Cancelled => Self::Cancelled,
-            EventKindView::Deploying => Self::Deploying,
-            EventKindView::Deployed => Self::Deployed,
-            EventKindView::Failed => Self::Failed,
-            EventKindView::RolledBack => Self::RolledBack,
-        }
-    }
-}
-
-impl From<EventKind> for EventKindView {
-    fn from(kind: EventKind) -> Self {
-        match kind {
-            EventKind::Requested => Self::Requested,
-            EventKind::ApprovalRecorded => Self::ApprovalRecorded,
-            EventKind::Approved => Self::Approved,
-            EventKind::Rejected => Self::Rejected,
-            EventKind::Cancelled => Self::Cancelled,
-            EventKind::Deploying => Self::Deploying,
-            EventKind::Deployed => Self::Deployed,
-            EventKind::Failed => Self::Failed,
-            EventKind::RolledBack => Self::RolledBack,
-        }
-    }
 }
 
 /// How the last delivery of a subscription went.
