@@ -116,11 +116,16 @@ pub fn secret_hash(secret: &str) -> String {
     Digest::of(secret.as_bytes()).to_string()
 }
 
-/// A fresh secret: 32 random bytes, hex-encoded, prefixed so it is recognisable in a config.
-fn new_secret() -> Result<String> {
+/// 32 bytes from the operating system's random source: the body of every secret Gantry makes.
+pub(crate) fn random_key() -> Result<[u8; 32]> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(DomainError::internal)?;
-    Ok(format!("gantry_whsec_{}", hex::encode(bytes)))
+    Ok(bytes)
+}
+
+/// A fresh secret: 32 random bytes, hex-encoded, prefixed so it is recognisable in a config.
+fn new_secret() -> Result<String> {
+    Ok(format!("gantry_whsec_{}", hex::encode(random_key()?)))
 }
 
 /// `raw` trimmed of spaces and trailing slashes when it is `http(s)://host[:port]…`, with

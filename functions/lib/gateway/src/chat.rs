@@ -42,7 +42,8 @@ impl SlackIntake {
             Ok(command) => command,
             Err(err) => return Ok(Reply::private(format!(":warning: {err}"))),
         };
-        let described = command.describe();
+        // The command's text is the user's: escaped before Slack shows it.
+        let described = gantry_domain::chatops::cards::escape(&command.describe(), 200);
         let job = ChatJob {
             team: request.team_id,
             user: request.user_id,
@@ -53,7 +54,7 @@ impl SlackIntake {
             return Ok(Reply::private(format!("Already working on `{described}`…")));
         }
         self.queue.enqueue_notifier(&NotifierJob::Chat(job), 0).await?;
-        Ok(Reply::private(format!("Working on `{}`…", gantry_domain::chatops::cards::escape(&described, 200))))
+        Ok(Reply::private(format!("Working on `{described}`…")))
     }
 
     /// An interaction: `true` when it was an approval card's button and is now queued.

@@ -275,6 +275,16 @@ impl NotifierQueue for SqsQueue {
     async fn enqueue_notifier(&self, job: &NotifierJob, delay_seconds: u32) -> Result<()> {
         self.send_delayed(job, delay_seconds).await
     }
+
+    #[instrument(skip_all, fields(count = jobs.len()), err(level = "info"))]
+    async fn enqueue_notifiers(&self, jobs: &[NotifierJob]) -> Result<()> {
+        // A standard queue: group and key matter only on FIFO queues, which this is not.
+        let messages = jobs
+            .iter()
+            .map(|job| Ok((String::new(), String::new(), serde_json::to_string(job).map_err(DomainError::internal)?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.send(messages).await
+    }
 }
 
 #[async_trait]

@@ -213,11 +213,15 @@ impl ChatOps {
             return Ok(());
         }
         let promotion = self.promotions.get(event.promotion_id).await?;
-        let message = cards::approval_card(&promotion, release.name.as_str(), environment.name.as_str());
+        let names = (release.name.as_str(), environment.name.as_str());
         let now = Utc::now();
-        let sent = match self.cards.card(promotion.id).await? {
+        let (channel, ts) = match self.cards.card(promotion.id).await? {
             Some(SlackCard { channel, ts: Some(ts), .. }) => {
-                self.update_card(&channel, &ts, promotion, (release, environment)).await
+                let message = cards::approval_card(&promotion, names.0, names.1);
+                if let Err(err) = self.slack.update_message(&channel, &ts, &message).await {
+                    return Self::slack_refused(err);
+                }
+                (channel, ts)
             }
             Some(card) if card.claimed_at > now - Duration::seconds(CARD_CLAIM_SECONDS) => {
                 return Err(DomainError::unavailable("the approval card is being posted"));
@@ -231,53 +235,48 @@ impl ChatOps {
                 if !self.cards.claim_card(&card, now - Duration::seconds(CARD_CLAIM_SECONDS)).await? {
                     return Err(DomainError::unavailable("the approval card is being posted"));
                 }
-                match self.slack.post_message(channel, &message).await {
-                    Ok((channel_id, ts)) => {
-                        self.cards.set_card_posted(promotion.id, &channel_id, &ts).await?;
-                        // Decisions made while it was being posted show at once.
-                        let now = self.promotions.get(promotion.id).await?;
-                        if now.revision == promotion.revision {
-                            Ok(())
-                        } else {
-                            self.update_card(&channel_id, &ts, now, (release, environment)).await
-                        }
-                    }
-                    Err(err) => Err(err),
-                }
+                let message = cards::approval_card(&promotion, names.0, names.1);
+                let (channel_id, ts) = match self.slack.post_message(channel, &message).await {
+                    Ok(posted) => posted,
+                    Err(err) => return Self::slack_refused(err),
+                };
+                self.cards.set_card_posted(promotion.id, &channel_id, &ts).await?;
+                (channel_id, ts)
             }
         };
-        Self::settle_card(sent)
+        self.keep_current(&channel, &ts, promotion, names).await
     }
 
     /// Updates the card until it shows the promotion as it now stands: events are handled
-    /// concurrently, so a later state may have been shown before this one.
-    async fn update_card(
+    /// concurrently, so a decision may have been made since `shown` was read.
+    async fn keep_current(
         &self,
         channel: &str,
         ts: &str,
-        mut promotion: crate::promotions::Promotion,
-        (release, environment): (&Release, &Environment),
+        mut shown: crate::promotions::Promotion,
+        (release, environment): (&str, &str),
     ) -> Result<()> {
         for _ in 0..3 {
-            let message = cards::approval_card(&promotion, release.name.as_str(), environment.name.as_str());
-            self.slack.update_message(channel, ts, &message).await?;
-            let now = self.promotions.get(promotion.id).await?;
-            if now.revision == promotion.revision {
+            let now = self.promotions.get(shown.id).await?;
+            if now.revision == shown.revision {
                 return Ok(());
             }
-            promotion = now;
+            let message = cards::approval_card(&now, release, environment);
+            if let Err(err) = self.slack.update_message(channel, ts, &message).await {
+                return Self::slack_refused(err);
+            }
+            shown = now;
         }
         Ok(())
     }
 
-    fn settle_card(sent: Result<()>) -> Result<()> {
-        match sent {
-            Err(err @ DomainError::Unavailable(_)) => Err(err),
-            Err(err) => {
-                tracing::warn!(code = err.code(), error = %err, "the approval card was not posted");
-                Ok(())
-            }
-            Ok(()) => Ok(()),
+    /// What Slack refused: tried again later when it may work then, else logged, since the
+    /// promotion stands whatever its card shows.
+    fn slack_refused(err: DomainError) -> Result<()> {
+        if matches!(err, DomainError::Unavailable(_)) {
+            return Err(err);
         }
+        tracing::warn!(code = err.code(), error = %err, "the approval card was not posted or updated");
+        Ok(())
     }
 }

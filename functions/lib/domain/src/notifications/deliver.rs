@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::chatops::{ChatJob, ChatOps, SlackApi, cards};
+use crate::model::{Environment, Release};
 use crate::ports::Repository;
 
 /// One event on its way to one subscription.
@@ -33,6 +34,8 @@ pub enum NotifierJob {
 #[async_trait]
 pub trait NotifierQueue: Send + Sync {
     async fn enqueue_notifier(&self, job: &NotifierJob, delay_seconds: u32) -> Result<()>;
+    /// Queues jobs at once, ten to a request.
+    async fn enqueue_notifiers(&self, jobs: &[NotifierJob]) -> Result<()>;
 }
 
 /// Posts a signed webhook: `Ok` for a 2xx answer, `Unavailable` for what may work later
@@ -81,13 +84,25 @@ impl Notifier {
         }
     }
 
-    /// Shows the event on the promotion's approval card; while another delivery is posting
-    /// the card, comes back in a few seconds (for up to [`CARD_PATIENCE_SECONDS`]).
+    /// The event's release and environment; `None` when either is gone.
+    async fn subjects(&self, event: &PromotionEvent) -> Result<Option<(Release, Environment)>> {
+        let (release, environment) = futures::try_join!(
+            self.repo.get_release(event.release_id),
+            self.repo.get_environment(event.environment_id)
+        )?;
+        Ok(release.zip(environment))
+    }
+
+    /// Shows the event on the promotion's approval card, again: the card was being posted.
     async fn card(&self, event: PromotionEvent) -> Result<()> {
-        let release = self.repo.get_release(event.release_id).await?;
-        let environment = self.repo.get_environment(event.environment_id).await?;
-        let (Some(release), Some(environment)) = (release, environment) else { return Ok(()) };
-        match self.chat.refresh_card(&event, &release, &environment).await {
+        let Some((release, environment)) = self.subjects(&event).await? else { return Ok(()) };
+        self.show_on_card(event, &release, &environment).await
+    }
+
+    /// Brings the approval card up to date; while another delivery is posting the card,
+    /// comes back in a few seconds (for up to [`CARD_PATIENCE_SECONDS`] after the event).
+    async fn show_on_card(&self, event: PromotionEvent, release: &Release, environment: &Environment) -> Result<()> {
+        match self.chat.refresh_card(&event, release, environment).await {
             Err(DomainError::Unavailable(_))
                 if Utc::now() - event.at < chrono::Duration::seconds(CARD_PATIENCE_SECONDS) =>
             {
@@ -97,34 +112,32 @@ impl Notifier {
         }
     }
 
-    /// Queues one delivery per subscription that wants the event, and brings the
-    /// environment's approval card up to date.
+    /// Queues one delivery per subscription that wants the event (in batches), and brings
+    /// the environment's approval card up to date.
     #[instrument(skip_all, fields(event_id = %event.id, promotion_id = %event.promotion_id, kind = event.kind.as_str()), err(level = "info"))]
     pub async fn fan_out(&self, event: PromotionEvent) -> Result<()> {
-        let release = self.repo.get_release(event.release_id).await?;
-        let environment = self.repo.get_environment(event.environment_id).await?;
-        let (Some(release), Some(environment)) = (release, environment) else {
+        let Some((release, environment)) = self.subjects(&event).await? else {
             tracing::info!("the release or environment is gone: nothing to send");
             return Ok(());
         };
         let subscriptions = self.subscriptions.list_subscriptions().await?;
-        for subscription in subscriptions.iter().filter(|s| s.wants(&event)) {
-            let delivery = Delivery {
-                event: event.clone(),
-                subscription_id: subscription.id,
-                attempt: 0,
-                release: release.name.to_string(),
-                environment: environment.name.to_string(),
-            };
-            self.queue.enqueue_notifier(&NotifierJob::Deliver(delivery), 0).await?;
+        let deliveries: Vec<NotifierJob> = subscriptions
+            .iter()
+            .filter(|s| s.wants(&event))
+            .map(|subscription| {
+                NotifierJob::Deliver(Delivery {
+                    event: event.clone(),
+                    subscription_id: subscription.id,
+                    attempt: 0,
+                    release: release.name.to_string(),
+                    environment: environment.name.to_string(),
+                })
+            })
+            .collect();
+        if !deliveries.is_empty() {
+            self.queue.enqueue_notifiers(&deliveries).await?;
         }
-        match self.chat.refresh_card(&event, &release, &environment).await {
-            // Another delivery is posting the card: show this event on it a moment later.
-            Err(DomainError::Unavailable(_)) => {
-                self.queue.enqueue_notifier(&NotifierJob::Card(event), CARD_RETRY_SECONDS).await
-            }
-            other => other,
-        }
+        self.show_on_card(event, &release, &environment).await
     }
 
     /// Delivers one event to one subscription. What may work later is queued again after

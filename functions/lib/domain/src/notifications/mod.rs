@@ -293,9 +293,7 @@ impl Subscriptions {
 
 /// `whsec_` and base64 of 32 random bytes, as Standard Webhooks secrets are written.
 fn new_secret() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(DomainError::internal)?;
-    Ok(format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
+    Ok(format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(crate::integrations::random_key()?)))
 }
 
 #[cfg(test)]
