@@ -15,7 +15,7 @@ pub struct Client {
 
 impl Client {
     /// A client of the API at `url` (its base, or its `/graphql`).
-    pub fn new(url: &str, token: Option<String>) -> Result<Self> {
+    pub fn new(url: &str, token: Option<String>, timeout: Duration) -> Result<Self> {
         let base = url.trim_end_matches('/').trim_end_matches("/graphql");
         if !(base.starts_with("https://") || base.starts_with("http://")) {
             return Err(CliError::new(
@@ -24,8 +24,9 @@ impl Client {
             ));
         }
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("gantry-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
         Ok(Self { endpoint: format!("{base}/graphql"), token, http })
@@ -46,10 +47,7 @@ impl Client {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|e| {
-            let exit = if e.is_timeout() || e.is_connect() { Exit::Unavailable } else { Exit::Failure };
-            CliError::new(exit, format!("{}: {e}", self.endpoint))
-        })?;
+        let response = request.send().await.map_err(|e| unreachable(&self.endpoint, &e))?;
         let status = response.status();
         let text = response.text().await.map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
         let unreadable =
@@ -70,4 +68,32 @@ impl Client {
             .ok_or_else(|| CliError::new(Exit::Failure, format!("{} answered {status} with no data", self.endpoint)))?;
         Ok((data, raw["data"].clone()))
     }
+}
+
+/// Why a request did not get an answer, by its cause: a time-out is 7 (unavailable); a
+/// refused connection, a name that does not resolve or a TLS failure is 1 (unreachable).
+fn unreachable(endpoint: &str, err: &reqwest::Error) -> CliError {
+    if err.is_timeout() {
+        return CliError::new(Exit::Unavailable, format!("{endpoint}: timed out waiting for the API"));
+    }
+    let mut chain = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        chain.push(e.to_string());
+        source = e.source();
+    }
+    let refused = std::iter::successors(Some(err as &dyn std::error::Error), |e| e.source())
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+    let text = chain.join(": ").to_lowercase();
+    let cause = if refused || text.contains("connection refused") {
+        "connection refused".to_owned()
+    } else if text.contains("dns error") || text.contains("failed to lookup") || text.contains("name or service") {
+        "DNS: the host name did not resolve".to_owned()
+    } else if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+        format!("TLS: {}", chain.last().cloned().unwrap_or_default())
+    } else {
+        chain.last().cloned().unwrap_or_default()
+    };
+    CliError::new(Exit::Failure, format!("{endpoint}: could not reach the API ({cause})"))
 }

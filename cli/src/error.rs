@@ -5,17 +5,18 @@ use std::fmt;
 /// Exit codes: documented in `gantry --help` and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    /// 1: the API could not be reached, or answered something unexpected.
+    /// 1: the API could not be reached (connection refused, DNS, TLS), or answered something
+    /// unexpected.
     Failure = 1,
     /// 3: what was named does not exist.
     NotFound = 3,
     /// 4: Gantry refused: a gate, a freeze, another promotion, a state that does not allow it.
     Refused = 4,
-    /// 5: the input is wrong.
+    /// 5: the input is wrong (a version that does not resolve included).
     BadInput = 5,
     /// 6: no valid token, or not allowed.
     Denied = 6,
-    /// 7: Gantry or a dependency did not answer in time, or `--wait` ran out.
+    /// 7: Gantry or a dependency is unavailable, a request timed out, or `--wait` ran out.
     Unavailable = 7,
     /// 8: the promotion waited for ended badly: failed, rejected, cancelled, rolled back.
     PromotionFailed = 8,
@@ -36,8 +37,10 @@ impl CliError {
     pub fn from_code(code: &str, message: String) -> Self {
         let exit = match code {
             "NOT_FOUND" => Exit::NotFound,
-            "CONFLICT" | "UNRESOLVABLE_VERSION" => Exit::Refused,
-            "BAD_USER_INPUT" | "GRAPHQL_VALIDATION_FAILED" | "GRAPHQL_PARSE_FAILED" => Exit::BadInput,
+            "CONFLICT" => Exit::Refused,
+            "BAD_USER_INPUT" | "UNRESOLVABLE_VERSION" | "GRAPHQL_VALIDATION_FAILED" | "GRAPHQL_PARSE_FAILED" => {
+                Exit::BadInput
+            }
             "UNAUTHENTICATED" | "FORBIDDEN" => Exit::Denied,
             "UNAVAILABLE" => Exit::Unavailable,
             _ => Exit::Failure,
@@ -63,6 +66,7 @@ mod tests {
         assert_eq!(CliError::from_code("NOT_FOUND", String::new()).exit as i32, 3);
         assert_eq!(CliError::from_code("CONFLICT", String::new()).exit as i32, 4);
         assert_eq!(CliError::from_code("BAD_USER_INPUT", String::new()).exit as i32, 5);
+        assert_eq!(CliError::from_code("UNRESOLVABLE_VERSION", String::new()).exit as i32, 5);
         assert_eq!(CliError::from_code("FORBIDDEN", String::new()).exit as i32, 6);
         assert_eq!(CliError::from_code("UNAVAILABLE", String::new()).exit as i32, 7);
         assert_eq!(CliError::from_code("INTERNAL_SERVER_ERROR", String::new()).exit as i32, 1);

@@ -17,10 +17,10 @@ mod progress;
 
 use error::{CliError, Exit, Result};
 
-const EXIT_CODES: &str = "Exit codes: 0 done; 1 the API could not be reached or answered oddly; 2 usage; \
-3 not found; 4 refused (a gate, a freeze, another promotion, a state); 5 bad input; \
-6 no valid token or not allowed; 7 unavailable, or --wait ran out; 8 the promotion failed, \
-was rejected, cancelled or rolled back.";
+const EXIT_CODES: &str = "Exit codes: 0 done; 1 the API could not be reached (connection refused, DNS, TLS) \
+or answered oddly; 2 usage; 3 not found; 4 refused (a gate, a freeze, another promotion, a state); \
+5 bad input (an unresolvable version included); 6 no valid token or not allowed; 7 unavailable, \
+timed out, or --wait ran out; 8 the promotion failed, was rejected, cancelled or rolled back.";
 
 #[derive(Parser)]
 #[command(name = "gantry", version, about = "Gantry's release control plane, from the command line", after_help = EXIT_CODES)]
@@ -34,6 +34,10 @@ pub struct Cli {
     /// Print the API's data as JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
+    /// How long one request to the API may take, in seconds.
+    #[arg(long, env = "GANTRY_REQUEST_TIMEOUT", global = true, default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    request_timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -178,7 +182,7 @@ async fn run(cli: Cli) -> Result<()> {
             CliError::new(Exit::BadInput, "no API URL: give --url or GANTRY_URL, or run gantry login")
         })?;
     let token = cli.token.clone().or(saved.token);
-    let client = client::Client::new(&url, token.clone())?;
+    let client = client::Client::new(&url, token.clone(), std::time::Duration::from_secs(cli.request_timeout))?;
     let out = output::Out { json: cli.json };
     commands::dispatch(cli.command, &client, &out, (url, token)).await
 }

@@ -120,6 +120,39 @@ async fn a_release_goes_from_the_command_line_to_production() {
     assert!(verified.stdout.contains("valid"), "{}", verified.stdout);
 }
 
+/// The exit-code table `gantry --help` prints: code → what it says.
+async fn exit_code_table() -> std::collections::BTreeMap<i32, String> {
+    let help = gantry(&[], &["--help"]).await.stdout.replace('\n', " ");
+    let table = help.split("Exit codes:").nth(1).expect("an exit-code table in --help");
+    table
+        .split(';')
+        .map(|row| {
+            let row = row.trim().trim_end_matches('.');
+            let (code, says) = row.split_once(' ').unwrap_or((row, ""));
+            (code.parse().unwrap_or_else(|_| panic!("row {row:?}")), says.to_owned())
+        })
+        .collect()
+}
+
+/// A GraphQL endpoint that answers every request with one error of `code`, or never.
+async fn fake_api(code: Option<&'static str>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(move || async move {
+        match code {
+            Some(code) => axum::Json(
+                json!({ "data": null, "errors": [{ "message": "try later", "extensions": { "code": code } }] }),
+            ),
+            None => {
+                tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                axum::Json(json!({}))
+            }
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_have_exit_codes_ci_can_act_on() {
     let app = TestApp::spawn().await;
@@ -130,31 +163,51 @@ async fn failures_have_exit_codes_ci_can_act_on() {
     app.add_version(&web, "1.0.0", &digest("web-1")).await;
     app.create_environment("dev", 10).await;
     let before = app.snapshot().await;
-
-    let usage = gantry(&env, &["promote"]).await;
-    assert_eq!(usage.code, 2, "usage: {}", usage.stderr);
+    let table = exit_code_table().await;
+    assert_eq!(table.keys().copied().collect::<Vec<_>>(), (0..=8).collect::<Vec<_>>(), "{table:?}");
+    // Each row of the table, caused and checked: (code, a word of its row, the run).
+    let mut rows: Vec<(i32, &str, Run)> = Vec::new();
+    rows.push((2, "usage", gantry(&env, &["promote"]).await));
     let missing = gantry(&env, &["promote", "nope", "--to", "dev"]).await;
-    assert_eq!(missing.code, 3, "not found: {}", missing.stderr);
     assert!(missing.stderr.contains("no release named \"nope\""));
+    rows.push((3, "not found", missing));
+    rows.push((4, "refused", gantry(&env, &["rollback", "dev", "--reason", "broken"]).await));
     let unresolvable = gantry(&env, &["release", "create", "--name", "x", "--component", "web=9.9.9"]).await;
-    assert_eq!(unresolvable.code, 4, "refused: {}", unresolvable.stderr);
-    let bad = gantry(&env, &["release", "create", "--name", "x", "--component", "web"]).await;
-    assert_eq!(bad.code, 5, "bad input: {}", bad.stderr);
+    assert!(unresolvable.stderr.contains("UNRESOLVABLE_VERSION"), "{}", unresolvable.stderr);
+    rows.push((5, "unresolvable version", unresolvable));
+    rows.push((5, "bad input", gantry(&env, &["release", "create", "--name", "x", "--component", "web"]).await));
     let bad_name = gantry(&env, &["release", "create", "--name", "no spaces", "--component", "web=1.0.0"]).await;
-    assert_eq!(bad_name.code, 5, "the API's BAD_USER_INPUT: {}", bad_name.stderr);
-    let denied = gantry(&[env[0], ("GANTRY_TOKEN", "not-a-token"), env[2]], &["components"]).await;
-    assert_eq!(denied.code, 6, "{}", denied.stderr);
+    rows.push((5, "bad input", bad_name));
+    rows.push((6, "no valid token", gantry(&[env[0], ("GANTRY_TOKEN", "not-a-token"), env[2]], &["components"]).await));
     let viewer = token("vera", &[Role::Viewer]);
-    let forbidden = gantry(
-        &[env[0], ("GANTRY_TOKEN", viewer.as_str()), env[2]],
-        &["release", "create", "--name", "y", "--component", "web=1.0.0"],
-    )
-    .await;
-    assert_eq!(forbidden.code, 6, "{}", forbidden.stderr);
-    let nowhere = gantry(&[("GANTRY_URL", "http://127.0.0.1:9"), env[1], env[2]], &["components"]).await;
-    assert_eq!(nowhere.code, 7, "unreachable: {}", nowhere.stderr);
-    let rollback = gantry(&env, &["rollback", "dev", "--reason", "broken"]).await;
-    assert_eq!(rollback.code, 4, "nothing to roll back to: {}", rollback.stderr);
+    let as_viewer = [env[0], ("GANTRY_TOKEN", viewer.as_str()), env[2]];
+    rows.push((
+        6,
+        "not allowed",
+        gantry(&as_viewer, &["release", "create", "--name", "y", "--component", "web=1.0.0"]).await,
+    ));
+    let refused = gantry(&[("GANTRY_URL", "http://127.0.0.1:9"), env[1], env[2]], &["components"]).await;
+    assert!(refused.stderr.contains("connection refused"), "the cause is named: {}", refused.stderr);
+    rows.push((1, "connection refused", refused));
+    let dns = gantry(&[("GANTRY_URL", "http://no-such-host.invalid"), env[1], env[2]], &["components"]).await;
+    assert!(dns.stderr.contains("DNS"), "the cause is named: {}", dns.stderr);
+    rows.push((1, "DNS", dns));
+    let unavailable = fake_api(Some("UNAVAILABLE")).await;
+    rows.push((
+        7,
+        "unavailable",
+        gantry(&[("GANTRY_URL", unavailable.as_str()), env[1], env[2]], &["components"]).await,
+    ));
+    let hanging = fake_api(None).await;
+    let slow =
+        gantry(&[("GANTRY_URL", hanging.as_str()), env[1], env[2]], &["components", "--request-timeout", "1"]).await;
+    assert!(slow.stderr.contains("timed out"), "{}", slow.stderr);
+    rows.push((7, "timed out", slow));
+    for (code, word, run) in &rows {
+        assert_eq!(run.code, *code, "{word}: {}", run.stderr);
+        let says = word.split(' ').next().unwrap();
+        assert!(table[code].contains(says), "row {code} of --help ({:?}) covers {word}", table[code]);
+    }
     assert_eq!(app.snapshot().await, before, "no failed command wrote anything");
 }
 

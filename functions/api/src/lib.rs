@@ -61,8 +61,9 @@ struct Api {
 }
 
 /// A body over [`MAX_BODY_BYTES`] is refused with 413 by the extractor; a request without
-/// a valid bearer token gets 401, and one that is not a GraphQL request in JSON 400.
-/// Everything else is answered by GraphQL, with 200.
+/// a valid bearer token gets 401, and one that is not a GraphQL request in JSON (a batch
+/// included) 400. An answer with no data and only `UNAVAILABLE` errors is 503; everything
+/// else is answered by GraphQL, with 200.
 async fn graphql(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Response {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     let principal = match api.state.auth.authenticate(authorization).await {
@@ -72,6 +73,13 @@ async fn graphql(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Res
             return graphql_error(gantry_platform::http::status(&err), err.code(), err.public_message());
         }
     };
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return graphql_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "batching (a JSON array of requests) is not supported: send one request per POST".to_owned(),
+        );
+    }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
@@ -82,7 +90,19 @@ async fn graphql(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Res
             );
         }
     };
-    Json(gantry_graphql::execute(&api.schema, request, principal).await).into_response()
+    let response = gantry_graphql::execute(&api.schema, request, principal).await;
+    // Nothing but `UNAVAILABLE`, and no data: 503, so HTTP clients and proxies retry too.
+    let unavailable = !response.errors.is_empty()
+        && response.data == async_graphql::Value::Null
+        && response.errors.iter().all(|e| {
+            e.extensions.as_ref().and_then(|x| x.get("code"))
+                == Some(&async_graphql::Value::String("UNAVAILABLE".into()))
+        });
+    if unavailable {
+        let retry = [(axum::http::header::RETRY_AFTER, "1")];
+        return (StatusCode::SERVICE_UNAVAILABLE, retry, Json(response)).into_response();
+    }
+    Json(response).into_response()
 }
 
 /// Serves the router as a Lambda function until the runtime stops it.

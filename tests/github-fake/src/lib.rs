@@ -61,6 +61,11 @@ struct State {
     statuses: Vec<(u64, Value)>,
     runs: Vec<Run>,
     script: VecDeque<RunOutcome>,
+    /// A primary rate limit in force until then (epoch seconds), and for how long one lasts.
+    limited_until: Option<u64>,
+    limit_window: std::time::Duration,
+    /// Requests that came while a rate limit was in force, before its reset.
+    early: u32,
 }
 
 #[derive(Clone)]
@@ -77,7 +82,8 @@ const CONTRACT: &str = include_str!("../contract/github-rest-excerpt.yaml");
 impl FakeGitHub {
     /// Serves on a random loopback port until the test ends.
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(State { next_id: 1000, ..State::default() }));
+        let window = std::time::Duration::from_secs(2);
+        let state = Arc::new(Mutex::new(State { next_id: 1000, limit_window: window, ..State::default() }));
         let stand_in = StandIn::new(CONTRACT, "");
         let url = stand_in.serve(state.clone(), handle).await;
         Self { url, state, stand_in }
@@ -108,6 +114,18 @@ impl FakeGitHub {
     /// Outcomes of the next dispatched runs, in order; `Succeed` once they run out.
     pub fn script(&self, outcomes: impl IntoIterator<Item = RunOutcome>) {
         self.state.lock().unwrap().script.extend(outcomes);
+    }
+
+    /// How long a primary rate limit ([`Fault::RateLimited`]) lasts: until then every
+    /// request gets `403` with `x-ratelimit-remaining: 0` and the reset, as GitHub answers.
+    pub fn rate_limit_window(&self, window: std::time::Duration) {
+        self.state.lock().unwrap().limit_window = window;
+    }
+
+    /// Requests made while a rate limit was in force, before the `x-ratelimit-reset` it
+    /// announced: GitHub's documentation asks clients to make none.
+    pub fn early_requests(&self) -> u32 {
+        self.state.lock().unwrap().early
     }
 
     /// Every deployment created, oldest first.
@@ -149,15 +167,30 @@ fn answer(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// GitHub's answer to a fault.
-fn fault_answer(fault: Fault) -> Response {
+fn epoch_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// GitHub's primary rate limit: `403`, no requests left, and when they come back.
+fn limited(reset: u64) -> Response {
+    let reset = reset.to_string();
+    let headers = [
+        ("x-ratelimit-limit", "5000".to_owned()),
+        ("x-ratelimit-remaining", "0".to_owned()),
+        ("x-ratelimit-reset", reset),
+    ];
+    (StatusCode::FORBIDDEN, headers, axum::Json(json!({ "message": "API rate limit exceeded" }))).into_response()
+}
+
+/// GitHub's answer to a fault. A primary rate limit lasts its window, whole seconds.
+fn fault_answer(fault: Fault, state: &Mutex<State>) -> Response {
     match fault {
-        Fault::RateLimited => (
-            StatusCode::FORBIDDEN,
-            [("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "0")],
-            axum::Json(json!({ "message": "API rate limit exceeded" })),
-        )
-            .into_response(),
+        Fault::RateLimited => {
+            let mut s = state.lock().unwrap();
+            let reset = epoch_now() + s.limit_window.as_secs().max(1);
+            s.limited_until = Some(reset);
+            limited(reset)
+        }
         Fault::SecondaryRateLimited => (
             StatusCode::TOO_MANY_REQUESTS,
             [("retry-after", "1")],
@@ -176,7 +209,16 @@ async fn handle(stand_in: Arc<StandIn>, state: Arc<Mutex<State>>, req: Request) 
             return answer(StatusCode::UNPROCESSABLE_ENTITY, refusal);
         }
     };
-    if let Some(response) = stand_in.fault(fault_answer).await {
+    let in_force = {
+        let mut s = state.lock().unwrap();
+        let reset = s.limited_until.filter(|reset| epoch_now() < *reset);
+        s.early += u32::from(reset.is_some());
+        reset
+    };
+    if let Some(reset) = in_force {
+        return limited(reset);
+    }
+    if let Some(response) = stand_in.fault(|fault| fault_answer(fault, &state)).await {
         return response;
     }
     let mut s = state.lock().unwrap();

@@ -60,9 +60,11 @@ async fn a_passing_analysis_lets_the_promotion_end_deployed() {
         .collect();
     assert_eq!(
         kinds.iter().filter(|k| *k == "analysis_measurement").count(),
-        2,
-        "the last one ends the step: {kinds:?}"
+        3,
+        "every measurement is sealed, the last one with the step's end: {kinds:?}"
     );
+    let last = kinds.iter().rposition(|k| k == "analysis_measurement").unwrap();
+    assert_eq!(kinds[last + 1], "step_result", "{kinds:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,6 +87,16 @@ async fn a_failed_analysis_fails_the_promotion_and_rolls_back() {
     let reason = done["reason"].as_str().unwrap();
     assert!(reason.starts_with("step canary-analysis: 2 of 3 measurements failed (at most 1 may)"), "{reason}");
     assert_eq!(done["steps"][0]["state"], "FAILED");
+    // The measurement that failed the analysis is sealed, as structured as the others.
+    let q = "query($p: ID!) { evidence(promotionId: $p) { kind payload } }";
+    let evidence = app.ok(q, json!({ "p": id })).await["evidence"].clone();
+    let sealed: Vec<&Value> =
+        evidence.as_array().unwrap().iter().filter(|e| e["kind"] == "analysis_measurement").collect();
+    assert_eq!(sealed.len(), 3, "{evidence:#}");
+    let last = &sealed[2]["payload"];
+    assert_eq!((last["measurement"].as_u64(), last["passed"].as_bool()), (Some(3), Some(false)), "{last:#}");
+    assert!(last["at"].as_str().is_some_and(|at| at.contains('T')), "{last:#}");
+    assert!(last["detail"].as_str().unwrap().contains("error_rate = [0.6]"), "{last:#}");
     let environment = gantry_tests::rolled_back_to(&app, &prod, &first).await;
     assert!(environment["hold"]["reason"].as_str().unwrap().contains("rollback"), "without autoRollback too");
 }

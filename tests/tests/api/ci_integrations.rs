@@ -119,6 +119,11 @@ async fn bad_input_is_refused_and_writes_nothing() {
             "BAD_USER_INPUT",
             "apiUrl",
         ),
+        (
+            json!({ "name": "g", "provider": "GITHUB", "apiUrl": "http://127.0.0.1:1@10.0.0.1/api", "credentials": { "token": "t" } }),
+            "BAD_USER_INPUT",
+            "user info",
+        ),
         (json!({ "name": "bad name!", "provider": "GITHUB", "credentials": { "token": "t" } }), "BAD_USER_INPUT", ""),
     ];
     for (input, code, says) in cases {

@@ -125,3 +125,40 @@ async fn a_canary_container_is_measured_before_the_container_is_replaced() {
 
     let _ = std::process::Command::new("docker").args(["-H", &docker_host(), "rm", "-f", &container]).output();
 }
+
+/// A canary whose command cannot run is refused by the Engine at start: a failed verdict at
+/// once (no retries), with the canary container removed and the old container untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_that_cannot_start_fails_at_once_and_leaves_nothing_behind() {
+    let app = TestApp::spawn_with_workers().await;
+    let registry = Registry::start(free_port(), &format!("{}/webhooks/registry/distribution", app.url), "unused");
+    let v1 = registry.push_with_command("demo/web", "1.0.0", "web 1.0.0", &["sleep", "3600"]);
+    let web = app
+        .create_component_with(json!({ "name": "web", "imageRepository": format!("{}/demo/web", registry.host()) }))
+        .await;
+    app.add_version(&web, "1.0.0", &v1).await;
+    let dev = app.create_environment("dev", 10).await;
+    let container = format!("gantry-test-nostart-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let analysis = json!({ "intervalSeconds": 1, "count": 1, "probes": [
+        { "http": { "url": format!("http://127.0.0.1:{}/", free_port()) } }] });
+    let target = json!({ "name": "host-1", "type": "DOCKER", "docker": {
+        "endpoint": docker_host(), "containerName": container, "componentId": web, "networkMode": "host",
+        "canary": { "command": ["/no/such/entrypoint"], "analysis": analysis } } });
+    let add =
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
+    app.ok(add, json!({ "e": dev, "t": target })).await;
+    let release = app.ready_release("web-1.0.0", json!([{ "componentId": web, "version": "1.0.0" }])).await;
+    let started = std::time::Instant::now();
+    let failed = app.promote(&release, &dev).await;
+    assert_eq!(failed["status"], "FAILED", "{failed:#}");
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(reason.contains("canary container did not start"), "{reason}");
+    assert!(!reason.contains("gave up"), "a refusal is not retried: {reason}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
+    let listed = std::process::Command::new("docker")
+        .args(["-H", &docker_host(), "ps", "-a", "--format", "{{.Names}}"])
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&listed.stdout);
+    assert!(!names.lines().any(|n| n.starts_with(&container)), "no canary or container is left: {names}");
+}

@@ -56,6 +56,22 @@ async fn oversized_and_malformed_bodies_are_refused_without_writes() {
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
+
+    // A batch is refused for what it is, not with a parser's message, and nothing runs.
+    let batch = r#" [{"query":"mutation { createComponent(input: { name: "api", imageRepository: "a/b" }) { id } }"}]"#;
+    let res = app
+        .http
+        .post(format!("{}/graphql", app.url))
+        .bearer_auth(&app.token)
+        .header("content-type", "application/json")
+        .body(batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("batching") && message.contains("not supported"), "{message}");
     assert!(app.snapshot().await.is_empty());
 }
 

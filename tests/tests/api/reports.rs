@@ -42,8 +42,13 @@ async fn github(app: &TestApp, gh: &FakeGitHub, token: &str) -> String {
 /// A release of one component version whose sourceRef names the integration, `repository`
 /// and [`SHA`].
 fn sourced(integration: &str, repository: &str, name: &str, component: &str, version: &str) -> Value {
+    sourced_at(integration, repository, name, component, version, SHA)
+}
+
+/// As [`sourced`], at commit `sha`.
+fn sourced_at(integration: &str, repository: &str, name: &str, component: &str, version: &str, sha: &str) -> Value {
     json!({ "name": name, "components": [{ "componentId": component, "version": version }],
-            "sourceRef": { "scmIntegrationId": integration, "repository": repository, "commitSha": SHA } })
+            "sourceRef": { "scmIntegrationId": integration, "repository": repository, "commitSha": sha } })
 }
 
 /// The promotion's reports once `done` holds for them.
@@ -110,7 +115,11 @@ async fn a_promotion_is_reported_once_as_a_github_deployment() {
     );
     assert_eq!(dev_reports[0]["externalId"], first["id"].to_string().as_str());
     assert_eq!((dev_reports[0]["provider"].as_str(), dev_reports[0]["attempts"].as_u64()), (Some("GITHUB"), Some(0)));
-    assert_eq!(gh.states(second["id"].as_u64().unwrap()), ["success"], "prod has no targets: done at once");
+    assert_eq!(
+        gh.states(second["id"].as_u64().unwrap()),
+        ["queued", "in_progress", "success"],
+        "prod has no targets: done at once, and every state is reported"
+    );
     assert_eq!(prod_reports[0]["state"], "SUCCESS");
 
     // A redelivered report creates no second deployment and posts nothing again.
@@ -174,7 +183,10 @@ async fn a_newer_production_deployment_retires_the_previous_one() {
     assert_eq!(first[0]["externalId"], ids[0].to_string().as_str());
     assert_eq!(
         (gh.states(ids[0]), gh.states(ids[1])),
-        (vec!["success".to_owned(), "inactive".to_owned()], vec!["success".to_owned()])
+        (
+            ["queued", "in_progress", "success", "inactive"].map(String::from).to_vec(),
+            ["queued", "in_progress", "success"].map(String::from).to_vec()
+        )
     );
     assert!(gh.violations().is_empty(), "{:#?}", gh.violations());
 }
@@ -214,4 +226,82 @@ async fn a_promotion_is_reported_as_a_gitlab_commit_status() {
         );
         assert_eq!(status.target_url.as_deref(), Some("https://dev.shop.example"));
     }
+}
+
+/// A GITLAB CI integration on the stand-in; its id.
+async fn gitlab(app: &TestApp, gl: &FakeGitLab) -> String {
+    let create = "mutation($i: CreateCiIntegrationInput!) { createCiIntegration(input: $i) { id } }";
+    let input = json!({ "name": "gitlab", "provider": "GITLAB", "apiUrl": gl.url, "project": "acme/shop",
+                        "credentials": { "token": "glpat-gantry" } });
+    app.ok(create, json!({ "i": input })).await["createCiIntegration"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Thirty promotions in a row to a target that deploys in well under a second, reported to
+/// GitHub and GitLab in turns: every deployment gets every state, in order, none twice,
+/// however the report jobs race each other for the promotion's lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_state_of_every_promotion_is_reported_in_order_once() {
+    let app = TestApp::spawn_with_workers().await;
+    let (nomad, gh, gl) =
+        (FakeNomad::start().await, FakeGitHub::start().await, FakeGitLab::start("glpat-gantry").await);
+    let (github, gitlab) = (github(&app, &gh, "t").await, gitlab(&app, &gl).await);
+    let (dev, _, _) = setup(&app, &nomad, &github).await;
+    let api = app.create_component("web").await;
+    let mut promotions = Vec::new();
+    for n in 0..30 {
+        let version = format!("1.0.{n}");
+        app.add_version(&api, &version, &digest(&version)).await;
+        let (integration, sha) = (if n % 2 == 0 { &github } else { &gitlab }, format!("{n:040x}"));
+        let release = sourced_at(integration, "acme/shop", &format!("web-{version}"), &api, &version, &sha);
+        let release = app.ready_release_with(release).await;
+        let id = app.request_promotion(&release, &dev).await["id"].as_str().unwrap().to_owned();
+        assert_eq!(app.settled(&id).await["status"], "DEPLOYED");
+        promotions.push((id, sha));
+    }
+    for (n, (id, sha)) in promotions.iter().enumerate() {
+        reported(&app, id, |r| r["state"] == "SUCCESS").await;
+        if n % 2 == 0 {
+            let deployments: Vec<u64> = gh
+                .deployments()
+                .iter()
+                .filter(|d| d["payload"]["promotionId"] == id.as_str())
+                .map(|d| d["id"].as_u64().unwrap())
+                .collect();
+            assert_eq!(deployments.len(), 1, "one GitHub deployment for promotion {n}");
+            // GitHub itself retires an earlier deployment of the environment once a later one succeeds.
+            let states = gh.states(deployments[0]);
+            let ours = states.iter().take_while(|s| *s != "inactive").collect::<Vec<_>>();
+            assert_eq!(ours, ["queued", "in_progress", "success"], "promotion {n}: {states:?}");
+            assert!(states.len() <= 4, "promotion {n}: {states:?}");
+        } else {
+            let states: Vec<String> = gl.statuses().into_iter().filter(|s| &s.sha == sha).map(|s| s.state).collect();
+            assert_eq!(states, ["pending", "running", "success"], "promotion {n}");
+        }
+    }
+    assert!(gh.violations().is_empty() && gl.violations().is_empty());
+}
+
+/// GitHub's primary rate limit is waited out through the queue: no request before the
+/// announced reset, and the report is complete afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_report_waits_for_the_reset_and_loses_nothing() {
+    let app = TestApp::spawn_with_workers().await;
+    let (nomad, gh) = (FakeNomad::start().await, FakeGitHub::start().await);
+    // Longer than any in-process wait, so the wait goes through delayed messages.
+    gh.rate_limit_window(Duration::from_secs(8));
+    gh.faults([Fault::RateLimited]);
+    let (dev, _, release) = setup(&app, &nomad, &github(&app, &gh, "t").await).await;
+    let id = app.request_promotion(&release, &dev).await["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.settled(&id).await["status"], "DEPLOYED");
+    let limited = reported(&app, &id, |r| r["lastError"].as_str().is_some_and(|e| e.contains("rate limit"))).await;
+    assert_eq!(limited[0]["state"], Value::Null, "nothing was posted yet: {limited:#}");
+    let done = gantry_tests::eventually(Duration::from_secs(40), "the report after the reset", || async {
+        let reports = app.ok(REPORTS, json!({ "id": id })).await["promotion"]["reports"].clone();
+        (reports[0]["state"] == "SUCCESS").then_some(reports)
+    })
+    .await;
+    assert_eq!(done[0]["lastError"], Value::Null);
+    let deployment = gh.deployments()[0]["id"].as_u64().unwrap();
+    assert_eq!(gh.states(deployment), ["queued", "in_progress", "success"]);
+    assert_eq!(gh.early_requests(), 0, "GitHub was not called before its reset");
 }

@@ -310,6 +310,7 @@ async fn notifications_reach_signed_webhooks_with_retries_and_slack_channels() {
 async fn bad_subscriptions_and_mappings_are_refused_and_write_nothing() {
     let app = TestApp::spawn().await;
     let create = "mutation($i: CreateNotificationSubscriptionInput!) { createNotificationSubscription(input: $i) { signingSecret } }";
+    let before = app.snapshot().await;
     for (input, says) in [
         (
             json!({ "name": "x", "events": ["DEPLOYED"], "webhookUrl": "https://a.example/h", "slackChannel": "#a" }),
@@ -318,6 +319,13 @@ async fn bad_subscriptions_and_mappings_are_refused_and_write_nothing() {
         (json!({ "name": "x", "events": ["DEPLOYED"] }), "one of them"),
         (json!({ "name": "x", "events": [], "slackChannel": "#a" }), "at least one event"),
         (json!({ "name": "x", "events": ["DEPLOYED"], "webhookUrl": "http://example.com/h" }), "https://"),
+        // Judged by the parsed host: what follows `@` is the host, and user info is refused.
+        (json!({ "name": "x", "events": ["DEPLOYED"], "webhookUrl": "http://127.0.0.1:1@10.0.0.1/x" }), "user info"),
+        (
+            json!({ "name": "x", "events": ["DEPLOYED"], "webhookUrl": "http://localhost:80@example.com/x" }),
+            "user info",
+        ),
+        (json!({ "name": "x", "events": ["DEPLOYED"], "webhookUrl": "http://127.0.0.1.nip.io/x" }), "https://"),
         (json!({ "name": "x", "events": ["DEPLOYED"], "slackChannel": "#a b" }), "slack channel"),
         (
             json!({ "name": "x", "events": ["DEPLOYED"], "slackChannel": "#a", "environmentIds": ["nope"] }),
@@ -327,6 +335,7 @@ async fn bad_subscriptions_and_mappings_are_refused_and_write_nothing() {
         let message = app.assert_rejected("BAD_USER_INPUT", create, json!({ "i": input })).await;
         assert!(message.contains(says), "{message}");
     }
+    assert_eq!(app.snapshot().await, before, "nothing was written");
     let map = "mutation($i: MapSlackUserInput!) { mapSlackUser(input: $i) { principal } }";
     for (input, says) in [
         (json!({ "teamId": "T-1", "userId": "U1", "principal": "a", "roles": ["viewer"] }), "teamId"),
@@ -343,4 +352,103 @@ async fn bad_subscriptions_and_mappings_are_refused_and_write_nothing() {
     let input = json!({ "i": { "teamId": "T1", "userId": "U1", "principal": "carol", "roles": ["admin"] } });
     let (_, denied) = app.gql_as(Some(&approver), map, input).await;
     assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN");
+}
+
+/// A subscriber to every event gets each transition of every promotion once, in the order it
+/// happened, whichever path moved it: Slack, auto-promotion, GraphQL approval, rollback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_path_publishes_every_transition_in_order() {
+    let (app, slack) = slack_app(true).await;
+    let receiver = gantry_tests::receiver::WebhookReceiver::start().await;
+    let every = [
+        "REQUESTED",
+        "APPROVAL_RECORDED",
+        "APPROVED",
+        "REJECTED",
+        "CANCELLED",
+        "DEPLOYING",
+        "DEPLOYED",
+        "FAILED",
+        "ROLLED_BACK",
+    ];
+    let create = "mutation($i: CreateNotificationSubscriptionInput!) { createNotificationSubscription(input: $i) { signingSecret } }";
+    app.ok(create, json!({ "i": { "name": "all", "events": every, "webhookUrl": receiver.url } })).await;
+    let dev = app.create_environment("dev", 10).await;
+    let staging = app.create_environment_with(json!({ "name": "staging", "order": 20, "autoPromote": true })).await;
+    let prod = app.create_environment_with(json!({ "name": "prod", "order": 30, "requiredApprovals": 1 })).await;
+    let web = app.create_component("web").await;
+    for version in ["1.0.0", "1.1.0"] {
+        app.add_version(&web, version, &digest(version)).await;
+    }
+    let first = app.ready_release("shop-1.0.0", json!([{ "componentId": web, "version": "1.0.0" }])).await;
+    let second = app.ready_release("shop-1.1.0", json!([{ "componentId": web, "version": "1.1.0" }])).await;
+    let latest = async |env: &str| {
+        let q = "query($e: ID!) { promotions(environmentId: $e, first: 1) { edges { node { id status } } } }";
+        app.ok(q, json!({ "e": env })).await["promotions"]["edges"][0]["node"].clone()
+    };
+    let deployed = async |env: &str| {
+        eventually(Duration::from_secs(30), "a deployed promotion", || async {
+            let node = latest(env).await;
+            (node["status"] == "DEPLOYED").then(|| node["id"].as_str().unwrap().to_owned())
+        })
+        .await
+    };
+
+    // Slack requests dev; staging follows by auto-promotion.
+    map(&app, "U0001", "alice@example.com", &["release-creator"]).await;
+    post_slack(&app, "/slack/commands", &command(&slack, "U0001", "promote shop-1.0.0 to dev", 1), 0, SECRET).await;
+    let by_slack = deployed(&dev).await;
+    let automatic = deployed(&staging).await;
+    // GraphQL requests prod, and an approver approves.
+    let waiting = app.request_promotion(&first, &prod).await["id"].as_str().unwrap().to_owned();
+    let bob = gantry_tests::app::token("bob", &[gantry_domain::access::Role::Approver]);
+    let approve = "mutation($id: ID!) { approvePromotion(id: $id) { status } }";
+    let (_, approved) = app.gql_as(Some(&bob), approve, json!({ "id": waiting })).await;
+    assert!(approved["errors"].is_null(), "{approved}");
+    app.settled(&waiting).await;
+    // A second release in dev, rolled back.
+    let replaced = app.promote(&second, &dev).await["id"].as_str().unwrap().to_owned();
+    let rollback = "mutation($e: ID!) { rollbackEnvironment(environmentId: $e, reason: \"errors up\") { id status } }";
+    let rolled = app.ok(rollback, json!({ "e": dev })).await["rollbackEnvironment"]["id"].as_str().unwrap().to_owned();
+
+    let full = ["promotion.requested", "promotion.approved", "promotion.deploying", "promotion.deployed"];
+    let expected: Vec<(&str, Vec<&str>)> = vec![
+        (&by_slack, full.to_vec()),
+        (&automatic, full.to_vec()),
+        (&waiting, full.to_vec()),
+        (&replaced, [&full[..], &["promotion.rolled_back"]].concat()),
+        (&rolled, full.to_vec()),
+    ];
+    let total: usize = expected.iter().map(|(_, kinds)| kinds.len()).sum();
+    // (Staging gets more automatic promotions meanwhile; only these five are followed.)
+    let ours = || {
+        let ids: Vec<&str> = expected.iter().map(|(id, _)| *id).collect();
+        receiver
+            .received()
+            .into_iter()
+            .filter(|r| ids.iter().any(|id| r.body["data"]["promotionId"] == *id))
+            .collect::<Vec<_>>()
+    };
+    eventually(Duration::from_secs(30), "every event", || async { (ours().len() >= total).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received: Vec<gantry_tests::receiver::Received> = ours();
+    assert_eq!(received.len(), total, "no event twice: {received:#?}");
+    assert_transitions(&received, &expected);
+}
+
+/// Each promotion got each of its kinds once, and their timestamps (when each was
+/// published) follow the order of the transitions.
+fn assert_transitions(received: &[gantry_tests::receiver::Received], expected: &[(&str, Vec<&str>)]) {
+    for (promotion, kinds) in expected {
+        let mut events: Vec<(String, String)> = received
+            .iter()
+            .filter(|r| r.body["data"]["promotionId"] == *promotion)
+            .map(|r| (r.body["timestamp"].as_str().unwrap().to_owned(), r.body["type"].as_str().unwrap().to_owned()))
+            .collect();
+        let mut got: Vec<&str> = events.iter().map(|(_, kind)| kind.as_str()).collect();
+        got.sort_by_key(|kind| kinds.iter().position(|k| k == kind));
+        assert_eq!(&got, kinds, "promotion {promotion}");
+        events.sort_by_key(|(_, kind)| kinds.iter().position(|k| k == kind));
+        assert!(events.windows(2).all(|w| w[0].0 <= w[1].0), "published in order: {events:?}");
+    }
 }

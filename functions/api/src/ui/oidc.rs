@@ -111,7 +111,11 @@ async fn redeem(oidc: &OidcSignIn, code: &str, verifier: &str) -> Result<String,
         form.push(("client_secret", secret));
     }
     let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| e.to_string())?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.to_string())?;
     let answer = http
         .post(&oidc.token_url)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")

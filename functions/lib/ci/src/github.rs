@@ -22,7 +22,7 @@ pub struct GitHub {
 
 impl GitHub {
     pub fn new(retries: Retries) -> Self {
-        Self { http: reqwest::Client::new(), retries, apps: Default::default() }
+        Self { http: crate::client(), retries, apps: Default::default() }
     }
 
     /// Calls the integration's API as its token or its GitHub App installation: a POST of

@@ -20,7 +20,7 @@ pub struct GitLab {
 
 impl GitLab {
     pub fn new(retries: Retries) -> Self {
-        Self { http: reqwest::Client::new(), retries }
+        Self { http: crate::client(), retries }
     }
 
     /// The commit status a deployment to the report's environment is.

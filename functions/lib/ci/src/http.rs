@@ -1,11 +1,16 @@
-//! Sending a request with bounded retries: 5xx answers, rate limits and timeouts are tried
-//! again after a wait (the provider's `retry-after` when it gives one, within a cap); any
-//! other refusal is final and says what the provider said.
+//! Sending a request with bounded retries: 5xx answers and timeouts are tried again after a
+//! short wait; a rate limit is waited out in process when its reset is near, and handed back
+//! with its reset time when it is not; any other refusal is final and says what the
+//! provider said.
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use gantry_domain::{DomainError, Result};
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Request, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 
 /// How many times a call is made, how long each may take, and the longest wait between.
@@ -22,18 +27,58 @@ impl Default for Retries {
     }
 }
 
-/// A refusal that waiting may cure, and how long to wait; `None` when it is final.
-fn transient(response: &Response) -> Option<Option<Duration>> {
-    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let retry_after: Option<u64> = header("retry-after");
+/// What an answer says of waiting: `None` when it is final; `Some(None)` when it may work a
+/// moment later (a 5xx); `Some(Some(wait))` when the provider said how long to wait.
+///
+/// As GitHub documents rate limits: after a `403` or `429` with `x-ratelimit-remaining: 0`,
+/// nothing is sent before `x-ratelimit-reset` (epoch seconds); a `retry-after` (a secondary
+/// limit) is waited out; a `429` that says neither waits a minute. GitLab's `ratelimit-reset`
+/// is read the same way.
+fn transient(response: &Response, now: DateTime<Utc>) -> Option<Option<Duration>> {
+    let header = |name: &str| -> Option<i64> {
+        response.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
+    };
+    let retry_after = header("retry-after").map(|s| s.clamp(0, i64::from(u32::MAX)));
+    let exhausted = header("x-ratelimit-remaining").or_else(|| header("ratelimit-remaining")) == Some(0);
+    let reset = header("x-ratelimit-reset").or_else(|| header("ratelimit-reset")).map(|epoch| {
+        // Checked: a reset that is no time at all waits a minute.
+        epoch.checked_sub(now.timestamp()).and_then(|s| s.checked_add(1)).unwrap_or(60).clamp(0, i64::from(u32::MAX))
+    });
+    let wait = |seconds: i64| Some(Some(Duration::from_secs(u64::try_from(seconds).unwrap_or(0))));
     match response.status() {
-        StatusCode::TOO_MANY_REQUESTS => Some(retry_after.map(Duration::from_secs)),
-        StatusCode::FORBIDDEN if header("x-ratelimit-remaining") == Some(0u64) => {
-            Some(retry_after.map(Duration::from_secs))
-        }
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::FORBIDDEN if retry_after.is_some() => wait(retry_after?),
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::FORBIDDEN if exhausted && reset.is_some() => wait(reset?),
+        StatusCode::TOO_MANY_REQUESTS => wait(60),
+        StatusCode::FORBIDDEN if exhausted => wait(60),
         s if s.is_server_error() => Some(None),
         _ => None,
     }
+}
+
+/// Until when a provider (its host and credentials) asked not to be called, for every
+/// request from this process; deliveries elsewhere learn it from their own first refusal.
+static PAUSES: LazyLock<Mutex<HashMap<u64, DateTime<Utc>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Who a request speaks to, and as whom: its host and port and a hash of its credentials.
+fn caller(request: &Request) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    request.url().host_str().hash(&mut hasher);
+    request.url().port_or_known_default().hash(&mut hasher);
+    request.headers().get(reqwest::header::AUTHORIZATION).map(|v| v.as_bytes()).hash(&mut hasher);
+    request.headers().get("private-token").map(|v| v.as_bytes()).hash(&mut hasher);
+    hasher.finish()
+}
+
+fn paused_until(key: u64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let mut pauses = PAUSES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    pauses.retain(|_, until| *until > now);
+    pauses.get(&key).copied()
+}
+
+fn pause(key: u64, until: DateTime<Utc>) {
+    let mut pauses = PAUSES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let at = pauses.entry(key).or_insert(until);
+    *at = (*at).max(until);
 }
 
 /// What a final refusal means, with the provider's message (bounded).
@@ -60,7 +105,9 @@ pub(crate) async fn send(
     send_for_headers(retries, provider, what, build).await.map(|(_, body)| body)
 }
 
-/// As [`send`], with the answer's headers.
+/// As [`send`], with the answer's headers. A rate limit whose reset is further away than
+/// the longest in-process wait ends the call at once with [`DomainError::Unavailable`] and
+/// its `retry_at`, so the caller waits through its queue.
 pub(crate) async fn send_for_headers(
     retries: Retries,
     provider: &str,
@@ -69,13 +116,19 @@ pub(crate) async fn send_for_headers(
 ) -> Result<(reqwest::header::HeaderMap, Value)> {
     let mut last = String::new();
     for attempt in 0..retries.attempts.max(1) {
-        let wait = match build().timeout(retries.timeout).send().await {
+        let (client, request) = build().timeout(retries.timeout).build_split();
+        let request = request.map_err(|e| DomainError::internal(format!("{provider} {what}: {e}")))?;
+        let key = caller(&request);
+        if let Some(until) = paused_until(key, Utc::now()) {
+            return Err(DomainError::unavailable_until(format!("{provider} rate limit: not before {until}"), until));
+        }
+        let wait = match client.execute(request).await {
             Ok(response) if response.status().is_success() => {
                 let headers = response.headers().clone();
                 let bytes = response.bytes().await.map_err(|e| DomainError::unavailable(format!("{provider}: {e}")))?;
                 return Ok((headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null)));
             }
-            Ok(response) => match transient(&response) {
+            Ok(response) => match transient(&response, Utc::now()) {
                 Some(wait) => {
                     last = format!("{} answered {}", provider, response.status());
                     wait
@@ -88,9 +141,17 @@ pub(crate) async fn send_for_headers(
             }
             Err(err) => return Err(DomainError::internal(format!("{provider} {what}: {err}"))),
         };
+        if let Some(wait) = wait
+            && (wait > retries.max_wait || attempt + 1 >= retries.attempts)
+        {
+            let until = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+            pause(key, until);
+            tracing::warn!(provider, what, retry_at = %until, "rate limited: not calling again before the reset");
+            return Err(DomainError::unavailable_until(format!("{what} was rate limited: {last}"), until));
+        }
         if attempt + 1 < retries.attempts {
             let backoff = Duration::from_millis(200 << attempt.min(5));
-            tokio::time::sleep(wait.unwrap_or(backoff).min(retries.max_wait)).await;
+            tokio::time::sleep(wait.unwrap_or(backoff.min(retries.max_wait))).await;
         }
     }
     tracing::warn!(provider, what, error = %last, "giving up for now");

@@ -21,7 +21,7 @@ pub struct Jenkins {
 
 impl Jenkins {
     pub fn new(retries: Retries) -> Self {
-        Self { http: reqwest::Client::new(), retries }
+        Self { http: crate::client(), retries }
     }
 
     /// Calls the server as the integration's user: a POST of `form`, or a GET without one.

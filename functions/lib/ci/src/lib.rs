@@ -24,6 +24,14 @@ pub use probes::HttpProber;
 pub use slack::{SLACK_API, SlackWeb};
 pub use webhooks::StandardWebhooks;
 
+/// What every outgoing request says it is.
+pub const USER_AGENT: &str = concat!("gantry/", env!("CARGO_PKG_VERSION"));
+
+/// A client for outgoing calls: `User-Agent: gantry/<version>`, rustls.
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder().user_agent(USER_AGENT).build().unwrap_or_default()
+}
+
 /// Every provider's client, chosen by the integration's provider.
 pub struct CiClients {
     pub github: GitHub,

@@ -19,7 +19,7 @@ pub struct HttpProber {
 
 impl Default for HttpProber {
     fn default() -> Self {
-        Self { http: reqwest::Client::new(), timeout: Duration::from_secs(10) }
+        Self { http: crate::client(), timeout: Duration::from_secs(10) }
     }
 }
 

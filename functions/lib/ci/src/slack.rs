@@ -24,7 +24,7 @@ pub struct SlackWeb {
 
 impl SlackWeb {
     pub fn new(api_url: &str, token: Option<String>, retries: Retries) -> Self {
-        Self { http: reqwest::Client::new(), retries, api_url: api_url.trim_end_matches('/').to_owned(), token }
+        Self { http: crate::client(), retries, api_url: api_url.trim_end_matches('/').to_owned(), token }
     }
 
     fn token(&self) -> Result<&str> {

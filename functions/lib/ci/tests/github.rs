@@ -63,12 +63,18 @@ async fn server_errors_and_rate_limits_are_retried_within_bounds() {
     let gh = FakeGitHub::start().await;
     let client = CiClients::new(quick());
     gh.faults([Fault::ServerError, Fault::SecondaryRateLimited]);
+    // A 502 is tried again at once; a secondary limit's `retry-after` (1 s, longer than this
+    // client waits in process) ends the call with when to come back.
+    let limited = client.create_deployment(&access(&gh, "t"), &report(ReportState::Queued)).await.unwrap_err();
+    let at = limited.retry_at().expect("retry-after is handed back");
+    assert!(at > chrono::Utc::now() + chrono::Duration::milliseconds(500), "{at}");
+    tokio::time::sleep((at - chrono::Utc::now()).to_std().unwrap_or_default()).await;
     let id = client.create_deployment(&access(&gh, "t"), &report(ReportState::Queued)).await.unwrap();
     assert_eq!(gh.deployments().len(), 1, "the third try went through, once");
-    gh.faults([Fault::RateLimited, Fault::ServerError, Fault::ServerError]);
+    gh.faults([Fault::ServerError, Fault::ServerError, Fault::ServerError]);
     let err = client.post_status(&access(&gh, "t"), &id, &report(ReportState::Success)).await.unwrap_err();
     assert_eq!(err.code(), "UNAVAILABLE", "{err}");
-    assert!(err.to_string().contains("502"), "{err}");
+    assert!(err.to_string().contains("502") && err.retry_at().is_none(), "{err}");
     gh.faults([
         Fault::Slow(Duration::from_secs(2)),
         Fault::Slow(Duration::from_secs(2)),
@@ -77,6 +83,25 @@ async fn server_errors_and_rate_limits_are_retried_within_bounds() {
     let err = client.post_status(&access(&gh, "t"), &id, &report(ReportState::Success)).await.unwrap_err();
     assert_eq!(err.code(), "UNAVAILABLE", "a slow GitHub is given up on: {err}");
     assert!(gh.states(id.parse().unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn a_primary_rate_limit_is_not_called_again_before_its_reset() {
+    let gh = FakeGitHub::start().await;
+    let client = CiClients::new(quick());
+    let id = client.create_deployment(&access(&gh, "t"), &report(ReportState::Queued)).await.unwrap();
+    gh.faults([Fault::RateLimited]);
+    let err = client.post_status(&access(&gh, "t"), &id, &report(ReportState::Queued)).await.unwrap_err();
+    let reset = err.retry_at().expect("the reset GitHub announced");
+    assert_eq!(err.code(), "UNAVAILABLE", "{err}");
+    assert!(reset > chrono::Utc::now() + chrono::Duration::milliseconds(500), "{reset}");
+    // Until the reset, this process does not call GitHub with that token at all.
+    let again = client.post_status(&access(&gh, "t"), &id, &report(ReportState::Queued)).await.unwrap_err();
+    assert_eq!(again.retry_at(), Some(reset));
+    assert_eq!(gh.early_requests(), 0, "nothing was sent before the reset");
+    tokio::time::sleep((reset - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+    client.post_status(&access(&gh, "t"), &id, &report(ReportState::Queued)).await.unwrap();
+    assert_eq!((gh.early_requests(), gh.states(id.parse().unwrap())), (0, vec!["queued".to_owned()]));
 }
 
 #[tokio::test]

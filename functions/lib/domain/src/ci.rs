@@ -334,7 +334,7 @@ fn check_api_url(raw: &str) -> Result<String> {
     let segment_ok = |p: &str| {
         !p.is_empty() && p != ".." && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
     };
-    match crate::integrations::http_url(raw) {
+    match crate::integrations::callable_url("apiUrl", raw)? {
         Some((url, path)) if url.len() <= 500 && (path.is_empty() || path.split('/').all(segment_ok)) => {
             Ok(url.to_owned())
         }
@@ -362,6 +362,9 @@ mod tests {
             "https://u@x",
             "https://x/a?b",
             "https://x//a",
+            "http://127.0.0.1:1@10.0.0.1/x",
+            "http://localhost:80@example.com",
+            "http://ci.example.com",
             &long,
         ] {
             assert!(check_api_url(bad).is_err(), "{bad}");

@@ -193,7 +193,15 @@ impl Deployer {
                 applied: None,
                 message: format!("no driver for {:?} targets", deployment.kind),
             },
-            (Some(target), Some(driver)) => driver.deploy(target, &release).await?,
+            (Some(target), Some(driver)) => match driver.deploy(target, &release).await {
+                Ok(outcome) => outcome,
+                // The engine refused the new workload: a deployment failure, not a retry.
+                Err(err) if refusal(&err) => {
+                    tracing::info!(error = %err, "the target refused the deployment");
+                    DriverOutcome { succeeded: false, applied: None, message: err.public_message() }
+                }
+                Err(err) => return Err(err),
+            },
         };
         let state = if outcome.succeeded { DeploymentState::Succeeded } else { DeploymentState::Failed };
         let now = Utc::now();
@@ -235,6 +243,19 @@ pub struct DriverSettings {
     /// The worker's `NOMAD_*` environment variables, which Nomad targets name as
     /// `tokenRef: env:NOMAD_...`.
     pub nomad_tokens: std::collections::BTreeMap<String, String>,
+}
+
+/// Whether a driver's error is the target refusing what it was asked, which no retry cures
+/// (as opposed to a target or dependency that did not answer).
+fn refusal(err: &DomainError) -> bool {
+    matches!(
+        err,
+        DomainError::Validation(_)
+            | DomainError::NotFound(_)
+            | DomainError::Unresolvable(_)
+            | DomainError::Unauthorized(_)
+            | DomainError::Forbidden(_)
+    )
 }
 
 /// Deliveries of a deploy job before it goes to the dead-letter queue (the queue's

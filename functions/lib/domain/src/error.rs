@@ -18,9 +18,10 @@ pub enum DomainError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
-    /// A dependency (DynamoDB, SQS) did not answer in time; the caller may retry.
-    #[error("{0}")]
-    Unavailable(String),
+    /// A dependency (DynamoDB, SQS, a provider) did not answer in time, or asked not to be
+    /// called again before `retry_at` (a rate limit); the caller may retry then.
+    #[error("{message}")]
+    Unavailable { message: String, retry_at: Option<chrono::DateTime<chrono::Utc>> },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -39,7 +40,20 @@ impl DomainError {
     }
 
     pub fn unavailable(msg: impl Into<String>) -> Self {
-        Self::Unavailable(msg.into())
+        Self::Unavailable { message: msg.into(), retry_at: None }
+    }
+
+    /// A provider's refusal to be called again before `retry_at`.
+    pub fn unavailable_until(msg: impl Into<String>, retry_at: chrono::DateTime<chrono::Utc>) -> Self {
+        Self::Unavailable { message: msg.into(), retry_at: Some(retry_at) }
+    }
+
+    /// When a rate-limited provider may be called again, if it said.
+    pub fn retry_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Self::Unavailable { retry_at, .. } => *retry_at,
+            _ => None,
+        }
     }
 
     pub fn internal(detail: impl std::fmt::Display) -> Self {
@@ -55,7 +69,7 @@ impl DomainError {
             Self::Unresolvable(_) => "UNRESOLVABLE_VERSION",
             Self::Unauthorized(_) => "UNAUTHENTICATED",
             Self::Forbidden(_) => "FORBIDDEN",
-            Self::Unavailable(_) => "UNAVAILABLE",
+            Self::Unavailable { .. } => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

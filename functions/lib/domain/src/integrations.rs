@@ -128,18 +128,33 @@ fn new_secret() -> Result<String> {
     Ok(format!("gantry_whsec_{}", hex::encode(random_key()?)))
 }
 
-/// `raw` trimmed of spaces and trailing slashes when it is `http(s)://host[:port]…`, with
-/// what follows the host (no leading slash; empty when nothing does).
+/// `raw` trimmed of spaces and trailing slashes when it parses (with the `url` crate) as
+/// `http(s)://host[:port]…` with no user info, query or fragment, with what follows the host
+/// (no leading slash; empty when nothing does).
 pub(crate) fn http_url(raw: &str) -> Option<(&str, &str)> {
     let trimmed = raw.trim().trim_end_matches('/');
-    let rest = trimmed.strip_prefix("https://").or_else(|| trimmed.strip_prefix("http://"))?;
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let host_ok = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
-    host_ok.then_some((trimmed, path))
+    let url = url::Url::parse(trimmed).ok()?;
+    let plain = url.username().is_empty() && url.password().is_none() && url.query().is_none();
+    let ok = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && plain
+        && url.fragment().is_none()
+        && trimmed.chars().all(|c| c.is_ascii_graphic());
+    if !ok {
+        return None;
+    }
+    let rest = trimmed.split_once("://").map_or("", |(_, rest)| rest);
+    Some((trimmed, rest.split_once('/').map_or("", |(_, path)| path)))
+}
+
+/// As [`http_url`], for a URL Gantry calls: `http://` only to a loopback host.
+pub(crate) fn callable_url<'a>(what: &str, raw: &'a str) -> Result<Option<(&'a str, &'a str)>> {
+    crate::outbound::parse(what, raw.trim().trim_end_matches('/'), 2000)?;
+    Ok(http_url(raw))
 }
 
 fn check_url(raw: &str) -> Result<String> {
-    match http_url(raw) {
+    match callable_url("url", raw)? {
         Some((url, "")) => Ok(url.to_owned()),
         _ => Err(DomainError::validation(format!("url {raw:?} must be http(s)://host[:port] with no path"))),
     }
@@ -246,7 +261,14 @@ mod tests {
     fn urls() {
         assert_eq!(check_url("https://registry.example.com/").unwrap(), "https://registry.example.com");
         assert_eq!(check_url("http://127.0.0.1:5000").unwrap(), "http://127.0.0.1:5000");
-        for bad in ["registry.example.com", "ftp://x", "https://", "https://x/path", "http://a b"] {
+        for bad in [
+            "registry.example.com",
+            "ftp://x",
+            "https://",
+            "https://x/path",
+            "http://a b",
+            "http://127.0.0.1:1@10.0.0.1",
+        ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
     }

@@ -21,6 +21,7 @@ pub mod integrations;
 pub mod manifest;
 pub mod model;
 pub mod notifications;
+pub mod outbound;
 pub mod ports;
 pub mod promotions;
 pub mod reports;

@@ -6,9 +6,13 @@
 //! Reports travel as jobs on the deploy-jobs queue, so they never block or fail a
 //! deployment: announcing one only queues it, and a report that cannot be delivered is
 //! retried with growing delays, then recorded as failed on the promotion. They are
-//! idempotent and ordered: one delivery at a time talks to the CI system about a promotion
-//! (under a short lease), the CI system's deployment is created once, and a state is posted
-//! only if it is later than the last one posted, whatever order jobs arrive in.
+//! idempotent, ordered and complete: every state a job announces is added to the
+//! promotion's pending states, and one delivery at a time (under a short lease) posts every
+//! pending state in order, so a state that finds the lease taken is posted by its holder.
+//! The CI system's deployment is created once and no state is posted twice, whatever order
+//! jobs arrive in. A rate limit is waited out: nothing is sent before the provider's reset
+//! (delayed messages chained past SQS's 15 minutes), and a wait of under two hours never
+//! costs the report.
 
 use std::sync::Arc;
 
@@ -31,6 +35,9 @@ pub struct ReportJob {
     pub report: ReportState,
     /// Deliveries tried so far that the CI system did not take.
     pub attempt: u32,
+    /// Not to be delivered before then: the CI system's rate limit resets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 /// Queues report jobs, after a delay.
@@ -54,6 +61,12 @@ pub struct CiReport {
     pub last_error: Option<String>,
     /// A delivery is talking to the CI system about this promotion until then.
     pub busy_until: Option<DateTime<Utc>>,
+    /// States announced and not yet posted, in the order they are to be posted.
+    #[serde(default)]
+    pub pending: Vec<ReportState>,
+    /// The CI system asked not to be called before then (a rate limit).
+    #[serde(default)]
+    pub paused_until: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -83,6 +96,8 @@ const MAX_DELAY_SECONDS: u32 = 900;
 const LEASE_SECONDS: i64 = 60;
 /// How long a delivery that found the lease taken waits before it looks again.
 const LEASE_WAIT_SECONDS: u32 = 5;
+/// The longest rate-limit reset a report waits for; a later one records it as failed.
+const MAX_PAUSE_SECONDS: i64 = 2 * 3600;
 
 fn rank(state: ReportState) -> u8 {
     match state {
@@ -116,6 +131,8 @@ struct Target {
     environment_id: crate::ids::EnvironmentId,
     access: CiAccess,
     report: DeploymentReport,
+    /// Whether the promotion got as far as deploying (a pre-deploy step failure does not).
+    deployed: bool,
 }
 
 impl Reports {
@@ -152,29 +169,46 @@ impl Reports {
     /// a failure of Gantry's own storage is an error, so the queue retries the job.
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, report = ?job.report, attempt = job.attempt), err(level = "info"))]
     pub async fn deliver(&self, job: ReportJob) -> Result<()> {
+        if let Some(wait) = job.not_before.and_then(|at| seconds_until(at, Utc::now())) {
+            // SQS delays messages by 15 minutes at most: a longer wait is a chain of them.
+            return self.queue.enqueue_report(&job, wait.min(MAX_DELAY_SECONDS)).await;
+        }
         let Some(target) = self.target(&job).await? else { return Ok(()) };
         match self.post(&job, &target).await {
-            // GitLab commit statuses have no `inactive`: only GitHub deployments retire.
-            Ok(())
-                if target.report.state == ReportState::Success
-                    && target.report.production
-                    && target.access.provider == CiProvider::Github =>
-            {
-                self.retire_previous(&job, &target).await;
-                Ok(())
-            }
             Ok(()) => Ok(()),
-            // Another delivery is reporting this promotion: come back when it is done.
-            Err(DomainError::Conflict(_)) => self.queue.enqueue_report(&job, LEASE_WAIT_SECONDS).await,
-            Err(err @ DomainError::Unavailable(_)) if job.attempt + 1 < MAX_REPORT_ATTEMPTS => {
-                let next = ReportJob { attempt: job.attempt + 1, ..job.clone() };
-                self.record_error(&job, &target, &err).await?;
+            // Another delivery holds the lease and posts this state with the others pending;
+            // this job comes back in case that delivery dies first.
+            Err(DomainError::Conflict(reason)) => {
+                tracing::info!(%reason, "the promotion's report lease is taken; looking again later");
+                self.queue.enqueue_report(&job, LEASE_WAIT_SECONDS).await
+            }
+            Err(err) => self.after_failure(job, &target, err).await,
+        }
+    }
+
+    /// What follows a delivery the CI system did not take: a wait for a rate limit's reset,
+    /// a retry later, or a final record of the refusal.
+    async fn after_failure(&self, job: ReportJob, target: &Target, err: DomainError) -> Result<()> {
+        let now = Utc::now();
+        match err {
+            DomainError::Internal(detail) => Err(DomainError::Internal(detail)),
+            ref limited @ DomainError::Unavailable { retry_at: Some(at), .. }
+                if at - now <= Duration::seconds(MAX_PAUSE_SECONDS) =>
+            {
+                tracing::info!(retry_at = %at, "rate limited: waiting for the reset");
+                self.record_error(&job, target, limited).await?;
+                let wait = seconds_until(at, now).unwrap_or(1);
+                let next = ReportJob { not_before: Some(at), ..job };
+                self.queue.enqueue_report(&next, wait.min(MAX_DELAY_SECONDS)).await
+            }
+            err @ DomainError::Unavailable { retry_at: None, .. } if job.attempt + 1 < MAX_REPORT_ATTEMPTS => {
+                let next = ReportJob { attempt: job.attempt + 1, not_before: None, ..job.clone() };
+                self.record_error(&job, target, &err).await?;
                 self.queue.enqueue_report(&next, retry_delay(next.attempt)).await
             }
-            Err(DomainError::Internal(detail)) => Err(DomainError::Internal(detail)),
-            Err(err) => {
+            err => {
                 tracing::warn!(code = err.code(), error = %err, "report not delivered");
-                self.record_error(&job, &target, &err).await
+                self.record_error(&job, target, &err).await
             }
         }
     }
@@ -233,60 +267,74 @@ impl Reports {
             project: integration.project.clone(),
             credentials: self.ci.credentials(&integration)?,
         };
-        Ok(Some(Target { integration_id, environment_id: environment.id, access, report }))
+        let stopped_before = promotion.status == PromotionStatus::Failed
+            && promotion
+                .steps
+                .iter()
+                .any(|s| s.spec.phase == crate::steps::Phase::PreDeploy && !s.passed() && s.finished_at.is_some());
+        let deployed = !stopped_before;
+        Ok(Some(Target { integration_id, environment_id: environment.id, access, report, deployed }))
     }
 
-    /// Takes the record's lease (one delivery at a time talks to the CI system about a
-    /// promotion, so states reach it in order), creates the CI system's deployment if none
-    /// exists yet, posts the state, and stores what happened.
+    /// Adds the job's state to the pending ones and takes the record's lease if it is free
+    /// (one delivery at a time talks to the CI system about a promotion), then posts every
+    /// pending state in order. `Conflict` when another delivery holds the lease and will
+    /// post the state.
     async fn post(&self, job: &ReportJob, target: &Target) -> Result<()> {
         let (now, state) = (Utc::now(), target.report.state);
-        let (record, took) = self
-            .update(job.promotion_id, target, |r| {
-                let later = r.state.is_none_or(|posted| rank(posted) < rank(state))
-                    && !(state == ReportState::Cancelled && r.state.is_none());
-                let free = later && r.busy_until.is_none_or(|until| until <= now);
-                if free {
-                    r.busy_until = Some(now + Duration::seconds(LEASE_SECONDS));
-                }
-                free
-            })
-            .await?;
-        if !took {
+        let lease = now + Duration::seconds(LEASE_SECONDS);
+        let (record, _) =
+            self.update(job.promotion_id, target, |r| claim(r, state, target.deployed, (now, lease))).await?;
+        if record.busy_until != Some(lease) {
             if record.state.is_some_and(|posted| rank(posted) >= rank(state)) {
-                tracing::info!("a later state was reported already");
+                tracing::info!("this state was reported already");
                 return Ok(());
             }
-            if state == ReportState::Cancelled && record.state.is_none() {
+            if !record.pending.contains(&state) {
                 tracing::info!("nothing was reported, so there is nothing to cancel");
                 return Ok(());
             }
+            if let Some(at) = record.paused_until.filter(|at| *at > now) {
+                return Err(DomainError::unavailable_until("the CI system's rate limit has not reset yet", at));
+            }
             return Err(DomainError::conflict("another delivery is reporting this promotion"));
         }
-        let mut external_id = record.external_id.clone();
-        let outcome = async {
-            if external_id.is_none() {
-                external_id = Some(self.client.create_deployment(&target.access, &target.report).await?);
+        let mut current = record;
+        while let Some(&next) = current.pending.first() {
+            let report = DeploymentReport { state: next, ..target.report.clone() };
+            let mut external_id = current.external_id.clone();
+            let outcome = async {
+                if external_id.is_none() {
+                    external_id = Some(self.client.create_deployment(&target.access, &report).await?);
+                }
+                let id = external_id.as_deref().unwrap_or_default();
+                self.client.post_status(&target.access, id, &report).await
             }
-            let id = external_id.as_deref().unwrap_or_default();
-            self.client.post_status(&target.access, id, &target.report).await
+            .await;
+            let (paused, posted) = (outcome.as_ref().err().and_then(DomainError::retry_at), outcome.is_ok());
+            let (after, _) = self
+                .update(job.promotion_id, target, |r| {
+                    if r.external_id.is_none() {
+                        r.external_id = external_id.clone();
+                    }
+                    if posted {
+                        r.state = Some(next);
+                        r.pending.retain(|p| rank(*p) > rank(next));
+                        (r.attempts, r.last_error) = (0, None);
+                    }
+                    r.paused_until = paused;
+                    let more = posted && !r.pending.is_empty();
+                    r.busy_until = more.then(|| Utc::now() + Duration::seconds(LEASE_SECONDS));
+                    true
+                })
+                .await?;
+            outcome?;
+            if next == ReportState::Success && report.production && target.access.provider == CiProvider::Github {
+                self.retire_previous(job, target).await;
+            }
+            current = after;
         }
-        .await;
-        let posted = outcome.is_ok();
-        self.update(job.promotion_id, target, |r| {
-            r.busy_until = None;
-            if r.external_id.is_none() {
-                r.external_id = external_id.clone();
-            }
-            if posted {
-                r.state = Some(state);
-                r.attempts = 0;
-                r.last_error = None;
-            }
-            true
-        })
-        .await?;
-        outcome
+        Ok(())
     }
 
     /// GitHub marks earlier deployments of an environment inactive by itself only outside
@@ -376,14 +424,53 @@ fn fresh(target: &Target) -> CiReport {
         attempts: 0,
         last_error: None,
         busy_until: None,
+        pending: Vec::new(),
+        paused_until: None,
         updated_at: Utc::now(),
     }
+}
+
+/// Adds `state` to the record's pending states unless it or a later one was posted (or it
+/// is a cancellation of nothing), and takes the lease (until `lease`) when the record has
+/// something to post, no delivery holds it and no rate limit is in force. Whether to write.
+/// `deployed`: whether the promotion got as far as deploying, so that its end implies
+/// `in_progress` (a pre-deploy step's failure goes from `queued` to `failure`).
+fn claim(r: &mut CiReport, state: ReportState, deployed: bool, (now, lease): (DateTime<Utc>, DateTime<Utc>)) -> bool {
+    let cancels_nothing = state == ReportState::Cancelled && r.state.is_none() && r.pending.is_empty();
+    // A state implies those before it: jobs may arrive in any order, the CI system sees all.
+    let implied: &[ReportState] = match state {
+        ReportState::Failure if !deployed => &[ReportState::Queued],
+        ReportState::Success | ReportState::Failure => &[ReportState::Queued, ReportState::InProgress],
+        ReportState::InProgress => &[ReportState::Queued],
+        _ => &[],
+    };
+    let mut added = false;
+    for &s in implied.iter().chain([&state]) {
+        let wanted = r.state.is_none_or(|posted| rank(posted) < rank(s)) && !cancels_nothing;
+        if wanted && !r.pending.iter().any(|p| rank(*p) == rank(s)) {
+            r.pending.push(s);
+            added = true;
+        }
+    }
+    r.pending.sort_by_key(|p| rank(*p));
+    let free = r.busy_until.is_none_or(|until| until <= now) && r.paused_until.is_none_or(|until| until <= now);
+    let take = free && !r.pending.is_empty();
+    if take {
+        r.busy_until = Some(lease);
+    }
+    added || take
+}
+
+/// Whole seconds from `now` until `at` (at least 1), or `None` when `at` has passed.
+fn seconds_until(at: DateTime<Utc>, now: DateTime<Utc>) -> Option<u32> {
+    let wait = (at - now).num_milliseconds();
+    (wait > 0).then(|| u32::try_from((wait + 999) / 1000).unwrap_or(u32::MAX))
 }
 
 /// Queues a report, best effort: a report that cannot even be queued is logged, and the
 /// deployment goes on.
 pub async fn announce(queue: &dyn ReportQueue, promotion: PromotionId, report: ReportState) {
-    let job = ReportJob { promotion_id: promotion, report, attempt: 0 };
+    let job = ReportJob { promotion_id: promotion, report, attempt: 0, not_before: None };
     if let Err(err) = queue.enqueue_report(&job, 0).await {
         tracing::warn!(promotion_id = %promotion, error = %err, "could not queue a deployment report");
     }
@@ -397,6 +484,64 @@ mod tests {
     fn delays_grow_to_a_cap() {
         let delays: Vec<u32> = (1..=9).map(retry_delay).collect();
         assert_eq!(delays, [10, 20, 40, 80, 160, 320, 640, 900, 900]);
+    }
+
+    fn record() -> CiReport {
+        CiReport {
+            integration_id: CiIntegrationId::new(),
+            provider: CiProvider::Github,
+            external_id: None,
+            state: None,
+            attempts: 0,
+            last_error: None,
+            busy_until: None,
+            pending: Vec::new(),
+            paused_until: None,
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn states_wait_in_order_for_the_lease_holder() {
+        let now = Utc::now();
+        let (mine, theirs) = (now + Duration::seconds(60), now + Duration::seconds(30));
+        let mut r = record();
+        assert!(claim(&mut r, ReportState::Queued, true, (now, theirs)));
+        assert_eq!(r.busy_until, Some(theirs));
+        // Later states arriving while the lease is held wait, in order, with no duplicate.
+        assert!(claim(&mut r, ReportState::Success, true, (now, mine)));
+        assert!(!claim(&mut r, ReportState::InProgress, true, (now, mine)), "implied by success, already pending");
+        assert!(!claim(&mut r, ReportState::Queued, true, (now, mine)), "already pending");
+        assert_eq!(r.pending, [ReportState::Queued, ReportState::InProgress, ReportState::Success]);
+        assert_eq!(r.busy_until, Some(theirs), "the lease stays with its holder");
+        // Once posted, an earlier state is not wanted again.
+        r.state = Some(ReportState::Success);
+        r.pending.clear();
+        r.busy_until = None;
+        assert!(!claim(&mut r, ReportState::InProgress, true, (now, mine)));
+        assert!(r.pending.is_empty() && r.busy_until.is_none());
+    }
+
+    #[test]
+    fn a_rate_limit_keeps_the_lease_free_until_its_reset() {
+        let now = Utc::now();
+        let mut r = record();
+        r.paused_until = Some(now + Duration::seconds(90));
+        assert!(claim(&mut r, ReportState::Queued, true, (now, now + Duration::seconds(60))));
+        assert_eq!((r.pending.len(), r.busy_until), (1, None));
+        // A success that arrives first brings the states before it.
+        let mut first = record();
+        assert!(claim(&mut first, ReportState::Success, true, (now, now)));
+        assert_eq!(first.pending, [ReportState::Queued, ReportState::InProgress, ReportState::Success]);
+        // A promotion stopped by a pre-deploy step never was in progress.
+        let mut stopped = record();
+        assert!(claim(&mut stopped, ReportState::Failure, false, (now, now)));
+        assert_eq!(stopped.pending, [ReportState::Queued, ReportState::Failure]);
+        assert!(claim(&mut r, ReportState::Queued, true, (now + Duration::seconds(91), now + Duration::seconds(151))));
+        assert!(r.busy_until.is_some());
+        assert!(!claim(&mut record(), ReportState::Cancelled, true, (now, now)), "nothing to cancel");
+        assert_eq!(seconds_until(now + Duration::milliseconds(1500), now), Some(2));
+        assert_eq!(seconds_until(now - Duration::seconds(1), now), None);
     }
 
     #[test]

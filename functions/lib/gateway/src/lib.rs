@@ -10,6 +10,8 @@ pub mod intake;
 pub mod registry;
 pub mod slack;
 pub mod verify;
+#[cfg(test)]
+mod verify_props;
 
 pub use gantry_domain::events::{ImageAction, ImageEvent, MANIFEST_MEDIA_TYPES, RegistrySource};
 

@@ -39,7 +39,9 @@ pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
 pub fn verify(secret: &[u8], inbound: &SlackInbound<'_>, now: i64) -> Result<()> {
     let timestamp = inbound.timestamp.ok_or_else(|| unauthorized("missing X-Slack-Request-Timestamp"))?;
     let at: i64 = timestamp.parse().map_err(|_| unauthorized("X-Slack-Request-Timestamp is not a Unix time"))?;
-    if (now - at).abs() > MAX_SKEW_SECONDS {
+    // Checked: a timestamp near i64's ends would overflow a plain subtraction.
+    let skew = now.checked_sub(at).and_then(i64::checked_abs);
+    if skew.is_none_or(|skew| skew > MAX_SKEW_SECONDS) {
         return Err(unauthorized("X-Slack-Request-Timestamp is more than five minutes away"));
     }
     let header = inbound.signature.ok_or_else(|| unauthorized("missing X-Slack-Signature"))?;
@@ -217,6 +219,12 @@ mod tests {
             assert_eq!(refused(inbound("1531420618", bad), now), "UNAUTHENTICATED", "{bad}");
         }
         assert_eq!(refused(inbound("soon", SIGNATURE), now), "UNAUTHENTICATED");
+        // Correctly signed, with a time at either end of i64: refused, never an overflow.
+        for extreme in [i64::MIN.to_string(), i64::MAX.to_string(), "-1".to_owned()] {
+            let signed = sign(SECRET, &extreme, BODY.as_bytes());
+            assert_eq!(refused(inbound(&extreme, &signed), now), "UNAUTHENTICATED", "{extreme}");
+        }
+        assert_eq!(refused(inbound("1531420618", SIGNATURE), i64::MIN), "UNAUTHENTICATED");
         assert_eq!(refused(SlackInbound { body: BODY.as_bytes(), ..Default::default() }, now), "UNAUTHENTICATED");
     }
 

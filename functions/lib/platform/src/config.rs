@@ -61,6 +61,9 @@ pub struct Config {
     pub aws_timeout_ms: u64,
     /// `GANTRY_CORS_ORIGINS`: the browser origins allowed to call the API (none by default).
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// `GANTRY_WEBHOOK_ALLOWED_HOSTS`: comma-separated host names or addresses that
+    /// notification webhooks may reach although they are loopback, private or link-local.
+    pub webhook_allowed_hosts: Vec<String>,
     /// `NOMAD_*`: the values Nomad targets' `tokenRef: env:NOMAD_...` name (deployer only).
     pub nomad_tokens: std::collections::BTreeMap<String, String>,
     /// `GANTRY_OIDC_ISSUER`, `GANTRY_OIDC_AUDIENCE` and `GANTRY_OIDC_JWKS` (the JWKS JSON, or
@@ -169,6 +172,12 @@ impl Config {
             request_timeout_ms: number("GANTRY_REQUEST_TIMEOUT_MS", 10_000, 100..=900_000, "expected 100 to 900000")?,
             aws_timeout_ms: number("GANTRY_AWS_TIMEOUT_MS", 5_000, 100..=600_000, "expected 100 to 600000")?,
             cors_origins: cors_origins(lookup("GANTRY_CORS_ORIGINS").as_deref().unwrap_or_default())?,
+            webhook_allowed_hosts: lookup("GANTRY_WEBHOOK_ALLOWED_HOSTS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|h| h.trim().trim_matches(['[', ']']).to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
             log_format: log_format(
                 lookup("GANTRY_LOG_FORMAT").as_deref(),
                 lookup("AWS_LAMBDA_FUNCTION_NAME").is_some(),
@@ -216,10 +225,23 @@ fn oidc_sign_in(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcS
     Ok(Some(OidcSignIn {
         client_id,
         client_secret: lookup("GANTRY_OIDC_CLIENT_SECRET").filter(|v| !v.is_empty()),
-        authorize_url: http_setting("GANTRY_OIDC_AUTHORIZE_URL", &needed("GANTRY_OIDC_AUTHORIZE_URL")?)?,
-        token_url: http_setting("GANTRY_OIDC_TOKEN_URL", &needed("GANTRY_OIDC_TOKEN_URL")?)?,
+        authorize_url: callable_setting("GANTRY_OIDC_AUTHORIZE_URL", &needed("GANTRY_OIDC_AUTHORIZE_URL")?)?,
+        token_url: callable_setting("GANTRY_OIDC_TOKEN_URL", &needed("GANTRY_OIDC_TOKEN_URL")?)?,
         redirect_uri: format!("{public}/ui/oidc/callback"),
     }))
+}
+
+/// A URL Gantry calls or sends browsers to: parsed, `https://` (or `http://` to a loopback
+/// host), no user info.
+fn callable_setting(name: &'static str, raw: &str) -> Result<String, ConfigError> {
+    match gantry_domain::outbound::parse(name, raw, 2000) {
+        Ok(_) => Ok(raw.trim().trim_end_matches('/').to_owned()),
+        Err(_) => Err(ConfigError::Invalid {
+            name,
+            value: raw.to_owned(),
+            why: "expected an https:// URL (http:// only to a loopback host) with no user info",
+        }),
+    }
 }
 
 fn http_setting(name: &'static str, raw: &str) -> Result<String, ConfigError> {

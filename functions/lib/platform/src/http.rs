@@ -32,7 +32,7 @@ pub fn status(err: &DomainError) -> StatusCode {
         DomainError::Unresolvable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         DomainError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
-        DomainError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        DomainError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         DomainError::Internal(detail) => {
             tracing::error!(error = %detail, "internal error");
             StatusCode::INTERNAL_SERVER_ERROR

@@ -223,7 +223,7 @@ impl Chat {
         let subscriptions = Subscriptions::new(repo.clone(), sealer.clone());
         let outbound = (
             Arc::new(notify_jobs.clone()) as Arc<dyn gantry_domain::notifications::deliver::NotifierQueue>,
-            Arc::new(gantry_ci::StandardWebhooks::default())
+            Arc::new(gantry_ci::StandardWebhooks::new(config.webhook_allowed_hosts.clone()))
                 as Arc<dyn gantry_domain::notifications::deliver::WebhookSender>,
             slack_api as Arc<dyn gantry_domain::chatops::SlackApi>,
         );

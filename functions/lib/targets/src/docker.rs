@@ -29,8 +29,17 @@ const API: ClientVersion = ClientVersion { major_version: 1, minor_version: 41 }
 #[derive(Default)]
 pub struct DockerDriver;
 
+/// An Engine error: a 4xx is the engine refusing what it was asked (an image that does not
+/// exist, an entrypoint that cannot run, a name in use), which no retry cures, so it is a
+/// `Validation` error the deployment fails with; anything else may pass and is `Internal`.
 pub(crate) fn engine(err: bollard::errors::Error) -> DomainError {
-    DomainError::internal(format!("Docker Engine: {err}"))
+    match &err {
+        bollard::errors::Error::DockerResponseServerError { status_code: 400..=499, message } => {
+            let message: String = message.chars().take(300).collect();
+            DomainError::validation(format!("the Docker Engine refused: {message}"))
+        }
+        _ => DomainError::internal(format!("Docker Engine: {err}")),
+    }
 }
 
 pub(crate) fn connect(endpoint: &str) -> Result<Docker> {
@@ -185,7 +194,10 @@ impl TargetDriver for DockerDriver {
             Ok(false) => "the new container did not become healthy".to_owned(),
             Err(err) => {
                 tracing::warn!(error = %err, "the new container did not start");
-                "the new container did not start".to_owned()
+                match err {
+                    DomainError::Validation(why) => format!("the new container did not start: {why}"),
+                    _ => "the new container did not start".to_owned(),
+                }
             }
         };
         let _ =
@@ -227,7 +239,18 @@ async fn run_canary(
         host_config: Some(HostConfig { network_mode: Some("host".into()), ..Default::default() }),
         ..Default::default()
     };
-    create_and_start(docker, name, body).await?;
+    // A canary that cannot even start is a failed verdict at once, and leaves nothing behind.
+    match create_and_start(docker, name, body).await {
+        Ok(()) => {}
+        Err(DomainError::Validation(why)) => {
+            let _ = remove().await;
+            return Ok(Err(format!("the canary container did not start: {why}")));
+        }
+        Err(err) => {
+            let _ = remove().await;
+            return Err(err);
+        }
+    }
     let prober = gantry_ci::HttpProber::default();
     let verdict = crate::canary::analyse(&prober, &canary.analysis).await;
     let _ = remove().await;

@@ -48,8 +48,30 @@ impl EcsDriver {
     }
 }
 
-fn ecs<E: std::fmt::Debug>(err: E) -> DomainError {
-    DomainError::internal(format!("ECS: {err:?}"))
+/// An ECS error: ECS refusing the request (`ClientException`, `InvalidParameterException`,
+/// a missing service or cluster) is a `Validation` error the deployment fails with; anything
+/// else may pass and is `Internal`.
+fn ecs<E, R>(err: aws_sdk_ecs::error::SdkError<E, R>) -> DomainError
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    let refused = err.as_service_error().and_then(|e| e.code().map(|code| (code.to_owned(), e.message())));
+    match refused {
+        Some((code, message))
+            if matches!(
+                code.as_str(),
+                "ClientException"
+                    | "InvalidParameterException"
+                    | "ServiceNotFoundException"
+                    | "ClusterNotFoundException"
+            ) =>
+        {
+            let message: String = message.unwrap_or_default().chars().take(300).collect();
+            DomainError::validation(format!("ECS refused ({code}): {message}"))
+        }
+        _ => DomainError::internal(format!("ECS: {err:?}")),
+    }
 }
 
 #[async_trait]
@@ -126,7 +148,7 @@ impl EcsDriver {
             .task_definition()
             .and_then(|t| t.task_definition_arn())
             .map(str::to_owned)
-            .ok_or_else(|| ecs("no revision"))?;
+            .ok_or_else(|| DomainError::internal("ECS: no revision"))?;
         let mut note = String::new();
         if let Some(spec) = canary {
             match self.canary(cluster, service, &next, spec).await? {

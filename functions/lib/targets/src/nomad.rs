@@ -31,7 +31,10 @@ pub struct NomadDriver {
 impl Default for NomadDriver {
     fn default() -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
             tokens: Default::default(),
             deadline: Duration::from_secs(600),
             poll: Duration::from_secs(2),
@@ -70,6 +73,11 @@ impl Job<'_> {
         let res = req.send().await.map_err(|e| unreachable(path, e))?;
         let status = res.status();
         let text = res.text().await.map_err(|e| unreachable(path, e))?;
+        if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
+            // Nomad refused the job or the request: no retry cures it, so the deployment fails.
+            let text: String = text.chars().take(300).collect();
+            return Err(DomainError::validation(format!("Nomad {path} refused ({status}): {text}")));
+        }
         if !status.is_success() {
             return Err(DomainError::internal(format!("Nomad {path} answered {status}: {text}")));
         }
@@ -143,7 +151,7 @@ impl NomadDriver {
         (previous_version, modify_index): (u64, u64),
         canary: Option<&AnalysisSpec>,
     ) -> Result<DriverOutcome> {
-        let (get, post) = (reqwest::Method::GET, reqwest::Method::POST);
+        let post = reqwest::Method::POST;
         nomad
             .call(&self.http, post.clone(), &format!("/job/{job_id}/plan"), Some(&json!({ "Job": job, "Diff": true })))
             .await?;
@@ -156,6 +164,23 @@ impl NomadDriver {
             )
             .await?;
         let eval_id = registered["EvalID"].as_str().unwrap_or_default().to_owned();
+        // Once registered, a refusal on the way is a failed rollout: the job is reverted.
+        match self.settle(nomad, job_id, &eval_id, previous_version, canary).await {
+            Err(DomainError::Validation(why)) => self.revert(nomad, job_id, previous_version, why).await,
+            other => other,
+        }
+    }
+
+    /// Follows a registered job's evaluation to its deployment, and that to its end.
+    async fn settle(
+        &self,
+        nomad: &Job<'_>,
+        job_id: &str,
+        eval_id: &str,
+        previous_version: u64,
+        canary: Option<&AnalysisSpec>,
+    ) -> Result<DriverOutcome> {
+        let get = reqwest::Method::GET;
         let deadline = tokio::time::Instant::now() + self.deadline;
         let deployment_id = loop {
             let eval = nomad.call(&self.http, get.clone(), &format!("/evaluation/{eval_id}"), None).await?;

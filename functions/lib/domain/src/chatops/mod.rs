@@ -273,7 +273,7 @@ impl ChatOps {
     /// What Slack refused: tried again later when it may work then, else logged, since the
     /// promotion stands whatever its card shows.
     fn slack_refused(err: DomainError) -> Result<()> {
-        if matches!(err, DomainError::Unavailable(_)) {
+        if matches!(err, DomainError::Unavailable { .. }) {
             return Err(err);
         }
         tracing::warn!(code = err.code(), error = %err, "the approval card was not posted or updated");

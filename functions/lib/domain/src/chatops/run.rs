@@ -22,7 +22,7 @@ impl ChatOps {
             )),
             Some(mapping) => match self.act(&job.action, &mapping.principal()).await {
                 Ok(reply) => reply,
-                Err(err @ DomainError::Unavailable(_)) => return Err(err),
+                Err(err @ DomainError::Unavailable { .. }) => return Err(err),
                 Err(DomainError::Internal(detail)) => {
                     tracing::error!(error = %detail, "a Slack request failed");
                     Reply::private(":x: Gantry could not do that (an internal error); try again later.")

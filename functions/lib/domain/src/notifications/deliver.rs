@@ -103,7 +103,7 @@ impl Notifier {
     /// comes back in a few seconds (for up to [`CARD_PATIENCE_SECONDS`] after the event).
     async fn show_on_card(&self, event: PromotionEvent, release: &Release, environment: &Environment) -> Result<()> {
         match self.chat.refresh_card(&event, release, environment).await {
-            Err(DomainError::Unavailable(_))
+            Err(DomainError::Unavailable { .. })
                 if Utc::now() - event.at < chrono::Duration::seconds(CARD_PATIENCE_SECONDS) =>
             {
                 self.queue.enqueue_notifier(&NotifierJob::Card(event), CARD_RETRY_SECONDS).await
@@ -159,7 +159,7 @@ impl Notifier {
                 self.slack.post_message(channel, &message).await.map(drop)
             }
         };
-        let retry = matches!(sent, Err(DomainError::Unavailable(_))) && d.attempt + 1 < MAX_DELIVERY_ATTEMPTS;
+        let retry = matches!(sent, Err(DomainError::Unavailable { .. })) && d.attempt + 1 < MAX_DELIVERY_ATTEMPTS;
         if let Err(err) = &sent {
             tracing::warn!(code = err.code(), error = %err, retry, "notification not delivered");
         }

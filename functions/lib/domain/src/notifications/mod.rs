@@ -206,24 +206,10 @@ pub fn slack_channel(raw: &str) -> Result<String> {
     }
 }
 
-/// A webhook URL: `https://`, or `http://` to a loopback address (for local receivers).
+/// A webhook URL: `https://`, or `http://` to a host that parses as loopback (for local
+/// receivers); no user info. Where an https host resolves is checked at each delivery.
 pub fn webhook_url(raw: &str) -> Result<String> {
-    let trimmed = raw.trim();
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| trimmed.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])));
-    let printable = trimmed.chars().all(|c| c.is_ascii_graphic());
-    let https = trimmed.strip_prefix("https://").is_some_and(|rest| {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
-    });
-    if (https || loopback) && printable && trimmed.len() <= MAX_URL {
-        Ok(trimmed.to_owned())
-    } else {
-        Err(DomainError::validation(format!(
-            "webhookUrl must be an https:// URL of at most {MAX_URL} characters (http:// only to a loopback address)"
-        )))
-    }
+    crate::outbound::parse("webhookUrl", raw, MAX_URL).map(|_| raw.trim().to_owned())
 }
 
 /// Subscriptions, managed by admins.

@@ -32,14 +32,16 @@ impl Promotions {
             return Ok(());
         }
         let measurement = measure_all(self.rollout.steps.prober.as_ref(), &spec.probes).await;
-        let (passed, detail) = (measurement.passed, measurement.detail.clone());
         let mut measured = promotion.clone();
-        measured.steps[index].measurements.push(measurement);
+        measured.steps[index].measurements.push(measurement.clone());
         let measurements = &measured.steps[index].measurements;
         let (taken, failed) = (measurements.len(), measurements.iter().filter(|m| !m.passed).count());
         let verdict = spec.verdict(measurements);
+        // Every measurement is sealed, the one that ends the step included: when it was
+        // taken, whether it passed, and what each probe saw.
+        let evidence = json!({ "step": step.spec.name, "measurement": taken, "at": measurement.at,
+                               "passed": measurement.passed, "detail": measurement.detail });
         if verdict == Verdict::Continue {
-            let evidence = json!({ "step": step.spec.name, "measurement": taken, "passed": passed, "detail": detail });
             return match self.save(&promotion, measured, "analysis_measurement", "gantry", evidence).await {
                 Ok(saved) => self.queue_step(saved.id, index, check + 1, spec.interval_seconds).await,
                 Err(DomainError::Conflict(_)) => Ok(()),
@@ -48,8 +50,10 @@ impl Promotions {
         }
         let state = if verdict == Verdict::Passed { StepState::Succeeded } else { StepState::Failed };
         let limit = spec.failure_limit;
+        let detail = &measurement.detail;
         let summary = format!("{failed} of {taken} measurements failed (at most {limit} may); last: {detail}");
         // The measurement is written with the step's end (`measured` is still at the stored revision).
-        self.finish_step(measured, index, Outcome { state, detail: summary, run: None }).await
+        let outcome = Outcome { state, detail: summary, run: None };
+        self.finish_step_with(measured, index, outcome, vec![("analysis_measurement", evidence)]).await
     }
 }

@@ -177,6 +177,16 @@ pub struct Promotions {
     rollout: Rollout,
 }
 
+/// What a promotion write does besides storing the promotion.
+enum Write<'a> {
+    /// A new promotion.
+    Create,
+    /// A change of this stored promotion.
+    Update(&'a Promotion),
+    /// The move of this approved promotion to `DEPLOYING`, with its deployments.
+    Begin(&'a Promotion, &'a [Deployment]),
+}
+
 /// How often a decision is retried when another decision extended the evidence chain first.
 const CHAIN_RETRIES: usize = 8;
 
@@ -344,18 +354,34 @@ impl Promotions {
         after.updated_at = Utc::now();
         after.revision = before.revision + 1;
         let drafts = records.into_iter().map(|(kind, payload)| self.draft(&after, kind, actor, payload)).collect();
+        self.write(Write::Update(before), &after, drafts, actor).await?;
+        Ok(after)
+    }
+
+    /// The one place a promotion is written: with its evidence sealed on the chain head,
+    /// then the events its change makes are published, so no path can skip one.
+    async fn write(&self, write: Write<'_>, after: &Promotion, drafts: Vec<EvidenceDraft>, actor: &str) -> Result<()> {
         self.with_evidence(after.environment_id, drafts, |records, head| {
-            let after = &after;
+            let write = &write;
             async move {
-                self.promotions
-                    .update_promotion(before, after, EvidenceAppend { records: &records, head: head.as_ref() })
-                    .await
+                let evidence = EvidenceAppend { records: &records, head: head.as_ref() };
+                match *write {
+                    Write::Create => self.promotions.create_promotion(after, evidence).await,
+                    Write::Update(before) => self.promotions.update_promotion(before, after, evidence).await,
+                    Write::Begin(before, deployments) => {
+                        self.rollout.deployments.begin(before, after, deployments, evidence).await
+                    }
+                }
             }
         })
         .await?;
-        tracing::info!(promotion_id = %after.id, status = after.status.as_str(), "promotion updated");
-        self.publish(Some(before), &after, actor).await;
-        Ok(after)
+        let before = match write {
+            Write::Create => None,
+            Write::Update(before) | Write::Begin(before, _) => Some(before),
+        };
+        tracing::info!(promotion_id = %after.id, status = after.status.as_str(), "promotion written");
+        self.publish(before, after, actor).await;
+        Ok(())
     }
 
     /// Publishes the events the change from `before` (`None`: new) to `after` makes; never

@@ -11,19 +11,6 @@ impl Promotions {
     pub(super) async fn deploy(&self, approved: Promotion) -> Result<Promotion> {
         let targets = self.rollout.targets.targets_of(approved.environment_id).await?;
         self.release_moves(approved.release_id, ReleaseStatus::Promoting).await?;
-        if targets.is_empty() {
-            let nothing = json!({ "targets": [] });
-            if let Some(started) = self.begin_post_deploy(&approved, PromotionStatus::Deploying, nothing).await? {
-                return Ok(started);
-            }
-            let mut done = approved.clone();
-            done.status = PromotionStatus::Deployed;
-            done.reason = Some("the environment has no targets".into());
-            let done = self.save(&approved, done, "deployment_result", "gantry", json!({ "targets": [] })).await?;
-            self.record_deployed(&done).await?;
-            self.announce(done.id, ReportState::Success).await;
-            return Ok(done);
-        }
         let now = Utc::now();
         let deployments: Vec<Deployment> = targets
             .iter()
@@ -49,20 +36,17 @@ impl Promotions {
         after.revision = approved.revision + 1;
         let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
         let drafts = vec![self.draft(&after, "deployment_started", "gantry", json!({ "targets": names }))];
-        self.with_evidence(after.environment_id, drafts, |records, head| {
-            let (approved, after, deployments) = (&approved, &after, &deployments);
-            async move {
-                self.rollout
-                    .deployments
-                    .begin(approved, after, deployments, EvidenceAppend { records: &records, head: head.as_ref() })
-                    .await
-            }
-        })
-        .await?;
+        self.write(Write::Begin(&approved, &deployments), &after, drafts, "gantry").await?;
         let jobs: Vec<DeployJob> = deployments
             .iter()
             .map(|d| DeployJob { promotion_id: d.promotion_id, target_id: d.target_id, attempt: d.attempt })
             .collect();
+        if jobs.is_empty() {
+            // Nothing to deploy to: the promotion passes through DEPLOYING and ends at once.
+            self.announce(after.id, ReportState::Queued).await;
+            self.announce(after.id, ReportState::InProgress).await;
+            return self.settle(after.id).await;
+        }
         self.rollout.queue.enqueue_jobs(&jobs).await?;
         self.announce(after.id, ReportState::Queued).await;
         tracing::info!(targets = jobs.len(), "deployment started");
@@ -71,12 +55,7 @@ impl Promotions {
 
     /// Stores a new promotion with its evidence, on the current chain head.
     pub(super) async fn create(&self, promotion: &Promotion, drafts: Vec<EvidenceDraft>) -> Result<()> {
-        self.with_evidence(promotion.environment_id, drafts, |records, head| async move {
-            self.promotions.create_promotion(promotion, EvidenceAppend { records: &records, head: head.as_ref() }).await
-        })
-        .await?;
-        self.publish(None, promotion, &promotion.requested_by).await;
-        Ok(())
+        self.write(Write::Create, promotion, drafts, &promotion.requested_by).await
     }
 
     /// Ends a deploying promotion once every deployment has ended: `DEPLOYED` when all
@@ -104,7 +83,11 @@ impl Promotions {
         }
         let mut after = before.clone();
         after.status = if failed.is_empty() { PromotionStatus::Deployed } else { PromotionStatus::Failed };
-        after.reason = (!failed.is_empty()).then(|| failed.join("; "));
+        after.reason = if deployments.is_empty() {
+            Some("the environment has no targets".into())
+        } else {
+            (!failed.is_empty()).then(|| failed.join("; "))
+        };
         let settled = match self.save(&before, after, "deployment_result", "gantry", results).await {
             Ok(p) => p,
             // Another worker settled it first.

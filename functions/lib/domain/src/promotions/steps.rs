@@ -404,7 +404,7 @@ impl Promotions {
             Ok(RunStatus::Failed(conclusion)) => Some(Outcome::failed(format!("the run ended: {conclusion}"))),
             Ok(RunStatus::Pending) => None,
             Ok(RunStatus::Started(started)) => return self.run_started(promotion, index, started, check).await,
-            Err(err @ DomainError::Unavailable(_)) => {
+            Err(err @ DomainError::Unavailable { .. }) => {
                 tracing::info!(error = %err, "the CI system did not answer; checking again later");
                 None
             }
@@ -440,6 +440,18 @@ impl Promotions {
     /// last pre-deploy step, `DEPLOYED` after the last post-deploy one, `FAILED` when it did
     /// not pass.
     pub(super) async fn finish_step(&self, before: Promotion, index: usize, outcome: Outcome) -> Result<()> {
+        self.finish_step_with(before, index, outcome, Vec::new()).await
+    }
+
+    /// As [`Promotions::finish_step`], sealing `records` (as the step's last measurement)
+    /// before the step's result, in the same write.
+    pub(super) async fn finish_step_with(
+        &self,
+        before: Promotion,
+        index: usize,
+        outcome: Outcome,
+        mut records: Vec<(&'static str, serde_json::Value)>,
+    ) -> Result<()> {
         let mut after = before.clone();
         let step = &mut after.steps[index];
         step.state = outcome.state;
@@ -458,8 +470,8 @@ impl Promotions {
         } else if phase == Phase::PostDeploy {
             after.status = PromotionStatus::Deployed;
         }
-        let evidence = payload(&after.steps[index]);
-        let saved = match self.save(&before, after, "step_result", "gantry", evidence).await {
+        records.push(("step_result", payload(&after.steps[index])));
+        let saved = match self.save_with(&before, after, records, "gantry").await {
             Ok(saved) => saved,
             Err(DomainError::Conflict(_)) => return Ok(()),
             Err(err) => return Err(err),
