@@ -49,6 +49,8 @@ pub struct CommitStatus {
     pub state: String,
     pub target_url: Option<String>,
     pub description: Option<String>,
+    /// The branch or tag, when the status names one.
+    pub git_ref: Option<String>,
 }
 
 #[derive(Default)]
@@ -165,6 +167,7 @@ fn post_status(s: &mut State, project: String, sha: &str, body: &Value) -> Respo
         state: state.clone(),
         target_url: body["target_url"].as_str().map(str::to_owned),
         description: body["description"].as_str().map(str::to_owned),
+        git_ref: body["ref"].as_str().map(str::to_owned),
     };
     s.statuses.push(status);
     s.next_id += 1;

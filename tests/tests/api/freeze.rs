@@ -83,6 +83,15 @@ async fn an_approver_overrides_a_freeze_with_a_reason() {
 async fn the_last_approval_is_held_by_a_freeze() {
     let app = TestApp::spawn().await;
     let (env, release) = frozen(&app, 1).await;
+    // An override at the request of one that needs approval is refused, not dropped.
+    let before = app.snapshot().await;
+    let creator = token("carl", &[Role::ReleaseCreator]);
+    let vars = json!({ "r": release, "e": env, "o": "hotfix" });
+    let (_, refused) = app.gql_as(Some(&creator), REQUEST, vars.clone()).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+    let message = app.assert_rejected("BAD_USER_INPUT", REQUEST, vars).await;
+    assert!(message.contains("override it there"), "{message}");
+    assert_eq!(app.snapshot().await, before, "nothing written");
     let requested = app.ok(REQUEST, json!({ "r": release, "e": env })).await["requestPromotion"].clone();
     assert_eq!(requested["status"], "PENDING_APPROVAL", "a request that needs approval is taken");
     let alice = token("alice", &[Role::Approver]);

@@ -48,7 +48,7 @@ fn sourced(integration: &str, repository: &str, name: &str, component: &str, ver
 /// As [`sourced`], at commit `sha`.
 fn sourced_at(integration: &str, repository: &str, name: &str, component: &str, version: &str, sha: &str) -> Value {
     json!({ "name": name, "components": [{ "componentId": component, "version": version }],
-            "sourceRef": { "scmIntegrationId": integration, "repository": repository, "commitSha": sha } })
+            "sourceRef": { "scmIntegrationId": integration, "repository": repository, "commitSha": sha, "branch": "main" } })
 }
 
 /// The promotion's reports once `done` holds for them.
@@ -225,6 +225,7 @@ async fn a_promotion_is_reported_as_a_gitlab_commit_status() {
             ("acme/shop", SHA, "gantry/dev")
         );
         assert_eq!(status.target_url.as_deref(), Some("https://dev.shop.example"));
+        assert_eq!(status.git_ref.as_deref(), Some("main"), "the sourceRef's branch");
     }
 }
 

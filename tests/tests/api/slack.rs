@@ -181,9 +181,15 @@ async fn commands_run_as_the_mapped_principal_and_answer_through_the_response_ur
     // A release-creator may not roll back, and says so.
     post_slack(&app, "/slack/commands", &command(&slack, "U0001", "rollback dev broken", 3), 0, SECRET).await;
     reply(&slack, "lacks promotion:approve").await;
-    // An unmapped user is refused, and nothing is done.
-    post_slack(&app, "/slack/commands", &command(&slack, "U0404", "promote shop-1.0.0 to dev", 4), 0, SECRET).await;
-    reply(&slack, "(U0404 in T0001) is not mapped").await;
+    // An unmapped user is told at once that nothing will happen, and nothing is queued.
+    let (status, refused) =
+        post_slack(&app, "/slack/commands", &command(&slack, "U0404", "promote shop-1.0.0 to dev", 4), 0, SECRET).await;
+    assert_eq!(status, 200);
+    let said = refused["text"].as_str().unwrap();
+    assert!(said.contains("(U0404 in T0001) is not mapped") && !said.contains("Working on"), "{said}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = slack.responses().into_iter().filter(|r| r.path.contains("/commands/T0001/4/")).count();
+    assert_eq!(later, 0, "nothing was queued, so nothing answers later");
     assert!(slack.violations().is_empty(), "{:?}", slack.violations());
 }
 

@@ -39,7 +39,7 @@ impl GitLab {
                 Some(body) => self.http.post(url).json(body),
                 None => self.http.get(url),
             };
-            request.header("private-token", token).header("user-agent", "gantry")
+            request.header("private-token", token)
         })
         .await
     }
@@ -65,6 +65,9 @@ impl GitLab {
         });
         if let Some(url) = report.environment_url.as_ref().or(report.log_url.as_ref()) {
             body["target_url"] = Value::String(url.clone());
+        }
+        if let Some(git_ref) = &report.git_ref {
+            body["ref"] = Value::String(git_ref.clone());
         }
         let path = format!("/projects/{}/statuses/{sha}", encoded(&project));
         self.call_api(access, &path, "posting the commit status", Some(&body)).await.map(drop)

@@ -30,6 +30,7 @@ fn report(state: ReportState) -> DeploymentReport {
         description: "x".repeat(300),
         log_url: Some("https://gantry.example.com/promotions/p-1".into()),
         environment_url: None,
+        git_ref: None,
     }
 }
 

@@ -145,6 +145,8 @@ pub struct DeploymentReport {
     pub description: String,
     pub log_url: Option<String>,
     pub environment_url: Option<String>,
+    /// The branch or tag the release's sourceRef names (GitLab statuses carry it as `ref`).
+    pub git_ref: Option<String>,
 }
 
 /// Where and as whom to call a CI system.

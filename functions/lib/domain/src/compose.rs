@@ -74,8 +74,13 @@ pub fn parse(file: &str) -> Result<Compose> {
         rest.depends_on = Default::default();
         rest.labels = Default::default();
         if rest != Service::default() {
+            // The keys left are what Gantry would silently drop: named, so the file can be fixed.
+            let keys = match serde_json::to_value(&rest) {
+                Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect::<Vec<_>>().join(", "),
+                _ => String::new(),
+            };
             return Err(invalid(format!(
-                "service {name} uses settings Gantry does not deploy (it deploys image, command, environment, \
+                "service {name} uses {keys}, which Gantry does not deploy (it deploys image, command, environment, \
                  network_mode, healthcheck, depends_on and labels)"
             )));
         }
@@ -223,9 +228,10 @@ mod tests {
     fn what_gantry_does_not_deploy_is_refused() {
         let with = |extra: &str| format!("services:\n  web:\n    image: x\n{extra}");
         for (file, why) in [
-            (with("    ports: ['80:80']\n"), "does not deploy"),
+            (with("    ports: ['80:80']\n"), "uses ports, which Gantry does not deploy"),
+            (with("    volumes: ['/data:/data']\n"), "uses volumes,"),
             (with("    network_mode: bridge\n"), "host or none"),
-            (with("    build: .\n"), "does not deploy"),
+            (with("    build: .\n"), "uses build,"),
             (
                 "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n"
                     .to_owned(),

@@ -260,6 +260,7 @@ impl Reports {
             description: format!("{} to {}", release.name, environment.name),
             log_url: self.public_url.as_ref().map(|base| format!("{base}/ui/promotions/{}", promotion.id)),
             environment_url: environment.url.clone(),
+            git_ref: source.tag.or(source.branch),
         };
         let access = CiAccess {
             provider: integration.provider,

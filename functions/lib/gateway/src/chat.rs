@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use gantry_domain::chatops::command::USAGE;
-use gantry_domain::chatops::{ChatAction, ChatJob, Command, Reply};
+use gantry_domain::chatops::{ChatAction, ChatJob, Command, Reply, SlackUserRepository};
 use gantry_domain::events::DeliveryLog;
 use gantry_domain::notifications::deliver::{NotifierJob, NotifierQueue};
 use gantry_domain::{DomainError, Result};
@@ -20,11 +20,18 @@ pub struct SlackIntake {
     secret: Option<Arc<[u8]>>,
     deliveries: Arc<dyn DeliveryLog>,
     queue: Arc<dyn NotifierQueue>,
+    /// Who Slack users are in Gantry: an unmapped user is told at once that nothing happens.
+    users: Arc<dyn SlackUserRepository>,
 }
 
 impl SlackIntake {
-    pub fn new(secret: Option<Vec<u8>>, deliveries: Arc<dyn DeliveryLog>, queue: Arc<dyn NotifierQueue>) -> Self {
-        Self { secret: secret.map(Arc::from), deliveries, queue }
+    pub fn new(
+        secret: Option<Vec<u8>>,
+        deliveries: Arc<dyn DeliveryLog>,
+        queue: Arc<dyn NotifierQueue>,
+        users: Arc<dyn SlackUserRepository>,
+    ) -> Self {
+        Self { secret: secret.map(Arc::from), deliveries, queue, users }
     }
 
     fn verify(&self, inbound: &SlackInbound<'_>) -> Result<()> {
@@ -42,6 +49,12 @@ impl SlackIntake {
             Ok(command) => command,
             Err(err) => return Ok(Reply::private(format!(":warning: {err}"))),
         };
+        if self.users.get_slack_user(&request.team_id, &request.user_id).await?.is_none() {
+            return Ok(Reply::private(format!(
+                "Your Slack account ({} in {}) is not mapped to a Gantry principal, so Gantry will do nothing. An admin can map it with mapSlackUser.",
+                request.user_id, request.team_id
+            )));
+        }
         // The command's text is the user's: escaped before Slack shows it.
         let described = gantry_domain::chatops::cards::escape(&command.describe(), 200);
         let job = ChatJob {

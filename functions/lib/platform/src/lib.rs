@@ -41,16 +41,19 @@ pub fn init_tracing(format: LogFormat) {
     let _ = tracing_subscriber::registry()
         .with(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
         .with(match format {
-            LogFormat::Json => fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .without_time()
-                .with_target(false)
-                .boxed(),
+            LogFormat::Json => json_layer(std::io::stdout).boxed(),
             LogFormat::Pretty => fmt::layer().compact().with_target(false).boxed(),
         })
         .try_init();
+}
+
+/// One JSON object a line, with an RFC 3339 UTC `timestamp`, the event's fields and its span.
+fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    fmt::layer().json().flatten_event(true).with_current_span(true).with_target(false).with_writer(writer)
 }
 
 /// Level-and-target directives, without the regular expressions of `EnvFilter`, so a
@@ -228,7 +231,12 @@ impl Chat {
             slack_api as Arc<dyn gantry_domain::chatops::SlackApi>,
         );
         let notifier = Notifier::new(repo.clone(), repo.clone(), sealer.clone(), outbound, chat.clone());
-        let slack = SlackIntake::new(config.slack_signing_secret.clone(), repo.clone(), Arc::new(notify_jobs.clone()));
+        let slack = SlackIntake::new(
+            config.slack_signing_secret.clone(),
+            repo.clone(),
+            Arc::new(notify_jobs.clone()),
+            repo.clone(),
+        );
         Self { chat, subscriptions, notifier, slack }
     }
 }
@@ -236,6 +244,32 @@ impl Chat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_logs_carry_an_rfc_3339_timestamp() {
+        let lines = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let sink = lines.clone();
+        let writer = move || Sink(sink.clone());
+        let subscriber = tracing_subscriber::registry().with(json_layer(writer));
+        tracing::subscriber::with_default(subscriber, || tracing::info!(promotion_id = "p-1", "promotion written"));
+        let line: serde_json::Value = serde_json::from_slice(&lines.lock().unwrap()).unwrap();
+        let at = line["timestamp"].as_str().unwrap_or_default();
+        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{line}");
+        assert_eq!((line["message"].as_str(), line["promotion_id"].as_str()), (Some("promotion written"), Some("p-1")));
+    }
+
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 
     #[test]
     fn log_filter_directives() {

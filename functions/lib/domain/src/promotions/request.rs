@@ -36,10 +36,26 @@ impl Promotions {
         if let Some(failed) = gates.iter().find(|g| !g.passed) {
             return Err(DomainError::conflict(format!("gate {} did not pass: {}", failed.gate, failed.detail)));
         }
-        // A request that needs approval deploys at its last approval: the freeze is checked then.
-        let overridden = match environment.required_approvals {
-            0 => self.check_freeze(&environment, (release.id, None), requester, override_freeze).await?,
-            _ => None,
+        // A request that needs approval deploys at its last approval: the freeze is checked
+        // (and may be overridden) then, so an override here is refused rather than dropped.
+        let overridden = match (environment.required_approvals, override_freeze) {
+            (0, override_freeze) => {
+                self.check_freeze(&environment, (release.id, None), requester, override_freeze).await?
+            }
+            (_, None) => None,
+            (_, Some(_)) if gates::check_approver(&environment, requester).is_err() => {
+                return Err(DomainError::Forbidden(format!(
+                    "only an approver of {} may override its freeze",
+                    environment.name
+                )));
+            }
+            (_, Some(_)) => {
+                return Err(DomainError::validation(format!(
+                    "{} needs approval: its freeze is checked at the last approval, so override it there \
+                     (approvePromotion with overrideFreeze)",
+                    environment.name
+                )));
+            }
         };
         let now = Utc::now();
         let mut promotion = Promotion {
