@@ -36,27 +36,7 @@ impl Promotions {
         if let Some(failed) = gates.iter().find(|g| !g.passed) {
             return Err(DomainError::conflict(format!("gate {} did not pass: {}", failed.gate, failed.detail)));
         }
-        // A request that needs approval deploys at its last approval: the freeze is checked
-        // (and may be overridden) then, so an override here is refused rather than dropped.
-        let overridden = match (environment.required_approvals, override_freeze) {
-            (0, override_freeze) => {
-                self.check_freeze(&environment, (release.id, None), requester, override_freeze).await?
-            }
-            (_, None) => None,
-            (_, Some(_)) if gates::check_approver(&environment, requester).is_err() => {
-                return Err(DomainError::Forbidden(format!(
-                    "only an approver of {} may override its freeze",
-                    environment.name
-                )));
-            }
-            (_, Some(_)) => {
-                return Err(DomainError::validation(format!(
-                    "{} needs approval: its freeze is checked at the last approval, so override it there \
-                     (approvePromotion with overrideFreeze)",
-                    environment.name
-                )));
-            }
-        };
+        let overridden = self.freeze_at_request(&environment, release.id, requester, override_freeze).await?;
         let now = Utc::now();
         let mut promotion = Promotion {
             id: PromotionId::new(),
@@ -129,5 +109,31 @@ impl Promotions {
             now: Utc::now(),
         };
         Ok(gates::evaluate(&inputs))
+    }
+}
+
+impl Promotions {
+    /// The freeze check of a request. A request that needs approval deploys at its last
+    /// approval: the freeze is checked (and may be overridden) then, so an override given
+    /// here is refused rather than dropped.
+    async fn freeze_at_request(
+        &self,
+        environment: &Environment,
+        release: ReleaseId,
+        requester: &Principal,
+        override_freeze: Option<String>,
+    ) -> Result<Option<serde_json::Value>> {
+        match (environment.required_approvals, override_freeze) {
+            (0, override_freeze) => self.check_freeze(environment, (release, None), requester, override_freeze).await,
+            (_, None) => Ok(None),
+            (_, Some(_)) if gates::check_approver(environment, requester).is_err() => {
+                Err(DomainError::Forbidden(format!("only an approver of {} may override its freeze", environment.name)))
+            }
+            (_, Some(_)) => Err(DomainError::validation(format!(
+                "{} needs approval: its freeze is checked at the last approval, so override it there \
+                 (approvePromotion with overrideFreeze)",
+                environment.name
+            ))),
+        }
     }
 }
