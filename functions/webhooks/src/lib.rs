@@ -29,6 +29,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/webhooks/registry/{source}/{secret}", post(registry_with_secret))
         .route("/webhooks/ci/github", post(ci_github))
         .route("/webhooks/ci/gitlab", post(ci_gitlab))
+        .route("/webhooks/ci/github/{integration}", post(ci_github_integration))
+        .route("/webhooks/ci/gitlab/{integration}", post(ci_gitlab_integration))
         .route("/slack/commands", post(slack_command))
         .route("/slack/interactions", post(slack_interaction))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -89,16 +91,39 @@ fn inbound<'a>(headers: &'a HeaderMap, body: &'a [u8], path_secret: Option<&'a s
 }
 
 async fn ci_github(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    ci(&state, CiSource::Github, &headers, &body).await
+    ci(&state, (CiSource::Github, None), &headers, &body).await
 }
 
 async fn ci_gitlab(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    ci(&state, CiSource::Gitlab, &headers, &body).await
+    ci(&state, (CiSource::Gitlab, None), &headers, &body).await
+}
+
+async fn ci_github_integration(
+    State(state): State<Arc<AppState>>,
+    Path(integration): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    ci(&state, (CiSource::Github, Some(&integration)), &headers, &body).await
+}
+
+async fn ci_gitlab_integration(
+    State(state): State<Arc<AppState>>,
+    Path(integration): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    ci(&state, (CiSource::Gitlab, Some(&integration)), &headers, &body).await
 }
 
 /// 202 when a build was recorded, 200 for a replay or an event that is not a finished build.
-async fn ci(state: &AppState, source: CiSource, headers: &HeaderMap, body: &[u8]) -> Response {
-    match state.intake.receive_ci(source, &inbound(headers, body, None)).await {
+async fn ci(
+    state: &AppState,
+    (source, integration): (CiSource, Option<&str>),
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    match state.intake.receive_ci(source, integration, &inbound(headers, body, None)).await {
         Ok(recorded) => {
             let status = if recorded { StatusCode::ACCEPTED } else { StatusCode::OK };
             (status, Json(json!({ "recorded": recorded }))).into_response()

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::support::{TestApp, token};
 
-const CREATE: &str = "mutation($input: CreateCiIntegrationInput!) { createCiIntegration(input: $input) { id name provider apiUrl project authKind githubAppId installationId username credentialsRotatedAt } }";
+const CREATE: &str = "mutation($input: CreateCiIntegrationInput!) { createCiIntegration(input: $input) { id name provider apiUrl project authKind githubAppId installationId username credentialsRotatedAt webhookPath webhookSecret } }";
 const ROTATE: &str = "mutation($id: ID!, $c: CiCredentialsInput!) { rotateCiIntegrationCredentials(id: $id, credentials: $c) { authKind username credentialsRotatedAt } }";
 const PEM: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAgantryapp\n-----END RSA PRIVATE KEY-----";
 
@@ -51,12 +51,18 @@ async fn integrations_are_created_listed_and_rotated_with_sealed_credentials() {
     )
     .await;
     assert_eq!((jenkins["authKind"].as_str(), jenkins["username"].as_str()), (Some("BASIC"), Some("gantry")));
+    // GitHub and GitLab webhooks have a path and secret of their own; Jenkins reports builds with a token.
+    let id = github["id"].as_str().unwrap();
+    assert_eq!(github["webhookPath"].as_str(), Some(format!("/webhooks/ci/github/{id}").as_str()));
+    let hook_secret = github["webhookSecret"].as_str().unwrap().to_owned();
+    assert!(hook_secret.starts_with("gantry_whsec_") && gitlab["webhookSecret"].is_string(), "{github:#}");
+    assert_eq!((jenkins["webhookPath"].clone(), jenkins["webhookSecret"].clone()), (Value::Null, Value::Null));
 
     let listed = app.ok("{ ciIntegrations { name provider } }", json!({})).await["ciIntegrations"].clone();
     let names: Vec<&str> = listed.as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["ghe", "github", "gitlab", "jenkins"], "by name");
     let table = stored(&app).await;
-    for secret in ["ghp_firsttoken", "glpat-secret", "11jenkinstoken", "gantryapp"] {
+    for secret in ["ghp_firsttoken", "glpat-secret", "11jenkinstoken", "gantryapp", hook_secret.as_str()] {
         assert!(!table.contains(secret), "{secret} is stored sealed");
     }
 

@@ -189,26 +189,52 @@ async fn a_run_that_never_ends_times_out() {
     assert_eq!(done["reason"], "step smoke: the run did not finish within 3 seconds");
 }
 
-/// With checks ten minutes apart, only the run's `workflow_run` webhook can end the step soon.
+/// The webhook path and a freshly rotated webhook secret of the CI integration named `name`.
+async fn ci_webhook(app: &TestApp, name: &str) -> (String, String) {
+    let listed = app.ok("{ ciIntegrations { id name webhookPath webhookSecret } }", json!({})).await;
+    let found = listed["ciIntegrations"].as_array().unwrap().iter().find(|i| i["name"] == name).unwrap().clone();
+    assert_eq!(found["webhookSecret"], Value::Null, "the secret is shown only when issued");
+    let rotate = "mutation($id: ID!) { rotateCiIntegrationWebhookSecret(id: $id) { webhookPath webhookSecret } }";
+    let issued = app.ok(rotate, json!({ "id": found["id"] })).await["rotateCiIntegrationWebhookSecret"].clone();
+    assert_eq!(issued["webhookPath"], found["webhookPath"]);
+    (issued["webhookPath"].as_str().unwrap().to_owned(), issued["webhookSecret"].as_str().unwrap().to_owned())
+}
+
+/// With checks ten minutes apart, only the run's `workflow_run` webhook, to its own CI
+/// integration's path and signed with that integration's secret, can end the step soon.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workflow_run_webhook_brings_the_check_forward() {
     let app = TestApp::spawn_with_workers_and(&[("GANTRY_STEP_POLL_SECONDS", "600")]).await;
     let gh = FakeGitHub::start().await;
-    let (_, secret) = app.create_integration("github-hooks", "GITHUB", "https://ghcr.io").await;
+    let (_, registry_secret) = app.create_integration("github-hooks", "GITHUB", "https://ghcr.io").await;
     let id = smoke_promotion(&app, &gh, RunOutcome::Succeed, 3600).await;
+    let (path, secret) = ci_webhook(&app, "github").await;
+    assert!(path.starts_with("/webhooks/ci/github/"), "{path}");
+    let create = "mutation($i: CreateCiIntegrationInput!) { createCiIntegration(input: $i) { webhookSecret } }";
+    let other = json!({ "name": "other", "provider": "GITHUB", "apiUrl": gh.url, "credentials": { "token": "t" } });
+    let other = app.ok(create, json!({ "i": other })).await["createCiIntegration"]["webhookSecret"].clone();
     let run = waited_run(&app, &id).await;
     gh.finish_run(run.parse().unwrap());
     let (mut body, _) = sample("github/workflow_run.completed.json");
     let mut payload: Value = serde_json::from_slice(&body).unwrap();
     payload["workflow_run"]["id"] = json!(run.parse::<u64>().unwrap());
     body = serde_json::to_vec(&payload).unwrap();
-    let signature = gantry_gateway::verify::sign_hmac_sha256(secret.as_bytes(), &body);
-    let headers = [
-        ("x-github-event", "workflow_run"),
-        ("x-github-delivery", "run-done"),
-        ("x-hub-signature-256", signature.as_str()),
-    ];
-    assert_eq!(app.post_webhook("/webhooks/ci/github", &headers, body).await.0, 202);
+    let post = async |path: &str, key: &str, delivery: &str| {
+        let signature = gantry_gateway::verify::sign_hmac_sha256(key.as_bytes(), &body);
+        let headers = [
+            ("x-github-event", "workflow_run"),
+            ("x-github-delivery", delivery),
+            ("x-hub-signature-256", signature.as_str()),
+        ];
+        app.post_webhook(path, &headers, body.clone()).await.0
+    };
+    // Another integration's secret, or a registry integration's, cannot move this step.
+    assert_eq!(post(&path, other.as_str().unwrap(), "other").await, 401);
+    assert_eq!(post(&path, &registry_secret, "registry").await, 401);
+    assert_eq!(post("/webhooks/ci/github", &registry_secret, "build-only").await, 202, "a build record only");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(app.ok(STEPS, json!({ "id": id })).await["promotion"]["status"], "APPROVED", "still waiting");
+    assert_eq!(post(&path, &secret, "run-done").await, 202);
 
     let done = gantry_tests::eventually(Duration::from_secs(20), "the nudged step to end", || async {
         let p = app.ok(STEPS, json!({ "id": id })).await["promotion"].clone();
@@ -382,15 +408,15 @@ async fn gitlab_promotion(app: &TestApp, gh: &FakeGitHub, gl: &FakeGitLab) -> St
 async fn gitlab_pipelines_run_as_steps_and_their_hooks_bring_checks_forward() {
     let app = TestApp::spawn_with_workers_and(&[("GANTRY_STEP_POLL_SECONDS", "600")]).await;
     let (gh, gl) = (FakeGitHub::start().await, FakeGitLab::start("glpat-steps").await);
-    let (_, secret) = app.create_integration("gitlab-hooks", "GITLAB", "https://registry.gitlab.example.com").await;
     let id = gitlab_promotion(&app, &gh, &gl).await;
+    let (path, secret) = ci_webhook(&app, "gitlab").await;
     let run = waited_run(&app, &id).await;
     gl.finish_pipeline(run.parse().unwrap());
     let hook = json!({ "object_kind": "pipeline", "object_attributes": { "id": run.parse::<u64>().unwrap(),
         "sha": "4c8d2a9e1f0b3c5d7e9f1a2b3c4d5e6f7a8b9c0d", "status": "success", "ref": "v1.0.0" } });
     let headers =
         [("x-gitlab-event", "Pipeline Hook"), ("x-gitlab-token", secret.as_str()), ("idempotency-key", "pl-1")];
-    assert_eq!(app.post_webhook("/webhooks/ci/gitlab", &headers, hook.to_string().into_bytes()).await.0, 202);
+    assert_eq!(app.post_webhook(&path, &headers, hook.to_string().into_bytes()).await.0, 202);
 
     let done = gantry_tests::eventually(Duration::from_secs(20), "the nudged step to end", || async {
         let p = app.ok(STEPS, json!({ "id": id })).await["promotion"].clone();

@@ -100,9 +100,32 @@ pub struct CiIntegration {
     /// Sealed JSON of [`CiCredentials`].
     pub credentials: Sealed,
     pub credentials_rotated_at: DateTime<Utc>,
+    /// Sealed secret the CI system's webhooks to [`CiIntegration::webhook_path`] prove (the
+    /// HMAC key of GitHub's `X-Hub-Signature-256`, GitLab's `X-Gitlab-Token`).
+    #[serde(default)]
+    pub webhook_secret: Option<Sealed>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub revision: u64,
+}
+
+impl CiIntegration {
+    /// Where this integration's CI system posts its webhooks (GitHub `workflow_run`, GitLab
+    /// `Pipeline Hook`); Jenkins reports builds to `/api/v1/webhooks/ci-status` instead.
+    pub fn webhook_path(&self) -> Option<String> {
+        match self.provider {
+            CiProvider::Github => Some(format!("/webhooks/ci/github/{}", self.id)),
+            CiProvider::Gitlab => Some(format!("/webhooks/ci/gitlab/{}", self.id)),
+            CiProvider::Jenkins => None,
+        }
+    }
+}
+
+/// An integration with its new webhook secret, which is shown this once.
+#[derive(Debug, Clone)]
+pub struct CiWithSecret {
+    pub integration: CiIntegration,
+    pub webhook_secret: Option<String>,
 }
 
 /// Storage for CI integrations.
@@ -201,7 +224,7 @@ impl CiIntegrations {
     }
 
     #[instrument(skip_all, err(level = "info"))]
-    pub async fn create(&self, input: NewCiIntegration) -> Result<CiIntegration> {
+    pub async fn create(&self, input: NewCiIntegration) -> Result<CiWithSecret> {
         let name = Name::parse(&input.name)?;
         let display_name = display_text("displayName", input.display_name, 200)?;
         let api_url = match (input.api_url, input.provider.default_api_url()) {
@@ -212,6 +235,7 @@ impl CiIntegrations {
         let project = check_project(input.provider, input.project)?;
         check_credentials(input.provider, &input.credentials)?;
         let now = Utc::now();
+        let webhook_secret = self.webhook_secret_for(input.provider)?;
         let integration = CiIntegration {
             id: CiIntegrationId::new(),
             name,
@@ -222,13 +246,57 @@ impl CiIntegrations {
             auth: CiAuth::from(&input.credentials),
             credentials: self.seal(&input.credentials)?,
             credentials_rotated_at: now,
+            webhook_secret: webhook_secret.as_ref().map(|(_, sealed)| sealed.clone()),
             created_at: now,
             updated_at: now,
             revision: 1,
         };
         self.repo.create_ci_integration(&integration).await?;
         tracing::info!(ci_integration_id = %integration.id, provider = ?integration.provider, "CI integration created");
-        Ok(integration)
+        Ok(CiWithSecret { integration, webhook_secret: webhook_secret.map(|(plain, _)| plain) })
+    }
+
+    /// A fresh webhook secret and its sealed form, for providers that send webhooks.
+    fn webhook_secret_for(&self, provider: CiProvider) -> Result<Option<(String, Sealed)>> {
+        if provider == CiProvider::Jenkins {
+            return Ok(None);
+        }
+        let secret = crate::integrations::new_secret()?;
+        let sealed = self.secrets.seal(secret.as_bytes())?;
+        Ok(Some((secret, sealed)))
+    }
+
+    /// Replaces the webhook secret; webhooks signed with the old one are refused from now on.
+    #[instrument(skip_all, fields(ci_integration_id = %id), err(level = "info"))]
+    pub async fn rotate_webhook_secret(&self, id: CiIntegrationId) -> Result<CiWithSecret> {
+        let before = self.get(id).await?;
+        let Some((plain, sealed)) = self.webhook_secret_for(before.provider)? else {
+            return Err(DomainError::validation(
+                "Jenkins reports builds with a token, not webhooks: nothing to rotate",
+            ));
+        };
+        let after = CiIntegration {
+            webhook_secret: Some(sealed),
+            updated_at: Utc::now(),
+            revision: before.revision + 1,
+            ..before.clone()
+        };
+        self.repo.update_ci_integration(&before, &after).await?;
+        tracing::info!("CI webhook secret rotated");
+        Ok(CiWithSecret { integration: after, webhook_secret: Some(plain) })
+    }
+
+    /// The integration a webhook to its path names, with its webhook secret; `Unauthorized`
+    /// when there is none, or it is of another provider (nothing says which integrations
+    /// exist).
+    pub async fn webhook_receiver(&self, id: &str, provider: CiProvider) -> Result<(CiIntegration, Vec<u8>)> {
+        let unknown = || DomainError::Unauthorized("no such CI integration takes webhooks here".into());
+        let id = CiIntegrationId::parse(id).map_err(|_| unknown())?;
+        let integration =
+            self.repo.get_ci_integration(id).await?.filter(|i| i.provider == provider).ok_or_else(unknown)?;
+        let sealed = integration.webhook_secret.as_ref().ok_or_else(unknown)?;
+        let secret = self.secrets.open(sealed)?;
+        Ok((integration, secret))
     }
 
     #[instrument(skip_all, err(level = "info"))]

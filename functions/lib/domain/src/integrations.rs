@@ -124,7 +124,7 @@ pub(crate) fn random_key() -> Result<[u8; 32]> {
 }
 
 /// A fresh secret: 32 random bytes, hex-encoded, prefixed so it is recognisable in a config.
-fn new_secret() -> Result<String> {
+pub(crate) fn new_secret() -> Result<String> {
     Ok(format!("gantry_whsec_{}", hex::encode(random_key()?)))
 }
 

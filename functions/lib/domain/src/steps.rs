@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ci::{CiIntegrationId, CiProvider};
+use crate::ci::CiIntegrationId;
 use crate::error::{DomainError, Result};
 use crate::ids::PromotionId;
 
@@ -177,8 +177,15 @@ pub trait StepQueue: Send + Sync {
 /// Which step waits for a CI run, so the run's webhook can nudge it.
 #[async_trait]
 pub trait RunWatchRepository: Send + Sync {
-    async fn watch_run(&self, provider: CiProvider, run_id: &str, job: &StepJob, until: DateTime<Utc>) -> Result<()>;
-    async fn watched_run(&self, provider: CiProvider, run_id: &str) -> Result<Option<StepJob>>;
+    /// Notes that `job` waits for run `run_id` of the integration, until `until`.
+    async fn watch_run(
+        &self,
+        integration: CiIntegrationId,
+        run_id: &str,
+        job: &StepJob,
+        until: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn watched_run(&self, integration: CiIntegrationId, run_id: &str) -> Result<Option<StepJob>>;
 }
 
 /// Brings a waiting step's check forward when its run's webhook arrives.
@@ -189,11 +196,12 @@ pub struct Nudges {
 }
 
 impl Nudges {
-    /// Queues a check of the step waiting for `run_id`, if one is; best effort: the step's
+    /// Queues a check of the step waiting for run `run_id` of this integration, if one is
+    /// (a webhook of one integration never moves another's steps); best effort: the step's
     /// own scheduled checks find the run's end anyway.
-    pub async fn nudge(&self, provider: CiProvider, run_id: &str) {
+    pub async fn nudge(&self, integration: CiIntegrationId, run_id: &str) {
         let nudged = async {
-            let Some(job) = self.watches.watched_run(provider, run_id).await? else { return Ok(false) };
+            let Some(job) = self.watches.watched_run(integration, run_id).await? else { return Ok(false) };
             self.queue.enqueue_step(&StepJob { check: 0, ..job }, 0).await.map(|()| true)
         };
         match nudged.await {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use gantry_domain::builds::{BuildRecord, Builds};
-use gantry_domain::ci::CiProvider;
+use gantry_domain::ci::{CiIntegrationId, CiIntegrations, CiProvider};
 use gantry_domain::events::{Delivery, DeliveryLog, EventQueue, QueuedImageEvent};
 use gantry_domain::integrations::{IntegrationRef, Integrations};
 use gantry_domain::steps::Nudges;
@@ -32,6 +32,8 @@ pub struct Receipt {
 #[derive(Clone)]
 pub struct Intake {
     integrations: Integrations,
+    /// CI integrations, whose own webhook secrets verify their CI webhooks.
+    ci: CiIntegrations,
     deliveries: Arc<dyn DeliveryLog>,
     queue: Arc<dyn EventQueue>,
     builds: Builds,
@@ -61,24 +63,42 @@ impl CiSource {
 
 impl Intake {
     pub fn new(
-        integrations: Integrations,
+        (integrations, ci): (Integrations, CiIntegrations),
         deliveries: Arc<dyn DeliveryLog>,
         queue: Arc<dyn EventQueue>,
         builds: Builds,
         nudges: Nudges,
     ) -> Self {
-        Self { integrations, deliveries, queue, builds, nudges }
+        Self { integrations, ci, deliveries, queue, builds, nudges }
     }
 
     /// Records a CI system's build event. `Ok(false)` for a replayed delivery or an event
-    /// that is not a finished build.
+    /// that is not a finished build. Posted to a CI integration's own path (`integration`),
+    /// it is verified with that integration's webhook secret and may bring forward the
+    /// checks of steps waiting on that integration's runs, and no other's; posted to the
+    /// provider's path, it is verified with a registry integration's secret and only
+    /// records the build (for `requireBuildSuccess`).
     #[instrument(skip_all, fields(source = ?source), err(level = "info"))]
-    pub async fn receive_ci(&self, source: CiSource, inbound: &Inbound<'_>) -> Result<bool> {
+    pub async fn receive_ci(&self, source: CiSource, integration: Option<&str>, inbound: &Inbound<'_>) -> Result<bool> {
         let (kind, parse): (RegistrySource, BuildParser) = match source {
             CiSource::Github => (RegistrySource::Github, ci::github_workflow_run),
             CiSource::Gitlab => (RegistrySource::Gitlab, ci::gitlab_pipeline),
         };
-        self.authenticate(kind, inbound).await?;
+        let scope: Option<CiIntegrationId> = match integration {
+            Some(id) => {
+                let (found, secret) = self.ci.webhook_receiver(id, source.provider()).await?;
+                let scheme = match source {
+                    CiSource::Github => crate::AuthScheme::HmacSha256,
+                    CiSource::Gitlab => crate::AuthScheme::GitlabToken,
+                };
+                verify::authenticate(scheme, &secret, inbound)?;
+                Some(found.id)
+            }
+            None => {
+                self.authenticate(kind, inbound).await?;
+                None
+            }
+        };
         if source == CiSource::Github && inbound.event.is_some_and(|e| e != "workflow_run") {
             return Ok(false);
         }
@@ -87,13 +107,19 @@ impl Intake {
             // Without a delivery id, the build itself is the key: its status is part of it.
             format!("{}-{:?}", build.build_id, build.status)
         });
-        if !self.deliveries.claim(&format!("ci-{kind}#{delivery}")).await? {
+        let key = match scope {
+            Some(id) => format!("ci-{id}#{delivery}"),
+            None => format!("ci-{kind}#{delivery}"),
+        };
+        if !self.deliveries.claim(&key).await? {
             return Ok(false);
         }
-        let (provider, run_id) = (source.provider(), build.build_id.clone());
+        let run_id = build.build_id.clone();
         self.builds.record(build).await?;
-        // A promotion step may be waiting for this run.
-        self.nudges.nudge(provider, &run_id).await;
+        // A promotion step of this integration may be waiting for this run.
+        if let Some(id) = scope {
+            self.nudges.nudge(id, &run_id).await;
+        }
         Ok(true)
     }
 

@@ -29,7 +29,18 @@ pub enum CiAuthKind {
     Basic,
 }
 
-pub struct CiIntegration(pub ci::CiIntegration);
+/// A CI integration, and its webhook secret in the one answer that issued it.
+pub struct CiIntegration(pub ci::CiIntegration, pub Option<String>);
+
+impl CiIntegration {
+    fn stored(integration: ci::CiIntegration) -> Self {
+        Self(integration, None)
+    }
+
+    fn issued(with: ci::CiWithSecret) -> Self {
+        Self(with.integration, with.webhook_secret)
+    }
+}
 
 #[Object]
 impl CiIntegration {
@@ -81,6 +92,16 @@ impl CiIntegration {
             CiAuth::Basic { username } => Some(username),
             _ => None,
         }
+    }
+    /// Where the CI system posts its webhooks (GitHub `workflow_run`, GitLab `Pipeline
+    /// Hook`), with [`webhookSecret`] as the HMAC key or `X-Gitlab-Token`; null for Jenkins.
+    async fn webhook_path(&self) -> Option<String> {
+        self.0.webhook_path()
+    }
+    /// The webhook secret: only in the answer of `createCiIntegration` and
+    /// `rotateCiIntegrationWebhookSecret`, never again.
+    async fn webhook_secret(&self) -> Option<&str> {
+        self.1.as_deref()
     }
     async fn credentials_rotated_at(&self) -> DateTime<Utc> {
         self.0.credentials_rotated_at
@@ -153,13 +174,13 @@ impl CiQuery {
         complexity = "crate::cost::list(crate::cost::ROOT_LIST, child_complexity)"
     )]
     async fn ci_integrations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CiIntegration>> {
-        Ok(service(ctx).list().await.gql()?.into_iter().map(CiIntegration).collect())
+        Ok(service(ctx).list().await.gql()?.into_iter().map(CiIntegration::stored).collect())
     }
 
     #[graphql(guard = "Can(Resource::CiIntegration, Action::Read)")]
     async fn ci_integration(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<CiIntegration> {
         let id = CiIntegrationId::parse(&id).gql()?;
-        service(ctx).get(id).await.gql().map(CiIntegration)
+        service(ctx).get(id).await.gql().map(CiIntegration::stored)
     }
 }
 
@@ -169,6 +190,7 @@ pub struct CiMutation;
 #[Object]
 impl CiMutation {
     /// Registers a CI system Gantry may call; its credentials are sealed and not shown again.
+    /// The answer holds the integration's webhook secret, this once.
     #[graphql(guard = "Can(Resource::CiIntegration, Action::Create)")]
     async fn create_ci_integration(
         &self,
@@ -183,7 +205,19 @@ impl CiMutation {
             project: input.project,
             credentials: CiCredentials::try_from(input.credentials).gql()?,
         };
-        service(ctx).create(input).await.gql().map(CiIntegration)
+        service(ctx).create(input).await.gql().map(CiIntegration::issued)
+    }
+
+    /// Issues a new webhook secret (shown in this answer only); webhooks that prove the old
+    /// one are refused from now on.
+    #[graphql(guard = "Can(Resource::CiIntegration, Action::Update)")]
+    async fn rotate_ci_integration_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<CiIntegration> {
+        let id = CiIntegrationId::parse(&id).gql()?;
+        service(ctx).rotate_webhook_secret(id).await.gql().map(CiIntegration::issued)
     }
 
     /// Replaces an integration's credentials; the old ones are not used again.
@@ -196,6 +230,6 @@ impl CiMutation {
     ) -> async_graphql::Result<CiIntegration> {
         let id = CiIntegrationId::parse(&id).gql()?;
         let credentials = CiCredentials::try_from(credentials).gql()?;
-        service(ctx).rotate_credentials(id, credentials).await.gql().map(CiIntegration)
+        service(ctx).rotate_credentials(id, credentials).await.gql().map(CiIntegration::stored)
     }
 }

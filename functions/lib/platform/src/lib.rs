@@ -166,7 +166,13 @@ impl AppState {
             events: Arc::new(notify_jobs.clone()),
         };
         let nudges = Nudges { watches: repo.clone(), queue: Arc::new(deploy_jobs.clone()) };
-        let intake = Intake::new(integrations.clone(), repo.clone(), Arc::new(events.clone()), builds.clone(), nudges);
+        let intake = Intake::new(
+            (integrations.clone(), ci.clone()),
+            repo.clone(),
+            Arc::new(events.clone()),
+            builds.clone(),
+            nudges,
+        );
         let reports =
             Reports::new(repo.clone(), repo.clone(), repo.clone(), ci.clone(), client, Arc::new(deploy_jobs.clone()))
                 .linking_to(config.public_url.clone());

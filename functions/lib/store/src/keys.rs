@@ -370,8 +370,8 @@ pub fn promotion_reports(id: PromotionId) -> ItemKeys {
 }
 
 /// The promotion step waiting for a CI run, found when the run's webhook comes.
-pub fn ci_run_watch(provider: &str, run_id: &str) -> ItemKeys {
-    ItemKeys::new(format!("CI_RUN#{provider}#{run_id}"), "WATCH")
+pub fn ci_run_watch(integration: CiIntegrationId, run_id: &str) -> ItemKeys {
+    ItemKeys::new(format!("CI_RUN#{integration}#{run_id}"), "WATCH")
 }
 
 /// A promotion, listed newest first per environment (GSI1) and per environment and status (GSI2).

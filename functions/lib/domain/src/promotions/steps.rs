@@ -263,7 +263,7 @@ impl Promotions {
                 let mut after = promotion.clone();
                 self.mark_started(&mut after.steps[index], StepState::Running);
                 after.steps[index].run = Some(run);
-                self.running(&promotion, after, index, &access, "step_started").await
+                self.running(&promotion, after, index, "step_started").await
             }
         }
     }
@@ -297,7 +297,7 @@ impl Promotions {
                 let mut after = claimed.clone();
                 after.steps[index].state = StepState::Running;
                 after.steps[index].run = Some(run);
-                self.running(&claimed, after, index, access, "step_triggered").await
+                self.running(&claimed, after, index, "step_triggered").await
             }
             Ok(None) if wait_for_completion => {
                 let why = "the pipeline started, but the CI system did not say which run to wait for";
@@ -354,14 +354,7 @@ impl Promotions {
 
     /// Saves the step as waiting for its run, notes the run for its webhook, and schedules
     /// the first check.
-    async fn running(
-        &self,
-        before: &Promotion,
-        after: Promotion,
-        index: usize,
-        access: &CiAccess,
-        kind: &'static str,
-    ) -> Result<()> {
+    async fn running(&self, before: &Promotion, after: Promotion, index: usize, kind: &'static str) -> Result<()> {
         let step = &after.steps[index];
         let saved = match self.save(before, after.clone(), kind, "gantry", payload(step)).await {
             Ok(saved) => saved,
@@ -370,10 +363,10 @@ impl Promotions {
         };
         let step = &saved.steps[index];
         let deadline = step.deadline.unwrap_or_else(Utc::now);
-        if let Some(run) = &step.run {
+        if let (Some(run), Some(integration)) = (&step.run, step.spec.integration_id) {
             let job = StepJob { promotion_id: saved.id, step: index as u32, check: 0 };
             let until = deadline + Duration::days(1);
-            if let Err(err) = self.runner().watches.watch_run(access.provider, &run.id, &job, until).await {
+            if let Err(err) = self.runner().watches.watch_run(integration, &run.id, &job, until).await {
                 tracing::warn!(error = %err, "the run's webhook will not bring its check forward");
             }
         }
