@@ -179,6 +179,63 @@ async fn sessions_are_httponly_cookies_and_forms_need_their_csrf_token() {
     assert_eq!(approved.status(), 303, "{}", approved.text().await.unwrap());
 }
 
+/// Signs `token` in over HTTP; the session cookie (`name=value`).
+async fn sign_in(app: &TestApp, http: &reqwest::Client, token: &str) -> String {
+    let body = format!("token={}", token.replace('+', "%2B"));
+    let login = http.post(format!("{}/ui/login", app.url)).body(body).send().await.unwrap();
+    assert_eq!(login.status(), 303);
+    login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+}
+
+/// The page at `path` for a session: its status and HTML.
+async fn ui(app: &TestApp, http: &reqwest::Client, session: &str, path: &str) -> (u16, String) {
+    let page = http.get(format!("{}{path}", app.url)).header("cookie", session).send().await.unwrap();
+    (page.status().as_u16(), page.text().await.unwrap())
+}
+
+/// Sessions are opaque ids kept on the server: signing out ends a copied cookie too, and a
+/// revoked token ends its sessions at the next request. Approve shows only where the API
+/// would accept it.
+#[tokio::test]
+async fn sessions_are_server_side_and_end_at_sign_out_or_revocation() {
+    let app = TestApp::spawn().await;
+    let (_, promotion) = waiting_promotion(&app).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let carol = token("carol", &[Role::Approver]);
+    let session = sign_in(&app, &http, &carol).await;
+    let id = session.split_once('=').unwrap().1;
+    assert!(id.len() == 64 && !carol.contains(id) && !id.contains(&carol[..20]), "an opaque id: {session}");
+    let (status, html) = ui(&app, &http, &session, "/ui/promotions").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(">Approve<"), "carol may approve");
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let copied = session.clone();
+    let out = http
+        .post(format!("{}/ui/logout", app.url))
+        .header("cookie", &session)
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    let (status, _) = ui(&app, &http, &copied, "/ui").await;
+    assert_eq!(status, 303, "a copied cookie ends with the sign-out");
+
+    // The requester sees no Approve on their own promotion; the API would refuse it.
+    let requester = sign_in(&app, &http, &app.token).await;
+    let (_, html) = ui(&app, &http, &requester, &format!("/ui/promotions/{promotion}")).await;
+    assert!(!html.contains(">Approve<") && html.contains(">Reject<"), "{html}");
+
+    // A service account's session ends when the account is revoked.
+    let create = "mutation { createServiceAccount(input: { name: \"dash\", roles: [\"approver\"] }) { serviceAccount { id } token } }";
+    let created = app.ok(create, json!({})).await["createServiceAccount"].clone();
+    let robot = sign_in(&app, &http, created["token"].as_str().unwrap()).await;
+    assert_eq!(ui(&app, &http, &robot, "/ui").await.0, 200);
+    let revoke = "mutation($id: ID!) { revokeServiceAccount(id: $id) { id } }";
+    app.ok(revoke, json!({ "id": created["serviceAccount"]["id"] })).await;
+    assert_eq!(ui(&app, &http, &robot, "/ui").await.0, 303, "revoked: the session ends");
+}
+
 /// An OIDC provider for the sign-in test: `/authorize` sends the browser back with a code,
 /// `/token` redeems it for an ID token signed with the test RSA key, only with the verifier
 /// whose challenge `/authorize` was given.

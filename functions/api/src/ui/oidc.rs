@@ -85,11 +85,16 @@ pub async fn callback(
         tracing::info!(reason = %err, "OIDC ID token refused");
         return refuse("The provider's token is not valid here.");
     }
+    let session = match state.sessions.start(&id_token).await {
+        Ok(session) => session,
+        Err(err) => return super::error_page(&err, None),
+    };
     let clear = format!("{FLOW_COOKIE}=; Path=/ui/oidc; HttpOnly; Secure; SameSite=Lax; Max-Age=0");
     let mut response = Redirect::to("/ui").into_response();
     let headers = response.headers_mut();
     headers.append(header::SET_COOKIE, clear.parse().expect("a header value"));
-    headers.append(header::SET_COOKIE, session_cookie(&id_token).parse().expect("a header value"));
+    let cookie = session_cookie(&session, state.sessions.limits().absolute.num_seconds());
+    headers.append(header::SET_COOKIE, cookie.parse().expect("a header value"));
     response
 }
 

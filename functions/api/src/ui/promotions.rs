@@ -44,7 +44,7 @@ pub async fn queue(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
                                 td { a href={ "/ui/promotions/" (p.id) } { (names.get(&p.release_id.to_string()).cloned().unwrap_or_else(|| p.release_id.to_string())) } }
                                 td { (p.requested_by) }
                                 td { (p.approvals.len()) " of " (p.required_approvals) }
-                                td { (decide(session, p)) }
+                                td { (decide(session, p, environment)) }
                             }
                         }
                     }
@@ -70,19 +70,25 @@ async fn pending_by_environment(
     Ok(all)
 }
 
-/// Approve and Reject, for a principal who may approve; a note otherwise.
-fn decide(session: &Session, p: &Promotion) -> Markup {
+/// Approve and Reject, each only for a principal whose decision the API would accept
+/// (roles, approver roles, self-approval, votes already cast); a note otherwise.
+fn decide(session: &Session, p: &Promotion, environment: &gantry_domain::model::Environment) -> Markup {
     if p.status != PromotionStatus::PendingApproval {
         return html! {};
     }
-    if !session.principal.can(Resource::Promotion, Action::Approve) {
+    let may = gantry_domain::promotions::gates::decisions(p, environment, &session.principal);
+    if !may.approve && !may.reject {
         return html! { span.muted { "approvers decide" } };
     }
     html! {
         div.actions {
-            form method="post" action={ "/ui/promotions/" (p.id) "/approve" } {
-                input type="hidden" name="csrf" value=(session.csrf);
-                button.approve type="submit" { "Approve" }
+            @if may.approve {
+                form method="post" action={ "/ui/promotions/" (p.id) "/approve" } {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    button.approve type="submit" { "Approve" }
+                }
+            } @else {
+                span.muted { "you may not approve this one" }
             }
             form method="post" action={ "/ui/promotions/" (p.id) "/reject" } {
                 input type="hidden" name="csrf" value=(session.csrf);
@@ -132,7 +138,7 @@ pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(i
             h1 { "Promotion of " a href={ "/ui/releases/" (release.id) } { (release.name) } " to " (environment.name) }
             p.muted { "Requested by " (p.requested_by) " at " (p.created_at.format("%Y-%m-%d %H:%M:%S UTC")) " · " code { (p.id) } }
             div #live data-live={ "/ui/promotions/" (p.id) "/live" } { (status_section(&p, &deployments)) }
-            (decide(session, &p))
+            (decide(session, &p, &environment))
             h2 { "Gates" }
             table { tbody { @for g in &p.gates { tr { td { (g.gate) } td { (badge(if g.passed { "PASSED" } else { "FAILED" })) } td { (g.detail) } } } } }
             p { a href={ "/ui/environments/" (environment.id) "/evidence" } { "Evidence of " (environment.name) } }

@@ -1,6 +1,8 @@
-//! Signing in and out, and the session every page reads: the bearer token in an HttpOnly,
-//! Secure, SameSite=Strict cookie, checked on every request exactly as the API checks a
-//! bearer token (so it ends when the token expires or its service account is revoked).
+//! Signing in and out, and the session every page reads: an opaque session id in an
+//! HttpOnly, Secure, SameSite=Strict cookie, standing for a bearer token kept sealed on the
+//! server ([`gantry_domain::sessions`]). The token is checked on every request exactly as
+//! the API checks a bearer token (so the session ends when the token expires or its service
+//! account is revoked); signing out deletes the session, so a copied cookie is worthless.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -13,8 +15,6 @@ use maud::html;
 use super::*;
 
 pub const COOKIE: &str = "gantry_session";
-/// The cookie lasts twelve hours at most; the token's own expiry applies within that.
-const MAX_AGE_SECONDS: u32 = 12 * 3600;
 
 /// Who is signed in, and the CSRF token their forms carry.
 pub struct Session {
@@ -28,10 +28,10 @@ impl Session {
     }
 }
 
-/// The CSRF token of a session: an HMAC of its bearer token under the server's key, so it
-/// needs no storage and no other site can compute it.
-pub fn csrf_token(key: &[u8], bearer: &str) -> String {
-    mac_hex(key, &format!("gantry-csrf:{bearer}"))[..32].to_owned()
+/// The CSRF token of a session: an HMAC of its id under the server's key, so it needs no
+/// storage and no other site can compute it.
+pub fn csrf_token(key: &[u8], session: &str) -> String {
+    mac_hex(key, &format!("gantry-csrf:{session}"))[..32].to_owned()
 }
 
 /// A cookie's value, when the request carries it.
@@ -47,16 +47,25 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|value| !value.is_empty())
 }
 
-/// The session cookie for a token.
-pub fn session_cookie(token: &str) -> String {
-    format!("{COOKIE}={token}; Path=/ui; HttpOnly; Secure; SameSite=Strict; Max-Age={MAX_AGE_SECONDS}")
+/// The cookie for a session id, kept by the browser no longer than the session can last.
+pub fn session_cookie(session: &str, max_age_seconds: i64) -> String {
+    format!("{COOKIE}={session}; Path=/ui; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age_seconds}")
 }
 
-/// The session of a request; `Unauthorized` without a valid one.
+/// The session of a request; `Unauthorized` without a live one, or when its token no
+/// longer passes (expired, or its service account revoked), which also ends the session.
 pub async fn session(state: &AppState, headers: &HeaderMap) -> Result<Session, DomainError> {
-    let token = cookie(headers, COOKIE).ok_or_else(|| DomainError::Unauthorized("not signed in".into()))?;
-    let principal = state.auth.authenticate(Some(&format!("Bearer {token}"))).await?;
-    Ok(Session { principal, csrf: csrf_token(&state.config.jwt_secret, token) })
+    let id = cookie(headers, COOKIE).ok_or_else(|| DomainError::Unauthorized("not signed in".into()))?;
+    let token = state.sessions.token(id).await?;
+    let principal = match state.auth.authenticate(Some(&format!("Bearer {token}"))).await {
+        Ok(principal) => principal,
+        Err(err @ DomainError::Unauthorized(_)) => {
+            state.sessions.end(id).await?;
+            return Err(err);
+        }
+        Err(err) => return Err(err),
+    };
+    Ok(Session { principal, csrf: csrf_token(&state.config.jwt_secret, id) })
 }
 
 /// The session of a form post: from this origin, with the session's CSRF token.
@@ -121,11 +130,22 @@ pub async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
             login_form(Some("That token is not valid here."), state.config.oidc_sign_in.is_some()),
         );
     }
-    ([(header::SET_COOKIE, session_cookie(&token))], Redirect::to("/ui")).into_response()
+    let session = match state.sessions.start(&token).await {
+        Ok(session) => session,
+        Err(err) => return error_page(&err, None),
+    };
+    let cookie = session_cookie(&session, state.sessions.limits().absolute.num_seconds());
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/ui")).into_response()
 }
 
 pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(err) = posted(&state, &headers, &form(&body)).await {
+        return error_page(&err, None);
+    }
+    // The session is deleted on the server: the cookie, wherever it was copied, is worthless.
+    if let Some(id) = cookie(&headers, COOKIE)
+        && let Err(err) = state.sessions.end(id).await
+    {
         return error_page(&err, None);
     }
     let cookie = format!("{COOKIE}=; Path=/ui; HttpOnly; Secure; SameSite=Strict; Max-Age=0");

@@ -26,6 +26,7 @@ pub mod ports;
 pub mod promotions;
 pub mod reports;
 pub mod service;
+pub mod sessions;
 pub mod steps;
 pub mod sync;
 pub mod targets;

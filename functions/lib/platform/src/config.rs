@@ -61,6 +61,10 @@ pub struct Config {
     pub aws_timeout_ms: u64,
     /// `GANTRY_CORS_ORIGINS`: the browser origins allowed to call the API (none by default).
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// `GANTRY_SESSION_IDLE_MINUTES` (30) and `GANTRY_SESSION_MAX_HOURS` (12): how long a
+    /// dashboard session lasts unused, and at most.
+    pub session_idle_minutes: u64,
+    pub session_max_hours: u64,
     /// `GANTRY_WEBHOOK_ALLOWED_HOSTS`: comma-separated host names or addresses that
     /// notification webhooks may reach although they are loopback, private or link-local.
     pub webhook_allowed_hosts: Vec<String>,
@@ -172,6 +176,8 @@ impl Config {
             request_timeout_ms: number("GANTRY_REQUEST_TIMEOUT_MS", 10_000, 100..=900_000, "expected 100 to 900000")?,
             aws_timeout_ms: number("GANTRY_AWS_TIMEOUT_MS", 5_000, 100..=600_000, "expected 100 to 600000")?,
             cors_origins: cors_origins(lookup("GANTRY_CORS_ORIGINS").as_deref().unwrap_or_default())?,
+            session_idle_minutes: number("GANTRY_SESSION_IDLE_MINUTES", 30, 1..=1440, "expected 1 to 1440")?,
+            session_max_hours: number("GANTRY_SESSION_MAX_HOURS", 12, 1..=720, "expected 1 to 720")?,
             webhook_allowed_hosts: lookup("GANTRY_WEBHOOK_ALLOWED_HOSTS")
                 .unwrap_or_default()
                 .split(',')

@@ -105,6 +105,8 @@ pub struct AppState {
     pub chat: ChatOps,
     pub notifier: Notifier,
     pub slack: SlackIntake,
+    /// Dashboard sessions.
+    pub sessions: gantry_domain::sessions::Sessions,
 }
 
 impl AppState {
@@ -180,7 +182,13 @@ impl AppState {
         let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers);
         let Chat { chat, subscriptions, notifier, slack } =
             Chat::new(&config, &repo, &sealer, &notify_jobs, &promotions);
+        let limits = gantry_domain::sessions::SessionLimits {
+            idle: chrono::Duration::minutes(config.session_idle_minutes as i64),
+            absolute: chrono::Duration::hours(config.session_max_hours as i64),
+        };
+        let sessions = gantry_domain::sessions::Sessions::new(repo.clone(), sealer.clone(), limits);
         Arc::new(Self {
+            sessions,
             promotions,
             deployer,
             deploy_jobs,

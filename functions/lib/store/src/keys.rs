@@ -462,6 +462,11 @@ pub fn slack_user(team: &str, user: &str) -> ItemKeys {
     ItemKeys::new(SLACK_USERS.to_owned(), format!("{SLACK_USER_PREFIX}{team}#{user}"))
 }
 
+/// A dashboard session, by the sha256 of its id (the id itself is never stored).
+pub fn dashboard_session(id_hash: &str) -> ItemKeys {
+    ItemKeys::new(format!("SESSION#{id_hash}"), "SESSION")
+}
+
 /// Every notification subscription, under one partition (at most 100).
 pub const SUBSCRIPTIONS: &str = "SUBSCRIPTIONS";
 pub const SUBSCRIPTION_PREFIX: &str = "SUBSCRIPTION#";

@@ -20,6 +20,7 @@ pub mod integrations;
 pub mod keys;
 pub mod promotions;
 mod reports;
+mod sessions;
 mod steps;
 mod subscriptions;
 pub mod table;

@@ -102,6 +102,24 @@ pub fn approved(
     Ok(after)
 }
 
+/// What `who` may decide about a promotion in `environment`: the very rules `approve` and
+/// `reject` apply (the permission, the environment's approver roles, no self-approval
+/// unless allowed, one vote each), so a dashboard offers only what would be accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Decisions {
+    pub approve: bool,
+    pub reject: bool,
+}
+
+pub fn decisions(promotion: &Promotion, environment: &Environment, who: &Principal) -> Decisions {
+    use crate::access::{Action, Resource};
+    let may = promotion.status == PromotionStatus::PendingApproval
+        && who.can(Resource::Promotion, Action::Approve)
+        && check_approver(environment, who).is_ok();
+    let approve = may && approved(promotion, &environment.policy, who, None, Utc::now()).is_ok();
+    Decisions { approve, reject: may }
+}
+
 /// The promotion cancelled by `who`: its requester or an admin, before deployment starts.
 pub fn cancelled(before: &Promotion, who: &Principal) -> Result<Promotion> {
     if before.requested_by != who.subject && !who.roles.contains(&Role::Admin) {
