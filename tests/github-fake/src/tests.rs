@@ -143,6 +143,14 @@ async fn faults_tokens_and_rate_limits() {
         .await
         .unwrap();
     assert_eq!((limited.status().as_u16(), limited.headers()["x-ratelimit-remaining"].to_str().unwrap()), (403, "0"));
+    // The primary limit lasts until its reset, as GitHub's does: every request meanwhile is
+    // refused the same way, and counted as early.
+    let reset: u64 = limited.headers()["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(reset > now, "{reset} is in the future");
+    assert_eq!(post(&gh, "deployments", json!({ "ref": "a" })).await.0, 403);
+    assert_eq!(gh.early_requests(), 1);
+    tokio::time::sleep(Duration::from_secs(reset - now)).await;
     assert_eq!(post(&gh, "deployments", json!({ "ref": "a" })).await.0, 429);
     let started = Instant::now();
     assert_eq!(post(&gh, "deployments", json!({ "ref": "a" })).await.0, 201);

@@ -233,7 +233,7 @@ async fn decisions_leave_a_tamper_evident_chain() {
         .await["evidence"]
         .clone();
     let kinds: Vec<_> = evidence.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["request", "gate_evaluation", "approval", "deployment_result"]);
+    assert_eq!(kinds, ["request", "gate_evaluation", "approval", "deployment_started", "deployment_result"]);
     assert_eq!(evidence[2]["actor"], "alice");
     assert_eq!(evidence[1]["previousHash"], evidence[0]["hash"]);
     assert_eq!(evidence[2]["signature"].as_str().unwrap().split('.').count(), 3, "a compact JWS");
@@ -241,8 +241,8 @@ async fn decisions_leave_a_tamper_evident_chain() {
     let report = app.ok(VERIFY, json!({ "e": staging })).await["verifyEvidenceChain"].clone();
     assert_eq!(
         report,
-        json!({ "valid": true, "checked": 7, "firstBrokenRecordId": null, "truncated": false }),
-        "request+gates, cancel, request+gates, approval, result"
+        json!({ "valid": true, "checked": 8, "firstBrokenRecordId": null, "truncated": false }),
+        "request+gates, cancel, request+gates, approval, started, result"
     );
     let page = app
         .ok("query($e: ID!) { environmentEvidence(environmentId: $e, first: 2) { edges { node { seq kind } } pageInfo { hasNextPage endCursor } } }", json!({ "e": staging }))
@@ -250,9 +250,9 @@ async fn decisions_leave_a_tamper_evident_chain() {
         .clone();
     assert_eq!(
         page["edges"],
-        json!([{ "node": { "seq": 7, "kind": "deployment_result" } }, { "node": { "seq": 6, "kind": "approval" } }])
+        json!([{ "node": { "seq": 8, "kind": "deployment_result" } }, { "node": { "seq": 7, "kind": "deployment_started" } }])
     );
-    assert_eq!(page["pageInfo"], json!({ "hasNextPage": true, "endCursor": "6" }));
+    assert_eq!(page["pageInfo"], json!({ "hasNextPage": true, "endCursor": "7" }));
 
     // Tamper with one record directly in the table: the chain breaks there.
     let records = evidence_items(&app, &staging).await;
