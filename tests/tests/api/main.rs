@@ -31,6 +31,7 @@ mod reports;
 mod rollbacks;
 mod slack;
 mod steps;
+mod takeover;
 mod targets;
 mod timeouts;
 mod versions;

@@ -63,6 +63,11 @@ pub struct Deployment {
     /// What it applied to the target, by hash (the content is stored beside it).
     #[serde(default)]
     pub artifact: Option<crate::artifacts::ArtifactRef>,
+    /// What ran on the target before the deployment's first attempt, as its driver wrote it
+    /// down (JSON); a failed rollout goes back to this, whichever attempt fails. Absent
+    /// (not null) until written, so the write can be conditional on its absence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<String>,
 }
 
 /// What a worker is asked to do.
@@ -87,13 +92,47 @@ pub struct DriverOutcome {
 /// so only it links them.
 pub type Drivers = HashMap<crate::targets::TargetKind, Arc<dyn TargetDriver>>;
 
+/// A deployment's memory across attempts: what ran on the target before its first attempt.
+/// A driver writes it down before it changes anything, and an attempt that takes over from
+/// a worker that died reads it, so a failed rollout restores what ran before the promotion,
+/// not what the dead worker had already applied.
+#[async_trait]
+pub trait Attempt: Send + Sync {
+    /// What the first attempt wrote down (JSON), if an attempt got that far.
+    fn prior(&self) -> Option<&str>;
+    /// Writes `prior` down, unless an earlier attempt did (then the earlier one stands and
+    /// is returned); `Conflict` when this worker lost the deployment's lease.
+    async fn remember(&self, prior: &str) -> Result<String>;
+}
+
+/// An attempt with nothing written down that writes nothing: for drivers called outside a
+/// deployment (tests, previews).
+pub struct FirstAttempt;
+
+#[async_trait]
+impl Attempt for FirstAttempt {
+    fn prior(&self) -> Option<&str> {
+        None
+    }
+
+    async fn remember(&self, prior: &str) -> Result<String> {
+        Ok(prior.to_owned())
+    }
+}
+
 /// Rolls a release out to one kind of target.
 #[async_trait]
 pub trait TargetDriver: Send + Sync {
     /// Deploys the release's digests for the components the target runs. A rollout that
-    /// fails is reported as an outcome (after the driver restored what ran before); `Err`
-    /// is for failures to reach the target at all, which the queue retries.
-    async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome>;
+    /// fails is reported as an outcome (after the driver restored what ran before the
+    /// deployment's first attempt, which `attempt` keeps); `Err` is for failures to reach
+    /// the target at all, which the queue retries.
+    async fn deploy(
+        &self,
+        target: &DeploymentTarget,
+        release: &Release,
+        attempt: &dyn Attempt,
+    ) -> Result<DriverOutcome>;
 }
 
 #[async_trait]
@@ -117,6 +156,10 @@ pub trait DeploymentRepository: Send + Sync {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Option<Deployment>>;
+    /// Writes down what ran before the deployment (`prior`) while `owner` holds its lease,
+    /// unless it was written down already; the stored value. `Conflict` when `owner` lost
+    /// the lease.
+    async fn remember_prior(&self, job: &DeployJob, owner: &str, prior: &str) -> Result<String>;
     /// Ends a deployment as failed whoever holds it, unless it has ended already; for jobs
     /// that failed on every delivery.
     async fn give_up(&self, job: &DeployJob, message: &str, at: DateTime<Utc>) -> Result<bool>;
@@ -138,7 +181,8 @@ pub trait DeployQueue: Send + Sync {
     async fn enqueue_jobs(&self, jobs: &[DeployJob]) -> Result<()>;
 }
 
-/// How long a worker holds a deployment before another may take it over.
+/// How long a worker holds a deployment before another may take it over, unless
+/// configured (`GANTRY_DEPLOY_LEASE_SECONDS`).
 pub const LEASE: i64 = 300;
 
 #[derive(Clone)]
@@ -149,6 +193,26 @@ pub struct Deployer {
     promotions: crate::promotions::Promotions,
     drivers: HashMap<TargetKind, Arc<dyn TargetDriver>>,
     worker: String,
+    lease: Duration,
+}
+
+/// The attempt a worker makes while it holds a deployment's lease.
+struct Leased<'a> {
+    deployments: &'a dyn DeploymentRepository,
+    job: &'a DeployJob,
+    worker: &'a str,
+    prior: Option<String>,
+}
+
+#[async_trait]
+impl Attempt for Leased<'_> {
+    fn prior(&self) -> Option<&str> {
+        self.prior.as_deref()
+    }
+
+    async fn remember(&self, prior: &str) -> Result<String> {
+        self.deployments.remember_prior(self.job, self.worker, prior).await
+    }
 }
 
 impl Deployer {
@@ -166,15 +230,21 @@ impl Deployer {
             promotions,
             drivers,
             worker: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+            lease: Duration::seconds(LEASE),
         }
+    }
+
+    /// Holds each deployment this long before another worker may take it over.
+    pub fn with_lease(mut self, seconds: u64) -> Self {
+        self.lease = Duration::seconds(i64::try_from(seconds).unwrap_or(LEASE));
+        self
     }
 
     /// Runs one job. A job whose deployment is finished or held by a live worker is done.
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id, attempt = job.attempt), err(level = "info"))]
     pub async fn run(&self, job: DeployJob) -> Result<()> {
         let now = Utc::now();
-        let Some(deployment) = self.deployments.claim(&job, &self.worker, now, now + Duration::seconds(LEASE)).await?
-        else {
+        let Some(deployment) = self.deployments.claim(&job, &self.worker, now, now + self.lease).await? else {
             tracing::info!("deployment finished or held elsewhere; nothing to do");
             return self.promotions.settle(job.promotion_id).await.map(|_| ());
         };
@@ -193,15 +263,17 @@ impl Deployer {
                 applied: None,
                 message: format!("no driver for {:?} targets", deployment.kind),
             },
-            (Some(target), Some(driver)) => match driver.deploy(target, &release).await {
-                Ok(outcome) => outcome,
-                // The engine refused the new workload: a deployment failure, not a retry.
-                Err(err) if refusal(&err) => {
-                    tracing::info!(error = %err, "the target refused the deployment");
-                    DriverOutcome { succeeded: false, applied: None, message: err.public_message() }
+            (Some(target), Some(driver)) => {
+                match driver.deploy(target, &release, &self.leased(&job, &deployment)).await {
+                    Ok(outcome) => outcome,
+                    // The engine refused the new workload: a deployment failure, not a retry.
+                    Err(err) if refusal(&err) => {
+                        tracing::info!(error = %err, "the target refused the deployment");
+                        DriverOutcome { succeeded: false, applied: None, message: err.public_message() }
+                    }
+                    Err(err) => return Err(err),
                 }
-                Err(err) => return Err(err),
-            },
+            }
         };
         let state = if outcome.succeeded { DeploymentState::Succeeded } else { DeploymentState::Failed };
         let now = Utc::now();
@@ -217,6 +289,10 @@ impl Deployer {
 }
 
 impl Deployer {
+    fn leased<'a>(&'a self, job: &'a DeployJob, deployment: &Deployment) -> Leased<'a> {
+        Leased { deployments: self.deployments.as_ref(), job, worker: &self.worker, prior: deployment.prior.clone() }
+    }
+
     /// Fails a job's deployment for good, after its last delivery failed, and settles the
     /// promotion, so it shows `FAILED` with the reason while the job goes to the dead-letter
     /// queue.

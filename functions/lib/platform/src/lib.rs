@@ -179,16 +179,12 @@ impl AppState {
             Reports::new(repo.clone(), repo.clone(), repo.clone(), ci.clone(), client, Arc::new(deploy_jobs.clone()))
                 .linking_to(config.public_url.clone());
         let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer, rollout);
-        let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers);
+        let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers)
+            .with_lease(config.deploy_lease_seconds);
         let Chat { chat, subscriptions, notifier, slack } =
             Chat::new(&config, &repo, &sealer, &notify_jobs, &promotions);
-        let limits = gantry_domain::sessions::SessionLimits {
-            idle: chrono::Duration::minutes(config.session_idle_minutes as i64),
-            absolute: chrono::Duration::hours(config.session_max_hours as i64),
-        };
-        let sessions = gantry_domain::sessions::Sessions::new(repo.clone(), sealer.clone(), limits);
         Arc::new(Self {
-            sessions,
+            sessions: sessions(&config, &repo, &sealer),
             promotions,
             deployer,
             deploy_jobs,
@@ -211,6 +207,19 @@ impl AppState {
             config,
         })
     }
+}
+
+/// Dashboard sessions, with the configured limits.
+fn sessions(
+    config: &Config,
+    repo: &Arc<DynamoRepository>,
+    sealer: &Arc<AesGcmBox>,
+) -> gantry_domain::sessions::Sessions {
+    let limits = gantry_domain::sessions::SessionLimits {
+        idle: chrono::Duration::minutes(i64::try_from(config.session_idle_minutes).unwrap_or(30)),
+        absolute: chrono::Duration::hours(i64::try_from(config.session_max_hours).unwrap_or(12)),
+    };
+    gantry_domain::sessions::Sessions::new(repo.clone(), sealer.clone(), limits)
 }
 
 /// The Slack app and notifications, over the same table and the notifications queue.

@@ -100,6 +100,35 @@ impl DeploymentRepository for DynamoRepository {
     }
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
+    async fn remember_prior(&self, job: &DeployJob, owner: &str, prior: &str) -> Result<String> {
+        let keys = keys::deployment(job.promotion_id, job.target_id);
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys.primary()))
+            .update_expression("SET #prior = :prior")
+            .condition_expression("#state = :running AND leaseOwner = :owner AND attribute_not_exists(#prior)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#prior", "prior")
+            .expression_attribute_values(":running", s(DeploymentState::Running.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":prior", s(prior))
+            .send()
+            .await;
+        if unless_condition_failed(out)?.is_some() {
+            return Ok(prior.to_owned());
+        }
+        // Written down already (an earlier attempt's stands), or the lease is lost.
+        let read = self.client.get_item().table_name(&self.table).set_key(Some(keys.primary())).consistent_read(true);
+        let stored: Option<Deployment> = read.send().await.map_err(sdk)?.item.map(from_item).transpose()?;
+        match stored {
+            Some(Deployment { prior: Some(prior), lease_owner: Some(holder), .. }) if holder == owner => Ok(prior),
+            _ => Err(DomainError::conflict("this worker lost the deployment's lease")),
+        }
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
     async fn give_up(&self, job: &DeployJob, message: &str, at: DateTime<Utc>) -> Result<bool> {
         let out = self
             .client

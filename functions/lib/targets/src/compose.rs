@@ -20,7 +20,7 @@ use bollard::query_parameters::{
 };
 use gantry_domain::artifacts::{Applied, ArtifactKind};
 use gantry_domain::compose::{self, ServiceSpec, Stack};
-use gantry_domain::deployments::{DriverOutcome, TargetDriver};
+use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver};
 use gantry_domain::model::Release;
 use gantry_domain::targets::{DeploymentTarget, TargetConfig};
 use gantry_domain::values::Digest;
@@ -39,7 +39,12 @@ fn failed(message: String, applied: Option<Applied>) -> DriverOutcome {
 #[async_trait]
 impl TargetDriver for ComposeDriver {
     #[instrument(skip_all, fields(target = %target.name), err(level = "info"))]
-    async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
+    async fn deploy(
+        &self,
+        target: &DeploymentTarget,
+        release: &Release,
+        attempt: &dyn Attempt,
+    ) -> Result<DriverOutcome> {
         let TargetConfig::Compose { endpoint, project, file, services } = &target.config else {
             return Err(DomainError::internal("the Compose driver got another kind of target"));
         };
@@ -54,7 +59,17 @@ impl TargetDriver for ComposeDriver {
             pull(&docker, &service.image).await?;
         }
         let labels = labels(project, target, release);
-        let outcome = roll_out(&docker, project, &stack, &labels).await?;
+        // Which of the stack's containers ran before the deployment's first attempt: a worker
+        // that died may have stopped them already, and a failure must still start them again.
+        let ran = match attempt.prior().and_then(prior_running) {
+            Some(ran) => ran,
+            None => {
+                let running = running(&docker, project, &stack).await;
+                let written = attempt.remember(&serde_json::json!({ "running": running }).to_string()).await?;
+                prior_running(&written).unwrap_or(running)
+            }
+        };
+        let outcome = roll_out(&docker, project, &stack, (&labels, &ran)).await?;
         Ok(DriverOutcome { applied: Some(applied), ..outcome })
     }
 }
@@ -72,6 +87,24 @@ fn labels(project: &str, target: &DeploymentTarget, release: &Release) -> HashMa
     .collect()
 }
 
+/// The containers of the stack's services that run now.
+async fn running(docker: &Docker, project: &str, stack: &Stack) -> Vec<String> {
+    let mut running = Vec::new();
+    for service in &stack.services {
+        let name = format!("{project}-{}", service.name);
+        if docker.inspect_container(&name, None).await.ok().and_then(|c| c.state?.running) == Some(true) {
+            running.push(name);
+        }
+    }
+    running
+}
+
+/// The containers a deployment's prior says ran.
+fn prior_running(prior: &str) -> Option<Vec<String>> {
+    let prior: serde_json::Value = serde_json::from_str(prior).ok()?;
+    Some(prior["running"].as_array()?.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+}
+
 async fn remove(docker: &Docker, name: &str) {
     let force = RemoveContainerOptionsBuilder::new().force(true).build();
     let _ = docker.remove_container(name, Some(force)).await;
@@ -82,17 +115,15 @@ async fn roll_out(
     docker: &Docker,
     project: &str,
     stack: &Stack,
-    labels: &HashMap<String, String>,
+    (labels, ran): (&HashMap<String, String>, &[String]),
 ) -> Result<DriverOutcome> {
     let suffix: String = Digest::of(stack.rendered.as_bytes()).as_str()["sha256:".len()..].chars().take(12).collect();
-    let mut stopped = Vec::new();
     for service in stack.services.iter().rev() {
         let name = format!("{project}-{}", service.name);
         let running = docker.inspect_container(&name, None).await.ok().and_then(|c| c.state?.running);
         if running == Some(true) {
             let stop = StopContainerOptionsBuilder::new().t(10).build();
             docker.stop_container(&name, Some(stop)).await.map_err(engine)?;
-            stopped.push(name);
         }
     }
     let mut started = Vec::new();
@@ -129,10 +160,10 @@ async fn roll_out(
     for (next, _) in &started {
         remove(docker, next).await;
     }
-    for name in stopped.iter().rev() {
-        docker.start_container(name, None).await.map_err(engine)?;
+    for name in ran {
+        crate::docker::start_again(docker, name).await?;
     }
-    let kept = if stopped.is_empty() { String::new() } else { "; the previous stack runs again".to_owned() };
+    let kept = if ran.is_empty() { String::new() } else { "; the previous stack runs again".to_owned() };
     Ok(failed(format!("{why}{kept}"), None))
 }
 

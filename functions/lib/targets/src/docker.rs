@@ -17,7 +17,7 @@ use bollard::query_parameters::{
 use bollard::{ClientVersion, Docker};
 use futures::StreamExt;
 use gantry_domain::artifacts::{Applied, ArtifactKind};
-use gantry_domain::deployments::{DriverOutcome, TargetDriver};
+use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver};
 use gantry_domain::model::Release;
 use gantry_domain::targets::{DeploymentTarget, DockerCanary, TargetConfig};
 use gantry_domain::{DomainError, Result};
@@ -71,7 +71,12 @@ pub(crate) fn secs(n: u32) -> i64 {
 #[async_trait]
 impl TargetDriver for DockerDriver {
     #[instrument(skip_all, fields(target = %target.name), err(level = "info"))]
-    async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
+    async fn deploy(
+        &self,
+        target: &DeploymentTarget,
+        release: &Release,
+        attempt: &dyn Attempt,
+    ) -> Result<DriverOutcome> {
         let TargetConfig::Docker {
             endpoint,
             container_name,
@@ -112,8 +117,17 @@ impl TargetDriver for DockerDriver {
         let _ =
             docker.remove_container(&next_name, Some(RemoveContainerOptionsBuilder::new().force(true).build())).await;
         let old = docker.inspect_container(container_name, None).await.ok();
-        let old_running = old.as_ref().and_then(|o| o.state.as_ref()).and_then(|s| s.running).unwrap_or(false);
-        if old_running {
+        let running_now = old.as_ref().and_then(|o| o.state.as_ref()).and_then(|s| s.running).unwrap_or(false);
+        // Whether the old container ran before the deployment's first attempt: a worker that
+        // died may have stopped it already, and a failure must still start it again.
+        let old_running = match attempt.prior().and_then(prior_running) {
+            Some(ran) => ran,
+            None => {
+                let prior = serde_json::json!({ "container": container_name, "running": running_now }).to_string();
+                prior_running(&attempt.remember(&prior).await?).unwrap_or(running_now)
+            }
+        };
+        if running_now {
             docker
                 .stop_container(container_name, Some(StopContainerOptionsBuilder::new().t(10).build()))
                 .await
@@ -203,12 +217,17 @@ impl TargetDriver for DockerDriver {
         let _ =
             docker.remove_container(&next_name, Some(RemoveContainerOptionsBuilder::new().force(true).build())).await;
         if old_running {
-            docker.start_container(container_name, None).await.map_err(engine)?;
+            start_again(&docker, container_name).await?;
         }
         let kept =
             if old_running { format!("; {container_name} keeps running the previous image") } else { String::new() };
         Ok(DriverOutcome { succeeded: false, applied: Some(applied), message: format!("{failure}{kept}") })
     }
+}
+
+/// Whether a deployment's prior says the old container ran.
+fn prior_running(prior: &str) -> Option<bool> {
+    serde_json::from_str::<serde_json::Value>(prior).ok()?["running"].as_bool()
 }
 
 /// Creates a container named `name` and starts it.
@@ -255,6 +274,14 @@ async fn run_canary(
     let verdict = crate::canary::analyse(&prober, &canary.analysis).await;
     let _ = remove().await;
     Ok(verdict)
+}
+
+/// Starts a stopped container; one that runs already (a 304) is left as it is.
+pub(crate) async fn start_again(docker: &Docker, name: &str) -> Result<()> {
+    match docker.start_container(name, None).await {
+        Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+        Err(err) => Err(engine(err)),
+    }
 }
 
 /// Healthy when the health check says so (or, without one, when it still runs after a

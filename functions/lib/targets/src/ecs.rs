@@ -10,7 +10,7 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerDefinition, DeploymentRolloutState, TaskDefinition};
 use gantry_domain::analysis::{AnalysisSpec, Prober};
 use gantry_domain::artifacts::{Applied, ArtifactKind};
-use gantry_domain::deployments::{DriverOutcome, TargetDriver};
+use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver};
 use gantry_domain::model::Release;
 use gantry_domain::targets::{DeploymentTarget, TargetConfig};
 use gantry_domain::{DomainError, Result};
@@ -48,6 +48,12 @@ impl EcsDriver {
     }
 }
 
+/// The task definition a deployment's prior names.
+fn prior_task_definition(prior: &str) -> Option<String> {
+    let prior: serde_json::Value = serde_json::from_str(prior).ok()?;
+    prior["taskDefinition"].as_str().map(str::to_owned)
+}
+
 /// An ECS error: ECS refusing the request (`ClientException`, `InvalidParameterException`,
 /// a missing service or cluster) is a `Validation` error the deployment fails with; anything
 /// else may pass and is `Internal`.
@@ -77,7 +83,12 @@ where
 #[async_trait]
 impl TargetDriver for EcsDriver {
     #[instrument(skip_all, fields(target = %target.name), err(level = "info"))]
-    async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
+    async fn deploy(
+        &self,
+        target: &DeploymentTarget,
+        release: &Release,
+        attempt: &dyn Attempt,
+    ) -> Result<DriverOutcome> {
         let TargetConfig::Ecs { cluster, service, containers, canary_analysis } = &target.config else {
             return Err(DomainError::internal("the ECS driver got another kind of target"));
         };
@@ -112,8 +123,17 @@ impl TargetDriver for EcsDriver {
             }
         }
         let applied = Applied::json(ArtifactKind::EcsTaskDefinition, &task_definition_json(td, &definitions, service));
+        // The task definition that ran before the deployment's first attempt is what a failed
+        // rollout restores, even when a worker that died had already moved the service on.
+        let before = match attempt.prior().and_then(prior_task_definition) {
+            Some(before) => before,
+            None => {
+                let written = attempt.remember(&serde_json::json!({ "taskDefinition": current }).to_string()).await?;
+                prior_task_definition(&written).unwrap_or_else(|| current.clone())
+            }
+        };
         let canary = canary_analysis.as_ref();
-        let outcome = self.roll_out(cluster, service, td, (definitions, canary), &current).await?;
+        let outcome = self.roll_out(cluster, service, td, (definitions, canary), &before).await?;
         Ok(DriverOutcome { applied: Some(applied), ..outcome })
     }
 }

@@ -9,7 +9,7 @@ use gantry_domain::analysis::{AnalysisSpec, Prober};
 
 use crate::canary::analyse;
 use gantry_domain::artifacts::{Applied, ArtifactKind};
-use gantry_domain::deployments::{DriverOutcome, TargetDriver};
+use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver};
 use gantry_domain::model::Release;
 use gantry_domain::targets::{DeploymentTarget, TargetConfig};
 use gantry_domain::{DomainError, Result};
@@ -104,28 +104,21 @@ fn token(tokens: &std::collections::BTreeMap<String, String>, reference: Option<
 #[async_trait]
 impl TargetDriver for NomadDriver {
     #[instrument(skip_all, fields(target = %target.name), err(level = "info"))]
-    async fn deploy(&self, target: &DeploymentTarget, release: &Release) -> Result<DriverOutcome> {
+    async fn deploy(
+        &self,
+        target: &DeploymentTarget,
+        release: &Release,
+        attempt: &dyn Attempt,
+    ) -> Result<DriverOutcome> {
         let TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref, canary_analysis } = &target.config
         else {
             return Err(DomainError::internal("the Nomad driver got another kind of target"));
         };
         let nomad = Job { address, namespace, token: token(&self.tokens, token_ref.as_deref())? };
         let mut job = nomad.call(&self.http, reqwest::Method::GET, &format!("/job/{job_id}"), None).await?;
-        let previous_version = job["Version"].as_u64().unwrap_or(0);
+        let current_version = job["Version"].as_u64().unwrap_or(0);
         let modify_index = job["JobModifyIndex"].as_u64().unwrap_or(0);
-        let mut missing: Vec<&str> = tasks.keys().map(String::as_str).collect();
-        for group in job["TaskGroups"].as_array_mut().into_iter().flatten() {
-            for task in group["Tasks"].as_array_mut().into_iter().flatten() {
-                let name = task["Name"].as_str().unwrap_or_default().to_owned();
-                if let Some(component) = tasks.get(&name) {
-                    let pinned = release.components.iter().find(|c| c.component_id == *component);
-                    if let Some(c) = pinned {
-                        task["Config"]["image"] = json!(format!("{}@{}", c.image, c.digest));
-                    }
-                    missing.retain(|m| *m != name);
-                }
-            }
-        }
+        let (missing, changed) = pin(&mut job, tasks, release);
         if !missing.is_empty() {
             return Ok(DriverOutcome {
                 succeeded: false,
@@ -134,10 +127,68 @@ impl TargetDriver for NomadDriver {
             });
         }
         let applied = Applied::json(ArtifactKind::NomadJob, &job);
+        // The version that ran before the deployment's first attempt is what a failed rollout
+        // reverts to, even when a worker that died had already registered the new one.
+        let (previous_version, resumed) = match attempt.prior().and_then(prior_version) {
+            Some(version) => (version, true),
+            None => {
+                let written = attempt.remember(&json!({ "version": current_version }).to_string()).await?;
+                (prior_version(&written).unwrap_or(current_version), false)
+            }
+        };
+        if resumed && !changed {
+            // The job runs this spec already: a worker that died registered it. Follow its
+            // deployment instead of registering the same spec again.
+            let latest =
+                nomad.call(&self.http, reqwest::Method::GET, &format!("/job/{job_id}/deployment"), None).await?;
+            if let Some(deployment_id) = latest["ID"].as_str().filter(|id| !id.is_empty()) {
+                tracing::info!(job_id, deployment_id, "taking over a rollout already registered");
+                let deadline = tokio::time::Instant::now() + self.deadline;
+                let followed = self
+                    .follow(&nomad, job_id, deployment_id, previous_version, (deadline, canary_analysis.as_ref()))
+                    .await;
+                let outcome = match followed {
+                    Err(DomainError::Validation(why)) => self.revert(&nomad, job_id, previous_version, why).await?,
+                    other => other?,
+                };
+                return Ok(DriverOutcome { applied: Some(applied), ..outcome });
+            }
+        }
         let versions = (previous_version, modify_index);
         let outcome = self.roll_out(&nomad, job_id, &job, versions, canary_analysis.as_ref()).await?;
         Ok(DriverOutcome { applied: Some(applied), ..outcome })
     }
+}
+
+/// Pins each mapped task's image to the release's digest; the tasks the job lacks, and
+/// whether any image changed.
+fn pin<'a>(
+    job: &mut Value,
+    tasks: &'a std::collections::BTreeMap<String, gantry_domain::values::ComponentId>,
+    release: &Release,
+) -> (Vec<&'a str>, bool) {
+    let mut missing: Vec<&str> = tasks.keys().map(String::as_str).collect();
+    let mut changed = false;
+    for group in job["TaskGroups"].as_array_mut().into_iter().flatten() {
+        for task in group["Tasks"].as_array_mut().into_iter().flatten() {
+            let name = task["Name"].as_str().unwrap_or_default().to_owned();
+            if let Some(component) = tasks.get(&name) {
+                let pinned = release.components.iter().find(|c| c.component_id == *component);
+                if let Some(c) = pinned {
+                    let image = json!(format!("{}@{}", c.image, c.digest));
+                    changed |= task["Config"]["image"] != image;
+                    task["Config"]["image"] = image;
+                }
+                missing.retain(|m| *m != name);
+            }
+        }
+    }
+    (missing, changed)
+}
+
+/// The job version a deployment's prior names.
+fn prior_version(prior: &str) -> Option<u64> {
+    serde_json::from_str::<Value>(prior).ok()?["version"].as_u64()
 }
 
 impl NomadDriver {

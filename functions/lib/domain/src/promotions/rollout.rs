@@ -28,6 +28,7 @@ impl Promotions {
                 started_at: None,
                 finished_at: None,
                 artifact: None,
+                prior: None,
             })
             .collect();
         let mut after = approved.clone();
