@@ -397,7 +397,7 @@ impl Reports {
             let index = match all.reports.iter().position(|r| r.integration_id == target.integration_id) {
                 Some(i) => i,
                 None => {
-                    all.reports.push(fresh(target));
+                    all.reports.push(fresh(target.integration_id, target.access.provider));
                     all.reports.len() - 1
                 }
             };
@@ -416,10 +416,11 @@ impl Reports {
     }
 }
 
-fn fresh(target: &Target) -> CiReport {
+/// A record of nothing reported yet to an integration.
+fn fresh(integration_id: CiIntegrationId, provider: CiProvider) -> CiReport {
     CiReport {
-        integration_id: target.integration_id,
-        provider: target.access.provider,
+        integration_id,
+        provider,
         external_id: None,
         state: None,
         attempts: 0,
@@ -488,18 +489,7 @@ mod tests {
     }
 
     fn record() -> CiReport {
-        CiReport {
-            integration_id: CiIntegrationId::new(),
-            provider: CiProvider::Github,
-            external_id: None,
-            state: None,
-            attempts: 0,
-            last_error: None,
-            busy_until: None,
-            pending: Vec::new(),
-            paused_until: None,
-            updated_at: Utc::now(),
-        }
+        fresh(CiIntegrationId::new(), CiProvider::Github)
     }
 
     #[test]

@@ -390,6 +390,7 @@ impl Promotions {
             Ok(access) => access,
             Err(why) => return self.finish_step(promotion, index, Outcome::failed(why)).await,
         };
+        let mut limited = None;
         let outcome = match self.runner().client.run_status(&access, &run).await {
             Ok(RunStatus::Succeeded) => {
                 Some(Outcome { state: StepState::Succeeded, detail: "the run succeeded".into(), run: None })
@@ -399,6 +400,7 @@ impl Promotions {
             Ok(RunStatus::Started(started)) => return self.run_started(promotion, index, started, check).await,
             Err(err @ DomainError::Unavailable { .. }) => {
                 tracing::info!(error = %err, "the CI system did not answer; checking again later");
+                limited = err.retry_at();
                 None
             }
             Err(DomainError::Internal(detail)) => return Err(DomainError::Internal(detail)),
@@ -412,7 +414,12 @@ impl Promotions {
             }
             // A webhook's nudge checks once; the scheduled chain goes on by itself.
             None if check == 0 => Ok(()),
-            None => self.queue_step(promotion.id, index, check + 1, self.check_delay(deadline)).await,
+            None => {
+                // Not before a rate limit's reset (SQS delays 15 minutes at most).
+                let reset = limited.map_or(0, |at| (at - Utc::now()).num_seconds().clamp(0, 900) as u32 + 1);
+                let delay = self.check_delay(deadline).max(reset);
+                self.queue_step(promotion.id, index, check + 1, delay).await
+            }
         }
     }
 
