@@ -8,7 +8,7 @@ use std::io::BufRead as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use gantry_domain::deployments::DeployJob;
+use gantry_domain::deployments::{DeployJob, DeploymentRepository};
 use gantry_nomad_fake::{FakeNomad, Outcome};
 use gantry_platform::AppState;
 use serde_json::{Value, json};
@@ -84,6 +84,11 @@ async fn a_worker_killed_mid_rollout_is_taken_over_and_reverted_to_what_ran_befo
         (nomad.job_versions("shop").len() == 2).then_some(())
     })
     .await;
+    // While the worker lives it renews its lease: past two lease lengths nobody may take over.
+    tokio::time::sleep(Duration::from_secs(2 * LEASE_SECONDS)).await;
+    let now = chrono::Utc::now();
+    let intruder = app.repo.claim(&job, "intruder", now, now + chrono::Duration::seconds(1)).await.unwrap();
+    assert!(intruder.is_none(), "a live worker's lease is renewed");
     child.kill().unwrap();
     child.wait().unwrap();
     let registered = nomad.job_versions("shop");

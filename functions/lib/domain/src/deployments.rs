@@ -156,6 +156,8 @@ pub trait DeploymentRepository: Send + Sync {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Option<Deployment>>;
+    /// Moves the lease `owner` holds on to `until`; `false` when it no longer holds it.
+    async fn renew(&self, job: &DeployJob, owner: &str, until: DateTime<Utc>) -> Result<bool>;
     /// Writes down what ran before the deployment (`prior`) while `owner` holds its lease,
     /// unless it was written down already; the stored value. `Conflict` when `owner` lost
     /// the lease.
@@ -183,7 +185,7 @@ pub trait DeployQueue: Send + Sync {
 
 /// How long a worker holds a deployment before another may take it over, unless
 /// configured (`GANTRY_DEPLOY_LEASE_SECONDS`).
-pub const LEASE: i64 = 300;
+pub const LEASE: i64 = 60;
 
 #[derive(Clone)]
 pub struct Deployer {
@@ -264,7 +266,17 @@ impl Deployer {
                 message: format!("no driver for {:?} targets", deployment.kind),
             },
             (Some(target), Some(driver)) => {
-                match driver.deploy(target, &release, &self.leased(&job, &deployment)).await {
+                let attempt = self.leased(&job, &deployment);
+                // The lease is renewed while the driver works, so a long rollout is never taken
+                // over by a redelivery while this worker lives; only a dead worker's runs out.
+                let deployed = tokio::select! {
+                    deployed = driver.deploy(target, &release, &attempt) => deployed,
+                    () = self.keep_lease(&job) => {
+                        tracing::warn!("lost the lease mid-rollout; the worker that holds it carries on");
+                        return Ok(());
+                    }
+                };
+                match deployed {
                     Ok(outcome) => outcome,
                     // The engine refused the new workload: a deployment failure, not a retry.
                     Err(err) if refusal(&err) => {
@@ -289,6 +301,20 @@ impl Deployer {
 }
 
 impl Deployer {
+    /// Renews the lease every third of its length; returns only when it is lost.
+    async fn keep_lease(&self, job: &DeployJob) {
+        let every = (self.lease / 3).to_std().unwrap_or(std::time::Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            match self.deployments.renew(job, &self.worker, Utc::now() + self.lease).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                // A renewal that failed is tried again; the lease still has two thirds left.
+                Err(err) => tracing::warn!(error = %err, "the lease was not renewed this time"),
+            }
+        }
+    }
+
     fn leased<'a>(&'a self, job: &'a DeployJob, deployment: &Deployment) -> Leased<'a> {
         Leased { deployments: self.deployments.as_ref(), job, worker: &self.worker, prior: deployment.prior.clone() }
     }

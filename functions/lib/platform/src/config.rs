@@ -41,7 +41,7 @@ pub struct Config {
     /// `GANTRY_DEPLOY_TIMEOUT_SECONDS`: how long a Nomad or ECS rollout may run before it is
     /// failed and undone (600 by default).
     pub deploy_timeout_seconds: u64,
-    /// `GANTRY_DEPLOY_LEASE_SECONDS` (300): how long a worker holds a deployment before
+    /// `GANTRY_DEPLOY_LEASE_SECONDS` (60): how long a worker holds a deployment before
     /// another may take it over (a worker that died is taken over after this).
     pub deploy_lease_seconds: u64,
     /// `GANTRY_STEP_POLL_SECONDS`: how often a promotion step waiting for a CI run checks it
@@ -175,7 +175,7 @@ impl Config {
             evidence_key: long_secret("GANTRY_EVIDENCE_KEY", required("GANTRY_EVIDENCE_KEY")?)?,
             oidc: oidc(&lookup)?,
             deploy_timeout_seconds: number("GANTRY_DEPLOY_TIMEOUT_SECONDS", 600, 1..=3600, "expected 1 to 3600")?,
-            deploy_lease_seconds: number("GANTRY_DEPLOY_LEASE_SECONDS", 300, 2..=3600, "expected 2 to 3600")?,
+            deploy_lease_seconds: number("GANTRY_DEPLOY_LEASE_SECONDS", 60, 2..=3600, "expected 2 to 3600")?,
             step_poll_seconds: number("GANTRY_STEP_POLL_SECONDS", 30, 1..=900, "expected 1 to 900")? as u32,
             request_timeout_ms: number("GANTRY_REQUEST_TIMEOUT_MS", 10_000, 100..=900_000, "expected 100 to 900000")?,
             aws_timeout_ms: number("GANTRY_AWS_TIMEOUT_MS", 5_000, 100..=600_000, "expected 100 to 600000")?,

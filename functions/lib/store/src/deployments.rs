@@ -100,6 +100,24 @@ impl DeploymentRepository for DynamoRepository {
     }
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
+    async fn renew(&self, job: &DeployJob, owner: &str, until: DateTime<Utc>) -> Result<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::deployment(job.promotion_id, job.target_id).primary()))
+            .update_expression("SET leaseUntil = :until")
+            .condition_expression("#state = :running AND leaseOwner = :owner")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":running", s(DeploymentState::Running.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", s(&stamp(until)))
+            .send()
+            .await;
+        Ok(unless_condition_failed(out)?.is_some())
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
     async fn remember_prior(&self, job: &DeployJob, owner: &str, prior: &str) -> Result<String> {
         let keys = keys::deployment(job.promotion_id, job.target_id);
         let out = self
