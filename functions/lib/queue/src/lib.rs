@@ -30,6 +30,9 @@ pub const CONCURRENT_GROUPS: usize = 16;
 /// source mapping's concurrency plays this part).
 pub const POLLERS: usize = 4;
 
+/// How long a polled message stays hidden; a live poller extends it every third of that.
+pub const POLL_VISIBILITY_SECONDS: i32 = 60;
+
 /// A timeout or a broken connection is `Unavailable`; anything else internal.
 fn sdk<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug + Send + Sync + 'static>(
     err: aws_sdk_sqs::error::SdkError<E, R>,
@@ -55,11 +58,19 @@ fn sdk<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug + Send +
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     url: String,
+    /// How long a polled message stays hidden (extended while its handler works).
+    poll_visibility: i32,
 }
 
 impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into() }
+        Self { client, url: url.into(), poll_visibility: POLL_VISIBILITY_SECONDS }
+    }
+
+    /// Polled messages stay hidden `seconds` (at least 3), extended every third of that.
+    pub fn with_poll_visibility(mut self, seconds: i32) -> Self {
+        self.poll_visibility = seconds.max(3);
+        self
     }
 
     /// Sends messages as `(group, deduplication key, body)` in batches; group and key matter
@@ -99,12 +110,19 @@ impl SqsQueue {
 
     /// Receives up to ten messages, waiting up to `wait_seconds`, as a Lambda SQS event.
     pub async fn receive(&self, wait_seconds: i32) -> Result<SqsEvent> {
+        self.receive_hidden(wait_seconds, None).await
+    }
+
+    /// As [`SqsQueue::receive`], hiding what it receives for `visibility` seconds instead
+    /// of the queue's own visibility timeout.
+    async fn receive_hidden(&self, wait_seconds: i32, visibility: Option<i32>) -> Result<SqsEvent> {
         let out = self
             .client
             .receive_message()
             .queue_url(&self.url)
             .max_number_of_messages(10)
             .wait_time_seconds(wait_seconds)
+            .set_visibility_timeout(visibility)
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
             .send()
             .await
@@ -184,16 +202,43 @@ impl SqsQueue {
         futures::future::join_all((0..receivers.max(1)).map(|_| self.poll_one(&handler))).await;
     }
 
+    /// Extends the visibility of `event`'s messages every third of the poll visibility, for
+    /// as long as it is polled.
+    async fn keep_hidden(&self, event: &SqsEvent) {
+        let every = std::time::Duration::from_secs(u64::from(self.poll_visibility.unsigned_abs()) / 3);
+        loop {
+            tokio::time::sleep(every).await;
+            for handle in event.records.iter().filter_map(|r| r.receipt_handle.as_deref()) {
+                let extended = self
+                    .client
+                    .change_message_visibility()
+                    .queue_url(&self.url)
+                    .receipt_handle(handle)
+                    .visibility_timeout(self.poll_visibility)
+                    .send()
+                    .await;
+                if let Err(err) = extended {
+                    tracing::warn!(error = %sdk(err), "a message's visibility was not extended");
+                }
+            }
+        }
+    }
+
     async fn poll_one<H, F>(&self, handler: &H)
     where
         H: Fn(SqsEvent) -> F,
         F: Future<Output = SqsBatchResponse>,
     {
         loop {
-            match self.receive(1).await {
+            match self.receive_hidden(1, Some(self.poll_visibility)).await {
                 Ok(event) if event.records.is_empty() => {}
                 Ok(event) => {
-                    let response = handler(event.clone()).await;
+                    // Hidden for a short while, and again while the handler works: a poller
+                    // that dies leaves its messages to another within a minute.
+                    let response = tokio::select! {
+                        response = handler(event.clone()) => response,
+                        () = self.keep_hidden(&event) => unreachable!("keep_hidden never returns"),
+                    };
                     if let Err(err) = self.acknowledge(&event, &response).await {
                         tracing::error!(error = %err, "acknowledging messages failed");
                     }
