@@ -90,7 +90,7 @@ fn unreachable(endpoint: &str, err: &reqwest::Error) -> CliError {
         "connection refused".to_owned()
     } else if text.contains("dns error") || text.contains("failed to lookup") || text.contains("name or service") {
         "DNS: the host name did not resolve".to_owned()
-    } else if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+    } else if ["certificate", "tls", "handshake", "corrupt message", "alert"].iter().any(|w| text.contains(w)) {
         format!("TLS: {}", chain.last().cloned().unwrap_or_default())
     } else {
         chain.last().cloned().unwrap_or_default()

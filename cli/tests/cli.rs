@@ -193,6 +193,10 @@ async fn failures_have_exit_codes_ci_can_act_on() {
     assert!(dns.stderr.contains("DNS"), "the cause is named: {}", dns.stderr);
     rows.push((1, "DNS", dns));
     let unavailable = fake_api(Some("UNAVAILABLE")).await;
+    let plain = unavailable.replace("http://", "https://");
+    let tls = gantry(&[("GANTRY_URL", plain.as_str()), env[1], env[2]], &["components"]).await;
+    assert!(tls.stderr.contains("TLS"), "https to a server that speaks plain HTTP: {}", tls.stderr);
+    rows.push((1, "TLS", tls));
     rows.push((
         7,
         "unavailable",
