@@ -183,4 +183,24 @@ mod tests {
         let err = sender.send(&format!("https://localhost:{port}/x"), "whsec_c2VjcmV0", "m", b"{}").await.unwrap_err();
         assert_eq!(err.code(), "UNAVAILABLE", "let through, then nothing listened: {err}");
     }
+
+    #[tokio::test]
+    async fn a_receivers_retry_after_is_handed_back_and_kept() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let hits = std::sync::Arc::new(AtomicU32::new(0));
+        let counted = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { (axum::http::StatusCode::TOO_MANY_REQUESTS, [("retry-after", "30")], "slow down") }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let sender = super::StandardWebhooks::default();
+        let err = sender.send(&url, "whsec_c2VjcmV0", "m1", b"{}").await.unwrap_err();
+        let at = err.retry_at().expect("the receiver's retry-after");
+        assert!(at > chrono::Utc::now() + chrono::Duration::seconds(25), "{at}");
+        let again = sender.send(&url, "whsec_c2VjcmV0", "m2", b"{}").await.unwrap_err();
+        assert_eq!((again.retry_at(), hits.load(Ordering::SeqCst)), (Some(at), 1), "not called again before then");
+    }
 }

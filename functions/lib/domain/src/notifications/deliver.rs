@@ -174,7 +174,10 @@ impl Notifier {
         self.subscriptions.record_delivery(subscription.id, &outcome).await?;
         if retry {
             let next = Delivery { attempt: d.attempt + 1, ..d };
-            let delay = crate::reports::retry_delay(next.attempt);
+            // Not before the receiver's `retry-after`, when it gave one (SQS delays 15 minutes at most).
+            let asked = sent.as_ref().err().and_then(DomainError::retry_at);
+            let asked = asked.map_or(0, |at| (at - Utc::now()).num_seconds().clamp(0, 900) as u32 + 1);
+            let delay = crate::reports::retry_delay(next.attempt).max(asked);
             self.queue.enqueue_notifier(&NotifierJob::Deliver(next), delay).await?;
         }
         Ok(())
