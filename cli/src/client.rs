@@ -16,11 +16,18 @@ pub struct Client {
 impl Client {
     /// A client of the API at `url` (its base, or its `/graphql`).
     pub fn new(url: &str, token: Option<String>, timeout: Duration) -> Result<Self> {
-        let base = url.trim_end_matches('/').trim_end_matches("/graphql");
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
+        let base = url.trim().trim_end_matches('/').trim_end_matches("/graphql");
+        // Judged by the parsed URL: an http(s) scheme, a host, and no user info.
+        let parsed = url::Url::parse(base).ok().filter(|u| {
+            matches!(u.scheme(), "https" | "http")
+                && u.host().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
+        });
+        if parsed.is_none() {
             return Err(CliError::new(
                 Exit::BadInput,
-                format!("the API URL {url:?} must start with https:// or http://"),
+                format!("the API URL {url:?} must be an https:// or http:// URL with a host and no user info"),
             ));
         }
         let http = reqwest::Client::builder()

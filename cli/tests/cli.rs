@@ -176,6 +176,9 @@ async fn failures_have_exit_codes_ci_can_act_on() {
     assert!(unresolvable.stderr.contains("UNRESOLVABLE_VERSION"), "{}", unresolvable.stderr);
     rows.push((5, "unresolvable version", unresolvable));
     rows.push((5, "bad input", gantry(&env, &["release", "create", "--name", "x", "--component", "web"]).await));
+    let userinfo = gantry(&[("GANTRY_URL", "http://u:p@127.0.0.1:9"), env[1], env[2]], &["components"]).await;
+    assert!(userinfo.stderr.contains("no user info"), "{}", userinfo.stderr);
+    rows.push((5, "bad input", userinfo));
     let bad_name = gantry(&env, &["release", "create", "--name", "no spaces", "--component", "web=1.0.0"]).await;
     rows.push((5, "bad input", bad_name));
     rows.push((6, "no valid token", gantry(&[env[0], ("GANTRY_TOKEN", "not-a-token"), env[2]], &["components"]).await));

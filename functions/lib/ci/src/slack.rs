@@ -55,9 +55,16 @@ impl SlackWeb {
     }
 
     /// Only Slack's own response URLs (or the configured API's host, for a stand-in).
+    /// Whether a `response_url` is Slack's (or the configured API's, for a stand-in): judged by
+    /// its parsed origin (scheme, host and port), never by a prefix, and with no user info.
     fn response_url_ok(&self, url: &str) -> bool {
-        let api_origin = self.api_url.split('/').take(3).collect::<Vec<_>>().join("/") + "/";
-        url.starts_with(RESPONSE_HOST) || url.starts_with(&api_origin)
+        let Ok(parsed) = url::Url::parse(url) else { return false };
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return false;
+        }
+        let origin = parsed.origin();
+        let of = |base: &str| url::Url::parse(base).map(|u| u.origin()).ok();
+        of(RESPONSE_HOST).is_some_and(|o| o == origin) || of(&self.api_url).is_some_and(|o| o == origin)
     }
 }
 
@@ -90,5 +97,29 @@ impl SlackApi for SlackWeb {
         }
         let body = reply.body();
         send(self.retries, "Slack", "response_url", || self.http.post(response_url).json(&body)).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_urls_are_judged_by_their_parsed_origin() {
+        let slack = SlackWeb::new("http://127.0.0.1:9200/api", None, Retries::default());
+        for url in ["https://hooks.slack.com/commands/T1/2/x", "http://127.0.0.1:9200/commands/T1/1/t"] {
+            assert!(slack.response_url_ok(url), "{url}");
+        }
+        for url in [
+            "https://hooks.slack.com.evil.example/x",
+            "https://evil@hooks.slack.com/x",
+            "http://hooks.slack.com/x",
+            "https://hooks.slack.com:8443/x",
+            "http://127.0.0.1:9201/x",
+            "http://127.0.0.1:9200@10.0.0.1/x",
+            "not a url",
+        ] {
+            assert!(!slack.response_url_ok(url), "{url}");
+        }
     }
 }

@@ -137,10 +137,17 @@ impl AnalysisSpec {
 
 fn check_probe(step: &str, probe: &Probe) -> Result<()> {
     let bad = |why: &str| Err(DomainError::validation(format!("step {step}: {why}")));
+    // Probes are meant for internal services, so any host will do; the URL is still parsed
+    // and judged by its parts: an http(s) scheme, a host, no user info.
     let url_ok = |url: &str| {
         url.len() <= 500
-            && (url.starts_with("http://") || url.starts_with("https://"))
             && url.chars().all(|c| c.is_ascii_graphic())
+            && url::Url::parse(url).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.username().is_empty()
+                    && u.password().is_none()
+            })
     };
     match probe {
         Probe::Http { url, expect_status, body_contains, .. } => {
@@ -173,6 +180,18 @@ fn check_probe(step: &str, probe: &Probe) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_urls_are_parsed() {
+        let probe =
+            |url: &str| Probe::Http { url: url.into(), expect_status: 200, max_latency_ms: None, body_contains: None };
+        for url in ["http://api.internal:8080/health", "https://10.0.0.5/ready"] {
+            assert!(check_probe("s", &probe(url)).is_ok(), "{url}");
+        }
+        for url in ["ftp://x/", "http://", "http://user:pass@api.internal/", "http//x", "not a url"] {
+            assert!(check_probe("s", &probe(url)).is_err(), "{url}");
+        }
+    }
 
     fn spec(count: u32, failure_limit: u32) -> AnalysisSpec {
         let probe =

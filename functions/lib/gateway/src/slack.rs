@@ -73,10 +73,16 @@ fn token(name: &str, value: String) -> Result<String> {
     }
 }
 
-/// A `response_url`: https (or http, for a stand-in), at most 2,000 characters.
+/// A `response_url`: a parsed https (or http, for a stand-in) URL with a host and no user
+/// info, at most 2,000 characters. Which hosts may be called is the notifier's check.
 fn checked_url(value: String) -> Result<String> {
-    let scheme = value.starts_with("https://") || value.starts_with("http://");
-    if scheme && value.len() <= 2000 && value.bytes().all(|b| b.is_ascii_graphic()) {
+    let parsed = url::Url::parse(&value).is_ok_and(|u| {
+        matches!(u.scheme(), "https" | "http")
+            && u.host().is_some()
+            && u.username().is_empty()
+            && u.password().is_none()
+    });
+    if parsed && value.len() <= 2000 && value.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(value)
     } else {
         Err(DomainError::validation("the Slack request's response_url is not a URL"))
@@ -203,6 +209,12 @@ mod tests {
         assert_eq!(parse_command(huge.as_bytes()).unwrap_err().code(), "BAD_USER_INPUT");
         let hostile = BODY.replace("team_id=T1DC2JH3J", "team_id=T1%23USER%23x");
         assert_eq!(parse_command(hostile.as_bytes()).unwrap_err().code(), "BAD_USER_INPUT", "no key injection");
+        for url in
+            ["ftp%3A%2F%2Fhooks.slack.com%2Fx", "https%3A%2F%2Fu%3Ap%40hooks.slack.com%2Fx", "http%3A%2F%2F%5Bbad"]
+        {
+            let odd = BODY.replace("https%3A%2F%2Fhooks.slack.com%2Fcommands", url);
+            assert_eq!(parse_command(odd.as_bytes()).unwrap_err().code(), "BAD_USER_INPUT", "{url}");
+        }
     }
 
     #[test]
