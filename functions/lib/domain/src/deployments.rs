@@ -105,19 +105,18 @@ pub trait Attempt: Send + Sync {
     async fn remember(&self, prior: &str) -> Result<String>;
 }
 
-/// An attempt with nothing written down that writes nothing: for drivers called outside a
-/// deployment (tests, previews).
-pub struct FirstAttempt;
-
-#[async_trait]
-impl Attempt for FirstAttempt {
-    fn prior(&self) -> Option<&str> {
-        None
+/// What ran before the deployment, as a driver describes it: the first attempt's record
+/// when one was written (and `true`: this attempt takes over), or `now` written down as it
+/// (and `false`). An earlier attempt's record that no longer parses counts as none.
+pub async fn prior_or_remember<T>(attempt: &dyn Attempt, now: T) -> Result<(T, bool)>
+where
+    T: Serialize + serde::de::DeserializeOwned,
+{
+    if let Some(prior) = attempt.prior().and_then(|p| serde_json::from_str(p).ok()) {
+        return Ok((prior, true));
     }
-
-    async fn remember(&self, prior: &str) -> Result<String> {
-        Ok(prior.to_owned())
-    }
+    let written = attempt.remember(&serde_json::to_string(&now).map_err(DomainError::internal)?).await?;
+    Ok((serde_json::from_str(&written).unwrap_or(now), false))
 }
 
 /// Rolls a release out to one kind of target.

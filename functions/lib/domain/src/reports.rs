@@ -292,7 +292,7 @@ impl Reports {
                 return Ok(());
             }
             if !record.pending.contains(&state) {
-                tracing::info!("nothing was reported, so there is nothing to cancel");
+                tracing::info!("nothing to post: a cancellation of a promotion never reported");
                 return Ok(());
             }
             if let Some(at) = record.paused_until.filter(|at| *at > now) {

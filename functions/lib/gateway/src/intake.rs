@@ -87,11 +87,8 @@ impl Intake {
         let scope: Option<CiIntegrationId> = match integration {
             Some(id) => {
                 let (found, secret) = self.ci.webhook_receiver(id, source.provider()).await?;
-                let scheme = match source {
-                    CiSource::Github => crate::AuthScheme::HmacSha256,
-                    CiSource::Gitlab => crate::AuthScheme::GitlabToken,
-                };
-                verify::authenticate(scheme, &secret, inbound)?;
+                // The same scheme as the provider's registry webhooks, with this integration's secret.
+                verify::authenticate(auth_scheme(kind), &secret, inbound)?;
                 Some(found.id)
             }
             None => {

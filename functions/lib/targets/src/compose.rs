@@ -20,11 +20,12 @@ use bollard::query_parameters::{
 };
 use gantry_domain::artifacts::{Applied, ArtifactKind};
 use gantry_domain::compose::{self, ServiceSpec, Stack};
-use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver};
+use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver, prior_or_remember};
 use gantry_domain::model::Release;
 use gantry_domain::targets::{DeploymentTarget, TargetConfig};
 use gantry_domain::values::Digest;
 use gantry_domain::{DomainError, Result};
+use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use crate::docker::{connect, create_and_start, engine, pull, wait_healthy};
@@ -61,14 +62,8 @@ impl TargetDriver for ComposeDriver {
         let labels = labels(project, target, release);
         // Which of the stack's containers ran before the deployment's first attempt: a worker
         // that died may have stopped them already, and a failure must still start them again.
-        let ran = match attempt.prior().and_then(prior_running) {
-            Some(ran) => ran,
-            None => {
-                let running = running(&docker, project, &stack).await;
-                let written = attempt.remember(&serde_json::json!({ "running": running }).to_string()).await?;
-                prior_running(&written).unwrap_or(running)
-            }
-        };
+        let now = Prior { running: running(&docker, project, &stack).await };
+        let (Prior { running: ran }, _) = prior_or_remember(attempt, now).await?;
         let outcome = roll_out(&docker, project, &stack, (&labels, &ran)).await?;
         Ok(DriverOutcome { applied: Some(applied), ..outcome })
     }
@@ -99,10 +94,10 @@ async fn running(docker: &Docker, project: &str, stack: &Stack) -> Vec<String> {
     running
 }
 
-/// The containers a deployment's prior says ran.
-fn prior_running(prior: &str) -> Option<Vec<String>> {
-    let prior: serde_json::Value = serde_json::from_str(prior).ok()?;
-    Some(prior["running"].as_array()?.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+/// What ran before a deployment: the stack's containers that ran.
+#[derive(Serialize, Deserialize)]
+struct Prior {
+    running: Vec<String>,
 }
 
 async fn remove(docker: &Docker, name: &str) {

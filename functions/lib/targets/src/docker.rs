@@ -17,10 +17,11 @@ use bollard::query_parameters::{
 use bollard::{ClientVersion, Docker};
 use futures::StreamExt;
 use gantry_domain::artifacts::{Applied, ArtifactKind};
-use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver};
+use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver, prior_or_remember};
 use gantry_domain::model::Release;
 use gantry_domain::targets::{DeploymentTarget, DockerCanary, TargetConfig};
 use gantry_domain::{DomainError, Result};
+use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 /// Engine API 1.41 (Docker 20.10), which every supported engine speaks.
@@ -120,13 +121,8 @@ impl TargetDriver for DockerDriver {
         let running_now = old.as_ref().and_then(|o| o.state.as_ref()).and_then(|s| s.running).unwrap_or(false);
         // Whether the old container ran before the deployment's first attempt: a worker that
         // died may have stopped it already, and a failure must still start it again.
-        let old_running = match attempt.prior().and_then(prior_running) {
-            Some(ran) => ran,
-            None => {
-                let prior = serde_json::json!({ "container": container_name, "running": running_now }).to_string();
-                prior_running(&attempt.remember(&prior).await?).unwrap_or(running_now)
-            }
-        };
+        let now = Prior { container: container_name.clone(), running: running_now };
+        let (Prior { running: old_running, .. }, _) = prior_or_remember(attempt, now).await?;
         if running_now {
             docker
                 .stop_container(container_name, Some(StopContainerOptionsBuilder::new().t(10).build()))
@@ -225,9 +221,11 @@ impl TargetDriver for DockerDriver {
     }
 }
 
-/// Whether a deployment's prior says the old container ran.
-fn prior_running(prior: &str) -> Option<bool> {
-    serde_json::from_str::<serde_json::Value>(prior).ok()?["running"].as_bool()
+/// What ran before a deployment: whether the old container ran.
+#[derive(Serialize, Deserialize)]
+struct Prior {
+    container: String,
+    running: bool,
 }
 
 /// Creates a container named `name` and starts it.

@@ -10,10 +10,11 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerDefinition, DeploymentRolloutState, TaskDefinition};
 use gantry_domain::analysis::{AnalysisSpec, Prober};
 use gantry_domain::artifacts::{Applied, ArtifactKind};
-use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver};
+use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver, prior_or_remember};
 use gantry_domain::model::Release;
 use gantry_domain::targets::{DeploymentTarget, TargetConfig};
 use gantry_domain::{DomainError, Result};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::instrument;
 
@@ -48,10 +49,11 @@ impl EcsDriver {
     }
 }
 
-/// The task definition a deployment's prior names.
-fn prior_task_definition(prior: &str) -> Option<String> {
-    let prior: serde_json::Value = serde_json::from_str(prior).ok()?;
-    prior["taskDefinition"].as_str().map(str::to_owned)
+/// What ran before a deployment: the service's task definition.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Prior {
+    task_definition: String,
 }
 
 /// An ECS error: ECS refusing the request (`ClientException`, `InvalidParameterException`,
@@ -125,13 +127,8 @@ impl TargetDriver for EcsDriver {
         let applied = Applied::json(ArtifactKind::EcsTaskDefinition, &task_definition_json(td, &definitions, service));
         // The task definition that ran before the deployment's first attempt is what a failed
         // rollout restores, even when a worker that died had already moved the service on.
-        let before = match attempt.prior().and_then(prior_task_definition) {
-            Some(before) => before,
-            None => {
-                let written = attempt.remember(&serde_json::json!({ "taskDefinition": current }).to_string()).await?;
-                prior_task_definition(&written).unwrap_or_else(|| current.clone())
-            }
-        };
+        let (Prior { task_definition: before }, _) =
+            prior_or_remember(attempt, Prior { task_definition: current.clone() }).await?;
         let canary = canary_analysis.as_ref();
         let outcome = self.roll_out(cluster, service, td, (definitions, canary), &before).await?;
         Ok(DriverOutcome { applied: Some(applied), ..outcome })

@@ -9,10 +9,11 @@ use gantry_domain::analysis::{AnalysisSpec, Prober};
 
 use crate::canary::analyse;
 use gantry_domain::artifacts::{Applied, ArtifactKind};
-use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver};
+use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver, prior_or_remember};
 use gantry_domain::model::Release;
 use gantry_domain::targets::{DeploymentTarget, TargetConfig};
 use gantry_domain::{DomainError, Result};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::instrument;
 
@@ -129,13 +130,8 @@ impl TargetDriver for NomadDriver {
         let applied = Applied::json(ArtifactKind::NomadJob, &job);
         // The version that ran before the deployment's first attempt is what a failed rollout
         // reverts to, even when a worker that died had already registered the new one.
-        let (previous_version, resumed) = match attempt.prior().and_then(prior_version) {
-            Some(version) => (version, true),
-            None => {
-                let written = attempt.remember(&json!({ "version": current_version }).to_string()).await?;
-                (prior_version(&written).unwrap_or(current_version), false)
-            }
-        };
+        let (Prior { version: previous_version }, resumed) =
+            prior_or_remember(attempt, Prior { version: current_version }).await?;
         if resumed && !changed {
             // The job runs this spec already: a worker that died registered it. Follow its
             // deployment instead of registering the same spec again.
@@ -186,9 +182,10 @@ fn pin<'a>(
     (missing, changed)
 }
 
-/// The job version a deployment's prior names.
-fn prior_version(prior: &str) -> Option<u64> {
-    serde_json::from_str::<Value>(prior).ok()?["version"].as_u64()
+/// What ran before a deployment: the job's version.
+#[derive(Serialize, Deserialize)]
+struct Prior {
+    version: u64,
 }
 
 impl NomadDriver {
