@@ -200,7 +200,7 @@ impl TestApp {
             config.clone(),
             dynamodb_client(Some(requests.clone())),
             sqs_client(Some(sqs_requests.clone())),
-            gantry_targets::all(ecs_client(), config.driver_settings()),
+            gantry_targets::from_sdk(&crate::emulator(), config.driver_settings()),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -247,7 +247,7 @@ impl TestApp {
     pub fn worker_state(&self) -> (std::sync::Arc<AppState>, Recorder, Recorder) {
         let (dynamodb, sqs) = (Recorder::default(), Recorder::default());
         let config = self.state.config.clone();
-        let drivers = gantry_targets::all(ecs_client(), config.driver_settings());
+        let drivers = gantry_targets::from_sdk(&crate::emulator(), config.driver_settings());
         let state = AppState::with_clients(
             config,
             dynamodb_client(Some(dynamodb.clone())),

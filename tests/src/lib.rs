@@ -1,6 +1,8 @@
 //! Support for the end-to-end tests in tests/: real processes the tests drive.
 
 pub mod app;
+pub mod dockerd;
+pub mod pki;
 pub mod probes;
 pub mod receiver;
 pub mod recorder;
@@ -57,6 +59,28 @@ pub fn emulator() -> aws_config::SdkConfig {
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(credentials))
         .build()
+}
+
+/// Stores `value` in the emulator's Secrets Manager as `name`; the reference to give a target.
+pub async fn put_secret(name: &str, value: &str) -> String {
+    let client = aws_sdk_secretsmanager::Client::new(&emulator());
+    client.create_secret().name(name).secret_string(value).send().await.expect("a secret in the emulator");
+    format!("secretsmanager:{name}")
+}
+
+/// Stores `value` in the emulator's SSM Parameter Store as a SecureString at `path`; the
+/// reference to give a target.
+pub async fn put_parameter(path: &str, value: &str) -> String {
+    let client = aws_sdk_ssm::Client::new(&emulator());
+    client
+        .put_parameter()
+        .name(path)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("a parameter in the emulator");
+    format!("ssm:{path}")
 }
 
 /// The artifact of each deployment of a promotion, after checking that each is named by the

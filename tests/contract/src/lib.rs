@@ -272,6 +272,29 @@ fn check_params(op: &Operation, query: &[(String, String)], headers: &[(String, 
     Ok(())
 }
 
+pub use rustls;
+
+/// Serves a stand-in over TLS with `config` (which may demand a client certificate) on a
+/// random loopback port until the test ends; its base URL, `https://127.0.0.1:<port>`. A
+/// handshake the configuration refuses ends that connection.
+pub async fn serve_tls(app: axum::Router, config: std::sync::Arc<rustls::ServerConfig>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let url = format!("https://{}", listener.local_addr().expect("a bound port"));
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else { return };
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let io = hyper_util::rt::TokioIo::new(tls);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    });
+    url
+}
+
 /// Serves a stand-in on a random loopback port until the test ends; its base URL.
 pub async fn serve(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");

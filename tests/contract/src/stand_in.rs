@@ -57,11 +57,34 @@ impl StandIn {
         F: Fn(Arc<StandIn>, S, Request) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Response> + Send + 'static,
     {
+        crate::serve(self.router(state, handle)).await
+    }
+
+    /// As [`Self::serve`], over TLS with `config`.
+    pub async fn serve_tls<S, F, Fut>(
+        self: &Arc<Self>,
+        state: S,
+        handle: F,
+        config: Arc<rustls::ServerConfig>,
+    ) -> String
+    where
+        S: Clone + Send + Sync + 'static,
+        F: Fn(Arc<StandIn>, S, Request) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
+        crate::serve_tls(self.router(state, handle), config).await
+    }
+
+    fn router<S, F, Fut>(self: &Arc<Self>, state: S, handle: F) -> Router
+    where
+        S: Clone + Send + Sync + 'static,
+        F: Fn(Arc<StandIn>, S, Request) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
         let stand_in = self.clone();
-        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             handle(stand_in.clone(), state.clone(), Request { method, uri, headers, body })
-        });
-        crate::serve(app).await
+        })
     }
 
     /// The request's operation and path parameters when it keeps to the contract; the

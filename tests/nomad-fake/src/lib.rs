@@ -66,6 +66,15 @@ impl FakeNomad {
         Self { url, state, stand_in }
     }
 
+    /// As [`Self::start`], serving `https://` with `tls` (a test's certificates; it may
+    /// demand a client certificate, as a Nomad agent with `verify_https_client` does).
+    pub async fn start_tls(tls: Arc<contract::rustls::ServerConfig>) -> Self {
+        let state = Arc::new(Mutex::new(State::default()));
+        let stand_in = StandIn::new(CONTRACT, "/v1");
+        let url = stand_in.serve_tls(state.clone(), handle, tls).await;
+        Self { url, state, stand_in }
+    }
+
     /// Requests without this `X-Nomad-Token` are refused with 403.
     pub fn require_token(&self, token: &str) {
         self.state.lock().unwrap().token = Some(token.to_owned());

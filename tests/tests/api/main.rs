@@ -18,6 +18,7 @@ mod deployments;
 mod docker;
 mod ecs;
 mod efficiency;
+mod engine_tls;
 mod environments;
 mod freeze;
 mod http;

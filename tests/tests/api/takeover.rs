@@ -31,7 +31,7 @@ async fn deployer_process() {
     let settings = [("GANTRY_DEPLOY_LEASE_SECONDS", lease.as_str()), ("GANTRY_DEPLOY_TIMEOUT_SECONDS", "600")];
     let config = test_config(&text("table"), &text("events"), &text("deploy"), &settings);
     let sdk = gantry_tests::emulator();
-    let drivers = gantry_targets::all(crate::support::ecs_client(), config.driver_settings());
+    let drivers = gantry_targets::from_sdk(&gantry_tests::emulator(), config.driver_settings());
     let state =
         AppState::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk), drivers);
     let job: DeployJob = serde_json::from_value(spec["job"].clone()).unwrap();

@@ -341,9 +341,9 @@ impl Deployer {
 pub struct DriverSettings {
     /// How long a Nomad or ECS rollout may run before it is failed and undone.
     pub deadline: std::time::Duration,
-    /// The worker's `NOMAD_*` environment variables, which Nomad targets name as
-    /// `tokenRef: env:NOMAD_...`.
-    pub nomad_tokens: std::collections::BTreeMap<String, String>,
+    /// The worker's `NOMAD_*` and `DOCKER_*` environment variables, which targets name as
+    /// `env:NOMAD_...` or `env:DOCKER_...` (tokens, CAs, client certificates and keys).
+    pub secret_env: std::collections::BTreeMap<String, String>,
 }
 
 /// Whether a driver's error is the target refusing what it was asked, which no retry cures

@@ -11,6 +11,7 @@ pub mod chatops;
 pub mod ci;
 pub mod compose;
 pub mod deployments;
+pub mod engines;
 pub mod error;
 pub mod events;
 pub mod evidence;

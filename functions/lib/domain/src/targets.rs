@@ -10,11 +10,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
+use crate::engines::{DockerEndpoint, check_nomad, check_secret_ref};
 use crate::error::{DomainError, Result};
 use crate::ids::{ComponentId, EnvironmentId};
 use crate::ports::Repository;
 use crate::values::Name;
 
+pub use crate::engines::EngineTls;
 pub use crate::ids::TargetId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -60,8 +62,12 @@ pub struct DockerCanary {
 pub enum TargetConfig {
     /// One container of one component on a Docker Engine.
     Docker {
-        /// `unix:///var/run/docker.sock` or `tcp://host:port`.
+        /// `unix:///var/run/docker.sock`, `tcp+tls://host:port`, or `tcp://host:port` on
+        /// loopback.
         endpoint: String,
+        /// The CA, client certificate and key of a `tcp+tls://` endpoint.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<EngineTls>,
         container_name: String,
         component_id: ComponentId,
         ports: Vec<PortMapping>,
@@ -92,6 +98,10 @@ pub enum TargetConfig {
         tasks: BTreeMap<String, ComponentId>,
         /// Where the ACL token is kept: `env:NAME`, `ssm:/path` or `secretsmanager:name`.
         token_ref: Option<String>,
+        /// A private CA, a client certificate (mTLS) and the server name of the API's
+        /// certificate.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<EngineTls>,
         /// For a job whose update stanza places canaries: what is measured once they are
         /// healthy, before the deployment is promoted (or failed and reverted).
         #[serde(default)]
@@ -99,8 +109,10 @@ pub enum TargetConfig {
     },
     /// A compose stack on a Docker Engine; each mapped service runs one component.
     Compose {
-        /// `unix:///var/run/docker.sock` or `tcp://host:port`.
+        /// As for a Docker target.
         endpoint: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<EngineTls>,
         /// Containers are named `<project>-<service>`.
         project: String,
         /// The compose file (see [`crate::compose`]).
@@ -133,21 +145,21 @@ impl TargetConfig {
     pub fn validate(&self) -> Result<()> {
         let invalid = |msg: String| Err(DomainError::validation(msg));
         match self {
-            Self::Compose { endpoint, project, file, services } => {
-                docker_endpoint(endpoint)?;
+            Self::Compose { endpoint, tls, project, file, services } => {
+                DockerEndpoint::parse(endpoint, tls.as_ref())?;
                 if !docker_name(project) || project.len() > 63 {
                     return invalid(format!("project {project:?} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*, 63 at most"));
                 }
                 crate::compose::check(file, services)?;
             }
-            Self::Docker { endpoint, container_name, ports, env, health_check, network_mode, canary, .. } => {
+            Self::Docker { endpoint, tls, container_name, ports, env, health_check, network_mode, canary, .. } => {
                 if let Some(canary) = canary {
                     canary.analysis.check("canary analysis")?;
                     if canary.command.as_ref().is_some_and(Vec::is_empty) {
                         return invalid("a canary command must not be empty".into());
                     }
                 }
-                docker_endpoint(endpoint)?;
+                DockerEndpoint::parse(endpoint, tls.as_ref())?;
                 if !docker_name(container_name) {
                     return invalid(format!("container name {container_name:?} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"));
                 }
@@ -179,17 +191,11 @@ impl TargetConfig {
                     return invalid("an ECS target maps at least one container to a component".into());
                 }
             }
-            Self::Nomad { address, namespace, job_id, tasks, token_ref, canary_analysis } => {
+            Self::Nomad { address, namespace, job_id, tasks, token_ref, tls, canary_analysis } => {
                 if let Some(analysis) = canary_analysis {
                     analysis.check("canary analysis")?;
                 }
-                let address_ok = address
-                    .strip_prefix("http://")
-                    .or_else(|| address.strip_prefix("https://"))
-                    .is_some_and(|rest| host_port(rest.trim_end_matches('/')));
-                if !address_ok {
-                    return invalid(format!("Nomad address {address:?} must be http(s)://host:port"));
-                }
+                check_nomad(address, tls.as_ref())?;
                 if namespace.is_empty() || job_id.is_empty() {
                     return invalid("Nomad namespace and job id must not be empty".into());
                 }
@@ -199,37 +205,11 @@ impl TargetConfig {
                 if let Some(r) = token_ref {
                     // Only NOMAD_* variables: a target must not be able to name the worker's
                     // own secrets and have them sent to an address it chose.
-                    let env_ok = r.strip_prefix("env:").is_some_and(|n| n.starts_with("NOMAD_") && n.len() > 6);
-                    let ok = env_ok
-                        || ["ssm:/", "secretsmanager:"]
-                            .iter()
-                            .any(|p| r.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
-                    if !ok {
-                        return invalid(format!(
-                            "tokenRef {r:?} must be env:NOMAD_<NAME>, ssm:/path or secretsmanager:name"
-                        ));
-                    }
+                    check_secret_ref("tokenRef", r, "NOMAD_")?;
                 }
             }
         }
         Ok(())
-    }
-}
-
-fn docker_endpoint(endpoint: &str) -> Result<()> {
-    let ok = endpoint.strip_prefix("unix:///").is_some_and(|p| !p.is_empty())
-        || endpoint.strip_prefix("tcp://").is_some_and(host_port);
-    if ok {
-        Ok(())
-    } else {
-        Err(DomainError::validation(format!("docker endpoint {endpoint:?} must be unix:///path or tcp://host:port")))
-    }
-}
-
-fn host_port(raw: &str) -> bool {
-    match raw.rsplit_once(':') {
-        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
-        None => false,
     }
 }
 
@@ -310,6 +290,7 @@ mod tests {
     fn docker(endpoint: &str, name: &str) -> TargetConfig {
         TargetConfig::Docker {
             endpoint: endpoint.into(),
+            tls: None,
             container_name: name.into(),
             component_id: ComponentId::new(),
             ports: vec![PortMapping { host: 8080, container: 80 }],
@@ -323,7 +304,8 @@ mod tests {
     #[test]
     fn docker_targets() {
         assert!(docker("unix:///run/docker.sock", "web").validate().is_ok());
-        assert!(docker("tcp://10.0.0.5:2375", "web-1").validate().is_ok());
+        assert!(docker("tcp://127.0.0.1:2375", "web-1").validate().is_ok());
+        assert!(docker("tcp://10.0.0.5:2375", "web-1").validate().is_err(), "plaintext beyond loopback");
         for (endpoint, name) in [
             ("http://x", "web"),
             ("tcp://host", "web"),
@@ -351,6 +333,7 @@ mod tests {
             job_id: "web".into(),
             tasks: BTreeMap::from([("server".into(), ComponentId::new())]),
             token_ref: token_ref.map(Into::into),
+            tls: None,
             canary_analysis: None,
         };
         assert!(nomad("http://127.0.0.1:4646", Some("env:NOMAD_TOKEN")).validate().is_ok());

@@ -46,9 +46,44 @@ pub struct ComponentMapping {
     pub component_id: ID,
 }
 
+/// The TLS an engine is reached with: where its CA, client certificate and key are kept
+/// (references, never the material).
+#[derive(SimpleObject, InputObject)]
+#[graphql(input_name = "EngineTlsInput")]
+pub struct EngineTls {
+    /// `env:<ENGINE>_NAME` (`DOCKER_` or `NOMAD_`), `ssm:/path` or `secretsmanager:name`
+    /// holding the PEM certificates of the CA the engine's certificate must chain to.
+    pub ca_ref: String,
+    /// The PEM client certificate presented to the engine (Docker requires one).
+    pub cert_ref: Option<String>,
+    /// Its PEM private key.
+    pub key_ref: Option<String>,
+    /// The name the engine's certificate carries when it differs from the address's host
+    /// (Nomad's `server.global.nomad`).
+    pub server_name: Option<String>,
+}
+
+impl From<&gantry_domain::targets::EngineTls> for EngineTls {
+    fn from(t: &gantry_domain::targets::EngineTls) -> Self {
+        Self {
+            ca_ref: t.ca_ref.clone(),
+            cert_ref: t.cert_ref.clone(),
+            key_ref: t.key_ref.clone(),
+            server_name: t.server_name.clone(),
+        }
+    }
+}
+
+impl From<EngineTls> for gantry_domain::targets::EngineTls {
+    fn from(t: EngineTls) -> Self {
+        Self { ca_ref: t.ca_ref, cert_ref: t.cert_ref, key_ref: t.key_ref, server_name: t.server_name }
+    }
+}
+
 #[derive(SimpleObject)]
 pub struct DockerTarget {
     pub endpoint: String,
+    pub tls: Option<EngineTls>,
     pub container_name: String,
     pub component_id: ID,
     pub ports: Vec<Port>,
@@ -76,6 +111,7 @@ pub struct NomadTarget {
     pub tasks: Vec<ComponentMapping>,
     /// Where the ACL token is kept (never the token).
     pub token_ref: Option<String>,
+    pub tls: Option<EngineTls>,
     /// Measured once the job's canaries are healthy, before promoting them.
     pub canary_analysis: Option<crate::analysis::Analysis>,
 }
@@ -83,6 +119,7 @@ pub struct NomadTarget {
 #[derive(SimpleObject)]
 pub struct ComposeTarget {
     pub endpoint: String,
+    pub tls: Option<EngineTls>,
     pub project: String,
     /// The compose file as given (each deployment's artifact is the file it rendered).
     pub file: String,
@@ -112,6 +149,7 @@ impl DeploymentTarget {
         match &self.0.config {
             TargetConfig::Docker {
                 endpoint,
+                tls,
                 container_name,
                 component_id,
                 ports,
@@ -122,6 +160,7 @@ impl DeploymentTarget {
             } => Some(DockerTarget {
                 canary_analysis: canary.as_ref().map(|c| (&c.analysis).into()),
                 endpoint: endpoint.clone(),
+                tls: tls.as_ref().map(Into::into),
                 container_name: container_name.clone(),
                 component_id: ID(component_id.to_string()),
                 ports: ports.iter().map(|p| Port { host: p.host, container: p.container }).collect(),
@@ -145,7 +184,7 @@ impl DeploymentTarget {
     }
     async fn nomad(&self) -> Option<NomadTarget> {
         match &self.0.config {
-            TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref, canary_analysis } => {
+            TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref, tls, canary_analysis } => {
                 Some(NomadTarget {
                     canary_analysis: canary_analysis.as_ref().map(Into::into),
                     address: address.clone(),
@@ -153,6 +192,7 @@ impl DeploymentTarget {
                     job_id: job_id.clone(),
                     tasks: mappings(tasks),
                     token_ref: token_ref.clone(),
+                    tls: tls.as_ref().map(Into::into),
                 })
             }
             _ => None,
@@ -160,8 +200,9 @@ impl DeploymentTarget {
     }
     async fn compose(&self) -> Option<ComposeTarget> {
         match &self.0.config {
-            TargetConfig::Compose { endpoint, project, file, services } => Some(ComposeTarget {
+            TargetConfig::Compose { endpoint, tls, project, file, services } => Some(ComposeTarget {
                 endpoint: endpoint.clone(),
+                tls: tls.as_ref().map(Into::into),
                 project: project.clone(),
                 file: file.clone(),
                 services: mappings(services),
@@ -206,8 +247,11 @@ pub struct HealthCheckInput {
 
 #[derive(InputObject)]
 pub struct DockerTargetInput {
-    /// `unix:///var/run/docker.sock` or `tcp://host:port`.
+    /// `unix:///var/run/docker.sock`, `tcp+tls://host:port` (with `tls`), or
+    /// `tcp://host:port` on loopback only.
     pub endpoint: String,
+    /// The CA, client certificate and key of a `tcp+tls://` endpoint.
+    pub tls: Option<EngineTls>,
     pub container_name: String,
     pub component_id: ID,
     #[graphql(default)]
@@ -250,8 +294,11 @@ pub struct NomadTargetInput {
     pub namespace: String,
     pub job_id: String,
     pub tasks: Vec<ComponentMappingInput>,
-    /// `env:NAME`, `ssm:/path` or `secretsmanager:name`.
+    /// `env:NOMAD_NAME`, `ssm:/path` or `secretsmanager:name`.
     pub token_ref: Option<String>,
+    /// A private CA, a client certificate (mTLS) and the server name, for an `https://`
+    /// address.
+    pub tls: Option<EngineTls>,
     /// For a job whose update stanza places canaries: measured once they are healthy; the
     /// deployment is promoted when it passes, failed and reverted when not.
     pub canary_analysis: Option<crate::analysis::AnalysisInput>,
@@ -260,8 +307,9 @@ pub struct NomadTargetInput {
 /// A compose stack: the file, and which of its services run which component.
 #[derive(InputObject)]
 pub struct ComposeTargetInput {
-    /// `unix:///var/run/docker.sock` or `tcp://host:port`.
+    /// As for a Docker target.
     pub endpoint: String,
+    pub tls: Option<EngineTls>,
     pub project: String,
     /// The compose file (YAML, at most 16 KiB).
     pub file: String,
@@ -302,6 +350,7 @@ fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> 
     if let (TargetType::Compose, Some(c)) = (input.kind, input.compose) {
         return Ok(TargetConfig::Compose {
             endpoint: c.endpoint,
+            tls: c.tls.map(Into::into),
             project: c.project,
             file: c.file,
             services: mapping(c.services)?,
@@ -310,6 +359,7 @@ fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> 
     match (input.kind, input.docker, input.ecs, input.nomad) {
         (TargetType::Docker, Some(d), None, None) => Ok(TargetConfig::Docker {
             endpoint: d.endpoint,
+            tls: d.tls.map(Into::into),
             container_name: d.container_name,
             component_id: component(&d.component_id)?,
             ports: d.ports.into_iter().map(|p| PortMapping { host: p.host, container: p.container }).collect(),
@@ -347,6 +397,7 @@ fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> 
             job_id: n.job_id,
             tasks: mapping(n.tasks)?,
             token_ref: n.token_ref,
+            tls: n.tls.map(Into::into),
             canary_analysis: n.canary_analysis.map(|a| a.into_spec("canary analysis")).transpose()?,
         }),
         _ => Err(DomainError::validation("give the configuration that matches type, and only that one")),

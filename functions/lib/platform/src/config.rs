@@ -71,8 +71,9 @@ pub struct Config {
     /// `GANTRY_WEBHOOK_ALLOWED_HOSTS`: comma-separated host names or addresses that
     /// notification webhooks may reach although they are loopback, private or link-local.
     pub webhook_allowed_hosts: Vec<String>,
-    /// `NOMAD_*`: the values Nomad targets' `tokenRef: env:NOMAD_...` name (deployer only).
-    pub nomad_tokens: std::collections::BTreeMap<String, String>,
+    /// `NOMAD_*` and `DOCKER_*`: the values targets' `env:NOMAD_...` and `env:DOCKER_...`
+    /// references name (tokens and TLS material; the deployer only).
+    pub secret_env: std::collections::BTreeMap<String, String>,
     /// `GANTRY_OIDC_ISSUER`, `GANTRY_OIDC_AUDIENCE` and `GANTRY_OIDC_JWKS` (the JWKS JSON, or
     /// `@path` to a file holding it): accept RS256/ES256 tokens from an OIDC provider.
     pub oidc: Option<OidcConfig>,
@@ -110,7 +111,8 @@ pub enum ConfigError {
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut config = Self::from_lookup(|name| std::env::var(name).ok())?;
-        config.nomad_tokens = std::env::vars().filter(|(name, _)| name.starts_with("NOMAD_")).collect();
+        config.secret_env =
+            std::env::vars().filter(|(name, _)| name.starts_with("NOMAD_") || name.starts_with("DOCKER_")).collect();
         Ok(config)
     }
 
@@ -121,7 +123,7 @@ impl Config {
 
     /// What the deployer's drivers need: the rollout deadline and the Nomad tokens.
     pub fn driver_settings(&self) -> DriverSettings {
-        DriverSettings { deadline: self.deploy_timeout(), nomad_tokens: self.nomad_tokens.clone() }
+        DriverSettings { deadline: self.deploy_timeout(), secret_env: self.secret_env.clone() }
     }
 
     /// The settings, or a one-line message naming the setting that is wrong on stderr (which
@@ -192,7 +194,7 @@ impl Config {
                 lookup("GANTRY_LOG_FORMAT").as_deref(),
                 lookup("AWS_LAMBDA_FUNCTION_NAME").is_some(),
             )?,
-            nomad_tokens: Default::default(),
+            secret_env: Default::default(),
             jwt_issuer: optional("GANTRY_JWT_ISSUER", "gantry"),
             jwt_audience: optional("GANTRY_JWT_AUDIENCE", "gantry"),
         })

@@ -30,8 +30,10 @@ use tracing::instrument;
 
 use crate::docker::{connect, create_and_start, engine, pull, wait_healthy};
 
-#[derive(Default)]
-pub struct ComposeDriver;
+pub struct ComposeDriver {
+    /// Reads the TLS material of `tcp+tls://` endpoints.
+    pub secrets: std::sync::Arc<crate::secrets::Secrets>,
+}
 
 fn failed(message: String, applied: Option<Applied>) -> DriverOutcome {
     DriverOutcome { succeeded: false, message, applied }
@@ -46,7 +48,7 @@ impl TargetDriver for ComposeDriver {
         release: &Release,
         attempt: &dyn Attempt,
     ) -> Result<DriverOutcome> {
-        let TargetConfig::Compose { endpoint, project, file, services } = &target.config else {
+        let TargetConfig::Compose { endpoint, tls, project, file, services } = &target.config else {
             return Err(DomainError::internal("the Compose driver got another kind of target"));
         };
         let stack = match compose::render(file, services, release) {
@@ -55,7 +57,7 @@ impl TargetDriver for ComposeDriver {
             Err(err) => return Err(err),
         };
         let applied = Applied { kind: ArtifactKind::ComposeFile, content: stack.rendered.clone() };
-        let docker = connect(endpoint)?;
+        let docker = connect(endpoint, tls.as_ref(), &self.secrets).await?;
         for service in &stack.services {
             pull(&docker, &service.image).await?;
         }

@@ -6,6 +6,7 @@
 //! Containers on the host network share its ports, so the old container is stopped (not
 //! removed) before the new one starts, and started again if the new one fails.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,26 +15,35 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
     RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
-use bollard::{ClientVersion, Docker};
+use bollard::{BollardRequest, ClientVersion, Docker};
 use futures::StreamExt;
 use gantry_domain::artifacts::{Applied, ArtifactKind};
 use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver, prior_or_remember};
+use gantry_domain::engines::DockerEndpoint;
 use gantry_domain::model::Release;
-use gantry_domain::targets::{DeploymentTarget, DockerCanary, TargetConfig};
+use gantry_domain::targets::{DeploymentTarget, DockerCanary, EngineTls, TargetConfig};
 use gantry_domain::{DomainError, Result};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
+use crate::secrets::Secrets;
+use crate::tls;
+
 /// Engine API 1.41 (Docker 20.10), which every supported engine speaks.
 const API: ClientVersion = ClientVersion { major_version: 1, minor_version: 41 };
 
-#[derive(Default)]
-pub struct DockerDriver;
+pub struct DockerDriver {
+    /// Reads the TLS material of `tcp+tls://` endpoints.
+    pub secrets: Arc<Secrets>,
+}
 
 /// An Engine error: a 4xx is the engine refusing what it was asked (an image that does not
 /// exist, an entrypoint that cannot run, a name in use), which no retry cures, so it is a
 /// `Validation` error the deployment fails with; anything else may pass and is `Internal`.
 pub(crate) fn engine(err: bollard::errors::Error) -> DomainError {
+    if let Some(refused) = tls::refusal("Docker Engine", &err) {
+        return refused;
+    }
     match &err {
         bollard::errors::Error::DockerResponseServerError { status_code: 400..=499, message } => {
             let message: String = message.chars().take(300).collect();
@@ -43,13 +53,34 @@ pub(crate) fn engine(err: bollard::errors::Error) -> DomainError {
     }
 }
 
-pub(crate) fn connect(endpoint: &str) -> Result<Docker> {
-    if let Some(path) = endpoint.strip_prefix("unix://") {
-        Docker::connect_with_unix(path, 120, &API).map_err(engine)
-    } else if let Some(addr) = endpoint.strip_prefix("tcp://") {
-        Docker::connect_with_http(&format!("http://{addr}"), 120, &API).map_err(engine)
-    } else {
-        Err(DomainError::internal(format!("unsupported Docker endpoint {endpoint}")))
+/// A client of the Engine at `endpoint`: a local socket, plaintext HTTP on loopback, or
+/// HTTPS that trusts only the target's CA and presents its client certificate.
+pub(crate) async fn connect(endpoint: &str, tls: Option<&EngineTls>, secrets: &Secrets) -> Result<Docker> {
+    let authority = |host: &str, port: u16| {
+        if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+    };
+    match (DockerEndpoint::parse(endpoint, tls)?, tls) {
+        (DockerEndpoint::Unix(path), _) => Docker::connect_with_unix(&path, 120, &API).map_err(engine),
+        (DockerEndpoint::Plain { host, port }, _) => {
+            Docker::connect_with_http(&format!("http://{}", authority(&host, port)), 120, &API).map_err(engine)
+        }
+        (DockerEndpoint::Tls { host, port }, Some(settings)) => {
+            let config = tls::client_config(&tls::Material::read(settings, secrets).await?)?;
+            let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+            http.enforce_http(false);
+            http.set_connect_timeout(Some(Duration::from_secs(10)));
+            let https = hyper_rustls::HttpsConnector::from((http, config));
+            let client = Arc::new(
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https),
+            );
+            let transport = move |req: BollardRequest| {
+                let client = client.clone();
+                async move { client.request(req).await.map_err(bollard::errors::Error::from) }
+            };
+            let address = format!("https://{}", authority(&host, port));
+            Docker::connect_with_custom_transport(transport, Some(address), 120, &API).map_err(engine)
+        }
+        (DockerEndpoint::Tls { .. }, None) => Err(DomainError::internal("a TLS endpoint without tls passed its check")),
     }
 }
 
@@ -80,6 +111,7 @@ impl TargetDriver for DockerDriver {
     ) -> Result<DriverOutcome> {
         let TargetConfig::Docker {
             endpoint,
+            tls,
             container_name,
             component_id,
             ports,
@@ -98,7 +130,7 @@ impl TargetDriver for DockerDriver {
                 message: "the release does not contain the target's component".into(),
             });
         };
-        let docker = connect(endpoint)?;
+        let docker = connect(endpoint, tls.as_ref(), &self.secrets).await?;
         let image = format!("{}@{}", component.image, component.digest);
         pull(&docker, &image).await?;
         let mut note = String::new();

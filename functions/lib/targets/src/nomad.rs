@@ -11,16 +11,20 @@ use crate::canary::analyse;
 use gantry_domain::artifacts::{Applied, ArtifactKind};
 use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver, prior_or_remember};
 use gantry_domain::model::Release;
-use gantry_domain::targets::{DeploymentTarget, TargetConfig};
+use gantry_domain::targets::{DeploymentTarget, EngineTls, TargetConfig};
 use gantry_domain::{DomainError, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::instrument;
 
+use crate::secrets::Secrets;
+use crate::tls;
+
 pub struct NomadDriver {
+    /// The client for targets without TLS settings (the system's roots).
     pub http: reqwest::Client,
-    /// The values `env:NOMAD_...` token references name, read from the environment at start.
-    pub tokens: std::collections::BTreeMap<String, String>,
+    /// Reads tokens and TLS material.
+    pub secrets: std::sync::Arc<Secrets>,
     /// How long a deployment may run before it is failed.
     pub deadline: Duration,
     /// How often the evaluation and the deployment are read.
@@ -32,11 +36,8 @@ pub struct NomadDriver {
 impl Default for NomadDriver {
     fn default() -> Self {
         Self {
-            http: reqwest::Client::builder()
-                .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .unwrap_or_default(),
-            tokens: Default::default(),
+            http: client().build().unwrap_or_default(),
+            secrets: std::sync::Arc::new(Secrets::from_env(Default::default())),
             deadline: Duration::from_secs(600),
             poll: Duration::from_secs(2),
             prober: std::sync::Arc::new(gantry_ci::HttpProber::default()),
@@ -44,25 +45,30 @@ impl Default for NomadDriver {
     }
 }
 
+fn client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(330))
+}
+
 struct Job<'a> {
     address: &'a str,
     namespace: &'a str,
     token: Option<String>,
+    http: reqwest::Client,
 }
 
-fn unreachable(what: &str, err: impl std::fmt::Display) -> DomainError {
-    DomainError::internal(format!("Nomad {what} failed: {err}"))
+/// A request that got no answer: a TLS refusal is a deployment failure that says why;
+/// anything else may pass, and is retried.
+fn unreachable(what: &str, err: reqwest::Error) -> DomainError {
+    tls::refusal("Nomad API", &err).unwrap_or_else(|| DomainError::internal(format!("Nomad {what} failed: {err}")))
 }
 
 impl Job<'_> {
-    async fn call(
-        &self,
-        http: &reqwest::Client,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value> {
-        let mut req = http
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
+        let mut req = self
+            .http
             .request(method, format!("{}/v1{path}", self.address.trim_end_matches('/')))
             .query(&[("namespace", self.namespace)]);
         if let Some(token) = &self.token {
@@ -82,23 +88,35 @@ impl Job<'_> {
         if !status.is_success() {
             return Err(DomainError::internal(format!("Nomad {path} answered {status}: {text}")));
         }
-        serde_json::from_str(&text).map_err(|e| unreachable(path, e))
+        serde_json::from_str(&text).map_err(|e| DomainError::internal(format!("Nomad {path} answered: {e}")))
     }
 }
 
-/// Resolves `env:NOMAD_...` token references from `tokens`; others need a secrets client
-/// this driver lacks.
-fn token(tokens: &std::collections::BTreeMap<String, String>, reference: Option<&str>) -> Result<Option<String>> {
-    match reference {
-        None => Ok(None),
-        Some(r) => match r.strip_prefix("env:") {
-            Some(name) => tokens
-                .get(name)
-                .cloned()
-                .map(Some)
-                .ok_or_else(|| DomainError::internal(format!("{name} is not set for the Nomad token"))),
-            None => Err(DomainError::internal(format!("token reference {r} is not supported by this worker yet"))),
-        },
+impl NomadDriver {
+    /// The target's connection: its token, and a client trusting only its CA (presenting
+    /// its client certificate) when it has TLS settings.
+    async fn job<'a>(
+        &self,
+        address: &'a str,
+        namespace: &'a str,
+        token_ref: Option<&str>,
+        tls: Option<&EngineTls>,
+    ) -> Result<Job<'a>> {
+        let token = match token_ref {
+            Some(r) => Some(self.secrets.resolve("tokenRef", r).await?),
+            None => None,
+        };
+        let http = match tls {
+            None => self.http.clone(),
+            Some(settings) => {
+                let config = tls::client_config(&tls::Material::read(settings, &self.secrets).await?)?;
+                client()
+                    .use_preconfigured_tls(config)
+                    .build()
+                    .map_err(|e| DomainError::internal(format!("Nomad client: {e}")))?
+            }
+        };
+        Ok(Job { address, namespace, token, http })
     }
 }
 
@@ -111,12 +129,12 @@ impl TargetDriver for NomadDriver {
         release: &Release,
         attempt: &dyn Attempt,
     ) -> Result<DriverOutcome> {
-        let TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref, canary_analysis } = &target.config
+        let TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref, tls, canary_analysis } = &target.config
         else {
             return Err(DomainError::internal("the Nomad driver got another kind of target"));
         };
-        let nomad = Job { address, namespace, token: token(&self.tokens, token_ref.as_deref())? };
-        let mut job = nomad.call(&self.http, reqwest::Method::GET, &format!("/job/{job_id}"), None).await?;
+        let nomad = self.job(address, namespace, token_ref.as_deref(), tls.as_ref()).await?;
+        let mut job = nomad.call(reqwest::Method::GET, &format!("/job/{job_id}"), None).await?;
         let current_version = job["Version"].as_u64().unwrap_or(0);
         let modify_index = job["JobModifyIndex"].as_u64().unwrap_or(0);
         let (missing, changed) = pin(&mut job, tasks, release);
@@ -135,8 +153,7 @@ impl TargetDriver for NomadDriver {
         if resumed && !changed {
             // The job runs this spec already: a worker that died registered it. Follow its
             // deployment instead of registering the same spec again.
-            let latest =
-                nomad.call(&self.http, reqwest::Method::GET, &format!("/job/{job_id}/deployment"), None).await?;
+            let latest = nomad.call(reqwest::Method::GET, &format!("/job/{job_id}/deployment"), None).await?;
             if let Some(deployment_id) = latest["ID"].as_str().filter(|id| !id.is_empty()) {
                 tracing::info!(job_id, deployment_id, "taking over a rollout already registered");
                 let deadline = tokio::time::Instant::now() + self.deadline;
@@ -200,12 +217,9 @@ impl NomadDriver {
         canary: Option<&AnalysisSpec>,
     ) -> Result<DriverOutcome> {
         let post = reqwest::Method::POST;
-        nomad
-            .call(&self.http, post.clone(), &format!("/job/{job_id}/plan"), Some(&json!({ "Job": job, "Diff": true })))
-            .await?;
+        nomad.call(post.clone(), &format!("/job/{job_id}/plan"), Some(&json!({ "Job": job, "Diff": true }))).await?;
         let registered = nomad
             .call(
-                &self.http,
                 post.clone(),
                 &format!("/job/{job_id}"),
                 Some(&json!({ "Job": job, "EnforceIndex": true, "JobModifyIndex": modify_index })),
@@ -231,7 +245,7 @@ impl NomadDriver {
         let get = reqwest::Method::GET;
         let deadline = tokio::time::Instant::now() + self.deadline;
         let deployment_id = loop {
-            let eval = nomad.call(&self.http, get.clone(), &format!("/evaluation/{eval_id}"), None).await?;
+            let eval = nomad.call(get.clone(), &format!("/evaluation/{eval_id}"), None).await?;
             match (eval["Status"].as_str(), eval["DeploymentID"].as_str()) {
                 (Some("complete"), Some(id)) if !id.is_empty() => break id.to_owned(),
                 (Some("failed" | "canceled"), _) => {
@@ -269,7 +283,7 @@ impl NomadDriver {
         let (get, post) = (reqwest::Method::GET, reqwest::Method::POST);
         let mut notes = Vec::new();
         loop {
-            let deployment = nomad.call(&self.http, get.clone(), &format!("/deployment/{deployment_id}"), None).await?;
+            let deployment = nomad.call(get.clone(), &format!("/deployment/{deployment_id}"), None).await?;
             match deployment["Status"].as_str() {
                 Some("successful") => {
                     notes.push(format!("job {job_id} deployment {deployment_id} successful"));
@@ -290,19 +304,19 @@ impl NomadDriver {
                         Ok(summary) => {
                             let body = json!({ "DeploymentID": deployment_id, "All": true });
                             let path = format!("/deployment/promote/{deployment_id}");
-                            nomad.call(&self.http, post.clone(), &path, Some(&body)).await?;
+                            nomad.call(post.clone(), &path, Some(&body)).await?;
                             notes.push(format!("{summary}; promoted"));
                             continue;
                         }
                         Err(why) => why,
                     };
-                    nomad.call(&self.http, post.clone(), &format!("/deployment/fail/{deployment_id}"), None).await?;
+                    nomad.call(post.clone(), &format!("/deployment/fail/{deployment_id}"), None).await?;
                     return self
                         .revert(nomad, job_id, previous_version, format!("canary analysis failed: {why}"))
                         .await;
                 }
                 _ if tokio::time::Instant::now() > deadline => {
-                    nomad.call(&self.http, post.clone(), &format!("/deployment/fail/{deployment_id}"), None).await?;
+                    nomad.call(post.clone(), &format!("/deployment/fail/{deployment_id}"), None).await?;
                     let why = format!("deployment {deployment_id} did not finish in time");
                     return self.revert(nomad, job_id, previous_version, why).await;
                 }
@@ -313,7 +327,7 @@ impl NomadDriver {
 
     async fn revert(&self, nomad: &Job<'_>, job_id: &str, version: u64, why: String) -> Result<DriverOutcome> {
         let body = json!({ "JobID": job_id, "JobVersion": version });
-        nomad.call(&self.http, reqwest::Method::POST, &format!("/job/{job_id}/revert"), Some(&body)).await?;
+        nomad.call(reqwest::Method::POST, &format!("/job/{job_id}/revert"), Some(&body)).await?;
         Ok(DriverOutcome {
             succeeded: false,
             applied: None,
@@ -339,17 +353,6 @@ fn canaries_ready(deployment: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::token;
-
-    #[test]
-    fn tokens_come_from_the_configured_nomad_variables() {
-        let tokens = [("NOMAD_TOKEN".to_owned(), "s3cret".to_owned())].into();
-        assert_eq!(token(&tokens, None).unwrap(), None);
-        assert_eq!(token(&tokens, Some("env:NOMAD_TOKEN")).unwrap().as_deref(), Some("s3cret"));
-        assert!(token(&tokens, Some("env:NOMAD_OTHER")).unwrap_err().to_string().contains("NOMAD_OTHER is not set"));
-        assert!(token(&tokens, Some("ssm:/nomad/token")).is_err());
-    }
-
     #[test]
     fn canaries_are_ready_when_every_canaried_group_is_healthy_and_unpromoted() {
         let deployment = |healthy: u64, promoted: bool| {
