@@ -20,11 +20,13 @@ export GANTRY_DATA_KEY ?= ZGV2ZWxvcG1lbnQtb25seS1kYXRhLWtleS0zMmJ5dGU=
 export GANTRY_JWT_SECRET ?= development-only-jwt-secret-change-me
 # The key evidence records are signed with; deployments read theirs from Secrets Manager.
 export GANTRY_EVIDENCE_KEY ?= development-only-evidence-key-change-me
+# An Ed25519 key for development only (PKCS#8, base64 of the DER).
+export GANTRY_JOB_SIGNING_KEY ?= MC4CAQAwBQYDK2VwBCIEIJBe0KJ+yNQm7wIlQdlrnOcJz9cXwXj/V+y7HnUaLQ8n
 
 EMULATOR := localstack/ministack.sh
 VENV := .venv
 
-.PHONY: help setup emulator-up emulator-down dev deploy-local deploy-local-down test lint schema build-lambda lambda-report
+.PHONY: help setup emulator-up emulator-down dev deploy-local deploy-local-down test lint schema build-lambda build-agent lambda-report
 
 help:
 	@echo "make dev     run the devserver on http://127.0.0.1:8080/graphql against the local emulator"
@@ -33,6 +35,7 @@ help:
 	@echo "make test    run every check: template lint, unit and end-to-end tests, and the deployed stack's suite"
 	@echo "make schema  regenerate schema.graphql from the code"
 	@echo "make build-lambda   arm64 Lambda packages for AWS; make lambda-report: their sizes and init times"
+	@echo "make build-agent    the pull agent as static binaries for x86_64 and aarch64"
 
 setup:
 	@scripts/install-system-deps.sh
@@ -89,6 +92,10 @@ schema:
 # installed into .venv by the script).
 build-lambda:
 	@scripts/build-lambda.sh
+
+# The pull agent as static binaries for x86_64 and aarch64: target/agent/<arch>/gantry-agent.
+build-agent:
+	@scripts/build-agent.sh
 
 # Each package's zipped size and each bootstrap's init time (built again for this machine).
 lambda-report: build-lambda

@@ -128,6 +128,9 @@ fn capture_logs() {
         .try_init();
 }
 
+/// The Ed25519 job-signing key (PKCS#8, base64 of the DER) tests sign agent jobs with.
+pub const JOB_SIGNING_KEY: &str = "MC4CAQAwBQYDK2VwBCIEILourV6HnjQ51gcoGFyW6y2hsJ8K7xhSDlnzLiAA7i4S";
+
 /// The configuration tests run with, over `table` and the two queues; `overrides` replace
 /// or add settings.
 pub fn test_config(table: &str, events_queue: &str, deploy_queue: &str, overrides: &[(&str, &str)]) -> Config {
@@ -148,6 +151,7 @@ pub fn test_config(table: &str, events_queue: &str, deploy_queue: &str, override
             "GANTRY_DATA_KEY" => DATA_KEY,
             "GANTRY_JWT_SECRET" => JWT_SECRET,
             "GANTRY_EVIDENCE_KEY" => "test-only-evidence-key-0123456789abcdef",
+            "GANTRY_JOB_SIGNING_KEY" => JOB_SIGNING_KEY,
             "GANTRY_OIDC_ISSUER" => OIDC_ISSUER,
             "GANTRY_OIDC_AUDIENCE" => "gantry-api",
             "GANTRY_OIDC_JWKS" => include_str!("../fixtures/keys/jwks.json"),

@@ -100,7 +100,7 @@ impl Drop for PrivateDockerd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = Command::new("umount").arg(self.dir.join("exec/netns/default")).status();
+        let _ = Command::new("umount").arg(self.dir.join("exec/netns/default")).stderr(Stdio::null()).status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -17,6 +17,7 @@ use gantry_platform::http::graphql_error;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// `POST /graphql` runs a request; `GET /graphql` serves GraphiQL; `GET /health` says ok.
+pub mod agents;
 pub mod graphiql;
 pub mod rest;
 pub mod ui;
@@ -34,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         promotions: state.promotions.clone(),
         chat: state.chat.clone(),
         subscriptions: state.subscriptions.clone(),
+        agents: state.agents.clone(),
     });
     let rest = Router::new()
         .route("/api/v1/releases", post(rest::create_release))
@@ -50,7 +52,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(Api { schema, state })
         .merge(rest)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .merge(ui::router(state_for_ui));
+        .merge(ui::router(state_for_ui.clone()))
+        .merge(agents::router(state_for_ui));
     gantry_platform::layers::harden(routes, &config)
 }
 

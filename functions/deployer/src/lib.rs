@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use gantry_domain::agents::jobs::DeadlineCheck;
 use gantry_domain::deployments::{DeployJob, MAX_DELIVERIES};
 use gantry_domain::reports::ReportJob;
 use gantry_domain::steps::StepJob;
@@ -17,6 +18,8 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Job {
+    // First: a deadline check also has a promotion and a target, like a deploy job.
+    AgentDeadline(DeadlineCheck),
     Deploy(DeployJob),
     Report(ReportJob),
     Step(StepJob),
@@ -32,6 +35,12 @@ pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
             let job = match job {
                 Job::Report(report) => return state.reports.deliver(report).await,
                 Job::Step(step) => return state.promotions.run_step(step).await,
+                Job::AgentDeadline(check) => {
+                    if let Some(promotion) = state.agent_jobs.deadline_passed(&check).await? {
+                        state.promotions.settle(promotion).await?;
+                    }
+                    return Ok(());
+                }
                 Job::Deploy(job) => job,
             };
             let result = state.deployer.run(job.clone()).await;

@@ -66,6 +66,7 @@ named_enum!(
         Promotion = "promotion",
         SlackUser = "slack-user",
         Subscription = "notification-subscription",
+        Agent = "agent",
     }
 );
 

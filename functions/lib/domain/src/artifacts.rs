@@ -27,16 +27,21 @@ pub enum ArtifactKind {
 }
 
 /// What a driver applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Applied {
     pub kind: ArtifactKind,
     pub content: String,
 }
 
 impl Applied {
-    /// A JSON artifact, pretty-printed so it reads and diffs well.
+    /// A JSON artifact, pretty-printed so it reads and diffs well, with every object's keys
+    /// in order: the same value always gives the same bytes (and sha256), whichever process
+    /// rendered it (a map's iteration order is not kept).
     pub fn json(kind: ArtifactKind, value: &impl Serialize) -> Self {
-        Self { kind, content: serde_json::to_string_pretty(value).unwrap_or_default() }
+        let canonical = serde_json_canonicalizer::to_string(value).unwrap_or_default();
+        let sorted: serde_json::Value = serde_json::from_str(&canonical).unwrap_or_default();
+        Self { kind, content: serde_json::to_string_pretty(&sorted).unwrap_or_default() }
     }
 }
 

@@ -132,6 +132,12 @@ pub trait TargetDriver: Send + Sync {
         release: &Release,
         attempt: &dyn Attempt,
     ) -> Result<DriverOutcome>;
+
+    /// What a deployment of `release` to `target` applies, rendered without reaching the
+    /// target: the artifact of a job an agent applies.
+    fn render(&self, _target: &DeploymentTarget, _release: &Release) -> Result<crate::artifacts::Applied> {
+        Err(DomainError::validation("this kind of target is not served by agents"))
+    }
 }
 
 #[async_trait]
@@ -155,6 +161,9 @@ pub trait DeploymentRepository: Send + Sync {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Option<Deployment>>;
+    /// Hands the lease `from` holds to `to` until `until` (a deployment given to an agent);
+    /// `false` when `from` no longer holds it.
+    async fn hand_over(&self, job: &DeployJob, from: &str, to: &str, until: DateTime<Utc>) -> Result<bool>;
     /// Moves the lease `owner` holds on to `until`; `false` when it no longer holds it.
     async fn renew(&self, job: &DeployJob, owner: &str, until: DateTime<Utc>) -> Result<bool>;
     /// Writes down what ran before the deployment (`prior`) while `owner` holds its lease,
@@ -193,6 +202,7 @@ pub struct Deployer {
     deployments: Arc<dyn DeploymentRepository>,
     promotions: crate::promotions::Promotions,
     drivers: HashMap<TargetKind, Arc<dyn TargetDriver>>,
+    agents: Option<crate::agents::jobs::AgentJobs>,
     worker: String,
     lease: Duration,
 }
@@ -230,9 +240,16 @@ impl Deployer {
             deployments,
             promotions,
             drivers,
+            agents: None,
             worker: format!("worker-{}", uuid::Uuid::new_v4().simple()),
             lease: Duration::seconds(LEASE),
         }
+    }
+
+    /// Hands deployments to agent-served targets to their agents through `agents`.
+    pub fn with_agents(mut self, agents: crate::agents::jobs::AgentJobs) -> Self {
+        self.agents = Some(agents);
+        self
     }
 
     /// Holds each deployment this long before another worker may take it over.
@@ -257,7 +274,20 @@ impl Deployer {
             .get_release(promotion.release_id)
             .await?
             .ok_or_else(|| DomainError::not_found("release", promotion.release_id))?;
+        let agent = target.as_ref().and_then(|t| t.config.agent());
         let outcome = match (&target, self.drivers.get(&deployment.kind)) {
+            // An agent applies it: the job is written for it and no worker waits.
+            (Some(target), Some(driver)) if agent.is_some() => match driver.render(target, &release) {
+                Ok(artifact) => {
+                    let agents = self.agents.as_ref().ok_or_else(|| DomainError::internal("no agent jobs here"))?;
+                    let agent = agent.unwrap_or_default();
+                    return agents.dispatch(&job, (target, &release, artifact), agent, &self.worker).await;
+                }
+                Err(err) if refusal(&err) => {
+                    DriverOutcome { succeeded: false, applied: None, message: err.public_message() }
+                }
+                Err(err) => return Err(err),
+            },
             (None, _) => DriverOutcome { succeeded: false, applied: None, message: "the target was removed".into() },
             (Some(_), None) => DriverOutcome {
                 succeeded: false,

@@ -45,3 +45,4 @@ id_type!(EvidenceId, "evidence record");
 id_type!(CiIntegrationId, "CI integration");
 id_type!(SubscriptionId, "notification subscription");
 id_type!(EventId, "notification event");
+id_type!(AgentId, "pull agent");

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod agents;
 pub mod analysis;
 pub mod artifacts;
 pub mod budget;

@@ -68,6 +68,10 @@ pub enum TargetConfig {
         /// The CA, client certificate and key of a `tcp+tls://` endpoint.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tls: Option<EngineTls>,
+        /// The pull agent that applies deployments on its host's engine, instead of an
+        /// endpoint the control plane reaches (then `endpoint` is empty).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_id: Option<crate::agents::AgentId>,
         container_name: String,
         component_id: ComponentId,
         ports: Vec<PortMapping>,
@@ -113,6 +117,9 @@ pub enum TargetConfig {
         endpoint: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tls: Option<EngineTls>,
+        /// As for a Docker target.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_id: Option<crate::agents::AgentId>,
         /// Containers are named `<project>-<service>`.
         project: String,
         /// The compose file (see [`crate::compose`]).
@@ -131,6 +138,14 @@ impl TargetConfig {
         }
     }
 
+    /// The agent that applies this target's deployments, when one does.
+    pub fn agent(&self) -> Option<crate::agents::AgentId> {
+        match self {
+            Self::Docker { agent_id, .. } | Self::Compose { agent_id, .. } => *agent_id,
+            _ => None,
+        }
+    }
+
     /// The components this target runs.
     pub fn components(&self) -> Vec<ComponentId> {
         match self {
@@ -145,21 +160,32 @@ impl TargetConfig {
     pub fn validate(&self) -> Result<()> {
         let invalid = |msg: String| Err(DomainError::validation(msg));
         match self {
-            Self::Compose { endpoint, tls, project, file, services } => {
-                DockerEndpoint::parse(endpoint, tls.as_ref())?;
+            Self::Compose { endpoint, tls, agent_id, project, file, services } => {
+                engine(endpoint, tls.as_ref(), *agent_id)?;
                 if !docker_name(project) || project.len() > 63 {
                     return invalid(format!("project {project:?} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*, 63 at most"));
                 }
                 crate::compose::check(file, services)?;
             }
-            Self::Docker { endpoint, tls, container_name, ports, env, health_check, network_mode, canary, .. } => {
+            Self::Docker {
+                endpoint,
+                tls,
+                agent_id,
+                container_name,
+                ports,
+                env,
+                health_check,
+                network_mode,
+                canary,
+                ..
+            } => {
                 if let Some(canary) = canary {
                     canary.analysis.check("canary analysis")?;
                     if canary.command.as_ref().is_some_and(Vec::is_empty) {
                         return invalid("a canary command must not be empty".into());
                     }
                 }
-                DockerEndpoint::parse(endpoint, tls.as_ref())?;
+                engine(endpoint, tls.as_ref(), *agent_id)?;
                 if !docker_name(container_name) {
                     return invalid(format!("container name {container_name:?} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"));
                 }
@@ -213,6 +239,17 @@ impl TargetConfig {
     }
 }
 
+/// A Docker engine is reached at an endpoint, or through an agent, not both.
+fn engine(endpoint: &str, tls: Option<&EngineTls>, agent: Option<crate::agents::AgentId>) -> Result<()> {
+    match agent {
+        None => DockerEndpoint::parse(endpoint, tls).map(|_| ()),
+        Some(_) if endpoint.is_empty() && tls.is_none() => Ok(()),
+        Some(_) => Err(DomainError::validation(
+            "a target served by an agent names no endpoint or tls: the agent reaches its own engine",
+        )),
+    }
+}
+
 fn docker_name(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.len() <= 128
@@ -243,11 +280,18 @@ pub trait TargetRepository: Send + Sync {
 pub struct Targets {
     targets: Arc<dyn TargetRepository>,
     repo: Arc<dyn Repository>,
+    agents: Option<Arc<dyn crate::agents::AgentRepository>>,
 }
 
 impl Targets {
     pub fn new(targets: Arc<dyn TargetRepository>, repo: Arc<dyn Repository>) -> Self {
-        Self { targets, repo }
+        Self { targets, repo, agents: None }
+    }
+
+    /// Checks that a target's agent is enrolled and not revoked when it is added.
+    pub fn with_agents(mut self, agents: Arc<dyn crate::agents::AgentRepository>) -> Self {
+        self.agents = Some(agents);
+        self
     }
 
     #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
@@ -258,6 +302,15 @@ impl Targets {
             .get_environment(environment)
             .await?
             .ok_or_else(|| DomainError::not_found("environment", environment))?;
+        if let Some(agent) = config.agent() {
+            let found = match &self.agents {
+                Some(agents) => agents.get_agent(agent).await?,
+                None => None,
+            };
+            if found.is_none_or(|a| a.revoked_at.is_some()) {
+                return Err(DomainError::not_found("agent", agent));
+            }
+        }
         let wanted = config.components();
         let found = self.repo.get_components(&wanted).await?;
         if let Some(missing) = wanted.iter().find(|id| !found.iter().any(|c| c.id == **id)) {
@@ -291,6 +344,7 @@ mod tests {
         TargetConfig::Docker {
             endpoint: endpoint.into(),
             tls: None,
+            agent_id: None,
             container_name: name.into(),
             component_id: ComponentId::new(),
             ports: vec![PortMapping { host: 8080, container: 80 }],

@@ -2,6 +2,7 @@
 //! (`make schema`), and a test fails when the file is stale.
 
 pub mod accounts;
+pub mod agents;
 pub mod analysis;
 pub mod artifacts;
 pub mod chatops;
@@ -44,6 +45,7 @@ pub struct Query(
     promotions::PromotionQuery,
     promotions::EvidenceQuery,
     chatops::ChatQuery,
+    agents::AgentQuery,
 );
 
 /// Every mutation root field.
@@ -58,6 +60,7 @@ pub struct Mutation(
     steps::StepMutation,
     freeze::FreezeMutation,
     chatops::ChatMutation,
+    agents::AgentMutation,
 );
 
 type Schema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
@@ -93,6 +96,7 @@ pub struct Services {
     pub promotions: Promotions,
     pub chat: gantry_domain::chatops::ChatOps,
     pub subscriptions: gantry_domain::notifications::Subscriptions,
+    pub agents: gantry_domain::agents::Agents,
 }
 
 pub fn build_schema(services: Services) -> GantrySchema {
@@ -108,6 +112,7 @@ pub fn build_schema(services: Services) -> GantrySchema {
         .data(services.promotions)
         .data(services.chat)
         .data(services.subscriptions)
+        .data(services.agents)
         .finish();
     let introspection = async_graphql::Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .introspection_only()

@@ -1,5 +1,6 @@
 //! Deployment targets in GraphQL.
 
+use gantry_domain::agents::AgentId;
 use std::collections::BTreeMap;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
@@ -82,8 +83,11 @@ impl From<EngineTls> for gantry_domain::targets::EngineTls {
 
 #[derive(SimpleObject)]
 pub struct DockerTarget {
-    pub endpoint: String,
+    /// Where the control plane reaches the engine; null when an agent serves the target.
+    pub endpoint: Option<String>,
     pub tls: Option<EngineTls>,
+    /// The pull agent that applies its deployments on its own host.
+    pub agent_id: Option<ID>,
     pub container_name: String,
     pub component_id: ID,
     pub ports: Vec<Port>,
@@ -118,8 +122,9 @@ pub struct NomadTarget {
 
 #[derive(SimpleObject)]
 pub struct ComposeTarget {
-    pub endpoint: String,
+    pub endpoint: Option<String>,
     pub tls: Option<EngineTls>,
+    pub agent_id: Option<ID>,
     pub project: String,
     /// The compose file as given (each deployment's artifact is the file it rendered).
     pub file: String,
@@ -150,6 +155,7 @@ impl DeploymentTarget {
             TargetConfig::Docker {
                 endpoint,
                 tls,
+                agent_id,
                 container_name,
                 component_id,
                 ports,
@@ -159,8 +165,9 @@ impl DeploymentTarget {
                 canary,
             } => Some(DockerTarget {
                 canary_analysis: canary.as_ref().map(|c| (&c.analysis).into()),
-                endpoint: endpoint.clone(),
+                endpoint: (!endpoint.is_empty()).then(|| endpoint.clone()),
                 tls: tls.as_ref().map(Into::into),
+                agent_id: agent_id.map(|a| ID(a.to_string())),
                 container_name: container_name.clone(),
                 component_id: ID(component_id.to_string()),
                 ports: ports.iter().map(|p| Port { host: p.host, container: p.container }).collect(),
@@ -200,9 +207,10 @@ impl DeploymentTarget {
     }
     async fn compose(&self) -> Option<ComposeTarget> {
         match &self.0.config {
-            TargetConfig::Compose { endpoint, tls, project, file, services } => Some(ComposeTarget {
-                endpoint: endpoint.clone(),
+            TargetConfig::Compose { endpoint, tls, agent_id, project, file, services } => Some(ComposeTarget {
+                endpoint: (!endpoint.is_empty()).then(|| endpoint.clone()),
                 tls: tls.as_ref().map(Into::into),
+                agent_id: agent_id.map(|a| ID(a.to_string())),
                 project: project.clone(),
                 file: file.clone(),
                 services: mappings(services),
@@ -248,10 +256,13 @@ pub struct HealthCheckInput {
 #[derive(InputObject)]
 pub struct DockerTargetInput {
     /// `unix:///var/run/docker.sock`, `tcp+tls://host:port` (with `tls`), or
-    /// `tcp://host:port` on loopback only.
-    pub endpoint: String,
+    /// `tcp://host:port` on loopback only. Not with `agentId`.
+    pub endpoint: Option<String>,
     /// The CA, client certificate and key of a `tcp+tls://` endpoint.
     pub tls: Option<EngineTls>,
+    /// A pull agent that applies the deployments on its host's engine, instead of an
+    /// endpoint.
+    pub agent_id: Option<ID>,
     pub container_name: String,
     pub component_id: ID,
     #[graphql(default)]
@@ -308,8 +319,9 @@ pub struct NomadTargetInput {
 #[derive(InputObject)]
 pub struct ComposeTargetInput {
     /// As for a Docker target.
-    pub endpoint: String,
+    pub endpoint: Option<String>,
     pub tls: Option<EngineTls>,
+    pub agent_id: Option<ID>,
     pub project: String,
     /// The compose file (YAML, at most 16 KiB).
     pub file: String,
@@ -349,8 +361,9 @@ fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> 
     }
     if let (TargetType::Compose, Some(c)) = (input.kind, input.compose) {
         return Ok(TargetConfig::Compose {
-            endpoint: c.endpoint,
+            endpoint: c.endpoint.unwrap_or_default(),
             tls: c.tls.map(Into::into),
+            agent_id: c.agent_id.as_ref().map(|a| AgentId::parse(a)).transpose()?,
             project: c.project,
             file: c.file,
             services: mapping(c.services)?,
@@ -358,8 +371,9 @@ fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> 
     }
     match (input.kind, input.docker, input.ecs, input.nomad) {
         (TargetType::Docker, Some(d), None, None) => Ok(TargetConfig::Docker {
-            endpoint: d.endpoint,
+            endpoint: d.endpoint.unwrap_or_default(),
             tls: d.tls.map(Into::into),
+            agent_id: d.agent_id.as_ref().map(|a| AgentId::parse(a)).transpose()?,
             container_name: d.container_name,
             component_id: component(&d.component_id)?,
             ports: d.ports.into_iter().map(|p| PortMapping { host: p.host, container: p.container }).collect(),

@@ -71,6 +71,14 @@ pub struct Config {
     /// `GANTRY_WEBHOOK_ALLOWED_HOSTS`: comma-separated host names or addresses that
     /// notification webhooks may reach although they are loopback, private or link-local.
     pub webhook_allowed_hosts: Vec<String>,
+    /// `GANTRY_JOB_SIGNING_KEY`: Gantry's Ed25519 job-signing key (PKCS#8, PEM or base64 of
+    /// the DER); agents pin its public half at enrollment. Without it, agents cannot enroll
+    /// and agent-served targets cannot deploy.
+    pub job_signing_key: Option<Vec<u8>>,
+    /// `GANTRY_AGENT_OFFLINE_SECONDS` (45): an agent without a heartbeat this long is offline.
+    pub agent_offline_seconds: u64,
+    /// `GANTRY_AGENT_JOB_SECONDS` (600): how long an agent has to finish a job before it fails.
+    pub agent_job_seconds: u64,
     /// `NOMAD_*` and `DOCKER_*`: the values targets' `env:NOMAD_...` and `env:DOCKER_...`
     /// references name (tokens and TLS material; the deployer only).
     pub secret_env: std::collections::BTreeMap<String, String>,
@@ -195,6 +203,12 @@ impl Config {
                 lookup("AWS_LAMBDA_FUNCTION_NAME").is_some(),
             )?,
             secret_env: Default::default(),
+            job_signing_key: lookup("GANTRY_JOB_SIGNING_KEY")
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| job_signing_key(&v))
+                .transpose()?,
+            agent_offline_seconds: number("GANTRY_AGENT_OFFLINE_SECONDS", 45, 20..=3600, "expected 20 to 3600")?,
+            agent_job_seconds: number("GANTRY_AGENT_JOB_SECONDS", 600, 30..=86_400, "expected 30 to 86400")?,
             jwt_issuer: optional("GANTRY_JWT_ISSUER", "gantry"),
             jwt_audience: optional("GANTRY_JWT_AUDIENCE", "gantry"),
         })
@@ -327,6 +341,24 @@ fn log_format(value: Option<&str>, in_lambda: bool) -> Result<LogFormat, ConfigE
             why: "expected json or pretty",
         }),
     }
+}
+
+/// The PKCS#8 DER of an Ed25519 key given as PEM or as base64 of the DER.
+fn job_signing_key(raw: &str) -> Result<Vec<u8>, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        name: "GANTRY_JOB_SIGNING_KEY",
+        value: "(hidden)".into(),
+        why: "expected an Ed25519 PKCS#8 key: PEM, or base64 of the DER (openssl genpkey -algorithm ed25519)",
+    };
+    let trimmed = raw.trim();
+    let der = if trimmed.starts_with("-----BEGIN") {
+        let body: String = trimmed.lines().filter(|l| !l.starts_with("-----")).flat_map(|l| l.trim().chars()).collect();
+        base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| invalid())?
+    } else {
+        base64::engine::general_purpose::STANDARD.decode(trimmed).map_err(|_| invalid())?
+    };
+    gantry_signing::SigningKey::from_pkcs8(&der).map_err(|_| invalid())?;
+    Ok(der)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Configuration, AWS clients and tracing: everything a function's `main` sets up once.
 
+pub mod agents;
 mod config;
 pub mod http;
 pub mod layers;
@@ -107,6 +108,9 @@ pub struct AppState {
     pub slack: SlackIntake,
     /// Dashboard sessions.
     pub sessions: gantry_domain::sessions::Sessions,
+    /// Pull agents, and the jobs handed to them.
+    pub agents: gantry_domain::agents::Agents,
+    pub agent_jobs: gantry_domain::agents::jobs::AgentJobs,
 }
 
 impl AppState {
@@ -145,7 +149,7 @@ impl AppState {
             .as_ref()
             .map(|o| OidcKeys::from_jwks(&o.issuer, &o.audience, &o.jwks).expect("Config checked the JWKS"));
         let auth = Authenticator::new(local, oidc, accounts.clone());
-        let targets = Targets::new(repo.clone(), repo.clone());
+        let targets = Targets::new(repo.clone(), repo.clone()).with_agents(repo.clone());
         let signer = Arc::new(gantry_auth::JwsEvidenceSigner::new(&config.evidence_key));
         let deploy_jobs = SqsQueue::new(sqs.clone(), config.deploy_queue_url.clone());
         let notify_jobs = SqsQueue::new(sqs.clone(), config.notify_queue_url.clone());
@@ -179,12 +183,16 @@ impl AppState {
             Reports::new(repo.clone(), repo.clone(), repo.clone(), ci.clone(), client, Arc::new(deploy_jobs.clone()))
                 .linking_to(config.public_url.clone());
         let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer, rollout);
+        let (agents, agent_jobs) = agent_services(&config, &repo, &deploy_jobs);
         let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers)
-            .with_lease(config.deploy_lease_seconds);
+            .with_lease(config.deploy_lease_seconds)
+            .with_agents(agent_jobs.clone());
         let Chat { chat, subscriptions, notifier, slack } =
             Chat::new(&config, &repo, &sealer, &notify_jobs, &promotions);
         Arc::new(Self {
             sessions: sessions(&config, &repo, &sealer),
+            agents,
+            agent_jobs,
             promotions,
             deployer,
             deploy_jobs,
@@ -207,6 +215,25 @@ impl AppState {
             config,
         })
     }
+}
+
+/// Pull agents and their jobs, signed with the configured job-signing key; deadline checks
+/// travel on the deploy-jobs queue.
+fn agent_services(
+    config: &Config,
+    repo: &Arc<DynamoRepository>,
+    deploy_jobs: &SqsQueue,
+) -> (gantry_domain::agents::Agents, gantry_domain::agents::jobs::AgentJobs) {
+    let sealer = Arc::new(agents::Sealer::new(config.job_signing_key.as_deref()));
+    let agents = gantry_domain::agents::Agents::new(repo.clone(), sealer.clone(), config.agent_offline_seconds);
+    let jobs = gantry_domain::agents::jobs::AgentJobs {
+        repo: repo.clone(),
+        deployments: repo.clone(),
+        sealer,
+        queue: Arc::new(deploy_jobs.clone()),
+        deadline: chrono::Duration::seconds(i64::try_from(config.agent_job_seconds).unwrap_or(600)),
+    };
+    (agents, jobs)
 }
 
 /// Dashboard sessions, with the configured limits.

@@ -307,6 +307,18 @@ impl ReportQueue for SqsQueue {
 }
 
 #[async_trait]
+impl gantry_domain::agents::jobs::DeadlineQueue for SqsQueue {
+    #[instrument(skip_all, fields(promotion_id = %check.promotion_id, delay_seconds), err(level = "info"))]
+    async fn enqueue_deadline(
+        &self,
+        check: &gantry_domain::agents::jobs::DeadlineCheck,
+        delay_seconds: u32,
+    ) -> Result<()> {
+        self.send_delayed(check, delay_seconds).await
+    }
+}
+
+#[async_trait]
 impl StepQueue for SqsQueue {
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, step = job.step, delay_seconds), err(level = "info"))]
     async fn enqueue_step(&self, job: &StepJob, delay_seconds: u32) -> Result<()> {

@@ -15,7 +15,7 @@ use crate::keys::{self, s, stamp};
 use crate::{DynamoRepository, Tx};
 
 /// An update's output, or `None` when its condition did not hold.
-fn unless_condition_failed<T, E, R>(
+pub(crate) fn unless_condition_failed<T, E, R>(
     out: std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
 ) -> Result<Option<T>>
 where
@@ -97,6 +97,25 @@ impl DeploymentRepository for DynamoRepository {
             .send()
             .await;
         unless_condition_failed(out)?.and_then(|o| o.attributes).map(from_item).transpose()
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
+    async fn hand_over(&self, job: &DeployJob, from: &str, to: &str, until: DateTime<Utc>) -> Result<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::deployment(job.promotion_id, job.target_id).primary()))
+            .update_expression("SET leaseOwner = :to, leaseUntil = :until")
+            .condition_expression("#state = :running AND leaseOwner = :from")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":running", s(DeploymentState::Running.as_str()))
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":until", s(&stamp(until)))
+            .send()
+            .await;
+        Ok(unless_condition_failed(out)?.is_some())
     }
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]

@@ -462,6 +462,37 @@ pub fn slack_user(team: &str, user: &str) -> ItemKeys {
     ItemKeys::new(SLACK_USERS.to_owned(), format!("{SLACK_USER_PREFIX}{team}#{user}"))
 }
 
+// ----- Pull agents -----
+
+/// Every agent, under one partition (a few thousand at most): listing them is one Query.
+pub const AGENTS: &str = "AGENTS";
+pub const AGENT_PREFIX: &str = "AGENT#";
+
+pub fn agent(id: gantry_domain::agents::AgentId) -> ItemKeys {
+    ItemKeys::new(AGENTS.to_owned(), format!("{AGENT_PREFIX}{id}"))
+}
+
+/// An enrollment token, by its sha256; removed by TTL after it expires, deleted when used.
+pub fn agent_enrollment(token_hash: &str) -> ItemKeys {
+    ItemKeys::new(format!("ENROLL#{token_hash}"), "ENROLL")
+}
+
+/// A signed request's nonce, kept (then removed by TTL) while a replay could verify.
+pub fn agent_nonce(agent: gantry_domain::agents::AgentId, nonce: &str) -> ItemKeys {
+    ItemKeys::new(format!("NONCE#{agent}#{nonce}"), "NONCE")
+}
+
+/// An agent's jobs live in its own partition: what it may claim is one Query, and another
+/// agent's job is never under its key.
+pub fn agent_jobs_pk(agent: gantry_domain::agents::AgentId) -> String {
+    format!("{AGENT_PREFIX}{agent}")
+}
+pub const AGENT_JOB_PREFIX: &str = "JOB#";
+
+pub fn agent_job(agent: gantry_domain::agents::AgentId, promotion: PromotionId, target: TargetId) -> ItemKeys {
+    ItemKeys::new(agent_jobs_pk(agent), format!("{AGENT_JOB_PREFIX}{promotion}#{target}"))
+}
+
 /// A dashboard session, by the sha256 of its id (the id itself is never stored).
 pub fn dashboard_session(id_hash: &str) -> ItemKeys {
     ItemKeys::new(format!("SESSION#{id_hash}"), "SESSION")

@@ -2,6 +2,7 @@
 //! uniqueness or order matters, and no Scan anywhere.
 
 pub mod accounts;
+mod agents;
 mod blocks;
 mod budget;
 mod components;

@@ -48,7 +48,7 @@ impl TargetDriver for ComposeDriver {
         release: &Release,
         attempt: &dyn Attempt,
     ) -> Result<DriverOutcome> {
-        let TargetConfig::Compose { endpoint, tls, project, file, services } = &target.config else {
+        let TargetConfig::Compose { endpoint, tls, project, file, services, .. } = &target.config else {
             return Err(DomainError::internal("the Compose driver got another kind of target"));
         };
         let stack = match compose::render(file, services, release) {
@@ -68,6 +68,10 @@ impl TargetDriver for ComposeDriver {
         let (Prior { running: ran }, _) = prior_or_remember(attempt, now).await?;
         let outcome = roll_out(&docker, project, &stack, (&labels, &ran)).await?;
         Ok(DriverOutcome { applied: Some(applied), ..outcome })
+    }
+
+    fn render(&self, target: &DeploymentTarget, release: &Release) -> Result<Applied> {
+        crate::docker::render(target, release)
     }
 }
 

@@ -109,17 +109,8 @@ impl TargetDriver for DockerDriver {
         release: &Release,
         attempt: &dyn Attempt,
     ) -> Result<DriverOutcome> {
-        let TargetConfig::Docker {
-            endpoint,
-            tls,
-            container_name,
-            component_id,
-            ports,
-            env,
-            health_check,
-            network_mode,
-            canary,
-        } = &target.config
+        let TargetConfig::Docker { endpoint, tls, container_name, component_id, env, health_check, canary, .. } =
+            &target.config
         else {
             return Err(DomainError::internal("the Docker driver got another kind of target"));
         };
@@ -161,47 +152,8 @@ impl TargetDriver for DockerDriver {
                 .await
                 .map_err(engine)?;
         }
-        let labels = [
-            ("gantry.release", release.id.to_string()),
-            ("gantry.release-name", release.name.to_string()),
-            ("gantry.component", component.component_name.clone()),
-            ("gantry.digest", component.digest.to_string()),
-            ("gantry.target", target.id.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let host_config = HostConfig {
-            network_mode: Some(network_mode.clone()),
-            port_bindings: (network_mode != "host" && network_mode != "none").then(|| {
-                ports
-                    .iter()
-                    .map(|p| {
-                        (
-                            format!("{}/tcp", p.container),
-                            Some(vec![PortBinding {
-                                host_ip: Some("127.0.0.1".into()),
-                                host_port: Some(p.host.to_string()),
-                            }]),
-                        )
-                    })
-                    .collect()
-            }),
-            ..Default::default()
-        };
-        let body = ContainerCreateBody {
-            image: Some(image.clone()),
-            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            labels: Some(labels),
-            healthcheck: health_check.as_ref().map(|h| HealthConfig {
-                test: Some(std::iter::once("CMD".to_owned()).chain(h.command.iter().cloned()).collect()),
-                interval: Some(secs(h.interval_seconds)),
-                timeout: Some(secs(h.timeout_seconds)),
-                retries: Some(i64::from(h.retries)),
-                ..Default::default()
-            }),
-            host_config: Some(host_config),
-            ..Default::default()
+        let Some(body) = container_body(target, release) else {
+            return Err(DomainError::internal("the Docker driver got another kind of target"));
         };
         let applied = Applied::json(ArtifactKind::DockerContainer, &body);
         let budget = health_check.as_ref().map_or(Duration::from_secs(3), |h| {
@@ -250,6 +202,77 @@ impl TargetDriver for DockerDriver {
         let kept =
             if old_running { format!("; {container_name} keeps running the previous image") } else { String::new() };
         Ok(DriverOutcome { succeeded: false, applied: Some(applied), message: format!("{failure}{kept}") })
+    }
+
+    fn render(&self, target: &DeploymentTarget, release: &Release) -> Result<Applied> {
+        render(target, release)
+    }
+}
+
+/// The container create body a Docker target's deployment applies: the component's image
+/// pinned by digest, the target's environment, ports and health check, and `gantry.*`
+/// labels. `None` for another kind of target or a release without the target's component.
+pub fn container_body(target: &DeploymentTarget, release: &Release) -> Option<ContainerCreateBody> {
+    let TargetConfig::Docker { component_id, ports, env, health_check, network_mode, .. } = &target.config else {
+        return None;
+    };
+    let component = release.components.iter().find(|c| c.component_id == *component_id)?;
+    let image = format!("{}@{}", component.image, component.digest);
+    let labels = [
+        ("gantry.release", release.id.to_string()),
+        ("gantry.release-name", release.name.to_string()),
+        ("gantry.component", component.component_name.clone()),
+        ("gantry.digest", component.digest.to_string()),
+        ("gantry.target", target.id.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let host_config = HostConfig {
+        network_mode: Some(network_mode.clone()),
+        port_bindings: (network_mode != "host" && network_mode != "none").then(|| {
+            ports
+                .iter()
+                .map(|p| {
+                    (
+                        format!("{}/tcp", p.container),
+                        Some(vec![PortBinding {
+                            host_ip: Some("127.0.0.1".into()),
+                            host_port: Some(p.host.to_string()),
+                        }]),
+                    )
+                })
+                .collect()
+        }),
+        ..Default::default()
+    };
+    let body = ContainerCreateBody {
+        image: Some(image.clone()),
+        env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        labels: Some(labels),
+        healthcheck: health_check.as_ref().map(|h| HealthConfig {
+            test: Some(std::iter::once("CMD".to_owned()).chain(h.command.iter().cloned()).collect()),
+            interval: Some(secs(h.interval_seconds)),
+            timeout: Some(secs(h.timeout_seconds)),
+            retries: Some(i64::from(h.retries)),
+            ..Default::default()
+        }),
+        host_config: Some(host_config),
+        ..Default::default()
+    };
+    Some(body)
+}
+
+/// What a deployment to `target` applies, rendered without reaching it (for a job an
+/// agent applies and verifies).
+pub fn render(target: &DeploymentTarget, release: &Release) -> Result<Applied> {
+    match &target.config {
+        TargetConfig::Docker { .. } => container_body(target, release)
+            .map(|body| Applied::json(ArtifactKind::DockerContainer, &body))
+            .ok_or_else(|| DomainError::validation("the release does not contain the target's component")),
+        TargetConfig::Compose { file, services, .. } => gantry_domain::compose::render(file, services, release)
+            .map(|stack| Applied { kind: ArtifactKind::ComposeFile, content: stack.rendered }),
+        _ => Err(DomainError::validation("only Docker and Compose targets are served by agents")),
     }
 }
 

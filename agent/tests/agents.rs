@@ -1,0 +1,357 @@
+//! Two real `gantry-agent` processes, each with its own private dockerd, against the API and
+//! workers spawned on the local emulator: enrollment, a promotion deploying to both hosts,
+//! signed requests (replays, stale signatures and other agents' jobs refused), a tampered job
+//! refused by the agent, a revoked agent refused, and an agent killed mid-promotion: its job
+//! fails at its deadline and the environment rolls back on the other host.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use gantry_tests::app::TestApp;
+use gantry_tests::dockerd::PrivateDockerd;
+use gantry_tests::eventually;
+use gantry_tests::registry::{Registry, free_port};
+use serde_json::{Value, json};
+
+const AGENT: &str = env!("CARGO_BIN_EXE_gantry-agent");
+
+struct Host {
+    name: String,
+    dir: PathBuf,
+    engine: PrivateDockerd,
+    process: Option<Child>,
+}
+
+impl Host {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("gantry-agent-{name}-{}", uuid::Uuid::new_v4().simple()));
+        Self { name: name.into(), dir, engine: PrivateDockerd::start(None), process: None }
+    }
+
+    fn enroll(&self, url: &str, token: &str) -> std::process::Output {
+        Command::new(AGENT)
+            .args(["enroll", "--url", url, "--token", token, "--state-dir"])
+            .arg(&self.dir)
+            .output()
+            .expect("the agent runs")
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::File::create(self.dir.join("agent.log")).unwrap();
+        let child = Command::new(AGENT)
+            .args(["run", "--heartbeat-seconds", "1", "--docker-host", &self.engine.socket, "--state-dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the agent starts");
+        self.process = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
+    }
+
+    fn id(&self) -> String {
+        let identity: Value = serde_json::from_slice(&std::fs::read(self.dir.join("agent.json")).unwrap()).unwrap();
+        identity["agentId"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn enrollment(app: &TestApp, name: &str) -> String {
+    let created = app
+        .ok(
+            "mutation($n: String!) { createAgentEnrollment(name: $n, labels: [{ key: \"zone\", value: \"lab\" }]) { token } }",
+            json!({ "n": name }),
+        )
+        .await;
+    created["createAgentEnrollment"]["token"].as_str().unwrap().to_owned()
+}
+
+/// What the container on `port` serves.
+async fn served(port: u16) -> Option<String> {
+    reqwest::get(format!("http://127.0.0.1:{port}/gantry-build")).await.ok()?.text().await.ok()
+}
+
+/// A signed POST as the agent whose state is in `dir`, with `created` seconds from now.
+async fn signed_post(app: &TestApp, dir: &Path, path: &str, body: &Value, created_offset: i64, nonce: &str) -> u16 {
+    let key = gantry_signing::SigningKey::from_pem(&std::fs::read_to_string(dir.join("agent.key")).unwrap()).unwrap();
+    let identity: Value = serde_json::from_slice(&std::fs::read(dir.join("agent.json")).unwrap()).unwrap();
+    let bytes = serde_json::to_vec(body).unwrap();
+    let params = gantry_signing::requests::Params {
+        created: chrono::Utc::now().timestamp() + created_offset,
+        keyid: identity["agentId"].as_str().unwrap().to_owned(),
+        nonce: nonce.to_owned(),
+    };
+    let signed = gantry_signing::requests::sign(&key, "POST", path, &bytes, &params);
+    app.http
+        .post(format!("{}{path}", app.url))
+        .header("content-digest", signed.content_digest)
+        .header("signature-input", signed.signature_input)
+        .header("signature", signed.signature)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Two hosts, enrolled (a key pair on each, mode 0600; a token used once) and running.
+async fn enrolled_hosts(app: &TestApp) -> [Host; 2] {
+    let mut hosts = [Host::new("a"), Host::new("b")];
+    let tokens = [enrollment(app, "host-a").await, enrollment(app, "host-b").await];
+    for (host, token) in hosts.iter().zip(&tokens) {
+        let out = host.enroll(&app.url, token);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mode = std::fs::metadata(host.dir.join("agent.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the private key is its owner's only");
+    }
+    let again = Host::new("c");
+    let out = again.enroll(&app.url, &tokens[0]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown, used or expired"), "{out:?}");
+    for host in &mut hosts {
+        host.start();
+    }
+    let listed = eventually(Duration::from_secs(20), "both agents online", || async {
+        let query = "query { agents { id name online version labels { key value } host { os dockerVersion } } }";
+        let list = app.ok(query, json!({})).await["agents"].as_array().unwrap().clone();
+        (list.len() == 2 && list.iter().all(|a| a["online"] == true && a["host"]["dockerVersion"].is_string()))
+            .then_some(list)
+    })
+    .await;
+    assert!(listed.iter().any(|a| a["name"] == "host-a" && a["labels"][0]["value"] == "lab"), "{listed:?}");
+    hosts
+}
+
+/// An environment (with autoRollback) whose targets are the two hosts' agents, each running
+/// a component of its own that serves on its own port; versions 1.0.0 and 2.0.0 of each.
+struct Estate {
+    env: String,
+    ports: [u16; 2],
+    components: Vec<String>,
+    _registry: Registry,
+}
+
+impl Estate {
+    async fn new(app: &TestApp, hosts: &[Host; 2]) -> Self {
+        let registry = Registry::start(free_port(), &format!("{}/webhooks/registry/distribution", app.url), "unused");
+        let env = app.create_environment_with(json!({ "name": "edge", "order": 10, "autoRollback": true })).await;
+        let ports = [free_port(), free_port()];
+        let mut components = Vec::new();
+        for (host, port) in hosts.iter().zip(ports) {
+            let repo = format!("demo/{}", host.name);
+            let httpd = ["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h", "/etc"];
+            let image = format!("{}/{repo}", registry.host());
+            let component = app
+                .create_component_with(json!({ "name": format!("web-{}", host.name), "imageRepository": image }))
+                .await;
+            for version in ["1.0.0", "2.0.0"] {
+                let digest = registry.push_with_command(&repo, version, &format!("{} {version}", host.name), &httpd);
+                app.add_version(&component, version, &digest).await;
+            }
+            let target = json!({ "name": format!("host-{}", host.name), "type": "DOCKER", "docker": {
+                "agentId": host.id(), "containerName": format!("web-{}", host.name), "componentId": component,
+                "networkMode": "host" } });
+            let added = app.ok(
+                "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { docker { agentId endpoint } } }",
+                json!({ "e": env, "t": target }),
+            )
+            .await;
+            assert_eq!(added["addDeploymentTarget"]["docker"], json!({ "agentId": host.id(), "endpoint": null }));
+            components.push(component);
+        }
+        Self { env, ports, components, _registry: registry }
+    }
+
+    /// A new release of every component at `version`.
+    async fn release(&self, app: &TestApp, version: &str) -> String {
+        let components: Vec<Value> =
+            self.components.iter().map(|c| json!({ "componentId": c, "version": version })).collect();
+        let name = format!("both-{version}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        app.ready_release(&name, json!(components)).await
+    }
+
+    async fn target_id(&self, app: &TestApp, name: &str) -> String {
+        let targets =
+            app.ok("query($e: ID!) { environment(id: $e) { targets { id name } } }", json!({ "e": self.env })).await;
+        let list = targets["environment"]["targets"].as_array().unwrap().clone();
+        list.iter().find(|t| t["name"] == name).unwrap()["id"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_enroll_deploy_their_hosts_and_refuse_what_they_should() {
+    let app = TestApp::spawn_with_workers_and(&[("GANTRY_AGENT_JOB_SECONDS", "30")]).await;
+    let mut hosts = enrolled_hosts(&app).await;
+    let estate = Estate::new(&app, &hosts).await;
+    let ports = estate.ports;
+
+    let v1 = estate.release(&app, "1.0.0").await;
+    let first = app.promote(&v1, &estate.env).await;
+    assert_eq!(first["status"], "DEPLOYED", "{first:#}\n{}\n{}", hosts[0].log(), hosts[1].log());
+    assert_eq!(served(ports[0]).await.as_deref(), Some("a 1.0.0"));
+    assert_eq!(served(ports[1]).await.as_deref(), Some("b 1.0.0"));
+    // Each host's engine runs its own container, and the evidence names what was applied.
+    assert!(hosts[0].engine.docker(&["ps", "--format", "{{.Names}}"]).contains("web-a"));
+    assert!(!hosts[1].engine.docker(&["ps", "--format", "{{.Names}}"]).contains("web-a"));
+    let artifacts = gantry_tests::artifacts(&app, first["id"].as_str().unwrap()).await;
+    assert_eq!(artifacts.len(), 2);
+    assert!(artifacts.iter().all(|a| a["kind"] == "DOCKER_CONTAINER"));
+
+    // Agent A may not report on B's job; a replayed or stale request is refused.
+    let b_target = estate.target_id(&app, "host-b").await;
+    let others = format!("/agent/v1/jobs/{}/{b_target}/result", first["id"].as_str().unwrap());
+    let result = json!({ "succeeded": true, "message": "not mine", "appliedSha256": null });
+    assert_eq!(signed_post(&app, &hosts[0].dir, &others, &result, 0, "n-other").await, 404, "not its job");
+    let facts = json!({ "version": "0", "os": "linux", "arch": "x86_64" });
+    assert_eq!(signed_post(&app, &hosts[0].dir, "/agent/v1/heartbeat", &facts, 0, "n-once").await, 204);
+    assert_eq!(signed_post(&app, &hosts[0].dir, "/agent/v1/heartbeat", &facts, 0, "n-once").await, 401, "a replay");
+    assert_eq!(signed_post(&app, &hosts[0].dir, "/agent/v1/heartbeat", &facts, -600, "n-old").await, 401, "stale");
+
+    // Agent A dies; the next promotion's job for it is never claimed and fails at its
+    // deadline, and the environment rolls back: B runs 1.0.0 again.
+    hosts[0].kill();
+    let v2 = estate.release(&app, "2.0.0").await;
+    let requested = app.request_promotion(&v2, &estate.env).await;
+    let settled = eventually(Duration::from_secs(90), "the promotion to fail at the deadline", || async {
+        let p = app.promotion(requested["id"].as_str().unwrap()).await;
+        (p["status"] == "FAILED").then_some(p)
+    })
+    .await;
+    assert!(settled["reason"].to_string().contains("did not claim the job before its deadline"), "{settled:#}");
+    eventually(Duration::from_secs(90), "host b rolled back to 1.0.0", || async {
+        (served(ports[1]).await.as_deref() == Some("b 1.0.0")).then_some(())
+    })
+    .await;
+    revoked_agent_stops(&app, &mut hosts[1]).await;
+}
+
+/// Revoked, an agent is refused at its next request and stops.
+async fn revoked_agent_stops(app: &TestApp, host: &mut Host) {
+    app.ok("mutation($id: ID!) { revokeAgent(id: $id) { revokedAt } }", json!({ "id": host.id() })).await;
+    let mut process = host.process.take().unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = process.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(40), "the agent did not stop:\n{}", host.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status.code(), Some(1));
+    assert!(host.log().contains("this agent was revoked"), "{}", host.log());
+}
+
+/// Waits until `check` holds, polling every 100 ms for at most `limit`.
+async fn until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !check() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A job changed after Gantry signed it is refused by the agent, which applies nothing; an
+/// agent killed while applying a job does not apply it again when it comes back, and says
+/// what runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_job_is_refused_and_a_restart_never_applies_a_job_twice() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let app = TestApp::spawn_with_workers_and(&[("GANTRY_AGENT_JOB_SECONDS", "60")]).await;
+    let mut hosts = enrolled_hosts(&app).await;
+    let estate = Estate::new(&app, &hosts).await;
+    let v1 = estate.release(&app, "1.0.0").await;
+    assert_eq!(app.promote(&v1, &estate.env).await["status"], "DEPLOYED");
+
+    // With A stopped, the next job waits for it; it is changed in the table (another image),
+    // and A, back, refuses it.
+    hosts[0].kill();
+    let v2 = estate.release(&app, "2.0.0").await;
+    let requested = app.request_promotion(&v2, &estate.env).await;
+    let agent = hosts[0].id();
+    let key = [
+        ("PK".to_owned(), AttributeValue::S(format!("AGENT#{agent}"))),
+        (
+            "SK".to_owned(),
+            AttributeValue::S(format!(
+                "JOB#{}#{}",
+                requested["id"].as_str().unwrap(),
+                estate.target_id(&app, "host-a").await
+            )),
+        ),
+    ];
+    let job = eventually(Duration::from_secs(20), "the job for agent a", || async {
+        let got =
+            app.dynamodb.get_item().table_name(&app.table).set_key(Some(key.clone().into())).send().await.unwrap();
+        got.item
+    })
+    .await;
+    let payload = job["payload"].as_s().unwrap().replace("2.0.0", "6.6.6");
+    assert_ne!(&payload, job["payload"].as_s().unwrap(), "the payload names the release's version");
+    app.dynamodb
+        .update_item()
+        .table_name(&app.table)
+        .set_key(Some(key.clone().into()))
+        .update_expression("SET payload = :p")
+        .expression_attribute_values(":p", AttributeValue::S(payload))
+        .send()
+        .await
+        .unwrap();
+    let before = hosts[0].engine.docker(&["ps", "-a", "--format", "{{.Names}}"]);
+    hosts[0].start();
+    let failed = app.settled(requested["id"].as_str().unwrap()).await;
+    assert_eq!(failed["status"], "FAILED", "{failed:#}");
+    assert!(
+        failed["reason"].to_string().contains("the agent refused the job: the job's signature does not verify"),
+        "{failed:#}\n{}",
+        hosts[0].log()
+    );
+    assert_eq!(hosts[0].engine.docker(&["ps", "-a", "--format", "{{.Names}}"]), before, "nothing was applied on a");
+    gantry_tests::rolled_back_to(&app, &estate.env, &v1).await;
+
+    // B is killed as soon as its new container exists, before it is checked and renamed.
+    let v3 = estate.release(&app, "2.0.0").await;
+    // Once the rollback has finished, the environment takes the next promotion.
+    let q = "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id status } }";
+    let requested = eventually(Duration::from_secs(60), "the environment to be free", || async {
+        let answer = app.gql(q, json!({ "r": v3, "e": estate.env })).await;
+        answer["errors"].is_null().then(|| answer["data"]["requestPromotion"].clone())
+    })
+    .await;
+    until(Duration::from_secs(60), "b's new container", || {
+        hosts[1].engine.docker(&["ps", "-a", "--format", "{{.Names}}"]).lines().any(|n| n.starts_with("web-b-"))
+    })
+    .await;
+    hosts[1].kill();
+    let created =
+        hosts[1].engine.docker(&["ps", "-a", "--filter", "name=web-b-", "--format", "{{.ID}} {{.CreatedAt}}"]);
+    hosts[1].start();
+    let settled = app.settled(requested["id"].as_str().unwrap()).await;
+    assert!(
+        settled["deployments"]
+            .to_string()
+            .contains("the agent restarted while applying this job, which is not applied again"),
+        "{settled:#}\n{}",
+        hosts[1].log()
+    );
+    let after = hosts[1].engine.docker(&["ps", "-a", "--filter", "name=web-b-", "--format", "{{.ID}} {{.CreatedAt}}"]);
+    assert_eq!(after.lines().next(), created.lines().next(), "the container was not created a second time");
+}

@@ -1,0 +1,189 @@
+//! The pull agents' API. `POST /agent/v1/enroll` takes a one-time token; every other request
+//! is signed with the agent's key (HTTP Message Signatures, RFC 9421), verified here, and
+//! refused when stale (outside a 5-minute window), replayed, or from a revoked agent. An
+//! agent sees, claims and reports only its own jobs.
+//!
+//! - `POST /agent/v1/heartbeat`: the host's facts.
+//! - `POST /agent/v1/jobs/claim` `{ "waitSeconds": n }`: its jobs (a long poll, answered as
+//!   soon as one is there).
+//! - `POST /agent/v1/jobs/{promotionId}/{targetId}/progress` `{ "message": … }`.
+//! - `POST /agent/v1/jobs/{promotionId}/{targetId}/result` `{ succeeded, message, appliedSha256 }`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use gantry_domain::DomainError;
+use gantry_domain::agents::jobs::{AgentJob, JobResult};
+use gantry_domain::agents::{Agent, HostFacts};
+use gantry_domain::ids::{PromotionId, TargetId};
+use gantry_platform::AppState;
+use gantry_platform::http::{HttpError, header};
+use gantry_signing::PublicKey;
+use gantry_signing::requests::{Received, keyid, verify};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Agent requests are small: facts, a result, a progress line.
+const MAX_BODY: usize = 16 * 1024;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/agent/v1/enroll", post(enroll))
+        .route("/agent/v1/heartbeat", post(heartbeat))
+        .route("/agent/v1/jobs/claim", post(claim))
+        .route("/agent/v1/jobs/{promotion}/{target}/progress", post(progress))
+        .route("/agent/v1/jobs/{promotion}/{target}/result", post(result))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+fn body<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, HttpError> {
+    serde_json::from_slice(bytes).map_err(|e| HttpError(DomainError::validation(format!("the body is not valid: {e}"))))
+}
+
+/// The enrolled agent that signed this request, once its signature, freshness and nonce hold.
+async fn signed(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<Agent, HttpError> {
+    let unsigned = || HttpError(DomainError::Unauthorized("the request is not signed by an enrolled agent".into()));
+    let input = header(headers, "signature-input").ok_or_else(unsigned)?;
+    let agent = state.agents.signer(&keyid(input).ok_or_else(unsigned)?).await?;
+    let key = PublicKey::parse(&agent.public_key).map_err(|_| unsigned())?;
+    let received = Received {
+        method: method.as_str(),
+        path: uri.path(),
+        body: bytes,
+        content_digest: header(headers, "content-digest"),
+        signature_input: Some(input),
+        signature: header(headers, "signature"),
+    };
+    let params = verify(&received, |_| Some(key)).map_err(|e| {
+        tracing::info!(agent_id = %agent.id, reason = %e, "agent request refused");
+        HttpError(DomainError::Unauthorized(e.to_string()))
+    })?;
+    state.agents.check_fresh(&agent, params.created, &params.nonce).await?;
+    Ok(agent)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Enroll {
+    token: String,
+    public_key: String,
+}
+
+async fn enroll(State(state): State<Arc<AppState>>, bytes: Bytes) -> Response {
+    let run = async {
+        let input: Enroll = body(&bytes)?;
+        let enrolled = state.agents.enroll(&input.token, &input.public_key).await?;
+        Ok::<_, HttpError>((StatusCode::CREATED, Json(enrolled)).into_response())
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn heartbeat(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let run = async {
+        let agent = signed(&state, &method, &uri, &headers, &bytes).await?;
+        let facts: HostFacts = body(&bytes)?;
+        state.agents.heartbeat(&agent, &facts).await?;
+        Ok::<_, HttpError>(StatusCode::NO_CONTENT.into_response())
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Claim {
+    #[serde(default)]
+    wait_seconds: u64,
+}
+
+fn envelope(job: &AgentJob) -> serde_json::Value {
+    json!({
+        "promotionId": job.promotion_id,
+        "targetId": job.target_id,
+        "deadline": job.deadline,
+        "envelope": { "payload": job.payload, "signature": job.signature, "keyId": job.key_id },
+    })
+}
+
+async fn claim(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let run = async {
+        let agent = signed(&state, &method, &uri, &headers, &bytes).await?;
+        let input: Claim = body(&bytes)?;
+        // The poll ends before the request's own time limit does.
+        let limit = (state.config.request_timeout_ms / 1000).saturating_sub(2);
+        let wait = Duration::from_secs(input.wait_seconds.min(limit));
+        let jobs = state.agent_jobs.claim(&agent, wait).await?;
+        let jobs: Vec<_> = jobs.iter().map(envelope).collect();
+        Ok::<_, HttpError>(Json(json!({ "jobs": jobs })).into_response())
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn job_key(promotion: &str, target: &str) -> Result<(PromotionId, TargetId), HttpError> {
+    Ok((PromotionId::parse(promotion)?, TargetId::parse(target)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Progress {
+    message: String,
+}
+
+async fn progress(
+    State(state): State<Arc<AppState>>,
+    Path((promotion, target)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let run = async {
+        let agent = signed(&state, &method, &uri, &headers, &bytes).await?;
+        let input: Progress = body(&bytes)?;
+        state.agent_jobs.progress(&agent, job_key(&promotion, &target)?, &input.message).await?;
+        Ok::<_, HttpError>(StatusCode::NO_CONTENT.into_response())
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn result(
+    State(state): State<Arc<AppState>>,
+    Path((promotion, target)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let run = async {
+        let agent = signed(&state, &method, &uri, &headers, &bytes).await?;
+        let input: JobResult = body(&bytes)?;
+        let promotion = state.agent_jobs.report(&agent, job_key(&promotion, &target)?, &input).await?;
+        state.promotions.settle(promotion).await?;
+        Ok::<_, HttpError>(StatusCode::NO_CONTENT.into_response())
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}

@@ -1,0 +1,319 @@
+//! Jobs for agents. The deployer renders the exact artifact (the container create body or
+//! the compose file), signs the job, writes it once per deployment with a conditional write,
+//! hands the deployment's lease to the agent until the job's deadline, queues a delayed
+//! deadline check, and returns: no worker waits. The agent claims the job (a long poll),
+//! applies it, and posts the result, which ends the deployment and moves the promotion on.
+//! A job still open at its deadline fails, and its promotion fails as for any failed target.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use super::{Agent, AgentId, JobSealer};
+use crate::artifacts::{Applied, Artifact};
+use crate::deployments::{DeployJob, DeploymentRepository, DeploymentState};
+use crate::error::{DomainError, Result};
+use crate::ids::{PromotionId, TargetId};
+use crate::model::Release;
+use crate::targets::DeploymentTarget;
+
+/// Progress lines a job keeps.
+pub const MAX_PROGRESS: usize = 50;
+/// The longest claim poll.
+pub const MAX_WAIT_SECONDS: u64 = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentJobState {
+    Pending,
+    Claimed,
+    Succeeded,
+    Failed,
+}
+
+/// What the agent is sent, signed: everything it needs to run the driver, and the artifact
+/// it will apply with its sha256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobPayload {
+    pub agent_id: AgentId,
+    pub promotion_id: PromotionId,
+    pub target_id: TargetId,
+    pub attempt: u32,
+    pub target: DeploymentTarget,
+    pub release: Release,
+    pub artifact: Applied,
+    /// `sha256:<hex>` of `artifact.content`.
+    pub sha256: String,
+    pub deadline: DateTime<Utc>,
+}
+
+/// A job as stored: the signed payload, and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentJob {
+    pub agent_id: AgentId,
+    pub promotion_id: PromotionId,
+    pub target_id: TargetId,
+    pub attempt: u32,
+    pub payload: String,
+    pub signature: String,
+    pub key_id: String,
+    pub sha256: String,
+    pub state: AgentJobState,
+    pub deadline: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub progress: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The delayed message that fails a job still open at its deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadlineCheck {
+    pub agent_id: AgentId,
+    pub promotion_id: PromotionId,
+    pub target_id: TargetId,
+    pub agent_deadline: DateTime<Utc>,
+}
+
+/// What an agent reports when it is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobResult {
+    pub succeeded: bool,
+    pub message: String,
+    /// `sha256:<hex>` of what it applied, when it got that far.
+    pub applied_sha256: Option<String>,
+}
+
+#[async_trait]
+pub trait AgentJobRepository: Send + Sync {
+    /// Writes the job unless the deployment has one; `false` when it had.
+    async fn put_job(&self, job: &AgentJob) -> Result<bool>;
+    async fn get_job(&self, agent: AgentId, promotion: PromotionId, target: TargetId) -> Result<Option<AgentJob>>;
+    /// The agent's jobs that are pending or claimed.
+    async fn open_jobs(&self, agent: AgentId) -> Result<Vec<AgentJob>>;
+    /// Pending → claimed; `false` when it was not pending.
+    async fn claim_job(&self, job: &AgentJob, at: DateTime<Utc>) -> Result<bool>;
+    async fn add_progress(&self, job: &AgentJob, line: &str) -> Result<()>;
+    /// Ends an open job; `false` when it had ended.
+    async fn end_job(&self, job: &AgentJob, state: AgentJobState, message: &str) -> Result<bool>;
+}
+
+/// Queues deadline checks.
+#[async_trait]
+pub trait DeadlineQueue: Send + Sync {
+    async fn enqueue_deadline(&self, check: &DeadlineCheck, delay_seconds: u32) -> Result<()>;
+}
+
+/// Lease owners of deployments handed to agents.
+pub fn lease_owner(agent: AgentId) -> String {
+    format!("agent:{agent}")
+}
+
+#[derive(Clone)]
+pub struct AgentJobs {
+    pub repo: Arc<dyn AgentJobRepository>,
+    pub deployments: Arc<dyn DeploymentRepository>,
+    pub sealer: Arc<dyn JobSealer>,
+    pub queue: Arc<dyn DeadlineQueue>,
+    /// How long an agent has to finish a job.
+    pub deadline: Duration,
+}
+
+impl AgentJobs {
+    /// Writes the deployment's job for its agent (once), with `artifact`, what the target's
+    /// driver renders; hands the lease to the agent and queues the deadline check. `worker`
+    /// holds the deployment's lease now.
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id, agent_id = %agent), err(level = "info"))]
+    pub async fn dispatch(
+        &self,
+        job: &DeployJob,
+        (target, release, artifact): (&DeploymentTarget, &Release, Applied),
+        agent: AgentId,
+        worker: &str,
+    ) -> Result<()> {
+        let now = Utc::now();
+        let stored = match self.repo.get_job(agent, job.promotion_id, job.target_id).await? {
+            Some(existing) => existing,
+            None => {
+                let sha256 = crate::values::Digest::of(artifact.content.as_bytes()).to_string();
+                let payload = JobPayload {
+                    agent_id: agent,
+                    promotion_id: job.promotion_id,
+                    target_id: job.target_id,
+                    attempt: job.attempt,
+                    target: target.clone(),
+                    release: release.clone(),
+                    artifact,
+                    sha256: sha256.clone(),
+                    deadline: now + self.deadline,
+                };
+                let payload = serde_json::to_string(&payload).map_err(DomainError::internal)?;
+                let (signature, key_id) = self.sealer.seal(&payload)?;
+                let stored = AgentJob {
+                    agent_id: agent,
+                    promotion_id: job.promotion_id,
+                    target_id: job.target_id,
+                    attempt: job.attempt,
+                    payload,
+                    signature,
+                    key_id,
+                    sha256,
+                    state: AgentJobState::Pending,
+                    deadline: now + self.deadline,
+                    created_at: now,
+                    claimed_at: None,
+                    progress: Vec::new(),
+                    message: None,
+                };
+                if !self.repo.put_job(&stored).await? {
+                    tracing::info!("the deployment's job was written by an earlier delivery");
+                }
+                stored
+            }
+        };
+        // The agent holds the deployment until a minute past the deadline, so only its result
+        // or the deadline check ends it.
+        let until = stored.deadline + Duration::seconds(60);
+        if !self.deployments.hand_over(job, worker, &lease_owner(agent), until).await? {
+            tracing::info!("the deployment was handed over already");
+        }
+        self.queue_deadline(&stored, now).await
+    }
+
+    async fn queue_deadline(&self, job: &AgentJob, now: DateTime<Utc>) -> Result<()> {
+        let check = DeadlineCheck {
+            agent_id: job.agent_id,
+            promotion_id: job.promotion_id,
+            target_id: job.target_id,
+            agent_deadline: job.deadline,
+        };
+        let delay = (job.deadline - now).num_seconds().clamp(0, 900) as u32;
+        self.queue.enqueue_deadline(&check, delay).await
+    }
+
+    /// The agent's open jobs, claiming the pending ones; waits up to `wait` for one to arrive.
+    #[instrument(skip_all, fields(agent_id = %agent.id), err(level = "info"))]
+    pub async fn claim(&self, agent: &Agent, wait: std::time::Duration) -> Result<Vec<AgentJob>> {
+        let until = tokio::time::Instant::now() + wait.min(std::time::Duration::from_secs(MAX_WAIT_SECONDS));
+        loop {
+            let mut open = self.repo.open_jobs(agent.id).await?;
+            let now = Utc::now();
+            for job in &mut open {
+                if job.state == AgentJobState::Pending && self.repo.claim_job(job, now).await? {
+                    job.state = AgentJobState::Claimed;
+                    job.claimed_at = Some(now);
+                }
+            }
+            open.retain(|j| j.state == AgentJobState::Claimed && j.deadline > now);
+            if !open.is_empty() || tokio::time::Instant::now() >= until {
+                return Ok(open);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn own_job(&self, agent: &Agent, promotion: PromotionId, target: TargetId) -> Result<AgentJob> {
+        // Another agent's job is looked up under this agent's id, so it is simply not there.
+        self.repo
+            .get_job(agent.id, promotion, target)
+            .await?
+            .ok_or_else(|| DomainError::not_found("job of this agent", format!("{promotion}/{target}")))
+    }
+
+    #[instrument(skip_all, fields(agent_id = %agent.id, promotion_id = %promotion), err(level = "info"))]
+    pub async fn progress(
+        &self,
+        agent: &Agent,
+        (promotion, target): (PromotionId, TargetId),
+        line: &str,
+    ) -> Result<()> {
+        let job = self.own_job(agent, promotion, target).await?;
+        if job.state != AgentJobState::Claimed {
+            return Err(DomainError::Conflict("the job is not in progress".into()));
+        }
+        let line: String = line.chars().filter(|c| !c.is_control()).take(300).collect();
+        if job.progress.len() >= MAX_PROGRESS {
+            return Ok(());
+        }
+        self.repo.add_progress(&job, &line).await
+    }
+
+    /// The agent's result: ends the job and its deployment, and moves the promotion on
+    /// (the caller settles it).
+    #[instrument(skip_all, fields(agent_id = %agent.id, promotion_id = %promotion, target_id = %target), err(level = "info"))]
+    pub async fn report(
+        &self,
+        agent: &Agent,
+        (promotion, target): (PromotionId, TargetId),
+        result: &JobResult,
+    ) -> Result<PromotionId> {
+        let job = self.own_job(agent, promotion, target).await?;
+        if job.state != AgentJobState::Claimed {
+            return Err(DomainError::Conflict("the job is not in progress: only a claimed job takes a result".into()));
+        }
+        let payload: JobPayload = serde_json::from_str(&job.payload).map_err(DomainError::internal)?;
+        let applied_other = result.applied_sha256.as_ref().is_some_and(|s| *s != job.sha256);
+        let (state, message) = if applied_other {
+            (DeploymentState::Failed, "the agent applied something other than the signed artifact".to_owned())
+        } else {
+            let state = if result.succeeded { DeploymentState::Succeeded } else { DeploymentState::Failed };
+            (state, result.message.chars().filter(|c| !c.is_control()).take(500).collect())
+        };
+        let artifact = (result.applied_sha256.as_deref() == Some(job.sha256.as_str()))
+            .then(|| Artifact::seal(promotion, target, payload.artifact, Utc::now()));
+        let job_state =
+            if state == DeploymentState::Succeeded { AgentJobState::Succeeded } else { AgentJobState::Failed };
+        self.finish(&job, (state, &message), artifact.as_ref(), job_state).await?;
+        Ok(promotion)
+    }
+
+    async fn finish(
+        &self,
+        job: &AgentJob,
+        ended: (DeploymentState, &str),
+        artifact: Option<&Artifact>,
+        job_state: AgentJobState,
+    ) -> Result<()> {
+        let deploy = DeployJob { promotion_id: job.promotion_id, target_id: job.target_id, attempt: job.attempt };
+        let owner = lease_owner(job.agent_id);
+        if !self.deployments.finish(&deploy, &owner, ended, artifact, Utc::now()).await? {
+            tracing::warn!("the deployment had ended; the job's result is not applied");
+        }
+        self.repo.end_job(job, job_state, ended.1).await?;
+        Ok(())
+    }
+
+    /// A deadline check: fails the job and its deployment when still open past the deadline;
+    /// a check that arrived early (queue delays are 15 minutes at most) is queued again.
+    /// The promotion to settle, when the job was failed.
+    #[instrument(skip_all, fields(agent_id = %check.agent_id, promotion_id = %check.promotion_id), err(level = "info"))]
+    pub async fn deadline_passed(&self, check: &DeadlineCheck) -> Result<Option<PromotionId>> {
+        let Some(job) = self.repo.get_job(check.agent_id, check.promotion_id, check.target_id).await? else {
+            return Ok(None);
+        };
+        if matches!(job.state, AgentJobState::Succeeded | AgentJobState::Failed) {
+            return Ok(None);
+        }
+        let now = Utc::now();
+        if now < job.deadline {
+            self.queue_deadline(&job, now).await?;
+            return Ok(None);
+        }
+        let message = match job.state {
+            AgentJobState::Pending => "the agent did not claim the job before its deadline (is it offline?)",
+            _ => "the agent did not report a result before the job's deadline",
+        };
+        self.finish(&job, (DeploymentState::Failed, message), None, AgentJobState::Failed).await?;
+        Ok(Some(job.promotion_id))
+    }
+}

@@ -1,0 +1,203 @@
+//! Pull agents, their enrollment tokens, request nonces and jobs. An enrollment is used up in
+//! the transaction that writes the agent; a nonce and a job are written only where none is;
+//! a job moves pending → claimed → ended by conditional updates.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use gantry_domain::agents::jobs::{AgentJob, AgentJobRepository, AgentJobState};
+use gantry_domain::agents::{Agent, AgentId, AgentRepository, Enrollment, HostFacts};
+use gantry_domain::ids::{PromotionId, TargetId};
+use gantry_domain::{DomainError, Result};
+use tracing::instrument;
+
+use crate::codec::{from_items, sdk, to_item};
+use crate::deployments::unless_condition_failed;
+use crate::keys::{self, s, stamp};
+use crate::{DynamoRepository, Tx};
+
+fn ttl(at: DateTime<Utc>) -> AttributeValue {
+    AttributeValue::N(at.timestamp().to_string())
+}
+
+fn state(value: AgentJobState) -> AttributeValue {
+    s(serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default().as_str())
+}
+
+#[async_trait]
+impl AgentRepository for DynamoRepository {
+    #[instrument(skip_all, err(level = "info"))]
+    async fn put_enrollment(&self, enrollment: &Enrollment) -> Result<()> {
+        let mut item = to_item(enrollment, &keys::agent_enrollment(&enrollment.token_hash))?;
+        item.insert("expiresAt".into(), ttl(enrollment.valid_until));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(sdk)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, err(level = "info"))]
+    async fn get_enrollment(&self, token_hash: &str) -> Result<Option<Enrollment>> {
+        self.get(&keys::agent_enrollment(token_hash)).await
+    }
+
+    #[instrument(skip_all, fields(agent_id = %agent.id), err(level = "info"))]
+    async fn redeem_enrollment(&self, token_hash: &str, agent: &Agent) -> Result<()> {
+        let mut tx = Tx::new();
+        let used = DomainError::Conflict("the enrollment token was used".into());
+        tx.push(self.delete(&keys::agent_enrollment(token_hash), Some(("attribute_exists(PK)", vec![])))?, used);
+        let exists = DomainError::Conflict("an agent with this id exists".into());
+        tx.push(self.put_new(to_item(agent, &keys::agent(agent.id))?)?, exists);
+        self.transact(tx).await
+    }
+
+    #[instrument(skip_all, fields(agent_id = %id), err(level = "info"))]
+    async fn get_agent(&self, id: AgentId) -> Result<Option<Agent>> {
+        self.get(&keys::agent(id)).await
+    }
+
+    #[instrument(skip_all, err(level = "info"))]
+    async fn list_agents(&self) -> Result<Vec<Agent>> {
+        from_items(self.partition(keys::AGENTS, keys::AGENT_PREFIX).await?)
+    }
+
+    #[instrument(skip_all, fields(agent_id = %id), err(level = "info"))]
+    async fn revoke_agent(&self, id: AgentId, at: DateTime<Utc>) -> Result<()> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::agent(id).primary()))
+            .update_expression("SET revokedAt = if_not_exists(revokedAt, :at)")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":at", s(&at.to_rfc3339()))
+            .send()
+            .await;
+        unless_condition_failed(out)?.map(|_| ()).ok_or_else(|| DomainError::not_found("agent", id))
+    }
+
+    #[instrument(skip_all, fields(agent_id = %id), err(level = "info"))]
+    async fn record_heartbeat(&self, id: AgentId, facts: &HostFacts, at: DateTime<Utc>) -> Result<()> {
+        let facts = serde_dynamo::to_attribute_value(facts).map_err(DomainError::internal)?;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::agent(id).primary()))
+            .update_expression("SET lastSeenAt = :at, facts = :facts")
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(revokedAt)")
+            .expression_attribute_values(":at", s(&at.to_rfc3339()))
+            .expression_attribute_values(":facts", facts)
+            .send()
+            .await;
+        unless_condition_failed(out)?
+            .map(|_| ())
+            .ok_or_else(|| DomainError::Unauthorized("this agent was revoked".into()))
+    }
+
+    #[instrument(skip_all, fields(agent_id = %id), err(level = "info"))]
+    async fn remember_nonce(&self, id: AgentId, nonce: &str, until: DateTime<Utc>) -> Result<bool> {
+        let mut item = keys::agent_nonce(id, nonce).all();
+        item.insert("expiresAt".into(), ttl(until));
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        Ok(unless_condition_failed(out)?.is_some())
+    }
+}
+
+#[async_trait]
+impl AgentJobRepository for DynamoRepository {
+    #[instrument(skip_all, fields(agent_id = %job.agent_id, promotion_id = %job.promotion_id), err(level = "info"))]
+    async fn put_job(&self, job: &AgentJob) -> Result<bool> {
+        let item = to_item(job, &keys::agent_job(job.agent_id, job.promotion_id, job.target_id))?;
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        Ok(unless_condition_failed(out)?.is_some())
+    }
+
+    #[instrument(skip_all, fields(agent_id = %agent, promotion_id = %promotion), err(level = "info"))]
+    async fn get_job(&self, agent: AgentId, promotion: PromotionId, target: TargetId) -> Result<Option<AgentJob>> {
+        self.get(&keys::agent_job(agent, promotion, target)).await
+    }
+
+    #[instrument(skip_all, fields(agent_id = %agent), err(level = "info"))]
+    async fn open_jobs(&self, agent: AgentId) -> Result<Vec<AgentJob>> {
+        let query = self
+            .query()
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .filter_expression("#state IN (:pending, :claimed)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pk", s(&keys::agent_jobs_pk(agent)))
+            .expression_attribute_values(":prefix", s(keys::AGENT_JOB_PREFIX))
+            .expression_attribute_values(":pending", state(AgentJobState::Pending))
+            .expression_attribute_values(":claimed", state(AgentJobState::Claimed));
+        from_items(self.query_all(query).await?)
+    }
+
+    #[instrument(skip_all, fields(agent_id = %job.agent_id, promotion_id = %job.promotion_id), err(level = "info"))]
+    async fn claim_job(&self, job: &AgentJob, at: DateTime<Utc>) -> Result<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::agent_job(job.agent_id, job.promotion_id, job.target_id).primary()))
+            .update_expression("SET #state = :claimed, claimedAt = :at")
+            .condition_expression("#state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", state(AgentJobState::Pending))
+            .expression_attribute_values(":claimed", state(AgentJobState::Claimed))
+            .expression_attribute_values(":at", s(&stamp(at)))
+            .send()
+            .await;
+        Ok(unless_condition_failed(out)?.is_some())
+    }
+
+    #[instrument(skip_all, fields(agent_id = %job.agent_id, promotion_id = %job.promotion_id), err(level = "info"))]
+    async fn add_progress(&self, job: &AgentJob, line: &str) -> Result<()> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::agent_job(job.agent_id, job.promotion_id, job.target_id).primary()))
+            .update_expression("SET progress = list_append(if_not_exists(progress, :empty), :line)")
+            .condition_expression("#state = :claimed")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":claimed", state(AgentJobState::Claimed))
+            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+            .expression_attribute_values(":line", AttributeValue::L(vec![s(line)]))
+            .send()
+            .await;
+        unless_condition_failed(out)?
+            .map(|_| ())
+            .ok_or_else(|| DomainError::Conflict("the job is not in progress".into()))
+    }
+
+    #[instrument(skip_all, fields(agent_id = %job.agent_id, promotion_id = %job.promotion_id), err(level = "info"))]
+    async fn end_job(&self, job: &AgentJob, ended: AgentJobState, message: &str) -> Result<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::agent_job(job.agent_id, job.promotion_id, job.target_id).primary()))
+            .update_expression("SET #state = :ended, message = :message")
+            .condition_expression("#state IN (:pending, :claimed)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", state(AgentJobState::Pending))
+            .expression_attribute_values(":claimed", state(AgentJobState::Claimed))
+            .expression_attribute_values(":ended", state(ended))
+            .expression_attribute_values(":message", s(message))
+            .send()
+            .await;
+        Ok(unless_condition_failed(out)?.is_some())
+    }
+}
