@@ -22,8 +22,9 @@ cd "$root"
 for arch in "${arches[@]}"; do
   target="$arch-unknown-linux-musl"
   rustup target list --installed | grep -qx "$target" || rustup target add "$target"
-  PATH="$venv/bin:$PATH" cargo lambda build --release --target "$target" -p gantry-agent --bin gantry-agent
+  PATH="$venv/bin:$PATH" cargo lambda build --release --target "$target" -p gantry-agent --bin gantry-agent \
+    --lambda-dir "target/agent-build/$arch"
   mkdir -p "target/agent/$arch"
-  cp "target/$target/release/gantry-agent" "target/agent/$arch/gantry-agent"
+  cp "target/agent-build/$arch/gantry-agent/bootstrap" "target/agent/$arch/gantry-agent"
   ls -l "target/agent/$arch/gantry-agent" | awk -v a="$arch" '{ printf "gantry: gantry-agent %s: %s bytes\n", a, $5 }' >&2
 done

@@ -215,6 +215,7 @@ async fn two_agents_enroll_deploy_their_hosts_and_refuse_what_they_should() {
     let artifacts = gantry_tests::artifacts(&app, first["id"].as_str().unwrap()).await;
     assert_eq!(artifacts.len(), 2);
     assert!(artifacts.iter().all(|a| a["kind"] == "DOCKER_CONTAINER"));
+    dashboard_names_the_agents(&app, first["id"].as_str().unwrap()).await;
 
     // Agent A may not report on B's job; a replayed or stale request is refused.
     let b_target = estate.target_id(&app, "host-b").await;
@@ -242,6 +243,28 @@ async fn two_agents_enroll_deploy_their_hosts_and_refuse_what_they_should() {
     })
     .await;
     revoked_agent_stops(&app, &mut hosts[1]).await;
+}
+
+/// The dashboard's Agents page lists both, online; a promotion's page names the agent of
+/// each deployment.
+async fn dashboard_names_the_agents(app: &TestApp, promotion: &str) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let admin = gantry_tests::app::token("ops", &[gantry_domain::access::Role::Admin]);
+    let login = http.post(format!("{}/ui/login", app.url)).body(format!("token={admin}")).send().await.unwrap();
+    assert_eq!(login.status(), 303);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let get = async |path: &str| {
+        let page = http.get(format!("{}{path}", app.url)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        page.text().await.unwrap()
+    };
+    let agents = get("/ui/agents").await;
+    assert!(
+        agents.contains("host-a") && agents.contains("host-b") && agents.matches(">ONLINE<").count() == 2,
+        "{agents}"
+    );
+    let page = get(&format!("/ui/promotions/{promotion}")).await;
+    assert!(page.contains(">host-a</a>") && page.contains(">host-b</a>"), "{page}");
 }
 
 /// Revoked, an agent is refused at its next request and stops.

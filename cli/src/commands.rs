@@ -6,7 +6,7 @@ use crate::client::Client;
 use crate::error::{CliError, Exit, Result};
 use crate::ops::*;
 use crate::output::{Out, short_digest, table, word};
-use crate::{Command, EvidenceCommand, ReleaseCommand, config, progress};
+use crate::{AgentCommand, Command, EvidenceCommand, ReleaseCommand, config, progress};
 
 pub async fn dispatch(command: Command, c: &Client, out: &Out, login: (String, Option<String>)) -> Result<()> {
     match command {
@@ -58,6 +58,8 @@ pub async fn dispatch(command: Command, c: &Client, out: &Out, login: (String, O
         }
         Command::Status { environment } => status(c, out, environment.as_deref()).await,
         Command::Evidence(EvidenceCommand::Verify { environment }) => verify(c, out, &environment).await,
+        Command::Agents => agents(c, out).await,
+        Command::Agent(AgentCommand::Revoke { agent }) => revoke_agent(c, out, &agent).await,
         Command::Completions { .. } => Ok(()),
     }
 }
@@ -88,6 +90,45 @@ async fn components(c: &Client, out: &Out) -> Result<()> {
         let rows = all.iter().map(|x| vec![x.name.clone(), x.image_repository.clone(), x.default_channel.clone()]);
         table(&["NAME", "IMAGE", "CHANNEL"], rows.collect())
     });
+    Ok(())
+}
+
+async fn agents(c: &Client, out: &Out) -> Result<()> {
+    let (data, raw) = c.answer::<Agents>(agents::Variables).await?;
+    out.print(&raw["agents"], &data.agents, |all| {
+        let rows = all.iter().map(|a| {
+            let state = if a.revoked_at.is_some() {
+                "revoked"
+            } else if a.online {
+                "online"
+            } else {
+                "offline"
+            };
+            let host = a.host.as_ref().map(|h| format!("{}/{}", h.os, h.arch)).unwrap_or_default();
+            vec![
+                a.name.clone(),
+                a.id.clone(),
+                state.to_owned(),
+                a.last_seen_at.clone().unwrap_or_default(),
+                a.version.clone().unwrap_or_default(),
+                host,
+            ]
+        });
+        table(&["NAME", "ID", "STATE", "LAST SEEN", "VERSION", "HOST"], rows.collect())
+    });
+    Ok(())
+}
+
+/// Revokes the agent named (or with the id) `agent`.
+async fn revoke_agent(c: &Client, out: &Out, agent: &str) -> Result<()> {
+    let all = c.run::<Agents>(agents::Variables).await?.agents;
+    let id = all
+        .iter()
+        .find(|a| a.id == agent || a.name == agent)
+        .map(|a| a.id.clone())
+        .ok_or_else(|| CliError::new(Exit::NotFound, format!("no agent is named {agent:?}")))?;
+    let (data, raw) = c.answer::<RevokeAgent>(revoke_agent::Variables { id }).await?;
+    out.print(&raw["revokeAgent"], &data.revoke_agent, |a| vec![format!("{} ({}): revoked", a.name, a.id)]);
     Ok(())
 }
 

@@ -110,6 +110,11 @@ enum Command {
     /// Verifies an environment's evidence chain.
     #[command(subcommand)]
     Evidence(EvidenceCommand),
+    /// Lists the pull agents: online or not, last seen, version and host.
+    Agents,
+    /// Manages one pull agent.
+    #[command(subcommand)]
+    Agent(AgentCommand),
     /// Prints a shell completion script.
     Completions { shell: clap_complete::Shell },
 }
@@ -139,6 +144,12 @@ enum ReleaseCommand {
     Show { release: String },
     /// What changed from one release to another.
     Compare { release: String, other: String },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Revokes an agent (by name or id): its next request is refused.
+    Revoke { agent: String },
 }
 
 #[derive(Subcommand)]

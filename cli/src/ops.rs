@@ -36,3 +36,5 @@ operation!(Reject);
 operation!(Rollback);
 operation!(Progress);
 operation!(VerifyEvidence);
+operation!(Agents);
+operation!(RevokeAgent);

@@ -239,3 +239,42 @@ async fn login_saves_the_url_and_token_for_later_commands() {
     assert!(completions.code == 0 && completions.stdout.contains("_gantry"), "{}", completions.stderr);
     let _ = std::fs::remove_file(config);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_are_listed_and_revoked() {
+    let app = TestApp::spawn().await;
+    let config = config_path();
+    let config = config.to_str().unwrap();
+    let env = [("GANTRY_URL", app.url.as_str()), ("GANTRY_TOKEN", app.token.as_str()), ("GANTRY_CONFIG", config)];
+    let enrollment = app
+        .ok("mutation { createAgentEnrollment(name: \"edge-1\") { token } }", json!({}))
+        .await["createAgentEnrollment"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Any 32 bytes are a public key as far as enrollment goes.
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    let enrolled = app
+        .http
+        .post(format!("{}/agent/v1/enroll", app.url))
+        .json(&json!({ "token": enrollment, "publicKey": key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enrolled.status(), 201);
+
+    let listed = gantry(&env, &["agents", "--json"]).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert_eq!(listed.json()[0]["name"], "edge-1");
+    assert_eq!(listed.json()[0]["revokedAt"], Value::Null);
+    let text = gantry(&env, &["agents"]).await;
+    assert!(text.stdout.contains("edge-1") && text.stdout.contains("online"), "{}", text.stdout);
+
+    let revoked = gantry(&env, &["agent", "revoke", "edge-1"]).await;
+    assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+    assert!(revoked.stdout.contains("edge-1") && revoked.stdout.contains("revoked"), "{}", revoked.stdout);
+    assert!(gantry(&env, &["agents", "--json"]).await.json()[0]["revokedAt"].is_string());
+    let unknown = gantry(&env, &["agent", "revoke", "nope"]).await;
+    assert_eq!(unknown.code, 3, "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("no agent is named"), "{}", unknown.stderr);
+}

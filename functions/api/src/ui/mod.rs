@@ -18,6 +18,7 @@ use hmac::{Hmac, Mac};
 use maud::{DOCTYPE, Markup, html};
 use sha2::Sha256;
 
+mod agents;
 mod evidence;
 mod oidc;
 mod pages;
@@ -41,6 +42,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ui/oidc", get(oidc::start))
         .route("/ui/oidc/callback", get(oidc::callback))
         .route("/ui/releases/{id}", get(pages::release))
+        .route("/ui/agents", get(agents::page))
         .route("/ui/promotions", get(promotions::queue))
         .route("/ui/promotions/{id}", get(promotions::show))
         .route("/ui/promotions/{id}/live", get(promotions::live))
@@ -78,6 +80,7 @@ fn layout(title: &str, who: Option<(&Principal, &str)>, body: Markup) -> Markup 
                     a href="/ui" { "Gantry" }
                     a href="/ui" { "Matrix" }
                     a href="/ui/promotions" { "Promotions" }
+                    a href="/ui/agents" { "Agents" }
                     @if let Some((principal, csrf)) = who {
                         span.who { "Signed in as " (principal.subject) }
                         form method="post" action="/ui/logout" {

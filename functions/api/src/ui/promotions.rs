@@ -11,6 +11,7 @@ use gantry_domain::ids::PromotionId;
 use gantry_domain::ports::ReleaseFilter;
 use gantry_domain::promotions::{Promotion, PromotionStatus};
 use maud::{Markup, html};
+use std::collections::HashMap;
 
 use super::session::{Session, posted};
 use super::*;
@@ -100,7 +101,12 @@ fn decide(session: &Session, p: &Promotion, environment: &gantry_domain::model::
 }
 
 /// The part of a promotion's page that updates live: status, approvals, deployments.
-fn status_section(p: &Promotion, deployments: &[Deployment]) -> Markup {
+fn status_section(p: &Promotion, deployments: &[Deployment], agents: &HashMap<String, String>) -> Markup {
+    // A deployment handed to a pull agent is leased to `agent:<id>`.
+    let agent = |d: &Deployment| {
+        let id = d.lease_owner.as_deref()?.strip_prefix("agent:")?;
+        Some(agents.get(id).cloned().unwrap_or_else(|| id.to_owned()))
+    };
     html! {
         p { "Status " span #promotion-status { (badge(&word(p.status))) } " · " (p.approvals.len()) " of " (p.required_approvals) " approvals" }
         @if let Some(reason) = &p.reason {
@@ -111,9 +117,11 @@ fn status_section(p: &Promotion, deployments: &[Deployment]) -> Markup {
         }
         @if deployments.is_empty() { p.muted { "No deployments (yet)." } } @else {
             table #deployments {
-                thead { tr { th { "Target" } th { "State" } th { "Attempt" } th { "Message" } } }
+                thead { tr { th { "Target" } th { "Agent" } th { "State" } th { "Attempt" } th { "Message" } } }
                 tbody { @for d in deployments { tr {
-                    td { (d.target_name) } td { (badge(&d.state.as_str().to_uppercase())) } td { (d.attempt) }
+                    td { (d.target_name) }
+                    td { @if let Some(name) = agent(d) { a href="/ui/agents" { (name) } } }
+                    td { (badge(&d.state.as_str().to_uppercase())) } td { (d.attempt) }
                     td { (d.message.clone().unwrap_or_default()) }
                 } } }
             }
@@ -121,23 +129,32 @@ fn status_section(p: &Promotion, deployments: &[Deployment]) -> Markup {
     }
 }
 
-async fn load(state: &AppState, id: &str) -> Result<(Promotion, Vec<Deployment>), DomainError> {
+/// A promotion, its deployments, and the names of the agents that applied any of them (one
+/// Query of the agents, only when an agent did).
+async fn load(
+    state: &AppState,
+    id: &str,
+) -> Result<(Promotion, Vec<Deployment>, HashMap<String, String>), DomainError> {
     let id = PromotionId::parse(id)?;
     let promotion = state.promotions.get(id).await?;
     let deployments = state.promotions.deployments(id).await?;
-    Ok((promotion, deployments))
+    let mut agents = HashMap::new();
+    if deployments.iter().any(|d| d.lease_owner.as_deref().is_some_and(|o| o.starts_with("agent:"))) {
+        agents = state.agents.list().await?.into_iter().map(|a| (a.id.to_string(), a.name.to_string())).collect();
+    }
+    Ok((promotion, deployments, agents))
 }
 
 /// `GET /ui/promotions/{id}`.
 pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     signed_in(&state, &headers, async |session| {
-        let (p, deployments) = load(&state, &id).await?;
+        let (p, deployments, agents) = load(&state, &id).await?;
         let release = state.catalog.release(p.release_id).await?;
         let environment = state.catalog.environment(p.environment_id).await?;
         let body = html! {
             h1 { "Promotion of " a href={ "/ui/releases/" (release.id) } { (release.name) } " to " (environment.name) }
             p.muted { "Requested by " (p.requested_by) " at " (p.created_at.format("%Y-%m-%d %H:%M:%S UTC")) " · " code { (p.id) } }
-            div #live data-live={ "/ui/promotions/" (p.id) "/live" } { (status_section(&p, &deployments)) }
+            div #live data-live={ "/ui/promotions/" (p.id) "/live" } { (status_section(&p, &deployments, &agents)) }
             (decide(session, &p, &environment))
             h2 { "Gates" }
             table { tbody { @for g in &p.gates { tr { td { (g.gate) } td { (badge(if g.passed { "PASSED" } else { "FAILED" })) } td { (g.detail) } } } } }
@@ -154,7 +171,7 @@ pub async fn live(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(i
         return (gantry_platform::http::status(&err), err.public_message()).into_response();
     }
     match load(&state, &id).await {
-        Ok((p, deployments)) => page(StatusCode::OK, status_section(&p, &deployments)),
+        Ok((p, deployments, agents)) => page(StatusCode::OK, status_section(&p, &deployments, &agents)),
         Err(err) => (gantry_platform::http::status(&err), err.public_message()).into_response(),
     }
 }
