@@ -45,12 +45,6 @@ impl Api {
         format!("{}{path}", self.base.as_str().trim_end_matches('/'))
     }
 
-    /// The full path a request to `path` has on the wire (the API may sit under a prefix,
-    /// as a Function URL does not, but a proxy might).
-    fn wire_path(&self, path: &str) -> String {
-        format!("{}{path}", self.base.path().trim_end_matches('/'))
-    }
-
     /// An unsigned POST (enrollment).
     pub async fn post_unsigned(&self, path: &str, body: &Value) -> Result<Value, Failed> {
         let res = self.http.post(self.url(path)).json(body).send().await;
@@ -65,7 +59,9 @@ impl Api {
             keyid: agent_id.to_owned(),
             nonce: uuid::Uuid::new_v4().simple().to_string(),
         };
-        let signed = sign(key, "POST", &self.wire_path(path), &bytes, &params);
+        // `@path` is the path the API sees: behind a prefix a proxy strips (as the local
+        // emulator's Function URLs are), the prefix is not part of it.
+        let signed = sign(key, "POST", path, &bytes, &params);
         let res = self
             .http
             .post(self.url(path))

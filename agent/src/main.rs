@@ -6,10 +6,7 @@
 //! - `gantry-agent run`: heartbeats, and claims and applies this agent's jobs on the local
 //!   Docker Engine. Only outbound requests to the Gantry API are made.
 
-mod client;
-mod run;
-mod state;
-
+use gantry_agent::{client, run, state};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,6 +94,7 @@ async fn run(state: state::StateDir, docker_host: String, heartbeat_seconds: u64
         state,
         docker_host,
         heartbeat: Duration::from_secs(heartbeat_seconds.clamp(1, 300)),
+        engine: None,
     });
     tracing::info!(agent_id = %agent.identity.agent_id, "agent running");
     tokio::spawn(agent.clone().heartbeats());

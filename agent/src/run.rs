@@ -28,6 +28,9 @@ pub struct Agent {
     /// The local engine: `unix:///var/run/docker.sock` by default.
     pub docker_host: String,
     pub heartbeat: Duration,
+    /// The driver that applies jobs instead of the local engine's (a stub, for the scale
+    /// bench); `None` in the binary.
+    pub engine: Option<Arc<dyn TargetDriver>>,
 }
 
 impl Agent {
@@ -197,9 +200,10 @@ impl Agent {
             _ => return refused("only Docker and Compose targets are served by agents".into()),
         }
         let secrets = Arc::new(gantry_targets::secrets::Secrets::from_env(Default::default()));
-        let driver: Box<dyn TargetDriver> = match target.config {
-            TargetConfig::Docker { .. } => Box::new(gantry_targets::docker::DockerDriver { secrets }),
-            _ => Box::new(gantry_targets::compose::ComposeDriver { secrets }),
+        let driver: Arc<dyn TargetDriver> = match (&self.engine, &target.config) {
+            (Some(engine), _) => engine.clone(),
+            (None, TargetConfig::Docker { .. }) => Arc::new(gantry_targets::docker::DockerDriver { secrets }),
+            (None, _) => Arc::new(gantry_targets::compose::ComposeDriver { secrets }),
         };
         let attempt = Journaled { state: &self.state, key };
         match driver.deploy(&target, &payload.release, &attempt).await {

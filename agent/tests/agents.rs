@@ -378,3 +378,52 @@ async fn a_tampered_job_is_refused_and_a_restart_never_applies_a_job_twice() {
     let after = hosts[1].engine.docker(&["ps", "-a", "--filter", "name=web-b-", "--format", "{{.ID}} {{.CreatedAt}}"]);
     assert_eq!(after.lines().next(), created.lines().next(), "the container was not created a second time");
 }
+
+/// A compose stack through an agent: the rendered file (images by digest) is the signed
+/// artifact, applied on the agent's own engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compose_stack_is_applied_through_an_agent() {
+    let app = TestApp::spawn_with_workers().await;
+    let hosts = enrolled_hosts(&app).await;
+    let registry = Registry::start(free_port(), &format!("{}/webhooks/registry/distribution", app.url), "unused");
+    let (web_port, worker_port) = (free_port(), free_port());
+    let mut pinned = Vec::new();
+    for (service, port) in [("web", web_port), ("worker", worker_port)] {
+        let httpd = ["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h", "/etc"];
+        let digest = registry.push_with_command(&format!("shop/{service}"), "1.0.0", &format!("{service} 1.0.0"), &httpd);
+        let image = format!("{}/shop/{service}", registry.host());
+        let component = app.create_component_with(json!({ "name": service, "imageRepository": image })).await;
+        app.add_version(&component, "1.0.0", &digest).await;
+        pinned.push((component, digest));
+    }
+    let check = |port: u16| format!("[CMD, wget, -q, -O-, 'http://127.0.0.1:{port}/gantry-build']");
+    let file = format!(
+        "services:\n  web:\n    image: {host}/shop/web:latest\n    network_mode: host\n    healthcheck:\n      test: {web}\n      interval: 1s\n      timeout: 1s\n      retries: 3\n  worker:\n    image: {host}/shop/worker:latest\n    network_mode: host\n    depends_on: [web]\n    healthcheck:\n      test: {worker}\n      interval: 1s\n      timeout: 1s\n      retries: 3\n",
+        host = registry.host(),
+        web = check(web_port),
+        worker = check(worker_port)
+    );
+    let env = app.create_environment("edge", 10).await;
+    let target = json!({ "name": "stack", "type": "COMPOSE", "compose": { "agentId": hosts[1].id(), "project": "shop",
+        "file": file, "services": [{ "name": "web", "componentId": pinned[0].0 }, { "name": "worker", "componentId": pinned[1].0 }] } });
+    app.ok(
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }",
+        json!({ "e": env, "t": target }),
+    )
+    .await;
+    let components: Vec<Value> = pinned.iter().map(|(c, _)| json!({ "componentId": c, "version": "1.0.0" })).collect();
+    let release = app.ready_release("shop-1.0.0", json!(components)).await;
+    let deployed = app.promote(&release, &env).await;
+    assert_eq!(deployed["status"], "DEPLOYED", "{deployed:#}\n{}", hosts[1].log());
+    assert_eq!(served(web_port).await.as_deref(), Some("web 1.0.0"));
+    assert_eq!(served(worker_port).await.as_deref(), Some("worker 1.0.0"));
+    let names = hosts[1].engine.docker(&["ps", "--format", "{{.Names}}"]);
+    assert!(names.contains("shop-web") && names.contains("shop-worker"), "{names}");
+    let artifact = &gantry_tests::artifacts(&app, deployed["id"].as_str().unwrap()).await[0];
+    assert_eq!(artifact["kind"], "COMPOSE_FILE");
+    let rendered = artifact["content"].as_str().unwrap();
+    assert!(rendered.contains(&format!("shop/web@{}", pinned[0].1)), "{rendered}");
+    // While no job is open, the agent shows none.
+    let agent = app.ok("query($id: ID!) { agent(id: $id) { currentJob } }", json!({ "id": hosts[1].id() })).await;
+    assert_eq!(agent["agent"]["currentJob"], Value::Null);
+}

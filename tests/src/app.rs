@@ -249,9 +249,17 @@ impl TestApp {
     /// A second state over this app's table and queues, with recorders of its own: for
     /// driving a worker whose requests are counted apart from the API's.
     pub fn worker_state(&self) -> (std::sync::Arc<AppState>, Recorder, Recorder) {
+        let config = self.state.config.clone();
+        self.worker_state_with(gantry_targets::from_sdk(&crate::emulator(), config.driver_settings()))
+    }
+
+    /// As [`Self::worker_state`], with `drivers` (a bench's stub engine).
+    pub fn worker_state_with(
+        &self,
+        drivers: gantry_domain::deployments::Drivers,
+    ) -> (std::sync::Arc<AppState>, Recorder, Recorder) {
         let (dynamodb, sqs) = (Recorder::default(), Recorder::default());
         let config = self.state.config.clone();
-        let drivers = gantry_targets::from_sdk(&crate::emulator(), config.driver_settings());
         let state = AppState::with_clients(
             config,
             dynamodb_client(Some(dynamodb.clone())),

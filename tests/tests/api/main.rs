@@ -4,6 +4,7 @@
 use gantry_tests::app as support;
 
 mod abuse;
+mod agents;
 mod analysis;
 mod auth;
 mod browser;

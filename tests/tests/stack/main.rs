@@ -5,6 +5,7 @@
 
 mod support;
 
+mod agents;
 mod deploy;
 mod graphql;
 mod init;

@@ -60,6 +60,10 @@ impl Agent {
             capabilities: f.capabilities.clone(),
         })
     }
+    /// The job it is applying: `<promotionId>/<targetId>`, while one is open.
+    async fn current_job(&self) -> Option<&str> {
+        self.agent.current_job.as_deref()
+    }
     /// The base64url Ed25519 public key its requests are signed with.
     async fn public_key(&self) -> &str {
         &self.agent.public_key

@@ -232,6 +232,7 @@ fn agent_services(
         sealer,
         queue: Arc::new(deploy_jobs.clone()),
         deadline: chrono::Duration::seconds(i64::try_from(config.agent_job_seconds).unwrap_or(600)),
+        wakeups: Default::default(),
     };
     (agents, jobs)
 }

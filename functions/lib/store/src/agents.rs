@@ -159,7 +159,21 @@ impl AgentJobRepository for DynamoRepository {
             .expression_attribute_values(":at", s(&stamp(at)))
             .send()
             .await;
-        Ok(unless_condition_failed(out)?.is_some())
+        if unless_condition_failed(out)?.is_none() {
+            return Ok(false);
+        }
+        // The agent's current job, so a list of agents shows it without a read per agent.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::agent(job.agent_id).primary()))
+            .update_expression("SET currentJob = :job")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":job", s(&format!("{}/{}", job.promotion_id, job.target_id)))
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(true)
     }
 
     #[instrument(skip_all, fields(agent_id = %job.agent_id, promotion_id = %job.promotion_id), err(level = "info"))]
@@ -198,6 +212,20 @@ impl AgentJobRepository for DynamoRepository {
             .expression_attribute_values(":message", s(message))
             .send()
             .await;
-        Ok(unless_condition_failed(out)?.is_some())
+        if unless_condition_failed(out)?.is_none() {
+            return Ok(false);
+        }
+        let cleared = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::agent(job.agent_id).primary()))
+            .update_expression("REMOVE currentJob")
+            .condition_expression("currentJob = :job")
+            .expression_attribute_values(":job", s(&format!("{}/{}", job.promotion_id, job.target_id)))
+            .send()
+            .await;
+        unless_condition_failed(cleared)?;
+        Ok(true)
     }
 }

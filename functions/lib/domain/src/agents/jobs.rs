@@ -114,6 +114,27 @@ pub trait DeadlineQueue: Send + Sync {
     async fn enqueue_deadline(&self, check: &DeadlineCheck, delay_seconds: u32) -> Result<()>;
 }
 
+/// How often a waiting claim reads the agent's jobs when nothing in this process wakes it
+/// (a job written by another process: the deployer Lambda, for the api Lambda).
+pub const CLAIM_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Wakes an agent's waiting claim as soon as a job for it is written in this process (the
+/// devserver, where the deployer and the API share one), instead of at the next poll.
+#[derive(Clone, Default)]
+pub struct Wakeups(Arc<std::sync::Mutex<std::collections::HashMap<AgentId, Arc<tokio::sync::Notify>>>>);
+
+impl Wakeups {
+    fn waiter(&self, agent: AgentId) -> Arc<tokio::sync::Notify> {
+        self.0.lock().expect("wakeups").entry(agent).or_default().clone()
+    }
+
+    fn wake(&self, agent: AgentId) {
+        if let Some(notify) = self.0.lock().expect("wakeups").get(&agent) {
+            notify.notify_waiters();
+        }
+    }
+}
+
 /// Lease owners of deployments handed to agents.
 pub fn lease_owner(agent: AgentId) -> String {
     format!("agent:{agent}")
@@ -127,6 +148,7 @@ pub struct AgentJobs {
     pub queue: Arc<dyn DeadlineQueue>,
     /// How long an agent has to finish a job.
     pub deadline: Duration,
+    pub wakeups: Wakeups,
 }
 
 impl AgentJobs {
@@ -175,7 +197,9 @@ impl AgentJobs {
                     progress: Vec::new(),
                     message: None,
                 };
-                if !self.repo.put_job(&stored).await? {
+                if self.repo.put_job(&stored).await? {
+                    self.wakeups.wake(agent);
+                } else {
                     tracing::info!("the deployment's job was written by an earlier delivery");
                 }
                 stored
@@ -205,7 +229,12 @@ impl AgentJobs {
     #[instrument(skip_all, fields(agent_id = %agent.id), err(level = "info"))]
     pub async fn claim(&self, agent: &Agent, wait: std::time::Duration) -> Result<Vec<AgentJob>> {
         let until = tokio::time::Instant::now() + wait.min(std::time::Duration::from_secs(MAX_WAIT_SECONDS));
+        let waiter = self.wakeups.waiter(agent.id);
         loop {
+            // Registered before the read, so a job written meanwhile still wakes this claim.
+            let woken = waiter.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let mut open = self.repo.open_jobs(agent.id).await?;
             let now = Utc::now();
             for job in &mut open {
@@ -215,10 +244,14 @@ impl AgentJobs {
                 }
             }
             open.retain(|j| j.state == AgentJobState::Claimed && j.deadline > now);
-            if !open.is_empty() || tokio::time::Instant::now() >= until {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            if !open.is_empty() || left.is_zero() {
                 return Ok(open);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            tokio::select! {
+                () = &mut woken => {}
+                () = tokio::time::sleep(left.min(CLAIM_POLL)) => {}
+            }
         }
     }
 

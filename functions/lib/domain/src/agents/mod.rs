@@ -70,6 +70,9 @@ pub struct Agent {
     pub last_seen_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<HostFacts>,
+    /// The job it claimed last, while open: `<promotionId>/<targetId>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_job: Option<String>,
 }
 
 impl Agent {
@@ -220,6 +223,7 @@ impl Agents {
             revoked_at: None,
             last_seen_at: Some(now),
             facts: None,
+            current_job: None,
         };
         self.repo.redeem_enrollment(&hash, &agent).await.map_err(|err| match err {
             DomainError::Conflict(_) => refused(),
@@ -306,6 +310,7 @@ mod tests {
             revoked_at: None,
             last_seen_at: Some(now - Duration::seconds(30)),
             facts: None,
+            current_job: None,
         };
         assert!(agent.online(now, Duration::seconds(45)));
         assert!(!agent.online(now + Duration::seconds(20), Duration::seconds(45)));

@@ -1,0 +1,101 @@
+//! Refusals around pull agents, without agent processes: enrollment tokens that are not
+//! valid, public keys that are not keys, unsigned requests, targets that name no enrolled
+//! agent, and a control plane without a job-signing key. Nothing is written when refused.
+
+use gantry_domain::access::Role;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, token};
+
+const ENROLL: &str = "mutation($n: String!, $e: Int) { createAgentEnrollment(name: $n, expiresIn: $e) { token expiresAt } }";
+
+async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let res = app.http.post(format!("{}{path}", app.url)).json(&body).send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn enrollment_refuses_what_is_not_valid() {
+    let app = TestApp::spawn().await;
+    let viewer = token("vera", &[Role::Viewer]);
+    let (_, denied) = app.gql_as(Some(&viewer), ENROLL, json!({ "n": "edge" })).await;
+    assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN", "{denied}");
+    for (name, expires, why) in [("edge", 10, "expiresIn must be 60 to 604800"), ("", 3600, "name")] {
+        let message = app.assert_rejected("BAD_USER_INPUT", ENROLL, json!({ "n": name, "e": expires })).await;
+        assert!(message.contains(why), "{message}");
+    }
+    let created = app.ok(ENROLL, json!({ "n": "edge" })).await["createAgentEnrollment"].clone();
+    let token = created["token"].as_str().unwrap();
+    assert!(token.starts_with("gae_"));
+
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    let (status, body) = post(&app, "/agent/v1/enroll", json!({ "token": token, "publicKey": "c2hvcnQ" })).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("BAD_USER_INPUT")), "{body}");
+    let (status, _) = post(&app, "/agent/v1/enroll", json!({ "token": "gae_forged", "publicKey": key })).await;
+    assert_eq!(status, 401);
+    let (status, _) = post(&app, "/agent/v1/enroll", json!({ "token": token, "publicKey": key, "extra": 1 })).await;
+    assert_eq!(status, 400, "unknown fields are refused");
+    let agents = app.ok("query { agents { id } }", json!({})).await;
+    assert_eq!(agents["agents"], json!([]), "nothing was enrolled");
+
+    // An expired token is refused, and so is one used already.
+    let expired = gantry_domain::agents::Enrollment {
+        token_hash: hex(&sha256("gae_expired")),
+        name: gantry_domain::values::Name::parse("old").unwrap(),
+        labels: Default::default(),
+        valid_until: chrono::Utc::now() - chrono::Duration::minutes(1),
+        created_at: chrono::Utc::now() - chrono::Duration::hours(1),
+        created_by: "test".into(),
+    };
+    gantry_domain::agents::AgentRepository::put_enrollment(&app.repo, &expired).await.unwrap();
+    let (status, body) = post(&app, "/agent/v1/enroll", json!({ "token": "gae_expired", "publicKey": key })).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("unknown, used or expired"), "{body}");
+    let (status, _) = post(&app, "/agent/v1/enroll", json!({ "token": token, "publicKey": key })).await;
+    assert_eq!(status, 201);
+    let (status, _) = post(&app, "/agent/v1/enroll", json!({ "token": token, "publicKey": key })).await;
+    assert_eq!(status, 401, "used");
+}
+
+fn sha256(text: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).to_vec()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn agent_requests_must_be_signed_and_targets_must_name_an_enrolled_agent() {
+    let app = TestApp::spawn().await;
+    for path in ["/agent/v1/heartbeat", "/agent/v1/jobs/claim"] {
+        let (status, body) = post(&app, path, json!({})).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("not signed by an enrolled agent"), "{body}");
+    }
+    let env = app.create_environment("edge", 10).await;
+    let web = app.create_component("web").await;
+    let add = "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
+    let target = |docker: Value| json!({ "name": "h", "type": "DOCKER", "docker": docker });
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let message = app
+        .assert_rejected("NOT_FOUND", add, json!({ "e": env, "t": target(json!({ "agentId": unknown, "containerName": "web", "componentId": web })) }))
+        .await;
+    assert!(message.contains("agent"), "{message}");
+    let both = json!({ "agentId": unknown, "endpoint": "unix:///run/docker.sock", "containerName": "web", "componentId": web });
+    let message = app.assert_rejected("BAD_USER_INPUT", add, json!({ "e": env, "t": target(both) })).await;
+    assert!(message.contains("names no endpoint or tls"), "{message}");
+    let neither = json!({ "containerName": "web", "componentId": web });
+    let message = app.assert_rejected("BAD_USER_INPUT", add, json!({ "e": env, "t": target(neither) })).await;
+    assert!(message.contains("docker endpoint"), "{message}");
+    let targets = app.ok("query($e: ID!) { environment(id: $e) { targets { id } } }", json!({ "e": env })).await;
+    assert_eq!(targets["environment"]["targets"], json!([]));
+}
+
+#[tokio::test]
+async fn without_a_job_signing_key_agents_cannot_enroll_and_say_why() {
+    let app = TestApp::spawn_with(&[("GANTRY_JOB_SIGNING_KEY", "")]).await;
+    let message = app.assert_rejected("BAD_USER_INPUT", ENROLL, json!({ "n": "edge" })).await;
+    assert!(message.contains("GANTRY_JOB_SIGNING_KEY"), "{message}");
+}
