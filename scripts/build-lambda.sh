@@ -6,16 +6,8 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$root/.venv"
-requirements="$root/scripts/build-requirements.txt"
-stamp="$venv/.build-requirements"
-
-if ! { [ -f "$stamp" ] && cmp -s "$stamp" "$requirements"; }; then
-  echo "gantry: installing cargo-lambda and zig into .venv" >&2
-  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-  cp "$requirements" "$stamp"
-fi
+# shellcheck source=scripts/build-tools.sh
+. "$root/scripts/build-tools.sh"
 
 arch=(--arm64)
 target=aarch64-unknown-linux-gnu

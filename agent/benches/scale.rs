@@ -28,7 +28,12 @@ struct Stub(Duration);
 
 #[async_trait]
 impl TargetDriver for Stub {
-    async fn deploy(&self, target: &DeploymentTarget, release: &Release, _: &dyn Attempt) -> gantry_domain::Result<DriverOutcome> {
+    async fn deploy(
+        &self,
+        target: &DeploymentTarget,
+        release: &Release,
+        _: &dyn Attempt,
+    ) -> gantry_domain::Result<DriverOutcome> {
         tokio::time::sleep(self.0).await;
         let applied = gantry_targets::docker::render(target, release)?;
         Ok(DriverOutcome { succeeded: true, message: "stub engine".into(), applied: Some(applied) })
@@ -68,11 +73,20 @@ impl Figures {
         let jobs = self.dynamodb.iter().filter(|r| r.operation == "PutItem" && r.body.len() > 2048).count();
         let write_units = (writes + jobs * 3) as f64;
         let gb_seconds = (self.deployer_busy + self.api_held).as_secs_f64() * FUNCTION_GB;
-        let dollars = (write_units * WRITE_UNIT + reads as f64 * 0.5 * READ_UNIT + self.sqs as f64 * SQS_REQUEST
+        let dollars = (write_units * WRITE_UNIT
+            + reads as f64 * 0.5 * READ_UNIT
+            + self.sqs as f64 * SQS_REQUEST
             + gb_seconds * LAMBDA_GB_SECOND)
             / 1_000_000.0;
         println!("\n{} ({targets} targets):", self.what);
         println!("  approve to DEPLOYED: {:.1} s", self.elapsed.as_secs_f64());
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        for r in &self.dynamodb {
+            *counts.entry(r.operation.as_str()).or_default() += 1;
+        }
+        let per: Vec<String> =
+            counts.iter().map(|(op, c)| format!("{op} ×{:.1}", *c as f64 / targets as f64)).collect();
+        println!("  DynamoDB per target, by operation: {}", per.join(", "));
         println!(
             "  DynamoDB requests per target: {:.1} ({:.1} writes, {:.1} reads); SQS requests: {}",
             self.dynamodb.len() as f64 / targets as f64,
@@ -94,9 +108,14 @@ fn is_write(operation: &str) -> bool {
     matches!(operation, "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems" | "BatchWriteItem")
 }
 
-/// An environment with `n` Docker targets, each named by `target(i)`; a READY release.
-async fn estate(app: &TestApp, name: &str, n: u64, target: impl Fn(u64) -> serde_json::Value) -> (String, String) {
-    let env = app.create_environment_with(json!({ "name": name, "order": 0 })).await;
+/// An environment at `order` with `n` Docker targets, each named by `target(i)`.
+async fn estate(
+    app: &TestApp,
+    (name, order): (&str, i64),
+    n: u64,
+    target: impl Fn(u64) -> serde_json::Value,
+) -> String {
+    let env = app.create_environment_with(json!({ "name": name, "order": order })).await;
     for i in 0..n {
         app.ok(
             "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }",
@@ -104,7 +123,7 @@ async fn estate(app: &TestApp, name: &str, n: u64, target: impl Fn(u64) -> serde
         )
         .await;
     }
-    (env, name.to_owned())
+    env
 }
 
 async fn promote(app: &TestApp, release: &str, env: &str) -> Duration {
@@ -115,7 +134,9 @@ async fn promote(app: &TestApp, release: &str, env: &str) -> Duration {
         let promotion = app.repo.get_promotion(id).await.unwrap().unwrap();
         match promotion.status {
             PromotionStatus::Deployed => return started.elapsed(),
-            PromotionStatus::Deploying | PromotionStatus::Approved => tokio::time::sleep(Duration::from_millis(100)).await,
+            PromotionStatus::Deploying | PromotionStatus::Approved => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
             other => panic!("the promotion ended {}", other.as_str()),
         }
     }
@@ -129,12 +150,7 @@ async fn main() {
     let app = TestApp::spawn_with(&[("GANTRY_REQUEST_TIMEOUT_MS", "25000")]).await;
     let component = app.create_component("bench-web").await;
     app.add_version(&component, "1.0.0", &digest("bench-web-1")).await;
-    let release = |name: &str| {
-        let app = &app;
-        let components = json!([{ "componentId": component, "version": "1.0.0" }]);
-        let name = name.to_owned();
-        async move { app.ready_release(&name, components).await }
-    };
+    let release = app.ready_release("bench-1", json!([{ "componentId": component, "version": "1.0.0" }])).await;
 
     // The deployer worker: its own state (as a Lambda has), with the stub engine for direct
     // Docker targets, its busy time summed per batch.
@@ -149,11 +165,25 @@ async fn main() {
             queue
                 .poll(|event| {
                     let (state, busy) = (state.clone(), busy.clone());
+                    // One message per invocation, as the template's event source mapping
+                    // (BatchSize 1) delivers them: each message's time is what Lambda bills.
                     async move {
-                        let started = Instant::now();
-                        let answer = gantry_deployer::handle(state, event).await;
-                        busy.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                        answer
+                        let each = event.records.into_iter().map(|record| {
+                            let (state, busy) = (state.clone(), busy.clone());
+                            let mut one = aws_lambda_events::event::sqs::SqsEvent::default();
+                            one.records = vec![record];
+                            async move {
+                                let started = Instant::now();
+                                let answer = gantry_deployer::handle(state, one).await;
+                                busy.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                                answer
+                            }
+                        });
+                        let mut merged = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+                        for answer in futures::future::join_all(each).await {
+                            merged.batch_item_failures.extend(answer.batch_item_failures);
+                        }
+                        merged
                     }
                 })
                 .await;
@@ -161,28 +191,27 @@ async fn main() {
     }
 
     let agents = agents::spawn(&app, n, stub).await;
-    let (env, _) = estate(&app, "bench-agents", n, |i| {
+    let env = estate(&app, ("bench-agents", 0), n, |i| {
         json!({ "name": format!("agent-{i}"), "type": "DOCKER", "docker": {
             "agentId": agents.ids[i as usize], "containerName": format!("web-{i}"), "componentId": component } })
     })
     .await;
-    let through_agents = release("bench-agents-1").await;
     let mut measured = measure(&app, (&deployer_dynamodb, &deployer_sqs, &busy), "through pull agents", async {
-        promote(&app, &through_agents, &env).await
+        promote(&app, &release, &env).await
     })
     .await;
     // At most: every agent held a claim open in the API the whole time.
     measured.api_held = measured.elapsed * n as u32;
     measured.print(n);
 
-    let (env, _) = estate(&app, "bench-direct", n, |i| {
+    // The next environment of the path, where the same release goes next.
+    let env = estate(&app, ("bench-direct", 10), n, |i| {
         json!({ "name": format!("direct-{i}"), "type": "DOCKER", "docker": {
             "endpoint": "unix:///run/bench.sock", "containerName": format!("web-{i}"), "componentId": component } })
     })
     .await;
-    let direct = release("bench-direct-1").await;
     let measured = measure(&app, (&deployer_dynamodb, &deployer_sqs, &busy), "direct targets", async {
-        promote(&app, &direct, &env).await
+        promote(&app, &release, &env).await
     })
     .await;
     measured.print(n);
@@ -226,8 +255,12 @@ mod agents {
         let mut ids = Vec::new();
         let dir = std::env::temp_dir().join(format!("gantry-bench-{}", uuid::Uuid::new_v4().simple()));
         for i in 0..n {
-            let (token, _) =
-                app.state.agents.create_enrollment(&format!("bench-{i}"), Default::default(), 3600, "bench").await.unwrap();
+            let (token, _) = app
+                .state
+                .agents
+                .create_enrollment(&format!("bench-{i}"), Default::default(), 3600, "bench")
+                .await
+                .unwrap();
             let (key, _) = gantry_signing::SigningKey::generate();
             let enrolled = app.state.agents.enroll(&token, &key.public().encode()).await.unwrap();
             let identity = gantry_agent::state::Identity {

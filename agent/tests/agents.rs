@@ -390,7 +390,8 @@ async fn a_compose_stack_is_applied_through_an_agent() {
     let mut pinned = Vec::new();
     for (service, port) in [("web", web_port), ("worker", worker_port)] {
         let httpd = ["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h", "/etc"];
-        let digest = registry.push_with_command(&format!("shop/{service}"), "1.0.0", &format!("{service} 1.0.0"), &httpd);
+        let digest =
+            registry.push_with_command(&format!("shop/{service}"), "1.0.0", &format!("{service} 1.0.0"), &httpd);
         let image = format!("{}/shop/{service}", registry.host());
         let component = app.create_component_with(json!({ "name": service, "imageRepository": image })).await;
         app.add_version(&component, "1.0.0", &digest).await;

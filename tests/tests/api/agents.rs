@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::support::{TestApp, token};
 
-const ENROLL: &str = "mutation($n: String!, $e: Int) { createAgentEnrollment(name: $n, expiresIn: $e) { token expiresAt } }";
+const ENROLL: &str =
+    "mutation($n: String!, $e: Int) { createAgentEnrollment(name: $n, expiresIn: $e) { token expiresAt } }";
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     let res = app.http.post(format!("{}{path}", app.url)).json(&body).send().await.unwrap();
@@ -18,13 +19,13 @@ async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
 async fn enrollment_refuses_what_is_not_valid() {
     let app = TestApp::spawn().await;
     let viewer = token("vera", &[Role::Viewer]);
-    let (_, denied) = app.gql_as(Some(&viewer), ENROLL, json!({ "n": "edge" })).await;
+    let (_, denied) = app.gql_as(Some(&viewer), ENROLL, json!({ "n": "edge", "e": 3600 })).await;
     assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN", "{denied}");
     for (name, expires, why) in [("edge", 10, "expiresIn must be 60 to 604800"), ("", 3600, "name")] {
         let message = app.assert_rejected("BAD_USER_INPUT", ENROLL, json!({ "n": name, "e": expires })).await;
         assert!(message.contains(why), "{message}");
     }
-    let created = app.ok(ENROLL, json!({ "n": "edge" })).await["createAgentEnrollment"].clone();
+    let created = app.ok(ENROLL, json!({ "n": "edge", "e": 3600 })).await["createAgentEnrollment"].clone();
     let token = created["token"].as_str().unwrap();
     assert!(token.starts_with("gae_"));
 
@@ -76,11 +77,16 @@ async fn agent_requests_must_be_signed_and_targets_must_name_an_enrolled_agent()
     }
     let env = app.create_environment("edge", 10).await;
     let web = app.create_component("web").await;
-    let add = "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
+    let add =
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
     let target = |docker: Value| json!({ "name": "h", "type": "DOCKER", "docker": docker });
     let unknown = uuid::Uuid::new_v4().to_string();
     let message = app
-        .assert_rejected("NOT_FOUND", add, json!({ "e": env, "t": target(json!({ "agentId": unknown, "containerName": "web", "componentId": web })) }))
+        .assert_rejected(
+            "NOT_FOUND",
+            add,
+            json!({ "e": env, "t": target(json!({ "agentId": unknown, "containerName": "web", "componentId": web })) }),
+        )
         .await;
     assert!(message.contains("agent"), "{message}");
     let both = json!({ "agentId": unknown, "endpoint": "unix:///run/docker.sock", "containerName": "web", "componentId": web });
@@ -96,6 +102,32 @@ async fn agent_requests_must_be_signed_and_targets_must_name_an_enrolled_agent()
 #[tokio::test]
 async fn without_a_job_signing_key_agents_cannot_enroll_and_say_why() {
     let app = TestApp::spawn_with(&[("GANTRY_JOB_SIGNING_KEY", "")]).await;
-    let message = app.assert_rejected("BAD_USER_INPUT", ENROLL, json!({ "n": "edge" })).await;
+    let message = app.assert_rejected("BAD_USER_INPUT", ENROLL, json!({ "n": "edge", "e": 3600 })).await;
     assert!(message.contains("GANTRY_JOB_SIGNING_KEY"), "{message}");
+}
+
+/// A promotion to an environment with more targets than one DynamoDB transaction holds
+/// begins whole: every deployment is written.
+#[tokio::test]
+async fn a_promotion_to_more_targets_than_a_transaction_holds_begins() {
+    let app = TestApp::spawn().await;
+    let enrollment = app.ok(ENROLL, json!({ "n": "edge", "e": 3600 })).await["createAgentEnrollment"]["token"].clone();
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    let (status, enrolled) = post(&app, "/agent/v1/enroll", json!({ "token": enrollment, "publicKey": key })).await;
+    assert_eq!(status, 201, "{enrolled}");
+    let env = app.create_environment("wide", 10).await;
+    let web = app.create_component("web").await;
+    app.add_version(&web, "1.0.0", &crate::support::digest("web-1")).await;
+    let add =
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
+    for i in 0..120 {
+        let target = json!({ "name": format!("host-{i}"), "type": "DOCKER", "docker": {
+            "agentId": enrolled["agentId"], "containerName": format!("web-{i}"), "componentId": web } });
+        app.ok(add, json!({ "e": env, "t": target })).await;
+    }
+    let release = app.ready_release("wide-1", json!([{ "componentId": web, "version": "1.0.0" }])).await;
+    let requested = app.request_promotion(&release, &env).await;
+    assert_eq!(requested["status"], "DEPLOYING", "{requested}");
+    let promotion = app.promotion(requested["id"].as_str().unwrap()).await;
+    assert_eq!(promotion["deployments"].as_array().unwrap().len(), 120, "{promotion:#}");
 }

@@ -4,13 +4,12 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use gantry_tests::dockerd::PrivateDockerd;
 use gantry_tests::registry::{Registry, free_port};
 use serde_json::json;
 
-use crate::support::{Stack, eventually, unique};
+use crate::support::{Stack, unique};
 
 /// The agent binary `cargo test --workspace` built beside this test.
 fn agent_binary() -> PathBuf {
@@ -34,6 +33,7 @@ impl Drop for Agent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_enrolls_and_deploys_through_the_function_url() {
     let stack = Stack::load().await;
+    let _front = crate::support::FRONT_OF_PATH.lock().await;
     let engine = PrivateDockerd::start(None);
     let registry = Registry::start(free_port(), "http://127.0.0.1:9/unused", "unused");
     let port = free_port();
@@ -41,8 +41,9 @@ async fn an_agent_enrolls_and_deploys_through_the_function_url() {
     let httpd = ["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h", "/etc"];
     let digest = registry.push_with_command(&format!("stack/{name}"), "1.0.0", &format!("{name} 1.0.0"), &httpd);
 
-    let token = stack.ok("mutation($n: String!) { createAgentEnrollment(name: $n) { token } }", json!({ "n": name })).await
-        ["createAgentEnrollment"]["token"]
+    let token = stack
+        .ok("mutation($n: String!) { createAgentEnrollment(name: $n) { token } }", json!({ "n": name }))
+        .await["createAgentEnrollment"]["token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -65,55 +66,14 @@ async fn an_agent_enrolls_and_deploys_through_the_function_url() {
         .unwrap();
     let _agent = Agent(child, dir);
 
-    let component = stack
-        .ok(
-            "mutation($input: CreateComponentInput!) { createComponent(input: $input) { id } }",
-            json!({ "input": { "name": name, "imageRepository": format!("{}/stack/{name}", registry.host()) } }),
-        )
-        .await["createComponent"]["id"]
-        .clone();
-    stack
-        .ok(
-            "mutation($c: ID!, $d: String!) { createVersionMap(input: { componentId: $c, tag: \"1.0.0\", digest: $d }) { semver } }",
-            json!({ "c": component, "d": digest }),
-        )
+    let image = format!("{}/stack/{name}", registry.host());
+    let (environment, release) = stack
+        .estate(&name, (&image, &digest), |component| {
+            json!({ "name": "edge-host", "type": "DOCKER", "docker": {
+                "agentId": agent_id, "containerName": name, "componentId": component, "networkMode": "host" } })
+        })
         .await;
-    let environment = stack
-        .ok(
-            "mutation($n: String!, $o: Int!) { createEnvironment(input: { name: $n, order: $o }) { id } }",
-            json!({ "n": name, "o": stack.first_order().await }),
-        )
-        .await["createEnvironment"]["id"]
-        .clone();
-    let target = json!({ "name": "edge-host", "type": "DOCKER", "docker": {
-        "agentId": agent_id, "containerName": name, "componentId": component, "networkMode": "host" } });
-    stack
-        .ok(
-            "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }",
-            json!({ "e": environment, "t": target }),
-        )
-        .await;
-    let release = stack
-        .ok(
-            "mutation($n: String!, $c: ID!) { createRelease(input: { name: $n, components: [{ componentId: $c, version: \"1.0.0\" }] }) { id } }",
-            json!({ "n": name, "c": component }),
-        )
-        .await["createRelease"]["id"]
-        .clone();
-    stack.ok("mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }", json!({ "id": release })).await;
-    let promotion = stack
-        .ok(
-            "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
-            json!({ "r": release, "e": environment }),
-        )
-        .await["requestPromotion"]["id"]
-        .clone();
-    let settled = eventually(Duration::from_secs(120), "the promotion to settle", || async {
-        let q = "query($id: ID!) { promotion(id: $id) { status reason deployments { state message } } }";
-        let p = stack.ok(q, json!({ "id": promotion })).await["promotion"].clone();
-        (!["APPROVED", "DEPLOYING", "PENDING_APPROVAL"].contains(&p["status"].as_str().unwrap_or(""))).then_some(p)
-    })
-    .await;
+    let settled = stack.promote(&release, &environment).await;
     let log = std::fs::read_to_string(std::env::temp_dir().join(format!("{name}.log"))).unwrap_or_default();
     assert_eq!(settled["status"], "DEPLOYED", "{settled:#}\n{log}");
     let served = reqwest::get(format!("http://127.0.0.1:{port}/gantry-build")).await.unwrap().text().await.unwrap();

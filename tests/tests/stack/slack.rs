@@ -35,6 +35,7 @@ async fn post_command(stack: &Stack, text: &str, secret: &str) -> (u16, serde_js
 #[tokio::test]
 async fn a_slack_command_is_carried_out_by_the_notifier_function() {
     let stack = Stack::load().await;
+    let _front = crate::support::FRONT_OF_PATH.lock().await;
     let principal = unique("slack-user");
     stack
         .ok(

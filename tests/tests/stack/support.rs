@@ -58,6 +58,71 @@ impl Stack {
         body["data"].clone()
     }
 
+    /// A component `name` of `image` with version 1.0.0 at `digest`, an environment first in
+    /// the promotion path whose one target is `target` (given the component's id), and a
+    /// READY release of that version: (environment, release).
+    pub async fn estate(
+        &self,
+        name: &str,
+        (image, digest): (&str, &str),
+        target: impl Fn(&Value) -> Value,
+    ) -> (Value, Value) {
+        let component = self
+            .ok(
+                "mutation($input: CreateComponentInput!) { createComponent(input: $input) { id } }",
+                json!({ "input": { "name": name, "imageRepository": image } }),
+            )
+            .await["createComponent"]["id"]
+            .clone();
+        self.ok(
+            "mutation($c: ID!, $d: String!) { createVersionMap(input: { componentId: $c, tag: \"1.0.0\", digest: $d }) { semver } }",
+            json!({ "c": component, "d": digest }),
+        )
+        .await;
+        let environment = self
+            .ok(
+                "mutation($n: String!, $o: Int!) { createEnvironment(input: { name: $n, order: $o }) { id } }",
+                json!({ "n": unique(name), "o": self.first_order().await }),
+            )
+            .await["createEnvironment"]["id"]
+            .clone();
+        self.ok(
+            "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }",
+            json!({ "e": environment, "t": target(&component) }),
+        )
+        .await;
+        let release = self
+            .ok(
+                "mutation($n: String!, $c: ID!) { createRelease(input: { name: $n, components: [{ componentId: $c, version: \"1.0.0\" }] }) { id } }",
+                json!({ "n": unique(name), "c": component }),
+            )
+            .await["createRelease"]["id"]
+            .clone();
+        self.ok(
+            "mutation($id: ID!) { updateRelease(id: $id, input: { status: READY }) { status } }",
+            json!({ "id": release }),
+        )
+        .await;
+        (environment, release)
+    }
+
+    /// Requests the promotion of `release` to `environment` and waits until it settles.
+    pub async fn promote(&self, release: &Value, environment: &Value) -> Value {
+        let promotion = self
+            .ok(
+                "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }",
+                json!({ "r": release, "e": environment }),
+            )
+            .await["requestPromotion"]["id"]
+            .clone();
+        eventually(Duration::from_secs(120), "the promotion to settle", || async {
+            let q = "query($id: ID!) { promotion(id: $id) { status reason deployments { state message } } }";
+            let p = self.ok(q, json!({ "id": promotion })).await["promotion"].clone();
+            (!["APPROVED", "DEPLOYING", "PENDING_APPROVAL"].contains(&p["status"].as_str().unwrap_or(""))).then_some(p)
+        })
+        .await
+    }
+
     /// An order that puts a new environment first in the promotion path, where a promotion
     /// needs no earlier deployment.
     pub async fn first_order(&self) -> i64 {
@@ -86,6 +151,11 @@ impl Stack {
         }
     }
 }
+
+/// Held by each test that promotes from the front of the promotion path, from creating its
+/// environment until its promotion settles: two at once would each put an environment first,
+/// and the later would stand before the earlier, whose promotion then waits on it.
+pub static FRONT_OF_PATH: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A short unique suffix, so tests sharing one stack never collide.
 pub fn unique(prefix: &str) -> String {

@@ -275,12 +275,11 @@ impl Deployer {
             .await?
             .ok_or_else(|| DomainError::not_found("release", promotion.release_id))?;
         let agent = target.as_ref().and_then(|t| t.config.agent());
-        let outcome = match (&target, self.drivers.get(&deployment.kind)) {
+        let outcome = match (&target, self.drivers.get(&deployment.kind), agent) {
             // An agent applies it: the job is written for it and no worker waits.
-            (Some(target), Some(driver)) if agent.is_some() => match driver.render(target, &release) {
+            (Some(target), Some(driver), Some(agent)) => match driver.render(target, &release) {
                 Ok(artifact) => {
                     let agents = self.agents.as_ref().ok_or_else(|| DomainError::internal("no agent jobs here"))?;
-                    let agent = agent.unwrap_or_default();
                     return agents.dispatch(&job, (target, &release, artifact), agent, &self.worker).await;
                 }
                 Err(err) if refusal(&err) => {
@@ -288,13 +287,13 @@ impl Deployer {
                 }
                 Err(err) => return Err(err),
             },
-            (None, _) => DriverOutcome { succeeded: false, applied: None, message: "the target was removed".into() },
-            (Some(_), None) => DriverOutcome {
+            (None, ..) => DriverOutcome { succeeded: false, applied: None, message: "the target was removed".into() },
+            (Some(_), None, _) => DriverOutcome {
                 succeeded: false,
                 applied: None,
                 message: format!("no driver for {:?} targets", deployment.kind),
             },
-            (Some(target), Some(driver)) => {
+            (Some(target), Some(driver), None) => {
                 let attempt = self.leased(&job, &deployment);
                 // The lease is renewed while the driver works, so a long rollout is never taken
                 // over by a redelivery while this worker lives; only a dead worker's runs out.

@@ -7,7 +7,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem,
+    WriteRequest,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -193,14 +194,31 @@ impl DynamoRepository {
 
     /// BatchWriteItem deletes in chunks, retrying unprocessed requests.
     pub(crate) async fn batch_delete(&self, keys: Vec<HashMap<String, AttributeValue>>) -> Result<()> {
-        for chunk in keys.chunks(BATCH_WRITE_MAX) {
-            let mut pending: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    built(DeleteRequest::builder().set_key(Some(k.clone())).build())
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                })
-                .collect::<Result<_>>()?;
+        let requests = keys
+            .into_iter()
+            .map(|k| {
+                built(DeleteRequest::builder().set_key(Some(k)).build())
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.batch_write(requests).await
+    }
+
+    /// BatchWriteItem puts in chunks (unconditional, so only for writes that may repeat).
+    pub(crate) async fn batch_put(&self, items: Vec<Item>) -> Result<()> {
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                built(PutRequest::builder().set_item(Some(item)).build())
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.batch_write(requests).await
+    }
+
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<()> {
+        for chunk in requests.chunks(BATCH_WRITE_MAX) {
+            let mut pending = chunk.to_vec();
             for attempt in 0.. {
                 let out =
                     self.client.batch_write_item().request_items(&self.table, pending).send().await.map_err(sdk)?;

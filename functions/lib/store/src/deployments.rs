@@ -31,6 +31,10 @@ where
     }
 }
 
+/// Deployments written in the transaction that begins a promotion, beside the promotion and
+/// its evidence (a transaction takes 100 items).
+const IN_BEGIN: usize = 90;
+
 #[async_trait]
 impl DeploymentRepository for DynamoRepository {
     #[instrument(skip_all, fields(promotion_id = %after.id, targets = deployments.len()), err(level = "info"))]
@@ -41,6 +45,15 @@ impl DeploymentRepository for DynamoRepository {
         deployments: &[Deployment],
         evidence: EvidenceAppend<'_>,
     ) -> Result<()> {
+        // A transaction takes 100 items. Deployments past the first ones are written before
+        // it, with plain (repeatable) puts: until it moves the promotion to DEPLOYING, nothing
+        // reads them, and a retry writes the same items again.
+        let (first, rest) = deployments.split_at(deployments.len().min(IN_BEGIN));
+        let rest = rest
+            .iter()
+            .map(|d| to_item(d, &keys::deployment(d.promotion_id, d.target_id)))
+            .collect::<Result<Vec<_>>>()?;
+        self.batch_put(rest).await?;
         let mut tx = Tx::new();
         tx.push(
             self.update_revision(
@@ -50,7 +63,7 @@ impl DeploymentRepository for DynamoRepository {
             )?,
             DomainError::conflict(format!("promotion {} changed meanwhile", before.id)),
         );
-        for d in deployments {
+        for d in first {
             tx.push(
                 self.put_new(to_item(d, &keys::deployment(d.promotion_id, d.target_id))?)?,
                 DomainError::conflict("deployment exists"),
