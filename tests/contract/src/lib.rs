@@ -285,7 +285,19 @@ pub async fn serve_tls(app: axum::Router, config: std::sync::Arc<rustls::ServerC
         while let Ok((stream, _)) = listener.accept().await {
             let (acceptor, app) = (acceptor.clone(), app.clone());
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(stream).await else { return };
+                let tls = match acceptor.accept(stream).into_fallible().await {
+                    Ok(tls) => tls,
+                    // A refused handshake (its alert sent): what the client sent meanwhile is
+                    // read before closing, so the close is a FIN after the alert, not a reset
+                    // that could reach the client before it reads the alert.
+                    Err((_, mut stream)) => {
+                        use tokio::io::AsyncReadExt;
+                        let mut buf = [0u8; 4096];
+                        let drain = async { while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {} };
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
+                        return;
+                    }
+                };
                 let service = hyper_util::service::TowerToHyperService::new(app);
                 let io = hyper_util::rt::TokioIo::new(tls);
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
