@@ -364,8 +364,10 @@ async fn a_tampered_job_is_refused_and_a_restart_never_applies_a_job_twice() {
     })
     .await;
     hosts[1].kill();
-    let created =
-        hosts[1].engine.docker(&["ps", "-a", "--filter", "name=web-b-", "--format", "{{.ID}} {{.CreatedAt}}"]);
+    // The container the killed attempt created: the job's, by name and id.
+    let created = hosts[1].engine.docker(&["ps", "-a", "--filter", "name=web-b-", "--format", "{{.Names}} {{.ID}}"]);
+    let (name, id) = created.lines().next().unwrap().split_once(' ').unwrap();
+    let (name, id) = (name.to_owned(), id.to_owned());
     hosts[1].start();
     let settled = app.settled(requested["id"].as_str().unwrap()).await;
     assert!(
@@ -375,8 +377,9 @@ async fn a_tampered_job_is_refused_and_a_restart_never_applies_a_job_twice() {
         "{settled:#}\n{}",
         hosts[1].log()
     );
-    let after = hosts[1].engine.docker(&["ps", "-a", "--filter", "name=web-b-", "--format", "{{.ID}} {{.CreatedAt}}"]);
-    assert_eq!(after.lines().next(), created.lines().next(), "the container was not created a second time");
+    // (The rollback that follows runs the previous version in a container of its own name.)
+    let after = hosts[1].engine.docker(&["inspect", "-f", "{{.Id}}", &name]);
+    assert!(after.starts_with(&id), "{name} was not created a second time: {id} then {after}");
 }
 
 /// A compose stack through an agent: the rendered file (images by digest) is the signed
