@@ -204,7 +204,11 @@ mod tests {
             (command.team_id.as_str(), command.user_id.as_str(), command.text.as_str()),
             ("T1DC2JH3J", "U2CERLKJA", "")
         );
-        assert!(command.response_url.starts_with("https://hooks.slack.com/commands/"));
+        let response_url = url::Url::parse(&command.response_url).unwrap();
+        assert_eq!(
+            (response_url.scheme(), response_url.host_str(), response_url.path().starts_with("/commands/")),
+            ("https", Some("hooks.slack.com"), true)
+        );
         let huge = BODY.replace("trigger_id=398738663015", &format!("trigger_id={}", "9".repeat(300)));
         assert_eq!(parse_command(huge.as_bytes()).unwrap_err().code(), "BAD_USER_INPUT");
         let hostile = BODY.replace("team_id=T1DC2JH3J", "team_id=T1%23USER%23x");

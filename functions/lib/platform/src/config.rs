@@ -171,7 +171,8 @@ impl Config {
                 .map(|v| long_secret_min("GANTRY_SLACK_SIGNING_SECRET", v, 16))
                 .transpose()?,
             slack_bot_token: lookup("GANTRY_SLACK_BOT_TOKEN").filter(|v| !v.is_empty()),
-            slack_api_url: http_setting(
+            // The bot token travels there: https, or http to loopback only.
+            slack_api_url: callable_setting(
                 "GANTRY_SLACK_API_URL",
                 &optional("GANTRY_SLACK_API_URL", gantry_ci::SLACK_API),
             )?,
@@ -270,9 +271,16 @@ fn callable_setting(name: &'static str, raw: &str) -> Result<String, ConfigError
     }
 }
 
+/// A URL people are sent to (links, redirects): parsed, `http` or `https`, with a host and
+/// no user info.
 fn http_setting(name: &'static str, raw: &str) -> Result<String, ConfigError> {
-    let ok = (raw.starts_with("https://") || raw.starts_with("http://")) && raw.chars().all(|c| c.is_ascii_graphic());
-    if ok {
+    let parsed = url::Url::parse(raw).ok().filter(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host_str().is_some_and(|h| !h.is_empty())
+            && u.username().is_empty()
+            && u.password().is_none()
+    });
+    if parsed.is_some() && raw.chars().all(|c| c.is_ascii_graphic()) {
         Ok(raw.trim_end_matches('/').to_owned())
     } else {
         Err(ConfigError::Invalid { name, value: raw.to_owned(), why: "expected an http(s) URL" })
@@ -443,12 +451,19 @@ mod tests {
         );
         let short = with(&[("GANTRY_SLACK_SIGNING_SECRET", "short")]).unwrap_err().to_string();
         assert!(short.contains("GANTRY_SLACK_SIGNING_SECRET") && !short.contains("short\""), "{short}");
-        assert!(with(&[("GANTRY_SLACK_API_URL", "slack.com/api")]).is_err());
+        for refused in ["slack.com/api", "http://slack.example/api", "https://user:pw@slack.com/api", "ftp://slack.com"]
+        {
+            assert!(with(&[("GANTRY_SLACK_API_URL", refused)]).is_err(), "{refused}");
+        }
         assert_eq!(
             with(&[("GANTRY_PUBLIC_URL", "https://gantry.example/")]).unwrap().public_url.as_deref(),
             Some("https://gantry.example")
         );
-        assert!(with(&[("GANTRY_PUBLIC_URL", "gantry.example")]).is_err());
+        for refused in
+            ["gantry.example", "https://", "http://[bad", "https://u:p@gantry.example", "javascript:alert(1)"]
+        {
+            assert!(with(&[("GANTRY_PUBLIC_URL", refused)]).is_err(), "{refused}");
+        }
         let err = with(&[("GANTRY_OIDC_CLIENT_ID", "gantry")]).unwrap_err().to_string();
         assert_eq!(err, "GANTRY_OIDC_ISSUER must be set", "sign-in needs the OIDC settings");
         assert_eq!(
