@@ -20,6 +20,9 @@ use gantry_domain::model::Release;
 use gantry_domain::promotions::{PromotionRepository, PromotionStatus};
 use gantry_domain::targets::{DeploymentTarget, TargetKind};
 use gantry_tests::app::{TestApp, digest};
+use gantry_tests::prices::{
+    DYNAMODB_READ_UNIT, DYNAMODB_WRITE_UNIT, FUNCTION_MB, LAMBDA_GB_SECOND, SQS_STANDARD_REQUEST,
+};
 use gantry_tests::recorder::Request;
 use serde_json::json;
 
@@ -48,13 +51,6 @@ fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Dollars per million (us-east-1 on demand, as docs/cost.md states them).
-const WRITE_UNIT: f64 = 0.625;
-const READ_UNIT: f64 = 0.125;
-const SQS_REQUEST: f64 = 0.40;
-const LAMBDA_GB_SECOND: f64 = 13.3334;
-const FUNCTION_GB: f64 = 0.25;
-
 struct Figures {
     what: &'static str,
     elapsed: Duration,
@@ -72,10 +68,10 @@ impl Figures {
         // an eventually consistent read is half a unit.
         let jobs = self.dynamodb.iter().filter(|r| r.operation == "PutItem" && r.body.len() > 2048).count();
         let write_units = (writes + jobs * 3) as f64;
-        let gb_seconds = (self.deployer_busy + self.api_held).as_secs_f64() * FUNCTION_GB;
-        let dollars = (write_units * WRITE_UNIT
-            + reads as f64 * 0.5 * READ_UNIT
-            + self.sqs as f64 * SQS_REQUEST
+        let gb_seconds = (self.deployer_busy + self.api_held).as_secs_f64() * FUNCTION_MB / 1024.0;
+        let dollars = (write_units * DYNAMODB_WRITE_UNIT
+            + reads as f64 * 0.5 * DYNAMODB_READ_UNIT
+            + self.sqs as f64 * SQS_STANDARD_REQUEST
             + gb_seconds * LAMBDA_GB_SECOND)
             / 1_000_000.0;
         println!("\n{} ({targets} targets):", self.what);

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod dockerd;
 pub mod pki;
+pub mod prices;
 pub mod probes;
 pub mod receiver;
 pub mod recorder;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -47,12 +47,29 @@ fn body<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, HttpError> {
     serde_json::from_slice(bytes).map_err(|e| HttpError(DomainError::validation(format!("the body is not valid: {e}"))))
 }
 
+/// A request signed by an enrolled agent (signature, freshness and nonce checked), and its
+/// body parsed as `T`. It takes the body, so it is the handler's last argument.
+struct Signed<T> {
+    agent: Agent,
+    input: T,
+}
+
+impl<T: serde::de::DeserializeOwned> FromRequest<Arc<AppState>> for Signed<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Response> {
+        let (method, uri, headers) = (req.method().clone(), req.uri().clone(), req.headers().clone());
+        let bytes = Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        let agent = signer(state, (&method, &uri, &headers), &bytes).await.map_err(IntoResponse::into_response)?;
+        let input = body(&bytes).map_err(IntoResponse::into_response)?;
+        Ok(Self { agent, input })
+    }
+}
+
 /// The enrolled agent that signed this request, once its signature, freshness and nonce hold.
-async fn signed(
+async fn signer(
     state: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    (method, uri, headers): (&Method, &Uri, &HeaderMap),
     bytes: &[u8],
 ) -> Result<Agent, HttpError> {
     let unsigned = || HttpError(DomainError::Unauthorized("the request is not signed by an enrolled agent".into()));
@@ -82,29 +99,15 @@ struct Enroll {
     public_key: String,
 }
 
-async fn enroll(State(state): State<Arc<AppState>>, bytes: Bytes) -> Response {
-    let run = async {
-        let input: Enroll = body(&bytes)?;
-        let enrolled = state.agents.enroll(&input.token, &input.public_key).await?;
-        Ok::<_, HttpError>((StatusCode::CREATED, Json(enrolled)).into_response())
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+async fn enroll(State(state): State<Arc<AppState>>, bytes: Bytes) -> Result<Response, HttpError> {
+    let input: Enroll = body(&bytes)?;
+    let enrolled = state.agents.enroll(&input.token, &input.public_key).await?;
+    Ok((StatusCode::CREATED, Json(enrolled)).into_response())
 }
 
-async fn heartbeat(
-    State(state): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Response {
-    let run = async {
-        let agent = signed(&state, &method, &uri, &headers, &bytes).await?;
-        let facts: HostFacts = body(&bytes)?;
-        state.agents.heartbeat(&agent, &facts).await?;
-        Ok::<_, HttpError>(StatusCode::NO_CONTENT.into_response())
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+async fn heartbeat(State(state): State<Arc<AppState>>, signed: Signed<HostFacts>) -> Result<StatusCode, HttpError> {
+    state.agents.heartbeat(&signed.agent, &signed.input).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
@@ -125,25 +128,16 @@ fn envelope(job: &AgentJob) -> serde_json::Value {
 
 async fn claim(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Response {
-    let run = async {
-        let agent = signed(&state, &method, &uri, &headers, &bytes).await?;
-        let input: Claim = body(&bytes)?;
-        // The poll ends before the request's own time limit does.
-        let limit = (state.config.request_timeout_ms / 1000).saturating_sub(2);
-        let wait = Duration::from_secs(input.wait_seconds.min(limit));
-        let jobs = state.agent_jobs.claim(&agent, wait).await?;
-        let jobs: Vec<_> = jobs.iter().map(envelope).collect();
-        Ok::<_, HttpError>(Json(json!({ "jobs": jobs })).into_response())
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+    signed: Signed<Claim>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    // The poll ends before the request's own time limit does.
+    let limit = (state.config.request_timeout_ms / 1000).saturating_sub(2);
+    let wait = Duration::from_secs(signed.input.wait_seconds.min(limit));
+    let jobs = state.agent_jobs.claim(&signed.agent, wait).await?;
+    Ok(Json(json!({ "jobs": jobs.iter().map(envelope).collect::<Vec<_>>() })))
 }
 
-fn job_key(promotion: &str, target: &str) -> Result<(PromotionId, TargetId), HttpError> {
+fn job_key((promotion, target): &(String, String)) -> Result<(PromotionId, TargetId), HttpError> {
     Ok((PromotionId::parse(promotion)?, TargetId::parse(target)?))
 }
 
@@ -155,35 +149,19 @@ struct Progress {
 
 async fn progress(
     State(state): State<Arc<AppState>>,
-    Path((promotion, target)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Response {
-    let run = async {
-        let agent = signed(&state, &method, &uri, &headers, &bytes).await?;
-        let input: Progress = body(&bytes)?;
-        state.agent_jobs.progress(&agent, job_key(&promotion, &target)?, &input.message).await?;
-        Ok::<_, HttpError>(StatusCode::NO_CONTENT.into_response())
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+    Path(job): Path<(String, String)>,
+    signed: Signed<Progress>,
+) -> Result<StatusCode, HttpError> {
+    state.agent_jobs.progress(&signed.agent, job_key(&job)?, &signed.input.message).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn result(
     State(state): State<Arc<AppState>>,
-    Path((promotion, target)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Response {
-    let run = async {
-        let agent = signed(&state, &method, &uri, &headers, &bytes).await?;
-        let input: JobResult = body(&bytes)?;
-        let promotion = state.agent_jobs.report(&agent, job_key(&promotion, &target)?, &input).await?;
-        state.promotions.settle(promotion).await?;
-        Ok::<_, HttpError>(StatusCode::NO_CONTENT.into_response())
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+    Path(job): Path<(String, String)>,
+    signed: Signed<JobResult>,
+) -> Result<StatusCode, HttpError> {
+    let promotion = state.agent_jobs.report(&signed.agent, job_key(&job)?, &signed.input).await?;
+    state.promotions.settle(promotion).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -9,18 +9,7 @@ use crate::drain::Drained;
 use crate::intake::Accepted;
 use crate::promotions::Promoted;
 
-/// Memory of the functions, as infra/template.yaml sets it.
-const WEBHOOKS_MB: f64 = 128.0;
-const FUNCTION_MB: f64 = 256.0;
-
-/// Dollars per million units.
-const DYNAMODB_WRITE_UNIT: f64 = 0.625;
-const DYNAMODB_READ_UNIT: f64 = 0.125;
-const SQS_FIFO_REQUEST: f64 = 0.50;
-const SQS_STANDARD_REQUEST: f64 = 0.40;
-const LAMBDA_REQUEST: f64 = 0.20;
-/// Arm64, per million GB-seconds.
-const LAMBDA_GB_SECOND: f64 = 13.3334;
+use gantry_tests::prices::*;
 
 /// What some work consumed; add them up, then scale.
 #[derive(Debug, Default, Clone, Copy)]

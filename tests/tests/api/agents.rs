@@ -41,7 +41,7 @@ async fn enrollment_refuses_what_is_not_valid() {
 
     // An expired token is refused, and so is one used already.
     let expired = gantry_domain::agents::Enrollment {
-        token_hash: hex(&sha256("gae_expired")),
+        token_hash: gantry_domain::agents::token_hash("gae_expired"),
         name: gantry_domain::values::Name::parse("old").unwrap(),
         labels: Default::default(),
         valid_until: chrono::Utc::now() - chrono::Duration::minutes(1),
@@ -56,15 +56,6 @@ async fn enrollment_refuses_what_is_not_valid() {
     assert_eq!(status, 201);
     let (status, _) = post(&app, "/agent/v1/enroll", json!({ "token": token, "publicKey": key })).await;
     assert_eq!(status, 401, "used");
-}
-
-fn sha256(text: &str) -> Vec<u8> {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes()).to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test]

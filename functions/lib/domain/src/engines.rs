@@ -5,10 +5,8 @@
 //! certificate carries. TLS material and tokens are named by reference (`env:`, `ssm:`,
 //! `secretsmanager:`) and read by the worker when it deploys; Gantry never stores them.
 
-use std::net::IpAddr;
-
 use serde::{Deserialize, Serialize};
-use url::{Host, Url};
+use url::Url;
 
 use crate::error::{DomainError, Result};
 
@@ -47,18 +45,6 @@ const PLAINTEXT_REFUSED: &str = "is plaintext tcp:// to a host that is not loopb
     an unencrypted Engine API has root on its host. Use tcp+tls://host:port with tls { caRef, certRef, keyRef } \
     (dockerd --tlsverify), or a unix:/// socket";
 
-/// Whether `host` (as the `url` crate parsed it) is loopback: `localhost`, 127.0.0.0/8, ::1.
-fn loopback(host: &Host<&str>) -> bool {
-    match host {
-        Host::Domain(name) => {
-            name.eq_ignore_ascii_case("localhost")
-                || name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        }
-        Host::Ipv4(ip) => ip.is_loopback(),
-        Host::Ipv6(ip) => ip.is_loopback(),
-    }
-}
-
 impl DockerEndpoint {
     /// `endpoint` and its `tls` checked together: a socket takes no TLS, plaintext `tcp://`
     /// is for loopback only, and a TLS endpoint needs a CA, a client certificate and a key.
@@ -82,7 +68,7 @@ impl DockerEndpoint {
             }
             return Ok(Self::Unix(url.path().to_owned()));
         }
-        let (Some(host), Some(port)) = (url.host(), url.port()) else {
+        let (Some(_), Some(port)) = (url.host(), url.port()) else {
             return Err(refuse("must name a host and a port"));
         };
         if !matches!(url.path(), "" | "/") || port == 0 {
@@ -91,7 +77,7 @@ impl DockerEndpoint {
         let name = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_owned();
         match url.scheme() {
             "tcp" if tls.is_some() => Err(refuse("is plaintext: with tls, write tcp+tls://host:port")),
-            "tcp" if loopback(&host) => Ok(Self::Plain { host: name, port }),
+            "tcp" if crate::outbound::is_loopback(&url) => Ok(Self::Plain { host: name, port }),
             "tcp" => Err(refuse(PLAINTEXT_REFUSED)),
             "tcp+tls" | "https" => {
                 let Some(tls) = tls else {

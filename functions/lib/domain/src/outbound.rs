@@ -9,10 +9,13 @@ use url::{Host, Url};
 
 use crate::error::{DomainError, Result};
 
-/// Whether the parsed host is loopback: `localhost`, 127.0.0.0/8 or ::1.
+/// Whether the parsed host is loopback: `localhost`, 127.0.0.0/8 or ::1. A URL of a scheme
+/// the parser does not know (`tcp://`) keeps an address as text, which is read as one here.
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
-        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
         Some(Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,

@@ -360,8 +360,7 @@ fn job_signing_key(raw: &str) -> Result<Vec<u8>, ConfigError> {
     };
     let trimmed = raw.trim();
     let der = if trimmed.starts_with("-----BEGIN") {
-        let body: String = trimmed.lines().filter(|l| !l.starts_with("-----")).flat_map(|l| l.trim().chars()).collect();
-        base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| invalid())?
+        gantry_signing::pem_decode(trimmed, "PRIVATE KEY").ok_or_else(invalid)?
     } else {
         base64::engine::general_purpose::STANDARD.decode(trimmed).map_err(|_| invalid())?
     };
@@ -497,5 +496,20 @@ mod tests {
         assert_eq!(with(&[("AWS_LAMBDA_FUNCTION_NAME", "api")]).unwrap().log_format, LogFormat::Json);
         assert_eq!(with(&[("GANTRY_LOG_FORMAT", "json")]).unwrap().log_format, LogFormat::Json);
         assert!(with(&[("GANTRY_LOG_FORMAT", "xml")]).is_err());
+    }
+
+    #[test]
+    fn the_job_signing_key_is_pkcs8_pem_or_base64_and_never_shown() {
+        const DER: &str = "MC4CAQAwBQYDK2VwBCIEIJBe0KJ+yNQm7wIlQdlrnOcJz9cXwXj/V+y7HnUaLQ8n";
+        let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJBe0KJ+yNQm7wIlQdlrnOcJz9cXwXj/V+y7HnUaLQ8n\n-----END PRIVATE KEY-----\n";
+        let from_base64 = with(&[("GANTRY_JOB_SIGNING_KEY", DER)]).unwrap().job_signing_key;
+        let from_pem = with(&[("GANTRY_JOB_SIGNING_KEY", pem)]).unwrap().job_signing_key;
+        assert!(from_base64.is_some());
+        assert_eq!(from_base64, from_pem);
+        assert_eq!(with(&[]).unwrap().job_signing_key, None);
+        for bad in ["not-base64!", "AAAA", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"] {
+            let err = with(&[("GANTRY_JOB_SIGNING_KEY", bad)]).unwrap_err().to_string();
+            assert!(err.contains("GANTRY_JOB_SIGNING_KEY") && err.contains("(hidden)") && !err.contains(bad), "{err}");
+        }
     }
 }

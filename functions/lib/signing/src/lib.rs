@@ -80,7 +80,8 @@ pub fn pem_encode(der: &[u8], label: &str) -> String {
     format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
-fn pem_decode(pem: &str, label: &str) -> Option<Vec<u8>> {
+/// The DER inside PEM of `label`.
+pub fn pem_decode(pem: &str, label: &str) -> Option<Vec<u8>> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
     let inner = pem.trim().strip_prefix(&begin)?.strip_suffix(&end)?;

@@ -21,7 +21,7 @@ fn ttl(at: DateTime<Utc>) -> AttributeValue {
 }
 
 fn state(value: AgentJobState) -> AttributeValue {
-    s(serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default().as_str())
+    s(value.as_str())
 }
 
 #[async_trait]
@@ -169,7 +169,7 @@ impl AgentJobRepository for DynamoRepository {
             .set_key(Some(keys::agent(job.agent_id).primary()))
             .update_expression("SET currentJob = :job")
             .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":job", s(&format!("{}/{}", job.promotion_id, job.target_id)))
+            .expression_attribute_values(":job", s(&job.label()))
             .send()
             .await
             .map_err(sdk)?;
@@ -222,7 +222,7 @@ impl AgentJobRepository for DynamoRepository {
             .set_key(Some(keys::agent(job.agent_id).primary()))
             .update_expression("REMOVE currentJob")
             .condition_expression("currentJob = :job")
-            .expression_attribute_values(":job", s(&format!("{}/{}", job.promotion_id, job.target_id)))
+            .expression_attribute_values(":job", s(&job.label()))
             .send()
             .await;
         unless_condition_failed(cleared)?;

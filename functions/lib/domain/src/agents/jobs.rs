@@ -34,6 +34,17 @@ pub enum AgentJobState {
     Failed,
 }
 
+impl AgentJobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Claimed => "claimed",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// What the agent is sent, signed: everything it needs to run the driver, and the artifact
 /// it will apply with its sha256.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +83,13 @@ pub struct AgentJob {
     pub progress: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+impl AgentJob {
+    /// How the agent item names its current job: `<promotionId>/<targetId>`.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.promotion_id, self.target_id)
+    }
 }
 
 /// The delayed message that fails a job still open at its deadline.
@@ -348,5 +366,17 @@ impl AgentJobs {
         };
         self.finish(&job, (DeploymentState::Failed, message), None, AgentJobState::Failed).await?;
         Ok(Some(job.promotion_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AgentJobState;
+
+    #[test]
+    fn states_are_stored_as_they_serialize() {
+        for state in [AgentJobState::Pending, AgentJobState::Claimed, AgentJobState::Succeeded, AgentJobState::Failed] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
     }
 }

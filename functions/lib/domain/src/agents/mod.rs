@@ -129,7 +129,8 @@ pub struct Enrolled {
     pub job_signing_key: String,
 }
 
-pub(crate) fn token_hash(token: &str) -> String {
+/// How an enrollment token is stored: the hex sha256 of it.
+pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
