@@ -55,9 +55,12 @@ pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
     .await
 }
 
-/// Serves SQS batches until the runtime stops it.
+/// Serves SQS batches until the runtime stops it. A job stays hidden a minute at a time
+/// while the deployer works on it, so a deployer that dies mid-rollout leaves its job to
+/// another within about a minute, though the queue's timeout outlasts the whole function.
 pub async fn run(state: Arc<AppState>) -> Result<(), lambda_runtime::Error> {
-    gantry_queue::serve(move |event| handle(state.clone(), event)).await
+    let queue = state.deploy_jobs.clone();
+    gantry_queue::serve(Some(queue), move |event| handle(state.clone(), event)).await
 }
 
 #[cfg(test)]

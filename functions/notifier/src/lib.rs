@@ -20,7 +20,7 @@ pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
 
 /// Serves SQS batches until the runtime stops it.
 pub async fn run(state: Arc<AppState>) -> Result<(), lambda_runtime::Error> {
-    gantry_queue::serve(move |event| handle(state.clone(), event)).await
+    gantry_queue::serve(None, move |event| handle(state.clone(), event)).await
 }
 
 #[cfg(test)]

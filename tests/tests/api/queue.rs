@@ -71,3 +71,35 @@ async fn a_busy_poller_keeps_its_message_and_a_dead_one_gives_it_up_soon() {
     .await;
     assert_eq!(taken, body);
 }
+
+/// On Lambda a batch arrives hidden for the queue's own visibility timeout, which must
+/// outlast the whole function (360 s for deploy jobs). The deployer hides its job for the
+/// short visibility at once and again while it works, so a function that dies mid-rollout
+/// gives its job up within that, not six minutes later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lambda_batch_is_hidden_only_while_its_handler_works() {
+    let app = TestApp::spawn().await;
+    let body = "{\"n\":2}";
+    app.sqs.send_message().queue_url(&app.deploy_queue).message_body(body).send().await.unwrap();
+    // Received as an event source mapping receives it: hidden for the queue's timeout.
+    let event = gantry_tests::eventually(Duration::from_secs(10), "the message", || async {
+        let event = app.state.deploy_jobs.receive(1).await.unwrap();
+        (!event.records.is_empty()).then_some(event)
+    })
+    .await;
+    let queue = gantry_queue::SqsQueue::new(app.sqs.clone(), app.deploy_queue.clone()).with_poll_visibility(3);
+    let function = tokio::spawn(async move {
+        queue.while_hidden(&event, true, tokio::time::sleep(Duration::from_secs(600))).await;
+    });
+    // Past the 3 s visibility the busy function still holds it.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(app.state.deploy_jobs.receive(1).await.unwrap().records.is_empty(), "the busy function keeps its job");
+    function.abort();
+    let _ = function.await;
+    let taken = gantry_tests::eventually(Duration::from_secs(10), "the dead function's message", || async {
+        let event = app.state.deploy_jobs.receive(1).await.unwrap();
+        event.records.first().and_then(|r| r.body.clone())
+    })
+    .await;
+    assert_eq!(taken, body);
+}

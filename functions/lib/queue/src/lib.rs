@@ -18,6 +18,9 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 use tracing::instrument;
 
+mod worker;
+pub use worker::serve;
+
 /// SQS accepts at most this many messages in one SendMessageBatch.
 const SEND_BATCH_MAX: usize = 10;
 
@@ -180,76 +183,6 @@ impl SqsQueue {
         }
         Ok(())
     }
-
-    /// Polls for ever with [`POLLERS`] concurrent receivers, giving each batch to `handler`
-    /// and acknowledging it, as an event source mapping with that concurrency would. On a
-    /// FIFO queue SQS hands a message group to one receiver at a time, so order within a
-    /// group holds while other groups proceed.
-    pub async fn poll<H, F>(&self, handler: H)
-    where
-        H: Fn(SqsEvent) -> F,
-        F: Future<Output = SqsBatchResponse>,
-    {
-        self.poll_with(POLLERS, handler).await;
-    }
-
-    /// As [`SqsQueue::poll`], with `receivers` concurrent receivers.
-    pub async fn poll_with<H, F>(&self, receivers: usize, handler: H)
-    where
-        H: Fn(SqsEvent) -> F,
-        F: Future<Output = SqsBatchResponse>,
-    {
-        futures::future::join_all((0..receivers.max(1)).map(|_| self.poll_one(&handler))).await;
-    }
-
-    /// Extends the visibility of `event`'s messages every third of the poll visibility, for
-    /// as long as it is polled.
-    async fn keep_hidden(&self, event: &SqsEvent) {
-        let every = std::time::Duration::from_secs(u64::from(self.poll_visibility.unsigned_abs()) / 3);
-        loop {
-            tokio::time::sleep(every).await;
-            for handle in event.records.iter().filter_map(|r| r.receipt_handle.as_deref()) {
-                let extended = self
-                    .client
-                    .change_message_visibility()
-                    .queue_url(&self.url)
-                    .receipt_handle(handle)
-                    .visibility_timeout(self.poll_visibility)
-                    .send()
-                    .await;
-                if let Err(err) = extended {
-                    tracing::warn!(error = %sdk(err), "a message's visibility was not extended");
-                }
-            }
-        }
-    }
-
-    async fn poll_one<H, F>(&self, handler: &H)
-    where
-        H: Fn(SqsEvent) -> F,
-        F: Future<Output = SqsBatchResponse>,
-    {
-        loop {
-            match self.receive_hidden(1, Some(self.poll_visibility)).await {
-                Ok(event) if event.records.is_empty() => {}
-                Ok(event) => {
-                    // Hidden for a short while, and again while the handler works: a poller
-                    // that dies leaves its messages to another within a minute.
-                    let response = tokio::select! {
-                        response = handler(event.clone()) => response,
-                        () = self.keep_hidden(&event) => unreachable!("keep_hidden never returns"),
-                    };
-                    if let Err(err) = self.acknowledge(&event, &response).await {
-                        tracing::error!(error = %err, "acknowledging messages failed");
-                    }
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, queue = %self.url, "receiving messages failed");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
-            }
-        }
-    }
 }
 
 #[async_trait]
@@ -353,20 +286,6 @@ impl EventSink for SqsQueue {
             tracing::warn!(promotion_id = %event.promotion_id, kind = event.kind.as_str(), error = %err, "could not queue a notification event");
         }
     }
-}
-
-/// Serves SQS batches as a Lambda function until the runtime stops it: each batch goes to
-/// `handler`, whose response reports the records that failed.
-pub async fn serve<F, Fut>(handler: F) -> std::result::Result<(), lambda_runtime::Error>
-where
-    F: Fn(SqsEvent) -> Fut,
-    Fut: Future<Output = SqsBatchResponse>,
-{
-    lambda_runtime::run(lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<SqsEvent>| {
-        let response = handler(event.payload);
-        async move { Ok::<_, lambda_runtime::Error>(response.await) }
-    }))
-    .await
 }
 
 /// Runs `process` on every record of an SQS event and reports the ones that failed, so

@@ -154,7 +154,9 @@ impl TargetDriver for NomadDriver {
             // The job runs this spec already: a worker that died registered it. Follow its
             // deployment instead of registering the same spec again.
             let latest = nomad.call(reqwest::Method::GET, &format!("/job/{job_id}/deployment"), None).await?;
-            if let Some(deployment_id) = latest["ID"].as_str().filter(|id| !id.is_empty()) {
+            // Only the registered version's deployment: an older one may have ended long ago.
+            let ours = latest["JobVersion"].as_u64() == Some(current_version);
+            if let Some(deployment_id) = latest["ID"].as_str().filter(|id| ours && !id.is_empty()) {
                 tracing::info!(job_id, deployment_id, "taking over a rollout already registered");
                 let deadline = tokio::time::Instant::now() + self.deadline;
                 let followed = self

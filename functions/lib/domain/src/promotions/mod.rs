@@ -353,6 +353,11 @@ impl Promotions {
     ) -> Result<Promotion> {
         after.updated_at = Utc::now();
         after.revision = before.revision + 1;
+        // The release's record here is written before the promotion reads DEPLOYED, so whoever
+        // sees DEPLOYED can promote onwards: the next environment's gate reads that record.
+        if after.status == PromotionStatus::Deployed && before.status != PromotionStatus::Deployed {
+            self.record_deployed(&after).await?;
+        }
         let drafts = records.into_iter().map(|(kind, payload)| self.draft(&after, kind, actor, payload)).collect();
         self.write(Write::Update(before), &after, drafts, actor).await?;
         Ok(after)

@@ -107,7 +107,9 @@ impl Promotions {
             if settled.status == PromotionStatus::Deployed { ReportState::Success } else { ReportState::Failure };
         self.announce(settled.id, report).await;
         if settled.status == PromotionStatus::Deployed {
-            return self.record_deployed(settled).await;
+            self.release_moves(settled.release_id, ReleaseStatus::Deployed).await?;
+            self.auto_promote(settled).await;
+            return Ok(());
         }
         let records = self.repo.release_environment_records(settled.release_id).await?;
         let fallback = if records.iter().any(|r| r.status == DeploymentStatus::Deployed) {
@@ -143,16 +145,18 @@ impl Promotions {
         }
     }
 
+    /// Writes the release's record in the promotion's environment (and supersedes what ran
+    /// there before), as the promotion turns `DEPLOYED`.
     pub(super) async fn record_deployed(&self, promotion: &Promotion) -> Result<()> {
         let release = self
             .repo
             .get_release(promotion.release_id)
             .await?
             .ok_or_else(|| DomainError::not_found("release", promotion.release_id))?;
-        // What ran here before is superseded (unless it is this release again).
-        let earlier = self.list(promotion.environment_id, Some(PromotionStatus::Deployed), Some(2), None).await?;
+        // What runs here now is superseded (unless it is this release again).
+        let running = self.list(promotion.environment_id, Some(PromotionStatus::Deployed), Some(1), None).await?;
         let superseded =
-            earlier.items.iter().map(|(_, p)| p).find(|p| p.id != promotion.id && p.release_id != release.id);
+            running.items.iter().map(|(_, p)| p).find(|p| p.id != promotion.id && p.release_id != release.id);
         if let Some(previous) = superseded {
             let record = ReleaseEnvironmentRecord {
                 release_id: previous.release_id,
@@ -164,10 +168,7 @@ impl Promotions {
             self.repo.record_release_deployed(&record, &[]).await?;
         }
         let (record, components) = deployed_records(promotion, &release, Utc::now());
-        self.repo.record_release_deployed(&record, &components).await?;
-        self.release_moves(release.id, ReleaseStatus::Deployed).await?;
-        self.auto_promote(promotion).await;
-        Ok(())
+        self.repo.record_release_deployed(&record, &components).await
     }
 
     /// Proposes the release to the next environment when it asks for that and is not held.
