@@ -122,3 +122,107 @@ async fn a_promotion_to_more_targets_than_a_transaction_holds_begins() {
     let promotion = app.promotion(requested["id"].as_str().unwrap()).await;
     assert_eq!(promotion["deployments"].as_array().unwrap().len(), 120, "{promotion:#}");
 }
+
+/// An agent enrolled with a key of the test's own: the key and the agent's id.
+async fn enrolled(app: &TestApp) -> (gantry_signing::SigningKey, String) {
+    let created = app.ok(ENROLL, json!({ "n": "edge", "e": 3600 })).await;
+    let token = created["createAgentEnrollment"]["token"].as_str().unwrap().to_owned();
+    let (key, _) = gantry_signing::SigningKey::generate();
+    let (status, body) =
+        post(app, "/agent/v1/enroll", json!({ "token": token, "publicKey": key.public().encode() })).await;
+    assert_eq!(status, 201, "{body}");
+    (key, body["agentId"].as_str().unwrap().to_owned())
+}
+
+/// A POST signed as the agent, with `nonce`: its status and body.
+async fn signed(
+    app: &TestApp,
+    (key, id): &(gantry_signing::SigningKey, String),
+    path: &str,
+    body: Value,
+    nonce: &str,
+) -> (u16, Value) {
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let params = gantry_signing::requests::Params {
+        created: chrono::Utc::now().timestamp(),
+        keyid: id.clone(),
+        nonce: nonce.into(),
+    };
+    let signed = gantry_signing::requests::sign(key, "POST", path, &bytes, &params);
+    let res = app
+        .http
+        .post(format!("{}{path}", app.url))
+        .header("content-digest", signed.content_digest)
+        .header("signature-input", signed.signature_input)
+        .header("signature", signed.signature)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+/// A signed request is admitted once per nonce; a claimed job shows as the agent's current
+/// job and keeps its first fifty progress lines (the first says it was claimed); another
+/// agent's job is not there; an agent revoked by another API instance (straight in the
+/// table, so this process still holds its key) is refused at its next request.
+#[tokio::test]
+async fn signed_requests_claims_and_progress_hold_their_rules() {
+    use gantry_domain::agents::jobs::{AgentJob, AgentJobRepository, AgentJobState, CLAIMED, MAX_PROGRESS};
+    let app = TestApp::spawn().await;
+    let agent = enrolled(&app).await;
+    let facts = json!({ "version": "1", "os": "linux", "arch": "x86_64" });
+    assert_eq!(signed(&app, &agent, "/agent/v1/heartbeat", facts.clone(), "n-1").await.0, 204);
+    let (status, body) = signed(&app, &agent, "/agent/v1/heartbeat", facts.clone(), "n-1").await;
+    assert_eq!(status, 401);
+    assert!(body["error"]["message"].as_str().unwrap().contains("replayed"), "{body}");
+
+    let id = gantry_domain::agents::AgentId::parse(&agent.1).unwrap();
+    let now = chrono::Utc::now();
+    let job = AgentJob {
+        agent_id: id,
+        promotion_id: gantry_domain::ids::PromotionId::new(),
+        target_id: gantry_domain::ids::TargetId::new(),
+        attempt: 1,
+        payload: "{}".into(),
+        signature: "c2ln".into(),
+        key_id: "k".into(),
+        sha256: format!("sha256:{}", "0".repeat(64)),
+        state: AgentJobState::Pending,
+        deadline: now + chrono::Duration::minutes(10),
+        created_at: now,
+        claimed_at: None,
+        progress: Vec::new(),
+        message: None,
+    };
+    assert!(app.repo.put_job(&job).await.unwrap());
+    let (status, claimed) = signed(&app, &agent, "/agent/v1/jobs/claim", json!({ "waitSeconds": 0 }), "n-2").await;
+    assert_eq!((status, claimed["jobs"].as_array().map(Vec::len)), (200, Some(1)), "{claimed}");
+    let shown = app.ok("query($id: ID!) { agent(id: $id) { currentJob } }", json!({ "id": agent.1 })).await;
+    assert_eq!(shown["agent"]["currentJob"], job.label());
+
+    let path = format!("/agent/v1/jobs/{}/{}/progress", job.promotion_id, job.target_id);
+    for n in 0..MAX_PROGRESS + 5 {
+        let (status, body) =
+            signed(&app, &agent, &path, json!({ "message": format!("line {n}") }), &format!("p-{n}")).await;
+        assert_eq!(status, 204, "a line past the limit is dropped, not refused: {body}");
+    }
+    let stored = app.repo.get_job(id, job.promotion_id, job.target_id).await.unwrap().unwrap();
+    assert_eq!(stored.progress.len(), MAX_PROGRESS);
+    assert_eq!((stored.progress[0].as_str(), stored.progress[1].as_str()), (CLAIMED, "line 0"));
+    let other = format!("/agent/v1/jobs/{}/{}/progress", gantry_domain::ids::PromotionId::new(), job.target_id);
+    assert_eq!(signed(&app, &agent, &other, json!({ "message": "x" }), "n-3").await.0, 404);
+
+    app.dynamodb
+        .update_item()
+        .table_name(&app.table)
+        .set_key(Some(gantry_store::keys::agent(id).primary()))
+        .update_expression("SET revokedAt = :at")
+        .expression_attribute_values(":at", aws_sdk_dynamodb::types::AttributeValue::S(now.to_rfc3339()))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = signed(&app, &agent, "/agent/v1/heartbeat", facts, "n-4").await;
+    assert_eq!(status, 401);
+    assert!(body["error"]["message"].as_str().unwrap().contains("revoked"), "{body}");
+}

@@ -62,7 +62,7 @@ impl Agent {
     }
     /// The job it is applying: `<promotionId>/<targetId>`, while one is open.
     async fn current_job(&self) -> Option<&str> {
-        self.agent.current_job.as_deref()
+        self.agent.current_job()
     }
     /// The base64url Ed25519 public key its requests are signed with.
     async fn public_key(&self) -> &str {

@@ -4,9 +4,13 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
-use gantry_domain::agents::jobs::{AgentJob, AgentJobRepository, AgentJobState};
-use gantry_domain::agents::{Agent, AgentId, AgentRepository, Enrollment, HostFacts};
+use gantry_domain::agents::jobs::{
+    AgentJob, AgentJobRepository, AgentJobState, Ended, JobEnd, MAX_PROGRESS, lease_owner,
+};
+use gantry_domain::agents::{Admission, Agent, AgentId, AgentRepository, Enrollment, HostFacts};
+use gantry_domain::deployments::DeployJob;
 use gantry_domain::ids::{PromotionId, TargetId};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
@@ -94,18 +98,17 @@ impl AgentRepository for DynamoRepository {
     }
 
     #[instrument(skip_all, fields(agent_id = %id), err(level = "info"))]
-    async fn remember_nonce(&self, id: AgentId, nonce: &str, until: DateTime<Utc>) -> Result<bool> {
-        let mut item = keys::agent_nonce(id, nonce).all();
-        item.insert("expiresAt".into(), ttl(until));
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        Ok(unless_condition_failed(out)?.is_some())
+    async fn admit(&self, id: AgentId, nonce: &str, until: DateTime<Utc>) -> Result<Admission> {
+        // One write: the agent is still enrolled and the nonce is new.
+        let mut nonce = keys::agent_nonce(id, nonce).all();
+        nonce.insert("expiresAt".into(), ttl(until));
+        let enrolled = "attribute_exists(PK) AND attribute_not_exists(revokedAt)";
+        let items = vec![self.check(&keys::agent(id), enrolled)?, self.put_new(nonce)?];
+        Ok(match self.try_transact(items).await?.first() {
+            None => Admission::Admitted,
+            Some(0) => Admission::Revoked,
+            Some(_) => Admission::Replayed,
+        })
     }
 }
 
@@ -145,87 +148,95 @@ impl AgentJobRepository for DynamoRepository {
     }
 
     #[instrument(skip_all, fields(agent_id = %job.agent_id, promotion_id = %job.promotion_id), err(level = "info"))]
-    async fn claim_job(&self, job: &AgentJob, at: DateTime<Utc>) -> Result<bool> {
-        let out = self
-            .client
-            .update_item()
+    async fn claim_job(&self, job: &AgentJob, at: DateTime<Utc>, line: &str) -> Result<bool> {
+        let claim = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(keys::agent_job(job.agent_id, job.promotion_id, job.target_id).primary()))
-            .update_expression("SET #state = :claimed, claimedAt = :at")
+            .set_key(Some(job_key(job).primary()))
+            .update_expression("SET #state = :claimed, claimedAt = :at, progress = :lines")
             .condition_expression("#state = :pending")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":pending", state(AgentJobState::Pending))
             .expression_attribute_values(":claimed", state(AgentJobState::Claimed))
             .expression_attribute_values(":at", s(&stamp(at)))
-            .send()
-            .await;
-        if unless_condition_failed(out)?.is_none() {
-            return Ok(false);
-        }
-        // The agent's current job, so a list of agents shows it without a read per agent.
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::agent(job.agent_id).primary()))
-            .update_expression("SET currentJob = :job")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":job", s(&job.label()))
-            .send()
-            .await
-            .map_err(sdk)?;
-        Ok(true)
+            .expression_attribute_values(":lines", AttributeValue::L(vec![s(line)]))
+            .build()
+            .map_err(DomainError::internal)?;
+        // The agent's current jobs, so a list of agents shows them without a read per agent.
+        let current = self.current_jobs(job, "ADD")?;
+        let items = vec![TransactWriteItem::builder().update(claim).build(), current];
+        Ok(self.try_transact(items).await?.is_empty())
     }
 
-    #[instrument(skip_all, fields(agent_id = %job.agent_id, promotion_id = %job.promotion_id), err(level = "info"))]
-    async fn add_progress(&self, job: &AgentJob, line: &str) -> Result<()> {
+    #[instrument(skip_all, fields(agent_id = %agent, promotion_id = %job.0), err(level = "info"))]
+    async fn add_progress(&self, agent: AgentId, job: (PromotionId, TargetId), line: &str) -> Result<()> {
+        let key = keys::agent_job(agent, job.0, job.1);
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(keys::agent_job(job.agent_id, job.promotion_id, job.target_id).primary()))
-            .update_expression("SET progress = list_append(if_not_exists(progress, :empty), :line)")
-            .condition_expression("#state = :claimed")
+            .set_key(Some(key.primary()))
+            .update_expression("SET progress = list_append(progress, :line)")
+            .condition_expression("#state = :claimed AND size(progress) < :max")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":claimed", state(AgentJobState::Claimed))
-            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+            .expression_attribute_values(":max", AttributeValue::N(MAX_PROGRESS.to_string()))
             .expression_attribute_values(":line", AttributeValue::L(vec![s(line)]))
             .send()
             .await;
-        unless_condition_failed(out)?
-            .map(|_| ())
-            .ok_or_else(|| DomainError::Conflict("the job is not in progress".into()))
+        if unless_condition_failed(out)?.is_some() {
+            return Ok(());
+        }
+        // Refused: read the job only to say why.
+        match self.get::<AgentJob>(&key).await? {
+            None => Err(DomainError::not_found("job of this agent", format!("{}/{}", job.0, job.1))),
+            Some(j) if j.state == AgentJobState::Claimed => Ok(()),
+            Some(_) => Err(DomainError::Conflict("the job is not in progress".into())),
+        }
     }
 
     #[instrument(skip_all, fields(agent_id = %job.agent_id, promotion_id = %job.promotion_id), err(level = "info"))]
-    async fn end_job(&self, job: &AgentJob, ended: AgentJobState, message: &str) -> Result<bool> {
-        let out = self
-            .client
-            .update_item()
+    async fn end_job(&self, job: &AgentJob, end: &JobEnd<'_>) -> Result<Ended> {
+        let ended = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(keys::agent_job(job.agent_id, job.promotion_id, job.target_id).primary()))
+            .set_key(Some(job_key(job).primary()))
             .update_expression("SET #state = :ended, message = :message")
             .condition_expression("#state IN (:pending, :claimed)")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":pending", state(AgentJobState::Pending))
             .expression_attribute_values(":claimed", state(AgentJobState::Claimed))
-            .expression_attribute_values(":ended", state(ended))
-            .expression_attribute_values(":message", s(message))
-            .send()
-            .await;
-        if unless_condition_failed(out)?.is_none() {
-            return Ok(false);
-        }
-        let cleared = self
-            .client
-            .update_item()
+            .expression_attribute_values(":ended", state(end.state))
+            .expression_attribute_values(":message", s(end.message))
+            .build()
+            .map_err(DomainError::internal)?;
+        let job_items = vec![TransactWriteItem::builder().update(ended).build(), self.current_jobs(job, "DELETE")?];
+        let deploy = DeployJob { promotion_id: job.promotion_id, target_id: job.target_id, attempt: job.attempt };
+        let owner = lease_owner(job.agent_id);
+        let finish = self.finish_items(&deploy, &owner, (end.deployment_state(), end.message), end.artifact, end.at)?;
+        let both = job_items.iter().cloned().chain(finish).collect();
+        Ok(match self.try_transact(both).await?.first() {
+            None => Ended::Both,
+            Some(0) => Ended::Already,
+            // The deployment ended some other way: the job ends alone.
+            Some(_) if self.try_transact(job_items).await?.is_empty() => Ended::JobOnly,
+            Some(_) => Ended::Already,
+        })
+    }
+}
+
+fn job_key(job: &AgentJob) -> keys::ItemKeys {
+    keys::agent_job(job.agent_id, job.promotion_id, job.target_id)
+}
+
+impl DynamoRepository {
+    /// `ADD`s the job to (or `DELETE`s it from) its agent's `currentJobs` string set.
+    fn current_jobs(&self, job: &AgentJob, action: &str) -> Result<TransactWriteItem> {
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(keys::agent(job.agent_id).primary()))
-            .update_expression("REMOVE currentJob")
-            .condition_expression("currentJob = :job")
-            .expression_attribute_values(":job", s(&job.label()))
-            .send()
-            .await;
-        unless_condition_failed(cleared)?;
-        Ok(true)
+            .update_expression(format!("{action} currentJobs :job"))
+            .expression_attribute_values(":job", AttributeValue::Ss(vec![job.label()]))
+            .build()
+            .map_err(DomainError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 }

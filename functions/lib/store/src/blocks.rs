@@ -86,11 +86,16 @@ impl DynamoRepository {
     }
 
     pub(crate) fn exists(&self, keys: &ItemKeys) -> Result<TransactWriteItem> {
+        self.check(keys, "attribute_exists(PK)")
+    }
+
+    /// A condition on another item, checked in the transaction.
+    pub(crate) fn check(&self, keys: &ItemKeys, condition: &str) -> Result<TransactWriteItem> {
         let check = built(
             ConditionCheck::builder()
                 .table_name(&self.table)
                 .set_key(Some(keys.primary()))
-                .condition_expression("attribute_exists(PK)")
+                .condition_expression(condition)
                 .build(),
         )?;
         Ok(TransactWriteItem::builder().condition_check(check).build())
@@ -114,12 +119,18 @@ impl DynamoRepository {
 
     /// Runs a transaction; a failed condition becomes the error its item was pushed with.
     pub(crate) async fn transact(&self, tx: Tx) -> Result<()> {
-        match self.client.transact_write_items().set_transact_items(Some(tx.items)).send().await {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                let failed = cancelled_conditions(err)?;
-                Err(tx.on_fail[failed[0]].clone())
-            }
+        match self.try_transact(tx.items).await?.first() {
+            None => Ok(()),
+            Some(&failed) => Err(tx.on_fail[failed].clone()),
+        }
+    }
+
+    /// Runs a transaction: the positions of the items whose condition failed, none when it
+    /// went through.
+    pub(crate) async fn try_transact(&self, items: Vec<TransactWriteItem>) -> Result<Vec<usize>> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Vec::new()),
+            Err(err) => cancelled_conditions(err),
         }
     }
 

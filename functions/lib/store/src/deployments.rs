@@ -202,10 +202,26 @@ impl DeploymentRepository for DynamoRepository {
         &self,
         job: &DeployJob,
         owner: &str,
-        (state, message): (DeploymentState, &str),
+        ended: (DeploymentState, &str),
         artifact: Option<&Artifact>,
         at: DateTime<Utc>,
     ) -> Result<bool> {
+        let items = self.finish_items(job, owner, ended, artifact, at)?;
+        Ok(self.try_transact(items).await?.is_empty())
+    }
+}
+
+impl DynamoRepository {
+    /// What ends a deployment `owner` holds: its update (first, conditional on the lease)
+    /// and the artifact's put.
+    pub(crate) fn finish_items(
+        &self,
+        job: &DeployJob,
+        owner: &str,
+        (state, message): (DeploymentState, &str),
+        artifact: Option<&Artifact>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<TransactWriteItem>> {
         let mut sets = "#state = :state, message = :message, finishedAt = :at".to_owned();
         let mut values = vec![
             (":state", s(state.as_str())),
@@ -228,18 +244,11 @@ impl DeploymentRepository for DynamoRepository {
             .set_expression_attribute_values(Some(values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
             .build()
             .map_err(DomainError::internal)?;
-        let mut tx = Tx::new();
-        let lost = DomainError::conflict("the lease was lost");
-        tx.push(TransactWriteItem::builder().update(update).build(), lost);
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
         if let Some(a) = artifact {
-            let item = to_item(a, &keys::artifact(job.promotion_id, job.target_id))?;
-            tx.push(self.put(item, None)?, DomainError::internal("artifact put"));
+            items.push(self.put(to_item(a, &keys::artifact(job.promotion_id, job.target_id))?, None)?);
         }
-        match self.transact(tx).await {
-            Ok(()) => Ok(true),
-            Err(DomainError::Conflict(_)) => Ok(false),
-            Err(err) => Err(err),
-        }
+        Ok(items)
     }
 }
 

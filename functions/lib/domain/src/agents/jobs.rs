@@ -24,6 +24,8 @@ use crate::targets::DeploymentTarget;
 pub const MAX_PROGRESS: usize = 50;
 /// The longest claim poll.
 pub const MAX_WAIT_SECONDS: u64 = 20;
+/// A claimed job's first progress line.
+pub const CLAIMED: &str = "claimed by its agent";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -119,11 +121,43 @@ pub trait AgentJobRepository: Send + Sync {
     async fn get_job(&self, agent: AgentId, promotion: PromotionId, target: TargetId) -> Result<Option<AgentJob>>;
     /// The agent's jobs that are pending or claimed.
     async fn open_jobs(&self, agent: AgentId) -> Result<Vec<AgentJob>>;
-    /// Pending → claimed; `false` when it was not pending.
-    async fn claim_job(&self, job: &AgentJob, at: DateTime<Utc>) -> Result<bool>;
-    async fn add_progress(&self, job: &AgentJob, line: &str) -> Result<()>;
-    /// Ends an open job; `false` when it had ended.
-    async fn end_job(&self, job: &AgentJob, state: AgentJobState, message: &str) -> Result<bool>;
+    /// Pending → claimed with its first progress line, and the job added to the agent's
+    /// current jobs, in one write; `false` when it was not pending.
+    async fn claim_job(&self, job: &AgentJob, at: DateTime<Utc>, line: &str) -> Result<bool>;
+    /// Appends a line to a claimed job that has fewer than [`MAX_PROGRESS`]; `Conflict` when
+    /// the job is not claimed, `NotFound` when the agent has no such job. A line past the
+    /// limit is dropped.
+    async fn add_progress(&self, agent: AgentId, job: (PromotionId, TargetId), line: &str) -> Result<()>;
+    /// Ends an open job, drops it from the agent's current jobs, and ends its deployment as
+    /// the agent (with the artifact), in one write when the agent still holds the deployment.
+    async fn end_job(&self, job: &AgentJob, end: &JobEnd<'_>) -> Result<Ended>;
+}
+
+/// How a job ends.
+pub struct JobEnd<'a> {
+    pub state: AgentJobState,
+    pub message: &'a str,
+    /// What the agent applied, sealed, when it applied the signed artifact.
+    pub artifact: Option<&'a Artifact>,
+    pub at: DateTime<Utc>,
+}
+
+impl JobEnd<'_> {
+    /// The deployment's end: succeeded with the job, else failed.
+    pub fn deployment_state(&self) -> DeploymentState {
+        if self.state == AgentJobState::Succeeded { DeploymentState::Succeeded } else { DeploymentState::Failed }
+    }
+}
+
+/// What ending a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The job and its deployment.
+    Both,
+    /// The job; its deployment had ended some other way.
+    JobOnly,
+    /// Nothing: the job had ended.
+    Already,
 }
 
 /// Queues deadline checks.
@@ -256,9 +290,10 @@ impl AgentJobs {
             let mut open = self.repo.open_jobs(agent.id).await?;
             let now = Utc::now();
             for job in &mut open {
-                if job.state == AgentJobState::Pending && self.repo.claim_job(job, now).await? {
+                if job.state == AgentJobState::Pending && self.repo.claim_job(job, now, CLAIMED).await? {
                     job.state = AgentJobState::Claimed;
                     job.claimed_at = Some(now);
+                    job.progress = vec![CLAIMED.to_owned()];
                 }
             }
             open.retain(|j| j.state == AgentJobState::Claimed && j.deadline > now);
@@ -288,15 +323,8 @@ impl AgentJobs {
         (promotion, target): (PromotionId, TargetId),
         line: &str,
     ) -> Result<()> {
-        let job = self.own_job(agent, promotion, target).await?;
-        if job.state != AgentJobState::Claimed {
-            return Err(DomainError::Conflict("the job is not in progress".into()));
-        }
         let line: String = line.chars().filter(|c| !c.is_control()).take(300).collect();
-        if job.progress.len() >= MAX_PROGRESS {
-            return Ok(());
-        }
-        self.repo.add_progress(&job, &line).await
+        self.repo.add_progress(agent.id, (promotion, target), &line).await
     }
 
     /// The agent's result: ends the job and its deployment, and moves the promotion on
@@ -324,23 +352,23 @@ impl AgentJobs {
             .then(|| Artifact::seal(promotion, target, payload.artifact, Utc::now()));
         let job_state =
             if state == DeploymentState::Succeeded { AgentJobState::Succeeded } else { AgentJobState::Failed };
-        self.finish(&job, (state, &message), artifact.as_ref(), job_state).await?;
+        self.finish(&job, job_state, &message, artifact.as_ref()).await?;
         Ok(promotion)
     }
 
     async fn finish(
         &self,
         job: &AgentJob,
-        ended: (DeploymentState, &str),
+        state: AgentJobState,
+        message: &str,
         artifact: Option<&Artifact>,
-        job_state: AgentJobState,
     ) -> Result<()> {
-        let deploy = DeployJob { promotion_id: job.promotion_id, target_id: job.target_id, attempt: job.attempt };
-        let owner = lease_owner(job.agent_id);
-        if !self.deployments.finish(&deploy, &owner, ended, artifact, Utc::now()).await? {
-            tracing::warn!("the deployment had ended; the job's result is not applied");
+        let end = JobEnd { state, message, artifact, at: Utc::now() };
+        match self.repo.end_job(job, &end).await? {
+            Ended::Both => {}
+            Ended::JobOnly => tracing::warn!("the deployment had ended; the job's result is not applied"),
+            Ended::Already => tracing::info!("the job had ended"),
         }
-        self.repo.end_job(job, job_state, ended.1).await?;
         Ok(())
     }
 
@@ -364,7 +392,7 @@ impl AgentJobs {
             AgentJobState::Pending => "the agent did not claim the job before its deadline (is it offline?)",
             _ => "the agent did not report a result before the job's deadline",
         };
-        self.finish(&job, (DeploymentState::Failed, message), None, AgentJobState::Failed).await?;
+        self.finish(&job, AgentJobState::Failed, message, None).await?;
         Ok(Some(job.promotion_id))
     }
 }

@@ -70,12 +70,18 @@ pub struct Agent {
     pub last_seen_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<HostFacts>,
-    /// The job it claimed last, while open: `<promotionId>/<targetId>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub current_job: Option<String>,
+    /// The jobs it claimed and has not ended, as `<promotionId>/<targetId>` (a string set the
+    /// claim adds to and the end deletes from, absent while empty).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub current_jobs: std::collections::BTreeSet<String>,
 }
 
 impl Agent {
+    /// The job it works on: the first of its claimed jobs.
+    pub fn current_job(&self) -> Option<&str> {
+        self.current_jobs.first().map(String::as_str)
+    }
+
     /// Whether it sent a heartbeat within `offline_after`.
     pub fn online(&self, now: DateTime<Utc>, offline_after: Duration) -> bool {
         self.revoked_at.is_none() && self.last_seen_at.is_some_and(|seen| now - seen <= offline_after)
@@ -107,8 +113,45 @@ pub trait AgentRepository: Send + Sync {
     /// Marks it revoked; `NotFound` when there is no such agent.
     async fn revoke_agent(&self, id: AgentId, at: DateTime<Utc>) -> Result<()>;
     async fn record_heartbeat(&self, id: AgentId, facts: &HostFacts, at: DateTime<Utc>) -> Result<()>;
-    /// Records a request's nonce until `until`; `false` when it was seen already.
-    async fn remember_nonce(&self, id: AgentId, nonce: &str, until: DateTime<Utc>) -> Result<bool>;
+    /// Admits a signed request: records its nonce until `until`, in one write with the
+    /// check that the agent is enrolled and not revoked.
+    async fn admit(&self, id: AgentId, nonce: &str, until: DateTime<Utc>) -> Result<Admission>;
+}
+
+/// Whether a signed request may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Admitted,
+    /// Its nonce was seen already.
+    Replayed,
+    /// The agent was revoked (or is gone).
+    Revoked,
+}
+
+/// Agents' public keys, kept by each process once read: a key never changes, and whether the
+/// agent may still make requests is checked in the write that admits each request.
+#[derive(Clone, Default)]
+struct Signers(Arc<std::sync::Mutex<std::collections::HashMap<AgentId, Agent>>>);
+
+/// Agents whose keys one process keeps at most.
+const MAX_SIGNERS: usize = 10_000;
+
+impl Signers {
+    fn get(&self, id: AgentId) -> Option<Agent> {
+        self.0.lock().expect("signers").get(&id).cloned()
+    }
+
+    fn keep(&self, agent: &Agent) {
+        let mut signers = self.0.lock().expect("signers");
+        if signers.len() >= MAX_SIGNERS {
+            signers.clear();
+        }
+        signers.insert(agent.id, agent.clone());
+    }
+
+    fn forget(&self, id: AgentId) {
+        self.0.lock().expect("signers").remove(&id);
+    }
 }
 
 /// Signs job payloads with Gantry's job-signing key.
@@ -134,6 +177,10 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+fn revoked() -> DomainError {
+    DomainError::Unauthorized("this agent was revoked".into())
+}
+
 fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
     let plain = |s: &str, max: usize| {
         !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
@@ -151,12 +198,13 @@ pub struct Agents {
     repo: Arc<dyn AgentRepository>,
     sealer: Arc<dyn JobSealer>,
     offline_after: Duration,
+    signers: Signers,
 }
 
 impl Agents {
     pub fn new(repo: Arc<dyn AgentRepository>, sealer: Arc<dyn JobSealer>, offline_after_seconds: u64) -> Self {
         let offline_after = Duration::seconds(i64::try_from(offline_after_seconds).unwrap_or(45));
-        Self { repo, sealer, offline_after }
+        Self { repo, sealer, offline_after, signers: Signers::default() }
     }
 
     /// How long after its last heartbeat an agent counts as offline.
@@ -224,7 +272,7 @@ impl Agents {
             revoked_at: None,
             last_seen_at: Some(now),
             facts: None,
-            current_job: None,
+            current_jobs: Default::default(),
         };
         self.repo.redeem_enrollment(&hash, &agent).await.map_err(|err| match err {
             DomainError::Conflict(_) => refused(),
@@ -234,14 +282,20 @@ impl Agents {
         Ok(Enrolled { agent_id: agent.id, job_signing_key })
     }
 
-    /// The agent a signed request names, if it may still make requests.
+    /// The agent a signed request names (its key read once per process), unless it was
+    /// revoked before this process read it. [`Agents::check_fresh`] refuses a request of an
+    /// agent revoked since, in the write that admits it.
     pub async fn signer(&self, id: &str) -> Result<Agent> {
         let unknown = || DomainError::Unauthorized("the request is not signed by an enrolled agent".into());
         let id = AgentId::parse(id).map_err(|_| unknown())?;
+        if let Some(agent) = self.signers.get(id) {
+            return Ok(agent);
+        }
         let agent = self.repo.get_agent(id).await?.ok_or_else(unknown)?;
         if agent.revoked_at.is_some() {
-            return Err(DomainError::Unauthorized("this agent was revoked".into()));
+            return Err(revoked());
         }
+        self.signers.keep(&agent);
         Ok(agent)
     }
 
@@ -256,10 +310,14 @@ impl Agents {
             )));
         }
         let until = created + Duration::seconds(SIGNATURE_WINDOW_SECONDS + 60);
-        if !self.repo.remember_nonce(agent.id, nonce, until).await? {
-            return Err(DomainError::Unauthorized("the request was replayed".into()));
+        match self.repo.admit(agent.id, nonce, until).await? {
+            Admission::Admitted => Ok(()),
+            Admission::Replayed => Err(DomainError::Unauthorized("the request was replayed".into())),
+            Admission::Revoked => {
+                self.signers.forget(agent.id);
+                Err(revoked())
+            }
         }
-        Ok(())
     }
 
     #[instrument(skip_all, fields(agent_id = %agent.id), err(level = "info"))]
@@ -280,6 +338,7 @@ impl Agents {
     #[instrument(skip_all, fields(agent_id = %id), err(level = "info"))]
     pub async fn revoke(&self, id: AgentId) -> Result<Agent> {
         self.repo.revoke_agent(id, Utc::now()).await?;
+        self.signers.forget(id);
         self.repo.get_agent(id).await?.ok_or_else(|| DomainError::not_found("agent", id))
     }
 }
@@ -311,7 +370,7 @@ mod tests {
             revoked_at: None,
             last_seen_at: Some(now - Duration::seconds(30)),
             facts: None,
-            current_job: None,
+            current_jobs: Default::default(),
         };
         assert!(agent.online(now, Duration::seconds(45)));
         assert!(!agent.online(now + Duration::seconds(20), Duration::seconds(45)));
