@@ -162,6 +162,6 @@ async fn result(
     signed: Signed<JobResult>,
 ) -> Result<StatusCode, HttpError> {
     let promotion = state.agent_jobs.report(&signed.agent, job_key(&job)?, &signed.input).await?;
-    state.promotions.settle(promotion).await?;
+    state.promotions.settle_when_done(promotion).await?;
     Ok(StatusCode::NO_CONTENT)
 }

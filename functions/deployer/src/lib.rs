@@ -37,7 +37,7 @@ pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
                 Job::Step(step) => return state.promotions.run_step(step).await,
                 Job::AgentDeadline(check) => {
                     if let Some(promotion) = state.agent_jobs.deadline_passed(&check).await? {
-                        state.promotions.settle(promotion).await?;
+                        state.promotions.settle_when_done(promotion).await?;
                     }
                     return Ok(());
                 }

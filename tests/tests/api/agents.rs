@@ -195,7 +195,7 @@ async fn signed_requests_claims_and_progress_hold_their_rules() {
         progress: Vec::new(),
         message: None,
     };
-    assert!(app.repo.put_job(&job).await.unwrap());
+    assert_eq!(app.repo.put_job(&job, None).await.unwrap(), gantry_domain::agents::jobs::JobWrite::Written);
     let (status, claimed) = signed(&app, &agent, "/agent/v1/jobs/claim", json!({ "waitSeconds": 0 }), "n-2").await;
     assert_eq!((status, claimed["jobs"].as_array().map(Vec::len)), (200, Some(1)), "{claimed}");
     let shown = app.ok("query($id: ID!) { agent(id: $id) { currentJob } }", json!({ "id": agent.1 })).await;

@@ -152,6 +152,9 @@ pub trait DeploymentRepository: Send + Sync {
         evidence: crate::promotions::EvidenceAppend<'_>,
     ) -> Result<()>;
     async fn deployments_of(&self, promotion: PromotionId) -> Result<Vec<Deployment>>;
+    /// How many of the promotion's deployments have not ended (read consistently): counted
+    /// down in the write that ends each. `None` for a promotion that began without the count.
+    async fn open_deployments(&self, promotion: PromotionId) -> Result<Option<i64>>;
     /// Takes the lease of a pending deployment, or of a running one whose lease expired
     /// (its worker died). `None` when it is finished or leased by a live worker.
     async fn claim(
@@ -205,6 +208,45 @@ pub struct Deployer {
     agents: Option<crate::agents::jobs::AgentJobs>,
     worker: String,
     lease: Duration,
+    remembered: Remembered,
+}
+
+/// What a worker keeps between jobs, each bounded: the promotions it announced in progress
+/// (once per worker, not once per target), and the releases it read (a release's digests
+/// never change).
+#[derive(Clone, Default)]
+struct Remembered {
+    announced: Arc<std::sync::Mutex<std::collections::HashSet<PromotionId>>>,
+    releases: Arc<std::sync::Mutex<HashMap<crate::values::ReleaseId, Release>>>,
+}
+
+/// Promotions and releases a worker keeps at most.
+const REMEMBERED: usize = 256;
+
+impl Remembered {
+    fn announced(&self, id: PromotionId) -> bool {
+        self.announced.lock().expect("announced").contains(&id)
+    }
+
+    fn announce(&self, id: PromotionId) {
+        let mut announced = self.announced.lock().expect("announced");
+        if announced.len() >= REMEMBERED {
+            announced.clear();
+        }
+        announced.insert(id);
+    }
+
+    fn release(&self, id: crate::values::ReleaseId) -> Option<Release> {
+        self.releases.lock().expect("releases").get(&id).cloned()
+    }
+
+    fn keep(&self, release: &Release) {
+        let mut releases = self.releases.lock().expect("releases");
+        if releases.len() >= REMEMBERED {
+            releases.clear();
+        }
+        releases.insert(release.id, release.clone());
+    }
 }
 
 /// The attempt a worker makes while it holds a deployment's lease.
@@ -243,6 +285,7 @@ impl Deployer {
             agents: None,
             worker: format!("worker-{}", uuid::Uuid::new_v4().simple()),
             lease: Duration::seconds(LEASE),
+            remembered: Remembered::default(),
         }
     }
 
@@ -267,13 +310,13 @@ impl Deployer {
             return self.promotions.settle(job.promotion_id).await.map(|_| ());
         };
         let promotion = self.promotions.get(job.promotion_id).await?;
-        self.promotions.announce(promotion.id, crate::ci::ReportState::InProgress).await;
+        if !self.remembered.announced(promotion.id)
+            && self.promotions.announce(promotion.id, crate::ci::ReportState::InProgress).await
+        {
+            self.remembered.announce(promotion.id);
+        }
         let target = self.targets.get_target(job.target_id).await?;
-        let release = self
-            .repo
-            .get_release(promotion.release_id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("release", promotion.release_id))?;
+        let release = self.release(promotion.release_id).await?;
         let agent = target.as_ref().and_then(|t| t.config.agent());
         let outcome = match (&target, self.drivers.get(&deployment.kind), agent) {
             // An agent applies it: the job is written for it and no worker waits.
@@ -324,7 +367,7 @@ impl Deployer {
             return Ok(());
         }
         tracing::info!(state = state.as_str(), "deployment finished");
-        self.promotions.settle(job.promotion_id).await.map(|_| ())
+        self.promotions.settle_when_done(job.promotion_id).await
     }
 }
 
@@ -341,6 +384,15 @@ impl Deployer {
                 Err(err) => tracing::warn!(error = %err, "the lease was not renewed this time"),
             }
         }
+    }
+
+    async fn release(&self, id: crate::values::ReleaseId) -> Result<Release> {
+        if let Some(release) = self.remembered.release(id) {
+            return Ok(release);
+        }
+        let release = self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))?;
+        self.remembered.keep(&release);
+        Ok(release)
     }
 
     fn leased<'a>(&'a self, job: &'a DeployJob, deployment: &Deployment) -> Leased<'a> {

@@ -471,10 +471,14 @@ fn seconds_until(at: DateTime<Utc>, now: DateTime<Utc>) -> Option<u32> {
 
 /// Queues a report, best effort: a report that cannot even be queued is logged, and the
 /// deployment goes on.
-pub async fn announce(queue: &dyn ReportQueue, promotion: PromotionId, report: ReportState) {
+pub async fn announce(queue: &dyn ReportQueue, promotion: PromotionId, report: ReportState) -> bool {
     let job = ReportJob { promotion_id: promotion, report, attempt: 0, not_before: None };
-    if let Err(err) = queue.enqueue_report(&job, 0).await {
-        tracing::warn!(promotion_id = %promotion, error = %err, "could not queue a deployment report");
+    match queue.enqueue_report(&job, 0).await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::warn!(promotion_id = %promotion, error = %err, "could not queue a deployment report");
+            false
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use gantry_domain::agents::jobs::{
-    AgentJob, AgentJobRepository, AgentJobState, Ended, JobEnd, MAX_PROGRESS, lease_owner,
+    AgentJob, AgentJobRepository, AgentJobState, Ended, JobEnd, JobWrite, MAX_PROGRESS, lease_owner,
 };
 use gantry_domain::agents::{Admission, Agent, AgentId, AgentRepository, Enrollment, HostFacts};
 use gantry_domain::deployments::DeployJob;
@@ -115,17 +115,17 @@ impl AgentRepository for DynamoRepository {
 #[async_trait]
 impl AgentJobRepository for DynamoRepository {
     #[instrument(skip_all, fields(agent_id = %job.agent_id, promotion_id = %job.promotion_id), err(level = "info"))]
-    async fn put_job(&self, job: &AgentJob) -> Result<bool> {
-        let item = to_item(job, &keys::agent_job(job.agent_id, job.promotion_id, job.target_id))?;
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        Ok(unless_condition_failed(out)?.is_some())
+    async fn put_job(&self, job: &AgentJob, lease: Option<(&str, DateTime<Utc>)>) -> Result<JobWrite> {
+        let mut items = vec![self.put_new(to_item(job, &job_key(job))?)?];
+        if let Some((from, until)) = lease {
+            let deploy = DeployJob { promotion_id: job.promotion_id, target_id: job.target_id, attempt: job.attempt };
+            items.push(self.lease_to(&deploy, from, &lease_owner(job.agent_id), until)?);
+        }
+        Ok(match self.try_transact(items).await?.first() {
+            None => JobWrite::Written,
+            Some(0) => JobWrite::Exists,
+            Some(_) => JobWrite::LeaseLost,
+        })
     }
 
     #[instrument(skip_all, fields(agent_id = %agent, promotion_id = %promotion), err(level = "info"))]

@@ -69,6 +69,9 @@ impl DeploymentRepository for DynamoRepository {
                 DomainError::conflict("deployment exists"),
             );
         }
+        let mut open = keys::open_deployments(after.id).all();
+        open.insert("open".into(), aws_sdk_dynamodb::types::AttributeValue::N(deployments.len().to_string()));
+        tx.push(self.put(open, None)?, DomainError::internal("open deployments put"));
         self.push_evidence(&mut tx, evidence)?;
         self.transact(tx).await
     }
@@ -114,21 +117,7 @@ impl DeploymentRepository for DynamoRepository {
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
     async fn hand_over(&self, job: &DeployJob, from: &str, to: &str, until: DateTime<Utc>) -> Result<bool> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::deployment(job.promotion_id, job.target_id).primary()))
-            .update_expression("SET leaseOwner = :to, leaseUntil = :until")
-            .condition_expression("#state = :running AND leaseOwner = :from")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":running", s(DeploymentState::Running.as_str()))
-            .expression_attribute_values(":from", s(from))
-            .expression_attribute_values(":to", s(to))
-            .expression_attribute_values(":until", s(&stamp(until)))
-            .send()
-            .await;
-        Ok(unless_condition_failed(out)?.is_some())
+        Ok(self.try_transact(vec![self.lease_to(job, from, to, until)?]).await?.is_empty())
     }
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
@@ -180,9 +169,7 @@ impl DeploymentRepository for DynamoRepository {
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
     async fn give_up(&self, job: &DeployJob, message: &str, at: DateTime<Utc>) -> Result<bool> {
-        let out = self
-            .client
-            .update_item()
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(keys::deployment(job.promotion_id, job.target_id).primary()))
             .update_expression("SET #state = :failed, message = :message, finishedAt = :at")
@@ -192,9 +179,24 @@ impl DeploymentRepository for DynamoRepository {
             .expression_attribute_values(":succeeded", s(DeploymentState::Succeeded.as_str()))
             .expression_attribute_values(":message", s(message))
             .expression_attribute_values(":at", s(&stamp(at)))
+            .build()
+            .map_err(DomainError::internal)?;
+        let items = vec![TransactWriteItem::builder().update(update).build(), self.one_less_open(job.promotion_id)?];
+        Ok(self.try_transact(items).await?.is_empty())
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %promotion), err(level = "info"))]
+    async fn open_deployments(&self, promotion: PromotionId) -> Result<Option<i64>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::open_deployments(promotion).primary()))
+            .consistent_read(true)
             .send()
-            .await;
-        Ok(unless_condition_failed(out)?.is_some())
+            .await
+            .map_err(sdk)?;
+        Ok(out.item.and_then(|item| item.get("open")?.as_n().ok()?.parse().ok()))
     }
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
@@ -212,8 +214,44 @@ impl DeploymentRepository for DynamoRepository {
 }
 
 impl DynamoRepository {
-    /// What ends a deployment `owner` holds: its update (first, conditional on the lease)
-    /// and the artifact's put.
+    /// Moves the lease of a running deployment `from` holds to `to` until `until`.
+    pub(crate) fn lease_to(
+        &self,
+        job: &DeployJob,
+        from: &str,
+        to: &str,
+        until: DateTime<Utc>,
+    ) -> Result<TransactWriteItem> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::deployment(job.promotion_id, job.target_id).primary()))
+            .update_expression("SET leaseOwner = :to, leaseUntil = :until")
+            .condition_expression("#state = :running AND leaseOwner = :from")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":running", s(DeploymentState::Running.as_str()))
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":until", s(&stamp(until)))
+            .build()
+            .map_err(DomainError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Counts the promotion's open deployments down by one.
+    fn one_less_open(&self, promotion: PromotionId) -> Result<TransactWriteItem> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::open_deployments(promotion).primary()))
+            .update_expression("ADD #open :minus")
+            .expression_attribute_names("#open", "open")
+            .expression_attribute_values(":minus", aws_sdk_dynamodb::types::AttributeValue::N("-1".into()))
+            .build()
+            .map_err(DomainError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// What ends a deployment `owner` holds: its update (first, conditional on the lease),
+    /// the count of open deployments, and the artifact's put.
     pub(crate) fn finish_items(
         &self,
         job: &DeployJob,
@@ -244,7 +282,8 @@ impl DynamoRepository {
             .set_expression_attribute_values(Some(values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
             .build()
             .map_err(DomainError::internal)?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        let mut items =
+            vec![TransactWriteItem::builder().update(update).build(), self.one_less_open(job.promotion_id)?];
         if let Some(a) = artifact {
             items.push(self.put(to_item(a, &keys::artifact(job.promotion_id, job.target_id))?, None)?);
         }

@@ -393,6 +393,13 @@ pub fn deployment(promotion: PromotionId, target: TargetId) -> ItemKeys {
     ItemKeys::new(promotion_pk(promotion), format!("{DEPLOYMENT_PREFIX}{target}"))
 }
 
+/// How many of a promotion's deployments have not ended (`open`, a number): written with
+/// them, counted down in the write that ends each, so whoever ends the last one knows it
+/// with one read instead of reading every deployment.
+pub fn open_deployments(promotion: PromotionId) -> ItemKeys {
+    ItemKeys::new(promotion_pk(promotion), "OPEN_DEPLOYMENTS")
+}
+
 /// What a deployment applied, beside it (outside the `DEPLOYMENT#` range settling reads).
 pub fn artifact(promotion: PromotionId, target: TargetId) -> ItemKeys {
     ItemKeys::new(promotion_pk(promotion), format!("ARTIFACT#{target}"))

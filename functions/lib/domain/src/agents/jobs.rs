@@ -116,8 +116,9 @@ pub struct JobResult {
 
 #[async_trait]
 pub trait AgentJobRepository: Send + Sync {
-    /// Writes the job unless the deployment has one; `false` when it had.
-    async fn put_job(&self, job: &AgentJob) -> Result<bool>;
+    /// Writes the job unless the deployment has one. With `lease` (`from`, until when), the
+    /// deployment's lease goes from `from` to the job's agent in the same write.
+    async fn put_job(&self, job: &AgentJob, lease: Option<(&str, DateTime<Utc>)>) -> Result<JobWrite>;
     async fn get_job(&self, agent: AgentId, promotion: PromotionId, target: TargetId) -> Result<Option<AgentJob>>;
     /// The agent's jobs that are pending or claimed.
     async fn open_jobs(&self, agent: AgentId) -> Result<Vec<AgentJob>>;
@@ -131,6 +132,17 @@ pub trait AgentJobRepository: Send + Sync {
     /// Ends an open job, drops it from the agent's current jobs, and ends its deployment as
     /// the agent (with the artifact), in one write when the agent still holds the deployment.
     async fn end_job(&self, job: &AgentJob, end: &JobEnd<'_>) -> Result<Ended>;
+}
+
+/// What writing a job did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobWrite {
+    /// The job was written (and the lease handed over).
+    Written,
+    /// The deployment had a job already: nothing was written.
+    Exists,
+    /// `from` no longer held the deployment's lease: nothing was written.
+    LeaseLost,
 }
 
 /// How a job ends.
@@ -187,6 +199,11 @@ impl Wakeups {
     }
 }
 
+/// Until when an agent holds a deployment whose job ends at `deadline`: a minute past it.
+fn hand_over_until(deadline: DateTime<Utc>) -> DateTime<Utc> {
+    deadline + Duration::seconds(60)
+}
+
 /// Lease owners of deployments handed to agents.
 pub fn lease_owner(agent: AgentId) -> String {
     format!("agent:{agent}")
@@ -216,54 +233,72 @@ impl AgentJobs {
         worker: &str,
     ) -> Result<()> {
         let now = Utc::now();
-        let stored = match self.repo.get_job(agent, job.promotion_id, job.target_id).await? {
-            Some(existing) => existing,
-            None => {
-                let sha256 = crate::values::Digest::of(artifact.content.as_bytes()).to_string();
-                let payload = JobPayload {
-                    agent_id: agent,
-                    promotion_id: job.promotion_id,
-                    target_id: job.target_id,
-                    attempt: job.attempt,
-                    target: target.clone(),
-                    release: release.clone(),
-                    artifact,
-                    sha256: sha256.clone(),
-                    deadline: now + self.deadline,
-                };
-                let payload = serde_json::to_string(&payload).map_err(DomainError::internal)?;
-                let (signature, key_id) = self.sealer.seal(&payload)?;
-                let stored = AgentJob {
-                    agent_id: agent,
-                    promotion_id: job.promotion_id,
-                    target_id: job.target_id,
-                    attempt: job.attempt,
-                    payload,
-                    signature,
-                    key_id,
-                    sha256,
-                    state: AgentJobState::Pending,
-                    deadline: now + self.deadline,
-                    created_at: now,
-                    claimed_at: None,
-                    progress: Vec::new(),
-                    message: None,
-                };
-                if self.repo.put_job(&stored).await? {
-                    self.wakeups.wake(agent);
-                } else {
-                    tracing::info!("the deployment's job was written by an earlier delivery");
+        let written = self.sealed(job, (target, release, artifact), agent, now)?;
+        let deadline = written.deadline;
+        // The agent holds the deployment until a minute past the deadline, so only its result
+        // or the deadline check ends it. The job and the hand-over are one write.
+        let owner = lease_owner(agent);
+        let stored = match self.repo.put_job(&written, Some((worker, hand_over_until(deadline)))).await? {
+            JobWrite::Written => {
+                self.wakeups.wake(agent);
+                written
+            }
+            JobWrite::LeaseLost => {
+                tracing::info!("the deployment is no longer this worker's; nothing was written");
+                return Ok(());
+            }
+            // An earlier delivery wrote the job: hand the deployment over, if it did not.
+            JobWrite::Exists => {
+                let existing = self.repo.get_job(agent, job.promotion_id, job.target_id).await?;
+                let existing = existing.ok_or_else(|| DomainError::internal("the job vanished"))?;
+                if !self.deployments.hand_over(job, worker, &owner, hand_over_until(existing.deadline)).await? {
+                    tracing::info!("the deployment was handed over already");
                 }
-                stored
+                existing
             }
         };
-        // The agent holds the deployment until a minute past the deadline, so only its result
-        // or the deadline check ends it.
-        let until = stored.deadline + Duration::seconds(60);
-        if !self.deployments.hand_over(job, worker, &lease_owner(agent), until).await? {
-            tracing::info!("the deployment was handed over already");
-        }
         self.queue_deadline(&stored, now).await
+    }
+
+    /// The deployment's job for `agent`, its payload signed with the job-signing key.
+    fn sealed(
+        &self,
+        job: &DeployJob,
+        (target, release, artifact): (&DeploymentTarget, &Release, Applied),
+        agent: AgentId,
+        now: DateTime<Utc>,
+    ) -> Result<AgentJob> {
+        let sha256 = crate::values::Digest::of(artifact.content.as_bytes()).to_string();
+        let deadline = now + self.deadline;
+        let payload = JobPayload {
+            agent_id: agent,
+            promotion_id: job.promotion_id,
+            target_id: job.target_id,
+            attempt: job.attempt,
+            target: target.clone(),
+            release: release.clone(),
+            artifact,
+            sha256: sha256.clone(),
+            deadline,
+        };
+        let payload = serde_json::to_string(&payload).map_err(DomainError::internal)?;
+        let (signature, key_id) = self.sealer.seal(&payload)?;
+        Ok(AgentJob {
+            agent_id: agent,
+            promotion_id: job.promotion_id,
+            target_id: job.target_id,
+            attempt: job.attempt,
+            payload,
+            signature,
+            key_id,
+            sha256,
+            state: AgentJobState::Pending,
+            deadline,
+            created_at: now,
+            claimed_at: None,
+            progress: Vec::new(),
+            message: None,
+        })
     }
 
     async fn queue_deadline(&self, job: &AgentJob, now: DateTime<Utc>) -> Result<()> {

@@ -264,8 +264,9 @@ impl Promotions {
 
     /// Queues a report of the promotion's state for the CI system its release names, if
     /// any; never fails.
-    pub async fn announce(&self, id: PromotionId, state: crate::ci::ReportState) {
-        crate::reports::announce(self.rollout.reports.as_ref(), id, state).await;
+    /// Whether the report was queued.
+    pub async fn announce(&self, id: PromotionId, state: crate::ci::ReportState) -> bool {
+        crate::reports::announce(self.rollout.reports.as_ref(), id, state).await
     }
 
     /// The promotion's deployments, one per target.

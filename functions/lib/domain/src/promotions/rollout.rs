@@ -59,6 +59,15 @@ impl Promotions {
         self.write(Write::Create, promotion, drafts, &promotion.requested_by).await
     }
 
+    /// As [`Promotions::settle`] once the promotion's last deployment has ended; one read
+    /// (the count of open deployments) while others still run.
+    pub async fn settle_when_done(&self, id: PromotionId) -> Result<()> {
+        match self.rollout.deployments.open_deployments(id).await? {
+            Some(open) if open > 0 => Ok(()),
+            _ => self.settle(id).await.map(drop),
+        }
+    }
+
     /// Ends a deploying promotion once every deployment has ended: `DEPLOYED` when all
     /// succeeded, else `FAILED` with the failures as its reason.
     #[instrument(skip_all, fields(promotion_id = %id), err(level = "info"))]
