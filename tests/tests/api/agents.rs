@@ -213,6 +213,8 @@ async fn signed_requests_claims_and_progress_hold_their_rules() {
     let other = format!("/agent/v1/jobs/{}/{}/progress", gantry_domain::ids::PromotionId::new(), job.target_id);
     assert_eq!(signed(&app, &agent, &other, json!({ "message": "x" }), "n-3").await.0, 404);
 
+    doorbell_answers_a_waiting_claim_at_once(&app, &job).await;
+
     app.dynamodb
         .update_item()
         .table_name(&app.table)
@@ -225,4 +227,30 @@ async fn signed_requests_claims_and_progress_hold_their_rules() {
     let (status, body) = signed(&app, &agent, "/agent/v1/heartbeat", facts, "n-4").await;
     assert_eq!(status, 401);
     assert!(body["error"]["message"].as_str().unwrap().contains("revoked"), "{body}");
+}
+
+/// Another agent's claim waits on its doorbell: when a job for it is written and the
+/// doorbell rings (as the deployer does), the claim is answered at once rather than at the
+/// end of its wait. Revoking the agent removes its doorbell queue.
+async fn doorbell_answers_a_waiting_claim_at_once(app: &TestApp, template: &gantry_domain::agents::jobs::AgentJob) {
+    use gantry_domain::agents::jobs::{AgentJob, AgentJobRepository};
+    let agent = enrolled(app).await;
+    let id = gantry_domain::agents::AgentId::parse(&agent.1).unwrap();
+    let job = AgentJob { agent_id: id, promotion_id: gantry_domain::ids::PromotionId::new(), ..template.clone() };
+    let claim = signed(app, &agent, "/agent/v1/jobs/claim", json!({ "waitSeconds": 15 }), "w-1");
+    let ring = async {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        app.repo.put_job(&job, None).await.unwrap();
+        app.state.agent_jobs.doorbell.ring(id).await.unwrap();
+        std::time::Instant::now()
+    };
+    let ((status, claimed), rang) = tokio::join!(claim, ring);
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(claimed["jobs"][0]["promotionId"], job.promotion_id.to_string(), "{claimed}");
+    assert!(rang.elapsed() < std::time::Duration::from_secs(5), "answered {:?} after the ring", rang.elapsed());
+
+    let queue = format!("gantry-agent-{id}");
+    assert!(app.sqs.get_queue_url().queue_name(&queue).send().await.is_ok(), "the first wait made the doorbell");
+    app.ok("mutation($id: ID!) { revokeAgent(id: $id) { revokedAt } }", json!({ "id": agent.1 })).await;
+    assert!(app.sqs.get_queue_url().queue_name(&queue).send().await.is_err(), "revoking removed the doorbell");
 }

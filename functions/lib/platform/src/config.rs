@@ -79,6 +79,9 @@ pub struct Config {
     pub agent_offline_seconds: u64,
     /// `GANTRY_AGENT_JOB_SECONDS` (600): how long an agent has to finish a job before it fails.
     pub agent_job_seconds: u64,
+    /// `GANTRY_AGENT_QUEUE_PREFIX` (`gantry-agent-`): agents' doorbell queues are named this
+    /// followed by the agent's id (letters, digits, `-` and `_`; at most 40).
+    pub agent_queue_prefix: String,
     /// `NOMAD_*` and `DOCKER_*`: the values targets' `env:NOMAD_...` and `env:DOCKER_...`
     /// references name (tokens and TLS material; the deployer only).
     pub secret_env: std::collections::BTreeMap<String, String>,
@@ -210,6 +213,7 @@ impl Config {
                 .transpose()?,
             agent_offline_seconds: number("GANTRY_AGENT_OFFLINE_SECONDS", 45, 20..=3600, "expected 20 to 3600")?,
             agent_job_seconds: number("GANTRY_AGENT_JOB_SECONDS", 600, 30..=86_400, "expected 30 to 86400")?,
+            agent_queue_prefix: queue_prefix(optional("GANTRY_AGENT_QUEUE_PREFIX", "gantry-agent-"))?,
             jwt_issuer: optional("GANTRY_JWT_ISSUER", "gantry"),
             jwt_audience: optional("GANTRY_JWT_AUDIENCE", "gantry"),
         })
@@ -351,6 +355,16 @@ fn log_format(value: Option<&str>, in_lambda: bool) -> Result<LogFormat, ConfigE
     }
 }
 
+/// A prefix of SQS queue names: with an agent's id (36 characters) it stays within the 80
+/// SQS allows.
+fn queue_prefix(prefix: String) -> Result<String, ConfigError> {
+    if prefix.len() <= 40 && prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Ok(prefix);
+    }
+    let why = "expected at most 40 letters, digits, - and _";
+    Err(ConfigError::Invalid { name: "GANTRY_AGENT_QUEUE_PREFIX", value: prefix, why })
+}
+
 /// The PKCS#8 DER of an Ed25519 key given as PEM or as base64 of the DER.
 fn job_signing_key(raw: &str) -> Result<Vec<u8>, ConfigError> {
     let invalid = || ConfigError::Invalid {
@@ -395,6 +409,16 @@ mod tests {
         pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         pairs.extend_from_slice(extra);
         Config::from_lookup(env(&pairs))
+    }
+
+    #[test]
+    fn agent_queue_prefixes_fit_sqs_queue_names() {
+        assert_eq!(with(&[]).unwrap().agent_queue_prefix, "gantry-agent-");
+        assert_eq!(with(&[("GANTRY_AGENT_QUEUE_PREFIX", "prod_agents-")]).unwrap().agent_queue_prefix, "prod_agents-");
+        for bad in ["a.b", "with space", "x12345678901234567890123456789012345678901"] {
+            let err = with(&[("GANTRY_AGENT_QUEUE_PREFIX", bad)]).unwrap_err().to_string();
+            assert!(err.contains("GANTRY_AGENT_QUEUE_PREFIX") && err.contains("at most 40"), "{err}");
+        }
     }
 
     #[test]

@@ -183,7 +183,7 @@ impl AppState {
             Reports::new(repo.clone(), repo.clone(), repo.clone(), ci.clone(), client, Arc::new(deploy_jobs.clone()))
                 .linking_to(config.public_url.clone());
         let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer, rollout);
-        let (agents, agent_jobs) = agent_services(&config, &repo, &deploy_jobs);
+        let (agents, agent_jobs) = agent_services(&config, &repo, (&deploy_jobs, &sqs));
         let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers)
             .with_lease(config.deploy_lease_seconds)
             .with_agents(agent_jobs.clone());
@@ -222,17 +222,19 @@ impl AppState {
 fn agent_services(
     config: &Config,
     repo: &Arc<DynamoRepository>,
-    deploy_jobs: &SqsQueue,
+    (deploy_jobs, sqs): (&SqsQueue, &aws_sdk_sqs::Client),
 ) -> (gantry_domain::agents::Agents, gantry_domain::agents::jobs::AgentJobs) {
     let sealer = Arc::new(agents::Sealer::new(config.job_signing_key.as_deref()));
-    let agents = gantry_domain::agents::Agents::new(repo.clone(), sealer.clone(), config.agent_offline_seconds);
+    let doorbell = Arc::new(gantry_queue::SqsDoorbells::new(sqs.clone(), config.agent_queue_prefix.clone()));
+    let agents = gantry_domain::agents::Agents::new(repo.clone(), sealer.clone(), config.agent_offline_seconds)
+        .with_doorbell(doorbell.clone());
     let jobs = gantry_domain::agents::jobs::AgentJobs {
         repo: repo.clone(),
         deployments: repo.clone(),
         sealer,
         queue: Arc::new(deploy_jobs.clone()),
         deadline: chrono::Duration::seconds(i64::try_from(config.agent_job_seconds).unwrap_or(600)),
-        wakeups: Default::default(),
+        doorbell,
     };
     (agents, jobs)
 }

@@ -18,7 +18,9 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 use tracing::instrument;
 
+mod doorbell;
 mod worker;
+pub use doorbell::SqsDoorbells;
 pub use worker::serve;
 
 /// SQS accepts at most this many messages in one SendMessageBatch.

@@ -178,25 +178,20 @@ pub trait DeadlineQueue: Send + Sync {
     async fn enqueue_deadline(&self, check: &DeadlineCheck, delay_seconds: u32) -> Result<()>;
 }
 
-/// How often a waiting claim reads the agent's jobs when nothing in this process wakes it
-/// (a job written by another process: the deployer Lambda, for the api Lambda).
+/// How long a waiting claim sleeps when its doorbell cannot be reached, before it reads the
+/// agent's jobs again.
 pub const CLAIM_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Wakes an agent's waiting claim as soon as a job for it is written in this process (the
-/// devserver, where the deployer and the API share one), instead of at the next poll.
-#[derive(Clone, Default)]
-pub struct Wakeups(Arc<std::sync::Mutex<std::collections::HashMap<AgentId, Arc<tokio::sync::Notify>>>>);
-
-impl Wakeups {
-    fn waiter(&self, agent: AgentId) -> Arc<tokio::sync::Notify> {
-        self.0.lock().expect("wakeups").entry(agent).or_default().clone()
-    }
-
-    fn wake(&self, agent: AgentId) {
-        if let Some(notify) = self.0.lock().expect("wakeups").get(&agent) {
-            notify.notify_waiters();
-        }
-    }
+/// Wakes an agent's waiting claim when a job for it is written, in whichever process the
+/// claim waits (the api function's, while the deployer's writes the job).
+#[async_trait]
+pub trait Doorbell: Send + Sync {
+    /// Rings the agent's doorbell: a claim waiting on it returns at once.
+    async fn ring(&self, agent: AgentId) -> Result<()>;
+    /// Waits up to `wait` (20 s at most) for the agent's doorbell; `true` when it rang.
+    async fn wait(&self, agent: AgentId, wait: std::time::Duration) -> Result<bool>;
+    /// Removes the agent's doorbell, when it is revoked.
+    async fn remove(&self, agent: AgentId) -> Result<()>;
 }
 
 /// Until when an agent holds a deployment whose job ends at `deadline`: a minute past it.
@@ -217,7 +212,7 @@ pub struct AgentJobs {
     pub queue: Arc<dyn DeadlineQueue>,
     /// How long an agent has to finish a job.
     pub deadline: Duration,
-    pub wakeups: Wakeups,
+    pub doorbell: Arc<dyn Doorbell>,
 }
 
 impl AgentJobs {
@@ -240,7 +235,10 @@ impl AgentJobs {
         let owner = lease_owner(agent);
         let stored = match self.repo.put_job(&written, Some((worker, hand_over_until(deadline)))).await? {
             JobWrite::Written => {
-                self.wakeups.wake(agent);
+                if let Err(err) = self.doorbell.ring(agent).await {
+                    // Its next claim reads its jobs anyway.
+                    tracing::warn!(error = %err, "the agent's doorbell did not ring");
+                }
                 written
             }
             JobWrite::LeaseLost => {
@@ -313,15 +311,11 @@ impl AgentJobs {
     }
 
     /// The agent's open jobs, claiming the pending ones; waits up to `wait` for one to arrive.
+    /// The jobs are read once, and again only when the agent's doorbell rings.
     #[instrument(skip_all, fields(agent_id = %agent.id), err(level = "info"))]
     pub async fn claim(&self, agent: &Agent, wait: std::time::Duration) -> Result<Vec<AgentJob>> {
         let until = tokio::time::Instant::now() + wait.min(std::time::Duration::from_secs(MAX_WAIT_SECONDS));
-        let waiter = self.wakeups.waiter(agent.id);
         loop {
-            // Registered before the read, so a job written meanwhile still wakes this claim.
-            let woken = waiter.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
             let mut open = self.repo.open_jobs(agent.id).await?;
             let now = Utc::now();
             for job in &mut open {
@@ -336,9 +330,13 @@ impl AgentJobs {
             if !open.is_empty() || left.is_zero() {
                 return Ok(open);
             }
-            tokio::select! {
-                () = &mut woken => {}
-                () = tokio::time::sleep(left.min(CLAIM_POLL)) => {}
+            match self.doorbell.wait(agent.id, left).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(open),
+                Err(err) => {
+                    tracing::warn!(error = %err, "the agent's doorbell cannot be reached; reading again shortly");
+                    tokio::time::sleep(left.min(CLAIM_POLL)).await;
+                }
             }
         }
     }

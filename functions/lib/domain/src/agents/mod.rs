@@ -199,12 +199,19 @@ pub struct Agents {
     sealer: Arc<dyn JobSealer>,
     offline_after: Duration,
     signers: Signers,
+    doorbell: Option<Arc<dyn jobs::Doorbell>>,
 }
 
 impl Agents {
     pub fn new(repo: Arc<dyn AgentRepository>, sealer: Arc<dyn JobSealer>, offline_after_seconds: u64) -> Self {
         let offline_after = Duration::seconds(i64::try_from(offline_after_seconds).unwrap_or(45));
-        Self { repo, sealer, offline_after, signers: Signers::default() }
+        Self { repo, sealer, offline_after, signers: Signers::default(), doorbell: None }
+    }
+
+    /// Removes a revoked agent's doorbell through `doorbell`.
+    pub fn with_doorbell(mut self, doorbell: Arc<dyn jobs::Doorbell>) -> Self {
+        self.doorbell = Some(doorbell);
+        self
     }
 
     /// How long after its last heartbeat an agent counts as offline.
@@ -339,6 +346,11 @@ impl Agents {
     pub async fn revoke(&self, id: AgentId) -> Result<Agent> {
         self.repo.revoke_agent(id, Utc::now()).await?;
         self.signers.forget(id);
+        if let Some(doorbell) = &self.doorbell
+            && let Err(err) = doorbell.remove(id).await
+        {
+            tracing::warn!(agent_id = %id, error = %err, "the revoked agent's doorbell was not removed");
+        }
         self.repo.get_agent(id).await?.ok_or_else(|| DomainError::not_found("agent", id))
     }
 }
