@@ -9,8 +9,7 @@ use gantry_domain::{DomainError, Result};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
-use crate::github::GitHub;
-use crate::http::send;
+use crate::http::{Retries, send};
 
 /// Which installation of which app, on which GitHub.
 pub(crate) struct App<'a> {
@@ -34,7 +33,14 @@ pub(crate) struct InstallationTokens {
 const RENEW_BEFORE_MINUTES: i64 = 5;
 
 impl InstallationTokens {
-    pub(crate) async fn token(&self, app: &App<'_>, private_key: &str, github: &GitHub) -> Result<String> {
+    /// The installation's token, bought with `retries` through `request` (a POST to a path
+    /// of the app's API, with a bearer JWT) when none is kept.
+    pub(crate) async fn token(
+        &self,
+        app: &App<'_>,
+        private_key: &str,
+        (retries, request): (Retries, impl Fn(&str, &str) -> reqwest::RequestBuilder),
+    ) -> Result<String> {
         let key = (app.api_url.to_owned(), app.app_id, app.installation_id);
         let cached = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
         if let Some((token, until)) = cached
@@ -44,10 +50,7 @@ impl InstallationTokens {
         }
         let jwt = sign(app.app_id, private_key)?;
         let path = format!("/app/installations/{}/access_tokens", app.installation_id);
-        let bought = send(github.retries(), "GitHub", "creating an installation token", || {
-            github.call(reqwest::Method::POST, app.api_url, &jwt, &path)
-        })
-        .await?;
+        let bought = send(retries, "GitHub", "creating an installation token", || request(&jwt, &path)).await?;
         let token = bought["token"]
             .as_str()
             .ok_or_else(|| DomainError::validation("GitHub issued no installation token"))?

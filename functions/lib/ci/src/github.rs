@@ -33,7 +33,8 @@ impl GitHub {
             CiCredentials::GithubApp { app_id, installation_id, private_key } => {
                 let app =
                     crate::app::App { api_url: &access.api_url, app_id: *app_id, installation_id: *installation_id };
-                self.apps.token(&app, private_key, self).await?
+                let buy = |jwt: &str, path: &str| self.call(reqwest::Method::POST, &access.api_url, jwt, path);
+                self.apps.token(&app, private_key, (self.retries, buy)).await?
             }
             CiCredentials::Basic { .. } => return Err(DomainError::validation("a GitHub integration takes a token")),
         };
@@ -49,23 +50,13 @@ impl GitHub {
     }
 
     /// A request to `path` of the API at `api_url`, with `bearer`.
-    pub(crate) fn call(
-        &self,
-        method: reqwest::Method,
-        api_url: &str,
-        bearer: &str,
-        path: &str,
-    ) -> reqwest::RequestBuilder {
+    fn call(&self, method: reqwest::Method, api_url: &str, bearer: &str, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{api_url}{path}"))
             .bearer_auth(bearer)
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", API_VERSION)
             .header("user-agent", "gantry")
-    }
-
-    pub(crate) fn retries(&self) -> Retries {
-        self.retries
     }
 
     #[instrument(skip_all, fields(environment = %report.environment), err(level = "info"))]
