@@ -1,32 +1,8 @@
-//! The one page type every listing answers with: edges of `cursor` and `node`, and
-//! `pageInfo`, as Relay clients expect.
+//! The page shape every listing answers with, as Relay clients expect: edges of `cursor` and
+//! `node`, and `pageInfo`. It names no entity: each listing declares its own edge and
+//! connection types with [`edge!`] and [`connection!`] beside its node type.
 
-use async_graphql::{OutputType, SimpleObject};
-use gantry_domain::ports::Page;
-
-use crate::promotions::{EvidenceRecord, Promotion};
-use crate::types::Release;
-
-#[derive(SimpleObject)]
-#[graphql(concrete(name = "ReleaseEdge", params(Release)))]
-#[graphql(concrete(name = "PromotionEdge", params(Promotion)))]
-#[graphql(concrete(name = "EvidenceEdge", params(EvidenceRecord)))]
-pub struct Edge<T: OutputType> {
-    pub cursor: String,
-    pub node: T,
-}
-
-pub type PromotionEdge = Edge<Promotion>;
-pub type EvidenceEdge = Edge<EvidenceRecord>;
-
-/// A page of items, newest first.
-#[derive(SimpleObject)]
-#[graphql(concrete(name = "PromotionConnection", params(PromotionEdge)))]
-#[graphql(concrete(name = "EvidenceConnection", params(EvidenceEdge)))]
-pub struct Connection<E: OutputType> {
-    pub edges: Vec<E>,
-    pub page_info: PageInfo,
-}
+use async_graphql::SimpleObject;
 
 #[derive(SimpleObject)]
 pub struct PageInfo {
@@ -34,19 +10,48 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
-/// A domain page's edges, each item wrapped by `node`, and its page info.
-pub fn edges<D, T: OutputType>(page: Page<D>, node: impl Fn(D) -> T) -> (Vec<Edge<T>>, PageInfo) {
-    let end_cursor = page.items.last().map(|(cursor, _)| cursor.clone());
-    let edges = page.items.into_iter().map(|(cursor, item)| Edge { cursor, node: node(item) }).collect();
-    (edges, PageInfo { has_next_page: page.has_next_page, end_cursor })
-}
+/// Declares `$edge`: a `cursor` and its `node`, a `$node`, with `$edge::page`, which turns a
+/// domain page into edges (each item wrapped by `node`) and the page's info.
+macro_rules! edge {
+    ($edge:ident, $node:ty) => {
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $edge {
+            pub cursor: String,
+            pub node: $node,
+        }
 
-impl<T: OutputType> Connection<Edge<T>>
-where
-    Edge<T>: OutputType,
-{
-    pub fn from_page<D>(page: Page<D>, node: impl Fn(D) -> T) -> Self {
-        let (edges, page_info) = edges(page, node);
-        Self { edges, page_info }
-    }
+        impl $edge {
+            pub fn page<D>(
+                page: gantry_domain::ports::Page<D>,
+                node: impl Fn(D) -> $node,
+            ) -> (Vec<Self>, $crate::connection::PageInfo) {
+                let end_cursor = page.items.last().map(|(cursor, _)| cursor.clone());
+                let edges = page.items.into_iter().map(|(cursor, item)| Self { cursor, node: node(item) }).collect();
+                (edges, $crate::connection::PageInfo { has_next_page: page.has_next_page, end_cursor })
+            }
+        }
+    };
 }
+pub(crate) use edge;
+
+/// Declares `$edge` (see [`edge!`]) and `$connection`, a page of them, newest first.
+macro_rules! connection {
+    ($connection:ident, $edge:ident, $node:ty) => {
+        $crate::connection::edge!($edge, $node);
+
+        /// A page of items, newest first.
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $connection {
+            pub edges: Vec<$edge>,
+            pub page_info: $crate::connection::PageInfo,
+        }
+
+        impl $connection {
+            pub fn from_page<D>(page: gantry_domain::ports::Page<D>, node: impl Fn(D) -> $node) -> Self {
+                let (edges, page_info) = $edge::page(page, node);
+                Self { edges, page_info }
+            }
+        }
+    };
+}
+pub(crate) use connection;

@@ -7,7 +7,6 @@ use gantry_domain::promotions::{self, PromotionId, Promotions};
 use gantry_domain::service::Catalog;
 use gantry_domain::values::{EnvironmentId, ReleaseId};
 
-use crate::connection::{Connection, Edge};
 use crate::error::IntoGraphql;
 use crate::guard::Can;
 use crate::types::{Environment, Release};
@@ -41,6 +40,8 @@ pub struct Approval {
 }
 
 pub struct Promotion(pub promotions::Promotion);
+
+crate::connection::connection!(PromotionConnection, PromotionEdge, Promotion);
 
 #[Object]
 impl Promotion {
@@ -189,10 +190,10 @@ impl PromotionQuery {
         status: Option<PromotionStatus>,
         first: Option<i64>,
         after: Option<String>,
-    ) -> async_graphql::Result<Connection<Edge<Promotion>>> {
+    ) -> async_graphql::Result<PromotionConnection> {
         let environment = EnvironmentId::parse(&environment_id).gql()?;
         let page = promotions(ctx).list(environment, status.map(Into::into), first, after).await.gql()?;
-        Ok(Connection::from_page(page, Promotion))
+        Ok(PromotionConnection::from_page(page, Promotion))
     }
 
     /// A promotion with its gate results and approvals.
@@ -282,6 +283,8 @@ impl PromotionMutation {
 /// previous record and signed as a JWS.
 pub struct EvidenceRecord(pub gantry_domain::evidence::EvidenceRecord);
 
+crate::connection::connection!(EvidenceConnection, EvidenceEdge, EvidenceRecord);
+
 #[Object]
 impl EvidenceRecord {
     async fn id(&self) -> ID {
@@ -361,10 +364,10 @@ impl EvidenceQuery {
         environment_id: ID,
         first: Option<i64>,
         after: Option<String>,
-    ) -> async_graphql::Result<Connection<Edge<EvidenceRecord>>> {
+    ) -> async_graphql::Result<EvidenceConnection> {
         let environment = EnvironmentId::parse(&environment_id).gql()?;
         let page = promotions(ctx).environment_evidence(environment, first, after).await.gql()?;
-        Ok(Connection::from_page(page, EvidenceRecord))
+        Ok(EvidenceConnection::from_page(page, EvidenceRecord))
     }
 
     /// Checks every record of an environment's chain: hashes, links and signatures.

@@ -123,7 +123,7 @@ impl CatalogQuery {
             let ids = page.items.iter().flat_map(|(_, r)| r.components.iter().map(|c| c.component_id)).collect();
             crate::loader::preload_components(ctx, ids).await.gql()?;
         }
-        let (edges, page_info) = crate::connection::edges(page, Release);
+        let (edges, page_info) = crate::types::ReleaseEdge::page(page, Release);
         Ok(ReleaseConnection { edges, page_info, filter, total })
     }
 

@@ -494,11 +494,13 @@ impl From<model::ReleaseComparison> for ReleaseComparison {
     }
 }
 
+crate::connection::edge!(ReleaseEdge, Release);
+
 /// A page of releases, newest first.
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct ReleaseConnection {
-    pub edges: Vec<crate::connection::Edge<Release>>,
+    pub edges: Vec<ReleaseEdge>,
     pub page_info: crate::connection::PageInfo,
     #[graphql(skip)]
     pub filter: gantry_domain::ports::ReleaseFilter,
