@@ -46,11 +46,13 @@ def names(group):
 
 def graph(crate):
     src = crate / "src"
-    modules = {module_of(src, f) for f in src.rglob("*.rs")} - {None}
+    root = next((src / n for n in ("lib.rs", "main.rs") if (src / n).exists()), None)
+    test_only = set(re.findall(r"#\[cfg\(test\)\]\s*(?:pub(?:\([a-z]+\))?\s+)?mod\s+(\w+);", root.read_text())) if root else set()
+    modules = {module_of(src, f) for f in src.rglob("*.rs")} - {None} - test_only
     edges = {m: set() for m in modules}
     for file in src.rglob("*.rs"):
         here = module_of(src, file)
-        if here is None:
+        if here is None or here not in modules:
             continue
         top_level = len(file.relative_to(src).parts) == 1
         text = COMMENT.sub("", file.read_text())
@@ -98,7 +100,7 @@ def circles(edges):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--strict"]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
     strict = "--strict" in sys.argv[1:]
     total = 0
     for crate in crates(args):
@@ -106,6 +108,12 @@ def main():
         total += len(found)
         for component in found:
             print(f"{crate.relative_to(ROOT)}: circle of {len(component)}: {' <-> '.join(component)}")
+    if "--edges" in sys.argv[1:]:
+        for crate in crates(args):
+            edges = graph(crate)
+            for component in circles(edges):
+                for m in component:
+                    print(f"  {m} -> {', '.join(sorted(e for e in edges[m] if e in component))}")
     print(f"import-graph: {total} circle(s)")
     return 1 if strict and total else 0
 

@@ -71,16 +71,7 @@ pub struct BuildRecord {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// Checks a commit sha: the full 40 (SHA-1) or 64 (SHA-256) hex characters, as CI systems
-/// give it (`$GITHUB_SHA`, `$CI_COMMIT_SHA`, `$GIT_COMMIT`); stored lowercase.
-pub fn commit_sha(raw: &str) -> Result<String> {
-    let sha = raw.trim().to_ascii_lowercase();
-    if matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(sha)
-    } else {
-        Err(DomainError::validation("commit must be a full commit sha: 40 or 64 hex characters"))
-    }
-}
+pub use crate::values::commit_sha;
 
 #[async_trait]
 pub trait BuildRepository: Send + Sync {

@@ -108,7 +108,7 @@ pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueuedImageEvent {
-    pub integration_id: crate::integrations::IntegrationId,
+    pub integration_id: crate::ids::IntegrationId,
     pub event: ImageEvent,
 }
 
@@ -125,7 +125,7 @@ impl QueuedImageEvent {
 pub struct Delivery {
     /// What replays of the request are recognised by: [`Delivery::key_for`] its events.
     pub key: String,
-    pub integration_id: crate::integrations::IntegrationId,
+    pub integration_id: crate::ids::IntegrationId,
     /// How many events the request carried.
     pub events: usize,
     /// The images they are about, each once, at most [`Delivery::MAX_IMAGES`] of them.

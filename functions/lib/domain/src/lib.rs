@@ -13,12 +13,10 @@ pub mod ci;
 pub mod compose;
 pub mod deployments;
 pub mod engines;
-pub mod error;
 pub mod events;
 pub mod evidence;
 #[cfg(test)]
 mod fixtures;
-pub mod ids;
 pub mod integrations;
 pub mod manifest;
 pub mod model;
@@ -32,9 +30,8 @@ pub mod sessions;
 pub mod steps;
 pub mod sync;
 pub mod targets;
-pub mod values;
 
-pub use error::{DomainError, Result};
+pub use gantry_kernel::{DomainError, Result, error, ids, values};
 
 #[doc(hidden)]
 pub use uuid;

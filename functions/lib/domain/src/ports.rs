@@ -17,19 +17,7 @@ pub struct ReleaseFilter {
     pub component_id: Option<ComponentId>,
 }
 
-/// A forward page request: at most `first` items after the opaque cursor `after`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageRequest {
-    pub first: usize,
-    pub after: Option<String>,
-}
-
-/// One page of results, each with the cursor that resumes after it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<(String, T)>,
-    pub has_next_page: bool,
-}
+pub use gantry_kernel::pagination::{Page, PageRequest};
 
 /// Storage for the release catalogue, one port per aggregate. Every write that must be
 /// unique or ordered is conditional: a lost race comes back as `DomainError::Conflict` (or

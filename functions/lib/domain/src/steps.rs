@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ci::CiIntegrationId;
 use crate::error::{DomainError, Result};
+use crate::ids::CiIntegrationId;
 use crate::ids::PromotionId;
 
 /// Steps per phase, at most.

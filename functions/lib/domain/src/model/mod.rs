@@ -43,12 +43,7 @@ impl Component {
     }
 }
 
-/// The leading letters of a version's first pre-release identifier, lowercased
-/// (`2.0.0-RC.1` → `rc`); empty for a release.
-pub fn prerelease_name(version: &semver::Version) -> String {
-    let first = version.pre.as_str().split(['.', '-']).next().unwrap_or_default();
-    first.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_lowercase()
-}
+pub use crate::values::prerelease_name;
 
 /// Checks channel overrides: keys are pre-release names (lowercase letters), values channels.
 pub fn channel_overrides(pairs: Vec<(String, String)>) -> Result<std::collections::BTreeMap<String, Channel>> {
@@ -249,7 +244,7 @@ impl SourceRef {
             scm_integration_id: plain_text("sourceRef.scmIntegrationId", self.scm_integration_id, 128)?,
             repository: plain_text("sourceRef.repository", self.repository, 512)?,
             branch: plain_text("sourceRef.branch", self.branch, 255)?,
-            commit_sha: self.commit_sha.as_deref().map(crate::builds::commit_sha).transpose()?,
+            commit_sha: self.commit_sha.as_deref().map(crate::values::commit_sha).transpose()?,
             tag: plain_text("sourceRef.tag", self.tag, 255)?,
         })
     }

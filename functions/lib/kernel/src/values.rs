@@ -100,7 +100,7 @@ impl Channel {
     /// The channel a version lands on when nobody says otherwise: its first pre-release
     /// identifier (`2.0.0-rc.1` → `rc`, `2.0.0-beta` → `beta`), or `default` for a release.
     pub fn for_version(version: &semver::Version, default: &Channel) -> Channel {
-        Channel::parse(&crate::model::prerelease_name(version)).unwrap_or_else(|_| default.clone())
+        Channel::parse(&prerelease_name(version)).unwrap_or_else(|_| default.clone())
     }
 }
 
@@ -260,6 +260,24 @@ pub fn plain_text(field: &str, raw: Option<String>, max: usize) -> Result<Option
             Err(DomainError::validation(format!("{field} must not contain control characters")))
         }
         Some(s) => Ok(Some(s)),
+    }
+}
+
+/// The leading letters of a version's first pre-release identifier, lowercased
+/// (`2.0.0-RC.1` → `rc`); empty for a release.
+pub fn prerelease_name(version: &semver::Version) -> String {
+    let first = version.pre.as_str().split(['.', '-']).next().unwrap_or_default();
+    first.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_lowercase()
+}
+
+/// Checks a commit sha: the full 40 (SHA-1) or 64 (SHA-256) hex characters, as CI systems
+/// give it (`$GITHUB_SHA`, `$CI_COMMIT_SHA`, `$GIT_COMMIT`); stored lowercase.
+pub fn commit_sha(raw: &str) -> Result<String> {
+    let sha = raw.trim().to_ascii_lowercase();
+    if matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(sha)
+    } else {
+        Err(DomainError::validation("commit must be a full commit sha: 40 or 64 hex characters"))
     }
 }
 
