@@ -65,6 +65,13 @@ pub trait EvidenceSigner: Send + Sync {
     fn verify(&self, signature: &str, hash: &str) -> bool;
 }
 
+/// Evidence to append to an environment's chain in the same transaction as a promotion
+/// write, and the head it extends (the write fails with [`CHAIN_MOVED`] if the head moved).
+pub struct EvidenceAppend<'a> {
+    pub records: &'a [EvidenceRecord],
+    pub head: Option<&'a ChainHead>,
+}
+
 #[async_trait]
 pub trait EvidenceRepository: Send + Sync {
     async fn chain_head(&self, environment: EnvironmentId) -> Result<Option<ChainHead>>;
@@ -78,7 +85,7 @@ pub trait EvidenceRepository: Send + Sync {
     /// The whole chain, oldest first.
     async fn evidence_chain(&self, environment: EnvironmentId) -> Result<Vec<EvidenceRecord>>;
     /// Appends records that go with no other write (a refusal) on the head they extend.
-    async fn append_evidence(&self, evidence: crate::promotions::EvidenceAppend<'_>) -> Result<()>;
+    async fn append_evidence(&self, evidence: EvidenceAppend<'_>) -> Result<()>;
 }
 
 fn hashed_fields(r: &EvidenceRecord) -> Value {

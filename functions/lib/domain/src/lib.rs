@@ -11,6 +11,7 @@ pub mod builds;
 pub mod chatops;
 pub mod ci;
 pub mod compose;
+pub mod deployer;
 pub mod deployments;
 pub mod engines;
 pub mod events;

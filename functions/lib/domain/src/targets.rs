@@ -71,7 +71,7 @@ pub enum TargetConfig {
         /// The pull agent that applies deployments on its host's engine, instead of an
         /// endpoint the control plane reaches (then `endpoint` is empty).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        agent_id: Option<crate::agents::AgentId>,
+        agent_id: Option<crate::ids::AgentId>,
         container_name: String,
         component_id: ComponentId,
         ports: Vec<PortMapping>,
@@ -119,7 +119,7 @@ pub enum TargetConfig {
         tls: Option<EngineTls>,
         /// As for a Docker target.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        agent_id: Option<crate::agents::AgentId>,
+        agent_id: Option<crate::ids::AgentId>,
         /// Containers are named `<project>-<service>`.
         project: String,
         /// The compose file (see [`crate::compose`]).
@@ -139,7 +139,7 @@ impl TargetConfig {
     }
 
     /// The agent that applies this target's deployments, when one does.
-    pub fn agent(&self) -> Option<crate::agents::AgentId> {
+    pub fn agent(&self) -> Option<crate::ids::AgentId> {
         match self {
             Self::Docker { agent_id, .. } | Self::Compose { agent_id, .. } => *agent_id,
             _ => None,
@@ -240,7 +240,7 @@ impl TargetConfig {
 }
 
 /// A Docker engine is reached at an endpoint, or through an agent, not both.
-fn engine(endpoint: &str, tls: Option<&EngineTls>, agent: Option<crate::agents::AgentId>) -> Result<()> {
+fn engine(endpoint: &str, tls: Option<&EngineTls>, agent: Option<crate::ids::AgentId>) -> Result<()> {
     match agent {
         None => DockerEndpoint::parse(endpoint, tls).map(|_| ()),
         Some(_) if endpoint.is_empty() && tls.is_none() => Ok(()),
@@ -276,11 +276,18 @@ pub trait TargetRepository: Send + Sync {
     async fn remove_target(&self, target: &DeploymentTarget) -> Result<()>;
 }
 
+/// Which pull agents may serve targets: what targets know of agents.
+#[async_trait]
+pub trait EnrolledAgents: Send + Sync {
+    /// Whether the agent is enrolled and not revoked.
+    async fn enrolled(&self, agent: crate::ids::AgentId) -> Result<bool>;
+}
+
 #[derive(Clone)]
 pub struct Targets {
     targets: Arc<dyn TargetRepository>,
     repo: Arc<dyn Repository>,
-    agents: Option<Arc<dyn crate::agents::AgentRepository>>,
+    agents: Option<Arc<dyn EnrolledAgents>>,
 }
 
 impl Targets {
@@ -289,7 +296,7 @@ impl Targets {
     }
 
     /// Checks that a target's agent is enrolled and not revoked when it is added.
-    pub fn with_agents(mut self, agents: Arc<dyn crate::agents::AgentRepository>) -> Self {
+    pub fn with_agents(mut self, agents: Arc<dyn EnrolledAgents>) -> Self {
         self.agents = Some(agents);
         self
     }
@@ -303,11 +310,11 @@ impl Targets {
             .await?
             .ok_or_else(|| DomainError::not_found("environment", environment))?;
         if let Some(agent) = config.agent() {
-            let found = match &self.agents {
-                Some(agents) => agents.get_agent(agent).await?,
-                None => None,
+            let enrolled = match &self.agents {
+                Some(agents) => agents.enrolled(agent).await?,
+                None => false,
             };
-            if found.is_none_or(|a| a.revoked_at.is_some()) {
+            if !enrolled {
                 return Err(DomainError::not_found("agent", agent));
             }
         }

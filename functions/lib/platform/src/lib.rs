@@ -19,7 +19,8 @@ use gantry_domain::notifications::{Notifier, Subscriptions};
 use gantry_domain::reports::Reports;
 use gantry_gateway::chat::SlackIntake;
 
-use gantry_domain::deployments::{Deployer, DriverSettings, Drivers};
+use gantry_domain::deployer::Deployer;
+use gantry_domain::deployments::{DriverSettings, Drivers};
 use gantry_domain::promotions::{Promotions, Rollout, StepRunner};
 use gantry_domain::service::Catalog;
 use gantry_domain::steps::Nudges;

@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use gantry_domain::artifacts::{Artifact, ArtifactRepository};
 use gantry_domain::deployments::{DeployJob, Deployment, DeploymentRepository, DeploymentState};
 use gantry_domain::ids::TargetId;
-use gantry_domain::promotions::{EvidenceAppend, Promotion, PromotionId};
+use gantry_domain::promotions::PromotionId;
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
+use crate::DynamoRepository;
 use crate::codec::{from_item, from_items, sdk, to_item};
 use crate::keys::{self, s, stamp};
-use crate::{DynamoRepository, Tx};
 
 /// An update's output, or `None` when its condition did not hold.
 pub(crate) fn unless_condition_failed<T, E, R>(
@@ -31,51 +31,8 @@ where
     }
 }
 
-/// Deployments written in the transaction that begins a promotion, beside the promotion and
-/// its evidence (a transaction takes 100 items).
-const IN_BEGIN: usize = 90;
-
 #[async_trait]
 impl DeploymentRepository for DynamoRepository {
-    #[instrument(skip_all, fields(promotion_id = %after.id, targets = deployments.len()), err(level = "info"))]
-    async fn begin(
-        &self,
-        before: &Promotion,
-        after: &Promotion,
-        deployments: &[Deployment],
-        evidence: EvidenceAppend<'_>,
-    ) -> Result<()> {
-        // A transaction takes 100 items. Deployments past the first ones are written before
-        // it, with plain (repeatable) puts: until it moves the promotion to DEPLOYING, nothing
-        // reads them, and a retry writes the same items again.
-        let (first, rest) = deployments.split_at(deployments.len().min(IN_BEGIN));
-        let rest = rest
-            .iter()
-            .map(|d| to_item(d, &keys::deployment(d.promotion_id, d.target_id)))
-            .collect::<Result<Vec<_>>>()?;
-        self.batch_put(rest).await?;
-        let mut tx = Tx::new();
-        tx.push(
-            self.update_revision(
-                &keys::promotion(after.id, after.environment_id, after.status.as_str(), after.created_at),
-                after,
-                before.revision,
-            )?,
-            DomainError::conflict(format!("promotion {} changed meanwhile", before.id)),
-        );
-        for d in first {
-            tx.push(
-                self.put_new(to_item(d, &keys::deployment(d.promotion_id, d.target_id))?)?,
-                DomainError::conflict("deployment exists"),
-            );
-        }
-        let mut open = keys::open_deployments(after.id).all();
-        open.insert("open".into(), aws_sdk_dynamodb::types::AttributeValue::N(deployments.len().to_string()));
-        tx.push(self.put(open, None)?, DomainError::internal("open deployments put"));
-        self.push_evidence(&mut tx, evidence)?;
-        self.transact(tx).await
-    }
-
     #[instrument(skip_all, fields(promotion_id = %promotion), err(level = "info"))]
     async fn deployments_of(&self, promotion: PromotionId) -> Result<Vec<Deployment>> {
         // Consistent, so a worker settling a promotion sees every deployment's end.

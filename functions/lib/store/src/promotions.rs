@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use gantry_domain::deployments::Deployment;
 use gantry_domain::ports::{Page, PageRequest};
 use gantry_domain::promotions::{EvidenceAppend, Hold, Promotion, PromotionId, PromotionRepository, PromotionStatus};
 use gantry_domain::values::EnvironmentId;
@@ -16,8 +17,51 @@ fn promotion_keys(p: &Promotion) -> ItemKeys {
     keys::promotion(p.id, p.environment_id, p.status.as_str(), p.created_at)
 }
 
+/// Deployments written in the transaction that begins a promotion, beside the promotion and
+/// its evidence (a transaction takes 100 items).
+const IN_BEGIN: usize = 90;
+
 #[async_trait]
 impl PromotionRepository for DynamoRepository {
+    #[instrument(skip_all, fields(promotion_id = %after.id, targets = deployments.len()), err(level = "info"))]
+    async fn begin_deployments(
+        &self,
+        before: &Promotion,
+        after: &Promotion,
+        deployments: &[Deployment],
+        evidence: EvidenceAppend<'_>,
+    ) -> Result<()> {
+        // A transaction takes 100 items. Deployments past the first ones are written before
+        // it, with plain (repeatable) puts: until it moves the promotion to DEPLOYING, nothing
+        // reads them, and a retry writes the same items again.
+        let (first, rest) = deployments.split_at(deployments.len().min(IN_BEGIN));
+        let rest = rest
+            .iter()
+            .map(|d| to_item(d, &keys::deployment(d.promotion_id, d.target_id)))
+            .collect::<Result<Vec<_>>>()?;
+        self.batch_put(rest).await?;
+        let mut tx = Tx::new();
+        tx.push(
+            self.update_revision(
+                &keys::promotion(after.id, after.environment_id, after.status.as_str(), after.created_at),
+                after,
+                before.revision,
+            )?,
+            DomainError::conflict(format!("promotion {} changed meanwhile", before.id)),
+        );
+        for d in first {
+            tx.push(
+                self.put_new(to_item(d, &keys::deployment(d.promotion_id, d.target_id))?)?,
+                DomainError::conflict("deployment exists"),
+            );
+        }
+        let mut open = keys::open_deployments(after.id).all();
+        open.insert("open".into(), aws_sdk_dynamodb::types::AttributeValue::N(deployments.len().to_string()));
+        tx.push(self.put(open, None)?, DomainError::internal("open deployments put"));
+        self.push_evidence(&mut tx, evidence)?;
+        self.transact(tx).await
+    }
+
     #[instrument(skip_all, fields(promotion_id = %promotion.id), err(level = "info"))]
     async fn create_promotion(&self, promotion: &Promotion, evidence: EvidenceAppend<'_>) -> Result<()> {
         let mut tx = Tx::new();

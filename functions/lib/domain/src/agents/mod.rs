@@ -154,6 +154,14 @@ impl Signers {
     }
 }
 
+/// Targets name agents that are enrolled and not revoked.
+#[async_trait]
+impl<T: AgentRepository + ?Sized> crate::targets::EnrolledAgents for T {
+    async fn enrolled(&self, agent: AgentId) -> Result<bool> {
+        Ok(self.get_agent(agent).await?.is_some_and(|a| a.revoked_at.is_none()))
+    }
+}
+
 /// Signs job payloads with Gantry's job-signing key.
 pub trait JobSealer: Send + Sync {
     /// The payload's signature (base64) and the signing key's id; an error when no key is

@@ -13,9 +13,7 @@ use tracing::instrument;
 
 use crate::access::Principal;
 use crate::builds::{BuildStatus, Builds};
-use crate::deployments::{
-    DeployJob, DeployQueue, Deployment, DeploymentRepository, DeploymentState, deployed_records, results_payload,
-};
+use crate::deployments::{DeployJob, DeployQueue, Deployment, DeploymentRepository, DeploymentState, results_payload};
 use crate::error::{DomainError, Result};
 use crate::evidence::{
     ChainHead, ChainReport, EvidenceDraft, EvidenceRecord, EvidenceRepository, EvidenceSigner, chain_moved, seal,
@@ -102,16 +100,19 @@ pub struct Promotion {
     pub revision: u64,
 }
 
-/// Evidence to append to an environment's chain in the same transaction as a promotion
-/// write, and the head it extends (the write fails with [`crate::evidence::CHAIN_MOVED`]
-/// if the head moved).
-pub struct EvidenceAppend<'a> {
-    pub records: &'a [EvidenceRecord],
-    pub head: Option<&'a ChainHead>,
-}
+pub use crate::evidence::EvidenceAppend;
 
 #[async_trait]
 pub trait PromotionRepository: Send + Sync {
+    /// Moves `before` to `after` (`DEPLOYING`) and writes its deployments and evidence, in
+    /// one transaction.
+    async fn begin_deployments(
+        &self,
+        before: &Promotion,
+        after: &Promotion,
+        deployments: &[Deployment],
+        evidence: EvidenceAppend<'_>,
+    ) -> Result<()>;
     /// Stores a new active promotion with its evidence; `Conflict` if another is active in
     /// its environment.
     async fn create_promotion(&self, promotion: &Promotion, evidence: EvidenceAppend<'_>) -> Result<()>;
@@ -375,7 +376,7 @@ impl Promotions {
                     Write::Create => self.promotions.create_promotion(after, evidence).await,
                     Write::Update(before) => self.promotions.update_promotion(before, after, evidence).await,
                     Write::Begin(before, deployments) => {
-                        self.rollout.deployments.begin(before, after, deployments, evidence).await
+                        self.promotions.begin_deployments(before, after, deployments, evidence).await
                     }
                 }
             }

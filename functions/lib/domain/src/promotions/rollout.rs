@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::ci::ReportState;
+use crate::model::DeployedComponent;
 
 impl Promotions {
     /// Starts deploying an approved promotion: one deployment per target, written with the
@@ -224,4 +225,35 @@ impl Promotions {
         }
         Err(DomainError::conflict(format!("release {id} keeps changing; retry")))
     }
+}
+
+/// The records a successful promotion leaves: the release runs in the environment, and
+/// which digest of each component runs there.
+pub(super) fn deployed_records(
+    promotion: &Promotion,
+    release: &Release,
+    at: DateTime<Utc>,
+) -> (ReleaseEnvironmentRecord, Vec<DeployedComponent>) {
+    let record = ReleaseEnvironmentRecord {
+        release_id: release.id,
+        environment_id: promotion.environment_id,
+        status: DeploymentStatus::Deployed,
+        deployed_at: Some(at),
+        updated_at: at,
+    };
+    let components = release
+        .components
+        .iter()
+        .map(|c| DeployedComponent {
+            environment_id: promotion.environment_id,
+            component_id: c.component_id,
+            release_id: release.id,
+            digest: c.digest.clone(),
+            tag: c.tag.clone(),
+            version: c.version.clone(),
+            channel: c.channel.clone(),
+            deployed_at: at,
+        })
+        .collect();
+    (record, components)
 }

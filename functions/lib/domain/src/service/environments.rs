@@ -26,7 +26,7 @@ impl Catalog {
             url: input.url.as_deref().map(Environment::url).transpose()?.flatten(),
             steps: Vec::new(),
             freeze_windows: Vec::new(),
-            slack_channel: input.slack_channel.as_deref().map(crate::notifications::slack_channel).transpose()?,
+            slack_channel: input.slack_channel.as_deref().map(crate::model::slack_channel).transpose()?,
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -58,7 +58,7 @@ impl Catalog {
         if let Some(channel) = patch.slack_channel {
             after.slack_channel = match channel.trim() {
                 "" => None,
-                named => Some(crate::notifications::slack_channel(named)?),
+                named => Some(crate::model::slack_channel(named)?),
             };
         }
         after.policy = before.policy.patched(patch.policy)?;
