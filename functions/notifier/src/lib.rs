@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use gantry_domain::notifications::deliver::NotifierJob;
+use gantry_domain::notifier::NotifierJob;
 use gantry_platform::AppState;
 
 pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
@@ -25,7 +25,7 @@ pub async fn run(state: Arc<AppState>) -> Result<(), lambda_runtime::Error> {
 
 #[cfg(test)]
 mod tests {
-    use gantry_domain::notifications::deliver::NotifierJob;
+    use gantry_domain::notifier::NotifierJob;
 
     #[test]
     fn the_queue_carries_chat_jobs_events_and_deliveries() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use gantry_domain::notifications::deliver::WebhookSender;
+use gantry_domain::notifier::WebhookSender;
 use gantry_domain::outbound::forbidden_address;
 use gantry_domain::{DomainError, Result};
 use hmac::{Hmac, Mac};
@@ -155,7 +155,7 @@ mod tests {
         assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
-    use gantry_domain::notifications::deliver::WebhookSender;
+    use gantry_domain::notifier::WebhookSender;
 
     #[tokio::test]
     async fn private_loopback_and_metadata_receivers_are_refused_before_any_connection() {

@@ -22,6 +22,7 @@ pub mod integrations;
 pub mod manifest;
 pub mod model;
 pub mod notifications;
+pub mod notifier;
 pub mod outbound;
 pub mod ports;
 pub mod promotions;

@@ -24,8 +24,8 @@ use tracing::instrument;
 use crate::ci::{CiAccess, CiClient, CiIntegrationId, CiIntegrations, CiProvider, DeploymentReport, ReportState};
 use crate::error::{DomainError, Result};
 use crate::ids::PromotionId;
+use crate::model::PromotionStatus;
 use crate::ports::Repository;
-use crate::promotions::{PromotionRepository, PromotionStatus};
 
 /// A report to deliver: the state a promotion reached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,9 +113,32 @@ pub fn retry_delay(attempt: u32) -> u32 {
     10u32.saturating_mul(1 << attempt.saturating_sub(1).min(10)).min(MAX_DELAY_SECONDS)
 }
 
+/// What reports read of a promotion.
+#[derive(Debug, Clone)]
+pub struct ReportedPromotion {
+    pub id: PromotionId,
+    pub release_id: crate::ids::ReleaseId,
+    pub environment_id: crate::ids::EnvironmentId,
+    pub status: PromotionStatus,
+    /// Whether it got as far as deploying (a failed pre-deploy step stops it before).
+    pub deployed: bool,
+}
+
+/// The promotions reports are about: what reports know of promotions.
+#[async_trait]
+pub trait ReportedPromotions: Send + Sync {
+    async fn reported(&self, id: PromotionId) -> Result<Option<ReportedPromotion>>;
+    /// The promotion deployed in `environment` last before `except`, if any.
+    async fn deployed_before(
+        &self,
+        environment: crate::ids::EnvironmentId,
+        except: PromotionId,
+    ) -> Result<Option<PromotionId>>;
+}
+
 #[derive(Clone)]
 pub struct Reports {
-    pub(crate) promotions: Arc<dyn PromotionRepository>,
+    pub(crate) promotions: Arc<dyn ReportedPromotions>,
     pub(crate) repo: Arc<dyn Repository>,
     pub(crate) store: Arc<dyn ReportRepository>,
     pub(crate) ci: CiIntegrations,
@@ -137,7 +160,7 @@ struct Target {
 
 impl Reports {
     pub fn new(
-        promotions: Arc<dyn PromotionRepository>,
+        promotions: Arc<dyn ReportedPromotions>,
         repo: Arc<dyn Repository>,
         store: Arc<dyn ReportRepository>,
         ci: CiIntegrations,
@@ -218,7 +241,7 @@ impl Reports {
     async fn target(&self, job: &ReportJob) -> Result<Option<Target>> {
         let promotion = self
             .promotions
-            .get_promotion(job.promotion_id)
+            .reported(job.promotion_id)
             .await?
             .ok_or_else(|| DomainError::not_found("promotion", job.promotion_id))?;
         let release = self
@@ -268,12 +291,7 @@ impl Reports {
             project: integration.project.clone(),
             credentials: self.ci.credentials(&integration)?,
         };
-        let stopped_before = promotion.status == PromotionStatus::Failed
-            && promotion
-                .steps
-                .iter()
-                .any(|s| s.spec.phase == crate::steps::Phase::PreDeploy && !s.passed() && s.finished_at.is_some());
-        let deployed = !stopped_before;
+        let deployed = promotion.deployed;
         Ok(Some(Target { integration_id, environment_id: environment.id, access, report, deployed }))
     }
 
@@ -343,22 +361,18 @@ impl Reports {
     /// Best effort: the new deployment's success stands either way.
     async fn retire_previous(&self, job: &ReportJob, target: &Target) {
         let retired = async {
-            let page = crate::ports::PageRequest { first: 2, after: None };
-            let deployed = self
-                .promotions
-                .list_promotions(target.environment_id, Some(crate::promotions::PromotionStatus::Deployed), &page)
-                .await?;
-            let Some(previous) = deployed.items.into_iter().map(|(_, p)| p).find(|p| p.id != job.promotion_id) else {
+            let previous = self.promotions.deployed_before(target.environment_id, job.promotion_id).await?;
+            let Some(previous) = previous else {
                 return Ok(());
             };
-            let stored = self.store.reports(previous.id).await?.map(|r| r.reports).unwrap_or_default();
+            let stored = self.store.reports(previous).await?.map(|r| r.reports).unwrap_or_default();
             let earlier = stored.into_iter().find(|r| r.integration_id == target.integration_id);
             let Some(CiReport { external_id: Some(id), state: Some(ReportState::Success), .. }) = earlier else {
                 return Ok(());
             };
             let report = DeploymentReport { state: ReportState::Inactive, ..target.report.clone() };
             self.client.post_status(&target.access, &id, &report).await?;
-            self.update(previous.id, target, |r| {
+            self.update(previous, target, |r| {
                 r.state = Some(ReportState::Inactive);
                 true
             })

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use gantry_domain::chatops::command::USAGE;
 use gantry_domain::chatops::{ChatAction, ChatJob, Command, Reply, SlackUserRepository};
 use gantry_domain::events::DeliveryLog;
-use gantry_domain::notifications::deliver::{NotifierJob, NotifierQueue};
+use gantry_domain::notifier::{NotifierJob, NotifierQueue};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 

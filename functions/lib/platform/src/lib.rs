@@ -15,7 +15,8 @@ use gantry_domain::builds::Builds;
 use gantry_domain::chatops::ChatOps;
 use gantry_domain::ci::CiIntegrations;
 use gantry_domain::integrations::Integrations;
-use gantry_domain::notifications::{Notifier, Subscriptions};
+use gantry_domain::notifications::Subscriptions;
+use gantry_domain::notifier::Notifier;
 use gantry_domain::reports::Reports;
 use gantry_gateway::chat::SlackIntake;
 
@@ -279,9 +280,9 @@ impl Chat {
         let chat = ChatOps::new(repo.clone(), repo.clone(), slack_api.clone(), promotions.clone(), repo.clone());
         let subscriptions = Subscriptions::new(repo.clone(), sealer.clone());
         let outbound = (
-            Arc::new(notify_jobs.clone()) as Arc<dyn gantry_domain::notifications::deliver::NotifierQueue>,
+            Arc::new(notify_jobs.clone()) as Arc<dyn gantry_domain::notifier::NotifierQueue>,
             Arc::new(gantry_ci::StandardWebhooks::new(config.webhook_allowed_hosts.clone()))
-                as Arc<dyn gantry_domain::notifications::deliver::WebhookSender>,
+                as Arc<dyn gantry_domain::notifier::WebhookSender>,
             slack_api as Arc<dyn gantry_domain::chatops::SlackApi>,
         );
         let notifier = Notifier::new(repo.clone(), repo.clone(), sealer.clone(), outbound, chat.clone());

@@ -9,8 +9,8 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use gantry_domain::deployments::{DeployJob, DeployQueue};
 use gantry_domain::events::{EventQueue, QueuedImageEvent};
-use gantry_domain::notifications::deliver::{NotifierJob, NotifierQueue};
 use gantry_domain::notifications::{EventSink, PromotionEvent};
+use gantry_domain::notifier::{NotifierJob, NotifierQueue};
 use gantry_domain::reports::{ReportJob, ReportQueue};
 use gantry_domain::steps::{StepJob, StepQueue};
 use gantry_domain::{DomainError, Result};

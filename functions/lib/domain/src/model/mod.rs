@@ -45,6 +45,40 @@ impl Component {
 
 pub use crate::values::prerelease_name;
 
+/// Where a promotion stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromotionStatus {
+    PendingApproval,
+    Approved,
+    Deploying,
+    Deployed,
+    Rejected,
+    Cancelled,
+    Failed,
+    RolledBack,
+}
+
+impl PromotionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingApproval => "pending_approval",
+            Self::Approved => "approved",
+            Self::Deploying => "deploying",
+            Self::Deployed => "deployed",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+            Self::RolledBack => "rolled_back",
+        }
+    }
+
+    /// A promotion that holds its environment: only one at a time.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::PendingApproval | Self::Approved | Self::Deploying)
+    }
+}
+
 /// Checks channel overrides: keys are pre-release names (lowercase letters), values channels.
 pub fn channel_overrides(pairs: Vec<(String, String)>) -> Result<std::collections::BTreeMap<String, Channel>> {
     let mut map = std::collections::BTreeMap::new();

@@ -16,12 +16,8 @@ use crate::access::Principal;
 use crate::error::{DomainError, Result};
 use crate::ids::{EnvironmentId, EventId, PromotionId, ReleaseId, SubscriptionId};
 use crate::integrations::{Sealed, SecretBox};
-use crate::promotions::{Promotion, PromotionStatus};
+use crate::model::PromotionStatus;
 use crate::values::Name;
-
-pub mod deliver;
-
-pub use deliver::{Delivery, Notifier};
 
 /// What happened to a promotion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -84,14 +80,15 @@ pub struct PromotionEvent {
     pub at: DateTime<Utc>,
 }
 
-/// The events a promotion's change from `before` (`None`: it is new) to `after` makes.
-pub fn events_between(before: Option<&Promotion>, after: &Promotion) -> Vec<EventKind> {
+/// The events a promotion's change makes, from its status and number of approvals `before`
+/// (`None`: it is new) to `after`.
+pub fn events_between(before: Option<(PromotionStatus, usize)>, after: (PromotionStatus, usize)) -> Vec<EventKind> {
     let mut kinds = Vec::new();
     if before.is_none() {
         kinds.push(EventKind::Requested);
     }
-    let changed = before.is_none_or(|b| b.status != after.status);
-    let kind = match after.status {
+    let changed = before.is_none_or(|(status, _)| status != after.0);
+    let kind = match after.0 {
         PromotionStatus::PendingApproval => None,
         PromotionStatus::Approved => Some(EventKind::Approved),
         PromotionStatus::Deploying => Some(EventKind::Deploying),
@@ -103,9 +100,7 @@ pub fn events_between(before: Option<&Promotion>, after: &Promotion) -> Vec<Even
     };
     match (changed, kind, before) {
         (true, Some(kind), _) => kinds.push(kind),
-        (false, _, Some(b))
-            if after.status == PromotionStatus::PendingApproval && after.approvals.len() > b.approvals.len() =>
-        {
+        (false, _, Some((_, approvals))) if after.0 == PromotionStatus::PendingApproval && after.1 > approvals => {
             kinds.push(EventKind::ApprovalRecorded)
         }
         _ => {}

@@ -1,31 +1,21 @@
 use super::*;
-use crate::fixtures;
-
-fn promotion(status: PromotionStatus, approvals: usize) -> Promotion {
-    let mut p = fixtures::promotion("requester", 2);
-    p.status = status;
-    p.approvals = (0..approvals)
-        .map(|i| crate::promotions::Approval { principal: format!("p{i}"), comment: None, at: Utc::now() })
-        .collect();
-    p
-}
 
 #[test]
 fn status_changes_make_events() {
     use EventKind::*;
     use PromotionStatus as S;
-    assert_eq!(events_between(None, &promotion(S::PendingApproval, 0)), [Requested]);
-    assert_eq!(events_between(None, &promotion(S::Approved, 0)), [Requested, Approved]);
-    let pending = promotion(S::PendingApproval, 0);
-    assert_eq!(events_between(Some(&pending), &promotion(S::PendingApproval, 1)), [ApprovalRecorded]);
-    assert_eq!(events_between(Some(&pending), &promotion(S::Approved, 1)), [Approved]);
-    assert_eq!(events_between(Some(&pending), &promotion(S::Rejected, 0)), [Rejected]);
-    let deploying = promotion(S::Deploying, 1);
-    assert_eq!(events_between(Some(&promotion(S::Approved, 1)), &deploying), [Deploying]);
-    assert_eq!(events_between(Some(&deploying), &promotion(S::Deployed, 1)), [Deployed]);
-    assert_eq!(events_between(Some(&deploying), &promotion(S::Failed, 1)), [Failed]);
-    assert_eq!(events_between(Some(&promotion(S::Deployed, 1)), &promotion(S::RolledBack, 1)), [RolledBack]);
-    assert!(events_between(Some(&deploying), &deploying).is_empty(), "a step's progress is no event");
+    assert_eq!(events_between(None, (S::PendingApproval, 0)), [Requested]);
+    assert_eq!(events_between(None, (S::Approved, 0)), [Requested, Approved]);
+    let pending = (S::PendingApproval, 0);
+    assert_eq!(events_between(Some(pending), (S::PendingApproval, 1)), [ApprovalRecorded]);
+    assert_eq!(events_between(Some(pending), (S::Approved, 1)), [Approved]);
+    assert_eq!(events_between(Some(pending), (S::Rejected, 0)), [Rejected]);
+    let deploying = (S::Deploying, 1);
+    assert_eq!(events_between(Some((S::Approved, 1)), deploying), [Deploying]);
+    assert_eq!(events_between(Some(deploying), (S::Deployed, 1)), [Deployed]);
+    assert_eq!(events_between(Some(deploying), (S::Failed, 1)), [Failed]);
+    assert_eq!(events_between(Some((S::Deployed, 1)), (S::RolledBack, 1)), [RolledBack]);
+    assert!(events_between(Some(deploying), deploying).is_empty(), "a step's progress is no event");
 }
 
 #[test]

@@ -27,38 +27,7 @@ use crate::values::long_text;
 
 pub use crate::ids::PromotionId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PromotionStatus {
-    PendingApproval,
-    Approved,
-    Deploying,
-    Deployed,
-    Rejected,
-    Cancelled,
-    Failed,
-    RolledBack,
-}
-
-impl PromotionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PendingApproval => "pending_approval",
-            Self::Approved => "approved",
-            Self::Deploying => "deploying",
-            Self::Deployed => "deployed",
-            Self::Rejected => "rejected",
-            Self::Cancelled => "cancelled",
-            Self::Failed => "failed",
-            Self::RolledBack => "rolled_back",
-        }
-    }
-
-    /// A promotion that holds its environment: only one at a time.
-    pub fn is_active(self) -> bool {
-        matches!(self, Self::PendingApproval | Self::Approved | Self::Deploying)
-    }
-}
+pub use crate::model::PromotionStatus;
 
 /// The outcome of one gate, kept on the promotion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,7 +69,38 @@ pub struct Promotion {
     pub revision: u64,
 }
 
+impl Promotion {
+    /// Whether it failed before deploying: a pre-deploy step did not pass.
+    pub fn stopped_before_deploying(&self) -> bool {
+        self.status == PromotionStatus::Failed
+            && self
+                .steps
+                .iter()
+                .any(|s| s.spec.phase == crate::steps::Phase::PreDeploy && !s.passed() && s.finished_at.is_some())
+    }
+}
+
 pub use crate::evidence::EvidenceAppend;
+
+/// Reports read promotions through their own port.
+#[async_trait]
+impl<T: PromotionRepository + ?Sized> crate::reports::ReportedPromotions for T {
+    async fn reported(&self, id: PromotionId) -> Result<Option<crate::reports::ReportedPromotion>> {
+        Ok(self.get_promotion(id).await?.map(|p| crate::reports::ReportedPromotion {
+            id: p.id,
+            release_id: p.release_id,
+            environment_id: p.environment_id,
+            status: p.status,
+            deployed: !p.stopped_before_deploying(),
+        }))
+    }
+
+    async fn deployed_before(&self, environment: EnvironmentId, except: PromotionId) -> Result<Option<PromotionId>> {
+        let page = PageRequest { first: 2, after: None };
+        let deployed = self.list_promotions(environment, Some(PromotionStatus::Deployed), &page).await?;
+        Ok(deployed.items.into_iter().map(|(_, p)| p.id).find(|id| *id != except))
+    }
+}
 
 #[async_trait]
 pub trait PromotionRepository: Send + Sync {
@@ -394,7 +394,8 @@ impl Promotions {
     /// Publishes the events the change from `before` (`None`: new) to `after` makes; never
     /// fails.
     async fn publish(&self, before: Option<&Promotion>, after: &Promotion, actor: &str) {
-        for kind in crate::notifications::events_between(before, after) {
+        let counted = |p: &Promotion| (p.status, p.approvals.len());
+        for kind in crate::notifications::events_between(before.map(counted), counted(after)) {
             let event = crate::notifications::PromotionEvent {
                 id: crate::ids::EventId::new(),
                 kind,

@@ -1,8 +1,18 @@
 //! The notifier's side: fanning an event out to its subscriptions and delivering each.
 
-use super::*;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
 use crate::chatops::{ChatJob, ChatOps, SlackApi, cards};
+use crate::error::{DomainError, Result};
+use crate::ids::SubscriptionId;
+use crate::integrations::SecretBox;
 use crate::model::{Environment, Release};
+use crate::notifications::*;
 use crate::ports::Repository;
 
 /// One event on its way to one subscription.
