@@ -9,17 +9,15 @@ pub mod chatops;
 pub mod ci;
 pub mod connection;
 pub mod cost;
+pub mod delivery;
 pub mod error;
-pub mod freeze;
 pub mod guard;
 pub mod integrations;
 pub mod introspection;
 pub mod limits;
 pub mod loader;
-pub mod promotions;
 pub mod reports;
 pub mod schema;
-pub mod steps;
 pub mod targets;
 pub mod types;
 
@@ -42,8 +40,8 @@ pub struct Query(
     integrations::IntegrationQuery,
     ci::CiQuery,
     accounts::AccountQuery,
-    promotions::PromotionQuery,
-    promotions::EvidenceQuery,
+    delivery::promotions::PromotionQuery,
+    delivery::promotions::EvidenceQuery,
     chatops::ChatQuery,
     agents::AgentQuery,
 );
@@ -56,9 +54,9 @@ pub struct Mutation(
     ci::CiMutation,
     accounts::AccountMutation,
     targets::TargetMutation,
-    promotions::PromotionMutation,
-    steps::StepMutation,
-    freeze::FreezeMutation,
+    delivery::promotions::PromotionMutation,
+    delivery::steps::StepMutation,
+    delivery::freeze::FreezeMutation,
     chatops::ChatMutation,
     agents::AgentMutation,
 );

@@ -13,10 +13,11 @@ use gantry_domain::values::{ComponentId, EnvironmentId, ReleaseId};
 use gantry_domain::access::{Action, Resource, Role};
 use gantry_domain::model::PolicyPatch;
 
+use crate::delivery::Environment;
 use crate::error::IntoGraphql;
 use crate::guard::Can;
 use crate::types::{
-    Component, Environment, Release, ReleaseComparison, ReleaseConnection, ReleaseState, ReleaseStatus, VersionMap,
+    Component, Release, ReleaseComparison, ReleaseConnection, ReleaseState, ReleaseStatus, VersionMap,
     VersioningStrategy,
 };
 

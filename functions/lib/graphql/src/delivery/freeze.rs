@@ -8,9 +8,9 @@ use gantry_domain::model::{FreezeWindow, freeze};
 use gantry_domain::service::Catalog;
 use gantry_domain::values::EnvironmentId;
 
+use crate::delivery::Environment;
 use crate::error::IntoGraphql;
 use crate::guard::Can;
-use crate::types::Environment;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum Weekday {

@@ -7,9 +7,10 @@ use gantry_domain::promotions::{self, PromotionId, Promotions};
 use gantry_domain::service::Catalog;
 use gantry_domain::values::{EnvironmentId, ReleaseId};
 
+use crate::delivery::Environment;
 use crate::error::IntoGraphql;
 use crate::guard::Can;
-use crate::types::{Environment, Release};
+use crate::types::Release;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "gantry_domain::promotions::PromotionStatus")]
@@ -100,8 +101,8 @@ impl Promotion {
         Ok(found.into_iter().map(crate::reports::CiReport).collect())
     }
     /// The environment's steps as this promotion runs them.
-    async fn steps(&self) -> Vec<crate::steps::StepRun> {
-        self.0.steps.iter().cloned().map(crate::steps::StepRun).collect()
+    async fn steps(&self) -> Vec<crate::delivery::steps::StepRun> {
+        self.0.steps.iter().cloned().map(crate::delivery::steps::StepRun).collect()
     }
     /// Why it was rejected, cancelled or failed.
     async fn reason(&self) -> Option<&str> {

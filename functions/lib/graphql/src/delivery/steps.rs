@@ -12,9 +12,9 @@ use gantry_domain::steps::{self, StepAction, StepSpec};
 use gantry_domain::values::EnvironmentId;
 use gantry_domain::{DomainError, Result};
 
+use crate::delivery::Environment;
 use crate::error::IntoGraphql;
 use crate::guard::Can;
-use crate::types::Environment;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "gantry_domain::steps::Phase")]

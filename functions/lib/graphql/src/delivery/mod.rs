@@ -1,0 +1,10 @@
+//! The delivery context: environments, promotions with their evidence, steps and freeze
+//! windows. The types here name each other freely (an environment lists its promotions, a
+//! promotion names its environment); nothing outside names delivery but the schema's roots.
+
+pub mod environments;
+pub mod freeze;
+pub mod promotions;
+pub mod steps;
+
+pub use environments::Environment;
