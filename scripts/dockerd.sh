@@ -40,7 +40,9 @@ stop() {
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     rm -f "$dir/dockerd.pid"
   fi
-  umount "$dir/exec/netns/default" 2>/dev/null || true
+  # dockerd mounts its network namespace and its data root; neither outlives it.
+  umount -l "$dir/exec/netns/default" 2>/dev/null || true
+  umount -l "$dir/data" 2>/dev/null || true
 }
 
 case "${1:-}" in

@@ -100,7 +100,10 @@ impl Drop for PrivateDockerd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = Command::new("umount").arg(self.dir.join("exec/netns/default")).stderr(Stdio::null()).status();
+        // dockerd mounts its network namespace and its data root; neither outlives it.
+        for mount in ["exec/netns/default", "data"] {
+            let _ = Command::new("umount").arg("-l").arg(self.dir.join(mount)).stderr(Stdio::null()).status();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
