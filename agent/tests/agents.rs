@@ -93,24 +93,8 @@ async fn served(port: u16) -> Option<String> {
 async fn signed_post(app: &TestApp, dir: &Path, path: &str, body: &Value, created_offset: i64, nonce: &str) -> u16 {
     let key = gantry_signing::SigningKey::from_pem(&std::fs::read_to_string(dir.join("agent.key")).unwrap()).unwrap();
     let identity: Value = serde_json::from_slice(&std::fs::read(dir.join("agent.json")).unwrap()).unwrap();
-    let bytes = serde_json::to_vec(body).unwrap();
-    let params = gantry_signing::requests::Params {
-        created: chrono::Utc::now().timestamp() + created_offset,
-        keyid: identity["agentId"].as_str().unwrap().to_owned(),
-        nonce: nonce.to_owned(),
-    };
-    let signed = gantry_signing::requests::sign(&key, "POST", path, &bytes, &params);
-    app.http
-        .post(format!("{}{path}", app.url))
-        .header("content-digest", signed.content_digest)
-        .header("signature-input", signed.signature_input)
-        .header("signature", signed.signature)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    let keyid = identity["agentId"].as_str().unwrap();
+    gantry_tests::signed::post(app, (&key, keyid), (path, body), created_offset, nonce).await.status().as_u16()
 }
 
 /// Two hosts, enrolled (a key pair on each, mode 0600; a token used once) and running.

@@ -8,6 +8,7 @@ pub mod probes;
 pub mod receiver;
 pub mod recorder;
 pub mod registry;
+pub mod signed;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

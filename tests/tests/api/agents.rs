@@ -142,23 +142,7 @@ async fn signed(
     body: Value,
     nonce: &str,
 ) -> (u16, Value) {
-    let bytes = serde_json::to_vec(&body).unwrap();
-    let params = gantry_signing::requests::Params {
-        created: chrono::Utc::now().timestamp(),
-        keyid: id.clone(),
-        nonce: nonce.into(),
-    };
-    let signed = gantry_signing::requests::sign(key, "POST", path, &bytes, &params);
-    let res = app
-        .http
-        .post(format!("{}{path}", app.url))
-        .header("content-digest", signed.content_digest)
-        .header("signature-input", signed.signature_input)
-        .header("signature", signed.signature)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
+    let res = gantry_tests::signed::post(app, (key, id), (path, &body), 0, nonce).await;
     (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
