@@ -4,6 +4,8 @@
 //!   `GANTRY_JWT_SECRET`, with issuer and audience `gantry` unless configured otherwise.
 //! - Tokens from an OIDC issuer are RS256 or ES256, verified with the configured JWKS.
 //!
+//! It owns token checks only: what a principal may do is the domain's (`access`).
+//!
 //! Every key is pinned to one algorithm: a token is checked only with the key its `kid`
 //! names (or, without a `kid`, Gantry's own HS256 key), and only if its header names that
 //! key's algorithm. So `alg: none`, an HS256 token "signed" with an RSA public key, an

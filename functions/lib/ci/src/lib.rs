@@ -1,6 +1,7 @@
 //! Gantry's outbound HTTP: the CI systems it reports deployments to and runs pipelines on,
 //! the analysis probes promotions measure, Slack, and signed notification webhooks. Each
 //! sits behind a domain port, with bounded retries of what may work a moment later.
+//! It knows each provider's API and nothing of storage or queues.
 
 use async_trait::async_trait;
 use gantry_domain::ci::{CiAccess, CiClient, CiProvider, DeploymentReport};

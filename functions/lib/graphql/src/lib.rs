@@ -1,5 +1,6 @@
 //! Gantry's GraphQL schema. `schema.graphql` at the repository root is printed from it
-//! (`make schema`), and a test fails when the file is stale.
+//! (`make schema`), and a test fails when the file is stale. Resolvers parse, call one
+//! domain service and map; they never reach AWS or HTTP themselves.
 
 pub mod accounts;
 pub mod agents;

@@ -1,4 +1,5 @@
 //! Configuration, AWS clients and tracing: everything a function's `main` sets up once.
+//! It wires adapters into the domain's ports and holds no rule of its own.
 
 pub mod agents;
 mod config;

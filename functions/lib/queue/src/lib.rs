@@ -1,6 +1,7 @@
 //! SQS: the messages Gantry queues, the sender, and a poller that feeds queued messages to
 //! a worker's handler outside Lambda (the devserver), exactly as an event source mapping
-//! would, partial batch failures included.
+//! would, partial batch failures included. It knows message shapes and SQS, not what a
+//! message means.
 
 use std::future::Future;
 

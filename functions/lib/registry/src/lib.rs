@@ -1,6 +1,7 @@
 //! Reading OCI registries with oci-client: tag → digest (HEAD, with the Accept headers for
 //! Docker v2 manifests and manifest lists and OCI manifests and indexes, so the digest is
-//! the one the registry stores, never a converted schema1 one) and tag listing.
+//! the one the registry stores, never a converted schema1 one) and tag listing. It reads;
+//! what a digest means for a release is the domain's.
 
 use async_trait::async_trait;
 use gantry_domain::integrations::{RegistryAccess, RegistryCredentials, RegistryReader};

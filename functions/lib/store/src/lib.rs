@@ -1,5 +1,6 @@
 //! Gantry's DynamoDB store: one table, keys from [`keys`], conditional writes everywhere
-//! uniqueness or order matters, and no Scan anywhere.
+//! uniqueness or order matters, and no Scan anywhere. It implements the domain's ports and
+//! decides nothing the domain would.
 
 pub mod accounts;
 mod agents;

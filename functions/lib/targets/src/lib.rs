@@ -1,5 +1,6 @@
 //! Target drivers. Each rolls a release's digests out to one kind of target and, when the
-//! rollout fails, restores what ran before.
+//! rollout fails, restores what ran before. Drivers know their engine's API; leases,
+//! jobs and promotions are the deployer's.
 
 mod canary;
 pub mod compose;
