@@ -198,6 +198,7 @@ async fn signed_requests_claims_and_progress_hold_their_rules() {
     assert_eq!(signed(&app, &agent, &other, json!({ "message": "x" }), "n-3").await.0, 404);
 
     doorbell_answers_a_waiting_claim_at_once(&app, &job).await;
+    without_its_doorbell_a_claim_reads_every_two_seconds(&app, &job).await;
 
     app.dynamodb
         .update_item()
@@ -237,4 +238,37 @@ async fn doorbell_answers_a_waiting_claim_at_once(app: &TestApp, template: &gant
     assert!(app.sqs.get_queue_url().queue_name(&queue).send().await.is_ok(), "the first wait made the doorbell");
     app.ok("mutation($id: ID!) { revokeAgent(id: $id) { revokedAt } }", json!({ "id": agent.1 })).await;
     assert!(app.sqs.get_queue_url().queue_name(&queue).send().await.is_err(), "revoking removed the doorbell");
+}
+
+/// An agent whose doorbell queue is gone (deleted behind Gantry's back): the ring fails and
+/// is only logged, the job is written all the same, and the waiting claim, unable to wait on
+/// the queue, reads the agent's jobs every 2 s and finds it.
+async fn without_its_doorbell_a_claim_reads_every_two_seconds(
+    app: &TestApp,
+    template: &gantry_domain::agents::jobs::AgentJob,
+) {
+    use gantry_domain::agents::jobs::{AgentJob, AgentJobRepository};
+    let agent = enrolled(app).await;
+    let id = gantry_domain::agents::AgentId::parse(&agent.1).unwrap();
+    // A first claim makes the doorbell; then it is deleted.
+    let (status, _) = signed(app, &agent, "/agent/v1/jobs/claim", json!({ "waitSeconds": 1 }), "g-1").await;
+    assert_eq!(status, 200);
+    let url = app.sqs.get_queue_url().queue_name(format!("gantry-agent-{id}")).send().await.unwrap();
+    app.sqs.delete_queue().queue_url(url.queue_url.unwrap()).send().await.unwrap();
+    let job = AgentJob { agent_id: id, promotion_id: gantry_domain::ids::PromotionId::new(), ..template.clone() };
+    let claim = signed(app, &agent, "/agent/v1/jobs/claim", json!({ "waitSeconds": 15 }), "g-2");
+    let write = async {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        app.repo.put_job(&job, None).await.unwrap();
+        assert!(app.state.agent_jobs.doorbell.ring(id).await.is_err(), "no doorbell to ring");
+        std::time::Instant::now()
+    };
+    let ((status, claimed), written) = tokio::join!(claim, write);
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(claimed["jobs"][0]["promotionId"], job.promotion_id.to_string(), "{claimed}");
+    assert!(
+        written.elapsed() < std::time::Duration::from_secs(5),
+        "found {:?} after it was written",
+        written.elapsed()
+    );
 }

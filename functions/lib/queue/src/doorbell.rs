@@ -83,7 +83,8 @@ impl Doorbell for SqsDoorbells {
 
     #[instrument(skip_all, fields(agent_id = %agent), err(level = "info"))]
     async fn wait(&self, agent: AgentId, wait: Duration) -> Result<bool> {
-        let seconds = wait.min(MAX_WAIT).as_secs();
+        // Whole seconds, rounded up: what is left of a claim's wait is rarely a round number.
+        let seconds = wait.min(MAX_WAIT).as_millis().div_ceil(1000) as u64;
         if seconds == 0 {
             return Ok(false);
         }
