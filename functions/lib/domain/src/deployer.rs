@@ -18,6 +18,7 @@ use crate::deployments::{
 };
 use crate::error::{DomainError, Result};
 use crate::ids::PromotionId;
+use crate::kept::Kept;
 use crate::model::Release;
 use crate::ports::Repository;
 use crate::targets::{TargetKind, TargetRepository};
@@ -38,38 +39,18 @@ pub struct Deployer {
 /// What a worker keeps between jobs, each bounded: the promotions it announced in progress
 /// (once per worker, not once per target), and the releases it read (a release's digests
 /// never change).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Remembered {
-    announced: Arc<std::sync::Mutex<std::collections::HashSet<PromotionId>>>,
-    releases: Arc<std::sync::Mutex<HashMap<crate::values::ReleaseId, Release>>>,
+    announced: Kept<PromotionId, ()>,
+    releases: Kept<crate::values::ReleaseId, Release>,
 }
 
 /// Promotions and releases a worker keeps at most.
 const REMEMBERED: usize = 256;
 
-impl Remembered {
-    fn announced(&self, id: PromotionId) -> bool {
-        self.announced.lock().expect("announced").contains(&id)
-    }
-
-    fn announce(&self, id: PromotionId) {
-        let mut announced = self.announced.lock().expect("announced");
-        if announced.len() >= REMEMBERED {
-            announced.clear();
-        }
-        announced.insert(id);
-    }
-
-    fn release(&self, id: crate::values::ReleaseId) -> Option<Release> {
-        self.releases.lock().expect("releases").get(&id).cloned()
-    }
-
-    fn keep(&self, release: &Release) {
-        let mut releases = self.releases.lock().expect("releases");
-        if releases.len() >= REMEMBERED {
-            releases.clear();
-        }
-        releases.insert(release.id, release.clone());
+impl Default for Remembered {
+    fn default() -> Self {
+        Self { announced: Kept::new(REMEMBERED), releases: Kept::new(REMEMBERED) }
     }
 }
 
@@ -134,10 +115,10 @@ impl Deployer {
             return self.promotions.settle(job.promotion_id).await.map(|_| ());
         };
         let promotion = self.promotions.get(job.promotion_id).await?;
-        if !self.remembered.announced(promotion.id)
+        if self.remembered.announced.get(&promotion.id).is_none()
             && self.promotions.announce(promotion.id, crate::ci::ReportState::InProgress).await
         {
-            self.remembered.announce(promotion.id);
+            self.remembered.announced.keep(promotion.id, ());
         }
         let target = self.targets.get_target(job.target_id).await?;
         let release = self.release(promotion.release_id).await?;
@@ -211,11 +192,11 @@ impl Deployer {
     }
 
     async fn release(&self, id: crate::values::ReleaseId) -> Result<Release> {
-        if let Some(release) = self.remembered.release(id) {
+        if let Some(release) = self.remembered.releases.get(&id) {
             return Ok(release);
         }
         let release = self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))?;
-        self.remembered.keep(&release);
+        self.remembered.releases.keep(id, release.clone());
         Ok(release)
     }
 

@@ -33,7 +33,7 @@ pub mod steps;
 pub mod sync;
 pub mod targets;
 
-pub use gantry_kernel::{DomainError, Result, error, ids, values};
+pub use gantry_kernel::{DomainError, Result, error, ids, kept, values};
 
 #[doc(hidden)]
 pub use uuid;

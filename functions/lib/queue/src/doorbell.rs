@@ -3,14 +3,13 @@
 //! waiting on it (a ReceiveMessage long poll) returns at once, in whichever process it
 //! waits: no table reads while an agent idles.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
 use gantry_domain::agents::AgentId;
 use gantry_domain::agents::jobs::Doorbell;
+use gantry_domain::kept::Kept;
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
@@ -26,20 +25,20 @@ const MAX_WAIT: Duration = Duration::from_secs(20);
 pub struct SqsDoorbells {
     client: aws_sdk_sqs::Client,
     prefix: String,
-    urls: Arc<Mutex<HashMap<AgentId, String>>>,
+    urls: Kept<AgentId, String>,
 }
 
 impl SqsDoorbells {
     /// Doorbells named `<prefix><agentId>`.
     pub fn new(client: aws_sdk_sqs::Client, prefix: impl Into<String>) -> Self {
-        Self { client, prefix: prefix.into(), urls: Arc::default() }
+        Self { client, prefix: prefix.into(), urls: Kept::new(MAX_URLS) }
     }
 
     /// The agent's queue URL; with `make`, the queue is made when it is not there, else
     /// `None` then.
     async fn url(&self, agent: AgentId, make: bool) -> Result<Option<String>> {
-        if let Some(url) = self.urls.lock().expect("doorbells").get(&agent) {
-            return Ok(Some(url.clone()));
+        if let Some(url) = self.urls.get(&agent) {
+            return Ok(Some(url));
         }
         let name = format!("{}{agent}", self.prefix);
         let url = if make {
@@ -61,11 +60,7 @@ impl SqsDoorbells {
             }
         };
         if let Some(url) = &url {
-            let mut urls = self.urls.lock().expect("doorbells");
-            if urls.len() >= MAX_URLS {
-                urls.clear();
-            }
-            urls.insert(agent, url.clone());
+            self.urls.keep(agent, url.clone());
         }
         Ok(url)
     }
@@ -131,7 +126,7 @@ impl Doorbell for SqsDoorbells {
         if let Some(url) = self.url(agent, false).await? {
             self.client.delete_queue().queue_url(url).send().await.map_err(sdk)?;
         }
-        self.urls.lock().expect("doorbells").remove(&agent);
+        self.urls.forget(&agent);
         Ok(())
     }
 }

@@ -10,7 +10,6 @@ use gantry_domain::agents::jobs::{
     AgentJob, AgentJobRepository, AgentJobState, Ended, JobEnd, JobWrite, MAX_PROGRESS, lease_owner,
 };
 use gantry_domain::agents::{Admission, Agent, AgentId, AgentRepository, Enrollment, HostFacts};
-use gantry_domain::deployments::DeployJob;
 use gantry_domain::ids::{PromotionId, TargetId};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
@@ -118,8 +117,7 @@ impl AgentJobRepository for DynamoRepository {
     async fn put_job(&self, job: &AgentJob, lease: Option<(&str, DateTime<Utc>)>) -> Result<JobWrite> {
         let mut items = vec![self.put_new(to_item(job, &job_key(job))?)?];
         if let Some((from, until)) = lease {
-            let deploy = DeployJob { promotion_id: job.promotion_id, target_id: job.target_id, attempt: job.attempt };
-            items.push(self.lease_to(&deploy, from, &lease_owner(job.agent_id), until)?);
+            items.push(self.lease_to(&job.deploy_job(), from, &lease_owner(job.agent_id), until)?);
         }
         Ok(match self.try_transact(items).await?.first() {
             None => JobWrite::Written,
@@ -209,9 +207,9 @@ impl AgentJobRepository for DynamoRepository {
             .build()
             .map_err(DomainError::internal)?;
         let job_items = vec![TransactWriteItem::builder().update(ended).build(), self.current_jobs(job, "DELETE")?];
-        let deploy = DeployJob { promotion_id: job.promotion_id, target_id: job.target_id, attempt: job.attempt };
         let owner = lease_owner(job.agent_id);
-        let finish = self.finish_items(&deploy, &owner, (end.deployment_state(), end.message), end.artifact, end.at)?;
+        let finish =
+            self.finish_items(&job.deploy_job(), &owner, (end.deployment_state(), end.message), end.artifact, end.at)?;
         let both = job_items.iter().cloned().chain(finish).collect();
         Ok(match self.try_transact(both).await?.first() {
             None => Ended::Both,

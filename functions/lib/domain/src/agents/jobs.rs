@@ -88,6 +88,11 @@ pub struct AgentJob {
 }
 
 impl AgentJob {
+    /// The deploy job of the deployment it serves.
+    pub fn deploy_job(&self) -> DeployJob {
+        DeployJob { promotion_id: self.promotion_id, target_id: self.target_id, attempt: self.attempt }
+    }
+
     /// How the agent item names its current job: `<promotionId>/<targetId>`.
     pub fn label(&self) -> String {
         format!("{}/{}", self.promotion_id, self.target_id)
@@ -376,16 +381,14 @@ impl AgentJobs {
         let payload: JobPayload = serde_json::from_str(&job.payload).map_err(DomainError::internal)?;
         let applied_other = result.applied_sha256.as_ref().is_some_and(|s| *s != job.sha256);
         let (state, message) = if applied_other {
-            (DeploymentState::Failed, "the agent applied something other than the signed artifact".to_owned())
+            (AgentJobState::Failed, "the agent applied something other than the signed artifact".to_owned())
         } else {
-            let state = if result.succeeded { DeploymentState::Succeeded } else { DeploymentState::Failed };
+            let state = if result.succeeded { AgentJobState::Succeeded } else { AgentJobState::Failed };
             (state, result.message.chars().filter(|c| !c.is_control()).take(500).collect())
         };
         let artifact = (result.applied_sha256.as_deref() == Some(job.sha256.as_str()))
             .then(|| Artifact::seal(promotion, target, payload.artifact, Utc::now()));
-        let job_state =
-            if state == DeploymentState::Succeeded { AgentJobState::Succeeded } else { AgentJobState::Failed };
-        self.finish(&job, job_state, &message, artifact.as_ref()).await?;
+        self.finish(&job, state, &message, artifact.as_ref()).await?;
         Ok(promotion)
     }
 

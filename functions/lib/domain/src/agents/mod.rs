@@ -128,31 +128,9 @@ pub enum Admission {
     Revoked,
 }
 
-/// Agents' public keys, kept by each process once read: a key never changes, and whether the
-/// agent may still make requests is checked in the write that admits each request.
-#[derive(Clone, Default)]
-struct Signers(Arc<std::sync::Mutex<std::collections::HashMap<AgentId, Agent>>>);
-
-/// Agents whose keys one process keeps at most.
+/// Agents whose keys one process keeps at most: a key never changes, and whether the agent
+/// may still make requests is checked in the write that admits each request.
 const MAX_SIGNERS: usize = 10_000;
-
-impl Signers {
-    fn get(&self, id: AgentId) -> Option<Agent> {
-        self.0.lock().expect("signers").get(&id).cloned()
-    }
-
-    fn keep(&self, agent: &Agent) {
-        let mut signers = self.0.lock().expect("signers");
-        if signers.len() >= MAX_SIGNERS {
-            signers.clear();
-        }
-        signers.insert(agent.id, agent.clone());
-    }
-
-    fn forget(&self, id: AgentId) {
-        self.0.lock().expect("signers").remove(&id);
-    }
-}
 
 /// Targets name agents that are enrolled and not revoked.
 #[async_trait]
@@ -206,14 +184,14 @@ pub struct Agents {
     repo: Arc<dyn AgentRepository>,
     sealer: Arc<dyn JobSealer>,
     offline_after: Duration,
-    signers: Signers,
+    signers: gantry_kernel::kept::Kept<AgentId, Agent>,
     doorbell: Option<Arc<dyn jobs::Doorbell>>,
 }
 
 impl Agents {
     pub fn new(repo: Arc<dyn AgentRepository>, sealer: Arc<dyn JobSealer>, offline_after_seconds: u64) -> Self {
         let offline_after = Duration::seconds(i64::try_from(offline_after_seconds).unwrap_or(45));
-        Self { repo, sealer, offline_after, signers: Signers::default(), doorbell: None }
+        Self { repo, sealer, offline_after, signers: gantry_kernel::kept::Kept::new(MAX_SIGNERS), doorbell: None }
     }
 
     /// Removes a revoked agent's doorbell through `doorbell`.
@@ -303,14 +281,14 @@ impl Agents {
     pub async fn signer(&self, id: &str) -> Result<Agent> {
         let unknown = || DomainError::Unauthorized("the request is not signed by an enrolled agent".into());
         let id = AgentId::parse(id).map_err(|_| unknown())?;
-        if let Some(agent) = self.signers.get(id) {
+        if let Some(agent) = self.signers.get(&id) {
             return Ok(agent);
         }
         let agent = self.repo.get_agent(id).await?.ok_or_else(unknown)?;
         if agent.revoked_at.is_some() {
             return Err(revoked());
         }
-        self.signers.keep(&agent);
+        self.signers.keep(id, agent.clone());
         Ok(agent)
     }
 
@@ -329,7 +307,7 @@ impl Agents {
             Admission::Admitted => Ok(()),
             Admission::Replayed => Err(DomainError::Unauthorized("the request was replayed".into())),
             Admission::Revoked => {
-                self.signers.forget(agent.id);
+                self.signers.forget(&agent.id);
                 Err(revoked())
             }
         }
@@ -353,7 +331,7 @@ impl Agents {
     #[instrument(skip_all, fields(agent_id = %id), err(level = "info"))]
     pub async fn revoke(&self, id: AgentId) -> Result<Agent> {
         self.repo.revoke_agent(id, Utc::now()).await?;
-        self.signers.forget(id);
+        self.signers.forget(&id);
         if let Some(doorbell) = &self.doorbell
             && let Err(err) = doorbell.remove(id).await
         {
