@@ -83,6 +83,9 @@ impl Figures {
         let per: Vec<String> =
             counts.iter().map(|(op, c)| format!("{op} ×{:.1}", *c as f64 / targets as f64)).collect();
         println!("  DynamoDB per target, by operation: {}", per.join(", "));
+        if std::env::var_os("GANTRY_BENCH_DETAIL").is_some() {
+            detail(&self.dynamodb, targets);
+        }
         println!(
             "  DynamoDB requests per target: {:.1} ({:.1} writes, {:.1} reads); SQS requests: {}",
             self.dynamodb.len() as f64 / targets as f64,
@@ -97,6 +100,43 @@ impl Figures {
             self.api_held.as_secs_f64()
         );
         println!("  estimated cost per promotion: ${dollars:.5} (${:.2} per thousand)", dollars * 1000.0);
+    }
+}
+
+/// Requests per target by operation and the kinds of item they touch (`GANTRY_BENCH_DETAIL`).
+fn detail(requests: &[Request], targets: u64) {
+    let kind = |pk: &serde_json::Value, sk: &serde_json::Value| {
+        let part = |v: &serde_json::Value| {
+            let s = v["S"].as_str().unwrap_or("?");
+            s.split('#').next().unwrap_or(s).to_owned()
+        };
+        format!("{}/{}", part(pk), part(sk))
+    };
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for r in requests {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        let mut kinds: Vec<String> = match r.operation.as_str() {
+            "Query" => vec![kind(&body["ExpressionAttributeValues"][":pk"], &serde_json::Value::Null)],
+            "TransactWriteItems" => body["TransactItems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|item| item.as_object()?.iter().next().map(|(op, v)| (op.clone(), v.clone())))
+                .map(|(op, v)| {
+                    let key = if v["Item"].is_object() { &v["Item"] } else { &v["Key"] };
+                    format!("{op}:{}", kind(&key["PK"], &key["SK"]))
+                })
+                .collect(),
+            _ => {
+                let key = if body["Item"].is_object() { &body["Item"] } else { &body["Key"] };
+                vec![kind(&key["PK"], &key["SK"])]
+            }
+        };
+        kinds.sort();
+        *counts.entry(format!("{} [{}]", r.operation, kinds.join(", "))).or_default() += 1;
+    }
+    for (what, count) in counts {
+        println!("    {:>6.2}  {what}", count as f64 / targets as f64);
     }
 }
 

@@ -19,6 +19,9 @@ use serde_json::{Value, json};
 use crate::client::Api;
 use crate::state::{Identity, Journal, StateDir};
 
+/// How long a job runs before its progress lines are posted rather than sent with its result.
+const PROGRESS_AFTER: Duration = Duration::from_secs(2);
+
 pub struct Agent {
     pub api: Api,
     pub key: SigningKey,
@@ -123,7 +126,7 @@ impl Agent {
         let failed = |why: String| JobResult {
             succeeded: false,
             message: format!("the agent restarted while applying this job, which is not applied again: {why}"),
-            applied_sha256: None,
+            ..JobResult::default()
         };
         let payload = match self.verified(job) {
             Ok(payload) => payload,
@@ -152,6 +155,7 @@ impl Agent {
                 succeeded: true,
                 message: format!("after a restart, {container_name} runs {digest}"),
                 applied_sha256: Some(payload.sha256.clone()),
+                ..JobResult::default()
             },
             _ => failed(format!("{container_name} {} {digest}", if running { "runs" } else { "is stopped, with" })),
         }
@@ -179,7 +183,7 @@ impl Agent {
     async fn apply(&self, job: &Value, key: &str, path: &str) -> JobResult {
         let refused = |why: String| {
             tracing::warn!(reason = %why, "job refused");
-            JobResult { succeeded: false, message: format!("the agent refused the job: {why}"), applied_sha256: None }
+            JobResult { message: format!("the agent refused the job: {why}"), ..JobResult::default() }
         };
         let payload = match self.verified(job) {
             Ok(payload) => payload,
@@ -190,7 +194,6 @@ impl Agent {
         if self.state.write_journal(key, &Journal::default()).is_err() {
             return refused("the agent cannot write its journal".into());
         }
-        let _ = self.post(&format!("{path}/progress"), &json!({ "message": format!("applying {hash}") })).await;
         let mut target = payload.target.clone();
         match &mut target.config {
             TargetConfig::Docker { endpoint, agent_id, .. } | TargetConfig::Compose { endpoint, agent_id, .. } => {
@@ -206,15 +209,30 @@ impl Agent {
             (None, _) => Arc::new(gantry_targets::compose::ComposeDriver { secrets }),
         };
         let attempt = Journaled { state: &self.state, key };
-        match driver.deploy(&target, &payload.release, &attempt).await {
+        let mut lines = vec![format!("applying {hash}")];
+        let deploy = driver.deploy(&target, &payload.release, &attempt);
+        tokio::pin!(deploy);
+        // Progress goes out once the job has run a while; a short job's lines come with its
+        // result instead, which saves a request per job.
+        let deployed = tokio::select! {
+            deployed = &mut deploy => deployed,
+            () = tokio::time::sleep(PROGRESS_AFTER) => {
+                for line in std::mem::take(&mut lines) {
+                    let _ = self.post(&format!("{path}/progress"), &json!({ "message": line })).await;
+                }
+                deploy.await
+            }
+        };
+        match deployed {
             Ok(outcome) => JobResult {
                 succeeded: outcome.succeeded,
                 message: outcome.message,
                 applied_sha256: outcome
                     .applied
                     .map(|a| gantry_domain::values::Digest::of(a.content.as_bytes()).to_string()),
+                progress: lines,
             },
-            Err(err) => JobResult { succeeded: false, message: err.public_message(), applied_sha256: None },
+            Err(err) => JobResult { message: err.public_message(), progress: lines, ..JobResult::default() },
         }
     }
 }

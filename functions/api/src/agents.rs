@@ -20,7 +20,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use gantry_domain::DomainError;
 use gantry_domain::agents::jobs::{AgentJob, JobResult};
-use gantry_domain::agents::{Agent, HostFacts};
+use gantry_domain::agents::{HostFacts, Ticket};
 use gantry_domain::ids::{PromotionId, TargetId};
 use gantry_platform::AppState;
 use gantry_platform::http::{HttpError, header};
@@ -47,10 +47,11 @@ fn body<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, HttpError> {
     serde_json::from_slice(bytes).map_err(|e| HttpError(DomainError::validation(format!("the body is not valid: {e}"))))
 }
 
-/// A request signed by an enrolled agent (signature, freshness and nonce checked), and its
-/// body parsed as `T`. It takes the body, so it is the handler's last argument.
+/// A request signed by an enrolled agent (signature and freshness checked), its ticket (the
+/// write that serves it admits it: nonce new, agent not revoked), and its body parsed as `T`.
+/// It takes the body, so it is the handler's last argument.
 struct Signed<T> {
-    agent: Agent,
+    ticket: Ticket,
     input: T,
 }
 
@@ -60,18 +61,19 @@ impl<T: serde::de::DeserializeOwned> FromRequest<Arc<AppState>> for Signed<T> {
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Response> {
         let (method, uri, headers) = (req.method().clone(), req.uri().clone(), req.headers().clone());
         let bytes = Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
-        let agent = signer(state, (&method, &uri, &headers), &bytes).await.map_err(IntoResponse::into_response)?;
+        let ticket = signer(state, (&method, &uri, &headers), &bytes).await.map_err(IntoResponse::into_response)?;
         let input = body(&bytes).map_err(IntoResponse::into_response)?;
-        Ok(Self { agent, input })
+        Ok(Self { ticket, input })
     }
 }
 
-/// The enrolled agent that signed this request, once its signature, freshness and nonce hold.
+/// The ticket of the enrolled agent that signed this request, once its signature and
+/// freshness hold.
 async fn signer(
     state: &AppState,
     (method, uri, headers): (&Method, &Uri, &HeaderMap),
     bytes: &[u8],
-) -> Result<Agent, HttpError> {
+) -> Result<Ticket, HttpError> {
     let unsigned = || HttpError(DomainError::Unauthorized("the request is not signed by an enrolled agent".into()));
     let input = header(headers, "signature-input").ok_or_else(unsigned)?;
     let agent = state.agents.signer(&keyid(input).ok_or_else(unsigned)?).await?;
@@ -88,8 +90,7 @@ async fn signer(
         tracing::info!(agent_id = %agent.id, reason = %e, "agent request refused");
         HttpError(DomainError::Unauthorized(e.to_string()))
     })?;
-    state.agents.check_fresh(&agent, params.created, &params.nonce).await?;
-    Ok(agent)
+    Ok(state.agents.ticket(&agent, params.created, &params.nonce)?)
 }
 
 #[derive(Deserialize)]
@@ -106,7 +107,7 @@ async fn enroll(State(state): State<Arc<AppState>>, bytes: Bytes) -> Result<Resp
 }
 
 async fn heartbeat(State(state): State<Arc<AppState>>, signed: Signed<HostFacts>) -> Result<StatusCode, HttpError> {
-    state.agents.heartbeat(&signed.agent, &signed.input).await?;
+    state.agents.heartbeat(&signed.ticket, &signed.input).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -133,7 +134,7 @@ async fn claim(
     // The poll ends before the request's own time limit does.
     let limit = (state.config.request_timeout_ms / 1000).saturating_sub(2);
     let wait = Duration::from_secs(signed.input.wait_seconds.min(limit));
-    let jobs = state.agent_jobs.claim(&signed.agent, wait).await?;
+    let jobs = state.agent_jobs.claim(&signed.ticket, wait).await?;
     Ok(Json(json!({ "jobs": jobs.iter().map(envelope).collect::<Vec<_>>() })))
 }
 
@@ -152,7 +153,7 @@ async fn progress(
     Path(job): Path<(String, String)>,
     signed: Signed<Progress>,
 ) -> Result<StatusCode, HttpError> {
-    state.agent_jobs.progress(&signed.agent, job_key(&job)?, &signed.input.message).await?;
+    state.agent_jobs.progress(&signed.ticket, job_key(&job)?, &signed.input.message).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -161,7 +162,7 @@ async fn result(
     Path(job): Path<(String, String)>,
     signed: Signed<JobResult>,
 ) -> Result<StatusCode, HttpError> {
-    let promotion = state.agent_jobs.report(&signed.agent, job_key(&job)?, &signed.input).await?;
+    let promotion = state.agent_jobs.report(&signed.ticket, job_key(&job)?, &signed.input).await?;
     state.promotions.settle_when_done(promotion).await?;
     Ok(StatusCode::NO_CONTENT)
 }

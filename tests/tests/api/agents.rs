@@ -272,3 +272,74 @@ async fn without_its_doorbell_a_claim_reads_every_two_seconds(
         written.elapsed()
     );
 }
+
+/// A signed request is admitted in the write that serves it: a result ends its job with the
+/// lines it carries, appended in order, and a replay of it is refused as replayed (not as a
+/// job that ended); a claim that finds nothing is admitted alone, so its replay is refused
+/// too; a revoked agent's result is refused and leaves its job claimed.
+#[tokio::test]
+async fn a_result_is_admitted_in_the_write_that_ends_its_job() {
+    use gantry_domain::agents::jobs::{AgentJob, AgentJobRepository, AgentJobState, CLAIMED};
+    let app = TestApp::spawn().await;
+    let agent = enrolled(&app).await;
+    let id = gantry_domain::agents::AgentId::parse(&agent.1).unwrap();
+    let now = chrono::Utc::now();
+    let job = |promotion| AgentJob {
+        agent_id: id,
+        promotion_id: promotion,
+        target_id: gantry_domain::ids::TargetId::new(),
+        attempt: 1,
+        payload: "{}".into(),
+        signature: "c2ln".into(),
+        key_id: "k".into(),
+        sha256: format!("sha256:{}", "0".repeat(64)),
+        state: AgentJobState::Pending,
+        deadline: now + chrono::Duration::minutes(10),
+        created_at: now,
+        claimed_at: None,
+        progress: Vec::new(),
+        message: None,
+    };
+    let (first, second) = (job(gantry_domain::ids::PromotionId::new()), job(gantry_domain::ids::PromotionId::new()));
+    for j in [&first, &second] {
+        app.repo.put_job(j, None).await.unwrap();
+        // Its promotion has other deployments still open, so a result does not settle it.
+        let mut open = gantry_store::keys::open_deployments(j.promotion_id).all();
+        open.insert("open".into(), aws_sdk_dynamodb::types::AttributeValue::N("5".into()));
+        app.dynamodb.put_item().table_name(&app.table).set_item(Some(open)).send().await.unwrap();
+    }
+    let (status, claimed) = signed(&app, &agent, "/agent/v1/jobs/claim", json!({ "waitSeconds": 0 }), "c-1").await;
+    assert_eq!((status, claimed["jobs"].as_array().map(Vec::len)), (200, Some(2)), "{claimed}");
+    let (status, body) = signed(&app, &agent, "/agent/v1/jobs/claim", json!({ "waitSeconds": 0 }), "c-1").await;
+    assert_eq!(status, 401, "a claim's nonce is recorded by its first claim: {body}");
+    let (status, body) = signed(&app, &agent, "/agent/v1/jobs/claim", json!({ "waitSeconds": 0 }), "c-2").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = signed(&app, &agent, "/agent/v1/jobs/claim", json!({ "waitSeconds": 0 }), "c-2").await;
+    assert!(status == 401 && body.to_string().contains("replayed"), "a claim that claimed nothing: {body}");
+
+    let path = |j: &AgentJob| format!("/agent/v1/jobs/{}/{}/result", j.promotion_id, j.target_id);
+    let result = json!({ "succeeded": true, "message": "ran", "appliedSha256": null,
+        "progress": ["applying sha256:00", "health check passed"] });
+    assert_eq!(signed(&app, &agent, &path(&first), result.clone(), "r-1").await.0, 204);
+    let stored = app.repo.get_job(id, first.promotion_id, first.target_id).await.unwrap().unwrap();
+    assert_eq!(stored.state, AgentJobState::Succeeded);
+    assert_eq!(stored.progress, [CLAIMED, "applying sha256:00", "health check passed"]);
+    let (status, body) = signed(&app, &agent, &path(&first), result.clone(), "r-1").await;
+    assert!(status == 401 && body.to_string().contains("replayed"), "{body}");
+    let (status, body) = signed(&app, &agent, &path(&first), result.clone(), "r-2").await;
+    assert_eq!(status, 409, "a fresh result for an ended job: {body}");
+
+    app.dynamodb
+        .update_item()
+        .table_name(&app.table)
+        .set_key(Some(gantry_store::keys::agent(id).primary()))
+        .update_expression("SET revokedAt = :at")
+        .expression_attribute_values(":at", aws_sdk_dynamodb::types::AttributeValue::S(now.to_rfc3339()))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = signed(&app, &agent, &path(&second), result, "r-3").await;
+    assert!(status == 401 && body.to_string().contains("revoked"), "{body}");
+    let stored = app.repo.get_job(id, second.promotion_id, second.target_id).await.unwrap().unwrap();
+    assert_eq!((stored.state, stored.progress.len()), (AgentJobState::Claimed, 1), "nothing was written");
+}

@@ -21,7 +21,7 @@ use crate::ids::PromotionId;
 use crate::kept::Kept;
 use crate::model::Release;
 use crate::ports::Repository;
-use crate::targets::{TargetKind, TargetRepository};
+use crate::targets::{DeploymentTarget, TargetKind, TargetRepository};
 
 #[derive(Clone)]
 pub struct Deployer {
@@ -37,20 +37,31 @@ pub struct Deployer {
 }
 
 /// What a worker keeps between jobs, each bounded: the promotions it announced in progress
-/// (once per worker, not once per target), and the releases it read (a release's digests
-/// never change).
+/// (once per worker, not once per target), the releases it read (a release's digests never
+/// change), and each promotion's plan: its release and its environment's targets, read in
+/// one query at the promotion's first job here instead of one lookup per target.
 #[derive(Clone)]
 struct Remembered {
     announced: Kept<PromotionId, ()>,
     releases: Kept<crate::values::ReleaseId, Release>,
+    plans: Kept<PromotionId, Arc<tokio::sync::OnceCell<Arc<Plan>>>>,
+}
+
+/// A promotion as its jobs need it.
+struct Plan {
+    release: Release,
+    targets: HashMap<crate::ids::TargetId, DeploymentTarget>,
 }
 
 /// Promotions and releases a worker keeps at most.
 const REMEMBERED: usize = 256;
+/// Plans a worker keeps at most: a plan holds an environment's targets, so few are kept
+/// (a worker rarely serves more promotions at once).
+const PLANS: usize = 16;
 
 impl Default for Remembered {
     fn default() -> Self {
-        Self { announced: Kept::new(REMEMBERED), releases: Kept::new(REMEMBERED) }
+        Self { announced: Kept::new(REMEMBERED), releases: Kept::new(REMEMBERED), plans: Kept::new(PLANS) }
     }
 }
 
@@ -114,21 +125,25 @@ impl Deployer {
             tracing::info!("deployment finished or held elsewhere; nothing to do");
             return self.promotions.settle(job.promotion_id).await.map(|_| ());
         };
-        let promotion = self.promotions.get(job.promotion_id).await?;
-        if self.remembered.announced.get(&promotion.id).is_none()
-            && self.promotions.announce(promotion.id, crate::ci::ReportState::InProgress).await
+        let plan = self.plan(&deployment).await?;
+        if self.remembered.announced.get(&job.promotion_id).is_none()
+            && self.promotions.announce(job.promotion_id, crate::ci::ReportState::InProgress).await
         {
-            self.remembered.announced.keep(promotion.id, ());
+            self.remembered.announced.keep(job.promotion_id, ());
         }
-        let target = self.targets.get_target(job.target_id).await?;
-        let release = self.release(promotion.release_id).await?;
+        let target = match plan.targets.get(&job.target_id) {
+            Some(target) => Some(target.clone()),
+            // Not there when the plan was read: looked up alone (removed targets stay absent).
+            None => self.targets.get_target(job.target_id).await?,
+        };
+        let release = &plan.release;
         let agent = target.as_ref().and_then(|t| t.config.agent());
         let outcome = match (&target, self.drivers.get(&deployment.kind), agent) {
             // An agent applies it: the job is written for it and no worker waits.
-            (Some(target), Some(driver), Some(agent)) => match driver.render(target, &release) {
+            (Some(target), Some(driver), Some(agent)) => match driver.render(target, release) {
                 Ok(artifact) => {
                     let agents = self.agents.as_ref().ok_or_else(|| DomainError::internal("no agent jobs here"))?;
-                    return agents.dispatch(&job, (target, &release, artifact), agent, &self.worker).await;
+                    return agents.dispatch(&job, (target, release, artifact), agent, &self.worker).await;
                 }
                 Err(err) if refusal(&err) => {
                     DriverOutcome { succeeded: false, applied: None, message: err.public_message() }
@@ -146,7 +161,7 @@ impl Deployer {
                 // The lease is renewed while the driver works, so a long rollout is never taken
                 // over by a redelivery while this worker lives; only a dead worker's runs out.
                 let deployed = tokio::select! {
-                    deployed = driver.deploy(target, &release, &attempt) => deployed,
+                    deployed = driver.deploy(target, release, &attempt) => deployed,
                     () = self.keep_lease(&job) => {
                         tracing::warn!("lost the lease mid-rollout; the worker that holds it carries on");
                         return Ok(());
@@ -189,6 +204,20 @@ impl Deployer {
                 Err(err) => tracing::warn!(error = %err, "the lease was not renewed this time"),
             }
         }
+    }
+
+    /// The deployment's promotion plan, read once per promotion by this worker: the first of
+    /// its jobs here reads it while the others wait for it.
+    async fn plan(&self, deployment: &Deployment) -> Result<Arc<Plan>> {
+        let cell = self.remembered.plans.get_or_keep(deployment.promotion_id, Default::default);
+        let plan = cell.get_or_try_init(|| async {
+            let promotion = self.promotions.get(deployment.promotion_id).await?;
+            let targets = self.targets.targets_of(deployment.environment_id).await?;
+            let targets = targets.into_iter().map(|t| (t.id, t)).collect();
+            let release = self.release(promotion.release_id).await?;
+            Ok::<_, DomainError>(Arc::new(Plan { release, targets }))
+        });
+        plan.await.cloned()
     }
 
     async fn release(&self, id: crate::values::ReleaseId) -> Result<Release> {

@@ -139,9 +139,10 @@ pub trait TargetDriver: Send + Sync {
 #[async_trait]
 pub trait DeploymentRepository: Send + Sync {
     async fn deployments_of(&self, promotion: PromotionId) -> Result<Vec<Deployment>>;
-    /// How many of the promotion's deployments have not ended (read consistently): counted
-    /// down in the write that ends each. `None` for a promotion that began without the count.
-    async fn open_deployments(&self, promotion: PromotionId) -> Result<Option<i64>>;
+    /// Whether the caller settles the promotion: its open deployments (counted down in the
+    /// write that ends each) are none, and no caller took the turn before, in one conditional
+    /// write. Always `true` for a promotion that began without the count.
+    async fn settle_turn(&self, promotion: PromotionId) -> Result<bool>;
     /// Takes the lease of a pending deployment, or of a running one whose lease expired
     /// (its worker died). `None` when it is finished or leased by a live worker.
     async fn claim(

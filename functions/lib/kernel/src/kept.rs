@@ -29,6 +29,21 @@ impl<K: Eq + Hash, V: Clone> Kept<K, V> {
         items.insert(key, value);
     }
 
+    /// The value kept under `key`, or `make()` kept there now, in one step: concurrent
+    /// callers get the same value (a shared cell, say, that the first of them fills).
+    pub fn get_or_keep(&self, key: K, make: impl FnOnce() -> V) -> V {
+        let mut items = self.lock();
+        if let Some(value) = items.get(&key) {
+            return value.clone();
+        }
+        if items.len() >= self.max {
+            items.clear();
+        }
+        let value = make();
+        items.insert(key, value.clone());
+        value
+    }
+
     pub fn forget(&self, key: &K) {
         self.lock().remove(key);
     }

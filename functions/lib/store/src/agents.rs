@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use gantry_domain::agents::jobs::{
     AgentJob, AgentJobRepository, AgentJobState, Ended, JobEnd, JobWrite, MAX_PROGRESS, lease_owner,
 };
-use gantry_domain::agents::{Admission, Agent, AgentId, AgentRepository, Enrollment, HostFacts};
+use gantry_domain::agents::{Admission, Agent, AgentId, AgentRepository, Enrollment, HostFacts, Ticket};
 use gantry_domain::ids::{PromotionId, TargetId};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
@@ -77,37 +77,52 @@ impl AgentRepository for DynamoRepository {
         unless_condition_failed(out)?.map(|_| ()).ok_or_else(|| DomainError::not_found("agent", id))
     }
 
-    #[instrument(skip_all, fields(agent_id = %id), err(level = "info"))]
-    async fn record_heartbeat(&self, id: AgentId, facts: &HostFacts, at: DateTime<Utc>) -> Result<()> {
+    #[instrument(skip_all, fields(agent_id = %ticket.agent), err(level = "info"))]
+    async fn record_heartbeat(&self, ticket: &Ticket, facts: &HostFacts, at: DateTime<Utc>) -> Result<()> {
         let facts = serde_dynamo::to_attribute_value(facts).map_err(DomainError::internal)?;
-        let out = self
-            .client
-            .update_item()
+        let seen = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(keys::agent(id).primary()))
+            .set_key(Some(keys::agent(ticket.agent).primary()))
             .update_expression("SET lastSeenAt = :at, facts = :facts")
-            .condition_expression("attribute_exists(PK) AND attribute_not_exists(revokedAt)")
+            .condition_expression(ENROLLED)
             .expression_attribute_values(":at", s(&at.to_rfc3339()))
             .expression_attribute_values(":facts", facts)
-            .send()
-            .await;
-        unless_condition_failed(out)?
-            .map(|_| ())
-            .ok_or_else(|| DomainError::Unauthorized("this agent was revoked".into()))
+            .build()
+            .map_err(DomainError::internal)?;
+        let seen = TransactWriteItem::builder().update(seen).build();
+        self.agent_write(seen, Some(ticket), Vec::new()).await.map(drop)
     }
+}
 
-    #[instrument(skip_all, fields(agent_id = %id), err(level = "info"))]
-    async fn admit(&self, id: AgentId, nonce: &str, until: DateTime<Utc>) -> Result<Admission> {
-        // One write: the agent is still enrolled and the nonce is new.
-        let mut nonce = keys::agent_nonce(id, nonce).all();
-        nonce.insert("expiresAt".into(), ttl(until));
-        let enrolled = "attribute_exists(PK) AND attribute_not_exists(revokedAt)";
-        let items = vec![self.check(&keys::agent(id), enrolled)?, self.put_new(nonce)?];
-        Ok(match self.try_transact(items).await?.first() {
-            None => Admission::Admitted,
-            Some(0) => Admission::Revoked,
-            Some(_) => Admission::Replayed,
-        })
+/// An agent that may still make requests.
+const ENROLLED: &str = "attribute_exists(PK) AND attribute_not_exists(revokedAt)";
+
+impl DynamoRepository {
+    /// A write on behalf of an agent, in one transaction: `agent` (its item, conditioned on
+    /// its standing when a request is admitted), the request's nonce when `ticket` is given,
+    /// then `items`. [`revoked`](gantry_domain::agents::revoked) or
+    /// [`replayed`](gantry_domain::agents::replayed) when those fail; else the position in
+    /// `items` of the one that failed, if any.
+    async fn agent_write(
+        &self,
+        agent: TransactWriteItem,
+        ticket: Option<&Ticket>,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Option<usize>> {
+        let mut all = vec![agent];
+        if let Some(ticket) = ticket {
+            let mut nonce = keys::agent_nonce(ticket.agent, &ticket.nonce).all();
+            nonce.insert("expiresAt".into(), ttl(ticket.until));
+            all.push(self.put_new(nonce)?);
+        }
+        let own = all.len();
+        all.extend(items);
+        match self.try_transact(all).await?.first() {
+            None => Ok(None),
+            Some(0) => Err(gantry_domain::agents::revoked()),
+            Some(&at) if at < own => Err(gantry_domain::agents::replayed()),
+            Some(&at) => Ok(Some(at - own)),
+        }
     }
 }
 
@@ -145,8 +160,19 @@ impl AgentJobRepository for DynamoRepository {
         from_items(self.query_all(query).await?)
     }
 
+    #[instrument(skip_all, fields(agent_id = %ticket.agent), err(level = "info"))]
+    async fn admit(&self, ticket: &Ticket) -> Result<Admission> {
+        let enrolled = self.check(&keys::agent(ticket.agent), ENROLLED)?;
+        Ok(match self.agent_write(enrolled, Some(ticket), Vec::new()).await {
+            Ok(_) => Admission::Admitted,
+            Err(err) if err == gantry_domain::agents::revoked() => Admission::Revoked,
+            Err(err) if err == gantry_domain::agents::replayed() => Admission::Replayed,
+            Err(err) => return Err(err),
+        })
+    }
+
     #[instrument(skip_all, fields(agent_id = %job.agent_id, promotion_id = %job.promotion_id), err(level = "info"))]
-    async fn claim_job(&self, job: &AgentJob, at: DateTime<Utc>, line: &str) -> Result<bool> {
+    async fn claim_job(&self, job: &AgentJob, at: DateTime<Utc>, line: &str, ticket: Option<&Ticket>) -> Result<bool> {
         let claim = Update::builder()
             .table_name(&self.table)
             .set_key(Some(job_key(job).primary()))
@@ -160,17 +186,15 @@ impl AgentJobRepository for DynamoRepository {
             .build()
             .map_err(DomainError::internal)?;
         // The agent's current jobs, so a list of agents shows them without a read per agent.
-        let current = self.current_jobs(job, "ADD")?;
-        let items = vec![TransactWriteItem::builder().update(claim).build(), current];
-        Ok(self.try_transact(items).await?.is_empty())
+        let current = self.current_jobs(job, "ADD", true)?;
+        let claim = vec![TransactWriteItem::builder().update(claim).build()];
+        Ok(self.agent_write(current, ticket, claim).await?.is_none())
     }
 
-    #[instrument(skip_all, fields(agent_id = %agent, promotion_id = %job.0), err(level = "info"))]
-    async fn add_progress(&self, agent: AgentId, job: (PromotionId, TargetId), line: &str) -> Result<()> {
-        let key = keys::agent_job(agent, job.0, job.1);
-        let out = self
-            .client
-            .update_item()
+    #[instrument(skip_all, fields(agent_id = %ticket.agent, promotion_id = %job.0), err(level = "info"))]
+    async fn add_progress(&self, ticket: &Ticket, job: (PromotionId, TargetId), line: &str) -> Result<()> {
+        let key = keys::agent_job(ticket.agent, job.0, job.1);
+        let append = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key.primary()))
             .update_expression("SET progress = list_append(progress, :line)")
@@ -179,12 +203,17 @@ impl AgentJobRepository for DynamoRepository {
             .expression_attribute_values(":claimed", state(AgentJobState::Claimed))
             .expression_attribute_values(":max", AttributeValue::N(MAX_PROGRESS.to_string()))
             .expression_attribute_values(":line", AttributeValue::L(vec![s(line)]))
-            .send()
-            .await;
-        if unless_condition_failed(out)?.is_some() {
+            .build()
+            .map_err(DomainError::internal)?;
+        let enrolled = self.check(&keys::agent(ticket.agent), ENROLLED)?;
+        let append = vec![TransactWriteItem::builder().update(append).build()];
+        if self.agent_write(enrolled, Some(ticket), append.clone()).await?.is_none() {
             return Ok(());
         }
-        // Refused: read the job only to say why.
+        // Refused: the request is admitted alone (a replayed or revoked one is refused as
+        // such), then the job read only to say why. A line past the limit is dropped.
+        let enrolled = self.check(&keys::agent(ticket.agent), ENROLLED)?;
+        self.agent_write(enrolled, Some(ticket), Vec::new()).await?;
         match self.get::<AgentJob>(&key).await? {
             None => Err(DomainError::not_found("job of this agent", format!("{}/{}", job.0, job.1))),
             Some(j) if j.state == AgentJobState::Claimed => Ok(()),
@@ -193,29 +222,35 @@ impl AgentJobRepository for DynamoRepository {
     }
 
     #[instrument(skip_all, fields(agent_id = %job.agent_id, promotion_id = %job.promotion_id), err(level = "info"))]
-    async fn end_job(&self, job: &AgentJob, end: &JobEnd<'_>) -> Result<Ended> {
+    async fn end_job(&self, job: &AgentJob, end: &JobEnd<'_>, ticket: Option<&Ticket>) -> Result<Ended> {
         let ended = Update::builder()
             .table_name(&self.table)
             .set_key(Some(job_key(job).primary()))
-            .update_expression("SET #state = :ended, message = :message")
+            .update_expression(
+                "SET #state = :ended, message = :message, progress = list_append(if_not_exists(progress, :none), :lines)",
+            )
             .condition_expression("#state IN (:pending, :claimed)")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":pending", state(AgentJobState::Pending))
             .expression_attribute_values(":claimed", state(AgentJobState::Claimed))
             .expression_attribute_values(":ended", state(end.state))
             .expression_attribute_values(":message", s(end.message))
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":lines", AttributeValue::L(end.progress.iter().map(|l| s(l)).collect()))
             .build()
             .map_err(DomainError::internal)?;
-        let job_items = vec![TransactWriteItem::builder().update(ended).build(), self.current_jobs(job, "DELETE")?];
+        let ended = TransactWriteItem::builder().update(ended).build();
         let owner = lease_owner(job.agent_id);
         let finish =
             self.finish_items(&job.deploy_job(), &owner, (end.deployment_state(), end.message), end.artifact, end.at)?;
-        let both = job_items.iter().cloned().chain(finish).collect();
-        Ok(match self.try_transact(both).await?.first() {
+        // An agent's result is refused once it is revoked; a deadline ends the job regardless.
+        let current = || self.current_jobs(job, "DELETE", ticket.is_some());
+        let both = std::iter::once(ended.clone()).chain(finish).collect();
+        Ok(match self.agent_write(current()?, ticket, both).await? {
             None => Ended::Both,
             Some(0) => Ended::Already,
             // The deployment ended some other way: the job ends alone.
-            Some(_) if self.try_transact(job_items).await?.is_empty() => Ended::JobOnly,
+            Some(_) if self.agent_write(current()?, ticket, vec![ended]).await?.is_none() => Ended::JobOnly,
             Some(_) => Ended::Already,
         })
     }
@@ -226,12 +261,14 @@ fn job_key(job: &AgentJob) -> keys::ItemKeys {
 }
 
 impl DynamoRepository {
-    /// `ADD`s the job to (or `DELETE`s it from) its agent's `currentJobs` string set.
-    fn current_jobs(&self, job: &AgentJob, action: &str) -> Result<TransactWriteItem> {
+    /// `ADD`s the job to (or `DELETE`s it from) its agent's `currentJobs` string set; when
+    /// `enrolled`, only while the agent is enrolled and not revoked.
+    fn current_jobs(&self, job: &AgentJob, action: &str, enrolled: bool) -> Result<TransactWriteItem> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(keys::agent(job.agent_id).primary()))
             .update_expression(format!("{action} currentJobs :job"))
+            .set_condition_expression(enrolled.then(|| ENROLLED.to_owned()))
             .expression_attribute_values(":job", AttributeValue::Ss(vec![job.label()]))
             .build()
             .map_err(DomainError::internal)?;

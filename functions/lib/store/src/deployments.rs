@@ -143,17 +143,20 @@ impl DeploymentRepository for DynamoRepository {
     }
 
     #[instrument(skip_all, fields(promotion_id = %promotion), err(level = "info"))]
-    async fn open_deployments(&self, promotion: PromotionId) -> Result<Option<i64>> {
+    async fn settle_turn(&self, promotion: PromotionId) -> Result<bool> {
         let out = self
             .client
-            .get_item()
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(keys::open_deployments(promotion).primary()))
-            .consistent_read(true)
+            .update_expression("SET settling = :yes")
+            .condition_expression("attribute_not_exists(#open) OR (#open <= :none AND attribute_not_exists(settling))")
+            .expression_attribute_names("#open", "open")
+            .expression_attribute_values(":yes", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .expression_attribute_values(":none", aws_sdk_dynamodb::types::AttributeValue::N("0".into()))
             .send()
-            .await
-            .map_err(sdk)?;
-        Ok(out.item.and_then(|item| item.get("open")?.as_n().ok()?.parse().ok()))
+            .await;
+        Ok(unless_condition_failed(out)?.is_some())
     }
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]

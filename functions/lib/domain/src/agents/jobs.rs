@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::{Agent, AgentId, JobSealer};
+use super::{Admission, AgentId, JobSealer, Ticket};
 use crate::artifacts::{Applied, Artifact};
 use crate::deployments::{DeployJob, DeploymentRepository, DeploymentState};
 use crate::error::{DomainError, Result};
@@ -110,13 +110,17 @@ pub struct DeadlineCheck {
 }
 
 /// What an agent reports when it is done.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobResult {
     pub succeeded: bool,
     pub message: String,
     /// `sha256:<hex>` of what it applied, when it got that far.
     pub applied_sha256: Option<String>,
+    /// Progress lines it has not posted yet (an agent posts progress at most every few
+    /// seconds; a short job's lines come with its result), kept in order after the others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub progress: Vec<String>,
 }
 
 #[async_trait]
@@ -127,16 +131,20 @@ pub trait AgentJobRepository: Send + Sync {
     async fn get_job(&self, agent: AgentId, promotion: PromotionId, target: TargetId) -> Result<Option<AgentJob>>;
     /// The agent's jobs that are pending or claimed.
     async fn open_jobs(&self, agent: AgentId) -> Result<Vec<AgentJob>>;
-    /// Pending → claimed with its first progress line, and the job added to the agent's
-    /// current jobs, in one write; `false` when it was not pending.
-    async fn claim_job(&self, job: &AgentJob, at: DateTime<Utc>, line: &str) -> Result<bool>;
-    /// Appends a line to a claimed job that has fewer than [`MAX_PROGRESS`]; `Conflict` when
-    /// the job is not claimed, `NotFound` when the agent has no such job. A line past the
-    /// limit is dropped.
-    async fn add_progress(&self, agent: AgentId, job: (PromotionId, TargetId), line: &str) -> Result<()>;
+    /// Admits a signed request that writes nothing else, in one write.
+    async fn admit(&self, ticket: &Ticket) -> Result<Admission>;
+    /// Pending → claimed with its first progress line, and the job added to the current jobs
+    /// of its agent (which must not be revoked), in one write that admits `ticket` when
+    /// given; `false` when the job was not pending (and nothing was written).
+    async fn claim_job(&self, job: &AgentJob, at: DateTime<Utc>, line: &str, ticket: Option<&Ticket>) -> Result<bool>;
+    /// Appends a line to a claimed job of the ticket's agent that has fewer than
+    /// [`MAX_PROGRESS`], admitting `ticket` in the same write; `Conflict` when the job is not
+    /// claimed, `NotFound` when the agent has no such job. A line past the limit is dropped.
+    async fn add_progress(&self, ticket: &Ticket, job: (PromotionId, TargetId), line: &str) -> Result<()>;
     /// Ends an open job, drops it from the agent's current jobs, and ends its deployment as
     /// the agent (with the artifact), in one write when the agent still holds the deployment.
-    async fn end_job(&self, job: &AgentJob, end: &JobEnd<'_>) -> Result<Ended>;
+    /// With `ticket` (the agent's result), the same write admits it.
+    async fn end_job(&self, job: &AgentJob, end: &JobEnd<'_>, ticket: Option<&Ticket>) -> Result<Ended>;
 }
 
 /// What writing a job did.
@@ -154,6 +162,8 @@ pub enum JobWrite {
 pub struct JobEnd<'a> {
     pub state: AgentJobState,
     pub message: &'a str,
+    /// Lines appended to the job's progress.
+    pub progress: &'a [String],
     /// What the agent applied, sealed, when it applied the signed artifact.
     pub artifact: Option<&'a Artifact>,
     pub at: DateTime<Utc>,
@@ -316,26 +326,32 @@ impl AgentJobs {
     }
 
     /// The agent's open jobs, claiming the pending ones; waits up to `wait` for one to arrive.
-    /// The jobs are read once, and again only when the agent's doorbell rings.
-    #[instrument(skip_all, fields(agent_id = %agent.id), err(level = "info"))]
-    pub async fn claim(&self, agent: &Agent, wait: std::time::Duration) -> Result<Vec<AgentJob>> {
+    /// The jobs are read once, and again only when the agent's doorbell rings. The request is
+    /// admitted by its first claim, or alone before it answers or waits.
+    #[instrument(skip_all, fields(agent_id = %ticket.agent), err(level = "info"))]
+    pub async fn claim(&self, ticket: &Ticket, wait: std::time::Duration) -> Result<Vec<AgentJob>> {
         let until = tokio::time::Instant::now() + wait.min(std::time::Duration::from_secs(MAX_WAIT_SECONDS));
+        let mut unadmitted = Some(ticket);
         loop {
-            let mut open = self.repo.open_jobs(agent.id).await?;
+            let mut open = self.repo.open_jobs(ticket.agent).await?;
             let now = Utc::now();
             for job in &mut open {
-                if job.state == AgentJobState::Pending && self.repo.claim_job(job, now, CLAIMED).await? {
+                if job.state == AgentJobState::Pending && self.repo.claim_job(job, now, CLAIMED, unadmitted).await? {
+                    unadmitted = None;
                     job.state = AgentJobState::Claimed;
                     job.claimed_at = Some(now);
                     job.progress = vec![CLAIMED.to_owned()];
                 }
+            }
+            if let Some(ticket) = unadmitted.take() {
+                self.repo.admit(ticket).await?.into_result()?;
             }
             open.retain(|j| j.state == AgentJobState::Claimed && j.deadline > now);
             let left = until.saturating_duration_since(tokio::time::Instant::now());
             if !open.is_empty() || left.is_zero() {
                 return Ok(open);
             }
-            match self.doorbell.wait(agent.id, left).await {
+            match self.doorbell.wait(ticket.agent, left).await {
                 Ok(true) => {}
                 Ok(false) => return Ok(open),
                 Err(err) => {
@@ -346,39 +362,42 @@ impl AgentJobs {
         }
     }
 
-    async fn own_job(&self, agent: &Agent, promotion: PromotionId, target: TargetId) -> Result<AgentJob> {
-        // Another agent's job is looked up under this agent's id, so it is simply not there.
-        self.repo
-            .get_job(agent.id, promotion, target)
-            .await?
-            .ok_or_else(|| DomainError::not_found("job of this agent", format!("{promotion}/{target}")))
+    /// Refuses a request with `err`, once it is admitted: a replayed or revoked request is
+    /// refused as such first.
+    async fn refuse<T>(&self, ticket: &Ticket, err: DomainError) -> Result<T> {
+        self.repo.admit(ticket).await?.into_result()?;
+        Err(err)
     }
 
-    #[instrument(skip_all, fields(agent_id = %agent.id, promotion_id = %promotion), err(level = "info"))]
+    #[instrument(skip_all, fields(agent_id = %ticket.agent, promotion_id = %promotion), err(level = "info"))]
     pub async fn progress(
         &self,
-        agent: &Agent,
+        ticket: &Ticket,
         (promotion, target): (PromotionId, TargetId),
         line: &str,
     ) -> Result<()> {
-        let line: String = line.chars().filter(|c| !c.is_control()).take(300).collect();
-        self.repo.add_progress(agent.id, (promotion, target), &line).await
+        self.repo.add_progress(ticket, (promotion, target), &progress_line(line)).await
     }
 
     /// The agent's result: ends the job and its deployment, and moves the promotion on
-    /// (the caller settles it).
-    #[instrument(skip_all, fields(agent_id = %agent.id, promotion_id = %promotion, target_id = %target), err(level = "info"))]
+    /// (the caller settles it). The write that ends the job admits the request.
+    #[instrument(skip_all, fields(agent_id = %ticket.agent, promotion_id = %promotion, target_id = %target), err(level = "info"))]
     pub async fn report(
         &self,
-        agent: &Agent,
+        ticket: &Ticket,
         (promotion, target): (PromotionId, TargetId),
         result: &JobResult,
     ) -> Result<PromotionId> {
-        let job = self.own_job(agent, promotion, target).await?;
+        // Another agent's job is looked up under this agent's id, so it is simply not there.
+        let Some(job) = self.repo.get_job(ticket.agent, promotion, target).await? else {
+            return self
+                .refuse(ticket, DomainError::not_found("job of this agent", format!("{promotion}/{target}")))
+                .await;
+        };
         if job.state != AgentJobState::Claimed {
-            return Err(DomainError::Conflict("the job is not in progress: only a claimed job takes a result".into()));
+            let err = DomainError::Conflict("the job is not in progress: only a claimed job takes a result".into());
+            return self.refuse(ticket, err).await;
         }
-        let payload: JobPayload = serde_json::from_str(&job.payload).map_err(DomainError::internal)?;
         let applied_other = result.applied_sha256.as_ref().is_some_and(|s| *s != job.sha256);
         let (state, message) = if applied_other {
             (AgentJobState::Failed, "the agent applied something other than the signed artifact".to_owned())
@@ -386,21 +405,21 @@ impl AgentJobs {
             let state = if result.succeeded { AgentJobState::Succeeded } else { AgentJobState::Failed };
             (state, result.message.chars().filter(|c| !c.is_control()).take(500).collect())
         };
-        let artifact = (result.applied_sha256.as_deref() == Some(job.sha256.as_str()))
-            .then(|| Artifact::seal(promotion, target, payload.artifact, Utc::now()));
-        self.finish(&job, state, &message, artifact.as_ref()).await?;
+        let artifact = if result.applied_sha256.as_deref() == Some(job.sha256.as_str()) {
+            let payload: JobPayload = serde_json::from_str(&job.payload).map_err(DomainError::internal)?;
+            Some(Artifact::seal(promotion, target, payload.artifact, Utc::now()))
+        } else {
+            None
+        };
+        let room = MAX_PROGRESS.saturating_sub(job.progress.len());
+        let progress: Vec<String> = result.progress.iter().take(room).map(|l| progress_line(l)).collect();
+        let end = JobEnd { state, message: &message, progress: &progress, artifact: artifact.as_ref(), at: Utc::now() };
+        self.finish(&job, &end, Some(ticket)).await?;
         Ok(promotion)
     }
 
-    async fn finish(
-        &self,
-        job: &AgentJob,
-        state: AgentJobState,
-        message: &str,
-        artifact: Option<&Artifact>,
-    ) -> Result<()> {
-        let end = JobEnd { state, message, artifact, at: Utc::now() };
-        match self.repo.end_job(job, &end).await? {
+    async fn finish(&self, job: &AgentJob, end: &JobEnd<'_>, ticket: Option<&Ticket>) -> Result<()> {
+        match self.repo.end_job(job, end, ticket).await? {
             Ended::Both => {}
             Ended::JobOnly => tracing::warn!("the deployment had ended; the job's result is not applied"),
             Ended::Already => tracing::info!("the job had ended"),
@@ -428,9 +447,15 @@ impl AgentJobs {
             AgentJobState::Pending => "the agent did not claim the job before its deadline (is it offline?)",
             _ => "the agent did not report a result before the job's deadline",
         };
-        self.finish(&job, AgentJobState::Failed, message, None).await?;
+        let end = JobEnd { state: AgentJobState::Failed, message, progress: &[], artifact: None, at: now };
+        self.finish(&job, &end, None).await?;
         Ok(Some(job.promotion_id))
     }
+}
+
+/// A progress line as kept: printable, 300 characters at most.
+fn progress_line(line: &str) -> String {
+    line.chars().filter(|c| !c.is_control()).take(300).collect()
 }
 
 #[cfg(test)]

@@ -112,10 +112,19 @@ pub trait AgentRepository: Send + Sync {
     async fn list_agents(&self) -> Result<Vec<Agent>>;
     /// Marks it revoked; `NotFound` when there is no such agent.
     async fn revoke_agent(&self, id: AgentId, at: DateTime<Utc>) -> Result<()>;
-    async fn record_heartbeat(&self, id: AgentId, facts: &HostFacts, at: DateTime<Utc>) -> Result<()>;
-    /// Admits a signed request: records its nonce until `until`, in one write with the
-    /// check that the agent is enrolled and not revoked.
-    async fn admit(&self, id: AgentId, nonce: &str, until: DateTime<Utc>) -> Result<Admission>;
+    /// Records a heartbeat, admitting `ticket` in the same write: [`replayed`] or [`revoked`]
+    /// when it may not go on.
+    async fn record_heartbeat(&self, ticket: &Ticket, facts: &HostFacts, at: DateTime<Utc>) -> Result<()>;
+}
+
+/// A signed request whose signature and clock hold, not admitted yet. Its nonce is recorded
+/// (until `until`), and its agent's standing checked, in the write that serves the request,
+/// or alone for a request that writes nothing: one write either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub agent: AgentId,
+    pub nonce: String,
+    pub until: DateTime<Utc>,
 }
 
 /// Whether a signed request may go on.
@@ -126,6 +135,17 @@ pub enum Admission {
     Replayed,
     /// The agent was revoked (or is gone).
     Revoked,
+}
+
+impl Admission {
+    /// `Ok` when admitted, else the refusal to answer with.
+    pub fn into_result(self) -> Result<()> {
+        match self {
+            Self::Admitted => Ok(()),
+            Self::Replayed => Err(replayed()),
+            Self::Revoked => Err(revoked()),
+        }
+    }
 }
 
 /// Agents whose keys one process keeps at most: a key never changes, and whether the agent
@@ -163,8 +183,14 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn revoked() -> DomainError {
+/// The refusal of a request from a revoked agent.
+pub fn revoked() -> DomainError {
     DomainError::Unauthorized("this agent was revoked".into())
+}
+
+/// The refusal of a request whose nonce was seen.
+pub fn replayed() -> DomainError {
+    DomainError::Unauthorized("the request was replayed".into())
 }
 
 fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
@@ -276,8 +302,8 @@ impl Agents {
     }
 
     /// The agent a signed request names (its key read once per process), unless it was
-    /// revoked before this process read it. [`Agents::check_fresh`] refuses a request of an
-    /// agent revoked since, in the write that admits it.
+    /// revoked before this process read it. The write that admits each request refuses a
+    /// request of an agent revoked since.
     pub async fn signer(&self, id: &str) -> Result<Agent> {
         let unknown = || DomainError::Unauthorized("the request is not signed by an enrolled agent".into());
         let id = AgentId::parse(id).map_err(|_| unknown())?;
@@ -292,31 +318,28 @@ impl Agents {
         Ok(agent)
     }
 
-    /// A verified request's `created` must be within the window and its nonce new.
-    #[instrument(skip_all, fields(agent_id = %agent.id), err(level = "info"))]
-    pub async fn check_fresh(&self, agent: &Agent, created: i64, nonce: &str) -> Result<()> {
-        let now = Utc::now();
+    /// A verified request's ticket: its `created` must be within the window. The write
+    /// that serves the request admits it (its nonce new, its agent not revoked).
+    pub fn ticket(&self, agent: &Agent, created: i64, nonce: &str) -> Result<Ticket> {
         let created = DateTime::from_timestamp(created, 0).unwrap_or_default();
-        if (now - created).num_seconds().abs() > SIGNATURE_WINDOW_SECONDS {
+        if (Utc::now() - created).num_seconds().abs() > SIGNATURE_WINDOW_SECONDS {
             return Err(DomainError::Unauthorized(format!(
                 "the request was signed more than {SIGNATURE_WINDOW_SECONDS} seconds from now"
             )));
         }
         let until = created + Duration::seconds(SIGNATURE_WINDOW_SECONDS + 60);
-        match self.repo.admit(agent.id, nonce, until).await? {
-            Admission::Admitted => Ok(()),
-            Admission::Replayed => Err(DomainError::Unauthorized("the request was replayed".into())),
-            Admission::Revoked => {
-                self.signers.forget(&agent.id);
-                Err(revoked())
-            }
-        }
+        Ok(Ticket { agent: agent.id, nonce: nonce.to_owned(), until })
     }
 
-    #[instrument(skip_all, fields(agent_id = %agent.id), err(level = "info"))]
-    pub async fn heartbeat(&self, agent: &Agent, facts: &HostFacts) -> Result<()> {
+    /// Records the host's facts, admitting the heartbeat in the same write.
+    #[instrument(skip_all, fields(agent_id = %ticket.agent), err(level = "info"))]
+    pub async fn heartbeat(&self, ticket: &Ticket, facts: &HostFacts) -> Result<()> {
         facts.check()?;
-        self.repo.record_heartbeat(agent.id, facts, Utc::now()).await
+        self.repo.record_heartbeat(ticket, facts, Utc::now()).await.inspect_err(|err| {
+            if *err == revoked() {
+                self.signers.forget(&ticket.agent);
+            }
+        })
     }
 
     pub async fn list(&self) -> Result<Vec<Agent>> {

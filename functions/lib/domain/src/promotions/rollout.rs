@@ -60,13 +60,10 @@ impl Promotions {
         self.write(Write::Create, promotion, drafts, &promotion.requested_by).await
     }
 
-    /// As [`Promotions::settle`] once the promotion's last deployment has ended; one read
-    /// (the count of open deployments) while others still run.
+    /// As [`Promotions::settle`] once the promotion's last deployment has ended, by one
+    /// caller only: one conditional write while others still run, or when several end at once.
     pub async fn settle_when_done(&self, id: PromotionId) -> Result<()> {
-        match self.rollout.deployments.open_deployments(id).await? {
-            Some(open) if open > 0 => Ok(()),
-            _ => self.settle(id).await.map(drop),
-        }
+        if self.rollout.deployments.settle_turn(id).await? { self.settle(id).await.map(drop) } else { Ok(()) }
     }
 
     /// Ends a deploying promotion once every deployment has ended: `DEPLOYED` when all
