@@ -343,3 +343,35 @@ async fn a_result_is_admitted_in_the_write_that_ends_its_job() {
     let stored = app.repo.get_job(id, second.promotion_id, second.target_id).await.unwrap().unwrap();
     assert_eq!((stored.state, stored.progress.len()), (AgentJobState::Claimed, 1), "nothing was written");
 }
+
+/// With `GANTRY_JOB_SIGNING_KEY=kms:<key>`, jobs are signed by a P-256 key in KMS (the
+/// emulator's): an agent enrolls and pins `es256:` and the key's SubjectPublicKeyInfo, a
+/// sealed job (larger than the 4 KB KMS signs raw) opens with it, and a changed one does not.
+#[tokio::test]
+async fn a_job_signing_key_in_kms_signs_jobs_agents_can_verify() {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    use gantry_signing::jobs::{Envelope, open};
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let made = kms.create_key().key_spec(KeySpec::EccNistP256).key_usage(KeyUsageType::SignVerify).send().await;
+    let key = made.unwrap().key_metadata.unwrap().key_id;
+    let app = TestApp::spawn_with(&[("GANTRY_JOB_SIGNING_KEY", &format!("kms:{key}"))]).await;
+    let created = app.ok(ENROLL, json!({ "n": "edge", "e": 3600 })).await;
+    let token = created["createAgentEnrollment"]["token"].as_str().unwrap().to_owned();
+    let (agent_key, _) = gantry_signing::SigningKey::generate();
+    let (status, body) =
+        post(&app, "/agent/v1/enroll", json!({ "token": token, "publicKey": agent_key.public().encode() })).await;
+    assert_eq!(status, 201, "{body}");
+    let pinned = body["jobSigningKey"].as_str().unwrap();
+    assert!(pinned.starts_with("es256:"), "{pinned}");
+    let pinned = gantry_signing::PublicKey::parse(pinned).unwrap();
+
+    let payload = json!({ "job": "x".repeat(6000) }).to_string();
+    let (signature, key_id) = app.state.agent_jobs.sealer.seal(&payload).await.unwrap();
+    let envelope = Envelope { payload: payload.clone(), signature, key_id };
+    assert_eq!(open(&envelope, &pinned).unwrap(), payload);
+    let changed = Envelope { payload: payload.replace('x', "y"), ..envelope.clone() };
+    assert!(open(&changed, &pinned).unwrap_err().to_string().contains("does not verify"));
+    let (ed25519, _) = gantry_signing::SigningKey::generate();
+    assert!(open(&envelope, &ed25519.public()).is_err(), "only the pinned key opens it");
+}

@@ -72,9 +72,10 @@ pub struct Config {
     /// notification webhooks may reach although they are loopback, private or link-local.
     pub webhook_allowed_hosts: Vec<String>,
     /// `GANTRY_JOB_SIGNING_KEY`: Gantry's Ed25519 job-signing key (PKCS#8, PEM or base64 of
-    /// the DER); agents pin its public half at enrollment. Without it, agents cannot enroll
-    /// and agent-served targets cannot deploy.
-    pub job_signing_key: Option<Vec<u8>>,
+    /// the DER), or `kms:<key id, ARN or alias>` for an ECC_NIST_P256 SIGN_VERIFY key in AWS
+    /// KMS; agents pin its public half at enrollment. Without it, agents cannot enroll and
+    /// agent-served targets cannot deploy.
+    pub job_signing: Option<JobSigning>,
     /// `GANTRY_AGENT_OFFLINE_SECONDS` (45): an agent without a heartbeat this long is offline.
     pub agent_offline_seconds: u64,
     /// `GANTRY_AGENT_JOB_SECONDS` (600): how long an agent has to finish a job before it fails.
@@ -207,9 +208,9 @@ impl Config {
                 lookup("AWS_LAMBDA_FUNCTION_NAME").is_some(),
             )?,
             secret_env: Default::default(),
-            job_signing_key: lookup("GANTRY_JOB_SIGNING_KEY")
+            job_signing: lookup("GANTRY_JOB_SIGNING_KEY")
                 .filter(|v| !v.trim().is_empty())
-                .map(|v| job_signing_key(&v))
+                .map(|v| job_signing(&v))
                 .transpose()?,
             agent_offline_seconds: number("GANTRY_AGENT_OFFLINE_SECONDS", 45, 20..=3600, "expected 20 to 3600")?,
             agent_job_seconds: number("GANTRY_AGENT_JOB_SECONDS", 600, 30..=86_400, "expected 30 to 86400")?,
@@ -363,6 +364,39 @@ fn queue_prefix(prefix: String) -> Result<String, ConfigError> {
     }
     let why = "expected at most 40 letters, digits, - and _";
     Err(ConfigError::Invalid { name: "GANTRY_AGENT_QUEUE_PREFIX", value: prefix, why })
+}
+
+/// Where the job-signing key is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum JobSigning {
+    /// The PKCS#8 DER of an Ed25519 key this process holds.
+    Key(Vec<u8>),
+    /// A P-256 key in AWS KMS, by key id, ARN or alias: it signs (`kms:Sign`) and never leaves.
+    Kms(String),
+}
+
+impl std::fmt::Debug for JobSigning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Key(_) => f.write_str("Key(hidden)"),
+            Self::Kms(key) => f.debug_tuple("Kms").field(key).finish(),
+        }
+    }
+}
+
+/// `kms:<key>`, or an Ed25519 key given as PEM or as base64 of its PKCS#8 DER.
+fn job_signing(raw: &str) -> Result<JobSigning, ConfigError> {
+    match raw.trim().strip_prefix("kms:") {
+        Some(key) if !key.is_empty() && key.len() <= 2048 && key.chars().all(|c| c.is_ascii_graphic()) => {
+            Ok(JobSigning::Kms(key.to_owned()))
+        }
+        Some(key) => Err(ConfigError::Invalid {
+            name: "GANTRY_JOB_SIGNING_KEY",
+            value: format!("kms:{key}"),
+            why: "expected kms: and a KMS key id, ARN or alias",
+        }),
+        None => job_signing_key(raw).map(JobSigning::Key),
+    }
 }
 
 /// The PKCS#8 DER of an Ed25519 key given as PEM or as base64 of the DER.
@@ -526,11 +560,15 @@ mod tests {
     fn the_job_signing_key_is_pkcs8_pem_or_base64_and_never_shown() {
         const DER: &str = "MC4CAQAwBQYDK2VwBCIEIJBe0KJ+yNQm7wIlQdlrnOcJz9cXwXj/V+y7HnUaLQ8n";
         let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJBe0KJ+yNQm7wIlQdlrnOcJz9cXwXj/V+y7HnUaLQ8n\n-----END PRIVATE KEY-----\n";
-        let from_base64 = with(&[("GANTRY_JOB_SIGNING_KEY", DER)]).unwrap().job_signing_key;
-        let from_pem = with(&[("GANTRY_JOB_SIGNING_KEY", pem)]).unwrap().job_signing_key;
+        let from_base64 = with(&[("GANTRY_JOB_SIGNING_KEY", DER)]).unwrap().job_signing;
+        let from_pem = with(&[("GANTRY_JOB_SIGNING_KEY", pem)]).unwrap().job_signing;
         assert!(from_base64.is_some());
         assert_eq!(from_base64, from_pem);
-        assert_eq!(with(&[]).unwrap().job_signing_key, None);
+        assert!(with(&[]).unwrap().job_signing.is_none());
+        let kms = with(&[("GANTRY_JOB_SIGNING_KEY", "kms:alias/gantry-jobs")]).unwrap().job_signing;
+        assert!(kms == Some(JobSigning::Kms("alias/gantry-jobs".into())));
+        let err = with(&[("GANTRY_JOB_SIGNING_KEY", "kms:")]).unwrap_err().to_string();
+        assert!(err.contains("KMS key id"), "{err}");
         for bad in ["not-base64!", "AAAA", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"] {
             let err = with(&[("GANTRY_JOB_SIGNING_KEY", bad)]).unwrap_err().to_string();
             assert!(err.contains("GANTRY_JOB_SIGNING_KEY") && err.contains("(hidden)") && !err.contains(bad), "{err}");

@@ -227,7 +227,7 @@ fn agent_services(
     repo: &Arc<DynamoRepository>,
     (deploy_jobs, sqs): (&SqsQueue, &aws_sdk_sqs::Client),
 ) -> (gantry_domain::agents::Agents, gantry_domain::agents::jobs::AgentJobs) {
-    let sealer = Arc::new(agents::Sealer::new(config.job_signing_key.as_deref()));
+    let sealer = Arc::new(agents::Sealer::new(config.job_signing.as_ref(), config.aws_timeout()));
     let doorbell = Arc::new(gantry_queue::SqsDoorbells::new(sqs.clone(), config.agent_queue_prefix.clone()));
     let agents = gantry_domain::agents::Agents::new(repo.clone(), sealer.clone(), config.agent_offline_seconds)
         .with_doorbell(doorbell.clone());

@@ -14,9 +14,10 @@ use crate::{PublicKey, SigningError, SigningKey};
 pub struct Envelope {
     /// The job as JSON, exactly as signed.
     pub payload: String,
-    /// Base64 of the Ed25519 signature over `payload`'s bytes, prefixed with this context.
+    /// Base64 of the signature over `payload`'s bytes, prefixed with this context: Ed25519,
+    /// or ECDSA P-256 with SHA-256 (DER) for a key held in KMS.
     pub signature: String,
-    /// Which of Gantry's keys signed it (the base64url public key).
+    /// Which of Gantry's keys signed it (its public key, as [`PublicKey::encode`] gives it).
     pub key_id: String,
 }
 
@@ -24,7 +25,8 @@ pub struct Envelope {
 /// for any other kind of Gantry signature.
 const CONTEXT: &[u8] = b"gantry-agent-job-v1\n";
 
-fn message(payload: &str) -> Vec<u8> {
+/// The bytes a job's signature covers.
+pub fn message(payload: &str) -> Vec<u8> {
     [CONTEXT, payload.as_bytes()].concat()
 }
 

@@ -6,7 +6,7 @@ pub mod jobs;
 pub mod requests;
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
@@ -14,7 +14,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 pub enum SigningError {
     #[error("the key is not an Ed25519 PKCS#8 key")]
     BadKey,
-    #[error("the public key is not 32 bytes of base64url")]
+    #[error("the public key is not 32 bytes of base64url (Ed25519), nor es256: and a P-256 SubjectPublicKeyInfo")]
     BadPublicKey,
     #[error("{0}")]
     Refused(String),
@@ -25,9 +25,22 @@ pub struct SigningKey {
     pair: Ed25519KeyPair,
 }
 
-/// An Ed25519 public key.
+/// A public key: Ed25519 (agents' keys, and a job-signing key held by Gantry itself), or
+/// ECDSA P-256 (a job-signing key held in AWS KMS, which signs no Ed25519).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicKey([u8; 32]);
+pub enum PublicKey {
+    Ed25519([u8; 32]),
+    /// The DER SubjectPublicKeyInfo, as KMS's GetPublicKey gives it.
+    P256(Vec<u8>),
+}
+
+/// How a P-256 key's SubjectPublicKeyInfo starts (id-ecPublicKey, prime256v1, then the
+/// 65-byte uncompressed point as a bit string).
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
+    0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+const P256_TAG: &str = "es256:";
 
 impl SigningKey {
     /// A new key pair and its PKCS#8 document (to keep as PEM).
@@ -49,7 +62,7 @@ impl SigningKey {
     pub fn public(&self) -> PublicKey {
         let mut key = [0; 32];
         key.copy_from_slice(self.pair.public_key().as_ref());
-        PublicKey(key)
+        PublicKey::Ed25519(key)
     }
 
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
@@ -58,18 +71,47 @@ impl SigningKey {
 }
 
 impl PublicKey {
-    /// From the unpadded base64url of its 32 bytes (as a JWK's `x`).
+    /// An Ed25519 key from the unpadded base64url of its 32 bytes (as a JWK's `x`), or a
+    /// P-256 key from `es256:` and the base64url of its SubjectPublicKeyInfo.
     pub fn parse(encoded: &str) -> Result<Self, SigningError> {
-        let bytes = URL_SAFE_NO_PAD.decode(encoded.trim()).map_err(|_| SigningError::BadPublicKey)?;
-        <[u8; 32]>::try_from(bytes.as_slice()).map(Self).map_err(|_| SigningError::BadPublicKey)
+        let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(|_| SigningError::BadPublicKey);
+        match encoded.trim().strip_prefix(P256_TAG) {
+            Some(spki) => Self::p256(&decode(spki)?),
+            None => Self::ed25519(&decode(encoded.trim())?),
+        }
+    }
+
+    /// An Ed25519 key only: what an agent's own key must be.
+    pub fn ed25519(bytes: &[u8]) -> Result<Self, SigningError> {
+        <[u8; 32]>::try_from(bytes).map(Self::Ed25519).map_err(|_| SigningError::BadPublicKey)
+    }
+
+    /// A P-256 key from its DER SubjectPublicKeyInfo (an uncompressed point).
+    pub fn p256(spki: &[u8]) -> Result<Self, SigningError> {
+        let point = spki.get(P256_SPKI_PREFIX.len()..).unwrap_or_default();
+        if spki.starts_with(&P256_SPKI_PREFIX) && point.len() == 65 && point[0] == 0x04 {
+            Ok(Self::P256(spki.to_vec()))
+        } else {
+            Err(SigningError::BadPublicKey)
+        }
     }
 
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.0)
+        match self {
+            Self::Ed25519(key) => URL_SAFE_NO_PAD.encode(key),
+            Self::P256(spki) => format!("{P256_TAG}{}", URL_SAFE_NO_PAD.encode(spki)),
+        }
     }
 
+    /// Whether `signature` is this key's over `message`: Ed25519, or ECDSA P-256 with SHA-256
+    /// (an ASN.1 DER signature, as KMS gives it).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        UnparsedPublicKey::new(&ED25519, self.0).verify(message, signature).is_ok()
+        match self {
+            Self::Ed25519(key) => UnparsedPublicKey::new(&ED25519, key).verify(message, signature).is_ok(),
+            Self::P256(spki) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &spki[P256_SPKI_PREFIX.len()..])
+                .verify(message, signature)
+                .is_ok(),
+        }
     }
 }
 
@@ -103,6 +145,17 @@ mod tests {
         assert!(public.verify(b"message", &signature));
         assert!(!public.verify(b"massage", &signature));
         assert_eq!(PublicKey::parse("c2hvcnQ"), Err(SigningError::BadPublicKey));
+        // A P-256 key as KMS gives it: es256: and its SubjectPublicKeyInfo, which must name
+        // P-256 and hold an uncompressed point.
+        let spki = [&P256_SPKI_PREFIX[..], &[0x04], &[7; 64]].concat();
+        let p256 = PublicKey::parse(&format!("es256:{}", URL_SAFE_NO_PAD.encode(&spki))).unwrap();
+        assert_eq!(PublicKey::parse(&p256.encode()), Ok(p256.clone()));
+        assert!(!p256.verify(b"message", &signature), "an Ed25519 signature is not a P-256 one");
+        let mut other_curve = spki.clone();
+        other_curve[22] = 0x08;
+        for bad in [&spki[..90], &other_curve[..], &[&P256_SPKI_PREFIX[..], &[0x02], &[7; 64]].concat()[..]] {
+            assert_eq!(PublicKey::p256(bad), Err(SigningError::BadPublicKey));
+        }
         assert!(SigningKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----").is_err());
     }
 }

@@ -243,7 +243,7 @@ impl AgentJobs {
         worker: &str,
     ) -> Result<()> {
         let now = Utc::now();
-        let written = self.sealed(job, (target, release, artifact), agent, now)?;
+        let written = self.sealed(job, (target, release, artifact), agent, now).await?;
         let deadline = written.deadline;
         // The agent holds the deployment until a minute past the deadline, so only its result
         // or the deadline check ends it. The job and the hand-over are one write.
@@ -274,7 +274,7 @@ impl AgentJobs {
     }
 
     /// The deployment's job for `agent`, its payload signed with the job-signing key.
-    fn sealed(
+    async fn sealed(
         &self,
         job: &DeployJob,
         (target, release, artifact): (&DeploymentTarget, &Release, Applied),
@@ -295,7 +295,7 @@ impl AgentJobs {
             deadline,
         };
         let payload = serde_json::to_string(&payload).map_err(DomainError::internal)?;
-        let (signature, key_id) = self.sealer.seal(&payload)?;
+        let (signature, key_id) = self.sealer.seal(&payload).await?;
         Ok(AgentJob {
             agent_id: agent,
             promotion_id: job.promotion_id,

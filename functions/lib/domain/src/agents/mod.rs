@@ -160,13 +160,14 @@ impl<T: AgentRepository + ?Sized> crate::targets::EnrolledAgents for T {
     }
 }
 
-/// Signs job payloads with Gantry's job-signing key.
+/// Signs job payloads with Gantry's job-signing key (held by the process, or in KMS).
+#[async_trait]
 pub trait JobSealer: Send + Sync {
     /// The payload's signature (base64) and the signing key's id; an error when no key is
     /// configured.
-    fn seal(&self, payload: &str) -> Result<(String, String)>;
-    /// The base64url public key agents pin at enrollment.
-    fn public_key(&self) -> Result<String>;
+    async fn seal(&self, payload: &str) -> Result<(String, String)>;
+    /// The public key agents pin at enrollment (base64url; `es256:` first for P-256).
+    async fn public_key(&self) -> Result<String>;
 }
 
 /// What an enrollment hands the agent.
@@ -240,7 +241,7 @@ impl Agents {
         expires_in_seconds: u64,
         by: &str,
     ) -> Result<(String, Enrollment)> {
-        self.sealer.public_key()?;
+        self.sealer.public_key().await?;
         let name = Name::parse(name)?;
         check_labels(&labels)?;
         if !(60..=MAX_ENROLLMENT_SECONDS).contains(&expires_in_seconds) {
@@ -266,7 +267,7 @@ impl Agents {
     /// Enrolls the agent whose public key is `public_key` with a one-time `token`.
     #[instrument(skip_all, err(level = "info"))]
     pub async fn enroll(&self, token: &str, public_key: &str) -> Result<Enrolled> {
-        let job_signing_key = self.sealer.public_key()?;
+        let job_signing_key = self.sealer.public_key().await?;
         if token.len() > 100 || !token.starts_with("gae_") {
             return Err(DomainError::Unauthorized("the enrollment token is not valid".into()));
         }
