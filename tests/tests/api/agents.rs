@@ -134,6 +134,28 @@ async fn enrolled(app: &TestApp) -> (gantry_signing::SigningKey, String) {
     (key, body["agentId"].as_str().unwrap().to_owned())
 }
 
+/// A pending job for `agent` (its payload is not a real job's: only its state is used), in a
+/// promotion of its own.
+fn pending_job(agent: gantry_domain::agents::AgentId) -> gantry_domain::agents::jobs::AgentJob {
+    let now = chrono::Utc::now();
+    gantry_domain::agents::jobs::AgentJob {
+        agent_id: agent,
+        promotion_id: gantry_domain::ids::PromotionId::new(),
+        target_id: gantry_domain::ids::TargetId::new(),
+        attempt: 1,
+        payload: "{}".into(),
+        signature: "c2ln".into(),
+        key_id: "k".into(),
+        sha256: format!("sha256:{}", "0".repeat(64)),
+        state: gantry_domain::agents::jobs::AgentJobState::Pending,
+        deadline: now + chrono::Duration::minutes(10),
+        created_at: now,
+        claimed_at: None,
+        progress: Vec::new(),
+        message: None,
+    }
+}
+
 /// A POST signed as the agent, with `nonce`: its status and body.
 async fn signed(
     app: &TestApp,
@@ -152,7 +174,7 @@ async fn signed(
 /// table, so this process still holds its key) is refused at its next request.
 #[tokio::test]
 async fn signed_requests_claims_and_progress_hold_their_rules() {
-    use gantry_domain::agents::jobs::{AgentJob, AgentJobRepository, AgentJobState, CLAIMED, MAX_PROGRESS};
+    use gantry_domain::agents::jobs::{AgentJobRepository, CLAIMED, MAX_PROGRESS};
     let app = TestApp::spawn().await;
     let agent = enrolled(&app).await;
     let facts = json!({ "version": "1", "os": "linux", "arch": "x86_64" });
@@ -163,22 +185,7 @@ async fn signed_requests_claims_and_progress_hold_their_rules() {
 
     let id = gantry_domain::agents::AgentId::parse(&agent.1).unwrap();
     let now = chrono::Utc::now();
-    let job = AgentJob {
-        agent_id: id,
-        promotion_id: gantry_domain::ids::PromotionId::new(),
-        target_id: gantry_domain::ids::TargetId::new(),
-        attempt: 1,
-        payload: "{}".into(),
-        signature: "c2ln".into(),
-        key_id: "k".into(),
-        sha256: format!("sha256:{}", "0".repeat(64)),
-        state: AgentJobState::Pending,
-        deadline: now + chrono::Duration::minutes(10),
-        created_at: now,
-        claimed_at: None,
-        progress: Vec::new(),
-        message: None,
-    };
+    let job = pending_job(id);
     assert_eq!(app.repo.put_job(&job, None).await.unwrap(), gantry_domain::agents::jobs::JobWrite::Written);
     let (status, claimed) = signed(&app, &agent, "/agent/v1/jobs/claim", json!({ "waitSeconds": 0 }), "n-2").await;
     assert_eq!((status, claimed["jobs"].as_array().map(Vec::len)), (200, Some(1)), "{claimed}");
@@ -284,23 +291,7 @@ async fn a_result_is_admitted_in_the_write_that_ends_its_job() {
     let agent = enrolled(&app).await;
     let id = gantry_domain::agents::AgentId::parse(&agent.1).unwrap();
     let now = chrono::Utc::now();
-    let job = |promotion| AgentJob {
-        agent_id: id,
-        promotion_id: promotion,
-        target_id: gantry_domain::ids::TargetId::new(),
-        attempt: 1,
-        payload: "{}".into(),
-        signature: "c2ln".into(),
-        key_id: "k".into(),
-        sha256: format!("sha256:{}", "0".repeat(64)),
-        state: AgentJobState::Pending,
-        deadline: now + chrono::Duration::minutes(10),
-        created_at: now,
-        claimed_at: None,
-        progress: Vec::new(),
-        message: None,
-    };
-    let (first, second) = (job(gantry_domain::ids::PromotionId::new()), job(gantry_domain::ids::PromotionId::new()));
+    let (first, second) = (pending_job(id), pending_job(id));
     for j in [&first, &second] {
         app.repo.put_job(j, None).await.unwrap();
         // Its promotion has other deployments still open, so a result does not settle it.
