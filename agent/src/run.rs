@@ -120,8 +120,9 @@ impl Agent {
     }
 
     /// A job this agent started and did not finish before it restarted: never applied again.
-    /// A Docker target whose container runs the job's digest succeeded; anything else failed,
-    /// saying what runs.
+    /// A Docker target whose container runs the job's digest, or a compose stack whose every
+    /// service runs the job's release by digest, succeeded; anything else failed, saying what
+    /// runs.
     async fn after_restart(&self, job: &Value) -> JobResult {
         let failed = |why: String| JobResult {
             succeeded: false,
@@ -132,31 +133,39 @@ impl Agent {
             Ok(payload) => payload,
             Err(why) => return failed(why),
         };
-        let TargetConfig::Docker { container_name, component_id, .. } = &payload.target.config else {
-            return failed("a compose stack is not checked after a restart".into());
-        };
-        let wanted = payload.release.components.iter().find(|c| c.component_id == *component_id);
-        let docker = bollard::Docker::connect_with_unix(
+        let docker = match bollard::Docker::connect_with_unix(
             self.docker_host.trim_start_matches("unix://"),
             30,
             bollard::API_DEFAULT_VERSION,
-        );
-        let inspected = match docker {
-            Ok(docker) => docker.inspect_container(container_name, None).await.ok(),
-            Err(_) => None,
+        ) {
+            Ok(docker) => docker,
+            Err(err) => return failed(format!("the local engine cannot be reached ({err})")),
         };
+        let applied = |message: String| JobResult {
+            succeeded: true,
+            message: format!("after a restart, {message}"),
+            applied_sha256: Some(payload.sha256.clone()),
+            ..JobResult::default()
+        };
+        let (container_name, component_id) = match &payload.target.config {
+            TargetConfig::Docker { container_name, component_id, .. } => (container_name, component_id),
+            _ => {
+                return match gantry_targets::compose::check_applied(&docker, &payload.target, &payload.release).await {
+                    Ok((true, runs)) => applied(runs),
+                    Ok((false, runs)) => failed(runs),
+                    Err(err) => failed(err.public_message()),
+                };
+            }
+        };
+        let wanted = payload.release.components.iter().find(|c| c.component_id == *component_id);
+        let inspected = docker.inspect_container(container_name, None).await.ok();
         let running = inspected.as_ref().and_then(|c| c.state.as_ref()?.running).unwrap_or(false);
         let digest = inspected
             .as_ref()
             .and_then(|c| c.config.as_ref()?.labels.as_ref()?.get("gantry.digest").cloned())
             .unwrap_or_else(|| "no Gantry digest".into());
         match wanted {
-            Some(c) if running && digest == c.digest.as_str() => JobResult {
-                succeeded: true,
-                message: format!("after a restart, {container_name} runs {digest}"),
-                applied_sha256: Some(payload.sha256.clone()),
-                ..JobResult::default()
-            },
+            Some(c) if running && digest == c.digest.as_str() => applied(format!("{container_name} runs {digest}")),
             _ => failed(format!("{container_name} {} {digest}", if running { "runs" } else { "is stopped, with" })),
         }
     }

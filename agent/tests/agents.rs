@@ -367,11 +367,12 @@ async fn a_tampered_job_is_refused_and_a_restart_never_applies_a_job_twice() {
 }
 
 /// A compose stack through an agent: the rendered file (images by digest) is the signed
-/// artifact, applied on the agent's own engine.
+/// artifact, applied on the agent's own engine. An agent that restarts in the middle of the
+/// next job checks each service instead of applying it again, and says what runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compose_stack_is_applied_through_an_agent() {
     let app = TestApp::spawn_with_workers().await;
-    let hosts = enrolled_hosts(&app).await;
+    let mut hosts = enrolled_hosts(&app).await;
     let registry = Registry::start(free_port(), &format!("{}/webhooks/registry/distribution", app.url), "unused");
     let (web_port, worker_port) = (free_port(), free_port());
     let mut pinned = Vec::new();
@@ -414,4 +415,32 @@ async fn a_compose_stack_is_applied_through_an_agent() {
     // While no job is open, the agent shows none.
     let agent = app.ok("query($id: ID!) { agent(id: $id) { currentJob } }", json!({ "id": hosts[1].id() })).await;
     assert_eq!(agent["agent"]["currentJob"], Value::Null);
+
+    // The agent stops; its journal says it started the 2.0.0 job (as if it died mid-job).
+    hosts[1].kill();
+    let mut next = Vec::new();
+    for (service, port) in [("web", web_port), ("worker", worker_port)] {
+        let httpd = ["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h", "/etc"];
+        let digest =
+            registry.push_with_command(&format!("shop/{service}"), "2.0.0", &format!("{service} 2.0.0"), &httpd);
+        let component = &pinned[next.len()].0;
+        app.add_version(component, "2.0.0", &digest).await;
+        next.push(json!({ "componentId": component, "version": "2.0.0" }));
+    }
+    let release = app.ready_release("shop-2.0.0", json!(next)).await;
+    let requested = app.request_promotion(&release, &env).await;
+    let targets = app.ok("query($e: ID!) { environment(id: $e) { targets { id } } }", json!({ "e": env })).await;
+    let job = format!("{}.{}", requested["id"].as_str().unwrap(), targets["environment"]["targets"][0]["id"]);
+    std::fs::create_dir_all(hosts[1].dir.join("jobs")).unwrap();
+    std::fs::write(hosts[1].dir.join("jobs").join(format!("{}.json", job.replace('"', ""))), "{}").unwrap();
+    hosts[1].start();
+    let settled = app.settled(requested["id"].as_str().unwrap()).await;
+    assert_eq!(settled["status"], "FAILED", "{settled:#}");
+    let said = settled["deployments"].to_string();
+    assert!(
+        said.contains("the agent restarted while applying this job, which is not applied again")
+            && said.contains(&format!("shop-web runs {}/shop/web@{}", registry.host(), pinned[0].1)),
+        "{settled:#}\n{}",
+        hosts[1].log()
+    );
 }

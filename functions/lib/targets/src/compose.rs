@@ -195,3 +195,99 @@ async fn start(docker: &Docker, name: &str, service: &ServiceSpec, labels: &Hash
     });
     wait_healthy(docker, name, service.healthcheck.is_some(), budget).await
 }
+
+/// What one service's container is, as inspected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub running: bool,
+    /// The image it was created from (a digest reference, for a container Gantry made).
+    pub image: String,
+    /// Its `gantry.release` label.
+    pub release: Option<String>,
+}
+
+/// After an agent restarted in the middle of a compose job (which it never applies again):
+/// whether every service of the job's stack runs it, its container `<project>-<service>`
+/// running the service's image by digest with the job's release on its label, and what runs,
+/// service by service.
+pub async fn check_applied(docker: &Docker, target: &DeploymentTarget, release: &Release) -> Result<(bool, String)> {
+    let TargetConfig::Compose { project, file, services, .. } = &target.config else {
+        return Err(DomainError::internal("not a compose target"));
+    };
+    let stack = compose::render(file, services, release)?;
+    let mut observed = Vec::new();
+    for service in &stack.services {
+        let inspected = docker.inspect_container(&format!("{project}-{}", service.name), None).await.ok();
+        observed.push(inspected.map(|c| Observed {
+            running: c.state.and_then(|s| s.running).unwrap_or(false),
+            image: c.config.as_ref().and_then(|c| c.image.clone()).unwrap_or_default(),
+            release: c.config.and_then(|c| c.labels?.get("gantry.release").cloned()),
+        }));
+    }
+    Ok(verdict(project, &stack, &release.id.to_string(), &observed))
+}
+
+/// [`check_applied`]'s judgement of what was inspected (`observed`, in the stack's order).
+fn verdict(project: &str, stack: &Stack, release: &str, observed: &[Option<Observed>]) -> (bool, String) {
+    let mut all = true;
+    let said: Vec<String> = stack
+        .services
+        .iter()
+        .zip(observed)
+        .map(|(service, seen)| {
+            let name = format!("{project}-{}", service.name);
+            match seen {
+                Some(o) if o.running && o.image == service.image && o.release.as_deref() == Some(release) => {
+                    format!("{name} runs {}", o.image)
+                }
+                Some(o) => {
+                    all = false;
+                    let state = if o.running { "runs" } else { "is stopped, with" };
+                    format!("{name} {state} {} of release {}", o.image, o.release.as_deref().unwrap_or("unknown"))
+                }
+                None => {
+                    all = false;
+                    format!("{name} does not exist")
+                }
+            }
+        })
+        .collect();
+    (all, said.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stack_counts_as_applied_only_when_every_service_runs_the_release() {
+        let release = "r-2";
+        let service = |name: &str| ServiceSpec {
+            name: name.into(),
+            image: format!("reg/{name}@sha256:{}", "a".repeat(64)),
+            command: None,
+            environment: Vec::new(),
+            network_mode: "host".into(),
+            healthcheck: None,
+            labels: Default::default(),
+        };
+        let stack = Stack { services: vec![service("web"), service("worker")], rendered: String::new() };
+        let runs =
+            |s: &ServiceSpec| Some(Observed { running: true, image: s.image.clone(), release: Some(release.into()) });
+        let both = [runs(&stack.services[0]), runs(&stack.services[1])];
+        let (ok, said) = verdict("shop", &stack, release, &both);
+        assert!(ok, "{said}");
+        assert!(said.contains("shop-web runs reg/web@sha256:") && said.contains("shop-worker runs"), "{said}");
+
+        let old = Some(Observed { running: true, image: "reg/worker@sha256:old".into(), release: Some("r-1".into()) });
+        let stopped = Some(Observed { running: false, ..runs(&stack.services[1]).unwrap() });
+        for (worker, says) in [
+            (old, "shop-worker runs reg/worker@sha256:old of release r-1"),
+            (stopped, "shop-worker is stopped, with"),
+            (None, "shop-worker does not exist"),
+        ] {
+            let (ok, said) = verdict("shop", &stack, release, &[runs(&stack.services[0]), worker]);
+            assert!(!ok && said.contains(says), "{said}");
+        }
+    }
+}
