@@ -25,6 +25,7 @@ pub mod ui;
 pub fn router(state: Arc<AppState>) -> Router {
     let schema = build_schema(Services {
         catalog: state.catalog.clone(),
+        environments: state.environments.clone(),
         integrations: state.integrations.clone(),
         ci: state.ci.clone(),
         reports: state.reports.clone(),

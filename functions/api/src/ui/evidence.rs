@@ -15,7 +15,7 @@ const SHOWN: i64 = 50;
 pub async fn page(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     signed_in(&state, &headers, async |_| {
         let id = EnvironmentId::parse(&id)?;
-        let environment = state.catalog.environment(id).await?;
+        let environment = state.environments.environment(id).await?;
         let report = state.promotions.verify_evidence(id).await?;
         let records = state.promotions.environment_evidence(id, Some(SHOWN), None).await?.items;
         let verdict = if report.valid { "valid" } else { "broken" };

@@ -30,12 +30,12 @@ fn status_word(status: DeploymentStatus) -> &'static str {
 /// by digest.
 pub async fn matrix(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     signed_in(&state, &headers, async |_| {
-        let mut environments = state.catalog.environments().await?;
+        let mut environments = state.environments.environments().await?;
         environments.sort_by_key(|e| e.order);
         let releases = state.catalog.releases(ReleaseFilter::default(), Some(MATRIX_RELEASES), None).await?;
         let releases: Vec<Release> = releases.items.into_iter().map(|(_, r)| r).collect();
         let ids: Vec<ReleaseId> = releases.iter().map(|r| r.id).collect();
-        let states = state.catalog.release_states(&ids).await?;
+        let states = state.environments.release_states(&ids).await?;
         Ok(("Matrix".to_owned(), matrix_body(&environments, &releases, &states)))
     })
     .await
@@ -111,7 +111,7 @@ pub async fn release(
 ) -> Response {
     signed_in(&state, &headers, async |_| {
         let release = state.catalog.release(ReleaseId::parse(&id)?).await?;
-        let where_ = state.catalog.release_state(release.id).await?;
+        let where_ = state.environments.release_state(release.id).await?;
         let others = state.catalog.releases(ReleaseFilter::default(), Some(MATRIX_RELEASES), None).await?;
         let compared = match query.compare.as_deref().filter(|c| !c.is_empty()) {
             Some(other) => Some(state.catalog.compare_releases(ReleaseId::parse(other)?, release.id).await?),

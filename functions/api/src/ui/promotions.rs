@@ -29,7 +29,7 @@ async fn release_names(state: &AppState) -> Result<std::collections::HashMap<Str
 /// `GET /ui/promotions`: every promotion awaiting approval, by environment.
 pub async fn queue(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     signed_in(&state, &headers, async |session| {
-        let mut environments = state.catalog.environments().await?;
+        let mut environments = state.environments.environments().await?;
         environments.sort_by_key(|e| e.order);
         let pending = pending_by_environment(&state, &environments).await?;
         let names = release_names(&state).await?;
@@ -150,7 +150,7 @@ pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(i
     signed_in(&state, &headers, async |session| {
         let (p, deployments, agents) = load(&state, &id).await?;
         let release = state.catalog.release(p.release_id).await?;
-        let environment = state.catalog.environment(p.environment_id).await?;
+        let environment = state.environments.environment(p.environment_id).await?;
         let body = html! {
             h1 { "Promotion of " a href={ "/ui/releases/" (release.id) } { (release.name) } " to " (environment.name) }
             p.muted { "Requested by " (p.requested_by) " at " (p.created_at.format("%Y-%m-%d %H:%M:%S UTC")) " · " code { (p.id) } }

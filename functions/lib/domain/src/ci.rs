@@ -15,6 +15,38 @@ use crate::values::{Name, display_text};
 
 pub use crate::ids::CiIntegrationId;
 
+/// A pipeline run in a CI system; `scope` is where it lives (a GitHub `owner/name`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CiRun {
+    pub id: String,
+    pub scope: String,
+    pub url: Option<String>,
+}
+
+/// A pipeline to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineTrigger {
+    pub pipeline: Option<String>,
+    /// Where the step says to run it.
+    pub repository: Option<String>,
+    /// The release's source repository.
+    pub source_repository: Option<String>,
+    pub git_ref: String,
+    pub variables: std::collections::BTreeMap<String, String>,
+}
+
+/// How a run stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStatus {
+    Pending,
+    /// Still going, and now known as this run (a Jenkins queue item became a build).
+    Started(CiRun),
+    Succeeded,
+    /// Finished otherwise: the CI system's word for it (`failure`, `cancelled`, …).
+    Failed(String),
+}
+
 /// The CI systems Gantry speaks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -191,13 +223,9 @@ pub trait CiClient: Send + Sync {
     /// Posts the report's state on the deployment `external_id` names.
     async fn post_status(&self, access: &CiAccess, external_id: &str, report: &DeploymentReport) -> Result<()>;
     /// Starts a pipeline; the run it started, when the CI system says.
-    async fn trigger(
-        &self,
-        access: &CiAccess,
-        trigger: &crate::steps::PipelineTrigger,
-    ) -> Result<Option<crate::steps::CiRun>>;
+    async fn trigger(&self, access: &CiAccess, trigger: &PipelineTrigger) -> Result<Option<CiRun>>;
     /// How a run stands.
-    async fn run_status(&self, access: &CiAccess, run: &crate::steps::CiRun) -> Result<crate::steps::RunStatus>;
+    async fn run_status(&self, access: &CiAccess, run: &CiRun) -> Result<RunStatus>;
 }
 
 /// Input for `createCiIntegration`.

@@ -14,16 +14,7 @@ use crate::values::{Digest, Name, display_text};
 
 pub use crate::ids::IntegrationId;
 
-/// Bytes encrypted by a [`SecretBox`], base64-encoded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Sealed(pub String);
-
-/// Encrypts and decrypts secrets at rest (AES-256-GCM under a data key, or a KMS).
-pub trait SecretBox: Send + Sync {
-    fn seal(&self, plain: &[u8]) -> Result<Sealed>;
-    fn open(&self, sealed: &Sealed) -> Result<Vec<u8>>;
-}
+pub use gantry_kernel::secrets::{Sealed, SecretBox, random_key};
 
 /// How Gantry signs in to a registry to read tags and manifests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,41 +107,15 @@ pub fn secret_hash(secret: &str) -> String {
     Digest::of(secret.as_bytes()).to_string()
 }
 
-/// 32 bytes from the operating system's random source: the body of every secret Gantry makes.
-pub(crate) fn random_key() -> Result<[u8; 32]> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(DomainError::internal)?;
-    Ok(bytes)
-}
-
 /// A fresh secret: 32 random bytes, hex-encoded, prefixed so it is recognisable in a config.
 pub(crate) fn new_secret() -> Result<String> {
     Ok(format!("gantry_whsec_{}", hex::encode(random_key()?)))
 }
 
-/// `raw` trimmed of spaces and trailing slashes when it parses (with the `url` crate) as
-/// `http(s)://host[:port]…` with no user info, query or fragment, with what follows the host
-/// (no leading slash; empty when nothing does).
-pub(crate) fn http_url(raw: &str) -> Option<(&str, &str)> {
-    let trimmed = raw.trim().trim_end_matches('/');
-    let url = url::Url::parse(trimmed).ok()?;
-    let plain = url.username().is_empty() && url.password().is_none() && url.query().is_none();
-    let ok = matches!(url.scheme(), "http" | "https")
-        && url.host_str().is_some_and(|h| !h.is_empty())
-        && plain
-        && url.fragment().is_none()
-        && trimmed.chars().all(|c| c.is_ascii_graphic());
-    if !ok {
-        return None;
-    }
-    let rest = trimmed.split_once("://").map_or("", |(_, rest)| rest);
-    Some((trimmed, rest.split_once('/').map_or("", |(_, path)| path)))
-}
-
-/// As [`http_url`], for a URL Gantry calls: `http://` only to a loopback host.
+/// As [`crate::outbound::http_url`], for a URL Gantry calls: `http://` only to a loopback host.
 pub(crate) fn callable_url<'a>(what: &str, raw: &'a str) -> Result<Option<(&'a str, &'a str)>> {
     crate::outbound::parse(what, raw.trim().trim_end_matches('/'), 2000)?;
-    Ok(http_url(raw))
+    Ok(crate::outbound::http_url(raw))
 }
 
 fn check_url(raw: &str) -> Result<String> {

@@ -82,6 +82,25 @@ fn forbidden_v4(v4: Ipv4Addr) -> bool {
         || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
 }
 
+/// `raw` trimmed of spaces and trailing slashes when it parses (with the `url` crate) as
+/// `http(s)://host[:port]…` with no user info, query or fragment, with what follows the host
+/// (no leading slash; empty when nothing does).
+pub fn http_url(raw: &str) -> Option<(&str, &str)> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let url = url::Url::parse(trimmed).ok()?;
+    let plain = url.username().is_empty() && url.password().is_none() && url.query().is_none();
+    let ok = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && plain
+        && url.fragment().is_none()
+        && trimmed.chars().all(|c| c.is_ascii_graphic());
+    if !ok {
+        return None;
+    }
+    let rest = trimmed.split_once("://").map_or("", |(_, rest)| rest);
+    Some((trimmed, rest.split_once('/').map_or("", |(_, path)| path)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

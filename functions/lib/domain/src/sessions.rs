@@ -12,7 +12,7 @@ use sha2::{Digest as _, Sha256};
 use tracing::instrument;
 
 use crate::error::{DomainError, Result};
-use crate::integrations::{Sealed, SecretBox, random_key};
+use gantry_kernel::secrets::{Sealed, SecretBox, random_key};
 
 /// A session as stored: keyed by the sha256 of its id, which is never stored itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,6 +20,9 @@ use crate::error::{DomainError, Result};
 use crate::ids::CiIntegrationId;
 use crate::ids::PromotionId;
 
+/// What a step asks of a CI system, which the CI context defines.
+pub use crate::ci::{CiRun, PipelineTrigger, RunStatus};
+
 /// Steps per phase, at most.
 pub const MAX_STEPS: usize = 10;
 /// Variables a `trigger-ci` step sets, at most (GitHub takes 25 inputs; Gantry adds three).
@@ -106,15 +109,6 @@ impl StepState {
     pub fn is_done(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::TimedOut)
     }
-}
-
-/// A pipeline run in a CI system; `scope` is where it lives (a GitHub `owner/name`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CiRun {
-    pub id: String,
-    pub scope: String,
-    pub url: Option<String>,
 }
 
 /// A step as a promotion runs it.
@@ -210,29 +204,6 @@ impl Nudges {
             Err(err) => tracing::warn!(run_id, error = %err, "could not nudge the step waiting for the run"),
         }
     }
-}
-
-/// A pipeline to start.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PipelineTrigger {
-    pub pipeline: Option<String>,
-    /// Where the step says to run it.
-    pub repository: Option<String>,
-    /// The release's source repository.
-    pub source_repository: Option<String>,
-    pub git_ref: String,
-    pub variables: BTreeMap<String, String>,
-}
-
-/// How a run stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunStatus {
-    Pending,
-    /// Still going, and now known as this run (a Jenkins queue item became a build).
-    Started(CiRun),
-    Succeeded,
-    /// Finished otherwise: the CI system's word for it (`failure`, `cancelled`, …).
-    Failed(String),
 }
 
 fn check_name(name: &str) -> Result<()> {

@@ -85,6 +85,7 @@ pub const MAX_STORAGE_REQUESTS: u32 = 250;
 /// The services resolvers call.
 pub struct Services {
     pub catalog: Catalog,
+    pub environments: gantry_domain::service::Environments,
     pub integrations: Integrations,
     pub ci: CiIntegrations,
     pub reports: Reports,
@@ -101,6 +102,7 @@ pub struct Services {
 pub fn build_schema(services: Services) -> GantrySchema {
     let data = schema_builder()
         .data(services.catalog)
+        .data(services.environments)
         .data(services.integrations)
         .data(services.ci)
         .data(services.reports)
@@ -154,13 +156,15 @@ pub async fn execute(schema: &GantrySchema, mut request: Request, principal: Pri
     let budget = gantry_domain::budget::Budget::new(MAX_STORAGE_REQUESTS);
     let mut response = gantry_domain::budget::within(budget, async {
         let catalog = schema_data_catalog(schema);
+        let environments =
+            schema.data.data::<gantry_domain::service::Environments>().cloned().expect("and Environments");
         let reports = schema.data.data::<Reports>().cloned().expect("schema built by build_schema carries Reports");
         let promotions = schema.data.data::<gantry_domain::promotions::Promotions>().cloned().expect("and Promotions");
         let actor = Actor(principal.subject.clone());
         let request = request
             .data(loader::ComponentLoader::for_request(catalog.clone()))
             .data(loader::RecentVersionsLoader::for_request(catalog.clone()))
-            .data(loader::ReleaseStateLoader::for_request(catalog))
+            .data(loader::ReleaseStateLoader::for_request(environments))
             .data(reports::ReportsLoader::for_request(reports))
             .data(artifacts::ArtifactsLoader::for_request(promotions))
             .data(actor)

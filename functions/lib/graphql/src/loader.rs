@@ -23,7 +23,7 @@ pub struct ComponentLoader {
 }
 
 pub struct ReleaseStateLoader {
-    catalog: Catalog,
+    environments: gantry_domain::service::Environments,
 }
 
 pub struct RecentVersionsLoader {
@@ -78,8 +78,8 @@ impl RecentVersionsLoader {
 }
 
 impl ReleaseStateLoader {
-    pub fn for_request(catalog: Catalog) -> ReleaseStates {
-        for_request(Self { catalog })
+    pub fn for_request(environments: gantry_domain::service::Environments) -> ReleaseStates {
+        for_request(Self { environments })
     }
 }
 
@@ -103,7 +103,7 @@ impl Loader<ReleaseId> for ReleaseStateLoader {
     type Error = DomainError;
 
     async fn load(&self, keys: &[ReleaseId]) -> Result<HashMap<ReleaseId, Vec<EnvironmentState>>, DomainError> {
-        self.catalog.release_states(keys).await
+        self.environments.release_states(keys).await
     }
 }
 

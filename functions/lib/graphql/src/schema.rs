@@ -21,6 +21,10 @@ use crate::types::{
     VersioningStrategy,
 };
 
+fn environments<'a>(ctx: &Context<'a>) -> &'a gantry_domain::service::Environments {
+    ctx.data_unchecked::<gantry_domain::service::Environments>()
+}
+
 fn catalog<'a>(ctx: &Context<'a>) -> &'a Catalog {
     ctx.data_unchecked::<Catalog>()
 }
@@ -141,7 +145,7 @@ impl CatalogQuery {
     /// Every environment in promotion order, with the release's status there.
     #[graphql(guard = "Can(Resource::Release, Action::Read)")]
     async fn release_state(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ReleaseState> {
-        catalog(ctx).release_state(release_id(&id)?).await.gql().map(ReleaseState::from)
+        environments(ctx).release_state(release_id(&id)?).await.gql().map(ReleaseState::from)
     }
 
     /// What changes when going from release `id` to release `otherId`.
@@ -161,12 +165,12 @@ impl CatalogQuery {
         complexity = "crate::cost::list(crate::cost::ROOT_LIST, child_complexity)"
     )]
     async fn environments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Environment>> {
-        Ok(catalog(ctx).environments().await.gql()?.into_iter().map(Environment).collect())
+        Ok(environments(ctx).environments().await.gql()?.into_iter().map(Environment).collect())
     }
 
     #[graphql(guard = "Can(Resource::Environment, Action::Read)")]
     async fn environment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Environment> {
-        catalog(ctx).environment(environment_id(&id)?).await.gql().map(Environment)
+        environments(ctx).environment(environment_id(&id)?).await.gql().map(Environment)
     }
 }
 
@@ -496,7 +500,7 @@ impl CatalogMutation {
             slack_channel: input.slack_channel,
             policy: input.policy.patch()?,
         };
-        catalog(ctx).create_environment(input).await.gql().map(Environment)
+        environments(ctx).create_environment(input).await.gql().map(Environment)
     }
 
     #[graphql(guard = "Can(Resource::Environment, Action::Update)")]
@@ -515,12 +519,12 @@ impl CatalogMutation {
             slack_channel: input.slack_channel,
             policy: input.policy.patch()?,
         };
-        catalog(ctx).update_environment(environment_id(&id)?, patch).await.gql().map(Environment)
+        environments(ctx).update_environment(environment_id(&id)?, patch).await.gql().map(Environment)
     }
 
     /// Deletes an environment; `CONFLICT` while anything is deployed there.
     #[graphql(guard = "Can(Resource::Environment, Action::Delete)")]
     async fn delete_environment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Environment> {
-        catalog(ctx).delete_environment(environment_id(&id)?).await.gql().map(Environment)
+        environments(ctx).delete_environment(environment_id(&id)?).await.gql().map(Environment)
     }
 }

@@ -90,6 +90,7 @@ pub fn no_drivers(_: &aws_config::SdkConfig, _: DriverSettings) -> Drivers {
 pub struct AppState {
     pub config: Config,
     pub catalog: Catalog,
+    pub environments: gantry_domain::service::Environments,
     pub integrations: Integrations,
     pub ci: CiIntegrations,
     pub reports: Reports,
@@ -143,15 +144,10 @@ impl AppState {
         let integrations = Integrations::new(repo.clone(), sealer.clone());
         let builds = Builds::new(repo.clone(), repo.clone());
         let catalog = Catalog::new(repo.clone(), repo.clone());
+        let environments = gantry_domain::service::Environments::new(repo.clone());
         let registry = Arc::new(gantry_registry::OciRegistry::new());
         let sync = VersionSync::new(catalog.clone(), repo.clone(), integrations.clone(), registry);
-        let local = LocalIssuer::new(&config.jwt_secret, config.jwt_issuer.clone(), config.jwt_audience.clone());
-        let accounts = ServiceAccounts::new(repo.clone(), Arc::new(local.clone()));
-        let oidc = config
-            .oidc
-            .as_ref()
-            .map(|o| OidcKeys::from_jwks(&o.issuer, &o.audience, &o.jwks).expect("Config checked the JWKS"));
-        let auth = Authenticator::new(local, oidc, accounts.clone());
+        let (accounts, auth) = authenticator(&config, &repo);
         let targets = Targets::new(repo.clone(), repo.clone()).with_agents(repo.clone());
         let signer = Arc::new(gantry_auth::JwsEvidenceSigner::new(&config.evidence_key));
         let deploy_jobs = SqsQueue::new(sqs.clone(), config.deploy_queue_url.clone());
@@ -206,6 +202,7 @@ impl AppState {
             slack,
             targets,
             catalog,
+            environments,
             integrations,
             ci,
             reports,
@@ -218,6 +215,19 @@ impl AppState {
             config,
         })
     }
+}
+
+/// Service accounts and the authenticator of every request: Gantry's own tokens, and the
+/// OIDC issuer's when one is configured.
+fn authenticator(config: &Config, repo: &Arc<DynamoRepository>) -> (ServiceAccounts, Authenticator) {
+    let local = LocalIssuer::new(&config.jwt_secret, config.jwt_issuer.clone(), config.jwt_audience.clone());
+    let accounts = ServiceAccounts::new(repo.clone(), Arc::new(local.clone()));
+    let oidc = config
+        .oidc
+        .as_ref()
+        .map(|o| OidcKeys::from_jwks(&o.issuer, &o.audience, &o.jwks).expect("Config checked the JWKS"));
+    let auth = Authenticator::new(local, oidc, accounts.clone());
+    (accounts, auth)
 }
 
 /// Pull agents and their jobs, signed with the configured job-signing key; deadline checks

@@ -124,6 +124,10 @@ impl EnvironmentRepository for DynamoRepository {
 
 #[async_trait]
 impl DeploymentRecords for DynamoRepository {
+    async fn environment_exists(&self, environment: EnvironmentId) -> Result<bool> {
+        Ok(self.get_environment(environment).await?.is_some())
+    }
+
     #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     async fn deployed_components(&self, environment: EnvironmentId) -> Result<Vec<DeployedComponent>> {
         from_items(self.partition(&keys::environment_pk(environment), keys::DEPLOYED_PREFIX).await?)

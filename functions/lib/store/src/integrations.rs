@@ -17,7 +17,13 @@ use crate::{DynamoRepository, Tx};
 
 /// How long raw deliveries are kept for audit and replay (DynamoDB TTL removes them after).
 pub const DELIVERY_RETENTION_DAYS: i64 = 90;
-/// DynamoDB items top out at 400 KB; a compressed body must leave room for the rest.
+
+#[async_trait]
+impl gantry_domain::service::KnownIntegrations for DynamoRepository {
+    async fn integration_exists(&self, id: IntegrationId) -> Result<bool> {
+        Ok(self.get_integration(id).await?.is_some())
+    }
+}
 
 #[async_trait]
 impl IntegrationRepository for DynamoRepository {

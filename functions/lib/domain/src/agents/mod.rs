@@ -249,7 +249,7 @@ impl Agents {
         }
         let token = format!(
             "gae_{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::integrations::random_key()?)
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(gantry_kernel::secrets::random_key()?)
         );
         let now = Utc::now();
         let enrollment = Enrollment {

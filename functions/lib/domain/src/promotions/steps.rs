@@ -113,7 +113,7 @@ impl Promotions {
             check_provider(step, provider)?;
             providers.push((integration_id, provider));
         }
-        let after = crate::service::revise_environment(self.repo.as_ref(), id, |e| e.steps = steps).await?;
+        let after = crate::environments::revise_environment(self.repo.as_ref(), id, |e| e.steps = steps).await?;
         tracing::info!("environment steps set");
         Ok(after)
     }

@@ -5,7 +5,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use gantry_domain::access::{Action, Resource};
 use gantry_domain::model::{FreezeWindow, freeze};
-use gantry_domain::service::Catalog;
+use gantry_domain::service::Environments;
 use gantry_domain::values::EnvironmentId;
 
 use crate::delivery::Environment;
@@ -126,6 +126,6 @@ impl FreezeMutation {
             })
             .collect::<gantry_domain::Result<Vec<_>>>()
             .gql()?;
-        ctx.data_unchecked::<Catalog>().set_freeze_windows(id, windows).await.gql().map(Environment)
+        ctx.data_unchecked::<Environments>().set_freeze_windows(id, windows).await.gql().map(Environment)
     }
 }

@@ -53,7 +53,11 @@ impl Promotion {
         ctx.data_unchecked::<Catalog>().release(self.0.release_id).await.gql().map(Release)
     }
     async fn environment(&self, ctx: &Context<'_>) -> async_graphql::Result<Environment> {
-        ctx.data_unchecked::<Catalog>().environment(self.0.environment_id).await.gql().map(Environment)
+        ctx.data_unchecked::<gantry_domain::service::Environments>()
+            .environment(self.0.environment_id)
+            .await
+            .gql()
+            .map(Environment)
     }
     async fn status(&self) -> PromotionStatus {
         self.0.status.into()

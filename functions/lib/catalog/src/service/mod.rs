@@ -8,16 +8,21 @@ use tracing::instrument;
 
 use crate::error::{DomainError, Result};
 use crate::ids::{ComponentId, EnvironmentId, IntegrationId, ReleaseId, VersionMapId};
-use crate::integrations::IntegrationRepository;
 use crate::model::{
-    AutoRelease, Component, Environment, EnvironmentPolicy, EnvironmentState, FreezeWindow, PolicyPatch,
-    RECENT_VERSIONS, RecentVersions, Release, ReleaseComparison, ReleaseComponent, ReleaseStatus, SourceRef,
-    VersionMap, VersionSource, VersioningStrategy, channel_overrides, compare, release_state, validate_tag,
+    AutoRelease, Component, RECENT_VERSIONS, RecentVersions, Release, ReleaseComparison, ReleaseComponent,
+    ReleaseStatus, SourceRef, VersionMap, VersionSource, VersioningStrategy, channel_overrides, compare, validate_tag,
 };
 use crate::ports::{Page, PageRequest, ReleaseFilter, Repository};
 use crate::values::{Channel, Digest, ImageRepository, Name, display_text, parse_semver};
 
 const DISPLAY_MAX: usize = 200;
+
+/// Which registry integrations exist: all a component needs of them (the integrations sit
+/// above the catalogue, and name it; it does not name them).
+#[async_trait::async_trait]
+pub trait KnownIntegrations: Send + Sync {
+    async fn integration_exists(&self, id: IntegrationId) -> Result<bool>;
+}
 
 /// Input for `createComponent`.
 #[derive(Debug, Clone, Default)]
@@ -116,33 +121,6 @@ pub struct ReleasePatch {
     pub status: Option<ReleaseStatus>,
 }
 
-/// Input for `createEnvironment`.
-#[derive(Debug, Clone, Default)]
-pub struct NewEnvironment {
-    pub name: String,
-    pub display_name: Option<String>,
-    pub order: i64,
-    pub required_approvals: Option<i64>,
-    pub url: Option<String>,
-    /// The Slack channel approval cards go to.
-    pub slack_channel: Option<String>,
-    pub policy: PolicyPatch,
-}
-
-/// Input for `updateEnvironment`.
-#[derive(Debug, Clone, Default)]
-pub struct EnvironmentPatch {
-    pub name: Option<String>,
-    pub display_name: Option<String>,
-    pub order: Option<i64>,
-    pub required_approvals: Option<i64>,
-    /// An empty string removes the URL.
-    pub url: Option<String>,
-    /// An empty string removes the channel.
-    pub slack_channel: Option<String>,
-    pub policy: PolicyPatch,
-}
-
 /// Who is acting: recorded as `createdBy`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor(pub String);
@@ -161,20 +139,18 @@ pub const DEFAULT_PAGE: usize = 20;
 pub const MAX_VERSIONS: usize = 500;
 pub const DEFAULT_VERSIONS: usize = 50;
 
-/// The release catalogue: components, versions, releases and environments.
+/// The release catalogue: components, versions and releases.
 mod components;
-mod environments;
-pub(crate) use environments::revise_environment;
 mod releases;
 
 #[derive(Clone)]
 pub struct Catalog {
     repo: Arc<dyn Repository>,
-    integrations: Arc<dyn IntegrationRepository>,
+    integrations: Arc<dyn KnownIntegrations>,
 }
 
 impl Catalog {
-    pub fn new(repo: Arc<dyn Repository>, integrations: Arc<dyn IntegrationRepository>) -> Self {
+    pub fn new(repo: Arc<dyn Repository>, integrations: Arc<dyn KnownIntegrations>) -> Self {
         Self { repo, integrations }
     }
 
@@ -182,9 +158,10 @@ impl Catalog {
     /// not an id, `NotFound` for one that names no integration.
     pub(super) async fn existing_integration(&self, raw: &str) -> Result<String> {
         let id = IntegrationId::parse(raw)?;
-        match self.integrations.get_integration(id).await? {
-            Some(_) => Ok(id.to_string()),
-            None => Err(DomainError::not_found("registry integration", id)),
+        if self.integrations.integration_exists(id).await? {
+            Ok(id.to_string())
+        } else {
+            Err(DomainError::not_found("registry integration", id))
         }
     }
 
@@ -197,21 +174,6 @@ pub(super) fn bounded(field: &str, raw: Option<i64>, default: usize, max: usize)
         Some(n) if n >= 1 && n as u64 <= max as u64 => Ok(n as usize),
         Some(n) => Err(DomainError::validation(format!("{field} must be between 1 and {max}, not {n}"))),
     }
-}
-
-pub(super) fn order(raw: i64) -> Result<u32> {
-    u32::try_from(raw)
-        .ok()
-        .filter(|o| *o <= 1_000_000)
-        .ok_or_else(|| DomainError::validation(format!("order must be between 0 and 1000000, not {raw}")))
-}
-
-pub(super) fn approvals(raw: i64) -> Result<u32> {
-    let max = Environment::MAX_REQUIRED_APPROVALS;
-    u32::try_from(raw)
-        .ok()
-        .filter(|a| *a <= max)
-        .ok_or_else(|| DomainError::validation(format!("requiredApprovals must be between 0 and {max}, not {raw}")))
 }
 
 #[cfg(test)]
@@ -244,13 +206,5 @@ mod tests {
         assert!(bounded("first", Some(0), 20, 100).is_err());
         assert!(bounded("first", Some(101), 20, 100).is_err());
         assert!(bounded("first", Some(-1), 20, 100).is_err());
-    }
-
-    #[test]
-    fn environment_numbers_are_bounded() {
-        assert_eq!(order(0).unwrap(), 0);
-        assert!(order(-1).is_err());
-        assert!(approvals(11).is_err());
-        assert_eq!(approvals(2).unwrap(), 2);
     }
 }

@@ -58,7 +58,9 @@ impl Catalog {
         };
         let deployed = match input.pin_from {
             Some(env) => {
-                self.environment(env).await?;
+                if !self.repo.environment_exists(env).await? {
+                    return Err(DomainError::not_found("environment", env));
+                }
                 self.repo.deployed_components(env).await?
             }
             None => Vec::new(),
@@ -127,35 +129,6 @@ impl Catalog {
         let (from, to) = futures::try_join!(self.release(id), self.release(other))?;
         Ok(compare(&from, &to))
     }
-
-    #[instrument(skip_all, fields(release_id = %id), err(level = "info"))]
-    pub async fn release_state(&self, id: ReleaseId) -> Result<Vec<EnvironmentState>> {
-        self.release(id).await?;
-        let (environments, records) =
-            futures::try_join!(self.repo.list_environments(), self.repo.release_environment_records(id))?;
-        Ok(release_state(environments, &records))
-    }
-
-    /// The state of many releases in every environment: one read of the environments and
-    /// batched reads of the records, however many releases there are.
-    #[instrument(skip_all, fields(releases = ids.len()), err(level = "info"))]
-    pub async fn release_states(
-        &self,
-        ids: &[ReleaseId],
-    ) -> Result<std::collections::HashMap<ReleaseId, Vec<EnvironmentState>>> {
-        let environments = self.repo.list_environments().await?;
-        let environment_ids: Vec<EnvironmentId> = environments.iter().map(|e| e.id).collect();
-        let records = self.repo.release_environment_records_of(ids, &environment_ids).await?;
-        Ok(ids
-            .iter()
-            .map(|id| {
-                let mine: Vec<_> = records.iter().filter(|r| r.release_id == *id).cloned().collect();
-                (*id, release_state(environments.clone(), &mine))
-            })
-            .collect())
-    }
-
-    // ----- environments -----
 
     /// Loads the named components in the order given; `NotFound` names the first missing one.
     pub(super) async fn load_components(&self, ids: impl Iterator<Item = ComponentId>) -> Result<Vec<Component>> {

@@ -1,11 +1,39 @@
-//! Environments: the promotion path, its policies, and what runs where.
+//! Environments, where delivery begins: the promotion path, each stage's policy, freeze
+//! windows and approval channel, and how a release stands along the path. The catalogue
+//! below keeps only the records of where releases run, by environment id.
 
+pub mod freeze;
+mod service;
+
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use freeze::FreezeWindow;
+pub use service::*;
+
 use crate::error::{DomainError, Result};
-use crate::ids::{ComponentId, EnvironmentId, ReleaseId};
-use crate::values::{Channel, Digest, Name};
+use crate::ids::EnvironmentId;
+use crate::model::{DeploymentStatus, ReleaseEnvironmentRecord};
+use crate::values::Name;
+
+/// Environments.
+#[async_trait]
+pub trait EnvironmentRepository: Send + Sync {
+    /// `Conflict` if the name or the order is taken.
+    async fn create_environment(&self, environment: &Environment) -> Result<()>;
+    async fn get_environment(&self, id: EnvironmentId) -> Result<Option<Environment>>;
+    /// In promotion order.
+    async fn list_environments(&self) -> Result<Vec<Environment>>;
+    async fn update_environment(&self, before: &Environment, after: &Environment) -> Result<()>;
+    /// `Conflict` while anything is deployed there.
+    async fn delete_environment(&self, environment: &Environment) -> Result<()>;
+}
+
+/// Storage for the catalogue and its environments together: what the services above need.
+pub trait Repository: gantry_catalog::ports::Repository + EnvironmentRepository {}
+
+impl<T> Repository for T where T: gantry_catalog::ports::Repository + EnvironmentRepository {}
 
 /// A stage on the promotion path, such as `dev`, `staging` or `prod`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,7 +56,7 @@ pub struct Environment {
     pub steps: Vec<crate::steps::StepSpec>,
     /// When promotions into it wait, unless an approver overrides the freeze.
     #[serde(default)]
-    pub freeze_windows: Vec<super::FreezeWindow>,
+    pub freeze_windows: Vec<FreezeWindow>,
     /// The Slack channel approval cards of promotions here are posted to.
     #[serde(default)]
     pub slack_channel: Option<String>,
@@ -50,7 +78,7 @@ impl Environment {
             return Ok(None);
         }
         let printable = trimmed.chars().all(|c| c.is_ascii_graphic());
-        match crate::integrations::http_url(trimmed) {
+        match crate::outbound::http_url(trimmed) {
             Some((url, _)) if printable && url.len() <= Self::MAX_URL => Ok(Some(url.to_owned())),
             _ => {
                 let shown: String = trimmed.chars().take(80).collect();
@@ -140,44 +168,6 @@ impl EnvironmentPolicy {
     }
 }
 
-/// How a release stands in one environment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeploymentStatus {
-    NotDeployed,
-    Deploying,
-    Deployed,
-    Failed,
-    RolledBack,
-    /// A later release was deployed over it.
-    Superseded,
-}
-
-/// The record promotions write on a release for each environment it reached.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReleaseEnvironmentRecord {
-    pub release_id: ReleaseId,
-    pub environment_id: EnvironmentId,
-    pub status: DeploymentStatus,
-    pub deployed_at: Option<DateTime<Utc>>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// The record promotions write on an environment for each component running there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeployedComponent {
-    pub environment_id: EnvironmentId,
-    pub component_id: ComponentId,
-    pub release_id: ReleaseId,
-    pub digest: Digest,
-    pub tag: String,
-    pub version: semver::Version,
-    pub channel: Channel,
-    pub deployed_at: DateTime<Utc>,
-}
-
 /// One row of a release's state: an environment and how the release stands there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EnvironmentState {
@@ -217,5 +207,67 @@ pub fn slack_channel(raw: &str) -> Result<String> {
             "slack channel {:?} must be a channel id or #name of up to 80 letters, digits, '-', '_' and '.'",
             trimmed.chars().take(80).collect::<String>()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ReleaseId;
+    use crate::model::{DeploymentStatus, ReleaseEnvironmentRecord};
+
+    #[test]
+    fn policies_patch_and_check() {
+        let p = EnvironmentPolicy::default();
+        assert!(
+            p.patched(PolicyPatch { manual_only: Some(true), auto_promote: Some(true), ..Default::default() }).is_err()
+        );
+        assert!(p.patched(PolicyPatch { approver_roles: Some(vec![]), ..Default::default() }).is_err());
+        use crate::access::Role;
+        let repeated = PolicyPatch { approver_roles: Some(vec![Role::Admin; 1_000]), ..Default::default() };
+        assert_eq!(p.patched(repeated).unwrap().approver_roles, [Role::Admin]);
+        let mixed = vec![Role::Approver, Role::Admin, Role::Approver, Role::Admin];
+        let mixed = PolicyPatch { approver_roles: Some(mixed), ..Default::default() };
+        assert_eq!(p.patched(mixed).unwrap().approver_roles, [Role::Approver, Role::Admin], "first-given order");
+        assert!(p.patched(PolicyPatch { min_soak_minutes: Some(-1), ..Default::default() }).is_err());
+        let q = p
+            .patched(PolicyPatch { min_soak_minutes: Some(30), auto_rollback: Some(true), ..Default::default() })
+            .unwrap();
+        assert_eq!((q.min_soak_minutes, q.auto_rollback, q.manual_only), (30, true, false));
+    }
+
+    #[test]
+    fn state_lists_every_environment_in_order() {
+        let now = Utc::now();
+        let env = |name: &str, order| Environment {
+            id: EnvironmentId::new(),
+            name: Name::parse(name).unwrap(),
+            display_name: None,
+            order,
+            required_approvals: 0,
+            policy: EnvironmentPolicy::default(),
+            url: None,
+            steps: Vec::new(),
+            freeze_windows: Vec::new(),
+            slack_channel: None,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        };
+        let (prod, dev, staging) = (env("prod", 30), env("dev", 10), env("staging", 20));
+        let records = vec![ReleaseEnvironmentRecord {
+            release_id: ReleaseId::new(),
+            environment_id: dev.id,
+            status: DeploymentStatus::Deployed,
+            deployed_at: Some(now),
+            updated_at: now,
+        }];
+        let state = release_state(vec![prod, dev, staging], &records);
+        let names: Vec<_> = state.iter().map(|s| s.environment.name.to_string()).collect();
+        assert_eq!(names, ["dev", "staging", "prod"]);
+        assert_eq!(state[0].status, DeploymentStatus::Deployed);
+        assert_eq!(state[0].deployed_at, Some(now));
+        assert_eq!(state[1].status, DeploymentStatus::NotDeployed);
+        assert_eq!(state[2].deployed_at, None);
     }
 }

@@ -1,12 +1,11 @@
-//! What the services need from storage. `gantry-store` implements it on DynamoDB.
+//! What the catalogue's services need from storage. `gantry-store` implements it on DynamoDB.
 
 use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::ids::{ComponentId, EnvironmentId, ReleaseId};
 use crate::model::{
-    Component, DeployedComponent, Environment, RecentVersions, Release, ReleaseEnvironmentRecord, ReleaseStatus,
-    VersionMap,
+    Component, DeployedComponent, RecentVersions, Release, ReleaseEnvironmentRecord, ReleaseStatus, VersionMap,
 };
 use crate::values::{Channel, Digest};
 
@@ -22,15 +21,9 @@ pub use gantry_kernel::pagination::{Page, PageRequest};
 /// Storage for the release catalogue, one port per aggregate. Every write that must be
 /// unique or ordered is conditional: a lost race comes back as `DomainError::Conflict` (or
 /// `NotFound` where a referenced item vanished), never as a silent overwrite.
-pub trait Repository:
-    ComponentRepository + VersionRepository + ReleaseRepository + EnvironmentRepository + DeploymentRecords
-{
-}
+pub trait Repository: ComponentRepository + VersionRepository + ReleaseRepository + DeploymentRecords {}
 
-impl<T> Repository for T where
-    T: ComponentRepository + VersionRepository + ReleaseRepository + EnvironmentRepository + DeploymentRecords
-{
-}
+impl<T> Repository for T where T: ComponentRepository + VersionRepository + ReleaseRepository + DeploymentRecords {}
 
 /// Components.
 #[async_trait]
@@ -86,22 +79,11 @@ pub trait ReleaseRepository: Send + Sync {
     async fn delete_release(&self, release: &Release) -> Result<()>;
 }
 
-/// Environments.
-#[async_trait]
-pub trait EnvironmentRepository: Send + Sync {
-    /// `Conflict` if the name or the order is taken.
-    async fn create_environment(&self, environment: &Environment) -> Result<()>;
-    async fn get_environment(&self, id: EnvironmentId) -> Result<Option<Environment>>;
-    /// In promotion order.
-    async fn list_environments(&self) -> Result<Vec<Environment>>;
-    async fn update_environment(&self, before: &Environment, after: &Environment) -> Result<()>;
-    /// `Conflict` while anything is deployed there.
-    async fn delete_environment(&self, environment: &Environment) -> Result<()>;
-}
-
 /// What runs where: written by promotions.
 #[async_trait]
 pub trait DeploymentRecords: Send + Sync {
+    /// Whether an environment of this id exists (the catalogue knows environments by id only).
+    async fn environment_exists(&self, environment: EnvironmentId) -> Result<bool>;
     async fn deployed_components(&self, environment: EnvironmentId) -> Result<Vec<DeployedComponent>>;
     async fn release_environment_records(&self, release: ReleaseId) -> Result<Vec<ReleaseEnvironmentRecord>>;
     /// The records of many releases in these environments at once (batched reads).

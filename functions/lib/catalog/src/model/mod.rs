@@ -311,12 +311,10 @@ impl Release {
     }
 }
 
-mod environments;
-pub mod freeze;
 mod recent;
-pub use environments::*;
-pub use freeze::FreezeWindow;
+mod records;
 pub use recent::*;
+pub use records::*;
 
 /// A component present in one release of a comparison and absent from the other.
 #[derive(Debug, Clone, PartialEq)]
@@ -401,26 +399,6 @@ mod tests {
         assert!(channel_overrides(vec![("Preview".into(), "beta".into())]).is_err());
         assert!(channel_overrides(vec![("preview".into(), "Beta".into())]).is_err());
         assert!(channel_overrides(vec![("a".into(), "x".into()), ("a".into(), "y".into())]).is_err());
-    }
-
-    #[test]
-    fn policies_patch_and_check() {
-        let p = EnvironmentPolicy::default();
-        assert!(
-            p.patched(PolicyPatch { manual_only: Some(true), auto_promote: Some(true), ..Default::default() }).is_err()
-        );
-        assert!(p.patched(PolicyPatch { approver_roles: Some(vec![]), ..Default::default() }).is_err());
-        use crate::access::Role;
-        let repeated = PolicyPatch { approver_roles: Some(vec![Role::Admin; 1_000]), ..Default::default() };
-        assert_eq!(p.patched(repeated).unwrap().approver_roles, [Role::Admin]);
-        let mixed = vec![Role::Approver, Role::Admin, Role::Approver, Role::Admin];
-        let mixed = PolicyPatch { approver_roles: Some(mixed), ..Default::default() };
-        assert_eq!(p.patched(mixed).unwrap().approver_roles, [Role::Approver, Role::Admin], "first-given order");
-        assert!(p.patched(PolicyPatch { min_soak_minutes: Some(-1), ..Default::default() }).is_err());
-        let q = p
-            .patched(PolicyPatch { min_soak_minutes: Some(30), auto_rollback: Some(true), ..Default::default() })
-            .unwrap();
-        assert_eq!((q.min_soak_minutes, q.auto_rollback, q.manual_only), (30, true, false));
     }
 
     #[test]
@@ -511,40 +489,5 @@ mod tests {
         assert_eq!(change.from_digest, Digest::of(b"1"));
         assert_eq!(change.to_digest, Digest::of(b"9"));
         assert_eq!(compare(&from, &from), ReleaseComparison::default());
-    }
-
-    #[test]
-    fn state_lists_every_environment_in_order() {
-        let now = Utc::now();
-        let env = |name: &str, order| Environment {
-            id: crate::ids::EnvironmentId::new(),
-            name: Name::parse(name).unwrap(),
-            display_name: None,
-            order,
-            required_approvals: 0,
-            policy: EnvironmentPolicy::default(),
-            url: None,
-            steps: Vec::new(),
-            freeze_windows: Vec::new(),
-            slack_channel: None,
-            created_at: now,
-            updated_at: now,
-            revision: 1,
-        };
-        let (prod, dev, staging) = (env("prod", 30), env("dev", 10), env("staging", 20));
-        let records = vec![ReleaseEnvironmentRecord {
-            release_id: ReleaseId::new(),
-            environment_id: dev.id,
-            status: DeploymentStatus::Deployed,
-            deployed_at: Some(now),
-            updated_at: now,
-        }];
-        let state = release_state(vec![prod, dev, staging], &records);
-        let names: Vec<_> = state.iter().map(|s| s.environment.name.to_string()).collect();
-        assert_eq!(names, ["dev", "staging", "prod"]);
-        assert_eq!(state[0].status, DeploymentStatus::Deployed);
-        assert_eq!(state[0].deployed_at, Some(now));
-        assert_eq!(state[1].status, DeploymentStatus::NotDeployed);
-        assert_eq!(state[2].deployed_at, None);
     }
 }
