@@ -178,8 +178,9 @@ impl AppState {
             builds.clone(),
             nudges,
         );
+        let facts = reported_facts(&repo);
         let reports =
-            Reports::new(repo.clone(), repo.clone(), repo.clone(), ci.clone(), client, Arc::new(deploy_jobs.clone()))
+            Reports::new(facts, repo.clone(), repo.clone(), ci.clone(), client, Arc::new(deploy_jobs.clone()))
                 .linking_to(config.public_url.clone());
         let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer, rollout);
         let (agents, agent_jobs) = agent_services(&config, &repo, (&deploy_jobs, &sqs));
@@ -215,6 +216,11 @@ impl AppState {
             config,
         })
     }
+}
+
+/// What reports read of promotions and environments.
+fn reported_facts(repo: &Arc<DynamoRepository>) -> Arc<gantry_domain::promotions::ReportedFacts> {
+    Arc::new(gantry_domain::promotions::ReportedFacts { promotions: repo.clone(), environments: repo.clone() })
 }
 
 /// Service accounts and the authenticator of every request: Gantry's own tokens, and the

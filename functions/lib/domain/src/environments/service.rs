@@ -74,7 +74,7 @@ impl Environments {
             url: input.url.as_deref().map(Environment::url).transpose()?.flatten(),
             steps: Vec::new(),
             freeze_windows: Vec::new(),
-            slack_channel: input.slack_channel.as_deref().map(super::slack_channel).transpose()?,
+            slack_channel: input.slack_channel.as_deref().map(crate::notifications::slack_channel).transpose()?,
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -106,7 +106,7 @@ impl Environments {
         if let Some(channel) = patch.slack_channel {
             after.slack_channel = match channel.trim() {
                 "" => None,
-                named => Some(super::slack_channel(named)?),
+                named => Some(crate::notifications::slack_channel(named)?),
             };
         }
         after.policy = before.policy.patched(patch.policy)?;

@@ -82,11 +82,16 @@ impl Promotion {
 
 pub use crate::evidence::EvidenceAppend;
 
-/// Reports read promotions through their own port.
+/// What reports read of promotions and their environments, through their own port.
+pub struct ReportedFacts {
+    pub promotions: Arc<dyn PromotionRepository>,
+    pub environments: Arc<dyn crate::environments::EnvironmentRepository>,
+}
+
 #[async_trait]
-impl<T: PromotionRepository + ?Sized> crate::reports::ReportedPromotions for T {
+impl crate::reports::ReportedPromotions for ReportedFacts {
     async fn reported(&self, id: PromotionId) -> Result<Option<crate::reports::ReportedPromotion>> {
-        Ok(self.get_promotion(id).await?.map(|p| crate::reports::ReportedPromotion {
+        Ok(self.promotions.get_promotion(id).await?.map(|p| crate::reports::ReportedPromotion {
             id: p.id,
             release_id: p.release_id,
             environment_id: p.environment_id,
@@ -97,8 +102,19 @@ impl<T: PromotionRepository + ?Sized> crate::reports::ReportedPromotions for T {
 
     async fn deployed_before(&self, environment: EnvironmentId, except: PromotionId) -> Result<Option<PromotionId>> {
         let page = PageRequest { first: 2, after: None };
-        let deployed = self.list_promotions(environment, Some(PromotionStatus::Deployed), &page).await?;
+        let deployed = self.promotions.list_promotions(environment, Some(PromotionStatus::Deployed), &page).await?;
         Ok(deployed.items.into_iter().map(|(_, p)| p.id).find(|id| *id != except))
+    }
+
+    async fn reported_environment(&self, id: EnvironmentId) -> Result<Option<crate::reports::ReportedEnvironment>> {
+        let environments = self.environments.list_environments().await?;
+        let last = environments.iter().map(|e| e.order).max();
+        Ok(environments.into_iter().find(|e| e.id == id).map(|e| crate::reports::ReportedEnvironment {
+            id: e.id,
+            name: e.name.to_string(),
+            production: Some(e.order) == last,
+            url: e.url,
+        }))
     }
 }
 

@@ -124,10 +124,22 @@ pub struct ReportedPromotion {
     pub deployed: bool,
 }
 
-/// The promotions reports are about: what reports know of promotions.
+/// What a deployment report says of its environment.
+#[derive(Debug, Clone)]
+pub struct ReportedEnvironment {
+    pub id: crate::ids::EnvironmentId,
+    pub name: String,
+    pub url: Option<String>,
+    /// The last environment of the path.
+    pub production: bool,
+}
+
+/// The promotions reports are about, and their environments: what reports know of
+/// delivery, which sits above them.
 #[async_trait]
 pub trait ReportedPromotions: Send + Sync {
     async fn reported(&self, id: PromotionId) -> Result<Option<ReportedPromotion>>;
+    async fn reported_environment(&self, id: crate::ids::EnvironmentId) -> Result<Option<ReportedEnvironment>>;
     /// The promotion deployed in `environment` last before `except`, if any.
     async fn deployed_before(
         &self,
@@ -268,15 +280,14 @@ impl Reports {
             tracing::info!(%integration_id, "Jenkins keeps no deployment statuses: nothing to report");
             return Ok(None);
         }
-        let environments = self.repo.list_environments().await?;
-        let last = environments.iter().map(|e| e.order).max();
-        let environment = environments.iter().find(|e| e.id == promotion.environment_id);
-        let Some(environment) = environment else { return Ok(None) };
+        let Some(environment) = self.promotions.reported_environment(promotion.environment_id).await? else {
+            return Ok(None);
+        };
         let report = DeploymentReport {
             repository,
             commit,
-            environment: environment.name.to_string(),
-            production: Some(environment.order) == last,
+            environment: environment.name.clone(),
+            production: environment.production,
             payload: serde_json::json!({ "releaseId": release.id, "release": release.name.as_str(), "promotionId": promotion.id }),
             // A promotion cancelled since the job was queued is reported cancelled.
             state: if promotion.status == PromotionStatus::Cancelled { ReportState::Cancelled } else { job.report },

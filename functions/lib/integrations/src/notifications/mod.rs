@@ -185,7 +185,21 @@ pub struct NewSubscription {
     pub webhook_url: Option<String>,
 }
 
-pub use crate::model::slack_channel;
+/// A Slack channel id or name (`C0123ABCD`, `#deploys`): up to 80 characters.
+pub fn slack_channel(raw: &str) -> Result<String> {
+    let trimmed = raw.trim();
+    let ok = !trimmed.is_empty()
+        && trimmed.len() <= 80
+        && trimmed.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '#' | '-' | '_' | '.'));
+    if ok {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(DomainError::validation(format!(
+            "slack channel {:?} must be a channel id or #name of up to 80 letters, digits, '-', '_' and '.'",
+            trimmed.chars().take(80).collect::<String>()
+        )))
+    }
+}
 
 /// A webhook URL: `https://`, or `http://` to a host that parses as loopback (for local
 /// receivers); no user info. Where an https host resolves is checked at each delivery.
