@@ -1,50 +1,23 @@
-//! Gantry's domain: release-management types, their rules, and the use cases that apply them.
+//! Gantry's domain, at the top of the bounded contexts: promotions (request, gates,
+//! decisions, rollout, steps, rollback) and the deployer that runs their jobs, and ChatOps
+//! and the notifier, which drive and announce them. Below sit, each a crate naming only those
+//! under it: `gantry-kernel`, `gantry-catalog`, `gantry-trust`, `gantry-integrations` and
+//! `gantry-delivery`, whose modules this crate re-exports under the paths the adapters use.
 //! Nothing here knows about AWS or HTTP; storage comes in through [`ports::Repository`].
 
-pub mod agents;
-pub mod analysis;
-pub mod artifacts;
-pub mod budget;
 pub mod chatops;
-pub mod compose;
 pub mod deployer;
-pub mod deployments;
-pub mod engines;
-pub mod environments;
 #[cfg(test)]
 mod fixtures;
 pub mod notifier;
 pub mod promotions;
-pub mod steps;
-pub mod targets;
 
-pub use gantry_catalog::{builds, manifest};
-pub use gantry_integrations::{ci, events, integrations, notifications, outbound, reports, sync};
+pub use gantry_delivery::{
+    access, accounts, agents, analysis, artifacts, budget, builds, ci, compose, deployments, engines, environments,
+    events, evidence, integrations, manifest, model, notifications, outbound, ports, reports, service, sessions, steps,
+    sync, targets,
+};
 pub use gantry_kernel::{DomainError, Result, error, ids, kept, values};
-pub use gantry_trust::{access, accounts, evidence, sessions};
-
-/// The catalogue's types and the environments' (which delivery owns), under the one path
-/// the adapters know.
-pub mod model {
-    pub use crate::environments::freeze;
-    pub use crate::environments::{
-        Environment, EnvironmentPolicy, EnvironmentState, FreezeWindow, PolicyPatch, release_state,
-    };
-    pub use crate::notifications::slack_channel;
-    pub use gantry_catalog::model::*;
-}
-
-/// The catalogue's ports, and storage for the catalogue and its environments together.
-pub mod ports {
-    pub use crate::environments::{EnvironmentRepository, Repository};
-    pub use gantry_catalog::ports::*;
-}
-
-/// The catalogue's use cases, and the environments'.
-pub mod service {
-    pub use crate::environments::{EnvironmentPatch, Environments, NewEnvironment};
-    pub use gantry_catalog::service::*;
-}
 
 #[doc(hidden)]
 pub use uuid;

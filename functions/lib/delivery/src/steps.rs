@@ -8,7 +8,7 @@
 //! Waiting holds no worker: a running step is checked by delayed queue messages, and the CI
 //! system's own webhooks (`workflow_run`) bring the check forward. The step plan is copied onto
 //! the promotion when it starts, so changing an environment's steps never changes a promotion
-//! under way. [`crate::promotions`] runs the plan; this module holds its types and rules.
+//! under way. The promotions (in `gantry-domain`, above) run the plan; this module holds its types and rules.
 
 use std::collections::BTreeMap;
 
