@@ -8,19 +8,15 @@ pub mod analysis;
 pub mod artifacts;
 pub mod chatops;
 pub mod ci;
-pub mod connection;
-pub mod cost;
 pub mod delivery;
-pub mod error;
-pub mod guard;
 pub mod integrations;
-pub mod introspection;
-pub mod limits;
 pub mod loader;
 pub mod reports;
 pub mod schema;
 pub mod targets;
 pub mod types;
+
+pub use gantry_graphql_kit::{connection, cost, error, guard, introspection, limits};
 
 use async_graphql::{EmptySubscription, MergedObject, Request, Response};
 use gantry_domain::access::Principal;

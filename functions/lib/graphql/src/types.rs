@@ -395,7 +395,7 @@ impl From<model::ReleaseComparison> for ReleaseComparison {
     }
 }
 
-crate::connection::edge!(ReleaseEdge, Release);
+gantry_graphql_kit::edge!(ReleaseEdge, Release);
 
 /// A page of releases, newest first.
 #[derive(SimpleObject)]

@@ -42,7 +42,7 @@ pub struct Approval {
 
 pub struct Promotion(pub promotions::Promotion);
 
-crate::connection::connection!(PromotionConnection, PromotionEdge, Promotion);
+gantry_graphql_kit::connection!(PromotionConnection, PromotionEdge, Promotion);
 
 #[Object]
 impl Promotion {
@@ -288,7 +288,7 @@ impl PromotionMutation {
 /// previous record and signed as a JWS.
 pub struct EvidenceRecord(pub gantry_domain::evidence::EvidenceRecord);
 
-crate::connection::connection!(EvidenceConnection, EvidenceEdge, EvidenceRecord);
+gantry_graphql_kit::connection!(EvidenceConnection, EvidenceEdge, EvidenceRecord);
 
 #[Object]
 impl EvidenceRecord {

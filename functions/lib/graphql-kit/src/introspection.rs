@@ -9,9 +9,9 @@ use std::collections::HashSet;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet};
 
 /// Deep enough for the standard query's nine-level `TypeRef` fragment; still bounded.
-pub(crate) const MAX_DEPTH: usize = 20;
+pub const MAX_DEPTH: usize = 20;
 /// The standard query expands to a few hundred fields; aliasing it many times is refused.
-pub(crate) const MAX_COMPLEXITY: usize = 2_000;
+pub const MAX_COMPLEXITY: usize = 2_000;
 
 /// True when every operation of `document` is a query that selects only `__schema`,
 /// `__type` and `__typename` at its root (directly or through fragments).

@@ -2,8 +2,8 @@
 //! Fields with `first` or `limit` cost what they ask for (clamped as the services clamp
 //! it); lists without one cost an estimate of their usual length.
 
-use gantry_domain::model::RECENT_VERSIONS;
-use gantry_domain::service::{DEFAULT_PAGE, DEFAULT_VERSIONS, MAX_PAGE, MAX_VERSIONS};
+use gantry_catalog::model::RECENT_VERSIONS;
+use gantry_catalog::service::{DEFAULT_PAGE, DEFAULT_VERSIONS, MAX_PAGE, MAX_VERSIONS};
 
 /// A root list with no page argument (every component, environment, integration).
 pub const ROOT_LIST: usize = 20;

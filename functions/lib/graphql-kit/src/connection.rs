@@ -1,6 +1,7 @@
 //! The page shape every listing answers with, as Relay clients expect: edges of `cursor` and
 //! `node`, and `pageInfo`. It names no entity: each listing declares its own edge and
-//! connection types with [`edge!`] and [`connection!`] beside its node type.
+//! connection types with [`edge!`](crate::edge) and [`connection!`](crate::connection!) beside
+//! its node type.
 
 use async_graphql::SimpleObject;
 
@@ -12,6 +13,7 @@ pub struct PageInfo {
 
 /// Declares `$edge`: a `cursor` and its `node`, a `$node`, with `$edge::page`, which turns a
 /// domain page into edges (each item wrapped by `node`) and the page's info.
+#[macro_export]
 macro_rules! edge {
     ($edge:ident, $node:ty) => {
         #[derive(async_graphql::SimpleObject)]
@@ -32,12 +34,12 @@ macro_rules! edge {
         }
     };
 }
-pub(crate) use edge;
 
-/// Declares `$edge` (see [`edge!`]) and `$connection`, a page of them, newest first.
+/// Declares `$edge` (see [`edge!`](crate::edge)) and `$connection`, a page of them, newest first.
+#[macro_export]
 macro_rules! connection {
     ($connection:ident, $edge:ident, $node:ty) => {
-        $crate::connection::edge!($edge, $node);
+        $crate::edge!($edge, $node);
 
         /// A page of items, newest first.
         #[derive(async_graphql::SimpleObject)]
@@ -54,4 +56,3 @@ macro_rules! connection {
         }
     };
 }
-pub(crate) use connection;

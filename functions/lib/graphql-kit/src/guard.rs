@@ -1,8 +1,8 @@
 //! Authorization on every root field: `#[graphql(guard = "Can(resource, action)")]`.
 
 use async_graphql::{Context, Guard};
-use gantry_domain::DomainError;
-use gantry_domain::access::{Action, Principal, Resource};
+use gantry_kernel::DomainError;
+use gantry_trust::access::{Action, Principal, Resource};
 
 use crate::error::IntoGraphql;
 

@@ -1,7 +1,7 @@
 //! The one place where `DomainError` becomes a GraphQL error.
 
 use async_graphql::{ErrorExtensions, Response};
-use gantry_domain::DomainError;
+use gantry_kernel::DomainError;
 
 /// Maps a domain error to a GraphQL error with `extensions.code`.
 /// Internal detail is logged here and replaced by "internal error".
@@ -30,7 +30,7 @@ impl<T> IntoGraphql<T> for Result<T, DomainError> {
 /// document problem `GRAPHQL_VALIDATION_FAILED`.
 pub fn classify_errors(response: &mut Response) {
     for error in &mut response.errors {
-        error.message = gantry_domain::error::abridged(&error.message);
+        error.message = gantry_kernel::error::abridged(&error.message);
         let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
         if has_code {
             continue;
