@@ -156,6 +156,20 @@ fn pending_job(agent: gantry_domain::agents::AgentId) -> gantry_domain::agents::
     }
 }
 
+/// Revokes the agent straight in the table, as another API instance would: this process
+/// still holds its key.
+async fn revoked_in_the_table(app: &TestApp, id: gantry_domain::agents::AgentId) {
+    app.dynamodb
+        .update_item()
+        .table_name(&app.table)
+        .set_key(Some(gantry_store::keys::agent(id).primary()))
+        .update_expression("SET revokedAt = :at")
+        .expression_attribute_values(":at", aws_sdk_dynamodb::types::AttributeValue::S(chrono::Utc::now().to_rfc3339()))
+        .send()
+        .await
+        .unwrap();
+}
+
 /// A POST signed as the agent, with `nonce`: its status and body.
 async fn signed(
     app: &TestApp,
@@ -184,7 +198,6 @@ async fn signed_requests_claims_and_progress_hold_their_rules() {
     assert!(body["error"]["message"].as_str().unwrap().contains("replayed"), "{body}");
 
     let id = gantry_domain::agents::AgentId::parse(&agent.1).unwrap();
-    let now = chrono::Utc::now();
     let job = pending_job(id);
     assert_eq!(app.repo.put_job(&job, None).await.unwrap(), gantry_domain::agents::jobs::JobWrite::Written);
     let (status, claimed) = signed(&app, &agent, "/agent/v1/jobs/claim", json!({ "waitSeconds": 0 }), "n-2").await;
@@ -207,15 +220,7 @@ async fn signed_requests_claims_and_progress_hold_their_rules() {
     doorbell_answers_a_waiting_claim_at_once(&app, &job).await;
     without_its_doorbell_a_claim_reads_every_two_seconds(&app, &job).await;
 
-    app.dynamodb
-        .update_item()
-        .table_name(&app.table)
-        .set_key(Some(gantry_store::keys::agent(id).primary()))
-        .update_expression("SET revokedAt = :at")
-        .expression_attribute_values(":at", aws_sdk_dynamodb::types::AttributeValue::S(now.to_rfc3339()))
-        .send()
-        .await
-        .unwrap();
+    revoked_in_the_table(&app, id).await;
     let (status, body) = signed(&app, &agent, "/agent/v1/heartbeat", facts, "n-4").await;
     assert_eq!(status, 401);
     assert!(body["error"]["message"].as_str().unwrap().contains("revoked"), "{body}");
@@ -290,7 +295,6 @@ async fn a_result_is_admitted_in_the_write_that_ends_its_job() {
     let app = TestApp::spawn().await;
     let agent = enrolled(&app).await;
     let id = gantry_domain::agents::AgentId::parse(&agent.1).unwrap();
-    let now = chrono::Utc::now();
     let (first, second) = (pending_job(id), pending_job(id));
     for j in [&first, &second] {
         app.repo.put_job(j, None).await.unwrap();
@@ -320,15 +324,7 @@ async fn a_result_is_admitted_in_the_write_that_ends_its_job() {
     let (status, body) = signed(&app, &agent, &path(&first), result.clone(), "r-2").await;
     assert_eq!(status, 409, "a fresh result for an ended job: {body}");
 
-    app.dynamodb
-        .update_item()
-        .table_name(&app.table)
-        .set_key(Some(gantry_store::keys::agent(id).primary()))
-        .update_expression("SET revokedAt = :at")
-        .expression_attribute_values(":at", aws_sdk_dynamodb::types::AttributeValue::S(now.to_rfc3339()))
-        .send()
-        .await
-        .unwrap();
+    revoked_in_the_table(&app, id).await;
     let (status, body) = signed(&app, &agent, &path(&second), result, "r-3").await;
     assert!(status == 401 && body.to_string().contains("revoked"), "{body}");
     let stored = app.repo.get_job(id, second.promotion_id, second.target_id).await.unwrap().unwrap();
