@@ -72,4 +72,20 @@ mod tests {
         kept.forget(&3);
         assert_eq!(kept.get(&3), None);
     }
+
+    #[test]
+    fn get_or_keep_makes_a_value_once_and_stays_bounded() {
+        let kept = Kept::new(2);
+        let mut made = 0;
+        for _ in 0..3 {
+            kept.get_or_keep(1, || {
+                made += 1;
+                "a"
+            });
+        }
+        assert_eq!((made, kept.get(&1)), (1, Some("a")), "made once, then kept");
+        assert_eq!(kept.get_or_keep(2, || "b"), "b");
+        assert_eq!(kept.get_or_keep(3, || "c"), "c");
+        assert_eq!((kept.get(&1), kept.get(&2)), (None, None), "full: emptied before the third");
+    }
 }
