@@ -31,6 +31,7 @@ mod registry;
 mod releases;
 mod reports;
 mod rollbacks;
+mod signatures;
 mod slack;
 mod steps;
 mod takeover;

@@ -16,7 +16,7 @@ pub mod steps;
 pub mod targets;
 
 pub use gantry_catalog::{builds, manifest};
-pub use gantry_integrations::{ci, events, integrations, notifications, outbound, reports, sync};
+pub use gantry_integrations::{ci, events, integrations, notifications, outbound, reports, signatures, sync};
 pub use gantry_kernel::{DomainError, Result, error, ids, kept, values};
 pub use gantry_trust::{access, accounts, evidence, sessions};
 

@@ -14,8 +14,8 @@ pub mod promotions;
 
 pub use gantry_delivery::{
     access, accounts, agents, analysis, artifacts, budget, builds, ci, compose, deployments, engines, environments,
-    events, evidence, integrations, manifest, model, notifications, outbound, ports, reports, service, sessions, steps,
-    sync, targets,
+    events, evidence, integrations, manifest, model, notifications, outbound, ports, reports, service, sessions,
+    signatures, steps, sync, targets,
 };
 pub use gantry_kernel::{DomainError, Result, error, ids, kept, values};
 

@@ -1,7 +1,10 @@
 //! Reading OCI registries with oci-client: tag → digest (HEAD, with the Accept headers for
 //! Docker v2 manifests and manifest lists and OCI manifests and indexes, so the digest is
-//! the one the registry stores, never a converted schema1 one) and tag listing. It reads;
-//! what a digest means for a release is the domain's.
+//! the one the registry stores, never a converted schema1 one), tag listing, and the cosign
+//! signatures stored for a digest (`signatures`). It reads; what a digest means for a
+//! release is the domain's.
+
+mod signatures;
 
 use async_trait::async_trait;
 use gantry_domain::integrations::{RegistryAccess, RegistryCredentials, RegistryReader};
@@ -27,7 +30,7 @@ impl OciRegistry {
     }
 }
 
-fn host(access: &RegistryAccess) -> Result<(&str, ClientProtocol)> {
+pub(crate) fn host(access: &RegistryAccess) -> Result<(&str, ClientProtocol)> {
     if let Some(host) = access.url.strip_prefix("http://") {
         Ok((host, ClientProtocol::Http))
     } else if let Some(host) = access.url.strip_prefix("https://") {
@@ -37,11 +40,11 @@ fn host(access: &RegistryAccess) -> Result<(&str, ClientProtocol)> {
     }
 }
 
-fn client(protocol: ClientProtocol) -> Client {
+pub(crate) fn client(protocol: ClientProtocol) -> Client {
     Client::new(ClientConfig { protocol, ..Default::default() })
 }
 
-fn auth(access: &RegistryAccess) -> RegistryAuth {
+pub(crate) fn auth(access: &RegistryAccess) -> RegistryAuth {
     match &access.credentials {
         None => RegistryAuth::Anonymous,
         Some(RegistryCredentials::Basic { username, password }) => {
@@ -51,11 +54,11 @@ fn auth(access: &RegistryAccess) -> RegistryAuth {
     }
 }
 
-fn failure(err: OciDistributionError) -> DomainError {
+pub(crate) fn failure(err: OciDistributionError) -> DomainError {
     DomainError::internal(format!("registry request failed: {err}"))
 }
 
-fn not_found(err: &OciDistributionError) -> bool {
+pub(crate) fn not_found(err: &OciDistributionError) -> bool {
     match err {
         OciDistributionError::ImageManifestNotFoundError(_) => true,
         OciDistributionError::ServerError { code, .. } => *code == 404,

@@ -1,7 +1,8 @@
-//! Ed25519 signatures for the pull agent: its key pair, HTTP Message Signatures (RFC 9421)
-//! over its requests, and Gantry's signed job envelopes. It knows nothing of Gantry's
-//! domain, storage or transport; the API verifies with it and the agent signs with it.
+//! Signatures Gantry makes and checks: the pull agent's Ed25519 key pair, HTTP Message
+//! Signatures (RFC 9421) over its requests, Gantry's signed job envelopes, and cosign's
+//! key-based image signatures. It knows nothing of Gantry's domain, storage or transport.
 
+pub mod cosign;
 pub mod jobs;
 pub mod requests;
 
@@ -36,7 +37,7 @@ pub enum PublicKey {
 
 /// How a P-256 key's SubjectPublicKeyInfo starts (id-ecPublicKey, prime256v1, then the
 /// 65-byte uncompressed point as a bit string).
-const P256_SPKI_PREFIX: [u8; 26] = [
+pub(crate) const P256_SPKI_PREFIX: [u8; 26] = [
     0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
     0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
@@ -79,6 +80,12 @@ impl PublicKey {
             Some(spki) => Self::p256(&decode(spki)?),
             None => Self::ed25519(&decode(encoded.trim())?),
         }
+    }
+
+    /// A P-256 key from a PEM `PUBLIC KEY` (a SubjectPublicKeyInfo), as cosign writes its
+    /// public keys.
+    pub fn from_pem(pem: &str) -> Result<Self, SigningError> {
+        Self::p256(&pem_decode(pem, "PUBLIC KEY").ok_or(SigningError::BadPublicKey)?)
     }
 
     /// An Ed25519 key only: what an agent's own key must be.
