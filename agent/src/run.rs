@@ -41,13 +41,17 @@ impl Agent {
         self.api.post(&self.key, &self.identity.agent_id, path, body).await
     }
 
-    async fn facts(&self) -> HostFacts {
-        let docker = bollard::Docker::connect_with_unix(
+    /// The local engine, each request bounded by `timeout_seconds`.
+    fn local_engine(&self, timeout_seconds: u64) -> Result<bollard::Docker, bollard::errors::Error> {
+        bollard::Docker::connect_with_unix(
             self.docker_host.trim_start_matches("unix://"),
-            10,
+            timeout_seconds,
             bollard::API_DEFAULT_VERSION,
         )
-        .ok();
+    }
+
+    async fn facts(&self) -> HostFacts {
+        let docker = self.local_engine(10).ok();
         let docker_version = match docker {
             Some(d) => d.version().await.ok().and_then(|v| v.version),
             None => None,
@@ -133,11 +137,7 @@ impl Agent {
             Ok(payload) => payload,
             Err(why) => return failed(why),
         };
-        let docker = match bollard::Docker::connect_with_unix(
-            self.docker_host.trim_start_matches("unix://"),
-            30,
-            bollard::API_DEFAULT_VERSION,
-        ) {
+        let docker = match self.local_engine(30) {
             Ok(docker) => docker,
             Err(err) => return failed(format!("the local engine cannot be reached ({err})")),
         };
@@ -226,10 +226,13 @@ impl Agent {
         let deployed = tokio::select! {
             deployed = &mut deploy => deployed,
             () = tokio::time::sleep(PROGRESS_AFTER) => {
-                for line in std::mem::take(&mut lines) {
-                    let _ = self.post(&format!("{path}/progress"), &json!({ "message": line })).await;
-                }
-                deploy.await
+                // Posted while the driver goes on: a slow API does not hold the rollout up.
+                let posts = async {
+                    for line in std::mem::take(&mut lines) {
+                        let _ = self.post(&format!("{path}/progress"), &json!({ "message": line })).await;
+                    }
+                };
+                tokio::join!(&mut deploy, posts).0
             }
         };
         match deployed {

@@ -22,11 +22,7 @@ impl<K: Eq + Hash, V: Clone> Kept<K, V> {
     }
 
     pub fn keep(&self, key: K, value: V) {
-        let mut items = self.lock();
-        if items.len() >= self.max && !items.contains_key(&key) {
-            items.clear();
-        }
-        items.insert(key, value);
+        self.insert(&mut self.lock(), key, value);
     }
 
     /// The value kept under `key`, or `make()` kept there now, in one step: concurrent
@@ -36,16 +32,21 @@ impl<K: Eq + Hash, V: Clone> Kept<K, V> {
         if let Some(value) = items.get(&key) {
             return value.clone();
         }
-        if items.len() >= self.max {
-            items.clear();
-        }
         let value = make();
-        items.insert(key, value.clone());
+        self.insert(&mut items, key, value.clone());
         value
     }
 
     pub fn forget(&self, key: &K) {
         self.lock().remove(key);
+    }
+
+    /// Inserts into the locked map, emptying it first when it is full and `key` is new.
+    fn insert(&self, items: &mut HashMap<K, V>, key: K, value: V) {
+        if items.len() >= self.max && !items.contains_key(&key) {
+            items.clear();
+        }
+        items.insert(key, value);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, V>> {

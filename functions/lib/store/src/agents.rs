@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use gantry_domain::agents::jobs::{
     AgentJob, AgentJobRepository, AgentJobState, Ended, JobEnd, JobWrite, MAX_PROGRESS, lease_owner,
 };
-use gantry_domain::agents::{Admission, Agent, AgentId, AgentRepository, Enrollment, HostFacts, Ticket};
+use gantry_domain::agents::{Agent, AgentId, AgentRepository, Enrollment, HostFacts, Ticket};
 use gantry_domain::ids::{PromotionId, TargetId};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
@@ -161,14 +161,9 @@ impl AgentJobRepository for DynamoRepository {
     }
 
     #[instrument(skip_all, fields(agent_id = %ticket.agent), err(level = "info"))]
-    async fn admit(&self, ticket: &Ticket) -> Result<Admission> {
+    async fn admit(&self, ticket: &Ticket) -> Result<()> {
         let enrolled = self.check(&keys::agent(ticket.agent), ENROLLED)?;
-        Ok(match self.agent_write(enrolled, Some(ticket), Vec::new()).await {
-            Ok(_) => Admission::Admitted,
-            Err(err) if err == gantry_domain::agents::revoked() => Admission::Revoked,
-            Err(err) if err == gantry_domain::agents::replayed() => Admission::Replayed,
-            Err(err) => return Err(err),
-        })
+        self.agent_write(enrolled, Some(ticket), Vec::new()).await.map(drop)
     }
 
     #[instrument(skip_all, fields(agent_id = %job.agent_id, promotion_id = %job.promotion_id), err(level = "info"))]
@@ -212,8 +207,7 @@ impl AgentJobRepository for DynamoRepository {
         }
         // Refused: the request is admitted alone (a replayed or revoked one is refused as
         // such), then the job read only to say why. A line past the limit is dropped.
-        let enrolled = self.check(&keys::agent(ticket.agent), ENROLLED)?;
-        self.agent_write(enrolled, Some(ticket), Vec::new()).await?;
+        AgentJobRepository::admit(self, ticket).await?;
         match self.get::<AgentJob>(&key).await? {
             None => Err(DomainError::not_found("job of this agent", format!("{}/{}", job.0, job.1))),
             Some(j) if j.state == AgentJobState::Claimed => Ok(()),

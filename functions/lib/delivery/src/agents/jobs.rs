@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::{Admission, AgentId, JobSealer, Ticket};
+use super::{AgentId, JobSealer, Ticket};
 use crate::artifacts::{Applied, Artifact};
 use crate::deployments::{DeployJob, DeploymentRepository, DeploymentState};
 use crate::error::{DomainError, Result};
@@ -131,8 +131,9 @@ pub trait AgentJobRepository: Send + Sync {
     async fn get_job(&self, agent: AgentId, promotion: PromotionId, target: TargetId) -> Result<Option<AgentJob>>;
     /// The agent's jobs that are pending or claimed.
     async fn open_jobs(&self, agent: AgentId) -> Result<Vec<AgentJob>>;
-    /// Admits a signed request that writes nothing else, in one write.
-    async fn admit(&self, ticket: &Ticket) -> Result<Admission>;
+    /// Admits a signed request that writes nothing else, in one write: [`super::replayed`]
+    /// or [`super::revoked`] when it may not go on.
+    async fn admit(&self, ticket: &Ticket) -> Result<()>;
     /// Pending → claimed with its first progress line, and the job added to the current jobs
     /// of its agent (which must not be revoked), in one write that admits `ticket` when
     /// given; `false` when the job was not pending (and nothing was written).
@@ -344,7 +345,7 @@ impl AgentJobs {
                 }
             }
             if let Some(ticket) = unadmitted.take() {
-                self.repo.admit(ticket).await?.into_result()?;
+                self.repo.admit(ticket).await?;
             }
             open.retain(|j| j.state == AgentJobState::Claimed && j.deadline > now);
             let left = until.saturating_duration_since(tokio::time::Instant::now());
@@ -365,7 +366,7 @@ impl AgentJobs {
     /// Refuses a request with `err`, once it is admitted: a replayed or revoked request is
     /// refused as such first.
     async fn refuse<T>(&self, ticket: &Ticket, err: DomainError) -> Result<T> {
-        self.repo.admit(ticket).await?.into_result()?;
+        self.repo.admit(ticket).await?;
         Err(err)
     }
 

@@ -127,27 +127,6 @@ pub struct Ticket {
     pub until: DateTime<Utc>,
 }
 
-/// Whether a signed request may go on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    Admitted,
-    /// Its nonce was seen already.
-    Replayed,
-    /// The agent was revoked (or is gone).
-    Revoked,
-}
-
-impl Admission {
-    /// `Ok` when admitted, else the refusal to answer with.
-    pub fn into_result(self) -> Result<()> {
-        match self {
-            Self::Admitted => Ok(()),
-            Self::Replayed => Err(replayed()),
-            Self::Revoked => Err(revoked()),
-        }
-    }
-}
-
 /// Agents whose keys one process keeps at most: a key never changes, and whether the agent
 /// may still make requests is checked in the write that admits each request.
 const MAX_SIGNERS: usize = 10_000;
