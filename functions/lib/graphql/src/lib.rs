@@ -39,6 +39,7 @@ pub struct Query(
     accounts::AccountQuery,
     delivery::promotions::PromotionQuery,
     delivery::promotions::EvidenceQuery,
+    delivery::signatures::SignatureQuery,
     chatops::ChatQuery,
     agents::AgentQuery,
 );

@@ -315,6 +315,9 @@ pub struct EnvironmentPolicyInput {
     pub auto_promote: Option<bool>,
     /// A failed deployment here rolls back by itself.
     pub auto_rollback: Option<bool>,
+    /// Gate: the keys image signatures must verify under, replacing those set (at most 16;
+    /// an empty list removes the gate).
+    pub signing_keys: Option<Vec<crate::delivery::signatures::SigningKeyInput>>,
 }
 
 impl EnvironmentPolicyInput {
@@ -332,6 +335,7 @@ impl EnvironmentPolicyInput {
             manual_only: self.manual_only,
             auto_promote: self.auto_promote,
             auto_rollback: self.auto_rollback,
+            signing_keys: self.signing_keys.map(|keys| keys.into_iter().map(|k| (k.name, k.pem)).collect()),
         })
     }
 }

@@ -10,6 +10,7 @@ use tracing::instrument;
 
 use crate::error::{DomainError, Result};
 use crate::events::RegistrySource;
+use crate::model::Component;
 use crate::values::{Digest, Name, display_text};
 
 pub use crate::ids::IntegrationId;
@@ -215,6 +216,37 @@ impl Integrations {
             .as_ref()
             .map(|sealed| serde_json::from_slice(&self.secrets.open(sealed)?).map_err(DomainError::internal))
             .transpose()
+    }
+
+    /// How a component's registry is read: through the integration the component names, or
+    /// the one whose host its image repository starts with; and the repository's path there.
+    pub async fn registry_for(&self, component: &Component) -> Result<(RegistryAccess, String)> {
+        let integration = match &component.registry_integration_id {
+            Some(id) => self.get(IntegrationId::parse(id)?).await?,
+            None => {
+                let image = component.image_repository.as_str();
+                self.list()
+                    .await?
+                    .into_iter()
+                    .find(|i| image.starts_with(&format!("{}/", i.host())))
+                    .ok_or_else(|| DomainError::Unresolvable(format!("no registry integration serves {image}")))?
+            }
+        };
+        Ok((self.access(&integration)?, repository_path(component)))
+    }
+
+    /// The address and credentials an integration's registry is read with.
+    pub fn access(&self, integration: &RegistryIntegration) -> Result<RegistryAccess> {
+        Ok(RegistryAccess { url: integration.url.clone(), credentials: self.credentials(integration)? })
+    }
+}
+
+/// The repository path inside the registry: the image repository without its host.
+pub fn repository_path(component: &Component) -> String {
+    let image = component.image_repository.as_str();
+    match image.split_once('/') {
+        Some((host, path)) if host.contains('.') || host.contains(':') || host == "localhost" => path.to_owned(),
+        _ => image.to_owned(),
     }
 }
 

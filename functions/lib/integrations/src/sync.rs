@@ -8,8 +8,8 @@ use tracing::instrument;
 
 use crate::error::{DomainError, Result};
 use crate::events::{ImageAction, QueuedImageEvent};
-use crate::ids::{ComponentId, IntegrationId, VersionMapId};
-use crate::integrations::{Integrations, RegistryAccess, RegistryIntegration, RegistryReader};
+use crate::ids::{ComponentId, VersionMapId};
+use crate::integrations::{Integrations, RegistryAccess, RegistryReader};
 use crate::model::{Component, VersionMap, VersionSource};
 use crate::ports::Repository;
 use crate::service::{Actor, Catalog, NewReleaseFromLatest};
@@ -82,10 +82,10 @@ impl VersionSync {
             Some(found) => found,
             None => self.integrations.get(queued.integration_id).await?,
         };
-        let access = self.access(&integration)?;
+        let access = self.integrations.access(&integration)?;
         let mut applied = Applied::default();
         for component in components {
-            let repository = repository_path(&component);
+            let repository = crate::integrations::repository_path(&component);
             match event.action {
                 ImageAction::TagDeleted => {
                     applied.removed += self.retire_tag(&component, &access, &repository, tag).await?;
@@ -118,9 +118,7 @@ impl VersionSync {
     #[instrument(skip_all, fields(component_id = %component_id), err(level = "info"))]
     pub async fn sync_component(&self, component_id: ComponentId, force_refresh: bool) -> Result<SyncReport> {
         let component = self.catalog.component(component_id).await?;
-        let integration = self.integration_for(&component).await?;
-        let access = self.access(&integration)?;
-        let repository = repository_path(&component);
+        let (access, repository) = self.integrations.registry_for(&component).await?;
         let mut report = SyncReport::default();
         for tag in self.registry.tags(&access, &repository).await? {
             if semver_from_tag(&tag).is_none() {
@@ -247,33 +245,5 @@ impl VersionSync {
             Err(DomainError::Conflict(_)) => Ok(None),
             Err(err) => Err(err),
         }
-    }
-
-    /// The integration a component's registry is read through: the one it names, or the one
-    /// whose host its image repository starts with.
-    async fn integration_for(&self, component: &Component) -> Result<RegistryIntegration> {
-        if let Some(id) = &component.registry_integration_id {
-            return self.integrations.get(IntegrationId::parse(id)?).await;
-        }
-        let image = component.image_repository.as_str();
-        self.integrations
-            .list()
-            .await?
-            .into_iter()
-            .find(|i| image.starts_with(&format!("{}/", i.host())))
-            .ok_or_else(|| DomainError::Unresolvable(format!("no registry integration serves {image}")))
-    }
-
-    fn access(&self, integration: &RegistryIntegration) -> Result<RegistryAccess> {
-        Ok(RegistryAccess { url: integration.url.clone(), credentials: self.integrations.credentials(integration)? })
-    }
-}
-
-/// The repository path inside the registry: the image repository without its host.
-fn repository_path(component: &Component) -> String {
-    let image = component.image_repository.as_str();
-    match image.split_once('/') {
-        Some((host, path)) if host.contains('.') || host.contains(':') || host == "localhost" => path.to_owned(),
-        _ => image.to_owned(),
     }
 }

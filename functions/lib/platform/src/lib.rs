@@ -19,6 +19,7 @@ use gantry_domain::integrations::Integrations;
 use gantry_domain::notifications::Subscriptions;
 use gantry_domain::notifier::Notifier;
 use gantry_domain::reports::Reports;
+use gantry_domain::signatures::SignatureChecks;
 use gantry_gateway::chat::SlackIntake;
 
 use gantry_domain::deployer::Deployer;
@@ -146,6 +147,7 @@ impl AppState {
         let catalog = Catalog::new(repo.clone(), repo.clone());
         let environments = gantry_domain::service::Environments::new(repo.clone());
         let registry = Arc::new(gantry_registry::OciRegistry::new());
+        let signatures = SignatureChecks::new(repo.clone(), integrations.clone(), registry.clone());
         let sync = VersionSync::new(catalog.clone(), repo.clone(), integrations.clone(), registry);
         let (accounts, auth) = authenticator(&config, &repo);
         let targets = Targets::new(repo.clone(), repo.clone()).with_agents(repo.clone());
@@ -169,6 +171,7 @@ impl AppState {
             },
             artifacts: repo.clone(),
             events: Arc::new(notify_jobs.clone()),
+            signatures,
         };
         let nudges = Nudges { watches: repo.clone(), queue: Arc::new(deploy_jobs.clone()) };
         let intake = Intake::new(

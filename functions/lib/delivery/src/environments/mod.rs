@@ -106,6 +106,9 @@ pub struct EnvironmentPolicy {
     pub auto_promote: bool,
     /// A failed deployment here rolls back by itself.
     pub auto_rollback: bool,
+    /// Gate: every component's digest carries a cosign signature that verifies under one
+    /// of these keys; no gate when empty.
+    pub signing_keys: Vec<crate::signatures::TrustedKey>,
 }
 
 impl Default for EnvironmentPolicy {
@@ -118,6 +121,7 @@ impl Default for EnvironmentPolicy {
             manual_only: false,
             auto_promote: false,
             auto_rollback: false,
+            signing_keys: Vec::new(),
         }
     }
 }
@@ -132,6 +136,8 @@ pub struct PolicyPatch {
     pub manual_only: Option<bool>,
     pub auto_promote: Option<bool>,
     pub auto_rollback: Option<bool>,
+    /// The signing keys, each a name and a PEM, replacing the ones set.
+    pub signing_keys: Option<Vec<(String, String)>>,
 }
 
 impl EnvironmentPolicy {
@@ -161,11 +167,32 @@ impl EnvironmentPolicy {
         p.manual_only = patch.manual_only.unwrap_or(p.manual_only);
         p.auto_promote = patch.auto_promote.unwrap_or(p.auto_promote);
         p.auto_rollback = patch.auto_rollback.unwrap_or(p.auto_rollback);
+        if let Some(keys) = patch.signing_keys {
+            p.signing_keys = signing_keys(keys)?;
+        }
         if p.manual_only && p.auto_promote {
             return Err(DomainError::validation("an environment cannot be both manualOnly and autoPromote"));
         }
         Ok(p)
     }
+}
+
+/// Keys checked one by one, at most [`TrustedKey::MAX`](crate::signatures::TrustedKey::MAX),
+/// each name once.
+fn signing_keys(keys: Vec<(String, String)>) -> Result<Vec<crate::signatures::TrustedKey>> {
+    use crate::signatures::TrustedKey;
+    if keys.len() > TrustedKey::MAX {
+        return Err(DomainError::validation(format!("signingKeys takes at most {} keys", TrustedKey::MAX)));
+    }
+    let mut parsed: Vec<TrustedKey> = Vec::with_capacity(keys.len());
+    for (name, pem) in keys {
+        let key = TrustedKey::parse(&name, &pem)?;
+        if parsed.iter().any(|k| k.name == key.name) {
+            return Err(DomainError::validation(format!("signingKeys names {} twice", key.name)));
+        }
+        parsed.push(key);
+    }
+    Ok(parsed)
 }
 
 /// One row of a release's state: an environment and how the release stands there.

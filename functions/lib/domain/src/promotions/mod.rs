@@ -182,6 +182,8 @@ pub struct Rollout {
     pub artifacts: Arc<dyn crate::artifacts::ArtifactRepository>,
     /// Where events for notifications and approval cards are published.
     pub events: Arc<dyn crate::notifications::EventSink>,
+    /// What judges the signatures of a release's images.
+    pub signatures: crate::signatures::SignatureChecks,
 }
 
 #[derive(Clone)]
@@ -231,6 +233,7 @@ mod rollback;
 mod rollout;
 mod steps;
 
+pub use request::PolicyEvaluation;
 pub use steps::StepRunner;
 
 impl Promotions {

@@ -1,6 +1,7 @@
 //! Requesting a promotion, and the gates that decide whether it may go ahead.
 
 use super::*;
+use crate::signatures::ComponentVerdict;
 
 impl Promotions {
     /// Requests a promotion of `release` into `environment`.
@@ -14,14 +15,7 @@ impl Promotions {
         automatic: bool,
     ) -> Result<Promotion> {
         let comment = long_text("comment", comment, 2000)?;
-        let release =
-            self.repo.get_release(release_id).await?.ok_or_else(|| DomainError::not_found("release", release_id))?;
-        let environments = self.repo.list_environments().await?;
-        let environment = environments
-            .iter()
-            .find(|e| e.id == environment_id)
-            .cloned()
-            .ok_or_else(|| DomainError::not_found("environment", environment_id))?;
+        let (release, environments, environment) = self.subject(release_id, environment_id).await?;
         if release.status == ReleaseStatus::Deprecated {
             return Err(DomainError::conflict(format!(
                 "release {} is deprecated and cannot be promoted",
@@ -31,8 +25,8 @@ impl Promotions {
         if release.status == ReleaseStatus::Draft {
             return Err(DomainError::conflict(format!("release {} is a draft; mark it READY first", release.name)));
         }
-        let previous = environments.iter().filter(|e| e.order < environment.order).max_by_key(|e| e.order);
-        let gates = self.evaluate(&release, &environment, previous, automatic).await?;
+        let previous = previous_of(&environments, &environment);
+        let (gates, signatures) = self.evaluate(&release, &environment, previous, automatic).await?;
         if let Some(failed) = gates.iter().find(|g| !g.passed) {
             return Err(DomainError::conflict(format!("gate {} did not pass: {}", failed.gate, failed.detail)));
         }
@@ -65,7 +59,7 @@ impl Promotions {
                 &requester.subject,
                 requester.stamp(json!({ "release": release.name, "environment": environment.name, "comment": promotion.comment, "automatic": automatic })),
             ),
-            self.draft(&promotion, "gate_evaluation", "gantry", json!({ "gates": promotion.gates, "status": promotion.status.as_str() })),
+            self.draft(&promotion, "gate_evaluation", "gantry", gate_payload(&promotion, &signatures)),
         ];
         let drafts = match overridden {
             Some(payload) => {
@@ -81,14 +75,46 @@ impl Promotions {
         Ok(promotion)
     }
 
-    /// The gates of `environment` for `release`: what they read, then [`gates::evaluate`].
+    /// The gates a promotion of the release into the environment would meet now, without
+    /// requesting one: a dry run of the request's gates, each with its reasons.
+    #[instrument(skip_all, fields(release_id = %release_id, environment_id = %environment_id), err(level = "info"))]
+    pub async fn evaluate_policy(
+        &self,
+        release_id: ReleaseId,
+        environment_id: EnvironmentId,
+    ) -> Result<PolicyEvaluation> {
+        let (release, environments, environment) = self.subject(release_id, environment_id).await?;
+        let previous = previous_of(&environments, &environment);
+        let (gates, signatures) = self.evaluate(&release, &environment, previous, false).await?;
+        Ok(PolicyEvaluation { gates, signatures })
+    }
+
+    /// The release and the environment a request names, with every environment.
+    async fn subject(
+        &self,
+        release_id: ReleaseId,
+        environment_id: EnvironmentId,
+    ) -> Result<(Release, Vec<Environment>, Environment)> {
+        let release =
+            self.repo.get_release(release_id).await?.ok_or_else(|| DomainError::not_found("release", release_id))?;
+        let environments = self.repo.list_environments().await?;
+        let environment = environments
+            .iter()
+            .find(|e| e.id == environment_id)
+            .cloned()
+            .ok_or_else(|| DomainError::not_found("environment", environment_id))?;
+        Ok((release, environments, environment))
+    }
+
+    /// The gates of `environment` for `release`: what they read, then [`gates::evaluate`],
+    /// and the signature gate with the verdicts it used when the environment names keys.
     pub(super) async fn evaluate(
         &self,
         release: &Release,
         environment: &Environment,
         previous: Option<&Environment>,
         automatic: bool,
-    ) -> Result<Vec<GateResult>> {
+    ) -> Result<(Vec<GateResult>, Vec<ComponentVerdict>)> {
         let records = self.repo.release_environment_records(release.id).await?;
         let previous = previous.map(|p| (p, records.iter().find(|r| r.environment_id == p.id)));
         let commit = release.source_ref.as_ref().and_then(|s| s.commit_sha.as_deref());
@@ -108,8 +134,43 @@ impl Promotions {
             automatic,
             now: Utc::now(),
         };
-        Ok(gates::evaluate(&inputs))
+        let mut results = gates::evaluate(&inputs);
+        let signatures = self.rollout.signatures.check(release, &environment.policy.signing_keys).await?;
+        if !environment.policy.signing_keys.is_empty() {
+            results.push(gates::signatures(&signatures));
+        }
+        Ok((results, signatures))
     }
+}
+
+/// What a dry run of a promotion's gates found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyEvaluation {
+    pub gates: Vec<GateResult>,
+    /// Each component's signature verdict, when the environment names signing keys.
+    pub signatures: Vec<ComponentVerdict>,
+}
+
+impl PolicyEvaluation {
+    /// Whether a promotion would pass every gate.
+    pub fn allowed(&self) -> bool {
+        self.gates.iter().all(|g| g.passed)
+    }
+}
+
+/// The environment before `environment` on the path.
+fn previous_of<'a>(environments: &'a [Environment], environment: &Environment) -> Option<&'a Environment> {
+    environments.iter().filter(|e| e.order < environment.order).max_by_key(|e| e.order)
+}
+
+/// The gate evaluation's evidence: each gate, and the verdict on each component's signatures
+/// when they were checked.
+pub(super) fn gate_payload(promotion: &Promotion, signatures: &[ComponentVerdict]) -> serde_json::Value {
+    let mut payload = json!({ "gates": promotion.gates, "status": promotion.status.as_str() });
+    if !signatures.is_empty() {
+        payload["signatures"] = json!(signatures);
+    }
+    payload
 }
 
 impl Promotions {

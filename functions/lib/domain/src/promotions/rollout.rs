@@ -4,12 +4,17 @@
 use super::*;
 use crate::ci::ReportState;
 use crate::model::DeployedComponent;
+use crate::signatures::ComponentVerdict;
 
 impl Promotions {
     /// Starts deploying an approved promotion: one deployment per target, written with the
     /// promotion's move to `DEPLOYING`, then one queued job per target.
     #[instrument(skip_all, fields(promotion_id = %approved.id), err(level = "info"))]
     pub(super) async fn deploy(&self, approved: Promotion) -> Result<Promotion> {
+        let signatures = match self.signatures_at_deploy(&approved).await? {
+            Ok(verdicts) => verdicts,
+            Err(refused) => return Ok(refused),
+        };
         let targets = self.rollout.targets.targets_of(approved.environment_id).await?;
         self.release_moves(approved.release_id, ReleaseStatus::Promoting).await?;
         let now = Utc::now();
@@ -37,7 +42,11 @@ impl Promotions {
         after.updated_at = now;
         after.revision = approved.revision + 1;
         let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
-        let drafts = vec![self.draft(&after, "deployment_started", "gantry", json!({ "targets": names }))];
+        let mut started = json!({ "targets": names });
+        if !signatures.is_empty() {
+            started["signatures"] = json!(signatures);
+        }
+        let drafts = vec![self.draft(&after, "deployment_started", "gantry", started)];
         self.write(Write::Begin(&approved, &deployments), &after, drafts, "gantry").await?;
         let jobs: Vec<DeployJob> = deployments
             .iter()
@@ -53,6 +62,34 @@ impl Promotions {
         self.announce(after.id, ReportState::Queued).await;
         tracing::info!(targets = jobs.len(), "deployment started");
         Ok(after)
+    }
+
+    /// The signature gate again just before deploying, since a key may have been removed
+    /// since the request: the verdicts when it passes (none when the environment names no
+    /// key), else the promotion failed, with the verdicts sealed as evidence.
+    async fn signatures_at_deploy(
+        &self,
+        approved: &Promotion,
+    ) -> Result<std::result::Result<Vec<ComponentVerdict>, Promotion>> {
+        let keys = self.environment(approved.environment_id).await?.policy.signing_keys;
+        if keys.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        let id = approved.release_id;
+        let release = self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))?;
+        let verdicts = self.rollout.signatures.check(&release, &keys).await?;
+        let gate = gates::signatures(&verdicts);
+        if gate.passed {
+            return Ok(Ok(verdicts));
+        }
+        let mut after = approved.clone();
+        after.status = PromotionStatus::Failed;
+        after.reason = Some(format!("gate signatures did not pass at deploy: {}", gate.detail));
+        let payload = json!({ "gate": gate, "signatures": verdicts, "status": after.status.as_str() });
+        let saved = self.save(approved, after, "signature_check", "gantry", payload).await?;
+        tracing::warn!(promotion_id = %saved.id, "signatures refused at deploy");
+        self.announce(saved.id, ReportState::Failure).await;
+        Ok(Err(saved))
     }
 
     /// Stores a new promotion with its evidence, on the current chain head.

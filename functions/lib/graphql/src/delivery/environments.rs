@@ -56,6 +56,11 @@ impl Environment {
     async fn auto_rollback(&self) -> bool {
         self.0.policy.auto_rollback
     }
+    /// Gate: every component must carry a cosign signature that verifies under one of
+    /// these keys; no gate when empty.
+    async fn signing_keys(&self) -> Vec<crate::delivery::signatures::SigningKey> {
+        self.0.policy.signing_keys.iter().cloned().map(crate::delivery::signatures::SigningKey).collect()
+    }
     /// When promotions into it wait, unless an approver overrides the freeze.
     async fn freeze_windows(&self) -> Vec<crate::delivery::freeze::FreezeWindowView> {
         crate::delivery::freeze::windows(&self.0)

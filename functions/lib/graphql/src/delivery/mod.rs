@@ -5,6 +5,7 @@
 pub mod environments;
 pub mod freeze;
 pub mod promotions;
+pub mod signatures;
 pub mod steps;
 
 pub use environments::Environment;

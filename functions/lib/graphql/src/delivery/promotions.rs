@@ -27,10 +27,16 @@ pub enum PromotionStatus {
 
 #[derive(SimpleObject)]
 pub struct GateResult {
-    /// `previous_environment`, `build_success`, `min_soak` or `manual_only`.
+    /// `previous_environment`, `build_success`, `min_soak`, `manual_only` or `signatures`.
     pub gate: String,
     pub passed: bool,
     pub detail: String,
+}
+
+impl From<&promotions::GateResult> for GateResult {
+    fn from(g: &promotions::GateResult) -> Self {
+        Self { gate: g.gate.clone(), passed: g.passed, detail: g.detail.clone() }
+    }
 }
 
 #[derive(SimpleObject)]
@@ -75,11 +81,7 @@ impl Promotion {
     /// Every gate evaluated when the promotion was requested.
     #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     async fn gates(&self) -> Vec<GateResult> {
-        self.0
-            .gates
-            .iter()
-            .map(|g| GateResult { gate: g.gate.clone(), passed: g.passed, detail: g.detail.clone() })
-            .collect()
+        self.0.gates.iter().map(GateResult::from).collect()
     }
     #[graphql(complexity = "crate::cost::list(crate::cost::NESTED_LIST, child_complexity)")]
     async fn approvals(&self) -> Vec<Approval> {
