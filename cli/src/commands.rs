@@ -19,6 +19,7 @@ pub async fn dispatch(command: Command, c: &Client, out: &Out, login: (String, O
         Command::Release(ReleaseCommand::List { status, first }) => list_releases(c, out, status, first).await,
         Command::Release(ReleaseCommand::Show { release }) => show_release(c, out, &release).await,
         Command::Release(ReleaseCommand::Compare { release, other }) => compare(c, out, &release, &other).await,
+        Command::Release(ReleaseCommand::Verify { release, env }) => verify_release(c, out, &release, &env).await,
         Command::Promote { release, to, comment, wait, timeout } => {
             let release_id = release_id(c, &release).await?;
             let environment_id = environment_id(c, &to).await?;
@@ -262,6 +263,49 @@ async fn compare(c: &Client, out: &Out, release: &str, other: &str) -> Result<()
         table(&["COMPONENT", "VERSION", "DIGEST"], rows)
     });
     Ok(())
+}
+
+/// The dry run of a promotion: each gate, then each component's verified facts.
+async fn verify_release(c: &Client, out: &Out, release: &str, environment: &str) -> Result<()> {
+    let (release_id, environment_id) = (release_id(c, release).await?, environment_id(c, environment).await?);
+    let (data, raw) = c.answer::<EvaluatePolicy>(evaluate_policy::Variables { release_id, environment_id }).await?;
+    let verdict = data.evaluate_policy;
+    out.print(&raw["evaluatePolicy"], &verdict, |v| {
+        let allowed = if v.allowed { "may be promoted" } else { "may NOT be promoted" };
+        let mut lines = vec![format!("{release} → {environment}: {allowed}")];
+        let gates = v
+            .gates
+            .iter()
+            .map(|g| vec![g.gate.clone(), (if g.passed { "pass" } else { "FAIL" }).into(), g.detail.clone()]);
+        lines.extend(table(&["GATE", "", "DETAIL"], gates.collect()));
+        if let Some(policy) = &v.policy {
+            lines.push(String::new());
+            lines.push(format!("admission policy {}", short_digest(policy)));
+            let rows = v.components.iter().map(|x| {
+                let vulns: Vec<String> =
+                    x.vulnerabilities.iter().map(|s| format!("{} {}", s.count, s.severity)).collect();
+                vec![
+                    x.component.clone(),
+                    short_digest(&x.digest),
+                    format!("{}{}", word(&x.signature), x.key.as_ref().map(|k| format!(" ({k})")).unwrap_or_default()),
+                    x.builders.join(" "),
+                    x.sboms.join(" "),
+                    vulns.join(", "),
+                ]
+            });
+            lines.extend(table(
+                &["COMPONENT", "DIGEST", "SIGNATURE", "BUILDER", "SBOM", "VULNERABILITIES"],
+                rows.collect(),
+            ));
+            lines.extend(v.denials.iter().map(|d| format!("denied: {d}")));
+        }
+        lines
+    });
+    if verdict.allowed {
+        Ok(())
+    } else {
+        Err(CliError::new(Exit::Refused, format!("{release} may not be promoted into {environment}")))
+    }
 }
 
 async fn verify(c: &Client, out: &Out, environment: &str) -> Result<()> {

@@ -144,6 +144,15 @@ enum ReleaseCommand {
     Show { release: String },
     /// What changed from one release to another.
     Compare { release: String, other: String },
+    /// Whether the release may be promoted into an environment now, and why: every gate,
+    /// and what is verified about each component's image (signature, provenance, SBOM,
+    /// vulnerabilities). Exits 4 when it may not.
+    Verify {
+        release: String,
+        /// The environment, by name or id.
+        #[arg(long)]
+        env: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -38,3 +38,4 @@ operation!(Progress);
 operation!(VerifyEvidence);
 operation!(Agents);
 operation!(RevokeAgent);
+operation!(EvaluatePolicy);

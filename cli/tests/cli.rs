@@ -278,3 +278,33 @@ async fn agents_are_listed_and_revoked() {
     assert_eq!(unknown.code, 3, "{}", unknown.stderr);
     assert!(unknown.stderr.contains("no agent is named"), "{}", unknown.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn release_verify_shows_each_gate_and_fails_when_the_policy_refuses() {
+    let app = TestApp::spawn().await;
+    let env = [("GANTRY_URL", app.url.as_str()), ("GANTRY_TOKEN", app.token.as_str())];
+    let web = app.create_component("web").await;
+    app.add_version(&web, "1.0.0", &digest("web-1")).await;
+    let signed_only = "package gantry.admission\nimport rego.v1\ndeny contains msg if {\n\tsome c in input.components\n\tc.signature.verdict != \"verified\"\n\tmsg := sprintf(\"%s: unsigned (rule signed)\", [c.component])\n}";
+    app.create_environment("dev", 10).await;
+    app.create_environment_with(json!({ "name": "guarded", "order": 20, "admissionPolicy": signed_only })).await;
+    app.ready_release("web-1.0.0", json!([{ "componentId": web, "version": "1.0.0" }])).await;
+
+    let open = gantry(&env, &["release", "verify", "web-1.0.0", "--env", "dev"]).await;
+    assert_eq!(open.code, 0, "{}{}", open.stdout, open.stderr);
+    assert!(open.stdout.contains("web-1.0.0 → dev: may be promoted"), "{}", open.stdout);
+
+    let guarded = gantry(&env, &["release", "verify", "web-1.0.0", "--env", "guarded"]).await;
+    assert_eq!(guarded.code, 4, "{}{}", guarded.stdout, guarded.stderr);
+    let gate = guarded.stdout.lines().find(|l| l.starts_with("supply_chain")).unwrap_or_default();
+    assert!(gate.contains("FAIL") && gate.ends_with("web: unsigned (rule signed)"), "{}", guarded.stdout);
+    assert!(guarded.stdout.contains("denied: web: unsigned (rule signed)"), "{}", guarded.stdout);
+    let json = gantry(&env, &["release", "verify", "web-1.0.0", "--env", "guarded", "--json"]).await;
+    let verdict = json.json();
+    assert_eq!(
+        (verdict["allowed"].clone(), verdict["components"][0]["signature"].clone()),
+        (json!(false), json!("REFUSED"))
+    );
+    let why = verdict["components"][0]["refusals"][0].as_str().unwrap();
+    assert!(why.contains("no registry integration serves"), "fails closed: {why}");
+}

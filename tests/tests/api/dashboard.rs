@@ -180,7 +180,7 @@ async fn sessions_are_httponly_cookies_and_forms_need_their_csrf_token() {
 }
 
 /// Signs `token` in over HTTP; the session cookie (`name=value`).
-async fn sign_in(app: &TestApp, http: &reqwest::Client, token: &str) -> String {
+pub(crate) async fn sign_in(app: &TestApp, http: &reqwest::Client, token: &str) -> String {
     let body = format!("token={}", token.replace('+', "%2B"));
     let login = http.post(format!("{}/ui/login", app.url)).body(body).send().await.unwrap();
     assert_eq!(login.status(), 303);
@@ -188,7 +188,7 @@ async fn sign_in(app: &TestApp, http: &reqwest::Client, token: &str) -> String {
 }
 
 /// The page at `path` for a session: its status and HTML.
-async fn ui(app: &TestApp, http: &reqwest::Client, session: &str, path: &str) -> (u16, String) {
+pub(crate) async fn ui(app: &TestApp, http: &reqwest::Client, session: &str, path: &str) -> (u16, String) {
     let page = http.get(format!("{}{path}", app.url)).header("cookie", session).send().await.unwrap();
     (page.status().as_u16(), page.text().await.unwrap())
 }

@@ -4,6 +4,7 @@
 use gantry_tests::app as support;
 
 mod abuse;
+mod admission;
 mod agents;
 mod analysis;
 mod auth;

@@ -24,6 +24,7 @@ mod oidc;
 mod pages;
 mod promotions;
 mod session;
+mod verdict;
 
 pub use session::{COOKIE, csrf_token};
 

@@ -99,6 +99,8 @@ fn matrix_body(
 #[derive(Deserialize)]
 pub struct CompareQuery {
     compare: Option<String>,
+    /// The environment whose supply-chain verdict is shown.
+    verify: Option<String>,
 }
 
 /// `GET /ui/releases/{id}[?compare=<other id>]`: components, where it runs, its manifest,
@@ -109,7 +111,7 @@ pub async fn release(
     Path(id): Path<String>,
     Query(query): Query<CompareQuery>,
 ) -> Response {
-    signed_in(&state, &headers, async |_| {
+    signed_in(&state, &headers, async |session| {
         let release = state.catalog.release(ReleaseId::parse(&id)?).await?;
         let where_ = state.environments.release_state(release.id).await?;
         let others = state.catalog.releases(ReleaseFilter::default(), Some(MATRIX_RELEASES), None).await?;
@@ -117,10 +119,19 @@ pub async fn release(
             Some(other) => Some(state.catalog.compare_releases(ReleaseId::parse(other)?, release.id).await?),
             None => None,
         };
-        let manifest = gantry_domain::manifest::release_manifest(&release)?;
+        let manifest = state.promotions.release_manifest(&release).await?;
         let others: Vec<Release> = others.items.into_iter().map(|(_, r)| r).filter(|r| r.id != release.id).collect();
+        let verdict = match super::verdict::chosen(&where_, query.verify.as_deref()) {
+            Some(shown) => {
+                let e = state.promotions.evaluate_policy(release.id, shown.environment.id, &session.principal).await?;
+                let guarded: Vec<&EnvironmentState> =
+                    where_.iter().filter(|s| s.environment.policy.guards_supply_chain()).collect();
+                Some(super::verdict::section(&release.id.to_string(), &guarded, shown, &e))
+            }
+            None => None,
+        };
         let body = release_body(&release, &where_, &others, compared.as_ref(), &manifest);
-        Ok((release.name.to_string(), body))
+        Ok((release.name.to_string(), html! { (body) @if let Some(v) = verdict { (v) } }))
     })
     .await
 }

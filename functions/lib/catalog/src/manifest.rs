@@ -7,20 +7,59 @@ use crate::error::{DomainError, Result};
 use crate::model::Release;
 use crate::values::{Digest, parse_semver};
 
+/// What the supply chain adds to a manifest: where each service's SBOM and attestations are
+/// stored, and the image signatures that verified.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SupplyChainRefs {
+    pub services: Vec<ServiceRefs>,
+    pub signatures: Vec<ReleaseSignature>,
+}
+
+/// Where the SBOM and attestations of the image at `digest` are (URIs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRefs {
+    pub digest: Digest,
+    pub sbom_ref: Option<String>,
+    pub attestation_ref: Option<String>,
+}
+
+/// A verified signature of one of the release's images: `cosign`, its base64 signature, and
+/// the sha256 of the key it verified under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseSignature {
+    pub signature_type: &'static str,
+    pub signature: String,
+    pub key_id: String,
+}
+
 /// Builds `{"manifest": {...}}` for a release, as `production-release-manifest.schema.json` describes.
 pub fn release_manifest(release: &Release) -> Result<Value> {
+    release_manifest_with(release, &SupplyChainRefs::default())
+}
+
+/// As [`release_manifest`], with the supply chain's references and signatures.
+pub fn release_manifest_with(release: &Release, refs: &SupplyChainRefs) -> Result<Value> {
     let services: Vec<Value> = release
         .components
         .iter()
         .map(|c| {
-            json!({
+            let mut service = json!({
                 "service_id": c.component_id.to_string(),
                 "name": c.component_name,
                 "image": c.image,
                 "tag": c.tag,
                 "digest": c.digest.as_str(),
                 "version": c.version.to_string(),
-            })
+            });
+            if let Some(found) = refs.services.iter().find(|s| s.digest == c.digest) {
+                if let Some(sbom) = &found.sbom_ref {
+                    service["sbom_ref"] = json!(sbom);
+                }
+                if let Some(attestations) = &found.attestation_ref {
+                    service["attestation_ref"] = json!(attestations);
+                }
+            }
+            service
         })
         .collect();
     let mut manifest = json!({
@@ -29,6 +68,13 @@ pub fn release_manifest(release: &Release) -> Result<Value> {
         "released_at": release.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "services": services,
     });
+    if !refs.signatures.is_empty() {
+        let signatures = refs
+            .signatures
+            .iter()
+            .map(|s| json!({ "signature_type": s.signature_type, "signature": s.signature, "key_id": s.key_id }));
+        manifest["signatures"] = Value::Array(signatures.collect());
+    }
     if let Some(display_name) = &release.display_name {
         manifest["codename"] = Value::String(display_name.clone());
     }

@@ -16,7 +16,9 @@ pub mod steps;
 pub mod targets;
 
 pub use gantry_catalog::{builds, manifest};
-pub use gantry_integrations::{ci, events, integrations, notifications, outbound, reports, signatures, sync};
+pub use gantry_integrations::{
+    admission, attestations, ci, events, integrations, notifications, outbound, reports, signatures, supply_chain, sync,
+};
 pub use gantry_kernel::{DomainError, Result, error, ids, kept, values};
 pub use gantry_trust::{access, accounts, evidence, sessions};
 
@@ -38,6 +40,6 @@ pub mod ports {
 
 /// The catalogue's use cases, and the environments'.
 pub mod service {
-    pub use crate::environments::{EnvironmentPatch, Environments, NewEnvironment};
+    pub use crate::environments::{EnvironmentPatch, Environments, NewEnvironment, PolicySource};
     pub use gantry_catalog::service::*;
 }

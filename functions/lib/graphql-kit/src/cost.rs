@@ -9,6 +9,8 @@ use gantry_catalog::service::{DEFAULT_PAGE, DEFAULT_VERSIONS, MAX_PAGE, MAX_VERS
 pub const ROOT_LIST: usize = 20;
 /// A list inside one object (a release's components, a promotion's gates).
 pub const NESTED_LIST: usize = 5;
+/// A release's manifest, which may read each image's signatures from its registry.
+pub const MANIFEST: usize = 50;
 
 /// `first` as the services read it: [`DEFAULT_PAGE`] when absent, at most [`MAX_PAGE`].
 pub fn page(first: Option<i64>) -> usize {

@@ -12,6 +12,7 @@ use gantry_domain::values::{ComponentId, EnvironmentId, ReleaseId};
 
 use gantry_domain::access::{Action, Resource, Role};
 use gantry_domain::model::PolicyPatch;
+use gantry_domain::service::PolicySource;
 
 use crate::delivery::Environment;
 use crate::error::IntoGraphql;
@@ -318,16 +319,22 @@ pub struct EnvironmentPolicyInput {
     /// Gate: the keys image signatures must verify under, replacing those set (at most 16;
     /// an empty list removes the gate).
     pub signing_keys: Option<Vec<crate::delivery::signatures::SigningKeyInput>>,
+    /// The SLSA builder ids the admission policy trusts, replacing those set (at most 32).
+    pub trusted_builders: Option<Vec<String>>,
+    /// The admission policy in Rego (package `gantry.admission`, a `deny` set of reasons);
+    /// compiled when set, refused when it does not compile. An empty string restores the
+    /// default policy.
+    pub admission_policy: Option<String>,
 }
 
 impl EnvironmentPolicyInput {
-    fn patch(self) -> async_graphql::Result<PolicyPatch> {
+    fn patch(self) -> async_graphql::Result<(PolicyPatch, PolicySource)> {
         let approver_roles = self
             .approver_roles
             .map(|r| r.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>())
             .transpose()
             .gql()?;
-        Ok(PolicyPatch {
+        let patch = PolicyPatch {
             approver_roles,
             allow_self_approval: self.allow_self_approval,
             require_build_success: self.require_build_success,
@@ -336,7 +343,10 @@ impl EnvironmentPolicyInput {
             auto_promote: self.auto_promote,
             auto_rollback: self.auto_rollback,
             signing_keys: self.signing_keys.map(|keys| keys.into_iter().map(|k| (k.name, k.pem)).collect()),
-        })
+            trusted_builders: self.trusted_builders,
+            admission_policy: None,
+        };
+        Ok((patch, PolicySource(self.admission_policy)))
     }
 }
 
@@ -495,6 +505,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: CreateEnvironmentInput,
     ) -> async_graphql::Result<Environment> {
+        let (policy, admission_policy) = input.policy.patch()?;
         let input = NewEnvironment {
             name: input.name,
             display_name: input.display_name,
@@ -502,7 +513,8 @@ impl CatalogMutation {
             required_approvals: input.required_approvals,
             url: input.url,
             slack_channel: input.slack_channel,
-            policy: input.policy.patch()?,
+            policy,
+            admission_policy,
         };
         environments(ctx).create_environment(input).await.gql().map(Environment)
     }
@@ -514,6 +526,7 @@ impl CatalogMutation {
         id: ID,
         input: UpdateEnvironmentInput,
     ) -> async_graphql::Result<Environment> {
+        let (policy, admission_policy) = input.policy.patch()?;
         let patch = EnvironmentPatch {
             name: input.name,
             display_name: input.display_name,
@@ -521,7 +534,8 @@ impl CatalogMutation {
             required_approvals: input.required_approvals,
             url: input.url,
             slack_channel: input.slack_channel,
-            policy: input.policy.patch()?,
+            policy,
+            admission_policy,
         };
         environments(ctx).update_environment(environment_id(&id)?, patch).await.gql().map(Environment)
     }

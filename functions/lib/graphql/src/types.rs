@@ -235,9 +235,14 @@ impl Release {
         let builds = ctx.data_unchecked::<gantry_domain::builds::Builds>().for_commit(commit).await.gql()?;
         Ok(builds.into_iter().map(Build).collect())
     }
-    /// The production release manifest, sealed with `manifest_digest`.
-    async fn manifest(&self) -> async_graphql::Result<Json<serde_json::Value>> {
-        gantry_domain::manifest::release_manifest(&self.0).gql().map(Json)
+    /// The production release manifest, sealed with `manifest_digest`. When the last
+    /// environment guards its supply chain, each service names its `attestation_ref` and
+    /// `sbom_ref`, and `signatures` lists the image signatures that verify under its keys
+    /// (read from the registry: costly in lists).
+    #[graphql(complexity = "crate::cost::MANIFEST")]
+    async fn manifest(&self, ctx: &Context<'_>) -> async_graphql::Result<Json<serde_json::Value>> {
+        let promotions = ctx.data_unchecked::<gantry_domain::promotions::Promotions>();
+        promotions.release_manifest(&self.0).await.gql().map(Json)
     }
 }
 

@@ -6,6 +6,8 @@
 //! signatures first (`signatures`). Delivery sits above and names them; they learn what they need
 //! of promotions and environments through their own ports (`ReportedPromotions`, events).
 
+pub mod admission;
+pub mod attestations;
 pub mod ci;
 pub mod events;
 pub mod integrations;
@@ -13,6 +15,7 @@ pub mod notifications;
 pub mod outbound;
 pub mod reports;
 pub mod signatures;
+pub mod supply_chain;
 pub mod sync;
 
 pub use gantry_catalog::{model, ports, service};

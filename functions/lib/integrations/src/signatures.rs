@@ -1,22 +1,16 @@
 //! Supply-chain facts of an image, by digest, starting with its cosign signatures: whether a
 //! signature stored for the digest verifies under a key the caller trusts. Registries are
 //! read, and signatures checked, through [`ImageSignatures`]; the registry protocol and the
-//! cryptography are the adapters'. [`SignatureChecks`] judges every component of a release.
-
-use std::sync::Arc;
+//! cryptography are the adapters'.
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
-use tracing::instrument;
 
 use crate::error::{DomainError, Result};
-use crate::integrations::{Integrations, RegistryAccess};
-use crate::model::{Release, ReleaseComponent};
-use crate::ports::Repository;
+use crate::integrations::RegistryAccess;
 use crate::values::Digest;
-use gantry_kernel::kept::Kept;
 
 /// A public key signatures are checked against: a PEM `PUBLIC KEY` (ECDSA P-256, as cosign
 /// makes them), and the name verdicts give it.
@@ -77,7 +71,12 @@ impl TrustedKey {
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum SignatureVerdict {
     /// A signature of this digest verifies under the named key.
-    Verified { key: String },
+    Verified {
+        key: String,
+        /// The signature that verified (base64), for the release manifest; not in evidence.
+        #[serde(skip)]
+        signature: String,
+    },
     /// No signature is stored for this digest.
     Unsigned,
     /// Signatures are stored, and none stands for this image under a trusted key: why not,
@@ -93,7 +92,7 @@ impl SignatureVerdict {
     /// In a sentence, for refusals and evidence.
     pub fn describe(&self) -> String {
         match self {
-            Self::Verified { key } => format!("signed with key {key}"),
+            Self::Verified { key, .. } => format!("signed with key {key}"),
             Self::Unsigned => "not signed".to_owned(),
             Self::Refused { reasons } => format!("no signature stands for it: {}", reasons.join("; ")),
         }
@@ -111,112 +110,20 @@ pub trait ImageSignatures: Send + Sync {
         digest: &Digest,
         keys: &[TrustedKey],
     ) -> Result<SignatureVerdict>;
-}
 
-/// One component of a release, judged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ComponentVerdict {
-    pub component: String,
-    pub digest: Digest,
-    #[serde(flatten)]
-    pub verdict: SignatureVerdict,
-}
-
-impl ComponentVerdict {
-    /// The component, its digest and the verdict, for a gate's detail.
-    pub fn describe(&self) -> String {
-        format!("{} ({}): {}", self.component, self.digest, self.verdict.describe())
-    }
-}
-
-/// Verified digests kept per process.
-const KEPT: usize = 4096;
-
-/// Judges the components of releases under an environment's keys. A verified signature
-/// cannot stop verifying under the same keys, so that verdict is kept per digest and key
-/// set; any other is asked again, since a signature may be pushed after the image.
-#[derive(Clone)]
-pub struct SignatureChecks {
-    repo: Arc<dyn Repository>,
-    integrations: Integrations,
-    reader: Arc<dyn ImageSignatures>,
-    verified: Kept<(Digest, Digest), String>,
-}
-
-impl SignatureChecks {
-    pub fn new(repo: Arc<dyn Repository>, integrations: Integrations, reader: Arc<dyn ImageSignatures>) -> Self {
-        Self { repo, integrations, reader, verified: Kept::new(KEPT) }
-    }
-
-    /// Every component of `release` judged under `keys`, in the release's order; nothing
-    /// when no key is given (the environment asks for no signature).
-    #[instrument(skip_all, fields(release_id = %release.id, keys = keys.len()), err(level = "info"))]
-    pub async fn check(&self, release: &Release, keys: &[TrustedKey]) -> Result<Vec<ComponentVerdict>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<_> = release.components.iter().map(|c| c.component_id).collect();
-        let components = self.repo.get_components(&ids).await?;
-        let keyset = key_set(keys);
-        let judged = release.components.iter().map(|rc| {
-            let component = components.iter().find(|c| c.id == rc.component_id);
-            self.judge(rc, component, keys, &keyset)
-        });
-        Ok(futures::future::join_all(judged).await)
-    }
-
-    async fn judge(
+    /// The attestations stored for the image at `digest`: those that verify under `keys`
+    /// and name the image, and why the others do not stand.
+    async fn attestations(
         &self,
-        rc: &ReleaseComponent,
-        component: Option<&crate::model::Component>,
+        access: &RegistryAccess,
+        repository: &str,
+        digest: &Digest,
         keys: &[TrustedKey],
-        keyset: &Digest,
-    ) -> ComponentVerdict {
-        let cached = (rc.digest.clone(), keyset.clone());
-        let verdict = match self.verified.get(&cached) {
-            Some(key) => SignatureVerdict::Verified { key },
-            None => {
-                let verdict = self.read(rc, component, keys).await;
-                if let SignatureVerdict::Verified { key } = &verdict {
-                    self.verified.keep(cached, key.clone());
-                }
-                verdict
-            }
-        };
-        ComponentVerdict { component: rc.component_name.clone(), digest: rc.digest.clone(), verdict }
-    }
-
-    /// Asks the registry. A registry that cannot be read refuses: the gate fails closed.
-    async fn read(
-        &self,
-        rc: &ReleaseComponent,
-        component: Option<&crate::model::Component>,
-        keys: &[TrustedKey],
-    ) -> SignatureVerdict {
-        let asked = async {
-            let component = component.ok_or_else(|| DomainError::Unresolvable("the component was deleted".into()))?;
-            let (access, repository) = self.integrations.registry_for(component).await?;
-            self.reader.verify(&access, &repository, &rc.digest, keys).await
-        };
-        match asked.await {
-            Ok(verdict) => verdict,
-            Err(err) => {
-                let why = match &err {
-                    DomainError::Unresolvable(why) | DomainError::Validation(why) | DomainError::NotFound(why) => {
-                        why.clone()
-                    }
-                    _ => "the registry could not be read".to_owned(),
-                };
-                tracing::warn!(component = %rc.component_name, error = %err, "signatures not read");
-                SignatureVerdict::Refused { reasons: vec![format!("its signatures could not be read: {why}")] }
-            }
-        }
-    }
+    ) -> Result<crate::attestations::Attestations>;
 }
 
 /// Names a set of keys whatever their order or names.
-fn key_set(keys: &[TrustedKey]) -> Digest {
+pub fn key_set(keys: &[TrustedKey]) -> Digest {
     let mut prints: Vec<String> = keys.iter().map(|k| format!("{}={}", k.name, k.fingerprint())).collect();
     prints.sort();
     Digest::of(prints.join("\n").as_bytes())

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use gantry_auth::{Authenticator, LocalIssuer, OidcKeys};
 use gantry_domain::accounts::ServiceAccounts;
+use gantry_domain::admission::AdmissionEngine;
 use gantry_domain::builds::Builds;
 use gantry_domain::chatops::ChatOps;
 use gantry_domain::ci::CiIntegrations;
@@ -19,7 +20,7 @@ use gantry_domain::integrations::Integrations;
 use gantry_domain::notifications::Subscriptions;
 use gantry_domain::notifier::Notifier;
 use gantry_domain::reports::Reports;
-use gantry_domain::signatures::SignatureChecks;
+use gantry_domain::supply_chain::SupplyChain;
 use gantry_gateway::chat::SlackIntake;
 
 use gantry_domain::deployer::Deployer;
@@ -145,9 +146,10 @@ impl AppState {
         let integrations = Integrations::new(repo.clone(), sealer.clone());
         let builds = Builds::new(repo.clone(), repo.clone());
         let catalog = Catalog::new(repo.clone(), repo.clone());
-        let environments = gantry_domain::service::Environments::new(repo.clone());
+        let admission: Arc<dyn AdmissionEngine> = Arc::new(gantry_policy::RegoEngine::new());
+        let environments = gantry_domain::service::Environments::new(repo.clone(), admission.clone());
         let registry = Arc::new(gantry_registry::OciRegistry::new());
-        let signatures = SignatureChecks::new(repo.clone(), integrations.clone(), registry.clone());
+        let supply_chain = SupplyChain::new(repo.clone(), integrations.clone(), registry.clone());
         let sync = VersionSync::new(catalog.clone(), repo.clone(), integrations.clone(), registry);
         let (accounts, auth) = authenticator(&config, &repo);
         let targets = Targets::new(repo.clone(), repo.clone()).with_agents(repo.clone());
@@ -161,17 +163,11 @@ impl AppState {
             deployments: repo.clone(),
             queue: Arc::new(deploy_jobs.clone()),
             reports: Arc::new(deploy_jobs.clone()),
-            steps: StepRunner {
-                ci: ci.clone(),
-                client: client.clone(),
-                queue: Arc::new(deploy_jobs.clone()),
-                watches: repo.clone(),
-                poll_seconds: config.step_poll_seconds,
-                prober: Arc::new(gantry_ci::HttpProber::default()),
-            },
+            steps: step_runner(&config, &repo, &ci, &client, &deploy_jobs),
             artifacts: repo.clone(),
             events: Arc::new(notify_jobs.clone()),
-            signatures,
+            supply_chain,
+            admission,
         };
         let nudges = Nudges { watches: repo.clone(), queue: Arc::new(deploy_jobs.clone()) };
         let intake = Intake::new(
@@ -222,6 +218,24 @@ impl AppState {
 }
 
 /// What reports read of promotions and environments.
+/// What runs the environments' CI steps and probes.
+fn step_runner(
+    config: &Config,
+    repo: &Arc<DynamoRepository>,
+    ci: &CiIntegrations,
+    client: &Arc<gantry_ci::CiClients>,
+    deploy_jobs: &SqsQueue,
+) -> StepRunner {
+    StepRunner {
+        ci: ci.clone(),
+        client: client.clone(),
+        queue: Arc::new(deploy_jobs.clone()),
+        watches: repo.clone(),
+        poll_seconds: config.step_poll_seconds,
+        prober: Arc::new(gantry_ci::HttpProber::default()),
+    }
+}
+
 fn reported_facts(repo: &Arc<DynamoRepository>) -> Arc<gantry_domain::promotions::ReportedFacts> {
     Arc::new(gantry_domain::promotions::ReportedFacts { promotions: repo.clone(), environments: repo.clone() })
 }

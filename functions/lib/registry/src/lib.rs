@@ -4,12 +4,16 @@
 //! signatures stored for a digest (`signatures`). It reads; what a digest means for a
 //! release is the domain's.
 
+mod attestations;
 mod signatures;
 
 use async_trait::async_trait;
 use gantry_domain::integrations::{RegistryAccess, RegistryCredentials, RegistryReader};
+use gantry_domain::kept::Kept;
+use gantry_domain::signatures::TrustedKey;
 use gantry_domain::values::Digest;
 use gantry_domain::{DomainError, Result};
+use gantry_signing::PublicKey;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
@@ -21,12 +25,29 @@ const TAG_PAGE: usize = 1000;
 /// And no more than this many are read.
 const MAX_TAGS: usize = 10_000;
 
-#[derive(Clone, Default)]
-pub struct OciRegistry;
+/// Verified manifests kept per process, of each kind.
+const KEPT: usize = 4096;
+
+/// What one stored manifest said of one image under one set of keys.
+type KeptBy<V> = Kept<(String, Digest), V>;
+
+/// Reads registries. What it verified is kept per stored manifest digest (and image and key
+/// set): a manifest named by its digest cannot change, so only the tag's digest is asked again.
+#[derive(Clone)]
+pub struct OciRegistry {
+    kept_signatures: KeptBy<gantry_domain::signatures::SignatureVerdict>,
+    kept_attestations: KeptBy<attestations::Verified>,
+}
+
+impl Default for OciRegistry {
+    fn default() -> Self {
+        Self { kept_signatures: Kept::new(KEPT), kept_attestations: Kept::new(KEPT) }
+    }
+}
 
 impl OciRegistry {
     pub fn new() -> Self {
-        Self
+        Self::default()
     }
 }
 
@@ -56,6 +77,17 @@ pub(crate) fn auth(access: &RegistryAccess) -> RegistryAuth {
 
 pub(crate) fn failure(err: OciDistributionError) -> DomainError {
     DomainError::internal(format!("registry request failed: {err}"))
+}
+
+/// The keys, parsed: a key that is not a P-256 `PUBLIC KEY` is a configuration error.
+pub(crate) fn trusted(keys: &[TrustedKey]) -> Result<Vec<(String, PublicKey)>> {
+    keys.iter()
+        .map(|k| {
+            PublicKey::from_pem(&k.pem).map(|p| (k.name.clone(), p)).map_err(|_| {
+                DomainError::validation(format!("trusted key {} is not an ECDSA P-256 PEM public key", k.name))
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn not_found(err: &OciDistributionError) -> bool {

@@ -4,8 +4,9 @@
 //! digest) and must verify under a trusted key and name the image's digest.
 
 use async_trait::async_trait;
+use gantry_domain::attestations::Attestations;
 use gantry_domain::integrations::RegistryAccess;
-use gantry_domain::signatures::{ImageSignatures, SignatureVerdict, TrustedKey};
+use gantry_domain::signatures::{ImageSignatures, SignatureVerdict, TrustedKey, key_set};
 use gantry_domain::values::Digest;
 use gantry_domain::{DomainError, Result};
 use gantry_signing::PublicKey;
@@ -15,7 +16,7 @@ use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciImageManifest};
 use sha2::{Digest as _, Sha256};
 use tracing::instrument;
 
-use crate::{OciRegistry, auth, client, failure, host, not_found};
+use crate::{OciRegistry, auth, client, failure, host, not_found, trusted};
 
 /// Signatures one image's signature manifest may hold that are read.
 const MAX_SIGNATURES: usize = 16;
@@ -32,65 +33,91 @@ impl ImageSignatures for OciRegistry {
         digest: &Digest,
         keys: &[TrustedKey],
     ) -> Result<SignatureVerdict> {
+        let keyset = key_set(keys);
         let keys = trusted(keys)?;
         let tag = cosign::signature_tag(digest.as_str())
             .ok_or_else(|| DomainError::validation(format!("{digest} is not a sha256 digest")))?;
         let (host, protocol) = host(access)?;
-        let reference = Reference::with_tag(host.to_owned(), repository.to_owned(), tag);
         let client = client(protocol);
-        let raw = match client.pull_manifest_raw(&reference, &auth(access), &[OCI_IMAGE_MEDIA_TYPE]).await {
-            Ok((raw, _)) => raw,
+        let tagged = Reference::with_tag(host.to_owned(), repository.to_owned(), tag);
+        let stored = match client.fetch_manifest_digest(&tagged, &auth(access)).await {
+            Ok(stored) => stored,
             Err(err) if not_found(&err) => return Ok(SignatureVerdict::Unsigned),
             Err(err) => return Err(failure(err)),
         };
-        if raw.len() > MAX_MANIFEST {
-            return Ok(refused("its signature manifest is too large to read".into()));
+        // A manifest is named by its digest: what it said under these keys, it says again.
+        let kept = (format!("{stored} {digest}"), keyset);
+        if let Some(verdict) = self.kept_signatures.get(&kept) {
+            return Ok(verdict);
         }
-        let manifest: OciImageManifest = serde_json::from_slice(&raw).map_err(|e| {
-            DomainError::Unresolvable(format!("the signature manifest of {digest} does not parse: {e}"))
-        })?;
-        let layers: Vec<_> = manifest.layers.iter().filter(|l| l.media_type == SIMPLE_SIGNING).collect();
-        if layers.is_empty() {
-            return Ok(SignatureVerdict::Unsigned);
-        }
-        let mut reasons = Vec::new();
-        for layer in layers.into_iter().take(MAX_SIGNATURES) {
-            let Some(signature) = layer.annotations.as_ref().and_then(|a| a.get(SIGNATURE_ANNOTATION)) else {
-                reasons.push("a payload carries no signature".to_owned());
-                continue;
-            };
-            if usize::try_from(layer.size).map_or(true, |size| size > MAX_PAYLOAD) {
-                reasons.push("a payload is too large to be a signature payload".to_owned());
-                continue;
-            }
-            let mut payload = Vec::new();
-            client.pull_blob(&reference, layer, &mut payload).await.map_err(failure)?;
-            if format!("sha256:{}", hex::encode(Sha256::digest(&payload))) != layer.digest {
-                reasons.push("a payload does not match its digest".to_owned());
-                continue;
-            }
-            match judge(&payload, signature, &keys, digest.as_str()) {
-                Ok(name) => return Ok(SignatureVerdict::Verified { key: name }),
-                Err(reason) => reasons.push(reason),
-            }
-        }
-        Ok(SignatureVerdict::Refused { reasons })
+        let reference = Reference::with_digest(host.to_owned(), repository.to_owned(), stored);
+        let verdict = judge_manifest(&client, access, &reference, digest, &keys).await?;
+        self.kept_signatures.keep(kept, verdict.clone());
+        Ok(verdict)
     }
+
+    #[instrument(skip_all, fields(url = %access.url, repository = repository, digest = %digest), err(level = "info"))]
+    async fn attestations(
+        &self,
+        access: &RegistryAccess,
+        repository: &str,
+        digest: &Digest,
+        keys: &[TrustedKey],
+    ) -> Result<Attestations> {
+        crate::attestations::read(self, access, repository, digest, keys).await
+    }
+}
+
+/// The verdict of the signature manifest at `reference` on the image at `digest`.
+async fn judge_manifest(
+    client: &oci_client::Client,
+    access: &RegistryAccess,
+    reference: &Reference,
+    digest: &Digest,
+    keys: &[(String, PublicKey)],
+) -> Result<SignatureVerdict> {
+    let raw = match client.pull_manifest_raw(reference, &auth(access), &[OCI_IMAGE_MEDIA_TYPE]).await {
+        Ok((raw, _)) => raw,
+        Err(err) if not_found(&err) => return Ok(SignatureVerdict::Unsigned),
+        Err(err) => return Err(failure(err)),
+    };
+    if raw.len() > MAX_MANIFEST {
+        return Ok(refused("its signature manifest is too large to read".into()));
+    }
+    let manifest: OciImageManifest = serde_json::from_slice(&raw)
+        .map_err(|e| DomainError::Unresolvable(format!("the signature manifest of {digest} does not parse: {e}")))?;
+    let layers: Vec<_> = manifest.layers.iter().filter(|l| l.media_type == SIMPLE_SIGNING).collect();
+    if layers.is_empty() {
+        return Ok(SignatureVerdict::Unsigned);
+    }
+    let mut reasons = Vec::new();
+    for layer in layers.into_iter().take(MAX_SIGNATURES) {
+        let Some(signature) = layer.annotations.as_ref().and_then(|a| a.get(SIGNATURE_ANNOTATION)) else {
+            reasons.push("a payload carries no signature".to_owned());
+            continue;
+        };
+        if usize::try_from(layer.size).map_or(true, |size| size > MAX_PAYLOAD) {
+            reasons.push("a payload is too large to be a signature payload".to_owned());
+            continue;
+        }
+        let mut payload = Vec::new();
+        client.pull_blob(reference, layer, &mut payload).await.map_err(failure)?;
+        if format!("sha256:{}", hex::encode(Sha256::digest(&payload))) != layer.digest {
+            reasons.push("a payload does not match its digest".to_owned());
+            continue;
+        }
+        match judge(&payload, signature, keys, digest.as_str()) {
+            Ok(name) => {
+                return Ok(SignatureVerdict::Verified { key: name, signature: signature.trim().to_owned() });
+            }
+            Err(reason) => reasons.push(reason),
+        }
+    }
+    Ok(SignatureVerdict::Refused { reasons })
 }
 
 fn refused(reason: String) -> SignatureVerdict {
     SignatureVerdict::Refused { reasons: vec![reason] }
-}
-
-/// The keys, parsed: a key that is not a P-256 `PUBLIC KEY` is a configuration error.
-fn trusted(keys: &[TrustedKey]) -> Result<Vec<(String, PublicKey)>> {
-    keys.iter()
-        .map(|k| {
-            PublicKey::from_pem(&k.pem).map(|p| (k.name.clone(), p)).map_err(|_| {
-                DomainError::validation(format!("trusted key {} is not an ECDSA P-256 PEM public key", k.name))
-            })
-        })
-        .collect()
 }
 
 /// The name of the first key under which `signature` stands for the image; else why not.

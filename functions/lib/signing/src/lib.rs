@@ -3,6 +3,7 @@
 //! key-based image signatures. It knows nothing of Gantry's domain, storage or transport.
 
 pub mod cosign;
+pub mod dsse;
 pub mod jobs;
 pub mod requests;
 

@@ -109,6 +109,23 @@ pub struct EnvironmentPolicy {
     /// Gate: every component's digest carries a cosign signature that verifies under one
     /// of these keys; no gate when empty.
     pub signing_keys: Vec<crate::signatures::TrustedKey>,
+    /// The builder ids (SLSA `builder.id`) the admission policy trusts.
+    pub trusted_builders: Vec<String>,
+    /// The Rego admission policy; the default one when unset.
+    pub admission_policy: Option<String>,
+}
+
+impl EnvironmentPolicy {
+    /// Whether promotions here pass the supply-chain gate: the environment names signing
+    /// keys or an admission policy.
+    pub fn guards_supply_chain(&self) -> bool {
+        !self.signing_keys.is_empty() || self.admission_policy.is_some()
+    }
+
+    /// The admission policy in force: the environment's, else the default.
+    pub fn admission_rego(&self) -> &str {
+        self.admission_policy.as_deref().unwrap_or(crate::admission::DEFAULT_POLICY)
+    }
 }
 
 impl Default for EnvironmentPolicy {
@@ -122,6 +139,8 @@ impl Default for EnvironmentPolicy {
             auto_promote: false,
             auto_rollback: false,
             signing_keys: Vec::new(),
+            trusted_builders: Vec::new(),
+            admission_policy: None,
         }
     }
 }
@@ -138,6 +157,11 @@ pub struct PolicyPatch {
     pub auto_rollback: Option<bool>,
     /// The signing keys, each a name and a PEM, replacing the ones set.
     pub signing_keys: Option<Vec<(String, String)>>,
+    /// The trusted builder ids, replacing the ones set.
+    pub trusted_builders: Option<Vec<String>>,
+    /// The admission policy, compiled already (see `admission::checked_policy`); `Some(None)`
+    /// removes it.
+    pub admission_policy: Option<Option<String>>,
 }
 
 impl EnvironmentPolicy {
@@ -170,6 +194,12 @@ impl EnvironmentPolicy {
         if let Some(keys) = patch.signing_keys {
             p.signing_keys = signing_keys(keys)?;
         }
+        if let Some(builders) = patch.trusted_builders {
+            p.trusted_builders = trusted_builders(builders)?;
+        }
+        if let Some(policy) = patch.admission_policy {
+            p.admission_policy = policy;
+        }
         if p.manual_only && p.auto_promote {
             return Err(DomainError::validation("an environment cannot be both manualOnly and autoPromote"));
         }
@@ -193,6 +223,25 @@ fn signing_keys(keys: Vec<(String, String)>) -> Result<Vec<crate::signatures::Tr
         parsed.push(key);
     }
     Ok(parsed)
+}
+
+/// Builder ids trimmed and checked, each once, at most 32.
+fn trusted_builders(builders: Vec<String>) -> Result<Vec<String>> {
+    const MAX: usize = 32;
+    if builders.len() > MAX {
+        return Err(DomainError::validation(format!("trustedBuilders takes at most {MAX} builder ids")));
+    }
+    let mut kept: Vec<String> = Vec::with_capacity(builders.len());
+    for raw in builders {
+        let id = raw.trim();
+        if id.is_empty() || id.len() > 512 || !id.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(DomainError::validation("a trusted builder id must be 1 to 512 printable characters"));
+        }
+        if !kept.iter().any(|k| k == id) {
+            kept.push(id.to_owned());
+        }
+    }
+    Ok(kept)
 }
 
 /// One row of a release's state: an environment and how the release stands there.

@@ -8,6 +8,7 @@ use tracing::instrument;
 
 use super::{Environment, EnvironmentPolicy, EnvironmentRepository, EnvironmentState, FreezeWindow, PolicyPatch};
 use super::{Repository, release_state};
+use crate::admission::{AdmissionEngine, checked_policy};
 use crate::error::{DomainError, Result};
 use crate::ids::{EnvironmentId, ReleaseId};
 use crate::values::{Name, display_text};
@@ -25,6 +26,7 @@ pub struct NewEnvironment {
     /// The Slack channel approval cards go to.
     pub slack_channel: Option<String>,
     pub policy: PolicyPatch,
+    pub admission_policy: PolicySource,
 }
 
 /// Input for `updateEnvironment`.
@@ -39,16 +41,31 @@ pub struct EnvironmentPatch {
     /// An empty string removes the channel.
     pub slack_channel: Option<String>,
     pub policy: PolicyPatch,
+    pub admission_policy: PolicySource,
 }
+
+/// An admission policy as given: Rego, or an empty string to use the default.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySource(pub Option<String>);
 
 #[derive(Clone)]
 pub struct Environments {
     repo: Arc<dyn Repository>,
+    admission: Arc<dyn AdmissionEngine>,
 }
 
 impl Environments {
-    pub fn new(repo: Arc<dyn Repository>) -> Self {
-        Self { repo }
+    pub fn new(repo: Arc<dyn Repository>, admission: Arc<dyn AdmissionEngine>) -> Self {
+        Self { repo, admission }
+    }
+
+    /// The policy patch with its admission policy compiled; a policy that does not compile
+    /// is refused before anything is written.
+    fn compiled(&self, mut patch: PolicyPatch, source: PolicySource) -> Result<PolicyPatch> {
+        if let Some(raw) = source.0 {
+            patch.admission_policy = Some(checked_policy(self.admission.as_ref(), &raw)?);
+        }
+        Ok(patch)
     }
 
     #[instrument(skip_all, err(level = "info"))]
@@ -70,7 +87,7 @@ impl Environments {
             display_name: display_text("displayName", input.display_name, DISPLAY_MAX)?,
             order: order(input.order)?,
             required_approvals: approvals(input.required_approvals.unwrap_or(0))?,
-            policy: EnvironmentPolicy::default().patched(input.policy)?,
+            policy: EnvironmentPolicy::default().patched(self.compiled(input.policy, input.admission_policy)?)?,
             url: input.url.as_deref().map(Environment::url).transpose()?.flatten(),
             steps: Vec::new(),
             freeze_windows: Vec::new(),
@@ -109,7 +126,7 @@ impl Environments {
                 named => Some(crate::notifications::slack_channel(named)?),
             };
         }
-        after.policy = before.policy.patched(patch.policy)?;
+        after.policy = before.policy.patched(self.compiled(patch.policy, patch.admission_policy)?)?;
         after.updated_at = Utc::now();
         after.revision = before.revision + 1;
         self.repo.update_environment(&before, &after).await?;

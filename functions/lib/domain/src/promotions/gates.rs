@@ -7,7 +7,6 @@ use super::{Approval, GateResult, Promotion, PromotionStatus};
 use crate::access::{Principal, Role};
 use crate::error::{DomainError, Result};
 use crate::model::{DeploymentStatus, Environment, EnvironmentPolicy, ReleaseEnvironmentRecord};
-use crate::signatures::ComponentVerdict;
 
 /// What the gates of one environment look at.
 pub struct GateInputs<'a> {
@@ -62,18 +61,6 @@ pub fn evaluate(inputs: &GateInputs<'_>) -> Vec<GateResult> {
         gates.push(gate("manual_only", !inputs.automatic, detail));
     }
     gates
-}
-
-/// The signature gate: every component's digest verified under one of the environment's
-/// keys. A refusal names each component that failed and why.
-pub fn signatures(verdicts: &[ComponentVerdict]) -> GateResult {
-    let failed: Vec<String> = verdicts.iter().filter(|v| !v.verdict.verified()).map(|v| v.describe()).collect();
-    if failed.is_empty() {
-        let signed: Vec<String> =
-            verdicts.iter().map(|v| format!("{} ({})", v.component, v.verdict.describe())).collect();
-        return gate("signatures", true, format!("every component is signed: {}", signed.join(", ")));
-    }
-    gate("signatures", false, failed.join("; "))
 }
 
 /// `Forbidden` unless `who` holds one of the environment's approver roles.
@@ -224,31 +211,6 @@ mod tests {
             ..inputs(&policy, Some((&dev, Some(&soaked))))
         };
         assert!(evaluate(&i).iter().all(|g| g.passed), "{:?}", evaluate(&i));
-    }
-
-    #[test]
-    fn the_signature_gate_names_each_component_that_fails() {
-        use crate::signatures::SignatureVerdict;
-        use crate::values::Digest;
-        let verdict = |component: &str, verdict| ComponentVerdict {
-            component: component.into(),
-            digest: Digest::of(component.as_bytes()),
-            verdict,
-        };
-        let api = verdict("api", SignatureVerdict::Verified { key: "ci".into() });
-        let ok = signatures(std::slice::from_ref(&api));
-        assert!(ok.passed, "{ok:?}");
-        assert_eq!(ok.detail, "every component is signed: api (signed with key ci)");
-        let web = verdict("web", SignatureVerdict::Unsigned);
-        let db = verdict("db", SignatureVerdict::Refused { reasons: vec!["another key".into()] });
-        let refused = signatures(&[api, web, db]);
-        assert!(!refused.passed);
-        let web = Digest::of(b"web");
-        let db = Digest::of(b"db");
-        assert_eq!(
-            refused.detail,
-            format!("web ({web}): not signed; db ({db}): no signature stands for it: another key")
-        );
     }
 
     #[test]

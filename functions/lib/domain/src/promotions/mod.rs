@@ -182,8 +182,10 @@ pub struct Rollout {
     pub artifacts: Arc<dyn crate::artifacts::ArtifactRepository>,
     /// Where events for notifications and approval cards are published.
     pub events: Arc<dyn crate::notifications::EventSink>,
-    /// What judges the signatures of a release's images.
-    pub signatures: crate::signatures::SignatureChecks,
+    /// What reads the signatures and attestations of a release's images.
+    pub supply_chain: crate::supply_chain::SupplyChain,
+    /// What evaluates admission policies.
+    pub admission: Arc<dyn crate::admission::AdmissionEngine>,
 }
 
 #[derive(Clone)]
@@ -224,6 +226,7 @@ fn page_size(first: Option<i64>) -> Result<usize> {
     }
 }
 
+mod admission;
 mod analysis;
 mod decisions;
 mod freeze;
@@ -233,6 +236,7 @@ mod rollback;
 mod rollout;
 mod steps;
 
+pub use admission::SupplyChainVerdict;
 pub use request::PolicyEvaluation;
 pub use steps::StepRunner;
 

@@ -1,7 +1,7 @@
 //! Requesting a promotion, and the gates that decide whether it may go ahead.
 
+use super::admission::{Asker, Phase, SupplyChainVerdict};
 use super::*;
-use crate::signatures::ComponentVerdict;
 
 impl Promotions {
     /// Requests a promotion of `release` into `environment`.
@@ -26,7 +26,8 @@ impl Promotions {
             return Err(DomainError::conflict(format!("release {} is a draft; mark it READY first", release.name)));
         }
         let previous = previous_of(&environments, &environment);
-        let (gates, signatures) = self.evaluate(&release, &environment, previous, automatic).await?;
+        let asker = Asker { requested_by: &requester.subject, automatic };
+        let (gates, supply_chain) = self.evaluate(&release, &environment, previous, asker).await?;
         if let Some(failed) = gates.iter().find(|g| !g.passed) {
             return Err(DomainError::conflict(format!("gate {} did not pass: {}", failed.gate, failed.detail)));
         }
@@ -59,7 +60,7 @@ impl Promotions {
                 &requester.subject,
                 requester.stamp(json!({ "release": release.name, "environment": environment.name, "comment": promotion.comment, "automatic": automatic })),
             ),
-            self.draft(&promotion, "gate_evaluation", "gantry", gate_payload(&promotion, &signatures)),
+            self.draft(&promotion, "gate_evaluation", "gantry", gate_payload(&promotion, supply_chain.as_ref())),
         ];
         let drafts = match overridden {
             Some(payload) => {
@@ -82,11 +83,13 @@ impl Promotions {
         &self,
         release_id: ReleaseId,
         environment_id: EnvironmentId,
+        asker: &Principal,
     ) -> Result<PolicyEvaluation> {
         let (release, environments, environment) = self.subject(release_id, environment_id).await?;
         let previous = previous_of(&environments, &environment);
-        let (gates, signatures) = self.evaluate(&release, &environment, previous, false).await?;
-        Ok(PolicyEvaluation { gates, signatures })
+        let asker = Asker { requested_by: &asker.subject, automatic: false };
+        let (gates, supply_chain) = self.evaluate(&release, &environment, previous, asker).await?;
+        Ok(PolicyEvaluation { gates, supply_chain })
     }
 
     /// The release and the environment a request names, with every environment.
@@ -113,8 +116,8 @@ impl Promotions {
         release: &Release,
         environment: &Environment,
         previous: Option<&Environment>,
-        automatic: bool,
-    ) -> Result<(Vec<GateResult>, Vec<ComponentVerdict>)> {
+        asker: Asker<'_>,
+    ) -> Result<(Vec<GateResult>, Option<SupplyChainVerdict>)> {
         let records = self.repo.release_environment_records(release.id).await?;
         let previous = previous.map(|p| (p, records.iter().find(|r| r.environment_id == p.id)));
         let commit = release.source_ref.as_ref().and_then(|s| s.commit_sha.as_deref());
@@ -131,15 +134,13 @@ impl Promotions {
             previous,
             commit,
             build_succeeded,
-            automatic,
+            automatic: asker.automatic,
             now: Utc::now(),
         };
         let mut results = gates::evaluate(&inputs);
-        let signatures = self.rollout.signatures.check(release, &environment.policy.signing_keys).await?;
-        if !environment.policy.signing_keys.is_empty() {
-            results.push(gates::signatures(&signatures));
-        }
-        Ok((results, signatures))
+        let supply_chain = self.supply_chain_gate(release, environment, Phase::Request, asker).await?;
+        results.extend(supply_chain.as_ref().map(|v| v.gate.clone()));
+        Ok((results, supply_chain))
     }
 }
 
@@ -147,8 +148,8 @@ impl Promotions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyEvaluation {
     pub gates: Vec<GateResult>,
-    /// Each component's signature verdict, when the environment names signing keys.
-    pub signatures: Vec<ComponentVerdict>,
+    /// The supply-chain gate's decision and facts, when the environment has the gate.
+    pub supply_chain: Option<SupplyChainVerdict>,
 }
 
 impl PolicyEvaluation {
@@ -163,12 +164,12 @@ fn previous_of<'a>(environments: &'a [Environment], environment: &Environment) -
     environments.iter().filter(|e| e.order < environment.order).max_by_key(|e| e.order)
 }
 
-/// The gate evaluation's evidence: each gate, and the verdict on each component's signatures
-/// when they were checked.
-pub(super) fn gate_payload(promotion: &Promotion, signatures: &[ComponentVerdict]) -> serde_json::Value {
+/// The gate evaluation's evidence: each gate, and the supply-chain decision with the facts
+/// it used when the environment has that gate.
+pub(super) fn gate_payload(promotion: &Promotion, supply_chain: Option<&SupplyChainVerdict>) -> serde_json::Value {
     let mut payload = json!({ "gates": promotion.gates, "status": promotion.status.as_str() });
-    if !signatures.is_empty() {
-        payload["signatures"] = json!(signatures);
+    if let Some(verdict) = supply_chain {
+        payload["supplyChain"] = verdict.evidence();
     }
     payload
 }

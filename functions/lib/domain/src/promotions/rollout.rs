@@ -1,18 +1,18 @@
 //! Deploying an approved promotion and what follows its end: the release's record,
 //! auto-promotion to the next environment, automatic rollback.
 
+use super::admission::{Asker, Phase, SupplyChainVerdict};
 use super::*;
 use crate::ci::ReportState;
 use crate::model::DeployedComponent;
-use crate::signatures::ComponentVerdict;
 
 impl Promotions {
     /// Starts deploying an approved promotion: one deployment per target, written with the
     /// promotion's move to `DEPLOYING`, then one queued job per target.
     #[instrument(skip_all, fields(promotion_id = %approved.id), err(level = "info"))]
     pub(super) async fn deploy(&self, approved: Promotion) -> Result<Promotion> {
-        let signatures = match self.signatures_at_deploy(&approved).await? {
-            Ok(verdicts) => verdicts,
+        let supply_chain = match self.supply_chain_at_deploy(&approved).await? {
+            Ok(verdict) => verdict,
             Err(refused) => return Ok(refused),
         };
         let targets = self.rollout.targets.targets_of(approved.environment_id).await?;
@@ -43,8 +43,8 @@ impl Promotions {
         after.revision = approved.revision + 1;
         let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
         let mut started = json!({ "targets": names });
-        if !signatures.is_empty() {
-            started["signatures"] = json!(signatures);
+        if let Some(verdict) = supply_chain {
+            started["supplyChain"] = verdict.evidence();
         }
         let drafts = vec![self.draft(&after, "deployment_started", "gantry", started)];
         self.write(Write::Begin(&approved, &deployments), &after, drafts, "gantry").await?;
@@ -64,30 +64,33 @@ impl Promotions {
         Ok(after)
     }
 
-    /// The signature gate again just before deploying, since a key may have been removed
-    /// since the request: the verdicts when it passes (none when the environment names no
-    /// key), else the promotion failed, with the verdicts sealed as evidence.
-    async fn signatures_at_deploy(
+    /// The supply-chain gate again just before deploying, since a key may have been
+    /// removed (or a vulnerability found) since the request: its verdict when it passes
+    /// (none when the environment has no such gate), else the promotion failed, with the
+    /// decision sealed as evidence.
+    async fn supply_chain_at_deploy(
         &self,
         approved: &Promotion,
-    ) -> Result<std::result::Result<Vec<ComponentVerdict>, Promotion>> {
-        let keys = self.environment(approved.environment_id).await?.policy.signing_keys;
-        if keys.is_empty() {
-            return Ok(Ok(Vec::new()));
+    ) -> Result<std::result::Result<Option<SupplyChainVerdict>, Promotion>> {
+        let environment = self.environment(approved.environment_id).await?;
+        if !environment.policy.guards_supply_chain() {
+            return Ok(Ok(None));
         }
         let id = approved.release_id;
         let release = self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))?;
-        let verdicts = self.rollout.signatures.check(&release, &keys).await?;
-        let gate = gates::signatures(&verdicts);
-        if gate.passed {
-            return Ok(Ok(verdicts));
-        }
+        let asker = Asker { requested_by: &approved.requested_by, automatic: approved.automatic };
+        let verdict = self.supply_chain_gate(&release, &environment, Phase::Deploy, asker).await?;
+        let verdict = match verdict {
+            Some(v) if !v.gate.passed => v,
+            passed => return Ok(Ok(passed)),
+        };
         let mut after = approved.clone();
         after.status = PromotionStatus::Failed;
-        after.reason = Some(format!("gate signatures did not pass at deploy: {}", gate.detail));
-        let payload = json!({ "gate": gate, "signatures": verdicts, "status": after.status.as_str() });
-        let saved = self.save(approved, after, "signature_check", "gantry", payload).await?;
-        tracing::warn!(promotion_id = %saved.id, "signatures refused at deploy");
+        after.reason = Some(format!("gate supply_chain did not pass at deploy: {}", verdict.gate.detail));
+        let mut payload = verdict.evidence();
+        payload["status"] = json!(after.status.as_str());
+        let saved = self.save(approved, after, "supply_chain_check", "gantry", payload).await?;
+        tracing::warn!(promotion_id = %saved.id, "refused at deploy by the supply-chain gate");
         self.announce(saved.id, ReportState::Failure).await;
         Ok(Err(saved))
     }

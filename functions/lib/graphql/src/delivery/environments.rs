@@ -61,6 +61,18 @@ impl Environment {
     async fn signing_keys(&self) -> Vec<crate::delivery::signatures::SigningKey> {
         self.0.policy.signing_keys.iter().cloned().map(crate::delivery::signatures::SigningKey).collect()
     }
+    /// The SLSA builder ids the admission policy trusts.
+    async fn trusted_builders(&self) -> &[String] {
+        &self.0.policy.trusted_builders
+    }
+    /// The environment's admission policy (Rego); null when the default one applies.
+    async fn admission_policy(&self) -> Option<&str> {
+        self.0.policy.admission_policy.as_deref()
+    }
+    /// Whether promotions here pass the supply-chain gate (signing keys or a policy are set).
+    async fn guards_supply_chain(&self) -> bool {
+        self.0.policy.guards_supply_chain()
+    }
     /// When promotions into it wait, unless an approver overrides the freeze.
     async fn freeze_windows(&self) -> Vec<crate::delivery::freeze::FreezeWindowView> {
         crate::delivery::freeze::windows(&self.0)

@@ -1,10 +1,12 @@
-//! Signatures in GraphQL: an environment's signing keys, and a dry run of a promotion's
-//! gates that shows each component's signature verdict.
+//! The supply chain in GraphQL: an environment's signing keys, and a dry run of a
+//! promotion's gates that shows what is verified about each component and the policy's
+//! reasons.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use gantry_domain::access::{Action, Resource};
+use gantry_domain::access::{Action, Principal, Resource};
 use gantry_domain::promotions::{PolicyEvaluation, Promotions};
-use gantry_domain::signatures::{ComponentVerdict, SignatureVerdict, TrustedKey};
+use gantry_domain::signatures::{SignatureVerdict, TrustedKey};
+use gantry_domain::supply_chain::ComponentFacts;
 use gantry_domain::values::{EnvironmentId, ReleaseId};
 
 use crate::delivery::promotions::GateResult;
@@ -23,7 +25,8 @@ impl SigningKey {
     async fn pem(&self) -> &str {
         &self.0.pem
     }
-    /// The sha256 of the key's DER (SubjectPublicKeyInfo), as `openssl pkey -pubin -outform DER | sha256sum` prints it.
+    /// The sha256 of the key's DER (SubjectPublicKeyInfo), as
+    /// `openssl pkey -pubin -outform DER | sha256sum` prints it.
     async fn fingerprint(&self) -> String {
         self.0.fingerprint().to_string()
     }
@@ -46,26 +49,75 @@ pub enum SignatureVerdictKind {
     Refused,
 }
 
-/// One component's signature verdict.
+/// A component's count of vulnerability findings of one severity.
 #[derive(SimpleObject)]
-pub struct ComponentSignature {
-    pub component: String,
-    pub digest: String,
-    pub verdict: SignatureVerdictKind,
-    /// The key a verified signature verifies under.
-    pub key: Option<String>,
-    /// Why each stored signature was refused.
-    pub reasons: Vec<String>,
+pub struct SeverityCount {
+    /// `critical`, `high`, `medium`, `low` or `unknown`.
+    pub severity: String,
+    pub count: u32,
 }
 
-impl From<&ComponentVerdict> for ComponentSignature {
-    fn from(v: &ComponentVerdict) -> Self {
-        let (verdict, key, reasons) = match &v.verdict {
-            SignatureVerdict::Verified { key } => (SignatureVerdictKind::Verified, Some(key.clone()), Vec::new()),
-            SignatureVerdict::Unsigned => (SignatureVerdictKind::Unsigned, None, Vec::new()),
-            SignatureVerdict::Refused { reasons } => (SignatureVerdictKind::Refused, None, reasons.clone()),
+/// What is verified about one component's digest.
+pub struct ComponentSupplyChain(ComponentFacts);
+
+#[Object]
+impl ComponentSupplyChain {
+    async fn component(&self) -> &str {
+        &self.0.component
+    }
+    async fn digest(&self) -> String {
+        self.0.digest.to_string()
+    }
+    async fn signature(&self) -> SignatureVerdictKind {
+        match self.0.signature {
+            SignatureVerdict::Verified { .. } => SignatureVerdictKind::Verified,
+            SignatureVerdict::Unsigned => SignatureVerdictKind::Unsigned,
+            SignatureVerdict::Refused { .. } => SignatureVerdictKind::Refused,
+        }
+    }
+    /// The key a verified signature verifies under.
+    async fn key(&self) -> Option<&str> {
+        match &self.0.signature {
+            SignatureVerdict::Verified { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+    /// Why stored signatures and attestations were refused.
+    async fn refusals(&self) -> Vec<String> {
+        let signature = match &self.0.signature {
+            SignatureVerdict::Refused { reasons } => reasons.clone(),
+            _ => Vec::new(),
         };
-        Self { component: v.component.clone(), digest: v.digest.to_string(), verdict, key, reasons }
+        [signature, self.0.facts.refused.clone()].concat()
+    }
+    /// The builder ids of its verified provenance.
+    async fn builders(&self) -> Vec<String> {
+        self.0.facts.provenance.iter().filter_map(|p| p.builder_id.clone()).collect()
+    }
+    /// The commits its verified provenance names.
+    async fn commits(&self) -> Vec<String> {
+        self.0.facts.provenance.iter().filter_map(|p| p.commit.clone()).collect()
+    }
+    /// The formats of its verified SBOMs (`spdx`, `cyclonedx`).
+    async fn sboms(&self) -> Vec<&str> {
+        self.0.facts.sboms.iter().map(|s| s.format.as_str()).collect()
+    }
+    /// Findings of its verified vulnerability scans, by severity.
+    async fn vulnerabilities(&self) -> Vec<SeverityCount> {
+        let mut counts = std::collections::BTreeMap::<&str, u32>::new();
+        for v in &self.0.facts.vulnerabilities {
+            *counts.entry(v.severity.as_str()).or_default() += 1;
+        }
+        counts.into_iter().map(|(severity, count)| SeverityCount { severity: severity.to_owned(), count }).collect()
+    }
+    /// Vulnerabilities a verified VEX statement says it is not affected by.
+    async fn not_affected(&self) -> Vec<&str> {
+        let vex = &self.0.facts.vex;
+        vex.iter().filter(|v| v.status == "not_affected").map(|v| v.vulnerability.as_str()).collect()
+    }
+    /// Where its attestations are stored.
+    async fn attestation_ref(&self) -> Option<&str> {
+        self.0.attestation_ref.as_deref()
     }
 }
 
@@ -75,16 +127,28 @@ pub struct PolicyVerdict {
     /// Whether every gate passes.
     pub allowed: bool,
     pub gates: Vec<GateResult>,
-    /// Each component's signature verdict; empty when the environment names no signing key.
-    pub signatures: Vec<ComponentSignature>,
+    /// The sha256 of the admission policy that decided; null when the environment has no
+    /// supply-chain gate.
+    pub policy: Option<String>,
+    /// The admission policy's reasons to refuse, each naming the component and the rule.
+    pub denials: Vec<String>,
+    /// What is verified about each component; empty without a supply-chain gate.
+    pub components: Vec<ComponentSupplyChain>,
 }
 
 impl From<PolicyEvaluation> for PolicyVerdict {
     fn from(e: PolicyEvaluation) -> Self {
-        Self {
-            allowed: e.allowed(),
-            gates: e.gates.iter().map(GateResult::from).collect(),
-            signatures: e.signatures.iter().map(ComponentSignature::from).collect(),
+        let allowed = e.allowed();
+        let gates = e.gates.iter().map(GateResult::from).collect();
+        match e.supply_chain {
+            None => Self { allowed, gates, policy: None, denials: Vec::new(), components: Vec::new() },
+            Some(v) => Self {
+                allowed,
+                gates,
+                policy: Some(v.policy.to_string()),
+                denials: v.denials,
+                components: v.components.into_iter().map(ComponentSupplyChain).collect(),
+            },
         }
     }
 }
@@ -95,7 +159,7 @@ pub struct SignatureQuery;
 #[Object]
 impl SignatureQuery {
     /// A dry run: the gates a promotion of the release into the environment would meet now,
-    /// signatures included, each with its reasons. Nothing is written.
+    /// the supply-chain gate included, each with its reasons. Nothing is written.
     #[graphql(guard = "Can(Resource::Promotion, Action::Read)")]
     async fn evaluate_policy(
         &self,
@@ -106,6 +170,7 @@ impl SignatureQuery {
         let release = ReleaseId::parse(&release_id).gql()?;
         let environment = EnvironmentId::parse(&environment_id).gql()?;
         let promotions = ctx.data_unchecked::<Promotions>();
-        promotions.evaluate_policy(release, environment).await.gql().map(PolicyVerdict::from)
+        let asker = ctx.data_unchecked::<Principal>();
+        promotions.evaluate_policy(release, environment, asker).await.gql().map(PolicyVerdict::from)
     }
 }
