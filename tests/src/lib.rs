@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests in tests/: real processes the tests drive.
 
 pub mod app;
+pub mod cosign;
 pub mod dockerd;
 pub mod pki;
 pub mod prices;

@@ -7,10 +7,12 @@
 //! - promotions end to end;
 //! - the AWS cost of a million webhooks and of a million promotions, from the counted requests;
 //! - hostile documents, and memory;
-//! - the Slack app's acknowledgement of commands and clicks.
+//! - the Slack app's acknowledgement of commands and clicks;
+//! - the supply-chain gate on a release of signed and attested images, cached and not.
 //!
 //! It prints figures; it asserts nothing about them, as timings belong here and not in tests.
 
+mod admission;
 mod cost;
 mod drain;
 mod hostile;
@@ -56,5 +58,8 @@ async fn main() {
     }
     if wants("slack") {
         slack::run(rounds).await;
+    }
+    if wants("admission") {
+        admission::run(&app, setting("GANTRY_BENCH_COMPONENTS", 20), rounds).await;
     }
 }

@@ -11,8 +11,8 @@ use gantry_domain::access::Role;
 use gantry_tests::registry::{Registry, free_port};
 use serde_json::{Value, json};
 
-use crate::signatures::{SCRIPT, keygen, sign};
 use crate::support::{TestApp, docker_host, token};
+use gantry_tests::cosign::{self, keygen, provenance, sbom, sign};
 
 const BUILDER: &str = "https://ci.example/builder";
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -23,50 +23,16 @@ const VERDICT: &str = "query($r: ID!, $e: ID!) { evaluatePolicy(releaseId: $r, e
         vulnerabilities { severity count } notAffected attestationRef } } }";
 const REQUEST: &str = "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }";
 
-fn provenance(builder: &str, commit: &str) -> Value {
-    json!({ "predicateType": "https://slsa.dev/provenance/v1", "predicate": {
-        "buildDefinition": { "buildType": "https://ci.example/build/v1", "externalParameters": {},
-            "resolvedDependencies": [{ "uri": "git+https://git.example/acme/shop@refs/heads/main",
-                "digest": { "gitCommit": commit } }] },
-        "runDetails": { "builder": { "id": builder }, "metadata": {} } } })
-}
-
-fn sbom() -> Value {
-    json!({ "predicateType": "https://spdx.dev/Document", "predicate": {
-        "spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "web",
-        "packages": [{ "SPDXID": "SPDXRef-busybox", "name": "busybox", "versionInfo": "1.36" }] } })
+fn attest(registry: &Registry, digest: &str, key: &Path, statements: &[Value], extra: &[&str]) {
+    cosign::attest(registry, "shop/web", digest, key, statements, extra);
 }
 
 fn scan() -> Value {
-    json!({ "predicateType": "https://cosign.sigstore.dev/attestation/vuln/v1", "predicate": {
-        "scanner": { "uri": "pkg:github/aquasecurity/trivy", "version": "0.50.0", "result": {
-            "SchemaVersion": 2, "Results": [{ "Target": "web", "Vulnerabilities": [
-                { "VulnerabilityID": CVE, "Severity": "CRITICAL" },
-                { "VulnerabilityID": "CVE-2026-0002", "Severity": "MEDIUM" }] }] } },
-        "metadata": { "scanStartedOn": "2026-12-01T00:00:00Z", "scanFinishedOn": "2026-12-01T00:00:10Z" } } })
+    cosign::scan(CVE, "CRITICAL")
 }
 
 fn vex() -> Value {
-    json!({ "predicateType": "https://openvex.dev/ns/v0.2.0", "predicate": {
-        "@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://acme.example/vex/1", "author": "acme",
-        "timestamp": "2026-12-02T00:00:00Z", "version": 1, "statements": [{
-            "vulnerability": { "name": CVE }, "products": [{ "@id": "pkg:oci/web" }],
-            "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path" }] } })
-}
-
-/// Replaces the image's attestations with `statements`, signed with `key`.
-fn attest(registry: &Registry, digest: &str, key: &Path, statements: &[Value], extra: &[&str]) {
-    let file = key.with_extension(format!("{}.json", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&file, serde_json::to_vec(statements).unwrap()).unwrap();
-    let out = Command::new("python3")
-        .arg(SCRIPT)
-        .args(["attest", &registry.host(), "shop/web", digest])
-        .arg(key)
-        .arg(&file)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    cosign::vex(CVE)
 }
 
 /// The evidence of a promotion: each record's kind and payload.

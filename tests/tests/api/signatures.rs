@@ -4,38 +4,15 @@
 //! implementation: Python's `cryptography` and the registry's own HTTP API
 //! (`tests/fixtures/cosign-sign.py`), so the format is not only Gantry's reading of it.
 
-use std::path::Path;
-use std::process::Command;
-
 use gantry_domain::DomainError;
 use gantry_domain::integrations::RegistryAccess;
 use gantry_domain::signatures::{ImageSignatures, SignatureVerdict, TrustedKey};
 use gantry_domain::values::Digest;
+use gantry_tests::cosign::{keygen, sign};
 use gantry_tests::registry::{Registry, free_port};
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
-
-pub(crate) const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cosign-sign.py");
-
-/// A new key at `path`; its public PEM.
-pub(crate) fn keygen(path: &Path) -> String {
-    let out = Command::new("python3").arg(SCRIPT).arg("keygen").arg(path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Signs `digest` in `repo` with the key at `key`, replacing its stored signatures.
-pub(crate) fn sign(registry: &Registry, repo: &str, digest: &str, key: &Path, extra: &[&str]) {
-    let out = Command::new("python3")
-        .arg(SCRIPT)
-        .args(["sign", &registry.host(), repo, digest])
-        .arg(key)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
 
 fn reasons(verdict: &SignatureVerdict) -> String {
     match verdict {

@@ -122,6 +122,45 @@ mod tests {
         }
     }
 
+    /// A component as the default policy wants it, from a trusted builder.
+    fn admitted(repository: Option<&str>) -> serde_json::Value {
+        json!({
+            "release": { "sourceRef": { "repository": repository, "commitSha": "abc" } },
+            "environment": { "trustedBuilders": ["b"] },
+            "components": [{ "component": "web", "signature": { "verdict": "verified", "key": "k" },
+                "provenance": [{ "builderId": "b", "sourceRepository": "https://git.example/acme/shop.git", "commit": "abc" }],
+                "sboms": [{ "format": "spdx" }], "vulnerabilities": [{ "id": "CVE-1", "severity": "critical" }],
+                "vex": [{ "vulnerability": "CVE-1", "status": "not_affected" }] }]
+        })
+    }
+
+    #[test]
+    fn the_default_policy_compiles_and_names_each_rule() {
+        use gantry_domain::admission::DEFAULT_POLICY;
+        let engine = RegoEngine::new();
+        engine.check(DEFAULT_POLICY).unwrap();
+        for repository in [None, Some("acme/shop"), Some("https://git.example/acme/shop")] {
+            let denied = engine.denials(DEFAULT_POLICY, &admitted(repository)).unwrap();
+            assert!(denied.is_empty(), "{repository:?}: {denied:?}");
+        }
+        let cases: [(&str, fn(&mut serde_json::Value)); 7] = [
+            ("signature", |i| i["components"][0]["signature"] = json!({ "verdict": "unsigned" })),
+            ("provenance", |i| i["components"][0]["provenance"] = json!([])),
+            ("builder", |i| i["environment"]["trustedBuilders"] = json!(["other"])),
+            ("source", |i| i["release"]["sourceRef"]["commitSha"] = json!("def")),
+            ("source", |i| i["release"]["sourceRef"]["repository"] = json!("evil-acme/shop")),
+            ("sbom", |i| i["components"][0]["sboms"] = json!([])),
+            ("vulnerabilities", |i| i["components"][0]["vex"] = json!([])),
+        ];
+        for (rule, change) in cases {
+            let mut input = admitted(Some("acme/shop"));
+            change(&mut input);
+            let denied = engine.denials(DEFAULT_POLICY, &input).unwrap();
+            assert_eq!(denied.len(), 1, "{rule}: {denied:?}");
+            assert!(denied[0].starts_with("web: ") && denied[0].ends_with(&format!("(rule {rule})")), "{denied:?}");
+        }
+    }
+
     #[test]
     fn a_policy_that_runs_too_long_is_stopped() {
         let engine = RegoEngine::new();

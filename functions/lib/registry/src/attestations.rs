@@ -15,7 +15,7 @@ use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest
 use oci_client::{Client, Reference};
 use sha2::{Digest as _, Sha256};
 
-use crate::{OciRegistry, auth, client, failure, host, not_found, trusted};
+use crate::{OciRegistry, auth, failure, not_found, trusted};
 
 /// A Sigstore bundle layer, which may hold a DSSE envelope.
 const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -46,19 +46,23 @@ pub(crate) async fn read(
     let keys = trusted(keys)?;
     let tag = dsse::attestation_tag(digest.as_str())
         .ok_or_else(|| DomainError::validation(format!("{digest} is not a sha256 digest")))?;
-    let (host, protocol) = host(access)?;
-    let client = client(protocol);
+    let (host, client) = registry.connect(access)?;
+    let host = host.as_str();
     client.store_auth_if_needed(host, &auth(access)).await;
     let subject = Reference::with_digest(host.to_owned(), repository.to_owned(), digest.to_string());
-    let referrers = client.pull_referrers(&subject, None).await.map_err(failure)?;
+    // The referrers and the tag are asked at once.
+    let tagged = Reference::with_tag(host.to_owned(), repository.to_owned(), tag.clone());
+    let credentials = auth(access);
+    let (referrers, at) =
+        futures::join!(client.pull_referrers(&subject, None), client.fetch_manifest_digest(&tagged, &credentials));
     let mut stored: Vec<(String, String)> = referrers
+        .map_err(failure)?
         .manifests
         .iter()
         .take(MAX_MANIFESTS)
         .map(|e| (e.digest.clone(), format!("oci://{host}/{repository}@{}", e.digest)))
         .collect();
-    let tagged = Reference::with_tag(host.to_owned(), repository.to_owned(), tag.clone());
-    match client.fetch_manifest_digest(&tagged, &auth(access)).await {
+    match at {
         Ok(at) => stored.push((at, format!("oci://{host}/{repository}:{tag}"))),
         Err(err) if not_found(&err) => {}
         Err(err) => return Err(failure(err)),

@@ -35,13 +35,14 @@ type KeptBy<V> = Kept<(String, Digest), V>;
 /// set): a manifest named by its digest cannot change, so only the tag's digest is asked again.
 #[derive(Clone)]
 pub struct OciRegistry {
+    clients: Kept<Digest, Client>,
     kept_signatures: KeptBy<gantry_domain::signatures::SignatureVerdict>,
     kept_attestations: KeptBy<attestations::Verified>,
 }
 
 impl Default for OciRegistry {
     fn default() -> Self {
-        Self { kept_signatures: Kept::new(KEPT), kept_attestations: Kept::new(KEPT) }
+        Self { clients: Kept::new(64), kept_signatures: Kept::new(KEPT), kept_attestations: Kept::new(KEPT) }
     }
 }
 
@@ -51,18 +52,25 @@ impl OciRegistry {
     }
 }
 
-pub(crate) fn host(access: &RegistryAccess) -> Result<(&str, ClientProtocol)> {
-    if let Some(host) = access.url.strip_prefix("http://") {
-        Ok((host, ClientProtocol::Http))
-    } else if let Some(host) = access.url.strip_prefix("https://") {
-        Ok((host, ClientProtocol::Https))
-    } else {
-        Err(DomainError::internal(format!("registry url {} has no http(s) scheme", access.url)))
+impl OciRegistry {
+    /// The registry's `host[:port]`, as its URL parses, and a client for it: one per address
+    /// and credentials, kept, since a client holds its connections and the tokens the
+    /// registry gave it.
+    pub(crate) fn connect(&self, access: &RegistryAccess) -> Result<(String, Client)> {
+        let bad = || DomainError::internal(format!("registry url {} is not http(s)://host[:port]", access.url));
+        let url = url::Url::parse(&access.url).map_err(|_| bad())?;
+        let protocol = match url.scheme() {
+            "http" => ClientProtocol::Http,
+            "https" => ClientProtocol::Https,
+            _ => return Err(bad()),
+        };
+        let name = url.host_str().ok_or_else(bad)?;
+        let host = url.port().map_or_else(|| name.to_owned(), |port| format!("{name}:{port}"));
+        let credentials = serde_json::to_string(&access.credentials).map_err(DomainError::internal)?;
+        let key = Digest::of(format!("{}\n{credentials}", access.url).as_bytes());
+        let client = self.clients.get_or_keep(key, || Client::new(ClientConfig { protocol, ..Default::default() }));
+        Ok((host, client))
     }
-}
-
-pub(crate) fn client(protocol: ClientProtocol) -> Client {
-    Client::new(ClientConfig { protocol, ..Default::default() })
 }
 
 pub(crate) fn auth(access: &RegistryAccess) -> RegistryAuth {
@@ -108,9 +116,9 @@ pub(crate) fn not_found(err: &OciDistributionError) -> bool {
 impl RegistryReader for OciRegistry {
     #[instrument(skip_all, fields(url = %access.url, repository = repository, tag = tag), err(level = "info"))]
     async fn digest_of(&self, access: &RegistryAccess, repository: &str, tag: &str) -> Result<Option<Digest>> {
-        let (host, protocol) = host(access)?;
-        let reference = Reference::with_tag(host.to_owned(), repository.to_owned(), tag.to_owned());
-        match client(protocol).fetch_manifest_digest(&reference, &auth(access)).await {
+        let (host, client) = self.connect(access)?;
+        let reference = Reference::with_tag(host, repository.to_owned(), tag.to_owned());
+        match client.fetch_manifest_digest(&reference, &auth(access)).await {
             Ok(digest) => Digest::parse(&digest)
                 .map(Some)
                 .map_err(|_| DomainError::internal(format!("registry answered digest {digest:?}"))),
@@ -121,9 +129,8 @@ impl RegistryReader for OciRegistry {
 
     #[instrument(skip_all, fields(url = %access.url, repository = repository), err(level = "info"))]
     async fn tags(&self, access: &RegistryAccess, repository: &str) -> Result<Vec<String>> {
-        let (host, protocol) = host(access)?;
-        let reference = Reference::with_tag(host.to_owned(), repository.to_owned(), "latest".to_owned());
-        let client = client(protocol);
+        let (host, client) = self.connect(access)?;
+        let reference = Reference::with_tag(host, repository.to_owned(), "latest".to_owned());
         let auth = auth(access);
         let mut tags: Vec<String> = Vec::new();
         loop {

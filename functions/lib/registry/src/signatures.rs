@@ -16,7 +16,7 @@ use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciImageManifest};
 use sha2::{Digest as _, Sha256};
 use tracing::instrument;
 
-use crate::{OciRegistry, auth, client, failure, host, not_found, trusted};
+use crate::{OciRegistry, auth, failure, not_found, trusted};
 
 /// Signatures one image's signature manifest may hold that are read.
 const MAX_SIGNATURES: usize = 16;
@@ -37,8 +37,8 @@ impl ImageSignatures for OciRegistry {
         let keys = trusted(keys)?;
         let tag = cosign::signature_tag(digest.as_str())
             .ok_or_else(|| DomainError::validation(format!("{digest} is not a sha256 digest")))?;
-        let (host, protocol) = host(access)?;
-        let client = client(protocol);
+        let (host, client) = self.connect(access)?;
+        let host = host.as_str();
         let tagged = Reference::with_tag(host.to_owned(), repository.to_owned(), tag);
         let stored = match client.fetch_manifest_digest(&tagged, &auth(access)).await {
             Ok(stored) => stored,

@@ -71,6 +71,8 @@ built_from_release(c) if {
 same_repository(_) if input.release.sourceRef.repository == null
 
 same_repository(p) if {
+	input.release.sourceRef.repository != null
+	is_string(p.sourceRepository)
 	repo := trim_suffix(lower(input.release.sourceRef.repository), ".git")
 	built := trim_suffix(lower(p.sourceRepository), ".git")
 	some ok in [built == repo, endswith(built, concat("", ["/", repo]))]
