@@ -79,15 +79,21 @@ impl RegoEngine {
 impl AdmissionEngine for RegoEngine {
     fn check(&self, rego: &str) -> Result<()> {
         let mut engine = self.compile(rego).map_err(|e| DomainError::validation(format!("admissionPolicy: {e}")))?;
-        // An empty input: the rule must exist (as a set, even an empty one).
-        let sample = serde_json::json!({ "components": [], "release": {}, "environment": {}, "promotion": {} });
-        match Self::evaluate(&mut engine, &sample) {
-            Err(e) if e.contains("not a valid rule path") => {
-                Err(DomainError::validation("admissionPolicy: the policy defines no `deny` rule"))
+        // On an empty input the package's document must hold `deny` (an empty set, even).
+        engine.set_input(
+            Value::from_json_str(r#"{"components": []}"#).map_err(|e| DomainError::internal(e.to_string()))?,
+        );
+        let defines_deny = match engine.eval_query(PACKAGE.into(), false) {
+            Ok(results) => {
+                results.result.iter().flat_map(|r| &r.expressions).any(|x| x.value["deny"] != Value::Undefined)
             }
             // A rule that fails on an empty input may well hold on a real one.
-            Ok(_) | Err(_) => Ok(()),
+            Err(_) => true,
+        };
+        if !defines_deny {
+            return Err(DomainError::validation("admissionPolicy: the policy defines no `deny` rule"));
         }
+        Ok(())
     }
 
     fn denials(&self, rego: &str, input: &serde_json::Value) -> Result<Vec<String>> {
@@ -143,7 +149,8 @@ mod tests {
             let denied = engine.denials(DEFAULT_POLICY, &admitted(repository)).unwrap();
             assert!(denied.is_empty(), "{repository:?}: {denied:?}");
         }
-        let cases: [(&str, fn(&mut serde_json::Value)); 7] = [
+        type Change = fn(&mut serde_json::Value);
+        let cases: [(&str, Change); 7] = [
             ("signature", |i| i["components"][0]["signature"] = json!({ "verdict": "unsigned" })),
             ("provenance", |i| i["components"][0]["provenance"] = json!([])),
             ("builder", |i| i["environment"]["trustedBuilders"] = json!(["other"])),
