@@ -200,11 +200,12 @@ impl TestApp {
         let overrides: Vec<(&str, &str)> =
             overrides.iter().copied().chain([("GANTRY_NOTIFY_QUEUE_URL", notify_queue.as_str())]).collect();
         let config = test_config(&table, &events_queue, &deploy_queue, &overrides);
-        let state = AppState::with_clients(
+        let keys = std::sync::Arc::new(gantry_secrets::Secrets::new(config.key_env.clone(), &crate::emulator()));
+        let state = AppState::with_stores(
             config.clone(),
-            dynamodb_client(Some(requests.clone())),
-            sqs_client(Some(sqs_requests.clone())),
+            (dynamodb_client(Some(requests.clone())), sqs_client(Some(sqs_requests.clone()))),
             gantry_targets::from_sdk(&crate::emulator(), config.driver_settings()),
+            keys,
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

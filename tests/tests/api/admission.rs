@@ -232,6 +232,44 @@ async fn refused_at_deploy_once_the_key_is_replaced(s: &Setup) {
     assert_eq!(s.app.promotion(id).await["deployments"], json!([]), "nothing deployed");
 }
 
+/// A key kept in Secrets Manager is read when signatures are checked; one that is not there
+/// fails the gate, naming the key.
+async fn keys_given_by_reference(s: &Setup) {
+    const KEYS: &str =
+        "mutation($e: ID!, $k: [SigningKeyInput!]) { updateEnvironment(id: $e, input: { signingKeys: $k }) {
+        signingKeys { name pem keyRef fingerprint } } }";
+    let q = "query($e: ID!) { environment(id: $e) { signingKeys { name pem } } }";
+    let inline = s.app.ok(q, json!({ "e": s.prod })).await["environment"]["signingKeys"].clone();
+    let name = format!("gantry/keys/{}", uuid::Uuid::new_v4().simple());
+    let reference = gantry_tests::put_secret(&name, inline[0]["pem"].as_str().unwrap()).await;
+    let by_ref = json!([{ "name": "release", "keyRef": reference }]);
+    let set = s.app.ok(KEYS, json!({ "e": s.dev, "k": by_ref })).await;
+    let shown = json!([{ "name": "release", "pem": null, "keyRef": reference, "fingerprint": null }]);
+    assert_eq!(set["updateEnvironment"]["signingKeys"], shown);
+    let dry = s.app.ok(VERDICT, json!({ "r": s.release, "e": s.dev })).await["evaluatePolicy"].clone();
+    assert_eq!(
+        (dry["allowed"].clone(), dry["components"][0]["key"].clone()),
+        (json!(true), json!("release")),
+        "{dry:#}"
+    );
+
+    let missing = json!([{ "name": "release", "keyRef": format!("{reference}-gone") }]);
+    s.app.ok(KEYS, json!({ "e": s.dev, "k": missing })).await;
+    let dry = s.app.ok(VERDICT, json!({ "r": s.release, "e": s.dev })).await["evaluatePolicy"].clone();
+    let gate = dry["gates"].as_array().unwrap().iter().find(|g| g["gate"] == "supply_chain").unwrap().clone();
+    assert_eq!(gate["passed"], false);
+    assert!(gate["detail"].as_str().unwrap().starts_with("signing key release: there is no secret"), "{gate:#}");
+    for (bad, why) in [
+        (json!([{ "name": "k", "pem": inline[0]["pem"], "keyRef": reference }]), "exactly one of pem and keyRef"),
+        (json!([{ "name": "k" }]), "exactly one of pem and keyRef"),
+        (json!([{ "name": "k", "keyRef": "env:GANTRY_DATA_KEY" }]), "env:COSIGN_<NAME>"),
+    ] {
+        let said = s.app.assert_rejected("BAD_USER_INPUT", KEYS, json!({ "e": s.dev, "k": bad })).await;
+        assert!(said.contains(why), "{why}: {said}");
+    }
+    s.app.ok(KEYS, json!({ "e": s.dev, "k": inline })).await;
+}
+
 /// An environment's own policy replaces the default; one that does not compile is refused
 /// and changes nothing; an empty one restores the default.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,6 +300,7 @@ async fn an_environments_own_policy_is_compiled_when_set_and_decides() {
     assert_eq!(set_policy["updateEnvironment"]["admissionPolicy"], signed_only.trim());
     let dry = s.app.ok(VERDICT, json!({ "r": s.release, "e": s.dev })).await["evaluatePolicy"].clone();
     assert_eq!(dry["allowed"], true, "signed is enough under this policy: {dry:#}");
+    keys_given_by_reference(&s).await;
     let default = s.app.ok(set, json!({ "e": s.dev, "p": "" })).await;
     assert_eq!(default["updateEnvironment"], json!({ "admissionPolicy": null, "guardsSupplyChain": true }));
     s.refused(&["provenance", "sbom"]).await;

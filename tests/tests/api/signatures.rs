@@ -29,7 +29,7 @@ async fn cosign_signatures_are_found_by_digest_and_judged_under_trusted_keys() {
     let dir = std::env::temp_dir().join(format!("gantry-cosign-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let (release_key, other_key) = (dir.join("release.pem"), dir.join("other.pem"));
-    let keys = vec![TrustedKey { name: "release".into(), pem: keygen(&release_key) }];
+    let keys = vec![TrustedKey { name: "release".into(), pem: keygen(&release_key), reference: None }];
     keygen(&other_key);
 
     let access = RegistryAccess { url: format!("http://{}", registry.host()), credentials: None };
@@ -61,6 +61,7 @@ async fn cosign_signatures_are_found_by_digest_and_judged_under_trusted_keys() {
     let bad = vec![TrustedKey {
         name: "broken".into(),
         pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----".into(),
+        reference: None,
     }];
     let err = reader.verify(&access, "shop/web", &image, &bad).await.unwrap_err();
     assert!(matches!(err, DomainError::Validation(ref m) if m.contains("broken")), "{err:?}");

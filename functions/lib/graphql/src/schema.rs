@@ -342,7 +342,10 @@ impl EnvironmentPolicyInput {
             manual_only: self.manual_only,
             auto_promote: self.auto_promote,
             auto_rollback: self.auto_rollback,
-            signing_keys: self.signing_keys.map(|keys| keys.into_iter().map(|k| (k.name, k.pem)).collect()),
+            signing_keys: self
+                .signing_keys
+                .map(|keys| keys.into_iter().map(|k| k.given()).collect::<async_graphql::Result<Vec<_>>>())
+                .transpose()?,
             trusted_builders: self.trusted_builders,
             admission_policy: None,
         };

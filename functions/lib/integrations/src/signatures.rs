@@ -13,11 +13,42 @@ use crate::integrations::RegistryAccess;
 use crate::values::Digest;
 
 /// A public key signatures are checked against: a PEM `PUBLIC KEY` (ECDSA P-256, as cosign
-/// makes them), and the name verdicts give it.
+/// makes them), or a reference to where one is kept, read when signatures are checked; and
+/// the name verdicts give it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustedKey {
     pub name: String,
+    /// The PEM; empty for a key given by reference until it is read.
+    #[serde(default)]
     pub pem: String,
+    /// `secretsmanager:<name>`, `ssm:/<path>` or `env:COSIGN_<NAME>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// How a key is given: its PEM, or where it is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyGiven {
+    Pem(String),
+    Reference(String),
+}
+
+impl TrustedKey {
+    /// A key as given, checked for shape.
+    pub fn given(name: &str, given: &KeyGiven) -> Result<Self> {
+        match given {
+            KeyGiven::Pem(pem) => Self::parse(name, pem),
+            KeyGiven::Reference(reference) => Self::by_reference(name, reference),
+        }
+    }
+}
+
+/// Reads the public keys environments name by reference.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// The value `reference` names (a PEM, to be checked); `Validation` when it names
+    /// nothing. `name` is the key's, for errors, which never carry the value.
+    async fn public_key(&self, name: &str, reference: &str) -> Result<String>;
 }
 
 /// The DER prefix of an ECDSA P-256 SubjectPublicKeyInfo; 65 bytes of point follow.
@@ -31,9 +62,29 @@ impl TrustedKey {
     pub const MAX: usize = 16;
     const MAX_NAME: usize = 64;
 
-    /// A key checked for shape: a short printable name, and a PEM `PUBLIC KEY` holding an
-    /// ECDSA P-256 key (the adapter checks the point itself when it verifies).
-    pub fn parse(name: &str, pem: &str) -> Result<Self> {
+    /// A key given by reference, checked for shape: `secretsmanager:<name>`, `ssm:/<path>`,
+    /// or `env:COSIGN_<NAME>` (only those environment variables are read).
+    pub fn by_reference(name: &str, reference: &str) -> Result<Self> {
+        let name = Self::name(name)?;
+        let reference = reference.trim();
+        let shaped = |rest: Option<&str>, ok: &dyn Fn(char) -> bool| {
+            rest.is_some_and(|r| !r.is_empty() && r.len() <= 512 && r.chars().all(ok))
+        };
+        let path = |c: char| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c);
+        let valid = shaped(reference.strip_prefix("secretsmanager:"), &path)
+            || shaped(reference.strip_prefix("ssm:/"), &path)
+            || shaped(reference.strip_prefix("env:COSIGN_"), &|c| {
+                c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'
+            });
+        if !valid {
+            return Err(DomainError::validation(format!(
+                "signing key {name}: keyRef must be secretsmanager:<name>, ssm:/<path> or env:COSIGN_<NAME>"
+            )));
+        }
+        Ok(Self { name, pem: String::new(), reference: Some(reference.to_owned()) })
+    }
+
+    fn name(name: &str) -> Result<String> {
         let name = name.trim();
         if name.is_empty() || name.len() > Self::MAX_NAME || !name.chars().all(|c| c.is_ascii_graphic()) {
             return Err(DomainError::validation(format!(
@@ -41,6 +92,13 @@ impl TrustedKey {
                 Self::MAX_NAME
             )));
         }
+        Ok(name.to_owned())
+    }
+
+    /// A key checked for shape: a short printable name, and a PEM `PUBLIC KEY` holding an
+    /// ECDSA P-256 key (the adapter checks the point itself when it verifies).
+    pub fn parse(name: &str, pem: &str) -> Result<Self> {
+        let name = Self::name(name)?;
         let pem = pem.trim();
         let body = pem
             .strip_prefix("-----BEGIN PUBLIC KEY-----")
@@ -49,7 +107,7 @@ impl TrustedKey {
         let der = body.and_then(|b| STANDARD.decode(b.split_whitespace().collect::<String>()).ok());
         match der {
             Some(der) if der.len() == 91 && der.starts_with(&P256_SPKI_PREFIX) && der[26] == 0x04 => {
-                Ok(Self { name: name.to_owned(), pem: pem.to_owned() })
+                Ok(Self { name, pem: pem.to_owned(), reference: None })
             }
             _ => Err(DomainError::validation(format!(
                 "signing key {name}: pem must be a PEM PUBLIC KEY holding an ECDSA P-256 key (as `cosign generate-key-pair` writes)"
@@ -159,6 +217,13 @@ mod tests {
     fn a_key_set_is_named_by_its_keys_not_their_order() {
         let a = TrustedKey::parse("a", PEM).unwrap();
         let b = TrustedKey { name: "b".into(), ..a.clone() };
+        for good in ["secretsmanager:gantry/keys/release", "ssm:/gantry/keys/ci", "env:COSIGN_RELEASE_KEY"] {
+            let key = TrustedKey::by_reference("k", good).unwrap();
+            assert_eq!((key.pem.as_str(), key.reference.as_deref()), ("", Some(good)));
+        }
+        for bad in ["", "env:GANTRY_DATA_KEY", "file:/etc/passwd", "ssm:relative", "secretsmanager:a b"] {
+            assert!(TrustedKey::by_reference("k", bad).is_err(), "{bad}");
+        }
         assert_eq!(key_set(&[a.clone(), b.clone()]), key_set(&[b.clone(), a.clone()]));
         assert_ne!(key_set(std::slice::from_ref(&a)), key_set(&[a, b]));
     }

@@ -15,7 +15,7 @@ use crate::error::{DomainError, Result};
 use crate::integrations::Integrations;
 use crate::model::{Component, Release, ReleaseComponent};
 use crate::ports::Repository;
-use crate::signatures::{ImageSignatures, SignatureVerdict, TrustedKey};
+use crate::signatures::{ImageSignatures, KeyStore, SignatureVerdict, TrustedKey};
 use crate::values::Digest;
 
 /// One component of a release and what is verified about its digest.
@@ -71,16 +71,52 @@ pub struct SupplyChain {
     repo: Arc<dyn Repository>,
     integrations: Integrations,
     reader: Arc<dyn ImageSignatures>,
+    keys: Arc<dyn KeyStore>,
 }
 
 impl SupplyChain {
-    pub fn new(repo: Arc<dyn Repository>, integrations: Integrations, reader: Arc<dyn ImageSignatures>) -> Self {
-        Self { repo, integrations, reader }
+    pub fn new(
+        repo: Arc<dyn Repository>,
+        integrations: Integrations,
+        reader: Arc<dyn ImageSignatures>,
+        keys: Arc<dyn KeyStore>,
+    ) -> Self {
+        Self { repo, integrations, reader, keys }
     }
 
-    /// The facts of every component of `release` under `keys`, in the release's order.
+    /// The keys with those given by reference read; `Unresolvable` naming the key when one
+    /// cannot be read or does not hold a P-256 public key.
+    async fn resolve(&self, keys: &[TrustedKey]) -> Result<Vec<TrustedKey>> {
+        let mut resolved = Vec::with_capacity(keys.len());
+        for key in keys {
+            let Some(reference) = &key.reference else {
+                resolved.push(key.clone());
+                continue;
+            };
+            let pem = match self.keys.public_key(&key.name, reference).await {
+                Ok(pem) => pem,
+                Err(DomainError::Validation(why)) => return Err(DomainError::Unresolvable(why)),
+                Err(err) => {
+                    tracing::warn!(key = %key.name, error = %err, "signing key not read");
+                    return Err(DomainError::Unresolvable(format!("signing key {} could not be read", key.name)));
+                }
+            };
+            let read = TrustedKey::parse(&key.name, &pem).map_err(|_| {
+                DomainError::Unresolvable(format!(
+                    "signing key {}: {reference} holds no ECDSA P-256 public key",
+                    key.name
+                ))
+            })?;
+            resolved.push(TrustedKey { reference: key.reference.clone(), ..read });
+        }
+        Ok(resolved)
+    }
+
+    /// The facts of every component of `release` under `keys`, in the release's order;
+    /// `Unresolvable` when a key given by reference cannot be read.
     #[instrument(skip_all, fields(release_id = %release.id, keys = keys.len()), err(level = "info"))]
     pub async fn facts(&self, release: &Release, keys: &[TrustedKey]) -> Result<Vec<ComponentFacts>> {
+        let keys = &self.resolve(keys).await?;
         let ids: Vec<_> = release.components.iter().map(|c| c.component_id).collect();
         let components = self.repo.get_components(&ids).await?;
         let read = release.components.iter().map(|rc| {

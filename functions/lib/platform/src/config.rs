@@ -86,6 +86,8 @@ pub struct Config {
     /// `NOMAD_*` and `DOCKER_*`: the values targets' `env:NOMAD_...` and `env:DOCKER_...`
     /// references name (tokens and TLS material; the deployer only).
     pub secret_env: std::collections::BTreeMap<String, String>,
+    /// `COSIGN_*`: the public keys environments name as `env:COSIGN_...`.
+    pub key_env: std::collections::BTreeMap<String, String>,
     /// `GANTRY_OIDC_ISSUER`, `GANTRY_OIDC_AUDIENCE` and `GANTRY_OIDC_JWKS` (the JWKS JSON, or
     /// `@path` to a file holding it): accept RS256/ES256 tokens from an OIDC provider.
     pub oidc: Option<OidcConfig>,
@@ -125,6 +127,7 @@ impl Config {
         let mut config = Self::from_lookup(|name| std::env::var(name).ok())?;
         config.secret_env =
             std::env::vars().filter(|(name, _)| name.starts_with("NOMAD_") || name.starts_with("DOCKER_")).collect();
+        config.key_env = std::env::vars().filter(|(name, _)| name.starts_with("COSIGN_")).collect();
         Ok(config)
     }
 
@@ -208,6 +211,7 @@ impl Config {
                 lookup("AWS_LAMBDA_FUNCTION_NAME").is_some(),
             )?,
             secret_env: Default::default(),
+            key_env: Default::default(),
             job_signing: lookup("GANTRY_JOB_SIGNING_KEY")
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| job_signing(&v))

@@ -129,15 +129,29 @@ impl AppState {
     ) -> Arc<Self> {
         let sdk = aws_config(config.aws_timeout()).await;
         let drivers = drivers(&sdk, config.driver_settings());
-        Self::with_clients(config, aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk), drivers)
+        let keys = Arc::new(gantry_secrets::Secrets::new(config.key_env.clone(), &sdk));
+        let clients = (aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk));
+        Self::with_stores(config, clients, drivers, keys)
     }
 
-    /// Builds the state around given clients (tests add interceptors to theirs).
+    /// Builds the state around given clients (tests add interceptors to theirs); signing
+    /// keys can be given by `env:` reference only.
     pub fn with_clients(
         config: Config,
         dynamodb: aws_sdk_dynamodb::Client,
         sqs: aws_sdk_sqs::Client,
         drivers: Drivers,
+    ) -> Arc<Self> {
+        let keys = Arc::new(gantry_secrets::Secrets::from_env(config.key_env.clone()));
+        Self::with_stores(config, (dynamodb, sqs), drivers, keys)
+    }
+
+    /// As [`Self::with_clients`], with the store signing keys given by reference are read from.
+    pub fn with_stores(
+        config: Config,
+        (dynamodb, sqs): (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client),
+        drivers: Drivers,
+        keys: Arc<dyn gantry_domain::signatures::KeyStore>,
     ) -> Arc<Self> {
         let repo = Arc::new(DynamoRepository::new(dynamodb, config.table.clone()));
         let sealer = Arc::new(AesGcmBox::new(&config.data_key).expect("Config holds a 32-byte data key"));
@@ -149,7 +163,7 @@ impl AppState {
         let admission: Arc<dyn AdmissionEngine> = Arc::new(gantry_policy::RegoEngine::new());
         let environments = gantry_domain::service::Environments::new(repo.clone(), admission.clone());
         let registry = Arc::new(gantry_registry::OciRegistry::new());
-        let supply_chain = SupplyChain::new(repo.clone(), integrations.clone(), registry.clone());
+        let supply_chain = SupplyChain::new(repo.clone(), integrations.clone(), registry.clone(), keys);
         let sync = VersionSync::new(catalog.clone(), repo.clone(), integrations.clone(), registry);
         let (accounts, auth) = authenticator(&config, &repo);
         let targets = Targets::new(repo.clone(), repo.clone()).with_agents(repo.clone());

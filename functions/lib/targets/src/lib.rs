@@ -7,7 +7,7 @@ pub mod compose;
 pub mod docker;
 pub mod ecs;
 pub mod nomad;
-pub mod secrets;
+pub use gantry_secrets as secrets;
 pub mod tls;
 
 use std::sync::Arc;

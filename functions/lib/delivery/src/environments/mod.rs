@@ -155,8 +155,8 @@ pub struct PolicyPatch {
     pub manual_only: Option<bool>,
     pub auto_promote: Option<bool>,
     pub auto_rollback: Option<bool>,
-    /// The signing keys, each a name and a PEM, replacing the ones set.
-    pub signing_keys: Option<Vec<(String, String)>>,
+    /// The signing keys, each a name and its PEM or reference, replacing the ones set.
+    pub signing_keys: Option<Vec<(String, crate::signatures::KeyGiven)>>,
     /// The trusted builder ids, replacing the ones set.
     pub trusted_builders: Option<Vec<String>>,
     /// The admission policy, compiled already (see `admission::checked_policy`); `Some(None)`
@@ -209,14 +209,14 @@ impl EnvironmentPolicy {
 
 /// Keys checked one by one, at most [`TrustedKey::MAX`](crate::signatures::TrustedKey::MAX),
 /// each name once.
-fn signing_keys(keys: Vec<(String, String)>) -> Result<Vec<crate::signatures::TrustedKey>> {
+fn signing_keys(keys: Vec<(String, crate::signatures::KeyGiven)>) -> Result<Vec<crate::signatures::TrustedKey>> {
     use crate::signatures::TrustedKey;
     if keys.len() > TrustedKey::MAX {
         return Err(DomainError::validation(format!("signingKeys takes at most {} keys", TrustedKey::MAX)));
     }
     let mut parsed: Vec<TrustedKey> = Vec::with_capacity(keys.len());
-    for (name, pem) in keys {
-        let key = TrustedKey::parse(&name, &pem)?;
+    for (name, given) in keys {
+        let key = TrustedKey::given(&name, &given)?;
         if parsed.iter().any(|k| k.name == key.name) {
             return Err(DomainError::validation(format!("signingKeys names {} twice", key.name)));
         }

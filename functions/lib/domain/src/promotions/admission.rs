@@ -92,8 +92,20 @@ impl Promotions {
         if !policy.guards_supply_chain() {
             return Ok(None);
         }
-        let components = self.rollout.supply_chain.facts(release, &policy.signing_keys).await?;
         let rego = policy.admission_rego();
+        let components = match self.rollout.supply_chain.facts(release, &policy.signing_keys).await {
+            Ok(components) => components,
+            Err(DomainError::Unresolvable(why)) => {
+                let gate = gates::gate("supply_chain", false, why.clone());
+                return Ok(Some(SupplyChainVerdict {
+                    gate,
+                    components: Vec::new(),
+                    policy: policy_digest(rego),
+                    denials: vec![why],
+                }));
+            }
+            Err(err) => return Err(err),
+        };
         let input = input(release, environment, phase, &asker, &components);
         let (denials, gate) = match self.rollout.admission.denials(rego, &input) {
             Ok(denials) if denials.is_empty() => {
@@ -151,7 +163,14 @@ impl Promotions {
         let production = environments.iter().max_by_key(|e| e.order).filter(|e| e.policy.guards_supply_chain());
         let Some(production) = production else { return crate::manifest::release_manifest(release) };
         let keys = &production.policy.signing_keys;
-        let facts = self.rollout.supply_chain.facts(release, keys).await?;
-        crate::manifest::release_manifest_with(release, &manifest_refs(&facts, keys))
+        match self.rollout.supply_chain.facts(release, keys).await {
+            Ok(facts) => crate::manifest::release_manifest_with(release, &manifest_refs(&facts, keys)),
+            // A key that cannot be read leaves the manifest without what it would vouch for.
+            Err(DomainError::Unresolvable(why)) => {
+                tracing::warn!(why = %why, "the manifest names no supply chain");
+                crate::manifest::release_manifest(release)
+            }
+            Err(err) => Err(err),
+        }
     }
 }

@@ -3,9 +3,10 @@
 //! reasons.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use gantry_domain::DomainError;
 use gantry_domain::access::{Action, Principal, Resource};
 use gantry_domain::promotions::{PolicyEvaluation, Promotions};
-use gantry_domain::signatures::{SignatureVerdict, TrustedKey};
+use gantry_domain::signatures::{KeyGiven, SignatureVerdict, TrustedKey};
 use gantry_domain::supply_chain::ComponentFacts;
 use gantry_domain::values::{EnvironmentId, ReleaseId};
 
@@ -21,22 +22,43 @@ impl SigningKey {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// The PEM `PUBLIC KEY` (ECDSA P-256).
-    async fn pem(&self) -> &str {
-        &self.0.pem
+    /// The PEM `PUBLIC KEY` (ECDSA P-256); null for a key given by reference.
+    async fn pem(&self) -> Option<&str> {
+        self.0.reference.is_none().then_some(self.0.pem.as_str())
+    }
+    /// Where a key given by reference is kept (read when signatures are checked).
+    async fn key_ref(&self) -> Option<&str> {
+        self.0.reference.as_deref()
     }
     /// The sha256 of the key's DER (SubjectPublicKeyInfo), as
-    /// `openssl pkey -pubin -outform DER | sha256sum` prints it.
-    async fn fingerprint(&self) -> String {
-        self.0.fingerprint().to_string()
+    /// `openssl pkey -pubin -outform DER | sha256sum` prints it; null for a key given by
+    /// reference.
+    async fn fingerprint(&self) -> Option<String> {
+        self.0.reference.is_none().then(|| self.0.fingerprint().to_string())
     }
 }
 
-/// A cosign public key: a name, and the PEM `cosign generate-key-pair` writes (`cosign.pub`).
+/// A cosign public key: a name, and either the PEM `cosign generate-key-pair` writes
+/// (`cosign.pub`) or where it is kept: `secretsmanager:<name>`, `ssm:/<path>` or
+/// `env:COSIGN_<NAME>`, read when signatures are checked (so a rotated key takes effect
+/// within five minutes).
 #[derive(InputObject)]
 pub struct SigningKeyInput {
     pub name: String,
-    pub pem: String,
+    pub pem: Option<String>,
+    pub key_ref: Option<String>,
+}
+
+impl SigningKeyInput {
+    /// The name and the key as given; exactly one of `pem` and `keyRef`.
+    pub fn given(self) -> async_graphql::Result<(String, KeyGiven)> {
+        match (self.pem, self.key_ref) {
+            (Some(pem), None) => Ok((self.name, KeyGiven::Pem(pem))),
+            (None, Some(reference)) => Ok((self.name, KeyGiven::Reference(reference))),
+            _ => Err(DomainError::validation(format!("signing key {}: give exactly one of pem and keyRef", self.name)))
+                .gql(),
+        }
+    }
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]

@@ -1,6 +1,7 @@
-//! Secret references a target names (`env:`, `ssm:`, `secretsmanager:`), read when a
-//! deployment needs them and kept for five minutes, so a rotated secret is picked up without
-//! a restart and a burst of deployments does not call the secret stores once each.
+//! Secret references (`env:`, `ssm:`, `secretsmanager:`): the TLS material and tokens a
+//! target names, and the public keys an environment trusts. Read when needed and kept for
+//! five minutes, so a rotated secret is picked up without a restart and a burst of
+//! deployments does not call the secret stores once each.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -81,6 +82,13 @@ impl Secrets {
             return out.secret_string.ok_or_else(|| missing("there is no secret string in"));
         }
         Err(missing("is not a secret reference:"))
+    }
+}
+
+#[async_trait::async_trait]
+impl gantry_domain::signatures::KeyStore for Secrets {
+    async fn public_key(&self, name: &str, reference: &str) -> Result<String> {
+        self.resolve(&format!("signing key {name}"), reference).await
     }
 }
 
