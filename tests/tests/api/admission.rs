@@ -253,6 +253,12 @@ async fn keys_given_by_reference(s: &Setup) {
         "{dry:#}"
     );
 
+    // The production manifest names a key given by reference by where it is kept.
+    s.app.ok(KEYS, json!({ "e": s.prod, "k": by_ref })).await;
+    let manifest = s.app.ok("query($id: ID!) { release(id: $id) { manifest } }", json!({ "id": s.release })).await;
+    assert_eq!(manifest["release"]["manifest"]["manifest"]["signatures"][0]["key_id"], reference);
+    s.app.ok(KEYS, json!({ "e": s.prod, "k": inline })).await;
+
     let missing = json!([{ "name": "release", "keyRef": format!("{reference}-gone") }]);
     s.app.ok(KEYS, json!({ "e": s.dev, "k": missing })).await;
     let dry = s.app.ok(VERDICT, json!({ "r": s.release, "e": s.dev })).await["evaluatePolicy"].clone();

@@ -126,7 +126,7 @@ impl Promotions {
 
 /// The manifest's references from a release's facts: each service's attestations and SBOM
 /// (the attestations' address with the SBOM's format as fragment), and each verified
-/// signature with the sha256 of its key.
+/// signature with its key's id.
 fn manifest_refs(facts: &[ComponentFacts], keys: &[crate::signatures::TrustedKey]) -> SupplyChainRefs {
     let services = facts
         .iter()
@@ -142,15 +142,18 @@ fn manifest_refs(facts: &[ComponentFacts], keys: &[crate::signatures::TrustedKey
             SignatureVerdict::Verified { key, signature } => Some(ReleaseSignature {
                 signature_type: "cosign",
                 signature: signature.clone(),
-                key_id: keys
-                    .iter()
-                    .find(|k| k.name == *key)
-                    .map_or_else(|| key.clone(), |k| k.fingerprint().to_string()),
+                key_id: keys.iter().find(|k| k.name == *key).map_or_else(|| key.clone(), key_id),
             }),
             _ => None,
         })
         .collect();
     SupplyChainRefs { services, signatures }
+}
+
+/// How the manifest names a key: the sha256 of its DER, or where a key given by reference
+/// is kept.
+fn key_id(key: &crate::signatures::TrustedKey) -> String {
+    key.reference.clone().unwrap_or_else(|| key.fingerprint().to_string())
 }
 
 impl Promotions {
