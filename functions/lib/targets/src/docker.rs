@@ -78,10 +78,29 @@ pub(crate) async fn connect(endpoint: &str, tls: Option<&EngineTls>, secrets: &S
                 async move { client.request(req).await.map_err(bollard::errors::Error::from) }
             };
             let address = format!("https://{}", authority(&host, port));
-            Docker::connect_with_custom_transport(transport, Some(address), 120, &API).map_err(engine)
+            let docker = Docker::connect_with_custom_transport(transport, Some(address), 120, &API).map_err(engine)?;
+            handshake(&docker).await?;
+            Ok(docker)
         }
         (DockerEndpoint::Tls { .. }, None) => Err(DomainError::internal("a TLS endpoint without tls passed its check")),
     }
+}
+
+/// Pings a TLS engine before the deployment's first request. TLS 1.3 ends the client's side
+/// of the handshake before the engine judges its certificate, so a refused certificate can
+/// show as a dropped connection rather than the engine's alert; a few pings on fresh
+/// connections bring the alert out, and the deployment fails with what it says.
+async fn handshake(docker: &Docker) -> Result<()> {
+    let mut last = None;
+    for attempt in 0..3 {
+        match docker.ping().await {
+            Ok(_) => return Ok(()),
+            Err(err) if tls::refusal("Docker Engine", &err).is_some() => return Err(engine(err)),
+            Err(err) => last = Some(err),
+        }
+        tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+    }
+    Err(last.map_or_else(|| DomainError::internal("the Docker Engine did not answer"), engine))
 }
 
 /// Pulls `image` unless the engine has it.
