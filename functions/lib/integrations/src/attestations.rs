@@ -73,26 +73,46 @@ pub struct ImageFacts {
 /// Findings and statements read from one image, at most.
 const MAX_ITEMS: usize = 5000;
 
-const PROVENANCE: [&str; 2] = ["https://slsa.dev/provenance/v1", "https://slsa.dev/provenance/v0.2"];
-const VULNS: [&str; 2] = ["https://cosign.sigstore.dev/attestation/vuln/v1", "https://in-toto.io/attestation/vulns"];
+/// What a predicate type says a statement is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Predicate {
+    Provenance,
+    Spdx,
+    CycloneDx,
+    Vulnerabilities,
+    Vex,
+}
+
+/// The kind of statement a predicate type (an `https` URI) names, judged by its parsed host
+/// and path; `None` for any other.
+fn predicate(kind: &str) -> Option<Predicate> {
+    let uri = url::Url::parse(kind).ok().filter(|u| u.scheme() == "https")?;
+    let path = uri.path();
+    let kind = match uri.host_str()? {
+        "slsa.dev" if matches!(path, "/provenance/v1" | "/provenance/v0.2") => Predicate::Provenance,
+        "spdx.dev" if path.starts_with("/Document") => Predicate::Spdx,
+        "cyclonedx.org" if path.starts_with("/bom") => Predicate::CycloneDx,
+        "cosign.sigstore.dev" if path.starts_with("/attestation/vuln/v1") => Predicate::Vulnerabilities,
+        "in-toto.io" if path.starts_with("/attestation/vulns") => Predicate::Vulnerabilities,
+        "openvex.dev" if path.starts_with("/ns") => Predicate::Vex,
+        _ => return None,
+    };
+    Some(kind)
+}
 
 /// The facts the statements give.
 pub fn summarize(attestations: &Attestations) -> ImageFacts {
     let mut facts = ImageFacts { refused: attestations.refused.clone(), ..Default::default() };
     for s in &attestations.statements {
-        let kind = s.predicate_type.as_str();
-        if PROVENANCE.contains(&kind) {
-            facts.provenance.push(provenance(&s.predicate, &s.key));
-        } else if kind.starts_with("https://spdx.dev/Document") {
-            let packages = s.predicate.get("packages").and_then(Value::as_array).map_or(0, Vec::len);
-            facts.sboms.push(Sbom { format: "spdx".into(), packages, key: s.key.clone() });
-        } else if kind.starts_with("https://cyclonedx.org/bom") {
-            let packages = s.predicate.get("components").and_then(Value::as_array).map_or(0, Vec::len);
-            facts.sboms.push(Sbom { format: "cyclonedx".into(), packages, key: s.key.clone() });
-        } else if VULNS.iter().any(|v| kind.starts_with(v)) {
-            facts.vulnerabilities.extend(vulnerabilities(&s.predicate));
-        } else if kind.starts_with("https://openvex.dev/ns") {
-            facts.vex.extend(vex(&s.predicate));
+        let count = |field: &str| s.predicate.get(field).and_then(Value::as_array).map_or(0, Vec::len);
+        let sbom = |format: &str, packages| Sbom { format: format.into(), packages, key: s.key.clone() };
+        match predicate(&s.predicate_type) {
+            Some(Predicate::Provenance) => facts.provenance.push(provenance(&s.predicate, &s.key)),
+            Some(Predicate::Spdx) => facts.sboms.push(sbom("spdx", count("packages"))),
+            Some(Predicate::CycloneDx) => facts.sboms.push(sbom("cyclonedx", count("components"))),
+            Some(Predicate::Vulnerabilities) => facts.vulnerabilities.extend(vulnerabilities(&s.predicate)),
+            Some(Predicate::Vex) => facts.vex.extend(vex(&s.predicate)),
+            None => {}
         }
     }
     facts.vulnerabilities.sort_by(|a, b| (&a.id, &a.severity).cmp(&(&b.id, &b.severity)));
@@ -194,7 +214,10 @@ mod tests {
         let v02 = json!({ "builder": { "id": "https://ci.example/builder" },
             "materials": [{ "uri": "pkg:x" }, { "uri": "git+https://git.example/shop.git", "digest": { "sha1": "def" } }] });
         let facts = summarize(&Attestations {
-            statements: vec![stated(PROVENANCE[0], v1), stated(PROVENANCE[1], v02)],
+            statements: vec![
+                stated("https://slsa.dev/provenance/v1", v1),
+                stated("https://slsa.dev/provenance/v0.2", v02),
+            ],
             ..Default::default()
         });
         let got: Vec<_> = facts
@@ -224,11 +247,14 @@ mod tests {
             statements: vec![
                 stated("https://spdx.dev/Document", json!({ "packages": [{}, {}] })),
                 stated("https://cyclonedx.org/bom/v1.5", json!({ "components": [{}] })),
-                stated(VULNS[0], trivy),
-                stated(VULNS[0], grype),
+                stated("https://cosign.sigstore.dev/attestation/vuln/v1", trivy),
+                stated("https://cosign.sigstore.dev/attestation/vuln/v1", grype),
                 stated("https://in-toto.io/attestation/vulns/v0.1", plain),
                 stated("https://openvex.dev/ns/v0.2.0", openvex),
                 stated("https://example.com/unknown", json!({})),
+                // Judged by the parsed host: neither names SPDX.
+                stated("https://spdx.dev.example.com/Document", json!({ "packages": [{}] })),
+                stated("http://spdx.dev/Document", json!({ "packages": [{}] })),
             ],
             refused: vec!["an attestation: no trusted key verifies it".into()],
             reference: None,
