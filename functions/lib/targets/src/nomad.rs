@@ -65,8 +65,35 @@ fn unreachable(what: &str, err: reqwest::Error) -> DomainError {
     tls::refusal("Nomad API", &err).unwrap_or_else(|| DomainError::internal(format!("Nomad {what} failed: {err}")))
 }
 
+/// A request that got no response.
+struct Unanswered(reqwest::Error);
+
 impl Job<'_> {
+    /// A read that got no answer on its connection is tried again twice on fresh ones: TLS
+    /// 1.3 ends the client's side of the handshake before the API judges its certificate, so
+    /// a refused certificate can first show as a dropped connection rather than the alert,
+    /// and the deployment should fail with what the alert says. Writes are sent once.
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
+        let tries = if method == reqwest::Method::GET { 3 } else { 1 };
+        let mut attempt = 1;
+        loop {
+            match self.send(method.clone(), path, body).await {
+                Err(Unanswered(err)) if attempt < tries && tls::refusal("Nomad API", &err).is_none() => {
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                    attempt += 1;
+                }
+                Err(Unanswered(err)) => return Err(unreachable(path, err)),
+                Ok(res) => return self.answer(path, res).await,
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> std::result::Result<reqwest::Response, Unanswered> {
         let mut req = self
             .http
             .request(method, format!("{}/v1{path}", self.address.trim_end_matches('/')))
@@ -77,7 +104,10 @@ impl Job<'_> {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let res = req.send().await.map_err(|e| unreachable(path, e))?;
+        req.send().await.map_err(Unanswered)
+    }
+
+    async fn answer(&self, path: &str, res: reqwest::Response) -> Result<Value> {
         let status = res.status();
         let text = res.text().await.map_err(|e| unreachable(path, e))?;
         if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
