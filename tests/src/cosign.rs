@@ -79,3 +79,27 @@ pub fn vex(cve: &str) -> Value {
             "vulnerability": { "name": cve }, "products": [{ "@id": "pkg:oci/web" }],
             "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path" }] } })
 }
+
+/// A Fulcio-like CA and a Rekor-like log key made in `dir`; the Sigstore `trusted_root.json`
+/// naming them.
+pub fn sigstore_root(dir: &Path) -> String {
+    run(&["sigstore-root".as_ref(), dir.as_os_str()])
+}
+
+/// Signs `digest` in `repo` keylessly, replacing its stored signatures: a fresh key with a
+/// ten-minute certificate from `dir`'s CA naming `subject` and `issuer`, logged in `dir`'s
+/// log; `extra` may be `--no-bundle` or `--tamper-set`.
+pub fn sign_keyless(
+    registry: &Registry,
+    repo: &str,
+    digest: &str,
+    dir: &Path,
+    (subject, issuer): (&str, &str),
+    extra: &[&str],
+) {
+    let host = registry.host();
+    let mut args: Vec<&std::ffi::OsStr> = vec!["sign-keyless".as_ref(), host.as_ref(), repo.as_ref(), digest.as_ref()];
+    args.extend([dir.as_os_str(), subject.as_ref(), issuer.as_ref()]);
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    run(&args);
+}

@@ -25,6 +25,7 @@ mod environments;
 mod freeze;
 mod http;
 mod inputs;
+mod keyless;
 mod path;
 mod promotions;
 mod queue;

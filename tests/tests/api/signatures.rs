@@ -6,7 +6,7 @@
 
 use gantry_domain::DomainError;
 use gantry_domain::integrations::RegistryAccess;
-use gantry_domain::signatures::{ImageSignatures, SignatureVerdict, TrustedKey};
+use gantry_domain::signatures::{ImageSignatures, SignatureVerdict, Signers, TrustedKey};
 use gantry_domain::values::Digest;
 use gantry_tests::cosign::{keygen, sign};
 use gantry_tests::registry::{Registry, free_port};
@@ -30,6 +30,7 @@ async fn cosign_signatures_are_found_by_digest_and_judged_under_trusted_keys() {
     std::fs::create_dir_all(&dir).unwrap();
     let (release_key, other_key) = (dir.join("release.pem"), dir.join("other.pem"));
     let keys = vec![TrustedKey { name: "release".into(), pem: keygen(&release_key), reference: None }];
+    let keys = Signers { keys, ..Default::default() };
     keygen(&other_key);
 
     let access = RegistryAccess { url: format!("http://{}", registry.host()), credentials: None };
@@ -52,17 +53,20 @@ async fn cosign_signatures_are_found_by_digest_and_judged_under_trusted_keys() {
     sign(&registry, "shop/web", &digest, &release_key, &[]);
     let verified = verdict().await.unwrap();
     assert!(
-        matches!(&verified, SignatureVerdict::Verified { key, signature } if key == "release" && !signature.is_empty())
+        matches!(&verified, SignatureVerdict::Verified { key, signature, identity: None, log: None } if key == "release" && !signature.is_empty())
     );
     // The signature of one image says nothing of another.
     let other_image = Digest::parse(&elsewhere).unwrap();
     assert_eq!(reader.verify(&access, "shop/web", &other_image, &keys).await.unwrap(), SignatureVerdict::Unsigned);
 
-    let bad = vec![TrustedKey {
-        name: "broken".into(),
-        pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----".into(),
-        reference: None,
-    }];
+    let bad = Signers {
+        keys: vec![TrustedKey {
+            name: "broken".into(),
+            pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----".into(),
+            reference: None,
+        }],
+        ..Default::default()
+    };
     let err = reader.verify(&access, "shop/web", &image, &bad).await.unwrap_err();
     assert!(matches!(err, DomainError::Validation(ref m) if m.contains("broken")), "{err:?}");
     let _ = std::fs::remove_dir_all(&dir);

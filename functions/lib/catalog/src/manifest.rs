@@ -24,12 +24,15 @@ pub struct ServiceRefs {
 }
 
 /// A verified signature of one of the release's images: `cosign`, its base64 signature, and
-/// the sha256 of the key it verified under.
+/// the sha256 of the key it verified under (or the identity a keyless certificate names);
+/// for a logged signature, when and where the transparency log says it logged it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseSignature {
     pub signature_type: &'static str,
     pub signature: String,
     pub key_id: String,
+    pub signed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub rekor_log_index: Option<u64>,
 }
 
 /// Builds `{"manifest": {...}}` for a release, as `production-release-manifest.schema.json` describes.
@@ -69,10 +72,17 @@ pub fn release_manifest_with(release: &Release, refs: &SupplyChainRefs) -> Resul
         "services": services,
     });
     if !refs.signatures.is_empty() {
-        let signatures = refs
-            .signatures
-            .iter()
-            .map(|s| json!({ "signature_type": s.signature_type, "signature": s.signature, "key_id": s.key_id }));
+        let signatures = refs.signatures.iter().map(|s| {
+            let mut signature =
+                json!({ "signature_type": s.signature_type, "signature": s.signature, "key_id": s.key_id });
+            if let Some(at) = s.signed_at {
+                signature["signed_at"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            }
+            if let Some(index) = s.rekor_log_index {
+                signature["rekor_log_index"] = json!(index);
+            }
+            signature
+        });
         manifest["signatures"] = Value::Array(signatures.collect());
     }
     if let Some(display_name) = &release.display_name {

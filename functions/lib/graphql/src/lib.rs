@@ -55,6 +55,7 @@ pub struct Mutation(
     delivery::promotions::PromotionMutation,
     delivery::steps::StepMutation,
     delivery::freeze::FreezeMutation,
+    delivery::keyless::AdmissionMutation,
     chatops::ChatMutation,
     agents::AgentMutation,
 );

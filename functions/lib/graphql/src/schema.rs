@@ -319,6 +319,12 @@ pub struct EnvironmentPolicyInput {
     /// Gate: the keys image signatures must verify under, replacing those set (at most 16;
     /// an empty list removes the gate).
     pub signing_keys: Option<Vec<crate::delivery::signatures::SigningKeyInput>>,
+    /// Gate: keyless signers whose certificates stand as signatures, replacing those set
+    /// (at most 16); they need `sigstoreTrustRoot`.
+    pub signing_identities: Option<Vec<crate::delivery::keyless::SigningIdentityInput>>,
+    /// The Sigstore trust root (`trusted_root.json`: Fulcio CAs and Rekor keys) keyless
+    /// signatures are checked against, offline. An empty string removes it.
+    pub sigstore_trust_root: Option<String>,
     /// The SLSA builder ids the admission policy trusts, replacing those set (at most 32).
     pub trusted_builders: Option<Vec<String>>,
     /// The admission policy in Rego (package `gantry.admission`, a `deny` set of reasons);
@@ -346,6 +352,11 @@ impl EnvironmentPolicyInput {
                 .signing_keys
                 .map(|keys| keys.into_iter().map(|k| k.given()).collect::<async_graphql::Result<Vec<_>>>())
                 .transpose()?,
+            signing_identities: self
+                .signing_identities
+                .map(|ids| ids.into_iter().map(|i| i.parse()).collect::<async_graphql::Result<Vec<_>>>())
+                .transpose()?,
+            sigstore_trust_root: self.sigstore_trust_root.map(|r| Some(r).filter(|r| !r.trim().is_empty())),
             trusted_builders: self.trusted_builders,
             admission_policy: None,
         };

@@ -11,6 +11,7 @@ pub mod attestations;
 pub mod ci;
 pub mod events;
 pub mod integrations;
+pub mod keyless;
 pub mod notifications;
 pub mod outbound;
 pub mod reports;

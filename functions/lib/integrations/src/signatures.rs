@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, Result};
 use crate::integrations::RegistryAccess;
+pub use crate::keyless::{SigningIdentity, TrustRoot};
 use crate::values::Digest;
 
 /// A public key signatures are checked against: a PEM `PUBLIC KEY` (ECDSA P-256, as cosign
@@ -124,16 +125,52 @@ impl TrustedKey {
     }
 }
 
+/// Who may sign what is promoted into an environment: its keys, and its keyless identities
+/// under its trust root.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signers {
+    pub keys: Vec<TrustedKey>,
+    pub identities: Vec<SigningIdentity>,
+    pub trust_root: Option<TrustRoot>,
+}
+
+impl Signers {
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.identities.is_empty()
+    }
+
+    /// Names the set whatever its order or names: what a verdict under it depends on.
+    pub fn digest(&self) -> Digest {
+        let mut parts: Vec<String> = self.keys.iter().map(|k| format!("key {}={}", k.name, k.fingerprint())).collect();
+        parts.extend(self.identities.iter().map(|i| {
+            let subject = i.subject.as_deref().map_or_else(|| format!("~{:?}", i.subject_regexp), |s| format!("={s}"));
+            format!("identity {}={} {subject}", i.name, i.issuer)
+        }));
+        parts.sort();
+        if let Some(root) = &self.trust_root {
+            parts.push(format!("root {}", Digest::of(root.as_str().as_bytes())));
+        }
+        Digest::of(parts.join("\n").as_bytes())
+    }
+}
+
 /// What the signatures stored for one digest amount to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum SignatureVerdict {
-    /// A signature of this digest verifies under the named key.
+    /// A signature of this digest verifies under the named key, or was made by the named
+    /// keyless identity.
     Verified {
         key: String,
         /// The signature that verified (base64), for the release manifest; not in evidence.
         #[serde(skip)]
         signature: String,
+        /// A keyless signature's certificate identity.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        identity: Option<Certified>,
+        /// Where the transparency log says it logged the signature, when its bundle is stored.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        log: Option<Logged>,
     },
     /// No signature is stored for this digest.
     Unsigned,
@@ -142,7 +179,31 @@ pub enum SignatureVerdict {
     Refused { reasons: Vec<String> },
 }
 
+/// The identity a keyless signature's certificate names, and the issuer that vouched for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Certified {
+    pub subject: String,
+    pub issuer: String,
+}
+
+/// A transparency-log entry of a signature, verified offline from its bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Logged {
+    pub log_index: u64,
+    /// When the log says it logged it, in seconds since the epoch.
+    pub integrated_time: i64,
+    /// The log's id: the hex sha256 of its key.
+    pub log_id: String,
+}
+
 impl SignatureVerdict {
+    /// A key-based signature that verified under `key`.
+    pub fn by_key(key: &str, signature: &str) -> Self {
+        Self::Verified { key: key.to_owned(), signature: signature.to_owned(), identity: None, log: None }
+    }
+
     pub fn verified(&self) -> bool {
         matches!(self, Self::Verified { .. })
     }
@@ -150,6 +211,10 @@ impl SignatureVerdict {
     /// In a sentence, for refusals and evidence.
     pub fn describe(&self) -> String {
         match self {
+            Self::Verified { key, identity: Some(id), log, .. } => {
+                let logged = log.as_ref().map_or_else(String::new, |l| format!(", logged at index {}", l.log_index));
+                format!("signed by {} ({}) as identity {key}{logged}", id.subject, id.issuer)
+            }
             Self::Verified { key, .. } => format!("signed with key {key}"),
             Self::Unsigned => "not signed".to_owned(),
             Self::Refused { reasons } => format!("no signature stands for it: {}", reasons.join("; ")),
@@ -160,31 +225,24 @@ impl SignatureVerdict {
 /// Reads the signatures stored for an image and judges them.
 #[async_trait]
 pub trait ImageSignatures: Send + Sync {
-    /// The verdict on the image at `digest` in `repository`, under `keys`.
+    /// The verdict on the image at `digest` in `repository`, under `signers`.
     async fn verify(
         &self,
         access: &RegistryAccess,
         repository: &str,
         digest: &Digest,
-        keys: &[TrustedKey],
+        signers: &Signers,
     ) -> Result<SignatureVerdict>;
 
-    /// The attestations stored for the image at `digest`: those that verify under `keys`
-    /// and name the image, and why the others do not stand.
+    /// The attestations stored for the image at `digest`: those that verify under the
+    /// signers' keys and name the image, and why the others do not stand.
     async fn attestations(
         &self,
         access: &RegistryAccess,
         repository: &str,
         digest: &Digest,
-        keys: &[TrustedKey],
+        signers: &Signers,
     ) -> Result<crate::attestations::Attestations>;
-}
-
-/// Names a set of keys whatever their order or names.
-pub fn key_set(keys: &[TrustedKey]) -> Digest {
-    let mut prints: Vec<String> = keys.iter().map(|k| format!("{}={}", k.name, k.fingerprint())).collect();
-    prints.sort();
-    Digest::of(prints.join("\n").as_bytes())
 }
 
 #[cfg(test)]
@@ -224,7 +282,20 @@ mod tests {
         for bad in ["", "env:GANTRY_DATA_KEY", "file:/etc/passwd", "ssm:relative", "secretsmanager:a b"] {
             assert!(TrustedKey::by_reference("k", bad).is_err(), "{bad}");
         }
-        assert_eq!(key_set(&[a.clone(), b.clone()]), key_set(&[b.clone(), a.clone()]));
-        assert_ne!(key_set(std::slice::from_ref(&a)), key_set(&[a, b]));
+        let set = |keys: &[&TrustedKey]| {
+            Signers { keys: keys.iter().map(|k| (*k).clone()).collect(), ..Default::default() }.digest()
+        };
+        assert_eq!(set(&[&a, &b]), set(&[&b, &a]));
+        assert_ne!(set(&[&a]), set(&[&a, &b]));
+    }
+
+    #[test]
+    fn a_signer_set_is_named_by_its_members() {
+        let a = SigningIdentity::parse("a", "https://issuer.example", Some("a@acme.example"), None).unwrap();
+        let b = SigningIdentity::parse("b", "https://issuer.example", None, Some(".*@acme.example")).unwrap();
+        let one = Signers { identities: vec![a.clone(), b.clone()], ..Default::default() };
+        let other = Signers { identities: vec![b, a.clone()], ..Default::default() };
+        assert_eq!(one.digest(), other.digest());
+        assert_ne!(one.digest(), Signers { identities: vec![a], ..Default::default() }.digest());
     }
 }

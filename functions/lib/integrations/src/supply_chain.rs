@@ -15,7 +15,7 @@ use crate::error::{DomainError, Result};
 use crate::integrations::Integrations;
 use crate::model::{Component, Release, ReleaseComponent};
 use crate::ports::Repository;
-use crate::signatures::{ImageSignatures, KeyStore, SignatureVerdict, TrustedKey};
+use crate::signatures::{ImageSignatures, KeyStore, SignatureVerdict, Signers, TrustedKey};
 use crate::values::Digest;
 
 /// One component of a release and what is verified about its digest.
@@ -112,11 +112,11 @@ impl SupplyChain {
         Ok(resolved)
     }
 
-    /// The facts of every component of `release` under `keys`, in the release's order;
+    /// The facts of every component of `release` under `signers`, in the release's order;
     /// `Unresolvable` when a key given by reference cannot be read.
-    #[instrument(skip_all, fields(release_id = %release.id, keys = keys.len()), err(level = "info"))]
-    pub async fn facts(&self, release: &Release, keys: &[TrustedKey]) -> Result<Vec<ComponentFacts>> {
-        let keys = &self.resolve(keys).await?;
+    #[instrument(skip_all, fields(release_id = %release.id, keys = signers.keys.len(), identities = signers.identities.len()), err(level = "info"))]
+    pub async fn facts(&self, release: &Release, signers: &Signers) -> Result<Vec<ComponentFacts>> {
+        let keys = &Signers { keys: self.resolve(&signers.keys).await?, ..signers.clone() };
         let ids: Vec<_> = release.components.iter().map(|c| c.component_id).collect();
         let components = self.repo.get_components(&ids).await?;
         let read = release.components.iter().map(|rc| {
@@ -126,12 +126,7 @@ impl SupplyChain {
         Ok(futures::future::join_all(read).await)
     }
 
-    async fn component(
-        &self,
-        rc: &ReleaseComponent,
-        component: Option<&Component>,
-        keys: &[TrustedKey],
-    ) -> ComponentFacts {
+    async fn component(&self, rc: &ReleaseComponent, component: Option<&Component>, keys: &Signers) -> ComponentFacts {
         let (signature, facts, attestation_ref) = self.read(rc, component, keys).await;
         ComponentFacts {
             component: rc.component_name.clone(),
@@ -144,7 +139,7 @@ impl SupplyChain {
     }
 
     /// Asks the registry for the signature and the attestations, at once.
-    async fn read(&self, rc: &ReleaseComponent, component: Option<&Component>, keys: &[TrustedKey]) -> Read {
+    async fn read(&self, rc: &ReleaseComponent, component: Option<&Component>, keys: &Signers) -> Read {
         let asked = async {
             let component = component.ok_or_else(|| DomainError::Unresolvable("the component was deleted".into()))?;
             let (access, repository) = self.integrations.registry_for(component).await?;

@@ -149,9 +149,19 @@ mod tests {
             let denied = engine.denials(DEFAULT_POLICY, &admitted(repository)).unwrap();
             assert!(denied.is_empty(), "{repository:?}: {denied:?}");
         }
+        // A keyless signature with its log entry stands.
+        let mut keyless = admitted(None);
+        keyless["components"][0]["signature"]["identity"] =
+            json!({ "subject": "ci@acme.example", "issuer": "https://i" });
+        keyless["components"][0]["signature"]["log"] = json!({ "logIndex": 7, "integratedTime": 1, "logId": "ab" });
+        assert_eq!(engine.denials(DEFAULT_POLICY, &keyless).unwrap(), Vec::<String>::new());
         type Change = fn(&mut serde_json::Value);
-        let cases: [(&str, Change); 7] = [
+        let cases: [(&str, Change); 8] = [
             ("signature", |i| i["components"][0]["signature"] = json!({ "verdict": "unsigned" })),
+            ("tlog", |i| {
+                i["components"][0]["signature"]["identity"] =
+                    json!({ "subject": "ci@acme.example", "issuer": "https://issuer.example" })
+            }),
             ("provenance", |i| i["components"][0]["provenance"] = json!([])),
             ("builder", |i| i["environment"]["trustedBuilders"] = json!(["other"])),
             ("source", |i| i["release"]["sourceRef"]["commitSha"] = json!("def")),

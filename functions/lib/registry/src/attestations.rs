@@ -6,7 +6,7 @@
 
 use gantry_domain::attestations::{Attestations, VerifiedStatement};
 use gantry_domain::integrations::RegistryAccess;
-use gantry_domain::signatures::{TrustedKey, key_set};
+use gantry_domain::signatures::Signers;
 use gantry_domain::values::Digest;
 use gantry_domain::{DomainError, Result};
 use gantry_signing::PublicKey;
@@ -40,10 +40,10 @@ pub(crate) async fn read(
     access: &RegistryAccess,
     repository: &str,
     digest: &Digest,
-    keys: &[TrustedKey],
+    signers: &Signers,
 ) -> Result<Attestations> {
-    let keyset = key_set(keys);
-    let keys = trusted(keys)?;
+    let keyset = signers.digest();
+    let keys = trusted(&signers.keys)?;
     let tag = dsse::attestation_tag(digest.as_str())
         .ok_or_else(|| DomainError::validation(format!("{digest} is not a sha256 digest")))?;
     let (host, client) = registry.connect(access)?;

@@ -1,16 +1,20 @@
 //! The cosign signatures stored for a digest, found by cosign's tag scheme
 //! (`sha256-<hex>.sig` in the image's repository) and checked with `gantry-signing`: each
 //! simple-signing layer's payload is pulled (bounded, and checked against its descriptor's
-//! digest) and must verify under a trusted key and name the image's digest.
+//! digest) and must verify under a trusted key and name the image's digest. A layer that
+//! carries a Fulcio certificate is a keyless signature: it stands when the certificate
+//! chains to the environment's trust root, names a trusted identity, and its key verifies
+//! the payload (`gantry_signing::keyless`, with the Rekor bundle checked offline).
 
 use async_trait::async_trait;
 use gantry_domain::attestations::Attestations;
 use gantry_domain::integrations::RegistryAccess;
-use gantry_domain::signatures::{ImageSignatures, SignatureVerdict, TrustedKey, key_set};
+use gantry_domain::signatures::{Certified, ImageSignatures, Logged, SignatureVerdict, Signers};
 use gantry_domain::values::Digest;
 use gantry_domain::{DomainError, Result};
 use gantry_signing::PublicKey;
 use gantry_signing::cosign::{self, MAX_PAYLOAD, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use gantry_signing::keyless::{self, BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION};
 use oci_client::Reference;
 use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciImageManifest};
 use sha2::{Digest as _, Sha256};
@@ -31,10 +35,9 @@ impl ImageSignatures for OciRegistry {
         access: &RegistryAccess,
         repository: &str,
         digest: &Digest,
-        keys: &[TrustedKey],
+        signers: &Signers,
     ) -> Result<SignatureVerdict> {
-        let keyset = key_set(keys);
-        let keys = trusted(keys)?;
+        let keyset = signers.digest();
         let tag = cosign::signature_tag(digest.as_str())
             .ok_or_else(|| DomainError::validation(format!("{digest} is not a sha256 digest")))?;
         let (host, client) = self.connect(access)?;
@@ -51,7 +54,8 @@ impl ImageSignatures for OciRegistry {
             return Ok(verdict);
         }
         let reference = Reference::with_digest(host.to_owned(), repository.to_owned(), stored);
-        let verdict = judge_manifest(&client, access, &reference, digest, &keys).await?;
+        let judge = Judge::new(signers)?;
+        let verdict = judge_manifest(&client, access, &reference, digest, &judge).await?;
         self.kept_signatures.keep(kept, verdict.clone());
         Ok(verdict)
     }
@@ -62,9 +66,9 @@ impl ImageSignatures for OciRegistry {
         access: &RegistryAccess,
         repository: &str,
         digest: &Digest,
-        keys: &[TrustedKey],
+        signers: &Signers,
     ) -> Result<Attestations> {
-        crate::attestations::read(self, access, repository, digest, keys).await
+        crate::attestations::read(self, access, repository, digest, signers).await
     }
 }
 
@@ -74,7 +78,7 @@ async fn judge_manifest(
     access: &RegistryAccess,
     reference: &Reference,
     digest: &Digest,
-    keys: &[(String, PublicKey)],
+    judge: &Judge<'_>,
 ) -> Result<SignatureVerdict> {
     let raw = match client.pull_manifest_raw(reference, &auth(access), &[OCI_IMAGE_MEDIA_TYPE]).await {
         Ok((raw, _)) => raw,
@@ -106,10 +110,23 @@ async fn judge_manifest(
             reasons.push("a payload does not match its digest".to_owned());
             continue;
         }
-        match judge(&payload, signature, keys, digest.as_str()) {
-            Ok(name) => {
-                return Ok(SignatureVerdict::Verified { key: name, signature: signature.trim().to_owned() });
+        let annotations = layer.annotations.as_ref();
+        let annotation = |name: &str| annotations.and_then(|a| a.get(name)).map(String::as_str);
+        let judged = match annotation(CERTIFICATE_ANNOTATION) {
+            None => judge.keyed(&payload, signature, digest.as_str()),
+            Some(certificate) => {
+                let signed = keyless::Signed {
+                    payload: &payload,
+                    signature,
+                    certificate,
+                    chain: annotation(CHAIN_ANNOTATION),
+                    bundle: annotation(BUNDLE_ANNOTATION),
+                };
+                judge.keyless(&signed, digest.as_str())
             }
+        };
+        match judged {
+            Ok(verdict) => return Ok(verdict),
             Err(reason) => reasons.push(reason),
         }
     }
@@ -120,16 +137,62 @@ fn refused(reason: String) -> SignatureVerdict {
     SignatureVerdict::Refused { reasons: vec![reason] }
 }
 
-/// The name of the first key under which `signature` stands for the image; else why not.
-fn judge(payload: &[u8], signature: &str, keys: &[(String, PublicKey)], digest: &str) -> Result<String, String> {
-    let mut last = cosign::Refusal::DoesNotVerify;
-    for (name, key) in keys {
-        match cosign::check(payload, signature, key, digest) {
-            Ok(()) => return Ok(name.clone()),
-            // A payload that verifies says so whichever key it verified under.
-            Err(cosign::Refusal::DoesNotVerify) => {}
-            Err(other) => last = other,
-        }
+/// Who may sign, ready to check signatures: the keys parsed, the trust root read.
+struct Judge<'a> {
+    keys: Vec<(String, PublicKey)>,
+    signers: &'a Signers,
+    root: Option<keyless::TrustRoot>,
+}
+
+impl<'a> Judge<'a> {
+    fn new(signers: &'a Signers) -> Result<Self> {
+        let root = match &signers.trust_root {
+            Some(root) => Some(keyless::TrustRoot::parse(root.as_str().as_bytes()).map_err(|why| {
+                DomainError::Unresolvable(format!("the environment's Sigstore trust root does not parse: {why}"))
+            })?),
+            None => None,
+        };
+        Ok(Self { keys: trusted(&signers.keys)?, signers, root })
     }
-    Err(format!("a signature: {last}"))
+
+    /// The verdict of a key-based signature: the first key it stands under; else why not.
+    fn keyed(&self, payload: &[u8], signature: &str, digest: &str) -> Result<SignatureVerdict, String> {
+        let mut last = cosign::Refusal::DoesNotVerify;
+        for (name, key) in &self.keys {
+            match cosign::check(payload, signature, key, digest) {
+                Ok(()) => return Ok(SignatureVerdict::by_key(name, signature.trim())),
+                // A payload that verifies says so whichever key it verified under.
+                Err(cosign::Refusal::DoesNotVerify) => {}
+                Err(other) => last = other,
+            }
+        }
+        Err(format!("a signature: {last}"))
+    }
+
+    /// The verdict of a keyless signature: its certificate and bundle check out under the
+    /// trust root, it names a trusted identity, and its payload names the image.
+    fn keyless(&self, signed: &keyless::Signed<'_>, digest: &str) -> Result<SignatureVerdict, String> {
+        let (Some(root), false) = (&self.root, self.signers.identities.is_empty()) else {
+            return Err("a keyless signature: the environment trusts no signing identity".into());
+        };
+        let (identity, entry) = keyless::check(root, signed).map_err(|r| format!("a keyless signature: {r}"))?;
+        let signer = self.signers.identities.iter().find(|i| i.matches(&identity.subject, &identity.issuer));
+        let Some(signer) = signer else {
+            return Err(format!(
+                "a keyless signature by {} ({}): not a trusted identity",
+                identity.subject, identity.issuer
+            ));
+        };
+        match cosign::signed_digest(signed.payload) {
+            Some(named) if named == digest => {}
+            Some(named) => return Err(format!("a keyless signature: it signs another image ({named})")),
+            None => return Err("a keyless signature: its payload is not a cosign signature payload".into()),
+        }
+        Ok(SignatureVerdict::Verified {
+            key: signer.name.clone(),
+            signature: signed.signature.trim().to_owned(),
+            identity: Some(Certified { subject: identity.subject, issuer: identity.issuer }),
+            log: entry.map(|e| Logged { log_index: e.log_index, integrated_time: e.integrated_time, log_id: e.log_id }),
+        })
+    }
 }

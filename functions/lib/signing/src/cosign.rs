@@ -55,7 +55,7 @@ pub fn check(payload: &[u8], signature: &str, key: &PublicKey, digest: &str) -> 
 
 /// The manifest digest a simple-signing payload names (`critical.image.docker-manifest-digest`,
 /// whose key simple signing reads without regard to case), when it is a cosign payload.
-fn signed_digest(payload: &[u8]) -> Option<String> {
+pub fn signed_digest(payload: &[u8]) -> Option<String> {
     let json: Value = serde_json::from_slice(payload).ok()?;
     let critical = json.get("critical")?;
     if critical.get("type")?.as_str()? != PAYLOAD_TYPE {

@@ -5,6 +5,7 @@
 pub mod cosign;
 pub mod dsse;
 pub mod jobs;
+pub mod keyless;
 pub mod requests;
 
 use aws_lc_rs::rand::SystemRandom;

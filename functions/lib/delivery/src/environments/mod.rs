@@ -109,6 +109,11 @@ pub struct EnvironmentPolicy {
     /// Gate: every component's digest carries a cosign signature that verifies under one
     /// of these keys; no gate when empty.
     pub signing_keys: Vec<crate::signatures::TrustedKey>,
+    /// Gate: keyless signatures whose certificate names one of these identities (checked
+    /// against `sigstore_trust_root`) stand as signed, as well as the keys'.
+    pub signing_identities: Vec<crate::signatures::SigningIdentity>,
+    /// The Sigstore trust root keyless signatures are checked against.
+    pub sigstore_trust_root: Option<crate::signatures::TrustRoot>,
     /// The builder ids (SLSA `builder.id`) the admission policy trusts.
     pub trusted_builders: Vec<String>,
     /// The Rego admission policy; the default one when unset.
@@ -119,7 +124,16 @@ impl EnvironmentPolicy {
     /// Whether promotions here pass the supply-chain gate: the environment names signing
     /// keys or an admission policy.
     pub fn guards_supply_chain(&self) -> bool {
-        !self.signing_keys.is_empty() || self.admission_policy.is_some()
+        !self.signing_keys.is_empty() || !self.signing_identities.is_empty() || self.admission_policy.is_some()
+    }
+
+    /// Who may sign what is promoted here.
+    pub fn signers(&self) -> crate::signatures::Signers {
+        crate::signatures::Signers {
+            keys: self.signing_keys.clone(),
+            identities: self.signing_identities.clone(),
+            trust_root: self.sigstore_trust_root.clone(),
+        }
     }
 
     /// The admission policy in force: the environment's, else the default.
@@ -139,6 +153,8 @@ impl Default for EnvironmentPolicy {
             auto_promote: false,
             auto_rollback: false,
             signing_keys: Vec::new(),
+            signing_identities: Vec::new(),
+            sigstore_trust_root: None,
             trusted_builders: Vec::new(),
             admission_policy: None,
         }
@@ -157,6 +173,10 @@ pub struct PolicyPatch {
     pub auto_rollback: Option<bool>,
     /// The signing keys, each a name and its PEM or reference, replacing the ones set.
     pub signing_keys: Option<Vec<(String, crate::signatures::KeyGiven)>>,
+    /// The keyless identities (each checked by `SigningIdentity::parse`), replacing the ones set.
+    pub signing_identities: Option<Vec<crate::signatures::SigningIdentity>>,
+    /// The Sigstore trust root (`trusted_root.json`); `Some(None)` removes it.
+    pub sigstore_trust_root: Option<Option<String>>,
     /// The trusted builder ids, replacing the ones set.
     pub trusted_builders: Option<Vec<String>>,
     /// The admission policy, compiled already (see `admission::checked_policy`); `Some(None)`
@@ -194,6 +214,17 @@ impl EnvironmentPolicy {
         if let Some(keys) = patch.signing_keys {
             p.signing_keys = signing_keys(keys)?;
         }
+        if let Some(identities) = patch.signing_identities {
+            p.signing_identities = signing_identities(identities)?;
+        }
+        if let Some(root) = patch.sigstore_trust_root {
+            p.sigstore_trust_root = root.as_deref().map(crate::signatures::TrustRoot::parse).transpose()?;
+        }
+        if !p.signing_identities.is_empty() && p.sigstore_trust_root.is_none() {
+            return Err(DomainError::validation(
+                "signingIdentities need a sigstoreTrustRoot to check certificates against",
+            ));
+        }
         if let Some(builders) = patch.trusted_builders {
             p.trusted_builders = trusted_builders(builders)?;
         }
@@ -223,6 +254,25 @@ fn signing_keys(keys: Vec<(String, crate::signatures::KeyGiven)>) -> Result<Vec<
         parsed.push(key);
     }
     Ok(parsed)
+}
+
+/// Identities each named once, at most [`SigningIdentity::MAX`](crate::signatures::SigningIdentity::MAX).
+fn signing_identities(
+    identities: Vec<crate::signatures::SigningIdentity>,
+) -> Result<Vec<crate::signatures::SigningIdentity>> {
+    use crate::signatures::SigningIdentity;
+    if identities.len() > SigningIdentity::MAX {
+        return Err(DomainError::validation(format!(
+            "signingIdentities takes at most {} identities",
+            SigningIdentity::MAX
+        )));
+    }
+    for (i, identity) in identities.iter().enumerate() {
+        if identities[..i].iter().any(|other| other.name == identity.name) {
+            return Err(DomainError::validation(format!("signingIdentities names {} twice", identity.name)));
+        }
+    }
+    Ok(identities)
 }
 
 /// Builder ids trimmed and checked, each once, at most 32.

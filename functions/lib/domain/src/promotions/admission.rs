@@ -71,6 +71,7 @@ fn input(
             "sourceRef": { "repository": source.repository, "commitSha": source.commit_sha, "branch": source.branch } },
         "environment": { "id": environment.id, "name": environment.name.as_str(), "order": environment.order,
             "signingKeys": environment.policy.signing_keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
+            "signingIdentities": environment.policy.signing_identities.iter().map(|i| &i.name).collect::<Vec<_>>(),
             "trustedBuilders": environment.policy.trusted_builders },
         "promotion": { "phase": phase.as_str(), "requestedBy": asker.requested_by, "automatic": asker.automatic },
         "components": facts,
@@ -93,7 +94,7 @@ impl Promotions {
             return Ok(None);
         }
         let rego = policy.admission_rego();
-        let components = match self.rollout.supply_chain.facts(release, &policy.signing_keys).await {
+        let components = match self.rollout.supply_chain.facts(release, &policy.signers()).await {
             Ok(components) => components,
             Err(DomainError::Unresolvable(why)) => {
                 let gate = gates::gate("supply_chain", false, why.clone());
@@ -139,10 +140,15 @@ fn manifest_refs(facts: &[ComponentFacts], keys: &[crate::signatures::TrustedKey
     let signatures = facts
         .iter()
         .filter_map(|c| match &c.signature {
-            SignatureVerdict::Verified { key, signature } => Some(ReleaseSignature {
+            SignatureVerdict::Verified { key, signature, identity, log } => Some(ReleaseSignature {
                 signature_type: "cosign",
                 signature: signature.clone(),
-                key_id: keys.iter().find(|k| k.name == *key).map_or_else(|| key.clone(), key_id),
+                key_id: match identity {
+                    Some(identity) => identity.subject.clone(),
+                    None => keys.iter().find(|k| k.name == *key).map_or_else(|| key.clone(), key_id),
+                },
+                signed_at: log.as_ref().and_then(|l| chrono::DateTime::from_timestamp(l.integrated_time, 0)),
+                rekor_log_index: log.as_ref().map(|l| l.log_index),
             }),
             _ => None,
         })
@@ -166,7 +172,7 @@ impl Promotions {
         let production = environments.iter().max_by_key(|e| e.order).filter(|e| e.policy.guards_supply_chain());
         let Some(production) = production else { return crate::manifest::release_manifest(release) };
         let keys = &production.policy.signing_keys;
-        match self.rollout.supply_chain.facts(release, keys).await {
+        match self.rollout.supply_chain.facts(release, &production.policy.signers()).await {
             Ok(facts) => crate::manifest::release_manifest_with(release, &manifest_refs(&facts, keys)),
             // A key that cannot be read leaves the manifest without what it would vouch for.
             Err(DomainError::Unresolvable(why)) => {

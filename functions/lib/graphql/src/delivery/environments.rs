@@ -61,6 +61,14 @@ impl Environment {
     async fn signing_keys(&self) -> Vec<crate::delivery::signatures::SigningKey> {
         self.0.policy.signing_keys.iter().cloned().map(crate::delivery::signatures::SigningKey).collect()
     }
+    /// Gate: keyless signers whose certificates stand as signatures.
+    async fn signing_identities(&self) -> Vec<crate::delivery::keyless::SigningIdentityView> {
+        self.0.policy.signing_identities.iter().cloned().map(crate::delivery::keyless::SigningIdentityView).collect()
+    }
+    /// The Sigstore trust root (`trusted_root.json`) keyless signatures are checked against.
+    async fn sigstore_trust_root(&self) -> Option<&str> {
+        self.0.policy.sigstore_trust_root.as_ref().map(|r| r.as_str())
+    }
     /// The SLSA builder ids the admission policy trusts.
     async fn trusted_builders(&self) -> &[String] {
         &self.0.policy.trusted_builders
@@ -69,7 +77,8 @@ impl Environment {
     async fn admission_policy(&self) -> Option<&str> {
         self.0.policy.admission_policy.as_deref()
     }
-    /// Whether promotions here pass the supply-chain gate (signing keys or a policy are set).
+    /// Whether promotions here pass the supply-chain gate (signing keys, identities or a
+    /// policy are set).
     async fn guards_supply_chain(&self) -> bool {
         self.0.policy.guards_supply_chain()
     }

@@ -4,6 +4,7 @@
 
 pub mod environments;
 pub mod freeze;
+pub mod keyless;
 pub mod promotions;
 pub mod signatures;
 pub mod steps;

@@ -63,7 +63,7 @@ impl SigningKeyInput {
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum SignatureVerdictKind {
-    /// A signature of the digest verifies under a trusted key.
+    /// A signature of the digest verifies under a trusted key, or a trusted identity made it.
     Verified,
     /// No signature is stored for the digest.
     Unsigned,
@@ -97,7 +97,11 @@ impl ComponentSupplyChain {
             SignatureVerdict::Refused { .. } => SignatureVerdictKind::Refused,
         }
     }
-    /// The key a verified signature verifies under.
+    /// What a verified keyless signature's certificate names.
+    async fn certificate(&self) -> Option<crate::delivery::keyless::CertificateIdentity> {
+        crate::delivery::keyless::certificate(&self.0.signature)
+    }
+    /// The key a verified signature verifies under (or the signing identity it matched).
     async fn key(&self) -> Option<&str> {
         match &self.0.signature {
             SignatureVerdict::Verified { key, .. } => Some(key),

@@ -5,11 +5,22 @@ package gantry.admission
 
 import rego.v1
 
-# Every image is signed by one of the environment's keys.
+# Every image is signed by one of the environment's keys or keyless identities.
 deny contains msg if {
 	some c in input.components
 	c.signature.verdict != "verified"
 	msg := sprintf("%s: not signed by a trusted key (rule signature)", [c.component])
+}
+
+# A keyless signature counts only with its transparency-log entry: the log's promise is the
+# trusted time its short-lived certificate was valid at. A policy that trusts a CA's
+# long-lived certificates without a log can drop this rule.
+deny contains msg if {
+	some c in input.components
+	c.signature.verdict == "verified"
+	c.signature.identity
+	not c.signature.log
+	msg := sprintf("%s: signed by %s without a transparency-log entry (rule tlog)", [c.component, c.signature.identity.subject])
 }
 
 # Every image has verified SLSA provenance...
