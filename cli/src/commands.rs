@@ -265,6 +265,20 @@ async fn compare(c: &Client, out: &Out, release: &str, other: &str) -> Result<()
     Ok(())
 }
 
+/// A component's signature verdict and who signed: the key, or a keyless certificate's
+/// identity, issuer and log index.
+fn signed_by(x: &evaluate_policy::EvaluatePolicyEvaluatePolicyComponents) -> String {
+    let by = match (&x.certificate, &x.key) {
+        (Some(c), _) => {
+            let logged = c.rekor_log_index.map(|i| format!(", log #{i}")).unwrap_or_default();
+            format!(" ({} via {}{logged})", c.subject, c.issuer)
+        }
+        (None, Some(key)) => format!(" ({key})"),
+        (None, None) => String::new(),
+    };
+    format!("{}{by}", word(&x.signature))
+}
+
 /// The dry run of a promotion: each gate, then each component's verified facts.
 async fn verify_release(c: &Client, out: &Out, release: &str, environment: &str) -> Result<()> {
     let (release_id, environment_id) = (release_id(c, release).await?, environment_id(c, environment).await?);
@@ -287,7 +301,7 @@ async fn verify_release(c: &Client, out: &Out, release: &str, environment: &str)
                 vec![
                     x.component.clone(),
                     short_digest(&x.digest),
-                    format!("{}{}", word(&x.signature), x.key.as_ref().map(|k| format!(" ({k})")).unwrap_or_default()),
+                    signed_by(x),
                     x.builders.join(" "),
                     x.sboms.join(" "),
                     vulns.join(", "),

@@ -103,3 +103,25 @@ pub fn sign_keyless(
     args.extend(extra.iter().map(std::ffi::OsStr::new));
     run(&args);
 }
+
+/// Replaces the referrers of `digest` in `repo` with one manifest of keyless Sigstore
+/// bundles of `statements`, each signed with a fresh key certified by `dir`'s CA for
+/// `subject` and `issuer` and logged in `dir`'s log; `extra` may be `--no-log`.
+pub fn attest_keyless(
+    registry: &Registry,
+    (repo, digest): (&str, &str),
+    dir: &Path,
+    (subject, issuer): (&str, &str),
+    statements: &[Value],
+    extra: &[&str],
+) {
+    let file = dir.join(format!("{}.json", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, serde_json::to_vec(statements).unwrap()).unwrap();
+    let host = registry.host();
+    let mut args: Vec<&std::ffi::OsStr> =
+        vec!["attest-keyless".as_ref(), host.as_ref(), repo.as_ref(), digest.as_ref()];
+    args.extend([dir.as_os_str(), subject.as_ref(), issuer.as_ref(), file.as_os_str()]);
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    run(&args);
+    let _ = std::fs::remove_file(&file);
+}

@@ -67,6 +67,16 @@ notifications:
         registry
     }
 
+    /// Every request the registry has answered, as `METHOD /path` (its access log).
+    pub fn requests(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| line.split('"').nth(1))
+            .filter_map(|request| request.strip_suffix(" HTTP/1.1"))
+            .map(str::to_owned)
+            .collect()
+    }
+
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }

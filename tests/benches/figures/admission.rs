@@ -51,7 +51,7 @@ pub async fn run(app: &TestApp, n: usize, rounds: usize) {
     println!("\n== supply-chain gate ({n} signed and attested images, default policy) ==");
     for (label, release, size) in [("release of 1", one, 1), (&*format!("release of {n}"), all, n)] {
         let release = ReleaseId::parse(&release).unwrap();
-        let (uncached, cached) = gate(app, release, env, &who, rounds).await;
+        let (uncached, cached) = gate(app, (&registry, release), env, &who, rounds).await;
         let policy = policy_alone(app, release, env, &who, rounds).await;
         let per = |d: Duration| d.as_secs_f64() * 1000.0 / size as f64;
         println!(
@@ -69,7 +69,7 @@ pub async fn run(app: &TestApp, n: usize, rounds: usize) {
 /// The gate's p50, uncached (a fresh state each time) and cached (one state, warmed).
 async fn gate(
     app: &TestApp,
-    release: ReleaseId,
+    (registry, release): (&Registry, ReleaseId),
     env: EnvironmentId,
     who: &Principal,
     rounds: usize,
@@ -85,6 +85,17 @@ async fn gate(
     }
     let (state, _, _) = app.worker_state();
     state.promotions.evaluate_policy(release, env, who).await.unwrap();
+    let before = registry.requests();
+    state.promotions.evaluate_policy(release, env, who).await.unwrap();
+    let asked: Vec<String> = registry.requests().split_off(before.len());
+    let probes = asked.iter().filter(|r| r.as_str() == "GET /v2/").count();
+    let shown: Vec<&str> = asked.iter().filter(|r| r.as_str() != "GET /v2/").map(String::as_str).collect();
+    println!(
+        "  a cached evaluation made {} registry requests, {} of them oci-client's GET /v2/ auth probe (a registry without auth){}",
+        asked.len(),
+        probes,
+        if shown.len() <= 6 { format!(": {shown:?}") } else { String::new() }
+    );
     let mut cached = Vec::new();
     for _ in 0..rounds.clamp(1, 50) {
         let started = Instant::now();

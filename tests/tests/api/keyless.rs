@@ -4,7 +4,7 @@
 //! signatures judged offline through a promotion: the identity and issuer, the chain, the
 //! log's signed promise, and the admission policy's demand for a log entry.
 
-use gantry_tests::cosign::{sign_keyless, sigstore_root};
+use gantry_tests::cosign::{attest_keyless, provenance, sbom, sign_keyless, sigstore_root};
 use gantry_tests::registry::{Registry, free_port};
 use serde_json::{Value, json};
 
@@ -14,7 +14,8 @@ const ISSUER: &str = "https://token.actions.githubusercontent.com";
 const WORKFLOW: &str = "https://github.com/acme/shop/.github/workflows/release.yml@refs/tags/v1.0.0";
 const PATTERN: &str = r"https://github\.com/acme/shop/\.github/workflows/release\.yml@refs/tags/v.*";
 const VERDICT: &str = "query($r: ID!, $e: ID!) { evaluatePolicy(releaseId: $r, environmentId: $e) {
-    allowed denials components { signature key refusals certificate { subject issuer rekorLogIndex loggedAt } } } }";
+    allowed denials components { signature key refusals builders sboms
+        certificate { subject issuer rekorLogIndex loggedAt } } } }";
 const REQUEST: &str = "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id status } }";
 const SET: &str = "mutation($e: ID!, $i: UpdateEnvironmentInput!) { updateEnvironment(id: $e, input: $i) {
     signingIdentities { name issuer subject subjectRegexp } guardsSupplyChain } }";
@@ -110,7 +111,47 @@ async fn keyless_signatures_are_judged_offline_by_identity_chain_and_log() {
     let signature = &manifest["release"]["manifest"]["manifest"]["signatures"][0];
     assert_eq!((&signature["key_id"], &signature["rekor_log_index"]), (&json!(WORKFLOW), &json!(index)));
     assert!(signature["signed_at"].as_str().unwrap().ends_with('Z'), "{signature:#}");
+    keyless_attestations(&app, &registry, (&digest, &vars), (&dir, &stranger)).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Attestations in keyless Sigstore bundles (as `actions/attest-build-provenance` stores
+/// them): those the workflow made stand, others are refused, each saying why.
+async fn keyless_attestations(
+    app: &TestApp,
+    registry: &Registry,
+    (digest, vars): (&str, &Value),
+    (dir, stranger): (&std::path::Path, &std::path::Path),
+) {
+    let statements = [provenance("https://github.com/actions/runner", "0123456789abcdef"), sbom()];
+    let attest = |signer: &std::path::Path, who: (&str, &str), extra: &[&str]| {
+        attest_keyless(registry, ("shop/web", digest), signer, who, &statements, extra);
+    };
+    let facts = || async { app.ok(VERDICT, vars.clone()).await["evaluatePolicy"]["components"][0].clone() };
+    for (signer, who, extra, why) in [
+        (
+            dir,
+            ("https://github.com/evil/shop/.github/workflows/release.yml@refs/tags/v1", ISSUER),
+            &[][..],
+            "a keyless attestation by https://github.com/evil/shop/.github/workflows/release.yml@refs/tags/v1",
+        ),
+        (
+            stranger,
+            (WORKFLOW, ISSUER),
+            &[][..],
+            "a keyless attestation: its transparency-log bundle does not verify: its log is not in the trust root",
+        ),
+    ] {
+        attest(signer, who, extra);
+        let said = facts().await;
+        assert_eq!((&said["builders"], &said["sboms"]), (&json!([]), &json!([])), "{said:#}");
+        assert!(said["refusals"].to_string().contains(why), "{why}: {said:#}");
+    }
+    attest(dir, (WORKFLOW, ISSUER), &[]);
+    let said = facts().await;
+    assert_eq!(said["builders"], json!(["https://github.com/actions/runner"]), "{said:#}");
+    assert_eq!(said["sboms"], json!(["spdx"]));
+    assert_eq!(said["refusals"], json!([]));
 }
 
 /// Identities need a trust root; a bad one, a bad pattern or a bad issuer is refused with

@@ -2,20 +2,24 @@
 //! registry's referrers API, or the referrers tag schema where it has none), then cosign's
 //! tag scheme (`sha256-<hex>.att`). Every DSSE envelope (alone, or inside a Sigstore bundle)
 //! is pulled bounded, checked against its descriptor's digest, and must verify under a
-//! trusted key and name the image (`gantry_signing::dsse`).
+//! trusted key and name the image (`gantry_signing::dsse`). A Sigstore bundle whose
+//! verification material is a certificate is keyless: it stands when the certificate, its
+//! log entry and the envelope check out under the environment's trust root and the
+//! certificate names a trusted identity (`gantry_signing::keyless`).
 
 use gantry_domain::attestations::{Attestations, VerifiedStatement};
 use gantry_domain::integrations::RegistryAccess;
 use gantry_domain::signatures::Signers;
 use gantry_domain::values::Digest;
 use gantry_domain::{DomainError, Result};
-use gantry_signing::PublicKey;
 use gantry_signing::dsse::{self, ENVELOPE, MAX_ENVELOPE};
+use gantry_signing::keyless;
 use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest};
 use oci_client::{Client, Reference};
 use sha2::{Digest as _, Sha256};
 
-use crate::{OciRegistry, auth, failure, not_found, trusted};
+use crate::judge::Judge;
+use crate::{OciRegistry, auth, failure, not_found};
 
 /// A Sigstore bundle layer, which may hold a DSSE envelope.
 const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -43,7 +47,6 @@ pub(crate) async fn read(
     signers: &Signers,
 ) -> Result<Attestations> {
     let keyset = signers.digest();
-    let keys = trusted(&signers.keys)?;
     let tag = dsse::attestation_tag(digest.as_str())
         .ok_or_else(|| DomainError::validation(format!("{digest} is not a sha256 digest")))?;
     let (host, client) = registry.connect(access)?;
@@ -68,13 +71,19 @@ pub(crate) async fn read(
         Err(err) => return Err(failure(err)),
     }
     let mut found = Attestations::default();
+    // Keys and the trust root are read once, and only when a manifest is new.
+    let mut judge = None;
     for (manifest, name) in stored {
         let kept = (format!("{manifest} {digest}"), keyset.clone());
         let verified = match registry.kept_attestations.get(&kept) {
             Some(verified) => verified,
             None => {
                 let reference = Reference::with_digest(host.to_owned(), repository.to_owned(), manifest);
-                let verified = verify_manifest(&client, access, &reference, digest, &keys).await?;
+                let judge = match &judge {
+                    Some(judge) => judge,
+                    None => judge.insert(Judge::new(signers)?),
+                };
+                let verified = verify_manifest(&client, access, &reference, digest, judge).await?;
                 registry.kept_attestations.keep(kept, verified.clone());
                 verified
             }
@@ -94,23 +103,28 @@ async fn verify_manifest(
     access: &RegistryAccess,
     reference: &Reference,
     digest: &Digest,
-    keys: &[(String, PublicKey)],
+    judge: &Judge<'_>,
 ) -> Result<Verified> {
     let mut verified = Verified::default();
     let Some(manifest) = manifest(client, access, reference).await? else { return Ok(verified) };
     let layers = manifest.layers.iter().filter(|l| l.media_type == ENVELOPE || l.media_type == BUNDLE);
     for layer in layers.take(MAX_ENVELOPES) {
         verified.envelopes += 1;
-        match envelope(client, reference, layer).await? {
-            Err(reason) => verified.refused.push(format!("an attestation: {reason}")),
-            Ok(raw) => match dsse::check(&raw, keys, digest.as_str()) {
-                Ok((key, s)) => verified.statements.push(VerifiedStatement {
+        let judged = match envelope(client, reference, layer).await? {
+            Err(reason) => Err(format!("an attestation: {reason}")),
+            Ok(Layer::Keyless(bundle)) => judge.keyless_statement(&bundle, digest.as_str()),
+            Ok(Layer::Envelope(raw)) => match dsse::check(&raw, &judge.keys, digest.as_str()) {
+                Ok((key, s)) => Ok(VerifiedStatement {
                     key: key.to_owned(),
                     predicate_type: s.predicate_type,
                     predicate: s.predicate,
                 }),
-                Err(refusal) => verified.refused.push(format!("an attestation: {refusal}")),
+                Err(refusal) => Err(format!("an attestation: {refusal}")),
             },
+        };
+        match judged {
+            Ok(statement) => verified.statements.push(statement),
+            Err(reason) => verified.refused.push(reason),
         }
     }
     Ok(verified)
@@ -129,12 +143,19 @@ async fn manifest(client: &Client, access: &RegistryAccess, reference: &Referenc
     Ok(serde_json::from_slice(&raw).ok())
 }
 
+/// What an attestation layer holds: a DSSE envelope to check under keys, or a keyless
+/// Sigstore bundle.
+enum Layer {
+    Envelope(Vec<u8>),
+    Keyless(serde_json::Value),
+}
+
 /// A layer's DSSE envelope, pulled bounded and checked against its digest; why not, else.
 async fn envelope(
     client: &Client,
     reference: &Reference,
     layer: &OciDescriptor,
-) -> Result<std::result::Result<Vec<u8>, String>> {
+) -> Result<std::result::Result<Layer, String>> {
     if usize::try_from(layer.size).map_or(true, |size| size > MAX_ENVELOPE) {
         return Ok(Err("it is too large to read".into()));
     }
@@ -144,11 +165,14 @@ async fn envelope(
         return Ok(Err("it does not match its digest".into()));
     }
     if layer.media_type != BUNDLE {
-        return Ok(Ok(raw));
+        return Ok(Ok(Layer::Envelope(raw)));
     }
     let bundle: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
+    if keyless::is_keyless_bundle(&bundle) {
+        return Ok(Ok(Layer::Keyless(bundle)));
+    }
     Ok(match bundle.get("dsseEnvelope") {
-        Some(envelope) => Ok(serde_json::to_vec(envelope).map_err(DomainError::internal)?),
+        Some(envelope) => Ok(Layer::Envelope(serde_json::to_vec(envelope).map_err(DomainError::internal)?)),
         None => Err("a Sigstore bundle that holds no DSSE envelope".into()),
     })
 }

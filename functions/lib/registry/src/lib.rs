@@ -5,6 +5,7 @@
 //! release is the domain's.
 
 mod attestations;
+mod judge;
 mod signatures;
 
 use async_trait::async_trait;

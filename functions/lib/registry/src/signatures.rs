@@ -9,10 +9,9 @@
 use async_trait::async_trait;
 use gantry_domain::attestations::Attestations;
 use gantry_domain::integrations::RegistryAccess;
-use gantry_domain::signatures::{Certified, ImageSignatures, Logged, SignatureVerdict, Signers};
+use gantry_domain::signatures::{ImageSignatures, SignatureVerdict, Signers};
 use gantry_domain::values::Digest;
 use gantry_domain::{DomainError, Result};
-use gantry_signing::PublicKey;
 use gantry_signing::cosign::{self, MAX_PAYLOAD, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 use gantry_signing::keyless::{self, BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION};
 use oci_client::Reference;
@@ -20,7 +19,8 @@ use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciImageManifest};
 use sha2::{Digest as _, Sha256};
 use tracing::instrument;
 
-use crate::{OciRegistry, auth, failure, not_found, trusted};
+use crate::judge::Judge;
+use crate::{OciRegistry, auth, failure, not_found};
 
 /// Signatures one image's signature manifest may hold that are read.
 const MAX_SIGNATURES: usize = 16;
@@ -135,64 +135,4 @@ async fn judge_manifest(
 
 fn refused(reason: String) -> SignatureVerdict {
     SignatureVerdict::Refused { reasons: vec![reason] }
-}
-
-/// Who may sign, ready to check signatures: the keys parsed, the trust root read.
-struct Judge<'a> {
-    keys: Vec<(String, PublicKey)>,
-    signers: &'a Signers,
-    root: Option<keyless::TrustRoot>,
-}
-
-impl<'a> Judge<'a> {
-    fn new(signers: &'a Signers) -> Result<Self> {
-        let root = match &signers.trust_root {
-            Some(root) => Some(keyless::TrustRoot::parse(root.as_str().as_bytes()).map_err(|why| {
-                DomainError::Unresolvable(format!("the environment's Sigstore trust root does not parse: {why}"))
-            })?),
-            None => None,
-        };
-        Ok(Self { keys: trusted(&signers.keys)?, signers, root })
-    }
-
-    /// The verdict of a key-based signature: the first key it stands under; else why not.
-    fn keyed(&self, payload: &[u8], signature: &str, digest: &str) -> Result<SignatureVerdict, String> {
-        let mut last = cosign::Refusal::DoesNotVerify;
-        for (name, key) in &self.keys {
-            match cosign::check(payload, signature, key, digest) {
-                Ok(()) => return Ok(SignatureVerdict::by_key(name, signature.trim())),
-                // A payload that verifies says so whichever key it verified under.
-                Err(cosign::Refusal::DoesNotVerify) => {}
-                Err(other) => last = other,
-            }
-        }
-        Err(format!("a signature: {last}"))
-    }
-
-    /// The verdict of a keyless signature: its certificate and bundle check out under the
-    /// trust root, it names a trusted identity, and its payload names the image.
-    fn keyless(&self, signed: &keyless::Signed<'_>, digest: &str) -> Result<SignatureVerdict, String> {
-        let (Some(root), false) = (&self.root, self.signers.identities.is_empty()) else {
-            return Err("a keyless signature: the environment trusts no signing identity".into());
-        };
-        let (identity, entry) = keyless::check(root, signed).map_err(|r| format!("a keyless signature: {r}"))?;
-        let signer = self.signers.identities.iter().find(|i| i.matches(&identity.subject, &identity.issuer));
-        let Some(signer) = signer else {
-            return Err(format!(
-                "a keyless signature by {} ({}): not a trusted identity",
-                identity.subject, identity.issuer
-            ));
-        };
-        match cosign::signed_digest(signed.payload) {
-            Some(named) if named == digest => {}
-            Some(named) => return Err(format!("a keyless signature: it signs another image ({named})")),
-            None => return Err("a keyless signature: its payload is not a cosign signature payload".into()),
-        }
-        Ok(SignatureVerdict::Verified {
-            key: signer.name.clone(),
-            signature: signed.signature.trim().to_owned(),
-            identity: Some(Certified { subject: identity.subject, issuer: identity.issuer }),
-            log: entry.map(|e| Logged { log_index: e.log_index, integrated_time: e.integrated_time, log_id: e.log_id }),
-        })
-    }
 }

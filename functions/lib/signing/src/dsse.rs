@@ -64,14 +64,23 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     [head.as_bytes(), payload].concat()
 }
 
-/// Checks one envelope about the image at `digest`: a signature must verify its PAE under
-/// one of `keys` (named), and its Statement must name `digest` among its subjects. The
-/// name of the key and the Statement.
-pub fn check<'k>(
-    envelope: &[u8],
-    keys: &'k [(String, PublicKey)],
-    digest: &str,
-) -> Result<(&'k str, Statement), Refusal> {
+/// An envelope opened: its payload type, its payload, and its signatures (decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    pub payload_type: String,
+    pub payload: Vec<u8>,
+    pub signatures: Vec<Vec<u8>>,
+}
+
+impl Opened {
+    /// What its signatures sign: the PAE of its payload.
+    pub fn signed(&self) -> Vec<u8> {
+        pae(&self.payload_type, &self.payload)
+    }
+}
+
+/// Opens an envelope of an in-toto Statement, without judging its signatures.
+pub fn open(envelope: &[u8]) -> Result<Opened, Refusal> {
     if envelope.len() > MAX_ENVELOPE {
         return Err(Refusal::NotAnEnvelope);
     }
@@ -80,15 +89,32 @@ pub fn check<'k>(
         return Err(Refusal::NotAStatement);
     }
     let payload = STANDARD.decode(envelope.payload.trim()).map_err(|_| Refusal::NotAnEnvelope)?;
-    let signed = pae(&envelope.payload_type, &payload);
-    let key = envelope
+    let signatures = envelope.signatures.iter().filter_map(|s| STANDARD.decode(s.sig.trim()).ok()).collect();
+    Ok(Opened { payload_type: envelope.payload_type, payload, signatures })
+}
+
+/// Checks one envelope about the image at `digest`: a signature must verify its PAE under
+/// one of `keys` (named), and its Statement must name `digest` among its subjects. The
+/// name of the key and the Statement.
+pub fn check<'k>(
+    envelope: &[u8],
+    keys: &'k [(String, PublicKey)],
+    digest: &str,
+) -> Result<(&'k str, Statement), Refusal> {
+    let opened = open(envelope)?;
+    let signed = opened.signed();
+    let key = opened
         .signatures
         .iter()
-        .filter_map(|s| STANDARD.decode(s.sig.trim()).ok())
-        .find_map(|sig| keys.iter().find(|(_, key)| key.verify(&signed, &sig)))
+        .find_map(|sig| keys.iter().find(|(_, key)| key.verify(&signed, sig)))
         .map(|(name, _)| name.as_str())
         .ok_or(Refusal::DoesNotVerify)?;
-    let statement: Value = serde_json::from_slice(&payload).map_err(|_| Refusal::NotAStatement)?;
+    Ok((key, statement(&opened.payload, digest)?))
+}
+
+/// The Statement a verified payload holds, when it is one about the image at `digest`.
+pub fn statement(payload: &[u8], digest: &str) -> Result<Statement, Refusal> {
+    let statement: Value = serde_json::from_slice(payload).map_err(|_| Refusal::NotAStatement)?;
     let kind = statement.get("_type").and_then(Value::as_str).unwrap_or_default();
     let predicate_type = statement.get("predicateType").and_then(Value::as_str);
     let (true, Some(predicate_type)) = (STATEMENT_TYPES.contains(&kind), predicate_type) else {
@@ -101,7 +127,7 @@ pub fn check<'k>(
         return Err(Refusal::OtherImage);
     }
     let predicate = statement.get("predicate").cloned().unwrap_or(Value::Null);
-    Ok((key, Statement { predicate_type: predicate_type.to_owned(), predicate }))
+    Ok(Statement { predicate_type: predicate_type.to_owned(), predicate })
 }
 
 #[cfg(test)]

@@ -111,6 +111,8 @@ pub enum Refusal {
     DoesNotVerify,
     #[error("its transparency-log bundle does not verify: {0}")]
     BadBundle(&'static str),
+    #[error("it holds no DSSE envelope of an in-toto statement")]
+    NotAnEnvelope,
 }
 
 #[derive(Deserialize)]
@@ -223,31 +225,102 @@ impl TrustRoot {
     }
 }
 
-/// Checks a keyless signature of `signed.payload`: with a bundle, its SET must verify
-/// under a trusted log and describe this signature, and fixes the time the certificate is
-/// judged at; without one, the certificate is judged now. The certificate must chain to a
-/// trusted CA for code signing, name an identity, and its key verify the signature.
+/// Checks a keyless signature of `signed.payload` as cosign's `.sig` layers store it: with
+/// a bundle, its SET must verify under a trusted log and describe this signature (a
+/// `hashedrekord` entry), and fixes the time the certificate is judged at; without one, the
+/// certificate is judged now. The certificate must chain to a trusted CA for code signing,
+/// name an identity, and its key verify the signature.
 pub fn check(root: &TrustRoot, signed: &Signed<'_>) -> Result<(Identity, Option<LogEntry>), Refusal> {
     let leaf = CertificateDer::from_pem_slice(signed.certificate.as_bytes()).map_err(|_| Refusal::BadCertificate)?;
     let signature = STANDARD.decode(signed.signature.trim()).map_err(|_| Refusal::DoesNotVerify)?;
     let entry = match signed.bundle {
-        Some(bundle) => Some(logged(root, bundle, signed.payload, &signature, &leaf)?),
+        Some(bundle) => {
+            let (body, entry) = logged(root, Claim::legacy(bundle)?)?;
+            hashedrekord(&body, signed.payload, &signature, &leaf)?;
+            Some(entry)
+        }
         None => None,
     };
-    let at = entry.as_ref().map_or_else(now, |e| e.integrated_time);
     let extra: Vec<CertificateDer<'static>> = signed
         .chain
         .map(|pem| CertificateDer::pem_slice_iter(pem.as_bytes()).filter_map(Result::ok).collect())
         .unwrap_or_default();
-    let cert = EndEntityCert::try_from(&leaf).map_err(|_| Refusal::BadCertificate)?;
-    chains(root, &cert, &extra, at)?;
-    let verifies = [webpki::aws_lc_rs::ECDSA_P256_SHA256, webpki::aws_lc_rs::ECDSA_P384_SHA384]
+    let at = entry.as_ref().map_or_else(now, |e| e.integrated_time);
+    let identity = certified(root, &leaf, &extra, at, signed.payload, std::slice::from_ref(&signature))?;
+    Ok((identity, entry))
+}
+
+/// What a keyless Sigstore bundle (v0.1 to v0.3) holding a DSSE envelope vouches for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleVerdict {
+    pub identity: Identity,
+    pub entry: Option<LogEntry>,
+    /// The envelope's payload (an in-toto Statement, to be read).
+    pub payload: Vec<u8>,
+}
+
+/// Whether a Sigstore bundle's verification material is a certificate (keyless).
+pub fn is_keyless_bundle(bundle: &Value) -> bool {
+    let material = bundle.get("verificationMaterial");
+    material.is_some_and(|m| m.get("certificate").is_some() || m.get("x509CertificateChain").is_some())
+}
+
+/// Checks a keyless Sigstore bundle holding a DSSE envelope: its first log entry, when it
+/// has one, must verify under a trusted log and describe this envelope (a `dsse` entry);
+/// its certificate must chain, for code signing at the entry's time (now, without one),
+/// name an identity, and its key verify the envelope's PAE.
+pub fn check_bundle(root: &TrustRoot, bundle: &Value) -> Result<BundleVerdict, Refusal> {
+    let material = bundle.get("verificationMaterial").ok_or(Refusal::BadCertificate)?;
+    let raw = |v: &Value| v.get("rawBytes").and_then(Value::as_str).and_then(|b| STANDARD.decode(b).ok());
+    let mut certificates: Vec<Vec<u8>> = match material.get("certificate") {
+        Some(cert) => raw(cert).into_iter().collect(),
+        None => material
+            .pointer("/x509CertificateChain/certificates")
+            .and_then(Value::as_array)
+            .map(|certs| certs.iter().filter_map(raw).collect())
+            .unwrap_or_default(),
+    };
+    if certificates.is_empty() {
+        return Err(Refusal::BadCertificate);
+    }
+    let leaf = CertificateDer::from(certificates.remove(0));
+    let extra: Vec<CertificateDer<'static>> = certificates.into_iter().map(CertificateDer::from).collect();
+    let envelope = bundle.get("dsseEnvelope").ok_or(Refusal::NotAnEnvelope)?;
+    let opened = crate::dsse::open(&serde_json::to_vec(envelope).map_err(|_| Refusal::NotAnEnvelope)?)
+        .map_err(|_| Refusal::NotAnEnvelope)?;
+    let entry = match material.pointer("/tlogEntries/0") {
+        Some(entry) => {
+            let (body, entry) = logged(root, Claim::entry(entry)?)?;
+            dsse_entry(&body, &opened, &leaf)?;
+            Some(entry)
+        }
+        None => None,
+    };
+    let at = entry.as_ref().map_or_else(now, |e| e.integrated_time);
+    let identity = certified(root, &leaf, &extra, at, &opened.signed(), &opened.signatures)?;
+    Ok(BundleVerdict { identity, entry, payload: opened.payload })
+}
+
+/// The identity `leaf` names, once it chains to the trust root at `at` and its key
+/// verifies `message` by one of `signatures`.
+fn certified(
+    root: &TrustRoot,
+    leaf: &CertificateDer<'_>,
+    extra: &[CertificateDer<'static>],
+    at: i64,
+    message: &[u8],
+    signatures: &[Vec<u8>],
+) -> Result<Identity, Refusal> {
+    let cert = EndEntityCert::try_from(leaf).map_err(|_| Refusal::BadCertificate)?;
+    chains(root, &cert, extra, at)?;
+    let algorithms = [webpki::aws_lc_rs::ECDSA_P256_SHA256, webpki::aws_lc_rs::ECDSA_P384_SHA384];
+    let verifies = signatures
         .iter()
-        .any(|alg| cert.verify_signature(*alg, signed.payload, &signature).is_ok());
+        .any(|signature| algorithms.iter().any(|alg| cert.verify_signature(*alg, message, signature).is_ok()));
     if !verifies {
         return Err(Refusal::DoesNotVerify);
     }
-    Ok((identity(&leaf).ok_or(Refusal::NoIdentity)?, entry))
+    identity(leaf).ok_or(Refusal::NoIdentity)
 }
 
 fn now() -> i64 {
@@ -315,13 +388,14 @@ fn utf8_string(der: &[u8]) -> Option<String> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Bundle {
+struct LegacyBundle {
     signed_entry_timestamp: String,
-    payload: BundlePayload,
+    payload: SetPayload,
 }
 
+/// What a log's SET signs, as Rekor gives it.
 #[derive(Deserialize, serde::Serialize)]
-struct BundlePayload {
+struct SetPayload {
     body: String,
     #[serde(rename = "integratedTime")]
     integrated_time: i64,
@@ -331,13 +405,48 @@ struct BundlePayload {
     log_id: String,
 }
 
-/// Checks a Rekor bundle offline: the SET verifies under the trust root's log named by
-/// `logID` (valid at the entry's time) over the RFC 8785 form of the payload, and the
-/// logged `hashedrekord` body is this payload's hash, this signature and this certificate.
-fn logged(root: &TrustRoot, bundle: &str, payload: &[u8], signature: &[u8], leaf: &[u8]) -> Result<LogEntry, Refusal> {
-    let bundle: Bundle = serde_json::from_str(bundle).map_err(|_| Refusal::BadBundle("it does not parse"))?;
-    let set = STANDARD.decode(bundle.signed_entry_timestamp.trim()).map_err(|_| Refusal::BadBundle("no SET"))?;
-    let p = &bundle.payload;
+/// A log's promise as a bundle carries it: what it signed, and its signature (the SET).
+struct Claim {
+    payload: SetPayload,
+    set: Vec<u8>,
+}
+
+impl Claim {
+    /// From cosign's `dev.sigstore.cosign/bundle` annotation.
+    fn legacy(bundle: &str) -> Result<Self, Refusal> {
+        let bundle: LegacyBundle = serde_json::from_str(bundle).map_err(|_| Refusal::BadBundle("it does not parse"))?;
+        let set = STANDARD.decode(bundle.signed_entry_timestamp.trim()).map_err(|_| Refusal::BadBundle("no SET"))?;
+        Ok(Self { payload: bundle.payload, set })
+    }
+
+    /// From a Sigstore bundle's `tlogEntries` item (protobuf JSON: 64-bit numbers as strings).
+    fn entry(entry: &Value) -> Result<Self, Refusal> {
+        let bad = || Refusal::BadBundle("its log entry does not parse");
+        let number = |key: &str| match entry.get(key) {
+            Some(Value::String(s)) => s.parse::<i64>().ok(),
+            Some(n) => n.as_i64(),
+            None => None,
+        };
+        let text = |pointer: &str| entry.pointer(pointer).and_then(Value::as_str);
+        let key_id = STANDARD.decode(text("/logId/keyId").ok_or_else(bad)?).map_err(|_| bad())?;
+        let set = text("/inclusionPromise/signedEntryTimestamp").ok_or(Refusal::BadBundle("no SET"))?;
+        Ok(Self {
+            payload: SetPayload {
+                body: text("/canonicalizedBody").ok_or_else(bad)?.to_owned(),
+                integrated_time: number("integratedTime").ok_or_else(bad)?,
+                log_index: number("logIndex").ok_or_else(bad)?,
+                log_id: hex::encode(key_id),
+            },
+            set: STANDARD.decode(set).map_err(|_| Refusal::BadBundle("no SET"))?,
+        })
+    }
+}
+
+/// Checks a log's promise offline: the SET verifies under the trust root's log named by
+/// `logID` (valid at the entry's time) over the RFC 8785 form of what it signed. The
+/// logged body, decoded, and the entry.
+fn logged(root: &TrustRoot, claim: Claim) -> Result<(Value, LogEntry), Refusal> {
+    let p = &claim.payload;
     let log = root
         .logs
         .iter()
@@ -347,36 +456,64 @@ fn logged(root: &TrustRoot, bundle: &str, payload: &[u8], signature: &[u8], leaf
         return Err(Refusal::BadBundle("its log's key was not valid then"));
     }
     let canonical = serde_json_canonicalizer::to_vec(p).map_err(|_| Refusal::BadBundle("it does not parse"))?;
-    if !log.key.verify(&canonical, &set) {
+    if !log.key.verify(&canonical, &claim.set) {
         return Err(Refusal::BadBundle("its SET is not the log's signature"));
     }
     let body = STANDARD.decode(&p.body).map_err(|_| Refusal::BadBundle("its body is not base64"))?;
     let body: Value = serde_json::from_slice(&body).map_err(|_| Refusal::BadBundle("its body does not parse"))?;
-    describes(&body, payload, signature, leaf)?;
-    Ok(LogEntry {
+    let entry = LogEntry {
         log_index: u64::try_from(p.log_index).map_err(|_| Refusal::BadBundle("its log index is negative"))?,
         integrated_time: p.integrated_time,
         log_id: p.log_id.to_ascii_lowercase(),
-    })
+    };
+    Ok((body, entry))
+}
+
+fn text<'v>(body: &'v Value, pointer: &str) -> &'v str {
+    body.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// A logged certificate (base64 of its PEM), as DER.
+fn logged_certificate(b64_pem: &str) -> Option<Vec<u8>> {
+    let pem = STANDARD.decode(b64_pem).ok()?;
+    CertificateDer::from_pem_slice(&pem).ok().map(|c| c.to_vec())
 }
 
 /// The logged entry is a `hashedrekord` of this payload, signature and certificate.
-fn describes(body: &Value, payload: &[u8], signature: &[u8], leaf: &[u8]) -> Result<(), Refusal> {
-    let text = |pointer: &str| body.pointer(pointer).and_then(Value::as_str).unwrap_or_default();
-    if text("/kind") != "hashedrekord" {
+fn hashedrekord(body: &Value, payload: &[u8], signature: &[u8], leaf: &[u8]) -> Result<(), Refusal> {
+    if text(body, "/kind") != "hashedrekord" {
         return Err(Refusal::BadBundle("its entry is not a hashedrekord"));
     }
-    let hash_ok = text("/spec/data/hash/algorithm") == "sha256"
-        && text("/spec/data/hash/value").eq_ignore_ascii_case(&hex::encode(Sha256::digest(payload)));
-    let logged_signature = STANDARD.decode(text("/spec/signature/content")).unwrap_or_default();
-    let logged_cert = STANDARD
-        .decode(text("/spec/signature/publicKey/content"))
-        .ok()
-        .and_then(|pem| CertificateDer::from_pem_slice(&pem).ok());
+    let hash_ok = text(body, "/spec/data/hash/algorithm") == "sha256"
+        && text(body, "/spec/data/hash/value").eq_ignore_ascii_case(&hex::encode(Sha256::digest(payload)));
     if !hash_ok {
         return Err(Refusal::BadBundle("its entry logs another payload"));
     }
+    let logged_signature = STANDARD.decode(text(body, "/spec/signature/content")).unwrap_or_default();
+    let logged_cert = logged_certificate(text(body, "/spec/signature/publicKey/content"));
     if logged_signature != signature || logged_cert.as_deref() != Some(leaf) {
+        return Err(Refusal::BadBundle("its entry logs another signature or certificate"));
+    }
+    Ok(())
+}
+
+/// The logged entry is a `dsse` entry of this envelope's payload, one of its signatures and
+/// this certificate.
+fn dsse_entry(body: &Value, opened: &crate::dsse::Opened, leaf: &[u8]) -> Result<(), Refusal> {
+    if text(body, "/kind") != "dsse" {
+        return Err(Refusal::BadBundle("its entry is not a dsse entry"));
+    }
+    let hash_ok = text(body, "/spec/payloadHash/algorithm") == "sha256"
+        && text(body, "/spec/payloadHash/value").eq_ignore_ascii_case(&hex::encode(Sha256::digest(&opened.payload)));
+    if !hash_ok {
+        return Err(Refusal::BadBundle("its entry logs another payload"));
+    }
+    let signatures = body.pointer("/spec/signatures").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let ours = signatures.iter().any(|s| {
+        let signature = STANDARD.decode(text(s, "/signature")).unwrap_or_default();
+        opened.signatures.contains(&signature) && logged_certificate(text(s, "/verifier")).as_deref() == Some(leaf)
+    });
+    if !ours {
         return Err(Refusal::BadBundle("its entry logs another signature or certificate"));
     }
     Ok(())

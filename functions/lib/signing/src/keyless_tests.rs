@@ -8,7 +8,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, PKCS_ECDSA_P384_SHA384, SanType, SigningKey as _, date_time_ymd,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 
@@ -193,4 +193,55 @@ fn a_trust_root_is_checked_when_read() {
         assert!(err.contains(why), "{doc}: {err}");
     }
     assert!(TrustRoot::parse(&vec![b' '; MAX_TRUST_ROOT + 1]).unwrap_err().contains("larger"));
+}
+
+/// A Sigstore bundle v0.3 holding a DSSE envelope of `statement`, signed with `key` whose
+/// certificate is `cert`, logged as a `dsse` entry of `logged_payload` when `rekor` is given.
+fn dsse_bundle(cert: &str, key: &KeyPair, statement: &[u8], logged_payload: &[u8], rekor: Option<&Rekor>) -> Value {
+    let der = CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
+    let signature = key.sign(&crate::dsse::pae(crate::dsse::IN_TOTO, statement)).unwrap();
+    let mut material = json!({ "certificate": { "rawBytes": STANDARD.encode(&der) } });
+    if let Some(rekor) = rekor {
+        let body = json!({ "apiVersion": "0.0.1", "kind": "dsse", "spec": {
+            "payloadHash": { "algorithm": "sha256", "value": hex::encode(Sha256::digest(logged_payload)) },
+            "signatures": [{ "signature": STANDARD.encode(&signature), "verifier": STANDARD.encode(cert) }] } });
+        let legacy: Value = serde_json::from_str(&rekor.bundle(&body, LOGGED_AT)).unwrap();
+        let p = &legacy["Payload"];
+        material["tlogEntries"] = json!([{ "logIndex": p["logIndex"].to_string(), "integratedTime": p["integratedTime"].to_string(),
+            "logId": { "keyId": STANDARD.encode(hex::decode(p["logID"].as_str().unwrap()).unwrap()) },
+            "kindVersion": { "kind": "dsse", "version": "0.0.1" },
+            "inclusionPromise": { "signedEntryTimestamp": legacy["SignedEntryTimestamp"] },
+            "canonicalizedBody": p["body"] }]);
+    }
+    json!({ "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "verificationMaterial": material,
+        "dsseEnvelope": { "payloadType": crate::dsse::IN_TOTO, "payload": STANDARD.encode(statement),
+            "signatures": [{ "keyid": "", "sig": STANDARD.encode(&signature) }] } })
+}
+
+#[test]
+fn a_keyless_bundle_vouches_for_its_envelope() {
+    let (fulcio, rekor) = (Fulcio::new(), Rekor::new());
+    let root = trust_root(&fulcio, &rekor);
+    let statement = br#"{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"x","predicate":{}}"#;
+    let (cert, key) = fulcio.leaf(Some(ISSUER), false);
+    let bundle = dsse_bundle(&cert, &key, statement, statement, Some(&rekor));
+    assert!(is_keyless_bundle(&bundle));
+    let verdict = check_bundle(&root, &bundle).unwrap();
+    assert_eq!((verdict.identity.subject.as_str(), verdict.payload.as_slice()), (SUBJECT, &statement[..]));
+    assert_eq!(verdict.entry.unwrap().log_index, 42);
+
+    let other = dsse_bundle(&cert, &key, statement, b"another statement", Some(&rekor));
+    assert_eq!(check_bundle(&root, &other).unwrap_err(), Refusal::BadBundle("its entry logs another payload"));
+    let mut tampered = bundle.clone();
+    tampered["dsseEnvelope"]["payload"] = json!(STANDARD.encode(b"{}"));
+    assert_eq!(check_bundle(&root, &tampered).unwrap_err(), Refusal::BadBundle("its entry logs another payload"));
+    // Unlogged, a day-long certificate judged now has expired; a current one stands.
+    let unlogged = dsse_bundle(&cert, &key, statement, statement, None);
+    assert!(matches!(check_bundle(&root, &unlogged), Err(Refusal::Untrusted(..))));
+    let (current, key) = fulcio.leaf(Some(ISSUER), true);
+    let verdict = check_bundle(&root, &dsse_bundle(&current, &key, statement, statement, None)).unwrap();
+    assert_eq!(verdict.entry, None);
+    let mut keyed = bundle;
+    keyed["verificationMaterial"] = json!({ "publicKey": { "hint": "release" } });
+    assert!(!is_keyless_bundle(&keyed));
 }
