@@ -22,6 +22,9 @@ export GANTRY_JWT_SECRET ?= development-only-jwt-secret-change-me
 export GANTRY_EVIDENCE_KEY ?= development-only-evidence-key-change-me
 # An Ed25519 key for development only (PKCS#8, base64 of the DER).
 export GANTRY_JOB_SIGNING_KEY ?= MC4CAQAwBQYDK2VwBCIEIJBe0KJ+yNQm7wIlQdlrnOcJz9cXwXj/V+y7HnUaLQ8n
+# The Ed25519 key the devserver signs evidence with, for development only; its public half
+# is served at /.well-known/gantry/evidence-keys.json.
+export GANTRY_EVIDENCE_SIGNING_KEY ?= MC4CAQAwBQYDK2VwBCIEIH4opUBylDMnBCQ9beoipy830zQazBEvf7RV08jnFL1k
 
 EMULATOR := localstack/ministack.sh
 VENV := .venv

@@ -18,7 +18,7 @@ bin_dir="$root/target/debug"
 bucket="${stack}-artifacts"
 functions=(api webhooks ingest deployer notifier)
 # The secrets the template resolves at deploy time, by their default names.
-secrets=(gantry/data-key gantry/jwt-secret gantry/evidence-key gantry/job-signing-key)
+secrets=(gantry/data-key gantry/jwt-secret gantry/evidence-key gantry/job-signing-key gantry/evidence-signing-key)
 
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
 export AWS_REGION="${AWS_REGION:-us-east-1}" AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
@@ -72,7 +72,7 @@ ensure_secrets() {
     fi
     if [ "$name" = gantry/data-key ]; then
       value="$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
-    elif [ "$name" = gantry/job-signing-key ]; then
+    elif [ "$name" = gantry/job-signing-key ] || [ "$name" = gantry/evidence-signing-key ]; then
       # An Ed25519 PKCS#8 key (RFC 8410): the fixed prefix, then a random 32-byte seed.
       value="$(python3 -c 'import base64, os; print(base64.b64encode(bytes.fromhex("302e020100300506032b657004220420") + os.urandom(32)).decode())')"
     else

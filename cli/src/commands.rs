@@ -6,6 +6,7 @@ use crate::client::Client;
 use crate::error::{CliError, Exit, Result};
 use crate::ops::*;
 use crate::output::{Out, short_digest, table, word};
+use crate::resolve::{component_id, environment_id, release_id};
 use crate::{AgentCommand, Command, EvidenceCommand, ReleaseCommand, config, progress};
 
 pub async fn dispatch(command: Command, c: &Client, out: &Out, login: (String, Option<String>)) -> Result<()> {
@@ -58,7 +59,19 @@ pub async fn dispatch(command: Command, c: &Client, out: &Out, login: (String, O
             finish(c, out, &p.id, word(&p.status), (wait, timeout)).await
         }
         Command::Status { environment } => status(c, out, environment.as_deref()).await,
-        Command::Evidence(EvidenceCommand::Verify { environment }) => verify(c, out, &environment).await,
+        Command::Evidence(EvidenceCommand::Verify { environment: Some(environment), bundle: None, .. }) => {
+            verify(c, out, &environment).await
+        }
+        Command::Evidence(EvidenceCommand::Verify { bundle: Some(bundle), keys, .. }) => {
+            crate::evidence::verify(out, &bundle, keys.as_deref())
+        }
+        Command::Evidence(EvidenceCommand::Verify { environment: None, bundle: None, .. }) => {
+            Err(CliError::new(Exit::BadInput, "give an environment, or --bundle FILE to check a bundle offline"))
+        }
+        Command::Evidence(EvidenceCommand::Export { env, release, promotion, output }) => {
+            let scope = crate::evidence::Scope { env, release, promotion };
+            crate::evidence::export(c, scope, output.as_deref()).await
+        }
         Command::Agents => agents(c, out).await,
         Command::Agent(AgentCommand::Revoke { agent }) => revoke_agent(c, out, &agent).await,
         Command::Completions { .. } => Ok(()),
@@ -357,31 +370,4 @@ async fn status(c: &Client, out: &Out, only: Option<&str>) -> Result<()> {
     raw_envs.sort_by_key(|e| e["order"].as_i64());
     out.print(&serde_json::Value::Array(raw_envs), &envs, |envs| crate::output::matrix(envs));
     Ok(())
-}
-
-async fn component_id(c: &Client, raw: &str) -> Result<String> {
-    let all = c.run::<Components>(components::Variables).await?.components;
-    all.into_iter()
-        .find(|x| x.name == raw || x.id == raw)
-        .map(|x| x.id)
-        .ok_or_else(|| CliError::new(Exit::NotFound, format!("no component {raw:?}")))
-}
-
-async fn environment_id(c: &Client, raw: &str) -> Result<String> {
-    let all = c.run::<Environments>(environments::Variables).await?.environments;
-    all.into_iter()
-        .find(|x| x.name == raw || x.id == raw)
-        .map(|x| x.id)
-        .ok_or_else(|| CliError::new(Exit::NotFound, format!("no environment {raw:?}")))
-}
-
-/// A release by id, or by name among the newest 100.
-async fn release_id(c: &Client, raw: &str) -> Result<String> {
-    if raw.len() == 36 && raw.chars().all(|ch| ch.is_ascii_hexdigit() || ch == '-') {
-        return Ok(raw.to_owned());
-    }
-    let page = c.run::<Releases>(releases::Variables { status: None, first: Some(100) }).await?.releases;
-    page.edges.into_iter().map(|e| e.node).find(|r| r.name == raw).map(|r| r.id).ok_or_else(|| {
-        CliError::new(Exit::NotFound, format!("no release named {raw:?} among the newest 100; give its id"))
-    })
 }

@@ -11,9 +11,11 @@ mod client;
 mod commands;
 mod config;
 pub mod error;
+mod evidence;
 mod ops;
 mod output;
 mod progress;
+mod resolve;
 
 use error::{CliError, Exit, Result};
 
@@ -107,7 +109,7 @@ enum Command {
         /// Only this environment.
         environment: Option<String>,
     },
-    /// Verifies an environment's evidence chain.
+    /// Verifies an environment's evidence chain, or exports and checks evidence bundles.
     #[command(subcommand)]
     Evidence(EvidenceCommand),
     /// Lists the pull agents: online or not, last seen, version and host.
@@ -163,8 +165,31 @@ enum AgentCommand {
 
 #[derive(Subcommand)]
 enum EvidenceCommand {
-    /// Walks the chain: every record's hash, link and signature.
-    Verify { environment: String },
+    /// With an environment, has the server walk its chain: every record's hash, link and
+    /// signature. With --bundle, checks an exported bundle offline, without the server:
+    /// signatures under the bundle's keys (or --keys, a JWKS fetched from
+    /// /.well-known/gantry/evidence-keys.json), links, completeness to each signed head,
+    /// and the manifests' digests. Exits 4 when it does not verify.
+    Verify {
+        environment: Option<String>,
+        #[arg(long, conflicts_with = "environment")]
+        bundle: Option<std::path::PathBuf>,
+        #[arg(long, requires = "bundle")]
+        keys: Option<std::path::PathBuf>,
+    },
+    /// Exports a self-contained evidence bundle (JSON): an environment's whole chain, or the
+    /// evidence and manifest of a release or a promotion.
+    Export {
+        #[arg(long, group = "scope")]
+        env: Option<String>,
+        #[arg(long, group = "scope")]
+        release: Option<String>,
+        #[arg(long, group = "scope")]
+        promotion: Option<String>,
+        /// Where to write it; standard output otherwise.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 /// Runs the command line `args` (the program name first) and gives the exit code.
@@ -196,6 +221,11 @@ fn fail(err: &CliError) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    let out = output::Out { json: cli.json };
+    // A bundle is checked offline: no API, no token.
+    if let Command::Evidence(EvidenceCommand::Verify { bundle: Some(bundle), keys, .. }) = &cli.command {
+        return evidence::verify(&out, bundle, keys.as_deref());
+    }
     let saved = config::load();
     let url =
         cli.url.clone().or(saved.url).ok_or_else(|| {
@@ -203,6 +233,5 @@ async fn run(cli: Cli) -> Result<()> {
         })?;
     let token = cli.token.clone().or(saved.token);
     let client = client::Client::new(&url, token.clone(), std::time::Duration::from_secs(cli.request_timeout))?;
-    let out = output::Out { json: cli.json };
     commands::dispatch(cli.command, &client, &out, (url, token)).await
 }

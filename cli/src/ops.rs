@@ -39,3 +39,4 @@ operation!(VerifyEvidence);
 operation!(Agents);
 operation!(RevokeAgent);
 operation!(EvaluatePolicy);
+operation!(EvidenceBundle);

@@ -118,6 +118,39 @@ async fn a_release_goes_from_the_command_line_to_production() {
     let verified = gantry(&env, &["evidence", "verify", &dev]).await;
     assert_eq!(verified.code, 0, "{}", verified.stderr);
     assert!(verified.stdout.contains("valid"), "{}", verified.stdout);
+    bundles_are_exported_and_checked_offline(&env, &app.url).await;
+}
+
+/// `gantry evidence export` writes dev's chain (in pages) and `gantry evidence verify
+/// --bundle` checks it without the API (no URL, no token); an altered file exits 4.
+async fn bundles_are_exported_and_checked_offline(env: &[(&str, &str)], url: &str) {
+    let dir = std::env::temp_dir().join(format!("gantry-cli-bundle-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("dev.json");
+    let exported = gantry(env, &["evidence", "export", "--env", "dev", "-o", file.to_str().unwrap()]).await;
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    let keys = dir.join("keys.json");
+    let jwks =
+        reqwest::get(format!("{url}/.well-known/gantry/evidence-keys.json")).await.unwrap().text().await.unwrap();
+    std::fs::write(&keys, jwks).unwrap();
+    let offline =
+        gantry(&[], &["evidence", "verify", "--bundle", file.to_str().unwrap(), "--keys", keys.to_str().unwrap()])
+            .await;
+    assert_eq!(offline.code, 0, "{}{}", offline.stdout, offline.stderr);
+    assert!(
+        offline.stdout.contains("the bundle verifies") && offline.stdout.contains("complete to its signed head"),
+        "{}",
+        offline.stdout
+    );
+    let mut bundle: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    bundle["chains"][0]["records"].as_array_mut().unwrap().remove(0);
+    std::fs::write(&file, bundle.to_string()).unwrap();
+    let broken = gantry(&[], &["evidence", "verify", "--bundle", file.to_str().unwrap(), "--json"]).await;
+    assert_eq!(broken.code, 4, "{}", broken.stderr);
+    assert_eq!(broken.json()["valid"], false);
+    let neither = gantry(env, &["evidence", "verify"]).await;
+    assert_eq!((neither.code, neither.stderr.contains("--bundle FILE")), (5, true), "{}", neither.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The exit-code table `gantry --help` prints: code → what it says.

@@ -131,6 +131,9 @@ fn capture_logs() {
 /// The Ed25519 job-signing key (PKCS#8, base64 of the DER) tests sign agent jobs with.
 pub const JOB_SIGNING_KEY: &str = "MC4CAQAwBQYDK2VwBCIEILourV6HnjQ51gcoGFyW6y2hsJ8K7xhSDlnzLiAA7i4S";
 
+/// The Ed25519 key tests sign evidence with (PKCS#8, base64 of the DER).
+pub const EVIDENCE_SIGNING_KEY: &str = "MC4CAQAwBQYDK2VwBCIEIJp6kk5OK8iO6eB9JE/jUFMwL10HqFdo5z2ep2diOgd/";
+
 /// The configuration tests run with, over `table` and the two queues; `overrides` replace
 /// or add settings.
 pub fn test_config(table: &str, events_queue: &str, deploy_queue: &str, overrides: &[(&str, &str)]) -> Config {
@@ -152,6 +155,7 @@ pub fn test_config(table: &str, events_queue: &str, deploy_queue: &str, override
             "GANTRY_JWT_SECRET" => JWT_SECRET,
             "GANTRY_EVIDENCE_KEY" => "test-only-evidence-key-0123456789abcdef",
             "GANTRY_JOB_SIGNING_KEY" => JOB_SIGNING_KEY,
+            "GANTRY_EVIDENCE_SIGNING_KEY" => EVIDENCE_SIGNING_KEY,
             "GANTRY_OIDC_ISSUER" => OIDC_ISSUER,
             "GANTRY_OIDC_AUDIENCE" => "gantry-api",
             "GANTRY_OIDC_JWKS" => include_str!("../fixtures/keys/jwks.json"),
@@ -245,6 +249,14 @@ impl TestApp {
             token: token("test-admin", &[gantry_domain::access::Role::Admin]),
             state,
         }
+    }
+
+    /// Another state over this app's table and queues, its settings replaced or added by
+    /// `overrides` (another Gantry process, configured differently).
+    pub fn state_with(&self, overrides: &[(&str, &str)]) -> std::sync::Arc<AppState> {
+        let config = test_config(&self.table, &self.events_queue, &self.deploy_queue, overrides);
+        let drivers = gantry_targets::from_sdk(&crate::emulator(), config.driver_settings());
+        AppState::with_clients(config, dynamodb_client(None), sqs_client(None), drivers)
     }
 
     /// A second state over this app's table and queues, with recorders of its own: for

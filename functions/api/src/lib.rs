@@ -43,6 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/ci-events/build-complete", post(rest::build_complete))
         .route("/api/v1/webhooks/ci-status", post(rest::ci_status))
         .route("/api/v1/service-accounts", post(rest::create_service_account))
+        .route("/.well-known/gantry/evidence-keys.json", get(rest::evidence_keys))
         .with_state(state.clone());
     let config = state.config.clone();
     let state_for_ui = state.clone();

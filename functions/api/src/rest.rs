@@ -124,3 +124,19 @@ pub async fn create_service_account(State(state): State<Arc<AppState>>, headers:
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
+
+/// The public keys evidence is signed with (JWKS), for anyone to check records with; no
+/// token, and caches may keep it five minutes (a rotated key appears at its first record).
+pub async fn evidence_keys(State(state): State<Arc<AppState>>) -> Response {
+    match state.evidence_keys.jwks().await {
+        Ok(jwks) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "application/jwk-set+json"),
+                (axum::http::header::CACHE_CONTROL, "public, max-age=300"),
+            ],
+            Json(jwks),
+        )
+            .into_response(),
+        Err(err) => HttpError(err).into_response(),
+    }
+}

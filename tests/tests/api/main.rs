@@ -22,6 +22,8 @@ mod ecs;
 mod efficiency;
 mod engine_tls;
 mod environments;
+mod evidence_bundles;
+mod evidence_keys;
 mod freeze;
 mod http;
 mod inputs;

@@ -206,8 +206,9 @@ impl Authenticator {
     }
 }
 
-/// Signs evidence as compact JWS (HS256 under `GANTRY_EVIDENCE_KEY`) whose payload names the
-/// record and its hash.
+/// Evidence signatures as compact JWS (HS256 under `GANTRY_EVIDENCE_KEY`) whose payload
+/// names the record and its hash: what records carry when no asymmetric evidence key is
+/// configured, and what records made before one was still carry.
 pub struct JwsEvidenceSigner {
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -225,13 +226,15 @@ impl JwsEvidenceSigner {
     }
 }
 
-impl gantry_domain::evidence::EvidenceSigner for JwsEvidenceSigner {
-    fn sign(&self, record: &gantry_domain::evidence::EvidenceId, hash: &str) -> Result<String> {
+impl JwsEvidenceSigner {
+    /// A JWS naming the record and its hash.
+    pub fn sign(&self, record: &gantry_domain::evidence::EvidenceId, hash: &str) -> Result<String> {
         let claims = EvidenceClaims { sub: record.to_string(), hash: hash.to_owned() };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(DomainError::internal)
     }
 
-    fn verify(&self, signature: &str, hash: &str) -> bool {
+    /// Whether `signature` is a JWS under this key naming `hash`.
+    pub fn verify(&self, signature: &str, hash: &str) -> bool {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_required_spec_claims::<&str>(&[]);
         v.validate_exp = false;

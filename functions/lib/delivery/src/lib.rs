@@ -20,7 +20,7 @@ pub use gantry_integrations::{
     admission, attestations, ci, events, integrations, notifications, outbound, reports, signatures, supply_chain, sync,
 };
 pub use gantry_kernel::{DomainError, Result, error, ids, kept, values};
-pub use gantry_trust::{access, accounts, evidence, sessions};
+pub use gantry_trust::{access, accounts, bundles, evidence, sessions};
 
 /// The catalogue's types and the environments', under the one path the adapters know.
 pub mod model {

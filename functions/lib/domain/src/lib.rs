@@ -13,9 +13,9 @@ pub mod notifier;
 pub mod promotions;
 
 pub use gantry_delivery::{
-    access, accounts, admission, agents, analysis, artifacts, attestations, budget, builds, ci, compose, deployments,
-    engines, environments, events, evidence, integrations, manifest, model, notifications, outbound, ports, reports,
-    service, sessions, signatures, steps, supply_chain, sync, targets,
+    access, accounts, admission, agents, analysis, artifacts, attestations, budget, builds, bundles, ci, compose,
+    deployments, engines, environments, events, evidence, integrations, manifest, model, notifications, outbound,
+    ports, reports, service, sessions, signatures, steps, supply_chain, sync, targets,
 };
 pub use gantry_kernel::{DomainError, Result, error, ids, kept, values};
 

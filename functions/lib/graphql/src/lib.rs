@@ -40,6 +40,7 @@ pub struct Query(
     delivery::promotions::PromotionQuery,
     delivery::promotions::EvidenceQuery,
     delivery::signatures::SignatureQuery,
+    delivery::bundles::BundleQuery,
     chatops::ChatQuery,
     agents::AgentQuery,
 );

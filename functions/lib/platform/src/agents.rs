@@ -35,9 +35,7 @@ impl Sealer {
         match signing {
             None => Self::Missing,
             Some(JobSigning::Key(der)) => SigningKey::from_pkcs8(der).map(Self::Key).unwrap_or(Self::Missing),
-            Some(JobSigning::Kms(key)) => {
-                Self::Kms(Kms { key: key.clone(), limit, client: OnceCell::new(), public: OnceCell::new() })
-            }
+            Some(JobSigning::Kms(key)) => Self::Kms(Kms::new(key, limit)),
         }
     }
 }
@@ -47,11 +45,15 @@ fn missing() -> DomainError {
 }
 
 impl Kms {
+    pub(crate) fn new(key: &str, limit: std::time::Duration) -> Self {
+        Self { key: key.to_owned(), limit, client: OnceCell::new(), public: OnceCell::new() }
+    }
+
     async fn client(&self) -> &aws_sdk_kms::Client {
         self.client.get_or_init(|| async { aws_sdk_kms::Client::new(&crate::aws_config(self.limit).await) }).await
     }
 
-    async fn public(&self) -> Result<&PublicKey> {
+    pub(crate) async fn public(&self) -> Result<&PublicKey> {
         self.public
             .get_or_try_init(|| async {
                 let out = self.client().await.get_public_key().key_id(&self.key).send().await.map_err(|e| {
@@ -59,7 +61,7 @@ impl Kms {
                 })?;
                 let der = out.public_key.ok_or_else(|| DomainError::internal("KMS gave no public key"))?;
                 PublicKey::p256(der.as_ref()).map_err(|_| {
-                    DomainError::internal("the KMS job-signing key must be ECC_NIST_P256 with SIGN_VERIFY usage")
+                    DomainError::internal(format!("KMS key {} must be ECC_NIST_P256 with SIGN_VERIFY usage", self.key))
                 })
             })
             .await
@@ -67,7 +69,7 @@ impl Kms {
 
     /// ECDSA P-256 over the job's bytes: KMS signs their SHA-256 (a job may exceed the 4 KB
     /// KMS takes as a raw message).
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) async fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
         let out = self
             .client()
             .await

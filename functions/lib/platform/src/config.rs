@@ -76,6 +76,11 @@ pub struct Config {
     /// KMS; agents pin its public half at enrollment. Without it, agents cannot enroll and
     /// agent-served targets cannot deploy.
     pub job_signing: Option<JobSigning>,
+    /// `GANTRY_EVIDENCE_SIGNING_KEY`: the key new evidence records are signed with, in the
+    /// same forms (an Ed25519 key signs `EdDSA`, a KMS key `ES256`); its public half is
+    /// published at `/.well-known/gantry/evidence-keys.json`. Without it, records are signed
+    /// HS256 under `GANTRY_EVIDENCE_KEY`, which only Gantry can check.
+    pub evidence_signing: Option<JobSigning>,
     /// `GANTRY_AGENT_OFFLINE_SECONDS` (45): an agent without a heartbeat this long is offline.
     pub agent_offline_seconds: u64,
     /// `GANTRY_AGENT_JOB_SECONDS` (600): how long an agent has to finish a job before it fails.
@@ -214,7 +219,11 @@ impl Config {
             key_env: Default::default(),
             job_signing: lookup("GANTRY_JOB_SIGNING_KEY")
                 .filter(|v| !v.trim().is_empty())
-                .map(|v| job_signing(&v))
+                .map(|v| signing_key("GANTRY_JOB_SIGNING_KEY", &v))
+                .transpose()?,
+            evidence_signing: lookup("GANTRY_EVIDENCE_SIGNING_KEY")
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| signing_key("GANTRY_EVIDENCE_SIGNING_KEY", &v))
                 .transpose()?,
             agent_offline_seconds: number("GANTRY_AGENT_OFFLINE_SECONDS", 45, 20..=3600, "expected 20 to 3600")?,
             agent_job_seconds: number("GANTRY_AGENT_JOB_SECONDS", 600, 30..=86_400, "expected 30 to 86400")?,
@@ -370,7 +379,7 @@ fn queue_prefix(prefix: String) -> Result<String, ConfigError> {
     Err(ConfigError::Invalid { name: "GANTRY_AGENT_QUEUE_PREFIX", value: prefix, why })
 }
 
-/// Where the job-signing key is.
+/// Where a signing key (jobs', evidence's) is.
 #[derive(Clone, PartialEq, Eq)]
 pub enum JobSigning {
     /// The PKCS#8 DER of an Ed25519 key this process holds.
@@ -389,24 +398,24 @@ impl std::fmt::Debug for JobSigning {
 }
 
 /// `kms:<key>`, or an Ed25519 key given as PEM or as base64 of its PKCS#8 DER.
-fn job_signing(raw: &str) -> Result<JobSigning, ConfigError> {
+fn signing_key(name: &'static str, raw: &str) -> Result<JobSigning, ConfigError> {
     match raw.trim().strip_prefix("kms:") {
         Some(key) if !key.is_empty() && key.len() <= 2048 && key.chars().all(|c| c.is_ascii_graphic()) => {
             Ok(JobSigning::Kms(key.to_owned()))
         }
         Some(key) => Err(ConfigError::Invalid {
-            name: "GANTRY_JOB_SIGNING_KEY",
+            name,
             value: format!("kms:{key}"),
             why: "expected kms: and a KMS key id, ARN or alias",
         }),
-        None => job_signing_key(raw).map(JobSigning::Key),
+        None => ed25519_key(name, raw).map(JobSigning::Key),
     }
 }
 
 /// The PKCS#8 DER of an Ed25519 key given as PEM or as base64 of the DER.
-fn job_signing_key(raw: &str) -> Result<Vec<u8>, ConfigError> {
+fn ed25519_key(name: &'static str, raw: &str) -> Result<Vec<u8>, ConfigError> {
     let invalid = || ConfigError::Invalid {
-        name: "GANTRY_JOB_SIGNING_KEY",
+        name,
         value: "(hidden)".into(),
         why: "expected an Ed25519 PKCS#8 key: PEM, or base64 of the DER (openssl genpkey -algorithm ed25519)",
     };

@@ -3,6 +3,7 @@
 
 pub mod agents;
 mod config;
+pub mod evidence;
 pub mod http;
 pub mod layers;
 pub mod secrets;
@@ -117,6 +118,8 @@ pub struct AppState {
     /// Pull agents, and the jobs handed to them.
     pub agents: gantry_domain::agents::Agents,
     pub agent_jobs: gantry_domain::agents::jobs::AgentJobs,
+    /// The public keys evidence is signed with.
+    pub evidence_keys: gantry_domain::evidence::EvidenceKeySet,
 }
 
 impl AppState {
@@ -167,7 +170,7 @@ impl AppState {
         let sync = VersionSync::new(catalog.clone(), repo.clone(), integrations.clone(), registry);
         let (accounts, auth) = authenticator(&config, &repo);
         let targets = Targets::new(repo.clone(), repo.clone()).with_agents(repo.clone());
-        let signer = Arc::new(gantry_auth::JwsEvidenceSigner::new(&config.evidence_key));
+        let signing = evidence::signing(&config, &repo);
         let deploy_jobs = SqsQueue::new(sqs.clone(), config.deploy_queue_url.clone());
         let notify_jobs = SqsQueue::new(sqs.clone(), config.notify_queue_url.clone());
         // Deployment reports to CI systems travel on the deploy-jobs queue too.
@@ -195,7 +198,8 @@ impl AppState {
         let reports =
             Reports::new(facts, repo.clone(), repo.clone(), ci.clone(), client, Arc::new(deploy_jobs.clone()))
                 .linking_to(config.public_url.clone());
-        let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signer, rollout);
+        let key_set = signing.1.clone();
+        let promotions = Promotions::new(repo.clone(), repo.clone(), builds.clone(), repo.clone(), signing, rollout);
         let (agents, agent_jobs) = agent_services(&config, &repo, (&deploy_jobs, &sqs));
         let deployer = Deployer::new(repo.clone(), repo.clone(), repo.clone(), promotions.clone(), drivers)
             .with_lease(config.deploy_lease_seconds)
@@ -204,6 +208,7 @@ impl AppState {
             Chat::new(&config, &repo, &sealer, &notify_jobs, &promotions);
         Arc::new(Self {
             sessions: sessions(&config, &repo, &sealer),
+            evidence_keys: key_set,
             agents,
             agent_jobs,
             promotions,

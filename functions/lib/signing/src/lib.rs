@@ -2,9 +2,11 @@
 //! Signatures (RFC 9421) over its requests, Gantry's signed job envelopes, and cosign's
 //! key-based image signatures. It knows nothing of Gantry's domain, storage or transport.
 
+pub mod bundle;
 pub mod cosign;
 pub mod dsse;
 pub mod jobs;
+pub mod jwk;
 pub mod keyless;
 pub mod requests;
 

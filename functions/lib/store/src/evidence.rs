@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use gantry_domain::evidence::{CHAIN_MOVED, ChainHead, EvidenceRecord, EvidenceRepository};
+use gantry_domain::evidence::{CHAIN_MOVED, ChainHead, EvidenceKey, EvidenceKeys, EvidenceRecord, EvidenceRepository};
 use gantry_domain::ports::{Page, PageRequest};
 use gantry_domain::promotions::{EvidenceAppend, PromotionId};
 use gantry_domain::values::EnvironmentId;
@@ -119,5 +119,35 @@ impl EvidenceRepository for DynamoRepository {
     #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     async fn evidence_chain(&self, environment: EnvironmentId) -> Result<Vec<EvidenceRecord>> {
         from_items(self.partition(&keys::evidence_pk(environment), keys::EVIDENCE_SEQ_PREFIX).await?)
+    }
+}
+
+#[async_trait]
+impl EvidenceKeys for DynamoRepository {
+    #[instrument(skip_all, fields(key_id = %key.key_id), err(level = "info"))]
+    async fn register_evidence_key(&self, key: &EvidenceKey) -> Result<()> {
+        let item = to_item(key, &keys::evidence_key(&key.key_id))?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            // Known already: its first registration stands.
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(err) => Err(sdk(err)),
+        }
+    }
+
+    #[instrument(skip_all, err(level = "info"))]
+    async fn evidence_keys(&self) -> Result<Vec<EvidenceKey>> {
+        let mut keys: Vec<EvidenceKey> =
+            from_items(self.partition(keys::EVIDENCE_KEYS, keys::EVIDENCE_KEY_PREFIX).await?)?;
+        keys.sort_by_key(|k| k.registered_at);
+        Ok(keys)
     }
 }

@@ -445,6 +445,15 @@ pub fn evidence_head(environment: EnvironmentId) -> ItemKeys {
     ItemKeys::new(evidence_pk(environment), "HEAD")
 }
 
+/// The partition of the keys evidence was ever signed with (a handful of items).
+pub const EVIDENCE_KEYS: &str = "EVIDENCE_KEYS";
+pub const EVIDENCE_KEY_PREFIX: &str = "KEY#";
+
+/// One evidence-signing key, by its JWK thumbprint.
+pub fn evidence_key(key_id: &str) -> ItemKeys {
+    ItemKeys::new(EVIDENCE_KEYS.to_owned(), format!("{EVIDENCE_KEY_PREFIX}{key_id}"))
+}
+
 // ----- CI builds -----
 
 pub fn builds_pk(commit_sha: &str) -> String {

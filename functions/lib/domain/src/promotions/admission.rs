@@ -163,11 +163,12 @@ fn key_id(key: &crate::signatures::TrustedKey) -> String {
 }
 
 impl Promotions {
-    /// The release's production manifest. When the production environment (the last on the
-    /// path) guards its supply chain, each service names where its attestations and SBOM
-    /// are, and the image signatures that verify under that environment's keys are listed.
+    /// The release's production manifest, unsigned. When the production environment (the
+    /// last on the path) guards its supply chain, each service names where its attestations
+    /// and SBOM are, and the image signatures that verify under that environment's keys are
+    /// listed.
     #[instrument(skip_all, fields(release_id = %release.id), err(level = "info"))]
-    pub async fn release_manifest(&self, release: &Release) -> Result<Value> {
+    pub(super) async fn unsigned_manifest(&self, release: &Release) -> Result<Value> {
         let environments = self.repo.list_environments().await?;
         let production = environments.iter().max_by_key(|e| e.order).filter(|e| e.policy.guards_supply_chain());
         let Some(production) = production else { return crate::manifest::release_manifest(release) };

@@ -195,6 +195,8 @@ pub struct Promotions {
     builds: Builds,
     evidence: Arc<dyn EvidenceRepository>,
     signer: Arc<dyn EvidenceSigner>,
+    /// The public keys evidence and manifests are signed with, for bundles.
+    key_set: crate::evidence::EvidenceKeySet,
     rollout: Rollout,
 }
 
@@ -228,6 +230,7 @@ fn page_size(first: Option<i64>) -> Result<usize> {
 
 mod admission;
 mod analysis;
+mod bundles;
 mod decisions;
 mod freeze;
 pub mod gates;
@@ -237,6 +240,7 @@ mod rollout;
 mod steps;
 
 pub use admission::SupplyChainVerdict;
+pub use bundles::BundleScope;
 pub use request::PolicyEvaluation;
 pub use steps::StepRunner;
 
@@ -246,10 +250,10 @@ impl Promotions {
         repo: Arc<dyn Repository>,
         builds: Builds,
         evidence: Arc<dyn EvidenceRepository>,
-        signer: Arc<dyn EvidenceSigner>,
+        (signer, key_set): (Arc<dyn EvidenceSigner>, crate::evidence::EvidenceKeySet),
         rollout: Rollout,
     ) -> Self {
-        Self { promotions, repo, builds, evidence, signer, rollout }
+        Self { promotions, repo, builds, evidence, signer, key_set, rollout }
     }
 
     fn draft(&self, p: &Promotion, kind: &'static str, actor: &str, payload: serde_json::Value) -> EvidenceDraft {
@@ -277,7 +281,7 @@ impl Promotions {
     {
         for _ in 0..CHAIN_RETRIES {
             let head = self.evidence.chain_head(environment).await?;
-            let records = seal(drafts.clone(), head.as_ref(), self.signer.as_ref())?;
+            let records = seal(drafts.clone(), head.as_ref(), self.signer.as_ref()).await?;
             match write(records, head).await {
                 Err(err) if chain_moved(&err) => continue,
                 other => return other,
@@ -326,7 +330,7 @@ impl Promotions {
     pub async fn verify_evidence(&self, environment: EnvironmentId) -> Result<ChainReport> {
         self.environment(environment).await?;
         let head = self.evidence.chain_head(environment).await?;
-        verify_chain(head.as_ref(), &self.evidence.evidence_chain(environment).await?, self.signer.as_ref())
+        verify_chain(head.as_ref(), &self.evidence.evidence_chain(environment).await?, self.signer.as_ref()).await
     }
 
     pub async fn get(&self, id: PromotionId) -> Result<Promotion> {

@@ -2,6 +2,7 @@
 //! windows. The types here name each other freely (an environment lists its promotions, a
 //! promotion names its environment); nothing outside names delivery but the schema's roots.
 
+pub mod bundles;
 pub mod environments;
 pub mod freeze;
 pub mod keyless;

@@ -329,9 +329,15 @@ impl EvidenceRecord {
     async fn hash(&self) -> &str {
         &self.0.hash
     }
-    /// Compact JWS over the record id and hash.
+    /// With `keyId`: the base64 signature of the DSSE envelope over the record's in-toto
+    /// Statement. Without: a compact JWS (HS256) over the record id and hash.
     async fn signature(&self) -> &str {
         &self.0.signature
+    }
+    /// The id (JWK thumbprint) of the key that signed it, listed at
+    /// `/.well-known/gantry/evidence-keys.json`; null for an HS256 record.
+    async fn key_id(&self) -> Option<&str> {
+        self.0.key_id.as_deref()
     }
 }
 
