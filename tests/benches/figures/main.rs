@@ -15,6 +15,7 @@
 mod admission;
 mod cost;
 mod drain;
+mod evidence;
 mod hostile;
 mod intake;
 mod measure;
@@ -61,5 +62,8 @@ async fn main() {
     }
     if wants("admission") {
         admission::run(&app, setting("GANTRY_BENCH_COMPONENTS", 20), rounds).await;
+    }
+    if wants("evidence") {
+        evidence::run(&app, setting("GANTRY_BENCH_RECORDS", 10_000), rounds).await;
     }
 }

@@ -125,6 +125,23 @@ async fn an_approver_signs_in_reads_the_matrix_and_approves_a_promotion() {
     assert!(verified.starts_with("valid"), "{verified}");
     let chain = b.find(Locator::Css("#evidence")).await.unwrap().text().await.unwrap();
     assert!(chain.contains("approval") && chain.contains("carol"), "{chain}");
+    // Each record names the key that signed it, as the key set publishes it.
+    let kid = gantry_signing::jwk::thumbprint(
+        &gantry_signing::SigningKey::from_pkcs8(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                gantry_tests::app::EVIDENCE_SIGNING_KEY,
+            )
+            .unwrap(),
+        )
+        .unwrap()
+        .public(),
+    );
+    let keys = b.find_all(Locator::Css("#evidence td.key")).await.unwrap();
+    assert!(!keys.is_empty());
+    for key in keys {
+        assert_eq!(key.text().await.unwrap(), kid);
+    }
     b.close().await.unwrap();
 }
 

@@ -185,3 +185,31 @@ fn manifest_altered(bundle: &Value) -> Value {
     envelope["payload"] = json!(STANDARD.encode(serde_json_canonicalizer::to_vec(&document).unwrap()));
     b
 }
+
+/// With `GANTRY_EVIDENCE_SIGNING_KEY=kms:<key>`, records, heads and manifests are signed by
+/// a P-256 key in KMS (the emulator's): ES256 in the key set, and the bundle verifies on
+/// the server and offline.
+#[tokio::test]
+async fn an_evidence_key_in_kms_signs_what_anyone_can_check() {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let made = kms.create_key().key_spec(KeySpec::EccNistP256).key_usage(KeyUsageType::SignVerify).send().await;
+    let key = made.unwrap().key_metadata.unwrap().key_id;
+    let app = TestApp::spawn_with(&[("GANTRY_EVIDENCE_SIGNING_KEY", &format!("kms:{key}"))]).await;
+    let web = app.create_component("web").await;
+    app.add_version(&web, "1.0.0", &format!("sha256:{}", "c".repeat(64))).await;
+    let env = app.create_environment_with(json!({ "name": "prod", "order": 10, "requiredApprovals": 1 })).await;
+    let release = app.ready_release("web-1.0.0", json!([{ "componentId": web, "version": "1.0.0" }])).await;
+    let request = "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }";
+    let promotion = app.ok(request, json!({ "r": release, "e": env })).await["requestPromotion"]["id"].clone();
+
+    let bundle = app.ok(EXPORT, json!({ "p": promotion })).await["evidenceBundle"].clone();
+    let jwk = &bundle["keys"]["keys"][0];
+    assert_eq!((&jwk["kty"], &jwk["crv"], &jwk["alg"]), (&json!("EC"), &json!("P-256"), &json!("ES256")), "{jwk}");
+    let server = app.ok(CHECK, json!({ "b": bundle })).await["verifyEvidenceBundle"].clone();
+    assert_eq!((&server["valid"], &server["chains"][0]["verified"]), (&json!(true), &json!(2)), "{server:#}");
+    let third_party = offline(&bundle, None);
+    assert_eq!(third_party["valid"], true, "{third_party:#}");
+    assert_eq!(third_party["manifests"][0]["valid"], true);
+}

@@ -1,3 +1,4 @@
+use base64::Engine as _;
 use chrono::Utc;
 use gantry_domain::model::{DeployedComponent, DeploymentStatus, ReleaseEnvironmentRecord};
 use gantry_domain::ports::{DeploymentRecords, ReleaseRepository};
@@ -428,7 +429,22 @@ async fn manifest_is_valid_and_sealed() {
     assert_eq!(m["services"][0]["digest"], digest("api-v1.1.0"));
     assert_eq!(m["services"][1]["tag"], "3.0.0");
 
-    let mut unsealed = m.clone();
+    // The evidence key's DSSE signature joins `signatures` once the digest is taken: it
+    // signs the document without it, as the key set at /.well-known publishes the key.
+    let mut signed = m.clone();
+    let dsse = signed["signatures"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((&dsse["signature_type"], dsse["signed_at"].is_string()), (&json!("dsse"), true), "{dsse:#}");
+    signed.as_object_mut().unwrap().remove("signatures");
+    let payload = serde_json_canonical(&json!({ "manifest": signed }));
+    let jwks = app.http.get(format!("{}/.well-known/gantry/evidence-keys.json", app.url)).send().await.unwrap();
+    let jwks: Value = jwks.json().await.unwrap();
+    let keys = gantry_signing::bundle::key_set(&jwks);
+    let key = &keys[dsse["key_id"].as_str().unwrap()];
+    let sig = base64::engine::general_purpose::STANDARD.decode(dsse["signature"].as_str().unwrap()).unwrap();
+    let pae = gantry_signing::dsse::pae(gantry_signing::bundle::MANIFEST_TYPE, payload.as_bytes());
+    assert!(key.verify(&pae, &sig), "the manifest's DSSE signature verifies under the published key");
+
+    let mut unsealed = signed.clone();
     let seal = unsealed.as_object_mut().unwrap().remove("manifest_digest").unwrap();
     let canonical = serde_json_canonical(&unsealed);
     assert_eq!(seal.as_str().unwrap(), Digest::of(canonical.as_bytes()).as_str());

@@ -46,6 +46,23 @@ impl DynamoRepository {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// Puts `item` unless an item with its key exists; `false` when one does.
+    pub(crate) async fn put_if_absent(&self, item: Item) -> Result<bool> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(crate::codec::sdk(err)),
+        }
+    }
+
     pub(crate) fn put_new(&self, item: Item) -> Result<TransactWriteItem> {
         self.put(item, Some("attribute_not_exists(PK)"))
     }

@@ -116,6 +116,23 @@ impl EvidenceRepository for DynamoRepository {
         Ok(Page { items: records.into_iter().map(|r| (r.seq.to_string(), r)).collect(), has_next_page })
     }
 
+    #[instrument(skip_all, fields(environment_id = %environment, after, first), err(level = "info"))]
+    async fn evidence_after(
+        &self,
+        environment: EnvironmentId,
+        after: u64,
+        first: usize,
+    ) -> Result<Vec<EvidenceRecord>> {
+        let query = self
+            .query()
+            .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(&keys::evidence_pk(environment)))
+            .expression_attribute_values(":from", s(&keys::evidence_sk(after.saturating_add(1))))
+            .expression_attribute_values(":to", s(&keys::evidence_sk(u64::MAX)));
+        let (rows, _) = self.page_of(query, None, first, None).await?;
+        from_items(rows)
+    }
+
     #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     async fn evidence_chain(&self, environment: EnvironmentId) -> Result<Vec<EvidenceRecord>> {
         from_items(self.partition(&keys::evidence_pk(environment), keys::EVIDENCE_SEQ_PREFIX).await?)
@@ -127,20 +144,8 @@ impl EvidenceKeys for DynamoRepository {
     #[instrument(skip_all, fields(key_id = %key.key_id), err(level = "info"))]
     async fn register_evidence_key(&self, key: &EvidenceKey) -> Result<()> {
         let item = to_item(key, &keys::evidence_key(&key.key_id))?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(()),
-            // Known already: its first registration stands.
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(err) => Err(sdk(err)),
-        }
+        // Known already: its first registration stands.
+        self.put_if_absent(item).await.map(drop)
     }
 
     #[instrument(skip_all, err(level = "info"))]

@@ -147,19 +147,7 @@ impl DynamoRepository {
     async fn put_delivery(&self, mut item: crate::codec::Item, received_at: chrono::DateTime<Utc>) -> Result<bool> {
         let expires = received_at + Duration::days(DELIVERY_RETENTION_DAYS);
         item.insert("expiresAt".into(), AttributeValue::N(expires.timestamp().to_string()));
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(sdk(err)),
-        }
+        self.put_if_absent(item).await
     }
 }
 

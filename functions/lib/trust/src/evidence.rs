@@ -188,6 +188,9 @@ pub trait EvidenceRepository: Send + Sync {
     ) -> Result<Page<EvidenceRecord>>;
     /// The whole chain, oldest first.
     async fn evidence_chain(&self, environment: EnvironmentId) -> Result<Vec<EvidenceRecord>>;
+    /// Up to `first` records after sequence number `after`, oldest first.
+    async fn evidence_after(&self, environment: EnvironmentId, after: u64, first: usize)
+    -> Result<Vec<EvidenceRecord>>;
     /// Appends records that go with no other write (a refusal) on the head they extend.
     async fn append_evidence(&self, evidence: EvidenceAppend<'_>) -> Result<()>;
 }

@@ -108,14 +108,9 @@ impl Promotions {
     /// Records `after+1 ..= after+first` of an environment's chain, with the head signed now.
     async fn chain_page(&self, environment: EnvironmentId, after: u64, first: usize) -> Result<Value> {
         let head = self.evidence.chain_head(environment).await?;
-        let records: Vec<EvidenceRecord> = self
-            .evidence
-            .evidence_chain(environment)
-            .await?
-            .into_iter()
-            .filter(|r| r.seq > after && head.as_ref().is_some_and(|h| r.seq <= h.seq))
-            .take(first)
-            .collect();
+        let upto = head.as_ref().map_or(0, |h| h.seq);
+        let mut records = self.evidence.evidence_after(environment, after, first).await?;
+        records.retain(|r| r.seq <= upto);
         chain(environment, &records, signed_head(environment, head.as_ref(), self.signer.as_ref()).await?)
     }
 }

@@ -240,7 +240,7 @@ mod rollout;
 mod steps;
 
 pub use admission::SupplyChainVerdict;
-pub use bundles::BundleScope;
+pub use bundles::{BundleScope, MAX_BUNDLE_RECORDS};
 pub use request::PolicyEvaluation;
 pub use steps::StepRunner;
 
