@@ -55,6 +55,22 @@ async fn cosign_signatures_are_found_by_digest_and_judged_under_trusted_keys() {
     assert!(
         matches!(&verified, SignatureVerdict::Verified { key, signature, identity: None, log: None } if key == "release" && !signature.is_empty())
     );
+    // Verified once, a component costs three requests: the `.sig` tag, the `.att` tag and
+    // the referrers tag schema's tag (the registry was found to have no referrers API and to
+    // ask for no credentials, so no `GET /v2/` probe goes before each).
+    reader.attestations(&access, "shop/web", &image, &keys).await.unwrap();
+    let before = registry.requests().len();
+    assert!(verdict().await.unwrap().verified());
+    reader.attestations(&access, "shop/web", &image, &keys).await.unwrap();
+    let mut asked: Vec<String> = registry.requests().split_off(before);
+    asked.sort();
+    let hex = digest.trim_start_matches("sha256:");
+    let expected = [
+        format!("HEAD /v2/shop/web/manifests/sha256-{hex}"),
+        format!("HEAD /v2/shop/web/manifests/sha256-{hex}.att"),
+        format!("HEAD /v2/shop/web/manifests/sha256-{hex}.sig"),
+    ];
+    assert_eq!(asked, expected);
     // The signature of one image says nothing of another.
     let other_image = Digest::parse(&elsewhere).unwrap();
     assert_eq!(reader.verify(&access, "shop/web", &other_image, &keys).await.unwrap(), SignatureVerdict::Unsigned);

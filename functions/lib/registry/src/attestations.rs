@@ -52,23 +52,20 @@ pub(crate) async fn read(
     let (host, client) = registry.connect(access)?;
     let host = host.as_str();
     client.store_auth_if_needed(host, &auth(access)).await;
-    let subject = Reference::with_digest(host.to_owned(), repository.to_owned(), digest.to_string());
     // The referrers and the tag are asked at once.
-    let tagged = Reference::with_tag(host.to_owned(), repository.to_owned(), tag.clone());
-    let credentials = auth(access);
-    let (referrers, at) =
-        futures::join!(client.pull_referrers(&subject, None), client.fetch_manifest_digest(&tagged, &credentials));
-    let mut stored: Vec<(String, String)> = referrers
-        .map_err(failure)?
+    let reached = (access, &client, host);
+    let (referrers, at) = futures::join!(
+        registry.referrers(reached, repository, digest),
+        registry.tag_digest(reached, repository, digest, &tag)
+    );
+    let mut stored: Vec<(String, String)> = referrers?
         .manifests
         .iter()
         .take(MAX_MANIFESTS)
         .map(|e| (e.digest.clone(), format!("oci://{host}/{repository}@{}", e.digest)))
         .collect();
-    match at {
-        Ok(at) => stored.push((at, format!("oci://{host}/{repository}:{tag}"))),
-        Err(err) if not_found(&err) => {}
-        Err(err) => return Err(failure(err)),
+    if let Some(at) = at? {
+        stored.push((at, format!("oci://{host}/{repository}:{tag}")));
     }
     let mut found = Attestations::default();
     // Keys and the trust root are read once, and only when a manifest is new.

@@ -6,6 +6,7 @@
 
 mod attestations;
 mod judge;
+mod reach;
 mod signatures;
 
 use async_trait::async_trait;
@@ -39,11 +40,23 @@ pub struct OciRegistry {
     clients: Kept<Digest, Client>,
     kept_signatures: KeptBy<gantry_domain::signatures::SignatureVerdict>,
     kept_attestations: KeptBy<attestations::Verified>,
+    /// Referrers indexes of the tag schema, by their digests.
+    kept_indexes: Kept<String, oci_client::manifest::OciImageIndex>,
+    /// What each registry can do (see `reach`).
+    reach: Kept<Digest, reach::Reach>,
+    http: reqwest::Client,
 }
 
 impl Default for OciRegistry {
     fn default() -> Self {
-        Self { clients: Kept::new(64), kept_signatures: Kept::new(KEPT), kept_attestations: Kept::new(KEPT) }
+        Self {
+            clients: Kept::new(64),
+            kept_signatures: Kept::new(KEPT),
+            kept_attestations: Kept::new(KEPT),
+            kept_indexes: Kept::new(KEPT),
+            reach: Kept::new(64),
+            http: reach::http(),
+        }
     }
 }
 

@@ -42,11 +42,8 @@ impl ImageSignatures for OciRegistry {
             .ok_or_else(|| DomainError::validation(format!("{digest} is not a sha256 digest")))?;
         let (host, client) = self.connect(access)?;
         let host = host.as_str();
-        let tagged = Reference::with_tag(host.to_owned(), repository.to_owned(), tag);
-        let stored = match client.fetch_manifest_digest(&tagged, &auth(access)).await {
-            Ok(stored) => stored,
-            Err(err) if not_found(&err) => return Ok(SignatureVerdict::Unsigned),
-            Err(err) => return Err(failure(err)),
+        let Some(stored) = self.tag_digest((access, &client, host), repository, digest, &tag).await? else {
+            return Ok(SignatureVerdict::Unsigned);
         };
         // A manifest is named by its digest: what it said under these keys, it says again.
         let kept = (format!("{stored} {digest}"), keyset);
