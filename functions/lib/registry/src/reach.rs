@@ -71,22 +71,25 @@ impl OciRegistry {
         reach
     }
 
-    /// The digest an open registry's tag points at (`None`: no such tag), by a plain `HEAD`.
+    /// The digest an open registry's tag points at (`Some(None)`: no such tag), by a plain
+    /// `HEAD`; `None` when the repository asks for credentials after all (oci-client's path
+    /// then answers, with its token flow).
     pub(crate) async fn head_open(
         &self,
         access: &RegistryAccess,
         repository: &str,
         tag: &str,
-    ) -> gantry_domain::Result<Option<String>> {
+    ) -> gantry_domain::Result<Option<Option<String>>> {
         let failed = |why: String| gantry_domain::DomainError::internal(format!("registry request failed: {why}"));
         let base = base(access).ok_or_else(|| failed(format!("{} is not http(s)://host[:port]", access.url)))?;
         let url = format!("{base}/v2/{repository}/manifests/{tag}");
         let answer = self.http.head(url).header("accept", MANIFESTS).send().await.map_err(|e| failed(e.to_string()))?;
         match answer.status() {
-            reqwest::StatusCode::NOT_FOUND => Ok(None),
+            reqwest::StatusCode::NOT_FOUND => Ok(Some(None)),
+            reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN => Ok(None),
             status if status.is_success() => {
                 let digest = answer.headers().get("docker-content-digest").and_then(|v| v.to_str().ok());
-                digest.map(|d| Some(d.to_owned())).ok_or_else(|| failed("no Docker-Content-Digest".into()))
+                digest.map(|d| Some(Some(d.to_owned()))).ok_or_else(|| failed("no Docker-Content-Digest".into()))
             }
             status => Err(failed(format!("HEAD {tag} answered {status}"))),
         }
@@ -104,8 +107,10 @@ impl OciRegistry {
         digest: &Digest,
         tag: &str,
     ) -> gantry_domain::Result<Option<String>> {
-        if self.reach(access, repository, digest).await.open {
-            return self.head_open(access, repository, tag).await;
+        if self.reach(access, repository, digest).await.open
+            && let Some(found) = self.head_open(access, repository, tag).await?
+        {
+            return Ok(found);
         }
         let tagged = oci_client::Reference::with_tag(host.to_owned(), repository.to_owned(), tag.to_owned());
         match client.fetch_manifest_digest(&tagged, &crate::auth(access)).await {
