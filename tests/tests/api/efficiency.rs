@@ -213,3 +213,40 @@ async fn an_event_for_an_unreleased_image_costs_one_query() {
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(app.requests.take(), ["Query"]);
 }
+
+/// The supply-chain gate of a release reads its components and their registry integrations
+/// once, however many components it has: the DynamoDB requests of a dry run do not grow.
+#[tokio::test]
+async fn a_supply_chain_dry_run_reads_integrations_once() {
+    let registry = gantry_tests::registry::Registry::start(
+        gantry_tests::registry::free_port(),
+        "http://127.0.0.1:9/unused",
+        "unused",
+    );
+    let key = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE7Bd2aYqRhv1ZEGKkUFXsJVKp3mMA\nJ3OsbHb5aoN9bAvE4cZhnYJGJ/yXw0EP9d3R9tvFGDuMF4vxf6Ga4bjYMg==\n-----END PUBLIC KEY-----\n";
+    let mut seen = Vec::new();
+    for count in [2, 6] {
+        let app = TestApp::spawn().await;
+        app.create_integration("local", "DISTRIBUTION", &format!("http://{}", registry.host())).await;
+        let mut pins = Vec::new();
+        for i in 0..count {
+            let image = format!("{}/shop/svc{i}", registry.host());
+            let id = app.create_component_with(json!({ "name": format!("svc{i}"), "imageRepository": image })).await;
+            app.add_version(&id, "1.0.0", &digest(&format!("svc{i}"))).await;
+            pins.push(json!({ "componentId": id, "version": "1.0.0" }));
+        }
+        let env = app
+            .create_environment_with(
+                json!({ "name": "prod", "order": 10, "signingKeys": [{ "name": "k", "pem": key }] }),
+            )
+            .await;
+        let release = app.ready_release("shop-1", json!(pins)).await;
+        let q = "query($r: ID!, $e: ID!) { evaluatePolicy(releaseId: $r, environmentId: $e) { allowed components { signature } } }";
+        app.requests.take();
+        let dry = app.ok(q, json!({ "r": release, "e": env })).await["evaluatePolicy"].clone();
+        assert_eq!(dry["components"].as_array().unwrap().len(), count, "{dry:#}");
+        assert_eq!(dry["allowed"], false, "unsigned");
+        seen.push(app.requests.take());
+    }
+    assert_eq!(seen[0], seen[1], "the requests do not grow with the components");
+}

@@ -235,6 +235,32 @@ impl Integrations {
         Ok((self.access(&integration)?, repository_path(component)))
     }
 
+    /// As [`Self::registry_for`], for many components with one listing of the integrations
+    /// (a release's components are read at once, not one query each).
+    pub async fn registries_for(&self, components: &[&Component]) -> Result<Vec<Result<(RegistryAccess, String)>>> {
+        let all = self.list().await?;
+        Ok(components
+            .iter()
+            .map(|component| {
+                let integration = match &component.registry_integration_id {
+                    Some(id) => {
+                        let id = IntegrationId::parse(id)?;
+                        all.iter()
+                            .find(|i| i.id == id)
+                            .ok_or_else(|| DomainError::not_found("registry integration", id))?
+                    }
+                    None => {
+                        let image = component.image_repository.as_str();
+                        all.iter().find(|i| image.starts_with(&format!("{}/", i.host()))).ok_or_else(|| {
+                            DomainError::Unresolvable(format!("no registry integration serves {image}"))
+                        })?
+                    }
+                };
+                Ok((self.access(integration)?, repository_path(component)))
+            })
+            .collect())
+    }
+
     /// The address and credentials an integration's registry is read with.
     pub fn access(&self, integration: &RegistryIntegration) -> Result<RegistryAccess> {
         Ok(RegistryAccess { url: integration.url.clone(), credentials: self.credentials(integration)? })

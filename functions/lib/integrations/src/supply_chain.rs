@@ -12,7 +12,7 @@ use tracing::instrument;
 
 use crate::attestations::{Attestations, ImageFacts, summarize};
 use crate::error::{DomainError, Result};
-use crate::integrations::Integrations;
+use crate::integrations::{Integrations, RegistryAccess};
 use crate::model::{Component, Release, ReleaseComponent};
 use crate::ports::Repository;
 use crate::signatures::{ImageSignatures, KeyStore, SignatureVerdict, Signers, TrustedKey};
@@ -119,15 +119,27 @@ impl SupplyChain {
         let keys = &Signers { keys: self.resolve(&signers.keys).await?, ..signers.clone() };
         let ids: Vec<_> = release.components.iter().map(|c| c.component_id).collect();
         let components = self.repo.get_components(&ids).await?;
+        let found: Vec<&Component> = components.iter().collect();
+        // Every component's registry from one listing of the integrations.
+        let registries = self.integrations.registries_for(&found).await;
         let read = release.components.iter().map(|rc| {
-            let component = components.iter().find(|c| c.id == rc.component_id);
-            self.component(rc, component, keys)
+            let registry = match (&registries, components.iter().position(|c| c.id == rc.component_id)) {
+                (Ok(registries), Some(i)) => registries[i].clone(),
+                (Err(err), Some(_)) => Err(err.clone()),
+                (_, None) => Err(DomainError::Unresolvable("the component was deleted".into())),
+            };
+            self.component(rc, registry, keys)
         });
         Ok(futures::future::join_all(read).await)
     }
 
-    async fn component(&self, rc: &ReleaseComponent, component: Option<&Component>, keys: &Signers) -> ComponentFacts {
-        let (signature, facts, attestation_ref) = self.read(rc, component, keys).await;
+    async fn component(
+        &self,
+        rc: &ReleaseComponent,
+        registry: Result<(RegistryAccess, String)>,
+        keys: &Signers,
+    ) -> ComponentFacts {
+        let (signature, facts, attestation_ref) = self.read(rc, registry, keys).await;
         ComponentFacts {
             component: rc.component_name.clone(),
             image: rc.image.clone(),
@@ -139,10 +151,9 @@ impl SupplyChain {
     }
 
     /// Asks the registry for the signature and the attestations, at once.
-    async fn read(&self, rc: &ReleaseComponent, component: Option<&Component>, keys: &Signers) -> Read {
+    async fn read(&self, rc: &ReleaseComponent, registry: Result<(RegistryAccess, String)>, keys: &Signers) -> Read {
         let asked = async {
-            let component = component.ok_or_else(|| DomainError::Unresolvable("the component was deleted".into()))?;
-            let (access, repository) = self.integrations.registry_for(component).await?;
+            let (access, repository) = registry?;
             let signature = self.reader.verify(&access, &repository, &rc.digest, keys);
             let attestations = self.reader.attestations(&access, &repository, &rc.digest, keys);
             let (signature, attestations) = futures::future::join(signature, attestations).await;
