@@ -221,18 +221,8 @@ impl Integrations {
     /// How a component's registry is read: through the integration the component names, or
     /// the one whose host its image repository starts with; and the repository's path there.
     pub async fn registry_for(&self, component: &Component) -> Result<(RegistryAccess, String)> {
-        let integration = match &component.registry_integration_id {
-            Some(id) => self.get(IntegrationId::parse(id)?).await?,
-            None => {
-                let image = component.image_repository.as_str();
-                self.list()
-                    .await?
-                    .into_iter()
-                    .find(|i| image.starts_with(&format!("{}/", i.host())))
-                    .ok_or_else(|| DomainError::Unresolvable(format!("no registry integration serves {image}")))?
-            }
-        };
-        Ok((self.access(&integration)?, repository_path(component)))
+        let mut found = self.registries_for(&[component]).await?;
+        found.pop().unwrap_or_else(|| Err(DomainError::internal("no registry answer for the component")))
     }
 
     /// As [`Self::registry_for`], for many components with one listing of the integrations

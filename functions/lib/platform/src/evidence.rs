@@ -122,17 +122,13 @@ fn signed_bytes(record: &EvidenceRecord) -> Result<Vec<u8>> {
 #[async_trait]
 impl EvidenceSigner for EvidenceSigning {
     async fn sign(&self, record: &EvidenceRecord) -> Result<RecordSignature> {
-        if let Current::Legacy = self.current {
-            return Ok(RecordSignature { signature: self.legacy.sign(&record.id, &record.hash)?, key_id: None });
+        // A record's DSSE signature is an envelope's over its Statement.
+        match self.sign_envelope(dsse::IN_TOTO, &statement_payload(record)?).await? {
+            Some((key_id, signature)) => {
+                Ok(RecordSignature { signature: STANDARD.encode(signature), key_id: Some(key_id) })
+            }
+            None => Ok(RecordSignature { signature: self.legacy.sign(&record.id, &record.hash)?, key_id: None }),
         }
-        let (key_id, _) = self.current_key().await?;
-        let message = signed_bytes(record)?;
-        let signature = match &self.current {
-            Current::Key(key) => key.sign(&message),
-            Current::Kms(kms) => kms.sign(&message).await?,
-            Current::Legacy => Vec::new(),
-        };
-        Ok(RecordSignature { signature: STANDARD.encode(signature), key_id: Some(key_id.clone()) })
     }
 
     async fn sign_envelope(&self, payload_type: &str, payload: &[u8]) -> Result<Option<(String, Vec<u8>)>> {

@@ -80,9 +80,9 @@ impl OciRegistry {
         };
         let name = url.host_str().ok_or_else(bad)?;
         let host = url.port().map_or_else(|| name.to_owned(), |port| format!("{name}:{port}"));
-        let credentials = serde_json::to_string(&access.credentials).map_err(DomainError::internal)?;
-        let key = Digest::of(format!("{}\n{credentials}", access.url).as_bytes());
-        let client = self.clients.get_or_keep(key, || Client::new(ClientConfig { protocol, ..Default::default() }));
+        let client = self
+            .clients
+            .get_or_keep(reach::registry_key(access), || Client::new(ClientConfig { protocol, ..Default::default() }));
         Ok((host, client))
     }
 }

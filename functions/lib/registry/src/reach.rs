@@ -45,7 +45,7 @@ impl OciRegistry {
     /// What the registry at `access` can do, asked once per process (the referrers API with
     /// `repository` and `digest`, the first subject it is asked about).
     pub(crate) async fn reach(&self, access: &RegistryAccess, repository: &str, digest: &Digest) -> Reach {
-        let key = reach_key(access);
+        let key = registry_key(access);
         if let Some(reach) = self.reach.get(&key) {
             return reach;
         }
@@ -172,7 +172,8 @@ fn base(access: &RegistryAccess) -> Option<String> {
         .then(|| format!("{}://{}{}", url.scheme(), host, url.port().map(|p| format!(":{p}")).unwrap_or_default()))
 }
 
-fn reach_key(access: &RegistryAccess) -> Digest {
+/// Names a registry by its address and credentials: what a client and a `Reach` are kept by.
+pub(crate) fn registry_key(access: &RegistryAccess) -> Digest {
     let credentials = serde_json::to_string(&access.credentials).unwrap_or_default();
     Digest::of(format!("{}\n{credentials}", access.url).as_bytes())
 }

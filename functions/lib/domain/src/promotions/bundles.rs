@@ -52,7 +52,9 @@ impl Promotions {
     /// more than [`MAX_BUNDLE_RECORDS`] records (export the environment in pages).
     #[instrument(skip_all, err(level = "info"))]
     pub async fn evidence_bundle(&self, scope: BundleScope) -> Result<Value> {
-        let (environments, releases, about) = match scope {
+        // A release's chains are those of the environments it went to: each chain is read
+        // once, and kept when it holds one of its records.
+        let (environments, release, about) = match scope {
             BundleScope::Environment { id, after, first } => {
                 self.environment(id).await?;
                 let page = self.chain_page(id, after, first.min(MAX_BUNDLE_RECORDS)).await?;
@@ -62,19 +64,14 @@ impl Promotions {
             }
             BundleScope::Promotion(id) => {
                 let p = self.get(id).await?;
-                (vec![p.environment_id], vec![p.release_id], json!({ "promotionId": id }))
+                (vec![p.environment_id], p.release_id, json!({ "promotionId": id }))
             }
             BundleScope::Release(id) => {
-                let mut environments = Vec::new();
-                for environment in self.repo.list_environments().await? {
-                    let chain = self.evidence.evidence_chain(environment.id).await?;
-                    if chain.iter().any(|r| r.release_id == Some(id)) {
-                        environments.push(environment.id);
-                    }
-                }
-                (environments, vec![id], json!({ "releaseId": id }))
+                let environments = self.repo.list_environments().await?.into_iter().map(|e| e.id).collect();
+                (environments, id, json!({ "releaseId": id }))
             }
         };
+        let scoped_to_release = matches!(scope, BundleScope::Release(_));
         let mut chains = Vec::new();
         let mut total = 0;
         for environment in environments {
@@ -83,6 +80,9 @@ impl Promotions {
             let upto = head.as_ref().map_or(0, |h| h.seq);
             let mut records = self.evidence.evidence_chain(environment).await?;
             records.retain(|r| r.seq <= upto);
+            if scoped_to_release && !records.iter().any(|r| r.release_id == Some(release)) {
+                continue;
+            }
             total += records.len();
             if total > MAX_BUNDLE_RECORDS {
                 return Err(DomainError::validation(format!(
@@ -96,11 +96,9 @@ impl Promotions {
             )?);
         }
         let mut manifests = Vec::new();
-        for id in releases {
-            let release = self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))?;
-            if let (_, Some(envelope)) = self.signed_manifest(&release).await? {
-                manifests.push(json!({ "releaseId": id, "envelope": envelope }));
-            }
+        let stored = self.repo.get_release(release).await?.ok_or_else(|| DomainError::not_found("release", release))?;
+        if let (_, Some(envelope)) = self.signed_manifest(&stored).await? {
+            manifests.push(json!({ "releaseId": release, "envelope": envelope }));
         }
         Ok(bundle(about, chains, manifests, self.key_set.jwks().await?))
     }
