@@ -2,11 +2,11 @@
 # Installs the Debian packages the end-to-end tests drive for real: the CNCF distribution
 # registry, skopeo to push to it, busybox-static to build images from (no pulls), and a
 # Docker Engine (docker.io, containerd, runc) to deploy to, and Chromium (with a font) and
-# ChromeDriver to test the GraphiQL page and the dashboard in.
+# ChromeDriver to test the GraphiQL page and the dashboard in, and HAProxy to shift canary traffic through.
 # Idempotent: does nothing when they are present.
 set -euo pipefail
 
-packages=(docker-registry skopeo busybox-static docker.io containerd runc chromium chromium-driver fonts-dejavu-core)
+packages=(docker-registry skopeo busybox-static docker.io containerd runc chromium chromium-driver fonts-dejavu-core haproxy)
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
@@ -14,6 +14,7 @@ dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io containerd runc)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -266,4 +266,16 @@ impl Attempt for Journaled<'_> {
         self.state.write_journal(self.key, &journal).map_err(gantry_domain::DomainError::internal)?;
         Ok(prior.to_owned())
     }
+
+    /// Targets steered through a router are refused for agents when they are added.
+    async fn traffic(
+        &self,
+        _step: &gantry_domain::traffic::TrafficStep,
+    ) -> gantry_domain::Result<gantry_domain::traffic::Control> {
+        Err(gantry_domain::DomainError::validation("an agent does not steer a router's traffic"))
+    }
+
+    async fn control(&self) -> gantry_domain::Result<gantry_domain::traffic::Control> {
+        Err(gantry_domain::DomainError::validation("an agent does not steer a router's traffic"))
+    }
 }

@@ -41,5 +41,6 @@ mod steps;
 mod takeover;
 mod targets;
 mod timeouts;
+mod traffic;
 mod versions;
 mod webhooks;

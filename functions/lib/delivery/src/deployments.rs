@@ -15,6 +15,7 @@ use crate::error::{DomainError, Result};
 use crate::ids::{EnvironmentId, PromotionId, TargetId};
 use crate::model::Release;
 use crate::targets::{DeploymentTarget, TargetKind};
+use crate::traffic::{Control, TrafficStep};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -64,6 +65,12 @@ pub struct Deployment {
     /// (not null) until written, so the write can be conditional on its absence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior: Option<String>,
+    /// How its traffic moved, for a target steered through a router, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traffic_steps: Vec<TrafficStep>,
+    /// What an operator asked of its rollout (abort, promote in full); absent until asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<Control>,
 }
 
 /// What a worker is asked to do.
@@ -99,6 +106,11 @@ pub trait Attempt: Send + Sync {
     /// Writes `prior` down, unless an earlier attempt did (then the earlier one stands and
     /// is returned); `Conflict` when this worker lost the deployment's lease.
     async fn remember(&self, prior: &str) -> Result<String>;
+    /// Records a move of the deployment's traffic, and returns what an operator asked of the
+    /// rollout meanwhile; `Conflict` when this worker lost the deployment's lease.
+    async fn traffic(&self, step: &TrafficStep) -> Result<Control>;
+    /// What an operator asked of the rollout, read now.
+    async fn control(&self) -> Result<Control>;
 }
 
 /// What ran before the deployment, as a driver describes it: the first attempt's record
@@ -161,6 +173,14 @@ pub trait DeploymentRepository: Send + Sync {
     /// unless it was written down already; the stored value. `Conflict` when `owner` lost
     /// the lease.
     async fn remember_prior(&self, job: &DeployJob, owner: &str, prior: &str) -> Result<String>;
+    /// Appends `step` to the traffic steps of a deployment `owner` holds; the control an
+    /// operator set on it. `Conflict` when `owner` lost the lease.
+    async fn record_traffic(&self, job: &DeployJob, owner: &str, step: &TrafficStep) -> Result<Control>;
+    /// The control an operator set on a deployment (`Continue` when none).
+    async fn control(&self, job: &DeployJob) -> Result<Control>;
+    /// Sets `control` on the running deployments of `promotion` among `targets`; the
+    /// targets it reached (a finished deployment is left alone).
+    async fn steer(&self, promotion: PromotionId, targets: &[TargetId], control: Control) -> Result<Vec<TargetId>>;
     /// Ends a deployment as failed whoever holds it, unless it has ended already; for jobs
     /// that failed on every delivery.
     async fn give_up(&self, job: &DeployJob, message: &str, at: DateTime<Utc>) -> Result<bool>;
@@ -205,8 +225,14 @@ pub fn results_payload(deployments: &[Deployment]) -> serde_json::Value {
     json!(
         deployments
             .iter()
-            .map(|d| json!({ "target": d.target_name, "state": d.state.as_str(), "message": d.message,
-                             "artifact": d.artifact }))
+            .map(|d| {
+                let mut result = json!({ "target": d.target_name, "state": d.state.as_str(), "message": d.message,
+                                         "artifact": d.artifact });
+                if !d.traffic_steps.is_empty() {
+                    result["trafficSteps"] = json!(d.traffic_steps);
+                }
+                result
+            })
             .collect::<Vec<_>>()
     )
 }

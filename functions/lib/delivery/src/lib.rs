@@ -14,6 +14,7 @@ pub mod engines;
 pub mod environments;
 pub mod steps;
 pub mod targets;
+pub mod traffic;
 
 pub use gantry_catalog::{builds, manifest};
 pub use gantry_integrations::{

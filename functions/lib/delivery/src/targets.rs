@@ -82,6 +82,10 @@ pub enum TargetConfig {
         /// A canary container run beside the old one before it is replaced.
         #[serde(default)]
         canary: Option<DockerCanary>,
+        /// A router in front of the container: the new version starts beside the old one
+        /// and requests move to it as the strategy says (see [`crate::traffic`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traffic: Option<Box<crate::traffic::Traffic>>,
     },
     /// An ECS service; each mapped container runs one component.
     Ecs {
@@ -125,6 +129,10 @@ pub enum TargetConfig {
         /// The compose file (see [`crate::compose`]).
         file: String,
         services: BTreeMap<String, ComponentId>,
+        /// A router in front of the stack: each new stack starts beside the old one (every
+        /// service gets the slot's environment) and requests move to it by the strategy.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traffic: Option<Box<crate::traffic::Traffic>>,
     },
 }
 
@@ -156,11 +164,40 @@ impl TargetConfig {
         }
     }
 
+    /// The router in front of the target, when one is.
+    pub fn traffic(&self) -> Option<&crate::traffic::Traffic> {
+        match self {
+            Self::Docker { traffic, .. } | Self::Compose { traffic, .. } => traffic.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A router's target runs on the host network, is reached by the control plane (not an
+    /// agent), and takes no side canary: its strategy is the canary.
+    fn check_traffic(&self) -> Result<()> {
+        let (traffic, apart) = match self {
+            Self::Docker { traffic: Some(t), canary, agent_id, network_mode, .. } => {
+                (t, canary.is_some() || agent_id.is_some() || network_mode != "host")
+            }
+            Self::Compose { traffic: Some(t), agent_id, .. } => (t, agent_id.is_some()),
+            _ => return Ok(()),
+        };
+        traffic.check()?;
+        if apart {
+            return Err(DomainError::validation(
+                "a target steered through a router runs on the host network, is reached by the control plane \
+                 (not an agent), and takes no side canary: its strategy is the canary",
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks everything that can be checked without reaching the target.
     pub fn validate(&self) -> Result<()> {
         let invalid = |msg: String| Err(DomainError::validation(msg));
+        self.check_traffic()?;
         match self {
-            Self::Compose { endpoint, tls, agent_id, project, file, services } => {
+            Self::Compose { endpoint, tls, agent_id, project, file, services, .. } => {
                 engine(endpoint, tls.as_ref(), *agent_id)?;
                 if !docker_name(project) || project.len() > 63 {
                     return invalid(format!("project {project:?} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*, 63 at most"));
@@ -359,6 +396,7 @@ mod tests {
             health_check: None,
             network_mode: "host".into(),
             canary: None,
+            traffic: None,
         }
     }
 

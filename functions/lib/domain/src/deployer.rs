@@ -82,6 +82,14 @@ impl Attempt for Leased<'_> {
     async fn remember(&self, prior: &str) -> Result<String> {
         self.deployments.remember_prior(self.job, self.worker, prior).await
     }
+
+    async fn traffic(&self, step: &crate::traffic::TrafficStep) -> Result<crate::traffic::Control> {
+        self.deployments.record_traffic(self.job, self.worker, step).await
+    }
+
+    async fn control(&self) -> Result<crate::traffic::Control> {
+        self.deployments.control(self.job).await
+    }
 }
 
 impl Deployer {

@@ -14,6 +14,7 @@ pub mod loader;
 pub mod reports;
 pub mod schema;
 pub mod targets;
+pub mod traffic;
 pub mod types;
 
 pub use gantry_graphql_kit::{connection, cost, error, guard, introspection, limits};
@@ -59,6 +60,7 @@ pub struct Mutation(
     delivery::keyless::AdmissionMutation,
     chatops::ChatMutation,
     agents::AgentMutation,
+    traffic::TrafficMutation,
 );
 
 type Schema = async_graphql::Schema<Query, Mutation, EmptySubscription>;

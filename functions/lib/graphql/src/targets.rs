@@ -96,6 +96,8 @@ pub struct DockerTarget {
     pub network_mode: String,
     /// Measured on a canary container before the old container is replaced.
     pub canary_analysis: Option<crate::analysis::Analysis>,
+    /// The router in front of it and how requests move to each new version.
+    pub traffic: Option<crate::traffic::Traffic>,
 }
 
 #[derive(SimpleObject)]
@@ -129,6 +131,8 @@ pub struct ComposeTarget {
     /// The compose file as given (each deployment's artifact is the file it rendered).
     pub file: String,
     pub services: Vec<ComponentMapping>,
+    /// The router in front of the stack and how requests move to each new stack.
+    pub traffic: Option<crate::traffic::Traffic>,
 }
 
 fn mappings(map: &BTreeMap<String, ComponentId>) -> Vec<ComponentMapping> {
@@ -163,7 +167,9 @@ impl DeploymentTarget {
                 health_check,
                 network_mode,
                 canary,
+                traffic,
             } => Some(DockerTarget {
+                traffic: traffic.as_deref().map(Into::into),
                 canary_analysis: canary.as_ref().map(|c| (&c.analysis).into()),
                 endpoint: (!endpoint.is_empty()).then(|| endpoint.clone()),
                 tls: tls.as_ref().map(Into::into),
@@ -207,14 +213,17 @@ impl DeploymentTarget {
     }
     async fn compose(&self) -> Option<ComposeTarget> {
         match &self.0.config {
-            TargetConfig::Compose { endpoint, tls, agent_id, project, file, services } => Some(ComposeTarget {
-                endpoint: (!endpoint.is_empty()).then(|| endpoint.clone()),
-                tls: tls.as_ref().map(Into::into),
-                agent_id: agent_id.map(|a| ID(a.to_string())),
-                project: project.clone(),
-                file: file.clone(),
-                services: mappings(services),
-            }),
+            TargetConfig::Compose { endpoint, tls, agent_id, project, file, services, traffic } => {
+                Some(ComposeTarget {
+                    traffic: traffic.as_deref().map(Into::into),
+                    endpoint: (!endpoint.is_empty()).then(|| endpoint.clone()),
+                    tls: tls.as_ref().map(Into::into),
+                    agent_id: agent_id.map(|a| ID(a.to_string())),
+                    project: project.clone(),
+                    file: file.clone(),
+                    services: mappings(services),
+                })
+            }
             _ => None,
         }
     }
@@ -275,6 +284,9 @@ pub struct DockerTargetInput {
     pub network_mode: String,
     /// A canary container run beside the old one, measured before it is replaced.
     pub canary: Option<DockerCanaryInput>,
+    /// A router in front of the container: each new version starts beside the old one and
+    /// requests move to it by the strategy (not with `canary` or `agentId`).
+    pub traffic: Option<crate::traffic::TrafficInput>,
 }
 
 /// The canary's own command and environment (on the host network it needs a port of its
@@ -326,6 +338,10 @@ pub struct ComposeTargetInput {
     /// The compose file (YAML, at most 16 KiB).
     pub file: String,
     pub services: Vec<ComponentMappingInput>,
+    /// A router in front of the stack: each new stack starts beside the old one (every
+    /// service gets the slot's environment), requests move to it by the strategy, and the
+    /// old stack stops after (not with `agentId`).
+    pub traffic: Option<crate::traffic::TrafficInput>,
 }
 
 /// `type` and the one matching configuration.
@@ -367,6 +383,7 @@ fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> 
             project: c.project,
             file: c.file,
             services: mapping(c.services)?,
+            traffic: c.traffic.map(|t| t.into_domain().map(Box::new)).transpose()?,
         });
     }
     match (input.kind, input.docker, input.ecs, input.nomad) {
@@ -395,6 +412,7 @@ fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> 
                     })
                 })
                 .transpose()?,
+            traffic: d.traffic.map(|t| t.into_domain().map(Box::new)).transpose()?,
         }),
         (TargetType::Ecs, None, Some(e), None) => {
             let canary_analysis = e.canary_analysis.map(|a| a.into_spec("canary analysis")).transpose()?;

@@ -1,18 +1,26 @@
 //! Deployments, in their promotion's partition, with leases and conditional endings.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use gantry_domain::artifacts::{Artifact, ArtifactRepository};
 use gantry_domain::deployments::{DeployJob, Deployment, DeploymentRepository, DeploymentState};
 use gantry_domain::ids::TargetId;
 use gantry_domain::promotions::PromotionId;
+use gantry_domain::traffic::{Control, TrafficStep};
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
 use crate::DynamoRepository;
 use crate::codec::{from_item, from_items, sdk, to_item};
 use crate::keys::{self, s, stamp};
+
+/// The control an item carries, `Continue` when none (or one this build does not know).
+fn control_of(item: Option<&std::collections::HashMap<String, AttributeValue>>) -> Control {
+    item.and_then(|i| i.get("control"))
+        .and_then(|v| serde_dynamo::from_attribute_value(v.clone()).ok())
+        .unwrap_or(Control::Continue)
+}
 
 /// An update's output, or `None` when its condition did not hold.
 pub(crate) fn unless_condition_failed<T, E, R>(
@@ -122,6 +130,63 @@ impl DeploymentRepository for DynamoRepository {
             Some(Deployment { prior: Some(prior), lease_owner: Some(holder), .. }) if holder == owner => Ok(prior),
             _ => Err(DomainError::conflict("this worker lost the deployment's lease")),
         }
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id, weight = step.weight), err(level = "info"))]
+    async fn record_traffic(&self, job: &DeployJob, owner: &str, step: &TrafficStep) -> Result<Control> {
+        let step: AttributeValue = serde_dynamo::to_attribute_value(step).map_err(DomainError::internal)?;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::deployment(job.promotion_id, job.target_id).primary()))
+            .update_expression("SET trafficSteps = list_append(if_not_exists(trafficSteps, :none), :step)")
+            .condition_expression("#state = :running AND leaseOwner = :owner")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":running", s(DeploymentState::Running.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":step", AttributeValue::L(vec![step]))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let Some(out) = unless_condition_failed(out)? else {
+            return Err(DomainError::conflict("this worker lost the deployment's lease"));
+        };
+        Ok(control_of(out.attributes.as_ref()))
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
+    async fn control(&self, job: &DeployJob) -> Result<Control> {
+        let read = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::deployment(job.promotion_id, job.target_id).primary()))
+            .projection_expression("control")
+            .consistent_read(true);
+        Ok(control_of(read.send().await.map_err(sdk)?.item.as_ref()))
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %promotion, ?control), err(level = "info"))]
+    async fn steer(&self, promotion: PromotionId, targets: &[TargetId], control: Control) -> Result<Vec<TargetId>> {
+        let value: AttributeValue = serde_dynamo::to_attribute_value(control).map_err(DomainError::internal)?;
+        let set = targets.iter().map(|target| {
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(keys::deployment(promotion, *target).primary()))
+                .update_expression("SET control = :control")
+                .condition_expression("attribute_exists(PK) AND #state IN (:pending, :running)")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":pending", s(DeploymentState::Pending.as_str()))
+                .expression_attribute_values(":running", s(DeploymentState::Running.as_str()))
+                .expression_attribute_values(":control", value.clone());
+            async move { unless_condition_failed(update.send().await).map(|done| done.map(|_| *target)) }
+        });
+        let reached = futures::future::try_join_all(set).await?;
+        Ok(reached.into_iter().flatten().collect())
     }
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]

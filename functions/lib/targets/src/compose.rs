@@ -48,7 +48,7 @@ impl TargetDriver for ComposeDriver {
         release: &Release,
         attempt: &dyn Attempt,
     ) -> Result<DriverOutcome> {
-        let TargetConfig::Compose { endpoint, tls, project, file, services, .. } = &target.config else {
+        let TargetConfig::Compose { endpoint, tls, project, file, services, traffic, .. } = &target.config else {
             return Err(DomainError::internal("the Compose driver got another kind of target"));
         };
         let stack = match compose::render(file, services, release) {
@@ -62,6 +62,20 @@ impl TargetDriver for ComposeDriver {
             pull(&docker, &service.image).await?;
         }
         let labels = labels(project, target, release);
+        if let Some(traffic) = traffic {
+            let suffix: String = Digest::of(stack.rendered.as_bytes()).as_str()[7..].chars().take(12).collect();
+            let sides = crate::sides::ComposeStack { docker: &docker, project, stack: &stack, labels: &labels, suffix };
+            let rolled = crate::routed::roll_out(&sides, &crate::haproxy::Haproxy, traffic, attempt).await?;
+            let names: Vec<&str> = stack.services.iter().map(|s| s.name.as_str()).collect();
+            return Ok(match rolled {
+                Ok(summary) => DriverOutcome {
+                    succeeded: true,
+                    applied: Some(applied),
+                    message: format!("{summary}; {project} runs {}", names.join(", ")),
+                },
+                Err(why) => failed(why, Some(applied)),
+            });
+        }
         // Which of the stack's containers ran before the deployment's first attempt: a worker
         // that died may have stopped them already, and a failure must still start them again.
         let now = Prior { running: running(&docker, project, &stack).await };
@@ -106,7 +120,7 @@ struct Prior {
     running: Vec<String>,
 }
 
-async fn remove(docker: &Docker, name: &str) {
+pub(crate) async fn remove(docker: &Docker, name: &str) {
     let force = RemoveContainerOptionsBuilder::new().force(true).build();
     let _ = docker.remove_container(name, Some(force)).await;
 }
@@ -169,7 +183,12 @@ async fn roll_out(
 }
 
 /// Creates and starts one service's container, and waits until it is healthy.
-async fn start(docker: &Docker, name: &str, service: &ServiceSpec, labels: &HashMap<String, String>) -> Result<bool> {
+pub(crate) async fn start(
+    docker: &Docker,
+    name: &str,
+    service: &ServiceSpec,
+    labels: &HashMap<String, String>,
+) -> Result<bool> {
     let mut labels = labels.clone();
     labels.extend(service.labels.clone());
     labels.insert("com.docker.compose.service".into(), service.name.clone());

@@ -128,8 +128,17 @@ impl TargetDriver for DockerDriver {
         release: &Release,
         attempt: &dyn Attempt,
     ) -> Result<DriverOutcome> {
-        let TargetConfig::Docker { endpoint, tls, container_name, component_id, env, health_check, canary, .. } =
-            &target.config
+        let TargetConfig::Docker {
+            endpoint,
+            tls,
+            container_name,
+            component_id,
+            env,
+            health_check,
+            canary,
+            traffic,
+            ..
+        } = &target.config
         else {
             return Err(DomainError::internal("the Docker driver got another kind of target"));
         };
@@ -143,6 +152,24 @@ impl TargetDriver for DockerDriver {
         let docker = connect(endpoint, tls.as_ref(), &self.secrets).await?;
         let image = format!("{}@{}", component.image, component.digest);
         pull(&docker, &image).await?;
+        let short: String = component.digest.as_str()["sha256:".len()..].chars().take(12).collect();
+        let next_name = format!("{container_name}-{short}");
+        if let Some(traffic) = traffic {
+            let Some(body) = container_body(target, release) else {
+                return Err(DomainError::internal("the Docker driver got another kind of target"));
+            };
+            let sides = crate::sides::Container::new(&docker, container_name, &next_name, body, health_check.as_ref());
+            let rolled = crate::routed::roll_out(&sides, &crate::haproxy::Haproxy, traffic, attempt).await?;
+            let applied = sides.applied();
+            return Ok(match rolled {
+                Ok(summary) => DriverOutcome {
+                    succeeded: true,
+                    applied,
+                    message: format!("{summary}; {container_name} runs {image}"),
+                },
+                Err(why) => DriverOutcome { succeeded: false, applied, message: why },
+            });
+        }
         let mut note = String::new();
         if let Some(canary) = canary {
             match run_canary(&docker, &format!("{container_name}-canary"), &image, env, canary).await? {
@@ -154,8 +181,6 @@ impl TargetDriver for DockerDriver {
                 }
             }
         }
-        let short: String = component.digest.as_str()["sha256:".len()..].chars().take(12).collect();
-        let next_name = format!("{container_name}-{short}");
         // A leftover from an earlier attempt at the same digest goes first.
         let _ =
             docker.remove_container(&next_name, Some(RemoveContainerOptionsBuilder::new().force(true).build())).await;

@@ -6,8 +6,12 @@ mod canary;
 pub mod compose;
 pub mod docker;
 pub mod ecs;
+pub mod haproxy;
 pub mod nomad;
+mod routed;
+mod sides;
 pub use gantry_secrets as secrets;
+mod steer;
 pub mod tls;
 
 use std::sync::Arc;

@@ -238,6 +238,7 @@ mod request;
 mod rollback;
 mod rollout;
 mod steps;
+mod traffic;
 
 pub use admission::SupplyChainVerdict;
 pub use bundles::{BundleScope, MAX_BUNDLE_RECORDS};

@@ -35,6 +35,8 @@ impl Promotions {
                 finished_at: None,
                 artifact: None,
                 prior: None,
+                traffic_steps: Vec::new(),
+                control: None,
             })
             .collect();
         let mut after = approved.clone();

@@ -161,6 +161,11 @@ impl Deployment {
     async fn finished_at(&self) -> Option<DateTime<Utc>> {
         self.0.finished_at
     }
+    /// How its traffic moved, in order, for a target steered through a router: each
+    /// weight, when it was set, and the verdict of its pause or analysis.
+    async fn traffic_steps(&self) -> Vec<crate::traffic::TrafficStep> {
+        self.0.traffic_steps.iter().map(Into::into).collect()
+    }
     /// What it applied to the target, once it did.
     async fn artifact(&self) -> Option<crate::artifacts::DeploymentArtifact> {
         let key = (self.0.promotion_id, self.0.target_id);

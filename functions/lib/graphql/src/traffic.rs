@@ -1,0 +1,260 @@
+//! Traffic in GraphQL: a Docker target's router and strategy (input and output), each
+//! deployment's traffic steps, and the mutations that abort a steered rollout or promote
+//! it in full.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, OneofObject, SimpleObject};
+use chrono::{DateTime, Utc};
+use gantry_domain::access::{Action, Principal, Resource};
+use gantry_domain::promotions::{PromotionId, Promotions};
+use gantry_domain::traffic::{self as domain, Control};
+use gantry_domain::{DomainError, Result};
+
+use crate::delivery::promotions::Promotion;
+use crate::error::IntoGraphql;
+use crate::guard::Can;
+use crate::targets::{KeyValue, KeyValueInput};
+
+/// A router in front of the container and how requests move to each new version.
+#[derive(InputObject)]
+pub struct TrafficInput {
+    pub router: RouterInput,
+    pub strategy: StrategyInput,
+}
+
+#[derive(OneofObject)]
+pub enum RouterInput {
+    Haproxy(HaproxyRouterInput),
+}
+
+/// HAProxy, steered through its Runtime API.
+#[derive(InputObject)]
+pub struct HaproxyRouterInput {
+    /// The admin socket: `unix:///path` or `tcp://127.0.0.1:port`.
+    pub admin: String,
+    pub backend: String,
+    /// Exactly two: where the stable and the new version take turns.
+    pub slots: Vec<SlotInput>,
+    /// For an A/B test: the map file the backend's `use-server` rules read.
+    pub ab_map: Option<String>,
+}
+
+/// A server of the backend, and the environment a container serving it gets (its port).
+#[derive(InputObject)]
+pub struct SlotInput {
+    pub server: String,
+    #[graphql(default)]
+    pub env: Vec<KeyValueInput>,
+}
+
+#[derive(OneofObject)]
+pub enum StrategyInput {
+    Canary(CanaryInput),
+    AbTest(AbTestInput),
+    /// Switch every request at once (the value is ignored).
+    BlueGreen(bool),
+}
+
+#[derive(InputObject)]
+pub struct CanaryInput {
+    pub steps: Vec<CanaryStepInput>,
+}
+
+/// The new version's weight (percent), held for a pause or an analysis.
+#[derive(InputObject)]
+pub struct CanaryStepInput {
+    pub set_weight: u8,
+    pub pause_seconds: Option<u32>,
+    pub analysis: Option<crate::analysis::AnalysisInput>,
+}
+
+/// Requests whose header (or cookie) `name` is `value` reach the new version until it is
+/// promoted in full or aborted, or `maxSeconds` pass (then it is promoted).
+#[derive(InputObject)]
+pub struct AbTestInput {
+    pub header: Option<MatchInput>,
+    pub cookie: Option<MatchInput>,
+    pub max_seconds: u32,
+}
+
+#[derive(InputObject)]
+pub struct MatchInput {
+    pub name: String,
+    pub value: String,
+}
+
+impl TrafficInput {
+    pub(crate) fn into_domain(self) -> Result<domain::Traffic> {
+        let RouterInput::Haproxy(h) = self.router;
+        let slots = h
+            .slots
+            .into_iter()
+            .map(|s| domain::Slot { server: s.server, env: s.env.into_iter().map(|kv| (kv.key, kv.value)).collect() })
+            .collect();
+        let router = domain::RouterConfig::Haproxy { admin: h.admin, backend: h.backend, slots, ab_map: h.ab_map };
+        let strategy = match self.strategy {
+            StrategyInput::Canary(c) => domain::Strategy::Canary {
+                steps: c
+                    .steps
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let analysis =
+                            s.analysis.map(|a| a.into_spec(&format!("canary step {}", i + 1))).transpose()?;
+                        Ok(domain::CanaryStep { set_weight: s.set_weight, pause_seconds: s.pause_seconds, analysis })
+                    })
+                    .collect::<Result<_>>()?,
+            },
+            StrategyInput::AbTest(ab) => {
+                let matcher = match (ab.header, ab.cookie) {
+                    (Some(m), None) => {
+                        domain::Matcher { source: domain::MatchSource::Header, name: m.name, value: m.value }
+                    }
+                    (None, Some(m)) => {
+                        domain::Matcher { source: domain::MatchSource::Cookie, name: m.name, value: m.value }
+                    }
+                    _ => return Err(DomainError::validation("traffic: an abTest matches a header or a cookie")),
+                };
+                domain::Strategy::AbTest { matcher, max_seconds: ab.max_seconds }
+            }
+            StrategyInput::BlueGreen(_) => domain::Strategy::BlueGreen,
+        };
+        Ok(domain::Traffic { router, strategy })
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum TrafficStrategy {
+    Canary,
+    AbTest,
+    BlueGreen,
+}
+
+/// A target's router and strategy.
+#[derive(SimpleObject)]
+pub struct Traffic {
+    /// `haproxy`.
+    pub router: String,
+    pub admin: String,
+    pub backend: String,
+    pub slots: Vec<Slot>,
+    pub strategy: TrafficStrategy,
+    /// A canary's steps: each weight (percent) with its pause, or null for an analysis.
+    pub canary_steps: Vec<CanaryStep>,
+}
+
+#[derive(SimpleObject)]
+pub struct Slot {
+    pub server: String,
+    pub env: Vec<KeyValue>,
+}
+
+#[derive(SimpleObject)]
+pub struct CanaryStep {
+    pub set_weight: u8,
+    pub pause_seconds: Option<u32>,
+    pub analysis: bool,
+}
+
+impl From<&domain::Traffic> for Traffic {
+    fn from(t: &domain::Traffic) -> Self {
+        let domain::RouterConfig::Haproxy { admin, backend, slots, .. } = &t.router;
+        let slots = slots
+            .iter()
+            .map(|s| Slot {
+                server: s.server.clone(),
+                env: s.env.iter().map(|(key, value)| KeyValue { key: key.clone(), value: value.clone() }).collect(),
+            })
+            .collect();
+        let (strategy, canary_steps) = match &t.strategy {
+            domain::Strategy::Canary { steps } => (
+                TrafficStrategy::Canary,
+                steps
+                    .iter()
+                    .map(|s| CanaryStep {
+                        set_weight: s.set_weight,
+                        pause_seconds: s.pause_seconds,
+                        analysis: s.analysis.is_some(),
+                    })
+                    .collect(),
+            ),
+            domain::Strategy::AbTest { .. } => (TrafficStrategy::AbTest, Vec::new()),
+            domain::Strategy::BlueGreen => (TrafficStrategy::BlueGreen, Vec::new()),
+        };
+        Self { router: "haproxy".into(), admin: admin.clone(), backend: backend.clone(), slots, strategy, canary_steps }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "gantry_domain::traffic::StepVerdict")]
+pub enum StepVerdict {
+    Holding,
+    Passed,
+    Failed,
+    Aborted,
+    Skipped,
+    RolledBack,
+    Completed,
+}
+
+/// One move of a deployment's traffic.
+#[derive(SimpleObject)]
+pub struct TrafficStep {
+    /// The new version's share of requests, in percent.
+    pub weight: u8,
+    pub at: DateTime<Utc>,
+    pub verdict: StepVerdict,
+    pub detail: String,
+    /// What the router was asked, when this step changed it.
+    pub change: Option<RouterChange>,
+}
+
+#[derive(SimpleObject)]
+pub struct RouterChange {
+    pub router: String,
+    pub commands: Vec<String>,
+    /// `sha256:<hex>` of the commands, one per line: what evidence seals.
+    pub sha256: String,
+}
+
+impl From<&domain::TrafficStep> for TrafficStep {
+    fn from(s: &domain::TrafficStep) -> Self {
+        Self {
+            weight: s.weight,
+            at: s.at,
+            verdict: s.verdict.into(),
+            detail: s.detail.clone(),
+            change: s.change.as_ref().map(|c| RouterChange {
+                router: c.router.clone(),
+                commands: c.commands.clone(),
+                sha256: c.sha256.clone(),
+            }),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct TrafficMutation;
+
+#[Object]
+impl TrafficMutation {
+    /// Aborts a deploying promotion's steered rollouts: every request goes back to the
+    /// stable version at once and the new version is removed; the promotion fails. For
+    /// whoever may approve in its environment.
+    #[graphql(guard = "Can(Resource::Promotion, Action::Approve)")]
+    async fn abort_promotion(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Promotion> {
+        steer(ctx, &id, Control::Abort).await
+    }
+
+    /// Skips the remaining canary steps (or ends an A/B test) of a deploying promotion's
+    /// steered rollouts: the new version takes every request.
+    #[graphql(guard = "Can(Resource::Promotion, Action::Approve)")]
+    async fn promote_full(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Promotion> {
+        steer(ctx, &id, Control::PromoteFull).await
+    }
+}
+
+async fn steer(ctx: &Context<'_>, id: &ID, control: Control) -> async_graphql::Result<Promotion> {
+    let id = PromotionId::parse(id).gql()?;
+    let who = ctx.data_unchecked::<Principal>();
+    ctx.data_unchecked::<Promotions>().steer(id, control, who).await.gql().map(Promotion)
+}

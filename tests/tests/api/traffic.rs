@@ -1,0 +1,353 @@
+//! Real traffic through a real HAProxy: two containers on the private dockerd answer with
+//! their version, and Gantry moves requests between them through HAProxy's Runtime API.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::registry::{Registry, free_port};
+use crate::support::{TestApp, docker_host};
+use gantry_tests::haproxy::Haproxy;
+
+/// Each version serves `web <version>` on the port its slot gives it in `PORT`.
+const SERVE: [&str; 3] = ["sh", "-c", "exec httpd -f -p 127.0.0.1:$PORT -h /etc"];
+
+struct Stage {
+    app: TestApp,
+    _registry: Registry,
+    haproxy: Haproxy,
+    web: String,
+    dev: String,
+    container: String,
+}
+
+impl Stage {
+    /// Versions 1.0.0 and 1.1.0 of `web`, and `dev` with one Docker target behind HAProxy
+    /// (balanced by `balance`) with `strategy`; 1.0.0 deployed first.
+    async fn start(balance: &str, strategy: impl Fn(&Haproxy) -> Value) -> Self {
+        Self::start_as(balance, false, strategy).await
+    }
+
+    /// As [`Stage::start`], with a Compose target (project `container`, one service `web`)
+    /// when `compose`.
+    async fn start_as(balance: &str, compose: bool, strategy: impl Fn(&Haproxy) -> Value) -> Self {
+        let app = TestApp::spawn_with_workers().await;
+        let registry = Registry::start(free_port(), &format!("{}/webhooks/registry/distribution", app.url), "unused");
+        let haproxy = Haproxy::start(balance);
+        let web = app
+            .create_component_with(json!({ "name": "web", "imageRepository": format!("{}/demo/web", registry.host()) }))
+            .await;
+        for version in ["1.0.0", "1.1.0"] {
+            let digest = registry.push_with_command("demo/web", version, &format!("web {version}"), &SERVE);
+            app.add_version(&web, version, &digest).await;
+        }
+        let dev = app.create_environment("dev", 10).await;
+        let container = format!("gantry-test-routed-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let traffic = json!({ "router": haproxy.router(), "strategy": strategy(&haproxy) });
+        let target = if compose {
+            let file =
+                format!("services:\n  web:\n    image: {}/demo/web:latest\n    network_mode: host\n", registry.host());
+            json!({ "name": "host-1", "type": "COMPOSE", "compose": { "endpoint": docker_host(), "project": container,
+                "file": file, "services": [{ "name": "web", "componentId": web }], "traffic": traffic } })
+        } else {
+            json!({ "name": "host-1", "type": "DOCKER", "docker": { "endpoint": docker_host(), "containerName": container,
+                "componentId": web, "networkMode": "host", "traffic": traffic } })
+        };
+        let add = "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
+        app.ok(add, json!({ "e": dev, "t": target })).await;
+        let stage = Self { app, _registry: registry, haproxy, web, dev, container };
+        let first = stage.promote("1.0.0").await;
+        let first = stage.app.settled(first["id"].as_str().unwrap()).await;
+        assert_eq!(first["status"], "DEPLOYED", "{first:#}");
+        assert_eq!(stage.haproxy.split(100, None).await, [("web 1.0.0".to_owned(), 100)].into());
+        stage
+    }
+
+    /// Requests the promotion of `version` and returns it without waiting.
+    async fn promote(&self, version: &str) -> Value {
+        let components = json!([{ "componentId": self.web, "version": version }]);
+        let name = format!("web-{version}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        let release = self.app.ready_release(&name, components).await;
+        self.app.request_promotion(&release, &self.dev).await
+    }
+
+    /// The deployment's traffic steps so far.
+    async fn steps(&self, promotion: &str) -> Vec<Value> {
+        let q = "query($id: ID!) { promotion(id: $id) { deployments {
+            trafficSteps { weight at verdict detail change { router commands sha256 } } } } }";
+        let got = self.app.ok(q, json!({ "id": promotion })).await;
+        got["promotion"]["deployments"][0]["trafficSteps"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until the rollout holds `weight` (a step set it and its pause or analysis runs).
+    async fn holding(&self, promotion: &str, weight: u64) {
+        gantry_tests::eventually(Duration::from_secs(90), &format!("the rollout to hold {weight}%"), || async {
+            let steps = self.steps(promotion).await;
+            steps.iter().any(|s| s["verdict"] == "HOLDING" && s["weight"] == weight).then_some(())
+        })
+        .await;
+    }
+
+    async fn evidence(&self, promotion: &str) -> Vec<Value> {
+        let q = "query($id: ID!) { evidence(promotionId: $id) { kind payload } }";
+        self.app.ok(q, json!({ "id": promotion })).await["evidence"].as_array().cloned().unwrap()
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        // The stable container, and any new one a failed test left behind.
+        let listed = std::process::Command::new("docker")
+            .args(["-H", &docker_host(), "ps", "-aq", "--filter", &format!("name={}", self.container)])
+            .output();
+        let ids = listed.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default();
+        for id in ids.split_whitespace() {
+            let _ = std::process::Command::new("docker").args(["-H", &docker_host(), "rm", "-f", id]).output();
+        }
+    }
+}
+
+fn verdicts(steps: &[Value]) -> Vec<String> {
+    steps.iter().map(|s| format!("{}@{}", s["verdict"].as_str().unwrap(), s["weight"])).collect()
+}
+
+/// The new version's share of `n` requests, in percent; no request may fail.
+fn share(counts: &std::collections::BTreeMap<String, usize>, n: usize) -> f64 {
+    assert!(!counts.contains_key("error"), "every request is answered: {counts:?}");
+    assert_eq!(counts.values().sum::<usize>(), n);
+    100.0 * *counts.get("web 1.1.0").unwrap_or(&0) as f64 / n as f64
+}
+
+fn payload(record: &Value) -> Value {
+    match &record["payload"] {
+        Value::String(text) => serde_json::from_str(text).unwrap(),
+        other => other.clone(),
+    }
+}
+
+/// Each canary step's weight is what 1,000 real requests see (within 5 points), and
+/// `promoteFull` skips the steps left: the new version takes every request, the old
+/// container is gone, and each router change is sealed in evidence by its sha256.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_steps_split_real_requests_by_weight_and_promote_full_skips_the_rest() {
+    let strategy = json!({ "canary": { "steps": [
+        { "setWeight": 5, "pauseSeconds": 15 }, { "setWeight": 25, "pauseSeconds": 15 },
+        { "setWeight": 50, "pauseSeconds": 3600 }] } });
+    let stage = Stage::start("roundrobin", |_| strategy.clone()).await;
+    let promotion = stage.promote("1.1.0").await;
+    let id = promotion["id"].as_str().unwrap();
+    for weight in [5, 25, 50] {
+        stage.holding(id, weight).await;
+        let seen = share(&stage.haproxy.split(1000, None).await, 1000);
+        assert!((seen - weight as f64).abs() <= 5.0, "at {weight}% the new version answered {seen}%");
+    }
+    let full = "mutation($id: ID!) { promoteFull(id: $id) { id status } }";
+    assert_eq!(stage.app.ok(full, json!({ "id": id })).await["promoteFull"]["status"], "DEPLOYING");
+    let done = stage.app.settled(id).await;
+    assert_eq!(done["status"], "DEPLOYED", "{done:#}");
+    assert_eq!(stage.haproxy.split(200, None).await, [("web 1.1.0".to_owned(), 200)].into());
+
+    let steps = stage.steps(id).await;
+    assert_eq!(
+        verdicts(&steps),
+        ["HOLDING@5", "PASSED@5", "HOLDING@25", "PASSED@25", "HOLDING@50", "SKIPPED@50", "COMPLETED@100"]
+    );
+    assert_eq!(
+        steps[2]["change"]["commands"],
+        json!(["set server web/blue weight 75", "set server web/green weight 25"])
+    );
+    let evidence = stage.evidence(id).await;
+    let kinds: Vec<&str> = evidence.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    let asked = kinds.iter().position(|k| *k == "traffic_promote_full").expect("promoteFull is sealed");
+    let result = kinds.iter().position(|k| *k == "deployment_result").unwrap();
+    assert!(asked < result, "{kinds:?}");
+    let sealed = &payload(&evidence[result])[0]["trafficSteps"];
+    assert_eq!(sealed[2]["change"]["sha256"], steps[2]["change"]["sha256"], "each change is sealed by its hash");
+    let listed = std::process::Command::new("docker")
+        .args(["-H", &docker_host(), "ps", "-a", "--format", "{{.Names}} {{.Label \"gantry.slot\"}}"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let ours: Vec<&str> = listed.lines().filter(|l| l.starts_with(&stage.container)).collect();
+    assert_eq!(ours, [format!("{} green", stage.container)], "the old container is gone");
+}
+
+/// An analysis that fails at 25% puts every request back on the stable version within a
+/// second of its verdict, and the new container is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_analysis_puts_every_request_back_on_the_stable_version_at_once() {
+    // The analysis probes the new version's slot: green, as 1.0.0 holds blue.
+    let strategy = |haproxy: &Haproxy| {
+        let probe = format!("http://127.0.0.1:{}/no-such-page", haproxy.slots[1]);
+        json!({ "canary": { "steps": [{ "setWeight": 5, "pauseSeconds": 2 }, { "setWeight": 25, "analysis": {
+            "intervalSeconds": 2, "count": 3, "probes": [{ "http": { "url": probe, "expectStatus": 200 } }] } }] } })
+    };
+    let stage = Stage::start("roundrobin", strategy).await;
+    let promotion = stage.promote("1.1.0").await;
+    let id = promotion["id"].as_str().unwrap();
+    let failed = stage.app.settled(id).await;
+    assert_eq!(failed["status"], "FAILED", "{failed:#}");
+    assert!(failed["reason"].as_str().unwrap().contains("canary analysis failed at 25%"), "{failed:#}");
+    let steps = stage.steps(id).await;
+    assert_eq!(verdicts(&steps), ["HOLDING@5", "PASSED@5", "HOLDING@25", "FAILED@25", "ROLLED_BACK@0"]);
+    let at = |i: usize| chrono::DateTime::parse_from_rfc3339(steps[i]["at"].as_str().unwrap()).unwrap();
+    let back = at(4) - at(3);
+    assert!(back < chrono::Duration::seconds(1), "every request went back {back} after the verdict");
+    assert_eq!(stage.haproxy.split(1000, None).await, [("web 1.0.0".to_owned(), 1000)].into());
+}
+
+/// An A/B test sends requests carrying the header to the new version and no others, until
+/// the promotion is aborted: then every request is back on the stable version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ab_test_routes_matching_requests_until_it_is_aborted() {
+    let strategy = json!({ "abTest": { "header": { "name": "X-Canary", "value": "yes" }, "maxSeconds": 3600 } });
+    let stage = Stage::start("roundrobin", |_| strategy.clone()).await;
+    let promotion = stage.promote("1.1.0").await;
+    let id = promotion["id"].as_str().unwrap();
+    stage.holding(id, 0).await;
+    let matching = stage.haproxy.split(200, Some(("X-Canary", "yes"))).await;
+    assert_eq!(matching, [("web 1.1.0".to_owned(), 200)].into());
+    let others = stage.haproxy.split(200, Some(("X-Canary", "no"))).await;
+    assert_eq!(others, [("web 1.0.0".to_owned(), 200)].into());
+    assert_eq!(stage.haproxy.split(200, None).await, [("web 1.0.0".to_owned(), 200)].into());
+
+    let abort = "mutation($id: ID!) { abortPromotion(id: $id) { id status } }";
+    stage.app.ok(abort, json!({ "id": id })).await;
+    let aborted = stage.app.settled(id).await;
+    assert_eq!(aborted["status"], "FAILED", "{aborted:#}");
+    assert!(aborted["reason"].as_str().unwrap().contains("aborted"), "{aborted:#}");
+    assert_eq!(verdicts(&stage.steps(id).await), ["HOLDING@0", "ABORTED@0", "ROLLED_BACK@0"]);
+    let matching = stage.haproxy.split(200, Some(("X-Canary", "yes"))).await;
+    assert_eq!(matching, [("web 1.0.0".to_owned(), 200)].into(), "the A/B route is gone");
+    let kinds: Vec<String> = stage.evidence(id).await.iter().map(|r| r["kind"].as_str().unwrap().to_owned()).collect();
+    assert!(kinds.contains(&"traffic_abort".to_owned()), "{kinds:?}");
+    // Nothing is left to abort.
+    let again = stage.app.gql(abort, json!({ "id": id })).await;
+    assert_eq!(again["errors"][0]["extensions"]["code"], "CONFLICT", "{again:#}");
+}
+
+/// A router that refuses a change (a static balancing algorithm takes no 25%) fails the
+/// promotion, and every request stays on the stable version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_that_refuses_a_change_fails_the_promotion_and_traffic_stays() {
+    let strategy = json!({ "canary": { "steps": [{ "setWeight": 25, "pauseSeconds": 5 }] } });
+    let stage = Stage::start("source", |_| strategy.clone()).await;
+    let promotion = stage.promote("1.1.0").await;
+    let id = promotion["id"].as_str().unwrap();
+    let failed = stage.app.settled(id).await;
+    assert_eq!(failed["status"], "FAILED", "{failed:#}");
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(reason.contains("the router refused a change") && reason.contains("static LB algorithm"), "{reason}");
+    assert_eq!(stage.haproxy.split(500, None).await, [("web 1.0.0".to_owned(), 500)].into());
+}
+
+/// Blue/green on Compose: the new stack starts beside the old one, and with requests in
+/// flight, a thousand at a time, while the router switches and the old stack stops, not
+/// one fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_switch_of_a_compose_stack_fails_no_request_in_flight() {
+    let stage = Stage::start_as("roundrobin", true, |_| json!({ "blueGreen": true })).await;
+    let promotion = stage.promote("1.1.0").await;
+    let id = promotion["id"].as_str().unwrap().to_owned();
+    let mut seen = std::collections::BTreeMap::new();
+    let mut rounds = 0;
+    // Requests go on, a thousand at a time, until the switch is over.
+    loop {
+        for (answer, n) in stage.haproxy.split(1000, None).await {
+            *seen.entry(answer).or_insert(0) += n;
+        }
+        rounds += 1;
+        let status = stage.app.promotion(&id).await["status"].as_str().unwrap().to_owned();
+        if !["APPROVED", "DEPLOYING"].contains(&status.as_str()) || rounds > 60 {
+            break;
+        }
+    }
+    for (answer, n) in stage.haproxy.split(1000, None).await {
+        *seen.entry(answer).or_insert(0) += n;
+    }
+    assert!(!seen.contains_key("error"), "no request failed: {seen:?}");
+    assert_eq!(stage.app.settled(&id).await["status"], "DEPLOYED");
+    assert_eq!(stage.haproxy.split(200, None).await, [("web 1.1.0".to_owned(), 200)].into());
+}
+
+/// Blue/green on a Docker target, without a request failing either; the container taking
+/// over carries its slot, and the next rollout goes back to the first slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_switch_of_a_container_alternates_slots() {
+    let stage = Stage::start("roundrobin", |_| json!({ "blueGreen": true })).await;
+    let second = stage.promote("1.1.0").await;
+    let (during, settled) =
+        tokio::join!(stage.haproxy.split(1000, None), stage.app.settled(second["id"].as_str().unwrap()));
+    assert!(!during.contains_key("error"), "no request failed: {during:?}");
+    assert_eq!(settled["status"], "DEPLOYED", "{settled:#}");
+    assert!(settled["deployments"][0]["message"].as_str().unwrap().contains("(slot green)"), "{settled:#}");
+    assert_eq!(stage.haproxy.split(200, None).await, [("web 1.1.0".to_owned(), 200)].into());
+    let third = stage.promote("1.0.0").await;
+    let settled = stage.app.settled(third["id"].as_str().unwrap()).await;
+    assert!(settled["deployments"][0]["message"].as_str().unwrap().contains("(slot blue)"), "{settled:#}");
+    assert_eq!(stage.haproxy.split(200, None).await, [("web 1.0.0".to_owned(), 200)].into());
+}
+
+/// A router or strategy that cannot work is refused when the target is added, and nothing is
+/// written; steering is for approvers, and for a promotion that deploys.
+#[tokio::test]
+async fn bad_traffic_is_refused_and_steering_needs_a_deploying_promotion() {
+    use gantry_domain::access::Role;
+    let app = TestApp::spawn().await;
+    let web = app.create_component("web").await;
+    let dev = app.create_environment("dev", 10).await;
+    let slots =
+        |a: &str, b: &str| json!([{ "server": a, "env": [{ "key": "PORT", "value": "18081" }] }, { "server": b }]);
+    let router = |admin: &str, slots: Value| json!({ "haproxy": { "admin": admin, "backend": "web", "slots": slots } });
+    let pause = json!({ "canary": { "steps": [{ "setWeight": 10, "pauseSeconds": 10 }] } });
+    let target = |traffic: Value, extra: Value| {
+        let mut docker = json!({ "endpoint": "unix:///run/docker.sock", "containerName": "web", "componentId": web,
+            "traffic": traffic });
+        docker.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        json!({ "name": "host-1", "type": "DOCKER", "docker": docker })
+    };
+    let local = router("unix:///run/haproxy.sock", slots("blue", "green"));
+    let cases = [
+        (
+            json!({ "router": router("tcp://10.0.0.5:9999", slots("blue", "green")), "strategy": pause }),
+            json!({}),
+            "loopback",
+        ),
+        (
+            json!({ "router": router("unix:///run/haproxy.sock", slots("blue", "blue")), "strategy": pause }),
+            json!({}),
+            "same server",
+        ),
+        (
+            json!({ "router": router("unix:///run/haproxy.sock", json!([{ "server": "blue" }])), "strategy": pause }),
+            json!({}),
+            "exactly two",
+        ),
+        (
+            json!({ "router": local, "strategy": { "canary": { "steps": [{ "setWeight": 50, "pauseSeconds": 5 }, { "setWeight": 20, "pauseSeconds": 5 }] } } }),
+            json!({}),
+            "never go down",
+        ),
+        (
+            json!({ "router": local, "strategy": { "abTest": { "header": { "name": "X-Canary", "value": "yes" }, "maxSeconds": 60 } } }),
+            json!({}),
+            "abMap",
+        ),
+        (json!({ "router": local, "strategy": pause }), json!({ "networkMode": "none" }), "host network"),
+    ];
+    let add =
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
+    for (traffic, extra, why) in cases {
+        let message =
+            app.assert_rejected("BAD_USER_INPUT", add, json!({ "e": dev, "t": target(traffic, extra) })).await;
+        assert!(message.contains(why), "{why}: {message}");
+    }
+    let listed = app.ok("query($e: ID!) { environment(id: $e) { targets { id } } }", json!({ "e": dev })).await;
+    assert_eq!(listed["environment"]["targets"], json!([]), "nothing was written");
+
+    let abort = "mutation($id: ID!) { abortPromotion(id: $id) { id } }";
+    let viewer = crate::support::token("vera", &[Role::Viewer]);
+    let (_, denied) = app.gql_as(Some(&viewer), abort, json!({ "id": uuid::Uuid::new_v4().to_string() })).await;
+    assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN", "{denied}");
+    app.assert_rejected("NOT_FOUND", abort, json!({ "id": uuid::Uuid::new_v4().to_string() })).await;
+}
