@@ -16,6 +16,7 @@ pub async fn follow(
 ) -> Result<(progress::ProgressPromotion, serde_json::Value)> {
     let started = Instant::now();
     let mut shown = String::new();
+    let mut steps_shown: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     loop {
         let (data, raw) = client.answer::<Progress>(progress::Variables { id: id.to_owned() }).await?;
         let p = data.promotion;
@@ -23,6 +24,13 @@ pub async fn follow(
         if line != shown {
             eprintln!("[{:>4}s] {line}", started.elapsed().as_secs());
             shown = line;
+        }
+        for d in &p.deployments {
+            let seen = steps_shown.entry(d.target_name.clone()).or_default();
+            for step in d.traffic_steps.iter().skip(*seen) {
+                eprintln!("[{:>4}s] {}", started.elapsed().as_secs(), traffic_line(&d.target_name, step));
+            }
+            *seen = d.traffic_steps.len().max(*seen);
         }
         match word(&p.status).as_str() {
             "DEPLOYED" => return Ok((p, raw["promotion"].clone())),
@@ -43,6 +51,11 @@ pub async fn follow(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// `web: 25% of requests on the new version, HOLDING (paused for 60s)`.
+fn traffic_line(target: &str, step: &progress::ProgressPromotionDeploymentsTrafficSteps) -> String {
+    format!("{target}: {}% of requests on the new version, {} ({})", step.weight, word(&step.verdict), step.detail)
 }
 
 /// `shop-1.2 → prod: DEPLOYING  web RUNNING, api SUCCEEDED`.

@@ -136,10 +136,15 @@ async fn canary_steps_split_real_requests_by_weight_and_promote_full_skips_the_r
     let stage = Stage::start("roundrobin", |_| strategy.clone()).await;
     let promotion = stage.promote("1.1.0").await;
     let id = promotion["id"].as_str().unwrap();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let session = crate::dashboard::sign_in(&stage.app, &http, &stage.app.token).await;
     for weight in [5, 25, 50] {
         stage.holding(id, weight).await;
         let seen = share(&stage.haproxy.split(1000, None).await, 1000);
         assert!((seen - weight as f64).abs() <= 5.0, "at {weight}% the new version answered {seen}%");
+        // The promotion's live page shows the weight.
+        let (_, live) = crate::dashboard::ui(&stage.app, &http, &session, &format!("/ui/promotions/{id}/live")).await;
+        assert!(live.contains(&format!("data-weight=\"{weight}\"")) && live.contains("HOLDING"), "{live}");
     }
     let full = "mutation($id: ID!) { promoteFull(id: $id) { id status } }";
     assert_eq!(stage.app.ok(full, json!({ "id": id })).await["promoteFull"]["status"], "DEPLOYING");

@@ -117,15 +117,28 @@ fn status_section(p: &Promotion, deployments: &[Deployment], agents: &HashMap<St
         }
         @if deployments.is_empty() { p.muted { "No deployments (yet)." } } @else {
             table #deployments {
-                thead { tr { th { "Target" } th { "Agent" } th { "State" } th { "Attempt" } th { "Message" } } }
+                thead { tr { th { "Target" } th { "Agent" } th { "State" } th { "Attempt" } th { "Traffic" } th { "Message" } } }
                 tbody { @for d in deployments { tr {
                     td { (d.target_name) }
                     td { @if let Some(name) = agent(d) { a href="/ui/agents" { (name) } } }
                     td { (badge(&d.state.as_str().to_uppercase())) } td { (d.attempt) }
+                    td.traffic { (traffic(d)) }
                     td { (d.message.clone().unwrap_or_default()) }
                 } } }
             }
         }
+    }
+}
+
+/// Where a steered deployment's requests are: the new version's weight, with the verdict
+/// and detail of its latest traffic step.
+fn traffic(d: &Deployment) -> Markup {
+    let Some(step) = d.traffic_steps.last() else { return html! {} };
+    let verdict = serde_json::to_value(step.verdict).ok().and_then(|v| v.as_str().map(str::to_uppercase));
+    html! {
+        meter min="0" max="100" value=(step.weight) title=(step.detail) {}
+        " " span.weight data-weight=(step.weight) { (step.weight) "% new" }
+        " " (badge(&verdict.unwrap_or_default()))
     }
 }
 

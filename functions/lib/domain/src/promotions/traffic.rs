@@ -27,11 +27,8 @@ impl Promotions {
             )));
         }
         let targets = self.rollout.targets.targets_of(before.environment_id).await?;
-        let steered: Vec<_> = targets
-            .iter()
-            .filter(|t| t.config.traffic().is_some())
-            .map(|t| (t.id, t.name.to_string()))
-            .collect();
+        let steered: Vec<_> =
+            targets.iter().filter(|t| t.config.traffic().is_some()).map(|t| (t.id, t.name.to_string())).collect();
         if steered.is_empty() {
             return Err(DomainError::conflict(format!("promotion {id} deploys to no target steered through a router")));
         }
