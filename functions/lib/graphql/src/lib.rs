@@ -60,7 +60,7 @@ pub struct Mutation(
     delivery::keyless::AdmissionMutation,
     chatops::ChatMutation,
     agents::AgentMutation,
-    traffic::TrafficMutation,
+    delivery::steering::TrafficMutation,
 );
 
 type Schema = async_graphql::Schema<Query, Mutation, EmptySubscription>;

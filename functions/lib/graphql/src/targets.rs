@@ -12,6 +12,7 @@ use gantry_domain::values::{ComponentId, EnvironmentId};
 
 use crate::error::IntoGraphql;
 use crate::guard::Can;
+pub use crate::types::{KeyValue, KeyValueInput};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "gantry_domain::targets::TargetKind")]
@@ -32,12 +33,6 @@ pub struct DeploymentTarget(pub targets::DeploymentTarget);
 pub struct Port {
     pub host: u16,
     pub container: u16,
-}
-
-#[derive(SimpleObject)]
-pub struct KeyValue {
-    pub key: String,
-    pub value: String,
 }
 
 /// A container or task name and the component it runs.
@@ -236,12 +231,6 @@ impl DeploymentTarget {
 pub struct PortInput {
     pub host: u16,
     pub container: u16,
-}
-
-#[derive(InputObject)]
-pub struct KeyValueInput {
-    pub key: String,
-    pub value: String,
 }
 
 #[derive(InputObject)]

@@ -1,18 +1,13 @@
-//! Traffic in GraphQL: a Docker target's router and strategy (input and output), each
-//! deployment's traffic steps, and the mutations that abort a steered rollout or promote
-//! it in full.
+//! Traffic in GraphQL: a target's router and strategy (input and output), and each
+//! deployment's traffic steps. The mutations that steer a rollout are the delivery
+//! context's (`delivery::steering`).
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, OneofObject, SimpleObject};
+use async_graphql::{Enum, InputObject, OneofObject, SimpleObject};
 use chrono::{DateTime, Utc};
-use gantry_domain::access::{Action, Principal, Resource};
-use gantry_domain::promotions::{PromotionId, Promotions};
-use gantry_domain::traffic::{self as domain, Control};
+use gantry_domain::traffic as domain;
 use gantry_domain::{DomainError, Result};
 
-use crate::delivery::promotions::Promotion;
-use crate::error::IntoGraphql;
-use crate::guard::Can;
-use crate::targets::{KeyValue, KeyValueInput};
+use crate::types::{KeyValue, KeyValueInput};
 
 /// A router in front of the container and how requests move to each new version.
 #[derive(InputObject)]
@@ -230,31 +225,4 @@ impl From<&domain::TrafficStep> for TrafficStep {
             }),
         }
     }
-}
-
-#[derive(Default)]
-pub struct TrafficMutation;
-
-#[Object]
-impl TrafficMutation {
-    /// Aborts a deploying promotion's steered rollouts: every request goes back to the
-    /// stable version at once and the new version is removed; the promotion fails. For
-    /// whoever may approve in its environment.
-    #[graphql(guard = "Can(Resource::Promotion, Action::Approve)")]
-    async fn abort_promotion(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Promotion> {
-        steer(ctx, &id, Control::Abort).await
-    }
-
-    /// Skips the remaining canary steps (or ends an A/B test) of a deploying promotion's
-    /// steered rollouts: the new version takes every request.
-    #[graphql(guard = "Can(Resource::Promotion, Action::Approve)")]
-    async fn promote_full(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Promotion> {
-        steer(ctx, &id, Control::PromoteFull).await
-    }
-}
-
-async fn steer(ctx: &Context<'_>, id: &ID, control: Control) -> async_graphql::Result<Promotion> {
-    let id = PromotionId::parse(id).gql()?;
-    let who = ctx.data_unchecked::<Principal>();
-    ctx.data_unchecked::<Promotions>().steer(id, control, who).await.gql().map(Promotion)
 }

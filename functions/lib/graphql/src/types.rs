@@ -474,3 +474,16 @@ impl Build {
         self.0.recorded_at
     }
 }
+
+/// A name and its value (an environment variable, a label).
+#[derive(async_graphql::SimpleObject)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(async_graphql::InputObject)]
+pub struct KeyValueInput {
+    pub key: String,
+    pub value: String,
+}

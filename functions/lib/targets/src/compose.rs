@@ -10,16 +10,12 @@
 //! old stack starts again.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig};
-use bollard::query_parameters::{
-    RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
-};
+use bollard::query_parameters::{RenameContainerOptionsBuilder, StopContainerOptionsBuilder};
 use gantry_domain::artifacts::{Applied, ArtifactKind};
-use gantry_domain::compose::{self, ServiceSpec, Stack};
+use gantry_domain::compose::{self, Stack};
 use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver, prior_or_remember};
 use gantry_domain::model::Release;
 use gantry_domain::targets::{DeploymentTarget, TargetConfig};
@@ -28,7 +24,8 @@ use gantry_domain::{DomainError, Result};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use crate::docker::{connect, create_and_start, engine, pull, wait_healthy};
+use crate::docker::{connect, engine, pull, remove};
+use crate::sides::start;
 
 pub struct ComposeDriver {
     /// Reads the TLS material of `tcp+tls://` endpoints.
@@ -120,11 +117,6 @@ struct Prior {
     running: Vec<String>,
 }
 
-pub(crate) async fn remove(docker: &Docker, name: &str) {
-    let force = RemoveContainerOptionsBuilder::new().force(true).build();
-    let _ = docker.remove_container(name, Some(force)).await;
-}
-
 /// Stops the running stack, starts the new one, and keeps whichever came up.
 async fn roll_out(
     docker: &Docker,
@@ -180,39 +172,6 @@ async fn roll_out(
     }
     let kept = if ran.is_empty() { String::new() } else { "; the previous stack runs again".to_owned() };
     Ok(failed(format!("{why}{kept}"), None))
-}
-
-/// Creates and starts one service's container, and waits until it is healthy.
-pub(crate) async fn start(
-    docker: &Docker,
-    name: &str,
-    service: &ServiceSpec,
-    labels: &HashMap<String, String>,
-) -> Result<bool> {
-    let mut labels = labels.clone();
-    labels.extend(service.labels.clone());
-    labels.insert("com.docker.compose.service".into(), service.name.clone());
-    let seconds = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000);
-    let body = ContainerCreateBody {
-        image: Some(service.image.clone()),
-        cmd: service.command.clone(),
-        env: Some(service.environment.clone()),
-        labels: Some(labels),
-        healthcheck: service.healthcheck.as_ref().map(|(test, interval, timeout, retries)| HealthConfig {
-            test: Some(test.clone()),
-            interval: Some(seconds(*interval)),
-            timeout: Some(seconds(*timeout)),
-            retries: Some(i64::try_from(*retries).unwrap_or(3)),
-            ..Default::default()
-        }),
-        host_config: Some(HostConfig { network_mode: Some(service.network_mode.clone()), ..Default::default() }),
-        ..Default::default()
-    };
-    create_and_start(docker, name, body).await?;
-    let budget = service.healthcheck.as_ref().map_or(Duration::from_secs(3), |(_, interval, timeout, retries)| {
-        Duration::from_secs((*interval).max(*timeout) * (retries + 2))
-    });
-    wait_healthy(docker, name, service.healthcheck.is_some(), budget).await
 }
 
 /// What one service's container is, as inspected.
@@ -277,6 +236,7 @@ fn verdict(project: &str, stack: &Stack, release: &str, observed: &[Option<Obser
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gantry_domain::compose::ServiceSpec;
 
     #[test]
     fn a_stack_counts_as_applied_only_when_every_service_runs_the_release() {

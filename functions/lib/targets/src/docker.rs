@@ -6,7 +6,7 @@
 //! Containers on the host network share its ports, so the old container is stopped (not
 //! removed) before the new one starts, and started again if the new one fails.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,11 +21,13 @@ use gantry_domain::artifacts::{Applied, ArtifactKind};
 use gantry_domain::deployments::{Attempt, DriverOutcome, TargetDriver, prior_or_remember};
 use gantry_domain::engines::DockerEndpoint;
 use gantry_domain::model::Release;
-use gantry_domain::targets::{DeploymentTarget, DockerCanary, EngineTls, TargetConfig};
+use gantry_domain::targets::{DeploymentTarget, DockerCanary, EngineTls, HealthCheck, TargetConfig};
+use gantry_domain::traffic::Slot;
 use gantry_domain::{DomainError, Result};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
+use crate::routed::{Sides, slot_env};
 use crate::secrets::Secrets;
 use crate::tls;
 
@@ -158,7 +160,7 @@ impl TargetDriver for DockerDriver {
             let Some(body) = container_body(target, release) else {
                 return Err(DomainError::internal("the Docker driver got another kind of target"));
             };
-            let sides = crate::sides::Container::new(&docker, container_name, &next_name, body, health_check.as_ref());
+            let sides = Container::new(&docker, container_name, &next_name, body, health_check.as_ref());
             let rolled = crate::routed::roll_out(&sides, &crate::haproxy::Haproxy, traffic, attempt).await?;
             let applied = sides.applied();
             return Ok(match rolled {
@@ -397,5 +399,98 @@ pub(crate) async fn wait_healthy(docker: &Docker, name: &str, checked: bool, bud
             _ if tokio::time::Instant::now() >= deadline => return Ok(false),
             _ => tokio::time::sleep(Duration::from_millis(250)).await,
         }
+    }
+}
+
+/// Removes a container, if there is one.
+pub(crate) async fn remove(docker: &Docker, name: &str) {
+    let force = RemoveContainerOptionsBuilder::new().force(true).build();
+    let _ = docker.remove_container(name, Some(force)).await;
+}
+
+/// The `gantry.slot` label of a running container, if it runs.
+pub(crate) async fn running_slot(docker: &Docker, name: &str) -> (bool, Option<String>) {
+    let Ok(found) = docker.inspect_container(name, None).await else { return (false, None) };
+    let running = found.state.and_then(|s| s.running).unwrap_or(false);
+    (running, found.config.and_then(|c| c.labels?.get("gantry.slot").cloned()))
+}
+
+/// Stops `name` (letting requests in flight finish), removes it, and renames `next` to it.
+pub(crate) async fn replace(docker: &Docker, name: &str, next: &str) -> Result<()> {
+    if docker.inspect_container(name, None).await.is_ok() {
+        let _ = docker.stop_container(name, Some(StopContainerOptionsBuilder::new().t(10).build())).await;
+        remove(docker, name).await;
+    }
+    docker.rename_container(next, RenameContainerOptionsBuilder::new().name(name).build()).await.map_err(engine)
+}
+
+/// A Docker target's container behind a router (see [`crate::routed`]).
+pub(crate) struct Container<'a> {
+    docker: &'a Docker,
+    name: &'a str,
+    next: &'a str,
+    body: ContainerCreateBody,
+    health_check: Option<&'a HealthCheck>,
+    /// The body the new container was started with (its slot's environment and label).
+    started: Mutex<Option<ContainerCreateBody>>,
+}
+
+impl<'a> Container<'a> {
+    pub(crate) fn new(
+        docker: &'a Docker,
+        name: &'a str,
+        next: &'a str,
+        body: ContainerCreateBody,
+        health_check: Option<&'a HealthCheck>,
+    ) -> Self {
+        Self { docker, name, next, body, health_check, started: Mutex::new(None) }
+    }
+
+    /// What was applied: the body the new container started with.
+    pub(crate) fn applied(&self) -> Option<Applied> {
+        let started = self.started.lock().ok()?.clone()?;
+        Some(Applied::json(ArtifactKind::DockerContainer, &started))
+    }
+}
+
+#[async_trait]
+impl Sides for Container<'_> {
+    async fn stable(&self) -> (bool, Option<String>) {
+        running_slot(self.docker, self.name).await
+    }
+
+    async fn start(&self, slot: &Slot) -> Result<Option<String>> {
+        let mut body = self.body.clone();
+        body.env.get_or_insert_with(Vec::new).extend(slot_env(slot));
+        body.labels.get_or_insert_with(Default::default).insert("gantry.slot".into(), slot.server.clone());
+        if let Ok(mut started) = self.started.lock() {
+            *started = Some(body.clone());
+        }
+        let budget = self.health_check.map_or(Duration::from_secs(3), |h| {
+            Duration::from_secs(u64::from(h.interval_seconds.max(h.timeout_seconds)) * u64::from(h.retries + 2))
+        });
+        let up = async {
+            create_and_start(self.docker, self.next, body).await?;
+            wait_healthy(self.docker, self.next, self.health_check.is_some(), budget).await
+        };
+        let why = match up.await {
+            Ok(true) => return Ok(None),
+            Ok(false) => "the new container did not become healthy".to_owned(),
+            Err(gantry_domain::DomainError::Validation(why)) => format!("the new container did not start: {why}"),
+            Err(err) => {
+                self.discard().await;
+                return Err(err);
+            }
+        };
+        self.discard().await;
+        Ok(Some(why))
+    }
+
+    async fn discard(&self) {
+        remove(self.docker, self.next).await;
+    }
+
+    async fn take_over(&self) -> Result<()> {
+        replace(self.docker, self.name, self.next).await
     }
 }

@@ -8,6 +8,7 @@ pub mod freeze;
 pub mod keyless;
 pub mod promotions;
 pub mod signatures;
+pub mod steering;
 pub mod steps;
 
 pub use environments::Environment;
