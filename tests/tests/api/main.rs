@@ -6,6 +6,7 @@ use gantry_tests::app as support;
 mod abuse;
 mod admission;
 mod agents;
+mod alb;
 mod analysis;
 mod auth;
 mod browser;

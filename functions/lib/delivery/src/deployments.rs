@@ -214,6 +214,9 @@ pub struct DriverSettings {
     /// The worker's `NOMAD_*` and `DOCKER_*` environment variables, which targets name as
     /// `env:NOMAD_...` or `env:DOCKER_...` (tokens, CAs, client certificates and keys).
     pub secret_env: std::collections::BTreeMap<String, String>,
+    /// Where Elastic Load Balancing is reached instead of its regional endpoint
+    /// (`AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2`).
+    pub elb_endpoint: Option<String>,
 }
 
 /// Deliveries of a deploy job before it goes to the dead-letter queue (the queue's

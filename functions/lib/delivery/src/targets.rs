@@ -96,6 +96,10 @@ pub enum TargetConfig {
         /// service itself is updated.
         #[serde(default)]
         canary_analysis: Option<crate::analysis::AnalysisSpec>,
+        /// An ALB in front of two services (the slots' workloads, `service` one of them):
+        /// each new revision runs in the idle one and requests move to it by the strategy.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traffic: Option<Box<crate::traffic::Traffic>>,
     },
     /// A Nomad job; each mapped task runs one component.
     Nomad {
@@ -167,29 +171,46 @@ impl TargetConfig {
     /// The router in front of the target, when one is.
     pub fn traffic(&self) -> Option<&crate::traffic::Traffic> {
         match self {
-            Self::Docker { traffic, .. } | Self::Compose { traffic, .. } => traffic.as_deref(),
-            _ => None,
+            Self::Docker { traffic, .. } | Self::Compose { traffic, .. } | Self::Ecs { traffic, .. } => {
+                traffic.as_deref()
+            }
+            Self::Nomad { .. } => None,
         }
     }
 
     /// A router's target runs on the host network, is reached by the control plane (not an
     /// agent), and takes no side canary: its strategy is the canary.
     fn check_traffic(&self) -> Result<()> {
-        let (traffic, apart) = match self {
-            Self::Docker { traffic: Some(t), canary, agent_id, network_mode, .. } => {
-                (t, canary.is_some() || agent_id.is_some() || network_mode != "host")
-            }
-            Self::Compose { traffic: Some(t), agent_id, .. } => (t, agent_id.is_some()),
-            _ => return Ok(()),
-        };
+        use crate::traffic::RouterConfig::{Alb, Haproxy};
+        let Some(traffic) = self.traffic() else { return Ok(()) };
         traffic.check()?;
-        if apart {
-            return Err(DomainError::validation(
-                "a target steered through a router runs on the host network, is reached by the control plane \
-                 (not an agent), and takes no side canary: its strategy is the canary",
-            ));
-        }
-        Ok(())
+        let why = match (self, &traffic.router) {
+            (Self::Docker { canary, agent_id, network_mode, .. }, Haproxy { .. })
+                if canary.is_some() || agent_id.is_some() || network_mode != "host" =>
+            {
+                "a Docker target steered through a router runs on the host network, is reached by the control \
+                 plane (not an agent), and takes no side canary: its strategy is the canary"
+            }
+            (Self::Compose { agent_id: Some(_), .. }, _) => {
+                "a Compose target steered through a router is reached by the control plane, not an agent"
+            }
+            (Self::Docker { .. } | Self::Compose { .. }, Haproxy { .. }) => return Ok(()),
+            (Self::Docker { .. } | Self::Compose { .. }, _) => "Docker and Compose targets route through HAProxy",
+            (Self::Ecs { service, canary_analysis, .. }, Alb { slots, .. }) => {
+                let services: Vec<&str> = slots.iter().filter_map(|s| s.workload.as_deref()).collect();
+                if services.len() != 2 || services.iter().any(|s| s.is_empty() || s.len() > 255) {
+                    "each slot of an ECS target's router names its ECS service (workload)"
+                } else if !services.contains(&service.as_str()) {
+                    "an ECS target's service must be one of its slots' services"
+                } else if canary_analysis.is_some() {
+                    "an ECS target steered through a router takes no canary service: its strategy is the canary"
+                } else {
+                    return Ok(());
+                }
+            }
+            _ => "ECS targets route through an ALB",
+        };
+        Err(DomainError::validation(format!("traffic: {why}")))
     }
 
     /// Checks everything that can be checked without reaching the target.
@@ -241,7 +262,7 @@ impl TargetConfig {
                     return invalid(format!("networkMode {network_mode:?} must be host or none"));
                 }
             }
-            Self::Ecs { cluster, service, containers, canary_analysis } => {
+            Self::Ecs { cluster, service, containers, canary_analysis, .. } => {
                 if let Some(analysis) = canary_analysis {
                     analysis.check("canary analysis")?;
                 }
@@ -423,6 +444,7 @@ mod tests {
             service: "web".into(),
             containers,
             canary_analysis: None,
+            traffic: None,
         };
         assert!(ecs(BTreeMap::from([("web".into(), ComponentId::new())])).validate().is_ok());
         assert!(ecs(BTreeMap::new()).validate().is_err());

@@ -56,6 +56,17 @@ pub enum RouterConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ab_map: Option<String>,
     },
+    /// An AWS Application Load Balancer: weighted target groups on a listener's default
+    /// action, or on one of its rules (`ModifyListener` / `ModifyRule` with
+    /// `ForwardConfig.TargetGroups[].Weight`). Each slot's server is a target group's ARN,
+    /// and its workload the ECS service registered with it.
+    #[serde(rename = "alb", rename_all = "camelCase")]
+    Alb {
+        listener_arn: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule_arn: Option<String>,
+        slots: Vec<Slot>,
+    },
 }
 
 /// One place a version runs: the router's name for it, and what the container is given to
@@ -66,6 +77,9 @@ pub struct Slot {
     pub server: String,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// What runs in the slot where the target does not start it itself: an ECS service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,32 +199,33 @@ pub trait Router: Send + Sync {
 impl Traffic {
     pub fn slots(&self) -> &[Slot] {
         match &self.router {
-            RouterConfig::Haproxy { slots, .. } => slots,
+            RouterConfig::Haproxy { slots, .. } | RouterConfig::Alb { slots, .. } => slots,
         }
     }
 
     /// Checks everything that can be checked without reaching the router.
     pub fn check(&self) -> Result<()> {
         let invalid = |why: String| Err(DomainError::validation(format!("traffic: {why}")));
+        let slots = self.slots();
+        if slots.len() != 2 {
+            return invalid("a router has exactly two slots".into());
+        }
+        if slots[0].server == slots[1].server {
+            return invalid("the two slots name the same server".into());
+        }
+        for slot in slots {
+            if slot.env.len() > 16 || slot.env.iter().any(|(k, v)| !env_name(k) || v.len() > 1000) {
+                return invalid("a slot's env has at most 16 variables, each NAME=value".into());
+            }
+        }
         match &self.router {
-            RouterConfig::Haproxy { admin, backend, slots, ab_map } => {
+            RouterConfig::Haproxy { admin, backend, ab_map, .. } => {
                 check_admin(admin)?;
                 if !haproxy_name(backend) {
                     return invalid(format!("backend {backend:?} must be 1-64 of a-z, A-Z, 0-9, _ . : -"));
                 }
-                if slots.len() != 2 {
-                    return invalid("a router has exactly two slots".into());
-                }
-                if slots[0].server == slots[1].server {
-                    return invalid("the two slots name the same server".into());
-                }
-                for slot in slots {
-                    if !haproxy_name(&slot.server) {
-                        return invalid(format!("server {:?} must be 1-64 of a-z, A-Z, 0-9, _ . : -", slot.server));
-                    }
-                    if slot.env.len() > 16 || slot.env.iter().any(|(k, v)| !env_name(k) || v.len() > 1000) {
-                        return invalid("a slot's env has at most 16 variables, each NAME=value".into());
-                    }
+                if let Some(slot) = slots.iter().find(|s| !haproxy_name(&s.server)) {
+                    return invalid(format!("server {:?} must be 1-64 of a-z, A-Z, 0-9, _ . : -", slot.server));
                 }
                 if let Some(map) = ab_map
                     && (!map.starts_with('/') || map.len() > 256 || !map.chars().all(|c| c.is_ascii_graphic()))
@@ -221,9 +236,34 @@ impl Traffic {
                     return invalid("an abTest needs the router's abMap".into());
                 }
             }
+            RouterConfig::Alb { listener_arn, rule_arn, .. } => {
+                check_arn("listenerArn", listener_arn, "listener/")?;
+                if let Some(rule) = rule_arn {
+                    check_arn("ruleArn", rule, "listener-rule/")?;
+                }
+                for slot in slots {
+                    check_arn("a slot's target group", &slot.server, "targetgroup/")?;
+                }
+                if matches!(self.strategy, Strategy::AbTest { .. }) {
+                    return invalid("an abTest routes through HAProxy; an ALB router takes canary or blueGreen".into());
+                }
+            }
         }
         self.strategy.check()
     }
+}
+
+/// An Elastic Load Balancing ARN of `kind` (`listener/`, `listener-rule/`, `targetgroup/`).
+fn check_arn(what: &str, arn: &str, kind: &str) -> Result<()> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = arn.len() <= 512
+        && parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "elasticloadbalancing"
+        && parts[5].starts_with(kind)
+        && arn.chars().all(|c| c.is_ascii_graphic());
+    if ok { Ok(()) } else { Err(DomainError::validation(format!("traffic: {what} must be an ELB {kind} ARN"))) }
 }
 
 impl Strategy {

@@ -1,8 +1,11 @@
 use super::*;
 
 fn haproxy(admin: &str, strategy: Strategy) -> Traffic {
-    let slot =
-        |server: &str, port: &str| Slot { server: server.into(), env: BTreeMap::from([("PORT".into(), port.into())]) };
+    let slot = |server: &str, port: &str| Slot {
+        server: server.into(),
+        env: BTreeMap::from([("PORT".into(), port.into())]),
+        workload: None,
+    };
     Traffic {
         router: RouterConfig::Haproxy {
             admin: admin.into(),
@@ -72,16 +75,16 @@ fn slots_and_ab_tests_are_checked() {
         assert!(haproxy(admin, ab(name, value)).check().is_err(), "{name:?} {value:?}");
     }
     let mut no_map = haproxy(admin, ab("X-Canary", "yes"));
-    let RouterConfig::Haproxy { ab_map, slots, .. } = &mut no_map.router;
+    let RouterConfig::Haproxy { ab_map, slots, .. } = &mut no_map.router else { unreachable!() };
     *ab_map = None;
     slots[1].server = "blue".into();
     let err = no_map.check().unwrap_err().to_string();
     assert!(err.contains("same server"), "{err}");
-    let RouterConfig::Haproxy { slots, .. } = &mut no_map.router;
+    let RouterConfig::Haproxy { slots, .. } = &mut no_map.router else { unreachable!() };
     slots[1].server = "green".into();
     assert!(no_map.check().unwrap_err().to_string().contains("abMap"));
     let mut one = haproxy(admin, Strategy::BlueGreen);
-    let RouterConfig::Haproxy { slots, .. } = &mut one.router;
+    let RouterConfig::Haproxy { slots, .. } = &mut one.router else { unreachable!() };
     slots.pop();
     assert!(one.check().unwrap_err().to_string().contains("exactly two"));
 }
@@ -93,4 +96,34 @@ fn a_change_is_named_by_its_commands() {
     assert_eq!(change.sha256, again.sha256);
     assert_ne!(change.sha256, RouterChange::new("haproxy", vec!["set server web/green weight 6".into()]).sha256);
     assert!(change.sha256.starts_with("sha256:"));
+}
+
+#[test]
+fn an_alb_names_its_listener_rule_and_target_groups_by_arn() {
+    let arn =
+        |kind: &str| format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:{kind}/app/web/50dc6c495c0c9188");
+    let slot = |tg: &str, service: &str| Slot {
+        server: arn(&format!("targetgroup/{tg}")),
+        env: BTreeMap::new(),
+        workload: Some(service.into()),
+    };
+    let alb = |listener: String, strategy: Strategy| Traffic {
+        router: RouterConfig::Alb {
+            listener_arn: listener,
+            rule_arn: None,
+            slots: vec![slot("blue", "web-blue"), slot("green", "web-green")],
+        },
+        strategy,
+    };
+    assert!(alb(arn("listener"), canary(vec![pause(10, 5)])).check().is_ok());
+    assert!(alb(arn("listener"), Strategy::BlueGreen).check().is_ok());
+    for bad in [arn("targetgroup"), "listener/app/web".into(), "arn:aws:ecs:us-east-1:1:listener/x".into()] {
+        let err = alb(bad.clone(), Strategy::BlueGreen).check().unwrap_err().to_string();
+        assert!(err.contains("listenerArn"), "{bad}: {err}");
+    }
+    let ab = Strategy::AbTest {
+        matcher: Matcher { source: MatchSource::Cookie, name: "canary".into(), value: "1".into() },
+        max_seconds: 60,
+    };
+    assert!(alb(arn("listener"), ab).check().unwrap_err().to_string().contains("HAProxy"));
 }

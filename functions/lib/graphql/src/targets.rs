@@ -102,6 +102,8 @@ pub struct EcsTarget {
     pub containers: Vec<ComponentMapping>,
     /// Measured on a canary service running the new revision before the service is updated.
     pub canary_analysis: Option<crate::analysis::Analysis>,
+    /// The ALB in front of its two services and how requests move to each new revision.
+    pub traffic: Option<crate::traffic::Traffic>,
 }
 
 #[derive(SimpleObject)]
@@ -181,7 +183,8 @@ impl DeploymentTarget {
     }
     async fn ecs(&self) -> Option<EcsTarget> {
         match &self.0.config {
-            TargetConfig::Ecs { cluster, service, containers, canary_analysis } => Some(EcsTarget {
+            TargetConfig::Ecs { cluster, service, containers, canary_analysis, traffic } => Some(EcsTarget {
+                traffic: traffic.as_deref().map(Into::into),
                 cluster: cluster.clone(),
                 service: service.clone(),
                 containers: mappings(containers),
@@ -296,6 +299,9 @@ pub struct EcsTargetInput {
     /// Measured on a one-task canary service (`<service>-canary`) running the new revision;
     /// the service is updated when it passes and left as it was when not.
     pub canary_analysis: Option<crate::analysis::AnalysisInput>,
+    /// An ALB in front of two services (`service` one of them): each new revision runs in
+    /// the idle one and requests move to it by the strategy (not with `canaryAnalysis`).
+    pub traffic: Option<crate::traffic::TrafficInput>,
 }
 
 #[derive(InputObject)]
@@ -410,6 +416,7 @@ fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> 
                 service: e.service,
                 containers: mapping(e.containers)?,
                 canary_analysis,
+                traffic: e.traffic.map(|t| t.into_domain().map(Box::new)).transpose()?,
             })
         }
         (TargetType::Nomad, None, None, Some(n)) => Ok(TargetConfig::Nomad {

@@ -19,6 +19,23 @@ pub struct TrafficInput {
 #[derive(OneofObject)]
 pub enum RouterInput {
     Haproxy(HaproxyRouterInput),
+    Alb(AlbRouterInput),
+}
+
+/// An AWS Application Load Balancer, for ECS targets: weighted target groups on the
+/// listener's default action, or on one of its rules.
+#[derive(InputObject)]
+pub struct AlbRouterInput {
+    pub listener_arn: String,
+    pub rule_arn: Option<String>,
+    /// Exactly two: each a target group and the ECS service registered with it.
+    pub slots: Vec<AlbSlotInput>,
+}
+
+#[derive(InputObject)]
+pub struct AlbSlotInput {
+    pub target_group_arn: String,
+    pub service: String,
 }
 
 /// HAProxy, steered through its Runtime API.
@@ -79,13 +96,32 @@ pub struct MatchInput {
 
 impl TrafficInput {
     pub(crate) fn into_domain(self) -> Result<domain::Traffic> {
-        let RouterInput::Haproxy(h) = self.router;
-        let slots = h
-            .slots
-            .into_iter()
-            .map(|s| domain::Slot { server: s.server, env: s.env.into_iter().map(|kv| (kv.key, kv.value)).collect() })
-            .collect();
-        let router = domain::RouterConfig::Haproxy { admin: h.admin, backend: h.backend, slots, ab_map: h.ab_map };
+        let router = match self.router {
+            RouterInput::Haproxy(h) => {
+                let slots = h
+                    .slots
+                    .into_iter()
+                    .map(|s| domain::Slot {
+                        server: s.server,
+                        env: s.env.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+                        workload: None,
+                    })
+                    .collect();
+                domain::RouterConfig::Haproxy { admin: h.admin, backend: h.backend, slots, ab_map: h.ab_map }
+            }
+            RouterInput::Alb(a) => {
+                let slots = a
+                    .slots
+                    .into_iter()
+                    .map(|s| domain::Slot {
+                        server: s.target_group_arn,
+                        env: Default::default(),
+                        workload: Some(s.service),
+                    })
+                    .collect();
+                domain::RouterConfig::Alb { listener_arn: a.listener_arn, rule_arn: a.rule_arn, slots }
+            }
+        };
         let strategy = match self.strategy {
             StrategyInput::Canary(c) => domain::Strategy::Canary {
                 steps: c
@@ -127,20 +163,27 @@ pub enum TrafficStrategy {
 /// A target's router and strategy.
 #[derive(SimpleObject)]
 pub struct Traffic {
-    /// `haproxy`.
+    /// `haproxy` or `alb`.
     pub router: String,
-    pub admin: String,
-    pub backend: String,
+    /// HAProxy's Runtime API address.
+    pub admin: Option<String>,
+    pub backend: Option<String>,
+    /// The ALB listener (and rule) whose forward action is weighted.
+    pub listener_arn: Option<String>,
+    pub rule_arn: Option<String>,
     pub slots: Vec<Slot>,
     pub strategy: TrafficStrategy,
     /// A canary's steps: each weight (percent) with its pause, or null for an analysis.
     pub canary_steps: Vec<CanaryStep>,
 }
 
+/// Where a version runs: an HAProxy server (and the environment its container gets), or
+/// an ALB target group (and the ECS service registered with it).
 #[derive(SimpleObject)]
 pub struct Slot {
     pub server: String,
     pub env: Vec<KeyValue>,
+    pub workload: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -152,14 +195,23 @@ pub struct CanaryStep {
 
 impl From<&domain::Traffic> for Traffic {
     fn from(t: &domain::Traffic) -> Self {
-        let domain::RouterConfig::Haproxy { admin, backend, slots, .. } = &t.router;
-        let slots = slots
+        let slots = t
+            .slots()
             .iter()
             .map(|s| Slot {
                 server: s.server.clone(),
                 env: s.env.iter().map(|(key, value)| KeyValue { key: key.clone(), value: value.clone() }).collect(),
+                workload: s.workload.clone(),
             })
             .collect();
+        let (router, admin, backend, listener_arn, rule_arn) = match &t.router {
+            domain::RouterConfig::Haproxy { admin, backend, .. } => {
+                ("haproxy", Some(admin.clone()), Some(backend.clone()), None, None)
+            }
+            domain::RouterConfig::Alb { listener_arn, rule_arn, .. } => {
+                ("alb", None, None, Some(listener_arn.clone()), rule_arn.clone())
+            }
+        };
         let (strategy, canary_steps) = match &t.strategy {
             domain::Strategy::Canary { steps } => (
                 TrafficStrategy::Canary,
@@ -175,7 +227,7 @@ impl From<&domain::Traffic> for Traffic {
             domain::Strategy::AbTest { .. } => (TrafficStrategy::AbTest, Vec::new()),
             domain::Strategy::BlueGreen => (TrafficStrategy::BlueGreen, Vec::new()),
         };
-        Self { router: "haproxy".into(), admin: admin.clone(), backend: backend.clone(), slots, strategy, canary_steps }
+        Self { router: router.into(), admin, backend, listener_arn, rule_arn, slots, strategy, canary_steps }
     }
 }
 

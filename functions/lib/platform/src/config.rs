@@ -100,7 +100,12 @@ pub struct Config {
     /// (optional) `GANTRY_OIDC_CLIENT_SECRET`: the dashboard's "Sign in with OIDC" (the
     /// authorization code flow with PKCE); needs the OIDC settings and `GANTRY_PUBLIC_URL`.
     pub oidc_sign_in: Option<OidcSignIn>,
+    /// (optional) `AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2`: ELB's endpoint (the ALB router).
+    pub elb_endpoint: Option<String>,
 }
+
+/// The AWS SDKs' variable naming Elastic Load Balancing's endpoint.
+const ELB_ENDPOINT: &str = "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2";
 
 #[derive(Debug, Clone)]
 pub struct OidcSignIn {
@@ -143,7 +148,8 @@ impl Config {
 
     /// What the deployer's drivers need: the rollout deadline and the Nomad tokens.
     pub fn driver_settings(&self) -> DriverSettings {
-        DriverSettings { deadline: self.deploy_timeout(), secret_env: self.secret_env.clone() }
+        let (deadline, secret_env) = (self.deploy_timeout(), self.secret_env.clone());
+        DriverSettings { deadline, secret_env, elb_endpoint: self.elb_endpoint.clone() }
     }
 
     /// The settings, or a one-line message naming the setting that is wrong on stderr (which
@@ -217,6 +223,10 @@ impl Config {
             )?,
             secret_env: Default::default(),
             key_env: Default::default(),
+            elb_endpoint: lookup(ELB_ENDPOINT)
+                .filter(|v| !v.is_empty())
+                .map(|v| http_setting(ELB_ENDPOINT, &v))
+                .transpose()?,
             job_signing: lookup("GANTRY_JOB_SIGNING_KEY")
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| signing_key("GANTRY_JOB_SIGNING_KEY", &v))

@@ -28,12 +28,14 @@ pub struct EcsDriver {
     pub poll: Duration,
     /// What measures a canary analysis.
     pub prober: std::sync::Arc<dyn Prober>,
+    /// The load balancer that steers targets with `traffic`.
+    pub router: Option<crate::alb::Alb>,
 }
 
 impl EcsDriver {
     pub fn new(client: Client) -> Self {
         let prober = std::sync::Arc::new(gantry_ci::HttpProber::default());
-        Self { client, deadline: Duration::from_secs(600), poll: Duration::from_secs(2), prober }
+        Self { client, deadline: Duration::from_secs(600), poll: Duration::from_secs(2), prober, router: None }
     }
 
     async fn restore(&self, cluster: &str, service: &str, previous: &str, why: String) -> Result<DriverOutcome> {
@@ -59,7 +61,7 @@ struct Prior {
 /// An ECS error: ECS refusing the request (`ClientException`, `InvalidParameterException`,
 /// a missing service or cluster) is a `Validation` error the deployment fails with; anything
 /// else may pass and is `Internal`.
-fn ecs<E, R>(err: aws_sdk_ecs::error::SdkError<E, R>) -> DomainError
+pub(crate) fn ecs<E, R>(err: aws_sdk_ecs::error::SdkError<E, R>) -> DomainError
 where
     E: aws_sdk_ecs::error::ProvideErrorMetadata + std::fmt::Debug,
     R: std::fmt::Debug,
@@ -91,39 +93,21 @@ impl TargetDriver for EcsDriver {
         release: &Release,
         attempt: &dyn Attempt,
     ) -> Result<DriverOutcome> {
-        let TargetConfig::Ecs { cluster, service, containers, canary_analysis } = &target.config else {
+        let TargetConfig::Ecs { cluster, service, containers, canary_analysis, traffic } = &target.config else {
             return Err(DomainError::internal("the ECS driver got another kind of target"));
         };
-        let described = self.client.describe_services().cluster(cluster).services(service).send().await.map_err(ecs)?;
-        let Some(current) = described.services().first().and_then(|s| s.task_definition()).map(str::to_owned) else {
-            return Ok(DriverOutcome {
-                succeeded: false,
-                applied: None,
-                message: format!("service {service} not found in {cluster}"),
-            });
-        };
-        let td = self.client.describe_task_definition().task_definition(&current).send().await.map_err(ecs)?;
-        let Some(td) = td.task_definition() else {
-            return Ok(DriverOutcome {
-                succeeded: false,
-                applied: None,
-                message: format!("task definition {current} not found"),
-            });
-        };
-        let mut definitions = td.container_definitions().to_vec();
-        for (name, component) in containers {
-            let Some(pinned) = release.components.iter().find(|c| c.component_id == *component) else { continue };
-            match definitions.iter_mut().find(|d| d.name() == Some(name.as_str())) {
-                Some(d) => d.image = Some(format!("{}@{}", pinned.image, pinned.digest)),
-                None => {
-                    return Ok(DriverOutcome {
-                        succeeded: false,
-                        applied: None,
-                        message: format!("task definition {current} has no container {name}"),
-                    });
-                }
-            }
+        if let Some(traffic) = traffic {
+            return self.deploy_routed(cluster, (containers, release), traffic, attempt).await;
         }
+        let (current, td) = match self.current(cluster, service).await? {
+            Ok(found) => found,
+            Err(message) => return Ok(DriverOutcome { succeeded: false, applied: None, message }),
+        };
+        let td = &td;
+        let definitions = match pin(td, containers, release) {
+            Ok(definitions) => definitions,
+            Err(message) => return Ok(DriverOutcome { succeeded: false, applied: None, message }),
+        };
         let applied = Applied::json(ArtifactKind::EcsTaskDefinition, &task_definition_json(td, &definitions, service));
         // The task definition that ran before the deployment's first attempt is what a failed
         // rollout restores, even when a worker that died had already moved the service on.
@@ -136,16 +120,30 @@ impl TargetDriver for EcsDriver {
 }
 
 impl EcsDriver {
-    /// Registers `td` again with `definitions`, points the service at it and follows the
-    /// deployment; restores `current` when it fails or outlives the deadline.
-    async fn roll_out(
+    /// The task definition a service runs: its ARN and content, or why there is none.
+    pub(crate) async fn current(
         &self,
         cluster: &str,
         service: &str,
+    ) -> Result<std::result::Result<(String, TaskDefinition), String>> {
+        let described = self.client.describe_services().cluster(cluster).services(service).send().await.map_err(ecs)?;
+        let Some(current) = described.services().first().and_then(|s| s.task_definition()).map(str::to_owned) else {
+            return Ok(Err(format!("service {service} not found in {cluster}")));
+        };
+        let td = self.client.describe_task_definition().task_definition(&current).send().await.map_err(ecs)?;
+        match td.task_definition() {
+            Some(td) => Ok(Ok((current, td.clone()))),
+            None => Ok(Err(format!("task definition {current} not found"))),
+        }
+    }
+
+    /// Registers `td` again with `definitions`: the new revision's ARN.
+    pub(crate) async fn register(
+        &self,
         td: &TaskDefinition,
-        (definitions, canary): (Vec<ContainerDefinition>, Option<&AnalysisSpec>),
-        current: &str,
-    ) -> Result<DriverOutcome> {
+        definitions: Vec<ContainerDefinition>,
+        service: &str,
+    ) -> Result<String> {
         let registered = self
             .client
             .register_task_definition()
@@ -161,11 +159,24 @@ impl EcsDriver {
             .send()
             .await
             .map_err(ecs)?;
-        let next = registered
+        registered
             .task_definition()
             .and_then(|t| t.task_definition_arn())
             .map(str::to_owned)
-            .ok_or_else(|| DomainError::internal("ECS: no revision"))?;
+            .ok_or_else(|| DomainError::internal("ECS: no revision"))
+    }
+
+    /// Registers `td` again with `definitions`, points the service at it and follows the
+    /// deployment; restores `current` when it fails or outlives the deadline.
+    async fn roll_out(
+        &self,
+        cluster: &str,
+        service: &str,
+        td: &TaskDefinition,
+        (definitions, canary): (Vec<ContainerDefinition>, Option<&AnalysisSpec>),
+        current: &str,
+    ) -> Result<DriverOutcome> {
+        let next = self.register(td, definitions, service).await?;
         let mut note = String::new();
         if let Some(spec) = canary {
             match self.canary(cluster, service, &next, spec).await? {
@@ -194,7 +205,12 @@ impl EcsDriver {
 
     /// Follows a service's primary deployment until it runs `next`: `Err` says why it failed
     /// or did not become stable in time.
-    async fn rollout(&self, cluster: &str, service: &str, next: &str) -> Result<std::result::Result<(), String>> {
+    pub(crate) async fn rollout(
+        &self,
+        cluster: &str,
+        service: &str,
+        next: &str,
+    ) -> Result<std::result::Result<(), String>> {
         let deadline = tokio::time::Instant::now() + self.deadline;
         loop {
             let described =
@@ -254,10 +270,30 @@ impl EcsDriver {
     }
 }
 
+/// The task definition's containers with the release's images pinned by digest, or why not.
+pub(crate) fn pin(
+    td: &TaskDefinition,
+    containers: &std::collections::BTreeMap<String, gantry_domain::ids::ComponentId>,
+    release: &Release,
+) -> std::result::Result<Vec<ContainerDefinition>, String> {
+    let mut definitions = td.container_definitions().to_vec();
+    for (name, component) in containers {
+        let Some(pinned) = release.components.iter().find(|c| c.component_id == *component) else { continue };
+        match definitions.iter_mut().find(|d| d.name() == Some(name.as_str())) {
+            Some(d) => d.image = Some(format!("{}@{}", pinned.image, pinned.digest)),
+            None => {
+                let family = td.task_definition_arn().unwrap_or_default();
+                return Err(format!("task definition {family} has no container {name}"));
+            }
+        }
+    }
+    Ok(definitions)
+}
+
 /// The task definition registered, as JSON (the SDK's types do not serialize): its family,
 /// roles, sizes and network mode, and each container's image, sizes, ports, environment and
 /// command.
-fn task_definition_json(td: &TaskDefinition, definitions: &[ContainerDefinition], service: &str) -> Value {
+pub(crate) fn task_definition_json(td: &TaskDefinition, definitions: &[ContainerDefinition], service: &str) -> Value {
     let containers: Vec<Value> = definitions
         .iter()
         .map(|d| {

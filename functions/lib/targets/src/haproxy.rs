@@ -31,7 +31,9 @@ struct Target<'a> {
 }
 
 fn target(config: &RouterConfig) -> Result<Target<'_>> {
-    let RouterConfig::Haproxy { admin, backend, slots, ab_map } = config;
+    let RouterConfig::Haproxy { admin, backend, slots, ab_map } = config else {
+        return Err(DomainError::internal("the HAProxy router got another router's configuration"));
+    };
     let [a, b] = slots.as_slice() else { return Err(DomainError::internal("a router without two slots passed")) };
     Ok(Target { admin, backend, servers: [&a.server, &b.server], ab_map: ab_map.as_deref() })
 }
