@@ -170,6 +170,7 @@ fn respond(s: &mut State, operation: &str, params: &HashMap<String, String>, bod
             }
         }
         "PostJobRevert" => revert(s, &job_name, &body),
+        "DeleteJob" => stop(s, &job_name),
         "PostDeploymentPromote" => {
             let id = params.get("deploymentID").cloned().unwrap_or_default();
             s.index += 1;
@@ -217,6 +218,32 @@ fn post_job(s: &mut State, job_name: String, body: Value) -> Response {
     register(s, &id, job, current.as_ref(), outcome)
 }
 
+/// Stops a job, as `DELETE /v1/job/:id` without `purge` does: a new version with `Stop` set,
+/// whose status is `dead` (its allocations stopped).
+fn stop(s: &mut State, job_name: &str) -> Response {
+    let index = s.index;
+    let Some(mut job) = s.jobs.get(job_name).and_then(|v| v.last()).cloned() else {
+        return reply(StatusCode::NOT_FOUND, index, json!({ "error": "job not found" }));
+    };
+    s.index += 1;
+    let index = s.index;
+    job["Version"] = json!(job["Version"].as_u64().unwrap_or(0) + 1);
+    job["JobModifyIndex"] = json!(index);
+    job["Stop"] = json!(true);
+    job["Status"] = json!("dead");
+    s.jobs.entry(job_name.to_owned()).or_default().push(job);
+    let eval_id = uuid::Uuid::new_v4().to_string();
+    s.evaluations.insert(
+        eval_id.clone(),
+        json!({ "ID": eval_id, "JobID": job_name, "Status": "complete", "ModifyIndex": index }),
+    );
+    reply(
+        StatusCode::OK,
+        index,
+        json!({ "EvalID": eval_id, "EvalCreateIndex": index, "JobModifyIndex": index, "Index": index }),
+    )
+}
+
 /// Reverts a job to an earlier version, or does nothing when its spec is the current one.
 fn revert(s: &mut State, job_name: &str, body: &Value) -> Response {
     let index = s.index;
@@ -253,6 +280,7 @@ fn register(s: &mut State, id: &str, mut job: Value, current: Option<&Value>, ou
     job["Version"] = json!(version);
     job["JobModifyIndex"] = json!(index);
     job["ID"] = json!(id);
+    job["Status"] = json!(if outcome == Outcome::Fail { "dead" } else { "running" });
     s.jobs.entry(id.to_owned()).or_default().push(job);
     let deployment_id = uuid::Uuid::new_v4().to_string();
     let canaries = canaries(s.jobs[id].last().unwrap_or(&Value::Null));

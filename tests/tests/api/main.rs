@@ -29,6 +29,7 @@ mod freeze;
 mod http;
 mod inputs;
 mod keyless;
+mod mesh;
 mod path;
 mod promotions;
 mod queue;

@@ -118,6 +118,10 @@ pub enum TargetConfig {
         /// healthy, before the deployment is promoted (or failed and reverted).
         #[serde(default)]
         canary_analysis: Option<crate::analysis::AnalysisSpec>,
+        /// Consul in front of two jobs (the slots' workloads, `job_id` one of them): each new
+        /// version runs in the idle one and requests move to it by the strategy.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traffic: Option<Box<crate::traffic::Traffic>>,
     },
     /// A compose stack on a Docker Engine; each mapped service runs one component.
     Compose {
@@ -174,14 +178,14 @@ impl TargetConfig {
             Self::Docker { traffic, .. } | Self::Compose { traffic, .. } | Self::Ecs { traffic, .. } => {
                 traffic.as_deref()
             }
-            Self::Nomad { .. } => None,
+            Self::Nomad { traffic, .. } => traffic.as_deref(),
         }
     }
 
     /// A router's target runs on the host network, is reached by the control plane (not an
     /// agent), and takes no side canary: its strategy is the canary.
     fn check_traffic(&self) -> Result<()> {
-        use crate::traffic::RouterConfig::{Alb, Haproxy};
+        use crate::traffic::RouterConfig::{Alb, Consul, Haproxy};
         let Some(traffic) = self.traffic() else { return Ok(()) };
         traffic.check()?;
         let why = match (self, &traffic.router) {
@@ -208,7 +212,20 @@ impl TargetConfig {
                     return Ok(());
                 }
             }
-            _ => "ECS targets route through an ALB",
+            (Self::Ecs { .. }, _) => "ECS targets route through an ALB",
+            (Self::Nomad { job_id, canary_analysis, .. }, Consul { slots, .. }) => {
+                let jobs: Vec<&str> = slots.iter().filter_map(|s| s.workload.as_deref()).collect();
+                if jobs.len() != 2 || jobs.iter().any(|j| j.is_empty() || j.len() > 128) {
+                    "each slot of a Nomad target's router names its Nomad job (workload)"
+                } else if !jobs.contains(&job_id.as_str()) {
+                    "a Nomad target's jobId must be one of its slots' jobs"
+                } else if canary_analysis.is_some() {
+                    "a Nomad target steered through a router takes no canary analysis: its strategy is the canary"
+                } else {
+                    return Ok(());
+                }
+            }
+            (Self::Nomad { .. }, _) => "Nomad targets route through Consul",
         };
         Err(DomainError::validation(format!("traffic: {why}")))
     }
@@ -275,7 +292,7 @@ impl TargetConfig {
                     return invalid("an ECS target maps at least one container to a component".into());
                 }
             }
-            Self::Nomad { address, namespace, job_id, tasks, token_ref, tls, canary_analysis } => {
+            Self::Nomad { address, namespace, job_id, tasks, token_ref, tls, canary_analysis, .. } => {
                 if let Some(analysis) = canary_analysis {
                     analysis.check("canary analysis")?;
                 }
@@ -456,6 +473,7 @@ mod tests {
             token_ref: token_ref.map(Into::into),
             tls: None,
             canary_analysis: None,
+            traffic: None,
         };
         assert!(nomad("http://127.0.0.1:4646", Some("env:NOMAD_TOKEN")).validate().is_ok());
         assert!(nomad("nomad:4646", None).validate().is_err());

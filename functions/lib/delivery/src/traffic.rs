@@ -67,6 +67,21 @@ pub enum RouterConfig {
         rule_arn: Option<String>,
         slots: Vec<Slot>,
     },
+    /// Consul's service mesh, for Nomad: a `service-resolver` defines one subset per slot
+    /// (instances whose service meta `gantry_slot` names it) and a `service-splitter`
+    /// weights them, both written through Consul's HTTP API (`PUT /v1/config`). Each slot's
+    /// server is a subset's name, and its workload the Nomad job that runs it.
+    #[serde(rename = "consul", rename_all = "camelCase")]
+    Consul {
+        /// `https://host:port` (or `http://` on loopback) of Consul's HTTP API.
+        address: String,
+        /// Where the ACL token is kept: `env:CONSUL_...`, `ssm:/path` or `secretsmanager:name`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_ref: Option<String>,
+        /// The service clients address, whose resolver and splitter Gantry writes.
+        service: String,
+        slots: Vec<Slot>,
+    },
 }
 
 /// One place a version runs: the router's name for it, and what the container is given to
@@ -199,7 +214,9 @@ pub trait Router: Send + Sync {
 impl Traffic {
     pub fn slots(&self) -> &[Slot] {
         match &self.router {
-            RouterConfig::Haproxy { slots, .. } | RouterConfig::Alb { slots, .. } => slots,
+            RouterConfig::Haproxy { slots, .. }
+            | RouterConfig::Alb { slots, .. }
+            | RouterConfig::Consul { slots, .. } => slots,
         }
     }
 
@@ -244,10 +261,26 @@ impl Traffic {
                 for slot in slots {
                     check_arn("a slot's target group", &slot.server, "targetgroup/")?;
                 }
-                if matches!(self.strategy, Strategy::AbTest { .. }) {
-                    return invalid("an abTest routes through HAProxy; an ALB router takes canary or blueGreen".into());
+            }
+            RouterConfig::Consul { address, token_ref, service, .. } => {
+                let url = crate::outbound::parse("traffic: Consul address", address, 512)?;
+                if !matches!(url.path(), "" | "/") || url.query().is_some() {
+                    return invalid(format!("Consul address {address:?} must be http(s)://host:port"));
+                }
+                if let Some(r) = token_ref {
+                    crate::engines::check_secret_ref("tokenRef", r, "CONSUL_")?;
+                }
+                let word = |s: &str| {
+                    (1..=64).contains(&s.len())
+                        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                };
+                if !word(service) || slots.iter().any(|s| !word(&s.server)) {
+                    return invalid("a Consul service and its subsets are 1-64 of a-z, 0-9 and -".into());
                 }
             }
+        }
+        if !matches!(self.router, RouterConfig::Haproxy { .. }) && matches!(self.strategy, Strategy::AbTest { .. }) {
+            return invalid("an abTest routes through HAProxy; ALB and Consul routers take canary or blueGreen".into());
         }
         self.strategy.check()
     }

@@ -127,3 +127,29 @@ fn an_alb_names_its_listener_rule_and_target_groups_by_arn() {
     };
     assert!(alb(arn("listener"), ab).check().unwrap_err().to_string().contains("HAProxy"));
 }
+
+#[test]
+fn consul_is_reached_over_https_or_loopback_with_a_consul_token() {
+    let slot =
+        |subset: &str| Slot { server: subset.into(), env: BTreeMap::new(), workload: Some(format!("web-{subset}")) };
+    let consul = |address: &str, token: Option<&str>, service: &str| Traffic {
+        router: RouterConfig::Consul {
+            address: address.into(),
+            token_ref: token.map(Into::into),
+            service: service.into(),
+            slots: vec![slot("blue"), slot("green")],
+        },
+        strategy: canary(vec![pause(10, 5)]),
+    };
+    assert!(consul("https://consul.internal:8501", Some("env:CONSUL_HTTP_TOKEN"), "web").check().is_ok());
+    assert!(consul("http://127.0.0.1:8500", None, "web").check().is_ok());
+    for (address, token, service, why) in [
+        ("http://10.0.0.5:8500", None, "web", "https"),
+        ("https://consul:8501/v1", None, "web", "host:port"),
+        ("https://consul:8501", Some("env:NOMAD_TOKEN"), "web", "tokenRef"),
+        ("https://consul:8501", None, "Web", "a-z"),
+    ] {
+        let err = consul(address, token, service).check().unwrap_err().to_string();
+        assert!(err.contains(why), "{address} {service}: {err}");
+    }
+}

@@ -117,6 +117,8 @@ pub struct NomadTarget {
     pub tls: Option<EngineTls>,
     /// Measured once the job's canaries are healthy, before promoting them.
     pub canary_analysis: Option<crate::analysis::Analysis>,
+    /// Consul in front of its two jobs and how requests move to each new version.
+    pub traffic: Option<crate::traffic::Traffic>,
 }
 
 #[derive(SimpleObject)]
@@ -195,8 +197,9 @@ impl DeploymentTarget {
     }
     async fn nomad(&self) -> Option<NomadTarget> {
         match &self.0.config {
-            TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref, tls, canary_analysis } => {
+            TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref, tls, canary_analysis, traffic } => {
                 Some(NomadTarget {
+                    traffic: traffic.as_deref().map(Into::into),
                     canary_analysis: canary_analysis.as_ref().map(Into::into),
                     address: address.clone(),
                     namespace: namespace.clone(),
@@ -320,6 +323,9 @@ pub struct NomadTargetInput {
     /// For a job whose update stanza places canaries: measured once they are healthy; the
     /// deployment is promoted when it passes, failed and reverted when not.
     pub canary_analysis: Option<crate::analysis::AnalysisInput>,
+    /// Consul in front of two jobs (`jobId` one of them): each new version runs in the
+    /// idle one and requests move to it by the strategy (not with `canaryAnalysis`).
+    pub traffic: Option<crate::traffic::TrafficInput>,
 }
 
 /// A compose stack: the file, and which of its services run which component.
@@ -427,6 +433,7 @@ fn config(input: AddDeploymentTargetInput) -> Result<TargetConfig, DomainError> 
             token_ref: n.token_ref,
             tls: n.tls.map(Into::into),
             canary_analysis: n.canary_analysis.map(|a| a.into_spec("canary analysis")).transpose()?,
+            traffic: n.traffic.map(|t| t.into_domain().map(Box::new)).transpose()?,
         }),
         _ => Err(DomainError::validation("give the configuration that matches type, and only that one")),
     }

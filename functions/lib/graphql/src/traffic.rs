@@ -20,6 +20,26 @@ pub struct TrafficInput {
 pub enum RouterInput {
     Haproxy(HaproxyRouterInput),
     Alb(AlbRouterInput),
+    Consul(ConsulRouterInput),
+}
+
+/// Consul's service mesh, for Nomad targets: Gantry writes the service's resolver (a subset
+/// per slot, by service meta `gantry_slot`) and splitter.
+#[derive(InputObject)]
+pub struct ConsulRouterInput {
+    /// `https://host:port` (or `http://` on loopback) of Consul's HTTP API.
+    pub address: String,
+    /// Where the ACL token is kept: `env:CONSUL_...`, `ssm:/path` or `secretsmanager:name`.
+    pub token_ref: Option<String>,
+    pub service: String,
+    /// Exactly two: each a subset name and the Nomad job that runs it.
+    pub slots: Vec<ConsulSlotInput>,
+}
+
+#[derive(InputObject)]
+pub struct ConsulSlotInput {
+    pub subset: String,
+    pub job_id: String,
 }
 
 /// An AWS Application Load Balancer, for ECS targets: weighted target groups on the
@@ -121,6 +141,14 @@ impl TrafficInput {
                     .collect();
                 domain::RouterConfig::Alb { listener_arn: a.listener_arn, rule_arn: a.rule_arn, slots }
             }
+            RouterInput::Consul(c) => {
+                let slots = c
+                    .slots
+                    .into_iter()
+                    .map(|s| domain::Slot { server: s.subset, env: Default::default(), workload: Some(s.job_id) })
+                    .collect();
+                domain::RouterConfig::Consul { address: c.address, token_ref: c.token_ref, service: c.service, slots }
+            }
         };
         let strategy = match self.strategy {
             StrategyInput::Canary(c) => domain::Strategy::Canary {
@@ -163,10 +191,13 @@ pub enum TrafficStrategy {
 /// A target's router and strategy.
 #[derive(SimpleObject)]
 pub struct Traffic {
-    /// `haproxy` or `alb`.
+    /// `haproxy`, `alb` or `consul`.
     pub router: String,
     /// HAProxy's Runtime API address.
     pub admin: Option<String>,
+    /// Consul's HTTP API, and the service whose resolver and splitter it keeps.
+    pub address: Option<String>,
+    pub service: Option<String>,
     pub backend: Option<String>,
     /// The ALB listener (and rule) whose forward action is weighted.
     pub listener_arn: Option<String>,
@@ -204,14 +235,33 @@ impl From<&domain::Traffic> for Traffic {
                 workload: s.workload.clone(),
             })
             .collect();
-        let (router, admin, backend, listener_arn, rule_arn) = match &t.router {
+        let mut out = Self {
+            router: String::new(),
+            admin: None,
+            address: None,
+            service: None,
+            backend: None,
+            listener_arn: None,
+            rule_arn: None,
+            slots,
+            strategy: TrafficStrategy::BlueGreen,
+            canary_steps: Vec::new(),
+        };
+        match &t.router {
             domain::RouterConfig::Haproxy { admin, backend, .. } => {
-                ("haproxy", Some(admin.clone()), Some(backend.clone()), None, None)
+                (out.admin, out.backend) = (Some(admin.clone()), Some(backend.clone()));
             }
             domain::RouterConfig::Alb { listener_arn, rule_arn, .. } => {
-                ("alb", None, None, Some(listener_arn.clone()), rule_arn.clone())
+                (out.listener_arn, out.rule_arn) = (Some(listener_arn.clone()), rule_arn.clone());
             }
-        };
+            domain::RouterConfig::Consul { address, service, .. } => {
+                (out.address, out.service) = (Some(address.clone()), Some(service.clone()));
+            }
+        }
+        out.router = serde_json::to_value(&t.router)
+            .ok()
+            .and_then(|v| v["kind"].as_str().map(str::to_owned))
+            .unwrap_or_default();
         let (strategy, canary_steps) = match &t.strategy {
             domain::Strategy::Canary { steps } => (
                 TrafficStrategy::Canary,
@@ -227,7 +277,8 @@ impl From<&domain::Traffic> for Traffic {
             domain::Strategy::AbTest { .. } => (TrafficStrategy::AbTest, Vec::new()),
             domain::Strategy::BlueGreen => (TrafficStrategy::BlueGreen, Vec::new()),
         };
-        Self { router: router.into(), admin, backend, listener_arn, rule_arn, slots, strategy, canary_steps }
+        (out.strategy, out.canary_steps) = (strategy, canary_steps);
+        out
     }
 }
 

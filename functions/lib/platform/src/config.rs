@@ -88,7 +88,7 @@ pub struct Config {
     /// `GANTRY_AGENT_QUEUE_PREFIX` (`gantry-agent-`): agents' doorbell queues are named this
     /// followed by the agent's id (letters, digits, `-` and `_`; at most 40).
     pub agent_queue_prefix: String,
-    /// `NOMAD_*` and `DOCKER_*`: the values targets' `env:NOMAD_...` and `env:DOCKER_...`
+    /// `NOMAD_*`, `DOCKER_*` and `CONSUL_*`: the values targets' `env:NOMAD_...` (and so on)
     /// references name (tokens and TLS material; the deployer only).
     pub secret_env: std::collections::BTreeMap<String, String>,
     /// `COSIGN_*`: the public keys environments name as `env:COSIGN_...`.
@@ -135,8 +135,8 @@ pub enum ConfigError {
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut config = Self::from_lookup(|name| std::env::var(name).ok())?;
-        config.secret_env =
-            std::env::vars().filter(|(name, _)| name.starts_with("NOMAD_") || name.starts_with("DOCKER_")).collect();
+        let engine = |name: &str| ["NOMAD_", "DOCKER_", "CONSUL_"].iter().any(|p| name.starts_with(p));
+        config.secret_env = std::env::vars().filter(|(name, _)| engine(name)).collect();
         config.key_env = std::env::vars().filter(|(name, _)| name.starts_with("COSIGN_")).collect();
         Ok(config)
     }

@@ -5,11 +5,13 @@
 pub mod alb;
 mod canary;
 pub mod compose;
+pub mod consul;
 pub mod docker;
 pub mod ecs;
 mod ecs_slots;
 pub mod haproxy;
 pub mod nomad;
+mod nomad_slots;
 mod routed;
 mod sides;
 pub use gantry_secrets as secrets;

@@ -52,7 +52,7 @@ fn client() -> reqwest::ClientBuilder {
         .timeout(Duration::from_secs(330))
 }
 
-struct Job<'a> {
+pub(crate) struct Job<'a> {
     address: &'a str,
     namespace: &'a str,
     token: Option<String>,
@@ -73,7 +73,7 @@ impl Job<'_> {
     /// 1.3 ends the client's side of the handshake before the API judges its certificate, so
     /// a refused certificate can first show as a dropped connection rather than the alert,
     /// and the deployment should fail with what the alert says. Writes are sent once.
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
+    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
         let tries = if method == reqwest::Method::GET { 3 } else { 1 };
         let mut attempt = 1;
         loop {
@@ -125,7 +125,7 @@ impl Job<'_> {
 impl NomadDriver {
     /// The target's connection: its token, and a client trusting only its CA (presenting
     /// its client certificate) when it has TLS settings.
-    async fn job<'a>(
+    pub(crate) async fn job<'a>(
         &self,
         address: &'a str,
         namespace: &'a str,
@@ -159,11 +159,15 @@ impl TargetDriver for NomadDriver {
         release: &Release,
         attempt: &dyn Attempt,
     ) -> Result<DriverOutcome> {
-        let TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref, tls, canary_analysis } = &target.config
+        let TargetConfig::Nomad { address, namespace, job_id, tasks, token_ref, tls, canary_analysis, traffic } =
+            &target.config
         else {
             return Err(DomainError::internal("the Nomad driver got another kind of target"));
         };
         let nomad = self.job(address, namespace, token_ref.as_deref(), tls.as_ref()).await?;
+        if let Some(traffic) = traffic {
+            return self.deploy_routed(nomad, (tasks, release), traffic, attempt).await;
+        }
         let mut job = nomad.call(reqwest::Method::GET, &format!("/job/{job_id}"), None).await?;
         let current_version = job["Version"].as_u64().unwrap_or(0);
         let modify_index = job["JobModifyIndex"].as_u64().unwrap_or(0);
@@ -207,7 +211,7 @@ impl TargetDriver for NomadDriver {
 
 /// Pins each mapped task's image to the release's digest; the tasks the job lacks, and
 /// whether any image changed.
-fn pin<'a>(
+pub(crate) fn pin<'a>(
     job: &mut Value,
     tasks: &'a std::collections::BTreeMap<String, gantry_domain::values::ComponentId>,
     release: &Release,
