@@ -41,6 +41,18 @@ pub async fn dispatch(command: Command, c: &Client, out: &Out, login: (String, O
             });
             Ok(())
         }
+        Command::Abort { promotion } => {
+            let (data, raw) = c.answer::<Abort>(abort::Variables { id: promotion }).await?;
+            let p = &data.abort_promotion;
+            out.print(&raw["abortPromotion"], p, |p| vec![format!("{}: {}, aborting", p.id, word(&p.status))]);
+            Ok(())
+        }
+        Command::PromoteFull { promotion } => {
+            let (data, raw) = c.answer::<PromoteFull>(promote_full::Variables { id: promotion }).await?;
+            let p = &data.promote_full;
+            out.print(&raw["promoteFull"], p, |p| vec![format!("{}: {}, promoting in full", p.id, word(&p.status))]);
+            Ok(())
+        }
         Command::Reject { promotion, reason } => {
             let (data, raw) = c.answer::<Reject>(reject::Variables { id: promotion, reason }).await?;
             out.print(&raw["rejectPromotion"], &data.reject_promotion, |p| {

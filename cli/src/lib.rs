@@ -90,6 +90,12 @@ enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Aborts a deploying promotion's rollouts behind a router: every request goes back to
+    /// the stable version at once, and the promotion fails.
+    Abort { promotion: String },
+    /// Skips the remaining canary steps (or ends an A/B test) of a deploying promotion: the
+    /// new version takes every request.
+    PromoteFull { promotion: String },
     /// Rolls an environment back to its previous release, or to `--to`.
     Rollback {
         /// The environment, by name or id.

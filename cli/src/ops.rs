@@ -35,6 +35,8 @@ operation!(Approve);
 operation!(Reject);
 operation!(Rollback);
 operation!(Progress);
+operation!(Abort);
+operation!(PromoteFull);
 operation!(VerifyEvidence);
 operation!(Agents);
 operation!(RevokeAgent);

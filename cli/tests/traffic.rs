@@ -58,4 +58,63 @@ async fn promote_wait_prints_each_traffic_step() {
         "{stderr}"
     );
     assert_eq!(served, [("web 1.1.0".to_owned(), 100)].into());
+
+    // A canary held for an hour: `gantry promote-full` ends it, `gantry abort` undoes the next.
+    let (staging, haproxy) = (app.create_environment("canary", 5).await, Haproxy::start("roundrobin"));
+    let held = json!({ "canary": { "steps": [{ "setWeight": 50, "pauseSeconds": 3600 }] } });
+    let target = json!({ "name": "host-2", "type": "DOCKER", "docker": { "endpoint": docker_host(),
+        "containerName": format!("{container}-s"), "componentId": web, "networkMode": "host",
+        "traffic": { "router": haproxy.router(), "strategy": held } } });
+    app.ok(add, json!({ "e": staging, "t": target })).await;
+    let env = [("GANTRY_URL", app.url.as_str()), ("GANTRY_TOKEN", app.token.as_str())];
+    let holding = async |release: &str| {
+        let requested = app.request_promotion(release, &staging).await;
+        let id = requested["id"].as_str().unwrap().to_owned();
+        let steps = "query($id: ID!) { promotion(id: $id) { deployments { trafficSteps { verdict } } } }";
+        gantry_tests::eventually(std::time::Duration::from_secs(90), "the canary to hold", || async {
+            let read = app.ok(steps, json!({ "id": id })).await;
+            let held = read["promotion"]["deployments"][0]["trafficSteps"].as_array().is_some_and(|s| !s.is_empty());
+            held.then_some(())
+        })
+        .await;
+        id
+    };
+    assert_eq!(app.promote(&first, &staging).await["status"], "DEPLOYED");
+    let second = app.ready_release("cli-web-2b", json!([{ "componentId": web, "version": "1.1.0" }])).await;
+    let id = holding(&second).await;
+    let full = run(&env, &["promote-full", &id, "--json"]).await;
+    assert_eq!(full.0, Some(0), "{}", full.2);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&full.1).unwrap()["status"], "DEPLOYING");
+    assert_eq!(app.settled(&id).await["status"], "DEPLOYED");
+    let third = app.ready_release("cli-web-1b", json!([{ "componentId": web, "version": "1.0.0" }])).await;
+    let id = holding(&third).await;
+    let aborted = run(&env, &["abort", &id]).await;
+    assert_eq!(aborted.0, Some(0), "{}", aborted.2);
+    assert!(aborted.1.contains("aborting"), "{}", aborted.1);
+    let settled = app.settled(&id).await;
+    let served = haproxy.split(100, None).await;
+    let _ = std::process::Command::new("docker")
+        .args(["-H", &docker_host(), "rm", "-f", &format!("{container}-s")])
+        .output();
+    assert_eq!(settled["status"], "FAILED", "{settled:#}");
+    assert_eq!(served, [("web 1.1.0".to_owned(), 100)].into(), "every request is back on the stable version");
+    // Nothing deploys any more: there is nothing to abort.
+    let again = run(&env, &["abort", &id]).await;
+    assert_ne!(again.0, Some(0), "{}", again.2);
+}
+
+/// Runs `gantry args` with `env`: its exit code, stdout and stderr.
+async fn run(env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"));
+    command.args(args).env_remove("GANTRY_URL").env_remove("GANTRY_TOKEN");
+    command.env("GANTRY_CONFIG", std::env::temp_dir().join(format!("gantry-cli-traffic-{}.json", free_port())));
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().await.unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
