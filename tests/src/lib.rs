@@ -10,6 +10,7 @@ pub mod probes;
 pub mod receiver;
 pub mod recorder;
 pub mod registry;
+pub mod routed;
 pub mod signed;
 
 use std::future::Future;

@@ -42,7 +42,7 @@ async fn put(consul: &FakeConsul, entry: Value) {
 
 fn verdicts(promotion: &Value) -> Vec<String> {
     let steps = promotion["deployments"][0]["trafficSteps"].as_array().cloned().unwrap_or_default();
-    steps.iter().map(|s| format!("{}@{}", s["verdict"].as_str().unwrap(), s["weight"])).collect()
+    gantry_tests::routed::verdicts(&steps)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

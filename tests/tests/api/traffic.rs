@@ -1,115 +1,11 @@
 //! Real traffic through a real HAProxy: two containers on the private dockerd answer with
 //! their version, and Gantry moves requests between them through HAProxy's Runtime API.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use crate::registry::{Registry, free_port};
 use crate::support::{TestApp, docker_host};
 use gantry_tests::haproxy::Haproxy;
-
-/// Each version serves `web <version>` on the port its slot gives it in `PORT`.
-const SERVE: [&str; 3] = ["sh", "-c", "exec httpd -f -p 127.0.0.1:$PORT -h /etc"];
-
-struct Stage {
-    app: TestApp,
-    _registry: Registry,
-    haproxy: Haproxy,
-    web: String,
-    dev: String,
-    container: String,
-}
-
-impl Stage {
-    /// Versions 1.0.0 and 1.1.0 of `web`, and `dev` with one Docker target behind HAProxy
-    /// (balanced by `balance`) with `strategy`; 1.0.0 deployed first.
-    async fn start(balance: &str, strategy: impl Fn(&Haproxy) -> Value) -> Self {
-        Self::start_as(balance, false, strategy).await
-    }
-
-    /// As [`Stage::start`], with a Compose target (project `container`, one service `web`)
-    /// when `compose`.
-    async fn start_as(balance: &str, compose: bool, strategy: impl Fn(&Haproxy) -> Value) -> Self {
-        let app = TestApp::spawn_with_workers().await;
-        let registry = Registry::start(free_port(), &format!("{}/webhooks/registry/distribution", app.url), "unused");
-        let haproxy = Haproxy::start(balance);
-        let web = app
-            .create_component_with(json!({ "name": "web", "imageRepository": format!("{}/demo/web", registry.host()) }))
-            .await;
-        for version in ["1.0.0", "1.1.0"] {
-            let digest = registry.push_with_command("demo/web", version, &format!("web {version}"), &SERVE);
-            app.add_version(&web, version, &digest).await;
-        }
-        let dev = app.create_environment("dev", 10).await;
-        let container = format!("gantry-test-routed-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let traffic = json!({ "router": haproxy.router(), "strategy": strategy(&haproxy) });
-        let target = if compose {
-            let file =
-                format!("services:\n  web:\n    image: {}/demo/web:latest\n    network_mode: host\n", registry.host());
-            json!({ "name": "host-1", "type": "COMPOSE", "compose": { "endpoint": docker_host(), "project": container,
-                "file": file, "services": [{ "name": "web", "componentId": web }], "traffic": traffic } })
-        } else {
-            json!({ "name": "host-1", "type": "DOCKER", "docker": { "endpoint": docker_host(), "containerName": container,
-                "componentId": web, "networkMode": "host", "traffic": traffic } })
-        };
-        let add = "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
-        app.ok(add, json!({ "e": dev, "t": target })).await;
-        let stage = Self { app, _registry: registry, haproxy, web, dev, container };
-        let first = stage.promote("1.0.0").await;
-        let first = stage.app.settled(first["id"].as_str().unwrap()).await;
-        assert_eq!(first["status"], "DEPLOYED", "{first:#}");
-        assert_eq!(stage.haproxy.split(100, None).await, [("web 1.0.0".to_owned(), 100)].into());
-        stage
-    }
-
-    /// Requests the promotion of `version` and returns it without waiting.
-    async fn promote(&self, version: &str) -> Value {
-        let components = json!([{ "componentId": self.web, "version": version }]);
-        let name = format!("web-{version}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
-        let release = self.app.ready_release(&name, components).await;
-        self.app.request_promotion(&release, &self.dev).await
-    }
-
-    /// The deployment's traffic steps so far.
-    async fn steps(&self, promotion: &str) -> Vec<Value> {
-        let q = "query($id: ID!) { promotion(id: $id) { deployments {
-            trafficSteps { weight at verdict detail change { router commands sha256 } } } } }";
-        let got = self.app.ok(q, json!({ "id": promotion })).await;
-        got["promotion"]["deployments"][0]["trafficSteps"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// Waits until the rollout holds `weight` (a step set it and its pause or analysis runs).
-    async fn holding(&self, promotion: &str, weight: u64) {
-        gantry_tests::eventually(Duration::from_secs(90), &format!("the rollout to hold {weight}%"), || async {
-            let steps = self.steps(promotion).await;
-            steps.iter().any(|s| s["verdict"] == "HOLDING" && s["weight"] == weight).then_some(())
-        })
-        .await;
-    }
-
-    async fn evidence(&self, promotion: &str) -> Vec<Value> {
-        let q = "query($id: ID!) { evidence(promotionId: $id) { kind payload } }";
-        self.app.ok(q, json!({ "id": promotion })).await["evidence"].as_array().cloned().unwrap()
-    }
-}
-
-impl Drop for Stage {
-    fn drop(&mut self) {
-        // The stable container, and any new one a failed test left behind.
-        let listed = std::process::Command::new("docker")
-            .args(["-H", &docker_host(), "ps", "-aq", "--filter", &format!("name={}", self.container)])
-            .output();
-        let ids = listed.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default();
-        for id in ids.split_whitespace() {
-            let _ = std::process::Command::new("docker").args(["-H", &docker_host(), "rm", "-f", id]).output();
-        }
-    }
-}
-
-fn verdicts(steps: &[Value]) -> Vec<String> {
-    steps.iter().map(|s| format!("{}@{}", s["verdict"].as_str().unwrap(), s["weight"])).collect()
-}
+use gantry_tests::routed::{Stage, verdicts};
 
 /// The new version's share of `n` requests, in percent; no request may fail.
 fn share(counts: &std::collections::BTreeMap<String, usize>, n: usize) -> f64 {

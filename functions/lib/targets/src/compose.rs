@@ -64,14 +64,8 @@ impl TargetDriver for ComposeDriver {
             let sides = crate::sides::ComposeStack { docker: &docker, project, stack: &stack, labels: &labels, suffix };
             let rolled = crate::routed::roll_out(&sides, &crate::haproxy::Haproxy, traffic, attempt).await?;
             let names: Vec<&str> = stack.services.iter().map(|s| s.name.as_str()).collect();
-            return Ok(match rolled {
-                Ok(summary) => DriverOutcome {
-                    succeeded: true,
-                    applied: Some(applied),
-                    message: format!("{summary}; {project} runs {}", names.join(", ")),
-                },
-                Err(why) => failed(why, Some(applied)),
-            });
+            let runs = format!("{project} runs {}", names.join(", "));
+            return Ok(crate::routed::outcome(rolled, Some(applied), &runs));
         }
         // Which of the stack's containers ran before the deployment's first attempt: a worker
         // that died may have stopped them already, and a failure must still start them again.

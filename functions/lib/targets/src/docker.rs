@@ -162,15 +162,8 @@ impl TargetDriver for DockerDriver {
             };
             let sides = Container::new(&docker, container_name, &next_name, body, health_check.as_ref());
             let rolled = crate::routed::roll_out(&sides, &crate::haproxy::Haproxy, traffic, attempt).await?;
-            let applied = sides.applied();
-            return Ok(match rolled {
-                Ok(summary) => DriverOutcome {
-                    succeeded: true,
-                    applied,
-                    message: format!("{summary}; {container_name} runs {image}"),
-                },
-                Err(why) => DriverOutcome { succeeded: false, applied, message: why },
-            });
+            let runs = format!("{container_name} runs {image}");
+            return Ok(crate::routed::outcome(rolled, sides.applied(), &runs));
         }
         let mut note = String::new();
         if let Some(canary) = canary {

@@ -143,11 +143,6 @@ impl EcsDriver {
             Some((slot, applied)) => (Some(applied), services.service(slot).to_owned()),
             None => (None, String::new()),
         };
-        Ok(match rolled {
-            Ok(summary) => {
-                DriverOutcome { succeeded: true, applied, message: format!("{summary}; {service} runs the release") }
-            }
-            Err(why) => DriverOutcome { succeeded: false, applied, message: why },
-        })
+        Ok(crate::routed::outcome(rolled, applied, &format!("{service} runs the release")))
     }
 }

@@ -207,11 +207,6 @@ impl NomadDriver {
             Some((slot, applied)) => (Some(applied), jobs.id(slot).to_owned()),
             None => (None, String::new()),
         };
-        Ok(match rolled {
-            Ok(summary) => {
-                DriverOutcome { succeeded: true, applied, message: format!("{summary}; job {job} runs the release") }
-            }
-            Err(why) => DriverOutcome { succeeded: false, applied, message: why },
-        })
+        Ok(crate::routed::outcome(rolled, applied, &format!("job {job} runs the release")))
     }
 }

@@ -10,7 +10,8 @@
 //! counts as the first slot's.
 
 use async_trait::async_trait;
-use gantry_domain::deployments::{Attempt, prior_or_remember};
+use gantry_domain::artifacts::Applied;
+use gantry_domain::deployments::{Attempt, DriverOutcome, prior_or_remember};
 use gantry_domain::traffic::{Router, Slot, Traffic};
 use gantry_domain::{DomainError, Result};
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,18 @@ pub(crate) async fn roll_out(
             sides.discard().await;
             Err(err)
         }
+    }
+}
+
+/// The deployment's outcome from [`roll_out`]'s: `runs` says what runs once it succeeded.
+pub(crate) fn outcome(
+    rolled: std::result::Result<String, String>,
+    applied: Option<Applied>,
+    runs: &str,
+) -> DriverOutcome {
+    match rolled {
+        Ok(summary) => DriverOutcome { succeeded: true, applied, message: format!("{summary}; {runs}") },
+        Err(why) => DriverOutcome { succeeded: false, applied, message: why },
     }
 }
 
