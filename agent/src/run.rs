@@ -217,7 +217,7 @@ impl Agent {
             (None, TargetConfig::Docker { .. }) => Arc::new(gantry_targets::docker::DockerDriver { secrets }),
             (None, _) => Arc::new(gantry_targets::compose::ComposeDriver { secrets }),
         };
-        let attempt = Journaled { state: &self.state, key };
+        let attempt = Journaled { state: &self.state, key, agent: self, path };
         let mut lines = vec![format!("applying {hash}")];
         let deploy = driver.deploy(&target, &payload.release, &attempt);
         tokio::pin!(deploy);
@@ -249,10 +249,22 @@ impl Agent {
     }
 }
 
-/// The driver's memory across attempts, in the agent's journal.
+/// The driver's memory across attempts, in the agent's journal; a rollout behind a router
+/// records its traffic steps through the API, and reads what an operator asked there.
 struct Journaled<'a> {
     state: &'a StateDir,
     key: &'a str,
+    agent: &'a Agent,
+    /// The job's path under the API (`/agent/v1/jobs/<promotion>/<target>`).
+    path: &'a str,
+}
+
+impl Journaled<'_> {
+    async fn traffic_call(&self, body: Value) -> gantry_domain::Result<gantry_domain::traffic::Control> {
+        let answer = self.agent.post(&format!("{}/traffic", self.path), &body).await;
+        let answer = answer.map_err(|e| gantry_domain::DomainError::internal(format!("the API: {e:?}")))?;
+        serde_json::from_value(answer["control"].clone()).map_err(gantry_domain::DomainError::internal)
+    }
 }
 
 #[async_trait]
@@ -267,15 +279,14 @@ impl Attempt for Journaled<'_> {
         Ok(prior.to_owned())
     }
 
-    /// Targets steered through a router are refused for agents when they are added.
     async fn traffic(
         &self,
-        _step: &gantry_domain::traffic::TrafficStep,
+        step: &gantry_domain::traffic::TrafficStep,
     ) -> gantry_domain::Result<gantry_domain::traffic::Control> {
-        Err(gantry_domain::DomainError::validation("an agent does not steer a router's traffic"))
+        self.traffic_call(json!({ "step": step })).await
     }
 
     async fn control(&self) -> gantry_domain::Result<gantry_domain::traffic::Control> {
-        Err(gantry_domain::DomainError::validation("an agent does not steer a router's traffic"))
+        self.traffic_call(json!({})).await
     }
 }

@@ -444,3 +444,58 @@ async fn a_compose_stack_is_applied_through_an_agent() {
         hosts[1].log()
     );
 }
+
+/// A canary behind HAProxy on an agent's host: the agent steers the router through its
+/// Runtime API, records each step through the API, and puts every request back on the stable
+/// version when the promotion is aborted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_behind_haproxy_is_steered_through_an_agent() {
+    let app = TestApp::spawn_with_workers().await;
+    let hosts = enrolled_hosts(&app).await;
+    let haproxy = gantry_tests::haproxy::Haproxy::start("roundrobin");
+    let registry = Registry::start(free_port(), &format!("{}/webhooks/registry/distribution", app.url), "unused");
+    let image = format!("{}/demo/web", registry.host());
+    let web = app.create_component_with(json!({ "name": "web", "imageRepository": image })).await;
+    let serve = ["sh", "-c", "exec httpd -f -p 127.0.0.1:$PORT -h /etc"];
+    for version in ["1.0.0", "1.1.0"] {
+        let digest = registry.push_with_command("demo/web", version, &format!("web {version}"), &serve);
+        app.add_version(&web, version, &digest).await;
+    }
+    let env = app.create_environment("edge", 10).await;
+    let strategy = json!({ "canary": { "steps": [{ "setWeight": 50, "pauseSeconds": 3600 }] } });
+    let target = json!({ "name": "routed", "type": "DOCKER", "docker": { "agentId": hosts[0].id(), "containerName": "web",
+        "componentId": web, "networkMode": "host", "traffic": { "router": haproxy.router(), "strategy": strategy } } });
+    let add =
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
+    app.ok(add, json!({ "e": env, "t": target })).await;
+    let first = app.ready_release("web-1.0.0", json!([{ "componentId": web, "version": "1.0.0" }])).await;
+    let deployed = app.promote(&first, &env).await;
+    assert_eq!(deployed["status"], "DEPLOYED", "{deployed:#}\n{}", hosts[0].log());
+    assert_eq!(haproxy.split(100, None).await, [("web 1.0.0".to_owned(), 100)].into());
+
+    let second = app.ready_release("web-1.1.0", json!([{ "componentId": web, "version": "1.1.0" }])).await;
+    let id = app.request_promotion(&second, &env).await["id"].as_str().unwrap().to_owned();
+    let steps = "query($id: ID!) { promotion(id: $id) { deployments { trafficSteps { weight verdict } } } }";
+    let read = async || app.ok(steps, json!({ "id": id })).await["promotion"]["deployments"][0]["trafficSteps"].clone();
+    eventually(Duration::from_secs(90), "the agent's canary to hold 50%", || async {
+        read().await.as_array().is_some_and(|s| s.iter().any(|s| s["verdict"] == "HOLDING")).then_some(())
+    })
+    .await;
+    let split = haproxy.split(400, None).await;
+    let new = *split.get("web 1.1.0").unwrap_or(&0) as f64 / 4.0;
+    assert!((new - 50.0).abs() <= 10.0, "half the requests reach the new version: {split:?}");
+    app.ok("mutation($id: ID!) { abortPromotion(id: $id) { id } }", json!({ "id": id })).await;
+    let aborted = app.settled(&id).await;
+    assert_eq!(aborted["status"], "FAILED", "{aborted:#}\n{}", hosts[0].log());
+    let verdicts: Vec<String> = read()
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}@{}", s["verdict"].as_str().unwrap(), s["weight"]))
+        .collect();
+    assert_eq!(verdicts, ["HOLDING@50", "ABORTED@50", "ROLLED_BACK@0"]);
+    assert_eq!(haproxy.split(200, None).await, [("web 1.0.0".to_owned(), 200)].into());
+    let names = hosts[0].engine.docker(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(names.trim(), "web", "the new container is removed: {names}");
+}

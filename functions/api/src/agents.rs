@@ -8,6 +8,9 @@
 //!   soon as one is there).
 //! - `POST /agent/v1/jobs/{promotionId}/{targetId}/progress` `{ "message": … }`.
 //! - `POST /agent/v1/jobs/{promotionId}/{targetId}/result` `{ succeeded, message, appliedSha256 }`.
+//! - `POST /agent/v1/jobs/{promotionId}/{targetId}/traffic` `{ "step": … }` records a move of a
+//!   rollout behind a router (`{}` records nothing); the answer is what an operator asked
+//!   of it: `{ "control": "continue" | "abort" | "promote_full" }`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +42,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/agent/v1/jobs/claim", post(claim))
         .route("/agent/v1/jobs/{promotion}/{target}/progress", post(progress))
         .route("/agent/v1/jobs/{promotion}/{target}/result", post(result))
+        .route("/agent/v1/jobs/{promotion}/{target}/traffic", post(traffic))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -155,6 +159,22 @@ async fn progress(
 ) -> Result<StatusCode, HttpError> {
     state.agent_jobs.progress(&signed.ticket, job_key(&job)?, &signed.input.message).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Traffic {
+    #[serde(default)]
+    step: Option<gantry_domain::traffic::TrafficStep>,
+}
+
+async fn traffic(
+    State(state): State<Arc<AppState>>,
+    Path(job): Path<(String, String)>,
+    signed: Signed<Traffic>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    let control = state.agent_jobs.traffic(&signed.ticket, job_key(&job)?, signed.input.step.as_ref()).await?;
+    Ok(Json(json!({ "control": control })))
 }
 
 async fn result(

@@ -182,21 +182,19 @@ impl TargetConfig {
         }
     }
 
-    /// A router's target runs on the host network, is reached by the control plane (not an
-    /// agent), and takes no side canary: its strategy is the canary.
+    /// A router fits its kind of target (HAProxy for Docker and Compose, an ALB for ECS,
+    /// Consul for Nomad), and a routed target takes no side canary: its strategy is the
+    /// canary.
     fn check_traffic(&self) -> Result<()> {
         use crate::traffic::RouterConfig::{Alb, Consul, Haproxy};
         let Some(traffic) = self.traffic() else { return Ok(()) };
         traffic.check()?;
         let why = match (self, &traffic.router) {
-            (Self::Docker { canary, agent_id, network_mode, .. }, Haproxy { .. })
-                if canary.is_some() || agent_id.is_some() || network_mode != "host" =>
+            (Self::Docker { canary, network_mode, .. }, Haproxy { .. })
+                if canary.is_some() || network_mode != "host" =>
             {
-                "a Docker target steered through a router runs on the host network, is reached by the control \
-                 plane (not an agent), and takes no side canary: its strategy is the canary"
-            }
-            (Self::Compose { agent_id: Some(_), .. }, _) => {
-                "a Compose target steered through a router is reached by the control plane, not an agent"
+                "a Docker target steered through a router runs on the host network and takes no side canary: its \
+                 strategy is the canary"
             }
             (Self::Docker { .. } | Self::Compose { .. }, Haproxy { .. }) => return Ok(()),
             (Self::Docker { .. } | Self::Compose { .. }, _) => "Docker and Compose targets route through HAProxy",

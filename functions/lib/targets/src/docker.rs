@@ -439,10 +439,12 @@ impl<'a> Container<'a> {
         Self { docker, name, next, body, health_check, started: Mutex::new(None) }
     }
 
-    /// What was applied: the body the new container started with.
+    /// What was applied: the container the release renders (what a pull agent's signed job
+    /// carries), once one started; the slot it started in, and the slot's environment, are
+    /// the target's and show in the traffic steps.
     pub(crate) fn applied(&self) -> Option<Applied> {
-        let started = self.started.lock().ok()?.clone()?;
-        Some(Applied::json(ArtifactKind::DockerContainer, &started))
+        self.started.lock().ok()?.as_ref()?;
+        Some(Applied::json(ArtifactKind::DockerContainer, &self.body))
     }
 }
 

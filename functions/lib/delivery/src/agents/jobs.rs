@@ -215,6 +215,26 @@ fn hand_over_until(deadline: DateTime<Utc>) -> DateTime<Utc> {
     deadline + Duration::seconds(60)
 }
 
+/// A traffic step as an agent reported it, within bounds: a weight of at most 100, a detail
+/// of 500 characters, at most 8 router commands of 300; the change's sha256 is Gantry's own.
+fn bounded(step: &crate::traffic::TrafficStep) -> Result<crate::traffic::TrafficStep> {
+    if step.weight > 100 {
+        return Err(DomainError::validation("a traffic step's weight is at most 100"));
+    }
+    let text = |s: &str, max: usize| -> String { s.chars().filter(|c| !c.is_control()).take(max).collect() };
+    let change = match &step.change {
+        Some(c) if c.commands.len() > 8 => {
+            return Err(DomainError::validation("a router change has at most 8 commands"));
+        }
+        Some(c) => Some(crate::traffic::RouterChange::new(
+            &text(&c.router, 20),
+            c.commands.iter().map(|command| text(command, 300)).collect(),
+        )),
+        None => None,
+    };
+    Ok(crate::traffic::TrafficStep { detail: text(&step.detail, 500), change, ..step.clone() })
+}
+
 /// Lease owners of deployments handed to agents.
 pub fn lease_owner(agent: AgentId) -> String {
     format!("agent:{agent}")
@@ -378,6 +398,32 @@ impl AgentJobs {
         line: &str,
     ) -> Result<()> {
         self.repo.add_progress(ticket, (promotion, target), &progress_line(line)).await
+    }
+
+    /// A claimed job's rollout behind a router: records `step` (when given) on its
+    /// deployment, as the agent that holds its lease, and returns what an operator asked of
+    /// the rollout. The agent's words are bounded and its change's sha256 recomputed.
+    #[instrument(skip_all, fields(agent_id = %ticket.agent, promotion_id = %promotion), err(level = "info"))]
+    pub async fn traffic(
+        &self,
+        ticket: &Ticket,
+        (promotion, target): (PromotionId, TargetId),
+        step: Option<&crate::traffic::TrafficStep>,
+    ) -> Result<crate::traffic::Control> {
+        let Some(job) = self.repo.get_job(ticket.agent, promotion, target).await? else {
+            let missing = DomainError::not_found("job of this agent", format!("{promotion}/{target}"));
+            return self.refuse(ticket, missing).await;
+        };
+        if job.state != AgentJobState::Claimed {
+            let err = DomainError::Conflict("the job is not in progress: only a claimed job moves traffic".into());
+            return self.refuse(ticket, err).await;
+        }
+        self.repo.admit(ticket).await?;
+        let owner = lease_owner(ticket.agent);
+        match step {
+            Some(step) => self.deployments.record_traffic(&job.deploy_job(), &owner, &bounded(step)?).await,
+            None => self.deployments.control(&job.deploy_job()).await,
+        }
     }
 
     /// The agent's result: ends the job and its deployment, and moves the promotion on
