@@ -112,3 +112,15 @@ impl Drop for Stage {
 pub fn verdicts(steps: &[Value]) -> Vec<String> {
     steps.iter().map(|s| format!("{}@{}", s["verdict"].as_str().unwrap(), s["weight"])).collect()
 }
+
+/// Promotes `version` of `component` to `environment` (a release named `web-<version>`) and
+/// waits until it settles: the promotion, and its first deployment's traffic steps.
+pub async fn promote_settled(app: &TestApp, component: &str, environment: &str, version: &str) -> (Value, Vec<Value>) {
+    let components = json!([{ "componentId": component, "version": version }]);
+    let release = app.ready_release(&format!("web-{version}"), components).await;
+    let settled = app.promote(&release, environment).await;
+    let q = "query($id: ID!) { promotion(id: $id) { deployments { trafficSteps { weight verdict change { commands } } } } }";
+    let read = app.ok(q, json!({ "id": settled["id"] })).await;
+    let steps = read["promotion"]["deployments"][0]["trafficSteps"].as_array().cloned().unwrap_or_default();
+    (settled, steps)
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_ecs::types::ContainerDefinition;
 use gantry_elbv2_fake::{FakeElb, Fault};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{TestApp, digest, ecs_client};
 
@@ -33,11 +33,6 @@ async fn desired(cluster: &str, service: &str) -> (i32, String) {
     let described = ecs_client().describe_services().cluster(cluster).services(service).send().await.unwrap();
     let s = &described.services()[0];
     (s.desired_count(), s.task_definition().unwrap_or_default().to_owned())
-}
-
-fn verdicts(promotion: &Value) -> Vec<String> {
-    let steps = promotion["deployments"][0]["trafficSteps"].as_array().cloned().unwrap_or_default();
-    gantry_tests::routed::verdicts(&steps)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,21 +73,16 @@ async fn an_ecs_canary_moves_alb_weights_between_two_services() {
     let add =
         "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
     app.ok(add, json!({ "e": dev, "t": target })).await;
-    let steps = "query($id: ID!) { promotion(id: $id) { deployments { message trafficSteps { weight verdict change { commands } } } } }";
-    let promote = async |version: &str| {
-        let release = app
-            .ready_release(&format!("web-{version}"), json!([{ "componentId": component, "version": version }]))
-            .await;
-        let settled = app.promote(&release, &dev).await;
-        let read = app.ok(steps, json!({ "id": settled["id"] })).await;
-        (settled, read["promotion"].clone())
-    };
+    let promote = async |version: &str| gantry_tests::routed::promote_settled(&app, &component, &dev, version).await;
 
     // Green takes over in steps; blue is scaled to zero once green has every request.
     let (settled, read) = promote("1.0.0").await;
     assert_eq!(settled["status"], "DEPLOYED", "{settled:#}");
-    assert_eq!(verdicts(&read), ["HOLDING@20", "PASSED@20", "HOLDING@60", "PASSED@60", "COMPLETED@100"]);
-    let change = &read["deployments"][0]["trafficSteps"][0]["change"]["commands"][0];
+    assert_eq!(
+        gantry_tests::routed::verdicts(&read),
+        ["HOLDING@20", "PASSED@20", "HOLDING@60", "PASSED@60", "COMPLETED@100"]
+    );
+    let change = &read[0]["change"]["commands"][0];
     assert_eq!(change.as_str().unwrap(), format!("ModifyListener {listener} forward {green}=20 {blue}=80"));
     assert_eq!(elb.weights(&listener), [(green.clone(), 100), (blue.clone(), 0)]);
     let (green_count, green_td) = desired(&cluster, "web-green").await;

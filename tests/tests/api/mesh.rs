@@ -40,11 +40,6 @@ async fn put(consul: &FakeConsul, entry: Value) {
     assert_eq!(res.json(&entry).send().await.unwrap().status(), 200);
 }
 
-fn verdicts(promotion: &Value) -> Vec<String> {
-    let steps = promotion["deployments"][0]["trafficSteps"].as_array().cloned().unwrap_or_default();
-    gantry_tests::routed::verdicts(&steps)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nomad_canary_moves_consul_splits_between_two_jobs() {
     let app = TestApp::spawn_with_workers().await;
@@ -72,20 +67,16 @@ async fn a_nomad_canary_moves_consul_splits_between_two_jobs() {
     let add =
         "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
     app.ok(add, json!({ "e": dev, "t": target })).await;
-    let steps = "query($id: ID!) { promotion(id: $id) { deployments { trafficSteps { weight verdict change { commands } } } } }";
-    let promote = async |version: &str| {
-        let release =
-            app.ready_release(&format!("web-{version}"), json!([{ "componentId": web, "version": version }])).await;
-        let settled = app.promote(&release, &dev).await;
-        let read = app.ok(steps, json!({ "id": settled["id"] })).await;
-        (settled, read["promotion"].clone())
-    };
+    let promote = async |version: &str| gantry_tests::routed::promote_settled(&app, &web, &dev, version).await;
 
     // Green takes over in steps; blue is stopped once green has every request.
     let (settled, read) = promote("1.0.0").await;
     assert_eq!(settled["status"], "DEPLOYED", "{settled:#}");
-    assert_eq!(verdicts(&read), ["HOLDING@20", "PASSED@20", "HOLDING@60", "PASSED@60", "COMPLETED@100"]);
-    let commands = &read["deployments"][0]["trafficSteps"][0]["change"]["commands"];
+    assert_eq!(
+        gantry_tests::routed::verdicts(&read),
+        ["HOLDING@20", "PASSED@20", "HOLDING@60", "PASSED@60", "COMPLETED@100"]
+    );
+    let commands = &read[0]["change"]["commands"];
     assert_eq!(commands[1], "PUT /v1/config service-splitter/web green=20 blue=80");
     assert_eq!(consul.splits("web"), [("green".to_owned(), 100.0), ("blue".to_owned(), 0.0)]);
     let resolver = consul.entry("service-resolver", "web").unwrap();
