@@ -22,7 +22,7 @@ pub struct Haproxy {
 impl Haproxy {
     /// Starts HAProxy with backend `web` (balanced by `balance`) over servers `blue` and
     /// `green`, health-checked every 300 ms, and `use-server` rules reading the A/B map for
-    /// header `X-Canary`.
+    /// header `X-Canary` and cookie `canary`.
     pub fn start(balance: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("gantry-haproxy-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -37,6 +37,8 @@ impl Haproxy {
              backend web\n  balance {balance}\n\
              \x20 use-server blue if {{ req.hdr(X-Canary),map({map}) -m str blue }}\n\
              \x20 use-server green if {{ req.hdr(X-Canary),map({map}) -m str green }}\n\
+             \x20 use-server blue if {{ req.cook(canary),map({map}) -m str blue }}\n\
+             \x20 use-server green if {{ req.cook(canary),map({map}) -m str green }}\n\
              \x20 server blue 127.0.0.1:{blue} weight 100 check inter 300 rise 1 fall 1\n\
              \x20 server green 127.0.0.1:{green} weight 0 check inter 300 rise 1 fall 1\n",
             admin = dir.join("admin.sock").display(),
@@ -65,6 +67,16 @@ impl Haproxy {
     /// The Runtime API's address, as a target names it.
     pub fn admin(&self) -> String {
         format!("unix://{}", self.dir.join("admin.sock").display())
+    }
+
+    /// Sends one command to the Runtime API; its answer.
+    pub fn command(&self, command: &str) -> String {
+        use std::io::{Read, Write};
+        let mut socket = std::os::unix::net::UnixStream::connect(self.dir.join("admin.sock")).unwrap();
+        socket.write_all(format!("{command}\n").as_bytes()).unwrap();
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).unwrap();
+        answer
     }
 
     pub fn ab_map(&self) -> String {

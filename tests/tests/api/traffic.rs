@@ -127,6 +127,28 @@ async fn an_ab_test_routes_matching_requests_until_it_is_aborted() {
     assert_eq!(again["errors"][0]["extensions"]["code"], "CONFLICT", "{again:#}");
 }
 
+/// An A/B test by cookie: requests carrying `canary=beta` reach the new version until
+/// `promoteFull` ends the test, its map entry is removed, and every request goes to the new
+/// version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ab_test_by_cookie_ends_when_promoted_in_full() {
+    let strategy = json!({ "abTest": { "cookie": { "name": "canary", "value": "beta" }, "maxSeconds": 3600 } });
+    let stage = Stage::start("roundrobin", |_| strategy.clone()).await;
+    let promotion = stage.promote("1.1.0").await;
+    let id = promotion["id"].as_str().unwrap();
+    stage.holding(id, 0).await;
+    let beta = stage.haproxy.split(200, Some(("Cookie", "theme=dark; canary=beta"))).await;
+    assert_eq!(beta, [("web 1.1.0".to_owned(), 200)].into());
+    let other = stage.haproxy.split(200, Some(("Cookie", "canary=stable"))).await;
+    assert_eq!(other, [("web 1.0.0".to_owned(), 200)].into());
+    stage.app.ok("mutation($id: ID!) { promoteFull(id: $id) { id } }", json!({ "id": id })).await;
+    assert_eq!(stage.app.settled(id).await["status"], "DEPLOYED");
+    assert_eq!(verdicts(&stage.steps(id).await), ["HOLDING@0", "PASSED@0", "COMPLETED@100"]);
+    let entries = stage.haproxy.command(&format!("show map {}", stage.haproxy.ab_map()));
+    assert_eq!(entries.trim(), "", "the A/B entry is removed");
+    assert_eq!(stage.haproxy.split(200, None).await, [("web 1.1.0".to_owned(), 200)].into());
+}
+
 /// A router that refuses a change (a static balancing algorithm takes no 25%) fails the
 /// promotion, and every request stays on the stable version.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
