@@ -143,7 +143,7 @@ up() {
     echo "API_URL=$api"
     echo "WEBHOOKS_URL=$webhooks"
     echo "TOKEN=$token"
-    for name in EventsQueueUrl EventsDeadLetterQueueUrl DeployJobsQueueUrl NotificationsQueueUrl TableName \
+    for name in EventsQueueUrl EventsDeadLetterQueueUrl DeployJobsQueueUrl NotificationsQueueUrl TableName AlarmTopic \
       ApiFunctionName WebhooksFunctionName IngestFunctionName DeployerFunctionName NotifierFunctionName; do
       echo "$name=$(output "$name")"
     done

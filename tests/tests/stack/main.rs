@@ -6,6 +6,7 @@
 mod support;
 
 mod agents;
+mod alarms;
 mod deploy;
 mod graphql;
 mod init;
