@@ -6,7 +6,8 @@
 //! Containers on the host network share its ports, so the old container is stopped (not
 //! removed) before the new one starts, and started again if the new one fails.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -195,9 +196,7 @@ impl TargetDriver for DockerDriver {
             return Err(DomainError::internal("the Docker driver got another kind of target"));
         };
         let applied = Applied::json(ArtifactKind::DockerContainer, &body);
-        let budget = health_check.as_ref().map_or(Duration::from_secs(3), |h| {
-            Duration::from_secs(u64::from(h.interval_seconds.max(h.timeout_seconds)) * u64::from(h.retries + 2))
-        });
+        let budget = health_budget(health_check.as_ref());
         // Once the old container is stopped, every failure must bring it back.
         let attempt = async {
             create_and_start(&docker, &next_name, body).await?;
@@ -376,6 +375,14 @@ pub(crate) async fn start_again(docker: &Docker, name: &str) -> Result<()> {
     }
 }
 
+/// How long a new container may take to turn healthy: its checks' retries (and two more)
+/// at the longer of interval and timeout, or 3 s without a health check.
+fn health_budget(health_check: Option<&HealthCheck>) -> Duration {
+    health_check.map_or(Duration::from_secs(3), |h| {
+        Duration::from_secs(u64::from(h.interval_seconds.max(h.timeout_seconds)) * u64::from(h.retries + 2))
+    })
+}
+
 /// Healthy when the health check says so (or, without one, when it still runs after a
 /// moment); unhealthy when the check fails or the container exits.
 pub(crate) async fn wait_healthy(docker: &Docker, name: &str, checked: bool, budget: Duration) -> Result<bool> {
@@ -424,8 +431,8 @@ pub(crate) struct Container<'a> {
     next: &'a str,
     body: ContainerCreateBody,
     health_check: Option<&'a HealthCheck>,
-    /// The body the new container was started with (its slot's environment and label).
-    started: Mutex<Option<ContainerCreateBody>>,
+    /// Whether the new container was started.
+    started: AtomicBool,
 }
 
 impl<'a> Container<'a> {
@@ -436,15 +443,14 @@ impl<'a> Container<'a> {
         body: ContainerCreateBody,
         health_check: Option<&'a HealthCheck>,
     ) -> Self {
-        Self { docker, name, next, body, health_check, started: Mutex::new(None) }
+        Self { docker, name, next, body, health_check, started: AtomicBool::new(false) }
     }
 
     /// What was applied: the container the release renders (what a pull agent's signed job
     /// carries), once one started; the slot it started in, and the slot's environment, are
     /// the target's and show in the traffic steps.
     pub(crate) fn applied(&self) -> Option<Applied> {
-        self.started.lock().ok()?.as_ref()?;
-        Some(Applied::json(ArtifactKind::DockerContainer, &self.body))
+        self.started.load(Ordering::Relaxed).then(|| Applied::json(ArtifactKind::DockerContainer, &self.body))
     }
 }
 
@@ -458,12 +464,8 @@ impl Sides for Container<'_> {
         let mut body = self.body.clone();
         body.env.get_or_insert_with(Vec::new).extend(slot_env(slot));
         body.labels.get_or_insert_with(Default::default).insert("gantry.slot".into(), slot.server.clone());
-        if let Ok(mut started) = self.started.lock() {
-            *started = Some(body.clone());
-        }
-        let budget = self.health_check.map_or(Duration::from_secs(3), |h| {
-            Duration::from_secs(u64::from(h.interval_seconds.max(h.timeout_seconds)) * u64::from(h.retries + 2))
-        });
+        self.started.store(true, Ordering::Relaxed);
+        let budget = health_budget(self.health_check);
         let up = async {
             create_and_start(self.docker, self.next, body).await?;
             wait_healthy(self.docker, self.next, self.health_check.is_some(), budget).await
