@@ -7,7 +7,15 @@ use crate::error::{CliError, Exit, Result};
 use crate::ops::*;
 use crate::output::{Out, short_digest, table, word};
 use crate::resolve::{component_id, environment_id, release_id};
-use crate::{AgentCommand, Command, EvidenceCommand, ReleaseCommand, config, progress};
+use crate::{AgentCommand, Command, DlqCommand, EvidenceCommand, ReleaseCommand, config, progress};
+
+async fn approve_promotion(c: &Client, out: &Out, id: String, comment: Option<String>) -> Result<()> {
+    let (data, raw) = c.answer::<Approve>(approve::Variables { id, comment }).await?;
+    out.print(&raw["approvePromotion"], &data.approve_promotion, |p| {
+        vec![format!("{}: {} ({} of {} approvals)", p.id, word(&p.status), p.approvals.len(), p.required_approvals)]
+    });
+    Ok(())
+}
 
 pub async fn dispatch(command: Command, c: &Client, out: &Out, login: (String, Option<String>)) -> Result<()> {
     match command {
@@ -28,19 +36,7 @@ pub async fn dispatch(command: Command, c: &Client, out: &Out, login: (String, O
             let p = c.run::<Promote>(vars).await?.request_promotion;
             finish(c, out, &p.id, word(&p.status), (wait, timeout)).await
         }
-        Command::Approve { promotion, comment } => {
-            let (data, raw) = c.answer::<Approve>(approve::Variables { id: promotion, comment }).await?;
-            out.print(&raw["approvePromotion"], &data.approve_promotion, |p| {
-                vec![format!(
-                    "{}: {} ({} of {} approvals)",
-                    p.id,
-                    word(&p.status),
-                    p.approvals.len(),
-                    p.required_approvals
-                )]
-            });
-            Ok(())
-        }
+        Command::Approve { promotion, comment } => approve_promotion(c, out, promotion, comment).await,
         Command::Abort { promotion } => {
             let (data, raw) = c.answer::<Abort>(abort::Variables { id: promotion }).await?;
             let p = &data.abort_promotion;
@@ -71,6 +67,9 @@ pub async fn dispatch(command: Command, c: &Client, out: &Out, login: (String, O
             finish(c, out, &p.id, word(&p.status), (wait, timeout)).await
         }
         Command::Status { environment } => status(c, out, environment.as_deref()).await,
+        Command::Insights { environment, from, to } => crate::insights::show(c, out, &environment, from, to).await,
+        Command::Dlq(DlqCommand::List) => crate::dlq::list(c, out).await,
+        Command::Dlq(DlqCommand::Redrive { queue }) => crate::dlq::redrive(c, out, queue).await,
         Command::Evidence(EvidenceCommand::Verify { environment: Some(environment), bundle: None, .. }) => {
             verify(c, out, &environment).await
         }

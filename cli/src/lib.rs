@@ -10,8 +10,10 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod client;
 mod commands;
 mod config;
+mod dlq;
 pub mod error;
 mod evidence;
+mod insights;
 mod ops;
 mod output;
 mod progress;
@@ -118,6 +120,21 @@ enum Command {
     /// Verifies an environment's evidence chain, or exports and checks evidence bundles.
     #[command(subcommand)]
     Evidence(EvidenceCommand),
+    /// An environment's four DORA figures (deployment frequency, lead time for changes,
+    /// change failure rate, time to restore) over UTC days, in all and per component.
+    Insights {
+        /// The environment, by name or id.
+        environment: String,
+        /// The first day (YYYY-MM-DD); 30 days up to `--to` unless given.
+        #[arg(long, value_parser = insights::date)]
+        from: Option<chrono::NaiveDate>,
+        /// The last day (YYYY-MM-DD); today unless given. At most 366 days in all.
+        #[arg(long, value_parser = insights::date)]
+        to: Option<chrono::NaiveDate>,
+    },
+    /// Gantry's dead-letter queues (admins): what waits there, and putting it back.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// Lists the pull agents: online or not, last seen, version and host.
     Agents,
     /// Manages one pull agent.
@@ -161,6 +178,16 @@ enum ReleaseCommand {
         #[arg(long)]
         env: String,
     },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Each queue's dead-letter queue: messages waiting, in flight, and the receives before
+    /// a message lands there.
+    List,
+    /// Puts a dead-letter queue's messages back on its queue (`events`, `deploy-jobs` or
+    /// `notifications`), once what made them fail is fixed.
+    Redrive { queue: String },
 }
 
 #[derive(Subcommand)]

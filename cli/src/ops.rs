@@ -6,6 +6,7 @@
 use graphql_client::GraphQLQuery;
 
 pub type DateTime = String;
+pub type Date = String;
 #[allow(clippy::upper_case_acronyms)]
 pub type JSON = serde_json::Value;
 
@@ -42,3 +43,6 @@ operation!(Agents);
 operation!(RevokeAgent);
 operation!(EvaluatePolicy);
 operation!(EvidenceBundle);
+operation!(Insights);
+operation!(DeadLetterQueues);
+operation!(RedriveDeadLetters);

@@ -341,3 +341,85 @@ async fn release_verify_shows_each_gate_and_fails_when_the_policy_refuses() {
     let why = verdict["components"][0]["refusals"][0].as_str().unwrap();
     assert!(why.contains("no registry integration serves"), "fails closed: {why}");
 }
+
+/// `gantry insights` prints the four figures of a window and each component's row; bad
+/// dates are usage errors.
+#[tokio::test(flavor = "multi_thread")]
+async fn insights_print_the_four_figures() {
+    let app = TestApp::spawn().await;
+    let env = [("GANTRY_URL", app.url.as_str()), ("GANTRY_TOKEN", app.token.as_str())];
+    let web = app.create_component("web").await;
+    let dev = app.create_environment("dev", 10).await;
+    let committed = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
+    for (i, v) in ["1.0.0", "1.1.0"].into_iter().enumerate() {
+        app.add_version(&web, v, &digest(v)).await;
+        let source = if i == 0 { json!({ "committedAt": committed }) } else { json!({}) };
+        let input = json!({ "name": format!("web-{v}"), "components": [{ "componentId": web, "version": v }], "sourceRef": source });
+        let release = app.ready_release_with(input).await;
+        assert_eq!(app.request_promotion(&release, &dev).await["status"], "DEPLOYED");
+    }
+    let today = chrono::Utc::now().date_naive();
+    let from = (today - chrono::Duration::days(1)).to_string();
+    let run = gantry(&env, &["insights", "dev", "--from", &from]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0], format!("dev, {from} to {today} (2 days)"));
+    assert_eq!(lines[2], "Deployment frequency   1.00 per day (2 deployed, 2 deployments)");
+    assert!(lines[3].starts_with("Lead time for changes  2h 0m (mean of 1; 1 unknown)"), "{}", run.stdout);
+    assert_eq!(lines[4], "Change failure rate    0.0% (0 failed, 0 rolled back)");
+    assert_eq!(lines[5], "Time to restore        nothing to restore");
+    assert_eq!(
+        lines[7].split_whitespace().collect::<Vec<_>>(),
+        ["COMPONENT", "DEPLOYED", "FAILED", "ROLLED", "BACK", "LEAD", "TIME"]
+    );
+    assert!(lines[8].starts_with("web        2         0       0            2h 0m"), "{}", run.stdout);
+
+    let json = gantry(&env, &["insights", &dev, "--json"]).await;
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    assert_eq!((json.json()["days"].as_i64(), json.json()["figures"]["succeeded"].as_i64()), (Some(30), Some(2)));
+
+    let bad = gantry(&env, &["insights", "dev", "--to", "2026-13-01"]).await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    let long = gantry(&env, &["insights", "dev", "--from", "2020-01-01", "--to", "2026-01-01"]).await;
+    assert_eq!(long.code, 5, "a window over 366 days is bad input: {}", long.stderr);
+    let unknown = gantry(&env, &["insights", "nowhere"]).await;
+    assert_eq!(unknown.code, 3, "{}", unknown.stderr);
+}
+
+/// `gantry dlq list` shows what waits in each dead-letter queue; `gantry dlq redrive` puts it
+/// back (moved by Gantry on the emulator, which has no move task); a viewer is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_are_listed_and_redriven() {
+    let app = TestApp::spawn().await;
+    let env = [("GANTRY_URL", app.url.as_str()), ("GANTRY_TOKEN", app.token.as_str())];
+    let name = format!("{}-gantry-deploy-jobs-dlq", app.table);
+    let dlq = app.sqs.get_queue_url().queue_name(&name).send().await.unwrap().queue_url.unwrap();
+    for i in 0..2 {
+        app.sqs.send_message().queue_url(&dlq).message_body(format!("{{\"job\":{i}}}")).send().await.unwrap();
+    }
+    let listed = gantry(&env, &["dlq", "list"]).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let row: Vec<&str> =
+        listed.stdout.lines().find(|l| l.starts_with("deploy-jobs")).unwrap().split_whitespace().collect();
+    assert_eq!(row, ["deploy-jobs", name.as_str(), "2", "0", "3"], "{}", listed.stdout);
+
+    let viewer = token("viv", &[Role::Viewer]);
+    let refused = gantry(
+        &[("GANTRY_URL", app.url.as_str()), ("GANTRY_TOKEN", viewer.as_str())],
+        &["dlq", "redrive", "deploy-jobs"],
+    )
+    .await;
+    assert_eq!(refused.code, 6, "{}", refused.stderr);
+    let unknown = gantry(&env, &["dlq", "redrive", "nowhere"]).await;
+    assert_eq!(unknown.code, 3, "{}", unknown.stderr);
+
+    let redriven = gantry(&env, &["dlq", "redrive", "deploy-jobs"]).await;
+    assert_eq!(redriven.code, 0, "{}", redriven.stderr);
+    assert_eq!(
+        redriven.stdout.trim(),
+        "deploy-jobs: 2 messages moved back by Gantry (the queue service has no move task)"
+    );
+    let after = gantry(&env, &["dlq", "list", "--json"]).await.json();
+    let jobs = after.as_array().unwrap().iter().find(|q| q["queue"] == "deploy-jobs").unwrap().clone();
+    assert_eq!((jobs["visible"].as_i64(), jobs["inFlight"].as_i64()), (Some(0), Some(0)));
+}

@@ -37,6 +37,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         chat: state.chat.clone(),
         subscriptions: state.subscriptions.clone(),
         agents: state.agents.clone(),
+        insights: state.insights.clone(),
+        dead_letters: state.dead_letters.clone(),
     });
     let rest = Router::new()
         .route("/api/v1/releases", post(rest::create_release))

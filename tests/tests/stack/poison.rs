@@ -1,6 +1,11 @@
 //! A batch with one poison message in it: the ingest function reports that message alone
 //! (partial batch failure), so the others are handled once and never redelivered, and the
 //! poison message lands in the dead-letter queue after the queue's maxReceiveCount.
+//!
+//! Beside it, an event whose registry is down is dead-lettered the same way, shows in
+//! `deadLetterQueues`, and once the registry is up, `redriveDeadLetters` puts it back and
+//! the ingest function handles it exactly once. (One test, so that the redrive cannot take
+//! the poison message back while the other looks for it.)
 
 use std::time::Duration;
 
@@ -30,6 +35,7 @@ async fn a_poison_message_fails_alone_and_is_dead_lettered() {
     let ids = send_around(&stack, queue, integration, &poison).await;
     let poison_id = ids[1].clone();
     let (visibility, max_receives) = redrive(&stack, queue).await;
+    let stranded = Stranded::send(&stack, queue).await;
 
     let dead_letters = stack.output("EventsDeadLetterQueueUrl");
     let limit = Duration::from_secs(max_receives * (visibility + 5) + 30);
@@ -62,6 +68,90 @@ async fn a_poison_message_fails_alone_and_is_dead_lettered() {
     for (i, id) in ids.iter().enumerate().filter(|(i, _)| *i != 1) {
         assert_eq!(count(id, "message handled"), 1, "message {i} was handled exactly once");
         assert_eq!(count(id, "message failed"), 0, "message {i} never failed");
+    }
+    stranded.redriven_once_fixed(&stack, max_receives).await;
+}
+
+/// An image event for a component whose registry is not up yet.
+struct Stranded {
+    port: u16,
+    repository: String,
+    component: String,
+    message_id: String,
+}
+
+impl Stranded {
+    async fn send(stack: &Stack, queue: &str) -> Self {
+        let port = gantry_tests::registry::free_port();
+        let created = stack
+            .ok(
+                "mutation($n: String!, $u: String!) { createRegistryIntegration(input: { name: $n, type: DISTRIBUTION, url: $u }) { integration { id } } }",
+                json!({ "n": unique("down"), "u": format!("http://127.0.0.1:{port}") }),
+            )
+            .await;
+        let integration = created["createRegistryIntegration"]["integration"]["id"].as_str().unwrap();
+        let repository = format!("stack/{}", unique("stranded"));
+        let component = stack
+            .ok(
+                "mutation($n: String!, $r: String!) { createComponent(input: { name: $n, imageRepository: $r }) { id } }",
+                json!({ "n": unique("stranded"), "r": format!("127.0.0.1:{port}/{repository}") }),
+            )
+            .await["createComponent"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let event = QueuedImageEvent {
+            integration_id: IntegrationId::parse(integration).unwrap(),
+            event: ImageEvent {
+                source: RegistrySource::Distribution,
+                delivery_id: unique("delivery"),
+                action: ImageAction::Pushed,
+                registry: Some(format!("127.0.0.1:{port}")),
+                repository: repository.clone(),
+                tag: Some("1.0.0".into()),
+                digest: None,
+                media_type: None,
+            },
+        };
+        let body = serde_json::to_string(&event).unwrap();
+        let sent = stack.sqs.send_message().queue_url(queue).message_body(body).send().await.unwrap();
+        Self { port, repository, component, message_id: sent.message_id.unwrap() }
+    }
+
+    /// Waits for the event in the dead-letter queue, starts the registry, redrives, and reads
+    /// the version map the event makes and the ingest function's logs.
+    async fn redriven_once_fixed(self, stack: &Stack, max_receives: u64) {
+        let list = "{ deadLetterQueues { queue visible } }";
+        eventually(Duration::from_secs(120), "the stranded event in the dead-letter queue", || async {
+            let queues = stack.ok(list, json!({})).await["deadLetterQueues"].clone();
+            let events = queues.as_array()?.iter().find(|q| q["queue"] == "events")?.clone();
+            (events["visible"].as_u64()? >= 1).then_some(())
+        })
+        .await;
+        let registry = gantry_tests::registry::Registry::start(self.port, "http://127.0.0.1:9/", "unused");
+        let digest = registry.push(&self.repository, "1.0.0", "stranded 1.0.0");
+        let redrive = "mutation { redriveDeadLetters(queue: \"events\") { method moved messageIds } }";
+        let redriven = stack.ok(redrive, json!({})).await["redriveDeadLetters"].clone();
+        assert_eq!(redriven["method"], "MOVED_BY_GANTRY", "the emulator has no StartMessageMoveTask: {redriven}");
+        assert_eq!(redriven["moved"], 1, "{redriven}");
+        let moved = redriven["messageIds"][0].as_str().unwrap().to_owned();
+
+        let versions = "query($id: ID!) { componentVersions(componentId: $id) { digest } }";
+        eventually(Duration::from_secs(60), "the redriven event's version map", || async {
+            let found = stack.ok(versions, json!({ "id": self.component })).await["componentVersions"].clone();
+            (found == json!([{ "digest": digest }])).then_some(())
+        })
+        .await;
+        let logs = eventually(Duration::from_secs(30), "the redriven message's log line", || async {
+            let logs = stack.function_logs(stack.output("IngestFunctionName")).await;
+            logs.iter().any(|l| l.contains(&moved) && l.contains("message handled")).then_some(logs)
+        })
+        .await;
+        let count = |id: &str, what: &str| logs.iter().filter(|l| l.contains(id) && l.contains(what)).count() as u64;
+        assert_eq!(count(&self.message_id, "message failed"), max_receives, "dead-lettered after maxReceiveCount");
+        assert_eq!((count(&moved, "message handled"), count(&moved, "message failed")), (1, 0), "handled exactly once");
+        let queues = stack.ok(list, json!({})).await["deadLetterQueues"].clone();
+        assert_eq!(queues.as_array().unwrap().iter().find(|q| q["queue"] == "events").unwrap()["visible"], 0);
     }
 }
 

@@ -20,6 +20,7 @@ use sha2::Sha256;
 
 mod agents;
 mod evidence;
+mod insights;
 mod oidc;
 mod pages;
 mod promotions;
@@ -50,6 +51,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ui/promotions/{id}/approve", post(promotions::approve))
         .route("/ui/promotions/{id}/reject", post(promotions::reject))
         .route("/ui/environments/{id}/evidence", get(evidence::page))
+        .route("/ui/environments/{id}/insights", get(insights::page))
         .route("/ui/assets/{name}", get(asset))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(state)

@@ -59,7 +59,10 @@ fn matrix_body(
             thead { tr {
                 th { "Release" }
                 @for e in environments {
-                    th { (e.name) " " a.muted href={ "/ui/environments/" (e.id) "/evidence" } { "evidence" } }
+                    th {
+                        (e.name) " " a.muted href={ "/ui/environments/" (e.id) "/evidence" } { "evidence" }
+                        " " a.muted href={ "/ui/environments/" (e.id) "/insights" } { "insights" }
+                    }
                 }
             } }
             tbody {

@@ -69,6 +69,9 @@ pub struct BuildRecord {
     pub test_results: Option<TestResults>,
     pub artifacts: Vec<BuildArtifact>,
     pub recorded_at: DateTime<Utc>,
+    /// When the commit was made, where the CI system says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_at: Option<DateTime<Utc>>,
 }
 
 pub use crate::values::commit_sha;

@@ -14,8 +14,9 @@ pub mod promotions;
 
 pub use gantry_delivery::{
     access, accounts, admission, agents, analysis, artifacts, attestations, budget, builds, bundles, ci, compose,
-    deployments, engines, environments, events, evidence, integrations, manifest, model, notifications, outbound,
-    ports, reports, service, sessions, signatures, steps, supply_chain, sync, targets, traffic,
+    dead_letters, deployments, engines, environments, events, evidence, insights, integrations, manifest, model,
+    notifications, outbound, ports, reports, service, sessions, signatures, steps, supply_chain, sync, targets,
+    traffic,
 };
 pub use gantry_kernel::{DomainError, Result, error, ids, kept, values};
 

@@ -9,8 +9,10 @@ pub mod artifacts;
 pub mod chatops;
 pub mod ci;
 pub mod delivery;
+pub mod insights;
 pub mod integrations;
 pub mod loader;
+pub mod operations;
 pub mod reports;
 pub mod schema;
 pub mod targets;
@@ -44,6 +46,8 @@ pub struct Query(
     delivery::bundles::BundleQuery,
     chatops::ChatQuery,
     agents::AgentQuery,
+    insights::InsightsQuery,
+    operations::OperationsQuery,
 );
 
 /// Every mutation root field.
@@ -61,6 +65,7 @@ pub struct Mutation(
     chatops::ChatMutation,
     agents::AgentMutation,
     delivery::steering::TrafficMutation,
+    operations::OperationsMutation,
 );
 
 type Schema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
@@ -98,6 +103,8 @@ pub struct Services {
     pub chat: gantry_domain::chatops::ChatOps,
     pub subscriptions: gantry_domain::notifications::Subscriptions,
     pub agents: gantry_domain::agents::Agents,
+    pub insights: gantry_domain::insights::DeliveryInsights,
+    pub dead_letters: std::sync::Arc<dyn gantry_domain::dead_letters::DeadLetters>,
 }
 
 pub fn build_schema(services: Services) -> GantrySchema {
@@ -115,6 +122,8 @@ pub fn build_schema(services: Services) -> GantrySchema {
         .data(services.chat)
         .data(services.subscriptions)
         .data(services.agents)
+        .data(services.insights)
+        .data(services.dead_letters)
         .finish();
     let introspection = async_graphql::Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .introspection_only()

@@ -260,6 +260,9 @@ pub struct SourceRefInput {
     pub branch: Option<String>,
     pub commit_sha: Option<String>,
     pub tag: Option<String>,
+    /// When the commit was made: where lead time for changes starts (`insights`). Unless
+    /// set here, the time a CI build of the commit reported is used.
+    pub committed_at: Option<DateTime<Utc>>,
 }
 
 // Read into the domain's `NewRelease` through its JSON form, as the REST endpoint is.
@@ -331,6 +334,9 @@ pub struct EnvironmentPolicyInput {
     /// compiled when set, refused when it does not compile. An empty string restores the
     /// default policy.
     pub admission_policy: Option<String>,
+    /// A deployment rolled back within this many hours counts as a change failure in
+    /// `insights` (1 to 2,160; 24 unless set).
+    pub change_failure_window_hours: Option<i64>,
 }
 
 impl EnvironmentPolicyInput {
@@ -345,6 +351,7 @@ impl EnvironmentPolicyInput {
             allow_self_approval: self.allow_self_approval,
             require_build_success: self.require_build_success,
             min_soak_minutes: self.min_soak_minutes,
+            change_failure_window_hours: self.change_failure_window_hours,
             manual_only: self.manual_only,
             auto_promote: self.auto_promote,
             auto_rollback: self.auto_rollback,

@@ -291,6 +291,8 @@ pub struct SourceRef {
     pub branch: Option<String>,
     pub commit_sha: Option<String>,
     pub tag: Option<String>,
+    /// When the commit was made, as the release was given it.
+    pub committed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<model::SourceRef> for SourceRef {
@@ -301,6 +303,7 @@ impl From<model::SourceRef> for SourceRef {
             branch: s.branch,
             commit_sha: s.commit_sha,
             tag: s.tag,
+            committed_at: s.committed_at,
         }
     }
 }

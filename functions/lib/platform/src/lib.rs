@@ -118,6 +118,10 @@ pub struct AppState {
     /// Pull agents, and the jobs handed to them.
     pub agents: gantry_domain::agents::Agents,
     pub agent_jobs: gantry_domain::agents::jobs::AgentJobs,
+    /// The environments' DORA figures.
+    pub insights: gantry_domain::insights::DeliveryInsights,
+    /// The queues' dead-letter queues, and redrives.
+    pub dead_letters: Arc<dyn gantry_domain::dead_letters::DeadLetters>,
     /// The public keys evidence is signed with.
     pub evidence_keys: gantry_domain::evidence::EvidenceKeySet,
 }
@@ -182,6 +186,7 @@ impl AppState {
             reports: Arc::new(deploy_jobs.clone()),
             steps: step_runner(&config, &repo, &ci, &client, &deploy_jobs),
             artifacts: repo.clone(),
+            insights: repo.clone(),
             events: Arc::new(notify_jobs.clone()),
             supply_chain,
             admission,
@@ -207,6 +212,8 @@ impl AppState {
         let Chat { chat, subscriptions, notifier, slack } =
             Chat::new(&config, &repo, &sealer, &notify_jobs, &promotions);
         Arc::new(Self {
+            insights: gantry_domain::insights::DeliveryInsights::new(repo.clone(), repo.clone()),
+            dead_letters: dead_letters(&config, &sqs),
             sessions: sessions(&config, &repo, &sealer),
             evidence_keys: key_set,
             agents,
@@ -274,6 +281,12 @@ fn authenticator(config: &Config, repo: &Arc<DynamoRepository>) -> (ServiceAccou
 
 /// Pull agents and their jobs, signed with the configured job-signing key; deadline checks
 /// travel on the deploy-jobs queue.
+/// Each queue's dead-letter queue, found through its redrive policy.
+fn dead_letters(config: &Config, sqs: &aws_sdk_sqs::Client) -> Arc<dyn gantry_domain::dead_letters::DeadLetters> {
+    let urls = [config.events_queue_url.clone(), config.deploy_queue_url.clone(), config.notify_queue_url.clone()];
+    Arc::new(gantry_queue::SqsDeadLetters::new(sqs.clone(), urls))
+}
+
 fn agent_services(
     config: &Config,
     repo: &Arc<DynamoRepository>,

@@ -19,8 +19,10 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 use tracing::instrument;
 
+mod dead_letters;
 mod doorbell;
 mod worker;
+pub use dead_letters::SqsDeadLetters;
 pub use doorbell::SqsDoorbells;
 pub use worker::serve;
 

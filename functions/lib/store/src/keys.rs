@@ -534,57 +534,29 @@ pub fn delivery(delivery_key: &str) -> ItemKeys {
     ItemKeys::new(format!("DELIVERY#{delivery_key}"), "DELIVERY")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+// ----- delivery insights -----
 
-    #[test]
-    fn semver_keys_sort_like_semver_precedence() {
-        // Ascending precedence, as semver.org's examples and the tricky cases give it.
-        let ordered = [
-            "0.9.0",
-            "1.0.0-0",
-            "1.0.0-1",
-            "1.0.0-10",
-            "1.0.0-alpha",
-            "1.0.0-alpha.1",
-            "1.0.0-alpha.beta",
-            "1.0.0-beta",
-            "1.0.0-beta.2",
-            "1.0.0-beta.11",
-            "1.0.0-rc",
-            "1.0.0-rc.1",
-            "1.0.0-rc-x",
-            "1.0.0",
-            "1.0.1",
-            "1.2.0",
-            "1.10.0",
-            "2.0.0",
-            "10.0.0",
-        ];
-        let versions: Vec<semver::Version> = ordered.iter().map(|v| v.parse().unwrap()).collect();
-        for pair in versions.windows(2) {
-            assert!(pair[0] < pair[1], "fixture out of order: {} {}", pair[0], pair[1]);
-            let (a, b) = (semver_sort_key(&pair[0]), semver_sort_key(&pair[1]));
-            assert!(a < b, "{} must sort before {}: {a:?} vs {b:?}", pair[0], pair[1]);
-        }
-        // With the id appended, one semver never sorts into another's range.
-        let key = |v: &str| format!("{}#{}", semver_sort_key(&v.parse().unwrap()), VersionMapId::new());
-        assert!(key("1.0.0-rc") < key("1.0.0-rc.1"));
-        assert!(key("1.0.0-rc.1") < key("1.0.0"));
-    }
-
-    #[test]
-    fn build_metadata_has_no_precedence() {
-        let a: semver::Version = "1.0.0+a".parse().unwrap();
-        let b: semver::Version = "1.0.0+b".parse().unwrap();
-        assert_eq!(semver_sort_key(&a), semver_sort_key(&b));
-    }
-
-    #[test]
-    fn created_keys_sort_by_time() {
-        let early = "2026-01-01T00:00:00.5Z".parse().unwrap();
-        let late = "2026-01-01T00:00:01Z".parse().unwrap();
-        assert!(created_sort_key(early, ReleaseId::new()) < created_sort_key(late, ReleaseId::new()));
-    }
+/// An environment's insight buckets and its health, in one partition: a window is one Query.
+pub fn insights_pk(environment: EnvironmentId) -> String {
+    format!("INSIGHTS#{environment}")
 }
+
+/// The sort key of a day's buckets; the environment's is `DAY#<day>#ENVIRONMENT`, a
+/// component's `DAY#<day>#COMPONENT#<id>`, so a range of days is one `BETWEEN`.
+pub fn insights_day(day: chrono::NaiveDate) -> String {
+    format!("DAY#{day}#")
+}
+
+pub fn insights_bucket(environment: EnvironmentId, day: chrono::NaiveDate, component: Option<ComponentId>) -> ItemKeys {
+    let scope = component.map_or_else(|| "ENVIRONMENT".to_owned(), |c| format!("COMPONENT#{c}"));
+    ItemKeys::new(insights_pk(environment), format!("{}{scope}", insights_day(day)))
+}
+
+/// Since when the environment fails (`failingSince`), while it does.
+pub fn insights_health(environment: EnvironmentId) -> ItemKeys {
+    ItemKeys::new(insights_pk(environment), "HEALTH")
+}
+
+#[cfg(test)]
+#[path = "keys_tests.rs"]
+mod tests;

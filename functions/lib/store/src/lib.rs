@@ -18,6 +18,7 @@ pub mod ci;
 pub mod codec;
 pub mod deployments;
 pub mod evidence;
+mod insights;
 pub mod integrations;
 pub mod keys;
 pub mod promotions;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use gantry_domain::deployments::Deployment;
+use gantry_domain::insights::Tally;
 use gantry_domain::ports::{Page, PageRequest};
 use gantry_domain::promotions::{EvidenceAppend, Hold, Promotion, PromotionId, PromotionRepository, PromotionStatus};
 use gantry_domain::values::EnvironmentId;
@@ -87,6 +88,7 @@ impl PromotionRepository for DynamoRepository {
         before: &Promotion,
         after: &Promotion,
         evidence: EvidenceAppend<'_>,
+        tally: &Tally,
     ) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
@@ -103,6 +105,7 @@ impl PromotionRepository for DynamoRepository {
             );
         }
         self.push_evidence(&mut tx, evidence)?;
+        self.push_tally(&mut tx, tally)?;
         self.transact(tx).await
     }
 

@@ -67,6 +67,7 @@ named_enum!(
         SlackUser = "slack-user",
         Subscription = "notification-subscription",
         Agent = "agent",
+        DeadLetter = "dead-letter",
     }
 );
 
@@ -97,12 +98,12 @@ impl fmt::Display for Permission {
 impl Role {
     /// What the role allows:
     /// - `admin`: everything;
-    /// - `viewer`: reading everything but service accounts;
+    /// - `viewer`: reading everything but service accounts and dead letters;
     /// - `release-creator`: a viewer who also records versions and builds, creates and
     ///   updates releases and requests promotions (what CI needs);
     /// - `approver`: a viewer who also approves promotions.
     pub fn grants(self, resource: Resource, action: Action) -> bool {
-        let viewer = action == Action::Read && resource != Resource::ServiceAccount;
+        let viewer = action == Action::Read && !matches!(resource, Resource::ServiceAccount | Resource::DeadLetter);
         match self {
             Role::Admin => true,
             Role::Viewer => viewer,

@@ -268,6 +268,9 @@ pub struct SourceRef {
     #[serde(alias = "commit")]
     pub commit_sha: Option<String>,
     pub tag: Option<String>,
+    /// When the commit was made: where lead time for changes starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_at: Option<DateTime<Utc>>,
 }
 
 impl SourceRef {
@@ -280,6 +283,7 @@ impl SourceRef {
             branch: plain_text("sourceRef.branch", self.branch, 255)?,
             commit_sha: self.commit_sha.as_deref().map(crate::values::commit_sha).transpose()?,
             tag: plain_text("sourceRef.tag", self.tag, 255)?,
+            committed_at: self.committed_at,
         })
     }
 }

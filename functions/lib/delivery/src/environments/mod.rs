@@ -118,9 +118,14 @@ pub struct EnvironmentPolicy {
     pub trusted_builders: Vec<String>,
     /// The Rego admission policy; the default one when unset.
     pub admission_policy: Option<String>,
+    /// A deployment rolled back within this many hours counts as a change failure.
+    pub change_failure_window_hours: u32,
 }
 
 impl EnvironmentPolicy {
+    /// The longest change-failure window: 90 days.
+    pub const MAX_CHANGE_FAILURE_WINDOW_HOURS: u32 = 2_160;
+
     /// Whether promotions here pass the supply-chain gate: the environment names signing
     /// keys or an admission policy.
     pub fn guards_supply_chain(&self) -> bool {
@@ -157,6 +162,7 @@ impl Default for EnvironmentPolicy {
             sigstore_trust_root: None,
             trusted_builders: Vec::new(),
             admission_policy: None,
+            change_failure_window_hours: 24,
         }
     }
 }
@@ -182,6 +188,7 @@ pub struct PolicyPatch {
     /// The admission policy, compiled already (see `admission::checked_policy`); `Some(None)`
     /// removes it.
     pub admission_policy: Option<Option<String>>,
+    pub change_failure_window_hours: Option<i64>,
 }
 
 impl EnvironmentPolicy {
@@ -204,6 +211,13 @@ impl EnvironmentPolicy {
                         "minSoakMinutes must be between 0 and {}",
                         Environment::MAX_SOAK_MINUTES
                     ))
+                })?;
+        }
+        if let Some(hours) = patch.change_failure_window_hours {
+            let most = Self::MAX_CHANGE_FAILURE_WINDOW_HOURS;
+            p.change_failure_window_hours =
+                u32::try_from(hours).ok().filter(|h| (1..=most).contains(h)).ok_or_else(|| {
+                    DomainError::validation(format!("changeFailureWindowHours must be between 1 and {most}"))
                 })?;
         }
         p.allow_self_approval = patch.allow_self_approval.unwrap_or(p.allow_self_approval);

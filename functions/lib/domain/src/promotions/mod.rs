@@ -70,6 +70,11 @@ pub struct Promotion {
 }
 
 impl Promotion {
+    /// Whether it is a rollback: it restores what ran before, and changes nothing new.
+    pub fn is_rollback(&self) -> bool {
+        self.gates.iter().any(|g| g.gate == "rollback")
+    }
+
     /// Whether it failed before deploying: a pre-deploy step did not pass.
     pub fn stopped_before_deploying(&self) -> bool {
         self.status == PromotionStatus::Failed
@@ -133,10 +138,16 @@ pub trait PromotionRepository: Send + Sync {
     /// its environment.
     async fn create_promotion(&self, promotion: &Promotion, evidence: EvidenceAppend<'_>) -> Result<()>;
     async fn get_promotion(&self, id: PromotionId) -> Result<Option<Promotion>>;
-    /// Replaces `before` with `after` if unchanged meanwhile, with its evidence; frees the
-    /// environment when `after` is no longer active.
-    async fn update_promotion(&self, before: &Promotion, after: &Promotion, evidence: EvidenceAppend<'_>)
-    -> Result<()>;
+    /// Replaces `before` with `after` if unchanged meanwhile, with its evidence and what it
+    /// adds to the environment's insights; frees the environment when `after` is no longer
+    /// active.
+    async fn update_promotion(
+        &self,
+        before: &Promotion,
+        after: &Promotion,
+        evidence: EvidenceAppend<'_>,
+        tally: &crate::insights::Tally,
+    ) -> Result<()>;
     /// Puts (`Some`) or lifts (`None`) an environment's auto-promotion hold, with evidence.
     async fn set_hold(
         &self,
@@ -178,6 +189,8 @@ pub struct Rollout {
     pub reports: Arc<dyn crate::reports::ReportQueue>,
     /// What runs the environments' CI steps.
     pub steps: StepRunner,
+    /// Where promotion ends are counted, and each environment's health read.
+    pub insights: Arc<dyn crate::insights::InsightsRepository>,
     /// What deployments applied.
     pub artifacts: Arc<dyn crate::artifacts::ArtifactRepository>,
     /// Where events for notifications and approval cards are published.
@@ -204,8 +217,8 @@ pub struct Promotions {
 enum Write<'a> {
     /// A new promotion.
     Create,
-    /// A change of this stored promotion.
-    Update(&'a Promotion),
+    /// A change of this stored promotion, with what it adds to the insights.
+    Update(&'a Promotion, &'a crate::insights::Tally),
     /// The move of this approved promotion to `DEPLOYING`, with its deployments.
     Begin(&'a Promotion, &'a [Deployment]),
 }
@@ -234,6 +247,7 @@ mod bundles;
 mod decisions;
 mod freeze;
 pub mod gates;
+mod insights;
 mod request;
 mod rollback;
 mod rollout;
@@ -385,11 +399,13 @@ impl Promotions {
         after.revision = before.revision + 1;
         // The release's record here is written before the promotion reads DEPLOYED, so whoever
         // sees DEPLOYED can promote onwards: the next environment's gate reads that record.
+        // Read before the release's record moves: it compares with what ran.
+        let tally = self.tally(before, &after).await?;
         if after.status == PromotionStatus::Deployed && before.status != PromotionStatus::Deployed {
             self.record_deployed(&after).await?;
         }
         let drafts = records.into_iter().map(|(kind, payload)| self.draft(&after, kind, actor, payload)).collect();
-        self.write(Write::Update(before), &after, drafts, actor).await?;
+        self.write(Write::Update(before, &tally), &after, drafts, actor).await?;
         Ok(after)
     }
 
@@ -402,7 +418,9 @@ impl Promotions {
                 let evidence = EvidenceAppend { records: &records, head: head.as_ref() };
                 match *write {
                     Write::Create => self.promotions.create_promotion(after, evidence).await,
-                    Write::Update(before) => self.promotions.update_promotion(before, after, evidence).await,
+                    Write::Update(before, tally) => {
+                        self.promotions.update_promotion(before, after, evidence, tally).await
+                    }
                     Write::Begin(before, deployments) => {
                         self.promotions.begin_deployments(before, after, deployments, evidence).await
                     }
@@ -412,7 +430,7 @@ impl Promotions {
         .await?;
         let before = match write {
             Write::Create => None,
-            Write::Update(before) | Write::Begin(before, _) => Some(before),
+            Write::Update(before, _) | Write::Begin(before, _) => Some(before),
         };
         tracing::info!(promotion_id = %after.id, status = after.status.as_str(), "promotion written");
         self.publish(before, after, actor).await;

@@ -6,6 +6,9 @@ use super::*;
 use crate::ci::ReportState;
 use crate::model::DeployedComponent;
 
+/// How often settling is tried when a write lands between its read and its own write.
+const SETTLE_ATTEMPTS: u32 = 3;
+
 impl Promotions {
     /// Starts deploying an approved promotion: one deployment per target, written with the
     /// promotion's move to `DEPLOYING`, then one queued job per target.
@@ -112,6 +115,10 @@ impl Promotions {
     /// succeeded, else `FAILED` with the failures as its reason.
     #[instrument(skip_all, fields(promotion_id = %id), err(level = "info"))]
     pub async fn settle(&self, id: PromotionId) -> Result<Promotion> {
+        self.settle_within(id, SETTLE_ATTEMPTS).await
+    }
+
+    async fn settle_within(&self, id: PromotionId, attempts: u32) -> Result<Promotion> {
         let before = self.get(id).await?;
         if before.status != PromotionStatus::Deploying {
             return Ok(before);
@@ -140,8 +147,14 @@ impl Promotions {
         };
         let settled = match self.save(&before, after, "deployment_result", "gantry", results).await {
             Ok(p) => p,
-            // Another worker settled it first.
-            Err(DomainError::Conflict(_)) => return self.get(id).await,
+            // Another worker settled it first, or the environment's health moved meanwhile.
+            Err(DomainError::Conflict(_)) => {
+                let now = self.get(id).await?;
+                if now.status == PromotionStatus::Deploying && attempts > 1 {
+                    return Box::pin(self.settle_within(id, attempts - 1)).await;
+                }
+                return Ok(now);
+            }
             Err(err) => return Err(err),
         };
         self.settled(&settled, false).await?;

@@ -56,6 +56,10 @@ impl Environment {
     async fn auto_rollback(&self) -> bool {
         self.0.policy.auto_rollback
     }
+    /// A deployment rolled back within this many hours counts as a change failure.
+    async fn change_failure_window_hours(&self) -> u32 {
+        self.0.policy.change_failure_window_hours
+    }
     /// Gate: every component must carry a cosign signature that verifies under one of
     /// these keys; no gate when empty.
     async fn signing_keys(&self) -> Vec<crate::delivery::signatures::SigningKey> {
