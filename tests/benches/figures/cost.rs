@@ -106,6 +106,37 @@ fn units(request: &Request) -> (f64, f64) {
     }
 }
 
+/// Write units by the kind of item written (its sort key up to the first `#`), with
+/// transaction items marked: where a promotion's write units go.
+pub fn write_units_by_item(requests: &[Request]) -> std::collections::BTreeMap<String, f64> {
+    let mut by = std::collections::BTreeMap::new();
+    let kb = |v: &Value| (size(v) as f64 / 1024.0).ceil().max(1.0);
+    let kind = |key: &Value| key["SK"]["S"].as_str().unwrap_or("?").split('#').next().unwrap_or("?").to_owned();
+    for r in requests {
+        let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        match r.operation.as_str() {
+            "TransactWriteItems" => {
+                for item in body["TransactItems"].as_array().cloned().unwrap_or_default() {
+                    let (op, inner) = item
+                        .as_object()
+                        .and_then(|m| m.iter().next())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .unwrap_or_default();
+                    let key = inner.get("Item").cloned().unwrap_or_else(|| inner["Key"].clone());
+                    *by.entry(format!("{} (tx {op})", kind(&key))).or_default() += 2.0 * kb(&transact_payload(&item));
+                }
+            }
+            "PutItem" => *by.entry(format!("{} (PutItem)", kind(&body["Item"]))).or_default() += units(r).1,
+            "UpdateItem" | "DeleteItem" => {
+                *by.entry(format!("{} ({})", kind(&body["Key"]), r.operation)).or_default() += units(r).1;
+            }
+            "BatchWriteItem" => *by.entry("batch".to_owned()).or_default() += units(r).1,
+            _ => {}
+        }
+    }
+    by
+}
+
 /// The part of a transaction item that sets its size.
 fn transact_payload(item: &Value) -> Value {
     for op in ["Put", "Update", "Delete", "ConditionCheck"] {

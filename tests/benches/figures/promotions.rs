@@ -66,6 +66,13 @@ pub async fn run(app: &TestApp, count: usize) -> Promoted {
     let (deployer_dynamodb, deployer_sqs) = (deployer_dynamodb.take_requests(), deployer_sqs.take_requests());
     println!("  requests per promotion, API: {}", per_operation(&api_dynamodb, &api_sqs, count));
     println!("  requests per promotion, deployer: {}", per_operation(&deployer_dynamodb, &deployer_sqs, count));
+    let all: Vec<Request> = api_dynamodb.iter().chain(&deployer_dynamodb).cloned().collect();
+    let by_item = crate::cost::write_units_by_item(&all);
+    let total: f64 = by_item.values().sum();
+    println!("  write units per promotion: {:.1}, by item written:", total / count as f64);
+    for (item, units) in by_item {
+        println!("    {item:<40} {:>5.1}", units / count as f64);
+    }
     Promoted {
         count,
         api_dynamodb,

@@ -142,6 +142,14 @@ async fn an_approver_signs_in_reads_the_matrix_and_approves_a_promotion() {
     for key in keys {
         assert_eq!(key.text().await.unwrap(), kid);
     }
+
+    // The environment's insights: the deployment just made, counted and drawn.
+    b.goto(&format!("{site}/ui/environments/{prod}/insights")).await.unwrap();
+    let figures = b.find(Locator::Css("#figures")).await.unwrap().text().await.unwrap();
+    assert!(figures.contains("1 deployed in 30 days") && figures.contains("0.0%"), "{figures}");
+    let bars = b.find_all(Locator::Css("svg.chart rect.ok")).await.unwrap();
+    assert_eq!(bars.len(), 1, "one day with a deployment");
+    std::fs::write(shots().join("dashboard-insights.png"), b.screenshot().await.unwrap()).unwrap();
     b.close().await.unwrap();
 }
 

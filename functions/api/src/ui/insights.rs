@@ -179,6 +179,9 @@ fn deployments_chart(days: &[(NaiveDate, Counts)]) -> Markup {
 fn lead_chart(days: &[(NaiveDate, Counts)]) -> Markup {
     let hours = |c: &Counts| Figures { counts: *c, days: 1 }.lead_time_seconds().map_or(0.0, |s| s / 3_600.0);
     let max = days.iter().map(|(_, c)| hours(c)).fold(0.0, f64::max);
+    if days.iter().all(|(_, c)| c.lead_count == 0) {
+        return html! { p.muted { "No lead time is known in these days: no deployment's commit time was given." } };
+    }
     bars(
         "mean lead time for changes per day, in hours",
         days,
