@@ -397,10 +397,11 @@ impl Promotions {
     ) -> Result<Promotion> {
         after.updated_at = Utc::now();
         after.revision = before.revision + 1;
+        // What the change adds to the insights, read before the release's record moves: it
+        // compares the release with what ran.
+        let tally = self.tally(before, &after).await?;
         // The release's record here is written before the promotion reads DEPLOYED, so whoever
         // sees DEPLOYED can promote onwards: the next environment's gate reads that record.
-        // Read before the release's record moves: it compares with what ran.
-        let tally = self.tally(before, &after).await?;
         if after.status == PromotionStatus::Deployed && before.status != PromotionStatus::Deployed {
             self.record_deployed(&after).await?;
         }
