@@ -473,7 +473,13 @@ impl Promotions {
         records.push(("step_result", payload(&after.steps[index])));
         let saved = match self.save_with(&before, after, records, "gantry").await {
             Ok(saved) => saved,
-            Err(DomainError::Conflict(_)) => return Ok(()),
+            // Another delivery of this job ended the step first; or, when the promotion is
+            // unchanged, the environment's health moved under its insights, and the job is
+            // delivered again.
+            Err(DomainError::Conflict(_)) if self.get(before.id).await?.revision != before.revision => return Ok(()),
+            Err(DomainError::Conflict(_)) => {
+                return Err(DomainError::unavailable("the environment changed while the step ended; trying again"));
+            }
             Err(err) => return Err(err),
         };
         match (next, passed, phase) {
