@@ -13,9 +13,14 @@ impl Promotions {
     pub(super) async fn tally(&self, before: &Promotion, after: &Promotion) -> Result<Tally> {
         use PromotionStatus::{Deployed, Deploying, Failed, RolledBack};
         let (environment, at) = (after.environment_id, after.updated_at);
+        let counted = matches!((before.status, after.status), (Deploying, Deployed | Failed) | (Deployed, RolledBack));
+        if !counted {
+            return Ok(Tally::none(environment));
+        }
+        let release = self.release_of(after).await?;
         let end = match (before.status, after.status) {
             (Deploying, Deployed) if after.is_rollback() => End::Deployed { lead: None, rollback: true },
-            (Deploying, Deployed) => End::Deployed { lead: self.lead_time(after).await?, rollback: false },
+            (Deploying, Deployed) => End::Deployed { lead: self.lead_time(&release, at).await?, rollback: false },
             (Deploying, Failed) => End::Failed,
             (Deployed, RolledBack) => {
                 let hours = self.environment(environment).await?.policy.change_failure_window_hours;
@@ -24,7 +29,7 @@ impl Promotions {
             }
             _ => return Ok(Tally::none(environment)),
         };
-        let changed = self.changed_components(after, end).await?;
+        let changed = self.changed_components(after, &release, end).await?;
         let failing_since = match end {
             End::Deployed { .. } => self.rollout.insights.failing_since(environment).await?,
             _ => None,
@@ -34,21 +39,19 @@ impl Promotions {
 
     /// Seconds from the release's commit to `DEPLOYED`: the commit time its `sourceRef`
     /// gives, else the earliest one a CI build of its commit reported; `None` when unknown.
-    async fn lead_time(&self, deployed: &Promotion) -> Result<Option<u64>> {
-        let release = self.release_of(deployed).await?;
-        let Some(source) = release.source_ref else { return Ok(None) };
+    async fn lead_time(&self, release: &Release, deployed_at: DateTime<Utc>) -> Result<Option<u64>> {
+        let Some(source) = release.source_ref.clone() else { return Ok(None) };
         let committed = match (source.committed_at, source.commit_sha) {
             (Some(at), _) => Some(at),
             (None, Some(sha)) => self.builds.for_commit(&sha).await?.into_iter().filter_map(|b| b.committed_at).min(),
             (None, None) => None,
         };
-        Ok(committed.map(|c| seconds_between(c, deployed.updated_at)))
+        Ok(committed.map(|c| seconds_between(c, deployed_at)))
     }
 
     /// The components whose digest `promotion`'s release changes in its environment: against
     /// what runs there, or for a rollback, against the release deployed before it.
-    async fn changed_components(&self, promotion: &Promotion, end: End) -> Result<Vec<ComponentId>> {
-        let release = self.release_of(promotion).await?;
+    async fn changed_components(&self, promotion: &Promotion, release: &Release, end: End) -> Result<Vec<ComponentId>> {
         let ran: Vec<(ComponentId, Digest)> = if let End::RolledBack { .. } = end {
             let deployed = self.list(promotion.environment_id, Some(PromotionStatus::Deployed), Some(2), None).await?;
             match deployed.items.into_iter().map(|(_, p)| p).find(|p| p.id != promotion.id) {
