@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{Duration, NaiveDate, Utc};
-use gantry_domain::insights::{Counts, Figures, Insights, Window};
+use gantry_domain::insights::{Counts, Figures, Insights, Window, parse_day};
 use std::collections::HashMap;
 
 use gantry_domain::values::{ComponentId, EnvironmentId};
@@ -26,12 +26,7 @@ pub struct Range {
 }
 
 fn day(name: &str, raw: Option<&str>) -> Result<Option<NaiveDate>, DomainError> {
-    raw.filter(|r| !r.is_empty())
-        .map(|r| {
-            NaiveDate::parse_from_str(r, "%Y-%m-%d")
-                .map_err(|_| DomainError::validation(format!("{name} must be a date (YYYY-MM-DD)")))
-        })
-        .transpose()
+    raw.filter(|r| !r.is_empty()).map(|r| parse_day(name, r)).transpose()
 }
 
 /// `GET /ui/environments/{id}/insights?from=YYYY-MM-DD&to=YYYY-MM-DD` (the last 30 days
@@ -47,8 +42,7 @@ pub async fn page(
         let to = day("to", range.to.as_deref())?.unwrap_or_else(|| Utc::now().date_naive());
         let from = day("from", range.from.as_deref())?.unwrap_or(to - Duration::days(DEFAULT_DAYS - 1));
         let window = Window::new(from, to)?;
-        let environment = state.environments.environment(id).await?;
-        let insights = state.insights.read(id, window).await?;
+        let (environment, insights) = state.insights.read(id, window).await?;
         let ids: Vec<ComponentId> = insights.components.iter().map(|(c, _)| *c).collect();
         let names =
             state.catalog.components_by_id(&ids).await?.into_iter().map(|c| (c.id, c.name.to_string())).collect();

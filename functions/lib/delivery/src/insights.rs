@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::environments::EnvironmentRepository;
+use crate::environments::{Environment, EnvironmentRepository};
 use crate::error::{DomainError, Result};
 use crate::ids::{ComponentId, EnvironmentId};
 
@@ -175,6 +175,16 @@ pub fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
     u64::try_from((to - from).num_seconds()).unwrap_or(0)
 }
 
+/// A day as `YYYY-MM-DD`; `name` says which in the error.
+pub fn parse_day(name: &str, raw: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| DomainError::validation(format!("{name} must be a day as YYYY-MM-DD, not {:?}", truncated(raw))))
+}
+
+fn truncated(raw: &str) -> String {
+    raw.chars().take(40).collect()
+}
+
 /// Days `from` to `to`, both included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -298,15 +308,14 @@ impl DeliveryInsights {
         Self { repo, environments }
     }
 
-    /// The environment's figures over `window`: one read of its buckets (a page per
+    /// The environment and its figures over `window`: one read of its buckets (a page per
     /// 1 MB of them), whatever the number of deployments.
     #[tracing::instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
-    pub async fn read(&self, environment: EnvironmentId, window: Window) -> Result<Insights> {
-        if self.environments.get_environment(environment).await?.is_none() {
-            return Err(DomainError::not_found("environment", environment));
-        }
+    pub async fn read(&self, environment: EnvironmentId, window: Window) -> Result<(Environment, Insights)> {
+        let found = self.environments.get_environment(environment).await?;
+        let found = found.ok_or_else(|| DomainError::not_found("environment", environment))?;
         let buckets = self.repo.buckets(environment, &window).await?;
-        Ok(summarise(environment, window, &buckets))
+        Ok((found, summarise(environment, window, &buckets)))
     }
 }
 

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value};
 use chrono::NaiveDate;
 use gantry_domain::access::{Action, Resource};
-use gantry_domain::insights::{Counts, DeliveryInsights, Figures, Insights, Window};
+use gantry_domain::insights::{Counts, DeliveryInsights, Figures, Insights, Window, parse_day};
 use gantry_domain::values::EnvironmentId;
 
 use crate::error::IntoGraphql;
@@ -18,9 +18,9 @@ pub struct Date(pub NaiveDate);
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) if s.len() == 10 => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map(Date)
-                .map_err(|_| InputValueError::custom(format!("{s:?} is not a date (YYYY-MM-DD)"))),
+            Value::String(s) if s.len() == 10 => {
+                parse_day("a Date", s).map(Date).map_err(|e| InputValueError::custom(e.public_message()))
+            }
             _ => Err(InputValueError::custom("a date is a string YYYY-MM-DD")),
         }
     }
@@ -48,7 +48,8 @@ impl InsightsQuery {
     ) -> async_graphql::Result<InsightsView> {
         let environment = EnvironmentId::parse(&environment_id).gql()?;
         let window = Window::new(from.0, to.0).gql()?;
-        ctx.data_unchecked::<DeliveryInsights>().read(environment, window).await.gql().map(InsightsView)
+        let (_, insights) = ctx.data_unchecked::<DeliveryInsights>().read(environment, window).await.gql()?;
+        Ok(InsightsView(insights))
     }
 }
 

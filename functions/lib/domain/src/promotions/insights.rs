@@ -13,14 +13,8 @@ impl Promotions {
     pub(super) async fn tally(&self, before: &Promotion, after: &Promotion) -> Result<Tally> {
         use PromotionStatus::{Deployed, Deploying, Failed, RolledBack};
         let (environment, at) = (after.environment_id, after.updated_at);
-        let counted = matches!((before.status, after.status), (Deploying, Deployed | Failed) | (Deployed, RolledBack));
-        if !counted {
-            return Ok(Tally::none(environment));
-        }
-        let release = self.release_of(after).await?;
         let end = match (before.status, after.status) {
-            (Deploying, Deployed) if after.is_rollback() => End::Deployed { lead: None, rollback: true },
-            (Deploying, Deployed) => End::Deployed { lead: self.lead_time(&release, at).await?, rollback: false },
+            (Deploying, Deployed) => End::Deployed { lead: None, rollback: after.is_rollback() },
             (Deploying, Failed) => End::Failed,
             (Deployed, RolledBack) => {
                 let hours = self.environment(environment).await?.policy.change_failure_window_hours;
@@ -28,6 +22,13 @@ impl Promotions {
                 End::RolledBack { deployed_at, within_window: at - deployed_at <= Duration::hours(hours.into()) }
             }
             _ => return Ok(Tally::none(environment)),
+        };
+        let release = self.release_of(after).await?;
+        let end = match end {
+            End::Deployed { rollback: false, .. } => {
+                End::Deployed { lead: self.lead_time(&release, at).await?, rollback: false }
+            }
+            other => other,
         };
         let changed = self.changed_components(after, &release, end).await?;
         let failing_since = match end {
