@@ -85,7 +85,7 @@ test: setup
 	trap 'GANTRY_STACK=$(TEST_STACK) scripts/deploy-local.sh down; scripts/dockerd.sh stop; if [ $$started = 1 ]; then $(EMULATOR) stop; fi' EXIT; \
 	$(VENV)/bin/cfn-lint infra/template.yaml; \
 	echo "cfn-lint: infra/template.yaml is clean"; \
-	GANTRY_BUILD_ALL_TARGETS=1 GANTRY_STACK_PARAMETERS="IngestTimeout=10 EventsVisibilityTimeout=10 SlackSigningSecret=stack-test-slack-signing-secret-0123" scripts/deploy-local.sh up >/dev/null; \
+	GANTRY_BUILD_ALL_TARGETS=1 GANTRY_STACK_PARAMETERS="IngestTimeout=10 EventsVisibilityTimeout=10 SlackSigningSecret=stack-test-slack-signing-secret-0123 OtlpEndpoint=http://127.0.0.1:14318" scripts/deploy-local.sh up >/dev/null; \
 	cargo test --workspace --locked --no-fail-fast
 
 schema:

@@ -4,6 +4,7 @@ pub mod app;
 pub mod cosign;
 pub mod dockerd;
 pub mod haproxy;
+pub mod otlp;
 pub mod pki;
 pub mod prices;
 pub mod probes;

@@ -114,5 +114,5 @@ async fn graphql(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Res
 
 /// Serves the router as a Lambda function until the runtime stops it.
 pub async fn run(state: Arc<AppState>) -> Result<(), lambda_http::Error> {
-    lambda_http::run(router(state)).await
+    lambda_http::run(gantry_platform::layers::flushing(router(state))).await
 }

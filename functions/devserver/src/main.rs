@@ -6,7 +6,7 @@ use gantry_platform::{AppState, Config, init_tracing};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env_or_exit();
-    init_tracing(config.log_format);
+    init_tracing(&config, env!("CARGO_PKG_NAME"));
     let bind = std::env::var("GANTRY_BIND").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let state = AppState::from_config(config, gantry_targets::from_sdk).await;
     let app = gantry_api::router(state.clone()).merge(gantry_webhooks::router(state.clone()));

@@ -159,5 +159,5 @@ async fn slack_interaction(State(state): State<Arc<AppState>>, headers: HeaderMa
 
 /// Serves the router as a Lambda function until the runtime stops it.
 pub async fn run(state: Arc<AppState>) -> Result<(), lambda_http::Error> {
-    lambda_http::run(router(state)).await
+    lambda_http::run(gantry_platform::layers::flushing(router(state))).await
 }

@@ -33,6 +33,8 @@ struct State {
     deployments: Vec<Value>,
     script: VecDeque<Outcome>,
     token: Option<String>,
+    /// The `traceparent` header of every request that carried one, in order.
+    traceparents: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -95,6 +97,11 @@ impl FakeNomad {
         self.state.lock().unwrap().script.extend(outcomes);
     }
 
+    /// The W3C `traceparent` headers received, in order (a traced caller sends one a request).
+    pub fn traceparents(&self) -> Vec<String> {
+        self.state.lock().unwrap().traceparents.clone()
+    }
+
     /// Every version of a job, oldest first.
     pub fn job_versions(&self, id: &str) -> Vec<Value> {
         self.state.lock().unwrap().jobs.get(id).cloned().unwrap_or_default()
@@ -115,6 +122,10 @@ async fn handle(stand_in: Arc<StandIn>, state: Arc<Mutex<State>>, req: Request) 
         return reply(StatusCode::FORBIDDEN, s.index, json!({ "error": "Permission denied" }));
     }
     stand_in.answered(&op);
+    let traceparent = req.header("traceparent");
+    if !traceparent.is_empty() {
+        s.traceparents.push(traceparent.to_owned());
+    }
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     respond(&mut s, &op.id, &params, body)
 }

@@ -44,6 +44,7 @@ mod slack;
 mod steps;
 mod takeover;
 mod targets;
+mod telemetry;
 mod timeouts;
 mod traffic;
 mod versions;

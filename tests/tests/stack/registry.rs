@@ -4,14 +4,20 @@
 
 use std::time::{Duration, Instant};
 
+use gantry_tests::otlp::OtlpReceiver;
 use gantry_tests::registry::{Registry, free_port};
 use serde_json::{Value, json};
 
 use crate::support::{Stack, eventually, unique};
 
+/// The collector the test stack's functions export their spans to (`OtlpEndpoint`, set by
+/// `make test`).
+const OTLP_PORT: u16 = 14318;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_pushes_become_version_maps_and_releases_through_the_lambdas() {
     let stack = Stack::load().await;
+    let collector = OtlpReceiver::start_on(OTLP_PORT).await;
     let port = free_port();
     let created = stack
         .ok(
@@ -61,4 +67,20 @@ async fn registry_pushes_become_version_maps_and_releases_through_the_lambdas() 
     })
     .await;
     assert_eq!(release["components"][0]["digest"], digest.as_str());
+
+    // Each Lambda exported its spans before it answered: the push is one trace from the
+    // webhooks function's server span through the queue to ingest's question to the registry.
+    let registry_url = format!("http://127.0.0.1:{port}");
+    let spans =
+        collector.wait_for(30, |spans| spans.iter().any(|s| s.attributes.get("url") == Some(&registry_url))).await;
+    let asked = spans.iter().find(|s| s.attributes.get("url") == Some(&registry_url)).expect("ingest's registry span");
+    let trace: Vec<_> = spans.iter().filter(|s| s.trace_id == asked.trace_id).collect();
+    // The runtime's invocation span is the root; the request's server span is under it.
+    let root = trace.iter().find(|s| s.parent_span_id.is_empty()).expect("the trace's root");
+    assert_eq!((root.service.as_str(), root.name.as_str()), ("gantry-webhooks", "Lambda runtime invoke"));
+    let server = trace.iter().find(|s| s.name == "POST /webhooks/registry/{source}").expect("the server span");
+    assert_eq!((server.service.as_str(), server.parent_span_id.as_str()), ("gantry-webhooks", root.span_id.as_str()));
+    assert_eq!(asked.service, "gantry-ingest");
+    let consumer = trace.iter().find(|s| s.service == "gantry-ingest" && s.kind == 5).expect("ingest's consumer span");
+    assert!(trace.iter().any(|s| s.span_id == consumer.parent_span_id && s.service == "gantry-webhooks"), "{trace:#?}");
 }

@@ -4,6 +4,7 @@
 //! verifier, and signs in with the ID token, which is checked like any OIDC bearer token
 //! (issuer, audience, signature from the JWKS, expiry).
 
+use gantry_telemetry::SendTraced as _;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
@@ -126,7 +127,7 @@ async fn redeem(oidc: &OidcSignIn, code: &str, verifier: &str) -> Result<String,
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ACCEPT, "application/json")
         .body(body)
-        .send()
+        .send_traced()
         .await
         .map_err(|e| e.to_string())?;
     if !answer.status().is_success() {

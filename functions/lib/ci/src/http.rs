@@ -122,7 +122,7 @@ pub(crate) async fn send_for_headers(
         if let Some(until) = paused_until(key, Utc::now()) {
             return Err(DomainError::unavailable_until(format!("{provider} rate limit: not before {until}"), until));
         }
-        let wait = match client.execute(request).await {
+        let wait = match gantry_telemetry::execute(&client, request).await {
             Ok(response) if response.status().is_success() => {
                 let headers = response.headers().clone();
                 let bytes = response.bytes().await.map_err(|e| DomainError::unavailable(format!("{provider}: {e}")))?;

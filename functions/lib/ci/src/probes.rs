@@ -2,6 +2,7 @@
 //! Prometheus instant query checked against a condition. A probe that cannot be measured
 //! (no answer, a body that does not parse) is a failed measurement that says why.
 
+use gantry_telemetry::SendTraced as _;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -29,7 +30,7 @@ impl Prober for HttpProber {
         match probe {
             Probe::Http { url, expect_status, max_latency_ms, body_contains } => {
                 let started = Instant::now();
-                let answer = match self.http.get(url).timeout(self.timeout).send().await {
+                let answer = match self.http.get(url).timeout(self.timeout).send_traced().await {
                     Ok(answer) => answer,
                     Err(err) => return (false, format!("{url}: no answer ({})", without_url(&err))),
                 };
@@ -61,7 +62,7 @@ impl Prober for HttpProber {
 impl HttpProber {
     async fn query(&self, address: &str, query: &str, condition: &Condition) -> (bool, String) {
         let url = format!("{}/api/v1/query", address.trim_end_matches('/'));
-        let answer = self.http.get(&url).query(&[("query", query)]).timeout(self.timeout).send().await;
+        let answer = self.http.get(&url).query(&[("query", query)]).timeout(self.timeout).send_traced().await;
         let body: Value = match answer {
             Ok(a) => a.json().await.unwrap_or(Value::Null),
             Err(err) => return (false, format!("Prometheus at {address}: no answer ({})", without_url(&err))),

@@ -1,16 +1,19 @@
-//! What every HTTP function's router gets on top of its routes: a time limit per request,
-//! security headers on every response, and the CORS policy of `GANTRY_CORS_ORIGINS`.
+//! What every HTTP function's router gets on top of its routes: a server span per request
+//! (continuing the caller's `traceparent`), a time limit per request, security headers on
+//! every response, and the CORS policy of `GANTRY_CORS_ORIGINS`.
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use gantry_domain::DomainError;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 use crate::Config;
 
@@ -28,7 +31,9 @@ pub fn harden(router: Router, config: &Config) -> Router {
         (header::REFERRER_POLICY, "no-referrer"),
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
     ];
-    let mut router = router.layer(middleware::from_fn_with_state(config.request_timeout(), time_limit));
+    let mut router = router
+        .route_layer(middleware::from_fn(server_span))
+        .layer(middleware::from_fn_with_state(config.request_timeout(), time_limit));
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
@@ -65,4 +70,37 @@ async fn time_limit(State(limit): State<Duration>, request: Request, next: Next)
             }
         }
     }
+}
+
+/// Runs the request inside a server span named by its method and route (`POST /graphql`),
+/// the child of the caller's `traceparent` when it sent one, recording the status.
+async fn server_span(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map_or("", |p| p.as_str()).to_owned();
+    let span = tracing::info_span!(
+        "http.server",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        "http.request.method" = %method,
+        "http.route" = %route,
+        "http.response.status_code" = Empty,
+    );
+    gantry_telemetry::follow(&span, crate::http::header(request.headers(), gantry_telemetry::TRACEPARENT));
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    response
+}
+
+/// `router` as a Lambda function serves it: every span of an invocation is exported before
+/// its answer goes back (a frozen environment exports nothing).
+pub fn flushing(router: Router) -> Router {
+    router.layer(middleware::from_fn(|request: Request, next: Next| async move {
+        let response = next.run(request).await;
+        gantry_telemetry::flush().await;
+        response
+    }))
 }

@@ -36,37 +36,20 @@ use gantry_queue::SqsQueue;
 use gantry_store::DynamoRepository;
 
 use secrets::AesGcmBox;
-use tracing_subscriber::filter::Targets as LogTargets;
-use tracing_subscriber::fmt;
-use tracing_subscriber::prelude::*;
 
 pub use config::{Config, ConfigError, LogFormat, OidcConfig, OidcSignIn};
 
-/// Installs the global tracing subscriber. `RUST_LOG` filters by level and target
-/// (`info`, `warn,gantry_store=debug`); `info` when it is unset or does not parse.
-pub fn init_tracing(format: LogFormat) {
-    let _ = tracing_subscriber::registry()
-        .with(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
-        .with(match format {
-            LogFormat::Json => json_layer(std::io::stdout).boxed(),
-            LogFormat::Pretty => fmt::layer().compact().with_target(false).boxed(),
-        })
-        .try_init();
-}
-
-/// One JSON object a line, with an RFC 3339 UTC `timestamp`, the event's fields and its span.
-fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
-{
-    fmt::layer().json().flatten_event(true).with_current_span(true).with_target(false).with_writer(writer)
-}
-
-/// Level-and-target directives, without the regular expressions of `EnvFilter`, so a
-/// function links no regex engine for its logs.
-fn log_filter(directives: Option<&str>) -> LogTargets {
-    directives.and_then(|d| d.parse().ok()).unwrap_or_else(|| LogTargets::new().with_default(tracing::Level::INFO))
+/// Installs the global tracing subscriber (see `gantry_telemetry`): log lines as
+/// `GANTRY_LOG_FORMAT` says, filtered by `RUST_LOG` (`info`, `warn,gantry_store=debug`;
+/// `info` when unset or unparsable), and spans exported when `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// is set. `service` names this function's spans unless `OTEL_SERVICE_NAME` does.
+pub fn init_tracing(config: &Config, service: &str) {
+    gantry_telemetry::init(gantry_telemetry::Setup {
+        logs: config.log_format,
+        directives: std::env::var("RUST_LOG").ok().as_deref(),
+        service,
+        export: config.otlp_endpoint.is_some(),
+    });
 }
 
 /// The shared AWS configuration: region, credentials and `AWS_ENDPOINT_URL` from the
@@ -359,50 +342,5 @@ impl Chat {
             repo.clone(),
         );
         Self { chat, subscriptions, notifier, slack }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_logs_carry_an_rfc_3339_timestamp() {
-        let lines = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
-        let sink = lines.clone();
-        let writer = move || Sink(sink.clone());
-        let subscriber = tracing_subscriber::registry().with(json_layer(writer));
-        tracing::subscriber::with_default(subscriber, || tracing::info!(promotion_id = "p-1", "promotion written"));
-        let line: serde_json::Value = serde_json::from_slice(&lines.lock().unwrap()).unwrap();
-        let at = line["timestamp"].as_str().unwrap_or_default();
-        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{line}");
-        assert_eq!((line["message"].as_str(), line["promotion_id"].as_str()), (Some("promotion written"), Some("p-1")));
-    }
-
-    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn log_filter_directives() {
-        use tracing::Level;
-        let filter = log_filter(Some("warn,gantry_store=debug"));
-        assert!(filter.would_enable("gantry_store", &Level::DEBUG));
-        assert!(!filter.would_enable("gantry_store", &Level::TRACE));
-        assert!(!filter.would_enable("hyper", &Level::INFO));
-        assert!(filter.would_enable("hyper", &Level::WARN));
-        let default = log_filter(None);
-        assert!(default.would_enable("anything", &Level::INFO) && !default.would_enable("anything", &Level::DEBUG));
-        let unparsable = log_filter(Some("gantry=[{bad}]"));
-        assert!(unparsable.would_enable("gantry", &Level::INFO) && !unparsable.would_enable("gantry", &Level::DEBUG));
     }
 }

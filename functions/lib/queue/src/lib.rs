@@ -17,7 +17,7 @@ use gantry_domain::steps::{StepJob, StepQueue};
 use gantry_domain::{DomainError, Result};
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
-use tracing::instrument;
+use tracing::{Instrument as _, instrument};
 
 mod dead_letters;
 mod doorbell;
@@ -84,12 +84,16 @@ impl SqsQueue {
     /// Sends messages as `(group, deduplication key, body)` in batches; group and key matter
     /// only on a FIFO queue.
     pub async fn send(&self, messages: Vec<(String, String, String)>) -> Result<()> {
+        let trace = trace_attribute();
         for chunk in messages.chunks(SEND_BATCH_MAX) {
             let entries = chunk
                 .iter()
                 .enumerate()
                 .map(|(i, (group, dedup, body))| {
-                    let entry = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body);
+                    let entry = SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .set_message_attributes(trace.clone());
                     let entry = if self.url.ends_with(".fifo") {
                         // SQS allows 128 characters here; a hash fits any key.
                         entry
@@ -132,6 +136,7 @@ impl SqsQueue {
             .wait_time_seconds(wait_seconds)
             .set_visibility_timeout(visibility)
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .message_attribute_names(gantry_telemetry::TRACEPARENT)
             .send()
             .await
             .map_err(sdk)?;
@@ -146,6 +151,17 @@ impl SqsQueue {
                 record.body = m.body;
                 record.attributes =
                     m.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
+                record.message_attributes = m
+                    .message_attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(name, value)| {
+                        let mut attribute = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+                        attribute.string_value = value.string_value;
+                        attribute.data_type = Some(value.data_type);
+                        (name, attribute)
+                    })
+                    .collect();
                 record.event_source_arn = Some(self.url.clone());
                 record
             })
@@ -227,7 +243,12 @@ impl SqsQueue {
     /// Sends one JSON message, delivered after `delay_seconds` (SQS allows 15 minutes at most).
     async fn send_delayed(&self, job: &impl serde::Serialize, delay_seconds: u32) -> Result<()> {
         let body = serde_json::to_string(job).map_err(DomainError::internal)?;
-        let mut send = self.client.send_message().queue_url(&self.url).message_body(body);
+        let mut send = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .set_message_attributes(trace_attribute());
         if delay_seconds > 0 {
             send = send.delay_seconds(i32::try_from(delay_seconds.min(900)).unwrap_or(900));
         }
@@ -293,6 +314,33 @@ impl EventSink for SqsQueue {
     }
 }
 
+/// The current trace context as a message attribute, so the handler of the message
+/// continues the trace (SQS allows ten attributes a message; Gantry sets only this one).
+fn trace_attribute() -> Option<std::collections::HashMap<String, aws_sdk_sqs::types::MessageAttributeValue>> {
+    let value = gantry_telemetry::traceparent()?;
+    let attribute =
+        aws_sdk_sqs::types::MessageAttributeValue::builder().data_type("String").string_value(value).build().ok()?;
+    Some([(gantry_telemetry::TRACEPARENT.to_owned(), attribute)].into())
+}
+
+/// The span a record is handled in: a consumer span continuing the trace its sender's
+/// `traceparent` attribute names.
+fn message_span(record: &SqsMessage) -> tracing::Span {
+    let queue = record.event_source_arn.as_deref().and_then(|q| q.rsplit([':', '/']).next()).unwrap_or_default();
+    let span = tracing::info_span!(
+        "sqs.process",
+        otel.name = %format_args!("{queue} process"),
+        otel.kind = "consumer",
+        "messaging.system" = "aws_sqs",
+        "messaging.destination.name" = queue,
+        "messaging.message.id" = record.message_id.as_deref().unwrap_or_default(),
+    );
+    let traceparent =
+        record.message_attributes.get(gantry_telemetry::TRACEPARENT).and_then(|a| a.string_value.as_deref());
+    gantry_telemetry::follow(&span, traceparent);
+    span
+}
+
 /// Runs `process` on every record of an SQS event and reports the ones that failed, so
 /// only those are retried (and, past the queue's maxReceiveCount, dead-lettered).
 /// A record whose body does not decode fails too: it is poison, and the DLQ is its place.
@@ -356,10 +404,12 @@ where
             continue;
         }
         let receives = receive_count(&record);
+        let span = message_span(&record);
         let outcome = match serde_json::from_str::<T>(record.body.as_deref().unwrap_or_default()) {
-            Ok(message) => process(message, receives).await,
+            Ok(message) => process(message, receives).instrument(span.clone()).await,
             Err(err) => Err(DomainError::validation(format!("message {id} does not decode: {err}"))),
         };
+        let _entered = span.enter();
         match outcome {
             Ok(()) => tracing::info!(message_id = %id, "message handled"),
             Err(DomainError::Internal(detail)) => {

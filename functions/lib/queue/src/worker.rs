@@ -107,6 +107,8 @@ where
             Some(queue) => queue.while_hidden(&event, true, handler(event.clone())).await,
             None => handler(event).await,
         };
+        // A frozen environment exports nothing: the batch's spans go before its answer.
+        gantry_telemetry::flush().await;
         Ok::<_, lambda_runtime::Error>(response)
     }))
     .await

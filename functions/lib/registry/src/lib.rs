@@ -128,7 +128,7 @@ pub(crate) fn not_found(err: &OciDistributionError) -> bool {
 
 #[async_trait]
 impl RegistryReader for OciRegistry {
-    #[instrument(skip_all, fields(url = %access.url, repository = repository, tag = tag), err(level = "info"))]
+    #[instrument(skip_all, fields(otel.kind = "client", url = %access.url, repository = repository, tag = tag), err(level = "info"))]
     async fn digest_of(&self, access: &RegistryAccess, repository: &str, tag: &str) -> Result<Option<Digest>> {
         let (host, client) = self.connect(access)?;
         let reference = Reference::with_tag(host, repository.to_owned(), tag.to_owned());
@@ -141,7 +141,7 @@ impl RegistryReader for OciRegistry {
         }
     }
 
-    #[instrument(skip_all, fields(url = %access.url, repository = repository), err(level = "info"))]
+    #[instrument(skip_all, fields(otel.kind = "client", url = %access.url, repository = repository), err(level = "info"))]
     async fn tags(&self, access: &RegistryAccess, repository: &str) -> Result<Vec<String>> {
         let (host, client) = self.connect(access)?;
         let reference = Reference::with_tag(host, repository.to_owned(), "latest".to_owned());

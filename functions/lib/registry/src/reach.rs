@@ -9,6 +9,7 @@
 //! referrers API for the first subject (404: none). An open registry's tag digests are then
 //! read with plain `HEAD`s too; any other answer leaves oci-client's path as it was.
 
+use gantry_telemetry::SendTraced as _;
 use std::time::Duration;
 
 use gantry_domain::integrations::{RegistryAccess, RegistryCredentials};
@@ -52,7 +53,7 @@ impl OciRegistry {
         let Some(base) = base(access) else { return Reach::default() };
         let mut reach = Reach::default();
         if access.credentials.is_none() {
-            let answer = self.http.get(format!("{base}/v2/")).send().await;
+            let answer = self.http.get(format!("{base}/v2/")).send_traced().await;
             reach.open = answer.is_ok_and(|r| r.status().is_success() && !r.headers().contains_key("www-authenticate"));
         }
         let mut referrers = self.http.get(format!("{base}/v2/{repository}/referrers/{digest}"));
@@ -61,7 +62,7 @@ impl OciRegistry {
             Some(RegistryCredentials::Bearer { token }) => referrers.bearer_auth(token),
             None => referrers,
         };
-        reach.referrers_api = match referrers.header("accept", OCI_IMAGE_INDEX_MEDIA_TYPE).send().await {
+        reach.referrers_api = match referrers.header("accept", OCI_IMAGE_INDEX_MEDIA_TYPE).send_traced().await {
             Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => Some(false),
             Ok(r) if r.status().is_success() => Some(true),
             _ => None,
@@ -83,7 +84,8 @@ impl OciRegistry {
         let failed = |why: String| gantry_domain::DomainError::internal(format!("registry request failed: {why}"));
         let base = base(access).ok_or_else(|| failed(format!("{} is not http(s)://host[:port]", access.url)))?;
         let url = format!("{base}/v2/{repository}/manifests/{tag}");
-        let answer = self.http.head(url).header("accept", MANIFESTS).send().await.map_err(|e| failed(e.to_string()))?;
+        let answer =
+            self.http.head(url).header("accept", MANIFESTS).send_traced().await.map_err(|e| failed(e.to_string()))?;
         match answer.status() {
             reqwest::StatusCode::NOT_FOUND => Ok(Some(None)),
             reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN => Ok(None),

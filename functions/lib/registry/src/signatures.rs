@@ -29,7 +29,7 @@ const MAX_MANIFEST: usize = 256 * 1024;
 
 #[async_trait]
 impl ImageSignatures for OciRegistry {
-    #[instrument(skip_all, fields(url = %access.url, repository = repository, digest = %digest), err(level = "info"))]
+    #[instrument(skip_all, fields(otel.kind = "client", url = %access.url, repository = repository, digest = %digest), err(level = "info"))]
     async fn verify(
         &self,
         access: &RegistryAccess,
@@ -57,7 +57,7 @@ impl ImageSignatures for OciRegistry {
         Ok(verdict)
     }
 
-    #[instrument(skip_all, fields(url = %access.url, repository = repository, digest = %digest), err(level = "info"))]
+    #[instrument(skip_all, fields(otel.kind = "client", url = %access.url, repository = repository, digest = %digest), err(level = "info"))]
     async fn attestations(
         &self,
         access: &RegistryAccess,

@@ -8,6 +8,7 @@
 //! is not http, an entry it does not accept) with 403, 400 or 500 and a sentence: the rollout
 //! fails with it. A rate limit (429) is waited out (its `retry-after`, else a second) twice.
 
+use gantry_telemetry::SendTraced as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,7 +70,7 @@ impl Consul {
             if let Some(body) = body {
                 req = req.json(body);
             }
-            let res = req.send().await.map_err(|e| DomainError::internal(format!("Consul {path}: {e}")))?;
+            let res = req.send_traced().await.map_err(|e| DomainError::internal(format!("Consul {path}: {e}")))?;
             let status = res.status();
             if status == reqwest::StatusCode::TOO_MANY_REQUESTS && attempt < 2 {
                 let wait = res.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());

@@ -26,7 +26,7 @@ use gantry_domain::targets::{DeploymentTarget, DockerCanary, EngineTls, HealthCh
 use gantry_domain::traffic::Slot;
 use gantry_domain::{DomainError, Result};
 use serde::{Deserialize, Serialize};
-use tracing::instrument;
+use tracing::{Instrument as _, instrument};
 
 use crate::routed::{Sides, slot_env};
 use crate::secrets::Secrets;
@@ -76,9 +76,16 @@ pub(crate) async fn connect(endpoint: &str, tls: Option<&EngineTls>, secrets: &S
             let client = Arc::new(
                 hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https),
             );
-            let transport = move |req: BollardRequest| {
+            let traced_host = host.clone();
+            let transport = move |mut req: BollardRequest| {
                 let client = client.clone();
-                async move { client.request(req).await.map_err(bollard::errors::Error::from) }
+                let span = gantry_telemetry::client_span(req.method(), &traced_host, Some(port));
+                gantry_telemetry::inject(&span, req.headers_mut());
+                async move {
+                    let answer = client.request(req).instrument(span.clone()).await;
+                    gantry_telemetry::record_status(&span, answer.as_ref().ok().map(|r| r.status()));
+                    answer.map_err(bollard::errors::Error::from)
+                }
             };
             let address = format!("https://{}", authority(&host, port));
             let docker = Docker::connect_with_custom_transport(transport, Some(address), 120, &API).map_err(engine)?;

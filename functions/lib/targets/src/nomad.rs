@@ -2,6 +2,7 @@
 //! `EnforceIndex`, follow the evaluation and the deployment, and revert to the previous job
 //! version when the deployment fails (or stalls past the deadline, which fails it first).
 
+use gantry_telemetry::SendTraced as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -104,7 +105,7 @@ impl Job<'_> {
         if let Some(body) = body {
             req = req.json(body);
         }
-        req.send().await.map_err(Unanswered)
+        req.send_traced().await.map_err(Unanswered)
     }
 
     async fn answer(&self, path: &str, res: reqwest::Response) -> Result<Value> {
