@@ -6,6 +6,11 @@ GET /2018-06-01/runtime/invocation/next, measured against a stand-in Runtime API
 loopback that answers nothing (the bootstrap waits there until it is killed).
 
     scripts/lambda-report.py --zips target/lambda --bootstraps target/lambda-x86 [--runs 30]
+    scripts/lambda-report.py --bootstraps target/lambda-x86 --against OTHER [--env NAME=VALUE]
+
+`--against OTHER` compares two builds (another checkout's bootstraps, in the same layout):
+their runs alternate, so a busy machine slows both alike, and the change in median init
+time is printed per function.
 
 `--zips DIR` reads DIR/<function>/bootstrap.zip (cargo lambda's layout); `--bootstraps DIR`
 runs DIR/<function>/bootstrap, or the bootstrap inside DIR/<function>/bootstrap.zip
@@ -24,7 +29,7 @@ import tempfile
 import time
 import zipfile
 
-FUNCTIONS = ["api", "webhooks", "ingest", "deployer"]
+FUNCTIONS = ["api", "webhooks", "ingest", "deployer", "notifier"]
 GOAL_ZIP_BYTES = 6 * 1000 * 1000
 GOAL_INIT_MS = 20.0
 
@@ -33,6 +38,7 @@ ENV = {
     "GANTRY_TABLE": "gantry",
     "GANTRY_EVENTS_QUEUE_URL": "http://127.0.0.1:9/000000000000/gantry-events",
     "GANTRY_DEPLOY_QUEUE_URL": "http://127.0.0.1:9/000000000000/gantry-deploy-jobs",
+    "GANTRY_NOTIFY_QUEUE_URL": "http://127.0.0.1:9/000000000000/gantry-notifications",
     "GANTRY_DATA_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
     "GANTRY_JWT_SECRET": "report-only-jwt-secret-0123456789abcdef",
     "GANTRY_EVIDENCE_KEY": "report-only-evidence-key-0123456789abcdef",
@@ -102,12 +108,39 @@ def unpack(package):
     return path
 
 
+def bootstrap_in(folder, function):
+    bootstrap = os.path.join(folder, function, "bootstrap")
+    if not os.path.exists(bootstrap):
+        bootstrap = unpack(os.path.join(folder, function, "bootstrap.zip"))
+    return bootstrap
+
+
+def compare(ours, theirs, runs):
+    """Median init times of two builds, runs alternating."""
+    print(f"{'function':<10} {'other p50 ms':>13} {'this p50 ms':>12} {'change ms':>10}")
+    for function in FUNCTIONS:
+        a, b = bootstrap_in(theirs, function), bootstrap_in(ours, function)
+        other, this = [], []
+        for _ in range(runs):
+            other.append(init_ms(a, function))
+            this.append(init_ms(b, function))
+        p_other, p_this = statistics.median(other), statistics.median(this)
+        print(f"{function:<10} {p_other:>13.2f} {p_this:>12.2f} {p_this - p_other:>+10.2f}")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zips", help="folder of <function>/bootstrap.zip")
     parser.add_argument("--bootstraps", help="folder of <function>/bootstrap for this machine")
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--against", help="another build's folder of <function>/bootstrap to compare with")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an extra variable, e.g. OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:9 (tracing on)")
     args = parser.parse_args()
+    ENV.update(pair.split("=", 1) for pair in args.env)
+    if args.against:
+        return compare(args.bootstraps, args.against, args.runs)
     failed = False
     print(f"{'function':<10} {'zip MB':>8} {'init p50 ms':>12} {'init p90 ms':>12} {'init max ms':>12}")
     for function in FUNCTIONS:
@@ -119,9 +152,7 @@ def main():
         else:
             row.append(f"{'-':>8}")
         if args.bootstraps:
-            bootstrap = os.path.join(args.bootstraps, function, "bootstrap")
-            if not os.path.exists(bootstrap):
-                bootstrap = unpack(os.path.join(args.bootstraps, function, "bootstrap.zip"))
+            bootstrap = bootstrap_in(args.bootstraps, function)
             times = sorted(init_ms(bootstrap, function) for _ in range(args.runs))
             p50 = statistics.median(times)
             failed |= p50 > GOAL_INIT_MS
