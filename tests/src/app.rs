@@ -296,9 +296,9 @@ impl TestApp {
 
     /// `data`, after checking there were no errors.
     pub async fn ok(&self, query: &str, variables: Value) -> Value {
-        let res = self.gql(query, variables).await;
+        let mut res = self.gql(query, variables).await;
         assert!(res.get("errors").is_none(), "unexpected errors: {res:#}");
-        res["data"].clone()
+        res["data"].take()
     }
 
     /// The first error's `extensions.code`, after checking there was one, and its message.

@@ -79,3 +79,23 @@ async fn malformed_environments_are_rejected() {
     )
     .await;
 }
+
+/// What a promotion records as it ends is written while it holds the environment's lock, so
+/// an environment with an active promotion is not deleted.
+#[tokio::test]
+async fn an_environment_with_an_active_promotion_is_not_deleted() {
+    let app = TestApp::spawn().await;
+    let qa = app.create_environment_with(json!({ "name": "qa", "order": 1, "requiredApprovals": 1 })).await;
+    let api = app.create_component("api").await;
+    app.add_version(&api, "1.0.0", &gantry_tests::app::digest("1.0.0")).await;
+    let release = app.ready_release("api-1.0.0", json!([{ "componentId": api, "version": "1.0.0" }])).await;
+    let promotion = app.request_promotion(&release, &qa).await;
+    assert_eq!(promotion["status"], "PENDING_APPROVAL");
+    let delete = "mutation($id: ID!) { deleteEnvironment(id: $id) { name } }";
+    let message = app.assert_rejected("CONFLICT", delete, json!({ "id": qa })).await;
+    assert!(message.contains("active promotion"), "{message}");
+    let cancel = "mutation($id: ID!) { cancelPromotion(id: $id) { status } }";
+    app.ok(cancel, json!({ "id": promotion["id"] })).await;
+    let deleted = app.ok(delete, json!({ "id": qa })).await;
+    assert_eq!(deleted["deleteEnvironment"]["name"], "qa");
+}

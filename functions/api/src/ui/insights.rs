@@ -44,8 +44,7 @@ pub async fn page(
         let window = Window::new(from, to)?;
         let (environment, insights) = state.insights.read(id, window).await?;
         let ids: Vec<ComponentId> = insights.components.iter().map(|(c, _)| *c).collect();
-        let names =
-            state.catalog.components_by_id(&ids).await?.into_iter().map(|c| (c.id, c.name.to_string())).collect();
+        let names = state.catalog.component_names(&ids).await?.into_iter().collect();
         Ok(("Insights".to_owned(), body(environment.name.as_str(), &insights, &names)))
     })
     .await

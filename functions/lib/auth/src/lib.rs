@@ -59,17 +59,21 @@ pub struct Claims {
 pub struct LocalIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// What every token is checked against, built once.
+    validation: Validation,
     pub issuer: String,
     pub audience: String,
 }
 
 impl LocalIssuer {
     pub fn new(secret: &[u8], issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        let (issuer, audience) = (issuer.into(), audience.into());
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
-            issuer: issuer.into(),
-            audience: audience.into(),
+            validation: validation(Algorithm::HS256, &issuer, &audience),
+            issuer,
+            audience,
         }
     }
 
@@ -112,7 +116,8 @@ impl TokenIssuer for LocalIssuer {
 pub struct OidcKeys {
     pub issuer: String,
     pub audience: String,
-    keys: HashMap<String, (DecodingKey, Algorithm)>,
+    /// Each key with the validation of its algorithm, built once.
+    keys: HashMap<String, (DecodingKey, Algorithm, Validation)>,
 }
 
 impl OidcKeys {
@@ -128,7 +133,7 @@ impl OidcKeys {
                 other => return Err(format!("JWKS key {kid} has alg {other:?}; RS256 and ES256 are accepted")),
             };
             let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("JWKS key {kid}: {e}"))?;
-            keys.insert(kid, (key, alg));
+            keys.insert(kid, (key, alg, validation(alg, issuer, audience)));
         }
         Ok(Self { issuer: issuer.to_owned(), audience: audience.to_owned(), keys })
     }
@@ -179,21 +184,18 @@ impl Authenticator {
         let claims = match &head.kid {
             Some(kid) => {
                 let oidc = self.oidc.as_ref().ok_or_else(|| unauthorized("no OIDC issuer is configured"))?;
-                let (key, alg) = oidc.keys.get(kid).ok_or_else(|| unauthorized(format!("unknown key id {kid:?}")))?;
+                let (key, alg, validation) =
+                    oidc.keys.get(kid).ok_or_else(|| unauthorized(format!("unknown key id {kid:?}")))?;
                 if head.alg != *alg {
                     return Err(unauthorized(format!("key {kid:?} signs with {alg:?}, not {:?}", head.alg)));
                 }
-                decode::<Claims>(token, key, &validation(*alg, &oidc.issuer, &oidc.audience))
+                decode::<Claims>(token, key, validation)
             }
             None => {
                 if head.alg != Algorithm::HS256 {
                     return Err(unauthorized(format!("tokens without a key id must be HS256, not {:?}", head.alg)));
                 }
-                decode::<Claims>(
-                    token,
-                    &self.local.decoding,
-                    &validation(Algorithm::HS256, &self.local.issuer, &self.local.audience),
-                )
+                decode::<Claims>(token, &self.local.decoding, &self.local.validation)
             }
         }
         .map_err(|e| unauthorized(format!("the token is not valid: {e}")))?

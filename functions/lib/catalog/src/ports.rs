@@ -32,6 +32,9 @@ pub trait ComponentRepository: Send + Sync {
     async fn get_component(&self, id: ComponentId) -> Result<Option<Component>>;
     /// Looks many components up at once; missing ids are left out.
     async fn get_components(&self, ids: &[ComponentId]) -> Result<Vec<Component>>;
+    /// The current names of many components at once, reading nothing else; missing ids are
+    /// left out.
+    async fn component_names(&self, ids: &[ComponentId]) -> Result<Vec<(ComponentId, String)>>;
     async fn list_components(&self) -> Result<Vec<Component>>;
     /// Replaces `before` with `after` if nobody changed it since `before` was read.
     async fn update_component(&self, before: &Component, after: &Component) -> Result<()>;
@@ -92,7 +95,8 @@ pub trait DeploymentRecords: Send + Sync {
         releases: &[ReleaseId],
         environments: &[EnvironmentId],
     ) -> Result<Vec<ReleaseEnvironmentRecord>>;
-    /// Records that `release` now runs in `environment`, in one transaction.
+    /// Records that `release` now runs in `environment`: repeatable writes, made while a
+    /// promotion holds the environment's lock (an environment is not deleted meanwhile).
     async fn record_release_deployed(
         &self,
         record: &ReleaseEnvironmentRecord,

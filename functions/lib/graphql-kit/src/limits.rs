@@ -228,17 +228,61 @@ fn check_const(value: &ConstValue) -> Result<(), Refusal> {
     }
 }
 
-/// Every check, on the text, then on the parsed document and the variables.
+/// Every check, on the text, then on the parsed document and the variables. A document
+/// whose text passed before is taken from [`Checked`] rather than parsed again; its variables
+/// are checked every time.
 pub fn check(query: &str, variables: &Variables) -> Result<Option<ExecutableDocument>, Refusal> {
+    if let Some(document) = CHECKED.get(query) {
+        check_inputs(&document, variables)?;
+        return Ok(Some(document));
+    }
     check_nesting(query)?;
     match async_graphql::parser::parse_query(query) {
         Ok(document) => {
             check_expansion(&document)?;
+            CHECKED.remember(query, &document);
             check_inputs(&document, variables)?;
             Ok(Some(document))
         }
         // A syntax error is reported by async-graphql, as for any other document.
         Err(_) => Ok(None),
+    }
+}
+
+/// Documents whose text passed the checks of [`check_nesting`] and [`check_expansion`], by
+/// that text. Clients send the same few documents again and again, and parsing is the
+/// costliest step of a small query. Bounded: at most [`Checked::MAX_ENTRIES`] documents of
+/// at most [`Checked::MAX_TEXT`] bytes each; when full, it starts again empty.
+pub struct Checked {
+    documents: std::sync::Mutex<HashMap<Box<str>, ExecutableDocument>>,
+}
+
+static CHECKED: std::sync::LazyLock<Checked> =
+    std::sync::LazyLock::new(|| Checked { documents: std::sync::Mutex::new(HashMap::new()) });
+
+impl Checked {
+    pub const MAX_ENTRIES: usize = 128;
+    pub const MAX_TEXT: usize = 4_096;
+
+    fn get(&self, query: &str) -> Option<ExecutableDocument> {
+        self.documents.lock().ok()?.get(query).cloned()
+    }
+
+    fn remember(&self, query: &str, document: &ExecutableDocument) {
+        if query.len() > Self::MAX_TEXT {
+            return;
+        }
+        if let Ok(mut documents) = self.documents.lock() {
+            if documents.len() >= Self::MAX_ENTRIES {
+                documents.clear();
+            }
+            documents.insert(query.into(), document.clone());
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.documents.lock().map_or(0, |d| d.len())
     }
 }
 
@@ -303,6 +347,25 @@ mod tests {
         // An unterminated string ends at its line, as the parser reads it.
         let unterminated = format!("{{ a(x: \"{brackets}\n{brackets}) }}");
         assert_eq!(check_nesting(&unterminated).unwrap_err(), Refusal::TooDeep);
+    }
+
+    #[test]
+    fn a_document_checked_before_is_reused_and_its_variables_are_checked_again() {
+        let query = "query Reused($x: String) { reused(x: $x) }";
+        assert!(check(query, &Variables::default()).unwrap().is_some());
+        assert!(CHECKED.get(query).is_some(), "remembered after it passed");
+        let long = Variables::from_json(serde_json::json!({ "x": "x".repeat(MAX_STRING_CHARS + 1) }));
+        assert_eq!(check(query, &long).unwrap_err(), Refusal::LongString);
+        let refused = doubling(30);
+        assert!(check(&refused, &Variables::default()).is_err());
+        assert!(CHECKED.get(&refused).is_none(), "a refused document is not remembered");
+        let long_text = format!("{{ a(x: \"{}\") }}", "y".repeat(Checked::MAX_TEXT));
+        assert!(check(&long_text, &Variables::default()).is_ok());
+        assert!(CHECKED.get(&long_text).is_none(), "a long text is parsed every time");
+        for i in 0..2 * Checked::MAX_ENTRIES {
+            check(&format!("{{ field{i} }}"), &Variables::default()).unwrap();
+            assert!(CHECKED.len() <= Checked::MAX_ENTRIES);
+        }
     }
 
     #[test]

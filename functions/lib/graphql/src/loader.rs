@@ -85,8 +85,8 @@ impl ReleaseStateLoader {
 
 /// The current names of the components found, shared.
 async fn names_of(catalog: &Catalog, ids: &[ComponentId]) -> Result<HashMap<ComponentId, Arc<str>>, DomainError> {
-    let found = catalog.components_by_id(ids).await?;
-    Ok(found.iter().map(|c| (c.id, Arc::from(c.name.as_str()))).collect())
+    let found = catalog.component_names(ids).await?;
+    Ok(found.into_iter().map(|(id, name)| (id, Arc::from(name))).collect())
 }
 
 impl Loader<ComponentId> for ComponentLoader {

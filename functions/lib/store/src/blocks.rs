@@ -28,6 +28,14 @@ const BATCH_WRITE_MAX: usize = 25;
 /// How often unprocessed batch items are retried before giving up.
 const BATCH_RETRIES: u32 = 5;
 
+/// The attributes a read asks for: a `ProjectionExpression` of `#`-aliases and what each
+/// alias names (aliases, because `name` and many others are reserved words).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Projection {
+    pub expression: &'static str,
+    pub names: &'static [(&'static str, &'static str)],
+}
+
 impl DynamoRepository {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client: budget::charging(client), table: table.into() }
@@ -188,19 +196,35 @@ impl DynamoRepository {
 
     /// BatchGetItem in chunks of 100, all at once, retrying unprocessed keys. Missing items
     /// are left out.
-    pub(crate) async fn batch_get(&self, mut keys: Vec<ItemKeys>) -> Result<Vec<Item>> {
+    pub(crate) async fn batch_get(&self, keys: Vec<ItemKeys>) -> Result<Vec<Item>> {
+        self.batch_get_projected(keys, None).await
+    }
+
+    /// [`batch_get`](Self::batch_get) of only the attributes `projection` names: a
+    /// `ProjectionExpression` of `#`-names, each mapped to the attribute it stands for.
+    pub(crate) async fn batch_get_projected(
+        &self,
+        mut keys: Vec<ItemKeys>,
+        projection: Option<Projection>,
+    ) -> Result<Vec<Item>> {
         // BatchGetItem refuses a request that names a key twice: each is asked for once.
         keys.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
         keys.dedup_by(|a, b| a.pk == b.pk && a.sk == b.sk);
-        let chunks = keys.chunks(BATCH_GET_MAX).map(|chunk| self.batch_get_chunk(chunk));
+        let chunks = keys.chunks(BATCH_GET_MAX).map(|chunk| self.batch_get_chunk(chunk, projection));
         Ok(futures::future::try_join_all(chunks).await?.into_iter().flatten().collect())
     }
 
     /// One BatchGetItem of up to 100 keys, retrying what it leaves unprocessed.
-    async fn batch_get_chunk(&self, chunk: &[ItemKeys]) -> Result<Vec<Item>> {
+    async fn batch_get_chunk(&self, chunk: &[ItemKeys], projection: Option<Projection>) -> Result<Vec<Item>> {
         let mut items = Vec::with_capacity(chunk.len());
-        let mut pending =
-            built(KeysAndAttributes::builder().set_keys(Some(chunk.iter().map(ItemKeys::primary).collect())).build())?;
+        let mut request = KeysAndAttributes::builder().set_keys(Some(chunk.iter().map(ItemKeys::primary).collect()));
+        if let Some(projection) = projection {
+            request = request.projection_expression(projection.expression);
+            for (alias, attribute) in projection.names {
+                request = request.expression_attribute_names(*alias, *attribute);
+            }
+        }
+        let mut pending = built(request.build())?;
         for attempt in 0.. {
             let out = self.client.batch_get_item().request_items(&self.table, pending).send().await.map_err(sdk)?;
             if let Some(mut found) = out.responses {

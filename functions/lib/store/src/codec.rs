@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use gantry_domain::DomainError;
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::keys::{ItemKeys, PK, SK};
+use crate::keys::{GSI1PK, GSI1SK, GSI2PK, GSI2SK, ItemKeys, PK, SK};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -20,9 +20,15 @@ pub fn to_item<T: Serialize>(value: &T, keys: &ItemKeys) -> Result<Item, DomainE
 }
 
 /// An item back into a domain value; key attributes are ignored.
-pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, DomainError> {
+pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, DomainError> {
+    // serde_dynamo copies the item into a map of its own before it decodes it: the keys,
+    // which no domain value reads, are left out of that copy.
+    item.retain(|name, _| !KEY_ATTRIBUTES.contains(&name.as_str()));
     serde_dynamo::from_item(item).map_err(DomainError::internal)
 }
+
+/// The table's and its indexes' key attributes.
+const KEY_ATTRIBUTES: [&str; 6] = [PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK];
 
 pub fn from_items<T: DeserializeOwned>(items: Vec<Item>) -> Result<Vec<T>, DomainError> {
     items.into_iter().map(from_item).collect()

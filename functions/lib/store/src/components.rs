@@ -11,7 +11,9 @@ use tracing::instrument;
 use crate::codec::{from_items, to_item};
 use crate::keys::{GSI1, GSI2, s};
 
+use crate::Projection;
 use crate::keys;
+use crate::string_attr;
 use crate::versions::RecentItem;
 use crate::{DynamoRepository, Tx};
 
@@ -48,6 +50,17 @@ impl ComponentRepository for DynamoRepository {
     async fn get_components(&self, ids: &[ComponentId]) -> Result<Vec<Component>> {
         let keys = ids.iter().copied().map(keys::component_key).collect();
         from_items(self.batch_get(keys).await?)
+    }
+
+    #[instrument(skip_all, fields(count = ids.len()), err(level = "info"))]
+    async fn component_names(&self, ids: &[ComponentId]) -> Result<Vec<(ComponentId, String)>> {
+        const NAMES: Projection = Projection { expression: "#id, #name", names: &[("#id", "id"), ("#name", "name")] };
+        let keys = ids.iter().copied().map(keys::component_key).collect();
+        let items = self.batch_get_projected(keys, Some(NAMES)).await?;
+        items
+            .iter()
+            .map(|item| Ok((ComponentId::parse(&string_attr(item, "id")?)?, string_attr(item, "name")?)))
+            .collect()
     }
 
     #[instrument(skip_all, err(level = "info"))]

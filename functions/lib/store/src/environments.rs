@@ -103,6 +103,15 @@ impl EnvironmentRepository for DynamoRepository {
             )));
         }
         let mut tx = Tx::new();
+        // What a promotion records as it ends is written while it holds the environment's
+        // lock: while one does, the environment stays.
+        tx.push(
+            self.check(&keys::active_promotion(environment.id), "attribute_not_exists(PK)")?,
+            DomainError::conflict(format!(
+                "environment {} has an active promotion; it cannot be deleted",
+                environment.name
+            )),
+        );
         tx.push(
             self.delete(
                 &keys::environment(environment.id, environment.order),
@@ -155,21 +164,13 @@ impl DeploymentRecords for DynamoRepository {
         record: &ReleaseEnvironmentRecord,
         components: &[DeployedComponent],
     ) -> Result<()> {
-        let mut tx = Tx::new();
-        tx.push(
-            self.exists(&keys::environment_key(record.environment_id))?,
-            DomainError::not_found("environment", record.environment_id),
-        );
-        tx.push(
-            self.put(to_item(record, &keys::release_environment(record.release_id, record.environment_id))?, None)?,
-            DomainError::internal("record put"),
-        );
+        // Plain puts, in one BatchWriteItem (no transaction, which bills every item twice):
+        // each writes the same item again when repeated, and the environment stays because a
+        // promotion holds its lock meanwhile (see `delete_environment`).
+        let mut items = vec![to_item(record, &keys::release_environment(record.release_id, record.environment_id))?];
         for c in components {
-            tx.push(
-                self.put(to_item(c, &keys::deployed_component(c.environment_id, c.component_id))?, None)?,
-                DomainError::internal("deployed put"),
-            );
+            items.push(to_item(c, &keys::deployed_component(c.environment_id, c.component_id))?);
         }
-        self.transact(tx).await
+        self.batch_put(items).await
     }
 }

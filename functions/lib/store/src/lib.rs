@@ -11,7 +11,7 @@ mod environments;
 mod releases;
 mod versions;
 
-pub(crate) use blocks::{decode_cursor, encode_cursor, string_attr};
+pub(crate) use blocks::{Projection, decode_cursor, encode_cursor, string_attr};
 pub mod builds;
 mod chatops;
 pub mod ci;

@@ -13,10 +13,11 @@ impl Catalog {
         self.repo.get_component(id).await?.ok_or_else(|| DomainError::not_found("component", id))
     }
 
-    /// Batch lookup for data loaders; missing ids are left out.
+    /// The current names of many components, for lists that show them; missing ids are
+    /// left out.
     #[instrument(skip_all, fields(count = ids.len()), err(level = "info"))]
-    pub async fn components_by_id(&self, ids: &[ComponentId]) -> Result<Vec<Component>> {
-        self.repo.get_components(ids).await
+    pub async fn component_names(&self, ids: &[ComponentId]) -> Result<Vec<(ComponentId, String)>> {
+        self.repo.component_names(ids).await
     }
 
     #[instrument(skip_all, err(level = "info"))]
