@@ -21,8 +21,9 @@ pub struct Haproxy {
 
 impl Haproxy {
     /// Starts HAProxy with backend `web` (balanced by `balance`) over servers `blue` and
-    /// `green`, health-checked every 300 ms, and `use-server` rules reading the A/B map for
-    /// header `X-Canary` and cookie `canary`.
+    /// `green`, health-checked every 300 ms (up after one passed check, down after two failed
+    /// ones, so one check that a busy machine delays does not take a server out), and
+    /// `use-server` rules reading the A/B map for header `X-Canary` and cookie `canary`.
     pub fn start(balance: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("gantry-haproxy-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -39,8 +40,8 @@ impl Haproxy {
              \x20 use-server green if {{ req.hdr(X-Canary),map({map}) -m str green }}\n\
              \x20 use-server blue if {{ req.cook(canary),map({map}) -m str blue }}\n\
              \x20 use-server green if {{ req.cook(canary),map({map}) -m str green }}\n\
-             \x20 server blue 127.0.0.1:{blue} weight 100 check inter 300 rise 1 fall 1\n\
-             \x20 server green 127.0.0.1:{green} weight 0 check inter 300 rise 1 fall 1\n",
+             \x20 server blue 127.0.0.1:{blue} weight 100 check inter 300 rise 1 fall 2\n\
+             \x20 server green 127.0.0.1:{green} weight 0 check inter 300 rise 1 fall 2\n",
             admin = dir.join("admin.sock").display(),
             blue = slots[0],
             green = slots[1],

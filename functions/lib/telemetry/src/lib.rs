@@ -93,11 +93,6 @@ pub async fn flush() {
     }
 }
 
-/// Whether spans are exported.
-pub fn exporting() -> bool {
-    EXPORTING.get().is_some()
-}
-
 /// What becomes part of a trace: Gantry's spans (info and up), each AWS SDK operation's
 /// span (`DynamoDB.PutItem`, `SQS.SendMessageBatch`: the SDK makes them at debug level, with
 /// `rpc.method`), and warnings and errors as span events.
