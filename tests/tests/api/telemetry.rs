@@ -130,6 +130,15 @@ fn assert_one_tree(spans: &[&ReceivedSpan], outside: &str) {
     }
 }
 
+/// Whether every span's parent has arrived (or is `outside`): a parent ends after its
+/// children, so it may come in a later export than they do.
+fn connected(spans: &[&ReceivedSpan], outside: &str) -> bool {
+    let ids: BTreeSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    spans
+        .iter()
+        .all(|s| s.parent_span_id.is_empty() || s.parent_span_id == outside || ids.contains(s.parent_span_id.as_str()))
+}
+
 fn names_in<'a>(spans: &[&'a ReceivedSpan], service: &str) -> BTreeSet<&'a str> {
     spans.iter().filter(|s| s.service == service).map(|s| s.name.as_str()).collect()
 }
@@ -235,6 +244,7 @@ async fn one_promotion_is_one_trace_through_the_api_the_deployer_and_the_engine(
                 && spans
                     .iter()
                     .any(|s| s.trace_id == trace && s.service == "gantry-deployer" && s.name == "SQS.SendMessage")
+                && connected(&of_trace(spans, trace), caller)
         })
         .await;
     let traced = of_trace(&spans, trace);

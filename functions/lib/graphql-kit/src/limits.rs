@@ -254,7 +254,7 @@ pub fn check(query: &str, variables: &Variables) -> Result<Option<ExecutableDocu
 /// costliest step of a small query. Bounded: at most [`Checked::MAX_ENTRIES`] documents of
 /// at most [`Checked::MAX_TEXT`] bytes each; when full, it starts again empty.
 pub struct Checked {
-    documents: std::sync::Mutex<HashMap<Box<str>, ExecutableDocument>>,
+    documents: std::sync::Mutex<HashMap<Box<str>, std::sync::Arc<ExecutableDocument>>>,
 }
 
 static CHECKED: std::sync::LazyLock<Checked> =
@@ -264,8 +264,10 @@ impl Checked {
     pub const MAX_ENTRIES: usize = 128;
     pub const MAX_TEXT: usize = 4_096;
 
+    /// A copy of the document, made after the lock is let go.
     fn get(&self, query: &str) -> Option<ExecutableDocument> {
-        self.documents.lock().ok()?.get(query).cloned()
+        let shared = self.documents.lock().ok()?.get(query).cloned()?;
+        Some(ExecutableDocument::clone(&shared))
     }
 
     fn remember(&self, query: &str, document: &ExecutableDocument) {
@@ -276,7 +278,7 @@ impl Checked {
             if documents.len() >= Self::MAX_ENTRIES {
                 documents.clear();
             }
-            documents.insert(query.into(), document.clone());
+            documents.insert(query.into(), std::sync::Arc::new(document.clone()));
         }
     }
 
