@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, digest};
 
 const CREATE: &str = "mutation($input: CreateEnvironmentInput!) { createEnvironment(input: $input) { id name displayName order requiredApprovals } }";
 const UPDATE: &str = "mutation($id: ID!, $input: UpdateEnvironmentInput!) { updateEnvironment(id: $id, input: $input) { name order requiredApprovals } }";
@@ -87,7 +87,7 @@ async fn an_environment_with_an_active_promotion_is_not_deleted() {
     let app = TestApp::spawn().await;
     let qa = app.create_environment_with(json!({ "name": "qa", "order": 1, "requiredApprovals": 1 })).await;
     let api = app.create_component("api").await;
-    app.add_version(&api, "1.0.0", &gantry_tests::app::digest("1.0.0")).await;
+    app.add_version(&api, "1.0.0", &digest("1.0.0")).await;
     let release = app.ready_release("api-1.0.0", json!([{ "componentId": api, "version": "1.0.0" }])).await;
     let promotion = app.request_promotion(&release, &qa).await;
     assert_eq!(promotion["status"], "PENDING_APPROVAL");

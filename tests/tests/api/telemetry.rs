@@ -118,25 +118,21 @@ fn of_trace<'a>(spans: &'a [ReceivedSpan], trace: &str) -> Vec<&'a ReceivedSpan>
 /// Every span's parent is in the trace, except the root's (empty, or `outside`, a caller's
 /// span): one connected tree, whatever process each span came from.
 fn assert_one_tree(spans: &[&ReceivedSpan], outside: &str) {
-    let ids: BTreeSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
     let roots: Vec<&&ReceivedSpan> =
         spans.iter().filter(|s| s.parent_span_id.is_empty() || s.parent_span_id == outside).collect();
     assert_eq!(roots.len(), 1, "one root: {roots:#?}");
-    for span in spans {
-        let linked = span.parent_span_id.is_empty()
-            || span.parent_span_id == outside
-            || ids.contains(span.parent_span_id.as_str());
-        assert!(linked, "{} ({}) has a parent outside the trace: {spans:#?}", span.name, span.service);
+    if let Some(span) = unlinked(spans, outside).first() {
+        panic!("{} ({}) has a parent outside the trace: {spans:#?}", span.name, span.service);
     }
 }
 
-/// Whether every span's parent has arrived (or is `outside`): a parent ends after its
-/// children, so it may come in a later export than they do.
-fn connected(spans: &[&ReceivedSpan], outside: &str) -> bool {
+/// The spans whose parent is neither in `spans` nor `outside` (nor absent: a root).
+fn unlinked<'a>(spans: &[&'a ReceivedSpan], outside: &str) -> Vec<&'a ReceivedSpan> {
     let ids: BTreeSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
-    spans
-        .iter()
-        .all(|s| s.parent_span_id.is_empty() || s.parent_span_id == outside || ids.contains(s.parent_span_id.as_str()))
+    let linked = |s: &ReceivedSpan| {
+        s.parent_span_id.is_empty() || s.parent_span_id == outside || ids.contains(s.parent_span_id.as_str())
+    };
+    spans.iter().copied().filter(|s| !linked(s)).collect()
 }
 
 fn names_in<'a>(spans: &[&'a ReceivedSpan], service: &str) -> BTreeSet<&'a str> {
@@ -244,7 +240,8 @@ async fn one_promotion_is_one_trace_through_the_api_the_deployer_and_the_engine(
                 && spans
                     .iter()
                     .any(|s| s.trace_id == trace && s.service == "gantry-deployer" && s.name == "SQS.SendMessage")
-                && connected(&of_trace(spans, trace), caller)
+                // A parent ends after its children, so it may come in a later export.
+                && unlinked(&of_trace(spans, trace), caller).is_empty()
         })
         .await;
     let traced = of_trace(&spans, trace);

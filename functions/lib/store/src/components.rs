@@ -59,7 +59,11 @@ impl ComponentRepository for DynamoRepository {
         let items = self.batch_get_projected(keys, Some(NAMES)).await?;
         items
             .iter()
-            .map(|item| Ok((ComponentId::parse(&string_attr(item, "id")?)?, string_attr(item, "name")?)))
+            .map(|item| {
+                let id = ComponentId::parse(&string_attr(item, "id")?)
+                    .map_err(|_| DomainError::internal("a stored component id is not a UUID"))?;
+                Ok((id, string_attr(item, "name")?))
+            })
             .collect()
     }
 
