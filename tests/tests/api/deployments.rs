@@ -133,6 +133,7 @@ async fn a_dead_workers_job_is_finished_once_on_redelivery() {
     assert_eq!(requested["status"], "DEPLOYING");
     let received = app.sqs.receive_message().queue_url(&app.deploy_queue).wait_time_seconds(2).send().await.unwrap();
     let job: DeployJob = serde_json::from_str(received.messages.unwrap()[0].body.as_deref().unwrap()).unwrap();
+    assert!(job.alone, "the promotion's only deployment: {job:?}");
 
     // The first worker claims it with a short lease and is never heard from again.
     let now = chrono::Utc::now();
@@ -147,8 +148,12 @@ async fn a_dead_workers_job_is_finished_once_on_redelivery() {
     assert_eq!(settled["status"], "DEPLOYED");
     assert_eq!(nomad.operations().iter().filter(|o| *o == "PostJob").count(), 1);
     // A third delivery changes nothing.
-    app.state.deployer.run(job).await.unwrap();
+    app.state.deployer.run(job.clone()).await.unwrap();
     assert_eq!(nomad.operations().iter().filter(|o| *o == "PostJob").count(), 1, "exactly once");
+    // One deployment keeps no count of open deployments: its end settled the promotion.
+    let key = gantry_store::keys::open_deployments(job.promotion_id).primary();
+    let open = app.dynamodb.get_item().table_name(&app.table).set_key(Some(key)).consistent_read(true).send().await;
+    assert!(open.unwrap().item.is_none(), "no count for a promotion of one deployment");
 }
 
 /// A job that fails on every delivery (its Nomad is gone) is retried, and on its last

@@ -3,7 +3,7 @@ use gantry_domain::access::Role;
 use gantry_domain::model::{DeploymentStatus, ReleaseEnvironmentRecord};
 use gantry_domain::ports::DeploymentRecords;
 use gantry_domain::values::{EnvironmentId, ReleaseId};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{TestApp, digest, token};
 
@@ -178,6 +178,12 @@ async fn concurrent_requests_for_one_environment_admit_one() {
     let won = attempts.iter().filter(|r| r.get("errors").is_none()).count();
     let conflicts = attempts.iter().filter(|r| r["errors"][0]["extensions"]["code"] == "CONFLICT").count();
     assert_eq!((won, conflicts), (1, 19), "{attempts:#?}");
+    let why = |r: &Value| r["errors"][0]["message"].as_str().map(str::to_owned);
+    let refused: Vec<Option<String>> = attempts.iter().filter(|r| r.get("errors").is_some()).map(why).collect();
+    assert!(
+        refused.iter().all(|m| m.as_deref() == Some("another promotion is active in this environment")),
+        "each loser is told why: {refused:?}"
+    );
     let listed = app
         .ok("query($e: ID!) { promotions(environmentId: $e) { edges { node { id } } } }", json!({ "e": staging }))
         .await;

@@ -80,6 +80,17 @@ pub struct DeployJob {
     pub promotion_id: PromotionId,
     pub target_id: TargetId,
     pub attempt: u32,
+    /// The promotion's only deployment: no count of open deployments is kept for it, and its
+    /// end settles the promotion straight away (see [`counts_open`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alone: bool,
+}
+
+/// Whether a promotion of `deployments` deployments counts the ones still open, so that only
+/// the last to end settles it (one consistent read of all N, not one per finisher). With one,
+/// the count buys nothing: its end is the last.
+pub fn counts_open(deployments: usize) -> bool {
+    deployments > 1
 }
 
 /// How a target's rollout ended.

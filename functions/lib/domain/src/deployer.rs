@@ -195,6 +195,9 @@ impl Deployer {
             return Ok(());
         }
         tracing::info!(state = state.as_str(), "deployment finished");
+        if job.alone {
+            return self.promotions.settle(job.promotion_id).await.map(drop);
+        }
         self.promotions.settle_when_done(job.promotion_id).await
     }
 }

@@ -203,7 +203,8 @@ impl DeploymentRepository for DynamoRepository {
             .expression_attribute_values(":at", s(&stamp(at)))
             .build()
             .map_err(DomainError::internal)?;
-        let items = vec![TransactWriteItem::builder().update(update).build(), self.one_less_open(job.promotion_id)?];
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        items.extend(self.one_less_open(job)?);
         Ok(self.try_transact(items).await?.is_empty())
     }
 
@@ -262,21 +263,25 @@ impl DynamoRepository {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Counts the promotion's open deployments down by one.
-    fn one_less_open(&self, promotion: PromotionId) -> Result<TransactWriteItem> {
+    /// Counts the promotion's open deployments down by one, unless the job's deployment is its
+    /// promotion's only one (which keeps no count).
+    fn one_less_open(&self, job: &DeployJob) -> Result<Option<TransactWriteItem>> {
+        if job.alone {
+            return Ok(None);
+        }
         let update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(keys::open_deployments(promotion).primary()))
+            .set_key(Some(keys::open_deployments(job.promotion_id).primary()))
             .update_expression("ADD #open :minus")
             .expression_attribute_names("#open", "open")
             .expression_attribute_values(":minus", aws_sdk_dynamodb::types::AttributeValue::N("-1".into()))
             .build()
             .map_err(DomainError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        Ok(Some(TransactWriteItem::builder().update(update).build()))
     }
 
     /// What ends a deployment `owner` holds: its update (first, conditional on the lease),
-    /// the count of open deployments, and the artifact's put.
+    /// the count of open deployments (when kept), and the artifact's put.
     pub(crate) fn finish_items(
         &self,
         job: &DeployJob,
@@ -307,8 +312,8 @@ impl DynamoRepository {
             .set_expression_attribute_values(Some(values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
             .build()
             .map_err(DomainError::internal)?;
-        let mut items =
-            vec![TransactWriteItem::builder().update(update).build(), self.one_less_open(job.promotion_id)?];
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        items.extend(self.one_less_open(job)?);
         if let Some(a) = artifact {
             items.push(self.put(to_item(a, &keys::artifact(job.promotion_id, job.target_id))?, None)?);
         }

@@ -9,6 +9,7 @@ use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
 use crate::codec::{from_items, sdk, to_item};
+use crate::evidence::ACTIVE;
 use crate::keys::{GSI1, s};
 
 use crate::keys;
@@ -104,9 +105,9 @@ impl EnvironmentRepository for DynamoRepository {
         }
         let mut tx = Tx::new();
         // What a promotion records as it ends is written while it holds the environment's
-        // lock: while one does, the environment stays.
+        // lock (on its chain head): while one does, the environment stays.
         tx.push(
-            self.check(&keys::active_promotion(environment.id), "attribute_not_exists(PK)")?,
+            self.check(&keys::evidence_head(environment.id), &format!("attribute_not_exists({ACTIVE})"))?,
             DomainError::conflict(format!(
                 "environment {} has an active promotion; it cannot be deleted",
                 environment.name

@@ -1,6 +1,7 @@
 //! Evidence chains: one partition per environment, ordered by sequence number, with a head
 //! item that every append moves under a condition, so two decisions can never take the
-//! same place in the chain.
+//! same place in the chain. The head also names the environment's active promotion: the
+//! one-active-promotion lock moves in the writes that move the head.
 
 use std::collections::HashMap;
 
@@ -15,12 +16,28 @@ use tracing::instrument;
 
 use crate::codec::{from_items, sdk, to_item};
 use crate::keys::{self, GSI1, PK, SK, s};
-use crate::{DynamoRepository, Tx};
+use crate::{DynamoRepository, Tx, built};
+
+/// What a write does to the environment's one active promotion. The chain head names it:
+/// every decision of a promotion moves the head anyway, so the lock costs no item of its own.
+#[derive(Clone, Copy)]
+pub(crate) enum Lock {
+    /// Leaves it as it is.
+    Keep,
+    /// Takes it for the promotion, unless another holds it.
+    Take(EnvironmentId, PromotionId),
+    /// Gives it up (a head that names none, as one from before the head held the lock, is
+    /// left as it is).
+    Release(EnvironmentId, PromotionId),
+}
+
+/// The head's attribute naming the environment's active promotion.
+pub(crate) const ACTIVE: &str = "activePromotion";
 
 impl DynamoRepository {
-    /// Adds the writes that append `evidence` to a transaction.
-    pub(crate) fn push_evidence(&self, tx: &mut Tx, evidence: EvidenceAppend<'_>) -> Result<()> {
-        let Some(last) = evidence.records.last() else { return Ok(()) };
+    /// Adds the writes that append `evidence` to a transaction, and the head's move, which
+    /// also takes or gives up the environment's lock as `lock` says.
+    pub(crate) fn push_evidence(&self, tx: &mut Tx, evidence: EvidenceAppend<'_>, lock: Lock) -> Result<()> {
         for record in evidence.records {
             tx.push(
                 self.put_new(to_item(
@@ -30,24 +47,90 @@ impl DynamoRepository {
                 DomainError::conflict(CHAIN_MOVED),
             );
         }
-        let mut head = keys::evidence_head(last.environment_id).all();
-        head.insert("seq".into(), AttributeValue::N(last.seq.to_string()));
-        head.insert("hash".into(), s(&last.hash));
-        let condition = match evidence.head {
-            None => ("attribute_not_exists(PK)".to_owned(), HashMap::new()),
-            Some(h) => {
-                ("seq = :seq".to_owned(), HashMap::from([(":seq".to_owned(), AttributeValue::N(h.seq.to_string()))]))
-            }
+        let environment = match (evidence.records.last(), lock) {
+            (Some(last), _) => last.environment_id,
+            (None, Lock::Take(e, _) | Lock::Release(e, _)) => e,
+            (None, Lock::Keep) => return Ok(()),
         };
-        let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(head))
-            .condition_expression(condition.0)
-            .set_expression_attribute_values((!condition.1.is_empty()).then_some(condition.1))
-            .build()
-            .map_err(DomainError::internal)?;
-        tx.push(TransactWriteItem::builder().put(put).build(), DomainError::conflict(CHAIN_MOVED));
+        let mut head = HeadMove::default();
+        if let Some(last) = evidence.records.last() {
+            head.sets.push("#seq = :next, #hash = :hash");
+            head.values.insert(":next".into(), AttributeValue::N(last.seq.to_string()));
+            head.values.insert(":hash".into(), s(&last.hash));
+            head.conditions.push(match evidence.head {
+                None => "attribute_not_exists(#seq)",
+                Some(h) => {
+                    head.values.insert(":seq".into(), AttributeValue::N(h.seq.to_string()));
+                    "#seq = :seq"
+                }
+            });
+            head.names.extend([("#seq".to_owned(), "seq".to_owned()), ("#hash".to_owned(), "hash".to_owned())]);
+        }
+        match lock {
+            Lock::Keep => {}
+            Lock::Take(_, promotion) => {
+                head.sets.push("#active = :promotion");
+                head.conditions.push("attribute_not_exists(#active)");
+                head.values.insert(":promotion".into(), s(&promotion.to_string()));
+            }
+            Lock::Release(_, promotion) => {
+                head.removes = " REMOVE #active";
+                head.conditions.push("(attribute_not_exists(#active) OR #active = :promotion)");
+                head.values.insert(":promotion".into(), s(&promotion.to_string()));
+            }
+        }
+        if !matches!(lock, Lock::Keep) {
+            head.names.insert("#active".into(), ACTIVE.into());
+        }
+        let update = built(
+            aws_sdk_dynamodb::types::Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::evidence_head(environment).primary()))
+                .update_expression(head.expression())
+                .condition_expression(head.conditions.join(" AND "))
+                .set_expression_attribute_names(Some(head.names))
+                .set_expression_attribute_values(Some(head.values))
+                .build(),
+        )?;
+        tx.push(TransactWriteItem::builder().update(update).build(), DomainError::conflict(CHAIN_MOVED));
         Ok(())
+    }
+
+    /// Whether another promotion than `promotion` holds the environment's lock (read when a
+    /// write that takes it failed on the head).
+    pub(crate) async fn locked_by_another(&self, environment: EnvironmentId, promotion: PromotionId) -> Result<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::evidence_head(environment).primary()))
+            .projection_expression("#active")
+            .expression_attribute_names("#active", ACTIVE)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let holder = out.item.as_ref().and_then(|i| i.get(ACTIVE)).and_then(|v| v.as_s().ok());
+        Ok(holder.is_some_and(|h| *h != promotion.to_string()))
+    }
+}
+
+/// The parts of the head's update.
+#[derive(Default)]
+struct HeadMove {
+    sets: Vec<&'static str>,
+    removes: &'static str,
+    conditions: Vec<&'static str>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl HeadMove {
+    fn expression(&self) -> String {
+        match self.sets.is_empty() {
+            true => self.removes.trim_start().to_owned(),
+            false => format!("SET {}{}", self.sets.join(", "), self.removes),
+        }
     }
 }
 
@@ -56,7 +139,7 @@ impl EvidenceRepository for DynamoRepository {
     #[instrument(skip_all, fields(records = evidence.records.len()), err(level = "info"))]
     async fn append_evidence(&self, evidence: EvidenceAppend<'_>) -> Result<()> {
         let mut tx = Tx::new();
-        self.push_evidence(&mut tx, evidence)?;
+        self.push_evidence(&mut tx, evidence, Lock::Keep)?;
         self.transact(tx).await
     }
 
@@ -76,6 +159,8 @@ impl EvidenceRepository for DynamoRepository {
         let hash = item.get("hash").and_then(|v| v.as_s().ok()).cloned();
         match (seq, hash) {
             (Some(seq), Some(hash)) => Ok(Some(ChainHead { seq, hash })),
+            // A head that only names the environment's active promotion: no record yet.
+            (None, None) => Ok(None),
             _ => Err(DomainError::internal("evidence head is malformed")),
         }
     }

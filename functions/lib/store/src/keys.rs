@@ -410,11 +410,6 @@ pub fn hold(environment: EnvironmentId) -> ItemKeys {
     ItemKeys::new(environment_pk(environment), "HOLD")
 }
 
-/// Held by the one active promotion of an environment.
-pub fn active_promotion(environment: EnvironmentId) -> ItemKeys {
-    ItemKeys::new(environment_pk(environment), "ACTIVE_PROMOTION")
-}
-
 // ----- evidence -----
 
 pub const EVIDENCE_SEQ_PREFIX: &str = "SEQ#";

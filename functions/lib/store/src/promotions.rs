@@ -1,8 +1,10 @@
-//! Promotions, and the one-active-promotion-per-environment lock.
+//! Promotions, and the one-active-promotion-per-environment lock (held on the environment's
+//! evidence chain head, see [`crate::evidence::Lock`]).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use gantry_domain::deployments::Deployment;
+use gantry_domain::deployments::{Deployment, counts_open};
+use gantry_domain::evidence::chain_moved;
 use gantry_domain::insights::Tally;
 use gantry_domain::ports::{Page, PageRequest};
 use gantry_domain::promotions::{EvidenceAppend, Hold, Promotion, PromotionId, PromotionRepository, PromotionStatus};
@@ -10,8 +12,10 @@ use gantry_domain::values::EnvironmentId;
 use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
-use crate::codec::{from_items, to_item};
+use crate::codec::{Item, from_items, to_item};
+use crate::evidence::Lock;
 use crate::keys::{self, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, ItemKeys, s};
+
 use crate::{DynamoRepository, Tx, decode_cursor, encode_cursor, string_attr};
 
 fn promotion_keys(p: &Promotion) -> ItemKeys {
@@ -21,6 +25,35 @@ fn promotion_keys(p: &Promotion) -> ItemKeys {
 /// Deployments written in the transaction that begins a promotion, beside the promotion and
 /// its evidence (a transaction takes 100 items).
 const IN_BEGIN: usize = 90;
+
+impl DynamoRepository {
+    /// Writes a promotion's deployments: the first ones (with the count of open ones, when it
+    /// keeps one) onto `tx`, which moves the promotion to `DEPLOYING`. A transaction takes
+    /// 100 items, so the rest are written before it with plain (repeatable) puts: until it
+    /// goes through, nothing reads them, and a retry writes the same items again. Returns the
+    /// keys of those written before.
+    async fn push_deployments(&self, tx: &mut Tx, deployments: &[Deployment]) -> Result<Vec<Item>> {
+        let (first, rest) = deployments.split_at(deployments.len().min(IN_BEGIN));
+        let rest = rest
+            .iter()
+            .map(|d| to_item(d, &keys::deployment(d.promotion_id, d.target_id)))
+            .collect::<Result<Vec<_>>>()?;
+        let written = Self::primary_keys(&rest);
+        self.batch_put(rest).await?;
+        for d in first {
+            tx.push(
+                self.put_new(to_item(d, &keys::deployment(d.promotion_id, d.target_id))?)?,
+                DomainError::conflict("deployment exists"),
+            );
+        }
+        if let Some(d) = deployments.first().filter(|_| counts_open(deployments.len())) {
+            let mut open = keys::open_deployments(d.promotion_id).all();
+            open.insert("open".into(), AttributeValue::N(deployments.len().to_string()));
+            tx.push(self.put(open, None)?, DomainError::internal("open deployments put"));
+        }
+        Ok(written)
+    }
+}
 
 #[async_trait]
 impl PromotionRepository for DynamoRepository {
@@ -32,15 +65,6 @@ impl PromotionRepository for DynamoRepository {
         deployments: &[Deployment],
         evidence: EvidenceAppend<'_>,
     ) -> Result<()> {
-        // A transaction takes 100 items. Deployments past the first ones are written before
-        // it, with plain (repeatable) puts: until it moves the promotion to DEPLOYING, nothing
-        // reads them, and a retry writes the same items again.
-        let (first, rest) = deployments.split_at(deployments.len().min(IN_BEGIN));
-        let rest = rest
-            .iter()
-            .map(|d| to_item(d, &keys::deployment(d.promotion_id, d.target_id)))
-            .collect::<Result<Vec<_>>>()?;
-        self.batch_put(rest).await?;
         let mut tx = Tx::new();
         tx.push(
             self.update_revision(
@@ -50,31 +74,40 @@ impl PromotionRepository for DynamoRepository {
             )?,
             DomainError::conflict(format!("promotion {} changed meanwhile", before.id)),
         );
-        for d in first {
-            tx.push(
-                self.put_new(to_item(d, &keys::deployment(d.promotion_id, d.target_id))?)?,
-                DomainError::conflict("deployment exists"),
-            );
-        }
-        let mut open = keys::open_deployments(after.id).all();
-        open.insert("open".into(), aws_sdk_dynamodb::types::AttributeValue::N(deployments.len().to_string()));
-        tx.push(self.put(open, None)?, DomainError::internal("open deployments put"));
-        self.push_evidence(&mut tx, evidence)?;
+        self.push_deployments(&mut tx, deployments).await?;
+        self.push_evidence(&mut tx, evidence, Lock::Keep)?;
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(promotion_id = %promotion.id), err(level = "info"))]
-    async fn create_promotion(&self, promotion: &Promotion, evidence: EvidenceAppend<'_>) -> Result<()> {
+    #[instrument(skip_all, fields(promotion_id = %promotion.id, targets = deployments.len()), err(level = "info"))]
+    async fn create_promotion(
+        &self,
+        promotion: &Promotion,
+        deployments: &[Deployment],
+        evidence: EvidenceAppend<'_>,
+    ) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
             self.put_new(to_item(promotion, &promotion_keys(promotion))?)?,
             DomainError::conflict("promotion id exists"),
         );
-        let mut lock = keys::active_promotion(promotion.environment_id).all();
-        lock.insert("promotionId".into(), s(&promotion.id.to_string()));
-        tx.push(self.put_new(lock)?, DomainError::conflict("another promotion is active in this environment"));
-        self.push_evidence(&mut tx, evidence)?;
-        self.transact(tx).await
+        let before = self.push_deployments(&mut tx, deployments).await?;
+        self.push_evidence(&mut tx, evidence, Lock::Take(promotion.environment_id, promotion.id))?;
+        let written = match self.transact(tx).await {
+            // The head did not move as read: another decision got there first, or another
+            // promotion holds the lock.
+            Err(err) if chain_moved(&err) && self.locked_by_another(promotion.environment_id, promotion.id).await? => {
+                Err(DomainError::conflict("another promotion is active in this environment"))
+            }
+            other => other,
+        };
+        if written.is_err() && !before.is_empty() {
+            // Deployments of a promotion that was not created: nothing reads them.
+            if let Err(err) = self.batch_delete(before).await {
+                tracing::warn!(error = %err, "deployments of an uncreated promotion were not removed");
+            }
+        }
+        written
     }
 
     #[instrument(skip_all, fields(promotion_id = %id), err(level = "info"))]
@@ -95,16 +128,11 @@ impl PromotionRepository for DynamoRepository {
             self.update_revision(&promotion_keys(after), after, before.revision)?,
             DomainError::conflict(format!("promotion {} changed meanwhile; read it again and retry", before.id)),
         );
-        if before.status.is_active() && !after.status.is_active() {
-            tx.push(
-                self.delete(
-                    &keys::active_promotion(after.environment_id),
-                    Some(("promotionId = :id", vec![(":id", s(&after.id.to_string()))])),
-                )?,
-                DomainError::internal("the environment's lock is held by another promotion"),
-            );
-        }
-        self.push_evidence(&mut tx, evidence)?;
+        let lock = match before.status.is_active() && !after.status.is_active() {
+            true => Lock::Release(after.environment_id, after.id),
+            false => Lock::Keep,
+        };
+        self.push_evidence(&mut tx, evidence, lock)?;
         self.push_tally(&mut tx, tally)?;
         self.transact(tx).await
     }
@@ -125,7 +153,7 @@ impl PromotionRepository for DynamoRepository {
                 DomainError::conflict("the environment has no hold"),
             ),
         }
-        self.push_evidence(&mut tx, evidence)?;
+        self.push_evidence(&mut tx, evidence, Lock::Keep)?;
         self.transact(tx).await
     }
 

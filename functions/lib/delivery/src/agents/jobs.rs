@@ -88,9 +88,10 @@ pub struct AgentJob {
 }
 
 impl AgentJob {
-    /// The deploy job of the deployment it serves.
+    /// The deploy job of the deployment it serves. It ends through the count of open
+    /// deployments, which settles a promotion whose count is absent as well.
     pub fn deploy_job(&self) -> DeployJob {
-        DeployJob { promotion_id: self.promotion_id, target_id: self.target_id, attempt: self.attempt }
+        DeployJob { promotion_id: self.promotion_id, target_id: self.target_id, attempt: self.attempt, alone: false }
     }
 
     /// How the agent item names its current job: `<promotionId>/<targetId>`.

@@ -134,9 +134,14 @@ pub trait PromotionRepository: Send + Sync {
         deployments: &[Deployment],
         evidence: EvidenceAppend<'_>,
     ) -> Result<()>;
-    /// Stores a new active promotion with its evidence; `Conflict` if another is active in
-    /// its environment.
-    async fn create_promotion(&self, promotion: &Promotion, evidence: EvidenceAppend<'_>) -> Result<()>;
+    /// Stores a new active promotion with its evidence, and its deployments when it is
+    /// created `DEPLOYING`; `Conflict` if another is active in its environment.
+    async fn create_promotion(
+        &self,
+        promotion: &Promotion,
+        deployments: &[Deployment],
+        evidence: EvidenceAppend<'_>,
+    ) -> Result<()>;
     async fn get_promotion(&self, id: PromotionId) -> Result<Option<Promotion>>;
     /// Replaces `before` with `after` if unchanged meanwhile, with its evidence and what it
     /// adds to the environment's insights; frees the environment when `after` is no longer
@@ -221,6 +226,9 @@ enum Write<'a> {
     Update(&'a Promotion, &'a crate::insights::Tally),
     /// The move of this approved promotion to `DEPLOYING`, with its deployments.
     Begin(&'a Promotion, &'a [Deployment]),
+    /// A new promotion, approved as requested (this) and `DEPLOYING` at once, with its
+    /// deployments.
+    Start(&'a Promotion, &'a [Deployment]),
 }
 
 /// How often a decision is retried when another decision extended the evidence chain first.
@@ -418,7 +426,10 @@ impl Promotions {
             async move {
                 let evidence = EvidenceAppend { records: &records, head: head.as_ref() };
                 match *write {
-                    Write::Create => self.promotions.create_promotion(after, evidence).await,
+                    Write::Create => self.promotions.create_promotion(after, &[], evidence).await,
+                    Write::Start(_, deployments) => {
+                        self.promotions.create_promotion(after, deployments, evidence).await
+                    }
                     Write::Update(before, tally) => {
                         self.promotions.update_promotion(before, after, evidence, tally).await
                     }
@@ -429,12 +440,16 @@ impl Promotions {
             }
         })
         .await?;
-        let before = match write {
-            Write::Create => None,
-            Write::Update(before, _) | Write::Begin(before, _) => Some(before),
-        };
         tracing::info!(promotion_id = %after.id, status = after.status.as_str(), "promotion written");
-        self.publish(before, after, actor).await;
+        match write {
+            Write::Create => self.publish(None, after, actor).await,
+            Write::Update(before, _) | Write::Begin(before, _) => self.publish(Some(before), after, actor).await,
+            // As if it were created approved, then began: the events of both, in order.
+            Write::Start(approved, _) => {
+                self.publish(None, approved, &approved.requested_by).await;
+                self.publish(Some(approved), after, actor).await;
+            }
+        }
         Ok(())
     }
 

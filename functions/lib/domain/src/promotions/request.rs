@@ -68,6 +68,13 @@ impl Promotions {
             }
             None => drafts,
         };
+        if promotion.status == PromotionStatus::Approved
+            && environment.steps.is_empty()
+            && !environment.policy.guards_supply_chain()
+        {
+            // Nothing stands between the request and its deployments: one write for both.
+            return self.start(promotion, drafts).await;
+        }
         self.create(&promotion, drafts).await?;
         tracing::info!(promotion_id = %promotion.id, status = promotion.status.as_str(), "promotion requested");
         if promotion.status == PromotionStatus::Approved {

@@ -4,7 +4,9 @@
 use super::admission::{Asker, Phase, SupplyChainVerdict};
 use super::*;
 use crate::ci::ReportState;
+use crate::deployments::counts_open;
 use crate::model::DeployedComponent;
+use crate::targets::DeploymentTarget;
 
 /// How often settling is tried when a write lands between its read and its own write.
 const SETTLE_ATTEMPTS: u32 = 3;
@@ -20,42 +22,47 @@ impl Promotions {
         };
         let targets = self.rollout.targets.targets_of(approved.environment_id).await?;
         self.release_moves(approved.release_id, ReleaseStatus::Promoting).await?;
-        let now = Utc::now();
-        let deployments: Vec<Deployment> = targets
-            .iter()
-            .map(|t| Deployment {
-                promotion_id: approved.id,
-                target_id: t.id,
-                environment_id: approved.environment_id,
-                target_name: t.name.to_string(),
-                kind: t.config.kind(),
-                state: DeploymentState::Pending,
-                attempt: 1,
-                lease_owner: None,
-                lease_until: None,
-                message: None,
-                started_at: None,
-                finished_at: None,
-                artifact: None,
-                prior: None,
-                traffic_steps: Vec::new(),
-                control: None,
-            })
-            .collect();
+        let deployments = pending_deployments(&approved, &targets);
         let mut after = approved.clone();
         after.status = PromotionStatus::Deploying;
-        after.updated_at = now;
+        after.updated_at = Utc::now();
         after.revision = approved.revision + 1;
-        let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
-        let mut started = json!({ "targets": names });
+        let mut started = started_payload(&targets);
         if let Some(verdict) = supply_chain {
             started["supplyChain"] = verdict.evidence();
         }
         let drafts = vec![self.draft(&after, "deployment_started", "gantry", started)];
         self.write(Write::Begin(&approved, &deployments), &after, drafts, "gantry").await?;
+        self.start_jobs(after, &deployments).await
+    }
+
+    /// Stores a request that needs no approval, no step and no supply-chain check at deploy
+    /// as it would be once approved and begun, in one write: `DEPLOYING`, with its deployments
+    /// and the evidence of both (`drafts`, then `deployment_started`); then queues its jobs.
+    pub(super) async fn start(&self, approved: Promotion, mut drafts: Vec<EvidenceDraft>) -> Result<Promotion> {
+        let targets = self.rollout.targets.targets_of(approved.environment_id).await?;
+        let deployments = pending_deployments(&approved, &targets);
+        let mut after = approved.clone();
+        after.status = PromotionStatus::Deploying;
+        drafts.push(self.draft(&after, "deployment_started", "gantry", started_payload(&targets)));
+        self.write(Write::Start(&approved, &deployments), &after, drafts, "gantry").await?;
+        tracing::info!(promotion_id = %after.id, status = after.status.as_str(), "promotion requested");
+        // Once it holds the environment: a request refused there moves no release.
+        self.release_moves(after.release_id, ReleaseStatus::Promoting).await?;
+        self.start_jobs(after, &deployments).await
+    }
+
+    /// Queues one job per deployment of a promotion that turned `DEPLOYING`, or settles it at
+    /// once when it has none.
+    async fn start_jobs(&self, after: Promotion, deployments: &[Deployment]) -> Result<Promotion> {
         let jobs: Vec<DeployJob> = deployments
             .iter()
-            .map(|d| DeployJob { promotion_id: d.promotion_id, target_id: d.target_id, attempt: d.attempt })
+            .map(|d| DeployJob {
+                promotion_id: d.promotion_id,
+                target_id: d.target_id,
+                attempt: d.attempt,
+                alone: !counts_open(deployments.len()),
+            })
             .collect();
         if jobs.is_empty() {
             // Nothing to deploy to: the promotion passes through DEPLOYING and ends at once.
@@ -308,4 +315,34 @@ pub(super) fn deployed_records(
         })
         .collect();
     (record, components)
+}
+
+/// A pending deployment of `promotion` to each target.
+fn pending_deployments(promotion: &Promotion, targets: &[DeploymentTarget]) -> Vec<Deployment> {
+    targets
+        .iter()
+        .map(|t| Deployment {
+            promotion_id: promotion.id,
+            target_id: t.id,
+            environment_id: promotion.environment_id,
+            target_name: t.name.to_string(),
+            kind: t.config.kind(),
+            state: DeploymentState::Pending,
+            attempt: 1,
+            lease_owner: None,
+            lease_until: None,
+            message: None,
+            started_at: None,
+            finished_at: None,
+            artifact: None,
+            prior: None,
+            traffic_steps: Vec::new(),
+            control: None,
+        })
+        .collect()
+}
+
+/// The `deployment_started` evidence: the targets, by name.
+fn started_payload(targets: &[DeploymentTarget]) -> serde_json::Value {
+    json!({ "targets": targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>() })
 }
