@@ -223,3 +223,31 @@ async fn a_stalled_nomad_deployment_is_failed_and_reverted() {
     assert_eq!(image_of(nomad.job_versions("shop").last().unwrap()), OLD_IMAGE);
     assert!(nomad.violations().is_empty(), "{:?}", nomad.violations());
 }
+
+/// Concurrent requests into one environment with a target: one promotion wins with its one
+/// deployment, and the losers leave no deployment behind (theirs are written before the
+/// transaction that failed, and removed).
+#[tokio::test]
+async fn requests_that_lose_the_environment_leave_no_deployments() {
+    let app = TestApp::spawn().await; // no workers: the winner's job waits in the queue
+    let nomad = FakeNomad::start().await;
+    let (dev, _, release) = setup(&app, &nomad).await;
+    let request = "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id status } }";
+    let vars = json!({ "r": release, "e": dev });
+    let attempts = futures::future::join_all((0..8).map(|_| app.gql(request, vars.clone()))).await;
+    let won: Vec<&Value> = attempts.iter().filter(|r| r.get("errors").is_none()).collect();
+    assert_eq!(won.len(), 1, "{attempts:#?}");
+    assert_eq!(won[0]["data"]["requestPromotion"]["status"], "DEPLOYING");
+    let scan = app
+        .dynamodb
+        .scan()
+        .table_name(&app.table)
+        .filter_expression("environmentId = :e AND begins_with(SK, :d)")
+        .expression_attribute_values(":e", aws_sdk_dynamodb::types::AttributeValue::S(dev.clone()))
+        .expression_attribute_values(":d", aws_sdk_dynamodb::types::AttributeValue::S("DEPLOYMENT#".into()))
+        .send()
+        .await
+        .unwrap();
+    let owners: Vec<&str> = scan.items().iter().map(|i| i["promotionId"].as_s().unwrap().as_str()).collect();
+    assert_eq!(owners, [won[0]["data"]["requestPromotion"]["id"].as_str().unwrap()], "only the winner's deployment");
+}

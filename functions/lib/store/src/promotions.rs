@@ -27,13 +27,13 @@ fn promotion_keys(p: &Promotion) -> ItemKeys {
 const IN_BEGIN: usize = 90;
 
 impl DynamoRepository {
-    /// Writes a promotion's deployments: the first ones (with the count of open ones, when it
-    /// keeps one) onto `tx`, which moves the promotion to `DEPLOYING`. A transaction takes
-    /// 100 items, so the rest are written before it with plain (repeatable) puts: until it
-    /// goes through, nothing reads them, and a retry writes the same items again. Returns the
+    /// Writes a promotion's deployments: up to `in_tx` of them (with the count of open ones,
+    /// when it keeps one) onto `tx`, which moves the promotion to `DEPLOYING`; the rest before
+    /// it, with plain (repeatable) puts at half a transaction's price. Until the transaction
+    /// goes through, nothing reads those, and a retry writes the same items again. Returns the
     /// keys of those written before.
-    async fn push_deployments(&self, tx: &mut Tx, deployments: &[Deployment]) -> Result<Vec<Item>> {
-        let (first, rest) = deployments.split_at(deployments.len().min(IN_BEGIN));
+    async fn push_deployments(&self, tx: &mut Tx, deployments: &[Deployment], in_tx: usize) -> Result<Vec<Item>> {
+        let (first, rest) = deployments.split_at(deployments.len().min(in_tx));
         let rest = rest
             .iter()
             .map(|d| to_item(d, &keys::deployment(d.promotion_id, d.target_id)))
@@ -74,7 +74,8 @@ impl PromotionRepository for DynamoRepository {
             )?,
             DomainError::conflict(format!("promotion {} changed meanwhile", before.id)),
         );
-        self.push_deployments(&mut tx, deployments).await?;
+        // The promotion exists already: its deployments appear with the move to DEPLOYING.
+        self.push_deployments(&mut tx, deployments, IN_BEGIN).await?;
         self.push_evidence(&mut tx, evidence, Lock::Keep)?;
         self.transact(tx).await
     }
@@ -91,7 +92,8 @@ impl PromotionRepository for DynamoRepository {
             self.put_new(to_item(promotion, &promotion_keys(promotion))?)?,
             DomainError::conflict("promotion id exists"),
         );
-        let before = self.push_deployments(&mut tx, deployments).await?;
+        // Nothing reads the deployments of a promotion that does not exist yet.
+        let before = self.push_deployments(&mut tx, deployments, 0).await?;
         self.push_evidence(&mut tx, evidence, Lock::Take(promotion.environment_id, promotion.id))?;
         let written = match self.transact(tx).await {
             // The head did not move as read: another decision got there first, or another
