@@ -305,11 +305,14 @@ impl NotifierQueue for SqsQueue {
 
 #[async_trait]
 impl EventSink for SqsQueue {
-    /// Queues the event for the notifier; an event that cannot be queued is logged, and
-    /// the promotion goes on.
-    async fn publish(&self, event: &PromotionEvent) {
-        if let Err(err) = self.enqueue_notifier(&NotifierJob::Event(event.clone()), 0).await {
-            tracing::warn!(promotion_id = %event.promotion_id, kind = event.kind.as_str(), error = %err, "could not queue a notification event");
+    /// Queues the events for the notifier, in one batch of up to ten; events that cannot be
+    /// queued are logged, and the promotion goes on.
+    async fn publish(&self, events: &[PromotionEvent]) {
+        let Some(first) = events.first() else { return };
+        let jobs: Vec<NotifierJob> = events.iter().cloned().map(NotifierJob::Event).collect();
+        if let Err(err) = self.enqueue_notifiers(&jobs).await {
+            let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+            tracing::warn!(promotion_id = %first.promotion_id, ?kinds, error = %err, "could not queue notification events");
         }
     }
 }

@@ -441,24 +441,28 @@ impl Promotions {
         })
         .await?;
         tracing::info!(promotion_id = %after.id, status = after.status.as_str(), "promotion written");
-        match write {
-            Write::Create => self.publish(None, after, actor).await,
-            Write::Update(before, _) | Write::Begin(before, _) => self.publish(Some(before), after, actor).await,
+        let events = match write {
+            Write::Create => Self::events(None, after, actor),
+            Write::Update(before, _) | Write::Begin(before, _) => Self::events(Some(before), after, actor),
             // As if it were created approved, then began: the events of both, in order.
             Write::Start(approved, _) => {
-                self.publish(None, approved, &approved.requested_by).await;
-                self.publish(Some(approved), after, actor).await;
+                let mut events = Self::events(None, approved, &approved.requested_by);
+                events.extend(Self::events(Some(approved), after, actor));
+                events
             }
-        }
+        };
+        // Never fails: an event that cannot be queued is logged.
+        self.rollout.events.publish(&events).await;
         Ok(())
     }
 
-    /// Publishes the events the change from `before` (`None`: new) to `after` makes; never
-    /// fails.
-    async fn publish(&self, before: Option<&Promotion>, after: &Promotion, actor: &str) {
+    /// The events the change from `before` (`None`: new) to `after` makes.
+    fn events(before: Option<&Promotion>, after: &Promotion, actor: &str) -> Vec<crate::notifications::PromotionEvent> {
         let counted = |p: &Promotion| (p.status, p.approvals.len());
-        for kind in crate::notifications::events_between(before.map(counted), counted(after)) {
-            let event = crate::notifications::PromotionEvent {
+        let kinds = crate::notifications::events_between(before.map(counted), counted(after));
+        kinds
+            .into_iter()
+            .map(|kind| crate::notifications::PromotionEvent {
                 id: crate::ids::EventId::new(),
                 kind,
                 promotion_id: after.id,
@@ -469,8 +473,7 @@ impl Promotions {
                 required_approvals: after.required_approvals,
                 actor: actor.to_owned(),
                 at: Utc::now(),
-            };
-            self.rollout.events.publish(&event).await;
-        }
+            })
+            .collect()
     }
 }

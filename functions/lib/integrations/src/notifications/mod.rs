@@ -168,7 +168,8 @@ pub trait SubscriptionRepository: Send + Sync {
 /// Queues events for the notifier (best effort: a promotion goes on when it cannot).
 #[async_trait]
 pub trait EventSink: Send + Sync {
-    async fn publish(&self, event: &PromotionEvent);
+    /// Publishes the events, in order, in as few requests as the sink allows.
+    async fn publish(&self, events: &[PromotionEvent]);
 }
 
 /// At most this many subscriptions, so fanning an event out is one bounded query.
