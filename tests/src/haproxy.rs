@@ -93,6 +93,35 @@ impl Haproxy {
                 { "server": "green", "env": [{ "key": "PORT", "value": self.slots[1].to_string() }] }] } })
     }
 
+    /// The router as the domain holds it.
+    pub fn config(&self) -> gantry_domain::traffic::RouterConfig {
+        let slot = |server: &str, port: u16| gantry_domain::traffic::Slot {
+            server: server.into(),
+            env: [("PORT".to_owned(), port.to_string())].into(),
+            workload: None,
+        };
+        gantry_domain::traffic::RouterConfig::Haproxy {
+            admin: self.admin(),
+            backend: "web".into(),
+            slots: vec![slot("blue", self.slots[0]), slot("green", self.slots[1])],
+            ab_map: Some(self.ab_map()),
+        }
+    }
+
+    /// One request for the slow page (answered after three seconds), with `header` when
+    /// given: the body, or `"error"`.
+    pub async fn slow(&self, header: Option<(&str, &str)>) -> String {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+        let mut req = http.get(format!("http://127.0.0.1:{}/cgi-bin/slow", self.port));
+        if let Some((name, value)) = header {
+            req = req.header(name, value);
+        }
+        match req.send().await {
+            Ok(res) if res.status().is_success() => res.text().await.unwrap_or_else(|_| "error".into()),
+            _ => "error".to_owned(),
+        }
+    }
+
     /// Sends `n` requests through HAProxy, 16 at a time, with `header` when given; how many
     /// answers each body got (failures count under `"error"`).
     pub async fn split(&self, n: usize, header: Option<(&str, &str)>) -> BTreeMap<String, usize> {

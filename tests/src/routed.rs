@@ -10,8 +10,13 @@ use crate::app::{TestApp, docker_host};
 use crate::haproxy::Haproxy;
 use crate::registry::{Registry, free_port};
 
-/// Each version serves `web <version>` on the port its slot gives it in `PORT`.
-const SERVE: [&str; 3] = ["sh", "-c", "exec httpd -f -p 127.0.0.1:$PORT -h /etc"];
+/// Each version serves `web <version>` on the port its slot gives it in `PORT`, at once
+/// (`/gantry-build`) or after three seconds (`/cgi-bin/slow`, a CGI script).
+const SERVE: [&str; 3] = [
+    "sh",
+    "-c",
+    r#"/bin/busybox mkdir -p /etc/cgi-bin && printf '%s\n' '#!/bin/sh' '/bin/busybox sleep 3' 'printf "Content-Type: text/plain\r\n\r\n"' '/bin/busybox cat /etc/gantry-build' > /etc/cgi-bin/slow && /bin/busybox chmod 755 /etc/cgi-bin/slow && exec httpd -f -p 127.0.0.1:$PORT -h /etc"#,
+];
 
 pub struct Stage {
     pub app: TestApp,

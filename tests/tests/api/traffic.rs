@@ -127,6 +127,36 @@ async fn an_ab_test_routes_matching_requests_until_it_is_aborted() {
     assert_eq!(again["errors"][0]["extensions"]["code"], "CONFLICT", "{again:#}");
 }
 
+/// An aborted rollout lets the requests in flight to the new version finish there: HAProxy
+/// tells how many it has in flight to a slot, and the new container is removed only once
+/// none is left (removing it at once would cut the request, which HAProxy would then retry
+/// on the stable version).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_rollout_lets_requests_in_flight_to_the_new_version_finish() {
+    use gantry_domain::traffic::Router;
+    let strategy = json!({ "abTest": { "header": { "name": "X-Canary", "value": "yes" }, "maxSeconds": 3600 } });
+    let stage = Stage::start("roundrobin", |_| strategy.clone()).await;
+    let promotion = stage.promote("1.1.0").await;
+    let id = promotion["id"].as_str().unwrap();
+    stage.holding(id, 0).await;
+    let (router, config) = (gantry_targets::haproxy::Haproxy, stage.haproxy.config());
+    assert_eq!(router.in_flight(&config, 1).await.unwrap(), Some(0), "nothing in flight yet");
+    let abort = async {
+        gantry_tests::eventually(std::time::Duration::from_secs(10), "the slow request in flight", || async {
+            (router.in_flight(&config, 1).await.unwrap() == Some(1)).then_some(())
+        })
+        .await;
+        assert_eq!(router.in_flight(&config, 0).await.unwrap(), Some(0), "nothing in flight to the stable slot");
+        stage.app.ok("mutation($id: ID!) { abortPromotion(id: $id) { id } }", json!({ "id": id })).await;
+        stage.app.settled(id).await
+    };
+    let (answer, aborted) = tokio::join!(stage.haproxy.slow(Some(("X-Canary", "yes"))), abort);
+    assert_eq!(aborted["status"], "FAILED", "{aborted:#}");
+    assert_eq!(answer, "web 1.1.0", "answered by the version it reached, which was not cut off");
+    assert_eq!(router.in_flight(&config, 1).await.unwrap(), Some(0));
+    assert_eq!(stage.haproxy.split(50, Some(("X-Canary", "yes"))).await, [("web 1.0.0".to_owned(), 50)].into());
+}
+
 /// An A/B test by cookie: requests carrying `canary=beta` reach the new version until
 /// `promoteFull` ends the test, its map entry is removed, and every request goes to the new
 /// version.

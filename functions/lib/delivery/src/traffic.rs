@@ -209,6 +209,11 @@ pub trait Router: Send + Sync {
     /// Whether the router counts slot `slot` as up (its health checks pass), so it would
     /// be given requests.
     async fn ready(&self, config: &RouterConfig, slot: usize) -> Result<bool>;
+    /// How many requests the router has in flight to slot `slot`, when it tells (HAProxy
+    /// does; an ALB's or Consul's API does not, and they answer `None`).
+    async fn in_flight(&self, _config: &RouterConfig, _slot: usize) -> Result<Option<u64>> {
+        Ok(None)
+    }
 }
 
 impl Traffic {

@@ -130,4 +130,46 @@ impl Router for Haproxy {
             None => Err(DomainError::validation(format!("HAProxy refused `show servers state`: {answer}"))),
         }
     }
+
+    /// `show stat <backend> 4 -1` gives each server's current sessions (`scur`) and the
+    /// requests queued for it (`qcur`), in CSV under a `# ` header.
+    async fn in_flight(&self, config: &RouterConfig, slot: usize) -> Result<Option<u64>> {
+        let t = target(config)?;
+        let answer = self.send(t.admin, &format!("show stat {} 4 -1", t.backend)).await?;
+        let server = t.servers[slot % 2];
+        sessions(&answer, server).map(Some).ok_or_else(|| {
+            let said: String = answer.chars().take(200).collect();
+            DomainError::validation(format!("HAProxy gave no sessions of {}/{server}: {said}", t.backend))
+        })
+    }
+}
+
+/// The sessions and queued requests of `server` in a `show stat` answer.
+fn sessions(answer: &str, server: &str) -> Option<u64> {
+    let mut lines = answer.lines();
+    let header: Vec<&str> = lines.next()?.strip_prefix("# ")?.split(',').collect();
+    let column = |name: &str| header.iter().position(|c| *c == name);
+    let (name, scur, qcur) = (column("svname")?, column("scur")?, column("qcur")?);
+    let row: Vec<&str> = lines.map(|l| l.split(',').collect::<Vec<_>>()).find(|r| r.get(name) == Some(&server))?;
+    let number = |i: usize| row.get(i).and_then(|v| v.parse::<u64>().ok());
+    Some(number(scur)? + number(qcur).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sessions;
+
+    /// The start of a `show stat` answer: its columns in HAProxy's documented order.
+    const STAT: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout\n\
+        web,blue,0,0,3,5,,120,0,0\n\
+        web,green,1,1,0,2,,7,0,0\n";
+
+    #[test]
+    fn a_servers_sessions_and_queue_are_read_from_its_row() {
+        assert_eq!(sessions(STAT, "blue"), Some(3));
+        assert_eq!(sessions(STAT, "green"), Some(1), "a queued request is in flight too");
+        assert_eq!(sessions(STAT, "red"), None);
+        assert_eq!(sessions("Unknown command.", "blue"), None);
+        assert_eq!(sessions("# pxname,svname\nweb,blue\n", "blue"), None, "no scur column");
+    }
 }

@@ -1,8 +1,10 @@
 //! A target behind a router: the new version starts in the free slot beside the stable one
 //! (its own port, from the slot's environment), the router moves requests to it by the
 //! target's strategy ([`crate::steer`]), and the stable version is stopped only once the new
-//! one takes every request, so a rollout has no downtime. When traffic goes back to the
-//! stable version, the new one is removed and the stable one was never stopped.
+//! one takes every request and the requests in flight to the old one have ended (as far as
+//! the router tells), so a rollout has no downtime. When traffic goes back to the stable
+//! version, the new one is removed once its requests in flight have ended, and the stable
+//! one was never stopped.
 //!
 //! What runs in a slot ([`Sides`]) is a container (Docker targets) or a whole stack
 //! (Compose targets). The version taking over is labelled `gantry.slot` with its server,
@@ -72,17 +74,47 @@ pub(crate) async fn roll_out(
     let steered = if stable.running { steer.run().await } else { steer.first().await };
     match steered {
         Ok(Ok(summary)) => {
+            if stable.running {
+                drain(router, traffic, stable.slot).await;
+            }
             sides.take_over().await?;
             Ok(Ok(format!("{summary} (slot {})", slot.server)))
         }
         Ok(Err(why)) => {
+            drain(router, traffic, new).await;
             sides.discard().await;
             Ok(Err(format!("{why}; the new version is removed")))
         }
         Err(err) => {
             let _ = router.shift(&traffic.router, new, 0).await;
+            drain(router, traffic, new).await;
             sides.discard().await;
             Err(err)
+        }
+    }
+}
+
+/// How often a drain asks the router, and the longest it waits.
+const DRAIN_TICK: std::time::Duration = std::time::Duration::from_millis(200);
+pub(crate) const DRAIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits, once the router gives `slot` no more requests, until the requests in flight to it
+/// have ended (at most [`DRAIN_WITHIN`]), so stopping its version cuts none. A router that
+/// does not tell (or does not answer) is not waited for.
+async fn drain(router: &dyn Router, traffic: &Traffic, slot: usize) {
+    let deadline = tokio::time::Instant::now() + DRAIN_WITHIN;
+    loop {
+        match router.in_flight(&traffic.router, slot).await {
+            Ok(Some(0)) | Ok(None) => return,
+            Ok(Some(n)) if tokio::time::Instant::now() >= deadline => {
+                tracing::warn!(slot, in_flight = n, "requests still in flight as the drain ends");
+                return;
+            }
+            Ok(Some(_)) => tokio::time::sleep(DRAIN_TICK).await,
+            Err(err) => {
+                tracing::warn!(slot, error = %err, "the router did not say what is in flight; not draining");
+                return;
+            }
         }
     }
 }
@@ -102,4 +134,125 @@ pub(crate) fn outcome(
 /// A slot's environment as `NAME=value` entries.
 pub(crate) fn slot_env(slot: &Slot) -> impl Iterator<Item = String> + '_ {
     slot.env.iter().map(|(k, v)| format!("{k}={v}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use gantry_domain::traffic::{Control, Matcher, RouterChange, RouterConfig, Strategy, TrafficStep};
+
+    use super::*;
+
+    /// Both sides, the router and the attempt, writing down what is done to them in order;
+    /// the router answers `in_flight` from `answers` (then 0).
+    #[derive(Default)]
+    struct Fake {
+        log: Mutex<Vec<String>>,
+        answers: Mutex<VecDeque<Option<u64>>>,
+    }
+
+    impl Fake {
+        fn answering(answers: impl IntoIterator<Item = Option<u64>>) -> Self {
+            Self { log: Mutex::default(), answers: Mutex::new(answers.into_iter().collect()) }
+        }
+
+        fn did(&self, what: String) {
+            self.log.lock().unwrap().push(what);
+        }
+
+        fn log(&self) -> Vec<String> {
+            self.log.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl Sides for Fake {
+        async fn stable(&self) -> (bool, Option<String>) {
+            (true, Some("blue".into()))
+        }
+        async fn start(&self, slot: &Slot) -> Result<Option<String>> {
+            self.did(format!("start {}", slot.server));
+            Ok(None)
+        }
+        async fn discard(&self) {
+            self.did("discard".into());
+        }
+        async fn take_over(&self) -> Result<()> {
+            self.did("take over".into());
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl Router for Fake {
+        async fn shift(&self, _: &RouterConfig, to: usize, weight: u8) -> Result<RouterChange> {
+            self.did(format!("shift {to} {weight}"));
+            Ok(RouterChange::new("fake", Vec::new()))
+        }
+        async fn route_matching(&self, _: &RouterConfig, _: &Matcher, _: Option<usize>) -> Result<RouterChange> {
+            Err(DomainError::internal("no A/B test here"))
+        }
+        async fn ready(&self, _: &RouterConfig, _: usize) -> Result<bool> {
+            Ok(true)
+        }
+        async fn in_flight(&self, _: &RouterConfig, slot: usize) -> Result<Option<u64>> {
+            let answer = self.answers.lock().unwrap().pop_front().unwrap_or(Some(0));
+            self.did(format!("in flight {slot}: {answer:?}"));
+            Ok(answer)
+        }
+    }
+
+    #[async_trait]
+    impl Attempt for Fake {
+        fn prior(&self) -> Option<&str> {
+            None
+        }
+        async fn remember(&self, prior: &str) -> Result<String> {
+            Ok(prior.to_owned())
+        }
+        async fn traffic(&self, _: &TrafficStep) -> Result<Control> {
+            Ok(Control::Continue)
+        }
+        async fn control(&self) -> Result<Control> {
+            Ok(Control::Continue)
+        }
+    }
+
+    fn blue_green() -> Traffic {
+        let slot = |server: &str| Slot { server: server.into(), env: Default::default(), workload: None };
+        let router = RouterConfig::Haproxy {
+            admin: "unix:///run/haproxy.sock".into(),
+            backend: "web".into(),
+            slots: vec![slot("blue"), slot("green")],
+            ab_map: None,
+        };
+        Traffic { router, strategy: Strategy::BlueGreen }
+    }
+
+    const SWITCH: [&str; 4] = ["shift 1 0", "discard", "start green", "shift 1 100"];
+
+    #[tokio::test(start_paused = true)]
+    async fn the_old_version_stops_once_its_requests_in_flight_have_ended() {
+        let fake = Fake::answering([Some(2), Some(1), Some(0)]);
+        let rolled = roll_out(&fake, &fake, &blue_green(), &fake).await.unwrap();
+        assert!(rolled.is_ok(), "{rolled:?}");
+        let drained = ["in flight 0: Some(2)", "in flight 0: Some(1)", "in flight 0: Some(0)", "take over"];
+        assert_eq!(fake.log(), [&SWITCH[..], &drained[..]].concat());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_ends_after_its_limit_and_a_router_that_does_not_tell_is_not_waited_for() {
+        let fake = Fake::answering(std::iter::repeat_n(Some(1), 1000));
+        let started = tokio::time::Instant::now();
+        roll_out(&fake, &fake, &blue_green(), &fake).await.unwrap().unwrap();
+        assert!(started.elapsed() >= DRAIN_WITHIN, "waited the whole limit");
+        assert!(started.elapsed() < DRAIN_WITHIN + std::time::Duration::from_secs(1));
+        assert_eq!(fake.log().last().map(String::as_str), Some("take over"), "and then stopped it");
+
+        let fake = Fake::answering([None]);
+        roll_out(&fake, &fake, &blue_green(), &fake).await.unwrap().unwrap();
+        assert_eq!(fake.log(), [&SWITCH[..], &["in flight 0: None", "take over"]].concat());
+    }
 }
