@@ -93,7 +93,7 @@ async fn a_canary_container_is_measured_before_the_container_is_replaced() {
     app.add_version(&web, "1.1.0", &v2).await;
     let dev = app.create_environment("dev", 10).await;
     let container = format!("gantry-test-canary-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    // The first measurement comes after an interval: long enough for httpd to listen on a busy machine.
+    // Without a health check, the canary is measured once it still runs three seconds after it started.
     let analysis = json!({ "intervalSeconds": 3, "count": 1, "probes": [
         { "http": { "url": format!("http://127.0.0.1:{canary_port}/gantry-build"), "bodyContains": "web" } },
         { "prometheus": { "address": prometheus.url, "query": "error_rate", "op": "LT", "value": 0.05 } }] });
@@ -123,6 +123,53 @@ async fn a_canary_container_is_measured_before_the_container_is_replaced() {
     assert_eq!(served(serve_port).await.as_deref(), Some("web 1.0.0"), "the old container was never touched");
     assert_eq!(served(canary_port).await, None);
 
+    let _ = std::process::Command::new("docker").args(["-H", &docker_host(), "rm", "-f", &container]).output();
+}
+
+/// A canary gets the target's health check (each container on its own port, through its
+/// environment) and is measured only once it is healthy; one that never turns healthy is a
+/// failed verdict without a measurement, and the old container keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_is_measured_once_the_targets_health_check_passes() {
+    let app = TestApp::spawn_with_workers().await;
+    let registry = Registry::start(free_port(), &format!("{}/webhooks/registry/distribution", app.url), "unused");
+    let (serve_port, canary_port) = (free_port(), free_port());
+    let serve = ["sh", "-c", "exec httpd -f -p 127.0.0.1:$PORT -h /etc"];
+    let v1 = registry.push_with_command("demo/web", "1.0.0", "web 1.0.0", &serve);
+    let v2 = registry.push_with_command("demo/web", "1.1.0", "web 1.1.0", &["/bin/busybox", "sleep", "3600"]);
+    let web = app
+        .create_component_with(json!({ "name": "web", "imageRepository": format!("{}/demo/web", registry.host()) }))
+        .await;
+    app.add_version(&web, "1.0.0", &v1).await;
+    app.add_version(&web, "1.1.0", &v2).await;
+    let dev = app.create_environment("dev", 10).await;
+    let container = format!("gantry-test-canary-health-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    // Measured once, at once: a canary not yet listening would fail it.
+    let analysis = json!({ "intervalSeconds": 1, "count": 1, "failureLimit": 0, "probes": [
+        { "http": { "url": format!("http://127.0.0.1:{canary_port}/gantry-build"), "bodyContains": "web" } }] });
+    let check = ["sh", "-c", "wget -q -O- http://127.0.0.1:$PORT/gantry-build"];
+    let target = json!({ "name": "host-1", "type": "DOCKER", "docker": {
+        "endpoint": docker_host(), "containerName": container, "componentId": web, "networkMode": "host",
+        "env": [{ "key": "PORT", "value": serve_port.to_string() }],
+        "healthCheck": { "command": check, "intervalSeconds": 1, "timeoutSeconds": 1, "retries": 3 },
+        "canary": { "env": [{ "key": "PORT", "value": canary_port.to_string() }], "analysis": analysis } } });
+    let add =
+        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
+    app.ok(add, json!({ "e": dev, "t": target })).await;
+
+    let first = app.ready_release("web-1.0.0", json!([{ "componentId": web, "version": "1.0.0" }])).await;
+    let deployed = app.promote(&first, &dev).await;
+    assert_eq!(deployed["status"], "DEPLOYED", "{deployed:#}");
+    assert!(deployed["deployments"][0]["message"].as_str().unwrap().starts_with("canary analysis passed"));
+    assert_eq!(served(serve_port).await.as_deref(), Some("web 1.0.0"));
+
+    let second = app.ready_release("web-1.1.0", json!([{ "componentId": web, "version": "1.1.0" }])).await;
+    let failed = app.promote(&second, &dev).await;
+    assert_eq!(failed["status"], "FAILED", "{failed:#}");
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(reason.contains("the canary container did not become healthy"), "{reason}");
+    assert!(!reason.contains("measurements"), "never measured: {reason}");
+    assert_eq!(served(serve_port).await.as_deref(), Some("web 1.0.0"), "the old container was never touched");
     let _ = std::process::Command::new("docker").args(["-H", &docker_host(), "rm", "-f", &container]).output();
 }
 

@@ -175,7 +175,8 @@ impl TargetDriver for DockerDriver {
         }
         let mut note = String::new();
         if let Some(canary) = canary {
-            match run_canary(&docker, &format!("{container_name}-canary"), &image, env, canary).await? {
+            let canary_name = format!("{container_name}-canary");
+            match run_canary(&docker, &canary_name, &image, (env, health_check.as_ref()), canary).await? {
                 Ok(summary) => note = format!("{summary}; "),
                 Err(why) => {
                     let message =
@@ -295,13 +296,7 @@ pub fn container_body(target: &DeploymentTarget, release: &Release) -> Option<Co
         image: Some(image.clone()),
         env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         labels: Some(labels),
-        healthcheck: health_check.as_ref().map(|h| HealthConfig {
-            test: Some(std::iter::once("CMD".to_owned()).chain(h.command.iter().cloned()).collect()),
-            interval: Some(secs(h.interval_seconds)),
-            timeout: Some(secs(h.timeout_seconds)),
-            retries: Some(i64::from(h.retries)),
-            ..Default::default()
-        }),
+        healthcheck: health_check.as_ref().map(health_config),
         host_config: Some(host_config),
         ..Default::default()
     };
@@ -335,13 +330,25 @@ pub(crate) async fn create_and_start(docker: &Docker, name: &str, body: Containe
     docker.start_container(name, None).await.map_err(engine)
 }
 
+/// The Engine's form of a target's health check.
+fn health_config(h: &HealthCheck) -> HealthConfig {
+    HealthConfig {
+        test: Some(std::iter::once("CMD".to_owned()).chain(h.command.iter().cloned()).collect()),
+        interval: Some(secs(h.interval_seconds)),
+        timeout: Some(secs(h.timeout_seconds)),
+        retries: Some(i64::from(h.retries)),
+        ..Default::default()
+    }
+}
+
 /// Runs the image as a canary container beside the old one (its own command and environment
-/// on top of the target's), measures it, and removes it: the analysis's verdict.
+/// on top of the target's, the target's health check), waits until it is up, measures it,
+/// and removes it: the analysis's verdict.
 async fn run_canary(
     docker: &Docker,
     name: &str,
     image: &str,
-    env: &std::collections::BTreeMap<String, String>,
+    (env, health_check): (&std::collections::BTreeMap<String, String>, Option<&HealthCheck>),
     canary: &DockerCanary,
 ) -> Result<std::result::Result<String, String>> {
     let remove = || docker.remove_container(name, Some(RemoveContainerOptionsBuilder::new().force(true).build()));
@@ -353,6 +360,7 @@ async fn run_canary(
         cmd: canary.command.clone(),
         env: Some(merged.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         labels: Some([("gantry.canary".to_owned(), "true".to_owned())].into()),
+        healthcheck: health_check.map(health_config),
         host_config: Some(HostConfig { network_mode: Some("host".into()), ..Default::default() }),
         ..Default::default()
     };
@@ -368,8 +376,17 @@ async fn run_canary(
             return Err(err);
         }
     }
-    let prober = gantry_ci::HttpProber::default();
-    let verdict = crate::canary::analyse(&prober, &canary.analysis).await;
+    // Measured once it is up: healthy by the target's check, or still running a moment
+    // after it started.
+    let up = wait_healthy(docker, name, health_check.is_some(), health_budget(health_check)).await;
+    let verdict = match up {
+        Ok(true) => crate::canary::analyse(&gantry_ci::HttpProber::default(), &canary.analysis).await,
+        Ok(false) => Err("the canary container did not become healthy".to_owned()),
+        Err(err) => {
+            let _ = remove().await;
+            return Err(err);
+        }
+    };
     let _ = remove().await;
     Ok(verdict)
 }
