@@ -73,6 +73,18 @@ async fn containers_are_replaced_and_an_unhealthy_one_is_refused() {
     let _ = std::process::Command::new("docker").args(["-H", &docker_host(), "rm", "-f", &container]).output();
 }
 
+/// Component `web` with versions 1.0.0 and 1.1.0 in `registry`, whose images run `commands`.
+async fn web_versions(app: &TestApp, registry: &Registry, commands: [&[&str]; 2]) -> String {
+    let web = app
+        .create_component_with(json!({ "name": "web", "imageRepository": format!("{}/demo/web", registry.host()) }))
+        .await;
+    for (version, command) in ["1.0.0", "1.1.0"].into_iter().zip(commands) {
+        let digest = registry.push_with_command("demo/web", version, &format!("web {version}"), command);
+        app.add_version(&web, version, &digest).await;
+    }
+    web
+}
+
 /// A canary runs the new image beside the old container (with a command of its own, so on a
 /// port of its own), is measured, and is removed; the container is replaced only if it passed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,13 +96,7 @@ async fn a_canary_container_is_measured_before_the_container_is_replaced() {
     let httpd = |port: u16| ["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h", "/etc"].map(String::from);
     let command = httpd(serve_port);
     let command: Vec<&str> = command.iter().map(String::as_str).collect();
-    let v1 = registry.push_with_command("demo/web", "1.0.0", "web 1.0.0", &command);
-    let v2 = registry.push_with_command("demo/web", "1.1.0", "web 1.1.0", &command);
-    let web = app
-        .create_component_with(json!({ "name": "web", "imageRepository": format!("{}/demo/web", registry.host()) }))
-        .await;
-    app.add_version(&web, "1.0.0", &v1).await;
-    app.add_version(&web, "1.1.0", &v2).await;
+    let web = web_versions(&app, &registry, [&command, &command]).await;
     let dev = app.create_environment("dev", 10).await;
     let container = format!("gantry-test-canary-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     // Without a health check, the canary is measured once it still runs three seconds after it started.
@@ -135,13 +141,7 @@ async fn a_canary_is_measured_once_the_targets_health_check_passes() {
     let registry = Registry::start(free_port(), &format!("{}/webhooks/registry/distribution", app.url), "unused");
     let (serve_port, canary_port) = (free_port(), free_port());
     let serve = ["sh", "-c", "exec httpd -f -p 127.0.0.1:$PORT -h /etc"];
-    let v1 = registry.push_with_command("demo/web", "1.0.0", "web 1.0.0", &serve);
-    let v2 = registry.push_with_command("demo/web", "1.1.0", "web 1.1.0", &["/bin/busybox", "sleep", "3600"]);
-    let web = app
-        .create_component_with(json!({ "name": "web", "imageRepository": format!("{}/demo/web", registry.host()) }))
-        .await;
-    app.add_version(&web, "1.0.0", &v1).await;
-    app.add_version(&web, "1.1.0", &v2).await;
+    let web = web_versions(&app, &registry, [&serve, &["/bin/busybox", "sleep", "3600"]]).await;
     let dev = app.create_environment("dev", 10).await;
     let container = format!("gantry-test-canary-health-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     // Measured once, at once: a canary not yet listening would fail it.

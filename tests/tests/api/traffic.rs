@@ -97,15 +97,23 @@ async fn a_failed_analysis_puts_every_request_back_on_the_stable_version_at_once
     assert_eq!(stage.haproxy.split(1000, None).await, [("web 1.0.0".to_owned(), 1000)].into());
 }
 
+/// A stage whose 1.1.0 is promoted by an A/B test on header `X-Canary: yes`, which holds;
+/// the promotion's id.
+async fn holding_ab_test() -> (Stage, String) {
+    let strategy = json!({ "abTest": { "header": { "name": "X-Canary", "value": "yes" }, "maxSeconds": 3600 } });
+    let stage = Stage::start("roundrobin", |_| strategy.clone()).await;
+    let promotion = stage.promote("1.1.0").await;
+    let id = promotion["id"].as_str().unwrap().to_owned();
+    stage.holding(&id, 0).await;
+    (stage, id)
+}
+
 /// An A/B test sends requests carrying the header to the new version and no others, until
 /// the promotion is aborted: then every request is back on the stable version.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ab_test_routes_matching_requests_until_it_is_aborted() {
-    let strategy = json!({ "abTest": { "header": { "name": "X-Canary", "value": "yes" }, "maxSeconds": 3600 } });
-    let stage = Stage::start("roundrobin", |_| strategy.clone()).await;
-    let promotion = stage.promote("1.1.0").await;
-    let id = promotion["id"].as_str().unwrap();
-    stage.holding(id, 0).await;
+    let (stage, id) = holding_ab_test().await;
+    let id = id.as_str();
     let matching = stage.haproxy.split(200, Some(("X-Canary", "yes"))).await;
     assert_eq!(matching, [("web 1.1.0".to_owned(), 200)].into());
     let others = stage.haproxy.split(200, Some(("X-Canary", "no"))).await;
@@ -134,11 +142,8 @@ async fn an_ab_test_routes_matching_requests_until_it_is_aborted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aborted_rollout_lets_requests_in_flight_to_the_new_version_finish() {
     use gantry_domain::traffic::Router;
-    let strategy = json!({ "abTest": { "header": { "name": "X-Canary", "value": "yes" }, "maxSeconds": 3600 } });
-    let stage = Stage::start("roundrobin", |_| strategy.clone()).await;
-    let promotion = stage.promote("1.1.0").await;
-    let id = promotion["id"].as_str().unwrap();
-    stage.holding(id, 0).await;
+    let (stage, id) = holding_ab_test().await;
+    let id = id.as_str();
     let (router, config) = (gantry_targets::haproxy::Haproxy, stage.haproxy.config());
     assert_eq!(router.in_flight(&config, 1).await.unwrap(), Some(0), "nothing in flight yet");
     let abort = async {
