@@ -251,3 +251,31 @@ async fn requests_that_lose_the_environment_leave_no_deployments() {
     let owners: Vec<&str> = scan.items().iter().map(|i| i["promotionId"].as_s().unwrap().as_str()).collect();
     assert_eq!(owners, [won[0]["data"]["requestPromotion"]["id"].as_str().unwrap()], "only the winner's deployment");
 }
+
+/// A request that deploys at once moves its release to PROMOTING in the same write, and is
+/// written again on the release as it is now when the release changed meanwhile: edits of
+/// the release racing the request never fail it, and the release and its membership both
+/// say PROMOTING.
+#[tokio::test]
+async fn a_release_edited_during_a_request_is_read_again_and_moves_with_it() {
+    let app = TestApp::spawn().await; // no workers: the promotion stays DEPLOYING
+    let nomad = FakeNomad::start().await;
+    let (dev, api, release) = setup(&app, &nomad).await;
+    let edit = "mutation($id: ID!, $n: String!) { updateRelease(id: $id, input: { displayName: $n }) { id } }";
+    let request = "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id status } }";
+    let edits =
+        futures::future::join_all((0..12).map(|i| app.gql(edit, json!({ "id": release, "n": format!("edit {i}") }))));
+    let (requested, edited) = tokio::join!(app.gql(request, json!({ "r": release, "e": dev })), edits);
+    assert!(requested.get("errors").is_none(), "{requested:#}");
+    assert_eq!(requested["data"]["requestPromotion"]["status"], "DEPLOYING");
+    assert!(edited.iter().any(|e| e.get("errors").is_none()), "some edits went through: {edited:#?}");
+    let state = app.ok("query($id: ID!) { release(id: $id) { status } }", json!({ "id": release })).await;
+    assert_eq!(state["release"]["status"], "PROMOTING");
+    let listed = app
+        .ok(
+            "query($c: ID!) { releases(componentId: $c, status: PROMOTING) { edges { node { id } } } }",
+            json!({ "c": api }),
+        )
+        .await;
+    assert_eq!(listed["releases"]["edges"][0]["node"]["id"], release, "its membership moved too: {listed}");
+}

@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use gantry_domain::deployments::{Deployment, counts_open};
 use gantry_domain::evidence::chain_moved;
 use gantry_domain::insights::Tally;
+use gantry_domain::model::Release;
 use gantry_domain::ports::{Page, PageRequest};
 use gantry_domain::promotions::{EvidenceAppend, Hold, Promotion, PromotionId, PromotionRepository, PromotionStatus};
 use gantry_domain::values::EnvironmentId;
@@ -80,18 +81,22 @@ impl PromotionRepository for DynamoRepository {
         self.transact(tx).await
     }
 
-    #[instrument(skip_all, fields(promotion_id = %promotion.id, targets = deployments.len()), err(level = "info"))]
+    #[instrument(skip_all, fields(promotion_id = %promotion.id, targets = started.0.len()), err(level = "info"))]
     async fn create_promotion(
         &self,
         promotion: &Promotion,
-        deployments: &[Deployment],
+        started: (&[Deployment], Option<(&Release, &Release)>),
         evidence: EvidenceAppend<'_>,
     ) -> Result<()> {
+        let (deployments, release) = started;
         let mut tx = Tx::new();
         tx.push(
             self.put_new(to_item(promotion, &promotion_keys(promotion))?)?,
             DomainError::conflict("promotion id exists"),
         );
+        if let Some((before, after)) = release {
+            self.push_release_update(&mut tx, before, after)?;
+        }
         // Nothing reads the deployments of a promotion that does not exist yet.
         let before = self.push_deployments(&mut tx, deployments, 0).await?;
         self.push_evidence(&mut tx, evidence, Lock::Take(promotion.environment_id, promotion.id))?;

@@ -115,28 +115,7 @@ impl ReleaseRepository for DynamoRepository {
     #[instrument(skip_all, fields(release_id = %after.id), err(level = "info"))]
     async fn update_release(&self, before: &Release, after: &Release) -> Result<()> {
         let mut tx = Tx::new();
-        tx.push(
-            self.update_revision(&keys::release(after.id, after.status, after.created_at), after, before.revision)?,
-            DomainError::conflict(format!("release {} changed meanwhile; read it again and retry", before.id)),
-        );
-        if before.status != after.status {
-            for c in &after.components {
-                let key = keys::release_member(after.id, c.component_id, after.created_at);
-                let update = built(
-                    aws_sdk_dynamodb::types::Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key.primary()))
-                        .update_expression("SET #status = :status")
-                        .expression_attribute_names("#status", "status")
-                        .expression_attribute_values(":status", s(after.status.as_str()))
-                        .build(),
-                )?;
-                tx.push(
-                    TransactWriteItem::builder().update(update).build(),
-                    DomainError::internal("membership update"),
-                );
-            }
-        }
+        self.push_release_update(&mut tx, before, after)?;
         self.transact(tx).await
     }
 
@@ -176,6 +155,34 @@ impl ReleaseRepository for DynamoRepository {
         self.transact(tx).await?;
         let leftovers = self.partition(&keys::release_pk(release.id), keys::ENVSTATE_PREFIX).await?;
         self.batch_delete(Self::primary_keys(&leftovers)).await
+    }
+}
+
+impl DynamoRepository {
+    /// Pushes a release's change from `before` to `after` onto `tx`: its item (`revision =
+    /// :read`), and on a status change every member's status.
+    pub(crate) fn push_release_update(&self, tx: &mut Tx, before: &Release, after: &Release) -> Result<()> {
+        tx.push(
+            self.update_revision(&keys::release(after.id, after.status, after.created_at), after, before.revision)?,
+            DomainError::conflict(format!("release {} changed meanwhile; read it again and retry", before.id)),
+        );
+        if before.status == after.status {
+            return Ok(());
+        }
+        for c in &after.components {
+            let key = keys::release_member(after.id, c.component_id, after.created_at);
+            let update = built(
+                aws_sdk_dynamodb::types::Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key.primary()))
+                    .update_expression("SET #status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":status", s(after.status.as_str()))
+                    .build(),
+            )?;
+            tx.push(TransactWriteItem::builder().update(update).build(), DomainError::internal("membership update"));
+        }
+        Ok(())
     }
 }
 

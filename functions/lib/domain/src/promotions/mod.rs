@@ -134,12 +134,13 @@ pub trait PromotionRepository: Send + Sync {
         deployments: &[Deployment],
         evidence: EvidenceAppend<'_>,
     ) -> Result<()>;
-    /// Stores a new active promotion with its evidence, and its deployments when it is
-    /// created `DEPLOYING`; `Conflict` if another is active in its environment.
+    /// Stores a new active promotion with its evidence, and when it is created `DEPLOYING`,
+    /// its deployments and its release's move (`before`, `after`) in the same transaction;
+    /// `Conflict` if another is active in its environment, or the release changed meanwhile.
     async fn create_promotion(
         &self,
         promotion: &Promotion,
-        deployments: &[Deployment],
+        started: (&[Deployment], Option<(&Release, &Release)>),
         evidence: EvidenceAppend<'_>,
     ) -> Result<()>;
     async fn get_promotion(&self, id: PromotionId) -> Result<Option<Promotion>>;
@@ -227,8 +228,8 @@ enum Write<'a> {
     /// The move of this approved promotion to `DEPLOYING`, with its deployments.
     Begin(&'a Promotion, &'a [Deployment]),
     /// A new promotion, approved as requested (this) and `DEPLOYING` at once, with its
-    /// deployments.
-    Start(&'a Promotion, &'a [Deployment]),
+    /// deployments and its release's move to `PROMOTING` (when it moves).
+    Start(&'a Promotion, &'a [Deployment], Option<(&'a Release, &'a Release)>),
 }
 
 /// How often a decision is retried when another decision extended the evidence chain first.
@@ -426,9 +427,9 @@ impl Promotions {
             async move {
                 let evidence = EvidenceAppend { records: &records, head: head.as_ref() };
                 match *write {
-                    Write::Create => self.promotions.create_promotion(after, &[], evidence).await,
-                    Write::Start(_, deployments) => {
-                        self.promotions.create_promotion(after, deployments, evidence).await
+                    Write::Create => self.promotions.create_promotion(after, (&[], None), evidence).await,
+                    Write::Start(_, deployments, release) => {
+                        self.promotions.create_promotion(after, (deployments, release), evidence).await
                     }
                     Write::Update(before, tally) => {
                         self.promotions.update_promotion(before, after, evidence, tally).await
@@ -445,7 +446,7 @@ impl Promotions {
             Write::Create => Self::events(None, after, actor),
             Write::Update(before, _) | Write::Begin(before, _) => Self::events(Some(before), after, actor),
             // As if it were created approved, then began: the events of both, in order.
-            Write::Start(approved, _) => {
+            Write::Start(approved, ..) => {
                 let mut events = Self::events(None, approved, &approved.requested_by);
                 events.extend(Self::events(Some(approved), after, actor));
                 events

@@ -73,7 +73,7 @@ impl Promotions {
             && !environment.policy.guards_supply_chain()
         {
             // Nothing stands between the request and its deployments: one write for both.
-            return self.start(promotion, drafts).await;
+            return self.start(promotion, drafts, release).await;
         }
         self.create(&promotion, drafts).await?;
         tracing::info!(promotion_id = %promotion.id, status = promotion.status.as_str(), "promotion requested");

@@ -37,18 +37,39 @@ impl Promotions {
     }
 
     /// Stores a request that needs no approval, no step and no supply-chain check at deploy
-    /// as it would be once approved and begun, in one write: `DEPLOYING`, with its deployments
-    /// and the evidence of both (`drafts`, then `deployment_started`); then queues its jobs.
-    pub(super) async fn start(&self, approved: Promotion, mut drafts: Vec<EvidenceDraft>) -> Result<Promotion> {
+    /// as it would be once approved and begun, in one transaction: `DEPLOYING`, with its
+    /// deployments, the evidence of both (`drafts`, then `deployment_started`) and its
+    /// release's move to `PROMOTING`; then queues its jobs. A release that changed meanwhile
+    /// (another environment's promotion moved it) is read again.
+    pub(super) async fn start(
+        &self,
+        approved: Promotion,
+        mut drafts: Vec<EvidenceDraft>,
+        mut release: Release,
+    ) -> Result<Promotion> {
         let targets = self.rollout.targets.targets_of(approved.environment_id).await?;
         let deployments = pending_deployments(&approved, &targets);
         let mut after = approved.clone();
         after.status = PromotionStatus::Deploying;
         drafts.push(self.draft(&after, "deployment_started", "gantry", started_payload(&targets)));
-        self.write(Write::Start(&approved, &deployments), &after, drafts, "gantry").await?;
+        let mut attempts = CHAIN_RETRIES;
+        loop {
+            let promoting = moved_to(&release, ReleaseStatus::Promoting);
+            let write = Write::Start(&approved, &deployments, promoting.as_ref().map(|p| (&release, p)));
+            match self.write(write, &after, drafts.clone(), "gantry").await {
+                Ok(()) => break,
+                Err(DomainError::Conflict(why)) if attempts > 1 => {
+                    let id = release.id;
+                    let now = self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))?;
+                    if now.revision == release.revision {
+                        return Err(DomainError::Conflict(why));
+                    }
+                    (release, attempts) = (now, attempts - 1);
+                }
+                Err(err) => return Err(err),
+            }
+        }
         tracing::info!(promotion_id = %after.id, status = after.status.as_str(), "promotion requested");
-        // Once it holds the environment: a request refused there moves no release.
-        self.release_moves(after.release_id, ReleaseStatus::Promoting).await?;
         self.start_jobs(after, &deployments).await
     }
 
@@ -270,13 +291,7 @@ impl Promotions {
     pub(super) async fn release_moves(&self, id: ReleaseId, next: ReleaseStatus) -> Result<()> {
         for _ in 0..CHAIN_RETRIES {
             let before = self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))?;
-            if before.status == next || !before.status.can_become(next) {
-                return Ok(());
-            }
-            let mut after = before.clone();
-            after.status = next;
-            after.updated_at = Utc::now();
-            after.revision = before.revision + 1;
+            let Some(after) = moved_to(&before, next) else { return Ok(()) };
             match self.repo.update_release(&before, &after).await {
                 Err(DomainError::Conflict(_)) => continue,
                 other => return other,
@@ -345,4 +360,16 @@ fn pending_deployments(promotion: &Promotion, targets: &[DeploymentTarget]) -> V
 /// The `deployment_started` evidence: the targets, by name.
 fn started_payload(targets: &[DeploymentTarget]) -> serde_json::Value {
     json!({ "targets": targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>() })
+}
+
+/// The release moved to `next`, where the lifecycle allows it and it is not there already.
+fn moved_to(release: &Release, next: ReleaseStatus) -> Option<Release> {
+    if release.status == next || !release.status.can_become(next) {
+        return None;
+    }
+    let mut after = release.clone();
+    after.status = next;
+    after.updated_at = Utc::now();
+    after.revision = release.revision + 1;
+    Some(after)
 }
