@@ -112,14 +112,7 @@ impl Haproxy {
     /// given: the body, or `"error"`.
     pub async fn slow(&self, header: Option<(&str, &str)>) -> String {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
-        let mut req = http.get(format!("http://127.0.0.1:{}/cgi-bin/slow", self.port));
-        if let Some((name, value)) = header {
-            req = req.header(name, value);
-        }
-        match req.send().await {
-            Ok(res) if res.status().is_success() => res.text().await.unwrap_or_else(|_| "error".into()),
-            _ => "error".to_owned(),
-        }
+        answer(http.get(format!("http://127.0.0.1:{}/cgi-bin/slow", self.port)), header).await
     }
 
     /// Sends `n` requests through HAProxy, 16 at a time, with `header` when given; how many
@@ -128,18 +121,7 @@ impl Haproxy {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
         let url = format!("http://127.0.0.1:{}/gantry-build", self.port);
         let answers = futures::stream::iter(0..n)
-            .map(|_| {
-                let mut req = http.get(&url);
-                if let Some((name, value)) = header {
-                    req = req.header(name, value);
-                }
-                async move {
-                    match req.send().await {
-                        Ok(res) if res.status().is_success() => res.text().await.unwrap_or_else(|_| "error".into()),
-                        _ => "error".to_owned(),
-                    }
-                }
-            })
+            .map(|_| answer(http.get(&url), header))
             .buffer_unordered(16)
             .collect::<Vec<String>>()
             .await;
@@ -148,6 +130,17 @@ impl Haproxy {
             *counts.entry(answer).or_insert(0) += 1;
         }
         counts
+    }
+}
+
+/// The body `req` (with `header`, when given) is answered with, or `"error"` when it fails.
+async fn answer(mut req: reqwest::RequestBuilder, header: Option<(&str, &str)>) -> String {
+    if let Some((name, value)) = header {
+        req = req.header(name, value);
+    }
+    match req.send().await {
+        Ok(res) if res.status().is_success() => res.text().await.unwrap_or_else(|_| "error".into()),
+        _ => "error".to_owned(),
     }
 }
 

@@ -16,7 +16,6 @@ use tracing::instrument;
 use crate::codec::{Item, from_items, to_item};
 use crate::evidence::Lock;
 use crate::keys::{self, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, ItemKeys, s};
-
 use crate::{DynamoRepository, Tx, decode_cursor, encode_cursor, string_attr};
 
 fn promotion_keys(p: &Promotion) -> ItemKeys {
@@ -98,7 +97,7 @@ impl PromotionRepository for DynamoRepository {
             self.push_release_update(&mut tx, before, after)?;
         }
         // Nothing reads the deployments of a promotion that does not exist yet.
-        let before = self.push_deployments(&mut tx, deployments, 0).await?;
+        let put_before = self.push_deployments(&mut tx, deployments, 0).await?;
         self.push_evidence(&mut tx, evidence, Lock::Take(promotion.environment_id, promotion.id))?;
         let written = match self.transact(tx).await {
             // The head did not move as read: another decision got there first, or another
@@ -108,9 +107,9 @@ impl PromotionRepository for DynamoRepository {
             }
             other => other,
         };
-        if written.is_err() && !before.is_empty() {
+        if written.is_err() && !put_before.is_empty() {
             // Deployments of a promotion that was not created: nothing reads them.
-            if let Err(err) = self.batch_delete(before).await {
+            if let Err(err) = self.batch_delete(put_before).await {
                 tracing::warn!(error = %err, "deployments of an uncreated promotion were not removed");
             }
         }
