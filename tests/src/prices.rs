@@ -3,6 +3,8 @@
 //! infra/template.yaml sets it.
 
 pub const WEBHOOKS_MB: f64 = 128.0;
+/// The notifier's memory in `infra/template.yaml`.
+pub const NOTIFIER_MB: f64 = 128.0;
 pub const FUNCTION_MB: f64 = 256.0;
 
 pub const DYNAMODB_WRITE_UNIT: f64 = 0.625;

@@ -1,6 +1,7 @@
 //! An SDK interceptor that records the operation of every request a client sends, for the
 //! tests and benches that count requests (DynamoDB and SQS clients alike).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
@@ -18,7 +19,12 @@ pub struct Recorder(Arc<Mutex<Vec<Request>>>);
 pub struct Request {
     pub operation: String,
     pub body: Vec<u8>,
+    /// Its place among the requests of every recorder in this process, to put requests
+    /// recorded apart back in the order they were sent.
+    pub seq: u64,
 }
+
+static SENT: AtomicU64 = AtomicU64::new(0);
 
 impl Intercept for Recorder {
     fn name(&self) -> &'static str {
@@ -35,7 +41,8 @@ impl Intercept for Recorder {
         let target = request.headers().get("x-amz-target").unwrap_or("?");
         let operation = PREFIXES.iter().find_map(|p| target.strip_prefix(p)).unwrap_or(target).to_owned();
         let body = request.body().bytes().unwrap_or_default().to_vec();
-        self.0.lock().unwrap().push(Request { operation, body });
+        let seq = SENT.fetch_add(1, Ordering::Relaxed);
+        self.0.lock().unwrap().push(Request { operation, body, seq });
         Ok(())
     }
 }

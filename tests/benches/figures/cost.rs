@@ -5,6 +5,8 @@
 use gantry_tests::recorder::Request;
 use serde_json::Value;
 
+use crate::images::{Entry, INDEXES, Images, entries, size};
+
 use crate::drain::Drained;
 use crate::intake::Accepted;
 use crate::promotions::Promoted;
@@ -23,13 +25,12 @@ pub struct Bill {
 }
 
 impl Bill {
-    /// The DynamoDB requests' capacity units.
-    pub fn dynamodb(requests: &[Request]) -> Self {
+    /// The DynamoDB requests' capacity units, writes in the table and its indexes.
+    pub fn dynamodb(requests: &[Request], images: &Images) -> Self {
         let mut bill = Self::default();
         for r in requests {
-            let (read, write) = units(r);
-            bill.read_units += read;
-            bill.write_units += write;
+            bill.read_units += read_units(r);
+            bill.write_units += written(r, images).iter().map(|w| w.table + w.index).sum::<f64>();
         }
         bill
     }
@@ -83,68 +84,77 @@ impl Bill {
     }
 }
 
-/// The read and write units one DynamoDB request consumes: reads of items up to 4 KB,
-/// writes by the size of what is written, rounded up per KB and per item; transactions
-/// twice. An update is billed on the whole item; here on its key and new values, a floor.
-fn units(request: &Request) -> (f64, f64) {
+/// The read units one DynamoDB request consumes: items up to 4 KB, half a unit when
+/// eventually consistent, twice in a transaction.
+fn read_units(request: &Request) -> f64 {
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-    let consistent = body["ConsistentRead"].as_bool() == Some(true);
-    let read = if consistent { 1.0 } else { 0.5 };
-    let kb = |v: &Value| (size(v) as f64 / 1024.0).ceil().max(1.0);
+    let read = if body["ConsistentRead"].as_bool() == Some(true) { 1.0 } else { 0.5 };
     match request.operation.as_str() {
-        "GetItem" | "Query" | "Scan" => (read, 0.0),
-        "BatchGetItem" => (read * count(&body["RequestItems"], "Keys"), 0.0),
-        "TransactGetItems" => (2.0 * body["TransactItems"].as_array().map_or(0, Vec::len) as f64, 0.0),
-        "PutItem" => (0.0, kb(&body["Item"])),
-        "UpdateItem" | "DeleteItem" => (0.0, kb(&body["Key"]).max(kb(&body["ExpressionAttributeValues"]))),
-        "TransactWriteItems" => {
-            let items = body["TransactItems"].as_array().cloned().unwrap_or_default();
-            (0.0, items.iter().map(|i| 2.0 * kb(&transact_payload(i))).sum())
+        "GetItem" | "Query" | "Scan" => read,
+        "BatchGetItem" => read * count(&body["RequestItems"], "Keys"),
+        "TransactGetItems" => 2.0 * body["TransactItems"].as_array().map_or(0, Vec::len) as f64,
+        _ => 0.0,
+    }
+}
+
+/// One item a write request wrote: what it is (its sort key up to the first `#`, and how
+/// it was written), and its write units in the table and in the indexes.
+pub struct Written {
+    pub what: String,
+    pub table: f64,
+    pub index: f64,
+}
+
+/// Every item a write request writes, billed: per KB of the item (rounded up per item),
+/// twice in a transaction; an update by the whole item; and in each index the item is in,
+/// once more (twice when the write moves it in the index: a delete and a put there).
+/// Whether AWS doubles index writes in a transaction is not documented; they count once.
+pub fn written(request: &Request, images: &Images) -> Vec<Written> {
+    entries(request)
+        .into_iter()
+        .map(|entry| {
+            let (table, index) = item_write(request.seq, &entry, images);
+            let key = entry.inner.get("Item").unwrap_or(&entry.inner["Key"]);
+            let kind = key["SK"]["S"].as_str().unwrap_or("?").split('#').next().unwrap_or("?");
+            Written { what: format!("{kind} ({})", entry.how), table: table * entry.times, index }
+        })
+        .collect()
+}
+
+/// The write units of one item's write, in the table and in the indexes.
+fn item_write(seq: u64, entry: &Entry, images: &Images) -> (f64, f64) {
+    let kb = |bytes: usize| (bytes as f64 / 1024.0).ceil().max(1.0);
+    let inner = &entry.inner;
+    let key = inner.get("Item").unwrap_or(&inner["Key"]);
+    let in_indexes = |indexed: [bool; 2], bytes: usize| -> f64 {
+        let moved = |index| entry.op == "Update" && images.changes_key(seq, key, index);
+        (0..INDEXES.len()).filter(|i| indexed[*i]).map(|i| if moved(i) { 2.0 } else { 1.0 } * kb(bytes)).sum()
+    };
+    match entry.op.as_str() {
+        "Put" => {
+            let indexed = INDEXES.map(|(pk, _)| key.get(pk).is_some());
+            (kb(size(key)), in_indexes(indexed, size(key)))
         }
-        "BatchWriteItem" => (0.0, count(&body["RequestItems"], "")),
+        "Update" | "Delete" => {
+            let image = images.of(key).unwrap_or_default();
+            let bytes = image.bytes.max(size(key)).max(size(&inner["ExpressionAttributeValues"]));
+            (kb(bytes), in_indexes(image.indexed, bytes))
+        }
+        "ConditionCheck" => (kb(size(key)), 0.0),
         _ => (0.0, 0.0),
     }
 }
 
-/// Write units by the kind of item written (its sort key up to the first `#`), with
-/// transaction items marked: where a promotion's write units go.
-pub fn write_units_by_item(requests: &[Request]) -> std::collections::BTreeMap<String, f64> {
-    let mut by = std::collections::BTreeMap::new();
-    let kb = |v: &Value| (size(v) as f64 / 1024.0).ceil().max(1.0);
-    let kind = |key: &Value| key["SK"]["S"].as_str().unwrap_or("?").split('#').next().unwrap_or("?").to_owned();
-    for r in requests {
-        let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-        match r.operation.as_str() {
-            "TransactWriteItems" => {
-                for item in body["TransactItems"].as_array().cloned().unwrap_or_default() {
-                    let (op, inner) = item
-                        .as_object()
-                        .and_then(|m| m.iter().next())
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .unwrap_or_default();
-                    let key = inner.get("Item").cloned().unwrap_or_else(|| inner["Key"].clone());
-                    *by.entry(format!("{} (tx {op})", kind(&key))).or_default() += 2.0 * kb(&transact_payload(&item));
-                }
-            }
-            "PutItem" => *by.entry(format!("{} (PutItem)", kind(&body["Item"]))).or_default() += units(r).1,
-            "UpdateItem" | "DeleteItem" => {
-                *by.entry(format!("{} ({})", kind(&body["Key"]), r.operation)).or_default() += units(r).1;
-            }
-            "BatchWriteItem" => *by.entry("batch".to_owned()).or_default() += units(r).1,
-            _ => {}
-        }
+/// Write units by the kind of item written and how, in the table and in the indexes:
+/// where a promotion's write units go.
+pub fn write_units_by_item(requests: &[Request], images: &Images) -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut by = std::collections::BTreeMap::<String, (f64, f64)>::new();
+    for w in requests.iter().flat_map(|r| written(r, images)) {
+        let entry = by.entry(w.what).or_default();
+        entry.0 += w.table;
+        entry.1 += w.index;
     }
     by
-}
-
-/// The part of a transaction item that sets its size.
-fn transact_payload(item: &Value) -> Value {
-    for op in ["Put", "Update", "Delete", "ConditionCheck"] {
-        if let Some(inner) = item.get(op) {
-            return inner.get("Item").cloned().unwrap_or_else(|| inner["Key"].clone());
-        }
-    }
-    Value::Null
 }
 
 /// How many entries the tables of `RequestItems` hold (under `field` when given).
@@ -153,24 +163,6 @@ fn count(tables: &Value, field: &str) -> f64 {
         if field.is_empty() { t.as_array().map_or(0, Vec::len) } else { t[field].as_array().map_or(0, Vec::len) }
     };
     tables.as_object().map_or(0, |m| m.values().map(entries).sum()) as f64
-}
-
-/// The DynamoDB size of an item (or key) in the JSON wire form: names plus values.
-fn size(item: &Value) -> usize {
-    item.as_object().map_or(0, |m| m.iter().map(|(k, v)| k.len() + value_size(v)).sum())
-}
-
-fn value_size(v: &Value) -> usize {
-    let Some((kind, inner)) = v.as_object().and_then(|m| m.iter().next()) else { return 0 };
-    match (kind.as_str(), inner) {
-        ("S", Value::String(s)) => s.len(),
-        ("N", Value::String(n)) => n.len().div_ceil(2) + 1,
-        ("B", Value::String(b)) => b.len() * 3 / 4,
-        ("L", Value::Array(items)) => 3 + items.iter().map(|i| 1 + value_size(i)).sum::<usize>(),
-        ("M", map) => 3 + size(map) + map.as_object().map_or(0, |m| m.len()),
-        ("SS", Value::Array(items)) => items.iter().map(|i| i.as_str().map_or(0, str::len)).sum(),
-        _ => 1,
-    }
 }
 
 /// SQS requests, by the kind of queue each names: every request counts once per 64 KB of
@@ -201,7 +193,7 @@ fn mapping_batch_size() -> f64 {
 /// Prints the cost of a million webhooks and of a million promotions.
 pub fn report(accepted: &Accepted, drains: &[Drained], promoted: &Promoted) {
     println!("\nAWS list-price cost (us-east-1, on demand; docs/cost.md), from the requests counted above");
-    let intake = Bill::dynamodb(&accepted.dynamodb).plus(sqs(&accepted.sqs)).plus(Bill::lambda(
+    let intake = Bill::dynamodb(&accepted.dynamodb, &promoted.images).plus(sqs(&accepted.sqs)).plus(Bill::lambda(
         1.0,
         accepted.p50_ms,
         WEBHOOKS_MB,
@@ -210,7 +202,7 @@ pub fn report(accepted: &Accepted, drains: &[Drained], promoted: &Promoted) {
         let per_event = 1.0 / drained.events as f64;
         let ingest_ms = drained.batch_time.as_secs_f64() * 1000.0;
         let ingest = Bill::lambda(drained.batches as f64, ingest_ms, FUNCTION_MB).scaled(per_event);
-        let reads = Bill::dynamodb(&drained.dynamodb).scaled(per_event);
+        let reads = Bill::dynamodb(&drained.dynamodb, &promoted.images).scaled(per_event);
         let batch = drained.events as f64 / drained.batches.max(1) as f64;
         intake.plus(reads).plus(sqs(&drained.sqs).scaled(per_event)).plus(ingest).print_per_million(&format!(
             "webhooks (one event each, for an image no component releases; ingest batches of {batch:.1} as polled here)"
@@ -228,12 +220,19 @@ pub fn report(accepted: &Accepted, drains: &[Drained], promoted: &Promoted) {
     }
     let per_promotion = 1.0 / promoted.count as f64;
     let deployer_ms = promoted.batch_time.as_secs_f64() * 1000.0;
-    let promotion = Bill::dynamodb(&promoted.api_dynamodb)
+    let promotion = Bill::dynamodb(&promoted.api_dynamodb, &promoted.images)
         .plus(sqs(&promoted.api_sqs))
         .plus(Bill::lambda(promoted.count as f64, promoted.api_p50_ms, FUNCTION_MB))
-        .plus(Bill::dynamodb(&promoted.deployer_dynamodb))
+        .plus(Bill::dynamodb(&promoted.deployer_dynamodb, &promoted.images))
         .plus(sqs(&promoted.deployer_sqs))
         .plus(Bill::lambda(promoted.batches as f64, deployer_ms, FUNCTION_MB))
+        .plus(Bill::dynamodb(&promoted.notifier_dynamodb, &promoted.images))
+        .plus(sqs(&promoted.notifier_sqs))
+        .plus(Bill::lambda(
+            promoted.notifier_batches as f64,
+            promoted.notifier_batch_time.as_secs_f64() * 1000.0,
+            NOTIFIER_MB,
+        ))
         .scaled(per_promotion);
     promotion.print_per_million("promotions (one Nomad target, no approvals)");
 }

@@ -17,6 +17,7 @@ mod cost;
 mod drain;
 mod evidence;
 mod hostile;
+mod images;
 mod intake;
 mod measure;
 mod promotions;

@@ -10,6 +10,7 @@ use gantry_tests::app::{TestApp, digest};
 use gantry_tests::recorder::Request;
 use serde_json::json;
 
+use crate::images::Images;
 use crate::measure;
 use crate::worker::Worker;
 
@@ -23,6 +24,12 @@ pub struct Promoted {
     pub deployer_sqs: Vec<Request>,
     pub batches: usize,
     pub batch_time: Duration,
+    pub notifier_dynamodb: Vec<Request>,
+    pub notifier_sqs: Vec<Request>,
+    pub notifier_batches: usize,
+    pub notifier_batch_time: Duration,
+    /// The table as the run left it, to bill writes by whole items and their indexes.
+    pub images: Images,
 }
 
 pub async fn run(app: &TestApp, count: usize) -> Promoted {
@@ -49,7 +56,11 @@ pub async fn run(app: &TestApp, count: usize) -> Promoted {
     }
     let (state, deployer_dynamodb, deployer_sqs) = app.worker_state();
     let worker = Worker::spawn(state.clone(), state.deploy_jobs.clone(), 1, gantry_deployer::handle);
-    app.requests.take();
+    // The notifier takes the promotions' events (no subscription here: it reads and drops them).
+    let (state, notifier_dynamodb, notifier_sqs) = app.worker_state();
+    let notifier = Worker::spawn(state.clone(), state.notify_jobs.clone(), 1, gantry_notifier::handle);
+    // Kept, so the bench knows the index keys of what the promotions then update.
+    let setup = app.requests.take_requests();
     app.sqs_requests.take();
     let (mut api_dynamodb, mut api_sqs, mut samples) = (Vec::new(), Vec::new(), Vec::new());
     for release in &releases {
@@ -60,19 +71,21 @@ pub async fn run(app: &TestApp, count: usize) -> Promoted {
         api_sqs.extend(app.sqs_requests.take_requests());
         settle(app, &id).await;
     }
+    // The last events reach the notifier a moment after the last promotion settles.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let (batches, batch_time) = worker.stop();
+    let (notifier_batches, notifier_batch_time) = notifier.stop();
     let timing = measure::Run { samples, wall: Duration::ZERO, cpu: Duration::ZERO };
     println!("\n{count} promotions, each deployed to one Nomad target: request {}", timing.latency());
     let (deployer_dynamodb, deployer_sqs) = (deployer_dynamodb.take_requests(), deployer_sqs.take_requests());
     println!("  requests per promotion, API: {}", per_operation(&api_dynamodb, &api_sqs, count));
     println!("  requests per promotion, deployer: {}", per_operation(&deployer_dynamodb, &deployer_sqs, count));
-    let all: Vec<Request> = api_dynamodb.iter().chain(&deployer_dynamodb).cloned().collect();
-    let by_item = crate::cost::write_units_by_item(&all);
-    let total: f64 = by_item.values().sum();
-    println!("  write units per promotion: {:.1}, by item written:", total / count as f64);
-    for (item, units) in by_item {
-        println!("    {item:<40} {:>5.1}", units / count as f64);
-    }
+    let (notifier_dynamodb, notifier_sqs) = (notifier_dynamodb.take_requests(), notifier_sqs.take_requests());
+    println!("  requests per promotion, notifier: {}", per_operation(&notifier_dynamodb, &notifier_sqs, count));
+    let all: Vec<Request> = api_dynamodb.iter().chain(&deployer_dynamodb).chain(&notifier_dynamodb).cloned().collect();
+    let history: Vec<Request> = setup.into_iter().chain(all.iter().cloned()).collect();
+    let images = Images::scan(&app.dynamodb, &app.table, &history).await;
+    print_write_units(&all, &images, count);
     Promoted {
         count,
         api_dynamodb,
@@ -82,14 +95,44 @@ pub async fn run(app: &TestApp, count: usize) -> Promoted {
         deployer_sqs,
         batches,
         batch_time,
+        notifier_dynamodb,
+        notifier_sqs,
+        notifier_batches,
+        notifier_batch_time,
+        images,
     }
 }
 
-/// `Operation ×n` for each operation, averaged over `count`.
+/// Where a promotion's write units go, in the table and in its indexes.
+fn print_write_units(requests: &[Request], images: &Images, count: usize) {
+    let by_item = crate::cost::write_units_by_item(requests, images);
+    let (table, index) = by_item.values().fold((0.0, 0.0), |(t, i), (bt, bi)| (t + bt, i + bi));
+    let per = |units: f64| units / count as f64;
+    println!(
+        "  write units per promotion: {:.1} ({:.1} in the table, {:.1} in its indexes), by item written:",
+        per(table + index),
+        per(table),
+        per(index)
+    );
+    println!("    {:<40} {:>6} {:>6}", "", "table", "index");
+    for (item, (table, index)) in by_item {
+        println!("    {item:<40} {:>6.1} {:>6.1}", per(table), per(index));
+    }
+}
+
+/// `Operation ×n` for each operation (SQS ones with the queue they name), averaged over
+/// `count`.
 fn per_operation(dynamodb: &[Request], sqs: &[Request], count: usize) -> String {
-    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for r in dynamodb.iter().chain(sqs) {
-        *counts.entry(r.operation.as_str()).or_default() += 1;
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for r in dynamodb {
+        *counts.entry(r.operation.clone()).or_default() += 1;
+    }
+    for r in sqs {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        let queue = body["QueueUrl"].as_str().and_then(|u| u.rsplit('/').next()).unwrap_or("?");
+        // The test's queues are named `<table>-gantry-<queue>`.
+        let queue = queue.rfind("-gantry-").map_or(queue, |at| &queue[at + 1..]);
+        *counts.entry(format!("{} ({queue})", r.operation)).or_default() += 1;
     }
     counts.iter().map(|(op, n)| format!("{op} ×{:.1}", *n as f64 / count as f64)).collect::<Vec<_>>().join(", ")
 }

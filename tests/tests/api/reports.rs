@@ -153,11 +153,17 @@ async fn a_release_without_a_source_is_not_reported() {
     let api = app.create_component("web").await;
     app.add_version(&api, "1.0.0", &digest("web")).await;
     let plain = app.ready_release("plain", json!([{ "componentId": api, "version": "1.0.0" }])).await;
+    app.sqs_requests.take();
     let requested = app.request_promotion(&plain, &dev).await;
     app.settled(requested["id"].as_str().unwrap()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let reports = app.ok(REPORTS, json!({ "id": requested["id"] })).await["promotion"]["reports"].clone();
     assert_eq!((reports, gh.deployments().len()), (json!([]), 0));
+    // Nothing was even queued: a report job names its state as `report`.
+    let sent = app.sqs_requests.take_requests();
+    let queued = sent.iter().filter(|r| String::from_utf8_lossy(&r.body).contains(r#"\"report\""#)).count();
+    assert_eq!(queued, 0, "report jobs queued for a release that names no commit");
+    assert!(sent.iter().any(|r| r.operation.starts_with("SendMessage")), "the deploy job went through this recorder");
 }
 
 /// Outside production GitHub retires the previous deployment itself; in production Gantry

@@ -50,6 +50,8 @@ struct Remembered {
 /// A promotion as its jobs need it.
 struct Plan {
     release: Release,
+    /// Whether the promotion reports to CI.
+    reports_to_ci: bool,
     targets: HashMap<crate::ids::TargetId, DeploymentTarget>,
 }
 
@@ -134,8 +136,9 @@ impl Deployer {
             return self.promotions.settle(job.promotion_id).await.map(|_| ());
         };
         let plan = self.plan(&deployment).await?;
-        if self.remembered.announced.get(&job.promotion_id).is_none()
-            && self.promotions.announce(job.promotion_id, crate::ci::ReportState::InProgress).await
+        if plan.reports_to_ci
+            && self.remembered.announced.get(&job.promotion_id).is_none()
+            && self.promotions.announce_id(job.promotion_id, crate::ci::ReportState::InProgress).await
         {
             self.remembered.announced.keep(job.promotion_id, ());
         }
@@ -226,7 +229,7 @@ impl Deployer {
             let targets = self.targets.targets_of(deployment.environment_id).await?;
             let targets = targets.into_iter().map(|t| (t.id, t)).collect();
             let release = self.release(promotion.release_id).await?;
-            Ok::<_, DomainError>(Arc::new(Plan { release, targets }))
+            Ok::<_, DomainError>(Arc::new(Plan { release, targets, reports_to_ci: promotion.reports_to_ci }))
         });
         plan.await.cloned()
     }

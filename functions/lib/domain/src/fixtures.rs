@@ -51,6 +51,7 @@ pub fn promotion(requester: &str, approvals: u32) -> crate::promotions::Promotio
         required_approvals: approvals,
         reason: None,
         steps: Vec::new(),
+        reports_to_ci: false,
         created_at: now,
         updated_at: now,
         revision: 1,

@@ -286,6 +286,12 @@ impl SourceRef {
             committed_at: self.committed_at,
         })
     }
+
+    /// Whether it names a commit in a CI integration's repository: what deployment
+    /// reports are posted to.
+    pub fn names_a_ci_commit(&self) -> bool {
+        self.scm_integration_id.is_some() && self.repository.is_some() && self.commit_sha.is_some()
+    }
 }
 
 /// An immutable bundle of component digests that moves through environments.
@@ -309,6 +315,12 @@ impl Release {
     /// At most this many components fit in one release, so that creating or deleting one
     /// stays within a single DynamoDB transaction.
     pub const MAX_COMPONENTS: usize = 40;
+
+    /// Whether its promotions are reported to a CI system: its sourceRef names a commit
+    /// in a CI integration's repository.
+    pub fn reports_to_ci(&self) -> bool {
+        self.source_ref.as_ref().is_some_and(SourceRef::names_a_ci_commit)
+    }
 
     pub fn uses(&self, component: ComponentId) -> bool {
         self.components.iter().any(|c| c.component_id == component)

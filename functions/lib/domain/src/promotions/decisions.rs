@@ -51,7 +51,7 @@ impl Promotions {
         let saved = self.save(&before, after, "cancellation", &who.subject, payload).await?;
         if before.status == PromotionStatus::Approved {
             // Its deployment may have been reported queued behind pre-deploy steps.
-            self.announce(saved.id, crate::ci::ReportState::Cancelled).await;
+            self.announce(&saved, crate::ci::ReportState::Cancelled).await;
         }
         Ok(saved)
     }

@@ -64,9 +64,18 @@ pub struct Promotion {
     /// The environment's steps as this promotion runs them, copied when it starts.
     #[serde(default)]
     pub steps: Vec<crate::steps::StepRun>,
+    /// Whether its states are reported to a CI system: its release named a commit in a CI
+    /// integration's repository when it was requested. Nothing is queued for one that does
+    /// not. (Promotions stored without it report, as they did.)
+    #[serde(default = "reported_before")]
+    pub reports_to_ci: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub revision: u64,
+}
+
+fn reported_before() -> bool {
+    true
 }
 
 impl Promotion {
@@ -315,9 +324,13 @@ impl Promotions {
     }
 
     /// Queues a report of the promotion's state for the CI system its release names, if
-    /// any; never fails.
-    /// Whether the report was queued.
-    pub async fn announce(&self, id: PromotionId, state: crate::ci::ReportState) -> bool {
+    /// any (nothing is queued when it names none); never fails. Whether it was queued.
+    pub async fn announce(&self, promotion: &Promotion, state: crate::ci::ReportState) -> bool {
+        promotion.reports_to_ci && self.announce_id(promotion.id, state).await
+    }
+
+    /// As [`Self::announce`], for a promotion known to report to CI.
+    pub async fn announce_id(&self, id: PromotionId, state: crate::ci::ReportState) -> bool {
         crate::reports::announce(self.rollout.reports.as_ref(), id, state).await
     }
 

@@ -46,6 +46,7 @@ impl Promotions {
             required_approvals: environment.required_approvals,
             reason: None,
             steps: Vec::new(),
+            reports_to_ci: release.reports_to_ci(),
             created_at: now,
             updated_at: now,
             revision: 1,

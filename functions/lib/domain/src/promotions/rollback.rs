@@ -42,6 +42,7 @@ impl Promotions {
             required_approvals: 0,
             reason: None,
             steps: Vec::new(),
+            reports_to_ci: release.reports_to_ci(),
             created_at: now,
             updated_at: now,
             revision: 1,

@@ -87,12 +87,12 @@ impl Promotions {
             .collect();
         if jobs.is_empty() {
             // Nothing to deploy to: the promotion passes through DEPLOYING and ends at once.
-            self.announce(after.id, ReportState::Queued).await;
-            self.announce(after.id, ReportState::InProgress).await;
+            self.announce(&after, ReportState::Queued).await;
+            self.announce(&after, ReportState::InProgress).await;
             return self.settle(after.id).await;
         }
         self.rollout.queue.enqueue_jobs(&jobs).await?;
-        self.announce(after.id, ReportState::Queued).await;
+        self.announce(&after, ReportState::Queued).await;
         tracing::info!(targets = jobs.len(), "deployment started");
         Ok(after)
     }
@@ -124,7 +124,7 @@ impl Promotions {
         payload["status"] = json!(after.status.as_str());
         let saved = self.save(approved, after, "supply_chain_check", "gantry", payload).await?;
         tracing::warn!(promotion_id = %saved.id, "refused at deploy by the supply-chain gate");
-        self.announce(saved.id, ReportState::Failure).await;
+        self.announce(&saved, ReportState::Failure).await;
         Ok(Err(saved))
     }
 
@@ -195,7 +195,7 @@ impl Promotions {
     pub(super) async fn settled(&self, settled: &Promotion, roll_back: bool) -> Result<()> {
         let report =
             if settled.status == PromotionStatus::Deployed { ReportState::Success } else { ReportState::Failure };
-        self.announce(settled.id, report).await;
+        self.announce(settled, report).await;
         if settled.status == PromotionStatus::Deployed {
             self.release_moves(settled.release_id, ReleaseStatus::Deployed).await?;
             self.auto_promote(settled).await;

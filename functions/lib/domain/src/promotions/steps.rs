@@ -140,7 +140,7 @@ impl Promotions {
             Some(i) => {
                 self.queue_step(saved.id, i, 0, 0).await?;
                 // The deployment is queued behind its pre-deploy steps.
-                self.announce(saved.id, crate::ci::ReportState::Queued).await;
+                self.announce(&saved, crate::ci::ReportState::Queued).await;
                 Ok(saved)
             }
             None => self.deploy(saved).await,
@@ -487,7 +487,7 @@ impl Promotions {
             (None, true, Phase::PreDeploy) => self.deploy(saved).await.map(drop),
             // Nothing was deployed: there is nothing to roll back.
             (None, false, Phase::PreDeploy) => {
-                self.announce(saved.id, crate::ci::ReportState::Failure).await;
+                self.announce(&saved, crate::ci::ReportState::Failure).await;
                 Ok(())
             }
             // A failed analysis rolls back whatever the environment's autoRollback says.
