@@ -2,13 +2,16 @@
 //! systems and promotion steps (the devserver polls the queue with the same handler). A deploy
 //! job that cannot run (a target out of reach) fails alone and is retried; after three
 //! receives it goes to the dead-letter queue. A report the CI system does not take is queued
-//! again by itself, later; a step waiting for a CI run schedules its own next check.
+//! again by itself, later; a step waiting for a CI run schedules its own next check. A sweep,
+//! which the template's schedule queues every minute, queues again the jobs of deployments
+//! no job carries.
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use gantry_domain::agents::jobs::DeadlineCheck;
 use gantry_domain::deployments::{DeployJob, MAX_DELIVERIES};
+use gantry_domain::promotions::Sweep;
 use gantry_domain::reports::ReportJob;
 use gantry_domain::steps::StepJob;
 use gantry_platform::AppState;
@@ -23,6 +26,7 @@ enum Job {
     Deploy(DeployJob),
     Report(ReportJob),
     Step(StepJob),
+    Sweep(Sweep),
 }
 
 /// Runs each job. A deploy job that fails on its last delivery fails its deployment for good
@@ -35,6 +39,7 @@ pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
             let job = match job {
                 Job::Report(report) => return state.reports.deliver(report).await,
                 Job::Step(step) => return state.promotions.run_step(step).await,
+                Job::Sweep(sweep) => return state.promotions.sweep(&sweep, chrono::Utc::now()).await.map(drop),
                 Job::AgentDeadline(check) => {
                     if let Some(promotion) = state.agent_jobs.deadline_passed(&check).await? {
                         state.promotions.settle_when_done(promotion).await?;
@@ -79,6 +84,16 @@ mod tests {
         assert!(
             serde_json::from_str::<Job>(&format!(r#"{{"promotionId":"{id}","report":"done","attempt":0}}"#)).is_err()
         );
+    }
+
+    #[test]
+    fn the_templates_schedule_asks_for_a_sweep_of_deployments() {
+        let template = include_str!("../../../infra/template.yaml");
+        let schedule = &template[template.find("SweepSchedule:").expect("the template has the schedule")..];
+        let input = schedule.lines().find_map(|l| l.trim().strip_prefix("Input: ")).expect("with an input");
+        let job: Job = serde_json::from_str(input.trim_matches('\'')).expect("a job the deployer knows");
+        assert!(matches!(job, Job::Sweep(s) if s == gantry_domain::promotions::Sweep::deployments()));
+        assert!(schedule.contains("rate(1 minute)"));
     }
 
     #[test]

@@ -26,6 +26,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let queue = notifier.notify_jobs.clone();
         queue.poll(|event| gantry_notifier::handle(notifier.clone(), event)).await;
     });
+    // What the template's schedule asks of the deployer every minute: jobs no one carries.
+    let sweeper = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            let sweep = gantry_domain::promotions::Sweep::deployments();
+            if let Err(err) = sweeper.promotions.sweep(&sweep, chrono::Utc::now()).await {
+                tracing::warn!(error = %err, "sweep failed");
+            }
+        }
+    });
     // A token for the person at the keyboard: admin, for twelve hours.
     let token = state.auth.local().sign(
         "dev-admin",

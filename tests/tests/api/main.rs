@@ -42,6 +42,7 @@ mod rollbacks;
 mod signatures;
 mod slack;
 mod steps;
+mod sweeps;
 mod takeover;
 mod targets;
 mod telemetry;

@@ -52,3 +52,16 @@ impl Drop for Container {
         let _ = std::process::Command::new("docker").args(["-H", &docker_host(), "rm", "-f", &self.0]).output();
     }
 }
+
+/// The template's schedule queues a sweep for the deployer every minute (through the deploy
+/// queue's policy), and the deployer Lambda runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_has_the_deployer_lambda_sweep_every_minute() {
+    let stack = Stack::load().await;
+    let deployer = stack.output("DeployerFunctionName").to_owned();
+    // `eventually` fails the test if no sweep is logged in time.
+    gantry_tests::eventually(std::time::Duration::from_secs(100), "a sweep by the deployer Lambda", || async {
+        stack.function_logs(&deployer).await.iter().any(|l| l.contains("sweep done")).then_some(())
+    })
+    .await;
+}

@@ -178,6 +178,9 @@ pub trait DeploymentRepository: Send + Sync {
     /// Hands the lease `from` holds to `to` until `until` (a deployment given to an agent);
     /// `false` when `from` no longer holds it.
     async fn hand_over(&self, job: &DeployJob, from: &str, to: &str, until: DateTime<Utc>) -> Result<bool>;
+    /// Marks a pending deployment as swept at `now`: its job is queued again. `false` when it
+    /// is no longer pending, or a sweep since `before` marked it.
+    async fn mark_swept(&self, job: &DeployJob, now: DateTime<Utc>, before: DateTime<Utc>) -> Result<bool>;
     /// Moves the lease `owner` holds on to `until`; `false` when it no longer holds it.
     async fn renew(&self, job: &DeployJob, owner: &str, until: DateTime<Utc>) -> Result<bool>;
     /// Writes down what ran before the deployment (`prior`) while `owner` holds its lease,

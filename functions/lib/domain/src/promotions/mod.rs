@@ -270,7 +270,10 @@ mod request;
 mod rollback;
 mod rollout;
 mod steps;
+mod sweep;
 mod traffic;
+
+pub use sweep::{SWEEP_GRACE_SECONDS, Sweep, SweepKind};
 
 pub use admission::SupplyChainVerdict;
 pub use bundles::{BundleScope, MAX_BUNDLE_RECORDS};
