@@ -1,6 +1,7 @@
 //! Deployments no job carries: a promotion turns `DEPLOYING` in one write and its jobs are
-//! sent in the next request. Here that send fails (the app's deploy queue does not exist),
-//! and the sweep the schedule queues every minute queues the jobs again.
+//! sent in the next request. Here that send fails (the app's deploy queue does not exist):
+//! the request still answers with the stored promotion, and the sweep the schedule queues
+//! every minute queues the jobs again.
 
 use std::time::Duration;
 
@@ -30,9 +31,9 @@ async fn lost_jobs() -> (TestApp, FakeNomad, String) {
     app.ok(add, json!({ "e": env, "t": target })).await;
     app.add_version(&api, "1.0.0", &digest("api")).await;
     let release = app.ready_release("shop-1.0.0", json!([{ "componentId": api, "version": "1.0.0" }])).await;
-    let request = "mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e) { id } }";
-    let (code, _) = app.error(request, json!({ "r": release, "e": env })).await;
-    assert_ne!(code, "BAD_USER_INPUT", "the request itself was fine; its jobs' send failed");
+    // The promotion is stored before its jobs are sent: the caller is told what it is.
+    let requested = app.request_promotion(&release, &env).await;
+    assert_eq!(requested["status"], "DEPLOYING");
     let listed =
         "query($e: ID!) { promotions(environmentId: $e) { edges { node { id status deployments { state } } } } }";
     let promotions = app.ok(listed, json!({ "e": env })).await["promotions"]["edges"].clone();
@@ -42,6 +43,7 @@ async fn lost_jobs() -> (TestApp, FakeNomad, String) {
         (1, &json!("DEPLOYING"), &json!([{ "state": "PENDING" }])),
         "written DEPLOYING with a deployment no job carries"
     );
+    assert_eq!(node["id"], requested["id"]);
     let id = node["id"].as_str().unwrap().to_owned();
     (app, nomad, id)
 }

@@ -74,7 +74,8 @@ impl Promotions {
     }
 
     /// Queues one job per deployment of a promotion that turned `DEPLOYING`, or settles it at
-    /// once when it has none.
+    /// once when it has none. Jobs that cannot be sent are left to the sweep (`sweep.rs`):
+    /// the promotion is stored, and the caller is told what it is.
     async fn start_jobs(&self, after: Promotion, deployments: &[Deployment]) -> Result<Promotion> {
         let jobs: Vec<DeployJob> = deployments
             .iter()
@@ -91,9 +92,12 @@ impl Promotions {
             self.announce(&after, ReportState::InProgress).await;
             return self.settle(after.id).await;
         }
-        self.rollout.queue.enqueue_jobs(&jobs).await?;
+        match self.rollout.queue.enqueue_jobs(&jobs).await {
+            Ok(()) => tracing::info!(targets = jobs.len(), "deployment started"),
+            // The promotion is DEPLOYING as stored: the sweep queues its jobs again.
+            Err(err) => tracing::warn!(error = %err, targets = jobs.len(), "deploy jobs not queued: left to the sweep"),
+        }
         self.announce(&after, ReportState::Queued).await;
-        tracing::info!(targets = jobs.len(), "deployment started");
         Ok(after)
     }
 
