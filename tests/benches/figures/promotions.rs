@@ -125,7 +125,14 @@ fn print_write_units(requests: &[Request], images: &Images, count: usize) {
 fn per_operation(dynamodb: &[Request], sqs: &[Request], count: usize) -> String {
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
     for r in dynamodb {
-        *counts.entry(r.operation.clone()).or_default() += 1;
+        // A read of one item says which (its sort key up to the first `#`).
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        let kind = body["Key"]["SK"]["S"].as_str().map(|sk| sk.split('#').next().unwrap_or(sk));
+        let what = match kind {
+            Some(kind) if r.operation == "GetItem" => format!("GetItem ({kind})"),
+            _ => r.operation.clone(),
+        };
+        *counts.entry(what).or_default() += 1;
     }
     for r in sqs {
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();

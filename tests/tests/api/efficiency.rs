@@ -250,3 +250,27 @@ async fn a_supply_chain_dry_run_reads_integrations_once() {
     }
     assert_eq!(seen[0], seen[1], "the requests do not grow with the components");
 }
+
+/// A promotion event no subscription wants, of a promotion that needs no approval (so has
+/// no Slack card), costs the notifier one Query: the subscriptions. Its release and
+/// environment are read only for a delivery or a card.
+#[tokio::test]
+async fn an_event_nobody_wants_costs_the_notifier_one_query() {
+    let app = TestApp::spawn().await;
+    let env = app.create_environment("dev", 0).await;
+    let api = app.create_component("api").await;
+    app.add_version(&api, "1.0.0", &digest("api")).await;
+    let release = app.ready_release("r1", json!([{ "componentId": api, "version": "1.0.0" }])).await;
+    app.request_promotion(&release, &env).await;
+    let received = app.sqs.receive_message().queue_url(&app.notify_queue).max_number_of_messages(10).send().await;
+    let messages = received.unwrap().messages.unwrap_or_default();
+    let events: Vec<gantry_domain::notifier::NotifierJob> =
+        messages.iter().map(|m| serde_json::from_str(m.body.as_deref().unwrap()).unwrap()).collect();
+    assert!(!events.is_empty(), "the request published its events");
+    for event in events {
+        assert!(matches!(event, gantry_domain::notifier::NotifierJob::Event(_)));
+        app.requests.take();
+        app.state.notifier.run(event).await.unwrap();
+        assert_eq!(app.requests.take(), ["Query"]);
+    }
+}

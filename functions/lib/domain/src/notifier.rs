@@ -123,17 +123,21 @@ impl Notifier {
     }
 
     /// Queues one delivery per subscription that wants the event (in batches), and brings
-    /// the environment's approval card up to date.
+    /// the environment's approval card up to date. An event no subscription wants, of a
+    /// promotion that needs no approval (so has no card), reads nothing more.
     #[instrument(skip_all, fields(event_id = %event.id, promotion_id = %event.promotion_id, kind = event.kind.as_str()), err(level = "info"))]
     pub async fn fan_out(&self, event: PromotionEvent) -> Result<()> {
+        let subscriptions = self.subscriptions.list_subscriptions().await?;
+        let wanting: Vec<_> = subscriptions.iter().filter(|s| s.wants(&event)).collect();
+        if wanting.is_empty() && event.required_approvals == 0 {
+            return Ok(());
+        }
         let Some((release, environment)) = self.subjects(&event).await? else {
             tracing::info!("the release or environment is gone: nothing to send");
             return Ok(());
         };
-        let subscriptions = self.subscriptions.list_subscriptions().await?;
-        let deliveries: Vec<NotifierJob> = subscriptions
-            .iter()
-            .filter(|s| s.wants(&event))
+        let deliveries: Vec<NotifierJob> = wanting
+            .into_iter()
             .map(|subscription| {
                 NotifierJob::Deliver(Delivery {
                     event: event.clone(),
