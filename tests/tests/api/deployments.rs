@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use gantry_nomad_fake::{FakeNomad, Outcome};
 use serde_json::{Value, json};
 
@@ -18,7 +19,7 @@ fn job() -> Value {
 }
 
 /// An environment `dev` whose one target is the fake's `shop` job, and a READY release of `api`.
-async fn setup(app: &TestApp, nomad: &FakeNomad) -> (String, String, String) {
+pub(crate) async fn setup(app: &TestApp, nomad: &FakeNomad) -> (String, String, String) {
     nomad.seed_job(job());
     let dev = app.create_environment("dev", 10).await;
     let api = app.create_component("api").await;
@@ -35,7 +36,7 @@ async fn setup(app: &TestApp, nomad: &FakeNomad) -> (String, String, String) {
 }
 
 /// The image of a job version's first task.
-fn image_of(version: &Value) -> &str {
+pub(crate) fn image_of(version: &Value) -> &str {
     version["TaskGroups"][0]["Tasks"][0]["Config"]["image"].as_str().unwrap()
 }
 
@@ -278,4 +279,51 @@ async fn a_release_edited_during_a_request_is_read_again_and_moves_with_it() {
         )
         .await;
     assert_eq!(listed["releases"]["edges"][0]["node"]["id"], release, "its membership moved too: {listed}");
+}
+
+/// An artifact is stored under its content's hash, which the deployment names. One stored
+/// before artifacts were keyed so (`ARTIFACT#<target>`) is still read, when its hash is the
+/// one the deployment names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artifact_is_kept_under_its_hash_and_one_kept_before_is_still_read() {
+    let app = TestApp::spawn_with_workers().await;
+    let nomad = FakeNomad::start().await;
+    let (dev, _, release) = setup(&app, &nomad).await;
+    let promotion = app.promote(&release, &dev).await["id"].as_str().unwrap().to_owned();
+    let artifact = gantry_tests::artifacts(&app, &promotion).await[0].clone();
+    let sha = artifact["sha256"].as_str().unwrap().to_owned();
+    let stored = app
+        .dynamodb
+        .query()
+        .table_name(&app.table)
+        .key_condition_expression("PK = :pk AND begins_with(SK, :artifact)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("PROMOTION#{promotion}")))
+        .expression_attribute_values(":artifact", AttributeValue::S("ARTIFACT#".into()))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let item = stored.first().cloned().expect("the artifact is stored");
+    let sk = item["SK"].as_s().unwrap().clone();
+    assert_eq!((stored.len(), sk.ends_with(&format!("#{sha}"))), (1, true), "{sk}");
+
+    // Moved where an artifact was kept before: still read, by the hash the deployment names.
+    let unhashed = sk.trim_end_matches(&format!("#{sha}")).to_owned();
+    let move_to = |sk: String, item: &std::collections::HashMap<String, AttributeValue>| {
+        let mut item = item.clone();
+        item.insert("SK".into(), AttributeValue::S(sk));
+        app.dynamodb.put_item().table_name(&app.table).set_item(Some(item)).send()
+    };
+    let key = [("PK", item["PK"].clone()), ("SK", item["SK"].clone())].map(|(k, v)| (k.to_owned(), v));
+    app.dynamodb.delete_item().table_name(&app.table).set_key(Some(key.into())).send().await.unwrap();
+    move_to(unhashed.clone(), &item).await.unwrap();
+    assert_eq!(gantry_tests::artifacts(&app, &promotion).await[0]["content"], artifact["content"]);
+    // One whose hash is not the one named is not this deployment's artifact.
+    let mut other = item.clone();
+    other.insert("sha256".into(), AttributeValue::S(format!("sha256:{}", "0".repeat(64))));
+    move_to(unhashed, &other).await.unwrap();
+    let q = "query($id: ID!) { promotion(id: $id) { deployments { artifact { sha256 content } } } }";
+    let shown = app.ok(q, json!({ "id": promotion })).await["promotion"]["deployments"][0]["artifact"].clone();
+    assert_eq!(shown, json!({ "sha256": sha, "content": null }));
 }

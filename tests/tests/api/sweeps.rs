@@ -19,18 +19,7 @@ async fn lost_jobs() -> (TestApp, FakeNomad, String) {
     let missing = "http://127.0.0.1:4566/000000000000/gantry-no-such-queue";
     let app = TestApp::spawn_with(&[("GANTRY_DEPLOY_QUEUE_URL", missing)]).await;
     let nomad = FakeNomad::start().await;
-    nomad.seed_job(json!({ "ID": "shop", "Name": "shop", "Type": "service", "Datacenters": ["dc1"],
-        "TaskGroups": [{ "Name": "shop", "Count": 1, "Tasks": [
-            { "Name": "server", "Driver": "docker", "Config": { "image": "registry.example.com/acme/api:0.9" } }] }] }));
-    let env = app.create_environment("dev", 0).await;
-    let api = app.create_component("api").await;
-    let target = json!({ "name": "nomad-dc1", "type": "NOMAD", "nomad": { "address": nomad.url, "jobId": "shop",
-        "tasks": [{ "name": "server", "componentId": api }] } });
-    let add =
-        "mutation($e: ID!, $t: AddDeploymentTargetInput!) { addDeploymentTarget(environmentId: $e, input: $t) { id } }";
-    app.ok(add, json!({ "e": env, "t": target })).await;
-    app.add_version(&api, "1.0.0", &digest("api")).await;
-    let release = app.ready_release("shop-1.0.0", json!([{ "componentId": api, "version": "1.0.0" }])).await;
+    let (env, _, release) = crate::deployments::setup(&app, &nomad).await;
     // The promotion is stored before its jobs are sent: the caller is told what it is.
     let requested = app.request_promotion(&release, &env).await;
     assert_eq!(requested["status"], "DEPLOYING");
@@ -75,8 +64,8 @@ async fn a_promotion_whose_jobs_were_not_sent_is_deployed_after_the_schedules_sw
     worker.abort();
     assert_eq!(settled["status"], "DEPLOYED");
     let versions = nomad.job_versions("shop");
-    let image = &versions.last().unwrap()["TaskGroups"][0]["Tasks"][0]["Config"]["image"];
-    assert_eq!((versions.len(), image), (2, &json!(format!("registry.example.com/acme/api@{}", digest("api")))));
+    let image = crate::deployments::image_of(versions.last().unwrap());
+    assert_eq!((versions.len(), image), (2, format!("registry.example.com/acme/api@{}", digest("api-1.0.0")).as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

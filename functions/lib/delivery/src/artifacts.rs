@@ -1,7 +1,8 @@
 //! Deployment artifacts: what a deployment applied to its target (the container spec, the
 //! ECS task definition, the Nomad job, or the rendered compose file), kept with its sha256.
 //! The deployment names it (`kind`, `sha256`, `size`), the `deployment_result` evidence
-//! refers to it by that hash, and its content is stored beside the deployment.
+//! refers to it by that hash, and its content is stored beside the deployment, under that
+//! hash.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -68,7 +69,24 @@ pub struct Artifact {
     pub stored_at: DateTime<Utc>,
 }
 
+/// Which artifact a deployment names: its promotion, its target and the content's sha256.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ArtifactKey {
+    pub promotion_id: PromotionId,
+    pub target_id: TargetId,
+    pub sha256: String,
+}
+
 impl Artifact {
+    /// The key a deployment that names it reads it by.
+    pub fn key(&self) -> ArtifactKey {
+        ArtifactKey {
+            promotion_id: self.promotion_id,
+            target_id: self.target_id,
+            sha256: self.reference.sha256.clone(),
+        }
+    }
+
     pub fn seal(promotion_id: PromotionId, target_id: TargetId, applied: Applied, at: DateTime<Utc>) -> Self {
         let sha256 = crate::values::Digest::of(applied.content.as_bytes()).to_string();
         let size = applied.content.len() as u64;
@@ -85,8 +103,8 @@ impl Artifact {
 
 #[async_trait]
 pub trait ArtifactRepository: Send + Sync {
-    /// The artifacts of these deployments, in one batch; those with none are left out.
-    async fn artifacts(&self, deployments: &[(PromotionId, TargetId)]) -> Result<Vec<Artifact>>;
+    /// The artifacts these deployments name, in one batch; those not stored are left out.
+    async fn artifacts(&self, named: &[ArtifactKey]) -> Result<Vec<Artifact>>;
 }
 
 #[cfg(test)]

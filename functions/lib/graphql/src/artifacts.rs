@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::{Context, Enum, Object};
 use gantry_domain::DomainError;
-use gantry_domain::artifacts::{self, ArtifactRef};
+use gantry_domain::artifacts::{self, ArtifactKey, ArtifactRef};
 use gantry_domain::ids::{PromotionId, TargetId};
 use gantry_domain::promotions::Promotions;
 
@@ -25,15 +25,12 @@ impl ArtifactsLoader {
     }
 }
 
-impl Loader<(PromotionId, TargetId)> for ArtifactsLoader {
+impl Loader<ArtifactKey> for ArtifactsLoader {
     type Value = artifacts::Artifact;
     type Error = DomainError;
 
-    async fn load(
-        &self,
-        keys: &[(PromotionId, TargetId)],
-    ) -> Result<HashMap<(PromotionId, TargetId), Self::Value>, DomainError> {
-        Ok(self.promotions.artifacts(keys).await?.into_iter().map(|a| ((a.promotion_id, a.target_id), a)).collect())
+    async fn load(&self, keys: &[ArtifactKey]) -> Result<HashMap<ArtifactKey, Self::Value>, DomainError> {
+        Ok(self.promotions.artifacts(keys).await?.into_iter().map(|a| (a.key(), a)).collect())
     }
 }
 
@@ -48,7 +45,8 @@ pub enum ArtifactKind {
 
 /// What a deployment applied to its target.
 pub struct DeploymentArtifact {
-    pub key: (PromotionId, TargetId),
+    pub promotion_id: PromotionId,
+    pub target_id: TargetId,
     pub reference: ArtifactRef,
 }
 
@@ -68,7 +66,12 @@ impl DeploymentArtifact {
     /// The content as applied (JSON, or the compose file's YAML); null when it was too large
     /// to keep.
     async fn content(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        let loaded = ctx.data_unchecked::<Artifacts>().load_one(self.key).await.gql()?;
+        let key = ArtifactKey {
+            promotion_id: self.promotion_id,
+            target_id: self.target_id,
+            sha256: self.reference.sha256.clone(),
+        };
+        let loaded = ctx.data_unchecked::<Artifacts>().load_one(key).await.gql()?;
         Ok(loaded.and_then(|a| a.content))
     }
 }

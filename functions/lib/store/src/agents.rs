@@ -235,8 +235,12 @@ impl AgentJobRepository for DynamoRepository {
             .map_err(DomainError::internal)?;
         let ended = TransactWriteItem::builder().update(ended).build();
         let owner = lease_owner(job.agent_id);
+        if let Some(artifact) = end.artifact {
+            self.store_artifact(artifact).await?;
+        }
+        let reference = end.artifact.map(|a| &a.reference);
         let finish =
-            self.finish_items(&job.deploy_job(), &owner, (end.deployment_state(), end.message), end.artifact, end.at)?;
+            self.finish_items(&job.deploy_job(), &owner, (end.deployment_state(), end.message), reference, end.at)?;
         // An agent's result is refused once it is revoked; a deadline ends the job regardless.
         let current = || self.current_jobs(job, "DELETE", ticket.is_some());
         let both = std::iter::once(ended.clone()).chain(finish).collect();

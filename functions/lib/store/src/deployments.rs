@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
-use gantry_domain::artifacts::{Artifact, ArtifactRepository};
+use gantry_domain::artifacts::{Artifact, ArtifactKey, ArtifactRef, ArtifactRepository};
 use gantry_domain::deployments::{DeployJob, Deployment, DeploymentRepository, DeploymentState};
 use gantry_domain::ids::TargetId;
 use gantry_domain::promotions::PromotionId;
@@ -252,7 +252,10 @@ impl DeploymentRepository for DynamoRepository {
         artifact: Option<&Artifact>,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        let items = self.finish_items(job, owner, ended, artifact, at)?;
+        if let Some(a) = artifact {
+            self.store_artifact(a).await?;
+        }
+        let items = self.finish_items(job, owner, ended, artifact.map(|a| &a.reference), at)?;
         Ok(self.try_transact(items).await?.is_empty())
     }
 }
@@ -298,14 +301,24 @@ impl DynamoRepository {
         Ok(Some(TransactWriteItem::builder().update(update).build()))
     }
 
+    /// Stores what a deployment applied under its hash, before the write that ends the
+    /// deployment names it: a plain put, since the same key always holds the same content.
+    #[instrument(skip_all, fields(promotion_id = %artifact.promotion_id, target_id = %artifact.target_id), err(level = "info"))]
+    pub(crate) async fn store_artifact(&self, artifact: &Artifact) -> Result<()> {
+        let keys = keys::artifact(artifact.promotion_id, artifact.target_id, &artifact.reference.sha256);
+        let item = to_item(artifact, &keys)?;
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(sdk)?;
+        Ok(())
+    }
+
     /// What ends a deployment `owner` holds: its update (first, conditional on the lease),
-    /// the count of open deployments (when kept), and the artifact's put.
+    /// naming its artifact, and the count of open deployments (when kept).
     pub(crate) fn finish_items(
         &self,
         job: &DeployJob,
         owner: &str,
         (state, message): (DeploymentState, &str),
-        artifact: Option<&Artifact>,
+        artifact: Option<&ArtifactRef>,
         at: DateTime<Utc>,
     ) -> Result<Vec<TransactWriteItem>> {
         let mut sets = "#state = :state, message = :message, finishedAt = :at".to_owned();
@@ -316,9 +329,9 @@ impl DynamoRepository {
             (":running", s(DeploymentState::Running.as_str())),
             (":owner", s(owner)),
         ];
-        if let Some(a) = artifact {
+        if let Some(reference) = artifact {
             sets.push_str(", artifact = :artifact");
-            let reference = serde_dynamo::to_attribute_value(&a.reference).map_err(DomainError::internal)?;
+            let reference = serde_dynamo::to_attribute_value(reference).map_err(DomainError::internal)?;
             values.push((":artifact", reference));
         }
         let update = Update::builder()
@@ -332,17 +345,24 @@ impl DynamoRepository {
             .map_err(DomainError::internal)?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
         items.extend(self.one_less_open(job)?);
-        if let Some(a) = artifact {
-            items.push(self.put(to_item(a, &keys::artifact(job.promotion_id, job.target_id))?, None)?);
-        }
         Ok(items)
     }
 }
 
 #[async_trait]
 impl ArtifactRepository for DynamoRepository {
-    #[instrument(skip_all, fields(count = deployments.len()), err(level = "info"))]
-    async fn artifacts(&self, deployments: &[(PromotionId, TargetId)]) -> Result<Vec<Artifact>> {
-        from_items(self.batch_get(deployments.iter().map(|(p, t)| keys::artifact(*p, *t)).collect()).await?)
+    /// One batch by hash; artifacts stored before they were keyed by hash, in a second batch
+    /// for those missing, when the stored one has the hash the deployment names.
+    #[instrument(skip_all, fields(count = named.len()), err(level = "info"))]
+    async fn artifacts(&self, named: &[ArtifactKey]) -> Result<Vec<Artifact>> {
+        let keyed = named.iter().map(|k| keys::artifact(k.promotion_id, k.target_id, &k.sha256)).collect();
+        let mut found: Vec<Artifact> = from_items(self.batch_get(keyed).await?)?;
+        let missing: Vec<&ArtifactKey> = named.iter().filter(|k| !found.iter().any(|a| a.key() == **k)).collect();
+        if !missing.is_empty() {
+            let unhashed = missing.iter().map(|k| keys::artifact_unhashed(k.promotion_id, k.target_id)).collect();
+            let older: Vec<Artifact> = from_items(self.batch_get(unhashed).await?)?;
+            found.extend(older.into_iter().filter(|a| missing.contains(&&a.key())));
+        }
+        Ok(found)
     }
 }

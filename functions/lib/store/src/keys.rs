@@ -400,8 +400,16 @@ pub fn open_deployments(promotion: PromotionId) -> ItemKeys {
     ItemKeys::new(promotion_pk(promotion), "OPEN_DEPLOYMENTS")
 }
 
-/// What a deployment applied, beside it (outside the `DEPLOYMENT#` range settling reads).
-pub fn artifact(promotion: PromotionId, target: TargetId) -> ItemKeys {
+/// What a deployment applied, beside it (outside the `DEPLOYMENT#` range settling reads),
+/// under the content's sha256: stored before the write that ends the deployment names it,
+/// so a worker that lost its lease can leave content nothing names, never change what a
+/// deployment names.
+pub fn artifact(promotion: PromotionId, target: TargetId, sha256: &str) -> ItemKeys {
+    ItemKeys::new(promotion_pk(promotion), format!("ARTIFACT#{target}#{sha256}"))
+}
+
+/// Where an artifact stored before artifacts were keyed by their hash is (read only).
+pub fn artifact_unhashed(promotion: PromotionId, target: TargetId) -> ItemKeys {
     ItemKeys::new(promotion_pk(promotion), format!("ARTIFACT#{target}"))
 }
 

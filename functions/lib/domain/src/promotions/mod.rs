@@ -343,11 +343,8 @@ impl Promotions {
     }
 
     /// What these deployments applied, in one batch (for data loaders).
-    pub async fn artifacts(
-        &self,
-        deployments: &[(PromotionId, crate::ids::TargetId)],
-    ) -> Result<Vec<crate::artifacts::Artifact>> {
-        self.rollout.artifacts.artifacts(deployments).await
+    pub async fn artifacts(&self, named: &[crate::artifacts::ArtifactKey]) -> Result<Vec<crate::artifacts::Artifact>> {
+        self.rollout.artifacts.artifacts(named).await
     }
 
     pub async fn evidence_of(&self, id: PromotionId) -> Result<Vec<EvidenceRecord>> {

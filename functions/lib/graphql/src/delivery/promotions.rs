@@ -168,8 +168,12 @@ impl Deployment {
     }
     /// What it applied to the target, once it did.
     async fn artifact(&self) -> Option<crate::artifacts::DeploymentArtifact> {
-        let key = (self.0.promotion_id, self.0.target_id);
-        self.0.artifact.clone().map(|reference| crate::artifacts::DeploymentArtifact { key, reference })
+        let (promotion_id, target_id) = (self.0.promotion_id, self.0.target_id);
+        self.0.artifact.clone().map(|reference| crate::artifacts::DeploymentArtifact {
+            promotion_id,
+            target_id,
+            reference,
+        })
     }
 }
 
