@@ -9,8 +9,9 @@ use crate::values::Digest;
 
 impl Promotions {
     /// The counters and health change of `before` becoming `after`: a deploying promotion
-    /// ending, or a deployed one rolled back. Any other change adds nothing.
-    pub(super) async fn tally(&self, before: &Promotion, after: &Promotion) -> Result<Tally> {
+    /// ending, or a deployed one rolled back. Any other change adds nothing. With the
+    /// release, when it had to be read.
+    pub(super) async fn tally(&self, before: &Promotion, after: &Promotion) -> Result<(Tally, Option<Release>)> {
         use PromotionStatus::{Deployed, Deploying, Failed, RolledBack};
         let (environment, at) = (after.environment_id, after.updated_at);
         let end = match (before.status, after.status) {
@@ -21,7 +22,7 @@ impl Promotions {
                 let deployed_at = before.updated_at;
                 End::RolledBack { deployed_at, within_window: at - deployed_at <= Duration::hours(hours.into()) }
             }
-            _ => return Ok(Tally::none(environment)),
+            _ => return Ok((Tally::none(environment), None)),
         };
         let release = self.release_of(after).await?;
         let end = match end {
@@ -35,7 +36,7 @@ impl Promotions {
             End::Deployed { .. } => self.rollout.insights.failing_since(environment).await?,
             _ => None,
         };
-        Ok(tally(environment, end, at, &changed, failing_since))
+        Ok((tally(environment, end, at, &changed, failing_since), Some(release)))
     }
 
     /// Seconds from the release's commit to `DEPLOYED`: the commit time its `sourceRef`
@@ -74,7 +75,7 @@ impl Promotions {
         Ok(release.components.iter().filter(changed).map(|c| c.component_id).collect())
     }
 
-    async fn release_of(&self, promotion: &Promotion) -> Result<Release> {
+    pub(super) async fn release_of(&self, promotion: &Promotion) -> Result<Release> {
         let id = promotion.release_id;
         self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))
     }

@@ -421,11 +421,11 @@ impl Promotions {
         after.revision = before.revision + 1;
         // What the change adds to the insights, read before the release's record moves: it
         // compares the release with what ran.
-        let tally = self.tally(before, &after).await?;
+        let (tally, release) = self.tally(before, &after).await?;
         // The release's record here is written before the promotion reads DEPLOYED, so whoever
         // sees DEPLOYED can promote onwards: the next environment's gate reads that record.
         if after.status == PromotionStatus::Deployed && before.status != PromotionStatus::Deployed {
-            self.record_deployed(&after).await?;
+            self.record_deployed(&after, release).await?;
         }
         let drafts = records.into_iter().map(|(kind, payload)| self.draft(&after, kind, actor, payload)).collect();
         self.write(Write::Update(before, &tally), &after, drafts, actor).await?;

@@ -240,13 +240,12 @@ impl Promotions {
     }
 
     /// Writes the release's record in the promotion's environment (and supersedes what ran
-    /// there before), as the promotion turns `DEPLOYED`.
-    pub(super) async fn record_deployed(&self, promotion: &Promotion) -> Result<()> {
-        let release = self
-            .repo
-            .get_release(promotion.release_id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("release", promotion.release_id))?;
+    /// there before), as the promotion turns `DEPLOYED`; `release` when the caller read it.
+    pub(super) async fn record_deployed(&self, promotion: &Promotion, release: Option<Release>) -> Result<()> {
+        let release = match release {
+            Some(release) => release,
+            None => self.release_of(promotion).await?,
+        };
         // What runs here now is superseded (unless it is this release again).
         let running = self.list(promotion.environment_id, Some(PromotionStatus::Deployed), Some(1), None).await?;
         let superseded =
