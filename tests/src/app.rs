@@ -338,6 +338,21 @@ impl TestApp {
         items
     }
 
+    /// The items of partition `pk` whose sort key begins with `prefix`, in key order, as
+    /// stored (one page: a test's partitions are small).
+    pub async fn items_under(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        let query = self.dynamodb.query().table_name(&self.table);
+        let query = query.key_condition_expression("PK = :pk AND begins_with(SK, :prefix)");
+        let query = query.expression_attribute_values(":pk", S(pk.into()));
+        let query = query.expression_attribute_values(":prefix", S(prefix.into()));
+        query.send().await.unwrap().items.unwrap_or_default()
+    }
+
     pub async fn create_component(&self, name: &str) -> String {
         self.create_component_with(
             json!({ "name": name, "imageRepository": format!("registry.example.com/acme/{name}") }),

@@ -292,18 +292,7 @@ async fn an_artifact_is_kept_under_its_hash_and_one_kept_before_is_still_read() 
     let promotion = app.promote(&release, &dev).await["id"].as_str().unwrap().to_owned();
     let artifact = gantry_tests::artifacts(&app, &promotion).await[0].clone();
     let sha = artifact["sha256"].as_str().unwrap().to_owned();
-    let stored = app
-        .dynamodb
-        .query()
-        .table_name(&app.table)
-        .key_condition_expression("PK = :pk AND begins_with(SK, :artifact)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("PROMOTION#{promotion}")))
-        .expression_attribute_values(":artifact", AttributeValue::S("ARTIFACT#".into()))
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default();
+    let stored = app.items_under(&format!("PROMOTION#{promotion}"), "ARTIFACT#").await;
     let item = stored.first().cloned().expect("the artifact is stored");
     let sk = item["SK"].as_s().unwrap().clone();
     assert_eq!((stored.len(), sk.ends_with(&format!("#{sha}"))), (1, true), "{sk}");

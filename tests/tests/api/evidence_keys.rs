@@ -25,17 +25,7 @@ fn thumbprint(pkcs8: &str) -> String {
 type Item = HashMap<String, AttributeValue>;
 
 async fn records(app: &TestApp, env: &str) -> Vec<Item> {
-    let out = app
-        .dynamodb
-        .query()
-        .table_name(&app.table)
-        .key_condition_expression("PK = :pk AND begins_with(SK, :s)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("EVIDENCE#{env}")))
-        .expression_attribute_values(":s", AttributeValue::S("SEQ#".into()))
-        .send()
-        .await
-        .unwrap();
-    out.items.unwrap()
+    app.items_under(&format!("EVIDENCE#{env}"), "SEQ#").await
 }
 
 async fn put(app: &TestApp, item: Item) {

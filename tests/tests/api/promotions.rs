@@ -201,20 +201,7 @@ async fn evidence_items(
     app: &TestApp,
     environment: &str,
 ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-    app.dynamodb
-        .query()
-        .table_name(&app.table)
-        .key_condition_expression("PK = :pk AND begins_with(SK, :s)")
-        .expression_attribute_values(
-            ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("EVIDENCE#{environment}")),
-        )
-        .expression_attribute_values(":s", aws_sdk_dynamodb::types::AttributeValue::S("SEQ#".into()))
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap()
+    app.items_under(&format!("EVIDENCE#{environment}"), "SEQ#").await
 }
 
 const VERIFY: &str =
