@@ -86,6 +86,18 @@ pub struct DeployJob {
     pub alone: bool,
 }
 
+impl Deployment {
+    /// Its job, as one of its promotion's `of` deployments.
+    pub fn job(&self, of: usize) -> DeployJob {
+        DeployJob {
+            promotion_id: self.promotion_id,
+            target_id: self.target_id,
+            attempt: self.attempt,
+            alone: !counts_open(of),
+        }
+    }
+}
+
 /// Whether a promotion of `deployments` deployments counts the ones still open, so that only
 /// the last to end settles it (one consistent read of all N, not one per finisher). With one,
 /// the count buys nothing: its end is the last.

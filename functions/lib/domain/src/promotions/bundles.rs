@@ -96,7 +96,7 @@ impl Promotions {
             )?);
         }
         let mut manifests = Vec::new();
-        let stored = self.repo.get_release(release).await?.ok_or_else(|| DomainError::not_found("release", release))?;
+        let stored = self.release(release).await?;
         if let (_, Some(envelope)) = self.signed_manifest(&stored).await? {
             manifests.push(json!({ "releaseId": release, "envelope": envelope }));
         }

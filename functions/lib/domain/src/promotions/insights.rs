@@ -24,7 +24,7 @@ impl Promotions {
             }
             _ => return Ok((Tally::none(environment), None)),
         };
-        let release = self.release_of(after).await?;
+        let release = self.release(after.release_id).await?;
         let end = match end {
             End::Deployed { rollback: false, .. } => {
                 End::Deployed { lead: self.lead_time(&release, at).await?, rollback: false }
@@ -58,7 +58,7 @@ impl Promotions {
             let deployed = self.list(promotion.environment_id, Some(PromotionStatus::Deployed), Some(2), None).await?;
             match deployed.items.into_iter().map(|(_, p)| p).find(|p| p.id != promotion.id) {
                 Some(previous) => self
-                    .release_of(&previous)
+                    .release(previous.release_id)
                     .await?
                     .components
                     .into_iter()
@@ -73,10 +73,5 @@ impl Promotions {
         let changed =
             |c: &&crate::model::ReleaseComponent| !ran.iter().any(|(id, d)| *id == c.component_id && *d == c.digest);
         Ok(release.components.iter().filter(changed).map(|c| c.component_id).collect())
-    }
-
-    pub(super) async fn release_of(&self, promotion: &Promotion) -> Result<Release> {
-        let id = promotion.release_id;
-        self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))
     }
 }

@@ -398,6 +398,10 @@ impl Promotions {
         self.repo.get_environment(id).await?.ok_or_else(|| DomainError::not_found("environment", id))
     }
 
+    async fn release(&self, id: ReleaseId) -> Result<Release> {
+        self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))
+    }
+
     async fn save(
         &self,
         before: &Promotion,

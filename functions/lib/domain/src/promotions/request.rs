@@ -106,8 +106,7 @@ impl Promotions {
         release_id: ReleaseId,
         environment_id: EnvironmentId,
     ) -> Result<(Release, Vec<Environment>, Environment)> {
-        let release =
-            self.repo.get_release(release_id).await?.ok_or_else(|| DomainError::not_found("release", release_id))?;
+        let release = self.release(release_id).await?;
         let environments = self.repo.list_environments().await?;
         let environment = environments
             .iter()

@@ -24,7 +24,7 @@ impl Promotions {
                 DomainError::conflict(format!("{} has no earlier release to roll back to; name one", environment.name))
             })?,
         };
-        let release = self.repo.get_release(target).await?.ok_or_else(|| DomainError::not_found("release", target))?;
+        let release = self.release(target).await?;
         if release.status == ReleaseStatus::Deprecated {
             return Err(DomainError::conflict(format!("release {} is deprecated", release.name)));
         }

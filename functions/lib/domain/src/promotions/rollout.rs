@@ -4,7 +4,6 @@
 use super::admission::{Asker, Phase, SupplyChainVerdict};
 use super::*;
 use crate::ci::ReportState;
-use crate::deployments::counts_open;
 use crate::model::DeployedComponent;
 use crate::targets::DeploymentTarget;
 
@@ -59,8 +58,7 @@ impl Promotions {
             match self.write(write, &after, drafts.clone(), "gantry").await {
                 Ok(()) => break,
                 Err(DomainError::Conflict(why)) if attempts > 1 => {
-                    let id = release.id;
-                    let now = self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))?;
+                    let now = self.release(release.id).await?;
                     if now.revision == release.revision {
                         return Err(DomainError::Conflict(why));
                     }
@@ -77,15 +75,7 @@ impl Promotions {
     /// once when it has none. Jobs that cannot be sent are left to the sweep (`sweep.rs`):
     /// the promotion is stored, and the caller is told what it is.
     async fn start_jobs(&self, after: Promotion, deployments: &[Deployment]) -> Result<Promotion> {
-        let jobs: Vec<DeployJob> = deployments
-            .iter()
-            .map(|d| DeployJob {
-                promotion_id: d.promotion_id,
-                target_id: d.target_id,
-                attempt: d.attempt,
-                alone: !counts_open(deployments.len()),
-            })
-            .collect();
+        let jobs: Vec<DeployJob> = deployments.iter().map(|d| d.job(deployments.len())).collect();
         if jobs.is_empty() {
             // Nothing to deploy to: the promotion passes through DEPLOYING and ends at once.
             self.announce(&after, ReportState::Queued).await;
@@ -114,7 +104,7 @@ impl Promotions {
             return Ok(Ok(None));
         }
         let id = approved.release_id;
-        let release = self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))?;
+        let release = self.release(id).await?;
         let asker = Asker { requested_by: &approved.requested_by, automatic: approved.automatic };
         let verdict = self.supply_chain_gate(&release, &environment, Phase::Deploy, asker).await?;
         let verdict = match verdict {
@@ -244,7 +234,7 @@ impl Promotions {
     pub(super) async fn record_deployed(&self, promotion: &Promotion, release: Option<Release>) -> Result<()> {
         let release = match release {
             Some(release) => release,
-            None => self.release_of(promotion).await?,
+            None => self.release(promotion.release_id).await?,
         };
         // What runs here now is superseded (unless it is this release again).
         let running = self.list(promotion.environment_id, Some(PromotionStatus::Deployed), Some(1), None).await?;
@@ -293,7 +283,7 @@ impl Promotions {
     /// Moves the release's status where the lifecycle allows it, retrying lost races.
     pub(super) async fn release_moves(&self, id: ReleaseId, next: ReleaseStatus) -> Result<()> {
         for _ in 0..CHAIN_RETRIES {
-            let before = self.repo.get_release(id).await?.ok_or_else(|| DomainError::not_found("release", id))?;
+            let before = self.release(id).await?;
             let Some(after) = moved_to(&before, next) else { return Ok(()) };
             match self.repo.update_release(&before, &after).await {
                 Err(DomainError::Conflict(_)) => continue,

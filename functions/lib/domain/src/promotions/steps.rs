@@ -321,11 +321,7 @@ impl Promotions {
         let StepAction::TriggerCi { pipeline, repository, git_ref, variables, .. } = &spec.action else {
             return Ok(Err("not a trigger-ci step".into()));
         };
-        let release = self
-            .repo
-            .get_release(promotion.release_id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("release", promotion.release_id))?;
+        let release = self.release(promotion.release_id).await?;
         let environment = self.environment(promotion.environment_id).await?;
         let source = release.source_ref.clone().unwrap_or_default();
         let Some(git_ref) = git_ref.clone().or(source.tag).or(source.branch) else {

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::deployments::{DeployJob, counts_open};
+use crate::deployments::DeployJob;
 
 /// A request for a sweep, as the deploy-jobs queue carries it (`{"sweep":"deployments"}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,12 +80,7 @@ impl Promotions {
         let deployments = self.rollout.deployments.deployments_of(promotion.id).await?;
         let mut jobs = Vec::new();
         for d in deployments.iter().filter(|d| d.state == DeploymentState::Pending) {
-            let job = DeployJob {
-                promotion_id: d.promotion_id,
-                target_id: d.target_id,
-                attempt: d.attempt,
-                alone: !counts_open(deployments.len()),
-            };
+            let job = d.job(deployments.len());
             if self.rollout.deployments.mark_swept(&job, now, before).await? {
                 jobs.push(job);
             }
