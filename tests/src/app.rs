@@ -10,7 +10,7 @@ use gantry_platform::{AppState, Config};
 use gantry_store::DynamoRepository;
 use serde_json::{Value, json};
 
-pub use crate::recorder::Recorder;
+pub use crate::recorder::{Recorder, Refuse};
 
 pub struct TestApp {
     pub url: String,
@@ -257,6 +257,15 @@ impl TestApp {
         let config = test_config(&self.table, &self.events_queue, &self.deploy_queue, overrides);
         let drivers = gantry_targets::from_sdk(&crate::emulator(), config.driver_settings());
         AppState::with_clients(config, dynamodb_client(None), sqs_client(None), drivers)
+    }
+
+    /// Another state over this app's table and queues whose table refuses every request that
+    /// mentions `marker` (see [`Refuse`]).
+    pub fn state_refusing(&self, marker: &'static str) -> std::sync::Arc<AppState> {
+        let config = self.state.config.clone();
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(&crate::emulator()).interceptor(Refuse(marker));
+        let drivers = gantry_targets::from_sdk(&crate::emulator(), config.driver_settings());
+        AppState::with_clients(config, aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), sqs_client(None), drivers)
     }
 
     /// A second state over this app's table and queues, with recorders of its own: for

@@ -58,3 +58,27 @@ impl Recorder {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
+
+/// Fails every request whose body mentions its marker before it is sent, as a table or a
+/// queue out of reach at that one write (a process that dies there leaves the same state).
+#[derive(Debug, Clone)]
+pub struct Refuse(pub &'static str);
+
+impl Intercept for Refuse {
+    fn name(&self) -> &'static str {
+        "Refuse"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let body = context.request().body().bytes().unwrap_or_default();
+        if String::from_utf8_lossy(body).contains(self.0) {
+            return Err(format!("refused by the test: the request mentions {}", self.0).into());
+        }
+        Ok(())
+    }
+}

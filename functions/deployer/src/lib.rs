@@ -3,8 +3,8 @@
 //! job that cannot run (a target out of reach) fails alone and is retried; after three
 //! receives it goes to the dead-letter queue. A report the CI system does not take is queued
 //! again by itself, later; a step waiting for a CI run schedules its own next check. A sweep,
-//! which the template's schedule queues every minute, queues again the jobs of deployments
-//! no job carries.
+//! which the template's schedule queues every minute, moves on the promotions that stalled
+//! between two writes (see `gantry_domain::promotions::Sweep`).
 
 use std::sync::Arc;
 
@@ -87,12 +87,12 @@ mod tests {
     }
 
     #[test]
-    fn the_templates_schedule_asks_for_a_sweep_of_deployments() {
+    fn the_templates_schedule_asks_for_a_sweep_of_promotions() {
         let template = include_str!("../../../infra/template.yaml");
         let schedule = &template[template.find("SweepSchedule:").expect("the template has the schedule")..];
         let input = schedule.lines().find_map(|l| l.trim().strip_prefix("Input: ")).expect("with an input");
         let job: Job = serde_json::from_str(input.trim_matches('\'')).expect("a job the deployer knows");
-        assert!(matches!(job, Job::Sweep(s) if s == gantry_domain::promotions::Sweep::deployments()));
+        assert!(matches!(job, Job::Sweep(s) if s == gantry_domain::promotions::Sweep::promotions()));
         assert!(schedule.contains("rate(1 minute)"));
     }
 

@@ -26,13 +26,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let queue = notifier.notify_jobs.clone();
         queue.poll(|event| gantry_notifier::handle(notifier.clone(), event)).await;
     });
-    // What the template's schedule asks of the deployer every minute: jobs no one carries.
+    // What the template's schedule asks of the deployer every minute: stalled promotions moved on.
     let sweeper = state.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             every.tick().await;
-            let sweep = gantry_domain::promotions::Sweep::deployments();
+            let sweep = gantry_domain::promotions::Sweep::promotions();
             if let Err(err) = sweeper.promotions.sweep(&sweep, chrono::Utc::now()).await {
                 tracing::warn!(error = %err, "sweep failed");
             }

@@ -503,3 +503,63 @@ async fn an_aborted_jenkins_build_fails_the_promotion() {
     );
     assert_eq!(jenkins.builds().len(), 1, "nothing after the failed pre-deploy step");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_whose_job_was_not_queued_runs_after_the_sweep_queues_it_once() {
+    // The request's process cannot reach the deploy-jobs queue, which carries step jobs too.
+    let missing = "http://127.0.0.1:4566/000000000000/gantry-no-such-queue";
+    let app = TestApp::spawn_with(&[("GANTRY_DEPLOY_QUEUE_URL", missing)]).await;
+    let gh = FakeGitHub::start().await;
+    let id = smoke_promotion(&app, &gh, RunOutcome::Succeed, 60).await;
+    let stalled = app.ok(STEPS, json!({ "id": id })).await["promotion"].clone();
+    assert_eq!((&stalled["status"], &stalled["steps"][0]["state"]), (&json!("APPROVED"), &json!("QUEUED")));
+
+    let state = app.state_with(&[]);
+    let sweep = |after_seconds| gantry_domain::promotions::Sweep {
+        after_seconds,
+        ..gantry_domain::promotions::Sweep::promotions()
+    };
+    let now = chrono::Utc::now();
+    assert_eq!(state.promotions.sweep(&sweep(120), now).await.unwrap(), 0, "its job may be on its way");
+    let later = now + chrono::Duration::seconds(61);
+    assert_eq!(state.promotions.sweep(&sweep(60), later).await.unwrap(), 1, "lost for a minute: queued again");
+    let again = later + chrono::Duration::seconds(30);
+    assert_eq!(state.promotions.sweep(&sweep(60), again).await.unwrap(), 0, "queued again within the minute");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(gh.runs().is_empty(), "no step has run yet");
+
+    let worker = crate::sweeps::deployer(&app);
+    let done = settled_steps(&app, &id).await;
+    worker.abort();
+    assert_eq!((&done["status"], &done["steps"][0]["state"]), (&json!("DEPLOYED"), &json!("SUCCEEDED")), "{done:#}");
+    assert_eq!(gh.runs().len(), 1, "one dispatch: the step's job was queued once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_whose_steps_passed_but_that_did_not_begin_deploying_is_deployed_by_the_sweep() {
+    let app = TestApp::spawn().await;
+    let gh = FakeGitHub::start().await;
+    let id = smoke_promotion(&app, &gh, RunOutcome::Succeed, 60).await;
+    // The worker that runs the step cannot move the release once it passed: the promotion
+    // stays APPROVED with its one pre-deploy step done.
+    let refusing = app.state_refusing("{\"S\":\"promoting\"}");
+    let queue = refusing.deploy_jobs.clone();
+    let worker = tokio::spawn(async move { queue.poll(|e| gantry_deployer::handle(refusing.clone(), e)).await });
+    let passed = gantry_tests::eventually(Duration::from_secs(20), "the step to pass", || async {
+        let p = app.ok(STEPS, json!({ "id": id })).await["promotion"].clone();
+        (p["steps"][0]["state"] == "SUCCEEDED").then_some(p)
+    })
+    .await;
+    worker.abort();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.ok(STEPS, json!({ "id": id })).await["promotion"]["status"], "APPROVED", "{passed:#}");
+
+    let state = app.state_with(&[]);
+    let later = chrono::Utc::now() + chrono::Duration::seconds(121);
+    assert_eq!(state.promotions.sweep(&gantry_domain::promotions::Sweep::promotions(), later).await.unwrap(), 1);
+    let done = settled_steps(&app, &id).await;
+    assert_eq!(done["status"], "DEPLOYED", "{done:#}");
+    let kinds = evidence_kinds(&app, &id).await;
+    assert_eq!(kinds.iter().filter(|k| *k == "deployment_started").count(), 1, "{kinds:?}");
+    assert_eq!(gh.runs().len(), 1, "the step ran once");
+}

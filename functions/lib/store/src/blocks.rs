@@ -17,7 +17,7 @@ use gantry_domain::{DomainError, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{Item, cancelled_conditions, from_item, sdk, to_item, update_all};
-use crate::keys::{ItemKeys, PK, SK, s};
+use crate::keys::{ItemKeys, PK, SK, s, stamp};
 
 use crate::{DynamoRepository, Tx, budget, built};
 
@@ -27,6 +27,10 @@ const BATCH_GET_MAX: usize = 100;
 const BATCH_WRITE_MAX: usize = 25;
 /// How often unprocessed batch items are retried before giving up.
 const BATCH_RETRIES: u32 = 5;
+
+/// A condition an update is made under: its expression, the attribute names it aliases and
+/// its values.
+pub(crate) type Guard<'a> = (&'a str, &'a [(&'a str, &'a str)], Vec<(&'a str, AttributeValue)>);
 
 /// The attributes a read asks for: a `ProjectionExpression` of `#`-aliases and what each
 /// alias names (aliases, because `name` and many others are reserved words).
@@ -140,6 +144,38 @@ impl DynamoRepository {
             [(":rev", AttributeValue::N(before_revision.to_string()))],
         )?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Sets `sweptAt` to `now` on the item under `keys` if `guard` holds (with its names and
+    /// values) and no sweep since `before` set it: a job a sweep queues again, once in its
+    /// grace.
+    pub(crate) async fn mark_swept(
+        &self,
+        keys: &ItemKeys,
+        (guard, names, values): Guard<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys.primary()))
+            .update_expression("SET sweptAt = :now")
+            .set_expression_attribute_names(
+                (!names.is_empty()).then(|| names.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()),
+            )
+            .condition_expression(format!("{guard} AND (attribute_not_exists(sweptAt) OR sweptAt < :before)"))
+            .set_expression_attribute_values(Some(
+                values
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .chain([(":now".to_owned(), s(&stamp(now))), (":before".to_owned(), s(&stamp(before)))])
+                    .collect(),
+            ))
+            .send()
+            .await;
+        Ok(crate::deployments::unless_condition_failed(out)?.is_some())
     }
 
     /// Runs a transaction; a failed condition becomes the error its item was pushed with.

@@ -105,20 +105,10 @@ impl DeploymentRepository for DynamoRepository {
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]
     async fn mark_swept(&self, job: &DeployJob, now: DateTime<Utc>, before: DateTime<Utc>) -> Result<bool> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::deployment(job.promotion_id, job.target_id).primary()))
-            .update_expression("SET sweptAt = :now")
-            .condition_expression("#state = :pending AND (attribute_not_exists(sweptAt) OR sweptAt < :before)")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":pending", s(DeploymentState::Pending.as_str()))
-            .expression_attribute_values(":now", s(&stamp(now)))
-            .expression_attribute_values(":before", s(&stamp(before)))
-            .send()
-            .await;
-        Ok(unless_condition_failed(out)?.is_some())
+        let pending =
+            ("#state = :pending", &[("#state", "state")][..], vec![(":pending", s(DeploymentState::Pending.as_str()))]);
+        let keys = keys::deployment(job.promotion_id, job.target_id);
+        DynamoRepository::mark_swept(self, &keys, pending, now, before).await
     }
 
     #[instrument(skip_all, fields(promotion_id = %job.promotion_id, target_id = %job.target_id), err(level = "info"))]

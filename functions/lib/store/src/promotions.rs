@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
 use gantry_domain::deployments::{Deployment, counts_open};
 use gantry_domain::evidence::chain_moved;
 use gantry_domain::insights::Tally;
@@ -166,6 +167,12 @@ impl PromotionRepository for DynamoRepository {
     #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]
     async fn hold(&self, environment: EnvironmentId) -> Result<Option<Hold>> {
         self.get(&keys::hold(environment)).await
+    }
+
+    #[instrument(skip_all, fields(promotion_id = %promotion.id), err(level = "info"))]
+    async fn mark_swept(&self, promotion: &Promotion, now: DateTime<Utc>, before: DateTime<Utc>) -> Result<bool> {
+        let unchanged = ("revision = :rev", &[][..], vec![(":rev", AttributeValue::N(promotion.revision.to_string()))]);
+        DynamoRepository::mark_swept(self, &promotion_keys(promotion), unchanged, now, before).await
     }
 
     #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]

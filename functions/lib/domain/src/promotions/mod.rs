@@ -171,6 +171,9 @@ pub trait PromotionRepository: Send + Sync {
         evidence: EvidenceAppend<'_>,
     ) -> Result<()>;
     async fn hold(&self, environment: EnvironmentId) -> Result<Option<Hold>>;
+    /// Marks a promotion as swept at `now` (a job of its was queued again); `false` when it
+    /// changed since it was read, or a sweep since `before` marked it.
+    async fn mark_swept(&self, promotion: &Promotion, now: DateTime<Utc>, before: DateTime<Utc>) -> Result<bool>;
     /// Newest first.
     async fn list_promotions(
         &self,
@@ -273,7 +276,7 @@ mod steps;
 mod sweep;
 mod traffic;
 
-pub use sweep::{SWEEP_GRACE_SECONDS, Sweep, SweepKind};
+pub use sweep::{STALLED, SWEEP_GRACE_SECONDS, Sweep, SweepKind};
 
 pub use admission::SupplyChainVerdict;
 pub use bundles::{BundleScope, MAX_BUNDLE_RECORDS};

@@ -138,7 +138,10 @@ impl Promotions {
         let saved = self.save(&approved, after, "steps_planned", "gantry", planned).await?;
         match first {
             Some(i) => {
-                self.queue_step(saved.id, i, 0, 0).await?;
+                if let Err(err) = self.queue_step(saved.id, i, 0, 0).await {
+                    // Stored: the sweep queues the step's job again.
+                    tracing::warn!(promotion_id = %saved.id, error = %err, "the first step's job was not queued");
+                }
                 // The deployment is queued behind its pre-deploy steps.
                 self.announce(&saved, crate::ci::ReportState::Queued).await;
                 Ok(saved)
