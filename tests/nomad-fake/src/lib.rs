@@ -92,6 +92,15 @@ impl FakeNomad {
         s.jobs.insert(id, vec![job]);
     }
 
+    /// Makes a service job `id` exist, as version 0: one group of one allocation in `dc1`
+    /// whose Docker tasks, named `tasks`, run the image `old`.
+    pub fn seed_service(&self, id: &str, tasks: &[&str]) {
+        let tasks: Vec<Value> =
+            tasks.iter().map(|t| json!({ "Name": t, "Driver": "docker", "Config": { "image": "old" } })).collect();
+        self.seed_job(json!({ "ID": id, "Name": id, "Type": "service", "Datacenters": ["dc1"],
+            "TaskGroups": [{ "Name": id, "Count": 1, "Tasks": tasks }] }));
+    }
+
     /// Outcomes for the next registrations, in order; `Succeed` once they run out.
     pub fn script(&self, outcomes: impl IntoIterator<Item = Outcome>) {
         self.state.lock().unwrap().script.extend(outcomes);

@@ -44,10 +44,7 @@ async fn promote(app: &TestApp, env: &str, (api, web): (&str, &str), versions: (
 }
 
 async fn stage(app: &TestApp, nomad: &FakeNomad) -> (String, String, String) {
-    nomad.seed_job(json!({ "ID": "shop", "Name": "shop", "Type": "service", "Datacenters": ["dc1"],
-        "TaskGroups": [{ "Name": "shop", "Count": 1, "Tasks": [
-            { "Name": "api", "Driver": "docker", "Config": { "image": "old" } },
-            { "Name": "web", "Driver": "docker", "Config": { "image": "old" } }] }] }));
+    nomad.seed_service("shop", &["api", "web"]);
     let prod = app.create_environment_with(json!({ "name": "prod", "order": 10 })).await;
     let (api, web) = (app.create_component("api").await, app.create_component("web").await);
     for v in ["1.0.0", "1.1.0", "1.2.0", "1.3.0"] {

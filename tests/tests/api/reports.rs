@@ -17,8 +17,7 @@ const REPORTS: &str =
 /// `dev` (order 10) with a Nomad target and `prod` (order 20) with none, and a READY release
 /// whose sourceRef names `integration`. Returns (dev, prod, release).
 async fn setup(app: &TestApp, nomad: &FakeNomad, integration: &str) -> (String, String, String) {
-    nomad.seed_job(json!({ "ID": "shop", "Name": "shop", "Type": "service", "Datacenters": ["dc1"],
-        "TaskGroups": [{ "Name": "shop", "Count": 1, "Tasks": [{ "Name": "server", "Driver": "docker", "Config": { "image": "old" } }] }] }));
+    nomad.seed_service("shop", &["server"]);
     let dev = app.create_environment("dev", 10).await;
     let prod = app.create_environment("prod", 20).await;
     let api = app.create_component("api").await;

@@ -99,8 +99,7 @@ async fn auto_promotion_rollback_and_hold() {
 async fn a_failed_deployment_rolls_back_by_itself() {
     let app = TestApp::spawn_with_workers().await;
     let nomad = FakeNomad::start().await;
-    nomad.seed_job(json!({ "ID": "shop", "Name": "shop", "Type": "service", "Datacenters": ["dc1"],
-        "TaskGroups": [{ "Name": "shop", "Count": 1, "Tasks": [{ "Name": "server", "Driver": "docker", "Config": { "image": "old" } }] }] }));
+    nomad.seed_service("shop", &["server"]);
     let dev = app.create_environment_with(json!({ "name": "dev", "order": 10, "autoRollback": true })).await;
     let api = app.create_component("api").await;
     let target = json!({ "name": "nomad", "type": "NOMAD", "nomad": { "address": nomad.url, "jobId": "shop", "tasks": [{ "name": "server", "componentId": api }] } });

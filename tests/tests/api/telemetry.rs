@@ -202,8 +202,7 @@ async fn one_promotion_is_one_trace_through_the_api_the_deployer_and_the_engine(
     let receiver = OtlpReceiver::start().await;
     let (api, _deployer) = (Function::start(&app, &receiver, "api"), Function::start(&app, &receiver, "deployer"));
     let nomad = FakeNomad::start().await;
-    nomad.seed_job(json!({ "ID": "shop", "Name": "shop", "Type": "service", "Datacenters": ["dc1"],
-        "TaskGroups": [{ "Name": "shop", "Count": 1, "Tasks": [{ "Name": "api", "Driver": "docker", "Config": { "image": "old" } }] }] }));
+    nomad.seed_service("shop", &["api"]);
     let prod = app.create_environment("prod", 10).await;
     let component = app.create_component("api").await;
     app.add_version(&component, "1.0.0", &digest("api-1.0.0")).await;
