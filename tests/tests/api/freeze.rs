@@ -103,6 +103,23 @@ async fn the_last_approval_is_held_by_a_freeze() {
     assert_eq!(approved["data"]["approvePromotion"]["status"], "DEPLOYED", "{approved}");
     let kinds = kinds(&app, &env).await;
     assert!(kinds.contains(&"freeze_refused".to_owned()) && kinds.contains(&"freeze_override".to_owned()), "{kinds:?}");
+    // The refusal was sealed without a write of the promotion: it is listed under it all the same.
+    let q = "query($id: ID!) { evidence(promotionId: $id) { kind } }";
+    let of_promotion = app.ok(q, json!({ "id": requested["id"] })).await["evidence"].clone();
+    let of_promotion: Vec<&str> =
+        of_promotion.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        of_promotion,
+        [
+            "request",
+            "gate_evaluation",
+            "freeze_refused",
+            "approval",
+            "freeze_override",
+            "deployment_started",
+            "deployment_result"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -295,3 +295,46 @@ async fn deleting_the_newest_evidence_is_detected() {
     let report = app.ok(VERIFY, json!({ "e": staging })).await["verifyEvidenceChain"].clone();
     assert_eq!(report, json!({ "valid": false, "checked": 2, "firstBrokenRecordId": null, "truncated": true }));
 }
+
+/// The numbers a promotion's item lists its records by.
+async fn listed_seqs(app: &TestApp, promotion: &str) -> Option<Vec<String>> {
+    let item = app.items_under(&format!("PROMOTION#{promotion}"), "PROMOTION").await.remove(0);
+    let listed = item.get(gantry_store::keys::EVIDENCE_SEQS)?.as_l().unwrap().clone();
+    Some(listed.iter().map(|n| n.as_n().unwrap().clone()).collect())
+}
+
+#[tokio::test]
+async fn a_promotion_lists_its_records_and_one_stored_before_it_did_still_shows_them_all() {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let app = TestApp::spawn().await;
+    let (dev, staging, _, release) = path(&app).await;
+    deployed(&app, &release, &dev).await;
+    let p = app.ok(REQUEST, json!({ "r": release, "e": staging })).await["requestPromotion"].clone();
+    let id = p["id"].as_str().unwrap().to_owned();
+    assert_eq!(listed_seqs(&app, &id).await, Some(vec!["1".to_owned(), "2".to_owned()]));
+    let records = evidence_items(&app, &staging).await;
+    assert!(records.iter().all(|r| !r.contains_key("GSI1PK")), "listed on the promotion, not in an index");
+
+    // As the promotion and its records were stored before promotions listed them: no list,
+    // each record listed under it in GSI1.
+    let key = gantry_store::keys::promotion_key(gantry_domain::ids::PromotionId::parse(&id).unwrap()).primary();
+    let unlist = app.dynamodb.update_item().table_name(&app.table).set_key(Some(key));
+    unlist.update_expression("REMOVE evidenceSeqs").send().await.unwrap();
+    for record in &records {
+        let update = app.dynamodb.update_item().table_name(&app.table);
+        let update = update.key("PK", record["PK"].clone()).key("SK", record["SK"].clone());
+        let update = update.update_expression("SET GSI1PK = :pk, GSI1SK = :sk");
+        let update = update.expression_attribute_values(":pk", S(format!("EVIDENCE_OF#{id}")));
+        update.expression_attribute_values(":sk", record["SK"].clone()).send().await.unwrap();
+    }
+    let alice = token("alice", &[Role::Approver]);
+    app.gql_as(Some(&alice), APPROVE, json!({ "id": id })).await;
+    let q = "query($id: ID!) { evidence(promotionId: $id) { seq kind } }";
+    let evidence = app.ok(q, json!({ "id": id })).await["evidence"].clone();
+    let kinds: Vec<_> = evidence.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["request", "gate_evaluation", "approval", "deployment_started", "deployment_result"]);
+    let seqs: Vec<_> = evidence.as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5], "in chain order, each once");
+    let since: Vec<String> = (3..=5).map(|n: u8| n.to_string()).collect();
+    assert_eq!(listed_seqs(&app, &id).await, Some(since), "the records sealed since are listed");
+}

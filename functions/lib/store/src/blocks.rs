@@ -16,7 +16,7 @@ use gantry_domain::values::ReleaseId;
 use gantry_domain::{DomainError, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{Item, cancelled_conditions, from_item, sdk, to_item, update_all};
+use crate::codec::{Item, cancelled_conditions, from_item, sdk, to_item, update_all_appending};
 use crate::keys::{ItemKeys, PK, SK, s, stamp};
 
 use crate::{DynamoRepository, Tx, budget, built};
@@ -136,10 +136,22 @@ impl DynamoRepository {
         after: &T,
         before_revision: u64,
     ) -> Result<TransactWriteItem> {
-        let update = update_all(
+        self.update_revision_appending(keys, after, before_revision, ("", Vec::new()))
+    }
+
+    /// As [`Self::update_revision`], also appending `appended` to the item's list `list`.
+    pub(crate) fn update_revision_appending<T: Serialize>(
+        &self,
+        keys: &ItemKeys,
+        after: &T,
+        before_revision: u64,
+        appended: (&str, Vec<AttributeValue>),
+    ) -> Result<TransactWriteItem> {
+        let update = update_all_appending(
             &self.table,
             keys,
             to_item(after, keys)?,
+            appended,
             "revision = :rev",
             [(":rev", AttributeValue::N(before_revision.to_string()))],
         )?;

@@ -35,12 +35,14 @@ pub fn from_items<T: DeserializeOwned>(items: Vec<Item>) -> Result<Vec<T>, Domai
 }
 
 /// An `Update` that sets every attribute of `item` except the table key, so attributes
-/// other writers keep on the item (such as `releaseCount`) survive. `condition` may use
-/// the names and values passed with it.
-pub fn update_all(
+/// other writers keep on the item (such as `releaseCount`) survive, and appends `appended`
+/// to the list attribute `list` (made when the item has none; nothing is appended when
+/// `appended` is empty). `condition` may use the names and values passed with it.
+pub fn update_all_appending(
     table: &str,
     keys: &ItemKeys,
     item: Item,
+    (list, appended): (&str, Vec<AttributeValue>),
     condition: &str,
     values: impl IntoIterator<Item = (&'static str, AttributeValue)>,
 ) -> Result<Update, DomainError> {
@@ -51,6 +53,12 @@ pub fn update_all(
         names.insert(format!("#a{i}"), name);
         vals.insert(format!(":a{i}"), value);
         sets.push(format!("#a{i} = :a{i}"));
+    }
+    if !appended.is_empty() {
+        names.insert("#list".to_owned(), list.to_owned());
+        vals.insert(":listNone".to_owned(), AttributeValue::L(Vec::new()));
+        vals.insert(":listMore".to_owned(), AttributeValue::L(appended));
+        sets.push("#list = list_append(if_not_exists(#list, :listNone), :listMore)".to_owned());
     }
     Update::builder()
         .table_name(table)

@@ -36,14 +36,20 @@ pub(crate) const ACTIVE: &str = "activePromotion";
 
 impl DynamoRepository {
     /// Adds the writes that append `evidence` to a transaction, and the head's move, which
-    /// also takes or gives up the environment's lock as `lock` says.
-    pub(crate) fn push_evidence(&self, tx: &mut Tx, evidence: EvidenceAppend<'_>, lock: Lock) -> Result<()> {
+    /// also takes or gives up the environment's lock as `lock` says. Records of `written`, the
+    /// promotion the transaction writes (and lists them on, see [`seqs_of`]), are not listed
+    /// under it in GSI1; those of any other promotion are.
+    pub(crate) fn push_evidence(
+        &self,
+        tx: &mut Tx,
+        evidence: EvidenceAppend<'_>,
+        lock: Lock,
+        written: Option<PromotionId>,
+    ) -> Result<()> {
         for record in evidence.records {
+            let listed_under = record.promotion_id.filter(|p| Some(*p) != written);
             tx.push(
-                self.put_new(to_item(
-                    record,
-                    &keys::evidence(record.environment_id, record.seq, record.promotion_id),
-                )?)?,
+                self.put_new(to_item(record, &keys::evidence(record.environment_id, record.seq, listed_under))?)?,
                 DomainError::conflict(CHAIN_MOVED),
             );
         }
@@ -96,6 +102,32 @@ impl DynamoRepository {
         Ok(())
     }
 
+    /// The records a promotion's item lists ([`keys::EVIDENCE_SEQS`]), read consistently.
+    async fn listed_evidence(&self, promotion: PromotionId) -> Result<Vec<crate::codec::Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::promotion_key(promotion).primary()))
+            .projection_expression("#seqs, #environment")
+            .expression_attribute_names("#seqs", keys::EVIDENCE_SEQS)
+            .expression_attribute_names("#environment", "environmentId")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let Some(item) = out.item else { return Ok(Vec::new()) };
+        let Some(seqs) = item.get(keys::EVIDENCE_SEQS).and_then(|v| v.as_l().ok()) else { return Ok(Vec::new()) };
+        let environment = item.get("environmentId").and_then(|v| v.as_s().ok());
+        let environment = EnvironmentId::parse(environment.map_or("", String::as_str))?;
+        let seqs = seqs.iter().map(|n| n.as_n().ok().and_then(|n| n.parse::<u64>().ok()));
+        let keys = seqs
+            .map(|seq| seq.map(|seq| keys::evidence(environment, seq, None)))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| DomainError::internal("a promotion's evidence list is malformed"))?;
+        self.batch_get(keys).await
+    }
+
     /// Whether another promotion than `promotion` holds the environment's lock (read when a
     /// write that takes it failed on the head).
     pub(crate) async fn locked_by_another(&self, environment: EnvironmentId, promotion: PromotionId) -> Result<bool> {
@@ -113,6 +145,13 @@ impl DynamoRepository {
         let holder = out.item.as_ref().and_then(|i| i.get(ACTIVE)).and_then(|v| v.as_s().ok());
         Ok(holder.is_some_and(|h| *h != promotion.to_string()))
     }
+}
+
+/// The sequence numbers of the records of `promotion` among `evidence`, for its item's
+/// [`keys::EVIDENCE_SEQS`] list.
+pub(crate) fn seqs_of(evidence: &EvidenceAppend<'_>, promotion: PromotionId) -> Vec<AttributeValue> {
+    let records = evidence.records.iter().filter(|r| r.promotion_id == Some(promotion));
+    records.map(|r| AttributeValue::N(r.seq.to_string())).collect()
 }
 
 /// The parts of the head's update.
@@ -139,7 +178,7 @@ impl EvidenceRepository for DynamoRepository {
     #[instrument(skip_all, fields(records = evidence.records.len()), err(level = "info"))]
     async fn append_evidence(&self, evidence: EvidenceAppend<'_>) -> Result<()> {
         let mut tx = Tx::new();
-        self.push_evidence(&mut tx, evidence, Lock::Keep)?;
+        self.push_evidence(&mut tx, evidence, Lock::Keep, None)?;
         self.transact(tx).await
     }
 
@@ -165,6 +204,8 @@ impl EvidenceRepository for DynamoRepository {
         }
     }
 
+    /// The records its item lists, read in one batch, and those listed under it in GSI1 (see
+    /// [`keys::evidence`]), at once; in chain order.
     #[instrument(skip_all, fields(promotion_id = %promotion), err(level = "info"))]
     async fn evidence_of_promotion(&self, promotion: PromotionId) -> Result<Vec<EvidenceRecord>> {
         let query = self
@@ -172,7 +213,11 @@ impl EvidenceRepository for DynamoRepository {
             .index_name(GSI1)
             .key_condition_expression("GSI1PK = :pk")
             .expression_attribute_values(":pk", s(&keys::evidence_of_pk(promotion)));
-        from_items(self.query_all(query).await?)
+        let (listed, indexed) = futures::try_join!(self.listed_evidence(promotion), self.query_all(query))?;
+        let mut records: Vec<EvidenceRecord> = from_items(listed.into_iter().chain(indexed).collect())?;
+        records.sort_by_key(|r| r.seq);
+        records.dedup_by_key(|r| r.seq);
+        Ok(records)
     }
 
     #[instrument(skip_all, fields(environment_id = %environment), err(level = "info"))]

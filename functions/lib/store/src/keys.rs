@@ -434,10 +434,16 @@ pub fn evidence_of_pk(promotion: PromotionId) -> String {
     format!("EVIDENCE_OF#{promotion}")
 }
 
-/// One record of an environment's chain, also listed under its promotion (GSI1).
-pub fn evidence(environment: EnvironmentId, seq: u64, promotion: Option<PromotionId>) -> ItemKeys {
+/// The attribute of a promotion's item that lists the sequence numbers of its records in its
+/// environment's chain: each write that seals records for the promotion appends theirs.
+pub const EVIDENCE_SEQS: &str = "evidenceSeqs";
+
+/// One record of an environment's chain, listed under `listed_under` (GSI1) when given: a
+/// record sealed without its promotion's write (which lists it in [`EVIDENCE_SEQS`] instead),
+/// and every record of a promotion stored before promotions listed them.
+pub fn evidence(environment: EnvironmentId, seq: u64, listed_under: Option<PromotionId>) -> ItemKeys {
     let keys = ItemKeys::new(evidence_pk(environment), evidence_sk(seq));
-    match promotion {
+    match listed_under {
         Some(p) => keys.gsi1(evidence_of_pk(p), evidence_sk(seq)),
         None => keys,
     }

@@ -15,7 +15,7 @@ use gantry_domain::{DomainError, Result};
 use tracing::instrument;
 
 use crate::codec::{Item, from_items, to_item};
-use crate::evidence::Lock;
+use crate::evidence::{Lock, seqs_of};
 use crate::keys::{self, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, ItemKeys, s};
 use crate::{DynamoRepository, Tx, decode_cursor, encode_cursor, string_attr};
 
@@ -67,17 +67,14 @@ impl PromotionRepository for DynamoRepository {
         evidence: EvidenceAppend<'_>,
     ) -> Result<()> {
         let mut tx = Tx::new();
+        let listed = (keys::EVIDENCE_SEQS, seqs_of(&evidence, after.id));
         tx.push(
-            self.update_revision(
-                &keys::promotion(after.id, after.environment_id, after.status.as_str(), after.created_at),
-                after,
-                before.revision,
-            )?,
+            self.update_revision_appending(&promotion_keys(after), after, before.revision, listed)?,
             DomainError::conflict(format!("promotion {} changed meanwhile", before.id)),
         );
         // The promotion exists already: its deployments appear with the move to DEPLOYING.
         self.push_deployments(&mut tx, deployments, IN_BEGIN).await?;
-        self.push_evidence(&mut tx, evidence, Lock::Keep)?;
+        self.push_evidence(&mut tx, evidence, Lock::Keep, Some(after.id))?;
         self.transact(tx).await
     }
 
@@ -90,16 +87,15 @@ impl PromotionRepository for DynamoRepository {
     ) -> Result<()> {
         let (deployments, release) = started;
         let mut tx = Tx::new();
-        tx.push(
-            self.put_new(to_item(promotion, &promotion_keys(promotion))?)?,
-            DomainError::conflict("promotion id exists"),
-        );
+        let mut item = to_item(promotion, &promotion_keys(promotion))?;
+        item.insert(keys::EVIDENCE_SEQS.to_owned(), AttributeValue::L(seqs_of(&evidence, promotion.id)));
+        tx.push(self.put_new(item)?, DomainError::conflict("promotion id exists"));
         if let Some((before, after)) = release {
             self.push_release_update(&mut tx, before, after)?;
         }
         // Nothing reads the deployments of a promotion that does not exist yet.
         let put_before = self.push_deployments(&mut tx, deployments, 0).await?;
-        self.push_evidence(&mut tx, evidence, Lock::Take(promotion.environment_id, promotion.id))?;
+        self.push_evidence(&mut tx, evidence, Lock::Take(promotion.environment_id, promotion.id), Some(promotion.id))?;
         let written = match self.transact(tx).await {
             // The head did not move as read: another decision got there first, or another
             // promotion holds the lock.
@@ -131,15 +127,16 @@ impl PromotionRepository for DynamoRepository {
         tally: &Tally,
     ) -> Result<()> {
         let mut tx = Tx::new();
+        let listed = (keys::EVIDENCE_SEQS, seqs_of(&evidence, after.id));
         tx.push(
-            self.update_revision(&promotion_keys(after), after, before.revision)?,
+            self.update_revision_appending(&promotion_keys(after), after, before.revision, listed)?,
             DomainError::conflict(format!("promotion {} changed meanwhile; read it again and retry", before.id)),
         );
         let lock = match before.status.is_active() && !after.status.is_active() {
             true => Lock::Release(after.environment_id, after.id),
             false => Lock::Keep,
         };
-        self.push_evidence(&mut tx, evidence, lock)?;
+        self.push_evidence(&mut tx, evidence, lock, Some(after.id))?;
         self.push_tally(&mut tx, tally)?;
         self.transact(tx).await
     }
@@ -160,7 +157,7 @@ impl PromotionRepository for DynamoRepository {
                 DomainError::conflict("the environment has no hold"),
             ),
         }
-        self.push_evidence(&mut tx, evidence, Lock::Keep)?;
+        self.push_evidence(&mut tx, evidence, Lock::Keep, None)?;
         self.transact(tx).await
     }
 
