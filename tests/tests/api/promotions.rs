@@ -337,4 +337,7 @@ async fn a_promotion_lists_its_records_and_one_stored_before_it_did_still_shows_
     assert_eq!(seqs, [1, 2, 3, 4, 5], "in chain order, each once");
     let since: Vec<String> = (3..=5).map(|n: u8| n.to_string()).collect();
     assert_eq!(listed_seqs(&app, &id).await, Some(since), "the records sealed since are listed");
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let message = app.assert_rejected("NOT_FOUND", q, json!({ "id": unknown })).await;
+    assert!(message.contains("promotion"), "{message}");
 }

@@ -102,7 +102,8 @@ impl DynamoRepository {
         Ok(())
     }
 
-    /// The records a promotion's item lists ([`keys::EVIDENCE_SEQS`]), read consistently.
+    /// The records a promotion's item lists ([`keys::EVIDENCE_SEQS`]), read consistently;
+    /// `NotFound` when there is no such promotion.
     async fn listed_evidence(&self, promotion: PromotionId) -> Result<Vec<crate::codec::Item>> {
         let out = self
             .client
@@ -116,7 +117,7 @@ impl DynamoRepository {
             .send()
             .await
             .map_err(sdk)?;
-        let Some(item) = out.item else { return Ok(Vec::new()) };
+        let Some(item) = out.item else { return Err(DomainError::not_found("promotion", promotion)) };
         let Some(seqs) = item.get(keys::EVIDENCE_SEQS).and_then(|v| v.as_l().ok()) else { return Ok(Vec::new()) };
         let environment = item.get("environmentId").and_then(|v| v.as_s().ok());
         let environment = EnvironmentId::parse(environment.map_or("", String::as_str))?;

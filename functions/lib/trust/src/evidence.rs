@@ -179,6 +179,7 @@ pub struct EvidenceAppend<'a> {
 #[async_trait]
 pub trait EvidenceRepository: Send + Sync {
     async fn chain_head(&self, environment: EnvironmentId) -> Result<Option<ChainHead>>;
+    /// A promotion's records, in chain order; `NotFound` when there is no such promotion.
     async fn evidence_of_promotion(&self, promotion: PromotionId) -> Result<Vec<EvidenceRecord>>;
     /// Newest first.
     async fn environment_evidence(

@@ -350,8 +350,9 @@ impl Promotions {
         self.rollout.artifacts.artifacts(named).await
     }
 
+    /// The promotion's records; `NotFound` when there is no such promotion (the store reads
+    /// the promotion for the list of its records anyway).
     pub async fn evidence_of(&self, id: PromotionId) -> Result<Vec<EvidenceRecord>> {
-        self.get(id).await?;
         self.evidence.evidence_of_promotion(id).await
     }
 
