@@ -77,14 +77,17 @@ pub struct ArtifactKey {
     pub sha256: String,
 }
 
+impl ArtifactKey {
+    /// The artifact `reference` names, of the deployment of `promotion_id` to `target_id`.
+    pub fn of(promotion_id: PromotionId, target_id: TargetId, reference: &ArtifactRef) -> Self {
+        Self { promotion_id, target_id, sha256: reference.sha256.clone() }
+    }
+}
+
 impl Artifact {
     /// The key a deployment that names it reads it by.
     pub fn key(&self) -> ArtifactKey {
-        ArtifactKey {
-            promotion_id: self.promotion_id,
-            target_id: self.target_id,
-            sha256: self.reference.sha256.clone(),
-        }
+        ArtifactKey::of(self.promotion_id, self.target_id, &self.reference)
     }
 
     pub fn seal(promotion_id: PromotionId, target_id: TargetId, applied: Applied, at: DateTime<Utc>) -> Self {

@@ -7,7 +7,6 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::{Context, Enum, Object};
 use gantry_domain::DomainError;
 use gantry_domain::artifacts::{self, ArtifactKey, ArtifactRef};
-use gantry_domain::ids::{PromotionId, TargetId};
 use gantry_domain::promotions::Promotions;
 
 use crate::error::IntoGraphql;
@@ -45,8 +44,7 @@ pub enum ArtifactKind {
 
 /// What a deployment applied to its target.
 pub struct DeploymentArtifact {
-    pub promotion_id: PromotionId,
-    pub target_id: TargetId,
+    pub key: ArtifactKey,
     pub reference: ArtifactRef,
 }
 
@@ -66,12 +64,7 @@ impl DeploymentArtifact {
     /// The content as applied (JSON, or the compose file's YAML); null when it was too large
     /// to keep.
     async fn content(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        let key = ArtifactKey {
-            promotion_id: self.promotion_id,
-            target_id: self.target_id,
-            sha256: self.reference.sha256.clone(),
-        };
-        let loaded = ctx.data_unchecked::<Artifacts>().load_one(key).await.gql()?;
+        let loaded = ctx.data_unchecked::<Artifacts>().load_one(self.key.clone()).await.gql()?;
         Ok(loaded.and_then(|a| a.content))
     }
 }

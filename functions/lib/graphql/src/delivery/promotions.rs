@@ -170,8 +170,7 @@ impl Deployment {
     async fn artifact(&self) -> Option<crate::artifacts::DeploymentArtifact> {
         let (promotion_id, target_id) = (self.0.promotion_id, self.0.target_id);
         self.0.artifact.clone().map(|reference| crate::artifacts::DeploymentArtifact {
-            promotion_id,
-            target_id,
+            key: gantry_domain::artifacts::ArtifactKey::of(promotion_id, target_id, &reference),
             reference,
         })
     }
