@@ -524,6 +524,13 @@ impl TestApp {
         self.ok(q, json!({ "id": id })).await["promotion"].clone()
     }
 
+    /// The kinds of a promotion's evidence records, in chain order.
+    pub async fn evidence_kinds(&self, promotion: &str) -> Vec<String> {
+        let q = "query($p: ID!) { evidence(promotionId: $p) { kind } }";
+        let found = self.ok(q, json!({ "p": promotion })).await["evidence"].clone();
+        found.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+    }
+
     /// How many messages of a queue wait, and how many are in flight (received, not yet
     /// deleted or back), as SQS approximates them.
     pub async fn queue_depth(&self, queue: &str) -> (String, String) {

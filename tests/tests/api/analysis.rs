@@ -51,13 +51,7 @@ async fn a_passing_analysis_lets_the_promotion_end_deployed() {
     assert!(measurements.iter().all(|m| m["passed"] == true), "{measurements:#?}");
     assert!(measurements[0]["detail"].as_str().unwrap().contains("error_rate = [0.01], lt 0.05"), "{measurements:#?}");
     assert_eq!(prometheus.queries(), ["error_rate"; 3]);
-    let q = "query($p: ID!) { evidence(promotionId: $p) { kind } }";
-    let kinds: Vec<String> = app.ok(q, json!({ "p": id })).await["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_owned())
-        .collect();
+    let kinds = app.evidence_kinds(&id).await;
     assert_eq!(
         kinds.iter().filter(|k| *k == "analysis_measurement").count(),
         3,

@@ -76,14 +76,7 @@ async fn a_promotion_deploys_to_nomad_exactly_once() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(nomad.operations().len(), ops.len(), "exactly once");
 
-    let kinds: Vec<String> = app
-        .ok("query($id: ID!) { evidence(promotionId: $id) { kind } }", json!({ "id": requested["id"] }))
-        .await["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_owned())
-        .collect();
+    let kinds = app.evidence_kinds(requested["id"].as_str().unwrap()).await;
     assert_eq!(kinds, ["request", "gate_evaluation", "deployment_started", "deployment_result"]);
     let artifact = &gantry_tests::artifacts(&app, requested["id"].as_str().unwrap()).await[0];
     assert_eq!(artifact["kind"], "NOMAD_JOB");

@@ -104,10 +104,7 @@ async fn the_last_approval_is_held_by_a_freeze() {
     let kinds = kinds(&app, &env).await;
     assert!(kinds.contains(&"freeze_refused".to_owned()) && kinds.contains(&"freeze_override".to_owned()), "{kinds:?}");
     // The refusal was sealed without a write of the promotion: it is listed under it all the same.
-    let q = "query($id: ID!) { evidence(promotionId: $id) { kind } }";
-    let of_promotion = app.ok(q, json!({ "id": requested["id"] })).await["evidence"].clone();
-    let of_promotion: Vec<&str> =
-        of_promotion.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let of_promotion = app.evidence_kinds(requested["id"].as_str().unwrap()).await;
     assert_eq!(
         of_promotion,
         [

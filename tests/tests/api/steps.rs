@@ -51,12 +51,6 @@ async fn set_steps(app: &TestApp, environment: &str, steps: Value) -> Value {
     app.ok(SET, json!({ "e": environment, "s": steps })).await["setEnvironmentSteps"]["steps"].clone()
 }
 
-async fn evidence_kinds(app: &TestApp, promotion: &str) -> Vec<String> {
-    let q = "query($p: ID!) { evidence(promotionId: $p) { kind } }";
-    let found = app.ok(q, json!({ "p": promotion })).await["evidence"].clone();
-    found.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
-}
-
 async fn settled_steps(app: &TestApp, promotion: &str) -> Value {
     app.settled(promotion).await;
     app.ok(STEPS, json!({ "id": promotion })).await["promotion"].clone()
@@ -121,7 +115,7 @@ async fn steps_run_before_and_after_the_deployment() {
     assert!(done["steps"][0]["runUrl"].as_str().unwrap().ends_with(&format!("/actions/runs/{}", runs[0].id)));
     assert!(gh.violations().is_empty(), "{:#?}", gh.violations());
 
-    let kinds = evidence_kinds(&app, &id).await;
+    let kinds = app.evidence_kinds(&id).await;
     let at = |kind: &str| kinds.iter().position(|k| k == kind).unwrap_or_else(|| panic!("{kind} in {kinds:?}"));
     assert!(at("steps_planned") < at("step_started") && at("step_triggered") < at("step_result"), "{kinds:?}");
     let results = kinds.iter().filter(|k| *k == "step_result").count();
@@ -140,7 +134,7 @@ async fn a_failed_pre_deploy_step_fails_the_promotion_before_anything_deploys() 
     assert_eq!(done["status"], "FAILED");
     assert_eq!(done["reason"], "step smoke: the run ended: failure");
     assert_eq!(done["steps"][0]["state"], "FAILED");
-    let kinds = evidence_kinds(&app, &id).await;
+    let kinds = app.evidence_kinds(&id).await;
     assert!(!kinds.iter().any(|k| k.starts_with("deployment")), "nothing deployed: {kinds:?}");
     let states = reported_states(&gh, "failure").await;
     assert_eq!(states, ["queued", "failure"], "queued behind its steps, then failed");
@@ -353,7 +347,7 @@ async fn a_promotion_cancelled_while_a_step_waits_goes_no_further() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = app.ok(STEPS, json!({ "id": id })).await["promotion"].clone();
     assert_eq!((after["status"].as_str(), after["steps"][0]["state"].as_str()), (Some("CANCELLED"), Some("RUNNING")));
-    let kinds = evidence_kinds(&app, &id).await;
+    let kinds = app.evidence_kinds(&id).await;
     assert!(!kinds.iter().any(|k| k == "step_result" || k.starts_with("deployment")), "{kinds:?}");
     assert_eq!(reported_states(&gh, "inactive").await, ["queued", "inactive"], "GitHub has no cancelled state");
     let q = "query($id: ID!) { promotion(id: $id) { reports { state } } }";
@@ -486,7 +480,7 @@ async fn jenkins_builds_run_as_steps_through_the_queue() {
     assert_eq!(done["steps"][0]["runUrl"], "https://jenkins.example.com/job/smoke/1/");
     assert_eq!(done["steps"][2]["runId"], "1", "e2e-result waited for e2e's build");
     assert!(jenkins.violations().is_empty(), "{:#?}", jenkins.violations());
-    let kinds = evidence_kinds(&app, &id).await;
+    let kinds = app.evidence_kinds(&id).await;
     assert_eq!(kinds.iter().filter(|k| *k == "step_run_started").count(), 2, "{kinds:?}");
 }
 
@@ -559,7 +553,7 @@ async fn a_promotion_whose_steps_passed_but_that_did_not_begin_deploying_is_depl
     assert_eq!(state.promotions.sweep(&gantry_domain::promotions::Sweep::promotions(), later).await.unwrap(), 1);
     let done = settled_steps(&app, &id).await;
     assert_eq!(done["status"], "DEPLOYED", "{done:#}");
-    let kinds = evidence_kinds(&app, &id).await;
+    let kinds = app.evidence_kinds(&id).await;
     assert_eq!(kinds.iter().filter(|k| *k == "deployment_started").count(), 1, "{kinds:?}");
     assert_eq!(gh.runs().len(), 1, "the step ran once");
 }

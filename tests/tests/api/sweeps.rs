@@ -95,12 +95,6 @@ fn admin() -> Principal {
     Principal::new("second-admin", vec![Role::Admin], Vec::new())
 }
 
-async fn evidence_kinds(app: &TestApp, promotion: &str) -> Vec<String> {
-    let q = "query($p: ID!) { evidence(promotionId: $p) { kind } }";
-    let found = app.ok(q, json!({ "p": promotion })).await["evidence"].clone();
-    found.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_that_stopped_before_its_promotion_began_is_begun_by_the_sweep() {
     let app = TestApp::spawn().await;
@@ -128,7 +122,7 @@ async fn an_approval_that_stopped_before_its_promotion_began_is_begun_by_the_swe
     worker.abort();
     assert_eq!(settled["status"], "DEPLOYED", "{settled:#}");
     assert_eq!(nomad.job_versions("shop").len(), 2, "deployed once");
-    let kinds = evidence_kinds(&app, &id).await;
+    let kinds = app.evidence_kinds(&id).await;
     let at = |kind: &str| kinds.iter().position(|k| k == kind).unwrap_or_else(|| panic!("{kind} in {kinds:?}"));
     assert!(at("approval") < at("deployment_started"), "{kinds:?}");
     assert_eq!(kinds.iter().filter(|k| *k == "deployment_started").count(), 1, "{kinds:?}");
@@ -161,7 +155,7 @@ async fn a_rollback_that_stopped_before_it_began_is_failed_and_frees_its_environ
     let failed = app.promotion(&rollback).await;
     assert_eq!(failed["status"], "FAILED");
     assert!(failed["reason"].as_str().unwrap().contains("roll back again"), "{failed}");
-    assert_eq!(evidence_kinds(&app, &rollback).await, ["rollback", "stalled"]);
+    assert_eq!(app.evidence_kinds(&rollback).await, ["rollback", "stalled"]);
     assert_eq!(nomad.job_versions("shop").len(), 2, "nothing more was deployed");
     let retried = app.ok(to, json!({ "e": env, "r": release })).await["rollbackEnvironment"]["id"].clone();
     assert_eq!(app.settled(retried.as_str().unwrap()).await["status"], "DEPLOYED", "the environment is free");
